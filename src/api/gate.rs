@@ -1,0 +1,308 @@
+//! Request gate for `/api`: resolves the caller (key or session), bounds the body, audits every
+//! write, and renders every error — ours, poem's, unknown routes, 405, 415, 413, 429 — as JSON.
+
+use crate::auth::{AuthMethod, Identity};
+use crate::domain::AuditEntry;
+use crate::domain::rules::redact;
+use crate::error::AppError;
+use crate::services::App;
+use poem::http::{Method, StatusCode, header};
+use poem::web::RemoteAddr;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::{ApiKey, Bearer};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const SESSION_COOKIE: &str = "aiops_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The outcome of authentication, stored in the request for the security-scheme checkers.
+#[derive(Clone)]
+struct AuthState(Result<Identity, AppError>);
+
+async fn checker(req: &Request) -> poem::Result<Identity> {
+    match req.extensions().get::<AuthState>() {
+        Some(AuthState(Ok(id))) => Ok(id.clone()),
+        Some(AuthState(Err(e))) => Err(e.clone().into()),
+        None => Err(AppError::unauthorized("Authentication required").into()),
+    }
+}
+
+async fn bearer_checker(req: &Request, _: Bearer) -> poem::Result<Identity> {
+    checker(req).await
+}
+
+async fn key_checker(req: &Request, _: ApiKey) -> poem::Result<Identity> {
+    checker(req).await
+}
+
+/// `Authorization: Bearer aiops_…`
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "aiops_<64 hex>", checker = "bearer_checker")]
+pub struct BearerAuth(pub Identity);
+
+/// `X-API-Key: aiops_…`
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "X-API-Key", key_in = "header", checker = "key_checker")]
+pub struct KeyHeaderAuth(pub Identity);
+
+/// The web session cookie (state-changing calls must also send `X-CSRF-Token`).
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "aiops_session", key_in = "cookie", checker = "key_checker")]
+pub struct SessionAuth(pub Identity);
+
+#[derive(SecurityScheme)]
+pub enum Auth {
+    Bearer(BearerAuth),
+    ApiKey(KeyHeaderAuth),
+    Session(SessionAuth),
+}
+
+impl Auth {
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Auth::Bearer(a) => &a.0,
+            Auth::ApiKey(a) => &a.0,
+            Auth::Session(a) => &a.0,
+        }
+    }
+}
+
+pub fn client_ip(req: &Request) -> String {
+    match req.extensions().get::<RemoteAddr>().or(Some(req.remote_addr())) {
+        Some(addr) => addr
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| addr.to_string()),
+        None => "unknown".into(),
+    }
+}
+
+pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn is_write(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn resolve(app: &App, req: &Request, client: &str) -> Result<Identity, AppError> {
+    let headers = req.headers();
+    let presented_key = if let Some(h) = headers.get(header::AUTHORIZATION) {
+        let h = h.to_str().unwrap_or("");
+        match h.strip_prefix("Bearer ") {
+            Some(k) => Some(k.trim().to_string()),
+            None => {
+                return Err(AppError::unauthorized(
+                    "Unsupported Authorization header: send 'Authorization: Bearer aiops_…' or 'X-API-Key: aiops_…'",
+                ));
+            }
+        }
+    } else {
+        headers.get("x-api-key").map(|v| v.to_str().unwrap_or("").trim().to_string())
+    };
+    if let Some(key) = presented_key {
+        if let Some(wait) = app.api_limiter.blocked_for(client) {
+            return Err(AppError::TooManyRequests(format!(
+                "Too many failed authentication attempts from {client}. Try again in {wait} seconds."
+            )));
+        }
+        let res = app.authenticate_key(&key);
+        if matches!(res, Err(AppError::Unauthorized { .. })) {
+            app.api_limiter.record_failure(client);
+        }
+        return res;
+    }
+    if let Some(token) = cookie_value(req, SESSION_COOKIE) {
+        let id = app
+            .session_identity(&token)?
+            .ok_or_else(|| AppError::unauthorized("Your session has expired; log in again"))?;
+        if is_write(req.method()) {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let expected = id.csrf_token.as_deref().unwrap_or("");
+            let ok: bool = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
+            if !ok || sent.is_empty() {
+                return Err(AppError::Forbidden(
+                    "Missing or invalid CSRF token: cookie-authenticated writes must send X-CSRF-Token".into(),
+                ));
+            }
+        }
+        return Ok(id);
+    }
+    Err(AppError::unauthorized(
+        "Provide a valid API key in the Authorization header (Bearer) or X-API-Key",
+    ))
+}
+
+/// Render any error as `{"error": …}` with the right status.
+pub fn json_error(err: poem::Error) -> Response {
+    if let Some(e) = err.downcast_ref::<AppError>() {
+        return poem::error::ResponseError::as_response(e);
+    }
+    let status = err.status();
+    let message = match status {
+        StatusCode::NOT_FOUND => "Not found: no such API route or resource".to_string(),
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed for this route".to_string(),
+        StatusCode::UNAUTHORIZED => {
+            let e = AppError::unauthorized(
+                "Provide a valid API key in the Authorization header (Bearer) or X-API-Key",
+            );
+            return poem::error::ResponseError::as_response(&e);
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            format!("Unsupported content type: send JSON with Content-Type: application/json ({err})")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_string(),
+        s if s.is_server_error() => {
+            tracing::error!(error = %err, "request failed");
+            "Internal server error; see the server log".to_string()
+        }
+        _ => format!("Invalid request: {err}"),
+    };
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(serde_json::json!({ "error": message }).to_string())
+}
+
+pub struct ApiGate {
+    app: Arc<App>,
+}
+
+impl ApiGate {
+    pub fn new(app: Arc<App>) -> ApiGate {
+        ApiGate { app }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for ApiGate {
+    type Output = ApiGateEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        ApiGateEndpoint { inner: ep, app: self.app.clone() }
+    }
+}
+
+pub struct ApiGateEndpoint<E> {
+    inner: E,
+    app: Arc<App>,
+}
+
+impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let write = is_write(req.method());
+        let client = client_ip(&req);
+        let mut body_json = None;
+        if write {
+            match req.take_body().into_bytes_limit(self.app.config.max_body_bytes).await {
+                Ok(bytes) => {
+                    body_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+                    req.set_body(bytes);
+                }
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+                    let resp = Response::builder()
+                        .status(StatusCode::PAYLOAD_TOO_LARGE)
+                        .content_type("application/json")
+                        .body(
+                            serde_json::json!({"error": format!(
+                                "Request body too large: the limit is {} bytes",
+                                self.app.config.max_body_bytes
+                            )})
+                            .to_string(),
+                        );
+                    self.audit(&RequestInfo::of(&req), None, resp.status(), started, None, &client, Some("body too large"));
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    return Ok(json_error(poem::Error::from_string(
+                        format!("could not read request body: {e}"),
+                        StatusCode::BAD_REQUEST,
+                    )));
+                }
+            }
+        }
+        let auth = resolve(&self.app, &req, &client);
+        let identity = auth.as_ref().ok().cloned();
+        req.extensions_mut().insert(AuthState(auth));
+        let info = RequestInfo::of(&req);
+        let (resp, error_message) = match self.inner.call(req).await {
+            Ok(r) => (r.into_response(), None),
+            Err(e) => {
+                let msg = e.to_string();
+                (json_error(e), Some(msg))
+            }
+        };
+        if write {
+            self.audit(&info, identity.as_ref(), resp.status(), started, body_json, &client, error_message.as_deref());
+        }
+        Ok(resp)
+    }
+}
+
+struct RequestInfo {
+    method: String,
+    path: String,
+    query: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl RequestInfo {
+    fn of(req: &Request) -> RequestInfo {
+        RequestInfo {
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+            query: req.uri().query().map(str::to_string),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
+        }
+    }
+}
+
+impl<E> ApiGateEndpoint<E> {
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        req: &RequestInfo,
+        who: Option<&Identity>,
+        status: StatusCode,
+        started: Instant,
+        body: Option<serde_json::Value>,
+        client: &str,
+        error: Option<&str>,
+    ) {
+        let body = body.map(|mut b| {
+            redact(&mut b);
+            b
+        });
+        let entry = AuditEntry {
+            id: 0,
+            user_id: who.map(|i| i.user.id),
+            api_key_id: who.filter(|i| i.method == AuthMethod::ApiKey).and_then(|i| i.key.as_ref().map(|k| k.id)),
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            request_body: body,
+            status: status.as_u16(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            ip_address: Some(client.to_string()),
+            user_agent: req.user_agent.clone(),
+            error_message: error.map(|s| s.chars().take(1000).collect()),
+            created_at: chrono::Utc::now(),
+        };
+        tokio::task::block_in_place(|| self.app.record_audit(entry));
+    }
+}

@@ -1,0 +1,34 @@
+//! The REST API under `/api/v1` (poem-openapi). Handlers are thin: parse, call a service, shape
+//! the JSON. `gate` authenticates, limits bodies, audits writes and turns every error into JSON.
+
+pub mod gate;
+pub mod objects;
+mod resources;
+
+use crate::services::App;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use std::sync::Arc;
+
+pub use gate::Auth;
+
+pub const API_TITLE: &str = "aiops REST API";
+
+pub fn openapi_service() -> OpenApiService<resources::Apis, ()> {
+    OpenApiService::new(resources::apis(), API_TITLE, env!("CARGO_PKG_VERSION")).server("/api/v1")
+}
+
+/// Everything under `/api`: the v1 routes, the OpenAPI document and the Swagger UI.
+pub fn routes(app: Arc<App>) -> impl Endpoint {
+    let service = openapi_service();
+    let spec = service.spec_endpoint();
+    let spec_legacy = service.spec_endpoint();
+    let ui = service.swagger_ui();
+    Route::new()
+        .at("/v1/openapi.json", spec)
+        .at("/v1/apispec.json", spec_legacy)
+        .nest("/v1", service)
+        .nest("/docs", ui)
+        .with(gate::ApiGate::new(app.clone()))
+        .data(app)
+}

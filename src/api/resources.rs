@@ -1,0 +1,341 @@
+//! Thin handlers: authorise through the service, shape the envelope.
+
+use super::gate::Auth;
+use super::objects::*;
+use crate::error::AppError;
+use crate::services::App;
+use crate::services::accounts::{NewUser, UserUpdate};
+use crate::services::projects::ProjectInput;
+use crate::services::tenants::TenantInput;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use std::sync::Arc;
+
+type R<T> = poem::Result<T>;
+type AppRef<'a> = Data<&'a Arc<App>>;
+
+/// Writes fsync the store: keep them off the async worker.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// Who am I, and API keys
+    Auth,
+    /// Tenants group projects, integrations and SSH keys
+    Tenants,
+    /// Git repositories owned by a user in a tenant
+    Projects,
+    /// User accounts (admin)
+    Users,
+    /// Health, version and the audit log
+    System,
+}
+
+#[derive(ApiResponse)]
+enum Created<T: poem_openapi::types::ToJSON> {
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum NoContent {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct AuthApi;
+pub struct TenantsApi;
+pub struct ProjectsApi;
+pub struct UsersApi;
+pub struct SystemApi;
+
+pub type Apis = (AuthApi, TenantsApi, ProjectsApi, UsersApi, SystemApi);
+
+pub fn apis() -> Apis {
+    (AuthApi, TenantsApi, ProjectsApi, UsersApi, SystemApi)
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl AuthApi {
+    /// The caller: user, how they authenticated, effective scopes.
+    #[oai(path = "/auth/me", method = "get")]
+    async fn me(&self, auth: Auth) -> Json<MeEnvelope> {
+        Json(MeEnvelope::from(auth.identity()))
+    }
+
+    /// The caller's API keys, newest first.
+    #[oai(path = "/auth/keys", method = "get")]
+    async fn list_keys(&self, app: AppRef<'_>, auth: Auth) -> R<Json<KeysEnvelope>> {
+        let keys = app.list_keys(auth.identity())?;
+        Ok(Json(KeysEnvelope { keys: keys.into_iter().map(|k| ApiKeyObj::new(k, None)).collect() }))
+    }
+
+    /// Create a key for the caller. The full key is in the response once and never again.
+    #[oai(path = "/auth/keys", method = "post")]
+    async fn create_key(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<CreateKeyRequest>,
+    ) -> R<Created<KeyEnvelope>> {
+        let b = body.0;
+        let (key, raw) = blocking(|| {
+            app.create_key(auth.identity(), b.name.as_deref().unwrap_or(""), &b.scopes, b.expires_days)
+        })?;
+        Ok(Created::Created(Json(KeyEnvelope {
+            key: ApiKeyObj::new(key, Some(raw)),
+            message: Some(
+                "API key created successfully. Save this key securely - it won't be shown again.".into(),
+            ),
+        })))
+    }
+
+    /// Rename, re-scope (never above the caller's own scopes) or (de)activate one of the caller's keys.
+    #[oai(path = "/auth/keys/:id", method = "patch")]
+    async fn update_key(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        body: Json<UpdateKeyRequest>,
+    ) -> R<Json<KeyEnvelope>> {
+        let b = body.0;
+        let key = blocking(|| {
+            app.update_key(auth.identity(), id.0, b.name.as_deref(), b.scopes.as_deref(), b.is_active)
+        })?;
+        Ok(Json(KeyEnvelope { key: ApiKeyObj::new(key, None), message: None }))
+    }
+
+    /// Revoke (delete) one of the caller's keys.
+    #[oai(path = "/auth/keys/:id", method = "delete")]
+    async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+        blocking(|| app.revoke_key(auth.identity(), id.0))?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+#[OpenApi(tag = "Tag::Tenants")]
+impl TenantsApi {
+    /// Every tenant, by name. `project_count` counts the projects the caller can see.
+    #[oai(path = "/tenants", method = "get")]
+    async fn list(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        include_projects: Query<Option<bool>>,
+    ) -> R<Json<TenantsEnvelope>> {
+        let id = auth.identity();
+        let views = app.list_tenants(id)?;
+        let mut tenants = Vec::with_capacity(views.len());
+        for v in views {
+            let projects = if include_projects.0.unwrap_or(false) {
+                Some(app.get_tenant(id, v.tenant.id)?.1)
+            } else {
+                None
+            };
+            tenants.push(TenantObj::new(v, projects));
+        }
+        Ok(Json(TenantsEnvelope { count: tenants.len(), tenants }))
+    }
+
+    /// Create a tenant (admin).
+    #[oai(path = "/tenants", method = "post")]
+    async fn create(&self, app: AppRef<'_>, auth: Auth, body: Json<TenantRequest>) -> R<Created<TenantEnvelope>> {
+        let b = body.0;
+        let v = blocking(|| {
+            app.create_tenant(
+                auth.identity(),
+                TenantInput { name: b.name, description: b.description, color: b.color },
+            )
+        })?;
+        Ok(Created::Created(Json(TenantEnvelope { tenant: TenantObj::new(v, None) })))
+    }
+
+    /// One tenant with the caller's projects in it.
+    #[oai(path = "/tenants/:id", method = "get")]
+    async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TenantEnvelope>> {
+        let (v, projects) = app.get_tenant(auth.identity(), id.0)?;
+        Ok(Json(TenantEnvelope { tenant: TenantObj::new(v, Some(projects)) }))
+    }
+
+    /// Rename or recolour a tenant (admin).
+    #[oai(path = "/tenants/:id", method = "patch")]
+    async fn update(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>, body: Json<TenantRequest>) -> R<Json<TenantEnvelope>> {
+        let b = body.0;
+        let v = blocking(|| {
+            app.update_tenant(
+                auth.identity(),
+                id.0,
+                TenantInput { name: b.name, description: b.description, color: b.color },
+            )
+        })?;
+        Ok(Json(TenantEnvelope { tenant: TenantObj::new(v, None) }))
+    }
+
+    /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
+    #[oai(path = "/tenants/:id", method = "delete")]
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+        blocking(|| app.delete_tenant(auth.identity(), id.0))?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+fn project_input(b: ProjectRequest) -> ProjectInput {
+    ProjectInput {
+        name: b.name,
+        repo_url: b.repo_url,
+        default_branch: b.default_branch,
+        description: b.description,
+        tenant_id: b.tenant_id,
+        owner_id: b.owner_id,
+    }
+}
+
+#[OpenApi(tag = "Tag::Projects")]
+impl ProjectsApi {
+    /// Projects the caller can see (admins: all), newest first.
+    #[oai(path = "/projects", method = "get")]
+    async fn list(&self, app: AppRef<'_>, auth: Auth, tenant_id: Query<Option<u64>>) -> R<Json<ProjectsEnvelope>> {
+        let projects: Vec<ProjectObj> =
+            app.list_projects(auth.identity(), tenant_id.0)?.into_iter().map(Into::into).collect();
+        Ok(Json(ProjectsEnvelope { count: projects.len(), projects }))
+    }
+
+    /// Create a project; `owner_id` defaults to the caller.
+    #[oai(path = "/projects", method = "post")]
+    async fn create(&self, app: AppRef<'_>, auth: Auth, body: Json<ProjectRequest>) -> R<Created<ProjectEnvelope>> {
+        let v = blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
+        Ok(Created::Created(Json(ProjectEnvelope { project: v.into() })))
+    }
+
+    /// One project (owner or admin).
+    #[oai(path = "/projects/:id", method = "get")]
+    async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<ProjectEnvelope>> {
+        let v = app.get_project(auth.identity(), id.0)?;
+        Ok(Json(ProjectEnvelope { project: v.into() }))
+    }
+
+    /// Update a project (owner or admin; only admins change the owner).
+    #[oai(path = "/projects/:id", method = "patch")]
+    async fn update(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>, body: Json<ProjectRequest>) -> R<Json<ProjectEnvelope>> {
+        let v = blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
+        Ok(Json(ProjectEnvelope { project: v.into() }))
+    }
+
+    /// Delete a project with its integration links, issues, pins and sessions (owner or admin).
+    #[oai(path = "/projects/:id", method = "delete")]
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+        blocking(|| app.delete_project(auth.identity(), id.0))?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+#[OpenApi(tag = "Tag::Users")]
+impl UsersApi {
+    /// Every user, by email (admin).
+    #[oai(path = "/users", method = "get")]
+    async fn list(&self, app: AppRef<'_>, auth: Auth) -> R<Json<UsersEnvelope>> {
+        let users: Vec<UserObj> = app.list_users(auth.identity())?.into_iter().map(Into::into).collect();
+        Ok(Json(UsersEnvelope { count: users.len(), users }))
+    }
+
+    /// Create a user (admin).
+    #[oai(path = "/users", method = "post")]
+    async fn create(&self, app: AppRef<'_>, auth: Auth, body: Json<UserRequest>) -> R<Created<UserEnvelope>> {
+        let id = auth.identity();
+        id.require_admin()?;
+        let b = body.0;
+        let u = blocking(|| {
+            app.create_user(NewUser {
+                email: b.email.as_deref().unwrap_or(""),
+                name: b.name.as_deref().unwrap_or(""),
+                password: b.password.as_deref().unwrap_or(""),
+                is_admin: b.is_admin.unwrap_or(false),
+            })
+        })?;
+        Ok(Created::Created(Json(UserEnvelope { user: u.into() })))
+    }
+
+    /// One user (admin, or yourself).
+    #[oai(path = "/users/:id", method = "get")]
+    async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<UserEnvelope>> {
+        let me = auth.identity();
+        if me.id() != id.0 {
+            me.require_admin()?;
+        }
+        Ok(Json(UserEnvelope { user: app.get_user(id.0)?.into() }))
+    }
+
+    /// Update name, email, admin flag, Linux user or password (admin).
+    #[oai(path = "/users/:id", method = "patch")]
+    async fn update(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>, body: Json<UserRequest>) -> R<Json<UserEnvelope>> {
+        let me = auth.identity();
+        let b = body.0;
+        let u = blocking(|| {
+            let u = app.update_user(
+                me,
+                id.0,
+                UserUpdate {
+                    name: b.name,
+                    email: b.email,
+                    is_admin: b.is_admin,
+                    linux_username: b.linux_username.map(Some),
+                },
+            )?;
+            if let Some(p) = b.password {
+                app.set_password(id.0, &p)?;
+            }
+            Ok::<_, AppError>(u)
+        })?;
+        Ok(Json(UserEnvelope { user: u.into() }))
+    }
+
+    /// Delete a user (admin). Refused while they own projects.
+    #[oai(path = "/users/:id", method = "delete")]
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+        blocking(|| app.delete_user(auth.identity(), id.0))?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+#[OpenApi(tag = "Tag::System")]
+impl SystemApi {
+    /// Liveness: no authentication.
+    #[oai(path = "/health", method = "get")]
+    async fn health(&self) -> Json<HealthBody> {
+        Json(HealthBody { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+    }
+
+    /// Version, schema, uptime and counts.
+    #[oai(path = "/system/info", method = "get")]
+    async fn info(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SystemInfo>> {
+        Ok(Json(app.system_info(auth.identity())?))
+    }
+
+    /// The audit log of API writes, newest first (admin).
+    #[oai(path = "/audit", method = "get")]
+    async fn audit(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        #[oai(default = "default_limit", validator(maximum(value = "500")))] limit: Query<usize>,
+        #[oai(default)] offset: Query<usize>,
+    ) -> R<Json<AuditEnvelope>> {
+        let (entries, total) = app.list_audit(auth.identity(), limit.0, offset.0)?;
+        Ok(Json(AuditEnvelope {
+            entries: entries.into_iter().map(Into::into).collect(),
+            total,
+            limit: limit.0,
+            offset: offset.0,
+        }))
+    }
+}
+
+fn default_limit() -> usize {
+    50
+}

@@ -1,0 +1,76 @@
+//! Who is calling, and what they may do: passwords, the caller identity with its effective
+//! scopes, ownership checks, and the failed-login limiter.
+
+pub mod password;
+pub mod ratelimit;
+
+use crate::domain::keys::{scopes_allowed_for_user, scopes_grant};
+use crate::domain::{ApiKey, Id, Project, Scope, User};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ApiKey,
+    Session,
+}
+
+/// An authenticated caller: the user, how they authenticated, and their effective scopes.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: User,
+    pub key: Option<ApiKey>,
+    pub method: AuthMethod,
+    /// Scopes after capping by the user's role (a non-admin never holds `admin`).
+    pub scopes: Vec<Scope>,
+    /// For session callers: the CSRF token state-changing requests must echo.
+    pub csrf_token: Option<String>,
+}
+
+impl Identity {
+    pub fn from_key(user: User, key: ApiKey) -> Identity {
+        let allowed = scopes_allowed_for_user(user.is_admin);
+        let scopes = key.scopes.iter().copied().filter(|s| allowed.contains(s)).collect();
+        Identity { user, key: Some(key), method: AuthMethod::ApiKey, scopes, csrf_token: None }
+    }
+
+    pub fn from_session(user: User, csrf_token: String) -> Identity {
+        let scopes = scopes_allowed_for_user(user.is_admin);
+        Identity { user, key: None, method: AuthMethod::Session, scopes, csrf_token: Some(csrf_token) }
+    }
+
+    pub fn id(&self) -> Id {
+        self.user.id
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        scopes_grant(&self.scopes, scope)
+    }
+
+    /// 403 unless the caller holds `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), AppError> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "Insufficient permissions: missing required scope '{}'",
+                scope.as_str()
+            )))
+        }
+    }
+
+    /// Admin routes need both the admin role and (for keys) the admin scope.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if !self.user.is_admin {
+            return Err(AppError::Forbidden("Admin access required".into()));
+        }
+        self.require(Scope::Admin)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.is_admin && self.has(Scope::Admin)
+    }
+
+    pub fn can_access_project(&self, p: &Project) -> bool {
+        self.user.is_admin || p.owner_id == self.user.id
+    }
+}

@@ -1,0 +1,182 @@
+//! Server configuration: defaults < `aiops.toml` (`--config` / `AIOPS_CONFIG`) < `AIOPS_*`
+//! environment variables < command-line flags.
+
+use clap::Args;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8060";
+pub const DEFAULT_DATA_DIR: &str = "./instance";
+
+/// Options shared by every command that opens the data directory.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// Path of an aiops.toml file [env: AIOPS_CONFIG]. Keys are the long option names with `_`
+    /// for `-` (bind, data_dir, admin_email, …).
+    #[arg(long, env = "AIOPS_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory holding aiops.redb [default: ./instance]
+    #[arg(long, env = "AIOPS_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8060]
+    #[arg(long, env = "AIOPS_BIND")]
+    pub bind: Option<String>,
+    /// Email of the admin created on first start when no user exists
+    #[arg(long, env = "AIOPS_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Password of that admin (8-255 characters). Without it, a one-time setup link is printed.
+    #[arg(long, env = "AIOPS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// URL people use to reach this server, for printed links [default: http://<bind>]
+    #[arg(long, env = "AIOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Mark the session cookie Secure (set when served over HTTPS) [default: false]
+    #[arg(long, env = "AIOPS_COOKIE_SECURE")]
+    pub cookie_secure: Option<bool>,
+    /// Web session lifetime in hours [default: 168]
+    #[arg(long, env = "AIOPS_SESSION_HOURS")]
+    pub session_hours: Option<u64>,
+    /// Failed logins (web) or failed API authentications allowed per client IP per minute [default: 10]
+    #[arg(long, env = "AIOPS_LOGIN_ATTEMPTS_PER_MINUTE")]
+    pub login_attempts_per_minute: Option<u32>,
+    /// Largest accepted request body in bytes [default: 1048576]
+    #[arg(long, env = "AIOPS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Root of the managed project checkouts [default: <data_dir>/repos]
+    #[arg(long, env = "AIOPS_REPO_STORAGE_PATH")]
+    pub repo_storage_path: Option<PathBuf>,
+    /// Log filter, e.g. info or aiops=debug [default: info]
+    #[arg(long, env = "AIOPS_LOG")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    public_url: Option<String>,
+    cookie_secure: Option<bool>,
+    session_hours: Option<u64>,
+    login_attempts_per_minute: Option<u32>,
+    max_body_bytes: Option<usize>,
+    repo_storage_path: Option<PathBuf>,
+    log: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub public_url: Option<String>,
+    pub cookie_secure: bool,
+    pub session_hours: u64,
+    pub login_attempts_per_minute: u32,
+    pub max_body_bytes: usize,
+    pub repo_storage_path: PathBuf,
+    pub log: String,
+}
+
+fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        // An aiops.toml in the working directory is picked up when present.
+        let default = Path::new("aiops.toml");
+        if default.exists() {
+            return read_file_config(Some(default));
+        }
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+}
+
+impl Config {
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
+        let file = read_file_config(args.store.config.as_deref())?;
+        let data_dir = args
+            .store
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let repo_storage_path = args
+            .repo_storage_path
+            .clone()
+            .or(file.repo_storage_path)
+            .unwrap_or_else(|| data_dir.join("repos"));
+        let cfg = Config {
+            bind: args.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
+            admin_email: args.admin_email.clone().or(file.admin_email).filter(|s| !s.is_empty()),
+            admin_password: args
+                .admin_password
+                .clone()
+                .or(file.admin_password)
+                .filter(|s| !s.is_empty()),
+            public_url: args.public_url.clone().or(file.public_url).filter(|s| !s.is_empty()),
+            cookie_secure: args.cookie_secure.or(file.cookie_secure).unwrap_or(false),
+            session_hours: args.session_hours.or(file.session_hours).unwrap_or(168).max(1),
+            login_attempts_per_minute: args
+                .login_attempts_per_minute
+                .or(file.login_attempts_per_minute)
+                .unwrap_or(10)
+                .max(1),
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
+            log: args.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
+            data_dir,
+            repo_storage_path,
+        };
+        Ok(cfg)
+    }
+
+    /// Data dir for the offline `admin` commands (same precedence, no server keys).
+    pub fn data_dir_for(store: &StoreArgs) -> anyhow::Result<PathBuf> {
+        let file = read_file_config(store.config.as_deref())?;
+        Ok(store
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_defaults_then_file_then_env_or_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aiops.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9999\"\nsession_hours = 5\n").unwrap();
+        let mut args = ServeArgs::default();
+        args.store.config = Some(file.clone());
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9999");
+        assert_eq!(c.session_hours, 5);
+        assert_eq!(c.max_body_bytes, 1 << 20);
+        args.bind = Some("0.0.0.0:1".into());
+        assert_eq!(Config::resolve(&args).unwrap().bind, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aiops.toml");
+        std::fs::write(&file, "bnd = \"x\"\n").unwrap();
+        let mut args = ServeArgs::default();
+        args.store.config = Some(file);
+        let err = Config::resolve(&args).unwrap_err().to_string();
+        assert!(err.contains("bnd"), "{err}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Plain types and rules with no I/O. Everything here is unit-tested in place.
+
+pub mod keys;
+pub mod model;
+pub mod rules;
+
+pub use model::*;

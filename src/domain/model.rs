@@ -1,0 +1,302 @@
+//! The stored entities. Values are serialised with serde into redb tables (see `store`).
+//! New fields must carry `#[serde(default)]` so that rows written by older versions still load.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub type Id = u64;
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: Id,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    #[serde(default)]
+    pub linux_username: Option<String>,
+    #[serde(default)]
+    pub aiops_cli_url: Option<String>,
+    /// Encrypted at rest (see `services::secrets`) once sessions use it.
+    #[serde(default)]
+    pub aiops_cli_api_key: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tenant {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub color: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Project {
+    pub id: Id,
+    pub name: String,
+    pub repo_url: String,
+    pub default_branch: String,
+    pub local_path: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub tenant_id: Id,
+    pub owner_id: Id,
+    #[serde(default)]
+    pub ssh_key_id: Option<Id>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApiKey {
+    pub id: Id,
+    pub user_id: Id,
+    pub name: String,
+    /// Hex SHA-256 of the full key. The key itself is never stored.
+    pub key_digest: String,
+    /// First 12 characters of the key (`aiops_` + 6 hex), for display.
+    pub key_prefix: String,
+    pub scopes: Vec<Scope>,
+    pub is_active: bool,
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WebSession {
+    pub user_id: Id,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    pub id: Id,
+    #[serde(default)]
+    pub user_id: Option<Id>,
+    #[serde(default)]
+    pub api_key_id: Option<Id>,
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The JSON body with secrets replaced by `***REDACTED***`.
+    #[serde(default)]
+    pub request_body: Option<serde_json::Value>,
+    pub status: u16,
+    pub duration_ms: f64,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    pub created_at: Timestamp,
+}
+
+// ---- Entities whose behaviour later capabilities add. Their tables exist from schema v1 so the
+// ---- store never needs restructuring; services for them arrive with their issues.
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TenantIntegration {
+    pub id: Id,
+    pub tenant_id: Id,
+    pub provider: String,
+    pub name: String,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Encrypted with the master key.
+    pub api_token_enc: String,
+    #[serde(default)]
+    pub settings: serde_json::Value,
+    pub enabled: bool,
+    #[serde(default)]
+    pub sync_cron: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProjectIntegration {
+    pub id: Id,
+    pub project_id: Id,
+    pub integration_id: Id,
+    pub external_identifier: String,
+    #[serde(default)]
+    pub config: serde_json::Value,
+    #[serde(default)]
+    pub last_synced_at: Option<Timestamp>,
+    #[serde(default)]
+    pub override_api_token_enc: Option<String>,
+    #[serde(default)]
+    pub override_base_url: Option<String>,
+    #[serde(default)]
+    pub override_settings: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comment {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub author: String,
+    pub body: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExternalIssue {
+    pub id: Id,
+    pub project_integration_id: Id,
+    /// Denormalised for the list indexes.
+    pub project_id: Id,
+    pub tenant_id: Id,
+    pub external_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub external_updated_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_seen_at: Option<Timestamp>,
+    /// Set when the issue no longer appears upstream.
+    #[serde(default)]
+    pub missing_upstream: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PinnedIssue {
+    pub id: Id,
+    pub user_id: Id,
+    pub issue_id: Id,
+    pub pinned_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserCredential {
+    pub id: Id,
+    pub user_id: Id,
+    pub integration_id: Id,
+    pub api_token_enc: String,
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct IdentityMap {
+    pub user_id: Id,
+    #[serde(default)]
+    pub github_username: Option<String>,
+    #[serde(default)]
+    pub gitlab_username: Option<String>,
+    #[serde(default)]
+    pub jira_account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SshKey {
+    pub id: Id,
+    pub name: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    /// Encrypted private key (never written to disk in clear).
+    #[serde(default)]
+    pub private_key_enc: Option<String>,
+    pub user_id: Id,
+    #[serde(default)]
+    pub tenant_id: Option<Id>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AiSession {
+    pub id: Id,
+    pub project_id: Id,
+    pub user_id: Id,
+    #[serde(default)]
+    pub issue_id: Option<Id>,
+    pub tool: String,
+    pub session_id: String,
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tmux_target: Option<String>,
+    pub started_at: Timestamp,
+    #[serde(default)]
+    pub ended_at: Option<Timestamp>,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Backup {
+    pub id: Id,
+    pub filename: String,
+    pub filepath: String,
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub created_by_user_id: Option<Id>,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,517 @@
+//! Users, web sessions, API keys and the first-start bootstrap.
+
+use super::App;
+use crate::auth::password::{dummy_hash, hash_password, verify_password};
+use crate::auth::{AuthMethod, Identity};
+use crate::domain::keys::{self, check_requested_scopes, key_unusable};
+use crate::domain::rules::{normalize_email, validate_name, validate_password};
+use crate::domain::{ApiKey, Id, Scope, User, WebSession};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::{Duration, Utc};
+use redb::{ReadableTable, ReadableTableMetadata};
+
+/// What the first start did.
+pub enum Bootstrap {
+    /// Users exist already.
+    Ready,
+    /// An admin was created from AIOPS_ADMIN_EMAIL / AIOPS_ADMIN_PASSWORD.
+    AdminCreated(String),
+    /// No users and no admin credentials: this one-time token lets the first visitor create one.
+    SetupToken(String),
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password: &'a str,
+    pub is_admin: bool,
+}
+
+#[derive(Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub is_admin: Option<bool>,
+    pub linux_username: Option<Option<String>>,
+}
+
+const SETUP_TOKEN_META: &str = "setup_token_digest";
+/// Don't write `last_used_at` more often than this per key: authentication stays read-only.
+const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
+fn random_token() -> String {
+    keys::generate_key()[keys::KEY_PREFIX.len()..].to_string()
+}
+
+impl App {
+    pub fn user_count(&self) -> AppResult<u64> {
+        let r = self.store.read()?;
+        Ok(r.open_table(USERS)?.len()?)
+    }
+
+    pub fn bootstrap(&self) -> AppResult<Bootstrap> {
+        if self.user_count()? > 0 {
+            return Ok(Bootstrap::Ready);
+        }
+        if let (Some(email), Some(password)) =
+            (self.config.admin_email.clone(), self.config.admin_password.clone())
+        {
+            let u = self.create_user(NewUser {
+                email: &email,
+                name: "Administrator",
+                password: &password,
+                is_admin: true,
+            })?;
+            return Ok(Bootstrap::AdminCreated(u.email));
+        }
+        let token = random_token();
+        let w = self.store.write()?;
+        meta_set(&w, SETUP_TOKEN_META, keys::digest(&token).as_bytes())?;
+        w.commit()?;
+        Ok(Bootstrap::SetupToken(token))
+    }
+
+    pub fn setup_pending(&self) -> AppResult<bool> {
+        let r = self.store.read()?;
+        Ok(meta_get(&r, SETUP_TOKEN_META)?.is_some() && r.open_table(USERS)?.is_empty()?)
+    }
+
+    /// Create the first admin with the one-time setup token.
+    pub fn complete_setup(&self, token: &str, new: NewUser) -> AppResult<User> {
+        let r = self.store.read()?;
+        let stored = meta_get(&r, SETUP_TOKEN_META)?;
+        drop(r);
+        let ok = stored.is_some_and(|d| {
+            subtle::ConstantTimeEq::ct_eq(d.as_slice(), keys::digest(token.trim()).as_bytes()).into()
+        });
+        if !ok || self.user_count()? > 0 {
+            return Err(AppError::Forbidden(
+                "The setup link is invalid or was already used. Restart the server to get a new one, or use `aiops admin create-user`.".into(),
+            ));
+        }
+        let user = self.create_user(NewUser { is_admin: true, ..new })?;
+        let w = self.store.write()?;
+        meta_del(&w, SETUP_TOKEN_META)?;
+        w.commit()?;
+        Ok(user)
+    }
+
+    pub fn create_user(&self, new: NewUser) -> AppResult<User> {
+        let email = normalize_email(new.email).map_err(AppError::BadRequest)?;
+        let name = validate_name("Name", new.name).map_err(AppError::BadRequest)?;
+        validate_password(new.password).map_err(AppError::BadRequest)?;
+        let password_hash = hash_password(new.password)?;
+        let w = self.store.write()?;
+        if index_get_w(&w, USERS_BY_EMAIL, &email)?.is_some() {
+            return Err(AppError::Conflict(format!("A user with email {email} already exists")));
+        }
+        let now = Utc::now();
+        let user = User {
+            id: next_id(&w, "users")?,
+            email,
+            name,
+            password_hash,
+            is_admin: new.is_admin,
+            linux_username: None,
+            aiops_cli_url: None,
+            aiops_cli_api_key: None,
+            created_at: now,
+            updated_at: now,
+        };
+        put_row(&w, USERS, user.id, &user)?;
+        index_set(&w, USERS_BY_EMAIL, &user.email, user.id)?;
+        w.commit()?;
+        tracing::info!(user = user.id, admin = user.is_admin, "user created");
+        Ok(user)
+    }
+
+    pub fn get_user(&self, id: Id) -> AppResult<User> {
+        let r = self.store.read()?;
+        get_row(&r, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))
+    }
+
+    pub fn find_user_by_email(&self, email: &str) -> AppResult<Option<User>> {
+        let r = self.store.read()?;
+        let email = email.trim().to_lowercase();
+        match index_get(&r, USERS_BY_EMAIL, &email)? {
+            Some(id) => get_row(&r, USERS, id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list_users(&self, caller: &Identity) -> AppResult<Vec<User>> {
+        caller.require_admin()?;
+        let r = self.store.read()?;
+        let mut users: Vec<User> = all_rows(&r, USERS)?;
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(users)
+    }
+
+    fn admin_count(w: &redb::WriteTransaction) -> AppResult<usize> {
+        let t = w.open_table(USERS)?;
+        let mut n = 0;
+        for item in t.iter()? {
+            let (_, v) = item?;
+            let u: User = decode(v.value())?;
+            if u.is_admin {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn update_user(&self, caller: &Identity, id: Id, upd: UserUpdate) -> AppResult<User> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        let mut user: User =
+            get_row_w(&w, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
+        if let Some(name) = upd.name {
+            user.name = validate_name("Name", &name).map_err(AppError::BadRequest)?;
+        }
+        if let Some(email) = upd.email {
+            let email = normalize_email(&email).map_err(AppError::BadRequest)?;
+            if email != user.email {
+                if index_get_w(&w, USERS_BY_EMAIL, &email)?.is_some() {
+                    return Err(AppError::Conflict(format!("A user with email {email} already exists")));
+                }
+                index_del(&w, USERS_BY_EMAIL, &user.email)?;
+                index_set(&w, USERS_BY_EMAIL, &email, id)?;
+                user.email = email;
+            }
+        }
+        if let Some(is_admin) = upd.is_admin {
+            if user.is_admin && !is_admin && Self::admin_count(&w)? <= 1 {
+                return Err(AppError::BadRequest("The last administrator cannot be demoted".into()));
+            }
+            if !is_admin {
+                // A non-admin can never hold admin-scope keys.
+                for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
+                    if let Some(mut k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)? {
+                        if k.scopes.contains(&Scope::Admin) {
+                            k.scopes.retain(|s| *s != Scope::Admin);
+                            if k.scopes.is_empty() {
+                                k.scopes.push(Scope::Read);
+                            }
+                            put_row(&w, API_KEYS, kid, &k)?;
+                        }
+                    }
+                }
+            }
+            user.is_admin = is_admin;
+        }
+        if let Some(lu) = upd.linux_username {
+            user.linux_username = match lu.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+                Some(s) if s.len() <= 32
+                    && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                    && !s.starts_with('-') => Some(s),
+                Some(s) => return Err(AppError::BadRequest(format!("'{s}' is not a valid Linux user name"))),
+                None => None,
+            };
+        }
+        user.updated_at = Utc::now();
+        put_row(&w, USERS, id, &user)?;
+        w.commit()?;
+        Ok(user)
+    }
+
+    pub fn set_password(&self, id: Id, password: &str) -> AppResult<()> {
+        validate_password(password).map_err(AppError::BadRequest)?;
+        let hash = hash_password(password)?;
+        let w = self.store.write()?;
+        let mut user: User =
+            get_row_w(&w, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
+        user.password_hash = hash;
+        user.updated_at = Utc::now();
+        put_row(&w, USERS, id, &user)?;
+        // A password change ends every web session of that user.
+        let mut sessions = w.open_table(WEB_SESSIONS)?;
+        sessions.retain(|_, v| decode::<WebSession>(v).map(|s| s.user_id != id).unwrap_or(false))?;
+        drop(sessions);
+        w.commit()?;
+        Ok(())
+    }
+
+    pub fn change_own_password(&self, caller: &Identity, current: &str, new: &str) -> AppResult<()> {
+        if !verify_password(current, &caller.user.password_hash) {
+            return Err(AppError::BadRequest("Current password is incorrect".into()));
+        }
+        self.set_password(caller.id(), new)
+    }
+
+    pub fn delete_user(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require_admin()?;
+        if caller.id() == id {
+            return Err(AppError::BadRequest("You cannot delete your own account".into()));
+        }
+        let w = self.store.write()?;
+        let user: User =
+            get_row_w(&w, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
+        let owned = multi_ids_w(&w, PROJECTS_BY_OWNER, id)?;
+        if !owned.is_empty() {
+            return Err(AppError::Conflict(format!(
+                "{} owns {} project(s); reassign or delete them first",
+                user.email,
+                owned.len()
+            )));
+        }
+        if user.is_admin && Self::admin_count(&w)? <= 1 {
+            return Err(AppError::BadRequest("The last administrator cannot be deleted".into()));
+        }
+        for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
+            if let Some(k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)? {
+                index_del(&w, API_KEYS_BY_DIGEST, &k.key_digest)?;
+            }
+            delete_row(&w, API_KEYS, kid)?;
+        }
+        w.open_multimap_table(API_KEYS_BY_USER)?.remove_all(id)?;
+        for pid in multi_ids_w(&w, PINS_BY_USER, id)? {
+            delete_row(&w, PINS, pid)?;
+        }
+        w.open_multimap_table(PINS_BY_USER)?.remove_all(id)?;
+        for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, id)? {
+            delete_row(&w, USER_CREDENTIALS, cid)?;
+        }
+        w.open_multimap_table(USER_CREDENTIALS_BY_USER)?.remove_all(id)?;
+        delete_row(&w, IDENTITY_MAP, id)?;
+        w.open_table(WEB_SESSIONS)?
+            .retain(|_, v| decode::<WebSession>(v).map(|s| s.user_id != id).unwrap_or(false))?;
+        index_del(&w, USERS_BY_EMAIL, &user.email)?;
+        delete_row(&w, USERS, id)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    // ---- web sessions ------------------------------------------------------------------------
+
+    /// Check email and password; on success create a session and return its token.
+    pub fn login(&self, email: &str, password: &str, client: &str) -> AppResult<(String, User)> {
+        if let Some(wait) = self.login_limiter.blocked_for(client) {
+            return Err(AppError::TooManyRequests(format!(
+                "Too many failed logins. Try again in {wait} seconds."
+            )));
+        }
+        let user = self.find_user_by_email(email)?;
+        let ok = match &user {
+            Some(u) => verify_password(password, &u.password_hash),
+            None => {
+                verify_password(password, dummy_hash());
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| ok) else {
+            self.login_limiter.record_failure(client);
+            return Err(AppError::BadRequest("Invalid email or password.".into()));
+        };
+        self.login_limiter.reset(client);
+        let token = self.create_session(user.id)?;
+        Ok((token, user))
+    }
+
+    pub fn create_session(&self, user_id: Id) -> AppResult<String> {
+        let token = random_token();
+        let now = Utc::now();
+        let session = WebSession {
+            user_id,
+            csrf_token: random_token(),
+            created_at: now,
+            expires_at: now + Duration::hours(self.config.session_hours as i64),
+        };
+        let w = self.store.write()?;
+        {
+            let mut t = w.open_table(WEB_SESSIONS)?;
+            t.insert(keys::digest(&token).as_str(), encode(&session)?.as_slice())?;
+            // Expired sessions are swept on each login.
+            t.retain(|_, v| decode::<WebSession>(v).map(|s| s.expires_at > now).unwrap_or(false))?;
+        }
+        w.commit()?;
+        Ok(token)
+    }
+
+    pub fn session_identity(&self, token: &str) -> AppResult<Option<Identity>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let r = self.store.read()?;
+        let t = r.open_table(WEB_SESSIONS)?;
+        let Some(v) = t.get(keys::digest(token).as_str())? else { return Ok(None) };
+        let s: WebSession = decode(v.value())?;
+        if s.expires_at <= Utc::now() {
+            return Ok(None);
+        }
+        let Some(user) = get_row::<User>(&r, USERS, s.user_id)? else { return Ok(None) };
+        Ok(Some(Identity::from_session(user, s.csrf_token)))
+    }
+
+    pub fn logout(&self, token: &str) -> AppResult<()> {
+        let w = self.store.write()?;
+        w.open_table(WEB_SESSIONS)?.remove(keys::digest(token).as_str())?;
+        w.commit()?;
+        Ok(())
+    }
+
+    // ---- API keys ----------------------------------------------------------------------------
+
+    /// Resolve a raw key to an identity. Read-only except for a coarse `last_used_at` update.
+    pub fn authenticate_key(&self, raw: &str) -> AppResult<Identity> {
+        let raw = raw.trim();
+        if !keys::looks_like_key(raw) {
+            return Err(AppError::unauthorized(
+                "Malformed API key: expected 'aiops_' followed by 64 hex characters",
+            ));
+        }
+        let digest = keys::digest(raw);
+        let r = self.store.read()?;
+        let invalid = || AppError::unauthorized("Invalid API key");
+        let id = index_get(&r, API_KEYS_BY_DIGEST, &digest)?.ok_or_else(invalid)?;
+        let key: ApiKey = get_row(&r, API_KEYS, id)?.ok_or_else(invalid)?;
+        let now = Utc::now();
+        if let Some(why) = key_unusable(&key, now) {
+            return Err(AppError::unauthorized(why));
+        }
+        let user: User = get_row(&r, USERS, key.user_id)?.ok_or_else(invalid)?;
+        drop(r);
+        let stale = key
+            .last_used_at
+            .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
+        let mut key = key;
+        if stale {
+            key.last_used_at = Some(now);
+            let w = self.store.write()?;
+            if let Some(mut fresh) = get_row_w::<ApiKey>(&w, API_KEYS, key.id)? {
+                fresh.last_used_at = Some(now);
+                put_row(&w, API_KEYS, key.id, &fresh)?;
+            }
+            w.commit()?;
+        }
+        Ok(Identity::from_key(user, key))
+    }
+
+    /// Create a key for the caller. Scopes are capped by the caller's own (no escalation).
+    pub fn create_key(
+        &self,
+        caller: &Identity,
+        name: &str,
+        scopes: &[String],
+        expires_days: Option<i64>,
+    ) -> AppResult<(ApiKey, String)> {
+        let granted = check_requested_scopes(scopes, &caller.scopes, caller.user.is_admin)
+            .map_err(|m| if m.starts_with("Invalid") || m.starts_with("At least") { AppError::BadRequest(m) } else { AppError::Forbidden(m) })?;
+        self.insert_key(caller.id(), name, granted, expires_days)
+    }
+
+    /// Offline creation by `aiops admin create-key` (trusted: runs with access to the data dir).
+    pub fn create_key_offline(
+        &self,
+        email: &str,
+        name: &str,
+        scopes: &[String],
+        expires_days: Option<i64>,
+    ) -> AppResult<(ApiKey, String)> {
+        let user = self
+            .find_user_by_email(email)?
+            .ok_or_else(|| AppError::NotFound(format!("No user with email {}", email.trim())))?;
+        let granted = check_requested_scopes(scopes, &Scope::ALL, user.is_admin)
+            .map_err(AppError::BadRequest)?;
+        self.insert_key(user.id, name, granted, expires_days)
+    }
+
+    fn insert_key(
+        &self,
+        user_id: Id,
+        name: &str,
+        scopes: Vec<Scope>,
+        expires_days: Option<i64>,
+    ) -> AppResult<(ApiKey, String)> {
+        let name = validate_name("Key name", name).map_err(|m| {
+            AppError::BadRequest(if m.ends_with("required") { "Key name is required".into() } else { m })
+        })?;
+        let expires_at = match expires_days {
+            None => None,
+            Some(d) if (1..=3650).contains(&d) => Some(Utc::now() + Duration::days(d)),
+            Some(d) => {
+                return Err(AppError::BadRequest(format!(
+                    "expires_days must be between 1 and 3650 (got {d})"
+                )));
+            }
+        };
+        let raw = keys::generate_key();
+        let now = Utc::now();
+        let w = self.store.write()?;
+        let key = ApiKey {
+            id: next_id(&w, "api_keys")?,
+            user_id,
+            name,
+            key_digest: keys::digest(&raw),
+            key_prefix: keys::display_prefix(&raw),
+            scopes,
+            is_active: true,
+            last_used_at: None,
+            expires_at,
+            created_at: now,
+            updated_at: now,
+        };
+        put_row(&w, API_KEYS, key.id, &key)?;
+        index_set(&w, API_KEYS_BY_DIGEST, &key.key_digest, key.id)?;
+        multi_add(&w, API_KEYS_BY_USER, user_id, key.id)?;
+        w.commit()?;
+        Ok((key, raw))
+    }
+
+    pub fn list_keys(&self, caller: &Identity) -> AppResult<Vec<ApiKey>> {
+        let r = self.store.read()?;
+        let ids = multi_ids(&r, API_KEYS_BY_USER, caller.id())?;
+        let mut keys: Vec<ApiKey> = rows_by_ids(&r, API_KEYS, ids)?;
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(keys)
+    }
+
+    fn own_key(w: &redb::WriteTransaction, caller: &Identity, id: Id) -> AppResult<ApiKey> {
+        get_row_w::<ApiKey>(w, API_KEYS, id)?
+            .filter(|k| k.user_id == caller.id())
+            .ok_or_else(|| AppError::NotFound("API key not found".into()))
+    }
+
+    pub fn update_key(
+        &self,
+        caller: &Identity,
+        id: Id,
+        name: Option<&str>,
+        scopes: Option<&[String]>,
+        is_active: Option<bool>,
+    ) -> AppResult<ApiKey> {
+        let w = self.store.write()?;
+        let mut key = Self::own_key(&w, caller, id)?;
+        if let Some(n) = name {
+            key.name = validate_name("Key name", n).map_err(AppError::BadRequest)?;
+        }
+        if let Some(s) = scopes {
+            key.scopes = check_requested_scopes(s, &caller.scopes, caller.user.is_admin)
+                .map_err(|m| if m.starts_with("Invalid") || m.starts_with("At least") { AppError::BadRequest(m) } else { AppError::Forbidden(m) })?;
+        }
+        if let Some(a) = is_active {
+            // Re-activating a key is a grant too: a key cannot revive one with more than itself.
+            if a && !key.is_active && caller.method == AuthMethod::ApiKey {
+                for s in &key.scopes {
+                    caller.require(*s)?;
+                }
+            }
+            key.is_active = a;
+        }
+        key.updated_at = Utc::now();
+        put_row(&w, API_KEYS, id, &key)?;
+        w.commit()?;
+        Ok(key)
+    }
+
+    pub fn revoke_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        let w = self.store.write()?;
+        let key = Self::own_key(&w, caller, id)?;
+        index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;
+        multi_del(&w, API_KEYS_BY_USER, key.user_id, id)?;
+        delete_row(&w, API_KEYS, id)?;
+        w.commit()?;
+        Ok(())
+    }
+}

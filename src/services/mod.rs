@@ -1,0 +1,61 @@
+//! Services own the logic and the transactions. Each takes the caller's `Identity` and enforces
+//! who may do what, so the API and the web UI share one set of rules.
+
+pub mod accounts;
+pub mod audit;
+pub mod projects;
+pub mod tenants;
+
+use crate::auth::ratelimit::FailureLimiter;
+use crate::config::Config;
+use crate::store::Store;
+use std::time::Duration;
+
+pub struct App {
+    pub store: Store,
+    pub config: Config,
+    /// Failed web logins per client IP.
+    pub login_limiter: FailureLimiter,
+    /// Failed API authentications per client IP.
+    pub api_limiter: FailureLimiter,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl App {
+    pub fn new(store: Store, config: Config) -> App {
+        let per_minute = config.login_attempts_per_minute;
+        App {
+            store,
+            login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
+            // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
+            api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),
+            config,
+            started_at: chrono::Utc::now(),
+        }
+    }
+}
+
+impl App {
+    pub fn system_info(
+        &self,
+        caller: &crate::auth::Identity,
+    ) -> crate::error::AppResult<crate::api::objects::SystemInfo> {
+        use crate::store::tables::*;
+        caller.require(crate::domain::Scope::Read)?;
+        let r = self.store.read()?;
+        let now = chrono::Utc::now();
+        Ok(crate::api::objects::SystemInfo {
+            name: "aiops".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: crate::store::SCHEMA_VERSION,
+            started_at: self.started_at,
+            uptime_seconds: (now - self.started_at).num_seconds(),
+            counts: crate::api::objects::Counts {
+                users: crate::store::table_len(&r, USERS)?,
+                tenants: crate::store::table_len(&r, TENANTS)?,
+                projects: crate::store::table_len(&r, PROJECTS)?,
+                api_keys: crate::store::table_len(&r, API_KEYS)?,
+            },
+        })
+    }
+}

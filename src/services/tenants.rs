@@ -1,0 +1,205 @@
+//! Tenants: labels that group projects, integrations and SSH keys.
+
+use super::App;
+use super::projects::{ProjectView, delete_project_rows, project_views};
+use crate::auth::Identity;
+use crate::domain::rules::{sanitize_color, tenant_slug, validate_name, validate_text};
+use crate::domain::{Id, Project, Scope, Tenant};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use redb::ReadableMultimapTable;
+
+#[derive(Debug, Clone)]
+pub struct TenantView {
+    pub tenant: Tenant,
+    pub slug: String,
+    /// Projects the caller can see in this tenant.
+    pub project_count: u64,
+}
+
+#[derive(Default)]
+pub struct TenantInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub color: Option<String>,
+}
+
+/// What deleting a tenant removes, shown before the user confirms.
+pub struct TenantImpact {
+    pub projects: u64,
+    pub integrations: u64,
+}
+
+fn view(r: &redb::ReadTransaction, caller: &Identity, t: Tenant) -> AppResult<TenantView> {
+    let project_count = if caller.user.is_admin {
+        multi_count(r, PROJECTS_BY_TENANT, t.id)?
+    } else {
+        let own: Vec<Project> = rows_by_ids(r, PROJECTS, multi_ids(r, PROJECTS_BY_OWNER, caller.id())?)?;
+        own.iter().filter(|p| p.tenant_id == t.id).count() as u64
+    };
+    Ok(TenantView { slug: tenant_slug(&t.name, t.id), project_count, tenant: t })
+}
+
+impl App {
+    pub fn list_tenants(&self, caller: &Identity) -> AppResult<Vec<TenantView>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let mut tenants: Vec<Tenant> = all_rows(&r, TENANTS)?;
+        tenants.sort_by_key(|t| t.name.to_lowercase());
+        let own: Vec<Project> = if caller.user.is_admin {
+            Vec::new()
+        } else {
+            rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)?
+        };
+        tenants
+            .into_iter()
+            .map(|t| {
+                let project_count = if caller.user.is_admin {
+                    multi_count(&r, PROJECTS_BY_TENANT, t.id)?
+                } else {
+                    own.iter().filter(|p| p.tenant_id == t.id).count() as u64
+                };
+                Ok(TenantView { slug: tenant_slug(&t.name, t.id), project_count, tenant: t })
+            })
+            .collect()
+    }
+
+    pub fn get_tenant(&self, caller: &Identity, id: Id) -> AppResult<(TenantView, Vec<ProjectView>)> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let t: Tenant = get_row(&r, TENANTS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
+        let projects: Vec<Project> = rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, id)?)?
+            .into_iter()
+            .filter(|p: &Project| caller.can_access_project(p))
+            .collect();
+        let projects = project_views(&r, projects)?;
+        Ok((view(&r, caller, t)?, projects))
+    }
+
+    pub fn create_tenant(&self, caller: &Identity, input: TenantInput) -> AppResult<TenantView> {
+        caller.require_admin()?;
+        let name = validate_name("Tenant name", input.name.as_deref().unwrap_or(""))
+            .map_err(AppError::BadRequest)?;
+        let description =
+            validate_text("Description", input.description.as_deref()).map_err(AppError::BadRequest)?;
+        let color = sanitize_color(input.color.as_deref().unwrap_or("")).map_err(AppError::BadRequest)?;
+        let w = self.store.write()?;
+        let key = name.to_lowercase();
+        if index_get_w(&w, TENANTS_BY_NAME, &key)?.is_some() {
+            return Err(AppError::Conflict(format!("A tenant named '{name}' already exists")));
+        }
+        let now = Utc::now();
+        let t = Tenant {
+            id: next_id(&w, "tenants")?,
+            name,
+            description,
+            color,
+            created_at: now,
+            updated_at: now,
+        };
+        put_row(&w, TENANTS, t.id, &t)?;
+        index_set(&w, TENANTS_BY_NAME, &key, t.id)?;
+        w.commit()?;
+        let r = self.store.read()?;
+        view(&r, caller, t)
+    }
+
+    pub fn update_tenant(&self, caller: &Identity, id: Id, input: TenantInput) -> AppResult<TenantView> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        let mut t: Tenant = get_row_w(&w, TENANTS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
+        if let Some(name) = input.name {
+            let name = validate_name("Tenant name", &name).map_err(AppError::BadRequest)?;
+            let (old_key, new_key) = (t.name.to_lowercase(), name.to_lowercase());
+            if new_key != old_key {
+                if index_get_w(&w, TENANTS_BY_NAME, &new_key)?.is_some() {
+                    return Err(AppError::Conflict(format!("A tenant named '{name}' already exists")));
+                }
+                index_del(&w, TENANTS_BY_NAME, &old_key)?;
+                index_set(&w, TENANTS_BY_NAME, &new_key, id)?;
+            }
+            t.name = name;
+        }
+        if input.description.is_some() {
+            t.description =
+                validate_text("Description", input.description.as_deref()).map_err(AppError::BadRequest)?;
+        }
+        if let Some(c) = input.color.filter(|c| !c.trim().is_empty()) {
+            t.color = sanitize_color(&c).map_err(AppError::BadRequest)?;
+        }
+        t.updated_at = Utc::now();
+        put_row(&w, TENANTS, id, &t)?;
+        w.commit()?;
+        let r = self.store.read()?;
+        view(&r, caller, t)
+    }
+
+    pub fn tenant_impact(&self, id: Id) -> AppResult<TenantImpact> {
+        let r = self.store.read()?;
+        Ok(TenantImpact {
+            projects: multi_count(&r, PROJECTS_BY_TENANT, id)?,
+            integrations: multi_count(&r, INTEGRATIONS_BY_TENANT, id)?,
+        })
+    }
+
+    /// Delete a tenant and everything under it (projects, their integrations, issues, pins,
+    /// sessions; the tenant's integrations, credentials for them, SSH keys) in one transaction.
+    pub fn delete_tenant(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        let t: Tenant = get_row_w(&w, TENANTS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
+        for pid in multi_ids_w(&w, PROJECTS_BY_TENANT, id)? {
+            if let Some(p) = get_row_w::<Project>(&w, PROJECTS, pid)? {
+                delete_project_rows(&w, &p)?;
+            }
+        }
+        for iid in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, id)? {
+            delete_row(&w, INTEGRATIONS, iid)?;
+            // Personal credentials for this integration.
+            let mut creds = w.open_table(USER_CREDENTIALS)?;
+            let mut gone = Vec::new();
+            creds.retain(|cid, v| {
+                let keep = decode::<crate::domain::UserCredential>(v)
+                    .map(|c| c.integration_id != iid)
+                    .unwrap_or(true);
+                if !keep {
+                    gone.push(cid);
+                }
+                keep
+            })?;
+            drop(creds);
+            let mut by_user = w.open_multimap_table(USER_CREDENTIALS_BY_USER)?;
+            let mut pairs = Vec::new();
+            for item in by_user.iter()? {
+                let (k, vals) = item?;
+                for v in vals {
+                    let v = v?.value();
+                    if gone.contains(&v) {
+                        pairs.push((k.value(), v));
+                    }
+                }
+            }
+            for (k, v) in pairs {
+                by_user.remove(k, v)?;
+            }
+        }
+        w.open_multimap_table(INTEGRATIONS_BY_TENANT)?.remove_all(id)?;
+        for kid in multi_ids_w(&w, SSH_KEYS_BY_TENANT, id)? {
+            if let Some(k) = get_row_w::<crate::domain::SshKey>(&w, SSH_KEYS, kid)? {
+                multi_del(&w, SSH_KEYS_BY_USER, k.user_id, kid)?;
+            }
+            delete_row(&w, SSH_KEYS, kid)?;
+        }
+        w.open_multimap_table(SSH_KEYS_BY_TENANT)?.remove_all(id)?;
+        index_del(&w, TENANTS_BY_NAME, &t.name.to_lowercase())?;
+        delete_row(&w, TENANTS, id)?;
+        w.commit()?;
+        tracing::info!(tenant = id, "tenant deleted with its projects");
+        Ok(())
+    }
+}

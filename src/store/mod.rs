@@ -1,0 +1,322 @@
+//! The redb store: one file `<data_dir>/aiops.redb`, one typed table per entity (values are serde
+//! JSON), per-table ids from the `seq` table, secondary indexes as their own tables written in the
+//! same write transaction as the row, and a schema version with ordered migrations.
+//!
+//! Only `services` use this module. Handlers never see a transaction.
+
+pub mod tables;
+
+use crate::error::AppError;
+use redb::{
+    ReadableMultimapTable, ReadableTableMetadata,
+    Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, WriteTransaction,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::{Path, PathBuf};
+use tables::*;
+
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+type Migration = fn(&WriteTransaction) -> Result<(), AppError>;
+
+/// Ordered migrations: `MIGRATIONS[n]` moves a store from version n to n+1.
+/// Version 0 is an empty file; v1 creates every table.
+const MIGRATIONS: &[Migration] = &[migrate_create_all_tables];
+
+fn migrate_create_all_tables(w: &WriteTransaction) -> Result<(), AppError> {
+    for t in ALL_TABLES {
+        t.create(w)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Open (or create) the store and run pending migrations.
+    pub fn open(data_dir: &Path) -> Result<Store, AppError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            AppError::Internal(format!("cannot create data dir {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join("aiops.redb");
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => AppError::Unavailable(format!(
+                "{} is in use by another aiops process (a running server?). Stop it first, or use the API.",
+                path.display()
+            )),
+            other => AppError::Internal(format!("cannot open {}: {other}", path.display())),
+        })?;
+        let store = Store { db, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&self) -> Result<(), AppError> {
+        let w = self.db.begin_write()?;
+        let version = {
+            let meta = w.open_table(META)?;
+            meta.get("schema_version")?
+                .map(|v| v.value().to_vec())
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                .unwrap_or(0)
+        };
+        if version > SCHEMA_VERSION {
+            return Err(AppError::Internal(format!(
+                "{} has schema version {version}, newer than this aiops understands ({SCHEMA_VERSION}); upgrade aiops",
+                self.path.display()
+            )));
+        }
+        for (n, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tracing::info!(from = n, to = n + 1, "migrating store");
+            m(&w)?;
+        }
+        {
+            let mut meta = w.open_table(META)?;
+            meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    pub fn read(&self) -> Result<ReadTransaction, AppError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    pub fn write(&self) -> Result<WriteTransaction, AppError> {
+        Ok(self.db.begin_write()?)
+    }
+
+    pub fn schema_version(&self) -> Result<u64, AppError> {
+        let r = self.read()?;
+        let meta = r.open_table(META)?;
+        Ok(meta
+            .get("schema_version")?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0))
+    }
+}
+
+// ---- typed helpers -------------------------------------------------------------------------------
+
+pub type RowTable = TableDefinition<'static, u64, &'static [u8]>;
+pub type IndexTable = TableDefinition<'static, &'static str, u64>;
+pub type MultiIndex = MultimapTableDefinition<'static, u64, u64>;
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(bytes).map_err(|e| AppError::Internal(format!("corrupt row: {e}")))
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AppError> {
+    serde_json::to_vec(value).map_err(|e| AppError::Internal(format!("cannot encode row: {e}")))
+}
+
+/// Allocate the next id of a table (ids are never reused, even after deletes).
+pub fn next_id(w: &WriteTransaction, table: &str) -> Result<u64, AppError> {
+    let mut seq = w.open_table(SEQ)?;
+    let next = seq.get(table)?.map(|v| v.value()).unwrap_or(0) + 1;
+    seq.insert(table, next)?;
+    Ok(next)
+}
+
+pub fn get_row<T: DeserializeOwned>(
+    r: &ReadTransaction,
+    def: RowTable,
+    id: u64,
+) -> Result<Option<T>, AppError> {
+    let t = r.open_table(def)?;
+    let v = t.get(id)?;
+    v.map(|v| decode(v.value())).transpose()
+}
+
+pub fn get_row_w<T: DeserializeOwned>(
+    w: &WriteTransaction,
+    def: RowTable,
+    id: u64,
+) -> Result<Option<T>, AppError> {
+    let t = w.open_table(def)?;
+    let v = t.get(id)?;
+    v.map(|v| decode(v.value())).transpose()
+}
+
+pub fn put_row<T: Serialize>(
+    w: &WriteTransaction,
+    def: RowTable,
+    id: u64,
+    value: &T,
+) -> Result<(), AppError> {
+    let bytes = encode(value)?;
+    let mut t = w.open_table(def)?;
+    t.insert(id, bytes.as_slice())?;
+    Ok(())
+}
+
+pub fn delete_row(w: &WriteTransaction, def: RowTable, id: u64) -> Result<(), AppError> {
+    let mut t = w.open_table(def)?;
+    t.remove(id)?;
+    Ok(())
+}
+
+/// Every row of a table, in id order.
+pub fn all_rows<T: DeserializeOwned>(r: &ReadTransaction, def: RowTable) -> Result<Vec<T>, AppError> {
+    let t = r.open_table(def)?;
+    let mut out = Vec::with_capacity(t.len()? as usize);
+    for item in t.iter()? {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+pub fn rows_by_ids<T: DeserializeOwned>(
+    r: &ReadTransaction,
+    def: RowTable,
+    ids: impl IntoIterator<Item = u64>,
+) -> Result<Vec<T>, AppError> {
+    let t = r.open_table(def)?;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(v) = t.get(id)? {
+            out.push(decode(v.value())?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn index_get(r: &ReadTransaction, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
+    let t = r.open_table(def)?;
+    Ok(t.get(key)?.map(|v| v.value()))
+}
+
+pub fn index_get_w(w: &WriteTransaction, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
+    let t = w.open_table(def)?;
+    Ok(t.get(key)?.map(|v| v.value()))
+}
+
+pub fn index_set(w: &WriteTransaction, def: IndexTable, key: &str, id: u64) -> Result<(), AppError> {
+    let mut t = w.open_table(def)?;
+    t.insert(key, id)?;
+    Ok(())
+}
+
+pub fn index_del(w: &WriteTransaction, def: IndexTable, key: &str) -> Result<(), AppError> {
+    let mut t = w.open_table(def)?;
+    t.remove(key)?;
+    Ok(())
+}
+
+pub fn multi_ids(r: &ReadTransaction, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+    let t = r.open_multimap_table(def)?;
+    let mut out = Vec::new();
+    for v in t.get(key)? {
+        out.push(v?.value());
+    }
+    Ok(out)
+}
+
+pub fn multi_ids_w(w: &WriteTransaction, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+    let t = w.open_multimap_table(def)?;
+    let mut out = Vec::new();
+    for v in t.get(key)? {
+        out.push(v?.value());
+    }
+    Ok(out)
+}
+
+pub fn multi_count(r: &ReadTransaction, def: MultiIndex, key: u64) -> Result<u64, AppError> {
+    let t = r.open_multimap_table(def)?;
+    Ok(t.get(key)?.len())
+}
+
+pub fn multi_add(w: &WriteTransaction, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
+    let mut t = w.open_multimap_table(def)?;
+    t.insert(key, id)?;
+    Ok(())
+}
+
+pub fn multi_del(w: &WriteTransaction, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
+    let mut t = w.open_multimap_table(def)?;
+    t.remove(key, id)?;
+    Ok(())
+}
+
+pub fn meta_get(r: &ReadTransaction, key: &str) -> Result<Option<Vec<u8>>, AppError> {
+    let t = r.open_table(META)?;
+    Ok(t.get(key)?.map(|v| v.value().to_vec()))
+}
+
+pub fn meta_set(w: &WriteTransaction, key: &str, value: &[u8]) -> Result<(), AppError> {
+    let mut t = w.open_table(META)?;
+    t.insert(key, value)?;
+    Ok(())
+}
+
+pub fn meta_del(w: &WriteTransaction, key: &str) -> Result<(), AppError> {
+    let mut t = w.open_table(META)?;
+    t.remove(key)?;
+    Ok(())
+}
+
+pub fn table_len(r: &ReadTransaction, def: RowTable) -> Result<u64, AppError> {
+    Ok(r.open_table(def)?.len()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_every_table_and_records_the_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let r = s.read().unwrap();
+        for t in ALL_TABLES {
+            t.check_exists(&r).unwrap();
+        }
+        drop(r);
+        drop(s);
+        // Re-opening is idempotent.
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn ids_are_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let w = s.write().unwrap();
+        assert_eq!(next_id(&w, "tenants").unwrap(), 1);
+        assert_eq!(next_id(&w, "tenants").unwrap(), 2);
+        assert_eq!(next_id(&w, "projects").unwrap(), 1);
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let w = s.write().unwrap();
+            meta_set(&w, "schema_version", &99u64.to_le_bytes()).unwrap();
+            w.commit().unwrap();
+        }
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn a_second_open_reports_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _s = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+}

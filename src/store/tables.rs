@@ -1,0 +1,142 @@
+//! Every table of the store, and the registry of them (used by migrations and backups).
+
+use crate::error::AppError;
+use redb::{MultimapTableDefinition as M, ReadTransaction, TableDefinition as T, WriteTransaction};
+
+pub const META: T<&str, &[u8]> = T::new("meta");
+pub const SEQ: T<&str, u64> = T::new("seq");
+
+pub const USERS: T<u64, &[u8]> = T::new("users");
+pub const USERS_BY_EMAIL: T<&str, u64> = T::new("users_by_email");
+
+pub const TENANTS: T<u64, &[u8]> = T::new("tenants");
+/// lower-cased name -> id (names are unique case-insensitively)
+pub const TENANTS_BY_NAME: T<&str, u64> = T::new("tenants_by_name");
+
+pub const PROJECTS: T<u64, &[u8]> = T::new("projects");
+pub const PROJECTS_BY_TENANT: M<u64, u64> = M::new("projects_by_tenant");
+pub const PROJECTS_BY_OWNER: M<u64, u64> = M::new("projects_by_owner");
+
+pub const API_KEYS: T<u64, &[u8]> = T::new("api_keys");
+/// sha256 hex of the key -> id
+pub const API_KEYS_BY_DIGEST: T<&str, u64> = T::new("api_keys_by_digest");
+pub const API_KEYS_BY_USER: M<u64, u64> = M::new("api_keys_by_user");
+
+/// sha256 hex of the session token -> WebSession
+pub const WEB_SESSIONS: T<&str, &[u8]> = T::new("web_sessions");
+
+pub const AUDIT_LOG: T<u64, &[u8]> = T::new("audit_log");
+
+pub const INTEGRATIONS: T<u64, &[u8]> = T::new("integrations");
+pub const INTEGRATIONS_BY_TENANT: M<u64, u64> = M::new("integrations_by_tenant");
+pub const PROJECT_INTEGRATIONS: T<u64, &[u8]> = T::new("project_integrations");
+pub const PROJECT_INTEGRATIONS_BY_PROJECT: M<u64, u64> = M::new("project_integrations_by_project");
+pub const PROJECT_INTEGRATIONS_BY_INTEGRATION: M<u64, u64> =
+    M::new("project_integrations_by_integration");
+
+pub const ISSUES: T<u64, &[u8]> = T::new("issues");
+pub const ISSUES_BY_PROJECT_INTEGRATION: M<u64, u64> = M::new("issues_by_project_integration");
+pub const ISSUES_BY_PROJECT: M<u64, u64> = M::new("issues_by_project");
+pub const ISSUES_BY_TENANT: M<u64, u64> = M::new("issues_by_tenant");
+/// "<status_key>" -> issue ids
+pub const ISSUES_BY_STATUS: M<&str, u64> = M::new("issues_by_status");
+/// "<project_integration_id>:<external_id>" -> issue id
+pub const ISSUES_BY_EXTERNAL: T<&str, u64> = T::new("issues_by_external");
+
+pub const PINS: T<u64, &[u8]> = T::new("pins");
+pub const PINS_BY_USER: M<u64, u64> = M::new("pins_by_user");
+pub const PINS_BY_ISSUE: M<u64, u64> = M::new("pins_by_issue");
+
+pub const USER_CREDENTIALS: T<u64, &[u8]> = T::new("user_credentials");
+pub const USER_CREDENTIALS_BY_USER: M<u64, u64> = M::new("user_credentials_by_user");
+/// user id -> IdentityMap
+pub const IDENTITY_MAP: T<u64, &[u8]> = T::new("identity_map");
+
+pub const SSH_KEYS: T<u64, &[u8]> = T::new("ssh_keys");
+pub const SSH_KEYS_BY_TENANT: M<u64, u64> = M::new("ssh_keys_by_tenant");
+pub const SSH_KEYS_BY_USER: M<u64, u64> = M::new("ssh_keys_by_user");
+
+pub const AI_SESSIONS: T<u64, &[u8]> = T::new("ai_sessions");
+pub const AI_SESSIONS_BY_USER: M<u64, u64> = M::new("ai_sessions_by_user");
+pub const AI_SESSIONS_BY_PROJECT: M<u64, u64> = M::new("ai_sessions_by_project");
+
+pub const SYNC_RUNS: T<u64, &[u8]> = T::new("sync_runs");
+pub const BACKUPS: T<u64, &[u8]> = T::new("backups");
+/// Global key/value settings (linux user mapping, global agent context, …).
+pub const SETTINGS: T<&str, &[u8]> = T::new("settings");
+
+/// A table of the registry, type-erased enough to create, check and (later) copy it.
+pub enum AnyTable {
+    RowU64(T<'static, u64, &'static [u8]>),
+    RowStr(T<'static, &'static str, &'static [u8]>),
+    IdxStr(T<'static, &'static str, u64>),
+    MultiU64(M<'static, u64, u64>),
+    MultiStr(M<'static, &'static str, u64>),
+}
+
+impl AnyTable {
+    pub fn create(&self, w: &WriteTransaction) -> Result<(), AppError> {
+        match self {
+            AnyTable::RowU64(d) => drop(w.open_table(*d)?),
+            AnyTable::RowStr(d) => drop(w.open_table(*d)?),
+            AnyTable::IdxStr(d) => drop(w.open_table(*d)?),
+            AnyTable::MultiU64(d) => drop(w.open_multimap_table(*d)?),
+            AnyTable::MultiStr(d) => drop(w.open_multimap_table(*d)?),
+        }
+        Ok(())
+    }
+
+    pub fn check_exists(&self, r: &ReadTransaction) -> Result<(), AppError> {
+        match self {
+            AnyTable::RowU64(d) => drop(r.open_table(*d)?),
+            AnyTable::RowStr(d) => drop(r.open_table(*d)?),
+            AnyTable::IdxStr(d) => drop(r.open_table(*d)?),
+            AnyTable::MultiU64(d) => drop(r.open_multimap_table(*d)?),
+            AnyTable::MultiStr(d) => drop(r.open_multimap_table(*d)?),
+        }
+        Ok(())
+    }
+}
+
+pub const ALL_TABLES: &[AnyTable] = &[
+    AnyTable::RowStr(META),
+    AnyTable::IdxStr(SEQ),
+    AnyTable::RowU64(USERS),
+    AnyTable::IdxStr(USERS_BY_EMAIL),
+    AnyTable::RowU64(TENANTS),
+    AnyTable::IdxStr(TENANTS_BY_NAME),
+    AnyTable::RowU64(PROJECTS),
+    AnyTable::MultiU64(PROJECTS_BY_TENANT),
+    AnyTable::MultiU64(PROJECTS_BY_OWNER),
+    AnyTable::RowU64(API_KEYS),
+    AnyTable::IdxStr(API_KEYS_BY_DIGEST),
+    AnyTable::MultiU64(API_KEYS_BY_USER),
+    AnyTable::RowStr(WEB_SESSIONS),
+    AnyTable::RowU64(AUDIT_LOG),
+    AnyTable::RowU64(INTEGRATIONS),
+    AnyTable::MultiU64(INTEGRATIONS_BY_TENANT),
+    AnyTable::RowU64(PROJECT_INTEGRATIONS),
+    AnyTable::MultiU64(PROJECT_INTEGRATIONS_BY_PROJECT),
+    AnyTable::MultiU64(PROJECT_INTEGRATIONS_BY_INTEGRATION),
+    AnyTable::RowU64(ISSUES),
+    AnyTable::MultiU64(ISSUES_BY_PROJECT_INTEGRATION),
+    AnyTable::MultiU64(ISSUES_BY_PROJECT),
+    AnyTable::MultiU64(ISSUES_BY_TENANT),
+    AnyTable::MultiStr(ISSUES_BY_STATUS),
+    AnyTable::IdxStr(ISSUES_BY_EXTERNAL),
+    AnyTable::RowU64(PINS),
+    AnyTable::MultiU64(PINS_BY_USER),
+    AnyTable::MultiU64(PINS_BY_ISSUE),
+    AnyTable::RowU64(USER_CREDENTIALS),
+    AnyTable::MultiU64(USER_CREDENTIALS_BY_USER),
+    AnyTable::RowU64(IDENTITY_MAP),
+    AnyTable::RowU64(SSH_KEYS),
+    AnyTable::MultiU64(SSH_KEYS_BY_TENANT),
+    AnyTable::MultiU64(SSH_KEYS_BY_USER),
+    AnyTable::RowU64(AI_SESSIONS),
+    AnyTable::MultiU64(AI_SESSIONS_BY_USER),
+    AnyTable::MultiU64(AI_SESSIONS_BY_PROJECT),
+    AnyTable::RowU64(SYNC_RUNS),
+    AnyTable::RowU64(BACKUPS),
+    AnyTable::RowStr(SETTINGS),
+];
