@@ -7,7 +7,7 @@ use crate::services::accounts::Bootstrap;
 use crate::store::Store;
 use crate::{api, web};
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::Compression;
+use poem::middleware::{CatchPanic, Compression};
 use poem::{EndpointExt, Route, Server};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
         .nest("/assets", web::assets())
         .nest("/", web::routes(app.clone()))
         .with(Compression::new())
+        .with(CatchPanic::new())
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -234,11 +234,30 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
         }
         let auth = resolve(&self.app, &req, &client);
         let identity = auth.as_ref().ok().cloned();
+        let auth_error = auth.as_ref().err().cloned();
         req.extensions_mut().insert(AuthState(auth));
         let info = RequestInfo::of(&req);
         let (resp, error_message) = match self.inner.call(req).await {
-            Ok(r) => (r.into_response(), None),
+            Ok(r) => {
+                let r = r.into_response();
+                let is_json = r
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                if r.status().as_u16() >= 400 && !is_json {
+                    (json_error(poem::Error::from_status(r.status())), None)
+                } else {
+                    (r, None)
+                }
+            }
             Err(e) => {
+                // The security-scheme enum reports the last scheme's generic failure; the gate
+                // knows the real reason (bad key, expired session, rate limit, CSRF).
+                let e = match (&auth_error, e.is::<AppError>()) {
+                    (Some(real), false) if e.status() == StatusCode::UNAUTHORIZED => real.clone().into(),
+                    _ => e,
+                };
                 let msg = e.to_string();
                 (json_error(e), Some(msg))
             }
@@ -261,8 +280,8 @@ impl RequestInfo {
     fn of(req: &Request) -> RequestInfo {
         RequestInfo {
             method: req.method().to_string(),
-            path: req.uri().path().to_string(),
-            query: req.uri().query().map(str::to_string),
+            path: req.original_uri().path().to_string(),
+            query: req.original_uri().query().map(str::to_string),
             user_agent: req
                 .headers()
                 .get(header::USER_AGENT)

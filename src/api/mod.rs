@@ -4,13 +4,13 @@
 pub mod gate;
 pub mod objects;
 mod resources;
+pub mod strict;
 
 use crate::services::App;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use std::sync::Arc;
 
-pub use gate::Auth;
 
 pub const API_TITLE: &str = "aiops REST API";
 

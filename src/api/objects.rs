@@ -5,6 +5,7 @@ use crate::auth::{AuthMethod, Identity};
 use crate::domain::{ApiKey, AuditEntry, Timestamp, User};
 use crate::services::projects::ProjectView;
 use crate::services::tenants::TenantView;
+use super::strict::Str;
 use poem_openapi::Object;
 
 #[derive(Object, Clone)]
@@ -108,10 +109,10 @@ pub struct KeyEnvelope {
 #[oai(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     #[oai(validator(max_length = 255))]
-    pub name: Option<String>,
+    pub name: Option<Str>,
     /// Any of `read`, `write`, `admin` (admin implies the others). A key can only grant what it holds.
     #[oai(default)]
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Str>,
     /// Days until the key expires (1-3650); omitted means never.
     pub expires_days: Option<i64>,
 }
@@ -120,8 +121,8 @@ pub struct CreateKeyRequest {
 #[oai(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
     #[oai(validator(max_length = 255))]
-    pub name: Option<String>,
-    pub scopes: Option<Vec<String>>,
+    pub name: Option<Str>,
+    pub scopes: Option<Vec<Str>>,
     pub is_active: Option<bool>,
 }
 
@@ -209,12 +210,12 @@ pub struct TenantEnvelope {
 #[oai(deny_unknown_fields)]
 pub struct TenantRequest {
     #[oai(validator(max_length = 255))]
-    pub name: Option<String>,
+    pub name: Option<Str>,
     #[oai(validator(max_length = 10000))]
-    pub description: Option<String>,
+    pub description: Option<Str>,
     /// One of the palette colours (e.g. `#2563eb`); default indigo.
     #[oai(validator(max_length = 16))]
-    pub color: Option<String>,
+    pub color: Option<Str>,
 }
 
 #[derive(Object)]
@@ -232,16 +233,16 @@ pub struct ProjectEnvelope {
 #[oai(deny_unknown_fields)]
 pub struct ProjectRequest {
     #[oai(validator(max_length = 255))]
-    pub name: Option<String>,
+    pub name: Option<Str>,
     #[oai(validator(max_length = 512))]
-    pub repo_url: Option<String>,
+    pub repo_url: Option<Str>,
     pub tenant_id: Option<u64>,
     /// Defaults to the caller. Only admins may name another owner.
     pub owner_id: Option<u64>,
     #[oai(validator(max_length = 10000))]
-    pub description: Option<String>,
+    pub description: Option<Str>,
     #[oai(validator(max_length = 200))]
-    pub default_branch: Option<String>,
+    pub default_branch: Option<Str>,
 }
 
 #[derive(Object)]
@@ -284,14 +285,14 @@ pub struct UserEnvelope {
 #[oai(deny_unknown_fields)]
 pub struct UserRequest {
     #[oai(validator(max_length = 255))]
-    pub email: Option<String>,
+    pub email: Option<Str>,
     #[oai(validator(max_length = 255))]
-    pub name: Option<String>,
+    pub name: Option<Str>,
     #[oai(validator(max_length = 255))]
-    pub password: Option<String>,
+    pub password: Option<Str>,
     pub is_admin: Option<bool>,
     #[oai(validator(max_length = 32))]
-    pub linux_username: Option<String>,
+    pub linux_username: Option<Str>,
 }
 
 #[derive(Object)]

@@ -2,6 +2,7 @@
 
 use super::gate::Auth;
 use super::objects::*;
+use super::strict::{Str, opt};
 use crate::error::AppError;
 use crate::services::App;
 use crate::services::accounts::{NewUser, UserUpdate};
@@ -85,7 +86,8 @@ impl AuthApi {
     ) -> R<Created<KeyEnvelope>> {
         let b = body.0;
         let (key, raw) = blocking(|| {
-            app.create_key(auth.identity(), b.name.as_deref().unwrap_or(""), &b.scopes, b.expires_days)
+            let scopes: Vec<String> = b.scopes.into_iter().map(|s| s.0).collect();
+            app.create_key(auth.identity(), opt(b.name).as_deref().unwrap_or(""), &scopes, b.expires_days)
         })?;
         Ok(Created::Created(Json(KeyEnvelope {
             key: ApiKeyObj::new(key, Some(raw)),
@@ -106,7 +108,8 @@ impl AuthApi {
     ) -> R<Json<KeyEnvelope>> {
         let b = body.0;
         let key = blocking(|| {
-            app.update_key(auth.identity(), id.0, b.name.as_deref(), b.scopes.as_deref(), b.is_active)
+            let scopes: Option<Vec<String>> = b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
+            app.update_key(auth.identity(), id.0, opt(b.name).as_deref(), scopes.as_deref(), b.is_active)
         })?;
         Ok(Json(KeyEnvelope { key: ApiKeyObj::new(key, None), message: None }))
     }
@@ -150,7 +153,7 @@ impl TenantsApi {
         let v = blocking(|| {
             app.create_tenant(
                 auth.identity(),
-                TenantInput { name: b.name, description: b.description, color: b.color },
+                TenantInput { name: opt(b.name), description: opt(b.description), color: opt(b.color) },
             )
         })?;
         Ok(Created::Created(Json(TenantEnvelope { tenant: TenantObj::new(v, None) })))
@@ -171,7 +174,7 @@ impl TenantsApi {
             app.update_tenant(
                 auth.identity(),
                 id.0,
-                TenantInput { name: b.name, description: b.description, color: b.color },
+                TenantInput { name: opt(b.name), description: opt(b.description), color: opt(b.color) },
             )
         })?;
         Ok(Json(TenantEnvelope { tenant: TenantObj::new(v, None) }))
@@ -187,10 +190,10 @@ impl TenantsApi {
 
 fn project_input(b: ProjectRequest) -> ProjectInput {
     ProjectInput {
-        name: b.name,
-        repo_url: b.repo_url,
-        default_branch: b.default_branch,
-        description: b.description,
+        name: opt(b.name),
+        repo_url: opt(b.repo_url),
+        default_branch: opt(b.default_branch),
+        description: opt(b.description),
         tenant_id: b.tenant_id,
         owner_id: b.owner_id,
     }
@@ -252,9 +255,9 @@ impl UsersApi {
         let b = body.0;
         let u = blocking(|| {
             app.create_user(NewUser {
-                email: b.email.as_deref().unwrap_or(""),
-                name: b.name.as_deref().unwrap_or(""),
-                password: b.password.as_deref().unwrap_or(""),
+                email: b.email.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
+                name: b.name.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
+                password: b.password.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
                 is_admin: b.is_admin.unwrap_or(false),
             })
         })?;
@@ -281,13 +284,13 @@ impl UsersApi {
                 me,
                 id.0,
                 UserUpdate {
-                    name: b.name,
-                    email: b.email,
+                    name: opt(b.name),
+                    email: opt(b.email),
                     is_admin: b.is_admin,
-                    linux_username: b.linux_username.map(Some),
+                    linux_username: opt(b.linux_username).map(Some),
                 },
             )?;
-            if let Some(p) = b.password {
+            if let Some(Str(p)) = b.password {
                 app.set_password(id.0, &p)?;
             }
             Ok::<_, AppError>(u)

@@ -1,5 +1,7 @@
 //! Command line: `serve`, offline `admin` commands, and the HTTP client commands.
 
+pub mod admin;
+
 use crate::config::{ServeArgs, StoreArgs};
 use clap::{Parser, Subcommand};
 
@@ -18,13 +20,15 @@ pub enum Command {
     Admin {
         #[command(flatten)]
         store: StoreArgs,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
     },
 }
 
 pub async fn run(cli: Cli) -> i32 {
     let res = match cli.command {
         Command::Serve(args) => crate::server::serve(args).await,
-        Command::Admin { .. } => Ok(()),
+        Command::Admin { store, command } => admin::run(store, command),
     };
     match res {
         Ok(()) => 0,

@@ -1,0 +1,103 @@
+//! `aiops admin …`: offline administration straight against the data directory, for
+//! bootstrapping and recovery. The server must be stopped (redb allows one process at a time).
+
+use crate::config::{Config, ServeArgs, StoreArgs};
+use crate::services::App;
+use crate::services::accounts::NewUser;
+use crate::store::Store;
+use clap::Subcommand;
+use std::io::{BufRead, IsTerminal, Write};
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a user (prompts for the password unless --password or AIOPS_NEW_PASSWORD is given)
+    CreateUser {
+        email: String,
+        /// Display name [default: the part of the email before @]
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, env = "AIOPS_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Set a new password for a user (ends their web sessions)
+    ResetPassword {
+        email: String,
+        #[arg(long, env = "AIOPS_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Create an API key for a user and print it once
+    CreateKey {
+        email: String,
+        /// Comma-separated scopes: read, write, admin (admin only for administrators)
+        #[arg(long, default_value = "read,write", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Key name
+        #[arg(long, default_value = "admin-cli")]
+        name: String,
+        /// Days until the key expires
+        #[arg(long)]
+        expires_days: Option<i64>,
+    },
+}
+
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (input is shown; prefer --password via AIOPS_NEW_PASSWORD): ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    if p.is_empty() {
+        anyhow::bail!("no password given: pass --password, set AIOPS_NEW_PASSWORD, or type it on stdin");
+    }
+    Ok(p)
+}
+
+pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
+    let data_dir = Config::data_dir_for(&store_args)?;
+    let mut serve = ServeArgs { store: store_args, ..Default::default() };
+    serve.store.data_dir = Some(data_dir);
+    let config = Config::resolve(&serve)?;
+    let store = Store::open(&config.data_dir)?;
+    let app = App::new(store, config);
+    match cmd {
+        AdminCommand::CreateUser { email, name, admin, password } => {
+            let password = read_password(password)?;
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
+            let u = app.create_user(NewUser { email: &email, name: &name, password: &password, is_admin: admin })?;
+            println!(
+                "Created {} {} (id {})",
+                if u.is_admin { "administrator" } else { "user" },
+                u.email,
+                u.id
+            );
+        }
+        AdminCommand::ResetPassword { email, password } => {
+            let user = app
+                .find_user_by_email(&email)?
+                .ok_or_else(|| anyhow::anyhow!("no user with email {}", email.trim()))?;
+            let password = read_password(password)?;
+            app.set_password(user.id, &password)?;
+            println!("Password reset for {}", user.email);
+        }
+        AdminCommand::CreateKey { email, scopes, name, expires_days } => {
+            let (key, raw) = app.create_key_offline(&email, &name, &scopes, expires_days)?;
+            eprintln!(
+                "Created API key {} ({}) with scopes {}. It is shown only once:",
+                key.id,
+                key.name,
+                key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            );
+            println!("{raw}");
+        }
+    }
+    Ok(())
+}
