@@ -1,0 +1,8 @@
+//! Black-box tests: the real `aiops` binary, a real redb data dir, HTTP over loopback.
+
+mod harness;
+
+mod api_auth;
+mod api_errors;
+mod openapi;
+mod persistence;
