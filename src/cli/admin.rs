@@ -41,6 +41,18 @@ pub enum AdminCommand {
         #[arg(long)]
         expires_days: Option<i64>,
     },
+    /// Fill a fresh data dir with demo data (tenants, projects, tracker issues) for trying the UI
+    /// and for the benchmark
+    SeedDemo {
+        /// Owner of the demo projects
+        email: String,
+        #[arg(long, default_value_t = 20)]
+        tenants: u64,
+        #[arg(long, default_value_t = 5)]
+        projects_per_tenant: u64,
+        #[arg(long, default_value_t = 10_000)]
+        issues: u64,
+    },
 }
 
 fn read_password(given: Option<String>) -> anyhow::Result<String> {
@@ -97,6 +109,10 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
                 key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
             );
             println!("{raw}");
+        }
+        AdminCommand::SeedDemo { email, tenants, projects_per_tenant, issues } => {
+            let s = app.seed_demo(&email, tenants, projects_per_tenant, issues)?;
+            println!("Seeded {} tenants, {} projects, {} issues", s.tenants, s.projects, s.issues);
         }
     }
     Ok(())

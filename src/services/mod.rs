@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod demo;
 pub mod projects;
 pub mod tenants;
 

@@ -4,5 +4,6 @@ mod harness;
 
 mod api_auth;
 mod api_errors;
+mod browser;
 mod openapi;
 mod persistence;

@@ -1,0 +1,137 @@
+//! Demo and benchmark data: tenants, projects, tracker links and issues in one transaction.
+
+use super::App;
+use crate::domain::rules::status_index_key;
+use crate::domain::*;
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+
+pub struct SeedSummary {
+    pub tenants: u64,
+    pub projects: u64,
+    pub issues: u64,
+}
+
+impl App {
+    /// Seed `tenants` tenants × `projects_per_tenant` projects owned by `owner_email`, and
+    /// `issues` tracker issues spread over them (GitHub-style, each linked through a project
+    /// integration). Idempotence is not attempted: use a fresh data dir.
+    pub fn seed_demo(
+        &self,
+        owner_email: &str,
+        tenants: u64,
+        projects_per_tenant: u64,
+        issues: u64,
+    ) -> AppResult<SeedSummary> {
+        let owner = self
+            .find_user_by_email(owner_email)?
+            .ok_or_else(|| AppError::NotFound(format!("No user with email {owner_email}")))?;
+        let now = Utc::now();
+        let w = self.store.write()?;
+        let mut links = Vec::new();
+        for t in 0..tenants {
+            let tenant = Tenant {
+                id: next_id(&w, "tenants")?,
+                name: format!("demo-tenant-{t:03}"),
+                description: Some("Demo data".into()),
+                color: crate::domain::rules::PALETTE[(t as usize) % 10].0.into(),
+                created_at: now,
+                updated_at: now,
+            };
+            if index_get_w(&w, TENANTS_BY_NAME, &tenant.name)?.is_some() {
+                return Err(AppError::Conflict(format!("{} exists already: seed a fresh data dir", tenant.name)));
+            }
+            put_row(&w, TENANTS, tenant.id, &tenant)?;
+            index_set(&w, TENANTS_BY_NAME, &tenant.name, tenant.id)?;
+            let integ = TenantIntegration {
+                id: next_id(&w, "integrations")?,
+                tenant_id: tenant.id,
+                provider: "github".into(),
+                name: format!("github-{t:03}"),
+                base_url: None,
+                api_token_enc: String::new(),
+                settings: serde_json::json!({}),
+                enabled: false,
+                sync_cron: None,
+                created_at: now,
+                updated_at: now,
+            };
+            put_row(&w, INTEGRATIONS, integ.id, &integ)?;
+            multi_add(&w, INTEGRATIONS_BY_TENANT, tenant.id, integ.id)?;
+            for p in 0..projects_per_tenant {
+                let id = next_id(&w, "projects")?;
+                let name = format!("demo-project-{t:03}-{p:03}");
+                let project = Project {
+                    id,
+                    local_path: self.config.repo_storage_path.join(&name).to_string_lossy().into_owned(),
+                    name,
+                    repo_url: format!("https://example.com/demo/{t}-{p}.git"),
+                    default_branch: "main".into(),
+                    description: None,
+                    tenant_id: tenant.id,
+                    owner_id: owner.id,
+                    ssh_key_id: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                put_row(&w, PROJECTS, id, &project)?;
+                multi_add(&w, PROJECTS_BY_TENANT, tenant.id, id)?;
+                multi_add(&w, PROJECTS_BY_OWNER, owner.id, id)?;
+                let link = ProjectIntegration {
+                    id: next_id(&w, "project_integrations")?,
+                    project_id: id,
+                    integration_id: integ.id,
+                    external_identifier: format!("demo/{t}-{p}"),
+                    config: serde_json::json!({}),
+                    last_synced_at: None,
+                    override_api_token_enc: None,
+                    override_base_url: None,
+                    override_settings: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                put_row(&w, PROJECT_INTEGRATIONS, link.id, &link)?;
+                multi_add(&w, PROJECT_INTEGRATIONS_BY_PROJECT, id, link.id)?;
+                multi_add(&w, PROJECT_INTEGRATIONS_BY_INTEGRATION, integ.id, link.id)?;
+                links.push((link.id, id, tenant.id));
+            }
+        }
+        if !links.is_empty() {
+            let body = "Demo issue body. ".repeat(90);
+            for n in 0..issues {
+                let (link, project_id, tenant_id) = links[(n as usize) % links.len()];
+                let status = if n % 3 == 0 { "closed" } else { "open" };
+                let issue = ExternalIssue {
+                    id: next_id(&w, "issues")?,
+                    project_integration_id: link,
+                    project_id,
+                    tenant_id,
+                    external_id: (n + 1).to_string(),
+                    title: format!("Demo issue {}", n + 1),
+                    status: Some(status.into()),
+                    assignee: None,
+                    url: Some(format!("https://example.com/demo/issues/{}", n + 1)),
+                    labels: vec!["demo".into()],
+                    comments: Vec::new(),
+                    body: Some(body.clone()),
+                    external_updated_at: Some(now),
+                    last_seen_at: Some(now),
+                    missing_upstream: false,
+                    created_at: now,
+                    updated_at: now,
+                };
+                put_row(&w, ISSUES, issue.id, &issue)?;
+                multi_add(&w, ISSUES_BY_PROJECT_INTEGRATION, link, issue.id)?;
+                multi_add(&w, ISSUES_BY_PROJECT, project_id, issue.id)?;
+                multi_add(&w, ISSUES_BY_TENANT, tenant_id, issue.id)?;
+                w.open_multimap_table(ISSUES_BY_STATUS)?
+                    .insert(status_index_key(issue.status.as_deref()).as_str(), issue.id)?;
+                index_set(&w, ISSUES_BY_EXTERNAL, &format!("{link}:{}", issue.external_id), issue.id)?;
+            }
+        }
+        w.commit()?;
+        Ok(SeedSummary { tenants, projects: tenants * projects_per_tenant, issues })
+    }
+}

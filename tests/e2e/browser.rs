@@ -1,0 +1,179 @@
+//! Headless Chromium (Debian's chromium + chromedriver) drives the web UI at a phone viewport.
+//! A minimal W3C WebDriver client over reqwest: enough to navigate, type, click and read.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT: &str = "element-6066-11e4-a52f-4a5c4b5c4b5c";
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver must be installed (apt-get install chromium chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync"],
+                "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}}
+            }
+        }}});
+        let v: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("WebDriver session: {v}"))
+            .to_string();
+        Driver { child, base, session, http }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let mut req = self.http.request(method, url);
+        req = req.json(&body.unwrap_or(json!({})));
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self.cmd(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+            if let Some(id) = v[ELEMENT].as_str() {
+                return id.to_string();
+            }
+            assert!(Instant::now() < deadline, "element {css} not found: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/clear"), None).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), None).await;
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": js, "args": []}))).await
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Wait until the element's text contains `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = self.text_of(css).await;
+            if t.contains(needle) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{css} never showed '{needle}'; it shows: {t}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn current_url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_user_logs_in_and_creates_a_tenant_and_a_project() {
+    let s = Server::start();
+    let d = Driver::start().await;
+    d.goto(&s.url("/tenants")).await;
+    // Not logged in: sent to the login page.
+    d.find("input[name=email]").await;
+    assert!(d.current_url().await.contains("/login"), "{}", d.current_url().await);
+    d.type_into("input[name=email]", ADMIN_EMAIL).await;
+    d.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    d.click("#login-submit").await;
+    // Back where we wanted to go.
+    d.find("#tenant-form").await;
+    let width = d.script("return window.innerWidth").await;
+    assert_eq!(width, 390, "phone viewport");
+    // The navigation is collapsed behind a toggle on a phone.
+    let toggle_visible = d
+        .script("const e = document.getElementById('nav-toggle'); return !!e && e.getBoundingClientRect().width > 0")
+        .await;
+    assert_eq!(toggle_visible, true, "nav toggle visible at 390 px");
+
+    d.type_into("#tenant-form input[name=name]", "Phone Tenant").await;
+    d.type_into("#tenant-form [name=description]", "made on a phone").await;
+    d.click("#tenant-submit").await;
+    d.wait_text("#tenant-list", "Phone Tenant").await;
+    let overflow = d.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    assert_eq!(overflow, true, "no horizontal scrolling on the tenants page");
+
+    d.goto(&s.url("/projects")).await;
+    d.type_into("#project-form input[name=name]", "Phone Project").await;
+    d.type_into("#project-form input[name=repo_url]", "https://example.com/o/phone.git").await;
+    // Pick the tenant just created.
+    d.script(
+        "const sel = document.querySelector('#project-form select[name=tenant_id]');
+         const opt = [...sel.options].find(o => o.text.includes('Phone Tenant'));
+         sel.value = opt.value; return sel.value",
+    )
+    .await;
+    d.click("#project-submit").await;
+    d.wait_text("#project-list", "Phone Project").await;
+    let overflow = d.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    assert_eq!(overflow, true, "no horizontal scrolling on the projects page");
+
+    // The API sees what the UI made.
+    let (_, projects) = s.get(&s.admin_key, "/api/v1/projects").await;
+    let p = &projects["projects"][0];
+    assert_eq!(p["name"], "Phone Project");
+    assert_eq!(p["tenant_name"], "Phone Tenant");
+    assert_eq!(p["repo_url"], "https://example.com/o/phone.git");
+}
