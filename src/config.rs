@@ -98,7 +98,8 @@ fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
 }
 
 impl Config {
@@ -116,23 +117,46 @@ impl Config {
             .or(file.repo_storage_path)
             .unwrap_or_else(|| data_dir.join("repos"));
         let cfg = Config {
-            bind: args.bind.clone().or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
-            admin_email: args.admin_email.clone().or(file.admin_email).filter(|s| !s.is_empty()),
+            bind: args
+                .bind
+                .clone()
+                .or(file.bind)
+                .unwrap_or_else(|| DEFAULT_BIND.into()),
+            admin_email: args
+                .admin_email
+                .clone()
+                .or(file.admin_email)
+                .filter(|s| !s.is_empty()),
             admin_password: args
                 .admin_password
                 .clone()
                 .or(file.admin_password)
                 .filter(|s| !s.is_empty()),
-            public_url: args.public_url.clone().or(file.public_url).filter(|s| !s.is_empty()),
+            public_url: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .filter(|s| !s.is_empty()),
             cookie_secure: args.cookie_secure.or(file.cookie_secure).unwrap_or(false),
-            session_hours: args.session_hours.or(file.session_hours).unwrap_or(168).max(1),
+            session_hours: args
+                .session_hours
+                .or(file.session_hours)
+                .unwrap_or(168)
+                .max(1),
             login_attempts_per_minute: args
                 .login_attempts_per_minute
                 .or(file.login_attempts_per_minute)
                 .unwrap_or(10)
                 .max(1),
-            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
-            log: args.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1 << 20),
+            log: args
+                .log
+                .clone()
+                .or(file.log)
+                .unwrap_or_else(|| "info".into()),
             data_dir,
             repo_storage_path,
         };

@@ -24,7 +24,10 @@ pub enum AppError {
 
 impl AppError {
     pub fn unauthorized(message: impl Into<String>) -> AppError {
-        AppError::Unauthorized { error: "Authentication required".into(), message: message.into() }
+        AppError::Unauthorized {
+            error: "Authentication required".into(),
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -46,7 +49,9 @@ impl AppError {
                 serde_json::json!({"error": error, "message": message})
             }
             // Internal details go to the log, not to the client.
-            AppError::Internal(_) => serde_json::json!({"error": "Internal server error; see the server log"}),
+            AppError::Internal(_) => {
+                serde_json::json!({"error": "Internal server error; see the server log"})
+            }
             other => serde_json::json!({"error": other.to_string()}),
         }
     }

@@ -19,7 +19,10 @@ use clap::Parser;
 
 fn main() {
     let parsed = cli::Cli::parse();
-    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(cli::run(parsed)),
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");

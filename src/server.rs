@@ -43,9 +43,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| anyhow::anyhow!("listener has no local address"))?;
-    let base = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
     let base = base.trim_end_matches('/');
-    println!("aiops {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "aiops {} listening on http://{local}",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("data: {}", app.store.path().display());
     match bootstrap {
         Bootstrap::Ready => println!("Log in at {base}/login"),

@@ -39,17 +39,31 @@ async fn key_checker(req: &Request, _: ApiKey) -> poem::Result<Identity> {
 
 /// `Authorization: Bearer aiops_…`
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "aiops_<64 hex>", checker = "bearer_checker")]
+#[oai(
+    ty = "bearer",
+    bearer_format = "aiops_<64 hex>",
+    checker = "bearer_checker"
+)]
 pub struct BearerAuth(pub Identity);
 
 /// `X-API-Key: aiops_…`
 #[derive(SecurityScheme)]
-#[oai(ty = "api_key", key_name = "X-API-Key", key_in = "header", checker = "key_checker")]
+#[oai(
+    ty = "api_key",
+    key_name = "X-API-Key",
+    key_in = "header",
+    checker = "key_checker"
+)]
 pub struct KeyHeaderAuth(pub Identity);
 
 /// The web session cookie (state-changing calls must also send `X-CSRF-Token`).
 #[derive(SecurityScheme)]
-#[oai(ty = "api_key", key_name = "aiops_session", key_in = "cookie", checker = "key_checker")]
+#[oai(
+    ty = "api_key",
+    key_name = "aiops_session",
+    key_in = "cookie",
+    checker = "key_checker"
+)]
 pub struct SessionAuth(pub Identity);
 
 #[derive(SecurityScheme)]
@@ -70,7 +84,11 @@ impl Auth {
 }
 
 pub fn client_ip(req: &Request) -> String {
-    match req.extensions().get::<RemoteAddr>().or(Some(req.remote_addr())) {
+    match req
+        .extensions()
+        .get::<RemoteAddr>()
+        .or(Some(req.remote_addr()))
+    {
         Some(addr) => addr
             .as_socket_addr()
             .map(|a| a.ip().to_string())
@@ -107,7 +125,9 @@ fn resolve(app: &App, req: &Request, client: &str) -> Result<Identity, AppError>
             }
         }
     } else {
-        headers.get("x-api-key").map(|v| v.to_str().unwrap_or("").trim().to_string())
+        headers
+            .get("x-api-key")
+            .map(|v| v.to_str().unwrap_or("").trim().to_string())
     };
     if let Some(key) = presented_key {
         if let Some(wait) = app.api_limiter.blocked_for(client) {
@@ -126,9 +146,13 @@ fn resolve(app: &App, req: &Request, client: &str) -> Result<Identity, AppError>
             .session_identity(&token)?
             .ok_or_else(|| AppError::unauthorized("Your session has expired; log in again"))?;
         if is_write(req.method()) {
-            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let expected = id.csrf_token.as_deref().unwrap_or("");
-            let ok: bool = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
+            let ok: bool =
+                subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into();
             if !ok || sent.is_empty() {
                 return Err(AppError::Forbidden(
                     "Missing or invalid CSRF token: cookie-authenticated writes must send X-CSRF-Token".into(),
@@ -158,7 +182,9 @@ pub fn json_error(err: poem::Error) -> Response {
             return poem::error::ResponseError::as_response(&e);
         }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            format!("Unsupported content type: send JSON with Content-Type: application/json ({err})")
+            format!(
+                "Unsupported content type: send JSON with Content-Type: application/json ({err})"
+            )
         }
         StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_string(),
         s if s.is_server_error() => {
@@ -187,7 +213,10 @@ impl<E: Endpoint> Middleware<E> for ApiGate {
     type Output = ApiGateEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        ApiGateEndpoint { inner: ep, app: self.app.clone() }
+        ApiGateEndpoint {
+            inner: ep,
+            app: self.app.clone(),
+        }
     }
 }
 
@@ -205,7 +234,11 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
         let client = client_ip(&req);
         let mut body_json = None;
         if write {
-            match req.take_body().into_bytes_limit(self.app.config.max_body_bytes).await {
+            match req
+                .take_body()
+                .into_bytes_limit(self.app.config.max_body_bytes)
+                .await
+            {
                 Ok(bytes) => {
                     body_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
                     req.set_body(bytes);
@@ -221,7 +254,15 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
                             )})
                             .to_string(),
                         );
-                    self.audit(&RequestInfo::of(&req), None, resp.status(), started, None, &client, Some("body too large"));
+                    self.audit(
+                        &RequestInfo::of(&req),
+                        None,
+                        resp.status(),
+                        started,
+                        None,
+                        &client,
+                        Some("body too large"),
+                    );
                     return Ok(resp);
                 }
                 Err(e) => {
@@ -255,7 +296,9 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
                 // The security-scheme enum reports the last scheme's generic failure; the gate
                 // knows the real reason (bad key, expired session, rate limit, CSRF).
                 let e = match (&auth_error, e.is::<AppError>()) {
-                    (Some(real), false) if e.status() == StatusCode::UNAUTHORIZED => real.clone().into(),
+                    (Some(real), false) if e.status() == StatusCode::UNAUTHORIZED => {
+                        real.clone().into()
+                    }
                     _ => e,
                 };
                 let msg = e.to_string();
@@ -263,7 +306,15 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
             }
         };
         if write {
-            self.audit(&info, identity.as_ref(), resp.status(), started, body_json, &client, error_message.as_deref());
+            self.audit(
+                &info,
+                identity.as_ref(),
+                resp.status(),
+                started,
+                body_json,
+                &client,
+                error_message.as_deref(),
+            );
         }
         Ok(resp)
     }
@@ -310,7 +361,9 @@ impl<E> ApiGateEndpoint<E> {
         let entry = AuditEntry {
             id: 0,
             user_id: who.map(|i| i.user.id),
-            api_key_id: who.filter(|i| i.method == AuthMethod::ApiKey).and_then(|i| i.key.as_ref().map(|k| k.id)),
+            api_key_id: who
+                .filter(|i| i.method == AuthMethod::ApiKey)
+                .and_then(|i| i.key.as_ref().map(|k| k.id)),
             method: req.method.clone(),
             path: req.path.clone(),
             query: req.query.clone(),

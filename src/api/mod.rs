@@ -11,7 +11,6 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use std::sync::Arc;
 
-
 pub const API_TITLE: &str = "aiops REST API";
 
 pub fn openapi_service() -> OpenApiService<resources::Apis, ()> {

@@ -1,25 +1,12 @@
 //! JSON shapes of the API. Field names follow the original aiops so existing clients keep working;
 //! tenants and projects carry the superset of its two blueprints' fields.
 
+use super::strict::Str;
 use crate::auth::{AuthMethod, Identity};
 use crate::domain::{ApiKey, AuditEntry, Timestamp, User};
 use crate::services::projects::ProjectView;
 use crate::services::tenants::TenantView;
-use super::strict::Str;
 use poem_openapi::Object;
-
-#[derive(Object, Clone)]
-pub struct ErrorBody {
-    /// What went wrong and what to do about it.
-    pub error: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub message: Option<String>,
-}
-
-#[derive(Object)]
-pub struct MessageBody {
-    pub message: String,
-}
 
 #[derive(Object)]
 pub struct MeUser {

@@ -73,7 +73,9 @@ impl AuthApi {
     #[oai(path = "/auth/keys", method = "get")]
     async fn list_keys(&self, app: AppRef<'_>, auth: Auth) -> R<Json<KeysEnvelope>> {
         let keys = app.list_keys(auth.identity())?;
-        Ok(Json(KeysEnvelope { keys: keys.into_iter().map(|k| ApiKeyObj::new(k, None)).collect() }))
+        Ok(Json(KeysEnvelope {
+            keys: keys.into_iter().map(|k| ApiKeyObj::new(k, None)).collect(),
+        }))
     }
 
     /// Create a key for the caller. The full key is in the response once and never again.
@@ -87,12 +89,18 @@ impl AuthApi {
         let b = body.0;
         let (key, raw) = blocking(|| {
             let scopes: Vec<String> = b.scopes.into_iter().map(|s| s.0).collect();
-            app.create_key(auth.identity(), opt(b.name).as_deref().unwrap_or(""), &scopes, b.expires_days)
+            app.create_key(
+                auth.identity(),
+                opt(b.name).as_deref().unwrap_or(""),
+                &scopes,
+                b.expires_days,
+            )
         })?;
         Ok(Created::Created(Json(KeyEnvelope {
             key: ApiKeyObj::new(key, Some(raw)),
             message: Some(
-                "API key created successfully. Save this key securely - it won't be shown again.".into(),
+                "API key created successfully. Save this key securely - it won't be shown again."
+                    .into(),
             ),
         })))
     }
@@ -108,10 +116,20 @@ impl AuthApi {
     ) -> R<Json<KeyEnvelope>> {
         let b = body.0;
         let key = blocking(|| {
-            let scopes: Option<Vec<String>> = b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
-            app.update_key(auth.identity(), id.0, opt(b.name).as_deref(), scopes.as_deref(), b.is_active)
+            let scopes: Option<Vec<String>> =
+                b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
+            app.update_key(
+                auth.identity(),
+                id.0,
+                opt(b.name).as_deref(),
+                scopes.as_deref(),
+                b.is_active,
+            )
         })?;
-        Ok(Json(KeyEnvelope { key: ApiKeyObj::new(key, None), message: None }))
+        Ok(Json(KeyEnvelope {
+            key: ApiKeyObj::new(key, None),
+            message: None,
+        }))
     }
 
     /// Revoke (delete) one of the caller's keys.
@@ -143,41 +161,69 @@ impl TenantsApi {
             };
             tenants.push(TenantObj::new(v, projects));
         }
-        Ok(Json(TenantsEnvelope { count: tenants.len(), tenants }))
+        Ok(Json(TenantsEnvelope {
+            count: tenants.len(),
+            tenants,
+        }))
     }
 
     /// Create a tenant (admin).
     #[oai(path = "/tenants", method = "post")]
-    async fn create(&self, app: AppRef<'_>, auth: Auth, body: Json<TenantRequest>) -> R<Created<TenantEnvelope>> {
+    async fn create(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<TenantRequest>,
+    ) -> R<Created<TenantEnvelope>> {
         let b = body.0;
         let v = blocking(|| {
             app.create_tenant(
                 auth.identity(),
-                TenantInput { name: opt(b.name), description: opt(b.description), color: opt(b.color) },
+                TenantInput {
+                    name: opt(b.name),
+                    description: opt(b.description),
+                    color: opt(b.color),
+                },
             )
         })?;
-        Ok(Created::Created(Json(TenantEnvelope { tenant: TenantObj::new(v, None) })))
+        Ok(Created::Created(Json(TenantEnvelope {
+            tenant: TenantObj::new(v, None),
+        })))
     }
 
     /// One tenant with the caller's projects in it.
     #[oai(path = "/tenants/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TenantEnvelope>> {
         let (v, projects) = app.get_tenant(auth.identity(), id.0)?;
-        Ok(Json(TenantEnvelope { tenant: TenantObj::new(v, Some(projects)) }))
+        Ok(Json(TenantEnvelope {
+            tenant: TenantObj::new(v, Some(projects)),
+        }))
     }
 
     /// Rename or recolour a tenant (admin).
     #[oai(path = "/tenants/:id", method = "patch")]
-    async fn update(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>, body: Json<TenantRequest>) -> R<Json<TenantEnvelope>> {
+    async fn update(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        body: Json<TenantRequest>,
+    ) -> R<Json<TenantEnvelope>> {
         let b = body.0;
         let v = blocking(|| {
             app.update_tenant(
                 auth.identity(),
                 id.0,
-                TenantInput { name: opt(b.name), description: opt(b.description), color: opt(b.color) },
+                TenantInput {
+                    name: opt(b.name),
+                    description: opt(b.description),
+                    color: opt(b.color),
+                },
             )
         })?;
-        Ok(Json(TenantEnvelope { tenant: TenantObj::new(v, None) }))
+        Ok(Json(TenantEnvelope {
+            tenant: TenantObj::new(v, None),
+        }))
     }
 
     /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
@@ -203,17 +249,35 @@ fn project_input(b: ProjectRequest) -> ProjectInput {
 impl ProjectsApi {
     /// Projects the caller can see (admins: all), newest first.
     #[oai(path = "/projects", method = "get")]
-    async fn list(&self, app: AppRef<'_>, auth: Auth, tenant_id: Query<Option<u64>>) -> R<Json<ProjectsEnvelope>> {
-        let projects: Vec<ProjectObj> =
-            app.list_projects(auth.identity(), tenant_id.0)?.into_iter().map(Into::into).collect();
-        Ok(Json(ProjectsEnvelope { count: projects.len(), projects }))
+    async fn list(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        tenant_id: Query<Option<u64>>,
+    ) -> R<Json<ProjectsEnvelope>> {
+        let projects: Vec<ProjectObj> = app
+            .list_projects(auth.identity(), tenant_id.0)?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Json(ProjectsEnvelope {
+            count: projects.len(),
+            projects,
+        }))
     }
 
     /// Create a project; `owner_id` defaults to the caller.
     #[oai(path = "/projects", method = "post")]
-    async fn create(&self, app: AppRef<'_>, auth: Auth, body: Json<ProjectRequest>) -> R<Created<ProjectEnvelope>> {
+    async fn create(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<ProjectRequest>,
+    ) -> R<Created<ProjectEnvelope>> {
         let v = blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
-        Ok(Created::Created(Json(ProjectEnvelope { project: v.into() })))
+        Ok(Created::Created(Json(ProjectEnvelope {
+            project: v.into(),
+        })))
     }
 
     /// One project (owner or admin).
@@ -225,7 +289,13 @@ impl ProjectsApi {
 
     /// Update a project (owner or admin; only admins change the owner).
     #[oai(path = "/projects/:id", method = "patch")]
-    async fn update(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>, body: Json<ProjectRequest>) -> R<Json<ProjectEnvelope>> {
+    async fn update(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        body: Json<ProjectRequest>,
+    ) -> R<Json<ProjectEnvelope>> {
         let v = blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
@@ -243,13 +313,25 @@ impl UsersApi {
     /// Every user, by email (admin).
     #[oai(path = "/users", method = "get")]
     async fn list(&self, app: AppRef<'_>, auth: Auth) -> R<Json<UsersEnvelope>> {
-        let users: Vec<UserObj> = app.list_users(auth.identity())?.into_iter().map(Into::into).collect();
-        Ok(Json(UsersEnvelope { count: users.len(), users }))
+        let users: Vec<UserObj> = app
+            .list_users(auth.identity())?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Json(UsersEnvelope {
+            count: users.len(),
+            users,
+        }))
     }
 
     /// Create a user (admin).
     #[oai(path = "/users", method = "post")]
-    async fn create(&self, app: AppRef<'_>, auth: Auth, body: Json<UserRequest>) -> R<Created<UserEnvelope>> {
+    async fn create(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<UserRequest>,
+    ) -> R<Created<UserEnvelope>> {
         let id = auth.identity();
         id.require_admin()?;
         let b = body.0;
@@ -271,12 +353,20 @@ impl UsersApi {
         if me.id() != id.0 {
             me.require_admin()?;
         }
-        Ok(Json(UserEnvelope { user: app.get_user(id.0)?.into() }))
+        Ok(Json(UserEnvelope {
+            user: app.get_user(id.0)?.into(),
+        }))
     }
 
     /// Update name, email, admin flag, Linux user or password (admin).
     #[oai(path = "/users/:id", method = "patch")]
-    async fn update(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>, body: Json<UserRequest>) -> R<Json<UserEnvelope>> {
+    async fn update(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        body: Json<UserRequest>,
+    ) -> R<Json<UserEnvelope>> {
         let me = auth.identity();
         let b = body.0;
         let u = blocking(|| {
@@ -311,7 +401,10 @@ impl SystemApi {
     /// Liveness: no authentication.
     #[oai(path = "/health", method = "get")]
     async fn health(&self) -> Json<HealthBody> {
-        Json(HealthBody { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+        Json(HealthBody {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
     }
 
     /// Version, schema, uptime and counts.

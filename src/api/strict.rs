@@ -26,7 +26,9 @@ impl Type for Str {
         Some(&self.0)
     }
 
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
         Box::new(self.as_raw_value().into_iter())
     }
 }
@@ -35,7 +37,10 @@ impl ParseFromJSON for Str {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value.unwrap_or_default() {
             Value::String(s) => Ok(Str(s)),
-            other => Err(ParseError::custom(format!("expected a string, found {}", kind(&other)))),
+            other => Err(ParseError::custom(format!(
+                "expected a string, found {}",
+                kind(&other)
+            ))),
         }
     }
 }

@@ -29,13 +29,30 @@ pub struct Identity {
 impl Identity {
     pub fn from_key(user: User, key: ApiKey) -> Identity {
         let allowed = scopes_allowed_for_user(user.is_admin);
-        let scopes = key.scopes.iter().copied().filter(|s| allowed.contains(s)).collect();
-        Identity { user, key: Some(key), method: AuthMethod::ApiKey, scopes, csrf_token: None }
+        let scopes = key
+            .scopes
+            .iter()
+            .copied()
+            .filter(|s| allowed.contains(s))
+            .collect();
+        Identity {
+            user,
+            key: Some(key),
+            method: AuthMethod::ApiKey,
+            scopes,
+            csrf_token: None,
+        }
     }
 
     pub fn from_session(user: User, csrf_token: String) -> Identity {
         let scopes = scopes_allowed_for_user(user.is_admin);
-        Identity { user, key: None, method: AuthMethod::Session, scopes, csrf_token: Some(csrf_token) }
+        Identity {
+            user,
+            key: None,
+            method: AuthMethod::Session,
+            scopes,
+            csrf_token: Some(csrf_token),
+        }
     }
 
     pub fn id(&self) -> Id {
@@ -64,10 +81,6 @@ impl Identity {
             return Err(AppError::Forbidden("Admin access required".into()));
         }
         self.require(Scope::Admin)
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.user.is_admin && self.has(Scope::Admin)
     }
 
     pub fn can_access_project(&self, p: &Project) -> bool {

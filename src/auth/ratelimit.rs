@@ -12,7 +12,11 @@ pub struct FailureLimiter {
 
 impl FailureLimiter {
     pub fn new(limit: u32, window: Duration) -> FailureLimiter {
-        FailureLimiter { limit, window, counts: Mutex::new(HashMap::new()) }
+        FailureLimiter {
+            limit,
+            window,
+            counts: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Seconds until `client` may try again, if it is currently blocked.
@@ -33,7 +37,9 @@ impl FailureLimiter {
             let window = self.window;
             counts.retain(|_, (start, _)| start.elapsed() < window);
         }
-        let entry = counts.entry(client.to_string()).or_insert((Instant::now(), 0));
+        let entry = counts
+            .entry(client.to_string())
+            .or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= self.window {
             *entry = (Instant::now(), 0);
         }
@@ -41,7 +47,10 @@ impl FailureLimiter {
     }
 
     pub fn reset(&self, client: &str) {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).remove(client);
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(client);
     }
 }
 

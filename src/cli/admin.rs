@@ -68,23 +68,39 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
     stdin.lock().read_line(&mut line)?;
     let p = line.trim_end_matches(['\r', '\n']).to_string();
     if p.is_empty() {
-        anyhow::bail!("no password given: pass --password, set AIOPS_NEW_PASSWORD, or type it on stdin");
+        anyhow::bail!(
+            "no password given: pass --password, set AIOPS_NEW_PASSWORD, or type it on stdin"
+        );
     }
     Ok(p)
 }
 
 pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
     let data_dir = Config::data_dir_for(&store_args)?;
-    let mut serve = ServeArgs { store: store_args, ..Default::default() };
+    let mut serve = ServeArgs {
+        store: store_args,
+        ..Default::default()
+    };
     serve.store.data_dir = Some(data_dir);
     let config = Config::resolve(&serve)?;
     let store = Store::open(&config.data_dir)?;
     let app = App::new(store, config);
     match cmd {
-        AdminCommand::CreateUser { email, name, admin, password } => {
+        AdminCommand::CreateUser {
+            email,
+            name,
+            admin,
+            password,
+        } => {
             let password = read_password(password)?;
-            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
-            let u = app.create_user(NewUser { email: &email, name: &name, password: &password, is_admin: admin })?;
+            let name =
+                name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
+            let u = app.create_user(NewUser {
+                email: &email,
+                name: &name,
+                password: &password,
+                is_admin: admin,
+            })?;
             println!(
                 "Created {} {} (id {})",
                 if u.is_admin { "administrator" } else { "user" },
@@ -100,19 +116,36 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             app.set_password(user.id, &password)?;
             println!("Password reset for {}", user.email);
         }
-        AdminCommand::CreateKey { email, scopes, name, expires_days } => {
+        AdminCommand::CreateKey {
+            email,
+            scopes,
+            name,
+            expires_days,
+        } => {
             let (key, raw) = app.create_key_offline(&email, &name, &scopes, expires_days)?;
             eprintln!(
                 "Created API key {} ({}) with scopes {}. It is shown only once:",
                 key.id,
                 key.name,
-                key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+                key.scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
             );
             println!("{raw}");
         }
-        AdminCommand::SeedDemo { email, tenants, projects_per_tenant, issues } => {
+        AdminCommand::SeedDemo {
+            email,
+            tenants,
+            projects_per_tenant,
+            issues,
+        } => {
             let s = app.seed_demo(&email, tenants, projects_per_tenant, issues)?;
-            println!("Seeded {} tenants, {} projects, {} issues", s.tenants, s.projects, s.issues);
+            println!(
+                "Seeded {} tenants, {} projects, {} issues",
+                s.tenants, s.projects, s.issues
+            );
         }
     }
     Ok(())

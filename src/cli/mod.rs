@@ -6,7 +6,11 @@ use crate::config::{ServeArgs, StoreArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "aiops", version, about = "aiops control plane: server, admin tool and API client")]
+#[command(
+    name = "aiops",
+    version,
+    about = "aiops control plane: server, admin tool and API client"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -28,7 +28,9 @@ pub fn display_prefix(key: &str) -> String {
 pub fn looks_like_key(key: &str) -> bool {
     key.len() == KEY_LEN
         && key.starts_with(KEY_PREFIX)
-        && key[KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+        && key[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
 }
 
 /// Does a set of scopes grant `wanted`? `admin` implies every scope.
@@ -127,9 +129,11 @@ mod tests {
             vec![Scope::Read, Scope::Write]
         );
         assert!(check_requested_scopes(&[], &Scope::ALL, true).is_err());
-        assert!(check_requested_scopes(&s(&["root"]), &Scope::ALL, true)
-            .unwrap_err()
-            .starts_with("Invalid scope: root"));
+        assert!(
+            check_requested_scopes(&s(&["root"]), &Scope::ALL, true)
+                .unwrap_err()
+                .starts_with("Invalid scope: root")
+        );
     }
 
     #[test]

@@ -241,6 +241,7 @@ pub struct UserCredential {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[allow(dead_code)] // stored from schema v1; its service arrives with a later capability
 pub struct IdentityMap {
     pub user_id: Id,
     #[serde(default)]
@@ -289,6 +290,7 @@ pub struct AiSession {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[allow(dead_code)] // stored from schema v1; its service arrives with a later capability
 pub struct Backup {
     pub id: Id,
     pub filename: String,

@@ -68,7 +68,11 @@ pub fn project_path_slug(name: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let s = collapse_dashes(&mapped);
-    if s.is_empty() { "project".to_string() } else { s }
+    if s.is_empty() {
+        "project".to_string()
+    } else {
+        s
+    }
 }
 
 fn collapse_dashes(s: &str) -> String {
@@ -139,7 +143,11 @@ pub fn validate_repo_url(value: &str) -> Result<String, String> {
             _ => false,
         }
     };
-    if schemes.iter().any(|s| v.starts_with(s) && v.len() > s.len()) || scp_like || v.starts_with('/')
+    if schemes
+        .iter()
+        .any(|s| v.starts_with(s) && v.len() > s.len())
+        || scp_like
+        || v.starts_with('/')
     {
         Ok(v.to_string())
     } else {
@@ -163,7 +171,9 @@ pub fn validate_branch(value: &str) -> Result<String, String> {
         || v.contains("//")
         || v.contains("@{")
         || v.chars().any(|c| {
-            c.is_control() || c.is_whitespace() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+            c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
         });
     if bad {
         Err(format!("'{v}' is not a valid branch name"))
@@ -200,15 +210,26 @@ pub const MAX_PASSWORD_LEN: usize = 255;
 pub fn validate_password(value: &str) -> Result<(), String> {
     let n = value.chars().count();
     if n < MIN_PASSWORD_LEN {
-        Err(format!("Password must be at least {MIN_PASSWORD_LEN} characters"))
+        Err(format!(
+            "Password must be at least {MIN_PASSWORD_LEN} characters"
+        ))
     } else if n > MAX_PASSWORD_LEN {
-        Err(format!("Password must be at most {MAX_PASSWORD_LEN} characters"))
+        Err(format!(
+            "Password must be at most {MAX_PASSWORD_LEN} characters"
+        ))
     } else {
         Ok(())
     }
 }
 
-const SECRET_WORDS: [&str; 6] = ["password", "token", "secret", "api_key", "private_key", "key"];
+const SECRET_WORDS: [&str; 6] = [
+    "password",
+    "token",
+    "secret",
+    "api_key",
+    "private_key",
+    "key",
+];
 
 /// Replace secret-looking values (at any depth) with `***REDACTED***` before a body is audited.
 pub fn redact(value: &mut serde_json::Value) {
@@ -216,7 +237,13 @@ pub fn redact(value: &mut serde_json::Value) {
         serde_json::Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 let lk = k.to_ascii_lowercase();
-                if SECRET_WORDS.iter().any(|w| lk == *w || lk.ends_with(&format!("_{w}")) || lk.contains("password") || lk.contains("token") || lk.contains("secret")) {
+                if SECRET_WORDS.iter().any(|w| {
+                    lk == *w
+                        || lk.ends_with(&format!("_{w}"))
+                        || lk.contains("password")
+                        || lk.contains("token")
+                        || lk.contains("secret")
+                }) {
                     *v = serde_json::Value::String("***REDACTED***".into());
                 } else {
                     redact(v);
@@ -225,6 +252,15 @@ pub fn redact(value: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
         _ => {}
+    }
+}
+
+/// Index key for the issue status index: the normalised status key (`__none__` for blank).
+/// The full normalisation table arrives with the trackers; until then: lower-case slug.
+pub fn status_index_key(raw: Option<&str>) -> String {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => "__none__".to_string(),
+        Some(s) => s.to_lowercase().replace(' ', "_"),
     }
 }
 
@@ -260,12 +296,20 @@ mod tests {
     #[test]
     fn names_refuse_traversal_control_and_length() {
         assert_eq!(validate_name("Name", "  ok name ").unwrap(), "ok name");
-        assert!(validate_name("Name", "   ").unwrap_err().contains("required"));
+        assert!(
+            validate_name("Name", "   ")
+                .unwrap_err()
+                .contains("required")
+        );
         assert!(validate_name("Name", "../etc").is_err());
         assert!(validate_name("Name", "a/b").is_err());
         assert!(validate_name("Name", "a\\b").is_err());
         assert!(validate_name("Name", "bad\u{7}bell").is_err());
-        assert!(validate_name("Name", &"x".repeat(256)).unwrap_err().contains("255"));
+        assert!(
+            validate_name("Name", &"x".repeat(256))
+                .unwrap_err()
+                .contains("255")
+        );
         assert!(validate_name("Name", &"é".repeat(255)).is_ok());
         assert!(validate_name("Name", "acme.io").is_ok());
     }
@@ -281,7 +325,14 @@ mod tests {
         ] {
             assert!(validate_repo_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "not a url", "ftp://x", "github.com/o/r", "https://", "a b@c:d"] {
+        for bad in [
+            "",
+            "not a url",
+            "ftp://x",
+            "github.com/o/r",
+            "https://",
+            "a b@c:d",
+        ] {
             assert!(validate_repo_url(bad).is_err(), "{bad}");
         }
     }
@@ -297,7 +348,10 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(normalize_email(" Admin@Example.COM ").unwrap(), "admin@example.com");
+        assert_eq!(
+            normalize_email(" Admin@Example.COM ").unwrap(),
+            "admin@example.com"
+        );
         for bad in ["", "a", "a@b", "@b.c", "a@@b.c", "a b@c.d", "a@.c"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
@@ -308,6 +362,13 @@ mod tests {
         assert!(validate_password("short").is_err());
         assert!(validate_password("long enough").is_ok());
         assert!(validate_password(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn status_index_keys() {
+        assert_eq!(status_index_key(None), "__none__");
+        assert_eq!(status_index_key(Some("  ")), "__none__");
+        assert_eq!(status_index_key(Some("In Progress")), "in_progress");
     }
 
     #[test]
@@ -323,14 +384,5 @@ mod tests {
         assert_eq!(v["nested"]["secret"], "***REDACTED***");
         assert_eq!(v["nested"]["ok"], 1);
         assert_eq!(v["nested"]["list"][0]["token"], "***REDACTED***");
-    }
-}
-
-/// Index key for the issue status index: the normalised status key (`__none__` for blank).
-/// The full normalisation table arrives with the trackers; until then: lower-case slug.
-pub fn status_index_key(raw: Option<&str>) -> String {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => "__none__".to_string(),
-        Some(s) => s.to_lowercase().replace(' ', "_"),
     }
 }

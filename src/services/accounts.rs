@@ -55,9 +55,10 @@ impl App {
         if self.user_count()? > 0 {
             return Ok(Bootstrap::Ready);
         }
-        if let (Some(email), Some(password)) =
-            (self.config.admin_email.clone(), self.config.admin_password.clone())
-        {
+        if let (Some(email), Some(password)) = (
+            self.config.admin_email.clone(),
+            self.config.admin_password.clone(),
+        ) {
             let u = self.create_user(NewUser {
                 email: &email,
                 name: "Administrator",
@@ -84,14 +85,18 @@ impl App {
         let stored = meta_get(&r, SETUP_TOKEN_META)?;
         drop(r);
         let ok = stored.is_some_and(|d| {
-            subtle::ConstantTimeEq::ct_eq(d.as_slice(), keys::digest(token.trim()).as_bytes()).into()
+            subtle::ConstantTimeEq::ct_eq(d.as_slice(), keys::digest(token.trim()).as_bytes())
+                .into()
         });
         if !ok || self.user_count()? > 0 {
             return Err(AppError::Forbidden(
                 "The setup link is invalid or was already used. Restart the server to get a new one, or use `aiops admin create-user`.".into(),
             ));
         }
-        let user = self.create_user(NewUser { is_admin: true, ..new })?;
+        let user = self.create_user(NewUser {
+            is_admin: true,
+            ..new
+        })?;
         let w = self.store.write()?;
         meta_del(&w, SETUP_TOKEN_META)?;
         w.commit()?;
@@ -105,7 +110,9 @@ impl App {
         let password_hash = hash_password(new.password)?;
         let w = self.store.write()?;
         if index_get_w(&w, USERS_BY_EMAIL, &email)?.is_some() {
-            return Err(AppError::Conflict(format!("A user with email {email} already exists")));
+            return Err(AppError::Conflict(format!(
+                "A user with email {email} already exists"
+            )));
         }
         let now = Utc::now();
         let user = User {
@@ -165,8 +172,8 @@ impl App {
     pub fn update_user(&self, caller: &Identity, id: Id, upd: UserUpdate) -> AppResult<User> {
         caller.require_admin()?;
         let w = self.store.write()?;
-        let mut user: User =
-            get_row_w(&w, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
+        let mut user: User = get_row_w(&w, USERS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
         if let Some(name) = upd.name {
             user.name = validate_name("Name", &name).map_err(AppError::BadRequest)?;
         }
@@ -174,7 +181,9 @@ impl App {
             let email = normalize_email(&email).map_err(AppError::BadRequest)?;
             if email != user.email {
                 if index_get_w(&w, USERS_BY_EMAIL, &email)?.is_some() {
-                    return Err(AppError::Conflict(format!("A user with email {email} already exists")));
+                    return Err(AppError::Conflict(format!(
+                        "A user with email {email} already exists"
+                    )));
                 }
                 index_del(&w, USERS_BY_EMAIL, &user.email)?;
                 index_set(&w, USERS_BY_EMAIL, &email, id)?;
@@ -183,19 +192,21 @@ impl App {
         }
         if let Some(is_admin) = upd.is_admin {
             if user.is_admin && !is_admin && Self::admin_count(&w)? <= 1 {
-                return Err(AppError::BadRequest("The last administrator cannot be demoted".into()));
+                return Err(AppError::BadRequest(
+                    "The last administrator cannot be demoted".into(),
+                ));
             }
             if !is_admin {
                 // A non-admin can never hold admin-scope keys.
                 for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
-                    if let Some(mut k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)? {
-                        if k.scopes.contains(&Scope::Admin) {
-                            k.scopes.retain(|s| *s != Scope::Admin);
-                            if k.scopes.is_empty() {
-                                k.scopes.push(Scope::Read);
-                            }
-                            put_row(&w, API_KEYS, kid, &k)?;
+                    if let Some(mut k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)?
+                        && k.scopes.contains(&Scope::Admin)
+                    {
+                        k.scopes.retain(|s| *s != Scope::Admin);
+                        if k.scopes.is_empty() {
+                            k.scopes.push(Scope::Read);
                         }
+                        put_row(&w, API_KEYS, kid, &k)?;
                     }
                 }
             }
@@ -203,10 +214,20 @@ impl App {
         }
         if let Some(lu) = upd.linux_username {
             user.linux_username = match lu.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
-                Some(s) if s.len() <= 32
-                    && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-                    && !s.starts_with('-') => Some(s),
-                Some(s) => return Err(AppError::BadRequest(format!("'{s}' is not a valid Linux user name"))),
+                Some(s)
+                    if s.len() <= 32
+                        && s.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+                        })
+                        && !s.starts_with('-') =>
+                {
+                    Some(s)
+                }
+                Some(s) => {
+                    return Err(AppError::BadRequest(format!(
+                        "'{s}' is not a valid Linux user name"
+                    )));
+                }
                 None => None,
             };
         }
@@ -220,20 +241,29 @@ impl App {
         validate_password(password).map_err(AppError::BadRequest)?;
         let hash = hash_password(password)?;
         let w = self.store.write()?;
-        let mut user: User =
-            get_row_w(&w, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
+        let mut user: User = get_row_w(&w, USERS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
         user.password_hash = hash;
         user.updated_at = Utc::now();
         put_row(&w, USERS, id, &user)?;
         // A password change ends every web session of that user.
         let mut sessions = w.open_table(WEB_SESSIONS)?;
-        sessions.retain(|_, v| decode::<WebSession>(v).map(|s| s.user_id != id).unwrap_or(false))?;
+        sessions.retain(|_, v| {
+            decode::<WebSession>(v)
+                .map(|s| s.user_id != id)
+                .unwrap_or(false)
+        })?;
         drop(sessions);
         w.commit()?;
         Ok(())
     }
 
-    pub fn change_own_password(&self, caller: &Identity, current: &str, new: &str) -> AppResult<()> {
+    pub fn change_own_password(
+        &self,
+        caller: &Identity,
+        current: &str,
+        new: &str,
+    ) -> AppResult<()> {
         if !verify_password(current, &caller.user.password_hash) {
             return Err(AppError::BadRequest("Current password is incorrect".into()));
         }
@@ -243,11 +273,13 @@ impl App {
     pub fn delete_user(&self, caller: &Identity, id: Id) -> AppResult<()> {
         caller.require_admin()?;
         if caller.id() == id {
-            return Err(AppError::BadRequest("You cannot delete your own account".into()));
+            return Err(AppError::BadRequest(
+                "You cannot delete your own account".into(),
+            ));
         }
         let w = self.store.write()?;
-        let user: User =
-            get_row_w(&w, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
+        let user: User = get_row_w(&w, USERS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
         let owned = multi_ids_w(&w, PROJECTS_BY_OWNER, id)?;
         if !owned.is_empty() {
             return Err(AppError::Conflict(format!(
@@ -257,7 +289,9 @@ impl App {
             )));
         }
         if user.is_admin && Self::admin_count(&w)? <= 1 {
-            return Err(AppError::BadRequest("The last administrator cannot be deleted".into()));
+            return Err(AppError::BadRequest(
+                "The last administrator cannot be deleted".into(),
+            ));
         }
         for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
             if let Some(k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)? {
@@ -273,10 +307,14 @@ impl App {
         for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, id)? {
             delete_row(&w, USER_CREDENTIALS, cid)?;
         }
-        w.open_multimap_table(USER_CREDENTIALS_BY_USER)?.remove_all(id)?;
+        w.open_multimap_table(USER_CREDENTIALS_BY_USER)?
+            .remove_all(id)?;
         delete_row(&w, IDENTITY_MAP, id)?;
-        w.open_table(WEB_SESSIONS)?
-            .retain(|_, v| decode::<WebSession>(v).map(|s| s.user_id != id).unwrap_or(false))?;
+        w.open_table(WEB_SESSIONS)?.retain(|_, v| {
+            decode::<WebSession>(v)
+                .map(|s| s.user_id != id)
+                .unwrap_or(false)
+        })?;
         index_del(&w, USERS_BY_EMAIL, &user.email)?;
         delete_row(&w, USERS, id)?;
         w.commit()?;
@@ -323,7 +361,11 @@ impl App {
             let mut t = w.open_table(WEB_SESSIONS)?;
             t.insert(keys::digest(&token).as_str(), encode(&session)?.as_slice())?;
             // Expired sessions are swept on each login.
-            t.retain(|_, v| decode::<WebSession>(v).map(|s| s.expires_at > now).unwrap_or(false))?;
+            t.retain(|_, v| {
+                decode::<WebSession>(v)
+                    .map(|s| s.expires_at > now)
+                    .unwrap_or(false)
+            })?;
         }
         w.commit()?;
         Ok(token)
@@ -335,18 +377,23 @@ impl App {
         }
         let r = self.store.read()?;
         let t = r.open_table(WEB_SESSIONS)?;
-        let Some(v) = t.get(keys::digest(token).as_str())? else { return Ok(None) };
+        let Some(v) = t.get(keys::digest(token).as_str())? else {
+            return Ok(None);
+        };
         let s: WebSession = decode(v.value())?;
         if s.expires_at <= Utc::now() {
             return Ok(None);
         }
-        let Some(user) = get_row::<User>(&r, USERS, s.user_id)? else { return Ok(None) };
+        let Some(user) = get_row::<User>(&r, USERS, s.user_id)? else {
+            return Ok(None);
+        };
         Ok(Some(Identity::from_session(user, s.csrf_token)))
     }
 
     pub fn logout(&self, token: &str) -> AppResult<()> {
         let w = self.store.write()?;
-        w.open_table(WEB_SESSIONS)?.remove(keys::digest(token).as_str())?;
+        w.open_table(WEB_SESSIONS)?
+            .remove(keys::digest(token).as_str())?;
         w.commit()?;
         Ok(())
     }
@@ -397,7 +444,13 @@ impl App {
         expires_days: Option<i64>,
     ) -> AppResult<(ApiKey, String)> {
         let granted = check_requested_scopes(scopes, &caller.scopes, caller.user.is_admin)
-            .map_err(|m| if m.starts_with("Invalid") || m.starts_with("At least") { AppError::BadRequest(m) } else { AppError::Forbidden(m) })?;
+            .map_err(|m| {
+                if m.starts_with("Invalid") || m.starts_with("At least") {
+                    AppError::BadRequest(m)
+                } else {
+                    AppError::Forbidden(m)
+                }
+            })?;
         self.insert_key(caller.id(), name, granted, expires_days)
     }
 
@@ -425,7 +478,11 @@ impl App {
         expires_days: Option<i64>,
     ) -> AppResult<(ApiKey, String)> {
         let name = validate_name("Key name", name).map_err(|m| {
-            AppError::BadRequest(if m.ends_with("required") { "Key name is required".into() } else { m })
+            AppError::BadRequest(if m.ends_with("required") {
+                "Key name is required".into()
+            } else {
+                m
+            })
         })?;
         let expires_at = match expires_days {
             None => None,
@@ -487,8 +544,14 @@ impl App {
             key.name = validate_name("Key name", n).map_err(AppError::BadRequest)?;
         }
         if let Some(s) = scopes {
-            key.scopes = check_requested_scopes(s, &caller.scopes, caller.user.is_admin)
-                .map_err(|m| if m.starts_with("Invalid") || m.starts_with("At least") { AppError::BadRequest(m) } else { AppError::Forbidden(m) })?;
+            key.scopes =
+                check_requested_scopes(s, &caller.scopes, caller.user.is_admin).map_err(|m| {
+                    if m.starts_with("Invalid") || m.starts_with("At least") {
+                        AppError::BadRequest(m)
+                    } else {
+                        AppError::Forbidden(m)
+                    }
+                })?;
         }
         if let Some(a) = is_active {
             // Re-activating a key is a grant too: a key cannot revive one with more than itself.

@@ -24,7 +24,12 @@ impl App {
     }
 
     /// Newest first. Admins only.
-    pub fn list_audit(&self, caller: &Identity, limit: usize, offset: usize) -> AppResult<(Vec<AuditEntry>, u64)> {
+    pub fn list_audit(
+        &self,
+        caller: &Identity,
+        limit: usize,
+        offset: usize,
+    ) -> AppResult<(Vec<AuditEntry>, u64)> {
         caller.require_admin()?;
         let r = self.store.read()?;
         let t = r.open_table(AUDIT_LOG)?;

@@ -41,7 +41,10 @@ impl App {
                 updated_at: now,
             };
             if index_get_w(&w, TENANTS_BY_NAME, &tenant.name)?.is_some() {
-                return Err(AppError::Conflict(format!("{} exists already: seed a fresh data dir", tenant.name)));
+                return Err(AppError::Conflict(format!(
+                    "{} exists already: seed a fresh data dir",
+                    tenant.name
+                )));
             }
             put_row(&w, TENANTS, tenant.id, &tenant)?;
             index_set(&w, TENANTS_BY_NAME, &tenant.name, tenant.id)?;
@@ -65,7 +68,12 @@ impl App {
                 let name = format!("demo-project-{t:03}-{p:03}");
                 let project = Project {
                     id,
-                    local_path: self.config.repo_storage_path.join(&name).to_string_lossy().into_owned(),
+                    local_path: self
+                        .config
+                        .repo_storage_path
+                        .join(&name)
+                        .to_string_lossy()
+                        .into_owned(),
                     name,
                     repo_url: format!("https://example.com/demo/{t}-{p}.git"),
                     default_branch: "main".into(),
@@ -128,10 +136,19 @@ impl App {
                 multi_add(&w, ISSUES_BY_TENANT, tenant_id, issue.id)?;
                 w.open_multimap_table(ISSUES_BY_STATUS)?
                     .insert(status_index_key(issue.status.as_deref()).as_str(), issue.id)?;
-                index_set(&w, ISSUES_BY_EXTERNAL, &format!("{link}:{}", issue.external_id), issue.id)?;
+                index_set(
+                    &w,
+                    ISSUES_BY_EXTERNAL,
+                    &format!("{link}:{}", issue.external_id),
+                    issue.id,
+                )?;
             }
         }
         w.commit()?;
-        Ok(SeedSummary { tenants, projects: tenants * projects_per_tenant, issues })
+        Ok(SeedSummary {
+            tenants,
+            projects: tenants * projects_per_tenant,
+            issues,
+        })
     }
 }

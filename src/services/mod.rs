@@ -48,7 +48,7 @@ impl App {
         Ok(crate::api::objects::SystemInfo {
             name: "aiops".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            schema_version: crate::store::SCHEMA_VERSION,
+            schema_version: self.store.schema_version()?,
             started_at: self.started_at,
             uptime_seconds: (now - self.started_at).num_seconds(),
             counts: crate::api::objects::Counts {

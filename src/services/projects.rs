@@ -5,7 +5,9 @@ use crate::auth::Identity;
 use crate::domain::rules::{
     project_path_slug, validate_branch, validate_name, validate_repo_url, validate_text,
 };
-use crate::domain::{ExternalIssue, Id, PinnedIssue, Project, ProjectIntegration, Scope, Tenant, User};
+use crate::domain::{
+    ExternalIssue, Id, PinnedIssue, Project, ProjectIntegration, Scope, Tenant, User,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
@@ -30,13 +32,22 @@ pub struct ProjectInput {
     pub owner_id: Option<Id>,
 }
 
-pub(crate) fn project_views(r: &ReadTransaction, projects: Vec<Project>) -> AppResult<Vec<ProjectView>> {
+pub(crate) fn project_views(
+    r: &ReadTransaction,
+    projects: Vec<Project>,
+) -> AppResult<Vec<ProjectView>> {
     let tenants = r.open_table(TENANTS)?;
     let users = r.open_table(USERS)?;
     let mut out = Vec::with_capacity(projects.len());
     for p in projects {
-        let tenant: Option<Tenant> = tenants.get(p.tenant_id)?.map(|v| decode(v.value())).transpose()?;
-        let owner: Option<User> = users.get(p.owner_id)?.map(|v| decode(v.value())).transpose()?;
+        let tenant: Option<Tenant> = tenants
+            .get(p.tenant_id)?
+            .map(|v| decode(v.value()))
+            .transpose()?;
+        let owner: Option<User> = users
+            .get(p.owner_id)?
+            .map(|v| decode(v.value()))
+            .transpose()?;
         out.push(ProjectView {
             tenant_name: tenant.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
             tenant_color: tenant.map(|t| t.color).unwrap_or_default(),
@@ -51,17 +62,24 @@ pub(crate) fn project_views(r: &ReadTransaction, projects: Vec<Project>) -> AppR
 pub(crate) fn delete_project_rows(w: &WriteTransaction, p: &Project) -> AppResult<()> {
     for piid in multi_ids_w(w, PROJECT_INTEGRATIONS_BY_PROJECT, p.id)? {
         if let Some(pi) = get_row_w::<ProjectIntegration>(w, PROJECT_INTEGRATIONS, piid)? {
-            multi_del(w, PROJECT_INTEGRATIONS_BY_INTEGRATION, pi.integration_id, piid)?;
+            multi_del(
+                w,
+                PROJECT_INTEGRATIONS_BY_INTEGRATION,
+                pi.integration_id,
+                piid,
+            )?;
         }
         for iid in multi_ids_w(w, ISSUES_BY_PROJECT_INTEGRATION, piid)? {
             if let Some(issue) = get_row_w::<ExternalIssue>(w, ISSUES, iid)? {
                 delete_issue_rows(w, &issue)?;
             }
         }
-        w.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?.remove_all(piid)?;
+        w.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
+            .remove_all(piid)?;
         delete_row(w, PROJECT_INTEGRATIONS, piid)?;
     }
-    w.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?.remove_all(p.id)?;
+    w.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?
+        .remove_all(p.id)?;
     w.open_multimap_table(ISSUES_BY_PROJECT)?.remove_all(p.id)?;
     for sid in multi_ids_w(w, AI_SESSIONS_BY_PROJECT, p.id)? {
         if let Some(s) = get_row_w::<crate::domain::AiSession>(w, AI_SESSIONS, sid)? {
@@ -69,7 +87,8 @@ pub(crate) fn delete_project_rows(w: &WriteTransaction, p: &Project) -> AppResul
         }
         delete_row(w, AI_SESSIONS, sid)?;
     }
-    w.open_multimap_table(AI_SESSIONS_BY_PROJECT)?.remove_all(p.id)?;
+    w.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
+        .remove_all(p.id)?;
     multi_del(w, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
     multi_del(w, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
     delete_row(w, PROJECTS, p.id)?;
@@ -91,22 +110,32 @@ pub(crate) fn delete_issue_rows(w: &WriteTransaction, issue: &ExternalIssue) -> 
         crate::domain::rules::status_index_key(issue.status.as_deref()).as_str(),
         issue.id,
     )?;
-    index_del(w, ISSUES_BY_EXTERNAL, &format!("{}:{}", issue.project_integration_id, issue.external_id))?;
+    index_del(
+        w,
+        ISSUES_BY_EXTERNAL,
+        &format!("{}:{}", issue.project_integration_id, issue.external_id),
+    )?;
     delete_row(w, ISSUES, issue.id)?;
     Ok(())
 }
 
 impl App {
-    pub fn list_projects(&self, caller: &Identity, tenant_id: Option<Id>) -> AppResult<Vec<ProjectView>> {
+    pub fn list_projects(
+        &self,
+        caller: &Identity,
+        tenant_id: Option<Id>,
+    ) -> AppResult<Vec<ProjectView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let mut projects: Vec<Project> = match (caller.user.is_admin, tenant_id) {
             (true, Some(t)) => rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, t)?)?,
             (true, None) => all_rows(&r, PROJECTS)?,
-            (false, t) => rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)?
-                .into_iter()
-                .filter(|p: &Project| t.is_none_or(|t| p.tenant_id == t))
-                .collect(),
+            (false, t) => {
+                rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)?
+                    .into_iter()
+                    .filter(|p: &Project| t.is_none_or(|t| p.tenant_id == t))
+                    .collect()
+            }
         };
         projects.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         project_views(&r, projects)
@@ -119,7 +148,9 @@ impl App {
         let p: Project = get_row(&r, PROJECTS, id)?
             .ok_or_else(|| AppError::NotFound(format!("Project {id} not found")))?;
         if !caller.can_access_project(&p) {
-            return Err(AppError::Forbidden("Access denied: you do not own this project".into()));
+            return Err(AppError::Forbidden(
+                "Access denied: you do not own this project".into(),
+            ));
         }
         Ok(project_views(&r, vec![p])?.remove(0))
     }
@@ -128,18 +159,20 @@ impl App {
         caller.require(Scope::Write)?;
         let name = validate_name("Project name", input.name.as_deref().unwrap_or(""))
             .map_err(AppError::BadRequest)?;
-        let repo_url =
-            validate_repo_url(input.repo_url.as_deref().unwrap_or("")).map_err(AppError::BadRequest)?;
+        let repo_url = validate_repo_url(input.repo_url.as_deref().unwrap_or(""))
+            .map_err(AppError::BadRequest)?;
         let default_branch = validate_branch(input.default_branch.as_deref().unwrap_or("main"))
             .map_err(AppError::BadRequest)?;
-        let description =
-            validate_text("Description", input.description.as_deref()).map_err(AppError::BadRequest)?;
+        let description = validate_text("Description", input.description.as_deref())
+            .map_err(AppError::BadRequest)?;
         let tenant_id = input
             .tenant_id
             .ok_or_else(|| AppError::BadRequest("tenant_id must be provided".into()))?;
         let owner_id = input.owner_id.unwrap_or(caller.id());
         if owner_id != caller.id() && !caller.user.is_admin {
-            return Err(AppError::Forbidden("Only administrators can create projects for another user".into()));
+            return Err(AppError::Forbidden(
+                "Only administrators can create projects for another user".into(),
+            ));
         }
         let w = self.store.write()?;
         if get_row_w::<Tenant>(&w, TENANTS, tenant_id)?.is_none() {
@@ -177,13 +210,20 @@ impl App {
         Ok(project_views(&r, vec![p])?.remove(0))
     }
 
-    pub fn update_project(&self, caller: &Identity, id: Id, input: ProjectInput) -> AppResult<ProjectView> {
+    pub fn update_project(
+        &self,
+        caller: &Identity,
+        id: Id,
+        input: ProjectInput,
+    ) -> AppResult<ProjectView> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let mut p: Project = get_row_w(&w, PROJECTS, id)?
             .ok_or_else(|| AppError::NotFound(format!("Project {id} not found")))?;
         if !caller.can_access_project(&p) {
-            return Err(AppError::Forbidden("Access denied: you do not own this project".into()));
+            return Err(AppError::Forbidden(
+                "Access denied: you do not own this project".into(),
+            ));
         }
         if let Some(n) = input.name {
             p.name = validate_name("Project name", &n).map_err(AppError::BadRequest)?;
@@ -195,8 +235,8 @@ impl App {
             p.default_branch = validate_branch(&b).map_err(AppError::BadRequest)?;
         }
         if input.description.is_some() {
-            p.description =
-                validate_text("Description", input.description.as_deref()).map_err(AppError::BadRequest)?;
+            p.description = validate_text("Description", input.description.as_deref())
+                .map_err(AppError::BadRequest)?;
         }
         if let Some(t) = input.tenant_id.filter(|t| *t != p.tenant_id) {
             if get_row_w::<Tenant>(&w, TENANTS, t)?.is_none() {
@@ -208,7 +248,9 @@ impl App {
         }
         if let Some(o) = input.owner_id.filter(|o| *o != p.owner_id) {
             if !caller.user.is_admin {
-                return Err(AppError::Forbidden("Only administrators can change a project's owner".into()));
+                return Err(AppError::Forbidden(
+                    "Only administrators can change a project's owner".into(),
+                ));
             }
             if get_row_w::<User>(&w, USERS, o)?.is_none() {
                 return Err(AppError::NotFound(format!("Owner {o} not found")));
@@ -231,7 +273,9 @@ impl App {
         let p: Project = get_row_w(&w, PROJECTS, id)?
             .ok_or_else(|| AppError::NotFound(format!("Project {id} not found")))?;
         if !caller.can_access_project(&p) {
-            return Err(AppError::Forbidden("Access denied: you do not own this project".into()));
+            return Err(AppError::Forbidden(
+                "Access denied: you do not own this project".into(),
+            ));
         }
         delete_project_rows(&w, &p)?;
         w.commit()?;

@@ -36,10 +36,15 @@ fn view(r: &redb::ReadTransaction, caller: &Identity, t: Tenant) -> AppResult<Te
     let project_count = if caller.user.is_admin {
         multi_count(r, PROJECTS_BY_TENANT, t.id)?
     } else {
-        let own: Vec<Project> = rows_by_ids(r, PROJECTS, multi_ids(r, PROJECTS_BY_OWNER, caller.id())?)?;
+        let own: Vec<Project> =
+            rows_by_ids(r, PROJECTS, multi_ids(r, PROJECTS_BY_OWNER, caller.id())?)?;
         own.iter().filter(|p| p.tenant_id == t.id).count() as u64
     };
-    Ok(TenantView { slug: tenant_slug(&t.name, t.id), project_count, tenant: t })
+    Ok(TenantView {
+        slug: tenant_slug(&t.name, t.id),
+        project_count,
+        tenant: t,
+    })
 }
 
 impl App {
@@ -61,20 +66,29 @@ impl App {
                 } else {
                     own.iter().filter(|p| p.tenant_id == t.id).count() as u64
                 };
-                Ok(TenantView { slug: tenant_slug(&t.name, t.id), project_count, tenant: t })
+                Ok(TenantView {
+                    slug: tenant_slug(&t.name, t.id),
+                    project_count,
+                    tenant: t,
+                })
             })
             .collect()
     }
 
-    pub fn get_tenant(&self, caller: &Identity, id: Id) -> AppResult<(TenantView, Vec<ProjectView>)> {
+    pub fn get_tenant(
+        &self,
+        caller: &Identity,
+        id: Id,
+    ) -> AppResult<(TenantView, Vec<ProjectView>)> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let t: Tenant = get_row(&r, TENANTS, id)?
             .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
-        let projects: Vec<Project> = rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, id)?)?
-            .into_iter()
-            .filter(|p: &Project| caller.can_access_project(p))
-            .collect();
+        let projects: Vec<Project> =
+            rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, id)?)?
+                .into_iter()
+                .filter(|p: &Project| caller.can_access_project(p))
+                .collect();
         let projects = project_views(&r, projects)?;
         Ok((view(&r, caller, t)?, projects))
     }
@@ -83,13 +97,16 @@ impl App {
         caller.require_admin()?;
         let name = validate_name("Tenant name", input.name.as_deref().unwrap_or(""))
             .map_err(AppError::BadRequest)?;
-        let description =
-            validate_text("Description", input.description.as_deref()).map_err(AppError::BadRequest)?;
-        let color = sanitize_color(input.color.as_deref().unwrap_or("")).map_err(AppError::BadRequest)?;
+        let description = validate_text("Description", input.description.as_deref())
+            .map_err(AppError::BadRequest)?;
+        let color =
+            sanitize_color(input.color.as_deref().unwrap_or("")).map_err(AppError::BadRequest)?;
         let w = self.store.write()?;
         let key = name.to_lowercase();
         if index_get_w(&w, TENANTS_BY_NAME, &key)?.is_some() {
-            return Err(AppError::Conflict(format!("A tenant named '{name}' already exists")));
+            return Err(AppError::Conflict(format!(
+                "A tenant named '{name}' already exists"
+            )));
         }
         let now = Utc::now();
         let t = Tenant {
@@ -107,7 +124,12 @@ impl App {
         view(&r, caller, t)
     }
 
-    pub fn update_tenant(&self, caller: &Identity, id: Id, input: TenantInput) -> AppResult<TenantView> {
+    pub fn update_tenant(
+        &self,
+        caller: &Identity,
+        id: Id,
+        input: TenantInput,
+    ) -> AppResult<TenantView> {
         caller.require_admin()?;
         let w = self.store.write()?;
         let mut t: Tenant = get_row_w(&w, TENANTS, id)?
@@ -117,7 +139,9 @@ impl App {
             let (old_key, new_key) = (t.name.to_lowercase(), name.to_lowercase());
             if new_key != old_key {
                 if index_get_w(&w, TENANTS_BY_NAME, &new_key)?.is_some() {
-                    return Err(AppError::Conflict(format!("A tenant named '{name}' already exists")));
+                    return Err(AppError::Conflict(format!(
+                        "A tenant named '{name}' already exists"
+                    )));
                 }
                 index_del(&w, TENANTS_BY_NAME, &old_key)?;
                 index_set(&w, TENANTS_BY_NAME, &new_key, id)?;
@@ -125,8 +149,8 @@ impl App {
             t.name = name;
         }
         if input.description.is_some() {
-            t.description =
-                validate_text("Description", input.description.as_deref()).map_err(AppError::BadRequest)?;
+            t.description = validate_text("Description", input.description.as_deref())
+                .map_err(AppError::BadRequest)?;
         }
         if let Some(c) = input.color.filter(|c| !c.trim().is_empty()) {
             t.color = sanitize_color(&c).map_err(AppError::BadRequest)?;
@@ -188,7 +212,8 @@ impl App {
                 by_user.remove(k, v)?;
             }
         }
-        w.open_multimap_table(INTEGRATIONS_BY_TENANT)?.remove_all(id)?;
+        w.open_multimap_table(INTEGRATIONS_BY_TENANT)?
+            .remove_all(id)?;
         for kid in multi_ids_w(&w, SSH_KEYS_BY_TENANT, id)? {
             if let Some(k) = get_row_w::<crate::domain::SshKey>(&w, SSH_KEYS, kid)? {
                 multi_del(&w, SSH_KEYS_BY_USER, k.user_id, kid)?;

@@ -8,9 +8,8 @@ pub mod tables;
 
 use crate::error::AppError;
 use redb::{
-    ReadableMultimapTable, ReadableTableMetadata,
-    Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
-    TableDefinition, WriteTransaction,
+    Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
+    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
@@ -40,7 +39,10 @@ impl Store {
     /// Open (or create) the store and run pending migrations.
     pub fn open(data_dir: &Path) -> Result<Store, AppError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            AppError::Internal(format!("cannot create data dir {}: {e}", data_dir.display()))
+            AppError::Internal(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join("aiops.redb");
         let db = Database::create(&path).map_err(|e| match e {
@@ -165,7 +167,10 @@ pub fn delete_row(w: &WriteTransaction, def: RowTable, id: u64) -> Result<(), Ap
 }
 
 /// Every row of a table, in id order.
-pub fn all_rows<T: DeserializeOwned>(r: &ReadTransaction, def: RowTable) -> Result<Vec<T>, AppError> {
+pub fn all_rows<T: DeserializeOwned>(
+    r: &ReadTransaction,
+    def: RowTable,
+) -> Result<Vec<T>, AppError> {
     let t = r.open_table(def)?;
     let mut out = Vec::with_capacity(t.len()? as usize);
     for item in t.iter()? {
@@ -195,12 +200,21 @@ pub fn index_get(r: &ReadTransaction, def: IndexTable, key: &str) -> Result<Opti
     Ok(t.get(key)?.map(|v| v.value()))
 }
 
-pub fn index_get_w(w: &WriteTransaction, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
+pub fn index_get_w(
+    w: &WriteTransaction,
+    def: IndexTable,
+    key: &str,
+) -> Result<Option<u64>, AppError> {
     let t = w.open_table(def)?;
     Ok(t.get(key)?.map(|v| v.value()))
 }
 
-pub fn index_set(w: &WriteTransaction, def: IndexTable, key: &str, id: u64) -> Result<(), AppError> {
+pub fn index_set(
+    w: &WriteTransaction,
+    def: IndexTable,
+    key: &str,
+    id: u64,
+) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.insert(key, id)?;
     Ok(())

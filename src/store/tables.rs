@@ -1,7 +1,9 @@
 //! Every table of the store, and the registry of them (used by migrations and backups).
 
 use crate::error::AppError;
-use redb::{MultimapTableDefinition as M, ReadTransaction, TableDefinition as T, WriteTransaction};
+#[cfg(test)]
+use redb::ReadTransaction;
+use redb::{MultimapTableDefinition as M, TableDefinition as T, WriteTransaction};
 
 pub const META: T<&str, &[u8]> = T::new("meta");
 pub const SEQ: T<&str, u64> = T::new("seq");
@@ -86,6 +88,7 @@ impl AnyTable {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn check_exists(&self, r: &ReadTransaction) -> Result<(), AppError> {
         match self {
             AnyTable::RowU64(d) => drop(r.open_table(*d)?),

@@ -17,7 +17,11 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -28,10 +32,10 @@ impl Driver {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -46,12 +50,25 @@ impl Driver {
                 "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}}
             }
         }}});
-        let v: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let v: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let session = v["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("WebDriver session: {v}"))
             .to_string();
-        Driver { child, base, session, http }
+        Driver {
+            child,
+            base,
+            session,
+            http,
+        }
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -63,13 +80,20 @@ impl Driver {
     }
 
     async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
     }
 
     async fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let v = self.cmd(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+            let v = self
+                .cmd(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
             if let Some(id) = v[ELEMENT].as_str() {
                 return id.to_string();
             }
@@ -80,17 +104,29 @@ impl Driver {
 
     async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/clear"), None).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/clear"), None)
+            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
     }
 
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), None).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), None)
+            .await;
     }
 
     async fn script(&self, js: &str) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": js, "args": []}))).await
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": js, "args": []})),
+        )
+        .await
     }
 
     async fn text_of(&self, css: &str) -> String {
@@ -110,13 +146,20 @@ impl Driver {
             if t.contains(needle) {
                 return;
             }
-            assert!(Instant::now() < deadline, "{css} never showed '{needle}'; it shows: {t}");
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed '{needle}'; it shows: {t}"
+            );
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
 
     async fn current_url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -134,7 +177,11 @@ async fn phone_user_logs_in_and_creates_a_tenant_and_a_project() {
     d.goto(&s.url("/tenants")).await;
     // Not logged in: sent to the login page.
     d.find("input[name=email]").await;
-    assert!(d.current_url().await.contains("/login"), "{}", d.current_url().await);
+    assert!(
+        d.current_url().await.contains("/login"),
+        "{}",
+        d.current_url().await
+    );
     d.type_into("input[name=email]", ADMIN_EMAIL).await;
     d.type_into("input[name=password]", ADMIN_PASSWORD).await;
     d.click("#login-submit").await;
@@ -148,16 +195,28 @@ async fn phone_user_logs_in_and_creates_a_tenant_and_a_project() {
         .await;
     assert_eq!(toggle_visible, true, "nav toggle visible at 390 px");
 
-    d.type_into("#tenant-form input[name=name]", "Phone Tenant").await;
-    d.type_into("#tenant-form [name=description]", "made on a phone").await;
+    d.type_into("#tenant-form input[name=name]", "Phone Tenant")
+        .await;
+    d.type_into("#tenant-form [name=description]", "made on a phone")
+        .await;
     d.click("#tenant-submit").await;
     d.wait_text("#tenant-list", "Phone Tenant").await;
-    let overflow = d.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
-    assert_eq!(overflow, true, "no horizontal scrolling on the tenants page");
+    let overflow = d
+        .script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(
+        overflow, true,
+        "no horizontal scrolling on the tenants page"
+    );
 
     d.goto(&s.url("/projects")).await;
-    d.type_into("#project-form input[name=name]", "Phone Project").await;
-    d.type_into("#project-form input[name=repo_url]", "https://example.com/o/phone.git").await;
+    d.type_into("#project-form input[name=name]", "Phone Project")
+        .await;
+    d.type_into(
+        "#project-form input[name=repo_url]",
+        "https://example.com/o/phone.git",
+    )
+    .await;
     // Pick the tenant just created.
     d.script(
         "const sel = document.querySelector('#project-form select[name=tenant_id]');
@@ -167,8 +226,13 @@ async fn phone_user_logs_in_and_creates_a_tenant_and_a_project() {
     .await;
     d.click("#project-submit").await;
     d.wait_text("#project-list", "Phone Project").await;
-    let overflow = d.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
-    assert_eq!(overflow, true, "no horizontal scrolling on the projects page");
+    let overflow = d
+        .script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(
+        overflow, true,
+        "no horizontal scrolling on the projects page"
+    );
 
     // The API sees what the UI made.
     let (_, projects) = s.get(&s.admin_key, "/api/v1/projects").await;

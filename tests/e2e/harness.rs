@@ -49,8 +49,29 @@ impl Server {
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        admin(&dir, &["create-user", ADMIN_EMAIL, "--admin", "--name", "Admin", "--password", ADMIN_PASSWORD]);
-        let key = admin(&dir, &["create-key", ADMIN_EMAIL, "--scopes", "read,write,admin", "--name", "test-admin"]);
+        admin(
+            &dir,
+            &[
+                "create-user",
+                ADMIN_EMAIL,
+                "--admin",
+                "--name",
+                "Admin",
+                "--password",
+                ADMIN_PASSWORD,
+            ],
+        );
+        let key = admin(
+            &dir,
+            &[
+                "create-key",
+                ADMIN_EMAIL,
+                "--scopes",
+                "read,write,admin",
+                "--name",
+                "test-admin",
+            ],
+        );
         let mut s = Self::spawn(&dir, env);
         s._tmp = Some(tmp);
         s.admin_key = key;
@@ -149,7 +170,13 @@ impl Server {
     }
 
     /// A JSON call with a key (Bearer). Returns status and parsed body (Null when empty).
-    pub async fn call(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path)).bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
@@ -180,7 +207,13 @@ impl Server {
     }
 
     pub async fn create_tenant(&self, name: &str) -> u64 {
-        let (st, body) = self.post(&self.admin_key, "/api/v1/tenants", serde_json::json!({"name": name})).await;
+        let (st, body) = self
+            .post(
+                &self.admin_key,
+                "/api/v1/tenants",
+                serde_json::json!({"name": name}),
+            )
+            .await;
         assert_eq!(st, StatusCode::CREATED, "{body}");
         body["tenant"]["id"].as_u64().unwrap()
     }
@@ -199,7 +232,12 @@ impl Server {
 
     /// Log in through the web form; returns the session cookie value.
     pub async fn web_login(&self, email: &str, password: &str) -> String {
-        let resp = self.client.get(self.url("/login")).send().await.expect("GET /login");
+        let resp = self
+            .client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("GET /login");
         let cookies = set_cookies(&resp);
         let html = resp.text().await.unwrap_or_default();
         let csrf = hidden_field(&html, "csrf_token").expect("login form has csrf_token");
@@ -212,11 +250,19 @@ impl Server {
             .client
             .post(self.url("/login"))
             .header("cookie", login_cookie)
-            .form(&[("email", email), ("password", password), ("csrf_token", csrf.as_str())])
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+            ])
             .send()
             .await
             .expect("POST /login");
-        assert!(resp.status().is_redirection(), "login answered {}", resp.status());
+        assert!(
+            resp.status().is_redirection(),
+            "login answered {}",
+            resp.status()
+        );
         set_cookies(&resp)
             .into_iter()
             .find(|(k, _)| k == "aiops_session")
@@ -237,7 +283,8 @@ pub async fn parse(resp: reqwest::Response) -> (StatusCode, Value) {
     if text.is_empty() {
         return (status, Value::Null);
     }
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
+    let v =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
     (status, v)
 }
 
@@ -267,11 +314,17 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
 pub fn page_csrf(html: &str) -> Option<String> {
     let i = html.find("X-CSRF-Token")?;
     let rest = &html[i + "X-CSRF-Token".len()..];
-    let rest = rest.trim_start_matches(|c| c == '"' || c == ':' || c == ' ' || c == '&' || c == ';' || c == 'q' || c == 'u' || c == 'o' || c == 't');
-    let token: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let rest = rest.trim_start_matches(['"', ':', ' ', '&', ';', 'q', 'u', 'o', 't']);
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
     (!token.is_empty()).then_some(token)
 }
 
 pub fn err_text(v: &Value) -> String {
-    v["error"].as_str().unwrap_or_else(|| panic!("no error field in {v}")).to_string()
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {v}"))
+        .to_string()
 }

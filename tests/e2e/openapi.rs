@@ -12,10 +12,10 @@ fn resolve<'a>(doc: &'a Value, r: &str) -> Option<&'a Value> {
 fn check_refs(doc: &Value, v: &Value, missing: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
-            if let Some(Value::String(r)) = m.get("$ref") {
-                if resolve(doc, r).is_none() {
-                    missing.push(r.clone());
-                }
+            if let Some(Value::String(r)) = m.get("$ref")
+                && resolve(doc, r).is_none()
+            {
+                missing.push(r.clone());
             }
             m.values().for_each(|x| check_refs(doc, x, missing));
         }
@@ -27,7 +27,14 @@ fn check_refs(doc: &Value, v: &Value, missing: &mut Vec<String>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_document_lists_every_route_and_is_consistent() {
     let s = Server::start();
-    let (st, doc) = parse(s.client.get(s.url("/api/v1/openapi.json")).send().await.unwrap()).await;
+    let (st, doc) = parse(
+        s.client
+            .get(s.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
@@ -60,9 +67,15 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
     for (p, m) in expected {
         let op = &paths.get(p).unwrap_or_else(|| panic!("{p} missing"))[m];
         assert!(op.is_object(), "{m} {p} missing");
-        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{m} {p} has responses");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{m} {p} has responses"
+        );
         if p != "/health" {
-            assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{m} {p} is secured");
+            assert!(
+                op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                "{m} {p} is secured"
+            );
         }
     }
     let op_count: usize = paths.values().map(|v| v.as_object().unwrap().len()).sum();
@@ -74,7 +87,14 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
     check_refs(&doc, &doc, &mut missing);
     assert!(missing.is_empty(), "dangling $refs: {missing:?}");
     // The original's spec path answers too.
-    let (st, legacy) = parse(s.client.get(s.url("/api/v1/apispec.json")).send().await.unwrap()).await;
+    let (st, legacy) = parse(
+        s.client
+            .get(s.url("/api/v1/apispec.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(legacy["paths"], doc["paths"]);
 }
@@ -84,7 +104,12 @@ async fn swagger_ui_is_served_from_the_binary() {
     let s = Server::start();
     let resp = s.client.get(s.url("/api/docs")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = resp.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "Swagger UI page");
     assert!(!html.contains("cdn."), "no CDN references");
