@@ -60,3 +60,6 @@ impl App {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
