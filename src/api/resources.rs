@@ -410,7 +410,20 @@ impl SystemApi {
     /// Version, schema, uptime and counts.
     #[oai(path = "/system/info", method = "get")]
     async fn info(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SystemInfo>> {
-        Ok(Json(app.system_info(auth.identity())?))
+        let snap = app.system_info(auth.identity())?;
+        Ok(Json(SystemInfo {
+            name: "aiops".into(),
+            version: snap.version.into(),
+            schema_version: snap.schema_version,
+            started_at: snap.started_at,
+            uptime_seconds: (chrono::Utc::now() - snap.started_at).num_seconds(),
+            counts: Counts {
+                users: snap.users,
+                tenants: snap.tenants,
+                projects: snap.projects,
+                api_keys: snap.api_keys,
+            },
+        }))
     }
 
     /// The audit log of API writes, newest first (admin).

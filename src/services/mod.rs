@@ -36,27 +36,34 @@ impl App {
     }
 }
 
+/// Version, schema and row counts, for `GET /system/info` and the dashboard.
+pub struct SystemSnapshot {
+    pub version: &'static str,
+    pub schema_version: u64,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub users: u64,
+    pub tenants: u64,
+    pub projects: u64,
+    pub api_keys: u64,
+}
+
 impl App {
     pub fn system_info(
         &self,
         caller: &crate::auth::Identity,
-    ) -> crate::error::AppResult<crate::api::objects::SystemInfo> {
+    ) -> crate::error::AppResult<SystemSnapshot> {
+        use crate::store::table_len;
         use crate::store::tables::*;
         caller.require(crate::domain::Scope::Read)?;
         let r = self.store.read()?;
-        let now = chrono::Utc::now();
-        Ok(crate::api::objects::SystemInfo {
-            name: "aiops".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+        Ok(SystemSnapshot {
+            version: env!("CARGO_PKG_VERSION"),
             schema_version: self.store.schema_version()?,
             started_at: self.started_at,
-            uptime_seconds: (now - self.started_at).num_seconds(),
-            counts: crate::api::objects::Counts {
-                users: crate::store::table_len(&r, USERS)?,
-                tenants: crate::store::table_len(&r, TENANTS)?,
-                projects: crate::store::table_len(&r, PROJECTS)?,
-                api_keys: crate::store::table_len(&r, API_KEYS)?,
-            },
+            users: table_len(&r, USERS)?,
+            tenants: table_len(&r, TENANTS)?,
+            projects: table_len(&r, PROJECTS)?,
+            api_keys: table_len(&r, API_KEYS)?,
         })
     }
 }
