@@ -1,17 +1,29 @@
 //! Command line: `serve`, offline `admin` commands, and the HTTP client commands.
 
 pub mod admin;
+mod client;
+mod commands;
+mod config_file;
+mod output;
 
 use crate::config::{ServeArgs, StoreArgs};
 use clap::{Parser, Subcommand};
+use commands::{AuthCommand, ConfigCommand, ProjectsCommand, TenantsCommand};
+use output::Format;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "aiops",
     version,
-    about = "aiops control plane: server, admin tool and API client"
+    about = "aiops control plane: server, admin tool and API client",
+    after_help = "Client configuration: ~/.aiops/config.yaml (url, api_key, output_format), overridden by \
+                  AIOPS_URL, AIOPS_API_KEY, AIOPS_OUTPUT_FORMAT. JSON/YAML output is the server's data \
+                  unchanged (created_at/updated_at are kept; tables drop them)."
 )]
 pub struct Cli {
+    /// Output format for client commands [default: output_format from config, else table]
+    #[arg(short = 'o', long = "output", global = true, value_enum)]
+    pub output: Option<Format>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,12 +39,46 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Client configuration (~/.aiops/config.yaml)
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Who am I, and API keys
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+    /// Tenants
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Projects
+    Projects {
+        #[command(subcommand)]
+        command: ProjectsCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> i32 {
+    let fmt = cli.output;
     let res = match cli.command {
         Command::Serve(args) => crate::server::serve(args).await,
         Command::Admin { store, command } => admin::run(store, command),
+        Command::Config { command } => commands::config(command, fmt),
+        Command::Auth { command } => match commands::connect(fmt) {
+            Ok(ctx) => commands::auth(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Tenants { command } => match commands::connect(fmt) {
+            Ok(ctx) => commands::tenants(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Projects { command } => match commands::connect(fmt) {
+            Ok(ctx) => commands::projects(ctx, command).await,
+            Err(e) => Err(e),
+        },
     };
     match res {
         Ok(()) => 0,
