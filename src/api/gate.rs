@@ -199,6 +199,37 @@ pub fn json_error(err: poem::Error) -> Response {
         .body(serde_json::json!({ "error": message }).to_string())
 }
 
+enum BodyError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Read at most `limit` bytes. A larger body is drained (up to 64 MiB more, then the connection
+/// is dropped) so the client reads our 413 instead of a reset connection.
+async fn read_body(body: poem::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+    use futures_util::StreamExt;
+    const DRAIN_CAP: usize = 64 << 20;
+    let mut stream = std::pin::pin!(body.into_bytes_stream());
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Io)?;
+        seen += chunk.len();
+        if seen > limit {
+            if seen > limit + DRAIN_CAP {
+                return Err(BodyError::TooLarge);
+            }
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if seen > limit {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(buf.freeze())
+    }
+}
+
 pub struct ApiGate {
     app: Arc<App>,
 }
@@ -234,16 +265,12 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
         let client = client_ip(&req);
         let mut body_json = None;
         if write {
-            match req
-                .take_body()
-                .into_bytes_limit(self.app.config.max_body_bytes)
-                .await
-            {
+            match read_body(req.take_body(), self.app.config.max_body_bytes).await {
                 Ok(bytes) => {
                     body_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
                     req.set_body(bytes);
                 }
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+                Err(BodyError::TooLarge) => {
                     let resp = Response::builder()
                         .status(StatusCode::PAYLOAD_TOO_LARGE)
                         .content_type("application/json")
@@ -265,7 +292,7 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
                     );
                     return Ok(resp);
                 }
-                Err(e) => {
+                Err(BodyError::Io(e)) => {
                     return Ok(json_error(poem::Error::from_string(
                         format!("could not read request body: {e}"),
                         StatusCode::BAD_REQUEST,

@@ -79,16 +79,22 @@ impl App {
         Ok(meta_get(&r, SETUP_TOKEN_META)?.is_some() && r.open_table(USERS)?.is_empty()?)
     }
 
-    /// Create the first admin with the one-time setup token.
-    pub fn complete_setup(&self, token: &str, new: NewUser) -> AppResult<User> {
+    /// True when `token` is the pending one-time setup token (constant-time comparison).
+    pub fn setup_token_valid(&self, token: &str) -> AppResult<bool> {
         let r = self.store.read()?;
+        if !r.open_table(USERS)?.is_empty()? {
+            return Ok(false);
+        }
         let stored = meta_get(&r, SETUP_TOKEN_META)?;
-        drop(r);
-        let ok = stored.is_some_and(|d| {
+        Ok(stored.is_some_and(|d| {
             subtle::ConstantTimeEq::ct_eq(d.as_slice(), keys::digest(token.trim()).as_bytes())
                 .into()
-        });
-        if !ok || self.user_count()? > 0 {
+        }))
+    }
+
+    /// Create the first admin with the one-time setup token.
+    pub fn complete_setup(&self, token: &str, new: NewUser) -> AppResult<User> {
+        if !self.setup_token_valid(token)? {
             return Err(AppError::Forbidden(
                 "The setup link is invalid or was already used. Restart the server to get a new one, or use `aiops admin create-user`.".into(),
             ));

@@ -1,8 +1,13 @@
 //! The htmx web UI (maud templates, Pico CSS) and the embedded assets.
 
+mod layout;
+mod pages;
+mod session;
+
 use crate::services::App;
+use pages::*;
 use poem::endpoint::EmbeddedFilesEndpoint;
-use poem::{Endpoint, Route};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, get, post};
 use rust_embed::RustEmbed;
 use std::sync::Arc;
 
@@ -12,8 +17,43 @@ pub struct Assets;
 
 pub fn assets() -> impl Endpoint {
     EmbeddedFilesEndpoint::<Assets>::new()
+        .with(poem::middleware::SetHeader::new().appending("cache-control", "public, max-age=3600"))
 }
 
-pub fn routes(_app: Arc<App>) -> impl Endpoint {
+pub fn routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
+        .at("/", get(dashboard))
+        .at("/login", get(login_get).post(login_post))
+        .at("/setup", get(setup_get).post(setup_post))
+        .at("/logout", post(logout))
+        .at("/tenants", get(tenants_get).post(tenants_post))
+        .at("/tenants/:id", get(tenant_show))
+        .at(
+            "/tenants/:id/edit",
+            get(tenant_edit_get).post(tenant_edit_post),
+        )
+        .at(
+            "/tenants/:id/delete",
+            get(tenant_delete_get).post(tenant_delete_post),
+        )
+        .at("/projects", get(projects_get).post(projects_post))
+        .at("/projects/:id", get(project_show))
+        .at(
+            "/projects/:id/edit",
+            get(project_edit_get).post(project_edit_post),
+        )
+        .at(
+            "/projects/:id/delete",
+            get(project_delete_get).post(project_delete_post),
+        )
+        .at("/keys", get(keys_get).post(keys_post))
+        .at("/keys/:id/revoke", post(key_revoke))
+        .at("/users", get(users_get).post(users_post))
+        .at("/users/:id/admin", post(user_admin_toggle))
+        .at("/users/:id/password", post(user_password))
+        .at("/users/:id/delete", post(user_delete))
+        .at("/audit", get(audit_get))
+        .at("/account", get(account_get).post(account_post))
+        .data(app)
+        .catch_error(|_: poem::error::NotFoundError| async { not_found_page(None).into_response() })
 }

@@ -4,6 +4,8 @@ mod harness;
 
 mod api_auth;
 mod api_errors;
+mod browser;
 mod cli;
 mod openapi;
 mod persistence;
+mod web;

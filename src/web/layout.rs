@@ -1,0 +1,97 @@
+//! The page shell: head, navigation (collapses on phones), theme toggle, flash/error boxes.
+
+use crate::auth::Identity;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+pub const HTMX: &str = "/assets/vendor/htmx-2.0.11/htmx.min.js";
+pub const PICO: &str = "/assets/vendor/pico-2.1.1/pico.min.css";
+
+pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
+    let csrf_headers = who
+        .and_then(|i| i.csrf_token.as_deref())
+        .map(|t| format!("{{\"X-CSRF-Token\": \"{t}\"}}"));
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) " · aiops" }
+                link rel="stylesheet" href=(PICO);
+                link rel="stylesheet" href="/assets/app.css";
+                script src=(HTMX) defer {}
+                script src="/assets/app.js" defer {}
+            }
+            body hx-headers=[csrf_headers] {
+                header.container {
+                    nav #topnav {
+                        ul { li { a.brand href="/" { strong { "aiops" } } } }
+                        @if let Some(who) = who {
+                            button #nav-toggle.nav-toggle.outline type="button" aria-controls="nav-links" aria-expanded="false" aria-label="Menu" { "☰" }
+                            ul #nav-links.nav-links {
+                                li { a href="/" { "Dashboard" } }
+                                li { a href="/tenants" { "Tenants" } }
+                                li { a href="/projects" { "Projects" } }
+                                li { a href="/keys" { "API keys" } }
+                                @if who.user.is_admin {
+                                    li { a href="/users" { "Users" } }
+                                    li { a href="/audit" { "Audit" } }
+                                }
+                                li { a href="/account" { "Account" } }
+                                li { a href="/api/docs" { "API" } }
+                                li {
+                                    form.inline method="post" action="/logout" {
+                                        input type="hidden" name="csrf_token" value=[who.csrf_token.as_deref()];
+                                        button.secondary.outline type="submit" { "Log out" }
+                                    }
+                                }
+                                li { button #theme-toggle.outline.secondary type="button" aria-label="Toggle dark mode" { "◐" } }
+                            }
+                        } @else {
+                            ul { li { button #theme-toggle.outline.secondary type="button" aria-label="Toggle dark mode" { "◐" } } }
+                        }
+                    }
+                }
+                main.container #main { (body) }
+            }
+        }
+    }
+}
+
+pub fn error_box(msg: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = msg {
+            p.error role="alert" { (m) }
+        }
+    }
+}
+
+pub fn notice_box(msg: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = msg {
+            p.notice role="status" { (m) }
+        }
+    }
+}
+
+pub fn csrf_field(who: &Identity) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=[who.csrf_token.as_deref()]; }
+}
+
+pub fn swatch(color: &str) -> Markup {
+    html! { span.swatch style=(PreEscaped(format!("background:{}", sanitize_css_color(color)))) {} }
+}
+
+/// Colours come from the palette, but never trust stored text inside a style attribute.
+fn sanitize_css_color(c: &str) -> String {
+    if c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit()) {
+        c.to_string()
+    } else {
+        "#888".into()
+    }
+}
+
+pub fn fmt_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
