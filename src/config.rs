@@ -18,6 +18,11 @@ pub struct StoreArgs {
     /// Data directory holding aiops.redb [default: ./instance]
     #[arg(long, env = "AIOPS_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Master key for secrets at rest (tracker tokens, SSH keys): 64 hex characters. Without it,
+    /// <data_dir>/secret.key is used, created with mode 0600 on first start. Keep a copy: the
+    /// stored secrets cannot be read without it.
+    #[arg(long, env = "AIOPS_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -85,6 +90,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub repo_storage_path: PathBuf,
     pub log: String,
+    pub secret_key: Option<String>,
 }
 
 fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -157,6 +163,7 @@ impl Config {
                 .clone()
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
+            secret_key: args.store.secret_key.clone().filter(|s| !s.is_empty()),
             data_dir,
             repo_storage_path,
         };

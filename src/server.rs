@@ -31,8 +31,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     let store = Store::open(&config.data_dir)?;
-    let app = Arc::new(App::new(store, config.clone()));
+    let app = Arc::new(App::new(store, config.clone())?);
     let bootstrap = app.bootstrap()?;
+    let interrupted = app.mark_interrupted_syncs()?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "issue syncs were cut short by the last stop; they will run again"
+        );
+    }
 
     let acceptor = TcpListener::bind(config.bind.as_str())
         .into_acceptor()
@@ -84,9 +91,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
     };
+    let scheduler = crate::services::scheduler::spawn(app.clone());
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(build_routes(app), shutdown, Some(Duration::from_secs(10)))
         .await?;
+    scheduler.abort();
     println!("aiops stopped");
     Ok(())
 }

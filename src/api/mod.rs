@@ -5,6 +5,7 @@ pub mod gate;
 pub mod objects;
 mod resources;
 pub mod strict;
+mod trackers;
 
 use crate::services::App;
 use poem::{Endpoint, EndpointExt, Route};
@@ -13,8 +14,23 @@ use std::sync::Arc;
 
 pub const API_TITLE: &str = "aiops REST API";
 
-pub fn openapi_service() -> OpenApiService<resources::Apis, ()> {
-    OpenApiService::new(resources::apis(), API_TITLE, env!("CARGO_PKG_VERSION")).server("/api/v1")
+pub type AllApis = (
+    resources::Apis,
+    trackers::IssuesApi,
+    trackers::IntegrationsApi,
+);
+
+pub fn openapi_service() -> OpenApiService<AllApis, ()> {
+    OpenApiService::new(
+        (
+            resources::apis(),
+            trackers::IssuesApi,
+            trackers::IntegrationsApi,
+        ),
+        API_TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .server("/api/v1")
 }
 
 /// Everything under `/api`: the v1 routes, the OpenAPI document and the Swagger UI.

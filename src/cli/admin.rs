@@ -84,7 +84,7 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
     serve.store.data_dir = Some(data_dir);
     let config = Config::resolve(&serve)?;
     let store = Store::open(&config.data_dir)?;
-    let app = App::new(store, config);
+    let app = App::new(store, config)?;
     match cmd {
         AdminCommand::CreateUser {
             email,

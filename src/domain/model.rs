@@ -241,7 +241,6 @@ pub struct UserCredential {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[allow(dead_code)] // stored from schema v1; its service arrives with a later capability
 pub struct IdentityMap {
     pub user_id: Id,
     #[serde(default)]
@@ -301,4 +300,32 @@ pub struct Backup {
     #[serde(default)]
     pub created_by_user_id: Option<Id>,
     pub created_at: Timestamp,
+}
+
+/// One sync of one project link (manual or scheduled).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SyncRun {
+    pub id: Id,
+    pub project_integration_id: Id,
+    pub integration_id: Id,
+    pub project_id: Id,
+    /// "manual" or "scheduled"
+    pub trigger: String,
+    /// "running", "success", "failed" or "interrupted"
+    pub status: String,
+    pub full: bool,
+    pub started_at: Timestamp,
+    #[serde(default)]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default)]
+    pub fetched: u64,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub updated: u64,
+    /// Issues no longer returned upstream (marked, not deleted).
+    #[serde(default)]
+    pub missing: u64,
+    #[serde(default)]
+    pub error: Option<String>,
 }

@@ -257,13 +257,6 @@ pub fn redact(value: &mut serde_json::Value) {
 
 /// Index key for the issue status index: the normalised status key (`__none__` for blank).
 /// The full normalisation table arrives with the trackers; until then: lower-case slug.
-pub fn status_index_key(raw: Option<&str>) -> String {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => "__none__".to_string(),
-        Some(s) => s.to_lowercase().replace(' ', "_"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,13 +355,6 @@ mod tests {
         assert!(validate_password("short").is_err());
         assert!(validate_password("long enough").is_ok());
         assert!(validate_password(&"x".repeat(256)).is_err());
-    }
-
-    #[test]
-    fn status_index_keys() {
-        assert_eq!(status_index_key(None), "__none__");
-        assert_eq!(status_index_key(Some("  ")), "__none__");
-        assert_eq!(status_index_key(Some("In Progress")), "in_progress");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Demo and benchmark data: tenants, projects, tracker links and issues in one transaction.
 
 use super::App;
-use crate::domain::rules::status_index_key;
 use crate::domain::*;
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
@@ -134,8 +133,12 @@ impl App {
                 multi_add(&w, ISSUES_BY_PROJECT_INTEGRATION, link, issue.id)?;
                 multi_add(&w, ISSUES_BY_PROJECT, project_id, issue.id)?;
                 multi_add(&w, ISSUES_BY_TENANT, tenant_id, issue.id)?;
-                w.open_multimap_table(ISSUES_BY_STATUS)?
-                    .insert(status_index_key(issue.status.as_deref()).as_str(), issue.id)?;
+                w.open_multimap_table(ISSUES_BY_STATUS)?.insert(
+                    crate::domain::issues::normalize_status(issue.status.as_deref())
+                        .0
+                        .as_str(),
+                    issue.id,
+                )?;
                 index_set(
                     &w,
                     ISSUES_BY_EXTERNAL,

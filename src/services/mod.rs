@@ -4,8 +4,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod demo;
+pub mod integrations;
+pub mod issues;
 pub mod projects;
+pub mod scheduler;
+pub mod secrets;
+pub mod sync;
 pub mod tenants;
+pub mod trackers;
 
 use crate::auth::ratelimit::FailureLimiter;
 use crate::config::Config;
@@ -20,19 +26,28 @@ pub struct App {
     /// Failed API authentications per client IP.
     pub api_limiter: FailureLimiter,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    pub secrets: secrets::Secrets,
+    /// Shared HTTP client for the trackers (connection pooling, rustls).
+    pub http: trackers::Http,
+    /// One sync per project link at a time (manual and scheduled runs may overlap).
+    pub sync_locks: sync::SyncLocks,
 }
 
 impl App {
-    pub fn new(store: Store, config: Config) -> App {
+    pub fn new(store: Store, config: Config) -> crate::error::AppResult<App> {
         let per_minute = config.login_attempts_per_minute;
-        App {
+        let secrets = secrets::Secrets::load(config.secret_key.as_deref(), &config.data_dir)?;
+        Ok(App {
             store,
+            secrets,
+            http: trackers::Http::new()?,
+            sync_locks: Default::default(),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),
             config,
             started_at: chrono::Utc::now(),
-        }
+        })
     }
 }
 

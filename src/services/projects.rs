@@ -107,7 +107,9 @@ pub(crate) fn delete_issue_rows(w: &WriteTransaction, issue: &ExternalIssue) -> 
     multi_del(w, ISSUES_BY_PROJECT, issue.project_id, issue.id)?;
     multi_del(w, ISSUES_BY_TENANT, issue.tenant_id, issue.id)?;
     w.open_multimap_table(ISSUES_BY_STATUS)?.remove(
-        crate::domain::rules::status_index_key(issue.status.as_deref()).as_str(),
+        crate::domain::issues::normalize_status(issue.status.as_deref())
+            .0
+            .as_str(),
         issue.id,
     )?;
     index_del(

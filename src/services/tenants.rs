@@ -9,7 +9,6 @@ use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::Utc;
-use redb::ReadableMultimapTable;
 
 #[derive(Debug, Clone)]
 pub struct TenantView {
@@ -183,34 +182,7 @@ impl App {
             }
         }
         for iid in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, id)? {
-            delete_row(&w, INTEGRATIONS, iid)?;
-            // Personal credentials for this integration.
-            let mut creds = w.open_table(USER_CREDENTIALS)?;
-            let mut gone = Vec::new();
-            creds.retain(|cid, v| {
-                let keep = decode::<crate::domain::UserCredential>(v)
-                    .map(|c| c.integration_id != iid)
-                    .unwrap_or(true);
-                if !keep {
-                    gone.push(cid);
-                }
-                keep
-            })?;
-            drop(creds);
-            let mut by_user = w.open_multimap_table(USER_CREDENTIALS_BY_USER)?;
-            let mut pairs = Vec::new();
-            for item in by_user.iter()? {
-                let (k, vals) = item?;
-                for v in vals {
-                    let v = v?.value();
-                    if gone.contains(&v) {
-                        pairs.push((k.value(), v));
-                    }
-                }
-            }
-            for (k, v) in pairs {
-                by_user.remove(k, v)?;
-            }
+            super::integrations::delete_integration_rows(&w, iid)?;
         }
         w.open_multimap_table(INTEGRATIONS_BY_TENANT)?
             .remove_all(id)?;

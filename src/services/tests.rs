@@ -13,7 +13,7 @@ fn app(dir: &std::path::Path) -> App {
     let mut args = ServeArgs::default();
     args.store.data_dir = Some(dir.to_path_buf());
     let config = Config::resolve(&args).unwrap();
-    App::new(Store::open(dir).unwrap(), config)
+    App::new(Store::open(dir).unwrap(), config).unwrap()
 }
 
 fn admin(app: &App) -> Identity {

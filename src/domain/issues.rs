@@ -1,0 +1,637 @@
+//! Tracker rules with no I/O: status normalisation, timestamps, base URLs, identifiers,
+//! Jira transition choice, credential precedence and @mention rewriting.
+
+use super::model::Timestamp;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+
+pub const PROVIDERS: [&str; 3] = ["github", "gitlab", "jira"];
+/// Comments kept per issue (newest first).
+pub const MAX_COMMENTS_PER_ISSUE: usize = 20;
+pub const MAX_STATUS_LEN: usize = 128;
+
+const OPEN_PHRASES: &[&str] = &[
+    "to do",
+    "in progress",
+    "in review",
+    "under review",
+    "ready for work",
+    "ready for review",
+    "needs review",
+    "awaiting review",
+];
+const OPEN_TOKENS: &[&str] = &[
+    "open", "opened", "offen", "todo", "doing", "backlog", "triage", "ready", "progress", "review",
+    "active", "blocked", "pending",
+];
+const CLOSED_PHRASES: &[&str] = &[
+    "ready for release",
+    "ready for deploy",
+    "ready for deployment",
+    "won't fix",
+    "wont fix",
+    "won't do",
+    "won't merge",
+    "no longer needed",
+];
+const CLOSED_TOKENS: &[&str] = &[
+    "closed",
+    "done",
+    "resolved",
+    "fixed",
+    "complete",
+    "completed",
+    "finished",
+    "merged",
+    "shipped",
+    "deployed",
+    "released",
+    "cancelled",
+    "canceled",
+    "rejected",
+    "declined",
+];
+
+/// `(status_key, status_label)` for a raw upstream status.
+///
+/// Same token and phrase sets as the original, with one deliberate fix: the closed *phrases*
+/// ("ready for release", "won't fix", …) are checked before the open tokens, so
+/// "Ready for release" is closed (the original let the token `ready` win, making those phrases
+/// unreachable).
+pub fn normalize_status(raw: Option<&str>) -> (String, String) {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return ("__none__".into(), "Unspecified".into());
+    };
+    let spaced = raw.replace(['_', '-'], " ");
+    let phrase = spaced
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let tokens: Vec<&str> = phrase
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if CLOSED_PHRASES.contains(&phrase.as_str()) {
+        return ("closed".into(), "Closed".into());
+    }
+    if OPEN_PHRASES.contains(&phrase.as_str()) || tokens.iter().any(|t| OPEN_TOKENS.contains(t)) {
+        return ("open".into(), "Open".into());
+    }
+    if tokens.iter().any(|t| CLOSED_TOKENS.contains(t)) {
+        return ("closed".into(), "Closed".into());
+    }
+    let key = tokens.join("_");
+    let label = spaced
+        .split_whitespace()
+        .map(|w| {
+            if w.chars().any(char::is_lowercase) || !w.chars().any(char::is_alphabetic) {
+                let mut c = w.chars();
+                match c.next() {
+                    Some(f) => f
+                        .to_uppercase()
+                        .chain(c.flat_map(char::to_lowercase))
+                        .collect(),
+                    None => String::new(),
+                }
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    (key, label)
+}
+
+/// Lenient timestamp parsing for upstream values: RFC 3339, `Z`, Jira's `+0000`, naive = UTC.
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+/// ISO-8601 UTC with `+00:00`, the stored comment form.
+pub fn iso(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+pub fn default_base_url(provider: &str) -> Option<&'static str> {
+    match provider {
+        "github" => Some("https://api.github.com"),
+        "gitlab" => Some("https://gitlab.com"),
+        _ => None,
+    }
+}
+
+/// Normalise a tracker base URL: default per provider, `https://` when no scheme, a host is
+/// required, query/fragment dropped, trailing `/` removed, any path kept (GitHub Enterprise).
+pub fn ensure_base_url(provider: &str, base: Option<&str>) -> Result<String, String> {
+    let given = base.map(str::trim).filter(|s| !s.is_empty());
+    let raw = match (given, default_base_url(provider)) {
+        (Some(b), _) => b.to_string(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => return Err("Jira integration requires a base URL.".into()),
+    };
+    let with_scheme = if raw.contains("://") {
+        raw
+    } else {
+        format!("https://{raw}")
+    };
+    let mut url = reqwest::Url::parse(&with_scheme)
+        .map_err(|e| format!("Invalid base URL '{with_scheme}': {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "Base URL must use http or https, not '{}'",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("Base URL must include a hostname.".into());
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+pub fn validate_provider(p: &str) -> Result<String, String> {
+    let p = p.trim().to_lowercase();
+    if PROVIDERS.contains(&p.as_str()) {
+        Ok(p)
+    } else {
+        Err(format!(
+            "Unsupported issue provider '{p}'. Use one of: github, gitlab, jira."
+        ))
+    }
+}
+
+/// GitHub issue numbers: trim, strip a leading `#`, must be a positive integer.
+pub fn github_number(external_id: &str) -> Result<u64, String> {
+    external_id
+        .trim()
+        .trim_start_matches('#')
+        .parse::<u64>()
+        .map_err(|_| "GitHub issue identifier must be a number.".to_string())
+}
+
+/// `owner/repo`, both parts non-empty and without spaces.
+pub fn github_repo(identifier: &str) -> Result<(String, String), String> {
+    let id = identifier.trim().trim_matches('/');
+    match id.split_once('/') {
+        Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/') && !id.contains(' ') => {
+            Ok((o.to_string(), r.to_string()))
+        }
+        _ => Err("GitHub project integration requires an owner/repo identifier.".into()),
+    }
+}
+
+/// The transition to close (or reopen) a Jira issue: the configured name first (a real priority,
+/// unlike the original), then the usual names, compared trimmed and lower-cased.
+pub fn pick_transition<'a>(
+    transitions: &'a [(String, String)],
+    preferred: Option<&str>,
+    closing: bool,
+) -> Option<&'a str> {
+    let defaults: &[&str] = if closing {
+        &[
+            "done",
+            "closed",
+            "close issue",
+            "resolve issue",
+            "resolved",
+            "complete",
+        ]
+    } else {
+        &[
+            "reopen",
+            "reopen issue",
+            "re-open",
+            "to do",
+            "open",
+            "in progress",
+            "backlog",
+        ]
+    };
+    let mut candidates: Vec<String> = Vec::new();
+    if let Some(p) = preferred
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+    {
+        candidates.push(p);
+    }
+    candidates.extend(defaults.iter().map(|s| s.to_string()));
+    candidates.iter().find_map(|c| {
+        transitions
+            .iter()
+            .find(|(_, name)| name.trim().to_lowercase() == *c)
+            .map(|(id, _)| id.as_str())
+    })
+}
+
+/// The local manual status edit: trimmed, blank = none, at most 128 characters.
+pub fn validate_status_update(s: &str) -> Result<Option<String>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > MAX_STATUS_LEN {
+        return Err("Status must be 128 characters or fewer.".into());
+    }
+    Ok(Some(s.to_string()))
+}
+
+/// Comma-separated labels: trimmed, blanks dropped, duplicates removed (order kept).
+pub fn parse_labels(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in s.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.iter().any(|o| o == l) {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+/// Effective tracker credentials after applying overrides (user > project > tenant).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub token: String,
+    pub base_url: Option<String>,
+    pub settings: Value,
+    /// Where the token came from: "user", "project" or "tenant".
+    pub token_source: &'static str,
+}
+
+/// Shallow-merge `over` into `base` (objects only; anything else is ignored).
+fn merge(base: &mut Value, over: Option<&Value>) {
+    if let (Some(b), Some(Value::Object(o))) = (base.as_object_mut(), over) {
+        for (k, v) in o {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+pub struct Layer<'a> {
+    pub token: Option<&'a str>,
+    pub base_url: Option<&'a str>,
+    pub settings: Option<&'a Value>,
+}
+
+/// Tenant values, then project overrides (token, base URL, settings), then the user's personal
+/// credential (token and settings; a user can never change the base URL).
+pub fn effective_credentials(
+    tenant: Layer<'_>,
+    project: Option<Layer<'_>>,
+    user: Option<Layer<'_>>,
+) -> Effective {
+    let mut e = Effective {
+        token: tenant.token.unwrap_or_default().to_string(),
+        base_url: tenant
+            .base_url
+            .filter(|s| !s.trim().is_empty())
+            .map(String::from),
+        settings: match tenant.settings {
+            Some(Value::Object(o)) => Value::Object(o.clone()),
+            _ => Value::Object(Default::default()),
+        },
+        token_source: "tenant",
+    };
+    if let Some(p) = project {
+        if let Some(t) = p.token.filter(|t| !t.trim().is_empty()) {
+            e.token = t.to_string();
+            e.token_source = "project";
+        }
+        if let Some(b) = p.base_url.filter(|b| !b.trim().is_empty()) {
+            e.base_url = Some(b.to_string());
+        }
+        merge(&mut e.settings, p.settings);
+    }
+    if let Some(u) = user {
+        if let Some(t) = u.token.filter(|t| !t.trim().is_empty()) {
+            e.token = t.to_string();
+            e.token_source = "user";
+        }
+        merge(&mut e.settings, u.settings);
+    }
+    e
+}
+
+/// Rewrite `@"Full Name"`, `@name`, `@first.last` and `@first_last` into Jira's
+/// `[~accountid:ID]` using `lookup` (given a lower-cased name). Unknown names and e-mail
+/// addresses are left alone. Returns the new body and the `(mention, account id)` pairs used.
+pub fn resolve_mentions(
+    body: &str,
+    mut lookup: impl FnMut(&str) -> Option<String>,
+) -> (String, Vec<(String, String)>) {
+    let mut out = String::with_capacity(body.len());
+    let mut used = Vec::new();
+    let chars: Vec<char> = body.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let prev_is_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '.');
+        if c == '@' && !prev_is_word {
+            // @"Quoted Name"
+            if chars.get(i + 1) == Some(&'"') {
+                if let Some(end) = chars[i + 2..].iter().position(|&c| c == '"') {
+                    let name: String = chars[i + 2..i + 2 + end].iter().collect();
+                    if let Some(id) = lookup(&name.to_lowercase()) {
+                        out.push_str(&format!("[~accountid:{id}]"));
+                        used.push((name, id));
+                        i += end + 3;
+                        continue;
+                    }
+                }
+            } else {
+                let mut j = i + 1;
+                while j < chars.len()
+                    && (chars[j].is_alphanumeric() || chars[j] == '.' || chars[j] == '_')
+                {
+                    j += 1;
+                }
+                let mut token: String = chars[i + 1..j].iter().collect();
+                // A sentence-ending dot is not part of the name.
+                while token.ends_with('.') {
+                    token.pop();
+                    j -= 1;
+                }
+                if !token.is_empty() {
+                    let lower = token.to_lowercase();
+                    let found = lookup(&lower).or_else(|| {
+                        let spaced = lower.replace(['.', '_'], " ");
+                        (spaced != lower).then(|| lookup(&spaced)).flatten()
+                    });
+                    if let Some(id) = found {
+                        out.push_str(&format!("[~accountid:{id}]"));
+                        used.push((token, id));
+                        i = j;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    (out, used)
+}
+
+/// A five-field crontab line gets a leading seconds field; six or seven fields pass through.
+pub fn cron_expression(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let fields = s.split_whitespace().count();
+    let expr = match fields {
+        5 => format!("0 {s}"),
+        6 | 7 => s.to_string(),
+        _ => {
+            return Err(format!(
+                "'{s}' is not a cron expression: use 5 fields (minute hour day month weekday), e.g. '*/15 * * * *'"
+            ));
+        }
+    };
+    expr.parse::<cron::Schedule>()
+        .map_err(|e| format!("'{s}' is not a valid cron expression: {e}"))?;
+    Ok(expr)
+}
+
+pub const DEFAULT_SYNC_CRON: &str = "*/15 * * * *";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn status_normalisation_table() {
+        let cases: &[(Option<&str>, &str, &str)] = &[
+            (None, "__none__", "Unspecified"),
+            (Some("   "), "__none__", "Unspecified"),
+            (Some("opened"), "open", "Open"),
+            (Some("Offen"), "open", "Open"),
+            (Some("To Do"), "open", "Open"),
+            (Some("In Progress"), "open", "Open"),
+            (Some("Done"), "closed", "Closed"),
+            (Some("merged"), "closed", "Closed"),
+            (Some("Won't Fix"), "closed", "Closed"),
+            (Some("won_t_fix"), "won_t_fix", "Won T Fix"),
+            (Some("QA"), "qa", "QA"),
+            (Some("IN_QA"), "in_qa", "IN QA"),
+            (Some("Unresolved"), "unresolved", "Unresolved"),
+            (
+                Some("Waiting for customer"),
+                "waiting_for_customer",
+                "Waiting For Customer",
+            ),
+            (Some("closed"), "closed", "Closed"),
+            (Some("Blocked"), "open", "Open"),
+            (Some("Cancelled"), "closed", "Closed"),
+        ];
+        for (raw, key, label) in cases {
+            assert_eq!(
+                normalize_status(*raw),
+                (key.to_string(), label.to_string()),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ready_for_release_is_closed_deliberately() {
+        // The original answered "open" because the token `ready` won; the closed phrase now wins.
+        assert_eq!(normalize_status(Some("Ready for release")).0, "closed");
+        assert_eq!(normalize_status(Some("Ready for review")).0, "open");
+        assert_eq!(normalize_status(Some("ready")).0, "open");
+    }
+
+    #[test]
+    fn timestamps_in_upstream_forms() {
+        let want = Utc.with_ymd_and_hms(2024, 10, 1, 12, 34, 0).unwrap();
+        assert_eq!(parse_timestamp("2024-10-01T12:34:00Z"), Some(want));
+        assert_eq!(parse_timestamp("2024-10-01T12:34:00.000+0000"), Some(want));
+        assert_eq!(parse_timestamp("2024-10-01T14:34:00+02:00"), Some(want));
+        assert_eq!(parse_timestamp("2024-10-01T12:34:00"), Some(want));
+        assert_eq!(parse_timestamp("not a date"), None);
+        assert_eq!(parse_timestamp(""), None);
+        assert_eq!(
+            iso(&Utc.with_ymd_and_hms(2024, 1, 1, 10, 0, 0).unwrap()),
+            "2024-01-01T10:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            ensure_base_url("github", None).unwrap(),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            ensure_base_url("gitlab", Some(" ")).unwrap(),
+            "https://gitlab.com"
+        );
+        assert_eq!(
+            ensure_base_url("github", Some("ghe.example/api/v3/?x=1#f")).unwrap(),
+            "https://ghe.example/api/v3"
+        );
+        assert_eq!(
+            ensure_base_url("jira", Some("http://127.0.0.1:9000/")).unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        assert!(
+            ensure_base_url("jira", None)
+                .unwrap_err()
+                .contains("base URL")
+        );
+        assert!(ensure_base_url("jira", Some("ftp://x")).is_err());
+    }
+
+    #[test]
+    fn providers_and_identifiers() {
+        assert_eq!(validate_provider(" GitHub ").unwrap(), "github");
+        assert!(
+            validate_provider("bitbucket")
+                .unwrap_err()
+                .contains("Unsupported issue provider")
+        );
+        assert_eq!(github_number(" #42 ").unwrap(), 42);
+        assert_eq!(
+            github_number("PROJ-1").unwrap_err(),
+            "GitHub issue identifier must be a number."
+        );
+        assert_eq!(
+            github_repo("octo/hello").unwrap(),
+            ("octo".into(), "hello".into())
+        );
+        assert!(github_repo("octo").is_err());
+        assert!(github_repo("a/b/c").is_err());
+    }
+
+    #[test]
+    fn jira_transition_choice() {
+        let t = vec![
+            ("20".to_string(), "In Progress".to_string()),
+            ("30".to_string(), "Done".to_string()),
+            ("40".to_string(), "Closed".to_string()),
+        ];
+        assert_eq!(pick_transition(&t, None, true), Some("30"));
+        // The configured name really wins now.
+        assert_eq!(pick_transition(&t, Some("closed"), true), Some("40"));
+        let review = vec![("5".to_string(), "Review".to_string())];
+        assert_eq!(pick_transition(&review, None, true), None);
+        assert_eq!(pick_transition(&t, None, false), Some("20"));
+    }
+
+    #[test]
+    fn status_update_validation() {
+        assert_eq!(
+            validate_status_update("  In Progress  ")
+                .unwrap()
+                .as_deref(),
+            Some("In Progress")
+        );
+        assert_eq!(validate_status_update("   ").unwrap(), None);
+        assert_eq!(
+            validate_status_update(&"x".repeat(129)).unwrap_err(),
+            "Status must be 128 characters or fewer."
+        );
+        assert!(validate_status_update(&"x".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn labels_are_trimmed_and_deduplicated() {
+        assert_eq!(parse_labels(" bug, ,ui,bug "), vec!["bug", "ui"]);
+        assert!(parse_labels("").is_empty());
+    }
+
+    #[test]
+    fn credential_precedence_user_over_project_over_tenant() {
+        let ts = serde_json::json!({"username": "tenant@x", "timeout": 5});
+        let ps = serde_json::json!({"username": "project@x"});
+        let us = serde_json::json!({"username": "me@x"});
+        let tenant = || Layer {
+            token: Some("t-tenant"),
+            base_url: Some("https://jira.example"),
+            settings: Some(&ts),
+        };
+        let e = effective_credentials(tenant(), None, None);
+        assert_eq!((e.token.as_str(), e.token_source), ("t-tenant", "tenant"));
+        let e = effective_credentials(
+            tenant(),
+            Some(Layer {
+                token: Some("t-project"),
+                base_url: Some("https://other"),
+                settings: Some(&ps),
+            }),
+            None,
+        );
+        assert_eq!(e.token, "t-project");
+        assert_eq!(e.base_url.as_deref(), Some("https://other"));
+        assert_eq!(e.settings["username"], "project@x");
+        assert_eq!(e.settings["timeout"], 5);
+        let e = effective_credentials(
+            tenant(),
+            Some(Layer {
+                token: Some(""),
+                base_url: None,
+                settings: None,
+            }),
+            Some(Layer {
+                token: Some("t-user"),
+                base_url: Some("https://evil"),
+                settings: Some(&us),
+            }),
+        );
+        assert_eq!((e.token.as_str(), e.token_source), ("t-user", "user"));
+        assert_eq!(
+            e.base_url.as_deref(),
+            Some("https://jira.example"),
+            "users cannot move the base URL"
+        );
+        assert_eq!(e.settings["username"], "me@x");
+    }
+
+    #[test]
+    fn mentions_are_rewritten_when_known() {
+        let people = |n: &str| match n {
+            "alice" | "alice smith" => Some("5b10a2844c20165700ede21g".to_string()),
+            "bob jones" => Some("bob-1".to_string()),
+            _ => None,
+        };
+        let (out, used) = resolve_mentions(
+            "Hi @alice, @bob.jones and @\"Alice Smith\"; mail me@example.com, ask @nobody.",
+            people,
+        );
+        assert_eq!(
+            out,
+            "Hi [~accountid:5b10a2844c20165700ede21g], [~accountid:bob-1] and [~accountid:5b10a2844c20165700ede21g]; mail me@example.com, ask @nobody."
+        );
+        assert_eq!(used.len(), 3);
+        let (same, none) = resolve_mentions("no mentions here", people);
+        assert_eq!(same, "no mentions here");
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn cron_expressions() {
+        assert_eq!(cron_expression("*/15 * * * *").unwrap(), "0 */15 * * * *");
+        assert_eq!(cron_expression("*/2 * * * * *").unwrap(), "*/2 * * * * *");
+        assert!(cron_expression("every hour").is_err());
+        assert!(cron_expression("99 * * * *").is_err());
+    }
+}

@@ -1,0 +1,918 @@
+//! Tracker integrations: tenant-level connections, project links with overrides, personal
+//! credentials, identity mapping, and building the effective provider for a call.
+//! Tokens are encrypted at rest and never returned.
+
+use super::App;
+use super::trackers::{AnyProvider, Conn, Provider};
+use crate::auth::Identity;
+use crate::domain::issues::{
+    Effective, Layer, cron_expression, effective_credentials, ensure_base_url, validate_provider,
+};
+use crate::domain::rules::validate_name;
+use crate::domain::{
+    ExternalIssue, Id, IdentityMap, Project, ProjectIntegration, Scope, Tenant, TenantIntegration,
+    UserCredential,
+};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use redb::{ReadTransaction, WriteTransaction};
+use serde_json::Value;
+
+const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct IntegrationView {
+    pub integration: TenantIntegration,
+    pub tenant_name: String,
+    pub token_hint: String,
+    pub link_count: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    pub link: ProjectIntegration,
+    pub project_name: String,
+    pub integration_name: String,
+    pub provider: String,
+    pub tenant_id: Id,
+    pub has_override_token: bool,
+    pub issue_count: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IntegrationInput {
+    pub tenant_id: Option<Id>,
+    pub provider: Option<String>,
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    /// `None` or blank keeps the stored token on update.
+    pub api_token: Option<String>,
+    pub jira_email: Option<String>,
+    pub settings: Option<Value>,
+    pub enabled: Option<bool>,
+    /// Cron expression for scheduled sync; "off" disables it; blank = default.
+    pub sync_cron: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LinkInput {
+    pub project_id: Option<Id>,
+    pub external_identifier: Option<String>,
+    pub config: Option<Value>,
+    /// `None` keeps, `Some("")` clears.
+    pub override_api_token: Option<String>,
+    pub override_base_url: Option<String>,
+    pub override_username: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CredentialView {
+    pub credential: UserCredential,
+    pub integration_name: String,
+    pub provider: String,
+}
+
+/// Remove an integration with its links, their issues and pins, and personal credentials.
+pub(crate) fn delete_integration_rows(w: &WriteTransaction, iid: Id) -> AppResult<()> {
+    let Some(integ) = get_row_w::<TenantIntegration>(w, INTEGRATIONS, iid)? else {
+        return Ok(());
+    };
+    for piid in multi_ids_w(w, PROJECT_INTEGRATIONS_BY_INTEGRATION, iid)? {
+        if let Some(link) = get_row_w::<ProjectIntegration>(w, PROJECT_INTEGRATIONS, piid)? {
+            delete_link_rows(w, &link)?;
+        }
+    }
+    w.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)?
+        .remove_all(iid)?;
+    let mut gone = Vec::new();
+    {
+        let mut creds = w.open_table(USER_CREDENTIALS)?;
+        creds.retain(|cid, v| match decode::<UserCredential>(v) {
+            Ok(c) if c.integration_id == iid => {
+                gone.push((c.user_id, cid));
+                false
+            }
+            _ => true,
+        })?;
+    }
+    for (uid, cid) in gone {
+        multi_del(w, USER_CREDENTIALS_BY_USER, uid, cid)?;
+    }
+    multi_del(w, INTEGRATIONS_BY_TENANT, integ.tenant_id, iid)?;
+    delete_row(w, INTEGRATIONS, iid)?;
+    Ok(())
+}
+
+pub(crate) fn delete_link_rows(w: &WriteTransaction, link: &ProjectIntegration) -> AppResult<()> {
+    for id in multi_ids_w(w, ISSUES_BY_PROJECT_INTEGRATION, link.id)? {
+        if let Some(issue) = get_row_w::<ExternalIssue>(w, ISSUES, id)? {
+            super::projects::delete_issue_rows(w, &issue)?;
+        }
+    }
+    w.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
+        .remove_all(link.id)?;
+    multi_del(w, PROJECT_INTEGRATIONS_BY_PROJECT, link.project_id, link.id)?;
+    multi_del(
+        w,
+        PROJECT_INTEGRATIONS_BY_INTEGRATION,
+        link.integration_id,
+        link.id,
+    )?;
+    delete_row(w, PROJECT_INTEGRATIONS, link.id)?;
+    Ok(())
+}
+
+fn clean(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn validate_token(t: &str) -> AppResult<String> {
+    let t = t.trim();
+    if t.is_empty() {
+        return Err(AppError::BadRequest("api_token is required".into()));
+    }
+    if t.len() > MAX_TOKEN_LEN {
+        return Err(AppError::BadRequest(format!(
+            "api_token must be at most {MAX_TOKEN_LEN} characters"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+fn validate_email(e: &str) -> AppResult<String> {
+    let e = e.trim();
+    if !e.contains('@') || e.len() > 255 {
+        return Err(AppError::BadRequest(
+            "Jira integrations need the Atlassian account email (jira_email), e.g. you@example.com"
+                .into(),
+        ));
+    }
+    Ok(e.to_string())
+}
+
+impl App {
+    fn integration_view(
+        &self,
+        r: &ReadTransaction,
+        i: TenantIntegration,
+    ) -> AppResult<IntegrationView> {
+        let tenant: Option<Tenant> = get_row(r, TENANTS, i.tenant_id)?;
+        let token_hint = self
+            .secrets
+            .decrypt(&i.api_token_enc)
+            .map(|t| super::secrets::mask(&t))
+            .unwrap_or_else(|_| "(unreadable: master key changed?)".into());
+        Ok(IntegrationView {
+            tenant_name: tenant.map(|t| t.name).unwrap_or_default(),
+            link_count: multi_count(r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i.id)?,
+            token_hint,
+            integration: i,
+        })
+    }
+
+    /// Integrations, optionally one tenant's or one provider's; ordered by tenant, provider, name.
+    /// Everyone with read access sees them (tokens are never returned).
+    pub fn list_integrations(
+        &self,
+        caller: &Identity,
+        tenant_id: Option<Id>,
+        provider: Option<&str>,
+    ) -> AppResult<Vec<IntegrationView>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let mut list: Vec<TenantIntegration> = match tenant_id {
+            Some(t) => {
+                if get_row::<Tenant>(&r, TENANTS, t)?.is_none() {
+                    return Err(AppError::NotFound(format!("Tenant {t} not found")));
+                }
+                rows_by_ids(&r, INTEGRATIONS, multi_ids(&r, INTEGRATIONS_BY_TENANT, t)?)?
+            }
+            None => all_rows(&r, INTEGRATIONS)?,
+        };
+        if let Some(p) = provider.filter(|p| !p.is_empty()) {
+            list.retain(|i| i.provider == p.to_lowercase());
+        }
+        list.sort_by(|a, b| {
+            (a.tenant_id, &a.provider, a.name.to_lowercase()).cmp(&(
+                b.tenant_id,
+                &b.provider,
+                b.name.to_lowercase(),
+            ))
+        });
+        list.into_iter()
+            .map(|i| self.integration_view(&r, i))
+            .collect()
+    }
+
+    pub fn get_integration(&self, caller: &Identity, id: Id) -> AppResult<IntegrationView> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let i = get_row(&r, INTEGRATIONS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Integration {id} not found")))?;
+        self.integration_view(&r, i)
+    }
+
+    pub fn create_integration(
+        &self,
+        caller: &Identity,
+        input: IntegrationInput,
+    ) -> AppResult<IntegrationView> {
+        caller.require_admin()?;
+        let tenant_id = input
+            .tenant_id
+            .ok_or_else(|| AppError::BadRequest("tenant_id is required".into()))?;
+        let provider = validate_provider(input.provider.as_deref().unwrap_or_default())
+            .map_err(AppError::BadRequest)?;
+        let name = validate_name("Name", input.name.as_deref().unwrap_or_default())
+            .map_err(AppError::BadRequest)?;
+        let token = validate_token(input.api_token.as_deref().unwrap_or_default())?;
+        let base_url = match clean(input.base_url) {
+            Some(b) => Some(ensure_base_url(&provider, Some(&b)).map_err(AppError::BadRequest)?),
+            None if provider == "jira" => {
+                return Err(AppError::BadRequest(
+                    "Jira integrations need base_url, e.g. https://your-site.atlassian.net".into(),
+                ));
+            }
+            None => None,
+        };
+        let mut settings = match input.settings {
+            Some(Value::Object(o)) => Value::Object(o),
+            Some(Value::Null) | None => Value::Object(Default::default()),
+            Some(_) => {
+                return Err(AppError::BadRequest(
+                    "settings must be a JSON object".into(),
+                ));
+            }
+        };
+        if provider == "jira" {
+            let email = clean(input.jira_email)
+                .or_else(|| {
+                    settings
+                        .get("username")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+                .ok_or_else(|| {
+                    AppError::BadRequest(
+                        "Jira integrations need the Atlassian account email (jira_email)".into(),
+                    )
+                })?;
+            settings["username"] = Value::String(validate_email(&email)?);
+        }
+        let sync_cron = self.parse_cron(input.sync_cron)?;
+        let token_enc = self.secrets.encrypt(&token)?;
+        let w = self.store.write()?;
+        if get_row_w::<Tenant>(&w, TENANTS, tenant_id)?.is_none() {
+            return Err(AppError::NotFound(format!("Tenant {tenant_id} not found")));
+        }
+        for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, tenant_id)? {
+            if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)? {
+                if o.name.to_lowercase() == name.to_lowercase() {
+                    return Err(AppError::Conflict(
+                        "Integration name already exists for this tenant.".into(),
+                    ));
+                }
+            }
+        }
+        let now = Utc::now();
+        let integ = TenantIntegration {
+            id: next_id(&w, "integrations")?,
+            tenant_id,
+            provider,
+            name,
+            base_url,
+            api_token_enc: token_enc,
+            settings,
+            enabled: input.enabled.unwrap_or(true),
+            sync_cron,
+            created_at: now,
+            updated_at: now,
+        };
+        put_row(&w, INTEGRATIONS, integ.id, &integ)?;
+        multi_add(&w, INTEGRATIONS_BY_TENANT, tenant_id, integ.id)?;
+        w.commit()?;
+        let r = self.store.read()?;
+        self.integration_view(&r, integ)
+    }
+
+    fn parse_cron(&self, c: Option<String>) -> AppResult<Option<String>> {
+        match clean(c) {
+            None => Ok(None),
+            Some(c) if c.eq_ignore_ascii_case("off") => Ok(Some("off".into())),
+            Some(c) => {
+                cron_expression(&c).map_err(AppError::BadRequest)?;
+                Ok(Some(c))
+            }
+        }
+    }
+
+    pub fn update_integration(
+        &self,
+        caller: &Identity,
+        id: Id,
+        input: IntegrationInput,
+    ) -> AppResult<IntegrationView> {
+        caller.require_admin()?;
+        let token_enc = match clean(input.api_token) {
+            Some(t) => Some(self.secrets.encrypt(&validate_token(&t)?)?),
+            None => None,
+        };
+        let sync_cron = match input.sync_cron {
+            Some(c) => Some(self.parse_cron(Some(c))?),
+            None => None,
+        };
+        let w = self.store.write()?;
+        let mut i: TenantIntegration = get_row_w(&w, INTEGRATIONS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Integration {id} not found")))?;
+        if let Some(n) = input.name {
+            let n = validate_name("Name", &n).map_err(AppError::BadRequest)?;
+            for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, i.tenant_id)? {
+                if other == id {
+                    continue;
+                }
+                if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)? {
+                    if o.name.to_lowercase() == n.to_lowercase() {
+                        return Err(AppError::Conflict(
+                            "Integration name already exists for this tenant.".into(),
+                        ));
+                    }
+                }
+            }
+            i.name = n;
+        }
+        if let Some(b) = input.base_url {
+            i.base_url = match clean(Some(b)) {
+                Some(b) => {
+                    Some(ensure_base_url(&i.provider, Some(&b)).map_err(AppError::BadRequest)?)
+                }
+                None if i.provider == "jira" => {
+                    return Err(AppError::BadRequest(
+                        "Jira integrations need base_url".into(),
+                    ));
+                }
+                None => None,
+            };
+        }
+        if let Some(Value::Object(o)) = input.settings {
+            if let Some(s) = i.settings.as_object_mut() {
+                for (k, v) in o {
+                    s.insert(k, v);
+                }
+            }
+        }
+        if let Some(e) = clean(input.jira_email) {
+            i.settings["username"] = Value::String(validate_email(&e)?);
+        }
+        if let Some(t) = token_enc {
+            i.api_token_enc = t;
+        }
+        if let Some(e) = input.enabled {
+            i.enabled = e;
+        }
+        if let Some(c) = sync_cron {
+            i.sync_cron = c;
+        }
+        i.updated_at = Utc::now();
+        put_row(&w, INTEGRATIONS, id, &i)?;
+        w.commit()?;
+        let r = self.store.read()?;
+        self.integration_view(&r, i)
+    }
+
+    pub fn delete_integration(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        if get_row_w::<TenantIntegration>(&w, INTEGRATIONS, id)?.is_none() {
+            return Err(AppError::NotFound(format!("Integration {id} not found")));
+        }
+        delete_integration_rows(&w, id)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    // ---- project links ----------------------------------------------------------------------
+
+    fn link_view(&self, r: &ReadTransaction, link: ProjectIntegration) -> AppResult<LinkView> {
+        let p: Option<Project> = get_row(r, PROJECTS, link.project_id)?;
+        let i: Option<TenantIntegration> = get_row(r, INTEGRATIONS, link.integration_id)?;
+        Ok(LinkView {
+            project_name: p.map(|p| p.name).unwrap_or_default(),
+            integration_name: i.as_ref().map(|i| i.name.clone()).unwrap_or_default(),
+            provider: i.as_ref().map(|i| i.provider.clone()).unwrap_or_default(),
+            tenant_id: i.map(|i| i.tenant_id).unwrap_or_default(),
+            has_override_token: link.override_api_token_enc.is_some(),
+            issue_count: multi_count(r, ISSUES_BY_PROJECT_INTEGRATION, link.id)?,
+            link,
+        })
+    }
+
+    pub fn list_links(
+        &self,
+        caller: &Identity,
+        integration_id: Option<Id>,
+        project_id: Option<Id>,
+    ) -> AppResult<Vec<LinkView>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let ids = match (integration_id, project_id) {
+            (Some(i), _) => multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i)?,
+            (None, Some(p)) => {
+                let project: Project = get_row(&r, PROJECTS, p)?
+                    .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
+                if !caller.can_access_project(&project) {
+                    return Err(AppError::NotFound(format!("Project {p} not found")));
+                }
+                multi_ids(&r, PROJECT_INTEGRATIONS_BY_PROJECT, p)?
+            }
+            (None, None) => {
+                let t = r.open_table(PROJECT_INTEGRATIONS)?;
+                let mut v = Vec::new();
+                for item in redb::ReadableTable::iter(&t)? {
+                    v.push(item?.0.value());
+                }
+                v
+            }
+        };
+        let links: Vec<ProjectIntegration> = rows_by_ids(&r, PROJECT_INTEGRATIONS, ids)?;
+        let mut out = Vec::new();
+        for l in links {
+            if project_id.is_some() && Some(l.project_id) != project_id {
+                continue;
+            }
+            out.push(self.link_view(&r, l)?);
+        }
+        Ok(out)
+    }
+
+    pub fn get_link(&self, caller: &Identity, id: Id) -> AppResult<LinkView> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let l = get_row(&r, PROJECT_INTEGRATIONS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Project integration {id} not found")))?;
+        self.link_view(&r, l)
+    }
+
+    fn override_settings(username: Option<String>, existing: Option<Value>) -> Option<Value> {
+        match username {
+            None => existing,
+            Some(u) if u.trim().is_empty() => None,
+            Some(u) => Some(serde_json::json!({"username": u.trim()})),
+        }
+    }
+
+    pub fn create_link(
+        &self,
+        caller: &Identity,
+        integration_id: Id,
+        input: LinkInput,
+    ) -> AppResult<LinkView> {
+        caller.require_admin()?;
+        let project_id = input
+            .project_id
+            .ok_or_else(|| AppError::BadRequest("project_id is required".into()))?;
+        let identifier = clean(input.external_identifier).ok_or_else(|| {
+            AppError::BadRequest(
+                "external_identifier is required: owner/repo for GitHub, the project path or id for GitLab, the project key for Jira".into(),
+            )
+        })?;
+        let config = match input.config {
+            Some(Value::Object(o)) => Value::Object(o),
+            None | Some(Value::Null) => Value::Object(Default::default()),
+            Some(_) => return Err(AppError::BadRequest("config must be a JSON object".into())),
+        };
+        let token_enc = match clean(input.override_api_token) {
+            Some(t) => Some(self.secrets.encrypt(&validate_token(&t)?)?),
+            None => None,
+        };
+        let w = self.store.write()?;
+        let integ: TenantIntegration = get_row_w(&w, INTEGRATIONS, integration_id)?
+            .ok_or_else(|| AppError::NotFound(format!("Integration {integration_id} not found")))?;
+        let project: Project = get_row_w(&w, PROJECTS, project_id)?
+            .ok_or_else(|| AppError::NotFound(format!("Project {project_id} not found")))?;
+        if project.tenant_id != integ.tenant_id {
+            return Err(AppError::BadRequest(
+                "Integration does not belong to project's tenant".into(),
+            ));
+        }
+        if integ.provider == "github" {
+            crate::domain::issues::github_repo(&identifier).map_err(AppError::BadRequest)?;
+        }
+        for other in multi_ids_w(&w, PROJECT_INTEGRATIONS_BY_PROJECT, project_id)? {
+            if let Some(o) = get_row_w::<ProjectIntegration>(&w, PROJECT_INTEGRATIONS, other)? {
+                if o.integration_id == integration_id {
+                    return Err(AppError::Conflict(format!(
+                        "Project {} is already linked to integration {}",
+                        project.name, integ.name
+                    )));
+                }
+            }
+        }
+        let base = match clean(input.override_base_url) {
+            Some(b) => {
+                Some(ensure_base_url(&integ.provider, Some(&b)).map_err(AppError::BadRequest)?)
+            }
+            None => None,
+        };
+        let now = Utc::now();
+        let link = ProjectIntegration {
+            id: next_id(&w, "project_integrations")?,
+            project_id,
+            integration_id,
+            external_identifier: identifier,
+            config,
+            last_synced_at: None,
+            override_api_token_enc: token_enc,
+            override_base_url: base,
+            override_settings: Self::override_settings(input.override_username, None),
+            created_at: now,
+            updated_at: now,
+        };
+        put_row(&w, PROJECT_INTEGRATIONS, link.id, &link)?;
+        multi_add(&w, PROJECT_INTEGRATIONS_BY_PROJECT, project_id, link.id)?;
+        multi_add(
+            &w,
+            PROJECT_INTEGRATIONS_BY_INTEGRATION,
+            integration_id,
+            link.id,
+        )?;
+        w.commit()?;
+        let r = self.store.read()?;
+        self.link_view(&r, link)
+    }
+
+    pub fn update_link(&self, caller: &Identity, id: Id, input: LinkInput) -> AppResult<LinkView> {
+        caller.require_admin()?;
+        let token = match input.override_api_token {
+            None => None,
+            Some(t) if t.trim().is_empty() => Some(None),
+            Some(t) => Some(Some(self.secrets.encrypt(&validate_token(&t)?)?)),
+        };
+        let w = self.store.write()?;
+        let mut l: ProjectIntegration = get_row_w(&w, PROJECT_INTEGRATIONS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Project integration {id} not found")))?;
+        let integ: TenantIntegration = get_row_w(&w, INTEGRATIONS, l.integration_id)?
+            .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
+        if let Some(e) = input.external_identifier {
+            let e = e.trim().to_string();
+            if e.is_empty() {
+                return Err(AppError::BadRequest(
+                    "external_identifier cannot be empty".into(),
+                ));
+            }
+            if integ.provider == "github" {
+                crate::domain::issues::github_repo(&e).map_err(AppError::BadRequest)?;
+            }
+            l.external_identifier = e;
+        }
+        if let Some(c) = input.config {
+            match c {
+                Value::Object(o) => {
+                    let cfg = l.config.as_object_mut();
+                    if let Some(cfg) = cfg {
+                        for (k, v) in o {
+                            if v.is_null() || v.as_str() == Some("") {
+                                cfg.remove(&k);
+                            } else {
+                                cfg.insert(k, v);
+                            }
+                        }
+                    } else {
+                        l.config = Value::Object(o);
+                    }
+                }
+                _ => return Err(AppError::BadRequest("config must be a JSON object".into())),
+            }
+        }
+        if let Some(t) = token {
+            l.override_api_token_enc = t;
+        }
+        if let Some(b) = input.override_base_url {
+            l.override_base_url = match clean(Some(b)) {
+                Some(b) => {
+                    Some(ensure_base_url(&integ.provider, Some(&b)).map_err(AppError::BadRequest)?)
+                }
+                None => None,
+            };
+        }
+        l.override_settings =
+            Self::override_settings(input.override_username, l.override_settings.take());
+        l.updated_at = Utc::now();
+        put_row(&w, PROJECT_INTEGRATIONS, id, &l)?;
+        w.commit()?;
+        let r = self.store.read()?;
+        self.link_view(&r, l)
+    }
+
+    pub fn delete_link(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        let l: ProjectIntegration = get_row_w(&w, PROJECT_INTEGRATIONS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Project integration {id} not found")))?;
+        delete_link_rows(&w, &l)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    // ---- personal credentials -------------------------------------------------------------
+
+    pub fn list_credentials(&self, caller: &Identity) -> AppResult<Vec<CredentialView>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let creds: Vec<UserCredential> = rows_by_ids(
+            &r,
+            USER_CREDENTIALS,
+            multi_ids(&r, USER_CREDENTIALS_BY_USER, caller.id())?,
+        )?;
+        let mut out = Vec::new();
+        for c in creds {
+            if let Some(i) = get_row::<TenantIntegration>(&r, INTEGRATIONS, c.integration_id)? {
+                out.push(CredentialView {
+                    integration_name: i.name,
+                    provider: i.provider,
+                    credential: c,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Upsert the caller's personal token for an integration; `true` when created.
+    pub fn set_credential(
+        &self,
+        caller: &Identity,
+        integration_id: Id,
+        token: &str,
+        settings: Option<Value>,
+    ) -> AppResult<(UserCredential, bool)> {
+        caller.require(Scope::Write)?;
+        let token = validate_token(token)?;
+        let settings = match settings {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(Value::Object(o)),
+            Some(_) => {
+                return Err(AppError::BadRequest(
+                    "settings must be a JSON object".into(),
+                ));
+            }
+        };
+        let enc = self.secrets.encrypt(&token)?;
+        let w = self.store.write()?;
+        if get_row_w::<TenantIntegration>(&w, INTEGRATIONS, integration_id)?.is_none() {
+            return Err(AppError::NotFound(format!(
+                "Integration {integration_id} not found"
+            )));
+        }
+        let now = Utc::now();
+        let mut existing = None;
+        for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, caller.id())? {
+            if let Some(c) = get_row_w::<UserCredential>(&w, USER_CREDENTIALS, cid)? {
+                if c.integration_id == integration_id {
+                    existing = Some(c);
+                }
+            }
+        }
+        let (cred, created) = match existing {
+            Some(mut c) => {
+                c.api_token_enc = enc;
+                if settings.is_some() {
+                    c.settings = settings;
+                }
+                c.updated_at = now;
+                (c, false)
+            }
+            None => (
+                UserCredential {
+                    id: next_id(&w, "user_credentials")?,
+                    user_id: caller.id(),
+                    integration_id,
+                    api_token_enc: enc,
+                    settings,
+                    created_at: now,
+                    updated_at: now,
+                },
+                true,
+            ),
+        };
+        put_row(&w, USER_CREDENTIALS, cred.id, &cred)?;
+        multi_add(&w, USER_CREDENTIALS_BY_USER, caller.id(), cred.id)?;
+        w.commit()?;
+        Ok((cred, created))
+    }
+
+    pub fn delete_credential(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require(Scope::Write)?;
+        let w = self.store.write()?;
+        match get_row_w::<UserCredential>(&w, USER_CREDENTIALS, id)? {
+            Some(c) if c.user_id == caller.id() => {
+                multi_del(&w, USER_CREDENTIALS_BY_USER, c.user_id, id)?;
+                delete_row(&w, USER_CREDENTIALS, id)?;
+            }
+            _ => return Err(AppError::NotFound("Credential not found".into())),
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    // ---- identity mapping --------------------------------------------------------------------
+
+    pub fn get_identity_map(&self, caller: &Identity, user_id: Id) -> AppResult<IdentityMap> {
+        caller.require(Scope::Read)?;
+        if user_id != caller.id() && !caller.user.is_admin {
+            return Err(AppError::Forbidden(
+                "You can only see your own identity mapping".into(),
+            ));
+        }
+        let r = self.store.read()?;
+        Ok(get_row(&r, IDENTITY_MAP, user_id)?.unwrap_or(IdentityMap {
+            user_id,
+            ..Default::default()
+        }))
+    }
+
+    /// `None` leaves a field unchanged; a blank string clears it.
+    pub fn update_identity_map(
+        &self,
+        caller: &Identity,
+        user_id: Id,
+        github: Option<String>,
+        gitlab: Option<String>,
+        jira: Option<String>,
+    ) -> AppResult<IdentityMap> {
+        caller.require(Scope::Write)?;
+        if user_id != caller.id() {
+            caller.require_admin()?;
+        }
+        let w = self.store.write()?;
+        if get_row_w::<crate::domain::User>(&w, USERS, user_id)?.is_none() {
+            return Err(AppError::NotFound(format!("User {user_id} not found")));
+        }
+        let mut m: IdentityMap = get_row_w(&w, IDENTITY_MAP, user_id)?.unwrap_or(IdentityMap {
+            user_id,
+            ..Default::default()
+        });
+        let set = |field: &mut Option<String>, v: Option<String>| -> AppResult<()> {
+            if let Some(v) = v {
+                let v = v.trim().to_string();
+                if v.len() > 255 {
+                    return Err(AppError::BadRequest(
+                        "Identities must be at most 255 characters".into(),
+                    ));
+                }
+                *field = (!v.is_empty()).then_some(v);
+            }
+            Ok(())
+        };
+        set(&mut m.github_username, github)?;
+        set(&mut m.gitlab_username, gitlab)?;
+        set(&mut m.jira_account_id, jira)?;
+        put_row(&w, IDENTITY_MAP, user_id, &m)?;
+        w.commit()?;
+        Ok(m)
+    }
+
+    pub(crate) fn identity_for(&self, user_id: Id, provider: &str) -> AppResult<Option<String>> {
+        let r = self.store.read()?;
+        let m: Option<IdentityMap> = get_row(&r, IDENTITY_MAP, user_id)?;
+        Ok(m.and_then(|m| match provider {
+            "github" => m.github_username,
+            "gitlab" => m.gitlab_username,
+            "jira" => m.jira_account_id,
+            _ => None,
+        }))
+    }
+
+    /// Jira account ids of aiops users by lower-cased name and first name (for @mentions).
+    pub(crate) fn jira_people(&self) -> AppResult<Vec<(String, String)>> {
+        let r = self.store.read()?;
+        let maps: Vec<IdentityMap> = all_rows(&r, IDENTITY_MAP)?;
+        let mut out = Vec::new();
+        for m in maps {
+            let Some(acc) = m.jira_account_id else {
+                continue;
+            };
+            if let Some(u) = get_row::<crate::domain::User>(&r, USERS, m.user_id)? {
+                out.push((u.name.to_lowercase(), acc.clone()));
+                if let Some(first) = u.name.split_whitespace().next() {
+                    out.push((first.to_lowercase(), acc.clone()));
+                }
+                if let Some(local) = u.email.split('@').next() {
+                    out.push((local.to_lowercase(), acc));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- building providers ------------------------------------------------------------------
+
+    /// The effective credentials for a link (user > project > tenant) and the provider.
+    pub(crate) fn provider_for(
+        &self,
+        link: &ProjectIntegration,
+        user_id: Option<Id>,
+    ) -> AppResult<(AnyProvider, TenantIntegration, Effective)> {
+        let r = self.store.read()?;
+        let integ: TenantIntegration = get_row(&r, INTEGRATIONS, link.integration_id)?
+            .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
+        let tenant_token = self.secrets.decrypt(&integ.api_token_enc)?;
+        let project_token = link
+            .override_api_token_enc
+            .as_deref()
+            .map(|t| self.secrets.decrypt(t))
+            .transpose()?;
+        let mut user_cred: Option<(String, Option<Value>)> = None;
+        if let Some(uid) = user_id {
+            for cid in multi_ids(&r, USER_CREDENTIALS_BY_USER, uid)? {
+                if let Some(c) = get_row::<UserCredential>(&r, USER_CREDENTIALS, cid)? {
+                    if c.integration_id == integ.id {
+                        user_cred = Some((self.secrets.decrypt(&c.api_token_enc)?, c.settings));
+                    }
+                }
+            }
+        }
+        let eff = effective_credentials(
+            Layer {
+                token: Some(&tenant_token),
+                base_url: integ.base_url.as_deref(),
+                settings: Some(&integ.settings),
+            },
+            Some(Layer {
+                token: project_token.as_deref(),
+                base_url: link.override_base_url.as_deref(),
+                settings: link.override_settings.as_ref(),
+            }),
+            user_cred.as_ref().map(|(t, s)| Layer {
+                token: Some(t),
+                base_url: None,
+                settings: s.as_ref(),
+            }),
+        );
+        let provider = AnyProvider::new(
+            &integ.provider,
+            Conn {
+                base_url: eff.base_url.clone().unwrap_or_default(),
+                token: eff.token.clone(),
+                settings: eff.settings.clone(),
+                identifier: link.external_identifier.clone(),
+                config: link.config.clone(),
+                http: self.http.clone(),
+            },
+        )?;
+        Ok((provider, integ, eff))
+    }
+
+    /// "Test connection" with the stored credentials of an integration.
+    pub async fn test_integration(&self, caller: &Identity, id: Id) -> AppResult<String> {
+        caller.require_admin()?;
+        let link = ProjectIntegration {
+            id: 0,
+            project_id: 0,
+            integration_id: id,
+            external_identifier: "test/test".into(),
+            config: Value::Null,
+            last_synced_at: None,
+            override_api_token_enc: None,
+            override_base_url: None,
+            override_settings: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let (p, _, _) = self.provider_for(&link, None)?;
+        Ok(p.test().await?)
+    }
+
+    /// "Test connection" with credentials that are not stored yet.
+    pub async fn test_credentials(
+        &self,
+        caller: &Identity,
+        provider: &str,
+        token: &str,
+        base_url: Option<&str>,
+        jira_email: Option<&str>,
+    ) -> AppResult<String> {
+        caller.require_admin()?;
+        let provider = validate_provider(provider).map_err(AppError::BadRequest)?;
+        let token = validate_token(token)?;
+        let mut settings = serde_json::json!({});
+        if provider == "jira" {
+            let e = jira_email.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
+                AppError::BadRequest("Jira needs an account email (jira_email)".into())
+            })?;
+            settings["username"] = Value::String(e.trim().into());
+        }
+        let p = AnyProvider::new(
+            &provider,
+            Conn {
+                base_url: base_url.unwrap_or_default().to_string(),
+                token,
+                settings,
+                identifier: "test/test".into(),
+                config: Value::Null,
+                http: self.http.clone(),
+            },
+        )?;
+        Ok(p.test().await?)
+    }
+}

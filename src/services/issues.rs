@@ -1,0 +1,873 @@
+//! Stored tracker issues: listing from indexes, reading, the write operations (which go to the
+//! tracker first and then update the stored copy), and pins.
+
+use super::App;
+use super::trackers::{CreateRequest, IssuePayload, Provider, UpdateRequest};
+use crate::auth::Identity;
+use crate::domain::issues::{normalize_status, resolve_mentions, validate_status_update};
+use crate::domain::{
+    Comment, ExternalIssue, Id, PinnedIssue, Project, ProjectIntegration, Scope, Tenant,
+    TenantIntegration, Timestamp,
+};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct IssueView {
+    pub issue: ExternalIssue,
+    pub status_key: String,
+    pub status_label: String,
+    pub provider: String,
+    pub integration_id: Id,
+    pub integration_name: String,
+    pub project_name: String,
+    pub tenant_name: String,
+    pub pinned_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IssueFilter {
+    pub status: Option<String>,
+    pub provider: Option<String>,
+    pub project_id: Option<Id>,
+    pub tenant_id: Option<Id>,
+    pub integration_id: Option<Id>,
+    pub assignee: Option<String>,
+    pub labels: Vec<String>,
+    /// Case-insensitive substring of title or external id (web UI search).
+    pub q: Option<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+pub struct IssuePage {
+    pub issues: Vec<IssueView>,
+    pub total: usize,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NewIssue {
+    pub project_id: Option<Id>,
+    pub integration_id: Option<Id>,
+    pub title: String,
+    pub description: Option<String>,
+    pub labels: Vec<String>,
+    /// aiops user to assign (mapped to the tracker identity).
+    pub assignee_user_id: Option<Id>,
+    /// A raw tracker identity (login, username, account id).
+    pub assignee: Option<String>,
+    pub issue_type: Option<String>,
+    pub priority: Option<String>,
+}
+
+pub const MAX_LIMIT: usize = 500;
+
+/// Add an issue's index entries (inside the caller's transaction).
+pub(crate) fn index_issue(w: &WriteTransaction, issue: &ExternalIssue) -> AppResult<()> {
+    multi_add(
+        w,
+        ISSUES_BY_PROJECT_INTEGRATION,
+        issue.project_integration_id,
+        issue.id,
+    )?;
+    multi_add(w, ISSUES_BY_PROJECT, issue.project_id, issue.id)?;
+    multi_add(w, ISSUES_BY_TENANT, issue.tenant_id, issue.id)?;
+    w.open_multimap_table(ISSUES_BY_STATUS)?.insert(
+        normalize_status(issue.status.as_deref()).0.as_str(),
+        issue.id,
+    )?;
+    index_set(
+        w,
+        ISSUES_BY_EXTERNAL,
+        &external_key(issue.project_integration_id, &issue.external_id),
+        issue.id,
+    )?;
+    Ok(())
+}
+
+pub(crate) fn external_key(link: Id, external_id: &str) -> String {
+    format!("{link}:{external_id}")
+}
+
+/// Store an updated issue, moving its status index entry when the status key changed.
+pub(crate) fn put_issue(
+    w: &WriteTransaction,
+    old: Option<&ExternalIssue>,
+    new: &ExternalIssue,
+) -> AppResult<()> {
+    match old {
+        None => index_issue(w, new)?,
+        Some(o) => {
+            let (ok, nk) = (
+                normalize_status(o.status.as_deref()).0,
+                normalize_status(new.status.as_deref()).0,
+            );
+            if ok != nk {
+                let mut t = w.open_multimap_table(ISSUES_BY_STATUS)?;
+                t.remove(ok.as_str(), new.id)?;
+                t.insert(nk.as_str(), new.id)?;
+            }
+        }
+    }
+    put_row(w, ISSUES, new.id, new)
+}
+
+/// Apply a tracker answer to a stored issue (fields the tracker owns).
+pub(crate) fn apply_payload(issue: &mut ExternalIssue, p: &IssuePayload, now: Timestamp) {
+    issue.title = p.title.clone();
+    issue.status = p.status.clone();
+    issue.assignee = p.assignee.clone();
+    issue.url = p.url.clone().or(issue.url.take());
+    issue.labels = p.labels.clone();
+    if p.body.is_some() {
+        issue.body = p.body.clone();
+    }
+    if let Some(c) = &p.comments {
+        issue.comments = c.clone();
+    }
+    issue.external_updated_at = p.updated_at.or(issue.external_updated_at);
+    issue.last_seen_at = Some(now);
+    issue.missing_upstream = false;
+    issue.updated_at = now;
+}
+
+struct Names<'a> {
+    r: &'a ReadTransaction,
+    links: HashMap<Id, Option<(ProjectIntegration, TenantIntegration)>>,
+    projects: HashMap<Id, String>,
+    tenants: HashMap<Id, String>,
+}
+
+impl<'a> Names<'a> {
+    fn new(r: &'a ReadTransaction) -> Self {
+        Names {
+            r,
+            links: HashMap::new(),
+            projects: HashMap::new(),
+            tenants: HashMap::new(),
+        }
+    }
+
+    fn link(&mut self, id: Id) -> AppResult<Option<(ProjectIntegration, TenantIntegration)>> {
+        if let Some(v) = self.links.get(&id) {
+            return Ok(v.clone());
+        }
+        let l: Option<ProjectIntegration> = get_row(self.r, PROJECT_INTEGRATIONS, id)?;
+        let v = match l {
+            Some(l) => get_row::<TenantIntegration>(self.r, INTEGRATIONS, l.integration_id)?
+                .map(|i| (l, i)),
+            None => None,
+        };
+        self.links.insert(id, v.clone());
+        Ok(v)
+    }
+
+    fn view(&mut self, issue: ExternalIssue, pinned_at: Option<Timestamp>) -> AppResult<IssueView> {
+        let (provider, integration_id, integration_name) =
+            match self.link(issue.project_integration_id)? {
+                Some((_, i)) => (i.provider, i.id, i.name),
+                None => (String::new(), 0, String::new()),
+            };
+        if !self.projects.contains_key(&issue.project_id) {
+            let p: Option<Project> = get_row(self.r, PROJECTS, issue.project_id)?;
+            self.projects
+                .insert(issue.project_id, p.map(|p| p.name).unwrap_or_default());
+        }
+        if !self.tenants.contains_key(&issue.tenant_id) {
+            let t: Option<Tenant> = get_row(self.r, TENANTS, issue.tenant_id)?;
+            self.tenants
+                .insert(issue.tenant_id, t.map(|t| t.name).unwrap_or_default());
+        }
+        let (status_key, status_label) = normalize_status(issue.status.as_deref());
+        Ok(IssueView {
+            project_name: self.projects[&issue.project_id].clone(),
+            tenant_name: self.tenants[&issue.tenant_id].clone(),
+            status_key,
+            status_label,
+            provider,
+            integration_id,
+            integration_name,
+            pinned_at,
+            issue,
+        })
+    }
+}
+
+/// Issue ids of one index key, newest first.
+fn ids_desc_multi(r: &ReadTransaction, def: MultiIndex, key: u64) -> AppResult<Vec<Id>> {
+    let t = r.open_multimap_table(def)?;
+    let mut v = Vec::new();
+    for id in t.get(key)?.rev() {
+        v.push(id?.value());
+    }
+    Ok(v)
+}
+
+impl App {
+    fn visible_projects(
+        &self,
+        r: &ReadTransaction,
+        caller: &Identity,
+    ) -> AppResult<Option<Vec<Id>>> {
+        if caller.user.is_admin {
+            return Ok(None);
+        }
+        Ok(Some(multi_ids(r, PROJECTS_BY_OWNER, caller.id())?))
+    }
+
+    /// List issues newest first. The candidate set comes from the most selective index
+    /// (project, integration/provider, tenant, status, or everything); other filters are
+    /// applied to those candidates only.
+    pub fn list_issues(&self, caller: &Identity, f: &IssueFilter) -> AppResult<IssuePage> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let visible = self.visible_projects(&r, caller)?;
+        let limit = f.limit.clamp(1, MAX_LIMIT);
+        let status = f
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "all");
+        let provider = f
+            .provider
+            .as_deref()
+            .map(|p| p.trim().to_lowercase())
+            .filter(|p| !p.is_empty() && p != "all");
+        let assignee = f
+            .assignee
+            .as_deref()
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty());
+        let q =
+            f.q.as_deref()
+                .map(|a| a.trim().to_lowercase())
+                .filter(|a| !a.is_empty());
+        if let (Some(p), Some(vis)) = (f.project_id, &visible) {
+            if !vis.contains(&p) {
+                return Err(AppError::NotFound(format!("Project {p} not found")));
+            }
+        }
+        // Links allowed by integration / provider filters.
+        let link_filter: Option<Vec<Id>> = if f.integration_id.is_some() || provider.is_some() {
+            let integs: Vec<TenantIntegration> = match f.integration_id {
+                Some(i) => get_row::<TenantIntegration>(&r, INTEGRATIONS, i)?
+                    .into_iter()
+                    .collect(),
+                None => all_rows(&r, INTEGRATIONS)?,
+            };
+            let mut links = Vec::new();
+            for i in integs {
+                if provider.as_ref().is_some_and(|p| *p != i.provider) {
+                    continue;
+                }
+                links.extend(multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i.id)?);
+            }
+            Some(links)
+        } else {
+            None
+        };
+
+        // Choose the candidate source (ids newest first) and what is left to check.
+        let mut check_status = status.is_some();
+        let mut check_project = f.project_id.is_some();
+        let mut check_tenant = f.tenant_id.is_some();
+        let mut check_links = link_filter.is_some();
+        let mut check_visible = visible.is_some();
+        enum Source {
+            Ids(Vec<Id>),
+            Status(String),
+            All,
+        }
+        let source = if let Some(p) = f.project_id {
+            check_project = false;
+            check_visible = false;
+            Source::Ids(ids_desc_multi(&r, ISSUES_BY_PROJECT, p)?)
+        } else if let Some(links) = &link_filter {
+            check_links = false;
+            let mut ids = Vec::new();
+            for l in links {
+                ids.extend(multi_ids(&r, ISSUES_BY_PROJECT_INTEGRATION, *l)?);
+            }
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            Source::Ids(ids)
+        } else if let Some(vis) = &visible {
+            check_visible = false;
+            let mut ids = Vec::new();
+            for p in vis {
+                ids.extend(multi_ids(&r, ISSUES_BY_PROJECT, *p)?);
+            }
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            Source::Ids(ids)
+        } else if let Some(t) = f.tenant_id {
+            check_tenant = false;
+            Source::Ids(ids_desc_multi(&r, ISSUES_BY_TENANT, t)?)
+        } else if let Some(s) = status {
+            check_status = false;
+            Source::Status(s.to_string())
+        } else {
+            Source::All
+        };
+        let residual = check_status
+            || check_project
+            || check_tenant
+            || check_links
+            || check_visible
+            || assignee.is_some()
+            || !f.labels.is_empty()
+            || q.is_some();
+
+        let issues_t = r.open_table(ISSUES)?;
+        let load = |id: Id| -> AppResult<Option<ExternalIssue>> {
+            issues_t.get(id)?.map(|v| decode(v.value())).transpose()
+        };
+        let matches = |i: &ExternalIssue| -> bool {
+            (!check_status || status.is_some_and(|s| normalize_status(i.status.as_deref()).0 == s))
+                && (!check_project || Some(i.project_id) == f.project_id)
+                && (!check_tenant || Some(i.tenant_id) == f.tenant_id)
+                && (!check_links
+                    || link_filter
+                        .as_ref()
+                        .is_some_and(|l| l.contains(&i.project_integration_id)))
+                && (!check_visible || visible.as_ref().is_some_and(|v| v.contains(&i.project_id)))
+                && assignee.as_ref().is_none_or(|a| {
+                    i.assignee
+                        .as_deref()
+                        .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
+                })
+                && (f.labels.is_empty() || i.labels.iter().any(|l| f.labels.contains(l)))
+                && q.as_ref().is_none_or(|q| {
+                    i.title.to_lowercase().contains(q.as_str())
+                        || i.external_id.to_lowercase().contains(q.as_str())
+                })
+        };
+
+        let mut page = Vec::new();
+        let total;
+        // Fast path: no residual filter, so the index gives the total and the page directly.
+        match (&source, residual) {
+            (Source::All, false) => {
+                total = issues_t.len()? as usize;
+                for item in issues_t.iter()?.rev().skip(f.offset).take(limit) {
+                    page.push(decode::<ExternalIssue>(item?.1.value())?);
+                }
+            }
+            (Source::Status(s), false) => {
+                let t = r.open_multimap_table(ISSUES_BY_STATUS)?;
+                let vals = t.get(s.as_str())?;
+                total = vals.len() as usize;
+                for id in vals.rev().skip(f.offset).take(limit) {
+                    if let Some(i) = load(id?.value())? {
+                        page.push(i);
+                    }
+                }
+            }
+            (Source::Ids(ids), false) => {
+                total = ids.len();
+                for id in ids.iter().skip(f.offset).take(limit) {
+                    if let Some(i) = load(*id)? {
+                        page.push(i);
+                    }
+                }
+            }
+            _ => {
+                let mut n = 0usize;
+                let mut visit = |i: ExternalIssue| {
+                    if matches(&i) {
+                        if n >= f.offset && page.len() < limit {
+                            page.push(i);
+                        }
+                        n += 1;
+                    }
+                };
+                match &source {
+                    Source::Ids(ids) => {
+                        for id in ids {
+                            if let Some(i) = load(*id)? {
+                                visit(i);
+                            }
+                        }
+                    }
+                    Source::Status(s) => {
+                        let t = r.open_multimap_table(ISSUES_BY_STATUS)?;
+                        for id in t.get(s.as_str())?.rev() {
+                            if let Some(i) = load(id?.value())? {
+                                visit(i);
+                            }
+                        }
+                    }
+                    Source::All => {
+                        for item in issues_t.iter()?.rev() {
+                            visit(decode(item?.1.value())?);
+                        }
+                    }
+                }
+                total = n;
+            }
+        }
+        let mut names = Names::new(&r);
+        let issues = page
+            .into_iter()
+            .map(|i| names.view(i, None))
+            .collect::<AppResult<_>>()?;
+        Ok(IssuePage { issues, total })
+    }
+
+    /// One issue the caller may see (404 otherwise, so ids of others' issues don't leak).
+    pub fn get_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let issue = self.visible_issue(&r, caller, id)?;
+        Names::new(&r).view(issue, None)
+    }
+
+    fn visible_issue(
+        &self,
+        r: &ReadTransaction,
+        caller: &Identity,
+        id: Id,
+    ) -> AppResult<ExternalIssue> {
+        let not_found = || AppError::NotFound(format!("Issue {id} not found"));
+        let issue: ExternalIssue = get_row(r, ISSUES, id)?.ok_or_else(not_found)?;
+        if !caller.user.is_admin {
+            let p: Option<Project> = get_row(r, PROJECTS, issue.project_id)?;
+            if !p.is_some_and(|p| caller.can_access_project(&p)) {
+                return Err(not_found());
+            }
+        }
+        Ok(issue)
+    }
+
+    /// The issue and its link, for a write by `caller`.
+    fn issue_for_write(
+        &self,
+        caller: &Identity,
+        id: Id,
+    ) -> AppResult<(ExternalIssue, ProjectIntegration)> {
+        caller.require(Scope::Write)?;
+        let r = self.store.read()?;
+        let issue = self.visible_issue(&r, caller, id)?;
+        let link: ProjectIntegration =
+            get_row(&r, PROJECT_INTEGRATIONS, issue.project_integration_id)?.ok_or_else(|| {
+                AppError::NotFound("Project is not linked to this integration".into())
+            })?;
+        Ok((issue, link))
+    }
+
+    /// Write a tracker answer back into the stored issue.
+    fn store_payload(
+        &self,
+        id: Id,
+        p: &IssuePayload,
+        tweak: impl FnOnce(&mut ExternalIssue),
+    ) -> AppResult<ExternalIssue> {
+        tokio::task::block_in_place(|| {
+            let w = self.store.write()?;
+            let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
+                .ok_or_else(|| AppError::NotFound(format!("Issue {id} was deleted meanwhile")))?;
+            let mut new = old.clone();
+            apply_payload(&mut new, p, Utc::now());
+            tweak(&mut new);
+            put_issue(&w, Some(&old), &new)?;
+            w.commit()?;
+            Ok(new)
+        })
+    }
+
+    fn view_of(&self, issue: ExternalIssue) -> AppResult<IssueView> {
+        let r = self.store.read()?;
+        Names::new(&r).view(issue, None)
+    }
+
+    pub async fn create_issue(&self, caller: &Identity, n: NewIssue) -> AppResult<IssueView> {
+        caller.require(Scope::Write)?;
+        if n.title.trim().is_empty() {
+            return Err(AppError::BadRequest("Issue title is required".into()));
+        }
+        let project_id = n
+            .project_id
+            .ok_or_else(|| AppError::BadRequest("project_id is required".into()))?;
+        let integration_id = n
+            .integration_id
+            .ok_or_else(|| AppError::BadRequest("integration_id is required".into()))?;
+        let link = {
+            let r = self.store.read()?;
+            let project: Project = get_row(&r, PROJECTS, project_id)?
+                .filter(|p| caller.can_access_project(p))
+                .ok_or_else(|| AppError::NotFound("Project not found".into()))?;
+            let integ: TenantIntegration = get_row(&r, INTEGRATIONS, integration_id)?
+                .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
+            if integ.tenant_id != project.tenant_id {
+                return Err(AppError::BadRequest(
+                    "Integration does not belong to project's tenant".into(),
+                ));
+            }
+            let mut found = None;
+            for l in rows_by_ids::<ProjectIntegration>(
+                &r,
+                PROJECT_INTEGRATIONS,
+                multi_ids(&r, PROJECT_INTEGRATIONS_BY_PROJECT, project_id)?,
+            )? {
+                if l.integration_id == integration_id {
+                    found = Some(l);
+                }
+            }
+            found.ok_or_else(|| {
+                AppError::NotFound("Project is not linked to this integration".into())
+            })?
+        };
+        let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
+        // Assignee: an explicit tracker identity, else the mapped identity of the given user.
+        let assignee = match (
+            n.assignee.filter(|a| !a.trim().is_empty()),
+            n.assignee_user_id,
+        ) {
+            (Some(a), _) => Some(a.trim().to_string()),
+            (None, Some(uid)) => {
+                Some(self.identity_for(uid, &integ.provider)?.ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "User {uid} has no {} identity mapping",
+                        integ.provider
+                    ))
+                })?)
+            }
+            (None, None) => None,
+        };
+        let p = provider
+            .create(&CreateRequest {
+                title: n.title.trim().to_string(),
+                description: n.description,
+                labels: n.labels,
+                assignee,
+                issue_type: n.issue_type,
+                priority: n.priority,
+                ..Default::default()
+            })
+            .await?;
+        let issue = tokio::task::block_in_place(|| -> AppResult<ExternalIssue> {
+            let w = self.store.write()?;
+            let now = Utc::now();
+            let existing = index_get_w(
+                &w,
+                ISSUES_BY_EXTERNAL,
+                &external_key(link.id, &p.external_id),
+            )?;
+            let old: Option<ExternalIssue> = match existing {
+                Some(id) => get_row_w(&w, ISSUES, id)?,
+                None => None,
+            };
+            let mut issue = old.clone().unwrap_or(ExternalIssue {
+                id: next_id(&w, "issues")?,
+                project_integration_id: link.id,
+                project_id: link.project_id,
+                tenant_id: integ.tenant_id,
+                external_id: p.external_id.clone(),
+                title: String::new(),
+                status: None,
+                assignee: None,
+                url: None,
+                labels: Vec::new(),
+                comments: Vec::new(),
+                body: None,
+                external_updated_at: None,
+                last_seen_at: None,
+                missing_upstream: false,
+                created_at: now,
+                updated_at: now,
+            });
+            apply_payload(&mut issue, &p, now);
+            put_issue(&w, old.as_ref(), &issue)?;
+            w.commit()?;
+            Ok(issue)
+        })?;
+        self.view_of(issue)
+    }
+
+    pub async fn update_issue(
+        &self,
+        caller: &Identity,
+        id: Id,
+        req: UpdateRequest,
+        status: Option<String>,
+    ) -> AppResult<IssueView> {
+        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (provider, _, _) = self.provider_for(&link, Some(caller.id()))?;
+        let mut p = None;
+        if req.title.is_some() || req.description.is_some() || req.labels.is_some() {
+            p = Some(provider.update(&issue.external_id, &req).await?);
+        }
+        match status.as_deref().map(|s| s.trim().to_lowercase()) {
+            Some(s) if matches!(s.as_str(), "closed" | "close") => {
+                p = Some(provider.close(&issue.external_id).await?);
+            }
+            Some(s) if matches!(s.as_str(), "open" | "reopen" | "re-open") => {
+                p = Some(provider.reopen(&issue.external_id).await?);
+            }
+            Some(other) => {
+                return Err(AppError::BadRequest(format!(
+                    "status '{other}' is not supported: use open or closed (or the local status edit)"
+                )));
+            }
+            None => {}
+        }
+        let Some(p) = p else {
+            return Err(AppError::BadRequest(
+                "Nothing to update: send title, description, labels or status".into(),
+            ));
+        };
+        let new = self.store_payload(id, &p, |_| {})?;
+        self.view_of(new)
+    }
+
+    pub async fn close_issue(
+        &self,
+        caller: &Identity,
+        id: Id,
+        reopen: bool,
+    ) -> AppResult<IssueView> {
+        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (provider, _, _) = self.provider_for(&link, Some(caller.id()))?;
+        let p = if reopen {
+            provider.reopen(&issue.external_id).await?
+        } else {
+            provider.close(&issue.external_id).await?
+        };
+        let new = self.store_payload(id, &p, |_| {})?;
+        self.view_of(new)
+    }
+
+    /// Assign to an aiops user (through the identity map) or a raw tracker identity.
+    pub async fn assign_issue(
+        &self,
+        caller: &Identity,
+        id: Id,
+        user_id: Option<Id>,
+        assignee: Option<String>,
+    ) -> AppResult<IssueView> {
+        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
+        let who = match (user_id, assignee.filter(|a| !a.trim().is_empty())) {
+            (Some(uid), _) => self
+                .identity_for(uid, &integ.provider)?
+                .ok_or_else(|| AppError::NotFound("User identity mapping not found".into()))?,
+            (None, Some(a)) => a.trim().to_string(),
+            (None, None) => {
+                // "defaults to self", as the CLI help always promised.
+                self.identity_for(caller.id(), &integ.provider)?.ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "Either user_id or assignee must be provided (you have no {} identity mapping to default to)",
+                        integ.provider
+                    ))
+                })?
+            }
+        };
+        let p = provider.assign(&issue.external_id, &who).await?;
+        let new = self.store_payload(id, &p, |_| {})?;
+        self.view_of(new)
+    }
+
+    /// Resolve `@name` mentions for Jira: the identity map first, then Jira's user search.
+    async fn jira_mentions(
+        &self,
+        provider: &super::trackers::AnyProvider,
+        body: &str,
+    ) -> AppResult<String> {
+        if !body.contains('@') {
+            return Ok(body.to_string());
+        }
+        let people = self.jira_people()?;
+        let mut names: Vec<String> = Vec::new();
+        resolve_mentions(body, |n| {
+            names.push(n.to_string());
+            None
+        });
+        let mut found: HashMap<String, String> = HashMap::new();
+        for n in names {
+            if let Some((_, acc)) = people.iter().find(|(k, _)| *k == n) {
+                found.insert(n, acc.clone());
+            } else if n.len() >= 2 {
+                if let Ok(Some(acc)) = provider.find_user(&n.replace(['.', '_'], " ")).await {
+                    found.insert(n, acc);
+                }
+            }
+        }
+        Ok(resolve_mentions(body, |n| found.get(n).cloned()).0)
+    }
+
+    pub async fn comment_issue(&self, caller: &Identity, id: Id, body: &str) -> AppResult<Comment> {
+        let body = body.trim();
+        if body.is_empty() {
+            return Err(AppError::BadRequest("Comment body is required".into()));
+        }
+        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
+        let body = if integ.provider == "jira" {
+            self.jira_mentions(&provider, body).await?
+        } else {
+            body.to_string()
+        };
+        let c = provider.comment(&issue.external_id, &body).await?;
+        let stored = c.clone();
+        tokio::task::block_in_place(|| -> AppResult<()> {
+            let w = self.store.write()?;
+            if let Some(old) = get_row_w::<ExternalIssue>(&w, ISSUES, id)? {
+                let mut new = old.clone();
+                new.comments.insert(0, stored);
+                new.comments
+                    .truncate(crate::domain::issues::MAX_COMMENTS_PER_ISSUE);
+                new.updated_at = Utc::now();
+                put_issue(&w, Some(&old), &new)?;
+            }
+            w.commit()?;
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    pub async fn edit_comment(
+        &self,
+        caller: &Identity,
+        id: Id,
+        comment_id: &str,
+        body: &str,
+    ) -> AppResult<Comment> {
+        if body.trim().is_empty() {
+            return Err(AppError::BadRequest("Comment body is required".into()));
+        }
+        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
+        let body = if integ.provider == "jira" {
+            self.jira_mentions(&provider, body.trim()).await?
+        } else {
+            body.trim().to_string()
+        };
+        let c = provider
+            .edit_comment(&issue.external_id, comment_id, &body)
+            .await?;
+        let stored = c.clone();
+        let cid = comment_id.to_string();
+        tokio::task::block_in_place(|| -> AppResult<()> {
+            let w = self.store.write()?;
+            if let Some(old) = get_row_w::<ExternalIssue>(&w, ISSUES, id)? {
+                let mut new = old.clone();
+                match new
+                    .comments
+                    .iter_mut()
+                    .find(|x| x.id.as_deref() == Some(cid.as_str()))
+                {
+                    Some(slot) => *slot = stored,
+                    None => new.comments.insert(0, stored),
+                }
+                put_issue(&w, Some(&old), &new)?;
+            }
+            w.commit()?;
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    /// The local status edit (no tracker call): trimmed, blank clears, at most 128 characters.
+    pub fn set_local_status(
+        &self,
+        caller: &Identity,
+        id: Id,
+        status: &str,
+    ) -> AppResult<IssueView> {
+        caller.require(Scope::Write)?;
+        let status = validate_status_update(status).map_err(AppError::BadRequest)?;
+        let w = self.store.write()?;
+        let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Issue {id} not found")))?;
+        drop(w);
+        {
+            let r = self.store.read()?;
+            self.visible_issue(&r, caller, id)?;
+        }
+        let w = self.store.write()?;
+        let mut new = old.clone();
+        new.status = status;
+        new.updated_at = Utc::now();
+        put_issue(&w, Some(&old), &new)?;
+        w.commit()?;
+        self.view_of(new)
+    }
+
+    // ---- pins ----------------------------------------------------------------------------------
+
+    /// Pin for the caller; `None` when it was already pinned.
+    pub fn pin_issue(&self, caller: &Identity, id: Id) -> AppResult<Option<PinnedIssue>> {
+        caller.require(Scope::Write)?;
+        {
+            let r = self.store.read()?;
+            self.visible_issue(&r, caller, id)?;
+        }
+        let w = self.store.write()?;
+        for pid in multi_ids_w(&w, PINS_BY_USER, caller.id())? {
+            if let Some(p) = get_row_w::<PinnedIssue>(&w, PINS, pid)? {
+                if p.issue_id == id {
+                    return Ok(None);
+                }
+            }
+        }
+        let pin = PinnedIssue {
+            id: next_id(&w, "pins")?,
+            user_id: caller.id(),
+            issue_id: id,
+            pinned_at: Utc::now(),
+        };
+        put_row(&w, PINS, pin.id, &pin)?;
+        multi_add(&w, PINS_BY_USER, caller.id(), pin.id)?;
+        multi_add(&w, PINS_BY_ISSUE, id, pin.id)?;
+        w.commit()?;
+        Ok(Some(pin))
+    }
+
+    pub fn unpin_issue(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require(Scope::Write)?;
+        let w = self.store.write()?;
+        let mut found = None;
+        for pid in multi_ids_w(&w, PINS_BY_USER, caller.id())? {
+            if let Some(p) = get_row_w::<PinnedIssue>(&w, PINS, pid)? {
+                if p.issue_id == id {
+                    found = Some(p);
+                }
+            }
+        }
+        let pin = found.ok_or_else(|| AppError::NotFound("Issue is not pinned".into()))?;
+        multi_del(&w, PINS_BY_USER, pin.user_id, pin.id)?;
+        multi_del(&w, PINS_BY_ISSUE, id, pin.id)?;
+        delete_row(&w, PINS, pin.id)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// The caller's pinned issues, newest pin first.
+    pub fn pinned_issues(&self, caller: &Identity) -> AppResult<Vec<IssueView>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let mut pins: Vec<PinnedIssue> =
+            rows_by_ids(&r, PINS, multi_ids(&r, PINS_BY_USER, caller.id())?)?;
+        pins.sort_by(|a, b| b.pinned_at.cmp(&a.pinned_at));
+        let mut names = Names::new(&r);
+        let mut out = Vec::new();
+        for p in pins {
+            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id) {
+                out.push(names.view(issue, Some(p.pinned_at))?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_pinned(&self, caller: &Identity, id: Id) -> AppResult<bool> {
+        let r = self.store.read()?;
+        for pid in multi_ids(&r, PINS_BY_USER, caller.id())? {
+            if get_row::<PinnedIssue>(&r, PINS, pid)?.is_some_and(|p| p.issue_id == id) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

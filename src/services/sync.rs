@@ -1,0 +1,384 @@
+//! Issue sync: fetch every page from the tracker, then upsert everything in one transaction,
+//! so an interrupted sync leaves the previous state intact and the next run starts over from
+//! the same point (nothing duplicated: issues are keyed by link + external id).
+
+use super::App;
+use super::issues::{apply_payload, external_key, put_issue};
+use super::trackers::Provider;
+use crate::auth::Identity;
+use crate::domain::{
+    ExternalIssue, Id, Project, ProjectIntegration, Scope, SyncRun, Tenant, TenantIntegration,
+};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use redb::ReadableTable;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// Links with a sync in progress.
+#[derive(Default)]
+pub struct SyncLocks(Mutex<HashSet<Id>>);
+
+struct LockGuard<'a>(&'a SyncLocks, Id);
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.0.lock() {
+            s.remove(&self.1);
+        }
+    }
+}
+
+impl SyncLocks {
+    fn try_lock(&self, id: Id) -> Option<LockGuard<'_>> {
+        let mut s = self.0.lock().ok()?;
+        s.insert(id).then(|| LockGuard(self, id))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    pub tenant_id: Option<Id>,
+    pub integration_id: Option<Id>,
+    pub project_id: Option<Id>,
+    pub force_full: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    pub project_integration_id: Id,
+    pub project_id: Id,
+    pub project_name: String,
+    pub tenant_name: String,
+    pub provider: String,
+    pub integration_name: String,
+    pub issues_synced: u64,
+    pub created: u64,
+    pub missing: u64,
+    pub error: Option<String>,
+    pub run_id: Option<Id>,
+}
+
+impl App {
+    /// Links matching the filters that the caller may sync (enabled integrations only).
+    pub fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<Id>> {
+        caller.require(Scope::Write)?;
+        let r = self.store.read()?;
+        if let (Some(t), Some(i)) = (req.tenant_id, req.integration_id) {
+            let integ: TenantIntegration = get_row(&r, INTEGRATIONS, i)?
+                .ok_or_else(|| AppError::NotFound(format!("Integration {i} not found")))?;
+            if integ.tenant_id != t {
+                return Err(AppError::BadRequest(
+                    "Integration does not belong to the provided tenant".into(),
+                ));
+            }
+        }
+        if let Some(p) = req.project_id {
+            let project: Project = get_row(&r, PROJECTS, p)?
+                .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
+            if !caller.can_access_project(&project) {
+                return Err(AppError::NotFound(format!("Project {p} not found")));
+            }
+        }
+        let mut out = Vec::new();
+        let t = r.open_table(PROJECT_INTEGRATIONS)?;
+        for item in t.iter()? {
+            let link: ProjectIntegration = decode(item?.1.value())?;
+            if req.project_id.is_some_and(|p| p != link.project_id)
+                || req.integration_id.is_some_and(|i| i != link.integration_id)
+            {
+                continue;
+            }
+            let Some(integ) = get_row::<TenantIntegration>(&r, INTEGRATIONS, link.integration_id)?
+            else {
+                continue;
+            };
+            if !integ.enabled || req.tenant_id.is_some_and(|t| t != integ.tenant_id) {
+                continue;
+            }
+            let Some(project) = get_row::<Project>(&r, PROJECTS, link.project_id)? else {
+                continue;
+            };
+            if caller.can_access_project(&project) {
+                out.push(link.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sync the links one after the other; a failure is recorded and the others go on.
+    pub async fn sync_links(
+        &self,
+        links: &[Id],
+        force_full: bool,
+        trigger: &str,
+    ) -> Vec<SyncOutcome> {
+        let mut out = Vec::with_capacity(links.len());
+        for &id in links {
+            out.push(self.sync_link(id, force_full, trigger).await);
+        }
+        out
+    }
+
+    pub async fn sync_link(&self, link_id: Id, force_full: bool, trigger: &str) -> SyncOutcome {
+        let mut outcome = SyncOutcome {
+            project_integration_id: link_id,
+            project_id: 0,
+            project_name: String::new(),
+            tenant_name: String::new(),
+            provider: String::new(),
+            integration_name: String::new(),
+            issues_synced: 0,
+            created: 0,
+            missing: 0,
+            error: None,
+            run_id: None,
+        };
+        if let Err(e) = self
+            .sync_link_inner(link_id, force_full, trigger, &mut outcome)
+            .await
+        {
+            tracing::warn!(link = link_id, error = %e, "issue sync failed");
+            outcome.error = Some(e.to_string());
+            if let Some(run) = outcome.run_id {
+                let msg: String = e.to_string().chars().take(1000).collect();
+                let _ = tokio::task::block_in_place(|| {
+                    self.finish_run(run, |r| {
+                        r.status = "failed".into();
+                        r.error = Some(msg);
+                    })
+                });
+            }
+        }
+        outcome
+    }
+
+    async fn sync_link_inner(
+        &self,
+        link_id: Id,
+        force_full: bool,
+        trigger: &str,
+        o: &mut SyncOutcome,
+    ) -> AppResult<()> {
+        let (link, integ) = {
+            let r = self.store.read()?;
+            let link: ProjectIntegration =
+                get_row(&r, PROJECT_INTEGRATIONS, link_id)?.ok_or_else(|| {
+                    AppError::NotFound(format!("Project integration {link_id} not found"))
+                })?;
+            let integ: TenantIntegration = get_row(&r, INTEGRATIONS, link.integration_id)?
+                .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
+            o.project_id = link.project_id;
+            o.project_name = get_row::<Project>(&r, PROJECTS, link.project_id)?
+                .map(|p| p.name)
+                .unwrap_or_default();
+            o.tenant_name = get_row::<Tenant>(&r, TENANTS, integ.tenant_id)?
+                .map(|t| t.name)
+                .unwrap_or_default();
+            o.provider = integ.provider.clone();
+            o.integration_name = integ.name.clone();
+            (link, integ)
+        };
+        let _guard = self.sync_locks.try_lock(link_id).ok_or_else(|| {
+            AppError::Conflict(format!(
+                "A sync of {} -> {} is already running; try again when it finishes",
+                integ.name, o.project_name
+            ))
+        })?;
+        let since = if force_full {
+            None
+        } else {
+            link.last_synced_at
+        };
+        let started = Utc::now();
+        let run_id = tokio::task::block_in_place(|| -> AppResult<Id> {
+            let w = self.store.write()?;
+            let run = SyncRun {
+                id: next_id(&w, "sync_runs")?,
+                project_integration_id: link_id,
+                integration_id: integ.id,
+                project_id: link.project_id,
+                trigger: trigger.into(),
+                status: "running".into(),
+                full: since.is_none(),
+                started_at: started,
+                finished_at: None,
+                fetched: 0,
+                created: 0,
+                updated: 0,
+                missing: 0,
+                error: None,
+            };
+            put_row(&w, SYNC_RUNS, run.id, &run)?;
+            w.commit()?;
+            Ok(run.id)
+        })?;
+        o.run_id = Some(run_id);
+        let (provider, _, _) = self.provider_for(&link, None)?;
+        let payloads = provider.list(since).await?;
+        let (created, updated, missing) =
+            tokio::task::block_in_place(|| -> AppResult<(u64, u64, u64)> {
+                let w = self.store.write()?;
+                // The link may have been deleted while we were fetching.
+                let Some(mut link) =
+                    get_row_w::<ProjectIntegration>(&w, PROJECT_INTEGRATIONS, link_id)?
+                else {
+                    return Err(AppError::NotFound(
+                        "The project link was deleted during the sync".into(),
+                    ));
+                };
+                let now = Utc::now();
+                let (mut created, mut updated) = (0u64, 0u64);
+                let mut seen = HashSet::with_capacity(payloads.len());
+                for p in &payloads {
+                    let key = external_key(link_id, &p.external_id);
+                    let old: Option<ExternalIssue> =
+                        match index_get_w(&w, ISSUES_BY_EXTERNAL, &key)? {
+                            Some(id) => get_row_w(&w, ISSUES, id)?,
+                            None => None,
+                        };
+                    let mut issue = match &old {
+                        Some(o) => o.clone(),
+                        None => ExternalIssue {
+                            id: next_id(&w, "issues")?,
+                            project_integration_id: link_id,
+                            project_id: link.project_id,
+                            tenant_id: integ.tenant_id,
+                            external_id: p.external_id.clone(),
+                            title: String::new(),
+                            status: None,
+                            assignee: None,
+                            url: None,
+                            labels: Vec::new(),
+                            comments: Vec::new(),
+                            body: None,
+                            external_updated_at: None,
+                            last_seen_at: None,
+                            missing_upstream: false,
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    };
+                    apply_payload(&mut issue, p, now);
+                    put_issue(&w, old.as_ref(), &issue)?;
+                    seen.insert(issue.id);
+                    if old.is_some() {
+                        updated += 1;
+                    } else {
+                        created += 1;
+                    }
+                }
+                // A full sync sees everything: issues it did not see are gone upstream (marked).
+                let mut missing = 0u64;
+                if since.is_none() {
+                    for id in multi_ids_w(&w, ISSUES_BY_PROJECT_INTEGRATION, link_id)? {
+                        if seen.contains(&id) {
+                            continue;
+                        }
+                        if let Some(old) = get_row_w::<ExternalIssue>(&w, ISSUES, id)? {
+                            if !old.missing_upstream {
+                                let mut new = old.clone();
+                                new.missing_upstream = true;
+                                new.updated_at = now;
+                                put_issue(&w, Some(&old), &new)?;
+                            }
+                            missing += 1;
+                        }
+                    }
+                }
+                // The next incremental run starts from when this fetch began (no race window).
+                link.last_synced_at = Some(started);
+                put_row(&w, PROJECT_INTEGRATIONS, link_id, &link)?;
+                if let Some(mut run) = get_row_w::<SyncRun>(&w, SYNC_RUNS, run_id)? {
+                    run.status = "success".into();
+                    run.finished_at = Some(Utc::now());
+                    run.fetched = payloads.len() as u64;
+                    run.created = created;
+                    run.updated = updated;
+                    run.missing = missing;
+                    put_row(&w, SYNC_RUNS, run_id, &run)?;
+                }
+                w.commit()?;
+                Ok((created, updated, missing))
+            })?;
+        tracing::info!(link = link_id, provider = %integ.provider, fetched = payloads.len(), created, updated, missing, "issue sync finished");
+        o.issues_synced = payloads.len() as u64;
+        o.created = created;
+        o.missing = missing;
+        Ok(())
+    }
+
+    fn finish_run(&self, id: Id, f: impl FnOnce(&mut SyncRun)) -> AppResult<()> {
+        let w = self.store.write()?;
+        if let Some(mut run) = get_row_w::<SyncRun>(&w, SYNC_RUNS, id)? {
+            f(&mut run);
+            run.finished_at = Some(Utc::now());
+            put_row(&w, SYNC_RUNS, id, &run)?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Runs left "running" by a stopped server are marked interrupted at start-up.
+    pub fn mark_interrupted_syncs(&self) -> AppResult<u64> {
+        let w = self.store.write()?;
+        let mut n = 0;
+        let running: Vec<SyncRun> = {
+            let t = w.open_table(SYNC_RUNS)?;
+            let mut v = Vec::new();
+            for item in t.iter()? {
+                let run: SyncRun = decode(item?.1.value())?;
+                if run.status == "running" {
+                    v.push(run);
+                }
+            }
+            v
+        };
+        for mut run in running {
+            run.status = "interrupted".into();
+            run.error = Some("The server stopped during this sync; the next run starts again from the last completed one.".into());
+            run.finished_at = Some(Utc::now());
+            put_row(&w, SYNC_RUNS, run.id, &run)?;
+            n += 1;
+        }
+        w.commit()?;
+        Ok(n)
+    }
+
+    /// Newest runs first, optionally of one link.
+    pub fn sync_history(
+        &self,
+        caller: &Identity,
+        limit: usize,
+        link_id: Option<Id>,
+    ) -> AppResult<Vec<SyncRun>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let t = r.open_table(SYNC_RUNS)?;
+        let visible = if caller.user.is_admin {
+            None
+        } else {
+            Some(multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)
+        };
+        let mut out = Vec::new();
+        for item in t.iter()?.rev() {
+            let run: SyncRun = decode(item?.1.value())?;
+            if link_id.is_some_and(|l| l != run.project_integration_id) {
+                continue;
+            }
+            if visible
+                .as_ref()
+                .is_some_and(|v| !v.contains(&run.project_id))
+            {
+                continue;
+            }
+            out.push(run);
+            if out.len() >= limit.clamp(1, 1000) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,332 @@
+//! GitHub REST v3: issues of one repository. Pull requests (items with `pull_request`) are
+//! excluded; pages are followed through the `Link` header (same origin only, so the token never
+//! leaves for another host).
+
+use super::{
+    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest, id_string,
+    newest_first, s,
+};
+use crate::domain::Comment;
+use crate::domain::Timestamp;
+use crate::domain::issues::{github_number, github_repo, iso, parse_timestamp};
+use reqwest::{Method, RequestBuilder};
+use serde_json::{Value, json};
+
+const LABEL: &str = "GitHub";
+
+pub struct GitHub {
+    c: Conn,
+    owner: String,
+    repo: String,
+}
+
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, rest) = part.split_once(';')?;
+        rest.contains("rel=\"next\"").then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
+}
+
+pub(super) fn comment_from(v: &Value) -> Comment {
+    Comment {
+        id: id_string(v, "id"),
+        author: v
+            .get("user")
+            .and_then(|u| s(u, "login").or_else(|| s(u, "name")))
+            .unwrap_or_default(),
+        body: s(v, "body").unwrap_or_default(),
+        created_at: s(v, "created_at")
+            .and_then(|t| parse_timestamp(&t))
+            .map(|t| iso(&t)),
+        url: s(v, "html_url"),
+    }
+}
+
+fn payload(v: &Value) -> TResult<IssuePayload> {
+    let number = id_string(v, "number")
+        .ok_or_else(|| TrackerError::Failed("GitHub issue without a number".into()))?;
+    Ok(IssuePayload {
+        external_id: number,
+        title: s(v, "title").unwrap_or_default(),
+        status: s(v, "state"),
+        assignee: v
+            .get("assignee")
+            .filter(|a| !a.is_null())
+            .and_then(|a| s(a, "login").or_else(|| s(a, "name"))),
+        url: s(v, "html_url"),
+        labels: v
+            .get("labels")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| s(l, "name").or_else(|| l.as_str().map(String::from)))
+            .collect(),
+        updated_at: s(v, "updated_at").and_then(|t| parse_timestamp(&t)),
+        body: s(v, "body"),
+        comments: None,
+    })
+}
+
+impl GitHub {
+    pub fn new(c: Conn) -> TResult<GitHub> {
+        let (owner, repo) = github_repo(&c.identifier).map_err(TrackerError::Invalid)?;
+        Ok(GitHub { c, owner, repo })
+    }
+
+    fn req(&self, method: Method, url: &str) -> RequestBuilder {
+        self.c
+            .http
+            .client()
+            .request(method, url)
+            .header("Authorization", format!("token {}", self.c.token))
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+    }
+
+    fn repo_url(&self, tail: &str) -> String {
+        format!(
+            "{}/repos/{}/{}{tail}",
+            self.c.base_url, self.owner, self.repo
+        )
+    }
+
+    async fn call(&self, method: Method, tail: &str, body: Option<Value>) -> TResult<Value> {
+        let mut rb = self.req(method, &self.repo_url(tail));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        Ok(self.c.http.json(LABEL, rb).await?.0)
+    }
+
+    /// Every page of a list, following `Link: rel="next"` on the same origin.
+    async fn pages(&self, first: String) -> TResult<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            let (v, headers) = self.c.http.json(LABEL, self.req(Method::GET, &url)).await?;
+            match v {
+                Value::Array(items) => out.extend(items),
+                _ => {
+                    return Err(TrackerError::Failed(
+                        "GitHub answered a list with something else".into(),
+                    ));
+                }
+            }
+            next = next_link(&headers).filter(|n| n.starts_with(&self.c.base_url));
+        }
+        Ok(out)
+    }
+
+    async fn comments(&self, number: &str) -> TResult<Vec<Comment>> {
+        let items = self
+            .pages(self.repo_url(&format!("/issues/{number}/comments?per_page=100")))
+            .await?;
+        Ok(newest_first(items.iter().map(comment_from).collect()))
+    }
+
+    async fn with_comments(&self, v: &Value) -> TResult<IssuePayload> {
+        let mut p = payload(v)?;
+        if v.get("comments").and_then(Value::as_u64).unwrap_or(1) > 0 {
+            p.comments = Some(self.comments(&p.external_id).await?);
+        } else {
+            p.comments = Some(Vec::new());
+        }
+        Ok(p)
+    }
+
+    async fn patch(&self, external_id: &str, body: Value) -> TResult<IssuePayload> {
+        let n = github_number(external_id).map_err(TrackerError::Invalid)?;
+        let v = self
+            .call(Method::PATCH, &format!("/issues/{n}"), Some(body))
+            .await?;
+        payload(&v)
+    }
+}
+
+impl Provider for GitHub {
+    async fn test(&self) -> TResult<String> {
+        let rb = self.req(Method::GET, &format!("{}/user", self.c.base_url));
+        let (v, _) = self.c.http.json(LABEL, rb).await?;
+        Ok(format!(
+            "GitHub credentials verified for {}.",
+            s(&v, "login").unwrap_or_else(|| "this token".into())
+        ))
+    }
+
+    async fn list(&self, since: Option<Timestamp>) -> TResult<Vec<IssuePayload>> {
+        let mut url = self.repo_url("/issues?state=all&sort=updated&direction=desc&per_page=100");
+        if let Some(t) = since {
+            url.push_str(&format!("&since={}", t.format("%Y-%m-%dT%H:%M:%SZ")));
+        }
+        let items = self.pages(url).await?;
+        let issues: Vec<&Value> = items
+            .iter()
+            .filter(|i| i.get("pull_request").is_none())
+            .collect();
+        // Comments only for issues that have some, a few requests at a time.
+        // Comments only for issues that have some, a few requests at a time.
+        let mut out = Vec::with_capacity(issues.len());
+        for chunk in issues.chunks(8) {
+            let done =
+                futures_util::future::join_all(chunk.iter().map(|v| self.with_comments(v))).await;
+            for p in done {
+                out.push(p?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, external_id: &str) -> TResult<IssuePayload> {
+        let n = github_number(external_id).map_err(TrackerError::Invalid)?;
+        let v = self
+            .call(Method::GET, &format!("/issues/{n}"), None)
+            .await?;
+        if v.get("pull_request").is_some() {
+            return Err(TrackerError::Refused(
+                format!("GitHub #{n} is a pull request, not an issue"),
+                404,
+            ));
+        }
+        self.with_comments(&v).await
+    }
+
+    async fn create(&self, req: &CreateRequest) -> TResult<IssuePayload> {
+        let mut body = json!({"title": req.title.trim()});
+        if let Some(d) = req.description.as_deref().filter(|d| !d.trim().is_empty()) {
+            body["body"] = json!(d);
+        }
+        if !req.labels.is_empty() {
+            body["labels"] = json!(req.labels);
+        }
+        if let Some(a) = req.assignee.as_deref().filter(|a| !a.is_empty()) {
+            body["assignees"] = json!([a]);
+        }
+        if let Some(m) = req
+            .milestone
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            if let Ok(n) = m.parse::<u64>() {
+                body["milestone"] = json!(n);
+            } else if let Ok(list) = self
+                .call(Method::GET, "/milestones?state=all&per_page=100", None)
+                .await
+            {
+                if let Some(n) = list.as_array().into_iter().flatten().find_map(|ms| {
+                    (s(ms, "title")?.trim().to_lowercase() == m.to_lowercase())
+                        .then(|| ms.get("number").and_then(Value::as_u64))
+                        .flatten()
+                }) {
+                    body["milestone"] = json!(n);
+                }
+            }
+        }
+        let v = self.call(Method::POST, "/issues", Some(body)).await?;
+        let mut p = payload(&v)?;
+        p.comments = Some(Vec::new());
+        Ok(p)
+    }
+
+    async fn comment(&self, external_id: &str, body: &str) -> TResult<Comment> {
+        let n = github_number(external_id).map_err(TrackerError::Invalid)?;
+        let v = self
+            .call(
+                Method::POST,
+                &format!("/issues/{n}/comments"),
+                Some(json!({"body": body})),
+            )
+            .await?;
+        Ok(comment_from(&v))
+    }
+
+    async fn edit_comment(
+        &self,
+        external_id: &str,
+        comment_id: &str,
+        body: &str,
+    ) -> TResult<Comment> {
+        github_number(external_id).map_err(TrackerError::Invalid)?;
+        let cid: u64 = comment_id
+            .parse()
+            .map_err(|_| TrackerError::Invalid("GitHub comment id must be a number.".into()))?;
+        let v = self
+            .call(
+                Method::PATCH,
+                &format!("/issues/comments/{cid}"),
+                Some(json!({"body": body})),
+            )
+            .await?;
+        Ok(comment_from(&v))
+    }
+
+    async fn update(&self, external_id: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
+        let mut body = json!({});
+        if let Some(t) = req.title.as_deref().filter(|t| !t.trim().is_empty()) {
+            body["title"] = json!(t.trim());
+        }
+        if let Some(d) = &req.description {
+            body["body"] = json!(d);
+        }
+        if let Some(l) = &req.labels {
+            body["labels"] = json!(l);
+        }
+        self.patch(external_id, body).await
+    }
+
+    async fn assign(&self, external_id: &str, assignee: &str) -> TResult<IssuePayload> {
+        self.patch(external_id, json!({"assignees": [assignee]}))
+            .await
+    }
+
+    async fn close(&self, external_id: &str) -> TResult<IssuePayload> {
+        self.patch(external_id, json!({"state": "closed"})).await
+    }
+
+    async fn reopen(&self, external_id: &str) -> TResult<IssuePayload> {
+        self.patch(external_id, json!({"state": "open"})).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            "link",
+            r#"<https://api.github.com/repos/o/r/issues?page=2>; rel="next", <https://api.github.com/repos/o/r/issues?page=5>; rel="last""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://api.github.com/repos/o/r/issues?page=2")
+        );
+        h.insert(
+            "link",
+            r#"<https://x/?page=1>; rel="prev""#.parse().unwrap(),
+        );
+        assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn issue_mapping_matches_the_original() {
+        let v = json!({"number": 5, "title": "T", "state": "open", "html_url": "https://gh/5",
+            "labels": [{"name": "bug"}], "assignee": {"login": "dev"}, "updated_at": "2024-01-02T03:04:05Z", "body": "B"});
+        let p = payload(&v).unwrap();
+        assert_eq!(p.external_id, "5");
+        assert_eq!(p.assignee.as_deref(), Some("dev"));
+        assert_eq!(p.labels, vec!["bug"]);
+        assert_eq!(p.body.as_deref(), Some("B"));
+        assert!(payload(&json!({"title": "x"})).is_err());
+    }
+}
