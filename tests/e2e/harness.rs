@@ -271,6 +271,36 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Log a user in on the web and mint an API key for them (session + CSRF), as a user would.
+    pub async fn user_key(&self, email: &str, password: &str, scopes: &[&str]) -> String {
+        let cookie = self.web_login(email, password).await;
+        let html = self
+            .client
+            .get(self.url("/"))
+            .header("cookie", format!("aiops_session={cookie}"))
+            .send()
+            .await
+            .expect("dashboard")
+            .text()
+            .await
+            .expect("html");
+        let csrf = page_csrf(&html).expect("csrf on page");
+        let resp = self
+            .client
+            .post(self.url("/api/v1/auth/keys"))
+            .header("cookie", format!("aiops_session={cookie}"))
+            .header("x-csrf-token", csrf)
+            .json(&serde_json::json!({"name": "test", "scopes": scopes}))
+            .send()
+            .await
+            .expect("create key");
+        let (st, body) = parse(resp).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        body["key"]["key"].as_str().expect("key").to_string()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();

@@ -6,6 +6,8 @@ mod api_auth;
 mod api_errors;
 mod browser;
 mod cli;
+mod fakes;
 mod openapi;
 mod persistence;
+mod trackers;
 mod web;
