@@ -624,11 +624,6 @@ pub struct IdentityRequest {
     pub jira_account_id: Option<Str>,
 }
 
-#[derive(Object)]
-pub struct Message {
-    pub message: String,
-}
-
 fn labels(v: Option<Vec<Str>>) -> Option<Vec<String>> {
     v.map(|l| {
         crate::domain::issues::parse_labels(
@@ -906,6 +901,14 @@ impl IssuesApi {
             .assign_issue(auth.identity(), id.0, b.user_id, opt(b.assignee))
             .await?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
+    }
+
+    /// Fetch this one issue (and its comments) from the tracker again.
+    #[oai(path = "/issues/:id/refresh", method = "post")]
+    async fn refresh(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
+        Ok(Json(IssueEnvelope {
+            issue: app.refresh_issue(auth.identity(), id.0).await?.into(),
+        }))
     }
 
     /// Set the stored status without calling the tracker (overwritten by the next sync).

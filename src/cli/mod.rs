@@ -4,6 +4,7 @@ pub mod admin;
 mod client;
 mod commands;
 mod config_file;
+mod issues;
 mod output;
 
 use crate::config::{ServeArgs, StoreArgs};
@@ -59,6 +60,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectsCommand,
     },
+    /// Tracker issues (ids are aiops ids; the tracker's number is external_id)
+    Issues {
+        #[command(subcommand)]
+        command: issues::IssuesCommand,
+    },
+    /// Tracker integrations and sync history
+    Integrations {
+        #[command(subcommand)]
+        command: issues::IntegrationsCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> i32 {
@@ -77,6 +88,14 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Projects { command } => match commands::connect(fmt) {
             Ok(ctx) => commands::projects(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Issues { command } => match commands::connect(fmt) {
+            Ok(ctx) => issues::issues(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Integrations { command } => match commands::connect(fmt) {
+            Ok(ctx) => issues::integrations(ctx, command).await,
             Err(e) => Err(e),
         },
     };

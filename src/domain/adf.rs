@@ -332,57 +332,56 @@ fn inline_with(s: &str, marks: &[Value]) -> Vec<Value> {
     };
     while let Some(c) = rest.chars().next() {
         // `code`
-        if c == '`' {
-            if let Some(end) = rest[1..].find('`') {
-                flush(&mut plain, &mut out);
-                let mut m = marks.to_vec();
-                m.push(json!({"type": "code"}));
-                out.push(text_node(&rest[1..1 + end], &m));
-                rest = &rest[end + 2..];
-                continue;
-            }
+        if c == '`'
+            && let Some(end) = rest[1..].find('`')
+        {
+            flush(&mut plain, &mut out);
+            let mut m = marks.to_vec();
+            m.push(json!({"type": "code"}));
+            out.push(text_node(&rest[1..1 + end], &m));
+            rest = &rest[end + 2..];
+            continue;
         }
         // [~accountid:ID] mention
-        if let Some(after) = rest.strip_prefix("[~accountid:") {
-            if let Some(end) = after.find(']') {
-                flush(&mut plain, &mut out);
-                out.push(json!({"type": "mention", "attrs": {"id": &after[..end]}}));
-                rest = &after[end + 1..];
-                continue;
-            }
+        if let Some(after) = rest.strip_prefix("[~accountid:")
+            && let Some(end) = after.find(']')
+        {
+            flush(&mut plain, &mut out);
+            out.push(json!({"type": "mention", "attrs": {"id": &after[..end]}}));
+            rest = &after[end + 1..];
+            continue;
         }
         // [text](href)
-        if c == '[' {
-            if let Some(close) = rest.find("](") {
-                if let Some(end) = rest[close + 2..].find(')') {
-                    let label = &rest[1..close];
-                    let href = &rest[close + 2..close + 2 + end];
-                    if !label.contains('[') && !href.contains(' ') {
-                        flush(&mut plain, &mut out);
-                        let mut m = marks.to_vec();
-                        m.push(json!({"type": "link", "attrs": {"href": href}}));
-                        out.extend(inline_with(label, &m));
-                        rest = &rest[close + 3 + end..];
-                        continue;
-                    }
-                }
+        if c == '['
+            && let Some(close) = rest.find("](")
+            && let Some(end) = rest[close + 2..].find(')')
+        {
+            let label = &rest[1..close];
+            let href = &rest[close + 2..close + 2 + end];
+            if !label.contains('[') && !href.contains(' ') {
+                flush(&mut plain, &mut out);
+                let mut m = marks.to_vec();
+                m.push(json!({"type": "link", "attrs": {"href": href}}));
+                out.extend(inline_with(label, &m));
+                rest = &rest[close + 3 + end..];
+                continue;
             }
         }
         // **strong**, ~~strike~~, *em* / _em_
         let mut matched = false;
         for (delim, mark) in [("**", "strong"), ("~~", "strike"), ("*", "em"), ("_", "em")] {
-            if let Some(after) = rest.strip_prefix(delim) {
-                if let Some(end) = after.find(delim) {
-                    if end > 0 && !after.starts_with(' ') {
-                        flush(&mut plain, &mut out);
-                        let mut m = marks.to_vec();
-                        m.push(json!({"type": mark}));
-                        out.extend(inline_with(&after[..end], &m));
-                        rest = &after[end + delim.len()..];
-                        matched = true;
-                        break;
-                    }
-                }
+            if let Some(after) = rest.strip_prefix(delim)
+                && let Some(end) = after.find(delim)
+                && end > 0
+                && !after.starts_with(' ')
+            {
+                flush(&mut plain, &mut out);
+                let mut m = marks.to_vec();
+                m.push(json!({"type": mark}));
+                out.extend(inline_with(&after[..end], &m));
+                rest = &after[end + delim.len()..];
+                matched = true;
+                break;
             }
         }
         if matched {

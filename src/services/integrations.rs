@@ -36,7 +36,6 @@ pub struct LinkView {
     pub project_name: String,
     pub integration_name: String,
     pub provider: String,
-    pub tenant_id: Id,
     pub has_override_token: bool,
     pub issue_count: u64,
 }
@@ -268,12 +267,12 @@ impl App {
             return Err(AppError::NotFound(format!("Tenant {tenant_id} not found")));
         }
         for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, tenant_id)? {
-            if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)? {
-                if o.name.to_lowercase() == name.to_lowercase() {
-                    return Err(AppError::Conflict(
-                        "Integration name already exists for this tenant.".into(),
-                    ));
-                }
+            if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)?
+                && o.name.to_lowercase() == name.to_lowercase()
+            {
+                return Err(AppError::Conflict(
+                    "Integration name already exists for this tenant.".into(),
+                ));
             }
         }
         let now = Utc::now();
@@ -332,12 +331,12 @@ impl App {
                 if other == id {
                     continue;
                 }
-                if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)? {
-                    if o.name.to_lowercase() == n.to_lowercase() {
-                        return Err(AppError::Conflict(
-                            "Integration name already exists for this tenant.".into(),
-                        ));
-                    }
+                if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)?
+                    && o.name.to_lowercase() == n.to_lowercase()
+                {
+                    return Err(AppError::Conflict(
+                        "Integration name already exists for this tenant.".into(),
+                    ));
                 }
             }
             i.name = n;
@@ -355,11 +354,11 @@ impl App {
                 None => None,
             };
         }
-        if let Some(Value::Object(o)) = input.settings {
-            if let Some(s) = i.settings.as_object_mut() {
-                for (k, v) in o {
-                    s.insert(k, v);
-                }
+        if let Some(Value::Object(o)) = input.settings
+            && let Some(s) = i.settings.as_object_mut()
+        {
+            for (k, v) in o {
+                s.insert(k, v);
             }
         }
         if let Some(e) = clean(input.jira_email) {
@@ -401,7 +400,6 @@ impl App {
             project_name: p.map(|p| p.name).unwrap_or_default(),
             integration_name: i.as_ref().map(|i| i.name.clone()).unwrap_or_default(),
             provider: i.as_ref().map(|i| i.provider.clone()).unwrap_or_default(),
-            tenant_id: i.map(|i| i.tenant_id).unwrap_or_default(),
             has_override_token: link.override_api_token_enc.is_some(),
             issue_count: multi_count(r, ISSUES_BY_PROJECT_INTEGRATION, link.id)?,
             link,
@@ -500,13 +498,13 @@ impl App {
             crate::domain::issues::github_repo(&identifier).map_err(AppError::BadRequest)?;
         }
         for other in multi_ids_w(&w, PROJECT_INTEGRATIONS_BY_PROJECT, project_id)? {
-            if let Some(o) = get_row_w::<ProjectIntegration>(&w, PROJECT_INTEGRATIONS, other)? {
-                if o.integration_id == integration_id {
-                    return Err(AppError::Conflict(format!(
-                        "Project {} is already linked to integration {}",
-                        project.name, integ.name
-                    )));
-                }
+            if let Some(o) = get_row_w::<ProjectIntegration>(&w, PROJECT_INTEGRATIONS, other)?
+                && o.integration_id == integration_id
+            {
+                return Err(AppError::Conflict(format!(
+                    "Project {} is already linked to integration {}",
+                    project.name, integ.name
+                )));
             }
         }
         let base = match clean(input.override_base_url) {
@@ -667,10 +665,10 @@ impl App {
         let now = Utc::now();
         let mut existing = None;
         for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, caller.id())? {
-            if let Some(c) = get_row_w::<UserCredential>(&w, USER_CREDENTIALS, cid)? {
-                if c.integration_id == integration_id {
-                    existing = Some(c);
-                }
+            if let Some(c) = get_row_w::<UserCredential>(&w, USER_CREDENTIALS, cid)?
+                && c.integration_id == integration_id
+            {
+                existing = Some(c);
             }
         }
         let (cred, created) = match existing {
@@ -825,10 +823,10 @@ impl App {
         let mut user_cred: Option<(String, Option<Value>)> = None;
         if let Some(uid) = user_id {
             for cid in multi_ids(&r, USER_CREDENTIALS_BY_USER, uid)? {
-                if let Some(c) = get_row::<UserCredential>(&r, USER_CREDENTIALS, cid)? {
-                    if c.integration_id == integ.id {
-                        user_cred = Some((self.secrets.decrypt(&c.api_token_enc)?, c.settings));
-                    }
+                if let Some(c) = get_row::<UserCredential>(&r, USER_CREDENTIALS, cid)?
+                    && c.integration_id == integ.id
+                {
+                    user_cred = Some((self.secrets.decrypt(&c.api_token_enc)?, c.settings));
                 }
             }
         }

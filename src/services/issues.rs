@@ -246,10 +246,10 @@ impl App {
             f.q.as_deref()
                 .map(|a| a.trim().to_lowercase())
                 .filter(|a| !a.is_empty());
-        if let (Some(p), Some(vis)) = (f.project_id, &visible) {
-            if !vis.contains(&p) {
-                return Err(AppError::NotFound(format!("Project {p} not found")));
-            }
+        if let (Some(p), Some(vis)) = (f.project_id, &visible)
+            && !vis.contains(&p)
+        {
+            return Err(AppError::NotFound(format!("Project {p} not found")));
         }
         // Links allowed by integration / provider filters.
         let link_filter: Option<Vec<Id>> = if f.integration_id.is_some() || provider.is_some() {
@@ -639,6 +639,24 @@ impl App {
         self.view_of(new)
     }
 
+    /// Re-read one issue from the tracker.
+    pub async fn refresh_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+        caller.require(Scope::Read)?;
+        let (issue, link) = {
+            let r = self.store.read()?;
+            let issue = self.visible_issue(&r, caller, id)?;
+            let link: ProjectIntegration =
+                get_row(&r, PROJECT_INTEGRATIONS, issue.project_integration_id)?.ok_or_else(
+                    || AppError::NotFound("Project is not linked to this integration".into()),
+                )?;
+            (issue, link)
+        };
+        let (provider, _, _) = self.provider_for(&link, Some(caller.id()))?;
+        let p = provider.get(&issue.external_id).await?;
+        let new = self.store_payload(id, &p, |_| {})?;
+        self.view_of(new)
+    }
+
     /// Assign to an aiops user (through the identity map) or a raw tracker identity.
     pub async fn assign_issue(
         &self,
@@ -688,10 +706,10 @@ impl App {
         for n in names {
             if let Some((_, acc)) = people.iter().find(|(k, _)| *k == n) {
                 found.insert(n, acc.clone());
-            } else if n.len() >= 2 {
-                if let Ok(Some(acc)) = provider.find_user(&n.replace(['.', '_'], " ")).await {
-                    found.insert(n, acc);
-                }
+            } else if n.len() >= 2
+                && let Ok(Some(acc)) = provider.find_user(&n.replace(['.', '_'], " ")).await
+            {
+                found.insert(n, acc);
             }
         }
         Ok(resolve_mentions(body, |n| found.get(n).cloned()).0)
@@ -778,15 +796,13 @@ impl App {
     ) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
         let status = validate_status_update(status).map_err(AppError::BadRequest)?;
-        let w = self.store.write()?;
-        let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Issue {id} not found")))?;
-        drop(w);
         {
             let r = self.store.read()?;
             self.visible_issue(&r, caller, id)?;
         }
         let w = self.store.write()?;
+        let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
+            .ok_or_else(|| AppError::NotFound(format!("Issue {id} not found")))?;
         let mut new = old.clone();
         new.status = status;
         new.updated_at = Utc::now();
@@ -806,10 +822,10 @@ impl App {
         }
         let w = self.store.write()?;
         for pid in multi_ids_w(&w, PINS_BY_USER, caller.id())? {
-            if let Some(p) = get_row_w::<PinnedIssue>(&w, PINS, pid)? {
-                if p.issue_id == id {
-                    return Ok(None);
-                }
+            if let Some(p) = get_row_w::<PinnedIssue>(&w, PINS, pid)?
+                && p.issue_id == id
+            {
+                return Ok(None);
             }
         }
         let pin = PinnedIssue {
@@ -830,10 +846,10 @@ impl App {
         let w = self.store.write()?;
         let mut found = None;
         for pid in multi_ids_w(&w, PINS_BY_USER, caller.id())? {
-            if let Some(p) = get_row_w::<PinnedIssue>(&w, PINS, pid)? {
-                if p.issue_id == id {
-                    found = Some(p);
-                }
+            if let Some(p) = get_row_w::<PinnedIssue>(&w, PINS, pid)?
+                && p.issue_id == id
+            {
+                found = Some(p);
             }
         }
         let pin = found.ok_or_else(|| AppError::NotFound("Issue is not pinned".into()))?;
@@ -850,7 +866,7 @@ impl App {
         let r = self.store.read()?;
         let mut pins: Vec<PinnedIssue> =
             rows_by_ids(&r, PINS, multi_ids(&r, PINS_BY_USER, caller.id())?)?;
-        pins.sort_by(|a, b| b.pinned_at.cmp(&a.pinned_at));
+        pins.sort_by_key(|p| std::cmp::Reverse(p.pinned_at));
         let mut names = Names::new(&r);
         let mut out = Vec::new();
         for p in pins {

@@ -85,10 +85,10 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                     failed,
                     "scheduled sync ran"
                 );
-                if let Some((expr, next)) = plan.get_mut(&id) {
-                    if let Some(n) = next_after(expr, Utc::now()) {
-                        *next = n;
-                    }
+                if let Some((expr, next)) = plan.get_mut(&id)
+                    && let Some(n) = next_after(expr, Utc::now())
+                {
+                    *next = n;
                 }
             }
         }

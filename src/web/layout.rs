@@ -33,8 +33,10 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                                 li { a href="/" { "Dashboard" } }
                                 li { a href="/tenants" { "Tenants" } }
                                 li { a href="/projects" { "Projects" } }
+                                li { a href="/issues" { "Issues" } }
                                 li { a href="/keys" { "API keys" } }
                                 @if who.user.is_admin {
+                                    li { a href="/integrations" { "Integrations" } }
                                     li { a href="/users" { "Users" } }
                                     li { a href="/audit" { "Audit" } }
                                 }

@@ -1,10 +1,14 @@
 //! The htmx web UI (maud templates, Pico CSS) and the embedded assets.
 
+#[macro_use]
+mod macros;
+mod issues;
 mod layout;
 mod pages;
 mod session;
 
 use crate::services::App;
+use issues::*;
 use pages::*;
 use poem::endpoint::EmbeddedFilesEndpoint;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, get, post};
@@ -53,6 +57,18 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id/password", post(user_password))
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
+        .at("/issues", get(issues_get))
+        .at("/issues/sync", post(issues_sync))
+        .at("/issues/new", get(issue_new_get).post(issue_new_post))
+        .at("/issues/:id", get(issue_show))
+        .at("/issues/:id/:action", post(issue_action))
+        .at(
+            "/integrations",
+            get(integrations_get).post(integrations_post),
+        )
+        .at("/integrations/:id", get(integration_show))
+        .at("/integrations/:id/:action", post(integration_action))
+        .at("/integrations/:id/links/:link/:action", post(link_action))
         .at("/account", get(account_get).post(account_post))
         .data(app)
         .catch_error(|_: poem::error::NotFoundError| async { not_found_page(None).into_response() })

@@ -18,22 +18,22 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type AppData<'a> = Data<&'a Arc<App>>;
-type Fields = Form<HashMap<String, String>>;
+pub(super) type AppData<'a> = Data<&'a Arc<App>>;
+pub(super) type Fields = Form<HashMap<String, String>>;
 
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
+pub(super) fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
     f.get(k).map(String::as_str).unwrap_or("")
 }
 
-fn opt_field(f: &HashMap<String, String>, k: &str) -> Option<String> {
+pub(super) fn opt_field(f: &HashMap<String, String>, k: &str) -> Option<String> {
     f.get(k).cloned()
 }
 
-fn html_status(status: StatusCode, m: Markup) -> Response {
+pub(super) fn html_status(status: StatusCode, m: Markup) -> Response {
     m.into_response().with_status(status).into_response()
 }
 
-fn forbidden_page(who: Option<&Identity>, msg: &str) -> Response {
+pub(super) fn forbidden_page(who: Option<&Identity>, msg: &str) -> Response {
     html_status(
         StatusCode::FORBIDDEN,
         page(
@@ -44,21 +44,21 @@ fn forbidden_page(who: Option<&Identity>, msg: &str) -> Response {
     )
 }
 
-fn csrf_failed(who: &Identity) -> Response {
+pub(super) fn csrf_failed(who: &Identity) -> Response {
     forbidden_page(
         Some(who),
         "Your form expired or did not come from this site; reload the page and try again.",
     )
 }
 
-fn error_status(e: &AppError) -> StatusCode {
+pub(super) fn error_status(e: &AppError) -> StatusCode {
     match e {
         AppError::BadRequest(_) | AppError::Conflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
         other => other.status(),
     }
 }
 
-fn not_found(who: &Identity, e: &AppError) -> Response {
+pub(super) fn not_found(who: &Identity, e: &AppError) -> Response {
     html_status(
         e.status(),
         page(
@@ -67,24 +67,6 @@ fn not_found(who: &Identity, e: &AppError) -> Response {
             html! { h1 { "Not available" } p { (e.to_string()) } p { a href="/" { "Dashboard" } } },
         ),
     )
-}
-
-/// Unwrap the caller or send them to log in.
-macro_rules! who_or_login {
-    ($app:expr, $req:expr) => {
-        match current(&$app, $req) {
-            Some(id) => id,
-            None => return to_login($req),
-        }
-    };
-}
-
-macro_rules! check_csrf {
-    ($who:expr, $req:expr, $form:expr) => {
-        if !csrf_ok(&$who, $req, $form.get("csrf_token").map(String::as_str)) {
-            return csrf_failed(&$who);
-        }
-    };
 }
 
 // ---- login, setup, logout ----------------------------------------------------------------------
@@ -286,6 +268,7 @@ pub fn dashboard(req: &Request, Data(app): AppData<'_>) -> Response {
                 article { header { "Tenants" } p.big { (tenants.len()) } a href="/tenants" { "Manage tenants" } }
                 article { header { @if who.user.is_admin { "Projects" } @else { "My projects" } } p.big { (projects.len()) } a href="/projects" { "Manage projects" } }
             }
+            (super::issues::pinned_section(app, &who))
             h2 { "Recent projects" }
             @if projects.is_empty() {
                 p { "No projects yet. " a href="/projects" { "Create one" } "." }
@@ -526,7 +509,7 @@ pub fn tenant_delete_post(
 
 // ---- projects ------------------------------------------------------------------------------------
 
-fn project_table(projects: &[ProjectView], id: &str) -> Markup {
+pub(super) fn project_table(projects: &[ProjectView], id: &str) -> Markup {
     html! {
         div.overflow-auto {
             table.striped id=(id) {
@@ -961,14 +944,6 @@ fn users_page(
             }
         },
     )
-}
-
-macro_rules! admin_only {
-    ($who:expr) => {
-        if !$who.user.is_admin {
-            return forbidden_page(Some(&$who), "Administrator access required.");
-        }
-    };
 }
 
 #[handler]

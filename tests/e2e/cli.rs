@@ -285,3 +285,166 @@ async fn json_output_is_valid_whatever_its_length() {
     );
     assert_eq!(items[0]["description"].as_str().unwrap(), long.trim());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issues_through_the_cli_against_a_fake_tracker() {
+    use crate::fakes::{Fake, Kind};
+    let gh = Fake::start(Kind::GitHub, "gh-token").await;
+    gh.seed_github(12, 2);
+    let s = Server::start();
+    let l = crate::trackers::link(
+        &s,
+        &gh,
+        "gh-token",
+        "octo/repo",
+        serde_json::json!({}),
+        "clitenant",
+    )
+    .await;
+    let c = Cli::new(&s);
+    // The CLI blocks on a child process; keep the runtime (and the fake) serving meanwhile.
+    let run = |args: &[&str]| tokio::task::block_in_place(|| c.ok(args));
+    let json = |args: &[&str]| tokio::task::block_in_place(|| c.json(args));
+
+    let out = run(&["issues", "sync", "--project", "clitenant-proj"]);
+    assert!(
+        out.contains("✓ Issue synchronization completed successfully"),
+        "{out}"
+    );
+    assert!(out.contains("Total issues synchronized: 12"), "{out}");
+    assert!(
+        out.contains("Project Sync Details") && out.contains("clitenant-proj"),
+        "{out}"
+    );
+
+    let table = run(&["issues", "list", "--status", "open", "--limit", "5"]);
+    assert!(
+        table.contains("External Id") && table.contains("Project Name"),
+        "{table}"
+    );
+    assert!(table.contains("Showing 5 of 9"), "{table}");
+    let list = json(&[
+        "issues",
+        "list",
+        "--provider",
+        "github",
+        "--project",
+        "clitenant-proj",
+        "--limit",
+        "100",
+    ]);
+    assert_eq!(list.as_array().unwrap().len(), 12);
+    let issue = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["external_id"] == "2")
+        .unwrap()
+        .clone();
+    let id = issue["id"].as_u64().unwrap().to_string();
+
+    let got = json(&["issues", "get", &id]);
+    assert_eq!(got["title"], "Issue 2");
+    assert_eq!(got["integration_id"], l.integration);
+
+    gh.clear_requests();
+    let out = run(&["issues", "comment", &id, "Looking at it"]);
+    assert!(
+        out.contains(&format!("Comment added to issue {id}!")),
+        "{out}"
+    );
+    assert_eq!(
+        gh.requests()[0].body,
+        serde_json::json!({"body": "Looking at it"})
+    );
+    let cid = json(&["issues", "get", &id])["comments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run(&["issues", "modify-comment", &id, &cid, "Fixed it"]);
+    assert!(
+        out.contains(&format!(
+            "Comment {cid} on issue {id} updated successfully!"
+        )),
+        "{out}"
+    );
+
+    let out = run(&[
+        "issues",
+        "update",
+        &id,
+        "--title",
+        "New title",
+        "--labels",
+        "x, y",
+    ]);
+    assert!(out.contains("Issue updated successfully!"), "{out}");
+    assert_eq!(
+        json(&["issues", "get", &id])["labels"],
+        serde_json::json!(["x", "y"])
+    );
+    assert!(
+        run(&["issues", "assign", &id, "--assignee", "octocat"])
+            .contains(&format!("Issue {id} assigned successfully!"))
+    );
+    assert!(run(&["issues", "close", &id]).contains(&format!("Issue {id} closed successfully!")));
+    assert_eq!(json(&["issues", "get", &id])["status_key"], "closed");
+    assert!(run(&["issues", "reopen", &id]).contains("reopened"));
+
+    let created = json(&[
+        "issues",
+        "create",
+        "--project",
+        "clitenant-proj",
+        "--integration",
+        &l.integration.to_string(),
+        "--title",
+        "From the CLI",
+        "--labels",
+        "cli",
+    ]);
+    assert_eq!(created["issue"]["title"], "From the CLI");
+
+    assert!(run(&["issues", "pinned"]).contains("No pinned issues found"));
+    assert!(run(&["issues", "pin", &id]).contains("✓ Issue pinned successfully"));
+    let pinned = run(&["issues", "pinned"]);
+    assert!(
+        pinned.contains("Pinned Issues") && pinned.contains("New title"),
+        "{pinned}"
+    );
+    assert!(run(&["issues", "unpin", &id]).contains("✓ Issue unpinned successfully"));
+
+    let integ = run(&["integrations", "list"]);
+    assert!(
+        integ.contains("github main") && !integ.contains("gh-token"),
+        "{integ}"
+    );
+    assert!(
+        run(&["integrations", "test", &l.integration.to_string()])
+            .contains("✓ GitHub credentials verified")
+    );
+
+    // Errors are the server's, exit code 1.
+    let out = tokio::task::block_in_place(|| c.run(&["issues", "get", "99999"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Issue 99999 not found"),
+        "{}",
+        stderr(&out)
+    );
+    gh.fail(
+        "/repos/octo/repo/issues",
+        "",
+        503,
+        serde_json::json!({"message": "down"}),
+        None,
+        8,
+    );
+    let out = tokio::task::block_in_place(|| c.run(&["issues", "sync", "--force-full"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("GitHub API error 503 - down"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -143,10 +143,6 @@ impl Fake {
         self.state.lock().unwrap().stall = Some((part.into(), d));
     }
 
-    pub fn issue_count(&self) -> usize {
-        self.state.lock().unwrap().issues.len()
-    }
-
     // ---- seeding in each tracker's own JSON ----
 
     pub fn seed_github(&self, n: usize, prs: usize) {
@@ -253,6 +249,11 @@ fn query_param(q: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A JSON number or string equal to a path segment.
+fn same(v: &Value, seg: &str) -> bool {
+    v.as_u64().is_some_and(|n| seg.parse() == Ok(n)) || v.as_str() == Some(seg)
+}
+
 fn json_resp(status: u16, body: Value) -> Response {
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -280,10 +281,10 @@ async fn handler_fn(
         s.requests.push(rec.clone());
         s.stall.clone()
     };
-    if let Some((part, dur)) = stall {
-        if uri.contains(&part) {
-            tokio::time::sleep(dur).await;
-        }
+    if let Some((part, dur)) = stall
+        && uri.contains(&part)
+    {
+        tokio::time::sleep(dur).await;
     }
     let mut s = d.state.lock().unwrap();
     // Scripted failures first.
@@ -402,7 +403,7 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
             json_resp(200, json!(s.comments.get(*n).cloned().unwrap_or_default()))
         }
         ("GET", ["repos", _, _, "issues", n]) => {
-            match s.issues.iter().find(|i| i["number"].to_string() == *n) {
+            match s.issues.iter().find(|i| same(&i["number"], n)) {
                 Some(i) => json_resp(200, i.clone()),
                 None => json_resp(404, json!({"message": "Not Found"})),
             }
@@ -425,7 +426,7 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
         }
         ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
             for list in s.comments.values_mut() {
-                if let Some(c) = list.iter_mut().find(|c| c["id"].to_string() == *id) {
+                if let Some(c) = list.iter_mut().find(|c| same(&c["id"], id)) {
                     c["body"] = body["body"].clone();
                     return json_resp(200, c.clone());
                 }
@@ -433,7 +434,7 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
             json_resp(404, json!({"message": "Not Found"}))
         }
         ("PATCH", ["repos", _, _, "issues", n]) => {
-            let Some(i) = s.issues.iter_mut().find(|i| i["number"].to_string() == *n) else {
+            let Some(i) = s.issues.iter_mut().find(|i| same(&i["number"], n)) else {
                 return json_resp(404, json!({"message": "Not Found"}));
             };
             if let Some(st) = body.get("state") {
@@ -527,7 +528,7 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
             json_resp(200, json!(list))
         }
         ("GET", ["api", "v4", "projects", _, "issues", iid]) => {
-            match s.issues.iter().find(|i| i["iid"].to_string() == *iid) {
+            match s.issues.iter().find(|i| same(&i["iid"], iid)) {
                 Some(i) => json_resp(200, i.clone()),
                 None => json_resp(404, json!({"message": "404 Not found"})),
             }
@@ -543,7 +544,7 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
         }
         ("PUT", ["api", "v4", "projects", _, "issues", iid, "notes", id]) => {
             let list = s.comments.entry(iid.to_string()).or_default();
-            match list.iter_mut().find(|c| c["id"].to_string() == *id) {
+            match list.iter_mut().find(|c| same(&c["id"], id)) {
                 Some(c) => {
                     c["body"] = body["body"].clone();
                     json_resp(200, c.clone())
@@ -553,7 +554,7 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
         }
         ("PUT", ["api", "v4", "projects", _, "issues", iid]) => {
             let users = s.users.clone();
-            let Some(i) = s.issues.iter_mut().find(|i| i["iid"].to_string() == *iid) else {
+            let Some(i) = s.issues.iter_mut().find(|i| same(&i["iid"], iid)) else {
                 return json_resp(404, json!({"message": "404 Not found"}));
             };
             match body["state_event"].as_str() {

@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)]
 pub struct Linked {
     pub tenant: u64,
     pub project: u64,

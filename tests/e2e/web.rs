@@ -262,3 +262,227 @@ async fn assets_are_embedded_and_cacheable() {
         assert!(resp.headers().contains_key("etag"), "{path} has an ETag");
     }
 }
+
+/// A logged-in admin browsing with plain HTTP: GET pages, POST forms with the page's CSRF token.
+struct Browser<'a> {
+    s: &'a Server,
+    cookie: String,
+}
+
+impl Browser<'_> {
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .s
+            .client
+            .get(self.s.url(path))
+            .header("cookie", format!("aiops_session={}", self.cookie))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
+        let (_, html) = self.get("/").await;
+        let csrf = page_csrf(&html).expect("csrf");
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf_token", csrf.as_str()));
+        let r = self
+            .s
+            .client
+            .post(self.s.url(path))
+            .header("cookie", format!("aiops_session={}", self.cookie))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        (r.status(), r.text().await.unwrap(), loc)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issues_and_integrations_pages_work_end_to_end() {
+    use crate::fakes::{Fake, Kind};
+    let gh = Fake::start(Kind::GitHub, "web-token-123456").await;
+    gh.seed_github(120, 3);
+    let s = Server::start();
+    let tenant = s.create_tenant("Webco").await;
+    let project = s.create_project(&s.admin_key, "webproj", tenant).await;
+    let b = Browser {
+        s: &s,
+        cookie: s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+    };
+
+    // Add the integration through the form: redirected to its page; the token is not shown.
+    let t = tenant.to_string();
+    let (st, body, loc) = b
+        .post(
+            "/integrations",
+            &[
+                ("tenant_id", &t),
+                ("provider", "github"),
+                ("name", "GH"),
+                ("base_url", &gh.url),
+                ("api_token", "web-token-123456"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "{body}");
+    let page_url = loc.unwrap();
+    let (_, html) = b.get(&page_url).await;
+    assert!(
+        html.contains("GH") && html.contains("••••3456") && !html.contains("web-token-123456"),
+        "{html}"
+    );
+    // A bad form keeps the input and says what is wrong.
+    let (st, html, _) = b
+        .post(
+            "/integrations",
+            &[
+                ("tenant_id", &t),
+                ("provider", "jira"),
+                ("name", "J"),
+                ("api_token", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("base_url"), "{html}");
+
+    let p = project.to_string();
+    let (st, html, _) = b
+        .post(
+            &format!("{page_url}/links"),
+            &[("project_id", &p), ("external_identifier", "octo/repo")],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("Linked webproj to octo/repo"), "{html}");
+    let (st, html, _) = b.post(&format!("{page_url}/test"), &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("GitHub credentials verified for octocat."),
+        "{html}"
+    );
+
+    // Sync from the issues page.
+    let (st, html, _) = b.post("/issues/sync", &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("Synced 120 issue(s) from 1 project link(s)."),
+        "{html}"
+    );
+    assert!(html.contains("120 issue(s), page 1 of 3"), "{html}");
+    let (_, html) = b.get("/issues?status=closed&q=Issue+1").await;
+    assert!(
+        html.contains("issue(s)") && html.contains("Issue 12") && !html.contains(">Issue 11<"),
+        "{html}"
+    );
+    let (_, html) = b.get(&format!("/issues?project_id={project}&page=3")).await;
+    assert!(
+        html.contains("page 3 of 3") && html.contains("← Previous"),
+        "{html}"
+    );
+    // The history shows the run.
+    let (_, html) = b.get(&page_url).await;
+    assert!(
+        html.contains("sync-history") && html.contains("success"),
+        "{html}"
+    );
+
+    // Detail page: comment, close, pin — each reaches the tracker / the dashboard.
+    let (_, list) = s.get(&s.admin_key, "/api/v1/issues?limit=1").await;
+    let id = list["issues"][0]["id"].as_u64().unwrap();
+    let ext = list["issues"][0]["external_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, html) = b.get(&format!("/issues/{id}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("comment-form") && html.contains(&format!("Body of issue {ext}")),
+        "{html}"
+    );
+    gh.clear_requests();
+    let (st, html, _) = b
+        .post(
+            &format!("/issues/{id}/comment"),
+            &[("body", "From the <web> page")],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Comment added.") && html.contains("From the &lt;web&gt; page"),
+        "escaped: {html}"
+    );
+    assert_eq!(
+        gh.requests()[0].body,
+        serde_json::json!({"body": "From the <web> page"})
+    );
+    let (_, html, _) = b.post(&format!("/issues/{id}/close"), &[]).await;
+    assert!(
+        html.contains("Issue closed.") && html.contains("Reopen"),
+        "{html}"
+    );
+    let (_, html, _) = b.post(&format!("/issues/{id}/pin"), &[]).await;
+    assert!(html.contains("Pinned to your dashboard.") && html.contains("Unpin"));
+    let (_, dash) = b.get("/").await;
+    assert!(
+        dash.contains("pinned-issues") && dash.contains(&format!("/issues/{id}")),
+        "{dash}"
+    );
+    // A comment the tracker refuses shows its message and keeps the page usable.
+    gh.fail(
+        "/comments",
+        "",
+        422,
+        serde_json::json!({"message": "Body is too long"}),
+        None,
+        1,
+    );
+    let (st, html, _) = b
+        .post(&format!("/issues/{id}/comment"), &[("body", "x")])
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Body is too long"), "{html}");
+
+    // New issue form.
+    let (_, html) = b.get("/issues/new").await;
+    assert!(html.contains("webproj → GH"), "{html}");
+    let link = format!("{project}:{}", page_url.rsplit('/').next().unwrap());
+    let (st, _, loc) = b
+        .post(
+            "/issues/new",
+            &[
+                ("link", &link),
+                ("title", "Made on the web"),
+                ("labels", "web, ui"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let (_, html) = b.get(&loc.unwrap()).await;
+    assert!(
+        html.contains("Made on the web") && html.contains(">web<") && html.contains(">ui<"),
+        "{html}"
+    );
+
+    // Non-admins cannot open the integrations admin pages.
+    s.create_user("plain@example.com", "plain-password-1", false)
+        .await;
+    let p = Browser {
+        s: &s,
+        cookie: s.web_login("plain@example.com", "plain-password-1").await,
+    };
+    let (st, _) = p.get("/integrations").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = p.get(&format!("/issues/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

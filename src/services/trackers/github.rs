@@ -218,14 +218,13 @@ impl Provider for GitHub {
             } else if let Ok(list) = self
                 .call(Method::GET, "/milestones?state=all&per_page=100", None)
                 .await
-            {
-                if let Some(n) = list.as_array().into_iter().flatten().find_map(|ms| {
+                && let Some(n) = list.as_array().into_iter().flatten().find_map(|ms| {
                     (s(ms, "title")?.trim().to_lowercase() == m.to_lowercase())
                         .then(|| ms.get("number").and_then(Value::as_u64))
                         .flatten()
-                }) {
-                    body["milestone"] = json!(n);
-                }
+                })
+            {
+                body["milestone"] = json!(n);
             }
         }
         let v = self.call(Method::POST, "/issues", Some(body)).await?;

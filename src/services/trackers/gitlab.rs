@@ -231,10 +231,10 @@ impl Provider for GitLab {
         if !req.labels.is_empty() {
             body["labels"] = json!(req.labels.join(","));
         }
-        if let Some(a) = req.assignee.as_deref().filter(|a| !a.is_empty()) {
-            if let Ok(Some(id)) = self.user_id(a).await {
-                body["assignee_ids"] = json!([id]);
-            }
+        if let Some(a) = req.assignee.as_deref().filter(|a| !a.is_empty())
+            && let Ok(Some(id)) = self.user_id(a).await
+        {
+            body["assignee_ids"] = json!([id]);
         }
         if let Some(m) = req
             .milestone
@@ -249,8 +249,8 @@ impl Provider for GitLab {
                 u.query_pairs_mut()
                     .append_pair("search", m)
                     .append_pair("per_page", "100");
-                if let Ok((list, _)) = self.c.http.json(LABEL, self.req(Method::GET, u)).await {
-                    if let Some(id) = list.as_array().into_iter().flatten().find_map(|ms| {
+                if let Ok((list, _)) = self.c.http.json(LABEL, self.req(Method::GET, u)).await
+                    && let Some(id) = list.as_array().into_iter().flatten().find_map(|ms| {
                         (s(ms, "title")?.trim().to_lowercase() == m.to_lowercase())
                             .then(|| {
                                 ms.get("id")
@@ -258,9 +258,9 @@ impl Provider for GitLab {
                                     .and_then(Value::as_u64)
                             })
                             .flatten()
-                    }) {
-                        body["milestone_id"] = json!(id);
-                    }
+                    })
+                {
+                    body["milestone_id"] = json!(id);
                 }
             }
         }

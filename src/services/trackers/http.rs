@@ -119,11 +119,11 @@ impl Http {
         if let Some(secs) = header_secs("retry-after") {
             return Duration::from_secs(secs).min(self.max_delay);
         }
-        if header_secs("x-ratelimit-remaining") == Some(0) {
-            if let Some(reset) = header_secs("x-ratelimit-reset") {
-                let now = chrono::Utc::now().timestamp().max(0) as u64;
-                return Duration::from_secs(reset.saturating_sub(now).max(1)).min(self.max_delay);
-            }
+        if header_secs("x-ratelimit-remaining") == Some(0)
+            && let Some(reset) = header_secs("x-ratelimit-reset")
+        {
+            let now = chrono::Utc::now().timestamp().max(0) as u64;
+            return Duration::from_secs(reset.saturating_sub(now).max(1)).min(self.max_delay);
         }
         (self.base_delay * 2u32.saturating_pow(attempt - 1)).min(self.max_delay)
     }

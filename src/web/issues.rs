@@ -1,0 +1,829 @@
+//! Web pages for tracker issues (list with filters, detail with actions, create) and for
+//! integrations (admin: add, link projects, test, sync history).
+
+use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
+use super::pages::{
+    AppData, Fields, csrf_failed, error_status, field, forbidden_page, html_status, not_found,
+};
+use super::session::*;
+use crate::auth::Identity;
+use crate::domain::Scope;
+use crate::services::App;
+use crate::services::integrations::{IntegrationInput, LinkInput};
+use crate::services::issues::{IssueFilter, IssueView, NewIssue};
+use crate::services::sync::SyncRequest;
+use maud::{Markup, html};
+use poem::web::{Data, Path, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+const PAGE: usize = 50;
+
+#[derive(Deserialize, Default)]
+pub struct IssueQuery {
+    project_id: Option<String>,
+    tenant_id: Option<String>,
+    provider: Option<String>,
+    status: Option<String>,
+    assignee: Option<String>,
+    q: Option<String>,
+    page: Option<usize>,
+    notice: Option<String>,
+}
+
+fn num(s: &Option<String>) -> Option<u64> {
+    s.as_deref().and_then(|v| v.trim().parse().ok())
+}
+
+fn status_badge(v: &IssueView) -> Markup {
+    html! { span class={ "badge status-" (v.status_key) } title=[v.issue.status.as_deref()] { (v.status_label) } }
+}
+
+pub fn issue_table(list: &[IssueView], id: &str) -> Markup {
+    html! {
+        div.overflow-auto {
+            table id=(id) .striped {
+                thead { tr { th { "ID" } th { "Issue" } th { "Status" } th { "Project" } th { "Assignee" } th { "Updated" } } }
+                tbody {
+                    @for v in list {
+                        tr {
+                            td { (v.issue.id) }
+                            td.wrap {
+                                a href={ "/issues/" (v.issue.id) } { (v.issue.title) }
+                                br; small { (v.provider) " " code { (v.issue.external_id) }
+                                    @for l in &v.issue.labels { " " span.label { (l) } }
+                                    @if v.issue.missing_upstream { " " span.badge.status-missing { "gone upstream" } } }
+                            }
+                            td { (status_badge(v)) }
+                            td { (v.project_name) }
+                            td { (v.issue.assignee.as_deref().unwrap_or("")) }
+                            td { (fmt_time(&v.issue.external_updated_at.unwrap_or(v.issue.updated_at))) }
+                        }
+                    }
+                    @if list.is_empty() { tr { td colspan="6" { "No issues match." } } }
+                }
+            }
+        }
+    }
+}
+
+fn query_string(q: &IssueQuery, page: usize) -> String {
+    let mut u = reqwest::Url::parse("http://x/issues").expect("static URL");
+    {
+        let mut p = u.query_pairs_mut();
+        for (k, v) in [
+            ("project_id", &q.project_id),
+            ("tenant_id", &q.tenant_id),
+            ("provider", &q.provider),
+            ("status", &q.status),
+            ("assignee", &q.assignee),
+            ("q", &q.q),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                p.append_pair(k, v);
+            }
+        }
+        if page > 1 {
+            p.append_pair("page", &page.to_string());
+        }
+    }
+    format!("/issues?{}", u.query().unwrap_or_default())
+}
+
+fn sel(current: &Option<String>, v: &str) -> bool {
+    current.as_deref() == Some(v)
+}
+
+fn issues_page(
+    app: &App,
+    who: &Identity,
+    q: &IssueQuery,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
+    let page_no = q.page.unwrap_or(1).max(1);
+    let f = IssueFilter {
+        status: q.status.clone(),
+        provider: q.provider.clone(),
+        project_id: num(&q.project_id),
+        tenant_id: num(&q.tenant_id),
+        assignee: q.assignee.clone(),
+        q: q.q.clone(),
+        limit: PAGE,
+        offset: (page_no - 1) * PAGE,
+        ..Default::default()
+    };
+    let (list, total, list_error) = match app.list_issues(who, &f) {
+        Ok(p) => (p.issues, p.total, None),
+        Err(e) => (Vec::new(), 0, Some(e.to_string())),
+    };
+    let projects = app.list_projects(who, None).unwrap_or_default();
+    let tenants = app.list_tenants(who).unwrap_or_default();
+    page(
+        "Issues",
+        Some(who),
+        html! {
+            section #issues-section {
+                h1 { "Issues" }
+                (notice_box(notice))
+                (error_box(error.or(list_error.as_deref())))
+                form #issue-filters.filters method="get" action="/issues" hx-get="/issues" hx-target="#issue-results" hx-select="#issue-results" hx-swap="outerHTML" hx-push-url="true" hx-trigger="change, submit, keyup changed delay:400ms from:input[name=q]" {
+                    div.grid {
+                        input type="search" name="q" placeholder="Search title or #" value=(q.q.as_deref().unwrap_or("")) aria-label="Search";
+                        select name="status" aria-label="Status" {
+                            option value="" { "Any status" }
+                            option value="open" selected[sel(&q.status, "open")] { "Open" }
+                            option value="closed" selected[sel(&q.status, "closed")] { "Closed" }
+                        }
+                        select name="provider" aria-label="Provider" {
+                            option value="" { "Any tracker" }
+                            @for p in ["github", "gitlab", "jira"] { option value=(p) selected[sel(&q.provider, p)] { (p) } }
+                        }
+                    }
+                    div.grid {
+                        select name="project_id" aria-label="Project" {
+                            option value="" { "Any project" }
+                            @for p in &projects { option value=(p.project.id) selected[sel(&q.project_id, &p.project.id.to_string())] { (p.project.name) } }
+                        }
+                        select name="tenant_id" aria-label="Tenant" {
+                            option value="" { "Any tenant" }
+                            @for t in &tenants { option value=(t.tenant.id) selected[sel(&q.tenant_id, &t.tenant.id.to_string())] { (t.tenant.name) } }
+                        }
+                        input type="text" name="assignee" placeholder="Assignee" value=(q.assignee.as_deref().unwrap_or("")) aria-label="Assignee";
+                    }
+                    noscript { button type="submit" { "Filter" } }
+                }
+                div.toolbar {
+                    a role="button" href="/issues/new" { "New issue" }
+                    " "
+                    @if who.has(Scope::Write) {
+                        form.inline method="post" action="/issues/sync" hx-post="/issues/sync" hx-target="#issues-section" hx-select="#issues-section" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                            (csrf_field(who))
+                            button #sync-button.secondary type="submit" { "Sync now" }
+                            span.htmx-indicator { " Syncing…" }
+                        }
+                    }
+                }
+                div #issue-results {
+                    p { (total) " issue(s)" @if total > PAGE { ", page " (page_no) " of " (total.div_ceil(PAGE)) } }
+                    (issue_table(&list, "issue-list"))
+                    nav.pager {
+                        @if page_no > 1 { a href=(query_string(q, page_no - 1)) { "← Previous" } }
+                        " "
+                        @if page_no * PAGE < total { a href=(query_string(q, page_no + 1)) { "Next →" } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[handler]
+pub fn issues_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<IssueQuery>) -> Response {
+    let who = who_or_login!(app, req);
+    issues_page(app, &who, &q, None, q.notice.as_deref()).into_response()
+}
+
+#[handler]
+pub async fn issues_sync(
+    req: &Request,
+    Data(app): AppData<'_>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let links =
+        match tokio::task::block_in_place(|| app.links_to_sync(&who, &SyncRequest::default())) {
+            Ok(l) => l,
+            Err(e) => {
+                return html_status(
+                    error_status(&e),
+                    issues_page(
+                        app,
+                        &who,
+                        &IssueQuery::default(),
+                        Some(&e.to_string()),
+                        None,
+                    ),
+                );
+            }
+        };
+    let out = app.sync_links(&links, false, "manual").await;
+    let synced: u64 = out.iter().map(|o| o.issues_synced).sum();
+    let failed: Vec<String> = out
+        .iter()
+        .filter_map(|o| {
+            o.error
+                .as_ref()
+                .map(|e| format!("{} → {}: {e}", o.integration_name, o.project_name))
+        })
+        .collect();
+    let notice = format!(
+        "Synced {synced} issue(s) from {} project link(s).",
+        out.len() - failed.len()
+    );
+    let err = (!failed.is_empty()).then(|| format!("Failed: {}", failed.join("; ")));
+    issues_page(
+        app,
+        &who,
+        &IssueQuery::default(),
+        err.as_deref(),
+        Some(&notice),
+    )
+    .into_response()
+}
+
+fn comment_list(v: &IssueView) -> Markup {
+    html! {
+        @if v.issue.comments.is_empty() { p { "No comments." } }
+        @for c in &v.issue.comments {
+            article.comment {
+                header { strong { (c.author) } " " small { (c.created_at.as_deref().unwrap_or("")) }
+                    @if let Some(id) = &c.id { " " small.muted { "#" (id) } } }
+                div.pre { (c.body) }
+            }
+        }
+    }
+}
+
+fn issue_detail(
+    app: &App,
+    who: &Identity,
+    v: &IssueView,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
+    let id = v.issue.id;
+    let pinned = app.is_pinned(who, id).unwrap_or(false);
+    let can_write = who.has(Scope::Write);
+    let form_attrs = |action: &str| format!("/issues/{id}/{action}");
+    page(
+        &v.issue.title,
+        Some(who),
+        html! {
+            section #issue-detail {
+                p { a href="/issues" { "← Issues" } }
+                h1 { (v.issue.title) }
+                (notice_box(notice))
+                (error_box(error))
+                p { (status_badge(v)) " " (v.provider) " " code { (v.issue.external_id) } " · " (v.project_name) " · " (v.tenant_name)
+                    @if let Some(u) = &v.issue.url { " · " a href=(u) target="_blank" rel="noopener noreferrer" { "Open on tracker" } } }
+                dl.details {
+                    dt { "Assignee" } dd { (v.issue.assignee.as_deref().unwrap_or("Unassigned")) }
+                    dt { "Labels" } dd { @for l in &v.issue.labels { span.label { (l) } " " } @if v.issue.labels.is_empty() { "None" } }
+                    dt { "aiops id" } dd { code { (id) } " (use this id with the CLI and API)" }
+                    @if v.issue.missing_upstream { dt { "Upstream" } dd { "No longer returned by the tracker (deleted or moved)." } }
+                }
+                h2 { "Description" }
+                @match v.issue.body.as_deref().filter(|b| !b.trim().is_empty()) {
+                    Some(b) => div.pre.description { (b) },
+                    None => p { "No description details available for this issue." },
+                }
+                @if can_write {
+                    div.actions.toolbar {
+                        @let hx = |a: &str| form_attrs(a);
+                        form.inline method="post" action=(hx(if pinned { "unpin" } else { "pin" })) hx-post=(hx(if pinned { "unpin" } else { "pin" })) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
+                            (csrf_field(who)) button #pin-button.outline.small type="submit" { @if pinned { "Unpin" } @else { "Pin" } }
+                        }
+                        @let closed = v.status_key == "closed";
+                        form.inline method="post" action=(hx(if closed { "reopen" } else { "close" })) hx-post=(hx(if closed { "reopen" } else { "close" })) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                            (csrf_field(who)) button #close-button.outline.small type="submit" { @if closed { "Reopen" } @else { "Close" } }
+                        }
+                        form.inline method="post" action=(hx("refresh")) hx-post=(hx("refresh")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
+                            (csrf_field(who)) button.outline.secondary.small type="submit" { "Refresh" }
+                        }
+                    }
+                    form #assign-form method="post" action=(form_attrs("assign")) hx-post=(form_attrs("assign")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
+                        (csrf_field(who))
+                        fieldset role="group" {
+                            input type="text" name="assignee" placeholder="Tracker login / account id (blank: me)" aria-label="Assignee";
+                            button.small type="submit" { "Assign" }
+                        }
+                    }
+                }
+                h2 { "Comments" }
+                @if can_write {
+                    form #comment-form method="post" action=(form_attrs("comment")) hx-post=(form_attrs("comment")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                        (csrf_field(who))
+                        textarea name="body" rows="3" placeholder="Write a comment (Markdown; @Name mentions work on Jira)" required {}
+                        button #comment-submit type="submit" { "Comment" }
+                    }
+                }
+                (comment_list(v))
+            }
+        },
+    )
+}
+
+#[handler]
+pub fn issue_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
+    let who = who_or_login!(app, req);
+    match app.get_issue(&who, id) {
+        Ok(v) => issue_detail(app, &who, &v, None, None).into_response(),
+        Err(e) => not_found(&who, &e),
+    }
+}
+
+/// Run an action on an issue, then show the issue with the outcome.
+async fn after_action(
+    app: &App,
+    who: &Identity,
+    id: u64,
+    res: Result<String, crate::error::AppError>,
+) -> Response {
+    let v = match app.get_issue(who, id) {
+        Ok(v) => v,
+        Err(e) => return not_found(who, &e),
+    };
+    match res {
+        Ok(msg) => issue_detail(app, who, &v, None, Some(&msg)).into_response(),
+        Err(e) => html_status(
+            error_status(&e),
+            issue_detail(app, who, &v, Some(&e.to_string()), None),
+        ),
+    }
+}
+
+#[handler]
+pub async fn issue_action(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path((id, action)): Path<(u64, String)>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let res = match action.as_str() {
+        "comment" => app
+            .comment_issue(&who, id, field(&f, "body"))
+            .await
+            .map(|_| "Comment added.".to_string()),
+        "close" => app
+            .close_issue(&who, id, false)
+            .await
+            .map(|_| "Issue closed.".to_string()),
+        "reopen" => app
+            .close_issue(&who, id, true)
+            .await
+            .map(|_| "Issue reopened.".to_string()),
+        "refresh" => app
+            .refresh_issue(&who, id)
+            .await
+            .map(|_| "Refreshed from the tracker.".to_string()),
+        "assign" => {
+            let a = f
+                .get("assignee")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty());
+            app.assign_issue(&who, id, None, a)
+                .await
+                .map(|v| format!("Assigned to {}.", v.issue.assignee.unwrap_or_default()))
+        }
+        "pin" => tokio::task::block_in_place(|| app.pin_issue(&who, id))
+            .map(|_| "Pinned to your dashboard.".to_string()),
+        "unpin" => tokio::task::block_in_place(|| app.unpin_issue(&who, id))
+            .map(|_| "Unpinned.".to_string()),
+        _ => {
+            return not_found(
+                &who,
+                &crate::error::AppError::NotFound("No such action".into()),
+            );
+        }
+    };
+    after_action(app, &who, id, res).await
+}
+
+// ---- create ----------------------------------------------------------------------------------------
+
+fn new_issue_page(
+    app: &App,
+    who: &Identity,
+    f: &HashMap<String, String>,
+    error: Option<&str>,
+) -> Markup {
+    let links = app.list_links(who, None, None).unwrap_or_default();
+    let projects: Vec<u64> = app
+        .list_projects(who, None)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.project.id)
+        .collect();
+    let links: Vec<_> = links
+        .into_iter()
+        .filter(|l| projects.contains(&l.link.project_id))
+        .collect();
+    page(
+        "New issue",
+        Some(who),
+        html! {
+            h1 { "New issue" }
+            @if links.is_empty() {
+                p { "None of your projects is linked to a tracker yet. An administrator links them on the " a href="/integrations" { "integrations" } " page." }
+            } @else {
+                form #new-issue-form method="post" action="/issues/new" {
+                    (csrf_field(who))
+                    (error_box(error))
+                    label { "Project and tracker"
+                        select name="link" required {
+                            @for l in &links {
+                                @let v = format!("{}:{}", l.link.project_id, l.link.integration_id);
+                                option value=(v) selected[field(f, "link") == v] { (l.project_name) " → " (l.integration_name) " (" (l.provider) " " (l.link.external_identifier) ")" }
+                            }
+                        }
+                    }
+                    label { "Title" input type="text" name="title" value=(field(f, "title")) maxlength="512" required; }
+                    label { "Description (Markdown)" textarea name="description" rows="6" { (field(f, "description")) } }
+                    label { "Labels (comma-separated)" input type="text" name="labels" value=(field(f, "labels")); }
+                    div.grid {
+                        label { "Issue type (Jira)" input type="text" name="issue_type" value=(field(f, "issue_type")) placeholder="Task"; }
+                        label { "Priority (Jira)" input type="text" name="priority" value=(field(f, "priority")); }
+                    }
+                    button #new-issue-submit type="submit" { "Create issue" }
+                }
+            }
+        },
+    )
+}
+
+#[handler]
+pub fn issue_new_get(req: &Request, Data(app): AppData<'_>) -> Response {
+    let who = who_or_login!(app, req);
+    new_issue_page(app, &who, &HashMap::new(), None).into_response()
+}
+
+#[handler]
+pub async fn issue_new_post(
+    req: &Request,
+    Data(app): AppData<'_>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let (project_id, integration_id) = match field(&f, "link").split_once(':') {
+        Some((p, i)) => (p.parse().ok(), i.parse().ok()),
+        None => (None, None),
+    };
+    let opt = |k: &str| {
+        f.get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let res = app
+        .create_issue(
+            &who,
+            NewIssue {
+                project_id,
+                integration_id,
+                title: field(&f, "title").to_string(),
+                description: opt("description"),
+                labels: crate::domain::issues::parse_labels(field(&f, "labels")),
+                issue_type: opt("issue_type"),
+                priority: opt("priority"),
+                ..Default::default()
+            },
+        )
+        .await;
+    match res {
+        Ok(v) => redirect(&format!("/issues/{}", v.issue.id)),
+        Err(e) => html_status(
+            error_status(&e),
+            new_issue_page(app, &who, &f, Some(&e.to_string())),
+        ),
+    }
+}
+
+// ---- integrations (admin) ----------------------------------------------------------------------
+
+fn integrations_page(
+    app: &App,
+    who: &Identity,
+    f: &HashMap<String, String>,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
+    let list = app.list_integrations(who, None, None).unwrap_or_default();
+    let tenants = app.list_tenants(who).unwrap_or_default();
+    page(
+        "Integrations",
+        Some(who),
+        html! {
+            section #integrations-section {
+                h1 { "Tracker integrations" }
+                (notice_box(notice))
+                div.overflow-auto {
+                    table #integration-list.striped {
+                        thead { tr { th { "Name" } th { "Tracker" } th { "Tenant" } th { "Token" } th { "Projects" } th { "Sync" } } }
+                        tbody {
+                            @for v in &list {
+                                tr {
+                                    td { a href={ "/integrations/" (v.integration.id) } { (v.integration.name) } @if !v.integration.enabled { " (disabled)" } }
+                                    td { (v.integration.provider) br; small { (v.integration.base_url.as_deref().unwrap_or("default")) } }
+                                    td { (v.tenant_name) }
+                                    td { code { (v.token_hint) } }
+                                    td { (v.link_count) }
+                                    td { code { (v.integration.sync_cron.as_deref().unwrap_or(crate::domain::issues::DEFAULT_SYNC_CRON)) } }
+                                }
+                            }
+                            @if list.is_empty() { tr { td colspan="6" { "No integrations yet." } } }
+                        }
+                    }
+                }
+                details open[error.is_some() || list.is_empty()] {
+                    summary role="button" class="outline" { "Add integration" }
+                    form #integration-form method="post" action="/integrations" hx-post="/integrations" hx-target="#integrations-section" hx-select="#integrations-section" hx-swap="outerHTML" {
+                        (csrf_field(who))
+                        (error_box(error))
+                        div.grid {
+                            label { "Tenant" select name="tenant_id" required { @for t in &tenants { option value=(t.tenant.id) selected[field(f, "tenant_id") == t.tenant.id.to_string()] { (t.tenant.name) } } } }
+                            label { "Tracker" select name="provider" { @for p in ["github", "gitlab", "jira"] { option value=(p) selected[field(f, "provider") == p] { (p) } } } }
+                        }
+                        label { "Name" input type="text" name="name" value=(field(f, "name")) required maxlength="255"; }
+                        label { "Base URL (self-hosted GitLab, GitHub Enterprise, Jira site)" input type="url" name="base_url" value=(field(f, "base_url")) placeholder="https://your-site.atlassian.net"; }
+                        label { "API token (stored encrypted, never shown again)" input type="password" name="api_token" required autocomplete="off"; }
+                        label { "Jira account email" input type="email" name="jira_email" value=(field(f, "jira_email")); }
+                        label { "Sync schedule (cron; blank = every 15 minutes; off = manual only)" input type="text" name="sync_cron" value=(field(f, "sync_cron")) placeholder="*/15 * * * *"; }
+                        button #integration-submit type="submit" { "Add integration" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[handler]
+pub fn integrations_get(req: &Request, Data(app): AppData<'_>) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    integrations_page(app, &who, &HashMap::new(), None, None).into_response()
+}
+
+#[handler]
+pub fn integrations_post(
+    req: &Request,
+    Data(app): AppData<'_>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let opt = |k: &str| {
+        f.get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let input = IntegrationInput {
+        tenant_id: opt("tenant_id").and_then(|t| t.parse().ok()),
+        provider: opt("provider"),
+        name: opt("name"),
+        base_url: opt("base_url"),
+        api_token: opt("api_token"),
+        jira_email: opt("jira_email"),
+        sync_cron: opt("sync_cron"),
+        ..Default::default()
+    };
+    match tokio::task::block_in_place(|| app.create_integration(&who, input)) {
+        Ok(v) => redirect(&format!("/integrations/{}", v.integration.id)),
+        Err(e) => html_status(
+            error_status(&e),
+            integrations_page(app, &who, &f, Some(&e.to_string()), None),
+        ),
+    }
+}
+
+fn integration_page(
+    app: &App,
+    who: &Identity,
+    id: u64,
+    f: &HashMap<String, String>,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Result<Markup, crate::error::AppError> {
+    let v = app.get_integration(who, id)?;
+    let links = app.list_links(who, Some(id), None)?;
+    let projects: Vec<_> = app
+        .list_projects(who, None)?
+        .into_iter()
+        .filter(|p| p.project.tenant_id == v.integration.tenant_id)
+        .collect();
+    let mut runs = Vec::new();
+    for l in &links {
+        runs.extend(app.sync_history(who, 10, Some(l.link.id))?);
+    }
+    runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+    let base = format!("/integrations/{id}");
+    Ok(page(
+        &v.integration.name,
+        Some(who),
+        html! {
+            section #integration-detail {
+                p { a href="/integrations" { "← Integrations" } }
+                h1 { (v.integration.name) }
+                (notice_box(notice))
+                (error_box(error))
+                dl.details {
+                    dt { "Tracker" } dd { (v.integration.provider) " · " (v.integration.base_url.as_deref().unwrap_or("default URL")) }
+                    dt { "Tenant" } dd { (v.tenant_name) }
+                    dt { "Token" } dd { code { (v.token_hint) } }
+                }
+                div.toolbar {
+                    form.inline method="post" action={ (base) "/test" } hx-post={ (base) "/test" } hx-target="#integration-detail" hx-select="#integration-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                        (csrf_field(who)) button #test-button.outline type="submit" { "Test connection" }
+                    }
+                    " "
+                    form.inline method="post" action={ (base) "/delete" } onsubmit="return confirm('Delete this integration, its project links and their stored issues?')" {
+                        (csrf_field(who)) button.danger.outline type="submit" { "Delete" }
+                    }
+                }
+                h2 { "Linked projects" }
+                div.overflow-auto {
+                    table #link-list.striped {
+                        thead { tr { th { "Project" } th { "Tracker project" } th { "Issues" } th { "Last sync" } th { "" } } }
+                        tbody {
+                            @for l in &links {
+                                tr {
+                                    td { (l.project_name) }
+                                    td { code { (l.link.external_identifier) } }
+                                    td { a href={ "/issues?project_id=" (l.link.project_id) } { (l.issue_count) } }
+                                    td { (l.link.last_synced_at.as_ref().map(fmt_time).unwrap_or_else(|| "never".into())) }
+                                    td.actions {
+                                        form.inline method="post" action={ (base) "/links/" (l.link.id) "/sync" } hx-post={ (base) "/links/" (l.link.id) "/sync" } hx-target="#integration-detail" hx-select="#integration-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                                            (csrf_field(who)) button.small type="submit" { "Sync" }
+                                        }
+                                        form.inline method="post" action={ (base) "/links/" (l.link.id) "/delete" } {
+                                            (csrf_field(who)) button.small.danger.outline type="submit" { "Unlink" }
+                                        }
+                                    }
+                                }
+                            }
+                            @if links.is_empty() { tr { td colspan="5" { "No project linked yet." } } }
+                        }
+                    }
+                }
+                details open[error.is_some() || links.is_empty()] {
+                    summary role="button" class="outline" { "Link a project" }
+                    form #link-form method="post" action={ (base) "/links" } hx-post={ (base) "/links" } hx-target="#integration-detail" hx-select="#integration-detail" hx-swap="outerHTML" {
+                        (csrf_field(who))
+                        label { "Project" select name="project_id" required { @for p in &projects { option value=(p.project.id) { (p.project.name) } } } }
+                        label { @match v.integration.provider.as_str() {
+                                "github" => "Repository (owner/repo)",
+                                "gitlab" => "Project path or id (group/project)",
+                                _ => "Jira project key",
+                            }
+                            input type="text" name="external_identifier" value=(field(f, "external_identifier")) required; }
+                        @if v.integration.provider == "jira" {
+                            label { "Custom JQL (optional)" input type="text" name="jql" value=(field(f, "jql")); }
+                        }
+                        button #link-submit type="submit" { "Link project" }
+                    }
+                }
+                h2 { "Sync history" }
+                div.overflow-auto {
+                    table #sync-history.striped {
+                        thead { tr { th { "Started" } th { "Trigger" } th { "Result" } th { "Fetched" } th { "New" } th { "Gone" } th { "Error" } } }
+                        tbody {
+                            @for r in &runs {
+                                tr {
+                                    td { (fmt_time(&r.started_at)) }
+                                    td { (r.trigger) @if r.full { " (full)" } }
+                                    td { span class={ "badge run-" (r.status) } { (r.status) } }
+                                    td { (r.fetched) } td { (r.created) } td { (r.missing) }
+                                    td.wrap { (r.error.as_deref().unwrap_or("")) }
+                                }
+                            }
+                            @if runs.is_empty() { tr { td colspan="7" { "No sync yet." } } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn show_integration(
+    app: &App,
+    who: &Identity,
+    id: u64,
+    f: &HashMap<String, String>,
+    res: Result<String, crate::error::AppError>,
+) -> Response {
+    let (err, ok) = match &res {
+        Ok(m) => (None, Some(m.as_str())),
+        Err(e) => (Some(e.to_string()), None),
+    };
+    match integration_page(app, who, id, f, err.as_deref(), ok) {
+        Ok(m) => match res {
+            Ok(_) => m.into_response(),
+            Err(e) => html_status(error_status(&e), m),
+        },
+        Err(e) => not_found(who, &e),
+    }
+}
+
+#[handler]
+pub fn integration_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    match integration_page(app, &who, id, &HashMap::new(), None, None) {
+        Ok(m) => m.into_response(),
+        Err(e) => not_found(&who, &e),
+    }
+}
+
+#[handler]
+pub async fn integration_action(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path((id, action)): Path<(u64, String)>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let res = match action.as_str() {
+        "test" => app
+            .test_integration(&who, id)
+            .await
+            .map(|m| format!("✓ {m}")),
+        "delete" => {
+            return match tokio::task::block_in_place(|| app.delete_integration(&who, id)) {
+                Ok(()) => redirect("/integrations"),
+                Err(e) => show_integration(app, &who, id, &f, Err(e)),
+            };
+        }
+        "links" => {
+            let mut config = serde_json::Map::new();
+            if let Some(j) = f.get("jql").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                config.insert("jql".into(), serde_json::Value::String(j.into()));
+            }
+            let input = LinkInput {
+                project_id: field(&f, "project_id").parse().ok(),
+                external_identifier: f.get("external_identifier").cloned(),
+                config: Some(serde_json::Value::Object(config)),
+                ..Default::default()
+            };
+            tokio::task::block_in_place(|| app.create_link(&who, id, input)).map(|l| {
+                format!(
+                    "Linked {} to {}. Sync it to fetch its issues.",
+                    l.project_name, l.link.external_identifier
+                )
+            })
+        }
+        _ => {
+            return not_found(
+                &who,
+                &crate::error::AppError::NotFound("No such action".into()),
+            );
+        }
+    };
+    let f = if res.is_ok() { HashMap::new() } else { f };
+    show_integration(app, &who, id, &f, res)
+}
+
+#[handler]
+pub async fn link_action(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path((id, link, action)): Path<(u64, u64, String)>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let res = match action.as_str() {
+        "sync" => {
+            let o = app.sync_link(link, false, "manual").await;
+            match o.error {
+                None => Ok(format!(
+                    "Synced {} issue(s) ({} new, {} gone upstream).",
+                    o.issues_synced, o.created, o.missing
+                )),
+                Some(e) => Err(crate::error::AppError::BadRequest(format!(
+                    "Sync failed: {e}"
+                ))),
+            }
+        }
+        "delete" => tokio::task::block_in_place(|| app.delete_link(&who, link))
+            .map(|_| "Project unlinked; its stored issues were removed.".to_string()),
+        _ => {
+            return not_found(
+                &who,
+                &crate::error::AppError::NotFound("No such action".into()),
+            );
+        }
+    };
+    show_integration(app, &who, id, &HashMap::new(), res)
+}
+
+/// Pinned issues for the dashboard.
+pub fn pinned_section(app: &App, who: &Identity) -> Markup {
+    let pinned = app.pinned_issues(who).unwrap_or_default();
+    html! {
+        h2 { "Pinned issues" }
+        @if pinned.is_empty() {
+            p { "Nothing pinned. Pin issues from their page on " a href="/issues" { "Issues" } "." }
+        } @else {
+            (issue_table(&pinned, "pinned-issues"))
+        }
+    }
+}
