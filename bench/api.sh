@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # API benchmark: seeds 10,000 issues' worth of data, then reports req/s and p99 for
-# GET /api/v1/tenants and GET /api/v1/projects (key auth), idle RSS, and start-to-first-answer.
+# GET /api/v1/tenants, /api/v1/projects and /api/v1/issues?status=open&limit=50 over the 10,000
+# seeded issues (key auth), idle RSS, and start-to-first-answer. The tracker sync benchmark is
+# `cargo bench --bench tracker_sync` (10,000 issues, 100 pages from the fake GitHub).
 # Needs wrk (apt-get install wrk). Runs on loopback only. Usage: bench/api.sh [duration-seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ sleep 1
 echo "idle RSS: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$PID/status)"
 echo "binary size: $(du -h "$BIN" | cut -f1)"
 
-for path in /api/v1/tenants /api/v1/projects; do
+for path in /api/v1/tenants /api/v1/projects "/api/v1/issues?status=open&limit=50"; do
   curl -sf -H "X-API-Key: $KEY" "$BASE$path" >/dev/null || { echo "GET $path failed" >&2; exit 1; }
   echo "== GET $path (wrk -t2 -c32 -d${DURATION}s)"
   wrk -t2 -c32 -d"${DURATION}s" --latency -H "X-API-Key: $KEY" "$BASE$path" \

@@ -88,7 +88,8 @@ pub struct IssueObj {
     pub assignee: Option<String>,
     pub url: Option<String>,
     pub labels: Vec<String>,
-    /// The description as Markdown.
+    /// The description as Markdown (single-issue answers only; lists leave it out).
+    #[oai(skip_serializing_if_is_none)]
     pub description: Option<String>,
     /// Newest first (at most 20).
     pub comments: Vec<CommentObj>,
@@ -690,7 +691,14 @@ impl IssuesApi {
         let page = app.list_issues(auth.identity(), &f)?;
         Ok(Json(IssuesEnvelope {
             count: page.issues.len(),
-            issues: page.issues.into_iter().map(Into::into).collect(),
+            issues: page
+                .issues
+                .into_iter()
+                .map(|v| IssueObj {
+                    description: None,
+                    ..v.into()
+                })
+                .collect(),
             total: page.total,
             offset: offset.0,
             limit: limit.0,

@@ -2,7 +2,7 @@
 //! Issue ids are aiops ids (the `id` column), never tracker numbers.
 
 use super::commands::{Ctx, pick};
-use super::output::{Format, render};
+use super::output::{Format, render, table_of};
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -155,23 +155,6 @@ fn take(mut v: Value, key: &str) -> Value {
     v.get_mut(key).map(Value::take).unwrap_or(Value::Null)
 }
 
-/// Keep only `cols` of each item (table output of lists).
-fn columns(list: &Value, cols: &[&str]) -> Value {
-    Value::Array(
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .map(|i| {
-                let mut o = serde_json::Map::new();
-                for c in cols {
-                    o.insert((*c).to_string(), i.get(*c).cloned().unwrap_or(Value::Null));
-                }
-                Value::Object(o)
-            })
-            .collect(),
-    )
-}
-
 fn labels(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
@@ -253,9 +236,9 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 let total = resp["total"].as_u64().unwrap_or(0);
                 let list = take(resp, "issues");
                 let shown = list.as_array().map(Vec::len).unwrap_or(0);
-                print(
-                    f,
-                    &columns(
+                println!(
+                    "{}",
+                    table_of(
                         &list,
                         &[
                             "id",
@@ -266,8 +249,8 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                             "project_name",
                             "assignee",
                         ],
-                    ),
-                    Some("Issues"),
+                        Some("Issues")
+                    )
                 );
                 if (shown as u64) < total {
                     println!("Showing {shown} of {total}; use --limit/--offset for more.");
@@ -421,13 +404,13 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
             if projects.as_array().is_some_and(|p| !p.is_empty()) {
                 if f == Format::Table {
                     println!();
-                    print(
-                        f,
-                        &columns(
+                    println!(
+                        "{}",
+                        table_of(
                             &projects,
                             &["provider", "tenant_name", "project_name", "issues_synced"],
-                        ),
-                        Some("Project Sync Details"),
+                            Some("Project Sync Details")
+                        )
                     );
                 } else {
                     print(f, &projects, None);
@@ -475,9 +458,9 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
             if list.as_array().is_none_or(Vec::is_empty) {
                 println!("No pinned issues found");
             } else if f == Format::Table {
-                print(
-                    f,
-                    &columns(
+                println!(
+                    "{}",
+                    table_of(
                         &list,
                         &[
                             "id",
@@ -487,8 +470,8 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                             "project_name",
                             "tenant_name",
                         ],
-                    ),
-                    Some("Pinned Issues"),
+                        Some("Pinned Issues")
+                    )
                 );
             } else {
                 print(f, &list, None);
@@ -508,9 +491,9 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
             };
             let list = take(ctx.client.get(&path).await?, "integrations");
             if f == Format::Table {
-                print(
-                    f,
-                    &columns(
+                println!(
+                    "{}",
+                    table_of(
                         &list,
                         &[
                             "id",
@@ -522,8 +505,8 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
                             "token_hint",
                             "project_count",
                         ],
-                    ),
-                    Some("Integrations"),
+                        Some("Integrations")
+                    )
                 );
             } else {
                 print(f, &list, None);
@@ -549,9 +532,9 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
                 "runs",
             );
             if f == Format::Table {
-                print(
-                    f,
-                    &columns(
+                println!(
+                    "{}",
+                    table_of(
                         &runs,
                         &[
                             "id",
@@ -563,8 +546,8 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
                             "issues_created",
                             "error",
                         ],
-                    ),
-                    Some("Sync History"),
+                        Some("Sync History")
+                    )
                 );
             } else {
                 print(f, &runs, None);
@@ -590,10 +573,18 @@ mod tests {
         );
         assert_eq!(query(&[("x", None)]), "");
         assert_eq!(labels(" a, ,b "), vec!["a", "b"]);
-        let cols = columns(
+        let t = table_of(
             &json!([{"id": 1, "title": "t", "extra": 2}]),
-            &["id", "title", "missing"],
+            &["title", "id"],
+            Some("T"),
         );
-        assert_eq!(cols, json!([{"id": 1, "title": "t", "missing": null}]));
+        assert!(
+            t.starts_with(
+                "T
+"
+            ) && t.find("Title") < t.find("Id")
+                && !t.contains("Extra"),
+            "{t}"
+        );
     }
 }

@@ -73,6 +73,26 @@ fn new_table() -> Table {
     t
 }
 
+/// A table of `items` with exactly these columns, in this order.
+pub fn table_of(items: &Value, columns: &[&str], title: Option<&str>) -> String {
+    let Some(items) = items.as_array().filter(|i| !i.is_empty()) else {
+        return "No data to display".into();
+    };
+    let mut t = new_table();
+    t.set_header(columns.iter().map(|c| header(c)));
+    for item in items {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| cell(item.get(*c).unwrap_or(&Value::Null))),
+        );
+    }
+    match title {
+        Some(title) => format!("{title}\n{t}"),
+        None => t.to_string(),
+    }
+}
+
 fn table(data: &Value, title: Option<&str>) -> String {
     let body = match data {
         Value::Array(items) if items.is_empty() => return "No data to display".into(),

@@ -53,8 +53,9 @@ impl App {
                 provider: "github".into(),
                 name: format!("github-{t:03}"),
                 base_url: None,
-                api_token_enc: String::new(),
+                api_token_enc: self.secrets.encrypt("demo-token-not-real")?,
                 settings: serde_json::json!({}),
+                // Disabled: demo links point at repositories that do not exist.
                 enabled: false,
                 sync_cron: None,
                 created_at: now,

@@ -66,6 +66,59 @@ pub struct NewIssue {
 
 pub const MAX_LIMIT: usize = 500;
 
+/// A stored issue without its description, for lists: the (possibly long) body is skipped by
+/// the decoder instead of being copied, since list answers do not carry it.
+#[derive(serde::Deserialize)]
+struct ListedIssue {
+    id: Id,
+    project_integration_id: Id,
+    project_id: Id,
+    tenant_id: Id,
+    external_id: String,
+    title: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    comments: Vec<Comment>,
+    #[serde(default)]
+    external_updated_at: Option<Timestamp>,
+    #[serde(default)]
+    last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    missing_upstream: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+fn decode_listed(bytes: &[u8]) -> AppResult<ExternalIssue> {
+    let l: ListedIssue = decode(bytes)?;
+    Ok(ExternalIssue {
+        id: l.id,
+        project_integration_id: l.project_integration_id,
+        project_id: l.project_id,
+        tenant_id: l.tenant_id,
+        external_id: l.external_id,
+        title: l.title,
+        status: l.status,
+        assignee: l.assignee,
+        url: l.url,
+        labels: l.labels,
+        comments: l.comments,
+        body: None,
+        external_updated_at: l.external_updated_at,
+        last_seen_at: l.last_seen_at,
+        missing_upstream: l.missing_upstream,
+        created_at: l.created_at,
+        updated_at: l.updated_at,
+    })
+}
+
 /// Add an issue's index entries (inside the caller's transaction).
 pub(crate) fn index_issue(w: &WriteTransaction, issue: &ExternalIssue) -> AppResult<()> {
     multi_add(
@@ -322,7 +375,10 @@ impl App {
 
         let issues_t = r.open_table(ISSUES)?;
         let load = |id: Id| -> AppResult<Option<ExternalIssue>> {
-            issues_t.get(id)?.map(|v| decode(v.value())).transpose()
+            issues_t
+                .get(id)?
+                .map(|v| decode_listed(v.value()))
+                .transpose()
         };
         let matches = |i: &ExternalIssue| -> bool {
             (!check_status || status.is_some_and(|s| normalize_status(i.status.as_deref()).0 == s))
@@ -352,7 +408,7 @@ impl App {
             (Source::All, false) => {
                 total = issues_t.len()? as usize;
                 for item in issues_t.iter()?.rev().skip(f.offset).take(limit) {
-                    page.push(decode::<ExternalIssue>(item?.1.value())?);
+                    page.push(decode_listed(item?.1.value())?);
                 }
             }
             (Source::Status(s), false) => {
@@ -401,7 +457,7 @@ impl App {
                     }
                     Source::All => {
                         for item in issues_t.iter()?.rev() {
-                            visit(decode(item?.1.value())?);
+                            visit(decode_listed(item?.1.value())?);
                         }
                     }
                 }

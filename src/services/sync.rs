@@ -218,6 +218,8 @@ impl App {
         o.run_id = Some(run_id);
         let (provider, _, _) = self.provider_for(&link, None)?;
         let payloads = provider.list(since).await?;
+        let fetched_at = std::time::Instant::now();
+        let fetch_ms = (Utc::now() - started).num_milliseconds();
         let (created, updated, missing) =
             tokio::task::block_in_place(|| -> AppResult<(u64, u64, u64)> {
                 let w = self.store.write()?;
@@ -303,7 +305,8 @@ impl App {
                 w.commit()?;
                 Ok((created, updated, missing))
             })?;
-        tracing::info!(link = link_id, provider = %integ.provider, fetched = payloads.len(), created, updated, missing, "issue sync finished");
+        let write_ms = fetched_at.elapsed().as_millis() as u64;
+        tracing::info!(link = link_id, provider = %integ.provider, fetched = payloads.len(), created, updated, missing, fetch_ms, write_ms, "issue sync finished");
         o.issues_synced = payloads.len() as u64;
         o.created = created;
         o.missing = missing;

@@ -368,7 +368,7 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(1);
             let since = query_param(query, "since");
-            let mut items: Vec<Value> = s
+            let mut items: Vec<&Value> = s
                 .issues
                 .iter()
                 .filter(|i| {
@@ -376,7 +376,6 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
                         .as_ref()
                         .is_none_or(|t| i["updated_at"].as_str().unwrap_or("") >= t.as_str())
                 })
-                .cloned()
                 .collect();
             items.sort_by(|a, b| b["updated_at"].as_str().cmp(&a["updated_at"].as_str()));
             let total = items.len();
@@ -384,6 +383,7 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
                 .into_iter()
                 .skip((page - 1) * per_page)
                 .take(per_page)
+                .cloned()
                 .collect();
             let mut r = json_resp(200, Value::Array(chunk));
             if page * per_page < total {
@@ -494,7 +494,7 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(1);
             let after = query_param(query, "updated_after");
-            let mut items: Vec<Value> = s
+            let mut items: Vec<&Value> = s
                 .issues
                 .iter()
                 .filter(|i| {
@@ -502,7 +502,6 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
                         .as_ref()
                         .is_none_or(|t| i["updated_at"].as_str().unwrap_or("") >= t.as_str())
                 })
-                .cloned()
                 .collect();
             items.sort_by(|a, b| b["updated_at"].as_str().cmp(&a["updated_at"].as_str()));
             let total = items.len();
@@ -510,6 +509,7 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
                 .into_iter()
                 .skip((page - 1) * per_page)
                 .take(per_page)
+                .cloned()
                 .collect();
             let mut r = json_resp(200, Value::Array(chunk));
             let next = if page * per_page < total {
