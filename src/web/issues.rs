@@ -827,3 +827,143 @@ pub fn pinned_section(app: &App, who: &Identity) -> Markup {
         }
     }
 }
+
+// ---- personal tracker settings -------------------------------------------------------------------
+
+fn trackers_account_page(
+    app: &App,
+    who: &Identity,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Markup {
+    let me = app.get_identity_map(who, who.id()).unwrap_or_default();
+    let creds = app.list_credentials(who).unwrap_or_default();
+    let integrations = app.list_integrations(who, None, None).unwrap_or_default();
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    page(
+        "My trackers",
+        Some(who),
+        html! {
+            section #tracker-account {
+                p { a href="/account" { "← Account" } }
+                h1 { "My trackers" }
+                (notice_box(notice))
+                (error_box(error))
+                h2 { "Identities" }
+                p { "Used to assign issues to you, for “my issues”, and to turn @mentions into Jira mentions." }
+                form #identity-form method="post" action="/account/trackers/identity" hx-post="/account/trackers/identity" hx-target="#tracker-account" hx-select="#tracker-account" hx-swap="outerHTML" {
+                    (csrf_field(who))
+                    div.grid {
+                        label { "GitHub login" input type="text" name="github_username" value=(v(&me.github_username)); }
+                        label { "GitLab username" input type="text" name="gitlab_username" value=(v(&me.gitlab_username)); }
+                        label { "Jira account id" input type="text" name="jira_account_id" value=(v(&me.jira_account_id)); }
+                    }
+                    button #identity-submit type="submit" { "Save identities" }
+                }
+                h2 { "Personal tokens" }
+                p { "Your writes (comments, issues, assignments) use your own token when you have one here, so they appear under your name on the tracker." }
+                div.overflow-auto {
+                    table #credential-list.striped {
+                        thead { tr { th { "Integration" } th { "Tracker" } th { "Saved" } th { "" } } }
+                        tbody {
+                            @for c in &creds {
+                                tr {
+                                    td { (c.integration_name) } td { (c.provider) } td { (fmt_time(&c.credential.updated_at)) }
+                                    td { form.inline method="post" action={ "/account/trackers/credentials/" (c.credential.id) "/delete" } {
+                                        (csrf_field(who)) button.small.danger.outline type="submit" { "Remove" } } }
+                                }
+                            }
+                            @if creds.is_empty() { tr { td colspan="4" { "No personal tokens." } } }
+                        }
+                    }
+                }
+                @if !integrations.is_empty() {
+                    form #credential-form method="post" action="/account/trackers/credentials" hx-post="/account/trackers/credentials" hx-target="#tracker-account" hx-select="#tracker-account" hx-swap="outerHTML" {
+                        (csrf_field(who))
+                        div.grid {
+                            label { "Integration" select name="integration_id" { @for i in &integrations { option value=(i.integration.id) { (i.integration.name) " (" (i.tenant_name) ", " (i.integration.provider) ")" } } } }
+                            label { "Token (stored encrypted)" input type="password" name="api_token" required autocomplete="off"; }
+                            label { "Jira email (Jira only)" input type="email" name="jira_email"; }
+                        }
+                        button #credential-submit type="submit" { "Save token" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[handler]
+pub fn trackers_account_get(req: &Request, Data(app): AppData<'_>) -> Response {
+    let who = who_or_login!(app, req);
+    trackers_account_page(app, &who, None, None).into_response()
+}
+
+#[handler]
+pub fn trackers_account_post(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path(action): Path<String>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let res = tokio::task::block_in_place(|| match action.as_str() {
+        "identity" => app
+            .update_identity_map(
+                &who,
+                who.id(),
+                f.get("github_username").cloned(),
+                f.get("gitlab_username").cloned(),
+                f.get("jira_account_id").cloned(),
+            )
+            .map(|_| "Identities saved.".to_string()),
+        "credentials" => {
+            let settings = f
+                .get("jira_email")
+                .map(|e| e.trim())
+                .filter(|e| !e.is_empty())
+                .map(|e| serde_json::json!({"username": e}));
+            match field(&f, "integration_id").parse::<u64>() {
+                Ok(i) => app
+                    .set_credential(&who, i, field(&f, "api_token"), settings)
+                    .map(|(_, created)| {
+                        if created {
+                            "Token saved.".to_string()
+                        } else {
+                            "Token replaced.".to_string()
+                        }
+                    }),
+                Err(_) => Err(crate::error::AppError::BadRequest(
+                    "Choose an integration".into(),
+                )),
+            }
+        }
+        _ => Err(crate::error::AppError::NotFound("No such action".into())),
+    });
+    match res {
+        Ok(m) => trackers_account_page(app, &who, None, Some(&m)).into_response(),
+        Err(e) => html_status(
+            error_status(&e),
+            trackers_account_page(app, &who, Some(&e.to_string()), None),
+        ),
+    }
+}
+
+#[handler]
+pub fn credential_delete(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    match tokio::task::block_in_place(|| app.delete_credential(&who, id)) {
+        Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),
+        Err(e) => html_status(
+            error_status(&e),
+            trackers_account_page(app, &who, Some(&e.to_string()), None),
+        ),
+    }
+}

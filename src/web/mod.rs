@@ -70,6 +70,12 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/integrations/:id/:action", post(integration_action))
         .at("/integrations/:id/links/:link/:action", post(link_action))
         .at("/account", get(account_get).post(account_post))
+        .at("/account/trackers", get(trackers_account_get))
+        .at("/account/trackers/:action", post(trackers_account_post))
+        .at(
+            "/account/trackers/credentials/:id/delete",
+            post(credential_delete),
+        )
         .data(app)
         .catch_error(|_: poem::error::NotFoundError| async { not_found_page(None).into_response() })
 }

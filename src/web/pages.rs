@@ -1123,6 +1123,7 @@ fn account_page(who: &Identity, error: Option<&str>, notice: Option<&str>) -> Ma
                 dt { "Email" } dd { (who.user.email) }
                 dt { "Role" } dd { @if who.user.is_admin { "Administrator" } @else { "User" } }
             }
+            p { a href="/account/trackers" { "My trackers: identities and personal tokens →" } }
             h2 { "Change password" }
             (error_box(error))
             (notice_box(notice))

@@ -241,3 +241,67 @@ async fn phone_user_logs_in_and_creates_a_tenant_and_a_project() {
     assert_eq!(p["tenant_name"], "Phone Tenant");
     assert_eq!(p["repo_url"], "https://example.com/o/phone.git");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_user_filters_issues_and_comments_with_htmx() {
+    use crate::fakes::{Fake, Kind};
+    let gh = Fake::start(Kind::GitHub, "phone-token-1234").await;
+    gh.seed_github(60, 0);
+    let s = Server::start();
+    crate::trackers::link(
+        &s,
+        &gh,
+        "phone-token-1234",
+        "octo/repo",
+        serde_json::json!({}),
+        "phoneco",
+    )
+    .await;
+    crate::trackers::sync(&s, &s.admin_key, serde_json::json!({})).await;
+
+    let d = Driver::start().await;
+    d.goto(&s.url("/issues")).await;
+    d.type_into("input[name=email]", ADMIN_EMAIL).await;
+    d.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    d.click("#login-submit").await;
+    d.find("#issue-filters").await;
+    d.wait_text("#issue-results", "60 issue(s)").await;
+    // Typing in the search box narrows the list in place (htmx partial update).
+    d.type_into("#issue-filters input[name=q]", "Issue 42")
+        .await;
+    d.wait_text("#issue-results", "1 issue(s)").await;
+    assert!(d.text_of("#issue-list").await.contains("Issue 42"));
+    assert!(
+        d.current_url().await.contains("q=Issue"),
+        "the filter is in the URL: {}",
+        d.current_url().await
+    );
+    let fits = d
+        .script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(fits, true, "no horizontal scrolling on the issues page");
+
+    d.click("#issue-list a").await;
+    d.find("#comment-form").await;
+    d.type_into("#comment-form textarea[name=body]", "Sent from a phone")
+        .await;
+    d.click("#comment-submit").await;
+    d.wait_text("#issue-detail", "Comment added.").await;
+    d.wait_text("#issue-detail", "Sent from a phone").await;
+    let fits = d
+        .script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(fits, true, "no horizontal scrolling on the issue page");
+    assert!(
+        gh.requests()
+            .iter()
+            .any(|r| r.method == "POST"
+                && r.body == serde_json::json!({"body": "Sent from a phone"})),
+        "the comment reached the tracker"
+    );
+    d.click("#pin-button").await;
+    d.wait_text("#issue-detail", "Pinned to your dashboard.")
+        .await;
+    d.goto(&s.url("/")).await;
+    d.wait_text("#pinned-issues", "Issue 42").await;
+}

@@ -485,4 +485,50 @@ async fn issues_and_integrations_pages_work_end_to_end() {
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = p.get(&format!("/issues/{id}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Their own tracker settings: identities and a personal token (never shown back).
+    let (st, html) = p.get("/account/trackers").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("identity-form") && html.contains("GH (Webco, github)"),
+        "{html}"
+    );
+    let (st, html, _) = p
+        .post(
+            "/account/trackers/identity",
+            &[
+                ("github_username", "plainhub"),
+                ("gitlab_username", ""),
+                ("jira_account_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("Identities saved.") && html.contains("value=\"plainhub\""),
+        "{html}"
+    );
+    let integ_id = page_url.rsplit('/').next().unwrap().to_string();
+    let (st, html, _) = p
+        .post(
+            "/account/trackers/credentials",
+            &[
+                ("integration_id", &integ_id),
+                ("api_token", "plain-personal-token"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("Token saved.") && !html.contains("plain-personal-token"),
+        "{html}"
+    );
+    let (st, html, _) = p
+        .post(
+            "/account/trackers/credentials",
+            &[("integration_id", &integ_id), ("api_token", "")],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("api_token is required"), "{html}");
 }
