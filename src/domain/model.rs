@@ -201,6 +201,9 @@ pub struct ExternalIssue {
     pub status: Option<String>,
     #[serde(default)]
     pub assignee: Option<String>,
+    /// The assignee's tracker identity (login, username, account id).
+    #[serde(default)]
+    pub assignee_key: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]

@@ -120,6 +120,7 @@ impl App {
                     title: format!("Demo issue {}", n + 1),
                     status: Some(status.into()),
                     assignee: None,
+                    assignee_key: None,
                     url: Some(format!("https://example.com/demo/issues/{}", n + 1)),
                     labels: vec!["demo".into()],
                     comments: Vec::new(),

@@ -81,6 +81,8 @@ struct ListedIssue {
     #[serde(default)]
     assignee: Option<String>,
     #[serde(default)]
+    assignee_key: Option<String>,
+    #[serde(default)]
     url: Option<String>,
     #[serde(default)]
     labels: Vec<String>,
@@ -107,6 +109,7 @@ fn decode_listed(bytes: &[u8]) -> AppResult<ExternalIssue> {
         title: l.title,
         status: l.status,
         assignee: l.assignee,
+        assignee_key: l.assignee_key,
         url: l.url,
         labels: l.labels,
         comments: l.comments,
@@ -174,6 +177,7 @@ pub(crate) fn apply_payload(issue: &mut ExternalIssue, p: &IssuePayload, now: Ti
     issue.title = p.title.clone();
     issue.status = p.status.clone();
     issue.assignee = p.assignee.clone();
+    issue.assignee_key = p.assignee_key.clone();
     issue.url = p.url.clone().or(issue.url.take());
     issue.labels = p.labels.clone();
     if p.body.is_some() {
@@ -295,6 +299,21 @@ impl App {
             .as_deref()
             .map(|a| a.trim().to_lowercase())
             .filter(|a| !a.is_empty());
+        // `assignee=me`: issues assigned to any of the caller's mapped tracker identities.
+        let mine: Option<Vec<String>> = if assignee.as_deref() == Some("me") {
+            let m: crate::domain::IdentityMap =
+                get_row(&r, IDENTITY_MAP, caller.id())?.unwrap_or_default();
+            Some(
+                [m.github_username, m.gitlab_username, m.jira_account_id]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let assignee = if mine.is_some() { None } else { assignee };
         let q =
             f.q.as_deref()
                 .map(|a| a.trim().to_lowercase())
@@ -370,6 +389,7 @@ impl App {
             || check_links
             || check_visible
             || assignee.is_some()
+            || mine.is_some()
             || !f.labels.is_empty()
             || q.is_some();
 
@@ -393,6 +413,11 @@ impl App {
                     i.assignee
                         .as_deref()
                         .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
+                })
+                && mine.as_ref().is_none_or(|ids| {
+                    i.assignee_key
+                        .as_deref()
+                        .is_some_and(|k| ids.contains(&k.to_lowercase()))
                 })
                 && (f.labels.is_empty() || i.labels.iter().any(|l| f.labels.contains(l)))
                 && q.as_ref().is_none_or(|q| {
@@ -624,6 +649,7 @@ impl App {
                 title: String::new(),
                 status: None,
                 assignee: None,
+                assignee_key: None,
                 url: None,
                 labels: Vec::new(),
                 comments: Vec::new(),

@@ -252,6 +252,7 @@ impl App {
                             title: String::new(),
                             status: None,
                             assignee: None,
+                            assignee_key: None,
                             url: None,
                             labels: Vec::new(),
                             comments: Vec::new(),

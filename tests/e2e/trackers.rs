@@ -677,6 +677,10 @@ async fn jira_every_page_adf_transitions_and_mentions() {
         .await;
     assert_eq!(st, StatusCode::OK, "{a}");
     assert_eq!(fake.requests()[0].body, json!({"accountId": "acc-admin"}));
+    // "My issues": matched on the tracker identity, not the display name.
+    let (_, mine) = s.get(&s.admin_key, "/api/v1/issues?assignee=me").await;
+    assert_eq!(mine["total"], 1, "{mine}");
+    assert_eq!(mine["issues"][0]["id"], id1);
 
     // Create with type and priority; the description goes as ADF.
     fake.clear_requests();

@@ -59,6 +59,10 @@ fn payload(v: &Value) -> TResult<IssuePayload> {
             .get("assignee")
             .filter(|a| !a.is_null())
             .and_then(|a| s(a, "login").or_else(|| s(a, "name"))),
+        assignee_key: v
+            .get("assignee")
+            .filter(|a| !a.is_null())
+            .and_then(|a| s(a, "login")),
         url: s(v, "html_url"),
         labels: v
             .get("labels")

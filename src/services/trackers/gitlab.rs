@@ -27,6 +27,15 @@ fn person(v: Option<&Value>) -> Option<String> {
         .or_else(|| s(v, "username"))
 }
 
+fn username(v: Option<&Value>) -> Option<String> {
+    let v = match v? {
+        Value::Array(a) => a.first()?,
+        Value::Null => return None,
+        other => other,
+    };
+    s(v, "username")
+}
+
 fn note(v: &Value) -> Comment {
     Comment {
         id: id_string(v, "id"),
@@ -47,6 +56,7 @@ fn payload(v: &Value) -> TResult<IssuePayload> {
         title: s(v, "title").unwrap_or_default(),
         status: s(v, "state"),
         assignee: person(v.get("assignee")).or_else(|| person(v.get("assignees"))),
+        assignee_key: username(v.get("assignee")).or_else(|| username(v.get("assignees"))),
         url: s(v, "web_url"),
         labels: v
             .get("labels")

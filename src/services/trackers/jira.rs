@@ -147,6 +147,10 @@ impl Jira {
                 .get("assignee")
                 .filter(|a| !a.is_null())
                 .and_then(|a| s(a, "displayName").or_else(|| s(a, "name"))),
+            assignee_key: f
+                .get("assignee")
+                .filter(|a| !a.is_null())
+                .and_then(|a| s(a, "accountId").or_else(|| s(a, "name"))),
             labels: f
                 .get("labels")
                 .and_then(Value::as_array)

@@ -23,6 +23,9 @@ pub struct IssuePayload {
     /// The upstream status, verbatim (normalised only when read).
     pub status: Option<String>,
     pub assignee: Option<String>,
+    /// The assignee's tracker identity (GitHub login, GitLab username, Jira account id), for
+    /// matching against users' identity mappings ("my issues").
+    pub assignee_key: Option<String>,
     pub url: Option<String>,
     pub labels: Vec<String>,
     pub updated_at: Option<Timestamp>,
@@ -240,4 +243,103 @@ pub(crate) fn newest_first(mut oldest_first: Vec<Comment>) -> Vec<Comment> {
     }
     oldest_first.reverse();
     oldest_first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn conn(identifier: &str, settings: Value) -> Conn {
+        Conn {
+            base_url: "http://127.0.0.1:9".into(),
+            token: "t".into(),
+            settings,
+            identifier: identifier.into(),
+            config: Value::Null,
+            http: Http::new().unwrap(),
+        }
+    }
+
+    #[test]
+    fn configuration_errors_are_caught_before_any_call() {
+        let err = |r: TResult<AnyProvider>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            err(AnyProvider::new("github", conn("norepo", json!({})))),
+            "GitHub project integration requires an owner/repo identifier."
+        );
+        assert_eq!(
+            err(AnyProvider::new("gitlab", conn(" ", json!({})))),
+            "GitLab project integration requires an external project path."
+        );
+        assert_eq!(
+            err(AnyProvider::new("jira", conn("OPS", json!({})))),
+            "Jira integration requires an account email."
+        );
+        assert!(
+            err(AnyProvider::new("bitbucket", conn("x/y", json!({}))))
+                .contains("Unsupported issue provider")
+        );
+        let mut no_base = conn("OPS", json!({"username": "a@b.c"}));
+        no_base.base_url = String::new();
+        assert_eq!(
+            err(AnyProvider::new("jira", no_base)),
+            "Jira integration requires a base URL."
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_inputs_are_refused_without_a_network_call() {
+        // Port 9 on loopback: any call would fail with "could not connect", not these messages.
+        let p = AnyProvider::new("github", conn("o/r", json!({}))).unwrap();
+        let e = p
+            .create(&CreateRequest {
+                title: "  ".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "Issue title is required");
+        assert_eq!(
+            p.comment("1", "   ").await.unwrap_err().to_string(),
+            "Comment body is required"
+        );
+        assert_eq!(
+            p.assign("1", " ").await.unwrap_err().to_string(),
+            "At least one assignee is required."
+        );
+        assert_eq!(
+            p.close("abc").await.unwrap_err().to_string(),
+            "GitHub issue identifier must be a number."
+        );
+    }
+
+    #[test]
+    fn stored_comments_have_the_original_shape() {
+        // {"id", "author", "body", "url", "created_at"} with id present even when null,
+        // created_at in ISO-8601 UTC with +00:00.
+        let c = github::comment_from(
+            &json!({"user": {"login": "alice"}, "body": "Initial context.",
+            "created_at": "2024-01-01T10:00:00Z", "html_url": "https://x/#note_1"}),
+        );
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": null, "author": "alice", "body": "Initial context.",
+            "created_at": "2024-01-01T10:00:00+00:00", "url": "https://x/#note_1"})
+        );
+        let many: Vec<Comment> = (0..25)
+            .map(|i| Comment {
+                id: Some(i.to_string()),
+                author: "a".into(),
+                body: i.to_string(),
+                created_at: None,
+                url: None,
+            })
+            .collect();
+        let kept = newest_first(many);
+        assert_eq!(kept.len(), 20);
+        assert_eq!(kept[0].body, "24");
+        assert_eq!(kept[19].body, "5");
+    }
 }
