@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// Root of the managed project checkouts [default: <data_dir>/repos]
     #[arg(long, env = "AIOPS_REPO_STORAGE_PATH")]
     pub repo_storage_path: Option<PathBuf>,
+    /// Root of the per-user workspaces: <root>/<user>/<tenant>/<project> [default: <data_dir>/workspaces]
+    #[arg(long, env = "AIOPS_WORKSPACE_ROOT")]
+    pub workspace_root: Option<PathBuf>,
     /// Log filter, e.g. info or aiops=debug [default: info]
     #[arg(long, env = "AIOPS_LOG")]
     pub log: Option<String>,
@@ -74,6 +77,7 @@ struct FileConfig {
     login_attempts_per_minute: Option<u32>,
     max_body_bytes: Option<usize>,
     repo_storage_path: Option<PathBuf>,
+    workspace_root: Option<PathBuf>,
     log: Option<String>,
 }
 
@@ -89,6 +93,7 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     pub max_body_bytes: usize,
     pub repo_storage_path: PathBuf,
+    pub workspace_root: PathBuf,
     pub log: String,
     pub secret_key: Option<String>,
 }
@@ -122,6 +127,11 @@ impl Config {
             .clone()
             .or(file.repo_storage_path)
             .unwrap_or_else(|| data_dir.join("repos"));
+        let workspace_root = args
+            .workspace_root
+            .clone()
+            .or(file.workspace_root)
+            .unwrap_or_else(|| data_dir.join("workspaces"));
         let cfg = Config {
             bind: args
                 .bind
@@ -166,6 +176,7 @@ impl Config {
             secret_key: args.store.secret_key.clone().filter(|s| !s.is_empty()),
             data_dir,
             repo_storage_path,
+            workspace_root,
         };
         Ok(cfg)
     }

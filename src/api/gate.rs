@@ -29,6 +29,15 @@ async fn checker(req: &Request) -> poem::Result<Identity> {
     }
 }
 
+/// The caller of a request that passed through the gate (for plain poem handlers).
+pub fn request_identity(req: &Request) -> Result<Identity, AppError> {
+    match req.extensions().get::<AuthState>() {
+        Some(AuthState(Ok(id))) => Ok(id.clone()),
+        Some(AuthState(Err(e))) => Err(e.clone()),
+        None => Err(AppError::unauthorized("Authentication required")),
+    }
+}
+
 async fn bearer_checker(req: &Request, _: Bearer) -> poem::Result<Identity> {
     checker(req).await
 }

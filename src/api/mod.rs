@@ -2,6 +2,7 @@
 //! the JSON. `gate` authenticates, limits bodies, audits writes and turns every error into JSON.
 
 pub mod gate;
+mod git;
 pub mod objects;
 mod resources;
 pub mod strict;
@@ -18,6 +19,7 @@ pub type AllApis = (
     resources::Apis,
     trackers::IssuesApi,
     trackers::IntegrationsApi,
+    git::GitApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -26,6 +28,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             resources::apis(),
             trackers::IssuesApi,
             trackers::IntegrationsApi,
+            git::GitApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
@@ -42,6 +45,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
         .at("/v1/openapi.json", spec)
         .at("/v1/apispec.json", spec_legacy)
+        .at(
+            "/v1/projects/:id/files/*path",
+            poem::get(git::file_any_depth),
+        )
         .nest("/v1", service)
         .nest("/docs", ui)
         .with(gate::ApiGate::new(app.clone()))

@@ -4,6 +4,7 @@ pub mod admin;
 mod client;
 mod commands;
 mod config_file;
+mod git;
 mod issues;
 mod output;
 
@@ -70,6 +71,16 @@ pub enum Command {
         #[command(subcommand)]
         command: issues::IntegrationsCommand,
     },
+    /// Git in your workspace of a project
+    Git {
+        #[command(subcommand)]
+        command: git::GitCommand,
+    },
+    /// Your workspace (clone) of a project
+    Workspace {
+        #[command(subcommand)]
+        command: git::WorkspaceCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> i32 {
@@ -96,6 +107,14 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Integrations { command } => match commands::connect(fmt) {
             Ok(ctx) => issues::integrations(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Git { command } => match commands::connect(fmt) {
+            Ok(ctx) => git::git(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Workspace { command } => match commands::connect(fmt) {
+            Ok(ctx) => git::workspace(ctx, command).await,
             Err(e) => Err(e),
         },
     };

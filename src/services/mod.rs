@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod demo;
+pub mod git;
 pub mod integrations;
 pub mod issues;
 pub mod projects;
@@ -31,6 +32,8 @@ pub struct App {
     pub http: trackers::Http,
     /// One sync per project link at a time (manual and scheduled runs may overlap).
     pub sync_locks: sync::SyncLocks,
+    /// One git operation at a time per workspace.
+    pub git_locks: git::GitLocks,
 }
 
 impl App {
@@ -42,6 +45,7 @@ impl App {
             secrets,
             http: trackers::Http::new()?,
             sync_locks: Default::default(),
+            git_locks: Default::default(),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),

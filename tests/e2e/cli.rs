@@ -448,3 +448,75 @@ async fn issues_through_the_cli_against_a_fake_tracker() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn git_and_workspace_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = crate::git::seeded_bare(tmp.path());
+    let s = Server::start();
+    let tenant = s.create_tenant("gitco").await;
+    let (st, _) = s
+        .post(&s.admin_key, "/api/v1/projects", serde_json::json!({"name": "cli-repo", "repo_url": bare.to_str().unwrap(), "tenant_id": tenant}))
+        .await;
+    assert_eq!(st, reqwest::StatusCode::CREATED);
+    let c = Cli::new(&s);
+    let run = |args: &[&str]| tokio::task::block_in_place(|| c.ok(args));
+    let json = |args: &[&str]| tokio::task::block_in_place(|| c.json(args));
+
+    assert!(run(&["workspace", "init", "cli-repo"]).contains("✓ Workspace initialized at"));
+    let ws = json(&["workspace", "status", "cli-repo"]);
+    assert_eq!(ws["has_git"], true);
+    let path = std::path::PathBuf::from(ws["path"].as_str().unwrap());
+    let status = json(&["git", "status", "cli-repo"]);
+    assert_eq!(status["branch"], "main");
+
+    let files = run(&["git", "files", "cli-repo", "--path", "src"]);
+    assert!(
+        files.contains("Files") && files.contains("lib.rs"),
+        "{files}"
+    );
+    assert_eq!(
+        run(&["git", "cat", "cli-repo", "src/lib.rs"]),
+        "pub fn x() {}\n"
+    );
+
+    assert!(
+        run(&["git", "branch", "cli-repo", "topic"])
+            .contains("Branch 'topic' created successfully!")
+    );
+    std::fs::write(path.join("a.txt"), "a").unwrap();
+    std::fs::write(path.join("b.txt"), "b").unwrap();
+    assert!(
+        run(&["git", "commit", "cli-repo", "Add a", "--files", "a.txt"])
+            .contains("Commit created successfully!")
+    );
+    assert!(run(&["git", "push", "cli-repo"]).contains("Push successful!"));
+    let log = std::process::Command::new("git")
+        .args([
+            "--git-dir",
+            bare.to_str().unwrap(),
+            "log",
+            "-1",
+            "--format=%s",
+            "topic",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "Add a");
+    let status = json(&["git", "status", "cli-repo"]);
+    assert_eq!(status["untracked_files"], serde_json::json!(["b.txt"]));
+    let branches = run(&["git", "branches", "cli-repo"]);
+    assert!(
+        branches.contains("Branches") && branches.contains("topic"),
+        "{branches}"
+    );
+    assert!(run(&["git", "checkout", "cli-repo", "main"]).contains("Checked out branch 'main'!"));
+    assert!(run(&["git", "pull", "cli-repo"]).contains("Pull successful!"));
+    let log = run(&["git", "log", "cli-repo", "--limit", "1"]);
+    assert!(log.contains("initial"), "{log}");
+
+    let out =
+        tokio::task::block_in_place(|| c.run(&["git", "cat", "cli-repo", "../../etc/passwd"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Invalid"), "{}", stderr(&out));
+}

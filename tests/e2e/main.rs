@@ -7,6 +7,7 @@ mod api_errors;
 mod browser;
 mod cli;
 mod fakes;
+mod git;
 mod openapi;
 mod persistence;
 mod trackers;

@@ -99,6 +99,19 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/auth/identity", "put"),
         ("/users/{id}/identity", "get"),
         ("/users/{id}/identity", "put"),
+        ("/projects/{id}/workspace/status", "get"),
+        ("/projects/{id}/workspace/init", "post"),
+        ("/projects/{id}/git/status", "get"),
+        ("/projects/{id}/git/pull", "post"),
+        ("/projects/{id}/git/push", "post"),
+        ("/projects/{id}/git/commit", "post"),
+        ("/projects/{id}/git/branches", "get"),
+        ("/projects/{id}/git/branches", "post"),
+        ("/projects/{id}/git/checkout", "post"),
+        ("/projects/{id}/git/log", "get"),
+        ("/projects/{id}/git/diff", "get"),
+        ("/projects/{id}/files", "get"),
+        ("/projects/{id}/files/{path}", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

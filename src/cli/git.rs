@@ -1,0 +1,348 @@
+//! `aiops git …` and `aiops workspace …`: your workspace of a project. PROJECT is a name or id.
+
+use super::commands::{Ctx, pick};
+use super::output::{Format, render, table_of};
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[derive(Subcommand, Debug)]
+pub enum GitCommand {
+    /// Branch, ahead/behind, changed files, last commit
+    Status { project: String },
+    /// Pull from origin
+    Pull {
+        project: String,
+        #[arg(long = "ref")]
+        r#ref: Option<String>,
+        /// Discard local changes first
+        #[arg(long)]
+        clean: bool,
+    },
+    /// Push the current branch (or --ref)
+    Push {
+        project: String,
+        #[arg(long = "ref")]
+        r#ref: Option<String>,
+    },
+    /// Commit all changes, or only --files "a,b"
+    Commit {
+        project: String,
+        message: String,
+        #[arg(long)]
+        files: Option<String>,
+    },
+    /// List branches
+    Branches { project: String },
+    /// Create a branch (and check it out)
+    Branch {
+        project: String,
+        name: String,
+        #[arg(long = "from")]
+        from: Option<String>,
+        /// Create without checking it out
+        #[arg(long)]
+        no_checkout: bool,
+    },
+    /// Switch branches
+    Checkout { project: String, branch: String },
+    /// Recent commits
+    Log {
+        project: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show changes (--staged for the index)
+    Diff {
+        project: String,
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long)]
+        staged: bool,
+    },
+    /// List a directory of the workspace
+    Files {
+        project: String,
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// Print a file of the workspace
+    Cat { project: String, file_path: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkspaceCommand {
+    /// Clone the project into your workspace
+    Init { project: String },
+    /// Where your workspace is and whether it exists
+    Status { project: String },
+}
+
+fn take(mut v: Value, key: &str) -> Value {
+    v.get_mut(key).map(Value::take).unwrap_or(Value::Null)
+}
+
+async fn project_id(ctx: &Ctx, v: &str) -> anyhow::Result<u64> {
+    if let Ok(id) = v.parse::<u64>() {
+        return Ok(id);
+    }
+    let list = take(ctx.client.get("projects").await?, "projects");
+    pick(&list, v, &["name"], "Project", "projects named")
+}
+
+fn encode(s: &str) -> String {
+    let mut u = reqwest::Url::parse("http://x/").expect("static URL");
+    u.query_pairs_mut().append_pair("v", s);
+    u.query()
+        .unwrap_or_default()
+        .trim_start_matches("v=")
+        .to_string()
+}
+
+pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
+    let f = ctx.format;
+    match cmd {
+        GitCommand::Status { project } => {
+            let id = project_id(&ctx, &project).await?;
+            let s = take(
+                ctx.client.get(&format!("projects/{id}/git/status")).await?,
+                "status",
+            );
+            println!("{}", render(&s, f, None));
+        }
+        GitCommand::Pull {
+            project,
+            r#ref,
+            clean,
+        } => {
+            let id = project_id(&ctx, &project).await?;
+            let mut q = Vec::new();
+            if let Some(r) = r#ref {
+                q.push(format!("ref={}", encode(&r)));
+            }
+            if clean {
+                q.push("clean=true".into());
+            }
+            let qs = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
+            let r = ctx
+                .client
+                .request(Method::POST, &format!("projects/{id}/git/pull{qs}"), None)
+                .await?
+                .unwrap_or(Value::Null);
+            println!("Pull successful!");
+            if let Some(m) = r["result"].as_str().filter(|m| !m.is_empty()) {
+                println!("{m}");
+            }
+        }
+        GitCommand::Push { project, r#ref } => {
+            let id = project_id(&ctx, &project).await?;
+            let qs = r#ref
+                .map(|r| format!("?ref={}", encode(&r)))
+                .unwrap_or_default();
+            let r = ctx
+                .client
+                .request(Method::POST, &format!("projects/{id}/git/push{qs}"), None)
+                .await?
+                .unwrap_or(Value::Null);
+            println!("Push successful!");
+            if let Some(m) = r["result"].as_str().filter(|m| !m.is_empty()) {
+                println!("{m}");
+            }
+        }
+        GitCommand::Commit {
+            project,
+            message,
+            files,
+        } => {
+            let id = project_id(&ctx, &project).await?;
+            let mut body = json!({"message": message});
+            if let Some(list) = files {
+                let files: Vec<&str> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if !files.is_empty() {
+                    body["files"] = json!(files);
+                }
+            }
+            let r = ctx
+                .client
+                .post(&format!("projects/{id}/git/commit"), &body)
+                .await?;
+            println!("Commit created successfully!");
+            if let Some(c) = r["commit"].as_str() {
+                println!("{c}");
+            }
+        }
+        GitCommand::Branches { project } => {
+            let id = project_id(&ctx, &project).await?;
+            let b = take(
+                ctx.client
+                    .get(&format!("projects/{id}/git/branches"))
+                    .await?,
+                "branches",
+            );
+            if f == Format::Table {
+                println!(
+                    "{}",
+                    table_of(&b, &["name", "is_current"], Some("Branches"))
+                );
+            } else {
+                println!("{}", render(&b, f, None));
+            }
+        }
+        GitCommand::Branch {
+            project,
+            name,
+            from,
+            no_checkout,
+        } => {
+            let id = project_id(&ctx, &project).await?;
+            let mut body = json!({"name": name, "checkout": !no_checkout});
+            if let Some(fr) = from {
+                body["from_branch"] = json!(fr);
+            }
+            ctx.client
+                .post(&format!("projects/{id}/git/branches"), &body)
+                .await?;
+            println!("Branch '{name}' created successfully!");
+        }
+        GitCommand::Checkout { project, branch } => {
+            let id = project_id(&ctx, &project).await?;
+            ctx.client
+                .post(
+                    &format!("projects/{id}/git/checkout"),
+                    &json!({"branch": branch}),
+                )
+                .await?;
+            println!("Checked out branch '{branch}'!");
+        }
+        GitCommand::Log { project, limit } => {
+            let id = project_id(&ctx, &project).await?;
+            let c = take(
+                ctx.client
+                    .get(&format!("projects/{id}/git/log?limit={limit}"))
+                    .await?,
+                "commits",
+            );
+            if f == Format::Table {
+                println!(
+                    "{}",
+                    table_of(
+                        &c,
+                        &["short_hash", "author", "date", "subject"],
+                        Some("Commits")
+                    )
+                );
+            } else {
+                println!("{}", render(&c, f, None));
+            }
+        }
+        GitCommand::Diff {
+            project,
+            path,
+            staged,
+        } => {
+            let id = project_id(&ctx, &project).await?;
+            let mut q = vec![];
+            if let Some(p) = path {
+                q.push(format!("path={}", encode(&p)));
+            }
+            if staged {
+                q.push("staged=true".into());
+            }
+            let qs = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
+            let d = ctx
+                .client
+                .get(&format!("projects/{id}/git/diff{qs}"))
+                .await?;
+            if f == Format::Table {
+                print!("{}", d["diff"].as_str().unwrap_or_default());
+            } else {
+                println!("{}", render(&d, f, None));
+            }
+        }
+        GitCommand::Files { project, path } => {
+            let id = project_id(&ctx, &project).await?;
+            let qs = if path.is_empty() {
+                String::new()
+            } else {
+                format!("?path={}", encode(&path))
+            };
+            let list = take(
+                ctx.client.get(&format!("projects/{id}/files{qs}")).await?,
+                "files",
+            );
+            if f == Format::Table {
+                println!(
+                    "{}",
+                    table_of(
+                        &list,
+                        &["name", "is_directory", "permissions", "size"],
+                        Some("Files")
+                    )
+                );
+            } else {
+                println!("{}", render(&list, f, None));
+            }
+        }
+        GitCommand::Cat { project, file_path } => {
+            let id = project_id(&ctx, &project).await?;
+            // One encoded segment (slashes as %2F): URLs are never normalised on the way, and
+            // the server alone decides what is inside the workspace.
+            let r = ctx
+                .client
+                .get(&format!("projects/{id}/files/{}", encode(&file_path)))
+                .await?;
+            if f != Format::Table {
+                println!("{}", render(&r, f, None));
+            } else if r["binary"].as_bool() == Some(true) {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(r["content_base64"].as_str().unwrap_or_default())
+                    .map_err(|e| anyhow::anyhow!("bad base64 from the server: {e}"))?;
+                use std::io::Write;
+                std::io::stdout().write_all(&bytes)?;
+            } else {
+                print!("{}", r["content"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn workspace(ctx: Ctx, cmd: WorkspaceCommand) -> anyhow::Result<()> {
+    let f = ctx.format;
+    match cmd {
+        WorkspaceCommand::Init { project } => {
+            let id = project_id(&ctx, &project).await?;
+            let r = ctx
+                .client
+                .post(&format!("projects/{id}/workspace/init"), &json!({}))
+                .await?;
+            if f == Format::Table {
+                println!("✓ {}", r["message"].as_str().unwrap_or("Workspace ready"));
+            } else {
+                println!("{}", render(&r, f, None));
+            }
+        }
+        WorkspaceCommand::Status { project } => {
+            let id = project_id(&ctx, &project).await?;
+            let r = ctx
+                .client
+                .get(&format!("projects/{id}/workspace/status"))
+                .await?;
+            println!("{}", render(&r, f, None));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Git rules with no I/O: request paths confined to a workspace, workspace directory names,
+//! and parsers for git's machine-readable output.
+
+use std::path::{Component, Path, PathBuf};
+
+/// A path from a request, relative to the workspace: no absolute paths, no `..`, no NUL, no
+/// `.git` internals. Leading/trailing slashes are trimmed (like the original). Returns the
+/// normalised relative path ("" for the workspace root).
+pub fn relative_path(raw: &str) -> Result<PathBuf, String> {
+    if raw.contains('\0') {
+        return Err("Invalid path: it contains a NUL byte".into());
+    }
+    let trimmed = raw.trim().trim_matches('/');
+    if raw.trim().starts_with('/') && trimmed.is_empty() {
+        return Ok(PathBuf::new());
+    }
+    if raw.trim().starts_with("//") || raw.trim().starts_with('\\') {
+        return Err("Invalid path: absolute paths are not allowed".into());
+    }
+    let mut out = PathBuf::new();
+    for c in Path::new(trimmed).components() {
+        match c {
+            Component::Normal(p) => {
+                if p == ".git" {
+                    return Err("Invalid path: the .git directory is not accessible".into());
+                }
+                out.push(p)
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(
+                    "Invalid path: '..' is not allowed; paths are relative to the workspace".into(),
+                );
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("Invalid path: absolute paths are not allowed".into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Directory name for a user's workspaces: the Linux user when mapped, else a slug of the
+/// e-mail's local part plus the id (unique even when two local parts slug alike).
+pub fn user_dir(linux_username: Option<&str>, email: &str, id: u64) -> String {
+    if let Some(u) = linux_username.filter(|u| {
+        !u.is_empty()
+            && u.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !u.starts_with('.')
+    }) {
+        return u.to_string();
+    }
+    let local = email.split('@').next().unwrap_or("user");
+    format!("{}-{id}", super::rules::project_path_slug(local))
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PorcelainStatus {
+    pub branch: Option<String>,
+    pub detached: bool,
+    pub upstream: Option<String>,
+    pub ahead: u64,
+    pub behind: u64,
+    pub staged: Vec<String>,
+    pub unstaged: Vec<String>,
+    pub untracked: Vec<String>,
+    pub conflicted: Vec<String>,
+}
+
+/// Parse `git status --porcelain=v2 --branch -z`.
+pub fn parse_status_v2(out: &[u8]) -> PorcelainStatus {
+    let mut s = PorcelainStatus::default();
+    let text = String::from_utf8_lossy(out);
+    let mut fields = text.split('\0').peekable();
+    while let Some(rec) = fields.next() {
+        if rec.is_empty() {
+            continue;
+        }
+        if let Some(h) = rec.strip_prefix("# ") {
+            if let Some(b) = h.strip_prefix("branch.head ") {
+                if b == "(detached)" {
+                    s.detached = true;
+                } else {
+                    s.branch = Some(b.to_string());
+                }
+            } else if let Some(u) = h.strip_prefix("branch.upstream ") {
+                s.upstream = Some(u.to_string());
+            } else if let Some(ab) = h.strip_prefix("branch.ab ") {
+                for part in ab.split_whitespace() {
+                    if let Some(a) = part.strip_prefix('+') {
+                        s.ahead = a.parse().unwrap_or(0);
+                    } else if let Some(b) = part.strip_prefix('-') {
+                        s.behind = b.parse().unwrap_or(0);
+                    }
+                }
+            }
+            continue;
+        }
+        let kind = rec.chars().next().unwrap_or(' ');
+        match kind {
+            '1' | '2' => {
+                // 1 XY sub mH mI mW hH hI path ; 2 … path \0 origPath
+                let parts: Vec<&str> = rec.splitn(if kind == '1' { 9 } else { 10 }, ' ').collect();
+                let xy = parts.get(1).copied().unwrap_or("..");
+                let path = parts.last().copied().unwrap_or_default().to_string();
+                if kind == '2' {
+                    fields.next(); // the original path of a rename
+                }
+                let mut c = xy.chars();
+                let (x, y) = (c.next().unwrap_or('.'), c.next().unwrap_or('.'));
+                if x != '.' {
+                    s.staged.push(path.clone());
+                }
+                if y != '.' {
+                    s.unstaged.push(path);
+                }
+            }
+            'u' => {
+                let path = rec.splitn(11, ' ').last().unwrap_or_default().to_string();
+                s.conflicted.push(path);
+            }
+            '?' => s.untracked.push(rec[2..].to_string()),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// A branch line of `git branch -a --format=%(HEAD)%00%(refname:short)`.
+pub fn parse_branches(out: &str) -> Vec<(String, bool)> {
+    out.lines()
+        .filter_map(|l| {
+            let (head, name) = l.split_once('\0')?;
+            let name = name.trim();
+            if name.is_empty() || name.ends_with("/HEAD") || name == "origin" {
+                return None;
+            }
+            Some((name.to_string(), head.trim() == "*"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_stay_inside_the_workspace() {
+        assert_eq!(
+            relative_path("/src/main.rs/").unwrap(),
+            PathBuf::from("src/main.rs")
+        );
+        assert_eq!(relative_path("").unwrap(), PathBuf::new());
+        assert_eq!(relative_path("/").unwrap(), PathBuf::new());
+        assert_eq!(relative_path("./a/./b").unwrap(), PathBuf::from("a/b"));
+        for bad in [
+            "../etc/passwd",
+            "a/../../b",
+            "a/..",
+            "//etc/passwd",
+            "a\0b",
+            ".git/config",
+            "x/.git",
+        ] {
+            assert!(relative_path(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn user_dirs() {
+        assert_eq!(user_dir(Some("alice"), "a@x", 3), "alice");
+        assert_eq!(
+            user_dir(None, "Alice.Smith@example.com", 7),
+            "alice-smith-7"
+        );
+        assert_eq!(user_dir(Some("../root"), "bob@x", 2), "bob-2");
+    }
+
+    #[test]
+    fn porcelain_v2() {
+        let out = b"# branch.oid abc\0# branch.head main\0# branch.upstream origin/main\0# branch.ab +2 -1\0\
+1 M. N... 100644 100644 100644 aaa bbb staged.txt\0\
+1 .M N... 100644 100644 100644 aaa bbb changed file.txt\0\
+2 R. N... 100644 100644 100644 aaa bbb R100 new.txt\0old.txt\0\
+u UU N... 100644 100644 100644 100644 a b c both.txt\0\
+? new dir/x.txt\0";
+        let s = parse_status_v2(out);
+        assert_eq!(s.branch.as_deref(), Some("main"));
+        assert_eq!((s.ahead, s.behind), (2, 1));
+        assert_eq!(s.staged, vec!["staged.txt", "new.txt"]);
+        assert_eq!(s.unstaged, vec!["changed file.txt"]);
+        assert_eq!(s.conflicted, vec!["both.txt"]);
+        assert_eq!(s.untracked, vec!["new dir/x.txt"]);
+        let d = parse_status_v2(b"# branch.oid abc\0# branch.head (detached)\0");
+        assert!(d.detached && d.branch.is_none());
+    }
+
+    #[test]
+    fn branch_lines() {
+        let b = parse_branches("*\0main\n \0feature/x\n \0origin/HEAD\n \0origin/main\n");
+        assert_eq!(
+            b,
+            vec![
+                ("main".into(), true),
+                ("feature/x".into(), false),
+                ("origin/main".into(), false)
+            ]
+        );
+    }
+}

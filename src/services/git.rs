@@ -1,0 +1,746 @@
+//! Per-user workspaces (a clone of a project per user) and git operations on them.
+//!
+//! git runs as a child process with an argument vector (never a shell), `GIT_TERMINAL_PROMPT=0`,
+//! a timeout, and one operation at a time per workspace. Every path from a request is confined
+//! to the workspace (no `..`, no absolute paths, no symlink escape); branch names are validated.
+
+use super::App;
+use crate::auth::Identity;
+use crate::domain::git::{
+    PorcelainStatus, parse_branches, parse_status_v2, relative_path, user_dir,
+};
+use crate::domain::rules::{project_path_slug, tenant_slug, validate_branch};
+use crate::domain::{Id, Project, Scope, Tenant};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const QUICK: Duration = Duration::from_secs(60);
+const NETWORK: Duration = Duration::from_secs(600);
+const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+const MAX_DIFF_BYTES: usize = 2 * 1024 * 1024;
+
+/// One git operation at a time per workspace.
+#[derive(Default)]
+pub struct GitLocks(Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>);
+
+impl GitLocks {
+    fn get(&self, p: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(p.to_path_buf()).or_default().clone()
+    }
+}
+
+pub struct Workspace {
+    pub project: Project,
+    pub path: PathBuf,
+    pub author_name: String,
+    pub author_email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkspaceStatus {
+    pub exists: bool,
+    pub path: PathBuf,
+    pub has_git: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GitStatus {
+    pub porcelain: PorcelainStatus,
+    pub summary: String,
+    pub last_pull: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_commit: Option<CommitInfo>,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    pub hash: String,
+    pub author: String,
+    pub email: String,
+    pub date: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    pub name: String,
+    pub is_directory: bool,
+    pub permissions: String,
+    pub size: u64,
+}
+
+pub enum FileContent {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+struct GitOut {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+async fn git(dir: &Path, args: &[&str], timeout: Duration) -> AppResult<GitOut> {
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| {
+            AppError::Upstream(format!(
+                "git {} took longer than {}s and was stopped",
+                args.first().unwrap_or(&""),
+                timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| AppError::Internal(format!("cannot run git (is it installed?): {e}")))?;
+    Ok(GitOut {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
+/// Map a failed git command to a clear error (conflicts and rejections are 409).
+fn failed(what: &str, o: &GitOut) -> AppError {
+    let detail = if o.stderr.is_empty() {
+        o.stdout.trim()
+    } else {
+        o.stderr.as_str()
+    };
+    let text = format!("{what}: {detail}");
+    if detail.contains("CONFLICT") || detail.contains("conflict") || o.stdout.contains("CONFLICT") {
+        let msg = format!("{what}: merge conflicts. {}", o.stdout.trim());
+        return AppError::Conflict(format!(
+            "{msg} Resolve them and commit, or pull with clean=true to discard local changes."
+        ));
+    }
+    if detail.contains("[rejected]")
+        || detail.contains("non-fast-forward")
+        || detail.contains("fetch first")
+    {
+        return AppError::Conflict(format!("{text} (pull first, then push again)"));
+    }
+    AppError::BadRequest(text)
+}
+
+fn confined(root: &Path, rel: &Path) -> AppResult<PathBuf> {
+    let root = root.canonicalize().map_err(|_| {
+        AppError::NotFound(
+            "Workspace not initialised: run `aiops workspace init <project>` first".into(),
+        )
+    })?;
+    let full = root.join(rel);
+    let real = full
+        .canonicalize()
+        .map_err(|_| AppError::NotFound(format!("{} not found in the workspace", rel.display())))?;
+    if !real.starts_with(&root) {
+        return Err(AppError::BadRequest(
+            "Invalid path: it leads outside the workspace".into(),
+        ));
+    }
+    Ok(real)
+}
+
+fn mode_string(m: u32, dir: bool) -> String {
+    let mut s = String::from(if dir { "d" } else { "-" });
+    for shift in [6, 3, 0] {
+        let b = (m >> shift) & 7;
+        s.push(if b & 4 != 0 { 'r' } else { '-' });
+        s.push(if b & 2 != 0 { 'w' } else { '-' });
+        s.push(if b & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+impl App {
+    /// The caller's workspace for a project (owner or admin).
+    pub fn workspace(&self, caller: &Identity, project_id: Id) -> AppResult<Workspace> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let project: Project = get_row(&r, PROJECTS, project_id)?
+            .filter(|p| caller.can_access_project(p))
+            .ok_or_else(|| AppError::NotFound(format!("Project {project_id} not found")))?;
+        let tenant: Option<Tenant> = get_row(&r, TENANTS, project.tenant_id)?;
+        let tslug = tenant
+            .map(|t| tenant_slug(&t.name, t.id))
+            .unwrap_or_else(|| "tenant".into());
+        let path = self
+            .config
+            .workspace_root
+            .join(user_dir(
+                caller.user.linux_username.as_deref(),
+                &caller.user.email,
+                caller.id(),
+            ))
+            .join(tslug)
+            .join(project_path_slug(&project.name));
+        Ok(Workspace {
+            project,
+            path,
+            author_name: caller.user.name.clone(),
+            author_email: caller.user.email.clone(),
+        })
+    }
+
+    pub fn workspace_status(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+    ) -> AppResult<WorkspaceStatus> {
+        let ws = self.workspace(caller, project_id)?;
+        Ok(WorkspaceStatus {
+            exists: ws.path.is_dir(),
+            has_git: ws.path.join(".git").exists(),
+            path: ws.path,
+        })
+    }
+
+    /// Clone the project into the caller's workspace; an existing workspace is left as it is.
+    /// Returns the path and whether it was created now.
+    pub async fn workspace_init(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+    ) -> AppResult<(PathBuf, bool)> {
+        caller.require(Scope::Write)?;
+        let ws = self.workspace(caller, project_id)?;
+        let lock = self.git_locks.get(&ws.path);
+        let _g = lock.lock().await;
+        if ws.path.join(".git").exists() {
+            return Ok((ws.path, false));
+        }
+        if ws.path.exists()
+            && std::fs::read_dir(&ws.path)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            return Err(AppError::Conflict(format!(
+                "{} exists and is not a git checkout; move it away and try again",
+                ws.path.display()
+            )));
+        }
+        let parent = ws
+            .path
+            .parent()
+            .ok_or_else(|| AppError::Internal("workspace has no parent".into()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", parent.display())))?;
+        let dest = ws.path.to_string_lossy().into_owned();
+        let o = git(
+            parent,
+            &["clone", "--", &ws.project.repo_url, &dest],
+            NETWORK,
+        )
+        .await?;
+        if !o.ok {
+            let _ = std::fs::remove_dir_all(&ws.path);
+            return Err(failed(
+                &format!("Cloning {} failed", ws.project.repo_url),
+                &o,
+            ));
+        }
+        tracing::info!(project = project_id, user = caller.id(), path = %ws.path.display(), "workspace cloned");
+        Ok((ws.path, true))
+    }
+
+    async fn ready(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        write: bool,
+    ) -> AppResult<(Workspace, Arc<tokio::sync::Mutex<()>>)> {
+        if write {
+            caller.require(Scope::Write)?;
+        }
+        let ws = self.workspace(caller, project_id)?;
+        if !ws.path.join(".git").exists() {
+            return Err(AppError::NotFound(format!(
+                "Workspace not initialised for project {}: run `aiops workspace init {}` (or POST /projects/{project_id}/workspace/init)",
+                ws.project.name, ws.project.name
+            )));
+        }
+        let lock = self.git_locks.get(&ws.path);
+        Ok((ws, lock))
+    }
+
+    pub async fn git_status(&self, caller: &Identity, project_id: Id) -> AppResult<GitStatus> {
+        let (ws, lock) = self.ready(caller, project_id, false).await?;
+        let _g = lock.lock().await;
+        let o = git(
+            &ws.path,
+            &["status", "--porcelain=v2", "--branch", "-z"],
+            QUICK,
+        )
+        .await?;
+        if !o.ok {
+            return Err(failed("git status failed", &o));
+        }
+        let porcelain = parse_status_v2(o.stdout.as_bytes());
+        let last_commit = self.last_commit(&ws.path).await?;
+        let last_pull = std::fs::metadata(ws.path.join(".git/FETCH_HEAD"))
+            .and_then(|m| m.modified())
+            .ok()
+            .map(chrono::DateTime::<chrono::Utc>::from);
+        let summary = summary_line(&porcelain);
+        Ok(GitStatus {
+            porcelain,
+            summary,
+            last_pull,
+            last_commit,
+            path: ws.path,
+        })
+    }
+
+    async fn last_commit(&self, dir: &Path) -> AppResult<Option<CommitInfo>> {
+        Ok(self.log_in(dir, 1).await?.into_iter().next())
+    }
+
+    async fn log_in(&self, dir: &Path, limit: usize) -> AppResult<Vec<CommitInfo>> {
+        let n = format!("-n{}", limit.clamp(1, 1000));
+        let o = git(
+            dir,
+            &["log", &n, "--format=%H%x00%an%x00%ae%x00%aI%x00%s%x1e"],
+            QUICK,
+        )
+        .await?;
+        if !o.ok {
+            // An empty repository has no commits yet.
+            if o.stderr.contains("does not have any commits")
+                || o.stderr.contains("bad default revision")
+            {
+                return Ok(Vec::new());
+            }
+            return Err(failed("git log failed", &o));
+        }
+        Ok(o.stdout
+            .split('\x1e')
+            .filter_map(|rec| {
+                let mut f = rec.trim_start_matches('\n').split('\0');
+                Some(CommitInfo {
+                    hash: f.next().filter(|h| !h.is_empty())?.to_string(),
+                    author: f.next()?.to_string(),
+                    email: f.next()?.to_string(),
+                    date: f.next()?.to_string(),
+                    subject: f.next()?.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn git_log(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        limit: usize,
+    ) -> AppResult<Vec<CommitInfo>> {
+        let (ws, lock) = self.ready(caller, project_id, false).await?;
+        let _g = lock.lock().await;
+        self.log_in(&ws.path, limit).await
+    }
+
+    fn ref_arg(r: Option<&str>) -> AppResult<Option<String>> {
+        r.map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                validate_branch(r).map_err(|e| AppError::BadRequest(format!("Invalid ref: {e}")))
+            })
+            .transpose()
+    }
+
+    pub async fn git_pull(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        r: Option<&str>,
+        clean: bool,
+    ) -> AppResult<String> {
+        let r = Self::ref_arg(r)?;
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = lock.lock().await;
+        let mut log = String::new();
+        if clean {
+            for args in [&["reset", "--hard"][..], &["clean", "-fd"][..]] {
+                let o = git(&ws.path, args, QUICK).await?;
+                log.push_str(&o.stdout);
+                if !o.ok {
+                    return Err(failed("Discarding local changes failed", &o));
+                }
+            }
+        }
+        let name = format!("user.name={}", ws.author_name);
+        let email = format!("user.email={}", ws.author_email);
+        let mut args = vec![
+            "-c",
+            &name,
+            "-c",
+            &email,
+            "pull",
+            "--no-rebase",
+            "--no-edit",
+        ];
+        if let Some(r) = &r {
+            args.extend(["origin", r.as_str()]);
+        }
+        let o = git(&ws.path, &args, NETWORK).await?;
+        log.push_str(&o.stdout);
+        log.push_str(&o.stderr);
+        if !o.ok {
+            return Err(failed("git pull failed", &o));
+        }
+        Ok(log.trim().to_string())
+    }
+
+    pub async fn git_push(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        r: Option<&str>,
+    ) -> AppResult<String> {
+        let r = Self::ref_arg(r)?;
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = lock.lock().await;
+        let branch = match r {
+            Some(b) => b,
+            None => {
+                let o = git(&ws.path, &["symbolic-ref", "--short", "-q", "HEAD"], QUICK).await?;
+                let b = o.stdout.trim().to_string();
+                if !o.ok || b.is_empty() {
+                    return Err(AppError::BadRequest(
+                        "HEAD is detached: check out a branch or pass ref=<branch> to push".into(),
+                    ));
+                }
+                b
+            }
+        };
+        let o = git(
+            &ws.path,
+            &["push", "--porcelain", "-u", "origin", &branch],
+            NETWORK,
+        )
+        .await?;
+        if !o.ok {
+            let mut o = o;
+            o.stderr = format!("{}\n{}", o.stdout.trim(), o.stderr)
+                .trim()
+                .to_string();
+            return Err(failed("git push failed", &o));
+        }
+        Ok(format!("{}\n{}", o.stdout.trim(), o.stderr)
+            .trim()
+            .to_string())
+    }
+
+    /// Stage `files` (or everything) and commit with the caller as author. Returns the output
+    /// and the new commit hash.
+    pub async fn git_commit(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        message: &str,
+        files: &[String],
+    ) -> AppResult<(String, String)> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(AppError::BadRequest("Commit message is required".into()));
+        }
+        let rels: Vec<String> = files
+            .iter()
+            .map(|f| {
+                relative_path(f)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .map_err(AppError::BadRequest)
+            })
+            .collect::<AppResult<_>>()?;
+        if rels.iter().any(String::is_empty) {
+            return Err(AppError::BadRequest("Invalid path: empty file name".into()));
+        }
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = lock.lock().await;
+        let mut add: Vec<&str> = vec!["add"];
+        if rels.is_empty() {
+            add.push("-A");
+        } else {
+            add.push("--");
+            add.extend(rels.iter().map(String::as_str));
+        }
+        let o = git(&ws.path, &add, QUICK).await?;
+        if !o.ok {
+            return Err(failed("Failed to commit: staging failed", &o));
+        }
+        let name = format!("user.name={}", ws.author_name);
+        let email = format!("user.email={}", ws.author_email);
+        let o = git(
+            &ws.path,
+            &["-c", &name, "-c", &email, "commit", "-m", message],
+            QUICK,
+        )
+        .await?;
+        if !o.ok {
+            let mut o = o;
+            if o.stderr.is_empty() {
+                o.stderr = o.stdout.trim().to_string();
+            }
+            return Err(failed("Failed to commit", &o));
+        }
+        let h = git(&ws.path, &["rev-parse", "HEAD"], QUICK).await?;
+        Ok((o.stdout.trim().to_string(), h.stdout.trim().to_string()))
+    }
+
+    pub async fn git_branches(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+    ) -> AppResult<(Vec<(String, bool)>, Option<String>)> {
+        let (ws, lock) = self.ready(caller, project_id, false).await?;
+        let _g = lock.lock().await;
+        let o = git(
+            &ws.path,
+            &["branch", "-a", "--format=%(HEAD)%00%(refname:short)"],
+            QUICK,
+        )
+        .await?;
+        if !o.ok {
+            return Err(failed("Failed to list branches", &o));
+        }
+        let cur = git(&ws.path, &["symbolic-ref", "--short", "-q", "HEAD"], QUICK).await?;
+        let current = Some(cur.stdout.trim().to_string()).filter(|c| cur.ok && !c.is_empty());
+        Ok((parse_branches(&o.stdout), current))
+    }
+
+    pub async fn git_create_branch(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        name: &str,
+        from: Option<&str>,
+        checkout: bool,
+    ) -> AppResult<()> {
+        if name.trim().is_empty() {
+            return Err(AppError::BadRequest("Branch name is required".into()));
+        }
+        let name = validate_branch(name)
+            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let from = Self::ref_arg(from)?;
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = lock.lock().await;
+        let mut args = vec!["branch", name.as_str()];
+        if let Some(f) = &from {
+            args.push(f.as_str());
+        }
+        let o = git(&ws.path, &args, QUICK).await?;
+        if !o.ok {
+            return Err(failed("Failed to create branch", &o));
+        }
+        if checkout {
+            let o = git(&ws.path, &["checkout", name.as_str(), "--"], QUICK).await?;
+            if !o.ok {
+                return Err(failed("Failed to checkout branch", &o));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn git_checkout(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        branch: &str,
+    ) -> AppResult<()> {
+        if branch.trim().is_empty() {
+            return Err(AppError::BadRequest("Branch name is required".into()));
+        }
+        let b = validate_branch(branch)
+            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = lock.lock().await;
+        let o = git(&ws.path, &["checkout", b.as_str(), "--"], QUICK).await?;
+        if !o.ok {
+            return Err(failed("Failed to checkout branch", &o));
+        }
+        Ok(())
+    }
+
+    pub async fn git_diff(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        path: Option<&str>,
+        staged: bool,
+    ) -> AppResult<(String, bool)> {
+        let rel = path
+            .map(relative_path)
+            .transpose()
+            .map_err(AppError::BadRequest)?;
+        let (ws, lock) = self.ready(caller, project_id, false).await?;
+        let _g = lock.lock().await;
+        let mut args = vec!["diff", "--no-color", "--no-ext-diff"];
+        if staged {
+            args.push("--cached");
+        }
+        let rel_s = rel
+            .map(|r| r.to_string_lossy().into_owned())
+            .filter(|r| !r.is_empty());
+        if let Some(r) = &rel_s {
+            args.extend(["--", r.as_str()]);
+        }
+        let o = git(&ws.path, &args, QUICK).await?;
+        if !o.ok {
+            return Err(failed("git diff failed", &o));
+        }
+        let mut d = o.stdout;
+        let truncated = d.len() > MAX_DIFF_BYTES;
+        if truncated {
+            let mut cut = MAX_DIFF_BYTES;
+            while !d.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            d.truncate(cut);
+        }
+        Ok((d, truncated))
+    }
+
+    /// Directory listing inside the workspace (directories first, then by name; `.git` hidden).
+    pub fn list_files(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        path: &str,
+    ) -> AppResult<(String, Vec<FileEntry>)> {
+        let rel = relative_path(path).map_err(AppError::BadRequest)?;
+        let ws = self.workspace(caller, project_id)?;
+        let dir = confined(&ws.path, &rel)?;
+        if !dir.is_dir() {
+            return Err(AppError::BadRequest(format!(
+                "{} is a file, not a directory",
+                rel.display()
+            )));
+        }
+        let mut out = Vec::new();
+        let rd = std::fs::read_dir(&dir)
+            .map_err(|e| AppError::BadRequest(format!("Failed to list files: {e}")))?;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == ".git" {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            #[cfg(unix)]
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+            #[cfg(not(unix))]
+            let mode = 0o644;
+            out.push(FileEntry {
+                is_directory: meta.is_dir(),
+                permissions: mode_string(mode, meta.is_dir()),
+                size: meta.len(),
+                name,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.is_directory
+                .cmp(&a.is_directory)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let shown = rel.to_string_lossy().into_owned();
+        Ok((if shown.is_empty() { "/".into() } else { shown }, out))
+    }
+
+    pub fn read_file(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        path: &str,
+    ) -> AppResult<(String, FileContent)> {
+        let rel =
+            relative_path(path).map_err(|_| AppError::BadRequest("Invalid file path".into()))?;
+        if rel.as_os_str().is_empty() {
+            return Err(AppError::BadRequest(
+                "Invalid file path: give a file, not the workspace".into(),
+            ));
+        }
+        let ws = self.workspace(caller, project_id)?;
+        let file = confined(&ws.path, &rel)?;
+        let meta = std::fs::metadata(&file)
+            .map_err(|e| AppError::NotFound(format!("Failed to read file: {e}")))?;
+        if meta.is_dir() {
+            return Err(AppError::BadRequest(format!(
+                "{} is a directory; use the files listing",
+                rel.display()
+            )));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(AppError::BadRequest(format!(
+                "{} is {} bytes; files over {MAX_FILE_BYTES} bytes are not shown",
+                rel.display(),
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(&file)
+            .map_err(|e| AppError::NotFound(format!("Failed to read file: {e}")))?;
+        let rel_s = rel.to_string_lossy().into_owned();
+        Ok(match String::from_utf8(bytes) {
+            Ok(t) if !t.contains('\0') => (rel_s, FileContent::Text(t)),
+            Ok(t) => (rel_s, FileContent::Binary(t.into_bytes())),
+            Err(e) => (rel_s, FileContent::Binary(e.into_bytes())),
+        })
+    }
+}
+
+/// `## main...origin/main [ahead 1]` plus short lines, like `git status --short --branch`.
+fn summary_line(s: &PorcelainStatus) -> String {
+    let mut head = format!("## {}", s.branch.as_deref().unwrap_or("HEAD (no branch)"));
+    if let Some(u) = &s.upstream {
+        head.push_str(&format!("...{u}"));
+    }
+    let mut ab = Vec::new();
+    if s.ahead > 0 {
+        ab.push(format!("ahead {}", s.ahead));
+    }
+    if s.behind > 0 {
+        ab.push(format!("behind {}", s.behind));
+    }
+    if !ab.is_empty() {
+        head.push_str(&format!(" [{}]", ab.join(", ")));
+    }
+    let mut lines = vec![head];
+    lines.extend(s.conflicted.iter().map(|p| format!("UU {p}")));
+    lines.extend(s.staged.iter().map(|p| format!("M  {p}")));
+    lines.extend(s.unstaged.iter().map(|p| format!(" M {p}")));
+    lines.extend(s.untracked.iter().map(|p| format!("?? {p}")));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_summary() {
+        assert_eq!(mode_string(0o755, true), "drwxr-xr-x");
+        assert_eq!(mode_string(0o644, false), "-rw-r--r--");
+        let s = PorcelainStatus {
+            branch: Some("main".into()),
+            upstream: Some("origin/main".into()),
+            ahead: 1,
+            untracked: vec!["n.txt".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            summary_line(&s),
+            "## main...origin/main [ahead 1]\n?? n.txt"
+        );
+    }
+}
