@@ -2,12 +2,14 @@
 
 #[macro_use]
 mod macros;
+mod git;
 mod issues;
 mod layout;
 mod pages;
 mod session;
 
 use crate::services::App;
+use git::*;
 use issues::*;
 use pages::*;
 use poem::endpoint::EmbeddedFilesEndpoint;
@@ -42,6 +44,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         )
         .at("/projects", get(projects_get).post(projects_post))
         .at("/projects/:id", get(project_show))
+        .at("/projects/:id/workspace", get(workspace_get))
+        .at("/projects/:id/workspace/:action", post(workspace_post))
         .at(
             "/projects/:id/edit",
             get(project_edit_get).post(project_edit_post),

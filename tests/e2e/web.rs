@@ -532,3 +532,81 @@ async fn issues_and_integrations_pages_work_end_to_end() {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("api_token is required"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn project_page_workspace_panel_clones_commits_and_pushes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = crate::git::seeded_bare(tmp.path());
+    let s = Server::start();
+    let tenant = s.create_tenant("Panel").await;
+    let (_, v) = s
+        .post(&s.admin_key, "/api/v1/projects", serde_json::json!({"name": "panel-repo", "repo_url": bare.to_str().unwrap(), "tenant_id": tenant}))
+        .await;
+    let id = v["project"]["id"].as_u64().unwrap();
+    let b = Browser {
+        s: &s,
+        cookie: s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+    };
+    let (_, html) = b.get(&format!("/projects/{id}")).await;
+    assert!(
+        html.contains(&format!("hx-get=\"/projects/{id}/workspace\"")),
+        "{html}"
+    );
+    let (_, html) = b.get(&format!("/projects/{id}/workspace")).await;
+    assert!(
+        html.contains("Not cloned yet") && html.contains("workspace-init"),
+        "{html}"
+    );
+    let (st, html, _) = b.post(&format!("/projects/{id}/workspace/init"), &[]).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Cloned into")
+            && html.contains("Working tree clean.")
+            && html.contains("initial"),
+        "{html}"
+    );
+    let path = std::path::PathBuf::from(
+        s.get(
+            &s.admin_key,
+            &format!("/api/v1/projects/{id}/workspace/status"),
+        )
+        .await
+        .1["path"]
+            .as_str()
+            .unwrap(),
+    );
+    std::fs::write(path.join("web.txt"), "from the web").unwrap();
+    let (_, html) = b.get(&format!("/projects/{id}/workspace")).await;
+    assert!(html.contains("?? web.txt"), "{html}");
+    let (st, html, _) = b
+        .post(
+            &format!("/projects/{id}/workspace/commit"),
+            &[("message", "Web <commit>"), ("files", "")],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Committed ")
+            && html.contains("Web &lt;commit&gt;")
+            && html.contains("1 ahead"),
+        "{html}"
+    );
+    let (st, html, _) = b.post(&format!("/projects/{id}/workspace/push"), &[]).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Push completed.") && html.contains("git-output"),
+        "{html}"
+    );
+    assert_eq!(
+        crate::git::sh_git(&bare, &["log", "-1", "--format=%s", "main"]),
+        "Web <commit>"
+    );
+    let (st, html, _) = b
+        .post(
+            &format!("/projects/{id}/workspace/branch"),
+            &[("name", "bad..name"), ("mode", "create")],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Invalid branch name"), "{html}");
+}
