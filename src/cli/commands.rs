@@ -132,7 +132,7 @@ fn print(ctx_format: Format, data: &Value, title: Option<&str>) {
     println!("{}", render(data, ctx_format, title));
 }
 
-fn unwrap_key(mut v: Value, key: &str) -> Value {
+pub(super) fn unwrap_key(mut v: Value, key: &str) -> Value {
     v.get_mut(key).map(Value::take).unwrap_or(Value::Null)
 }
 
@@ -177,7 +177,7 @@ pub fn config(cmd: ConfigCommand, flag: Option<Format>) -> anyhow::Result<()> {
 }
 
 /// Project id from an id or a (case-insensitive) name.
-async fn resolve_project(ctx: &Ctx, value: &str) -> anyhow::Result<u64> {
+pub(super) async fn resolve_project(ctx: &Ctx, value: &str) -> anyhow::Result<u64> {
     if let Ok(id) = value.parse::<u64>() {
         return Ok(id);
     }
@@ -186,7 +186,7 @@ async fn resolve_project(ctx: &Ctx, value: &str) -> anyhow::Result<u64> {
 }
 
 /// Tenant id from an id, a name or a slug.
-async fn resolve_tenant(ctx: &Ctx, value: &str) -> anyhow::Result<u64> {
+pub(super) async fn resolve_tenant(ctx: &Ctx, value: &str) -> anyhow::Result<u64> {
     if let Ok(id) = value.parse::<u64>() {
         return Ok(id);
     }

@@ -1,6 +1,7 @@
 //! `aiops git …` and `aiops workspace …`: your workspace of a project. PROJECT is a name or id.
 
-use super::commands::{Ctx, pick};
+use super::commands::{Ctx, resolve_project, unwrap_key};
+use super::issues::query;
 use super::output::{Format, render, table_of};
 use clap::Subcommand;
 use reqwest::Method;
@@ -78,18 +79,6 @@ pub enum WorkspaceCommand {
     Status { project: String },
 }
 
-fn take(mut v: Value, key: &str) -> Value {
-    v.get_mut(key).map(Value::take).unwrap_or(Value::Null)
-}
-
-async fn project_id(ctx: &Ctx, v: &str) -> anyhow::Result<u64> {
-    if let Ok(id) = v.parse::<u64>() {
-        return Ok(id);
-    }
-    let list = take(ctx.client.get("projects").await?, "projects");
-    pick(&list, v, &["name"], "Project", "projects named")
-}
-
 fn encode(s: &str) -> String {
     let mut u = reqwest::Url::parse("http://x/").expect("static URL");
     u.query_pairs_mut().append_pair("v", s);
@@ -103,8 +92,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
     let f = ctx.format;
     match cmd {
         GitCommand::Status { project } => {
-            let id = project_id(&ctx, &project).await?;
-            let s = take(
+            let id = resolve_project(&ctx, &project).await?;
+            let s = unwrap_key(
                 ctx.client.get(&format!("projects/{id}/git/status")).await?,
                 "status",
             );
@@ -115,19 +104,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             r#ref,
             clean,
         } => {
-            let id = project_id(&ctx, &project).await?;
-            let mut q = Vec::new();
-            if let Some(r) = r#ref {
-                q.push(format!("ref={}", encode(&r)));
-            }
-            if clean {
-                q.push("clean=true".into());
-            }
-            let qs = if q.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", q.join("&"))
-            };
+            let id = resolve_project(&ctx, &project).await?;
+            let qs = query(&[("ref", r#ref), ("clean", clean.then(|| "true".into()))]);
             let r = ctx
                 .client
                 .request(Method::POST, &format!("projects/{id}/git/pull{qs}"), None)
@@ -139,10 +117,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             }
         }
         GitCommand::Push { project, r#ref } => {
-            let id = project_id(&ctx, &project).await?;
-            let qs = r#ref
-                .map(|r| format!("?ref={}", encode(&r)))
-                .unwrap_or_default();
+            let id = resolve_project(&ctx, &project).await?;
+            let qs = query(&[("ref", r#ref)]);
             let r = ctx
                 .client
                 .request(Method::POST, &format!("projects/{id}/git/push{qs}"), None)
@@ -158,7 +134,7 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             message,
             files,
         } => {
-            let id = project_id(&ctx, &project).await?;
+            let id = resolve_project(&ctx, &project).await?;
             let mut body = json!({"message": message});
             if let Some(list) = files {
                 let files: Vec<&str> = list
@@ -180,8 +156,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             }
         }
         GitCommand::Branches { project } => {
-            let id = project_id(&ctx, &project).await?;
-            let b = take(
+            let id = resolve_project(&ctx, &project).await?;
+            let b = unwrap_key(
                 ctx.client
                     .get(&format!("projects/{id}/git/branches"))
                     .await?,
@@ -202,7 +178,7 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             from,
             no_checkout,
         } => {
-            let id = project_id(&ctx, &project).await?;
+            let id = resolve_project(&ctx, &project).await?;
             let mut body = json!({"name": name, "checkout": !no_checkout});
             if let Some(fr) = from {
                 body["from_branch"] = json!(fr);
@@ -213,7 +189,7 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             println!("Branch '{name}' created successfully!");
         }
         GitCommand::Checkout { project, branch } => {
-            let id = project_id(&ctx, &project).await?;
+            let id = resolve_project(&ctx, &project).await?;
             ctx.client
                 .post(
                     &format!("projects/{id}/git/checkout"),
@@ -223,8 +199,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             println!("Checked out branch '{branch}'!");
         }
         GitCommand::Log { project, limit } => {
-            let id = project_id(&ctx, &project).await?;
-            let c = take(
+            let id = resolve_project(&ctx, &project).await?;
+            let c = unwrap_key(
                 ctx.client
                     .get(&format!("projects/{id}/git/log?limit={limit}"))
                     .await?,
@@ -248,19 +224,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             path,
             staged,
         } => {
-            let id = project_id(&ctx, &project).await?;
-            let mut q = vec![];
-            if let Some(p) = path {
-                q.push(format!("path={}", encode(&p)));
-            }
-            if staged {
-                q.push("staged=true".into());
-            }
-            let qs = if q.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", q.join("&"))
-            };
+            let id = resolve_project(&ctx, &project).await?;
+            let qs = query(&[("path", path), ("staged", staged.then(|| "true".into()))]);
             let d = ctx
                 .client
                 .get(&format!("projects/{id}/git/diff{qs}"))
@@ -272,13 +237,9 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             }
         }
         GitCommand::Files { project, path } => {
-            let id = project_id(&ctx, &project).await?;
-            let qs = if path.is_empty() {
-                String::new()
-            } else {
-                format!("?path={}", encode(&path))
-            };
-            let list = take(
+            let id = resolve_project(&ctx, &project).await?;
+            let qs = query(&[("path", Some(path))]);
+            let list = unwrap_key(
                 ctx.client.get(&format!("projects/{id}/files{qs}")).await?,
                 "files",
             );
@@ -296,7 +257,7 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             }
         }
         GitCommand::Cat { project, file_path } => {
-            let id = project_id(&ctx, &project).await?;
+            let id = resolve_project(&ctx, &project).await?;
             // One encoded segment (slashes as %2F): URLs are never normalised on the way, and
             // the server alone decides what is inside the workspace.
             let r = ctx
@@ -324,7 +285,7 @@ pub async fn workspace(ctx: Ctx, cmd: WorkspaceCommand) -> anyhow::Result<()> {
     let f = ctx.format;
     match cmd {
         WorkspaceCommand::Init { project } => {
-            let id = project_id(&ctx, &project).await?;
+            let id = resolve_project(&ctx, &project).await?;
             let r = ctx
                 .client
                 .post(&format!("projects/{id}/workspace/init"), &json!({}))
@@ -336,7 +297,7 @@ pub async fn workspace(ctx: Ctx, cmd: WorkspaceCommand) -> anyhow::Result<()> {
             }
         }
         WorkspaceCommand::Status { project } => {
-            let id = project_id(&ctx, &project).await?;
+            let id = resolve_project(&ctx, &project).await?;
             let r = ctx
                 .client
                 .get(&format!("projects/{id}/workspace/status"))

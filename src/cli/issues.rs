@@ -1,7 +1,7 @@
 //! `aiops issues …` and `aiops integrations …`: the tracker commands of the original CLI.
 //! Issue ids are aiops ids (the `id` column), never tracker numbers.
 
-use super::commands::{Ctx, pick};
+use super::commands::{Ctx, resolve_project, resolve_tenant, unwrap_key};
 use super::output::{Format, render, table_of};
 use clap::Subcommand;
 use reqwest::Method;
@@ -151,10 +151,6 @@ fn note(f: Format, msg: &str) {
     }
 }
 
-fn take(mut v: Value, key: &str) -> Value {
-    v.get_mut(key).map(Value::take).unwrap_or(Value::Null)
-}
-
 fn labels(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
@@ -163,23 +159,7 @@ fn labels(s: &str) -> Vec<String> {
         .collect()
 }
 
-async fn project_id(ctx: &Ctx, v: &str) -> anyhow::Result<u64> {
-    if let Ok(id) = v.parse::<u64>() {
-        return Ok(id);
-    }
-    let list = take(ctx.client.get("projects").await?, "projects");
-    pick(&list, v, &["name"], "Project", "projects named")
-}
-
-async fn tenant_id(ctx: &Ctx, v: &str) -> anyhow::Result<u64> {
-    if let Ok(id) = v.parse::<u64>() {
-        return Ok(id);
-    }
-    let list = take(ctx.client.get("tenants").await?, "tenants");
-    pick(&list, v, &["name", "slug"], "Tenant", "tenants matching")
-}
-
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(super) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let mut s = url_encode_pairs(pairs);
     if !s.is_empty() {
         s.insert(0, '?');
@@ -214,11 +194,11 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
             offset,
         } => {
             let project = match project {
-                Some(p) => Some(project_id(&ctx, &p).await?.to_string()),
+                Some(p) => Some(resolve_project(&ctx, &p).await?.to_string()),
                 None => None,
             };
             let tenant = match tenant {
-                Some(t) => Some(tenant_id(&ctx, &t).await?.to_string()),
+                Some(t) => Some(resolve_tenant(&ctx, &t).await?.to_string()),
                 None => None,
             };
             let q = query(&[
@@ -234,7 +214,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
             let resp = ctx.client.get(&format!("issues{q}")).await?;
             if f == Format::Table {
                 let total = resp["total"].as_u64().unwrap_or(0);
-                let list = take(resp, "issues");
+                let list = unwrap_key(resp, "issues");
                 let shown = list.as_array().map(Vec::len).unwrap_or(0);
                 println!(
                     "{}",
@@ -256,11 +236,11 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                     println!("Showing {shown} of {total}; use --limit/--offset for more.");
                 }
             } else {
-                print(f, &take(resp, "issues"), None);
+                print(f, &unwrap_key(resp, "issues"), None);
             }
         }
         IssuesCommand::Get { id } => {
-            let issue = take(ctx.client.get(&format!("issues/{id}")).await?, "issue");
+            let issue = unwrap_key(ctx.client.get(&format!("issues/{id}")).await?, "issue");
             print(f, &issue, None);
         }
         IssuesCommand::Create {
@@ -272,7 +252,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
             issue_type,
             priority,
         } => {
-            let pid = project_id(&ctx, &project).await?;
+            let pid = resolve_project(&ctx, &project).await?;
             let mut body =
                 json!({"project_id": pid, "integration_id": integration, "title": title});
             if let Some(d) = description.filter(|d| !d.is_empty()) {
@@ -333,7 +313,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 .await?;
             println!("Comment added to issue {id}!");
             if f != Format::Table {
-                print(f, &take(resp, "comment"), None);
+                print(f, &unwrap_key(resp, "comment"), None);
             }
         }
         IssuesCommand::ModifyComment {
@@ -372,10 +352,10 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
         } => {
             let mut body = json!({"force_full": force_full});
             if let Some(t) = tenant {
-                body["tenant_id"] = json!(tenant_id(&ctx, &t).await?);
+                body["tenant_id"] = json!(resolve_tenant(&ctx, &t).await?);
             }
             if let Some(p) = project {
-                body["project_id"] = json!(project_id(&ctx, &p).await?);
+                body["project_id"] = json!(resolve_project(&ctx, &p).await?);
             }
             if let Some(i) = integration {
                 body["integration_id"] = json!(i);
@@ -454,7 +434,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
             );
         }
         IssuesCommand::Pinned => {
-            let list = take(ctx.client.get("issues/pinned").await?, "issues");
+            let list = unwrap_key(ctx.client.get("issues/pinned").await?, "issues");
             if list.as_array().is_none_or(Vec::is_empty) {
                 println!("No pinned issues found");
             } else if f == Format::Table {
@@ -486,10 +466,10 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
     match cmd {
         IntegrationsCommand::List { tenant } => {
             let path = match tenant {
-                Some(t) => format!("integrations?tenant_id={}", tenant_id(&ctx, &t).await?),
+                Some(t) => format!("integrations?tenant_id={}", resolve_tenant(&ctx, &t).await?),
                 None => "integrations".into(),
             };
-            let list = take(ctx.client.get(&path).await?, "integrations");
+            let list = unwrap_key(ctx.client.get(&path).await?, "integrations");
             if f == Format::Table {
                 println!(
                     "{}",
@@ -525,7 +505,7 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
             }
         }
         IntegrationsCommand::History { limit } => {
-            let runs = take(
+            let runs = unwrap_key(
                 ctx.client
                     .get(&format!("system/sync/history?limit={limit}"))
                     .await?,

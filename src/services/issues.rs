@@ -172,6 +172,51 @@ pub(crate) fn put_issue(
     put_row(w, ISSUES, new.id, new)
 }
 
+/// Store a tracker answer for a link: update the issue with that external id, or create it.
+/// Returns the stored issue and whether it is new (inside the caller's transaction).
+pub(crate) fn upsert_payload(
+    w: &WriteTransaction,
+    link: &ProjectIntegration,
+    tenant_id: Id,
+    p: &IssuePayload,
+    now: Timestamp,
+) -> AppResult<(ExternalIssue, bool)> {
+    let old: Option<ExternalIssue> = match index_get_w(
+        w,
+        ISSUES_BY_EXTERNAL,
+        &external_key(link.id, &p.external_id),
+    )? {
+        Some(id) => get_row_w(w, ISSUES, id)?,
+        None => None,
+    };
+    let mut issue = match &old {
+        Some(o) => o.clone(),
+        None => ExternalIssue {
+            id: next_id(w, "issues")?,
+            project_integration_id: link.id,
+            project_id: link.project_id,
+            tenant_id,
+            external_id: p.external_id.clone(),
+            title: String::new(),
+            status: None,
+            assignee: None,
+            assignee_key: None,
+            url: None,
+            labels: Vec::new(),
+            comments: Vec::new(),
+            body: None,
+            external_updated_at: None,
+            last_seen_at: None,
+            missing_upstream: false,
+            created_at: now,
+            updated_at: now,
+        },
+    };
+    apply_payload(&mut issue, p, now);
+    put_issue(w, old.as_ref(), &issue)?;
+    Ok((issue, old.is_none()))
+}
+
 /// Apply a tracker answer to a stored issue (fields the tracker owns).
 pub(crate) fn apply_payload(issue: &mut ExternalIssue, p: &IssuePayload, now: Timestamp) {
     issue.title = p.title.clone();
@@ -631,37 +676,7 @@ impl App {
         let issue = tokio::task::block_in_place(|| -> AppResult<ExternalIssue> {
             let w = self.store.write()?;
             let now = Utc::now();
-            let existing = index_get_w(
-                &w,
-                ISSUES_BY_EXTERNAL,
-                &external_key(link.id, &p.external_id),
-            )?;
-            let old: Option<ExternalIssue> = match existing {
-                Some(id) => get_row_w(&w, ISSUES, id)?,
-                None => None,
-            };
-            let mut issue = old.clone().unwrap_or(ExternalIssue {
-                id: next_id(&w, "issues")?,
-                project_integration_id: link.id,
-                project_id: link.project_id,
-                tenant_id: integ.tenant_id,
-                external_id: p.external_id.clone(),
-                title: String::new(),
-                status: None,
-                assignee: None,
-                assignee_key: None,
-                url: None,
-                labels: Vec::new(),
-                comments: Vec::new(),
-                body: None,
-                external_updated_at: None,
-                last_seen_at: None,
-                missing_upstream: false,
-                created_at: now,
-                updated_at: now,
-            });
-            apply_payload(&mut issue, &p, now);
-            put_issue(&w, old.as_ref(), &issue)?;
+            let (issue, _) = upsert_payload(&w, &link, integ.tenant_id, &p, now)?;
             w.commit()?;
             Ok(issue)
         })?;

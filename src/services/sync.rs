@@ -3,7 +3,7 @@
 //! the same point (nothing duplicated: issues are keyed by link + external id).
 
 use super::App;
-use super::issues::{apply_payload, external_key, put_issue};
+use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
 use crate::domain::{
@@ -235,42 +235,12 @@ impl App {
                 let (mut created, mut updated) = (0u64, 0u64);
                 let mut seen = HashSet::with_capacity(payloads.len());
                 for p in &payloads {
-                    let key = external_key(link_id, &p.external_id);
-                    let old: Option<ExternalIssue> =
-                        match index_get_w(&w, ISSUES_BY_EXTERNAL, &key)? {
-                            Some(id) => get_row_w(&w, ISSUES, id)?,
-                            None => None,
-                        };
-                    let mut issue = match &old {
-                        Some(o) => o.clone(),
-                        None => ExternalIssue {
-                            id: next_id(&w, "issues")?,
-                            project_integration_id: link_id,
-                            project_id: link.project_id,
-                            tenant_id: integ.tenant_id,
-                            external_id: p.external_id.clone(),
-                            title: String::new(),
-                            status: None,
-                            assignee: None,
-                            assignee_key: None,
-                            url: None,
-                            labels: Vec::new(),
-                            comments: Vec::new(),
-                            body: None,
-                            external_updated_at: None,
-                            last_seen_at: None,
-                            missing_upstream: false,
-                            created_at: now,
-                            updated_at: now,
-                        },
-                    };
-                    apply_payload(&mut issue, p, now);
-                    put_issue(&w, old.as_ref(), &issue)?;
+                    let (issue, is_new) = upsert_payload(&w, &link, integ.tenant_id, p, now)?;
                     seen.insert(issue.id);
-                    if old.is_some() {
-                        updated += 1;
-                    } else {
+                    if is_new {
                         created += 1;
+                    } else {
+                        updated += 1;
                     }
                 }
                 // A full sync sees everything: issues it did not see are gone upstream (marked).

@@ -3,8 +3,8 @@
 //! leaves for another host).
 
 use super::{
-    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest, id_string,
-    newest_first, s,
+    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest,
+    few_at_a_time, id_string, newest_first, s,
 };
 use crate::domain::Comment;
 use crate::domain::Timestamp;
@@ -174,16 +174,7 @@ impl Provider for GitHub {
             .filter(|i| i.get("pull_request").is_none())
             .collect();
         // Comments only for issues that have some, a few requests at a time.
-        // Comments only for issues that have some, a few requests at a time.
-        let mut out = Vec::with_capacity(issues.len());
-        for chunk in issues.chunks(8) {
-            let done =
-                futures_util::future::join_all(chunk.iter().map(|v| self.with_comments(v))).await;
-            for p in done {
-                out.push(p?);
-            }
-        }
-        Ok(out)
+        few_at_a_time(&issues, |v| self.with_comments(v)).await
     }
 
     async fn get(&self, external_id: &str) -> TResult<IssuePayload> {

@@ -2,7 +2,8 @@
 //! notes are dropped from comments.
 
 use super::{
-    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest, id_string, s,
+    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest,
+    few_at_a_time, id_string, s,
 };
 use crate::domain::Comment;
 use crate::domain::Timestamp;
@@ -217,15 +218,7 @@ impl Provider for GitLab {
         }
         let items = self.pages(&["issues"], &q).await?;
         let with_iid: Vec<&Value> = items.iter().filter(|i| i.get("iid").is_some()).collect();
-        let mut out = Vec::with_capacity(with_iid.len());
-        for chunk in with_iid.chunks(8) {
-            let done =
-                futures_util::future::join_all(chunk.iter().map(|v| self.with_notes(v))).await;
-            for p in done {
-                out.push(p?);
-            }
-        }
-        Ok(out)
+        few_at_a_time(&with_iid, |v| self.with_notes(v)).await
     }
 
     async fn get(&self, iid: &str) -> TResult<IssuePayload> {

@@ -235,6 +235,23 @@ pub(crate) fn id_string(v: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// Run `f` over `items` a few at a time (bounded concurrency), in order, stopping at the first error.
+pub(crate) async fn few_at_a_time<'a, Fut>(
+    items: &[&'a Value],
+    f: impl Fn(&'a Value) -> Fut,
+) -> TResult<Vec<IssuePayload>>
+where
+    Fut: std::future::Future<Output = TResult<IssuePayload>>,
+{
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(8) {
+        for p in futures_util::future::join_all(chunk.iter().map(|v| f(v))).await {
+            out.push(p?);
+        }
+    }
+    Ok(out)
+}
+
 /// Keep at most 20 comments, newest first, given them oldest first.
 pub(crate) fn newest_first(mut oldest_first: Vec<Comment>) -> Vec<Comment> {
     let cap = crate::domain::issues::MAX_COMMENTS_PER_ISSUE;
