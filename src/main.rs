@@ -18,12 +18,25 @@ mod web;
 use clap::Parser;
 
 fn main() {
-    let parsed = cli::Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    // `aiops ssh-git …` takes ssh's own arguments (-p, -o …) as git passes them, so it is
+    // dispatched before clap, whose global `-o` would otherwise claim them.
+    let ssh_git = args.get(1).map(String::as_str) == Some("ssh-git");
+    let parsed = if ssh_git {
+        None
+    } else {
+        Some(cli::Cli::parse())
+    };
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(cli::run(parsed)),
+        Ok(rt) => rt.block_on(async {
+            match parsed {
+                Some(p) => cli::run(p).await,
+                None => cli::sshgit::run(&args[2..]).await,
+            }
+        }),
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
             1

@@ -309,6 +309,16 @@ impl GitApi {
         }))
     }
 
+    /// Fetch from origin (remote-tracking branches only; the working tree is untouched).
+    #[oai(path = "/projects/:id/git/fetch", method = "post")]
+    async fn fetch(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<ResultEnvelope>> {
+        let out = app.git_fetch(auth.identity(), id.0).await?;
+        Ok(Json(ResultEnvelope {
+            result: out,
+            message: "Fetch completed successfully".into(),
+        }))
+    }
+
     /// Push the current branch (or `ref`) to origin.
     #[oai(path = "/projects/:id/git/push", method = "post")]
     async fn push(

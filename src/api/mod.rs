@@ -5,6 +5,7 @@ pub mod gate;
 mod git;
 pub mod objects;
 mod resources;
+mod ssh;
 pub mod strict;
 mod trackers;
 
@@ -20,6 +21,7 @@ pub type AllApis = (
     trackers::IssuesApi,
     trackers::IntegrationsApi,
     git::GitApi,
+    ssh::SshApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -29,6 +31,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             trackers::IssuesApi,
             trackers::IntegrationsApi,
             git::GitApi,
+            ssh::SshApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

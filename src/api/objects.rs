@@ -126,6 +126,8 @@ pub struct ProjectObj {
     pub tenant_color: String,
     pub owner_id: u64,
     pub owner_name: String,
+    /// The SSH key this project's git uses; null means the tenant's keys.
+    pub ssh_key_id: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -145,6 +147,7 @@ impl From<ProjectView> for ProjectObj {
             tenant_color: v.tenant_color,
             owner_id: p.owner_id,
             owner_name: v.owner_name,
+            ssh_key_id: p.ssh_key_id,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

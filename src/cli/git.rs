@@ -20,6 +20,8 @@ pub enum GitCommand {
         #[arg(long)]
         clean: bool,
     },
+    /// Fetch from origin (updates remote-tracking branches only)
+    Fetch { project: String },
     /// Push the current branch (or --ref)
     Push {
         project: String,
@@ -112,6 +114,18 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
                 .await?
                 .unwrap_or(Value::Null);
             println!("Pull successful!");
+            if let Some(m) = r["result"].as_str().filter(|m| !m.is_empty()) {
+                println!("{m}");
+            }
+        }
+        GitCommand::Fetch { project } => {
+            let id = resolve_project(&ctx, &project).await?;
+            let r = ctx
+                .client
+                .request(Method::POST, &format!("projects/{id}/git/fetch"), None)
+                .await?
+                .unwrap_or(Value::Null);
+            println!("Fetch successful!");
             if let Some(m) = r["result"].as_str().filter(|m| !m.is_empty()) {
                 println!("{m}");
             }

@@ -7,6 +7,8 @@ mod config_file;
 mod git;
 mod issues;
 mod output;
+mod ssh;
+pub mod sshgit;
 
 use crate::config::{ServeArgs, StoreArgs};
 use clap::{Parser, Subcommand};
@@ -81,6 +83,16 @@ pub enum Command {
         #[command(subcommand)]
         command: git::WorkspaceCommand,
     },
+    /// SSH keys for git (admins): upload, generate, assign
+    SshKeys {
+        #[command(subcommand)]
+        command: ssh::SshKeysCommand,
+    },
+    /// Trusted SSH host keys (admins)
+    KnownHosts {
+        #[command(subcommand)]
+        command: ssh::KnownHostsCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> i32 {
@@ -115,6 +127,14 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Workspace { command } => match commands::connect(fmt) {
             Ok(ctx) => git::workspace(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::SshKeys { command } => match commands::connect(fmt) {
+            Ok(ctx) => ssh::ssh_keys(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::KnownHosts { command } => match commands::connect(fmt) {
+            Ok(ctx) => ssh::known_hosts(ctx, command).await,
             Err(e) => Err(e),
         },
     };

@@ -6,5 +6,6 @@ pub mod issues;
 pub mod keys;
 pub mod model;
 pub mod rules;
+pub mod ssh;
 
 pub use model::*;

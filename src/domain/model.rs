@@ -223,6 +223,26 @@ pub struct ExternalIssue {
     pub updated_at: Timestamp,
 }
 
+/// A trusted SSH host key (global: hosts are the same whoever connects).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnownHost {
+    pub id: Id,
+    /// Lower-cased host name or address as written in the remote URL.
+    pub host: String,
+    pub port: u16,
+    /// `algorithm base64` (OpenSSH public key form, no comment).
+    pub key: String,
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    /// `tofu` (learned on first use) or `pinned` (entered by an admin).
+    pub source: String,
+    #[serde(default)]
+    pub created_by: Option<Id>,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub last_seen_at: Option<Timestamp>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PinnedIssue {
     pub id: Id,

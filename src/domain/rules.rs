@@ -243,6 +243,7 @@ pub fn redact(value: &mut serde_json::Value) {
                         || lk.contains("password")
                         || lk.contains("token")
                         || lk.contains("secret")
+                        || lk.contains("private_key")
                 }) {
                     *v = serde_json::Value::String("***REDACTED***".into());
                 } else {
@@ -367,6 +368,10 @@ mod tests {
         assert_eq!(v["name"], "n");
         assert_eq!(v["password"], "***REDACTED***");
         assert_eq!(v["api_token"], "***REDACTED***");
+        let mut k = serde_json::json!({"name": "deploy", "private_key_content": "-----BEGIN"});
+        redact(&mut k);
+        assert_eq!(k["private_key_content"], "***REDACTED***");
+        assert_eq!(k["name"], "deploy");
         assert_eq!(v["nested"]["secret"], "***REDACTED***");
         assert_eq!(v["nested"]["ok"], 1);
         assert_eq!(v["nested"]["list"][0]["token"], "***REDACTED***");

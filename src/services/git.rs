@@ -87,8 +87,19 @@ struct GitOut {
 }
 
 async fn git(dir: &Path, args: &[&str], timeout: Duration) -> AppResult<GitOut> {
+    git_with(dir, args, timeout, &[]).await
+}
+
+/// git with extra environment (the SSH settings of network operations).
+async fn git_with(
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+    env: &[(String, String)],
+) -> AppResult<GitOut> {
     let mut cmd = tokio::process::Command::new("git");
     cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
@@ -238,10 +249,12 @@ impl App {
         std::fs::create_dir_all(parent)
             .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", parent.display())))?;
         let dest = ws.path.to_string_lossy().into_owned();
-        let o = git(
+        let env = self.git_ssh_env(&ws.project).await?;
+        let o = git_with(
             parent,
             &["clone", "--", &ws.project.repo_url, &dest],
             NETWORK,
+            &env,
         )
         .await?;
         if !o.ok {
@@ -393,13 +406,34 @@ impl App {
         if let Some(r) = &r {
             args.extend(["origin", r.as_str()]);
         }
-        let o = git(&ws.path, &args, NETWORK).await?;
+        let env = self.git_ssh_env(&ws.project).await?;
+        let o = git_with(&ws.path, &args, NETWORK, &env).await?;
         log.push_str(&o.stdout);
         log.push_str(&o.stderr);
         if !o.ok {
             return Err(failed("git pull failed", &o));
         }
         Ok(log.trim().to_string())
+    }
+
+    /// `git fetch --prune origin`: update the remote-tracking branches without touching
+    /// the working tree.
+    pub async fn git_fetch(&self, caller: &Identity, project_id: Id) -> AppResult<String> {
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = lock.lock().await;
+        let env = self.git_ssh_env(&ws.project).await?;
+        let o = git_with(&ws.path, &["fetch", "--prune", "origin"], NETWORK, &env).await?;
+        if !o.ok {
+            return Err(failed("git fetch failed", &o));
+        }
+        let out = format!("{}\n{}", o.stdout.trim(), o.stderr)
+            .trim()
+            .to_string();
+        Ok(if out.is_empty() {
+            "Already up to date.".into()
+        } else {
+            out
+        })
     }
 
     pub async fn git_push(
@@ -424,10 +458,12 @@ impl App {
                 b
             }
         };
-        let o = git(
+        let env = self.git_ssh_env(&ws.project).await?;
+        let o = git_with(
             &ws.path,
             &["push", "--porcelain", "-u", "origin", &branch],
             NETWORK,
+            &env,
         )
         .await?;
         if !o.ok {

@@ -10,6 +10,8 @@ pub mod issues;
 pub mod projects;
 pub mod scheduler;
 pub mod secrets;
+pub mod ssh;
+pub mod sshclient;
 pub mod sync;
 pub mod tenants;
 pub mod trackers;

@@ -57,6 +57,7 @@ pub const IDENTITY_MAP: T<u64, &[u8]> = T::new("identity_map");
 pub const SSH_KEYS: T<u64, &[u8]> = T::new("ssh_keys");
 pub const SSH_KEYS_BY_TENANT: M<u64, u64> = M::new("ssh_keys_by_tenant");
 pub const SSH_KEYS_BY_USER: M<u64, u64> = M::new("ssh_keys_by_user");
+pub const KNOWN_HOSTS: T<u64, &[u8]> = T::new("known_hosts");
 
 pub const AI_SESSIONS: T<u64, &[u8]> = T::new("ai_sessions");
 pub const AI_SESSIONS_BY_USER: M<u64, u64> = M::new("ai_sessions_by_user");
@@ -136,6 +137,7 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::RowU64(SSH_KEYS),
     AnyTable::MultiU64(SSH_KEYS_BY_TENANT),
     AnyTable::MultiU64(SSH_KEYS_BY_USER),
+    AnyTable::RowU64(KNOWN_HOSTS),
     AnyTable::RowU64(AI_SESSIONS),
     AnyTable::MultiU64(AI_SESSIONS_BY_USER),
     AnyTable::MultiU64(AI_SESSIONS_BY_PROJECT),

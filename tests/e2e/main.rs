@@ -10,5 +10,6 @@ mod fakes;
 mod git;
 mod openapi;
 mod persistence;
+mod ssh;
 mod trackers;
 mod web;

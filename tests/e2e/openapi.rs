@@ -104,6 +104,7 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/projects/{id}/git/status", "get"),
         ("/projects/{id}/git/pull", "post"),
         ("/projects/{id}/git/push", "post"),
+        ("/projects/{id}/git/fetch", "post"),
         ("/projects/{id}/git/commit", "post"),
         ("/projects/{id}/git/branches", "get"),
         ("/projects/{id}/git/branches", "post"),
@@ -112,6 +113,17 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/projects/{id}/git/diff", "get"),
         ("/projects/{id}/files", "get"),
         ("/projects/{id}/files/{path}", "get"),
+        ("/admin/ssh-keys", "get"),
+        ("/admin/ssh-keys", "post"),
+        ("/admin/ssh-keys/{id}", "get"),
+        ("/admin/ssh-keys/{id}", "delete"),
+        ("/admin/ssh-keys/{id}/migrate", "post"),
+        ("/projects/{id}/ssh-key", "put"),
+        ("/admin/known-hosts", "get"),
+        ("/admin/known-hosts", "post"),
+        ("/admin/known-hosts/{id}", "delete"),
+        ("/admin/known-hosts/scan", "post"),
+        ("/admin/known-hosts/policy", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

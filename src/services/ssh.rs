@@ -1,0 +1,538 @@
+//! SSH keys (uploaded or generated, private halves encrypted at rest), known hosts
+//! (trust on first use or pinned; a changed key is refused), and the environment that sends
+//! git's SSH traffic through `aiops ssh-git`.
+
+use super::App;
+use super::sshclient::{fingerprint, key_line, probe_host_key};
+use crate::auth::Identity;
+use crate::domain::rules::validate_name;
+use crate::domain::ssh::{HostCheck, check_host, host_label, key_body, sh_quote, ssh_target};
+use crate::domain::{Id, KnownHost, Project, SshKey, Tenant};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use rand::RngCore;
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::{PrivateKey, PublicKey};
+
+/// Environment variables `aiops ssh-git` reads (set by the server on the git child only).
+pub const ENV_KEY: &str = "AIOPS_SSH_KEY";
+pub const ENV_KNOWN: &str = "AIOPS_SSH_KNOWN_HOSTS";
+const TOFU_SETTING: &str = "ssh.trust_on_first_use";
+
+#[derive(Debug, Clone)]
+pub struct SshKeyView {
+    pub key: SshKey,
+    pub tenant_name: Option<String>,
+    /// Projects that use this key explicitly (id, name).
+    pub projects: Vec<(Id, String)>,
+}
+
+#[derive(Default)]
+pub struct SshKeyInput {
+    pub name: String,
+    pub tenant_id: Option<Id>,
+    pub private_key: Option<String>,
+    pub public_key: Option<String>,
+}
+
+fn parse_private(text: &str) -> AppResult<PrivateKey> {
+    let text = text.trim().replace("\r\n", "\n");
+    let key = russh::keys::decode_secret_key(&text, None).map_err(|e| {
+        let m = e.to_string();
+        if m.contains("ncrypted") || m.contains("assphrase") {
+            AppError::BadRequest(
+                "The private key is protected by a passphrase; remove it first (ssh-keygen -p -f KEY) — aiops encrypts keys at rest itself".into(),
+            )
+        } else {
+            AppError::BadRequest(format!(
+                "private_key_content is not a private key aiops can read (OpenSSH, PEM or PKCS#8): {m}"
+            ))
+        }
+    })?;
+    if key.is_encrypted() {
+        return Err(AppError::BadRequest(
+            "The private key is protected by a passphrase; remove it first (ssh-keygen -p -f KEY)"
+                .into(),
+        ));
+    }
+    Ok(key)
+}
+
+fn parse_public(text: &str) -> AppResult<PublicKey> {
+    PublicKey::from_openssh(text.trim()).map_err(|e| {
+        AppError::BadRequest(format!(
+            "public_key_content is not an OpenSSH public key (ssh-ed25519 AAAA… comment): {e}"
+        ))
+    })
+}
+
+fn openssh_private(key: &PrivateKey) -> AppResult<String> {
+    key.to_openssh(LineEnding::LF)
+        .map(|z| z.to_string())
+        .map_err(|e| AppError::Internal(format!("cannot encode the private key: {e}")))
+}
+
+fn require_admin(caller: &Identity) -> AppResult<()> {
+    caller.require_admin()
+}
+
+impl App {
+    fn key_views(
+        &self,
+        r: &redb::ReadTransaction,
+        keys: Vec<SshKey>,
+    ) -> AppResult<Vec<SshKeyView>> {
+        let projects: Vec<Project> = all_rows(r, PROJECTS)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let tenant_name = match key.tenant_id {
+                Some(t) => get_row::<Tenant>(r, TENANTS, t)?.map(|t| t.name),
+                None => None,
+            };
+            out.push(SshKeyView {
+                projects: projects
+                    .iter()
+                    .filter(|p| p.ssh_key_id == Some(key.id))
+                    .map(|p| (p.id, p.name.clone()))
+                    .collect(),
+                tenant_name,
+                key,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn list_ssh_keys(
+        &self,
+        caller: &Identity,
+        tenant_id: Option<Id>,
+    ) -> AppResult<Vec<SshKeyView>> {
+        require_admin(caller)?;
+        let r = self.store.read()?;
+        let keys: Vec<SshKey> = match tenant_id {
+            Some(t) => rows_by_ids(&r, SSH_KEYS, multi_ids(&r, SSH_KEYS_BY_TENANT, t)?)?,
+            None => all_rows(&r, SSH_KEYS)?,
+        };
+        self.key_views(&r, keys)
+    }
+
+    pub fn get_ssh_key(&self, caller: &Identity, id: Id) -> AppResult<SshKeyView> {
+        require_admin(caller)?;
+        let r = self.store.read()?;
+        let key: SshKey = get_row(&r, SSH_KEYS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("SSH key {id} not found")))?;
+        Ok(self.key_views(&r, vec![key])?.remove(0))
+    }
+
+    /// Upload a key pair (the public half is derived when not given, and must match when
+    /// given), or generate a new ed25519 key when no private key is given.
+    pub fn add_ssh_key(&self, caller: &Identity, input: SshKeyInput) -> AppResult<SshKeyView> {
+        require_admin(caller)?;
+        let name = validate_name("Key name", &input.name).map_err(AppError::BadRequest)?;
+        let private = match input.private_key.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => parse_private(text)?,
+            _ => {
+                if input
+                    .public_key
+                    .as_deref()
+                    .is_some_and(|p| !p.trim().is_empty())
+                {
+                    return Err(AppError::BadRequest(
+                        "A public key alone cannot be used for git: send private_key_content too, or neither to generate a new ed25519 key".into(),
+                    ));
+                }
+                let mut seed = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut seed);
+                let mut k = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+                k.set_comment(format!(
+                    "aiops-{}",
+                    crate::domain::rules::project_path_slug(&name)
+                ));
+                k
+            }
+        };
+        let mut public = private.public_key().clone();
+        if let Some(p) = input.public_key.as_deref().filter(|p| !p.trim().is_empty()) {
+            let given = parse_public(p)?;
+            if key_line(&given) != key_line(&public) {
+                return Err(AppError::BadRequest(
+                    "public_key_content does not belong to private_key_content".into(),
+                ));
+            }
+            public = given; // keeps the uploader's comment
+        }
+        let public_line = public
+            .to_openssh()
+            .map_err(|e| AppError::Internal(format!("cannot encode the public key: {e}")))?;
+        let fp = fingerprint(&public);
+        let enc = self.secrets.encrypt(&openssh_private(&private)?)?;
+        let w = self.store.write()?;
+        if let Some(t) = input.tenant_id
+            && get_row_w::<Tenant>(&w, TENANTS, t)?.is_none()
+        {
+            return Err(AppError::NotFound(format!("Tenant {t} not found")));
+        }
+        {
+            let t = w.open_table(SSH_KEYS)?;
+            for item in redb::ReadableTable::iter(&t)? {
+                let (_, v) = item?;
+                let k: SshKey = decode(v.value())?;
+                if k.fingerprint == fp {
+                    return Err(AppError::Conflict(format!(
+                        "This key is already stored as '{}' (id {}); fingerprint {fp}",
+                        k.name, k.id
+                    )));
+                }
+            }
+        }
+        let now = Utc::now();
+        let key = SshKey {
+            id: next_id(&w, "ssh_keys")?,
+            name,
+            public_key: public_line,
+            fingerprint: fp,
+            private_key_enc: Some(enc),
+            user_id: caller.id(),
+            tenant_id: input.tenant_id,
+            created_at: now,
+            updated_at: now,
+        };
+        put_row(&w, SSH_KEYS, key.id, &key)?;
+        multi_add(&w, SSH_KEYS_BY_USER, key.user_id, key.id)?;
+        if let Some(t) = key.tenant_id {
+            multi_add(&w, SSH_KEYS_BY_TENANT, t, key.id)?;
+        }
+        w.commit()?;
+        tracing::info!(key = key.id, fingerprint = %key.fingerprint, "ssh key stored");
+        self.get_ssh_key(caller, key.id)
+    }
+
+    /// Replace the private half of a stored key (it must match the stored public key).
+    pub fn replace_ssh_private_key(
+        &self,
+        caller: &Identity,
+        id: Id,
+        private_key: &str,
+    ) -> AppResult<SshKeyView> {
+        require_admin(caller)?;
+        let private = parse_private(private_key)?;
+        let enc = self.secrets.encrypt(&openssh_private(&private)?)?;
+        let w = self.store.write()?;
+        let mut key: SshKey = get_row_w(&w, SSH_KEYS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("SSH key {id} not found")))?;
+        if key_body(&key.public_key) != Some(key_line(private.public_key())) {
+            return Err(AppError::BadRequest(format!(
+                "This private key does not match key {id} ({}): its fingerprint is {}",
+                key.fingerprint,
+                fingerprint(private.public_key())
+            )));
+        }
+        key.private_key_enc = Some(enc);
+        key.updated_at = Utc::now();
+        put_row(&w, SSH_KEYS, id, &key)?;
+        w.commit()?;
+        self.get_ssh_key(caller, id)
+    }
+
+    /// Delete a key; projects that used it fall back to their tenant's keys.
+    pub fn delete_ssh_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        require_admin(caller)?;
+        let w = self.store.write()?;
+        let key: SshKey = get_row_w(&w, SSH_KEYS, id)?
+            .ok_or_else(|| AppError::NotFound(format!("SSH key {id} not found")))?;
+        let users: Vec<Project> = {
+            let t = w.open_table(PROJECTS)?;
+            let mut v = Vec::new();
+            for item in redb::ReadableTable::iter(&t)? {
+                let (_, val) = item?;
+                let p: Project = decode(val.value())?;
+                if p.ssh_key_id == Some(id) {
+                    v.push(p);
+                }
+            }
+            v
+        };
+        for mut p in users {
+            p.ssh_key_id = None;
+            put_row(&w, PROJECTS, p.id, &p)?;
+        }
+        multi_del(&w, SSH_KEYS_BY_USER, key.user_id, id)?;
+        if let Some(t) = key.tenant_id {
+            multi_del(&w, SSH_KEYS_BY_TENANT, t, id)?;
+        }
+        delete_row(&w, SSH_KEYS, id)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Point a project at one key (admins), or back to its tenant's keys with `None`.
+    pub fn set_project_ssh_key(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        key_id: Option<Id>,
+    ) -> AppResult<()> {
+        require_admin(caller)?;
+        let w = self.store.write()?;
+        let mut p: Project = get_row_w(&w, PROJECTS, project_id)?
+            .ok_or_else(|| AppError::NotFound(format!("Project {project_id} not found")))?;
+        if let Some(k) = key_id {
+            let key: SshKey = get_row_w(&w, SSH_KEYS, k)?
+                .ok_or_else(|| AppError::NotFound(format!("SSH key {k} not found")))?;
+            if key.tenant_id.is_some_and(|t| t != p.tenant_id) {
+                return Err(AppError::BadRequest(format!(
+                    "SSH key {k} belongs to another tenant; use a key of this project's tenant or a global one"
+                )));
+            }
+        }
+        p.ssh_key_id = key_id;
+        p.updated_at = Utc::now();
+        put_row(&w, PROJECTS, p.id, &p)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// The key git uses for a project: its own, else its tenant's oldest, else a global one.
+    fn key_for_project(&self, r: &redb::ReadTransaction, p: &Project) -> AppResult<Option<SshKey>> {
+        if let Some(id) = p.ssh_key_id
+            && let Some(k) = get_row::<SshKey>(r, SSH_KEYS, id)?
+            && k.private_key_enc.is_some()
+        {
+            return Ok(Some(k));
+        }
+        let mut tenant_keys: Vec<SshKey> =
+            rows_by_ids(r, SSH_KEYS, multi_ids(r, SSH_KEYS_BY_TENANT, p.tenant_id)?)?;
+        tenant_keys.sort_by_key(|k| (k.created_at, k.id));
+        if let Some(k) = tenant_keys
+            .into_iter()
+            .find(|k| k.private_key_enc.is_some())
+        {
+            return Ok(Some(k));
+        }
+        let all: Vec<SshKey> = all_rows(r, SSH_KEYS)?;
+        Ok(all
+            .into_iter()
+            .find(|k| k.tenant_id.is_none() && k.private_key_enc.is_some()))
+    }
+
+    // ---- known hosts ----
+
+    pub fn trust_on_first_use(&self) -> AppResult<bool> {
+        let r = self.store.read()?;
+        let t = r.open_table(SETTINGS)?;
+        Ok(match t.get(TOFU_SETTING)? {
+            Some(v) => decode::<bool>(v.value())?,
+            None => true,
+        })
+    }
+
+    pub fn set_trust_on_first_use(&self, caller: &Identity, on: bool) -> AppResult<()> {
+        require_admin(caller)?;
+        let w = self.store.write()?;
+        {
+            let mut t = w.open_table(SETTINGS)?;
+            t.insert(TOFU_SETTING, encode(&on)?.as_slice())?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    pub fn list_known_hosts(&self, caller: &Identity) -> AppResult<Vec<KnownHost>> {
+        require_admin(caller)?;
+        let r = self.store.read()?;
+        all_rows(&r, KNOWN_HOSTS)
+    }
+
+    /// Pin a host key entered by an admin (`ssh-ed25519 AAAA…`, or a known_hosts line).
+    pub fn add_known_host(
+        &self,
+        caller: &Identity,
+        host: &str,
+        port: u16,
+        key: &str,
+    ) -> AppResult<KnownHost> {
+        require_admin(caller)?;
+        let host = host.trim().to_ascii_lowercase();
+        if host.is_empty()
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c == '/' || c == '@')
+        {
+            return Err(AppError::BadRequest(
+                "host must be a host name or address (no user, path or spaces)".into(),
+            ));
+        }
+        if port == 0 {
+            return Err(AppError::BadRequest("port must be 1-65535".into()));
+        }
+        let body = key_body(key).ok_or_else(|| {
+            AppError::BadRequest(
+                "key must be an OpenSSH public key line (ssh-ed25519 AAAA…), e.g. from ssh-keyscan"
+                    .into(),
+            )
+        })?;
+        let public = parse_public(&body)?;
+        self.insert_known_host(&host, port, &public, "pinned", Some(caller.id()))
+    }
+
+    fn insert_known_host(
+        &self,
+        host: &str,
+        port: u16,
+        key: &PublicKey,
+        source: &str,
+        by: Option<Id>,
+    ) -> AppResult<KnownHost> {
+        let line = key_line(key);
+        let w = self.store.write()?;
+        let existing: Vec<KnownHost> = {
+            let t = w.open_table(KNOWN_HOSTS)?;
+            let mut v = Vec::new();
+            for item in redb::ReadableTable::iter(&t)? {
+                let (_, val) = item?;
+                v.push(decode::<KnownHost>(val.value())?);
+            }
+            v
+        };
+        if let HostCheck::Trusted(id) = check_host(&existing, host, port, &line) {
+            return existing
+                .into_iter()
+                .find(|e| e.id == id)
+                .ok_or_else(|| AppError::Internal("known host vanished".into()));
+        }
+        let kh = KnownHost {
+            id: next_id(&w, "known_hosts")?,
+            host: host.to_string(),
+            port,
+            key: line,
+            fingerprint: fingerprint(key),
+            source: source.into(),
+            created_by: by,
+            created_at: Utc::now(),
+            last_seen_at: None,
+        };
+        put_row(&w, KNOWN_HOSTS, kh.id, &kh)?;
+        w.commit()?;
+        Ok(kh)
+    }
+
+    pub fn delete_known_host(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        require_admin(caller)?;
+        let w = self.store.write()?;
+        if get_row_w::<KnownHost>(&w, KNOWN_HOSTS, id)?.is_none() {
+            return Err(AppError::NotFound(format!("Known host {id} not found")));
+        }
+        delete_row(&w, KNOWN_HOSTS, id)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Ask a server for its host key without trusting it; with `pin`, trust it.
+    /// Returns the key line, its fingerprint and what the known-hosts list says about it.
+    pub async fn scan_host(
+        &self,
+        caller: &Identity,
+        host: &str,
+        port: u16,
+        pin: bool,
+    ) -> AppResult<(String, String, &'static str)> {
+        require_admin(caller)?;
+        let host = host.trim().to_ascii_lowercase();
+        let key = probe_host_key(&host, port)
+            .await
+            .map_err(AppError::Upstream)?;
+        let line = key_line(&key);
+        let entries = self.list_known_hosts(caller)?;
+        let state = match check_host(&entries, &host, port, &line) {
+            HostCheck::Trusted(_) => "trusted",
+            HostCheck::Unknown => "unknown",
+            HostCheck::Changed(_) => "changed",
+        };
+        if pin && state == "unknown" {
+            self.insert_known_host(&host, port, &key, "pinned", Some(caller.id()))?;
+            return Ok((line, fingerprint(&key), "trusted"));
+        }
+        Ok((line, fingerprint(&key), state))
+    }
+
+    /// Check (and on first use learn) the host key of an SSH remote.
+    async fn verified_host_keys(&self, host: &str, port: u16) -> AppResult<Vec<String>> {
+        let label = host_label(host, port);
+        let offered = probe_host_key(host, port)
+            .await
+            .map_err(AppError::Upstream)?;
+        let line = key_line(&offered);
+        let entries: Vec<KnownHost> = {
+            let r = self.store.read()?;
+            all_rows(&r, KNOWN_HOSTS)?
+        };
+        match check_host(&entries, host, port, &line) {
+            HostCheck::Trusted(_) => {}
+            HostCheck::Changed(known) => {
+                tracing::warn!(host = %label, known = %known.fingerprint, offered = %fingerprint(&offered), "ssh host key changed; refused");
+                return Err(AppError::Conflict(format!(
+                    "HOST KEY CHANGED for {label}: aiops trusts {} ({}, since {}) but the server now offers {}. \
+                     Refusing to connect: this may be an attack. If the server's key really changed, \
+                     remove the old entry (aiops known-hosts delete {}) and connect again.",
+                    known.fingerprint,
+                    known.source,
+                    known.created_at.format("%Y-%m-%d"),
+                    fingerprint(&offered),
+                    known.id
+                )));
+            }
+            HostCheck::Unknown => {
+                if !self.trust_on_first_use()? {
+                    return Err(AppError::BadRequest(format!(
+                        "Host key of {label} is not known ({}) and trust on first use is off. \
+                         Check the fingerprint with the host's owner, then pin it: \
+                         aiops known-hosts scan {host} --port {port} --pin",
+                        fingerprint(&offered)
+                    )));
+                }
+                let kh = self.insert_known_host(host, port, &offered, "tofu", None)?;
+                tracing::info!(host = %label, fingerprint = %kh.fingerprint, "ssh host key learned on first use");
+            }
+        }
+        Ok(vec![line])
+    }
+
+    /// Environment for a git child that talks to `project`'s remote. Empty for non-SSH
+    /// remotes. For SSH: the decrypted key and the trusted host key travel in the child's
+    /// environment only (never on disk), and `GIT_SSH_COMMAND` runs this binary's client.
+    pub(crate) async fn git_ssh_env(&self, project: &Project) -> AppResult<Vec<(String, String)>> {
+        let Some(target) = ssh_target(&project.repo_url) else {
+            return Ok(Vec::new());
+        };
+        let key = {
+            let r = self.store.read()?;
+            self.key_for_project(&r, project)?
+        };
+        let Some(key) = key else {
+            return Err(AppError::BadRequest(format!(
+                "Project {} uses SSH ({}) but no SSH key is assigned to it or its tenant. \
+                 Generate one (aiops ssh-keys add --name deploy --tenant {}), add its public key \
+                 to the repository host, and try again.",
+                project.name, project.repo_url, project.tenant_id
+            )));
+        };
+        let known = self.verified_host_keys(&target.host, target.port).await?;
+        let private = self
+            .secrets
+            .decrypt(key.private_key_enc.as_deref().unwrap_or_default())?;
+        let exe = std::env::current_exe()
+            .map_err(|e| AppError::Internal(format!("cannot find the aiops binary: {e}")))?;
+        Ok(vec![
+            (
+                "GIT_SSH_COMMAND".into(),
+                format!("{} ssh-git", sh_quote(&exe.to_string_lossy())),
+            ),
+            ("GIT_SSH_VARIANT".into(), "ssh".into()),
+            (ENV_KEY.into(), private),
+            (ENV_KNOWN.into(), known.join("\n")),
+        ])
+    }
+}
