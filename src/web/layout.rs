@@ -37,6 +37,7 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                                 li { a href="/keys" { "API keys" } }
                                 @if who.user.is_admin {
                                     li { a href="/integrations" { "Integrations" } }
+                                    li { a href="/ssh-keys" { "SSH keys" } }
                                     li { a href="/users" { "Users" } }
                                     li { a href="/audit" { "Audit" } }
                                 }

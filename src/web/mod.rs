@@ -7,6 +7,7 @@ mod issues;
 mod layout;
 mod pages;
 mod session;
+mod ssh;
 
 use crate::services::App;
 use git::*;
@@ -15,6 +16,7 @@ use pages::*;
 use poem::endpoint::EmbeddedFilesEndpoint;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, get, post};
 use rust_embed::RustEmbed;
+use ssh::*;
 use std::sync::Arc;
 
 #[derive(RustEmbed)]
@@ -61,6 +63,11 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id/password", post(user_password))
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
+        .at("/ssh-keys", get(ssh_keys_get).post(ssh_keys_post))
+        .at("/ssh-keys/assign", post(ssh_key_assign))
+        .at("/ssh-keys/:id/delete", post(ssh_key_delete))
+        .at("/known-hosts/:id/delete", post(known_host_delete))
+        .at("/known-hosts/:action", post(known_hosts_post))
         .at("/issues", get(issues_get))
         .at("/issues/sync", post(issues_sync))
         .at("/issues/new", get(issue_new_get).post(issue_new_post))

@@ -610,3 +610,111 @@ async fn project_page_workspace_panel_clones_commits_and_pushes() {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("Invalid branch name"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_keys_page_generates_assigns_and_pins_host_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start();
+    let tenant = s.create_tenant("Keys").await;
+    let pid = s.create_project(&s.admin_key, "keyed", tenant).await;
+    let b = Browser {
+        s: &s,
+        cookie: s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await,
+    };
+    let (st, html) = b.get("/ssh-keys").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("No SSH keys yet") && html.contains("href=\"/ssh-keys\""),
+        "{html}"
+    );
+    let t = tenant.to_string();
+    let (st, html, _) = b
+        .post(
+            "/ssh-keys",
+            &[
+                ("name", "web-deploy"),
+                ("tenant_id", t.as_str()),
+                ("private_key_content", ""),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("ssh-created-public") && html.contains("ssh-ed25519 AAAA"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("PRIVATE KEY"),
+        "the private half is never shown"
+    );
+    let keys = s.get(&s.admin_key, "/api/v1/admin/ssh-keys").await.1;
+    let key_id = keys["ssh_keys"][0]["id"].as_u64().unwrap().to_string();
+    let p = pid.to_string();
+    let (st, html, _) = b
+        .post(
+            "/ssh-keys/assign",
+            &[("project_id", p.as_str()), ("ssh_key_id", key_id.as_str())],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(&format!("now uses SSH key {key_id}")),
+        "{html}"
+    );
+    let proj = s
+        .get(&s.admin_key, &format!("/api/v1/projects/{pid}"))
+        .await
+        .1;
+    assert_eq!(
+        proj["project"]["ssh_key_id"].as_u64().unwrap().to_string(),
+        key_id
+    );
+    // A bad upload shows the reason and keeps the form.
+    let (st, html, _) = b
+        .post(
+            "/ssh-keys",
+            &[
+                ("name", "junk"),
+                ("tenant_id", ""),
+                ("private_key_content", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("not a private key"), "{html}");
+
+    // Check a real sshd's host key, then pin it.
+    let sshd = crate::ssh::Sshd::start(&tmp.path().join("sshd"), &[], None);
+    let fp = crate::ssh::ssh_fingerprint(&sshd.host_key.with_extension("pub"));
+    let port = sshd.port.to_string();
+    let (_, html, _) = b
+        .post(
+            "/known-hosts/scan",
+            &[("host", "127.0.0.1"), ("port", port.as_str())],
+        )
+        .await;
+    assert!(html.contains(&fp) && html.contains(": unknown."), "{html}");
+    let (_, html, _) = b
+        .post(
+            "/known-hosts/scan",
+            &[("host", "127.0.0.1"), ("port", port.as_str()), ("pin", "1")],
+        )
+        .await;
+    assert!(html.contains(": trusted."), "{html}");
+    assert!(
+        html.contains(&format!("[127.0.0.1]:{port}")) && html.contains("pinned"),
+        "{html}"
+    );
+    let (_, html, _) = b.post("/known-hosts/tofu", &[("state", "off")]).await;
+    assert!(html.contains("Trust on first use is off."), "{html}");
+
+    // Not for non-admins.
+    s.create_user("eve@example.com", "eve-password-1", false)
+        .await;
+    let eve = Browser {
+        s: &s,
+        cookie: s.web_login("eve@example.com", "eve-password-1").await,
+    };
+    let (st, _) = eve.get("/ssh-keys").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,317 @@
+//! SSH keys and known hosts (admins): generate or upload keys, see the public half to paste
+//! into GitHub/GitLab, assign keys to projects, trust or forget host keys.
+
+use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
+use super::pages::{
+    AppData, Fields, csrf_failed, error_status, field, forbidden_page, html_status,
+};
+use super::session::*;
+use crate::auth::Identity;
+use crate::services::App;
+use crate::services::ssh::SshKeyInput;
+use maud::{Markup, html};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use std::collections::HashMap;
+
+fn ssh_page(
+    app: &App,
+    who: &Identity,
+    f: &HashMap<String, String>,
+    error: Option<&str>,
+    notice: Option<&str>,
+    created: Option<(&str, &str)>,
+) -> Markup {
+    let keys = app.list_ssh_keys(who, None).unwrap_or_default();
+    let hosts = app.list_known_hosts(who).unwrap_or_default();
+    let tofu = app.trust_on_first_use().unwrap_or(true);
+    let tenants = app.list_tenants(who).unwrap_or_default();
+    let projects = app.list_projects(who, None).unwrap_or_default();
+    html! {
+        section #ssh-section {
+            h1 { "SSH keys" }
+            p.muted { "Keys git uses to reach your repositories over SSH. Private halves are stored encrypted and never shown again; add the public key to GitHub/GitLab as a deploy key." }
+            (notice_box(notice))
+            (error_box(error))
+            @if let Some((fp, public)) = created {
+                article #ssh-created {
+                    p { "Key stored. Fingerprint " code { (fp) } ". Public key:" }
+                    pre { code #ssh-created-public { (public) } }
+                }
+            }
+            div.overflow-auto {
+                table #ssh-key-list.striped {
+                    thead { tr { th { "Name" } th { "Fingerprint" } th { "Tenant" } th { "Projects" } th { "Public key" } th {} } }
+                    tbody {
+                        @for v in &keys {
+                            tr {
+                                td { (v.key.name) }
+                                td { code { (v.key.fingerprint) } }
+                                td { (v.tenant_name.as_deref().unwrap_or("all tenants")) }
+                                td { @for (i, (_, name)) in v.projects.iter().enumerate() { @if i > 0 { ", " } (name) } }
+                                td { details { summary { "show" } pre { code { (v.key.public_key) } } } }
+                                td {
+                                    form.inline method="post" action={ "/ssh-keys/" (v.key.id) "/delete" } hx-post={ "/ssh-keys/" (v.key.id) "/delete" } hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" hx-confirm="Delete this key? Projects using it fall back to their tenant's keys." {
+                                        (csrf_field(who)) button.secondary.outline type="submit" { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                        @if keys.is_empty() { tr { td colspan="6" { "No SSH keys yet." } } }
+                    }
+                }
+            }
+            details open[error.is_some() || keys.is_empty()] {
+                summary role="button" class="outline" { "Generate or upload a key" }
+                form #ssh-key-form method="post" action="/ssh-keys" hx-post="/ssh-keys" hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" {
+                    (csrf_field(who))
+                    div.grid {
+                        label { "Name" input type="text" name="name" value=(field(f, "name")) required maxlength="255"; }
+                        label { "Tenant" select name="tenant_id" {
+                            option value="" { "All tenants" }
+                            @for t in &tenants { option value=(t.tenant.id) selected[field(f, "tenant_id") == t.tenant.id.to_string()] { (t.tenant.name) } }
+                        } }
+                    }
+                    label { "Private key (leave empty to generate a new ed25519 key)" textarea name="private_key_content" rows="4" autocomplete="off" placeholder="Paste an OpenSSH or PEM private key (no passphrase)" {} }
+                    label { "Public key (optional)" input type="text" name="public_key_content" value=(field(f, "public_key_content")); }
+                    button #ssh-key-submit type="submit" { "Save key" }
+                }
+            }
+            h2 { "Project keys" }
+            p.muted { "A project uses its own key when one is set, else its tenant's oldest key, else a key for all tenants." }
+            form #ssh-assign-form method="post" action="/ssh-keys/assign" hx-post="/ssh-keys/assign" hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" {
+                (csrf_field(who))
+                div.grid {
+                    label { "Project" select name="project_id" required {
+                        @for p in &projects {
+                            option value=(p.project.id) { (p.project.name) " (" (p.tenant_name) ")" @if let Some(k) = p.project.ssh_key_id { " — key " (k) } }
+                        }
+                    } }
+                    label { "Key" select name="ssh_key_id" {
+                        option value="" { "Tenant default" }
+                        @for v in &keys { option value=(v.key.id) { (v.key.name) " " (v.key.fingerprint) } }
+                    } }
+                }
+                button.secondary type="submit" { "Assign" }
+            }
+            h2 { "Known hosts" }
+            p {
+                "Trust on first use is " strong #tofu-state { @if tofu { "on" } @else { "off" } } ". "
+                @if tofu { "An unknown server's key is recorded at the first connection; a changed key is always refused." }
+                @else { "Unknown servers are refused until their key is pinned here." }
+            }
+            form.inline method="post" action="/known-hosts/tofu" hx-post="/known-hosts/tofu" hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" {
+                (csrf_field(who))
+                input type="hidden" name="state" value=(if tofu { "off" } else { "on" });
+                button.secondary.outline type="submit" { @if tofu { "Require pinning" } @else { "Allow trust on first use" } }
+            }
+            div.overflow-auto {
+                table #known-host-list.striped {
+                    thead { tr { th { "Host" } th { "Fingerprint" } th { "How" } th { "Since" } th {} } }
+                    tbody {
+                        @for h in &hosts {
+                            tr {
+                                td { code { (crate::domain::ssh::host_label(&h.host, h.port)) } }
+                                td { code { (h.fingerprint) } }
+                                td { (h.source) }
+                                td { (fmt_time(&h.created_at)) }
+                                td {
+                                    form.inline method="post" action={ "/known-hosts/" (h.id) "/delete" } hx-post={ "/known-hosts/" (h.id) "/delete" } hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" hx-confirm="Forget this host key?" {
+                                        (csrf_field(who)) button.secondary.outline type="submit" { "Forget" }
+                                    }
+                                }
+                            }
+                        }
+                        @if hosts.is_empty() { tr { td colspan="5" { "No known hosts yet." } } }
+                    }
+                }
+            }
+            form #known-host-form method="post" action="/known-hosts/scan" hx-post="/known-hosts/scan" hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                (csrf_field(who))
+                div.grid {
+                    label { "Host" input type="text" name="host" value=(field(f, "host")) required placeholder="github.com"; }
+                    label { "Port" input type="number" name="port" value=(if field(f, "port").is_empty() { "22" } else { field(f, "port") }) min="1" max="65535"; }
+                }
+                label { input type="checkbox" name="pin" value="1"; " Trust the key now (check the fingerprint first)" }
+                button.secondary type="submit" { "Check host key" } span.htmx-indicator { " Connecting…" }
+            }
+        }
+    }
+}
+
+/// A notice, and the fingerprint and public key of a key just stored.
+type Outcome = Result<(Option<String>, Option<(String, String)>), crate::error::AppError>;
+
+fn full(who: &Identity, body: Markup) -> Markup {
+    page("SSH keys", Some(who), body)
+}
+
+fn respond(
+    app: &App,
+    who: &Identity,
+    f: &HashMap<String, String>,
+    res: Outcome,
+) -> Response {
+    match res {
+        Ok((notice, created)) => full(
+            who,
+            ssh_page(
+                app,
+                who,
+                &HashMap::new(),
+                None,
+                notice.as_deref(),
+                created.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            ),
+        )
+        .into_response(),
+        Err(e) => html_status(
+            error_status(&e),
+            full(who, ssh_page(app, who, f, Some(&e.to_string()), None, None)),
+        ),
+    }
+}
+
+#[handler]
+pub fn ssh_keys_get(req: &Request, Data(app): AppData<'_>) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    full(&who, ssh_page(app, &who, &HashMap::new(), None, None, None)).into_response()
+}
+
+fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
+    f.get(k)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+#[handler]
+pub fn ssh_keys_post(
+    req: &Request,
+    Data(app): AppData<'_>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let input = SshKeyInput {
+        name: opt(&f, "name").unwrap_or_default(),
+        tenant_id: opt(&f, "tenant_id").and_then(|t| t.parse().ok()),
+        private_key: opt(&f, "private_key_content"),
+        public_key: opt(&f, "public_key_content"),
+    };
+    let res = tokio::task::block_in_place(|| app.add_ssh_key(&who, input)).map(|v| {
+        (
+            None,
+            Some((v.key.fingerprint.clone(), v.key.public_key.clone())),
+        )
+    });
+    respond(app, &who, &f, res)
+}
+
+#[handler]
+pub fn ssh_key_delete(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let res = tokio::task::block_in_place(|| app.delete_ssh_key(&who, id))
+        .map(|_| (Some(format!("SSH key {id} deleted.")), None));
+    respond(app, &who, &f, res)
+}
+
+#[handler]
+pub fn ssh_key_assign(
+    req: &Request,
+    Data(app): AppData<'_>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let project = opt(&f, "project_id").and_then(|p| p.parse::<u64>().ok());
+    let key = opt(&f, "ssh_key_id").and_then(|k| k.parse::<u64>().ok());
+    let res = match project {
+        None => Err(crate::error::AppError::BadRequest(
+            "Choose a project".into(),
+        )),
+        Some(p) => {
+            tokio::task::block_in_place(|| app.set_project_ssh_key(&who, p, key)).map(|_| {
+                (
+                    Some(match key {
+                        Some(k) => format!("Project {p} now uses SSH key {k}."),
+                        None => format!("Project {p} now uses its tenant's SSH keys."),
+                    }),
+                    None,
+                )
+            })
+        }
+    };
+    respond(app, &who, &f, res)
+}
+
+#[handler]
+pub async fn known_hosts_post(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path(action): Path<String>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    if !who.user.is_admin {
+        return forbidden_page(Some(&who), "Administrator access required.");
+    }
+    check_csrf!(who, req, f);
+    let res = match action.as_str() {
+        "tofu" => {
+            let on = field(&f, "state") == "on";
+            app.set_trust_on_first_use(&who, on).map(|_| {
+                (
+                    Some(format!(
+                        "Trust on first use is {}.",
+                        if on { "on" } else { "off" }
+                    )),
+                    None,
+                )
+            })
+        }
+        "scan" => {
+            let host = field(&f, "host").to_string();
+            let port = field(&f, "port").parse::<u16>().unwrap_or(22);
+            app.scan_host(&who, &host, port, !field(&f, "pin").is_empty())
+                .await
+                .map(|(_, fp, state)| {
+                    let advice = match state {
+                        "unknown" => " Not trusted yet: compare the fingerprint with the host's owner, then tick \"Trust the key now\".",
+                        "changed" => " THE HOST KEY CHANGED: connections are refused until the old entry is forgotten.",
+                        _ => "",
+                    };
+                    (
+                        Some(format!("{host}:{port} offers {fp}: {state}.{advice}")),
+                        None,
+                    )
+                })
+        }
+        _ => Err(crate::error::AppError::NotFound("Unknown action".into())),
+    };
+    respond(app, &who, &f, res)
+}
+
+#[handler]
+pub fn known_host_delete(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    admin_only!(who);
+    check_csrf!(who, req, f);
+    let res = tokio::task::block_in_place(|| app.delete_known_host(&who, id))
+        .map(|_| (Some(format!("Known host {id} forgotten.")), None));
+    respond(app, &who, &f, res)
+}
