@@ -127,20 +127,6 @@ pub fn parse_status_v2(out: &[u8]) -> PorcelainStatus {
     s
 }
 
-/// A branch line of `git branch -a --format=%(HEAD)%00%(refname:short)`.
-pub fn parse_branches(out: &str) -> Vec<(String, bool)> {
-    out.lines()
-        .filter_map(|l| {
-            let (head, name) = l.split_once('\0')?;
-            let name = name.trim();
-            if name.is_empty() || name.ends_with("/HEAD") || name == "origin" {
-                return None;
-            }
-            Some((name.to_string(), head.trim() == "*"))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,18 +180,5 @@ u UU N... 100644 100644 100644 100644 a b c both.txt\0\
         assert_eq!(s.untracked, vec!["new dir/x.txt"]);
         let d = parse_status_v2(b"# branch.oid abc\0# branch.head (detached)\0");
         assert!(d.detached && d.branch.is_none());
-    }
-
-    #[test]
-    fn branch_lines() {
-        let b = parse_branches("*\0main\n \0feature/x\n \0origin/HEAD\n \0origin/main\n");
-        assert_eq!(
-            b,
-            vec![
-                ("main".into(), true),
-                ("feature/x".into(), false),
-                ("origin/main".into(), false)
-            ]
-        );
     }
 }

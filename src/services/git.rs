@@ -6,9 +6,7 @@
 
 use super::App;
 use crate::auth::Identity;
-use crate::domain::git::{
-    PorcelainStatus, parse_branches, parse_status_v2, relative_path, user_dir,
-};
+use crate::domain::git::{PorcelainStatus, parse_status_v2, relative_path, user_dir};
 use crate::domain::rules::{project_path_slug, tenant_slug, validate_branch};
 use crate::domain::{Id, Project, Scope, Tenant};
 use crate::error::{AppError, AppResult};
@@ -321,35 +319,7 @@ impl App {
     }
 
     async fn log_in(&self, dir: &Path, limit: usize) -> AppResult<Vec<CommitInfo>> {
-        let n = format!("-n{}", limit.clamp(1, 1000));
-        let o = git(
-            dir,
-            &["log", &n, "--format=%H%x00%an%x00%ae%x00%aI%x00%s%x1e"],
-            QUICK,
-        )
-        .await?;
-        if !o.ok {
-            // An empty repository has no commits yet.
-            if o.stderr.contains("does not have any commits")
-                || o.stderr.contains("bad default revision")
-            {
-                return Ok(Vec::new());
-            }
-            return Err(failed("git log failed", &o));
-        }
-        Ok(o.stdout
-            .split('\x1e')
-            .filter_map(|rec| {
-                let mut f = rec.trim_start_matches('\n').split('\0');
-                Some(CommitInfo {
-                    hash: f.next().filter(|h| !h.is_empty())?.to_string(),
-                    author: f.next()?.to_string(),
-                    email: f.next()?.to_string(),
-                    date: f.next()?.to_string(),
-                    subject: f.next()?.to_string(),
-                })
-            })
-            .collect())
+        tokio::task::block_in_place(|| super::gitread::log(dir, limit))
     }
 
     pub async fn git_log(
@@ -448,9 +418,9 @@ impl App {
         let branch = match r {
             Some(b) => b,
             None => {
-                let o = git(&ws.path, &["symbolic-ref", "--short", "-q", "HEAD"], QUICK).await?;
-                let b = o.stdout.trim().to_string();
-                if !o.ok || b.is_empty() {
+                let b = tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?
+                    .unwrap_or_default();
+                if b.is_empty() {
                     return Err(AppError::BadRequest(
                         "HEAD is detached: check out a branch or pass ref=<branch> to push".into(),
                     ));
@@ -538,21 +508,10 @@ impl App {
         &self,
         caller: &Identity,
         project_id: Id,
-    ) -> AppResult<(Vec<(String, bool)>, Option<String>)> {
+    ) -> AppResult<super::gitread::Branches> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = lock.lock().await;
-        let o = git(
-            &ws.path,
-            &["branch", "-a", "--format=%(HEAD)%00%(refname:short)"],
-            QUICK,
-        )
-        .await?;
-        if !o.ok {
-            return Err(failed("Failed to list branches", &o));
-        }
-        let cur = git(&ws.path, &["symbolic-ref", "--short", "-q", "HEAD"], QUICK).await?;
-        let current = Some(cur.stdout.trim().to_string()).filter(|c| cur.ok && !c.is_empty());
-        Ok((parse_branches(&o.stdout), current))
+        tokio::task::block_in_place(|| super::gitread::branches(&ws.path))
     }
 
     pub async fn git_create_branch(

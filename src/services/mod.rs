@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod demo;
 pub mod git;
+pub mod gitread;
 pub mod integrations;
 pub mod issues;
 pub mod projects;

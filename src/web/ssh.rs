@@ -146,12 +146,7 @@ fn full(who: &Identity, body: Markup) -> Markup {
     page("SSH keys", Some(who), body)
 }
 
-fn respond(
-    app: &App,
-    who: &Identity,
-    f: &HashMap<String, String>,
-    res: Outcome,
-) -> Response {
+fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome) -> Response {
     match res {
         Ok((notice, created)) => full(
             who,

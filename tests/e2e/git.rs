@@ -336,6 +336,24 @@ async fn clone_commit_push_branches_and_files_through_the_api() {
         .map(|c| c["subject"].as_str().unwrap())
         .collect();
     assert_eq!(subjects, vec!["Add line three", "initial"]);
+    // The log (read in process with gix) matches git's own, field for field.
+    let expected = sh_git(&path, &["log", "-n5", "--format=%H|%an|%ae|%aI|%s"]);
+    let got: Vec<String> = log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}|{}|{}|{}|{}",
+                c["hash"].as_str().unwrap(),
+                c["author"].as_str().unwrap(),
+                c["email"].as_str().unwrap(),
+                c["date"].as_str().unwrap(),
+                c["subject"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(got.join("\n"), expected);
 
     // Detached HEAD: status says so, push without a ref explains what to do.
     let first = sh_git(&bare, &["rev-parse", "main~1"]);
