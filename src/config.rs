@@ -59,6 +59,11 @@ pub struct ServeArgs {
     /// Root of the per-user workspaces: <root>/<user>/<tenant>/<project> [default: <data_dir>/workspaces]
     #[arg(long, env = "AIOPS_WORKSPACE_ROOT")]
     pub workspace_root: Option<PathBuf>,
+    /// Put the workspaces of users with a Linux username under that account's home
+    /// (~/workspace/<tenant>/<project>) and run their git as that user through `sudo -n`
+    /// [default: false]
+    #[arg(long, env = "AIOPS_LINUX_USER_WORKSPACES")]
+    pub linux_user_workspaces: Option<bool>,
     /// Log filter, e.g. info or aiops=debug [default: info]
     #[arg(long, env = "AIOPS_LOG")]
     pub log: Option<String>,
@@ -78,6 +83,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     repo_storage_path: Option<PathBuf>,
     workspace_root: Option<PathBuf>,
+    linux_user_workspaces: Option<bool>,
     log: Option<String>,
 }
 
@@ -94,6 +100,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub repo_storage_path: PathBuf,
     pub workspace_root: PathBuf,
+    pub linux_user_workspaces: bool,
     pub log: String,
     pub secret_key: Option<String>,
 }
@@ -154,6 +161,10 @@ impl Config {
                 .or(file.public_url)
                 .filter(|s| !s.is_empty()),
             cookie_secure: args.cookie_secure.or(file.cookie_secure).unwrap_or(false),
+            linux_user_workspaces: args
+                .linux_user_workspaces
+                .or(file.linux_user_workspaces)
+                .unwrap_or(false),
             session_hours: args
                 .session_hours
                 .or(file.session_hours)

@@ -42,13 +42,19 @@ pub fn relative_path(raw: &str) -> Result<PathBuf, String> {
 
 /// Directory name for a user's workspaces: the Linux user when mapped, else a slug of the
 /// e-mail's local part plus the id (unique even when two local parts slug alike).
+/// A Linux account name safe to use as a directory and as `sudo -u` argument: letters,
+/// digits, `-`, `_`, `.`; not starting with `.` or `-`; at most 32 characters.
+pub fn valid_linux_username(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 32
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !u.starts_with('.')
+        && !u.starts_with('-')
+}
+
 pub fn user_dir(linux_username: Option<&str>, email: &str, id: u64) -> String {
-    if let Some(u) = linux_username.filter(|u| {
-        !u.is_empty()
-            && u.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && !u.starts_with('.')
-    }) {
+    if let Some(u) = linux_username.filter(|u| valid_linux_username(u)) {
         return u.to_string();
     }
     let local = email.split('@').next().unwrap_or("user");
@@ -150,6 +156,23 @@ mod tests {
             "x/.git",
         ] {
             assert!(relative_path(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn linux_usernames() {
+        assert!(valid_linux_username("alice"));
+        assert!(valid_linux_username("svc_git-1.x"));
+        for bad in [
+            "",
+            "-rf",
+            ".hidden",
+            "a b",
+            "a/b",
+            "root;id",
+            &"x".repeat(33),
+        ] {
+            assert!(!valid_linux_username(bad), "{bad}");
         }
     }
 

@@ -36,6 +36,8 @@ impl GitLocks {
 pub struct Workspace {
     pub project: Project,
     pub path: PathBuf,
+    /// The Linux user git runs as (through `sudo -n`), for workspaces in a user's home.
+    pub run_as: Option<String>,
     pub author_name: String,
     pub author_email: String,
 }
@@ -84,20 +86,39 @@ struct GitOut {
     stderr: String,
 }
 
-async fn git(dir: &Path, args: &[&str], timeout: Duration) -> AppResult<GitOut> {
-    git_with(dir, args, timeout, &[]).await
-}
+/// Variables a git child needs; with sudo they are passed on by name (`--preserve-env`), so
+/// no value (the SSH key above all) ever appears in a process's argument list.
+const GIT_ENV_NAMES: [&str; 3] = ["GIT_TERMINAL_PROMPT", "GIT_ASKPASS", "LC_ALL"];
 
-/// git with extra environment (the SSH settings of network operations).
-async fn git_with(
+/// Run git in `dir`, as `run_as` through `sudo -n -H -u <user>` when given.
+async fn run_git(
+    run_as: Option<&str>,
     dir: &Path,
     args: &[&str],
     timeout: Duration,
     env: &[(String, String)],
 ) -> AppResult<GitOut> {
-    let mut cmd = tokio::process::Command::new("git");
-    cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    let mut cmd = match run_as {
+        None => {
+            let mut c = tokio::process::Command::new("git");
+            c.args(args);
+            c
+        }
+        Some(user) => {
+            let names: Vec<&str> = GIT_ENV_NAMES
+                .iter()
+                .copied()
+                .chain(env.iter().map(|(k, _)| k.as_str()))
+                .collect();
+            let mut c = tokio::process::Command::new("sudo");
+            c.args(["-n", "-H", "-u", user])
+                .arg(format!("--preserve-env={}", names.join(",")))
+                .args(["--", "git"])
+                .args(args);
+            c
+        }
+    };
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
@@ -113,12 +134,100 @@ async fn git_with(
                 timeout.as_secs()
             ))
         })?
-        .map_err(|e| AppError::Internal(format!("cannot run git (is it installed?): {e}")))?;
+        .map_err(|e| match run_as {
+            None => AppError::Internal(format!("cannot run git (is it installed?): {e}")),
+            Some(u) => AppError::Internal(format!(
+                "cannot run sudo to act as Linux user {u} (is sudo installed?): {e}"
+            )),
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if let Some(u) = run_as
+        && !out.status.success()
+        && (stderr.contains("a password is required") || stderr.contains("not allowed to"))
+    {
+        return Err(AppError::Internal(format!(
+            "sudo refused to run git as Linux user {u}: {stderr}. Allow the aiops service user \
+             passwordless sudo to {u} with SETENV for git (see README, Linux-user workspaces)."
+        )));
+    }
     Ok(GitOut {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        stderr,
     })
+}
+
+impl Workspace {
+    async fn git(&self, args: &[&str], timeout: Duration) -> AppResult<GitOut> {
+        run_git(self.run_as.as_deref(), &self.path, args, timeout, &[]).await
+    }
+
+    async fn git_env(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        env: &[(String, String)],
+    ) -> AppResult<GitOut> {
+        run_git(self.run_as.as_deref(), &self.path, args, timeout, env).await
+    }
+
+    /// Create a directory (and its parents) as the workspace's user.
+    async fn mkdir_p(&self, dir: &Path) -> AppResult<()> {
+        match &self.run_as {
+            None => std::fs::create_dir_all(dir)
+                .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", dir.display()))),
+            Some(u) => {
+                let out = tokio::process::Command::new("sudo")
+                    .args(["-n", "-H", "-u", u, "--", "mkdir", "-p", "--"])
+                    .arg(dir)
+                    .output()
+                    .await
+                    .map_err(|e| AppError::Internal(format!("cannot run sudo: {e}")))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(AppError::Internal(format!(
+                        "cannot create {} as Linux user {u}: {}",
+                        dir.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Remove a failed clone (as the workspace's user).
+    async fn remove_dir(&self) {
+        match &self.run_as {
+            None => {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+            Some(u) => {
+                let _ = tokio::process::Command::new("sudo")
+                    .args(["-n", "-H", "-u", u, "--", "rm", "-rf", "--"])
+                    .arg(&self.path)
+                    .output()
+                    .await;
+            }
+        }
+    }
+}
+
+/// The home directory of a Linux account (through NSS: `getent passwd`).
+fn linux_home(user: &str) -> AppResult<PathBuf> {
+    let out = std::process::Command::new("getent")
+        .args(["passwd", user])
+        .output()
+        .map_err(|e| AppError::Internal(format!("cannot run getent: {e}")))?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    let home = line.trim().split(':').nth(5).filter(|h| h.starts_with('/'));
+    match home {
+        Some(h) if out.status.success() => Ok(PathBuf::from(h)),
+        _ => Err(AppError::BadRequest(format!(
+            "Linux user '{user}' does not exist on this server (or has no home directory): \
+             fix the user's Linux username in their settings"
+        ))),
+    }
 }
 
 /// Map a failed git command to a clear error (conflicts and rejections are 409).
@@ -185,19 +294,37 @@ impl App {
         let tslug = tenant
             .map(|t| tenant_slug(&t.name, t.id))
             .unwrap_or_else(|| "tenant".into());
-        let path = self
-            .config
-            .workspace_root
-            .join(user_dir(
-                caller.user.linux_username.as_deref(),
-                &caller.user.email,
-                caller.id(),
-            ))
-            .join(tslug)
-            .join(project_path_slug(&project.name));
+        let linux_user = caller
+            .user
+            .linux_username
+            .as_deref()
+            .filter(|_| self.config.linux_user_workspaces)
+            .filter(|u| crate::domain::git::valid_linux_username(u));
+        let (path, run_as) = match linux_user {
+            Some(u) => (
+                linux_home(u)?
+                    .join("workspace")
+                    .join(tslug)
+                    .join(project_path_slug(&project.name)),
+                Some(u.to_string()),
+            ),
+            None => (
+                self.config
+                    .workspace_root
+                    .join(user_dir(
+                        caller.user.linux_username.as_deref(),
+                        &caller.user.email,
+                        caller.id(),
+                    ))
+                    .join(tslug)
+                    .join(project_path_slug(&project.name)),
+                None,
+            ),
+        };
         Ok(Workspace {
             project,
             path,
+            run_as,
             author_name: caller.user.name.clone(),
             author_email: caller.user.email.clone(),
         })
@@ -244,11 +371,11 @@ impl App {
             .path
             .parent()
             .ok_or_else(|| AppError::Internal("workspace has no parent".into()))?;
-        std::fs::create_dir_all(parent)
-            .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", parent.display())))?;
+        ws.mkdir_p(parent).await?;
         let dest = ws.path.to_string_lossy().into_owned();
         let env = self.git_ssh_env(&ws.project).await?;
-        let o = git_with(
+        let o = run_git(
+            ws.run_as.as_deref(),
             parent,
             &["clone", "--", &ws.project.repo_url, &dest],
             NETWORK,
@@ -256,7 +383,7 @@ impl App {
         )
         .await?;
         if !o.ok {
-            let _ = std::fs::remove_dir_all(&ws.path);
+            ws.remove_dir().await;
             return Err(failed(
                 &format!("Cloning {} failed", ws.project.repo_url),
                 &o,
@@ -289,12 +416,9 @@ impl App {
     pub async fn git_status(&self, caller: &Identity, project_id: Id) -> AppResult<GitStatus> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = lock.lock().await;
-        let o = git(
-            &ws.path,
-            &["status", "--porcelain=v2", "--branch", "-z"],
-            QUICK,
-        )
-        .await?;
+        let o = ws
+            .git(&["status", "--porcelain=v2", "--branch", "-z"], QUICK)
+            .await?;
         if !o.ok {
             return Err(failed("git status failed", &o));
         }
@@ -355,7 +479,7 @@ impl App {
         let mut log = String::new();
         if clean {
             for args in [&["reset", "--hard"][..], &["clean", "-fd"][..]] {
-                let o = git(&ws.path, args, QUICK).await?;
+                let o = ws.git(args, QUICK).await?;
                 log.push_str(&o.stdout);
                 if !o.ok {
                     return Err(failed("Discarding local changes failed", &o));
@@ -377,7 +501,7 @@ impl App {
             args.extend(["origin", r.as_str()]);
         }
         let env = self.git_ssh_env(&ws.project).await?;
-        let o = git_with(&ws.path, &args, NETWORK, &env).await?;
+        let o = ws.git_env(&args, NETWORK, &env).await?;
         log.push_str(&o.stdout);
         log.push_str(&o.stderr);
         if !o.ok {
@@ -392,7 +516,9 @@ impl App {
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = lock.lock().await;
         let env = self.git_ssh_env(&ws.project).await?;
-        let o = git_with(&ws.path, &["fetch", "--prune", "origin"], NETWORK, &env).await?;
+        let o = ws
+            .git_env(&["fetch", "--prune", "origin"], NETWORK, &env)
+            .await?;
         if !o.ok {
             return Err(failed("git fetch failed", &o));
         }
@@ -429,13 +555,13 @@ impl App {
             }
         };
         let env = self.git_ssh_env(&ws.project).await?;
-        let o = git_with(
-            &ws.path,
-            &["push", "--porcelain", "-u", "origin", &branch],
-            NETWORK,
-            &env,
-        )
-        .await?;
+        let o = ws
+            .git_env(
+                &["push", "--porcelain", "-u", "origin", &branch],
+                NETWORK,
+                &env,
+            )
+            .await?;
         if !o.ok {
             let mut o = o;
             o.stderr = format!("{}\n{}", o.stdout.trim(), o.stderr)
@@ -481,18 +607,15 @@ impl App {
             add.push("--");
             add.extend(rels.iter().map(String::as_str));
         }
-        let o = git(&ws.path, &add, QUICK).await?;
+        let o = ws.git(&add, QUICK).await?;
         if !o.ok {
             return Err(failed("Failed to commit: staging failed", &o));
         }
         let name = format!("user.name={}", ws.author_name);
         let email = format!("user.email={}", ws.author_email);
-        let o = git(
-            &ws.path,
-            &["-c", &name, "-c", &email, "commit", "-m", message],
-            QUICK,
-        )
-        .await?;
+        let o = ws
+            .git(&["-c", &name, "-c", &email, "commit", "-m", message], QUICK)
+            .await?;
         if !o.ok {
             let mut o = o;
             if o.stderr.is_empty() {
@@ -500,7 +623,7 @@ impl App {
             }
             return Err(failed("Failed to commit", &o));
         }
-        let h = git(&ws.path, &["rev-parse", "HEAD"], QUICK).await?;
+        let h = ws.git(&["rev-parse", "HEAD"], QUICK).await?;
         Ok((o.stdout.trim().to_string(), h.stdout.trim().to_string()))
     }
 
@@ -534,12 +657,12 @@ impl App {
         if let Some(f) = &from {
             args.push(f.as_str());
         }
-        let o = git(&ws.path, &args, QUICK).await?;
+        let o = ws.git(&args, QUICK).await?;
         if !o.ok {
             return Err(failed("Failed to create branch", &o));
         }
         if checkout {
-            let o = git(&ws.path, &["checkout", name.as_str(), "--"], QUICK).await?;
+            let o = ws.git(&["checkout", name.as_str(), "--"], QUICK).await?;
             if !o.ok {
                 return Err(failed("Failed to checkout branch", &o));
             }
@@ -560,7 +683,7 @@ impl App {
             .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = lock.lock().await;
-        let o = git(&ws.path, &["checkout", b.as_str(), "--"], QUICK).await?;
+        let o = ws.git(&["checkout", b.as_str(), "--"], QUICK).await?;
         if !o.ok {
             return Err(failed("Failed to checkout branch", &o));
         }
@@ -590,7 +713,7 @@ impl App {
         if let Some(r) = &rel_s {
             args.extend(["--", r.as_str()]);
         }
-        let o = git(&ws.path, &args, QUICK).await?;
+        let o = ws.git(&args, QUICK).await?;
         if !o.ok {
             return Err(failed("git diff failed", &o));
         }

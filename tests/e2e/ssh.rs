@@ -662,3 +662,141 @@ async fn wrong_key_unknown_host_and_changed_host_key_fail_clearly() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
 }
+
+const LINUX_USER: &str = "aiopsws";
+
+fn ensure_linux_user() -> u32 {
+    let uid = |name: &str| {
+        Command::new("id")
+            .args(["-u", name])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap()
+            })
+    };
+    if let Some(u) = uid(LINUX_USER) {
+        return u;
+    }
+    assert_eq!(
+        whoami(),
+        "root",
+        "this test creates a Linux user and uses sudo: run it as root (CI does)"
+    );
+    let out = Command::new("useradd")
+        .args(["-m", "-s", "/bin/sh", LINUX_USER])
+        .output()
+        .expect("useradd");
+    assert!(out.status.success() || uid(LINUX_USER).is_some(), "{out:?}");
+    uid(LINUX_USER).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn linux_user_workspaces_run_git_as_that_user_through_sudo() {
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        Path::new("/usr/bin/sudo").exists(),
+        "sudo is missing: install it (.ci/run does)"
+    );
+    let uid = ensure_linux_user();
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(tmp.path());
+    let s = Server::start_with(&[("AIOPS_LINUX_USER_WORKSPACES", "true")]);
+    let k = s.admin_key.clone();
+    let me = ok(&s, &k, Method::GET, "/api/v1/auth/me", None).await;
+    let my_id = me["user"]["id"].as_u64().unwrap_or(1);
+    ok(
+        &s,
+        &k,
+        Method::PATCH,
+        &format!("/api/v1/users/{my_id}"),
+        Some(json!({"linux_username": LINUX_USER})),
+    )
+    .await;
+    let tenant = s.create_tenant("linux").await;
+    let key = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/admin/ssh-keys",
+        Some(json!({"name": "linux-deploy", "tenant_id": tenant})),
+    )
+    .await["ssh_key"]
+        .clone();
+    let sshd = Sshd::start(
+        &tmp.path().join("sshd"),
+        &[key["public_key"].as_str().unwrap()],
+        None,
+    );
+    let p = project(&s, &k, "homed", tenant, &sshd.url(&bare)).await;
+    let init = ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/workspace/init"),
+        None,
+    )
+    .await;
+    let ws = PathBuf::from(init["path"].as_str().unwrap());
+    assert!(
+        ws.starts_with(format!("/home/{LINUX_USER}/workspace")),
+        "{ws:?}"
+    );
+    // Cloned by that user (over SSH through aiops ssh-git, the key passed by name only).
+    assert_eq!(std::fs::metadata(ws.join("README.md")).unwrap().uid(), uid);
+    assert_eq!(std::fs::metadata(ws.join(".git/HEAD")).unwrap().uid(), uid);
+    std::fs::write(ws.join("homed.txt"), "as the linux user\n").unwrap();
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/git/commit"),
+        Some(json!({"message": "commit as linux user", "files": ["homed.txt"]})),
+    )
+    .await;
+    assert_eq!(
+        std::fs::metadata(ws.join(".git/index")).unwrap().uid(),
+        uid,
+        "the commit ran as the Linux user"
+    );
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/git/push"),
+        None,
+    )
+    .await;
+    assert!(bare_log(&bare, "main").starts_with("commit as linux user|"));
+    let log = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/projects/{p}/git/log?limit=1"),
+        None,
+    )
+    .await;
+    assert_eq!(log["commits"][0]["subject"], "commit as linux user");
+    // A mapping to an account that does not exist is explained.
+    ok(
+        &s,
+        &k,
+        Method::PATCH,
+        &format!("/api/v1/users/{my_id}"),
+        Some(json!({"linux_username": "no-such-user-x"})),
+    )
+    .await;
+    let (st, e) = s
+        .get(&k, &format!("/api/v1/projects/{p}/workspace/status"))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        err_text(&e).contains("does not exist on this server"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(format!("/home/{LINUX_USER}/workspace"));
+}
