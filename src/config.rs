@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// [default: false]
     #[arg(long, env = "AIOPS_LINUX_USER_WORKSPACES")]
     pub linux_user_workspaces: Option<bool>,
+    /// Agent tools, `name=command;…`, added to (or replacing) claude, codex, gemini and shell
+    #[arg(long, env = "AIOPS_TOOLS")]
+    pub tools: Option<String>,
     /// Log filter, e.g. info or aiops=debug [default: info]
     #[arg(long, env = "AIOPS_LOG")]
     pub log: Option<String>,
@@ -84,6 +87,8 @@ struct FileConfig {
     repo_storage_path: Option<PathBuf>,
     workspace_root: Option<PathBuf>,
     linux_user_workspaces: Option<bool>,
+    /// `[tools]` table: name = "command".
+    tools: Option<std::collections::BTreeMap<String, String>>,
     log: Option<String>,
 }
 
@@ -101,6 +106,8 @@ pub struct Config {
     pub repo_storage_path: PathBuf,
     pub workspace_root: PathBuf,
     pub linux_user_workspaces: bool,
+    /// Agent tools by name (built-ins, then `[tools]`, then `AIOPS_TOOLS`).
+    pub tools: std::collections::BTreeMap<String, String>,
     pub log: String,
     pub secret_key: Option<String>,
 }
@@ -139,7 +146,22 @@ impl Config {
             .clone()
             .or(file.workspace_root)
             .unwrap_or_else(|| data_dir.join("workspaces"));
+        let mut tools = crate::domain::sessions::default_tools();
+        for (k, v) in file.tools.clone().unwrap_or_default() {
+            let spec = format!("{k}={v}");
+            tools.extend(
+                crate::domain::sessions::parse_tools(&spec)
+                    .map_err(|e| anyhow::anyhow!("invalid [tools] entry: {e}"))?,
+            );
+        }
+        if let Some(spec) = &args.tools {
+            tools.extend(
+                crate::domain::sessions::parse_tools(spec)
+                    .map_err(|e| anyhow::anyhow!("invalid AIOPS_TOOLS: {e}"))?,
+            );
+        }
         let cfg = Config {
+            tools,
             bind: args
                 .bind
                 .clone()

@@ -50,6 +50,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| anyhow::anyhow!("listener has no local address"))?;
+    let loopback = if local.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+    } else {
+        local
+    };
+    let _ = app.self_url.set(format!("http://{loopback}"));
+    match app.rediscover_sessions().await {
+        Ok((kept, ended)) if kept + ended > 0 => {
+            tracing::info!(kept, ended, "ai sessions checked against tmux")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not check ai sessions against tmux"),
+    }
     let base = config
         .public_url
         .clone()

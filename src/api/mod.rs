@@ -5,6 +5,7 @@ pub mod gate;
 mod git;
 pub mod objects;
 mod resources;
+mod sessions;
 mod ssh;
 pub mod strict;
 mod trackers;
@@ -22,6 +23,7 @@ pub type AllApis = (
     trackers::IntegrationsApi,
     git::GitApi,
     ssh::SshApi,
+    sessions::SessionsApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -32,6 +34,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             trackers::IntegrationsApi,
             git::GitApi,
             ssh::SshApi,
+            sessions::SessionsApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

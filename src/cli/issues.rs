@@ -9,6 +9,17 @@ use serde_json::{Value, json};
 
 #[derive(Subcommand, Debug)]
 pub enum IssuesCommand {
+    /// Start (or reuse) an AI agent session for an issue, in your workspace of its project
+    Start {
+        id: u64,
+        #[arg(long, default_value = "claude")]
+        tool: String,
+        /// Text typed into the agent (default: work on the issue)
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        attach: bool,
+    },
     /// List issues (newest first)
     List {
         /// open, closed, a status slug, or all
@@ -237,6 +248,35 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 }
             } else {
                 print(f, &unwrap_key(resp, "issues"), None);
+            }
+        }
+        IssuesCommand::Start {
+            id,
+            tool,
+            prompt,
+            attach,
+        } => {
+            let issue = ctx.client.get(&format!("issues/{id}")).await?;
+            let issue = issue.get("issue").cloned().unwrap_or(issue);
+            let project = issue["project_id"].as_u64().ok_or_else(|| {
+                anyhow::anyhow!("issue {id} has no project_id in the server's answer")
+            })?;
+            let prompt = prompt.unwrap_or_else(|| {
+                format!(
+                    "Work on issue {id}: {}. Read AGENTS.override.md first.",
+                    issue["title"].as_str().unwrap_or("")
+                )
+            });
+            let s = ctx
+                .client
+                .post(
+                    &format!("projects/{project}/ai/sessions"),
+                    &json!({"tool": tool, "issue_id": id, "prompt": prompt}),
+                )
+                .await?;
+            super::sessions::started(ctx.format, &s);
+            if attach {
+                super::sessions::attach(&s)?;
             }
         }
         IssuesCommand::Get { id } => {

@@ -7,6 +7,7 @@ mod config_file;
 mod git;
 mod issues;
 mod output;
+mod sessions;
 mod ssh;
 pub mod sshgit;
 
@@ -83,6 +84,11 @@ pub enum Command {
         #[command(subcommand)]
         command: git::WorkspaceCommand,
     },
+    /// AI agents in tmux sessions
+    Sessions {
+        #[command(subcommand)]
+        command: sessions::SessionsCommand,
+    },
     /// SSH keys for git (admins): upload, generate, assign
     SshKeys {
         #[command(subcommand)]
@@ -127,6 +133,10 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Workspace { command } => match commands::connect(fmt) {
             Ok(ctx) => git::workspace(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Sessions { command } => match commands::connect(fmt) {
+            Ok(ctx) => sessions::sessions(ctx, command).await,
             Err(e) => Err(e),
         },
         Command::SshKeys { command } => match commands::connect(fmt) {

@@ -6,6 +6,7 @@ pub mod issues;
 pub mod keys;
 pub mod model;
 pub mod rules;
+pub mod sessions;
 pub mod ssh;
 
 pub use model::*;

@@ -309,6 +309,14 @@ pub struct AiSession {
     #[serde(default)]
     pub ended_at: Option<Timestamp>,
     pub is_active: bool,
+    /// The API key made for this session's agent (revoked when the session stops).
+    #[serde(default)]
+    pub api_key_id: Option<Id>,
+    /// The tmux socket of the session's user.
+    #[serde(default)]
+    pub tmux_socket: Option<String>,
+    #[serde(default)]
+    pub workspace_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

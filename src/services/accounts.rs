@@ -476,7 +476,7 @@ impl App {
         self.insert_key(user.id, name, granted, expires_days)
     }
 
-    fn insert_key(
+    pub(crate) fn insert_key(
         &self,
         user_id: Id,
         name: &str,
@@ -572,6 +572,18 @@ impl App {
         put_row(&w, API_KEYS, id, &key)?;
         w.commit()?;
         Ok(key)
+    }
+
+    /// Remove a key the server made itself (a session's agent key).
+    pub(crate) fn revoke_key_internal(&self, id: Id) -> AppResult<()> {
+        let w = self.store.write()?;
+        if let Some(key) = get_row_w::<ApiKey>(&w, API_KEYS, id)? {
+            index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;
+            multi_del(&w, API_KEYS_BY_USER, key.user_id, id)?;
+            delete_row(&w, API_KEYS, id)?;
+        }
+        w.commit()?;
+        Ok(())
     }
 
     pub fn revoke_key(&self, caller: &Identity, id: Id) -> AppResult<()> {

@@ -11,6 +11,7 @@ pub mod issues;
 pub mod projects;
 pub mod scheduler;
 pub mod secrets;
+pub mod sessions;
 pub mod ssh;
 pub mod sshclient;
 pub mod sync;
@@ -37,6 +38,8 @@ pub struct App {
     pub sync_locks: sync::SyncLocks,
     /// One git operation at a time per workspace.
     pub git_locks: git::GitLocks,
+    /// How processes on this machine (agents in tmux) reach this server; set once listening.
+    pub self_url: std::sync::OnceLock<String>,
 }
 
 impl App {
@@ -49,12 +52,23 @@ impl App {
             http: trackers::Http::new()?,
             sync_locks: Default::default(),
             git_locks: Default::default(),
+            self_url: Default::default(),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),
             config,
             started_at: chrono::Utc::now(),
         })
+    }
+}
+
+impl App {
+    /// The URL an agent on this machine uses for the API (loopback when bound to all addresses).
+    pub fn self_url(&self) -> String {
+        self.self_url
+            .get()
+            .cloned()
+            .unwrap_or_else(|| format!("http://{}", self.config.bind))
     }
 }
 

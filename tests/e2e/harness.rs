@@ -140,9 +140,14 @@ impl Server {
     }
 
     /// Restart on the same data dir (after `kill`), keeping the temp dir alive.
-    pub fn restart(mut self) -> Server {
+    pub fn restart(self) -> Server {
+        self.restart_with(&[])
+    }
+
+    /// Restart with extra env for `serve`.
+    pub fn restart_with(mut self, env: &[(&str, &str)]) -> Server {
         self.kill();
-        let mut s = Server::spawn(&self.dir, &[]);
+        let mut s = Server::spawn(&self.dir, env);
         s._tmp = self._tmp.take();
         s.admin_key = self.admin_key.clone();
         s

@@ -10,6 +10,7 @@ mod fakes;
 mod git;
 mod openapi;
 mod persistence;
+mod sessions;
 mod ssh;
 mod trackers;
 mod web;

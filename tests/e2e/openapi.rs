@@ -124,6 +124,15 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/admin/known-hosts/{id}", "delete"),
         ("/admin/known-hosts/scan", "post"),
         ("/admin/known-hosts/policy", "put"),
+        ("/projects/{id}/ai/sessions", "get"),
+        ("/projects/{id}/ai/sessions", "post"),
+        ("/projects/{id}/ai/sessions/{sid}/input", "post"),
+        ("/projects/{id}/ai/sessions/{sid}", "delete"),
+        ("/ai/sessions", "get"),
+        ("/ai/sessions/{id}/output", "get"),
+        ("/ai/sessions/{id}/validate", "get"),
+        ("/ai/sessions/{id}/respawn", "post"),
+        ("/ai/sessions/{id}", "delete"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

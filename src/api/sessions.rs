@@ -1,0 +1,330 @@
+//! AI sessions: agents in tmux per user, with the spec's routes and shapes.
+
+use super::gate::Auth;
+use super::strict::{Str, opt};
+use crate::domain::{AiSession, Timestamp};
+use crate::services::App;
+use crate::services::sessions::StartRequest;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use std::sync::Arc;
+
+type R<T> = poem::Result<T>;
+type AppRef<'a> = Data<&'a Arc<App>>;
+
+#[derive(Tags)]
+enum Tag {
+    /// AI agents (claude, codex, gemini, shell …) in tmux sessions in your workspace
+    Sessions,
+}
+
+#[derive(ApiResponse)]
+enum Created<T: poem_openapi::types::ToJSON> {
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum NoContent {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn ssh_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "aiops".into())
+}
+
+#[derive(Object)]
+pub struct SessionObj {
+    /// The database id (used by /ai/sessions/{id}/…).
+    pub id: u64,
+    /// 32 hex characters; also accepted wherever an id is.
+    pub session_id: String,
+    pub project_id: u64,
+    pub user_id: u64,
+    pub issue_id: Option<u64>,
+    pub tool: String,
+    pub command: Option<String>,
+    pub tmux_target: Option<String>,
+    /// The tmux socket (attach with `tmux -S <socket> attach -t <target>`).
+    pub tmux_socket: Option<String>,
+    pub ssh_user: String,
+    pub workspace_path: Option<String>,
+    pub is_active: bool,
+    /// running, waiting (for input), exited; null when tmux no longer has the session.
+    pub state: Option<String>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+}
+
+fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
+    SessionObj {
+        id: s.id,
+        session_id: s.session_id,
+        project_id: s.project_id,
+        user_id: s.user_id,
+        issue_id: s.issue_id,
+        tool: s.tool,
+        command: s.command,
+        tmux_target: s.tmux_target,
+        tmux_socket: s.tmux_socket,
+        ssh_user: ssh_user(),
+        workspace_path: s.workspace_path,
+        is_active: s.is_active,
+        state: state.map(str::to_string),
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+    }
+}
+
+#[derive(Object)]
+pub struct SessionsEnvelope {
+    pub sessions: Vec<SessionObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct StartBody {
+    /// A configured tool name (claude, codex, gemini, shell, …).
+    #[oai(validator(max_length = 64))]
+    pub tool: Option<Str>,
+    /// A command instead of the tool's.
+    #[oai(validator(max_length = 2000))]
+    pub command: Option<Str>,
+    /// Typed into a new session, followed by Enter.
+    #[oai(validator(max_length = 100000))]
+    pub prompt: Option<Str>,
+    pub rows: Option<u16>,
+    pub cols: Option<u16>,
+    pub issue_id: Option<u64>,
+}
+
+#[derive(Object)]
+pub struct StartResult {
+    pub id: u64,
+    pub session_id: String,
+    pub tmux_target: Option<String>,
+    pub tmux_socket: Option<String>,
+    pub ssh_user: String,
+    /// True when an active session for the same issue was reused.
+    pub existing: bool,
+    pub context_populated: bool,
+    pub workspace_path: Option<String>,
+    pub tool: String,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct InputBody {
+    #[oai(validator(max_length = 100000))]
+    pub data: String,
+}
+
+#[derive(Object)]
+pub struct StatusOk {
+    pub status: String,
+}
+
+#[derive(Object)]
+pub struct OutputObj {
+    pub output: String,
+    pub state: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ValidateObj {
+    pub exists: bool,
+    pub marked_inactive: bool,
+    pub message: Option<String>,
+}
+
+#[derive(Object)]
+pub struct SessionEnvelope {
+    pub session: SessionObj,
+    pub message: String,
+}
+
+pub struct SessionsApi;
+
+#[OpenApi(tag = "Tag::Sessions")]
+impl SessionsApi {
+    /// Your live sessions in a project (admins: `all_users=true` for everyone's).
+    #[oai(path = "/projects/:id/ai/sessions", method = "get")]
+    async fn project_sessions(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        all_users: Query<Option<bool>>,
+    ) -> R<Json<SessionsEnvelope>> {
+        app.workspace(auth.identity(), id.0)?;
+        let live = app
+            .live_sessions(auth.identity(), Some(id.0), all_users.0.unwrap_or(false))
+            .await?;
+        let sessions: Vec<SessionObj> = live
+            .into_iter()
+            .filter(|l| l.alive)
+            .map(|l| obj(l.session, l.state.map(|s| s.as_str())))
+            .collect();
+        Ok(Json(SessionsEnvelope {
+            count: sessions.len(),
+            sessions,
+        }))
+    }
+
+    /// Start an agent in tmux in your workspace (cloned first if needed). With `issue_id`,
+    /// an active session for that issue is reused (`existing: true`).
+    #[oai(path = "/projects/:id/ai/sessions", method = "post")]
+    async fn start(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        body: Json<StartBody>,
+    ) -> R<Created<StartResult>> {
+        let b = body.0;
+        let started = app
+            .start_session(
+                auth.identity(),
+                id.0,
+                StartRequest {
+                    tool: opt(b.tool),
+                    command: opt(b.command),
+                    prompt: opt(b.prompt),
+                    rows: b.rows,
+                    cols: b.cols,
+                    issue_id: b.issue_id,
+                },
+            )
+            .await?;
+        let s = started.session;
+        Ok(Created::Created(Json(StartResult {
+            id: s.id,
+            session_id: s.session_id,
+            tmux_target: s.tmux_target,
+            tmux_socket: s.tmux_socket,
+            ssh_user: ssh_user(),
+            existing: started.existing,
+            context_populated: started.context_populated,
+            workspace_path: s.workspace_path,
+            tool: s.tool,
+        })))
+    }
+
+    /// Type into a session (a newline presses Enter).
+    #[oai(path = "/projects/:id/ai/sessions/:sid/input", method = "post")]
+    async fn input(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        sid: Path<String>,
+        body: Json<InputBody>,
+    ) -> R<Json<StatusOk>> {
+        let _ = id;
+        app.send_input(auth.identity(), &sid.0, &body.0.data)
+            .await?;
+        Ok(Json(StatusOk {
+            status: "ok".into(),
+        }))
+    }
+
+    /// Stop a session (its tmux session is killed and its agent key revoked).
+    #[oai(path = "/projects/:id/ai/sessions/:sid", method = "delete")]
+    async fn stop_in_project(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        sid: Path<String>,
+    ) -> R<NoContent> {
+        let _ = id;
+        app.stop_session(auth.identity(), &sid.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Sessions from the store, newest first.
+    #[oai(path = "/ai/sessions", method = "get")]
+    async fn list(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        project_id: Query<Option<u64>>,
+        active_only: Query<Option<bool>>,
+        all_users: Query<Option<bool>>,
+        limit: Query<Option<u32>>,
+    ) -> R<Json<SessionsEnvelope>> {
+        let rows = app.list_sessions(
+            auth.identity(),
+            project_id.0,
+            active_only.0.unwrap_or(false),
+            all_users.0.unwrap_or(false),
+            limit.0.unwrap_or(50) as usize,
+        )?;
+        let sessions: Vec<SessionObj> = rows.into_iter().map(|s| obj(s, None)).collect();
+        Ok(Json(SessionsEnvelope {
+            count: sessions.len(),
+            sessions,
+        }))
+    }
+
+    /// The pane's text (with `lines` of scrollback) and the agent's state.
+    #[oai(path = "/ai/sessions/:id/output", method = "get")]
+    async fn output(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<String>,
+        lines: Query<Option<u32>>,
+    ) -> R<Json<OutputObj>> {
+        let (_, output, state) = app
+            .session_output(auth.identity(), &id.0, lines.0.unwrap_or(200))
+            .await?;
+        Ok(Json(OutputObj {
+            output,
+            state: state.map(|s| s.as_str().to_string()),
+        }))
+    }
+
+    /// Whether tmux still has the session (a vanished one is marked inactive).
+    #[oai(path = "/ai/sessions/:id/validate", method = "get")]
+    async fn validate(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> R<Json<ValidateObj>> {
+        let (exists, marked_inactive) = app.validate_session(auth.identity(), &id.0).await?;
+        Ok(Json(ValidateObj {
+            exists,
+            marked_inactive,
+            message: marked_inactive
+                .then(|| "Session no longer exists and has been marked inactive".to_string()),
+        }))
+    }
+
+    /// Run the session's command again in the same tmux window.
+    #[oai(path = "/ai/sessions/:id/respawn", method = "post")]
+    async fn respawn(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> R<Json<SessionEnvelope>> {
+        let s = app.respawn_session(auth.identity(), &id.0).await?;
+        Ok(Json(SessionEnvelope {
+            message: format!("Respawned {} session {}", s.tool, s.id),
+            session: obj(s, None),
+        }))
+    }
+
+    /// Stop a session.
+    #[oai(path = "/ai/sessions/:id", method = "delete")]
+    async fn stop(&self, app: AppRef<'_>, auth: Auth, id: Path<String>) -> R<NoContent> {
+        app.stop_session(auth.identity(), &id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+}

@@ -1,0 +1,602 @@
+//! AI sessions: an agent (claude, codex, gemini, a shell or a configured command) running in a
+//! real tmux session in the user's workspace. Each aiops user has their own tmux server
+//! (socket `<data_dir>/tmux/u<id>/tmux.sock`, directory mode 0700), so users cannot see or touch
+//! each other's sessions; tmux keeps running when aiops restarts, and the rows are checked
+//! against tmux again at start.
+
+use super::App;
+use crate::auth::Identity;
+use crate::domain::sessions::{AgentState, agent_state, program_of, tmux_name};
+use crate::domain::{AiSession, ExternalIssue, Id, Scope};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+const TMUX_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+pub struct StartRequest {
+    pub tool: Option<String>,
+    pub command: Option<String>,
+    pub prompt: Option<String>,
+    pub rows: Option<u16>,
+    pub cols: Option<u16>,
+    pub issue_id: Option<Id>,
+}
+
+pub struct Started {
+    pub session: AiSession,
+    pub existing: bool,
+    pub context_populated: bool,
+}
+
+/// A session with what tmux says about it now.
+pub struct LiveSession {
+    pub session: AiSession,
+    pub alive: bool,
+    pub state: Option<AgentState>,
+}
+
+struct TmuxOut {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+async fn tmux(sock: &Path, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
+    let mut cmd = tokio::process::Command::new("tmux");
+    cmd.arg("-S")
+        .arg(sock)
+        .args(args)
+        .stdin(if input.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| {
+        AppError::Internal(format!(
+            "cannot run tmux (is it installed? apt-get install tmux): {e}"
+        ))
+    })?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(data)
+            .await
+            .map_err(|e| AppError::Internal(format!("cannot talk to tmux: {e}")))?;
+    }
+    let out = tokio::time::timeout(TMUX_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| AppError::Upstream("tmux did not answer within 10s".into()))?
+        .map_err(|e| AppError::Internal(format!("tmux failed: {e}")))?;
+    Ok(TmuxOut {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
+/// Whether `program` can be run: a path to an executable file, or a name found on PATH.
+fn program_exists(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))))
+        .unwrap_or(false)
+}
+
+fn sh_quote(s: &str) -> String {
+    crate::domain::ssh::sh_quote(s)
+}
+
+impl App {
+    /// The tmux socket of an aiops user (its directory is created with mode 0700).
+    pub fn tmux_socket(&self, user_id: Id) -> AppResult<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self
+            .config
+            .data_dir
+            .join("tmux")
+            .join(format!("u{user_id}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        Ok(dir.join("tmux.sock"))
+    }
+
+    fn session_row(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let found: Option<AiSession> = match key.parse::<u64>() {
+            Ok(id) => get_row(&r, AI_SESSIONS, id)?,
+            Err(_) => {
+                let ids = if caller.user.is_admin {
+                    None
+                } else {
+                    Some(multi_ids(&r, AI_SESSIONS_BY_USER, caller.id())?)
+                };
+                let rows: Vec<AiSession> = match ids {
+                    Some(ids) => rows_by_ids(&r, AI_SESSIONS, ids)?,
+                    None => all_rows(&r, AI_SESSIONS)?,
+                };
+                rows.into_iter().find(|s| s.session_id == key)
+            }
+        };
+        // Another user's session is "not found", not "forbidden": its existence is private.
+        found
+            .filter(|s| s.user_id == caller.id() || caller.user.is_admin)
+            .ok_or_else(|| AppError::NotFound(format!("Session {key} not found")))
+    }
+
+    async fn alive(&self, s: &AiSession) -> bool {
+        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+            return false;
+        };
+        let name = t.split(':').next().unwrap_or(t);
+        tmux(Path::new(sock), &["has-session", "-t", name], None)
+            .await
+            .map(|o| o.ok)
+            .unwrap_or(false)
+    }
+
+    /// Start an agent for a project (optionally for one of its issues). An active session for
+    /// the same user, project and issue is reused instead of starting a second agent.
+    pub async fn start_session(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        req: StartRequest,
+    ) -> AppResult<Started> {
+        caller.require(Scope::Write)?;
+        let ws = self.workspace(caller, project_id)?;
+        if let Some(issue_id) = req.issue_id {
+            let r = self.store.read()?;
+            let issue: ExternalIssue = get_row(&r, ISSUES, issue_id)?
+                .ok_or_else(|| AppError::NotFound(format!("Issue {issue_id} not found")))?;
+            if issue.project_id != project_id {
+                return Err(AppError::BadRequest(format!(
+                    "Issue {issue_id} belongs to project {}, not {project_id}",
+                    issue.project_id
+                )));
+            }
+            let mine: Vec<AiSession> = rows_by_ids(
+                &r,
+                AI_SESSIONS,
+                multi_ids(&r, AI_SESSIONS_BY_USER, caller.id())?,
+            )?;
+            drop(r);
+            for s in mine.into_iter().filter(|s| {
+                s.is_active && s.project_id == project_id && s.issue_id == Some(issue_id)
+            }) {
+                if self.alive(&s).await {
+                    return Ok(Started {
+                        session: s,
+                        existing: true,
+                        context_populated: false,
+                    });
+                }
+                self.end_row(s.id)?;
+            }
+        }
+        let tool = req
+            .tool
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or(if req.command.is_some() {
+                "custom"
+            } else {
+                "claude"
+            })
+            .to_string();
+        let command = match req
+            .command
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            Some(c) => c.to_string(),
+            None => self.config.tools.get(&tool).cloned().ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "Unsupported AI tool '{tool}'. Configured tools: {}",
+                    self.config
+                        .tools
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+        };
+        let program = program_of(&command).unwrap_or_default().to_string();
+        if !program_exists(&program) {
+            return Err(AppError::BadRequest(format!(
+                "Agent tool '{tool}' runs `{program}`, which is not installed on this server (not found on PATH). Install it or configure another command for '{tool}' (AIOPS_TOOLS)."
+            )));
+        }
+        if !ws.path.join(".git").exists() {
+            self.workspace_init(caller, project_id).await?;
+        }
+        let sock = self.tmux_socket(caller.id())?;
+
+        // The row first: its id names the tmux session and the agent's API key.
+        let now = Utc::now();
+        let mut session = {
+            let w = self.store.write()?;
+            let id = next_id(&w, "ai_sessions")?;
+            let s = AiSession {
+                id,
+                project_id,
+                user_id: caller.id(),
+                issue_id: req.issue_id,
+                tool: tool.clone(),
+                session_id: hex::encode(rand::random::<[u8; 16]>()),
+                command: Some(command.clone()),
+                description: None,
+                tmux_target: Some(format!("{}:0", tmux_name(id))),
+                started_at: now,
+                ended_at: None,
+                is_active: true,
+                api_key_id: None,
+                tmux_socket: Some(sock.display().to_string()),
+                workspace_path: Some(ws.path.display().to_string()),
+            };
+            put_row(&w, AI_SESSIONS, id, &s)?;
+            multi_add(&w, AI_SESSIONS_BY_USER, s.user_id, id)?;
+            multi_add(&w, AI_SESSIONS_BY_PROJECT, project_id, id)?;
+            w.commit()?;
+            s
+        };
+        match self.launch(&mut session, &ws.path, &req).await {
+            Ok(()) => Ok(Started {
+                session,
+                existing: false,
+                context_populated: false,
+            }),
+            Err(e) => {
+                let _ = self.end_row(session.id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Make the agent's key and start (or restart) its tmux session.
+    async fn launch(&self, s: &mut AiSession, dir: &Path, req: &StartRequest) -> AppResult<()> {
+        let sock = PathBuf::from(s.tmux_socket.clone().unwrap_or_default());
+        let name = tmux_name(s.id);
+        let (key, raw) = self.insert_key(
+            s.user_id,
+            &format!("session {} ({})", s.id, s.tool),
+            vec![Scope::Read, Scope::Write],
+            Some(30),
+        )?;
+        if let Some(old) = s.api_key_id.replace(key.id) {
+            self.revoke_key_internal(old)?;
+        }
+        self.save_session(s)?;
+        let buffer = format!("aiops-key-{}", s.id);
+        // The key reaches the agent through a tmux paste buffer (loaded from stdin, read once
+        // and deleted by the pane), never through a command line or a file.
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        // tmux takes PATH from its client, not from -e, so the wrapper puts this binary's
+        // directory first itself (the agent runs `aiops …`).
+        let exports: String = [
+            ("AIOPS_URL", self.self_url()),
+            ("AIOPS_PROJECT_ID", s.project_id.to_string()),
+            ("AIOPS_SESSION_ID", s.session_id.clone()),
+            (
+                "AIOPS_ISSUE_ID",
+                s.issue_id.map(|i| i.to_string()).unwrap_or_default(),
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}; export {k}; ", sh_quote(v)))
+        .collect();
+        let wrapper = format!(
+            "{exports}PATH={dir}:$PATH; export PATH; \
+             while ! k=$(tmux show-buffer -b {b} 2>/dev/null); do sleep 0.05; done; \
+             tmux delete-buffer -b {b}; AIOPS_API_KEY=$k; export AIOPS_API_KEY; unset k; exec {cmd}",
+            dir = sh_quote(&exe_dir),
+            b = buffer,
+            cmd = s.command.clone().unwrap_or_default()
+        );
+        let exists = self.alive(s).await;
+        let shell_cmd = format!("sh -c {}", sh_quote(&wrapper));
+        let out = if exists {
+            tmux(
+                &sock,
+                &["respawn-pane", "-k", "-t", &format!("{name}:0"), &shell_cmd],
+                None,
+            )
+            .await?
+        } else {
+            let cols = req.cols.unwrap_or(200).clamp(20, 1000).to_string();
+            let rows = req.rows.unwrap_or(50).clamp(5, 500).to_string();
+            let mut args: Vec<String> = vec![
+                "new-session".into(),
+                "-d".into(),
+                "-s".into(),
+                name.clone(),
+                "-x".into(),
+                cols,
+                "-y".into(),
+                rows,
+                "-c".into(),
+                dir.display().to_string(),
+            ];
+            args.push(shell_cmd);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            tmux(&sock, &refs, None).await?
+        };
+        if !out.ok {
+            return Err(AppError::Internal(format!(
+                "tmux could not start the session: {}",
+                out.stderr
+            )));
+        }
+        let _ = tmux(
+            &sock,
+            &["set-option", "-t", &name, "remain-on-exit", "on"],
+            None,
+        )
+        .await;
+        let loaded = tmux(
+            &sock,
+            &["load-buffer", "-b", &buffer, "-"],
+            Some(raw.as_bytes()),
+        )
+        .await?;
+        if !loaded.ok {
+            return Err(AppError::Internal(format!(
+                "cannot hand the API key to the session: {}",
+                loaded.stderr
+            )));
+        }
+        if let Some(p) = req.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+            let t = format!("{name}:0");
+            tmux(&sock, &["send-keys", "-t", &t, "-l", p], None).await?;
+            tmux(&sock, &["send-keys", "-t", &t, "Enter"], None).await?;
+        }
+        tracing::info!(session = s.id, user = s.user_id, tool = %s.tool, "ai session started");
+        Ok(())
+    }
+
+    fn save_session(&self, s: &AiSession) -> AppResult<()> {
+        let w = self.store.write()?;
+        put_row(&w, AI_SESSIONS, s.id, s)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    fn end_row(&self, id: Id) -> AppResult<()> {
+        let w = self.store.write()?;
+        let key = if let Some(mut s) = get_row_w::<AiSession>(&w, AI_SESSIONS, id)? {
+            s.is_active = false;
+            s.ended_at.get_or_insert_with(Utc::now);
+            let k = s.api_key_id.take();
+            put_row(&w, AI_SESSIONS, id, &s)?;
+            k
+        } else {
+            None
+        };
+        w.commit()?;
+        if let Some(k) = key {
+            self.revoke_key_internal(k)?;
+        }
+        Ok(())
+    }
+
+    /// Sessions from the store, newest first (the caller's; all users' for admins asking).
+    pub fn list_sessions(
+        &self,
+        caller: &Identity,
+        project_id: Option<Id>,
+        active_only: bool,
+        all_users: bool,
+        limit: usize,
+    ) -> AppResult<Vec<AiSession>> {
+        caller.require(Scope::Read)?;
+        if all_users && !caller.user.is_admin {
+            return Err(AppError::Forbidden(
+                "Admin access required to view all users' sessions.".into(),
+            ));
+        }
+        let r = self.store.read()?;
+        let mut rows: Vec<AiSession> = if all_users {
+            all_rows(&r, AI_SESSIONS)?
+        } else {
+            rows_by_ids(
+                &r,
+                AI_SESSIONS,
+                multi_ids(&r, AI_SESSIONS_BY_USER, caller.id())?,
+            )?
+        };
+        rows.retain(|s| {
+            project_id.is_none_or(|p| s.project_id == p) && (!active_only || s.is_active)
+        });
+        rows.sort_by_key(|s| std::cmp::Reverse(s.id));
+        rows.truncate(limit.clamp(1, 500));
+        Ok(rows)
+    }
+
+    /// The caller's active sessions with their live state.
+    pub async fn live_sessions(
+        &self,
+        caller: &Identity,
+        project_id: Option<Id>,
+        all_users: bool,
+    ) -> AppResult<Vec<LiveSession>> {
+        let rows = self.list_sessions(caller, project_id, true, all_users, 500)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for s in rows {
+            let state = self.pane_state(&s).await;
+            out.push(LiveSession {
+                alive: state.is_some(),
+                state,
+                session: s,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn pane_state(&self, s: &AiSession) -> Option<AgentState> {
+        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+            return None;
+        };
+        let sock = Path::new(sock);
+        let dead = tmux(
+            sock,
+            &["display-message", "-p", "-t", t, "#{pane_dead}"],
+            None,
+        )
+        .await
+        .ok()
+        .filter(|o| o.ok)?;
+        let pane = tmux(sock, &["capture-pane", "-p", "-t", t], None)
+            .await
+            .ok()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        Some(agent_state(&pane, dead.stdout.trim() == "1"))
+    }
+
+    /// The visible pane (and `lines` of scrollback) and the agent's state.
+    pub async fn session_output(
+        &self,
+        caller: &Identity,
+        key: &str,
+        lines: u32,
+    ) -> AppResult<(AiSession, String, Option<AgentState>)> {
+        let s = self.session_row(caller, key)?;
+        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+            return Ok((s, String::new(), None));
+        };
+        let start = format!("-{}", lines.min(10_000));
+        let o = tmux(
+            Path::new(sock),
+            &["capture-pane", "-p", "-J", "-t", t, "-S", &start],
+            None,
+        )
+        .await?;
+        if !o.ok {
+            return Err(AppError::NotFound(format!(
+                "Session {key} is no longer running in tmux"
+            )));
+        }
+        let state = self.pane_state(&s).await;
+        Ok((s, o.stdout, state))
+    }
+
+    /// Type into the session (the text as given; a trailing newline presses Enter).
+    pub async fn send_input(&self, caller: &Identity, key: &str, data: &str) -> AppResult<()> {
+        caller.require(Scope::Write)?;
+        if data.is_empty() {
+            return Err(AppError::BadRequest(
+                "data must be a non-empty string.".into(),
+            ));
+        }
+        let s = self.session_row(caller, key)?;
+        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+            return Err(AppError::NotFound(format!(
+                "Session {key} has no tmux target"
+            )));
+        };
+        let sock = Path::new(sock);
+        let mut parts = data.split('\n').peekable();
+        while let Some(part) = parts.next() {
+            if !part.is_empty() {
+                let o = tmux(sock, &["send-keys", "-t", t, "-l", part], None).await?;
+                if !o.ok {
+                    return Err(AppError::NotFound(format!(
+                        "Session {key} is no longer running: {}",
+                        o.stderr
+                    )));
+                }
+            }
+            if parts.peek().is_some() {
+                tmux(sock, &["send-keys", "-t", t, "Enter"], None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stop the agent: kill its tmux session, end the row, revoke its key.
+    pub async fn stop_session(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
+        caller.require(Scope::Write)?;
+        let s = self.session_row(caller, key)?;
+        if let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) {
+            let name = t.split(':').next().unwrap_or(t);
+            let _ = tmux(Path::new(sock), &["kill-session", "-t", name], None).await;
+        }
+        self.end_row(s.id)?;
+        tracing::info!(session = s.id, by = caller.id(), "ai session stopped");
+        let r = self.store.read()?;
+        get_row(&r, AI_SESSIONS, s.id)?.ok_or_else(|| AppError::NotFound("session vanished".into()))
+    }
+
+    /// Run the session's command again in the same tmux window (a new key replaces the old).
+    pub async fn respawn_session(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
+        caller.require(Scope::Write)?;
+        let mut s = self.session_row(caller, key)?;
+        let dir = PathBuf::from(s.workspace_path.clone().unwrap_or_default());
+        if !dir.is_dir() {
+            return Err(AppError::BadRequest(format!(
+                "The workspace {} is gone; start a new session",
+                dir.display()
+            )));
+        }
+        s.is_active = true;
+        s.ended_at = None;
+        self.launch(&mut s, &dir, &StartRequest::default()).await?;
+        self.save_session(&s)?;
+        Ok(s)
+    }
+
+    /// Whether the session still exists in tmux; a vanished one is marked inactive.
+    pub async fn validate_session(&self, caller: &Identity, key: &str) -> AppResult<(bool, bool)> {
+        let s = self.session_row(caller, key)?;
+        if self.alive(&s).await {
+            return Ok((true, false));
+        }
+        let marked = s.is_active;
+        if marked {
+            self.end_row(s.id)?;
+        }
+        Ok((false, marked))
+    }
+
+    /// At start: sessions whose tmux session survived are kept, the others are ended.
+    pub async fn rediscover_sessions(&self) -> AppResult<(usize, usize)> {
+        let rows: Vec<AiSession> = {
+            let r = self.store.read()?;
+            all_rows(&r, AI_SESSIONS)?
+        };
+        let (mut kept, mut ended) = (0, 0);
+        for s in rows.into_iter().filter(|s| s.is_active) {
+            if self.alive(&s).await {
+                kept += 1;
+            } else {
+                self.end_row(s.id)?;
+                ended += 1;
+            }
+        }
+        Ok((kept, ended))
+    }
+}

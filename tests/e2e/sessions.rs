@@ -1,0 +1,270 @@
+//! AI sessions in real tmux (a private socket per user): a scripted fake agent is started in
+//! the workspace, typed to, read back, survives a server restart, is respawned and stopped;
+//! another user cannot see or touch it.
+
+use crate::git::seeded_bare;
+use crate::harness::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const FAKE_AGENT: &str = r#"#!/bin/sh
+echo "fake agent ready key=${AIOPS_API_KEY:+set} project=$AIOPS_PROJECT_ID"
+while IFS= read -r line; do
+  echo "agent got: $line"
+  if [ "$line" = "whoami" ]; then aiops -o json auth whoami | grep -o '"email": *"[^"]*"' | head -1; fi
+  if [ "$line" = "pwd" ]; then pwd; fi
+  printf 'Next? '
+done
+"#;
+
+async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
+    let (st, v) = s.call(key, m, path, body).await;
+    assert!(st.is_success(), "{path}: {st} {v}");
+    v
+}
+
+/// Poll the session's output until it contains `needle`.
+async fn wait_output(s: &Server, key: &str, id: u64, needle: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (st, v) = s
+            .get(key, &format!("/api/v1/ai/sessions/{id}/output?lines=200"))
+            .await;
+        if st.is_success() && v["output"].as_str().unwrap_or("").contains(needle) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "session {id} never printed {needle:?}: {st} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn kill_tmux(data_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("tmux")) {
+        for e in entries.flatten() {
+            let _ = std::process::Command::new("tmux")
+                .arg("-S")
+                .arg(e.path().join("tmux.sock"))
+                .arg("kill-server")
+                .output();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_agent_in_tmux_typed_to_survives_restart_respawned_and_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(tmp.path());
+    let agent = tmp.path().join("fake-agent.sh");
+    std::fs::write(&agent, FAKE_AGENT).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tools = format!("fake={}", agent.display());
+    let env = [("AIOPS_TOOLS", tools.as_str())];
+    let s = Server::start_with(&env);
+    let k = s.admin_key.clone();
+    let tenant = s.create_tenant("agents").await;
+    let (_, v) = s
+        .post(
+            &k,
+            "/api/v1/projects",
+            json!({"name": "agented", "repo_url": bare.to_str().unwrap(), "tenant_id": tenant}),
+        )
+        .await;
+    let p = v["project"]["id"].as_u64().unwrap();
+
+    // Tools that are unknown or not installed are refused clearly.
+    let (st, e) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "nope"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(err_text(&e).contains("Unsupported AI tool 'nope'"), "{e}");
+    let (st, e) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "x", "command": "/definitely/not/installed --flag"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(err_text(&e).contains("not installed"), "{e}");
+
+    // Start: the workspace is cloned on the way, the agent runs in it with a working key.
+    let (st, started) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "fake", "rows": 30, "cols": 100}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{started}");
+    assert_eq!(started["existing"], false);
+    let id = started["id"].as_u64().unwrap();
+    let sid = started["session_id"].as_str().unwrap().to_string();
+    assert_eq!(sid.len(), 32);
+    let ws = started["workspace_path"].as_str().unwrap().to_string();
+    assert!(Path::new(&ws).join("README.md").exists());
+    wait_output(&s, &k, id, &format!("fake agent ready key=set project={p}")).await;
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/ai/sessions/{sid}/input"),
+        Some(json!({"data": "pwd\n"})),
+    )
+    .await;
+    wait_output(&s, &k, id, &ws).await;
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/ai/sessions/{sid}/input"),
+        Some(json!({"data": "whoami\n"})),
+    )
+    .await;
+    let out = wait_output(&s, &k, id, ADMIN_EMAIL).await;
+    assert_eq!(out["state"], "waiting", "the agent asks 'Next?': {out}");
+    // The agent's key is a scoped key of its own, listed with the user's keys.
+    let keys = ok(&s, &k, Method::GET, "/api/v1/auth/keys", None).await;
+    assert!(
+        keys.to_string().contains(&format!("session {id} (fake)")),
+        "{keys}"
+    );
+
+    // Another user sees nothing and can touch nothing.
+    s.create_user("mallory@example.com", "mallory-password-1", false)
+        .await;
+    let m = s
+        .user_key(
+            "mallory@example.com",
+            "mallory-password-1",
+            &["read", "write"],
+        )
+        .await;
+    let list = ok(&s, &m, Method::GET, "/api/v1/ai/sessions", None).await;
+    assert_eq!(list["count"], 0);
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/ai/sessions/{id}/output")),
+        (Method::GET, format!("/api/v1/ai/sessions/{sid}/validate")),
+        (Method::DELETE, format!("/api/v1/ai/sessions/{id}")),
+        (Method::POST, format!("/api/v1/ai/sessions/{id}/respawn")),
+    ] {
+        let (st, e) = s.call(&m, method.clone(), &path, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}: {e}");
+    }
+    let (st, _) = s
+        .call(
+            &m,
+            Method::POST,
+            &format!("/api/v1/projects/{p}/ai/sessions/{sid}/input"),
+            Some(json!({"data": "rm -rf /\n"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = s.get(&m, "/api/v1/ai/sessions?all_users=true").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // The server restarts; tmux kept the agent running and the server finds it again.
+    let s = s.restart_with(&env);
+    let live = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/projects/{p}/ai/sessions"),
+        None,
+    )
+    .await;
+    assert_eq!(live["count"], 1, "{live}");
+    assert_eq!(live["sessions"][0]["session_id"], sid.as_str());
+    assert_eq!(live["sessions"][0]["state"], "waiting");
+    wait_output(&s, &k, id, ADMIN_EMAIL).await;
+
+    // Respawn: the command runs again (with a fresh key that works).
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/ai/sessions/{id}/respawn"),
+        None,
+    )
+    .await;
+    wait_output(&s, &k, id, "fake agent ready key=set").await;
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/ai/sessions/{sid}/input"),
+        Some(json!({"data": "whoami\n"})),
+    )
+    .await;
+    wait_output(&s, &k, id, ADMIN_EMAIL).await;
+
+    // The CLI: list, type, read.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .env("HOME", s.dir.join("cli-home"))
+            .env("AIOPS_URL", &s.base)
+            .env("AIOPS_API_KEY", &k)
+            .env_remove("AIOPS_OUTPUT_FORMAT")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "aiops {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = cli(&["sessions", "list", "--active"]);
+    assert!(
+        listed.contains("fake") && listed.contains(&format!("aiops-{id}:0")),
+        "{listed}"
+    );
+    let ids = id.to_string();
+    cli(&["sessions", "send", &ids, "from the cli"]);
+    wait_output(&s, &k, id, "agent got: from the cli").await;
+    assert!(cli(&["sessions", "output", &ids]).contains("agent got: from the cli"));
+
+    // Stop: tmux session gone, row ended, agent key revoked.
+    let (st, _) = s
+        .call(
+            &k,
+            Method::DELETE,
+            &format!("/api/v1/ai/sessions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let v = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/ai/sessions/{id}/validate"),
+        None,
+    )
+    .await;
+    assert_eq!(v["exists"], false);
+    let active = ok(
+        &s,
+        &k,
+        Method::GET,
+        "/api/v1/ai/sessions?active_only=true",
+        None,
+    )
+    .await;
+    assert_eq!(active["count"], 0);
+    let keys = ok(&s, &k, Method::GET, "/api/v1/auth/keys", None).await;
+    assert!(!keys.to_string().contains("session "), "{keys}");
+    kill_tmux(&s.dir);
+}
