@@ -63,6 +63,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id/password", post(user_password))
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
+        .at("/agents", get(agents_fragment))
         .at("/ssh-keys", get(ssh_keys_get).post(ssh_keys_post))
         .at("/ssh-keys/assign", post(ssh_key_assign))
         .at("/ssh-keys/:id/delete", post(ssh_key_delete))

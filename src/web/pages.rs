@@ -269,6 +269,7 @@ pub fn dashboard(req: &Request, Data(app): AppData<'_>) -> Response {
                 article { header { @if who.user.is_admin { "Projects" } @else { "My projects" } } p.big { (projects.len()) } a href="/projects" { "Manage projects" } }
             }
             (super::issues::pinned_section(app, &who))
+            section #agents-panel hx-get="/agents" hx-trigger="load" hx-swap="outerHTML" { h2 { "My agents" } p.muted { "Loading…" } }
             h2 { "Recent projects" }
             @if projects.is_empty() {
                 p { "No projects yet. " a href="/projects" { "Create one" } "." }

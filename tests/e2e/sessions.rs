@@ -134,6 +134,22 @@ async fn fake_agent_in_tmux_typed_to_survives_restart_respawned_and_stopped() {
     .await;
     let out = wait_output(&s, &k, id, ADMIN_EMAIL).await;
     assert_eq!(out["state"], "waiting", "the agent asks 'Next?': {out}");
+    // The dashboard shows the agent waiting for its user (an htmx fragment refreshed every 5 s).
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = |path: &'static str| {
+        let req = s
+            .client
+            .get(s.url(path))
+            .header("cookie", format!("aiops_session={cookie}"));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page("/").await.contains("hx-get=\"/agents\""));
+    let panel = page("/agents").await;
+    assert!(
+        panel.contains(&format!("aiops-{id}:0")) && panel.contains("needs you"),
+        "{panel}"
+    );
+
     // The agent's key is a scoped key of its own, listed with the user's keys.
     let keys = ok(&s, &k, Method::GET, "/api/v1/auth/keys", None).await;
     assert!(
