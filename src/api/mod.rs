@@ -9,6 +9,7 @@ mod sessions;
 mod ssh;
 pub mod strict;
 mod trackers;
+mod workflow;
 
 use crate::services::App;
 use poem::{Endpoint, EndpointExt, Route};
@@ -24,6 +25,7 @@ pub type AllApis = (
     git::GitApi,
     ssh::SshApi,
     sessions::SessionsApi,
+    workflow::WorkflowApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -35,6 +37,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             git::GitApi,
             ssh::SshApi,
             sessions::SessionsApi,
+            workflow::WorkflowApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -24,6 +24,11 @@ impl Client {
         })
     }
 
+    /// The server's base URL (as configured).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Send a request; 2xx gives the JSON body (None for 204 / empty), anything else an error
     /// carrying the server's `error` (and `message`) text.
     pub async fn request(

@@ -20,6 +20,19 @@ pub enum IssuesCommand {
         #[arg(long)]
         attach: bool,
     },
+    /// Claim an issue (assign it to you on the tracker), then start (or reuse) an agent on it
+    Work {
+        id: u64,
+        #[arg(long, default_value = "claude")]
+        tool: String,
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Attach to the agent's tmux session once started
+        #[arg(long)]
+        attach: bool,
+    },
+    /// Regenerate AGENTS.override.md for an issue in your workspace
+    Context { id: u64 },
     /// List issues (newest first)
     List {
         /// open, closed, a status slug, or all
@@ -276,7 +289,76 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 .await?;
             super::sessions::started(ctx.format, &s);
             if attach {
-                super::sessions::attach(&s)?;
+                super::sessions::attach(&s, ctx.client.base())?;
+            }
+        }
+        IssuesCommand::Work {
+            id,
+            tool,
+            prompt,
+            attach,
+        } => {
+            let claim = ctx
+                .client
+                .post("workflows/claim-issue", &json!({"issue_id": id}))
+                .await?;
+            let project = claim["issue"]["project_id"].as_u64().ok_or_else(|| {
+                anyhow::anyhow!("Failed to get project_id from claim-issue response")
+            })?;
+            let prompt = prompt.unwrap_or_else(|| {
+                format!(
+                    "Work on issue {id}: {}. Read AGENTS.override.md first.",
+                    claim["issue"]["title"].as_str().unwrap_or("")
+                )
+            });
+            let mut s = ctx
+                .client
+                .post(
+                    &format!("projects/{project}/ai/sessions"),
+                    &json!({"tool": tool, "issue_id": id, "prompt": prompt}),
+                )
+                .await?;
+            if f == Format::Table {
+                println!("✓ Issue {id} claimed successfully!");
+                if let Some(w) = claim["warning"].as_str() {
+                    println!("⚠ {w}");
+                }
+                if s["existing"] == true {
+                    println!("✓ Reusing existing AI session (session ID: {})", s["id"]);
+                } else {
+                    println!("✓ AI session started (session ID: {})", s["id"]);
+                }
+                if let Some(p) = s["workspace_path"].as_str() {
+                    println!("Workspace: {p}");
+                }
+                if s["context_populated"] == true {
+                    println!("Context: AGENTS.override.md populated with issue details");
+                }
+                if !attach {
+                    println!(
+                        "To attach to the session: aiops sessions attach {}",
+                        s["id"]
+                    );
+                }
+            } else {
+                s["warning"] = claim["warning"].clone();
+                s["project_id"] = json!(project);
+                s["issue_id"] = json!(id);
+                println!("{}", render(&s, f, None));
+            }
+            if attach {
+                super::sessions::attach(&s, ctx.client.base())?;
+            }
+        }
+        IssuesCommand::Context { id } => {
+            let v = ctx
+                .client
+                .post(&format!("issues/{id}/agent-context"), &json!({}))
+                .await?;
+            if f == Format::Table {
+                println!("Wrote {}", v["tracked_path"].as_str().unwrap_or(""));
+            } else {
+                println!("{}", render(&v, f, None));
             }
         }
         IssuesCommand::Get { id } => {

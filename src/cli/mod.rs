@@ -10,6 +10,7 @@ mod output;
 mod sessions;
 mod ssh;
 pub mod sshgit;
+mod workflow;
 
 use crate::config::{ServeArgs, StoreArgs};
 use clap::{Parser, Subcommand};
@@ -99,6 +100,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ssh::KnownHostsCommand,
     },
+    /// The issue workflow for agents: claim, progress, submit, approve, complete
+    Workflow {
+        #[command(subcommand)]
+        command: workflow::WorkflowCommand,
+    },
+    /// Agent instructions (the global part of AGENTS.override.md)
+    Agents {
+        #[command(subcommand)]
+        command: workflow::AgentsCommand,
+    },
 }
 
 pub async fn run(cli: Cli) -> i32 {
@@ -145,6 +156,14 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::KnownHosts { command } => match commands::connect(fmt) {
             Ok(ctx) => ssh::known_hosts(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Workflow { command } => match commands::connect(fmt) {
+            Ok(ctx) => workflow::workflow(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Agents { command } => match commands::connect(fmt) {
+            Ok(ctx) => workflow::agents(ctx, command).await,
             Err(e) => Err(e),
         },
     };

@@ -59,26 +59,62 @@ async fn find(ctx: &Ctx, id: &str) -> anyhow::Result<Value> {
         .ok_or_else(|| anyhow::anyhow!("Session {id} not found"))
 }
 
-/// `tmux -S <socket> attach -t <target>` when the socket is on this machine; otherwise say how
-/// to attach over SSH.
-pub fn attach(session: &Value) -> anyhow::Result<()> {
-    let target = session["tmux_target"].as_str().unwrap_or_default();
+/// `tmux -S <socket> attach -t <target>` when the socket is on this machine; otherwise
+/// `ssh -t <ssh_user>@<server host> tmux -S <socket> attach-session -t <target>`, the server
+/// host being the one of the configured URL.
+pub fn attach(session: &Value, base_url: &str) -> anyhow::Result<()> {
+    let target = session["tmux_target"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .or_else(|| session["session_id"].as_str())
+        .unwrap_or_default();
+    if target.is_empty() {
+        anyhow::bail!("Missing tmux session identifier to attach.");
+    }
     let socket = session["tmux_socket"].as_str().unwrap_or_default();
-    println!("Attaching to {target} (detach with Ctrl-b d)…");
+    println!("Attaching to {target}…");
+    println!("Press Ctrl-b then d to detach");
     if !socket.is_empty() && std::path::Path::new(socket).exists() {
         let status = std::process::Command::new("tmux")
             .args(["-S", socket, "attach-session", "-t", target])
             .status()
-            .map_err(|e| anyhow::anyhow!("cannot run tmux: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot run tmux (is it installed?): {e}"))?;
         if !status.success() {
             anyhow::bail!("tmux attach failed ({status})");
         }
         return Ok(());
     }
     let user = session["ssh_user"].as_str().unwrap_or("aiops");
-    anyhow::bail!(
-        "the session runs on the server, not here. Attach with:\n  ssh -t {user}@<server> tmux -S {socket} attach -t {target}"
-    )
+    let host = reqwest::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "Could not derive SSH host from API URL {base_url}. You can manually attach with: ssh HOST -t tmux -S {socket} attach -t {target}"
+            )
+        })?;
+    let dest = format!("{user}@{host}");
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.args([
+        "-t",
+        &dest,
+        "tmux",
+        "-S",
+        socket,
+        "attach-session",
+        "-t",
+        target,
+    ]);
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => anyhow::bail!(
+            "Error attaching to tmux ({s}). You can manually attach with: ssh {dest} -t tmux -S {socket} attach -t {target}"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "ssh not found. Please install OpenSSH to attach, or open the session's terminal in the web UI."
+        ),
+        Err(e) => anyhow::bail!("cannot run ssh: {e}"),
+    }
 }
 
 pub async fn sessions(ctx: Ctx, cmd: SessionsCommand) -> anyhow::Result<()> {
@@ -139,7 +175,7 @@ pub async fn sessions(ctx: Ctx, cmd: SessionsCommand) -> anyhow::Result<()> {
                 .await?;
             started(f, &s);
             if and_attach {
-                attach(&s)?;
+                attach(&s, ctx.client.base())?;
             }
         }
         SessionsCommand::Output { id, lines } => {
@@ -175,7 +211,7 @@ pub async fn sessions(ctx: Ctx, cmd: SessionsCommand) -> anyhow::Result<()> {
         }
         SessionsCommand::Attach { id } => {
             let s = find(&ctx, &id).await?;
-            attach(&s)?;
+            attach(&s, ctx.client.base())?;
         }
         SessionsCommand::Stop { id } => {
             ctx.client.delete(&format!("ai/sessions/{id}")).await?;

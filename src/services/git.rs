@@ -196,6 +196,98 @@ impl Workspace {
         }
     }
 
+    /// Read a text file inside the workspace (as the workspace's user); `None` when missing.
+    pub(crate) async fn read_text(&self, rel: &str) -> AppResult<Option<String>> {
+        let path = self.path.join(rel);
+        match &self.run_as {
+            None => match std::fs::read_to_string(&path) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(AppError::Internal(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                ))),
+            },
+            Some(u) => {
+                let out = tokio::process::Command::new("sudo")
+                    .args(["-n", "-H", "-u", u, "--", "cat", "--"])
+                    .arg(&path)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await
+                    .map_err(|e| AppError::Internal(format!("cannot run sudo: {e}")))?;
+                if out.status.success() {
+                    Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Replace a text file inside the workspace (as the workspace's user).
+    pub(crate) async fn write_text(&self, rel: &str, content: &str) -> AppResult<()> {
+        let path = self.path.join(rel);
+        match &self.run_as {
+            None => {
+                let tmp = path.with_extension("aiops-tmp");
+                std::fs::write(&tmp, content)
+                    .and_then(|_| std::fs::rename(&tmp, &path))
+                    .map_err(|e| {
+                        AppError::Internal(format!("cannot write {}: {e}", path.display()))
+                    })
+            }
+            Some(u) => {
+                let mut child = tokio::process::Command::new("sudo")
+                    .args(["-n", "-H", "-u", u, "--", "tee", "--"])
+                    .arg(&path)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(|e| AppError::Internal(format!("cannot run sudo: {e}")))?;
+                if let Some(mut stdin) = child.stdin.take() {
+                    use tokio::io::AsyncWriteExt;
+                    stdin
+                        .write_all(content.as_bytes())
+                        .await
+                        .map_err(|e| AppError::Internal(format!("cannot write: {e}")))?;
+                }
+                let out = tokio::time::timeout(QUICK, child.wait_with_output())
+                    .await
+                    .map_err(|_| AppError::Upstream("writing the file took too long".into()))?
+                    .map_err(|e| AppError::Internal(format!("cannot write: {e}")))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(AppError::Internal(format!(
+                        "cannot write {} as Linux user {u}: {}",
+                        path.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Make git ignore a generated file in this checkout only (`.git/info/exclude`), so that
+    /// committing everything never picks it up.
+    pub(crate) async fn exclude(&self, name: &str) -> AppResult<()> {
+        let rel = ".git/info/exclude";
+        let current = self.read_text(rel).await?.unwrap_or_default();
+        if current.lines().any(|l| l.trim() == name) {
+            return Ok(());
+        }
+        self.mkdir_p(&self.path.join(".git/info")).await?;
+        let mut next = current;
+        if !next.is_empty() && !next.ends_with('\n') {
+            next.push('\n');
+        }
+        next.push_str(name);
+        next.push('\n');
+        self.write_text(rel, &next).await
+    }
+
     /// Remove a failed clone (as the workspace's user).
     async fn remove_dir(&self) {
         match &self.run_as {

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod context;
 pub mod demo;
 pub mod git;
 pub mod gitread;
@@ -17,6 +18,7 @@ pub mod sshclient;
 pub mod sync;
 pub mod tenants;
 pub mod trackers;
+pub mod workflow;
 
 use crate::auth::ratelimit::FailureLimiter;
 use crate::config::Config;

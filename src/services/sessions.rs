@@ -230,6 +230,14 @@ impl App {
         if !ws.path.join(".git").exists() {
             self.workspace_init(caller, project_id).await?;
         }
+        // The agent reads its instructions first: a failure here is logged, not fatal.
+        let context_populated = match self.write_agent_context(caller, &ws, req.issue_id).await {
+            Ok(w) => w.issue,
+            Err(e) => {
+                tracing::warn!(project = project_id, error = %e, "agent context file not written");
+                false
+            }
+        };
         let sock = self.tmux_socket(caller.id())?;
 
         // The row first: its id names the tmux session and the agent's API key.
@@ -264,7 +272,7 @@ impl App {
             Ok(()) => Ok(Started {
                 session,
                 existing: false,
-                context_populated: false,
+                context_populated,
             }),
             Err(e) => {
                 let _ = self.end_row(session.id);

@@ -14,3 +14,4 @@ mod sessions;
 mod ssh;
 mod trackers;
 mod web;
+mod workflow;

@@ -133,6 +133,15 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/ai/sessions/{id}/validate", "get"),
         ("/ai/sessions/{id}/respawn", "post"),
         ("/ai/sessions/{id}", "delete"),
+        ("/workflows/claim-issue", "post"),
+        ("/workflows/update-progress", "post"),
+        ("/workflows/submit-changes", "post"),
+        ("/workflows/request-approval", "post"),
+        ("/workflows/complete-issue", "post"),
+        ("/issues/{id}/agent-context", "post"),
+        ("/agents/global", "get"),
+        ("/agents/global", "put"),
+        ("/agents/global", "delete"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {
