@@ -484,7 +484,8 @@ export GIT_COMMITTER_EMAIL=ann@example.com
             title: "t".into(),
             ..Default::default()
         };
-        let body = render_issue_context(&project(), &bare, std::slice::from_ref(&bare), None, now());
+        let body =
+            render_issue_context(&project(), &bare, std::slice::from_ref(&bare), None, now());
         assert!(body.contains(NO_DESCRIPTION));
         assert!(body.contains("- Status: unspecified"));
         assert!(body.contains("- Assignee: unassigned"));

@@ -293,7 +293,11 @@ fn issue_detail(
                         form.inline method="post" action=(hx("refresh")) hx-post=(hx("refresh")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                             (csrf_field(who)) button.outline.secondary.small type="submit" { "Refresh" }
                         }
+                        form.inline method="post" action=(hx("context")) hx-post=(hx("context")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                            (csrf_field(who)) button #context-button.outline.secondary.small type="submit" title="Write the issue into AGENTS.override.md in your workspace" { "Populate AGENTS.override.md" }
+                        }
                     }
+                    (super::agents::start_form(app, who, &form_attrs("agent"), true))
                     form #assign-form method="post" action=(form_attrs("assign")) hx-post=(form_attrs("assign")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                         (csrf_field(who))
                         fieldset role="group" {
@@ -380,6 +384,11 @@ pub async fn issue_action(
                 .await
                 .map(|v| format!("Assigned to {}.", v.issue.assignee.unwrap_or_default()))
         }
+        "agent" => return super::agents::issue_agent(app, &who, id, &f).await,
+        "context" => app
+            .populate_context(&who, id)
+            .await
+            .map(|w| format!("Updated {}.", w.path.display())),
         "pin" => tokio::task::block_in_place(|| app.pin_issue(&who, id))
             .map(|_| "Pinned to your dashboard.".to_string()),
         "unpin" => tokio::task::block_in_place(|| app.unpin_issue(&who, id))

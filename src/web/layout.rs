@@ -35,6 +35,7 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                                 li { a href="/projects" { "Projects" } }
                                 li { a href="/issues" { "Issues" } }
                                 li { a href="/keys" { "API keys" } }
+                                li { a href="/settings/agents" { "Agent instructions" } }
                                 @if who.user.is_admin {
                                     li { a href="/integrations" { "Integrations" } }
                                     li { a href="/ssh-keys" { "SSH keys" } }

@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod macros;
+mod agents;
 mod git;
 mod issues;
 mod layout;
@@ -64,6 +65,11 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
         .at("/agents", get(agents_fragment))
+        .at(
+            "/settings/agents",
+            get(agents::global_get).post(agents::global_post),
+        )
+        .at("/projects/:id/agent", post(agents::project_agent))
         .at("/ssh-keys", get(ssh_keys_get).post(ssh_keys_post))
         .at("/ssh-keys/assign", post(ssh_key_assign))
         .at("/ssh-keys/:id/delete", post(ssh_key_delete))

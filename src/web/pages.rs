@@ -648,6 +648,10 @@ pub fn project_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) 
                 @if let Some(d) = &p.project.description { p { (d) } }
                 p { a role="button" class="outline" href={ "/projects/" (id) "/edit" } { "Edit" } " "
                     a role="button" class="outline danger" href={ "/projects/" (id) "/delete" } { "Delete" } }
+                section #agent-start {
+                    h2 { "AI agent" }
+                    (super::agents::start_form(app, &who, &format!("/projects/{id}/agent"), false))
+                }
                 section #workspace-panel hx-get={ "/projects/" (id) "/workspace" } hx-trigger="load" hx-select="#workspace-panel" hx-swap="outerHTML" {
                     p { a href={ "/projects/" (id) "/workspace" } { "My workspace" } " (loading…)" }
                 }

@@ -373,6 +373,90 @@ async fn issue_work_agent_submits_over_ssh_and_completes_on_the_tracker() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // The web: the issue page offers the agent and the context file; the instructions page.
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let web_get = |path: String| {
+        let req = s
+            .client
+            .get(s.url(&path))
+            .header("cookie", format!("aiops_session={cookie}"));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let web_post = |path: String, form: Vec<(&'static str, String)>| {
+        let cookie = cookie.clone();
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .get(s.url("/"))
+                .header("cookie", format!("aiops_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            let csrf = page_csrf(&r.text().await.unwrap()).unwrap();
+            let mut form = form;
+            form.push(("csrf_token", csrf));
+            let r = s
+                .client
+                .post(s.url(&path))
+                .header("cookie", format!("aiops_session={cookie}"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let loc = r
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            (r.status(), loc, r.text().await.unwrap())
+        }
+    };
+    let (st, html) = web_get(format!("/issues/{issue}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("Work on it with an agent"), "{html}");
+    assert!(html.contains("Populate AGENTS.override.md"));
+    let (st, _, html) = web_post(format!("/issues/{issue}/context"), vec![]).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("AGENTS.override.md"), "{html}");
+    let (st, loc, _) = web_post(
+        format!("/issues/{issue}/agent"),
+        vec![("tool", "fake".to_string())],
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert_eq!(
+        loc.as_deref(),
+        Some(format!("/sessions/{sid}/terminal").as_str())
+    );
+    let (st, _, html) = web_post(
+        "/settings/agents".into(),
+        vec![
+            ("action", "save".into()),
+            ("content", "Web instructions <b>".into()),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("Saved."), "{html}");
+    let (_, html) = web_get("/settings/agents".into()).await;
+    assert!(
+        html.contains("Web instructions &lt;b&gt;"),
+        "escaped: {html}"
+    );
+    let (_, html) = web_get(format!("/projects/{p}")).await;
+    assert!(html.contains("Start agent"), "{html}");
+    let (st, _, html) = web_post(
+        format!("/projects/{p}/agent"),
+        vec![("tool", "nope".to_string())],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Unsupported AI tool"), "{html}");
+
     let v = ok(&s, &k, Method::DELETE, "/api/v1/agents/global", None).await;
     assert!(v["message"].as_str().unwrap().contains("deleted"), "{v}");
 
