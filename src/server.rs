@@ -13,11 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
-    Route::new()
+    let compressed = Route::new()
         .nest("/api", api::routes(app.clone()))
         .nest("/assets", web::assets())
         .nest("/", web::routes(app.clone()))
-        .with(Compression::new())
+        .with(Compression::new());
+    Route::new()
+        .nest("/streams", web::stream_routes(app))
+        .nest("/", compressed)
         .with(CatchPanic::new())
 }
 

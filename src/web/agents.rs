@@ -182,3 +182,31 @@ pub fn global_post(
         ),
     }
 }
+
+/// `GET /agents/events`: server-sent events carrying the agents panel whenever it changes
+/// (tmux is looked at every 2 s per connected dashboard; nothing is sent while nothing changes,
+/// apart from keep-alive comments).
+#[handler]
+pub async fn agents_events(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
+    use poem::web::sse::{Event, SSE};
+    let who = who_or_login!(app, req);
+    let app = app.clone();
+    let stream = futures_util::stream::unfold(
+        (app, who, String::new(), true),
+        |(app, who, last, first)| async move {
+            loop {
+                if !first || !last.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                let html = super::git::agents_list(&app, &who).await.into_string();
+                if html != last {
+                    let ev = Event::message(html.clone()).event_type("agents");
+                    return Some((ev, (app, who, html, false)));
+                }
+            }
+        },
+    );
+    SSE::new(stream)
+        .keep_alive(std::time::Duration::from_secs(15))
+        .into_response()
+}

@@ -189,35 +189,45 @@ pub async fn workspace_post(
     }
 }
 
-/// The caller's running agents with their state, refreshed by htmx every few seconds on the
-/// dashboard, so a phone user sees which agent waits for them.
+/// The caller's running agents with their state. The dashboard loads this fragment once; it
+/// then listens to `/streams/agents` (server-sent events) and swaps in each new version, so a
+/// phone user sees at once which agent waits for them.
 #[handler]
 pub async fn agents_fragment(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
+    let inner = agents_list(app, &who).await;
+    html! {
+        section #agents-panel hx-ext="sse" sse-connect="/streams/agents" sse-swap="agents" hx-swap="innerHTML" {
+            (inner)
+        }
+    }
+    .into_response()
+}
+
+/// The inside of the agents panel (also what `/streams/agents` sends).
+pub(super) async fn agents_list(app: &App, who: &Identity) -> Markup {
     let live = app
-        .live_sessions(&who, None, false)
+        .live_sessions(who, None, false)
         .await
         .unwrap_or_default();
     let live: Vec<_> = live.into_iter().filter(|l| l.alive).collect();
     html! {
-        section #agents-panel hx-get="/agents" hx-trigger="every 5s" hx-swap="outerHTML" {
-            h2 { "My agents" }
-            @if live.is_empty() {
-                p.muted { "No agent is running." }
-            } @else {
-                div.overflow-auto {
-                    table #agent-list.striped {
-                        thead { tr { th { "Session" } th { "Tool" } th { "Project" } th { "Issue" } th { "State" } } }
-                        tbody {
-                            @for l in &live {
-                                @let state = l.state.map(|s| s.as_str()).unwrap_or("gone");
-                                tr {
-                                    td { code { (l.session.tmux_target.as_deref().unwrap_or("")) } }
-                                    td { (l.session.tool) }
-                                    td { a href={ "/projects/" (l.session.project_id) } { (l.session.project_id) } }
-                                    td { @if let Some(i) = l.session.issue_id { a href={ "/issues/" (i) } { (i) } } }
-                                    td { mark.{ "agent-" (state) } { (state) } @if state == "waiting" { " — needs you" } }
-                                }
+        h2 { "My agents" }
+        @if live.is_empty() {
+            p.muted { "No agent is running." }
+        } @else {
+            div.overflow-auto {
+                table #agent-list.striped {
+                    thead { tr { th { "Session" } th { "Tool" } th { "Project" } th { "Issue" } th { "State" } } }
+                    tbody {
+                        @for l in &live {
+                            @let state = l.state.map(|s| s.as_str()).unwrap_or("gone");
+                            tr {
+                                td { code { (l.session.tmux_target.as_deref().unwrap_or("")) } }
+                                td { (l.session.tool) }
+                                td { a href={ "/projects/" (l.session.project_id) } { (l.session.project_id) } }
+                                td { @if let Some(i) = l.session.issue_id { a href={ "/issues/" (i) } { (i) } } }
+                                td { mark.{ "agent-" (state) } { (state) } @if state == "waiting" { " — needs you" } }
                             }
                         }
                     }
@@ -225,5 +235,4 @@ pub async fn agents_fragment(req: &Request, poem::web::Data(app): AppData<'_>) -
             }
         }
     }
-    .into_response()
 }

@@ -4,6 +4,7 @@ use crate::auth::Identity;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 pub const HTMX: &str = "/assets/vendor/htmx-2.0.11/htmx.min.js";
+pub const HTMX_SSE: &str = "/assets/vendor/htmx-ext-sse-2.2.4/sse.min.js";
 pub const PICO: &str = "/assets/vendor/pico-2.1.1/pico.min.css";
 
 pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
@@ -21,6 +22,7 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                 link rel="stylesheet" href=(PICO);
                 link rel="stylesheet" href="/assets/app.css";
                 script src=(HTMX) defer {}
+                script src=(HTMX_SSE) defer {}
                 script src="/assets/app.js" defer {}
             }
             body hx-headers=[csrf_headers] {

@@ -29,6 +29,14 @@ pub fn assets() -> impl Endpoint {
         .with(poem::middleware::SetHeader::new().appending("cache-control", "public, max-age=3600"))
 }
 
+/// Long-lived streams (server-sent events), mounted outside the compression layer so that
+/// each event reaches the browser at once.
+pub fn stream_routes(app: Arc<App>) -> impl Endpoint {
+    Route::new()
+        .at("/agents", get(agents::agents_events))
+        .data(app)
+}
+
 pub fn routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
         .at("/", get(dashboard))

@@ -149,6 +149,67 @@ async fn fake_agent_in_tmux_typed_to_survives_restart_respawned_and_stopped() {
         panel.contains(&format!("aiops-{id}:0")) && panel.contains("needs you"),
         "{panel}"
     );
+    assert!(panel.contains("sse-connect=\"/streams/agents\""), "{panel}");
+    // The live feed: server-sent events carrying the panel, first at once, then on changes.
+    let mut feed = s
+        .client
+        .get(s.url("/streams/agents"))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert!(
+        feed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut got = String::new();
+    while !got.contains("needs you") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), feed.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("stream open");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(got.starts_with("event: agents\n"), "{got}");
+    assert!(got.contains(&format!("aiops-{id}:0")), "{got}");
+    // A change is pushed by itself: a second agent appears in the feed, then is stopped.
+    let (st, second) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "fake"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{second}");
+    let id2 = second["id"].as_u64().unwrap();
+    let mut got = String::new();
+    while !got.contains(&format!("aiops-{id2}:0")) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), feed.chunk())
+            .await
+            .expect("the new agent is pushed within 10 s")
+            .unwrap()
+            .expect("stream open");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    ok(
+        &s,
+        &k,
+        Method::DELETE,
+        &format!("/api/v1/ai/sessions/{id2}"),
+        None,
+    )
+    .await;
+    drop(feed);
+    let (st, _) = {
+        let r = s.client.get(s.url("/streams/agents")).send().await.unwrap();
+        (r.status(), ())
+    };
+    assert!(st.is_redirection(), "the feed needs a login: {st}");
 
     // The agent's key is a scoped key of its own, listed with the user's keys.
     let keys = ok(&s, &k, Method::GET, "/api/v1/auth/keys", None).await;
