@@ -317,6 +317,9 @@ pub struct AiSession {
     pub tmux_socket: Option<String>,
     #[serde(default)]
     pub workspace_path: Option<String>,
+    /// The Linux account the agent runs as (Linux-user workspaces); None: the service user.
+    #[serde(default)]
+    pub run_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -306,7 +306,7 @@ impl Workspace {
 }
 
 /// The home directory of a Linux account (through NSS: `getent passwd`).
-fn linux_home(user: &str) -> AppResult<PathBuf> {
+pub(crate) fn linux_home(user: &str) -> AppResult<PathBuf> {
     let out = std::process::Command::new("getent")
         .args(["passwd", user])
         .output()

@@ -47,11 +47,54 @@ struct TmuxOut {
     stderr: String,
 }
 
-async fn tmux(sock: &Path, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
-    let mut cmd = tokio::process::Command::new("tmux");
-    cmd.arg("-S")
-        .arg(sock)
-        .args(args)
+/// A user's tmux server: its socket, and the Linux account it runs as (through `sudo -n`)
+/// when workspaces live in Linux users' homes.
+#[derive(Debug, Clone)]
+pub struct Tmux {
+    pub sock: PathBuf,
+    pub run_as: Option<String>,
+}
+
+impl Tmux {
+    /// The tmux server and target of a stored session.
+    pub fn of(s: &AiSession) -> Option<(Tmux, &str)> {
+        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+            return None;
+        };
+        Some((
+            Tmux {
+                sock: PathBuf::from(sock),
+                run_as: s.run_as.clone(),
+            },
+            t.as_str(),
+        ))
+    }
+
+    /// The program and arguments that run `tmux -S <sock> <args…>` as the right user.
+    pub fn argv(&self, args: &[&str]) -> (String, Vec<String>) {
+        let mut v: Vec<String> = Vec::new();
+        let program = match &self.run_as {
+            Some(u) => {
+                v.extend(["-n", "-H", "-u", u, "--", "tmux"].map(String::from));
+                "sudo".to_string()
+            }
+            None => "tmux".to_string(),
+        };
+        v.push("-S".into());
+        v.push(self.sock.display().to_string());
+        v.extend(args.iter().map(|a| a.to_string()));
+        (program, v)
+    }
+
+    async fn run(&self, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
+        tmux(self, args, input).await
+    }
+}
+
+async fn tmux(at: &Tmux, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
+    let (program, argv) = at.argv(args);
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(argv)
         .stdin(if input.is_some() {
             std::process::Stdio::piped()
         } else {
@@ -98,6 +141,30 @@ fn program_exists(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The tmux socket of a Linux account: `~/.aiops/tmux.sock` in its home (directory made by
+/// that account with mode 0700), so only it (and root) can reach its agents.
+async fn linux_tmux_socket(user: &str) -> AppResult<PathBuf> {
+    let home = super::git::linux_home(user)?;
+    let dir = home.join(".aiops");
+    let out = tokio::process::Command::new("sudo")
+        .args([
+            "-n", "-H", "-u", user, "--", "mkdir", "-p", "-m", "700", "--",
+        ])
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| AppError::Internal(format!("cannot run sudo: {e}")))?;
+    if !out.status.success() {
+        return Err(AppError::Internal(format!(
+            "cannot prepare {} as Linux user {user}: {}. Allow the aiops service user passwordless sudo to {user} (see README, Linux-user workspaces).",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(dir.join("tmux.sock"))
+}
+
 fn sh_quote(s: &str) -> String {
     crate::domain::ssh::sh_quote(s)
 }
@@ -142,11 +209,11 @@ impl App {
     }
 
     async fn alive(&self, s: &AiSession) -> bool {
-        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+        let Some((tm, t)) = Tmux::of(s) else {
             return false;
         };
         let name = t.split(':').next().unwrap_or(t);
-        tmux(Path::new(sock), &["has-session", "-t", name], None)
+        tm.run(&["has-session", "-t", name], None)
             .await
             .map(|o| o.ok)
             .unwrap_or(false)
@@ -238,7 +305,10 @@ impl App {
                 false
             }
         };
-        let sock = self.tmux_socket(caller.id())?;
+        let sock = match &ws.run_as {
+            Some(u) => linux_tmux_socket(u).await?,
+            None => self.tmux_socket(caller.id())?,
+        };
 
         // The row first: its id names the tmux session and the agent's API key.
         let now = Utc::now();
@@ -260,6 +330,7 @@ impl App {
                 is_active: true,
                 api_key_id: None,
                 tmux_socket: Some(sock.display().to_string()),
+                run_as: ws.run_as.clone(),
                 workspace_path: Some(ws.path.display().to_string()),
             };
             put_row(&w, AI_SESSIONS, id, &s)?;
@@ -283,7 +354,10 @@ impl App {
 
     /// Make the agent's key and start (or restart) its tmux session.
     async fn launch(&self, s: &mut AiSession, dir: &Path, req: &StartRequest) -> AppResult<()> {
-        let sock = PathBuf::from(s.tmux_socket.clone().unwrap_or_default());
+        let tm = Tmux {
+            sock: PathBuf::from(s.tmux_socket.clone().unwrap_or_default()),
+            run_as: s.run_as.clone(),
+        };
         let name = tmux_name(s.id);
         let (key, raw) = self.insert_key(
             s.user_id,
@@ -328,8 +402,7 @@ impl App {
         let exists = self.alive(s).await;
         let shell_cmd = format!("sh -c {}", sh_quote(&wrapper));
         let out = if exists {
-            tmux(
-                &sock,
+            tm.run(
                 &["respawn-pane", "-k", "-t", &format!("{name}:0"), &shell_cmd],
                 None,
             )
@@ -351,7 +424,7 @@ impl App {
             ];
             args.push(shell_cmd);
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            tmux(&sock, &refs, None).await?
+            tm.run(&refs, None).await?
         };
         if !out.ok {
             return Err(AppError::Internal(format!(
@@ -359,18 +432,12 @@ impl App {
                 out.stderr
             )));
         }
-        let _ = tmux(
-            &sock,
-            &["set-option", "-t", &name, "remain-on-exit", "on"],
-            None,
-        )
-        .await;
-        let loaded = tmux(
-            &sock,
-            &["load-buffer", "-b", &buffer, "-"],
-            Some(raw.as_bytes()),
-        )
-        .await?;
+        let _ = tm
+            .run(&["set-option", "-t", &name, "remain-on-exit", "on"], None)
+            .await;
+        let loaded = tm
+            .run(&["load-buffer", "-b", &buffer, "-"], Some(raw.as_bytes()))
+            .await?;
         if !loaded.ok {
             return Err(AppError::Internal(format!(
                 "cannot hand the API key to the session: {}",
@@ -379,8 +446,8 @@ impl App {
         }
         if let Some(p) = req.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
             let t = format!("{name}:0");
-            tmux(&sock, &["send-keys", "-t", &t, "-l", p], None).await?;
-            tmux(&sock, &["send-keys", "-t", &t, "Enter"], None).await?;
+            tm.run(&["send-keys", "-t", &t, "-l", p], None).await?;
+            tm.run(&["send-keys", "-t", &t, "Enter"], None).await?;
         }
         tracing::info!(session = s.id, user = s.user_id, tool = %s.tool, "ai session started");
         Ok(())
@@ -465,19 +532,14 @@ impl App {
     }
 
     async fn pane_state(&self, s: &AiSession) -> Option<AgentState> {
-        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
-            return None;
-        };
-        let sock = Path::new(sock);
-        let dead = tmux(
-            sock,
-            &["display-message", "-p", "-t", t, "#{pane_dead}"],
-            None,
-        )
-        .await
-        .ok()
-        .filter(|o| o.ok)?;
-        let pane = tmux(sock, &["capture-pane", "-p", "-t", t], None)
+        let (tm, t) = Tmux::of(s)?;
+        let dead = tm
+            .run(&["display-message", "-p", "-t", t, "#{pane_dead}"], None)
+            .await
+            .ok()
+            .filter(|o| o.ok)?;
+        let pane = tm
+            .run(&["capture-pane", "-p", "-t", t], None)
             .await
             .ok()
             .map(|o| o.stdout)
@@ -493,16 +555,13 @@ impl App {
         lines: u32,
     ) -> AppResult<(AiSession, String, Option<AgentState>)> {
         let s = self.session_row(caller, key)?;
-        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+        let Some((tm, t)) = Tmux::of(&s) else {
             return Ok((s, String::new(), None));
         };
         let start = format!("-{}", lines.min(10_000));
-        let o = tmux(
-            Path::new(sock),
-            &["capture-pane", "-p", "-J", "-t", t, "-S", &start],
-            None,
-        )
-        .await?;
+        let o = tm
+            .run(&["capture-pane", "-p", "-J", "-t", t, "-S", &start], None)
+            .await?;
         if !o.ok {
             return Err(AppError::NotFound(format!(
                 "Session {key} is no longer running in tmux"
@@ -521,16 +580,15 @@ impl App {
             ));
         }
         let s = self.session_row(caller, key)?;
-        let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) else {
+        let Some((tm, t)) = Tmux::of(&s) else {
             return Err(AppError::NotFound(format!(
                 "Session {key} has no tmux target"
             )));
         };
-        let sock = Path::new(sock);
         let mut parts = data.split('\n').peekable();
         while let Some(part) = parts.next() {
             if !part.is_empty() {
-                let o = tmux(sock, &["send-keys", "-t", t, "-l", part], None).await?;
+                let o = tm.run(&["send-keys", "-t", t, "-l", part], None).await?;
                 if !o.ok {
                     return Err(AppError::NotFound(format!(
                         "Session {key} is no longer running: {}",
@@ -539,7 +597,7 @@ impl App {
                 }
             }
             if parts.peek().is_some() {
-                tmux(sock, &["send-keys", "-t", t, "Enter"], None).await?;
+                tm.run(&["send-keys", "-t", t, "Enter"], None).await?;
             }
         }
         Ok(())
@@ -549,9 +607,9 @@ impl App {
     pub async fn stop_session(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
         caller.require(Scope::Write)?;
         let s = self.session_row(caller, key)?;
-        if let (Some(sock), Some(t)) = (&s.tmux_socket, &s.tmux_target) {
+        if let Some((tm, t)) = Tmux::of(&s) {
             let name = t.split(':').next().unwrap_or(t);
-            let _ = tmux(Path::new(sock), &["kill-session", "-t", name], None).await;
+            let _ = tm.run(&["kill-session", "-t", name], None).await;
         }
         self.end_row(s.id)?;
         tracing::info!(session = s.id, by = caller.id(), "ai session stopped");

@@ -705,7 +705,22 @@ async fn linux_user_workspaces_run_git_as_that_user_through_sudo() {
     let uid = ensure_linux_user();
     let tmp = tempfile::tempdir().unwrap();
     let bare = seeded_bare(tmp.path());
-    let s = Server::start_with(&[("AIOPS_LINUX_USER_WORKSPACES", "true")]);
+    // The fake agent must be readable by the Linux user: not in the private temp dir.
+    let agent = std::env::temp_dir().join(format!("aiops-linux-agent-{}.sh", std::process::id()));
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\necho \"agent runs as $(id -un) key=${AIOPS_API_KEY:+set}\"\necho made > agent-made.txt\naiops -o json auth whoami | grep -c admin@example.com\nwhile IFS= read -r l; do echo \"got $l\"; done\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tools = format!("fake={}", agent.display());
+    let s = Server::start_with(&[
+        ("AIOPS_LINUX_USER_WORKSPACES", "true"),
+        ("AIOPS_TOOLS", tools.as_str()),
+    ]);
     let k = s.admin_key.clone();
     let me = ok(&s, &k, Method::GET, "/api/v1/auth/me", None).await;
     let my_id = me["user"]["id"].as_u64().unwrap_or(1);
@@ -781,6 +796,82 @@ async fn linux_user_workspaces_run_git_as_that_user_through_sudo() {
     )
     .await;
     assert_eq!(log["commits"][0]["subject"], "commit as linux user");
+    // An agent for this user runs as the Linux account, on a tmux server in its home.
+    let started = ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/projects/{p}/ai/sessions"),
+        Some(json!({"tool": "fake"})),
+    )
+    .await;
+    let sid = started["id"].as_u64().unwrap();
+    assert_eq!(
+        started["tmux_socket"],
+        format!("/home/{LINUX_USER}/.aiops/tmux.sock")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let v = ok(
+            &s,
+            &k,
+            Method::GET,
+            &format!("/api/v1/ai/sessions/{sid}/output"),
+            None,
+        )
+        .await;
+        let out = v["output"].as_str().unwrap_or("").to_string();
+        if out.contains("\n1") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        out.contains(&format!("agent runs as {LINUX_USER} key=set")),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n1"),
+        "the agent's aiops CLI works with its key: {out}"
+    );
+    assert_eq!(
+        std::fs::metadata(ws.join("agent-made.txt")).unwrap().uid(),
+        uid
+    );
+    let sock_dir = std::fs::metadata(format!("/home/{LINUX_USER}/.aiops")).unwrap();
+    assert_eq!(sock_dir.uid(), uid);
+    assert_eq!(sock_dir.mode() & 0o777, 0o700);
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/ai/sessions/{sid}/respawn"),
+        None,
+    )
+    .await;
+    ok(
+        &s,
+        &k,
+        Method::DELETE,
+        &format!("/api/v1/ai/sessions/{sid}"),
+        None,
+    )
+    .await;
+    let v = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/ai/sessions/{sid}/validate"),
+        None,
+    )
+    .await;
+    assert_eq!(v["exists"], false, "{v}");
+    let _ = std::fs::remove_file(&agent);
+    let _ = Command::new("sudo")
+        .args(["-n", "-u", LINUX_USER, "tmux", "-S"])
+        .arg(format!("/home/{LINUX_USER}/.aiops/tmux.sock"))
+        .arg("kill-server")
+        .output();
     // A mapping to an account that does not exist is explained.
     ok(
         &s,
