@@ -24,15 +24,78 @@ pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
         .with(CatchPanic::new())
 }
 
+/// Logs go to stdout (human-readable) and, as JSON lines, to `<data_dir>/logs/aiops.<date>.log`
+/// (daily files, the last 14 kept) for the admin log viewer.
+fn init_logging(config: &Config) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter = || EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let console = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stdout)
+        .with_filter(filter());
+    let dir = config.data_dir.join("logs");
+    let file = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+        tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix(crate::services::system::LOG_FILE_PREFIX)
+            .filename_suffix("log")
+            .max_log_files(14)
+            .build(&dir)
+            .ok()
+    });
+    match file {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let json = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(writer)
+                .with_filter(filter());
+            let _ = tracing_subscriber::registry()
+                .with(console)
+                .with(json)
+                .try_init();
+            Some(guard)
+        }
+        None => {
+            let _ = tracing_subscriber::registry().with(console).try_init();
+            None
+        }
+    }
+}
+
+/// Replace this process with a fresh run of the binary on disk (which `system update` may
+/// have replaced), with the same arguments and environment, on the same address.
+fn reexec(bound: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    // After an update the old inode is gone from the path: /proc shows " (deleted)".
+    let exe = std::path::PathBuf::from(exe.to_string_lossy().trim_end_matches(" (deleted)"));
+    // `--bind` is replaced by the address actually bound (port 0 would pick a new port).
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut skip = false;
+    for a in std::env::args_os().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        match a.to_str() {
+            Some("--bind") => skip = true,
+            Some(s) if s.starts_with("--bind=") => {}
+            _ => args.push(a),
+        }
+    }
+    println!("aiops restarting");
+    let err = std::process::Command::new(&exe)
+        .args(args)
+        .env("AIOPS_BIND", bound.to_string())
+        .exec();
+    Err(anyhow::anyhow!("cannot restart {}: {err}", exe.display()))
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(&args)?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _log_guard = init_logging(&config);
     let store = Store::open(&config.data_dir)?;
     let app = Arc::new(App::new(store, config.clone())?);
     let bootstrap = app.bootstrap()?;
@@ -107,11 +170,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
     };
-    let scheduler = crate::services::scheduler::spawn(app.clone());
+    let mut restart_rx = app.restart.subscribe();
+    let restart_app = app.clone();
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {},
+            _ = restart_rx.wait_for(|r| *r) => {
+                // Let the answer to the restart request leave first.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                tracing::warn!("restarting");
+            },
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = crate::services::scheduler::spawn(app.clone(), stop_rx);
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(build_routes(app), shutdown, Some(Duration::from_secs(10)))
         .await?;
-    scheduler.abort();
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    if *restart_app.restart.borrow() {
+        drop(restart_app);
+        return reexec(local);
+    }
     println!("aiops stopped");
     Ok(())
 }

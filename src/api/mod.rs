@@ -8,6 +8,7 @@ mod resources;
 mod sessions;
 mod ssh;
 pub mod strict;
+mod system;
 mod trackers;
 mod workflow;
 
@@ -26,6 +27,7 @@ pub type AllApis = (
     ssh::SshApi,
     sessions::SessionsApi,
     workflow::WorkflowApi,
+    system::SystemApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -38,6 +40,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             ssh::SshApi,
             sessions::SessionsApi,
             workflow::WorkflowApi,
+            system::SystemApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -81,6 +81,42 @@ impl Client {
         ))
     }
 
+    /// Stream a GET response body into `dest` (written to `<dest>.part`, then renamed).
+    pub async fn download(&self, path: &str, dest: &std::path::Path) -> anyhow::Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let url = format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'));
+        let mut resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.key)
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach {url}: {}", root_cause(&e)))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let msg = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            anyhow::bail!("Download failed: {msg}");
+        }
+        let part = dest.with_extension("part");
+        let mut f = tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", part.display()))?;
+        let mut total = 0u64;
+        while let Some(chunk) = resp.chunk().await? {
+            total += chunk.len() as u64;
+            f.write_all(&chunk).await?;
+        }
+        f.flush().await?;
+        drop(f);
+        tokio::fs::rename(&part, dest).await?;
+        Ok(total)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self
             .request(Method::GET, path, None)

@@ -10,6 +10,7 @@ mod output;
 mod sessions;
 mod ssh;
 pub mod sshgit;
+mod system;
 mod workflow;
 
 use crate::config::{ServeArgs, StoreArgs};
@@ -105,6 +106,11 @@ pub enum Command {
         #[command(subcommand)]
         command: workflow::WorkflowCommand,
     },
+    /// System administration (admins): status, logs, update, restart, backups
+    System {
+        #[command(subcommand)]
+        command: system::SystemCommand,
+    },
     /// Agent instructions (the global part of AGENTS.override.md)
     Agents {
         #[command(subcommand)]
@@ -160,6 +166,10 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Workflow { command } => match commands::connect(fmt) {
             Ok(ctx) => workflow::workflow(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::System { command } => match commands::connect(fmt) {
+            Ok(ctx) => system::system(ctx, command).await,
             Err(e) => Err(e),
         },
         Command::Agents { command } => match commands::connect(fmt) {

@@ -323,7 +323,6 @@ pub struct AiSession {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[allow(dead_code)] // stored from schema v1; its service arrives with a later capability
 pub struct Backup {
     pub id: Id,
     pub filename: String,
@@ -334,6 +333,14 @@ pub struct Backup {
     #[serde(default)]
     pub created_by_user_id: Option<Id>,
     pub created_at: Timestamp,
+    /// manual, scheduled or safety (taken before a restore).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// SHA-256 of the archive file.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub schema_version: Option<u64>,
 }
 
 /// One sync of one project link (manual or scheduled).

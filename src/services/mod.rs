@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod context;
 pub mod demo;
 pub mod git;
@@ -16,6 +17,7 @@ pub mod sessions;
 pub mod ssh;
 pub mod sshclient;
 pub mod sync;
+pub mod system;
 pub mod tenants;
 pub mod trackers;
 pub mod workflow;
@@ -42,6 +44,12 @@ pub struct App {
     pub git_locks: git::GitLocks,
     /// How processes on this machine (agents in tmux) reach this server; set once listening.
     pub self_url: std::sync::OnceLock<String>,
+    /// One backup or restore at a time.
+    pub backup_lock: tokio::sync::Mutex<()>,
+    /// The scheduler's view of its jobs (next and last runs), for status pages.
+    pub jobs: scheduler::JobBoard,
+    /// Set to true to make the server restart (re-exec) gracefully.
+    pub restart: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -55,6 +63,9 @@ impl App {
             sync_locks: Default::default(),
             git_locks: Default::default(),
             self_url: Default::default(),
+            backup_lock: Default::default(),
+            jobs: Default::default(),
+            restart: tokio::sync::watch::Sender::new(false),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),

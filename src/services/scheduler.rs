@@ -1,96 +1,356 @@
-//! Scheduled issue sync: each enabled integration syncs its project links on its cron
-//! expression (default every 15 minutes; "off" disables it). One task drives all of them and
-//! stops with the server; a sync cut short by shutdown changes nothing (see `sync`).
+//! The one in-process scheduler: issue syncs (per integration), backups, and scheduled Ansible
+//! playbooks, each on its cron expression (5-field crontab, or 6 fields with seconds).
+//!
+//! - One task ticks every second and starts due jobs as their own tasks; a job still running
+//!   when it is due again is skipped for that turn (never two copies of one job).
+//! - Missed runs: each job's last start is stored. After downtime, a job whose next time after
+//!   its last start has passed runs **once** soon after start, however many times were missed.
+//!   A job never run before is not caught up.
+//! - Shutdown: no new job starts; running jobs get up to 30 s to finish, then are stopped
+//!   (a sync or backup cut short leaves no partial state, see `sync` and `backup`).
+//! - Next and last runs are on the board (`App::jobs`) for `system status` and the UI.
 
 use super::App;
 use crate::domain::issues::{DEFAULT_SYNC_CRON, cron_expression};
 use crate::domain::{Id, TenantIntegration};
+use crate::error::AppResult;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use redb::ReadableTable;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Integrations with scheduled sync and their cron expression (seconds field included).
-fn scheduled(app: &App) -> crate::error::AppResult<Vec<(Id, String)>> {
-    let r = app.store.read()?;
-    let all: Vec<TenantIntegration> = all_rows(&r, INTEGRATIONS)?;
-    Ok(all
-        .into_iter()
-        .filter(|i| i.enabled)
-        .filter_map(|i| {
-            let expr = match i.sync_cron.as_deref().map(str::trim) {
-                Some("off") => return None,
-                Some(c) if !c.is_empty() => c.to_string(),
-                _ => DEFAULT_SYNC_CRON.to_string(),
-            };
-            cron_expression(&expr).ok().map(|e| (i.id, e))
-        })
-        .collect())
+const LAST_RUNS_SETTING: &str = "scheduler.last_runs";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    Sync(Id),
+    Backup,
+    Ansible(Id),
 }
 
-fn next_after(expr: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+impl JobKind {
+    pub fn key(&self) -> String {
+        match self {
+            JobKind::Sync(i) => format!("sync:{i}"),
+            JobKind::Backup => "backup".into(),
+            JobKind::Ansible(i) => format!("ansible:{i}"),
+        }
+    }
+    fn label(&self) -> &'static str {
+        match self {
+            JobKind::Sync(_) => "issue sync",
+            JobKind::Backup => "backup",
+            JobKind::Ansible(_) => "ansible playbook",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    pub key: String,
+    pub kind: String,
+    /// The expression as the scheduler reads it (6 fields, seconds first).
+    pub cron: String,
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_run: Option<DateTime<Utc>>,
+    pub last_result: Option<String>,
+    pub running: bool,
+}
+
+#[derive(Default)]
+pub struct JobBoard {
+    jobs: std::sync::Mutex<BTreeMap<String, JobInfo>>,
+}
+
+impl JobBoard {
+    pub fn snapshot(&self) -> Vec<JobInfo> {
+        self.jobs
+            .lock()
+            .map(|j| j.values().cloned().collect())
+            .unwrap_or_default()
+    }
+    fn update(&self, key: &str, f: impl FnOnce(&mut JobInfo)) {
+        if let Ok(mut j) = self.jobs.lock()
+            && let Some(info) = j.get_mut(key)
+        {
+            f(info);
+        }
+    }
+}
+
+pub fn next_after(expr: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     cron::Schedule::from_str(expr).ok()?.after(&t).next()
 }
 
-pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+/// The missed-run rule: a job last started at `last` is owed one run when its next time after
+/// `last` is already past.
+pub fn missed(expr: &str, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last.and_then(|l| next_after(expr, l))
+        .is_some_and(|n| n <= now)
+}
+
+/// Every scheduled job and its expression (scheduler form).
+fn current_jobs(app: &App) -> AppResult<Vec<(JobKind, String)>> {
+    let mut out = Vec::new();
+    {
+        let r = app.store.read()?;
+        let all: Vec<TenantIntegration> = all_rows(&r, INTEGRATIONS)?;
+        for i in all.into_iter().filter(|i| i.enabled) {
+            let expr = match i.sync_cron.as_deref().map(str::trim) {
+                Some("off") => continue,
+                Some(c) if !c.is_empty() => c.to_string(),
+                _ => DEFAULT_SYNC_CRON.to_string(),
+            };
+            if let Ok(e) = cron_expression(&expr) {
+                out.push((JobKind::Sync(i.id), e));
+            }
+        }
+    }
+    if let Some(c) = app.backup_schedule()?.cron
+        && let Ok(e) = cron_expression(&c)
+    {
+        out.push((JobKind::Backup, e));
+    }
+    for (id, expr) in app.ansible_schedules_due_source()? {
+        out.push((JobKind::Ansible(id), expr));
+    }
+    Ok(out)
+}
+
+fn load_last_runs(app: &App) -> HashMap<String, DateTime<Utc>> {
+    (|| -> AppResult<HashMap<String, DateTime<Utc>>> {
+        let r = app.store.read()?;
+        let t = r.open_table(SETTINGS)?;
+        Ok(match t.get(LAST_RUNS_SETTING)? {
+            Some(v) => decode(v.value())?,
+            None => HashMap::new(),
+        })
+    })()
+    .unwrap_or_default()
+}
+
+fn save_last_run(app: &App, key: &str, at: DateTime<Utc>) {
+    let res = (|| -> AppResult<()> {
+        let w = app.store.write()?;
+        {
+            let mut t = w.open_table(SETTINGS)?;
+            let mut map: HashMap<String, DateTime<Utc>> = match t.get(LAST_RUNS_SETTING)? {
+                Some(v) => decode(v.value())?,
+                None => HashMap::new(),
+            };
+            map.insert(key.to_string(), at);
+            t.insert(LAST_RUNS_SETTING, encode(&map)?.as_slice())?;
+        }
+        w.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = res {
+        tracing::warn!(job = key, error = %e, "cannot record the job's run");
+    }
+}
+
+async fn run_job(app: &App, kind: &JobKind) -> Result<String, String> {
+    match kind {
+        JobKind::Sync(id) => {
+            let links = {
+                let r = app.store.read().map_err(|e| e.to_string())?;
+                multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, *id)
+                    .map_err(|e| e.to_string())?
+            };
+            let results = app.sync_links(&links, false, "scheduled").await;
+            let failed = results.iter().filter(|o| o.error.is_some()).count();
+            if failed > 0 {
+                Err(format!("{failed} of {} links failed", links.len()))
+            } else {
+                Ok(format!("{} links synced", links.len()))
+            }
+        }
+        JobKind::Backup => app
+            .run_scheduled_backup()
+            .await
+            .map(|b| format!("backup #{} ({} bytes)", b.id, b.size_bytes))
+            .map_err(|e| e.to_string()),
+        JobKind::Ansible(id) => app
+            .run_ansible_schedule(*id)
+            .await
+            .map(|run| format!("run #{run} started"))
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Start the scheduler; it stops when `stop` turns true (then waits for running jobs).
+pub fn spawn(
+    app: Arc<App>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        // integration id -> (expression, next due time)
-        let mut plan: HashMap<Id, (String, DateTime<Utc>)> = HashMap::new();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last_runs = load_last_runs(&app);
+        // key -> (expression, next due time)
+        let mut plan: HashMap<String, (String, DateTime<Utc>)> = HashMap::new();
+        let mut running: tokio::task::JoinSet<(String, Result<String, String>)> =
+            tokio::task::JoinSet::new();
+        let mut busy: std::collections::HashSet<String> = Default::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut first = true;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok((key, res)) = done {
+                        busy.remove(&key);
+                        match &res {
+                            Ok(m) => tracing::info!(job = %key, result = %m, "scheduled job done"),
+                            Err(e) => tracing::warn!(job = %key, error = %e, "scheduled job failed"),
+                        }
+                        app.jobs.update(&key, |j| {
+                            j.running = false;
+                            j.last_result = Some(match res {
+                                Ok(m) => m,
+                                Err(e) => format!("failed: {e}"),
+                            });
+                        });
+                    }
+                    continue;
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
             let now = Utc::now();
-            let current = match scheduled(&app) {
+            let current = match current_jobs(&app) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(error = %e, "scheduler cannot read integrations");
+                    tracing::warn!(error = %e, "scheduler cannot read its jobs");
                     continue;
                 }
             };
-            plan.retain(|id, _| current.iter().any(|(i, _)| i == id));
+            let keys: std::collections::HashSet<String> =
+                current.iter().map(|(k, _)| k.key()).collect();
+            plan.retain(|k, _| keys.contains(k));
+            if let Ok(mut board) = app.jobs.jobs.lock() {
+                board.retain(|k, _| keys.contains(k));
+            }
             let mut due = Vec::new();
-            for (id, expr) in current {
-                match plan.get(&id) {
+            for (kind, expr) in current {
+                let key = kind.key();
+                match plan.get(&key) {
                     Some((e, next)) if *e == expr => {
                         if *next <= now {
-                            due.push(id);
+                            due.push((kind, expr));
                         }
                     }
                     _ => {
+                        let catch_up = first && missed(&expr, last_runs.get(&key).copied(), now);
                         if let Some(next) = next_after(&expr, now) {
-                            plan.insert(id, (expr, next));
+                            plan.insert(key.clone(), (expr.clone(), next));
+                        }
+                        if catch_up {
+                            tracing::info!(job = %key, "running a job missed while aiops was down");
+                            due.push((kind.clone(), expr.clone()));
+                        }
+                        if let Ok(mut board) = app.jobs.jobs.lock() {
+                            let e = board.entry(key.clone()).or_insert_with(|| JobInfo {
+                                key: key.clone(),
+                                kind: kind.label().into(),
+                                cron: expr.clone(),
+                                next_run: None,
+                                last_run: last_runs.get(&key).copied(),
+                                last_result: None,
+                                running: false,
+                            });
+                            e.cron = expr.clone();
+                            e.next_run = plan.get(&key).map(|(_, n)| *n);
                         }
                     }
                 }
             }
-            for id in due {
-                let links = {
-                    let r = app.store.read();
-                    match r.and_then(|r| multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, id)) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::warn!(integration = id, error = %e, "scheduled sync skipped");
-                            continue;
-                        }
-                    }
-                };
-                let results = app.sync_links(&links, false, "scheduled").await;
-                let failed = results.iter().filter(|o| o.error.is_some()).count();
-                tracing::info!(
-                    integration = id,
-                    links = links.len(),
-                    failed,
-                    "scheduled sync ran"
-                );
-                if let Some((expr, next)) = plan.get_mut(&id)
-                    && let Some(n) = next_after(expr, Utc::now())
-                {
-                    *next = n;
+            first = false;
+            for (kind, expr) in due {
+                let key = kind.key();
+                if let Some(n) = next_after(&expr, Utc::now()) {
+                    plan.insert(key.clone(), (expr, n));
                 }
+                let next = plan.get(&key).map(|(_, n)| *n);
+                if busy.contains(&key) {
+                    tracing::warn!(job = %key, "still running: this turn is skipped");
+                    app.jobs.update(&key, |j| j.next_run = next);
+                    continue;
+                }
+                let at = Utc::now();
+                last_runs.insert(key.clone(), at);
+                save_last_run(&app, &key, at);
+                app.jobs.update(&key, |j| {
+                    j.running = true;
+                    j.last_run = Some(at);
+                    j.next_run = next;
+                });
+                busy.insert(key.clone());
+                let app2 = app.clone();
+                running.spawn(async move {
+                    let res = run_job(&app2, &kind).await;
+                    (key, res)
+                });
             }
         }
+        if !running.is_empty() {
+            tracing::info!(jobs = running.len(), "waiting for scheduled jobs to finish");
+            let wait = async { while running.join_next().await.is_some() {} };
+            if tokio::time::timeout(Duration::from_secs(30), wait)
+                .await
+                .is_err()
+            {
+                tracing::warn!("scheduled jobs still running after 30 s: stopped");
+                running.abort_all();
+            }
+        }
+        tracing::info!("scheduler stopped");
     })
+}
+
+// Until the Ansible service lands (branch `ansible`): no playbook schedules.
+impl App {
+    pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String)>> {
+        Ok(Vec::new())
+    }
+    pub(crate) async fn run_ansible_schedule(&self, schedule_id: Id) -> AppResult<Id> {
+        Err(crate::error::AppError::NotFound(format!(
+            "Ansible schedule {schedule_id} not found"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, h, m, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn missed_runs_are_owed_once() {
+        let hourly = cron_expression("0 * * * *").unwrap();
+        // Last ran 10:00, now 10:30: nothing owed.
+        assert!(!missed(&hourly, Some(t(10, 0)), t(10, 30)));
+        // Last ran 10:00, down until 13:30: owed (one run, however many were missed).
+        assert!(missed(&hourly, Some(t(10, 0)), t(13, 30)));
+        // Never ran: nothing owed.
+        assert!(!missed(&hourly, None, t(13, 30)));
+    }
+
+    #[test]
+    fn job_keys() {
+        assert_eq!(JobKind::Sync(3).key(), "sync:3");
+        assert_eq!(JobKind::Backup.key(), "backup");
+        assert_eq!(JobKind::Ansible(2).key(), "ansible:2");
+    }
 }

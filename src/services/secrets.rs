@@ -13,6 +13,8 @@ use std::path::Path;
 
 pub struct Secrets {
     cipher: Aes256Gcm,
+    /// First 16 hex characters of SHA-256(key): names the key without revealing it.
+    key_id: String,
 }
 
 const PREFIX: &str = "v1:";
@@ -29,9 +31,16 @@ fn parse_key(text: &str) -> AppResult<[u8; 32]> {
 
 impl Secrets {
     pub fn from_key(key: [u8; 32]) -> Secrets {
+        use sha2::Digest;
+        let id = hex::encode(sha2::Sha256::digest(key));
         Secrets {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+            key_id: id[..16].to_string(),
         }
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
     /// The explicit key when given, else the key file in the data directory (created if absent).

@@ -125,20 +125,31 @@ async fn tmux(at: &Tmux, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxO
     })
 }
 
-/// Whether `program` can be run: a path to an executable file, or a name found on PATH.
-fn program_exists(program: &str) -> bool {
+/// Where `program` is: itself when it is a path to an executable file, else its place on PATH.
+pub fn which(program: &str) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &Path| {
         std::fs::metadata(p)
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
             .unwrap_or(false)
     };
-    if program.contains('/') {
-        return executable(Path::new(program));
+    if program.is_empty() {
+        return None;
     }
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))))
-        .unwrap_or(false)
+    if program.contains('/') {
+        return executable(Path::new(program)).then(|| program.to_string());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| executable(p))
+            .map(|p| p.display().to_string())
+    })
+}
+
+/// Whether `program` can be run: a path to an executable file, or a name found on PATH.
+fn program_exists(program: &str) -> bool {
+    which(program).is_some()
 }
 
 /// The tmux socket of a Linux account: `~/.aiops/tmux.sock` in its home (directory made by

@@ -17,8 +17,10 @@ use tables::*;
 
 pub const SCHEMA_VERSION: u64 = 2;
 
+/// The open database. The handle can be swapped for another file while the server runs
+/// (backup restore): transactions already begun finish on the old file.
 pub struct Store {
-    db: Database,
+    db: arc_swap::ArcSwap<Database>,
     path: PathBuf,
 }
 
@@ -46,16 +48,24 @@ impl Store {
             ))
         })?;
         let path = data_dir.join("aiops.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => AppError::Unavailable(format!(
-                "{} is in use by another aiops process (a running server?). Stop it first, or use the API.",
-                path.display()
-            )),
-            other => AppError::Internal(format!("cannot open {}: {other}", path.display())),
-        })?;
-        let store = Store { db, path };
+        let db = open_db(&path)?;
+        let store = Store {
+            db: arc_swap::ArcSwap::from_pointee(db),
+            path,
+        };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Replace the live database with the (already migrated) file at `new`: it is renamed over
+    /// the store's file and opened; requests from then on see the new data.
+    pub fn swap_in(&self, new: &Path) -> Result<(), AppError> {
+        std::fs::rename(new, &self.path).map_err(|e| {
+            AppError::Internal(format!("cannot move {} into place: {e}", new.display()))
+        })?;
+        let db = open_db(&self.path)?;
+        self.db.store(std::sync::Arc::new(db));
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -63,7 +73,41 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<(), AppError> {
-        let w = self.db.begin_write()?;
+        migrate_db(&self.db.load(), &self.path)
+    }
+
+    pub fn read(&self) -> Result<ReadTransaction, AppError> {
+        Ok(self.db.load().begin_read()?)
+    }
+
+    pub fn write(&self) -> Result<WriteTransaction, AppError> {
+        Ok(self.db.load().begin_write()?)
+    }
+
+    pub fn schema_version(&self) -> Result<u64, AppError> {
+        let r = self.read()?;
+        let meta = r.open_table(META)?;
+        Ok(meta
+            .get("schema_version")?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0))
+    }
+}
+
+pub fn open_db(path: &Path) -> Result<Database, AppError> {
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => AppError::Unavailable(format!(
+            "{} is in use by another aiops process (a running server?). Stop it first, or use the API.",
+            path.display()
+        )),
+        other => AppError::Internal(format!("cannot open {}: {other}", path.display())),
+    })
+}
+
+/// Bring a database to `SCHEMA_VERSION` (refusing a newer one).
+pub fn migrate_db(db: &Database, path: &Path) -> Result<(), AppError> {
+    {
+        let w = db.begin_write()?;
         let version = {
             let meta = w.open_table(META)?;
             meta.get("schema_version")?
@@ -74,7 +118,7 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(AppError::Internal(format!(
                 "{} has schema version {version}, newer than this aiops understands ({SCHEMA_VERSION}); upgrade aiops",
-                self.path.display()
+                path.display()
             )));
         }
         for (n, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
@@ -86,25 +130,8 @@ impl Store {
             meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
         }
         w.commit()?;
-        Ok(())
     }
-
-    pub fn read(&self) -> Result<ReadTransaction, AppError> {
-        Ok(self.db.begin_read()?)
-    }
-
-    pub fn write(&self) -> Result<WriteTransaction, AppError> {
-        Ok(self.db.begin_write()?)
-    }
-
-    pub fn schema_version(&self) -> Result<u64, AppError> {
-        let r = self.read()?;
-        let meta = r.open_table(META)?;
-        Ok(meta
-            .get("schema_version")?
-            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
-            .unwrap_or(0))
-    }
+    Ok(())
 }
 
 // ---- typed helpers -------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 //! Every table of the store, and the registry of them (used by migrations and backups).
 
 use crate::error::AppError;
-#[cfg(test)]
 use redb::ReadTransaction;
 use redb::{MultimapTableDefinition as M, TableDefinition as T, WriteTransaction};
 
@@ -68,6 +67,9 @@ pub const BACKUPS: T<u64, &[u8]> = T::new("backups");
 /// Global key/value settings (linux user mapping, global agent context, …).
 pub const SETTINGS: T<&str, &[u8]> = T::new("settings");
 
+/// Receives each (key, value) of a table dump.
+pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;
+
 /// A table of the registry, type-erased enough to create, check and (later) copy it.
 pub enum AnyTable {
     RowU64(T<'static, u64, &'static [u8]>),
@@ -87,6 +89,145 @@ impl AnyTable {
             AnyTable::MultiStr(d) => drop(w.open_multimap_table(*d)?),
         }
         Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        use redb::{MultimapTableHandle, TableHandle};
+        match self {
+            AnyTable::RowU64(d) => d.name(),
+            AnyTable::RowStr(d) => d.name(),
+            AnyTable::IdxStr(d) => d.name(),
+            AnyTable::MultiU64(d) => d.name(),
+            AnyTable::MultiStr(d) => d.name(),
+        }
+    }
+
+    /// Every entry as (key bytes, value bytes): u64 as 8 little-endian bytes, strings as UTF-8.
+    /// A table missing from an older file is empty.
+    pub fn dump(&self, r: &ReadTransaction, out: &mut EntrySink<'_>) -> Result<u64, AppError> {
+        use redb::{ReadableMultimapTable, ReadableTable, TableError};
+        let missing = |e: &TableError| matches!(e, TableError::TableDoesNotExist(_));
+        let mut n = 0;
+        match self {
+            AnyTable::RowU64(d) => match r.open_table(*d) {
+                Err(e) if missing(&e) => {}
+                t => {
+                    for item in t?.iter()? {
+                        let (k, v) = item?;
+                        out(&k.value().to_le_bytes(), v.value())?;
+                        n += 1;
+                    }
+                }
+            },
+            AnyTable::RowStr(d) => match r.open_table(*d) {
+                Err(e) if missing(&e) => {}
+                t => {
+                    for item in t?.iter()? {
+                        let (k, v) = item?;
+                        out(k.value().as_bytes(), v.value())?;
+                        n += 1;
+                    }
+                }
+            },
+            AnyTable::IdxStr(d) => match r.open_table(*d) {
+                Err(e) if missing(&e) => {}
+                t => {
+                    for item in t?.iter()? {
+                        let (k, v) = item?;
+                        out(k.value().as_bytes(), &v.value().to_le_bytes())?;
+                        n += 1;
+                    }
+                }
+            },
+            AnyTable::MultiU64(d) => match r.open_multimap_table(*d) {
+                Err(e) if missing(&e) => {}
+                t => {
+                    for item in t?.iter()? {
+                        let (k, vals) = item?;
+                        let key = k.value().to_le_bytes();
+                        for v in vals {
+                            out(&key, &v?.value().to_le_bytes())?;
+                            n += 1;
+                        }
+                    }
+                }
+            },
+            AnyTable::MultiStr(d) => match r.open_multimap_table(*d) {
+                Err(e) if missing(&e) => {}
+                t => {
+                    for item in t?.iter()? {
+                        let (k, vals) = item?;
+                        let key = k.value().to_string();
+                        for v in vals {
+                            out(key.as_bytes(), &v?.value().to_le_bytes())?;
+                            n += 1;
+                        }
+                    }
+                }
+            },
+        }
+        Ok(n)
+    }
+
+    /// Insert entries written by `dump`.
+    pub fn load(
+        &self,
+        w: &WriteTransaction,
+        entries: &mut dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), AppError>>,
+    ) -> Result<u64, AppError> {
+        fn u64_of(b: &[u8]) -> Result<u64, AppError> {
+            b.try_into()
+                .map(u64::from_le_bytes)
+                .map_err(|_| AppError::BadRequest("corrupt backup entry (bad integer)".into()))
+        }
+        fn str_of(b: &[u8]) -> Result<&str, AppError> {
+            std::str::from_utf8(b)
+                .map_err(|_| AppError::BadRequest("corrupt backup entry (bad text)".into()))
+        }
+        let mut n = 0;
+        match self {
+            AnyTable::RowU64(d) => {
+                let mut t = w.open_table(*d)?;
+                for e in entries {
+                    let (k, v) = e?;
+                    t.insert(u64_of(&k)?, v.as_slice())?;
+                    n += 1;
+                }
+            }
+            AnyTable::RowStr(d) => {
+                let mut t = w.open_table(*d)?;
+                for e in entries {
+                    let (k, v) = e?;
+                    t.insert(str_of(&k)?, v.as_slice())?;
+                    n += 1;
+                }
+            }
+            AnyTable::IdxStr(d) => {
+                let mut t = w.open_table(*d)?;
+                for e in entries {
+                    let (k, v) = e?;
+                    t.insert(str_of(&k)?, u64_of(&v)?)?;
+                    n += 1;
+                }
+            }
+            AnyTable::MultiU64(d) => {
+                let mut t = w.open_multimap_table(*d)?;
+                for e in entries {
+                    let (k, v) = e?;
+                    t.insert(u64_of(&k)?, u64_of(&v)?)?;
+                    n += 1;
+                }
+            }
+            AnyTable::MultiStr(d) => {
+                let mut t = w.open_multimap_table(*d)?;
+                for e in entries {
+                    let (k, v) = e?;
+                    t.insert(str_of(&k)?, u64_of(&v)?)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
     }
 
     #[cfg(test)]

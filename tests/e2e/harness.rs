@@ -47,6 +47,11 @@ impl Server {
 
     /// Like `start`, with extra env for `serve`.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Self::start_bin(Path::new(BIN), env)
+    }
+
+    /// Like `start_with`, serving from another copy of the binary.
+    pub fn start_bin(bin: &Path, env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         admin(
@@ -72,7 +77,7 @@ impl Server {
                 "test-admin",
             ],
         );
-        let mut s = Self::spawn(&dir, env);
+        let mut s = Self::spawn_bin(bin, &dir, env);
         s._tmp = Some(tmp);
         s.admin_key = key;
         s
@@ -80,7 +85,12 @@ impl Server {
 
     /// Start `aiops serve` on an existing data dir.
     pub fn spawn(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(BIN);
+        Self::spawn_bin(Path::new(BIN), dir, env)
+    }
+
+    /// `spawn` with another copy of the binary (self-update tests replace it).
+    pub fn spawn_bin(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("AIOPS_DATA_DIR", dir)
             .env("AIOPS_BIND", "127.0.0.1:0")
@@ -97,10 +107,9 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            // Keep draining after the reader is gone: the server logs to stdout.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         let mut lines = Vec::new();

@@ -12,6 +12,7 @@ mod openapi;
 mod persistence;
 mod sessions;
 mod ssh;
+mod system;
 mod trackers;
 mod web;
 mod workflow;

@@ -142,6 +142,19 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/agents/global", "get"),
         ("/agents/global", "put"),
         ("/agents/global", "delete"),
+        ("/system/status", "get"),
+        ("/system/logs", "get"),
+        ("/system/update", "post"),
+        ("/system/restart", "post"),
+        ("/system/scheduler", "get"),
+        ("/system/backups", "post"),
+        ("/system/backups", "get"),
+        ("/system/backups/{id}", "get"),
+        ("/system/backups/{id}", "delete"),
+        ("/system/backups/{id}/download", "get"),
+        ("/system/backups/{id}/restore", "post"),
+        ("/system/backup-schedule", "get"),
+        ("/system/backup-schedule", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

@@ -1,0 +1,481 @@
+//! System administration (admins only): status, logs, update, restart, the scheduler, and
+//! backups (create, list, download, restore, delete, schedule and retention).
+
+use super::gate::Auth;
+use super::strict::{Str, opt};
+use crate::domain::Timestamp;
+use crate::services::App;
+use crate::services::backup::{BackupSchedule, BackupView};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde_json::Value;
+use std::sync::Arc;
+
+type R<T> = poem::Result<T>;
+type AppRef<'a> = Data<&'a Arc<App>>;
+
+#[derive(Tags)]
+enum Tag {
+    /// Status, logs, update and restart (admins)
+    System,
+    /// Backups of the whole store and their restore (admins)
+    Backups,
+}
+
+#[derive(Object)]
+pub struct ComponentObj {
+    pub healthy: bool,
+    pub message: String,
+    pub details: Value,
+}
+
+#[derive(Object)]
+pub struct SummaryObj {
+    pub total_components: usize,
+    pub healthy_components: usize,
+    pub unhealthy_components: usize,
+}
+
+#[derive(Object)]
+pub struct StatusObj {
+    pub healthy: bool,
+    pub timestamp: Timestamp,
+    pub version: String,
+    pub started_at: Timestamp,
+    pub uptime_seconds: i64,
+    pub data_dir: String,
+    pub data_dir_bytes: u64,
+    /// database, tmux, git, ansible, ai_tools, workspaces, integrations, sessions, scheduler
+    pub components: std::collections::BTreeMap<String, ComponentObj>,
+    pub summary: SummaryObj,
+}
+
+#[derive(Object)]
+pub struct LogsObj {
+    pub ok: bool,
+    /// The newest log file.
+    pub path: String,
+    /// JSON lines, oldest first.
+    pub lines: Vec<String>,
+    pub content: String,
+    pub truncated: bool,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// An http(s) URL or a file path on the server.
+    #[oai(validator(max_length = 4096))]
+    pub source: Str,
+    /// The release's SHA-256 (64 hex characters).
+    #[oai(validator(max_length = 64))]
+    pub sha256: Str,
+    /// Restart into the new binary once it is in place.
+    pub restart: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct UpdateObj {
+    pub message: String,
+    pub previous_version: String,
+    pub new_version: String,
+    pub path: String,
+    pub restarting: bool,
+}
+
+#[derive(Object)]
+pub struct SystemMessage {
+    pub message: String,
+}
+
+#[derive(Object)]
+pub struct JobObj {
+    pub key: String,
+    pub kind: String,
+    pub cron: String,
+    pub next_run: Option<Timestamp>,
+    pub last_run: Option<Timestamp>,
+    pub last_result: Option<String>,
+    pub running: bool,
+}
+
+#[derive(Object)]
+pub struct JobsObj {
+    pub jobs: Vec<JobObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+pub struct BackupUser {
+    pub id: u64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Object)]
+pub struct BackupObj {
+    pub id: u64,
+    pub filename: String,
+    pub filepath: String,
+    pub size_bytes: u64,
+    pub description: Option<String>,
+    /// manual, scheduled or safety (taken before a restore)
+    pub kind: Option<String>,
+    pub sha256: Option<String>,
+    pub schema_version: Option<u64>,
+    pub created_at: Timestamp,
+    pub created_by: Option<BackupUser>,
+}
+
+fn backup_obj(v: BackupView) -> BackupObj {
+    let b = v.backup;
+    BackupObj {
+        id: b.id,
+        filename: b.filename,
+        filepath: b.filepath,
+        size_bytes: b.size_bytes,
+        description: b.description,
+        kind: b.kind,
+        sha256: b.sha256,
+        schema_version: b.schema_version,
+        created_at: b.created_at,
+        created_by: v.created_by.map(|u| BackupUser {
+            id: u.id,
+            name: u.name,
+            email: u.email,
+        }),
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct BackupBody {
+    #[oai(validator(max_length = 2000))]
+    pub description: Option<Str>,
+}
+
+#[derive(Object)]
+pub struct BackupCreated {
+    pub message: String,
+    pub backup: BackupObj,
+}
+
+#[derive(Object)]
+pub struct BackupsEnvelope {
+    pub backups: Vec<BackupObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+pub struct BackupEnvelope {
+    pub backup: BackupObj,
+}
+
+#[derive(Object)]
+pub struct RestoreObj {
+    pub message: String,
+    pub backup_id: u64,
+    /// The copy of the data as it was just before the restore.
+    pub safety_backup_id: u64,
+    /// The backup's schema version (migrated to the current one when older).
+    pub from_schema_version: u64,
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Object)]
+pub struct ScheduleObj {
+    /// Cron expression (5 fields, or 6 with seconds first); null: no scheduled backups.
+    pub cron: Option<String>,
+    /// Keep the newest N scheduled backups (manual and safety backups are never removed).
+    pub keep_last: Option<u64>,
+    /// Remove scheduled backups older than N days (the newest one always stays).
+    pub keep_days: Option<u32>,
+}
+
+#[derive(ApiResponse)]
+enum Created<T: poem_openapi::types::ToJSON> {
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum Archive {
+    #[oai(status = 200, content_type = "application/gzip")]
+    Ok(
+        Binary<poem::Body>,
+        #[oai(header = "Content-Disposition")] String,
+    ),
+}
+
+pub struct SystemApi;
+
+#[OpenApi]
+impl SystemApi {
+    /// Health of every part: store, tmux, git, ansible, agent tools, workspaces,
+    /// integrations, sessions, scheduler; version, uptime and data dir size.
+    #[oai(path = "/system/status", method = "get", tag = "Tag::System")]
+    async fn status(&self, app: AppRef<'_>, auth: Auth) -> R<Json<StatusObj>> {
+        let s = app.system_status(auth.identity()).await?;
+        let healthy_components = s.components.iter().filter(|(_, c)| c.healthy).count();
+        let total = s.components.len();
+        Ok(Json(StatusObj {
+            healthy: s.healthy,
+            timestamp: chrono::Utc::now(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: app.started_at,
+            uptime_seconds: s.uptime_seconds,
+            data_dir: s.data_dir.display().to_string(),
+            data_dir_bytes: s.data_dir_bytes,
+            components: s
+                .components
+                .into_iter()
+                .map(|(k, c)| {
+                    (
+                        k,
+                        ComponentObj {
+                            healthy: c.healthy,
+                            message: c.message,
+                            details: c.details,
+                        },
+                    )
+                })
+                .collect(),
+            summary: SummaryObj {
+                total_components: total,
+                healthy_components,
+                unhealthy_components: total - healthy_components,
+            },
+        }))
+    }
+
+    /// The last log lines (JSON lines from `<data_dir>/logs`), optionally filtered by text or
+    /// minimum level (error, warn, info, debug).
+    #[oai(path = "/system/logs", method = "get", tag = "Tag::System")]
+    async fn logs(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        lines: Query<Option<usize>>,
+        filter: Query<Option<String>>,
+        level: Query<Option<String>>,
+    ) -> R<Json<LogsObj>> {
+        let t = app.recent_logs(
+            auth.identity(),
+            lines.0.unwrap_or(400),
+            filter.0.as_deref(),
+            level.0.as_deref(),
+        )?;
+        Ok(Json(LogsObj {
+            ok: true,
+            path: t.path.display().to_string(),
+            content: t.lines.join("\n"),
+            lines: t.lines,
+            truncated: t.truncated,
+        }))
+    }
+
+    /// Replace the binary with a release (URL or server path) after checking its SHA-256 and
+    /// that it runs; with `restart: true` the server then restarts into it.
+    #[oai(path = "/system/update", method = "post", tag = "Tag::System")]
+    async fn update(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<UpdateBody>,
+    ) -> R<Json<UpdateObj>> {
+        let b = body.0;
+        let u = app
+            .system_update(auth.identity(), &b.source.0, &b.sha256.0)
+            .await?;
+        let restarting = b.restart.unwrap_or(false);
+        if restarting {
+            app.request_restart(auth.identity())?;
+        }
+        Ok(Json(UpdateObj {
+            message: if restarting {
+                format!("Updated to {}. Restarting.", u.new_version)
+            } else {
+                format!(
+                    "Updated to {}. Restart to run it (POST /system/restart).",
+                    u.new_version
+                )
+            },
+            previous_version: u.previous_version,
+            new_version: u.new_version,
+            path: u.path.display().to_string(),
+            restarting,
+        }))
+    }
+
+    /// Restart gracefully: requests in flight finish, the scheduler stops, then the binary is
+    /// executed again (same arguments and address).
+    #[oai(path = "/system/restart", method = "post", tag = "Tag::System")]
+    async fn restart(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SystemMessage>> {
+        app.request_restart(auth.identity())?;
+        Ok(Json(SystemMessage {
+            message: "Restart initiated. The server will be back in a moment.".into(),
+        }))
+    }
+
+    /// Scheduled jobs (syncs, backups, playbooks) with their next and last runs.
+    #[oai(path = "/system/scheduler", method = "get", tag = "Tag::System")]
+    async fn scheduler(&self, app: AppRef<'_>, auth: Auth) -> R<Json<JobsObj>> {
+        auth.identity().require_admin()?;
+        let jobs: Vec<JobObj> = app
+            .jobs
+            .snapshot()
+            .into_iter()
+            .map(|j| JobObj {
+                key: j.key,
+                kind: j.kind,
+                cron: j.cron,
+                next_run: j.next_run,
+                last_run: j.last_run,
+                last_result: j.last_result,
+                running: j.running,
+            })
+            .collect();
+        Ok(Json(JobsObj {
+            count: jobs.len(),
+            jobs,
+        }))
+    }
+
+    /// Take a backup now: every table from one consistent snapshot, plus a manifest.
+    #[oai(path = "/system/backups", method = "post", tag = "Tag::Backups")]
+    async fn backup_create(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<BackupBody>,
+    ) -> R<Created<BackupCreated>> {
+        let d = opt(body.0.description);
+        let b = app.create_backup(auth.identity(), d.as_deref()).await?;
+        let v = app.get_backup(auth.identity(), b.id)?;
+        Ok(Created::Created(Json(BackupCreated {
+            message: "Backup created successfully".into(),
+            backup: backup_obj(v),
+        })))
+    }
+
+    /// Backups whose file exists, newest first.
+    #[oai(path = "/system/backups", method = "get", tag = "Tag::Backups")]
+    async fn backups(&self, app: AppRef<'_>, auth: Auth) -> R<Json<BackupsEnvelope>> {
+        let list: Vec<BackupObj> = app
+            .list_backups(auth.identity())?
+            .into_iter()
+            .map(backup_obj)
+            .collect();
+        Ok(Json(BackupsEnvelope {
+            count: list.len(),
+            backups: list,
+        }))
+    }
+
+    #[oai(path = "/system/backups/:id", method = "get", tag = "Tag::Backups")]
+    async fn backup_get(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+    ) -> R<Json<BackupEnvelope>> {
+        Ok(Json(BackupEnvelope {
+            backup: backup_obj(app.get_backup(auth.identity(), id.0)?),
+        }))
+    }
+
+    /// The archive (tar.gz).
+    #[oai(
+        path = "/system/backups/:id/download",
+        method = "get",
+        tag = "Tag::Backups"
+    )]
+    async fn backup_download(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Archive> {
+        let v = app.get_backup(auth.identity(), id.0)?;
+        let f = tokio::fs::File::open(&v.backup.filepath)
+            .await
+            .map_err(|e| {
+                crate::error::AppError::Internal(format!("cannot read {}: {e}", v.backup.filepath))
+            })?;
+        Ok(Archive::Ok(
+            Binary(poem::Body::from_async_read(f)),
+            format!("attachment; filename=\"{}\"", v.backup.filename),
+        ))
+    }
+
+    /// Replace all data with the backup's. The archive is verified first (checksums, schema),
+    /// a safety backup is taken, and the server goes on with the restored data.
+    #[oai(
+        path = "/system/backups/:id/restore",
+        method = "post",
+        tag = "Tag::Backups"
+    )]
+    async fn backup_restore(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+    ) -> R<Json<RestoreObj>> {
+        let r = app.restore_backup(auth.identity(), id.0).await?;
+        Ok(Json(RestoreObj {
+            message: format!(
+                "Database restored from backup {}; the server is running on the restored data (safety backup {} holds the data from before).",
+                r.backup.id, r.safety_backup.id
+            ),
+            backup_id: r.backup.id,
+            safety_backup_id: r.safety_backup.id,
+            from_schema_version: r.from_schema,
+            counts: r.counts,
+        }))
+    }
+
+    #[oai(path = "/system/backups/:id", method = "delete", tag = "Tag::Backups")]
+    async fn backup_delete(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+    ) -> R<Json<SystemMessage>> {
+        app.delete_backup(auth.identity(), id.0)?;
+        Ok(Json(SystemMessage {
+            message: format!("Backup {} deleted", id.0),
+        }))
+    }
+
+    /// When scheduled backups run and how many are kept.
+    #[oai(path = "/system/backup-schedule", method = "get", tag = "Tag::Backups")]
+    async fn schedule_get(&self, app: AppRef<'_>, auth: Auth) -> R<Json<ScheduleObj>> {
+        auth.identity().require_admin()?;
+        let s = app.backup_schedule()?;
+        Ok(Json(ScheduleObj {
+            cron: s.cron,
+            keep_last: s.keep_last.map(|n| n as u64),
+            keep_days: s.keep_days,
+        }))
+    }
+
+    #[oai(path = "/system/backup-schedule", method = "put", tag = "Tag::Backups")]
+    async fn schedule_put(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<ScheduleObj>,
+    ) -> R<Json<ScheduleObj>> {
+        let b = body.0;
+        let s = app.set_backup_schedule(
+            auth.identity(),
+            BackupSchedule {
+                cron: b.cron,
+                keep_last: b.keep_last.map(|n| n as usize),
+                keep_days: b.keep_days,
+            },
+        )?;
+        Ok(Json(ScheduleObj {
+            cron: s.cron,
+            keep_last: s.keep_last.map(|n| n as u64),
+            keep_days: s.keep_days,
+        }))
+    }
+}

@@ -1,0 +1,554 @@
+//! Backups of the whole store and their restore, while the server keeps serving.
+//!
+//! A backup copies every table inside one read transaction (a consistent snapshot; writers
+//! are not blocked) into a tar.gz with a manifest (versions, counts, per-table SHA-256 and an
+//! overall checksum). Restore verifies the archive completely before touching anything, takes
+//! a safety backup, builds a new store file from the archive, migrates it if it comes from an
+//! older schema, and swaps it in: the server goes on with the restored data.
+//!
+//! Kept across a restore: the backup catalogue (so later backups stay listed), the audit log
+//! and web logins.
+
+use super::App;
+use crate::auth::Identity;
+use crate::domain::backup::{self as dom, Manifest, TableEntry};
+use crate::domain::{Backup, Id, User};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use redb::{ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const SCHEDULE_SETTING: &str = "backup.schedule";
+
+/// Tables whose live content survives a restore.
+const KEEP_LIVE: &[(RowTable, &str)] = &[(BACKUPS, "backups"), (AUDIT_LOG, "audit_log")];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BackupSchedule {
+    /// Cron expression (5 fields, or 6 with seconds); None: no scheduled backups.
+    pub cron: Option<String>,
+    /// Keep the newest N scheduled backups.
+    pub keep_last: Option<usize>,
+    /// Remove scheduled backups older than N days.
+    pub keep_days: Option<u32>,
+}
+
+pub struct BackupView {
+    pub backup: Backup,
+    pub created_by: Option<User>,
+}
+
+pub struct Restored {
+    pub backup: Backup,
+    pub safety_backup: Backup,
+    pub from_schema: u64,
+    pub counts: BTreeMap<String, u64>,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> AppError {
+    AppError::BadRequest(format!(
+        "the backup archive is corrupted or truncated ({e}); nothing was changed"
+    ))
+}
+
+fn io_err(what: &str, p: &Path, e: std::io::Error) -> AppError {
+    AppError::Internal(format!("cannot {what} {}: {e}", p.display()))
+}
+
+fn sha256_file(p: &Path) -> AppResult<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(p).map_err(|e| io_err("read", p, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| io_err("read", p, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Everything read from an archive in the verification pass.
+struct Verified {
+    manifest: Manifest,
+}
+
+/// Read the whole archive, checking every table against the manifest. Nothing is kept in
+/// memory but one table at a time.
+fn verify_archive(path: &Path, schema: u64, key_id: &str) -> AppResult<Verified> {
+    use sha2::Digest;
+    let f = std::fs::File::open(path).map_err(|e| io_err("open", path, e))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
+    let mut seen: HashMap<String, (String, u64)> = HashMap::new();
+    let mut manifest: Option<Manifest> = None;
+    for entry in ar.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let name = entry
+            .path()
+            .map_err(corrupt)?
+            .to_string_lossy()
+            .into_owned();
+        if name == dom::MANIFEST {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).map_err(corrupt)?;
+            manifest = Some(serde_json::from_str(&text).map_err(|e| {
+                AppError::BadRequest(format!("the backup's manifest is unreadable: {e}"))
+            })?);
+        } else if let Some(table) = name.strip_prefix(dom::TABLE_DIR) {
+            let table = table.trim_end_matches(".bin").to_string();
+            let mut h = sha2::Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            loop {
+                let n = entry.read(&mut buf).map_err(corrupt)?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                h.update(&buf[..n]);
+            }
+            seen.insert(table, (hex::encode(h.finalize()), total));
+        } else {
+            return Err(AppError::BadRequest(format!(
+                "unexpected member '{name}' in the backup archive: not an aiops backup"
+            )));
+        }
+    }
+    let manifest = manifest.ok_or_else(|| {
+        AppError::BadRequest(
+            "the backup archive has no manifest (truncated, or not an aiops backup)".into(),
+        )
+    })?;
+    manifest.check(schema).map_err(AppError::BadRequest)?;
+    for t in &manifest.tables {
+        match seen.remove(&t.name) {
+            Some((sum, bytes)) if sum == t.sha256 && bytes == t.bytes => {}
+            Some(_) => {
+                return Err(AppError::BadRequest(format!(
+                    "table '{}' in the backup does not match its checksum: the archive is corrupted; nothing was changed",
+                    t.name
+                )));
+            }
+            None => {
+                return Err(AppError::BadRequest(format!(
+                    "table '{}' is missing from the backup archive; nothing was changed",
+                    t.name
+                )));
+            }
+        }
+    }
+    if let Some(extra) = seen.keys().next() {
+        return Err(AppError::BadRequest(format!(
+            "table '{extra}' is in the archive but not in its manifest; nothing was changed"
+        )));
+    }
+    if manifest.master_key_id != key_id {
+        return Err(AppError::Conflict(format!(
+            "this backup was made under another master key (id {}; this server's is {key_id}): its tracker tokens and SSH keys could not be read. Start aiops with that key (AIOPS_SECRET_KEY or secret.key) to restore it.",
+            manifest.master_key_id
+        )));
+    }
+    Ok(Verified { manifest })
+}
+
+impl App {
+    pub fn backups_dir(&self) -> PathBuf {
+        self.config.data_dir.join("backups")
+    }
+
+    /// Take a backup now (admins).
+    pub async fn create_backup(
+        &self,
+        caller: &Identity,
+        description: Option<&str>,
+    ) -> AppResult<Backup> {
+        caller.require_admin()?;
+        let _g = self.backup_lock.lock().await;
+        tokio::task::block_in_place(|| self.write_backup(Some(caller.id()), description, "manual"))
+    }
+
+    /// The archive itself. Runs under `backup_lock` (callers hold it).
+    fn write_backup(
+        &self,
+        user: Option<Id>,
+        description: Option<&str>,
+        kind: &str,
+    ) -> AppResult<Backup> {
+        let started = std::time::Instant::now();
+        let dir = self.backups_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let id = {
+            let w = self.store.write()?;
+            let id = next_id(&w, "backups")?;
+            w.commit()?;
+            id
+        };
+        let now = Utc::now();
+        let filename = dom::file_name(now, id);
+        let path = dir.join(&filename);
+        let part = dir.join(format!("{filename}.part"));
+        let res = (|| -> AppResult<Manifest> {
+            // One read transaction: every table as of the same instant.
+            let r = self.store.read()?;
+            let f = std::fs::File::create(&part).map_err(|e| io_err("create", &part, e))?;
+            let gz = flate2::write::GzEncoder::new(
+                std::io::BufWriter::new(f),
+                flate2::Compression::fast(),
+            );
+            let mut tar = tar::Builder::new(gz);
+            let mut tables = Vec::new();
+            let mut counts = BTreeMap::new();
+            for t in ALL_TABLES {
+                let mut buf = Vec::new();
+                let entries = t.dump(&r, &mut |k, v| {
+                    dom::put_record(&mut buf, k, v);
+                    Ok(())
+                })?;
+                if matches!(t, AnyTable::RowU64(_)) {
+                    counts.insert(t.name().to_string(), entries);
+                }
+                let mut h = tar::Header::new_gnu();
+                h.set_size(buf.len() as u64);
+                h.set_mode(0o600);
+                h.set_mtime(now.timestamp().max(0) as u64);
+                h.set_cksum();
+                tar.append_data(
+                    &mut h,
+                    format!("{}{}.bin", dom::TABLE_DIR, t.name()),
+                    buf.as_slice(),
+                )
+                .map_err(|e| io_err("write", &part, e))?;
+                tables.push(TableEntry {
+                    name: t.name().to_string(),
+                    entries,
+                    bytes: buf.len() as u64,
+                    sha256: dom::sha256_hex(&buf),
+                });
+            }
+            let schema_version = {
+                let meta = r.open_table(META)?;
+                meta.get("schema_version")?
+                    .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                    .unwrap_or(0)
+            };
+            drop(r);
+            let manifest = Manifest {
+                format: dom::FORMAT.into(),
+                format_version: dom::FORMAT_VERSION,
+                aiops_version: env!("CARGO_PKG_VERSION").into(),
+                schema_version,
+                created_at: now,
+                description: description.map(str::to_string),
+                checksum: Manifest::compute_checksum(&tables),
+                tables,
+                counts,
+                master_key_id: self.secrets.key_id().to_string(),
+            };
+            let json = serde_json::to_vec_pretty(&manifest)
+                .map_err(|e| AppError::Internal(format!("cannot encode the manifest: {e}")))?;
+            let mut h = tar::Header::new_gnu();
+            h.set_size(json.len() as u64);
+            h.set_mode(0o600);
+            h.set_mtime(now.timestamp().max(0) as u64);
+            h.set_cksum();
+            tar.append_data(&mut h, dom::MANIFEST, json.as_slice())
+                .map_err(|e| io_err("write", &part, e))?;
+            let gz = tar.into_inner().map_err(|e| io_err("write", &part, e))?;
+            let mut out = gz.finish().map_err(|e| io_err("write", &part, e))?;
+            out.flush().map_err(|e| io_err("write", &part, e))?;
+            let f = out
+                .into_inner()
+                .map_err(|e| io_err("write", &part, e.into_error()))?;
+            f.sync_all().map_err(|e| io_err("sync", &part, e))?;
+            std::fs::rename(&part, &path).map_err(|e| io_err("rename", &part, e))?;
+            Ok(manifest)
+        })();
+        let manifest = match res {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(AppError::Internal(format!("Failed to create backup: {e}")));
+            }
+        };
+        let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let b = Backup {
+            id,
+            filename,
+            filepath: path.display().to_string(),
+            size_bytes,
+            description: description
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+            created_by_user_id: user,
+            created_at: now,
+            kind: Some(kind.to_string()),
+            sha256: Some(sha256_file(&path)?),
+            schema_version: Some(manifest.schema_version),
+        };
+        let w = self.store.write()?;
+        put_row(&w, BACKUPS, id, &b)?;
+        w.commit()?;
+        tracing::info!(
+            backup = id,
+            kind,
+            bytes = size_bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "backup written"
+        );
+        Ok(b)
+    }
+
+    /// Backups whose file exists, newest first (admins).
+    pub fn list_backups(&self, caller: &Identity) -> AppResult<Vec<BackupView>> {
+        caller.require_admin()?;
+        let r = self.store.read()?;
+        let mut all: Vec<Backup> = all_rows(&r, BACKUPS)?;
+        all.retain(|b| Path::new(&b.filepath).is_file());
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        all.into_iter()
+            .map(|b| {
+                let created_by = match b.created_by_user_id {
+                    Some(u) => get_row::<User>(&r, USERS, u)?,
+                    None => None,
+                };
+                Ok(BackupView {
+                    backup: b,
+                    created_by,
+                })
+            })
+            .collect()
+    }
+
+    pub fn get_backup(&self, caller: &Identity, id: Id) -> AppResult<BackupView> {
+        caller.require_admin()?;
+        let r = self.store.read()?;
+        let b: Backup = get_row(&r, BACKUPS, id)?.ok_or_else(|| {
+            AppError::NotFound(format!("Backup with ID '{id}' not found in database."))
+        })?;
+        if !Path::new(&b.filepath).is_file() {
+            return Err(AppError::NotFound(format!(
+                "Backup file '{}' not found at '{}'.",
+                b.filename, b.filepath
+            )));
+        }
+        let created_by = match b.created_by_user_id {
+            Some(u) => get_row::<User>(&r, USERS, u)?,
+            None => None,
+        };
+        Ok(BackupView {
+            backup: b,
+            created_by,
+        })
+    }
+
+    pub fn delete_backup(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        let b: Backup = get_row_w(&w, BACKUPS, id)?.ok_or_else(|| {
+            AppError::NotFound(format!("Backup with ID '{id}' not found in database."))
+        })?;
+        delete_row(&w, BACKUPS, id)?;
+        w.commit()?;
+        match std::fs::remove_file(&b.filepath) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("delete", Path::new(&b.filepath), e)),
+        }
+    }
+
+    /// Replace all data with the backup's (admins). See the module comment for the steps.
+    pub async fn restore_backup(&self, caller: &Identity, id: Id) -> AppResult<Restored> {
+        caller.require_admin()?;
+        let view = self.get_backup(caller, id)?;
+        let _g = self.backup_lock.lock().await;
+        let restored = tokio::task::block_in_place(|| self.restore_locked(caller, view.backup))?;
+        match self.rediscover_sessions().await {
+            Ok((kept, ended)) => tracing::info!(kept, ended, "sessions checked after restore"),
+            Err(e) => tracing::warn!(error = %e, "sessions not checked after restore"),
+        }
+        Ok(restored)
+    }
+
+    fn restore_locked(&self, caller: &Identity, backup: Backup) -> AppResult<Restored> {
+        let path = PathBuf::from(&backup.filepath);
+        let schema = crate::store::SCHEMA_VERSION;
+        // 1. The whole archive is checked before anything changes.
+        let Verified { manifest } = verify_archive(&path, schema, self.secrets.key_id())?;
+        // 2. A safety copy of the data as it is now.
+        let safety = self.write_backup(
+            Some(caller.id()),
+            Some(&format!(
+                "Safety copy taken before restoring backup #{}",
+                backup.id
+            )),
+            "safety",
+        )?;
+        // 3. A new store file from the archive, migrated to the current schema.
+        let tmp = self.config.data_dir.join("aiops.redb.restoring");
+        let _ = std::fs::remove_file(&tmp);
+        let built = (|| -> AppResult<()> {
+            let db = open_db(&tmp)?;
+            let w = db.begin_write()?;
+            let f = std::fs::File::open(&path).map_err(|e| io_err("open", &path, e))?;
+            let mut ar =
+                tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
+            for entry in ar.entries().map_err(corrupt)? {
+                let mut entry = entry.map_err(corrupt)?;
+                let name = entry
+                    .path()
+                    .map_err(corrupt)?
+                    .to_string_lossy()
+                    .into_owned();
+                let Some(table) = name
+                    .strip_prefix(dom::TABLE_DIR)
+                    .map(|t| t.trim_end_matches(".bin").to_string())
+                else {
+                    continue;
+                };
+                let Some(def) = ALL_TABLES.iter().find(|t| t.name() == table) else {
+                    return Err(AppError::BadRequest(format!(
+                        "the backup holds table '{table}', which this aiops does not know"
+                    )));
+                };
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).map_err(corrupt)?;
+                let mut it = dom::records(&data).map(|r| r.map_err(corrupt));
+                def.load(&w, &mut it)?;
+            }
+            // The catalogue of backups and the audit log stay as they are now.
+            let live = self.store.read()?;
+            for (def, seq_name) in KEEP_LIVE {
+                w.delete_table(*def)?;
+                let mut t = w.open_table(*def)?;
+                for item in live.open_table(*def)?.iter()? {
+                    let (k, v) = item?;
+                    t.insert(k.value(), v.value())?;
+                }
+                let live_seq = live.open_table(SEQ)?.get(*seq_name)?.map(|v| v.value());
+                let mut seq = w.open_table(SEQ)?;
+                match live_seq {
+                    Some(n) => {
+                        seq.insert(*seq_name, n)?;
+                    }
+                    None => {
+                        seq.remove(*seq_name)?;
+                    }
+                }
+            }
+            w.commit()?;
+            migrate_db(&db, &tmp)?;
+            // Check the result opens and reads before it replaces anything.
+            let r = db.begin_read()?;
+            drop(r.open_table(USERS)?);
+            Ok(())
+        })();
+        if let Err(e) = built {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(match e {
+                AppError::BadRequest(m) => AppError::BadRequest(m),
+                other => AppError::Internal(format!(
+                    "Failed to restore backup '{}': {other}; the current data is unchanged",
+                    backup.id
+                )),
+            });
+        }
+        // 4. Swap: requests from now on use the restored data.
+        self.store.swap_in(&tmp)?;
+        tracing::warn!(
+            backup = backup.id,
+            by = caller.id(),
+            from_schema = manifest.schema_version,
+            "store restored from backup"
+        );
+        Ok(Restored {
+            backup,
+            safety_backup: safety,
+            from_schema: manifest.schema_version,
+            counts: manifest.counts,
+        })
+    }
+
+    // ---- schedule and retention ------------------------------------------------------------
+
+    pub fn backup_schedule(&self) -> AppResult<BackupSchedule> {
+        let r = self.store.read()?;
+        let t = r.open_table(SETTINGS)?;
+        Ok(match t.get(SCHEDULE_SETTING)? {
+            Some(v) => decode(v.value())?,
+            None => BackupSchedule::default(),
+        })
+    }
+
+    pub fn set_backup_schedule(
+        &self,
+        caller: &Identity,
+        s: BackupSchedule,
+    ) -> AppResult<BackupSchedule> {
+        caller.require_admin()?;
+        let cron = s
+            .cron
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && *c != "off")
+            .map(|c| crate::domain::issues::cron_expression(c).map(|_| c.to_string()))
+            .transpose()
+            .map_err(AppError::BadRequest)?;
+        if s.keep_last == Some(0) {
+            return Err(AppError::BadRequest(
+                "keep_last must be at least 1 (or absent to keep every backup)".into(),
+            ));
+        }
+        let s = BackupSchedule {
+            cron,
+            keep_last: s.keep_last,
+            keep_days: s.keep_days,
+        };
+        let w = self.store.write()?;
+        {
+            let mut t = w.open_table(SETTINGS)?;
+            t.insert(SCHEDULE_SETTING, encode(&s)?.as_slice())?;
+        }
+        w.commit()?;
+        Ok(s)
+    }
+
+    /// A scheduled backup, then retention.
+    pub(crate) async fn run_scheduled_backup(&self) -> AppResult<Backup> {
+        let _g = self.backup_lock.lock().await;
+        let b = tokio::task::block_in_place(|| {
+            self.write_backup(None, Some("Scheduled backup"), "scheduled")
+        })?;
+        let removed = self.apply_retention()?;
+        if !removed.is_empty() {
+            tracing::info!(removed = ?removed, "old scheduled backups removed");
+        }
+        Ok(b)
+    }
+
+    /// Remove scheduled backups beyond the retention settings; returns their ids.
+    pub(crate) fn apply_retention(&self) -> AppResult<Vec<Id>> {
+        let s = self.backup_schedule()?;
+        let all: Vec<Backup> = {
+            let r = self.store.read()?;
+            all_rows(&r, BACKUPS)?
+        };
+        let gone = dom::expired(&all, s.keep_last, s.keep_days, Utc::now());
+        for id in &gone {
+            if let Some(b) = all.iter().find(|b| b.id == *id) {
+                let _ = std::fs::remove_file(&b.filepath);
+            }
+            let w = self.store.write()?;
+            delete_row(&w, BACKUPS, *id)?;
+            w.commit()?;
+        }
+        Ok(gone)
+    }
+}
