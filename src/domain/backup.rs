@@ -93,35 +93,30 @@ pub fn put_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     out.extend_from_slice(value);
 }
 
-/// Split a table file into records.
-pub fn records(data: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), String>> + '_ {
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        if pos >= data.len() {
-            return None;
+/// Read the next record from a stream; `None` at a clean end, an error inside a record.
+pub fn read_record(r: &mut impl std::io::Read) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut len[got..])?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "truncated table record",
+                ))
+            };
         }
-        let mut take = |n: usize| -> Result<&[u8], String> {
-            let end = pos
-                .checked_add(n)
-                .filter(|e| *e <= data.len())
-                .ok_or_else(|| "truncated table record".to_string())?;
-            let s = &data[pos..end];
-            pos = end;
-            Ok(s)
-        };
-        let mut one = || -> Result<(Vec<u8>, Vec<u8>), String> {
-            let kl = u32::from_le_bytes(take(4)?.try_into().map_err(|_| "bad length")?) as usize;
-            let k = take(kl)?.to_vec();
-            let vl = u32::from_le_bytes(take(4)?.try_into().map_err(|_| "bad length")?) as usize;
-            let v = take(vl)?.to_vec();
-            Ok((k, v))
-        };
-        Some(one())
-    })
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+        got += n;
+    }
+    let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut key)?;
+    r.read_exact(&mut len)?;
+    let mut value = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut value)?;
+    Ok(Some((key, value)))
 }
 
 /// `aiops_backup_20261125T101500Z_7.tar.gz`
@@ -183,11 +178,17 @@ mod tests {
         let mut buf = Vec::new();
         put_record(&mut buf, b"k1", b"v1");
         put_record(&mut buf, &7u64.to_le_bytes(), b"");
-        let got: Vec<_> = records(&buf).collect::<Result<_, _>>().unwrap();
-        assert_eq!(got[0], (b"k1".to_vec(), b"v1".to_vec()));
-        assert_eq!(got[1].0, 7u64.to_le_bytes().to_vec());
         let cut = &buf[..buf.len() - 3];
-        assert!(records(cut).any(|r| r.is_err()));
+        let mut stream = std::io::Cursor::new(buf.clone());
+        assert_eq!(
+            read_record(&mut stream).unwrap(),
+            Some((b"k1".to_vec(), b"v1".to_vec()))
+        );
+        assert!(read_record(&mut stream).unwrap().is_some());
+        assert!(read_record(&mut stream).unwrap().is_none());
+        let mut short = std::io::Cursor::new(cut.to_vec());
+        assert!(read_record(&mut short).unwrap().is_some());
+        assert!(read_record(&mut short).is_err());
     }
 
     #[test]

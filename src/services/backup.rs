@@ -206,31 +206,51 @@ impl App {
             let mut tables = Vec::new();
             let mut counts = BTreeMap::new();
             for t in ALL_TABLES {
-                let mut buf = Vec::new();
-                let entries = t.dump(&r, &mut |k, v| {
-                    dom::put_record(&mut buf, k, v);
-                    Ok(())
-                })?;
+                // Each table goes through a scratch file: memory stays flat however big it is.
+                let scratch = dir.join(format!(".{filename}.{}.tmp", t.name()));
+                let res = (|| -> AppResult<TableEntry> {
+                    use sha2::Digest;
+                    let f = std::fs::File::create(&scratch)
+                        .map_err(|e| io_err("create", &scratch, e))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let mut h = sha2::Sha256::new();
+                    let mut bytes = 0u64;
+                    let mut rec = Vec::new();
+                    let entries = t.dump(&r, &mut |k, v| {
+                        rec.clear();
+                        dom::put_record(&mut rec, k, v);
+                        h.update(&rec);
+                        bytes += rec.len() as u64;
+                        w.write_all(&rec).map_err(|e| io_err("write", &scratch, e))
+                    })?;
+                    w.flush().map_err(|e| io_err("write", &scratch, e))?;
+                    drop(w);
+                    let mut hd = tar::Header::new_gnu();
+                    hd.set_size(bytes);
+                    hd.set_mode(0o600);
+                    hd.set_mtime(now.timestamp().max(0) as u64);
+                    hd.set_cksum();
+                    let f =
+                        std::fs::File::open(&scratch).map_err(|e| io_err("read", &scratch, e))?;
+                    tar.append_data(
+                        &mut hd,
+                        format!("{}{}.bin", dom::TABLE_DIR, t.name()),
+                        std::io::BufReader::new(f),
+                    )
+                    .map_err(|e| io_err("write", &part, e))?;
+                    Ok(TableEntry {
+                        name: t.name().to_string(),
+                        entries,
+                        bytes,
+                        sha256: hex::encode(h.finalize()),
+                    })
+                })();
+                let _ = std::fs::remove_file(&scratch);
+                let entry = res?;
                 if matches!(t, AnyTable::RowU64(_)) {
-                    counts.insert(t.name().to_string(), entries);
+                    counts.insert(t.name().to_string(), entry.entries);
                 }
-                let mut h = tar::Header::new_gnu();
-                h.set_size(buf.len() as u64);
-                h.set_mode(0o600);
-                h.set_mtime(now.timestamp().max(0) as u64);
-                h.set_cksum();
-                tar.append_data(
-                    &mut h,
-                    format!("{}{}.bin", dom::TABLE_DIR, t.name()),
-                    buf.as_slice(),
-                )
-                .map_err(|e| io_err("write", &part, e))?;
-                tables.push(TableEntry {
-                    name: t.name().to_string(),
-                    entries,
-                    bytes: buf.len() as u64,
-                    sha256: dom::sha256_hex(&buf),
-                });
+                tables.push(entry);
             }
             let schema_version = {
                 let meta = r.open_table(META)?;
@@ -395,7 +415,7 @@ impl App {
         let tmp = self.config.data_dir.join("aiops.redb.restoring");
         let _ = std::fs::remove_file(&tmp);
         let built = (|| -> AppResult<()> {
-            let db = open_db(&tmp)?;
+            let db = open_db_with_cache(&tmp, 64 << 20)?;
             let w = db.begin_write()?;
             let f = std::fs::File::open(&path).map_err(|e| io_err("open", &path, e))?;
             let mut ar =
@@ -418,9 +438,10 @@ impl App {
                         "the backup holds table '{table}', which this aiops does not know"
                     )));
                 };
-                let mut data = Vec::new();
-                entry.read_to_end(&mut data).map_err(corrupt)?;
-                let mut it = dom::records(&data).map(|r| r.map_err(corrupt));
+                let mut reader = std::io::BufReader::new(&mut entry);
+                let mut it = std::iter::from_fn(|| {
+                    dom::read_record(&mut reader).map_err(corrupt).transpose()
+                });
                 def.load(&w, &mut it)?;
             }
             // The catalogue of backups and the audit log stay as they are now.

@@ -94,14 +94,25 @@ impl Store {
     }
 }
 
+/// The page cache of the live store. redb's default (1 GiB) lets a big store grow the
+/// process to that size; this bounds it (the OS page cache still holds the file).
+pub const CACHE_BYTES: usize = 128 << 20;
+
 pub fn open_db(path: &Path) -> Result<Database, AppError> {
-    Database::create(path).map_err(|e| match e {
+    open_db_with_cache(path, CACHE_BYTES)
+}
+
+pub fn open_db_with_cache(path: &Path, cache: usize) -> Result<Database, AppError> {
+    Database::builder()
+        .set_cache_size(cache)
+        .create(path)
+        .map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => AppError::Unavailable(format!(
             "{} is in use by another aiops process (a running server?). Stop it first, or use the API.",
             path.display()
         )),
-        other => AppError::Internal(format!("cannot open {}: {other}", path.display())),
-    })
+            other => AppError::Internal(format!("cannot open {}: {other}", path.display())),
+        })
 }
 
 /// Bring a database to `SCHEMA_VERSION` (refusing a newer one).

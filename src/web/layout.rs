@@ -43,6 +43,7 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                                     li { a href="/ssh-keys" { "SSH keys" } }
                                     li { a href="/users" { "Users" } }
                                     li { a href="/audit" { "Audit" } }
+                                    li { a href="/admin/system" { "System" } }
                                 }
                                 li { a href="/account" { "Account" } }
                                 li { a href="/api/docs" { "API" } }

@@ -9,6 +9,7 @@ mod layout;
 mod pages;
 mod session;
 mod ssh;
+mod system;
 
 use crate::services::App;
 use git::*;
@@ -73,6 +74,13 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
         .at("/agents", get(agents_fragment))
+        .at("/admin/system", get(system::status_get))
+        .at(
+            "/admin/backups",
+            get(system::backups_get).post(system::backups_post),
+        )
+        .at("/admin/backups/:id/:action", post(system::backup_action))
+        .at("/admin/logs", get(system::logs_get))
         .at(
             "/settings/agents",
             get(agents::global_get).post(agents::global_post),

@@ -654,3 +654,108 @@ async fn status_logs_update_restart_and_admin_only() {
         assert!(v["error"].is_string(), "{m} {p}: JSON error {v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_pages_for_status_backups_and_logs() {
+    let s = Server::start_with(&[("AIOPS_LOG", "info")]);
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let get = |path: &'static str, cookie: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .get(s.url(path))
+                .header("cookie", format!("aiops_session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let s = &s;
+        let cookie = cookie.clone();
+        async move {
+            let html = s
+                .client
+                .get(s.url("/"))
+                .header("cookie", format!("aiops_session={cookie}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let mut form = form;
+            form.push(("csrf_token", page_csrf(&html).unwrap()));
+            let r = s
+                .client
+                .post(s.url(&path))
+                .header("cookie", format!("aiops_session={cookie}"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (st, html) = get("/admin/system", cookie.clone()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        html.contains("database") && html.contains("Scheduled jobs"),
+        "{html}"
+    );
+    let (st, html) = post(
+        "/admin/backups".into(),
+        vec![
+            ("action", "create".into()),
+            ("description", "from the web".into()),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("Backup #1 created"), "{html}");
+    assert!(html.contains("from the web"));
+    let (st, html) = post(
+        "/admin/backups".into(),
+        vec![
+            ("action", "schedule".into()),
+            ("cron", "0 3 * * *".into()),
+            ("keep_last", "7".into()),
+            ("keep_days", "".into()),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("Scheduled backups: 0 3 * * *"), "{html}");
+    // The scheduler picks the job up within a tick or two and shows its next run.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, html) = get("/admin/system", cookie.clone()).await;
+        if html.contains("0 0 3 * * *") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backup job is listed: {html}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    s.create_tenant("made-after").await;
+    let (st, html) = post("/admin/backups/1/restore".into(), vec![]).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(html.contains("Restored backup #1"), "{html}");
+    let (_, v) = s.get(&s.admin_key, "/api/v1/tenants").await;
+    assert!(!v.to_string().contains("made-after"), "{v}");
+    let (st, html) = get("/admin/logs", cookie.clone()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("log-lines"), "{html}");
+    // Not for other users.
+    s.create_user("viewer@example.com", "viewer-password-1", false)
+        .await;
+    let other = s.web_login("viewer@example.com", "viewer-password-1").await;
+    for p in ["/admin/system", "/admin/backups", "/admin/logs"] {
+        let (st, _) = get(p, other.clone()).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{p}");
+    }
+}
