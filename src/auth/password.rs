@@ -1,4 +1,6 @@
-//! argon2id password hashing (PHC strings).
+//! argon2id password hashing (PHC strings), and verification of the hashes the Python aiops
+//! stored (Werkzeug `pbkdf2:sha256:<iterations>$<salt>$<hex>`), which are replaced by argon2id
+//! at the next successful login.
 
 use argon2::Argon2;
 use argon2::password_hash::{
@@ -15,8 +17,52 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
 }
 
+/// Whether a stored hash is in a legacy format (to be rehashed after a successful login).
+pub fn is_legacy(stored: &str) -> bool {
+    stored.starts_with("pbkdf2:")
+}
+
+/// Werkzeug's `pbkdf2:<sha256|sha512>[:<iterations>]$<salt>$<hex digest>`.
+fn verify_werkzeug(password: &str, stored: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut parts = stored.splitn(3, '$');
+    let (Some(method), Some(salt), Some(hexdigest)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let mut m = method.split(':');
+    if m.next() != Some("pbkdf2") {
+        return false;
+    }
+    let algo = m.next().unwrap_or("sha256");
+    let iterations: u32 = m.next().and_then(|i| i.parse().ok()).unwrap_or(600_000);
+    let Ok(want) = hex::decode(hexdigest) else {
+        return false;
+    };
+    let mut out = vec![0u8; want.len().clamp(1, 64)];
+    match algo {
+        "sha256" => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+            password.as_bytes(),
+            salt.as_bytes(),
+            iterations,
+            &mut out,
+        ),
+        "sha512" => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(
+            password.as_bytes(),
+            salt.as_bytes(),
+            iterations,
+            &mut out,
+        ),
+        _ => return false,
+    }
+    out.len() == want.len() && bool::from(out.ct_eq(&want))
+}
+
 /// Constant-time verification; an unparseable stored hash never matches.
 pub fn verify_password(password: &str, stored: &str) -> bool {
+    if is_legacy(stored) {
+        return verify_werkzeug(password, stored);
+    }
     match PasswordHash::new(stored) {
         Ok(parsed) => Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -42,5 +88,26 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("x", "garbage"));
+    }
+
+    #[test]
+    fn werkzeug_pbkdf2_hashes_verify() {
+        // generate_password_hash("secret-pass", method="pbkdf2:sha256:1000", salt_length=8)
+        // computed independently: pbkdf2_hmac(sha256, b"secret-pass", b"abcdefgh", 1000).
+        let mut out = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"secret-pass", b"abcdefgh", 1000, &mut out);
+        let stored = format!("pbkdf2:sha256:1000$abcdefgh${}", hex::encode(out));
+        assert!(is_legacy(&stored));
+        assert!(verify_password("secret-pass", &stored));
+        assert!(!verify_password("secret-pasS", &stored));
+        assert!(!verify_password("secret-pass", "pbkdf2:md5:1000$abc$00"));
+        assert!(!verify_password("secret-pass", "pbkdf2:sha256:1000$abc"));
+        // A known vector (Werkzeug docs style): sha256, 1 iteration, salt "salt".
+        let mut one = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"password", b"salt", 1, &mut one);
+        assert_eq!(
+            hex::encode(one),
+            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
+        );
     }
 }

@@ -75,6 +75,56 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
     Ok(p)
 }
 
+/// `aiops import-sqlite`: offline, against the data dir.
+pub fn import_sqlite(
+    store_args: StoreArgs,
+    path: &std::path::Path,
+    keys_dir: Option<&std::path::Path>,
+    dry_run: bool,
+    force: bool,
+) -> anyhow::Result<()> {
+    let data_dir = Config::data_dir_for(&store_args)?;
+    let mut serve = ServeArgs {
+        store: store_args,
+        ..Default::default()
+    };
+    serve.store.data_dir = Some(data_dir);
+    let config = Config::resolve(&serve)?;
+    let store = Store::open(&config.data_dir)?;
+    let app = App::new(store, config)?;
+    let report = app.import_sqlite(path, keys_dir, dry_run, force)?;
+    if report.already_imported {
+        println!(
+            "{} was already imported into {}: nothing to do (use --force to import it again).",
+            path.display(),
+            app.config.data_dir.display()
+        );
+        return Ok(());
+    }
+    println!(
+        "{} {} into {}:",
+        if dry_run { "Would import" } else { "Imported" },
+        path.display(),
+        app.config.data_dir.display()
+    );
+    for (what, n) in &report.counts {
+        println!("  {what:<22} {n}");
+    }
+    for (what, n) in &report.skipped {
+        println!("  left out: {what} ({n})");
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !dry_run {
+        println!(
+            "Passwords and API keys keep working (they are upgraded at first use). Tracker tokens and SSH keys are encrypted with the master key in {}: keep a copy of it.",
+            app.config.data_dir.join("secret.key").display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
     let data_dir = Config::data_dir_for(&store_args)?;
     let mut serve = ServeArgs {

@@ -18,10 +18,20 @@ use clap::{Parser, Subcommand};
 use commands::{AuthCommand, ConfigCommand, ProjectsCommand, TenantsCommand};
 use output::Format;
 
+/// `aiops --version`: version, git commit and build date.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("AIOPS_GIT_COMMIT"),
+    ", built ",
+    env!("AIOPS_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "aiops",
-    version,
+    version = VERSION,
     about = "aiops control plane: server, admin tool and API client",
     after_help = "Client configuration: ~/.aiops/config.yaml (url, api_key, output_format), overridden by \
                   AIOPS_URL, AIOPS_API_KEY, AIOPS_OUTPUT_FORMAT. JSON/YAML output is the server's data \
@@ -45,6 +55,23 @@ pub enum Command {
         store: StoreArgs,
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// Move a Python aiops 0.3.x installation (instance/app.db and instance/keys) into the store
+    /// (server stopped; run against the new data dir)
+    ImportSqlite {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The Python aiops database, e.g. /home/syseng/aiops/instance/app.db
+        path: std::path::PathBuf,
+        /// Where its private SSH keys are [default: keys/ next to the database]
+        #[arg(long)]
+        keys_dir: Option<std::path::PathBuf>,
+        /// Report what would be imported; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace everything in a store that already holds data
+        #[arg(long)]
+        force: bool,
     },
     /// Client configuration (~/.aiops/config.yaml)
     Config {
@@ -123,6 +150,13 @@ pub async fn run(cli: Cli) -> i32 {
     let res = match cli.command {
         Command::Serve(args) => crate::server::serve(args).await,
         Command::Admin { store, command } => admin::run(store, command),
+        Command::ImportSqlite {
+            store,
+            path,
+            keys_dir,
+            dry_run,
+            force,
+        } => admin::import_sqlite(store, &path, keys_dir.as_deref(), dry_run, force),
         Command::Config { command } => commands::config(command, fmt),
         Command::Auth { command } => match commands::connect(fmt) {
             Ok(ctx) => commands::auth(ctx, command).await,

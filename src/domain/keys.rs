@@ -151,6 +151,7 @@ mod tests {
             expires_at: None,
             created_at: now,
             updated_at: now,
+            legacy_bcrypt: None,
         };
         assert!(key_unusable(&k, now).is_none());
         k.expires_at = Some(now - Duration::seconds(1));

@@ -99,6 +99,10 @@ pub struct ApiKey {
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// A key imported from the Python aiops: its bcrypt hash. `key_digest` is then
+    /// `legacy:<prefix>:<id>` until the first use, which replaces both with the SHA-256 digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_bcrypt: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -344,11 +344,23 @@ impl App {
                 false
             }
         };
-        let Some(user) = user.filter(|_| ok) else {
+        let Some(mut user) = user.filter(|_| ok) else {
             self.login_limiter.record_failure(client);
             return Err(AppError::BadRequest("Invalid email or password.".into()));
         };
         self.login_limiter.reset(client);
+        if crate::auth::password::is_legacy(&user.password_hash) {
+            // Imported from the Python aiops: replace with argon2id now that we know the password.
+            let hash = hash_password(password)?;
+            let w = self.store.write()?;
+            if let Some(mut fresh) = get_row_w::<User>(&w, USERS, user.id)? {
+                fresh.password_hash = hash.clone();
+                put_row(&w, USERS, user.id, &fresh)?;
+            }
+            w.commit()?;
+            user.password_hash = hash;
+            tracing::info!(user = user.id, "legacy password hash upgraded to argon2id");
+        }
         let token = self.create_session(user.id)?;
         Ok((token, user))
     }
@@ -417,7 +429,13 @@ impl App {
         let digest = keys::digest(raw);
         let r = self.store.read()?;
         let invalid = || AppError::unauthorized("Invalid API key");
-        let id = index_get(&r, API_KEYS_BY_DIGEST, &digest)?.ok_or_else(invalid)?;
+        let id = match index_get(&r, API_KEYS_BY_DIGEST, &digest)? {
+            Some(id) => id,
+            None => {
+                drop(r);
+                return self.authenticate_legacy_key(raw);
+            }
+        };
         let key: ApiKey = get_row(&r, API_KEYS, id)?.ok_or_else(invalid)?;
         let now = Utc::now();
         if let Some(why) = key_unusable(&key, now) {
@@ -439,6 +457,49 @@ impl App {
             w.commit()?;
         }
         Ok(Identity::from_key(user, key))
+    }
+
+    /// A key imported from the Python aiops (bcrypt-hashed): found by its 12-character prefix,
+    /// checked with bcrypt once, then stored under its SHA-256 digest like any other key.
+    fn authenticate_legacy_key(&self, raw: &str) -> AppResult<Identity> {
+        let invalid = || AppError::unauthorized("Invalid API key");
+        let prefix = format!("legacy:{}:", raw.get(..12).unwrap_or(raw));
+        let candidates: Vec<u64> = {
+            let r = self.store.read()?;
+            let t = r.open_table(API_KEYS_BY_DIGEST)?;
+            let mut ids = Vec::new();
+            for item in t.range(prefix.as_str()..)? {
+                let (k, v) = item?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                ids.push(v.value());
+            }
+            ids
+        };
+        for id in candidates {
+            let key: Option<ApiKey> = {
+                let r = self.store.read()?;
+                get_row(&r, API_KEYS, id)?
+            };
+            let Some(mut key) = key else { continue };
+            let Some(hash) = key.legacy_bcrypt.clone() else {
+                continue;
+            };
+            if !bcrypt::verify(raw, &hash).unwrap_or(false) {
+                continue;
+            }
+            let w = self.store.write()?;
+            index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;
+            key.key_digest = keys::digest(raw);
+            key.legacy_bcrypt = None;
+            index_set(&w, API_KEYS_BY_DIGEST, &key.key_digest, key.id)?;
+            put_row(&w, API_KEYS, key.id, &key)?;
+            w.commit()?;
+            tracing::info!(key = key.id, "imported API key verified and re-indexed");
+            return self.authenticate_key(raw);
+        }
+        Err(invalid())
     }
 
     /// Create a key for the caller. Scopes are capped by the caller's own (no escalation).
@@ -514,6 +575,7 @@ impl App {
             expires_at,
             created_at: now,
             updated_at: now,
+            legacy_bcrypt: None,
         };
         put_row(&w, API_KEYS, key.id, &key)?;
         index_set(&w, API_KEYS_BY_DIGEST, &key.key_digest, key.id)?;

@@ -8,6 +8,7 @@ pub mod context;
 pub mod demo;
 pub mod git;
 pub mod gitread;
+pub mod import;
 pub mod integrations;
 pub mod issues;
 pub mod projects;

@@ -536,3 +536,25 @@ impl App {
         ])
     }
 }
+
+/// For the SQLite import: the public line, SHA-256 fingerprint and encrypted private key of a
+/// key pair from the Python aiops (the private half may be missing or unreadable: then None,
+/// with the reason).
+pub(crate) fn import_key_material(
+    secrets: &super::secrets::Secrets,
+    public: &str,
+    private: Option<&str>,
+) -> AppResult<(String, String, Option<String>, Option<String>)> {
+    let (public_key, enc, warning) = match private.map(parse_private) {
+        Some(Ok(k)) => {
+            let enc = secrets.encrypt(&openssh_private(&k)?)?;
+            (k.public_key().clone(), Some(enc), None)
+        }
+        Some(Err(e)) => (parse_public(public)?, None, Some(e.to_string())),
+        None => (parse_public(public)?, None, None),
+    };
+    let line = public_key
+        .to_openssh()
+        .map_err(|e| AppError::Internal(format!("cannot encode the public key: {e}")))?;
+    Ok((line, fingerprint(&public_key), enc, warning))
+}

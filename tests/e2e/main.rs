@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod fakes;
 mod git;
+mod import;
 mod openapi;
 mod persistence;
 mod sessions;
