@@ -1,18 +1,34 @@
-# Static musl build of aiops, then a minimal runtime image with git and tmux.
+# syntax=docker/dockerfile:1
+# Build: docker build -t aiops .
+# Run:   docker run -d --name aiops -p 8060:8060 -v aiops-data:/data \
+#          -e AIOPS_ADMIN_EMAIL=you@example.com -e AIOPS_ADMIN_PASSWORD=change-me-now aiops
+#        (without the two variables, `docker logs aiops` shows a one-time setup link)
+
+# 1. The static musl binary.
 FROM rust:1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends musl-tools \
+    && rm -rf /var/lib/apt/lists/*
 RUN rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
 COPY . .
-RUN cargo build --release --target x86_64-unknown-linux-musl
+RUN bash packaging/build-static.sh \
+    && cp target/x86_64-unknown-linux-musl/release/aiops /aiops
 
+# 2. The runtime: the binary plus what agents and playbooks use at run time.
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates git tmux openssh-client \
-    && rm -rf /var/lib/apt/lists/* && useradd --system --create-home --home-dir /var/lib/aiops aiops
-COPY --from=build /src/target/x86_64-unknown-linux-musl/release/aiops /usr/local/bin/aiops
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git tmux openssh-client ansible sudo \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /bin/sh aiops \
+    && mkdir -p /data && chown aiops:aiops /data
+COPY --from=build /aiops /usr/local/bin/aiops
 USER aiops
-WORKDIR /var/lib/aiops
-ENV AIOPS_DATA_DIR=/var/lib/aiops AIOPS_BIND=0.0.0.0:8060
+WORKDIR /data
+VOLUME ["/data"]
+ENV AIOPS_DATA_DIR=/data \
+    AIOPS_BIND=0.0.0.0:8060
 EXPOSE 8060
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/aiops", "health", "--url", "http://127.0.0.1:8060"]
 ENTRYPOINT ["/usr/local/bin/aiops"]
 CMD ["serve"]

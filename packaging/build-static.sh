@@ -9,9 +9,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
   rustup target add "$TARGET"
 fi
 command -v musl-gcc >/dev/null || { echo "musl-gcc not found: apt-get install musl-tools" >&2; exit 1; }
+# C code (ring, mimalloc, SQLite) is compiled with musl-gcc; Rust links with its own
+# self-contained musl start files (the musl target is static by default; using musl-gcc as the
+# linker instead produces a broken static-pie).
 export CC_x86_64_unknown_linux_musl=musl-gcc
-export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=musl-gcc
-export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+# A plain static executable (not static-pie): `ldd` then says "not a dynamic executable".
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 cargo build --release --locked --target "$TARGET" "$@"
 BIN="target/$TARGET/release/aiops"
 # The release profile strips symbols; make sure, and show what we built.

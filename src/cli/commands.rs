@@ -91,6 +91,31 @@ pub enum ProjectsCommand {
 }
 
 /// Everything a server command needs: the client and the chosen format.
+/// `aiops health`: GET <url>/api/v1/health within 5 s.
+pub async fn health(url: Option<String>) -> anyhow::Result<()> {
+    let url = match url {
+        Some(u) => u,
+        None => load_config()
+            .ok()
+            .and_then(|cfg| config_file::effective(&cfg, "url", env_var))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "http://127.0.0.1:8060".into()),
+    };
+    let target = format!("{}/api/v1/health", url.trim_end_matches('/'));
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&target)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{target} did not answer: {e}"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!("{target} answered {}", resp.status());
+    }
+    println!("ok");
+    Ok(())
+}
+
 pub struct Ctx {
     pub client: Client,
     pub format: Format,

@@ -73,6 +73,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Exit 0 when the server answers its health check (for container health checks)
+    Health {
+        /// Server URL [default: the configured url]
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Client configuration (~/.aiops/config.yaml)
     Config {
         #[command(subcommand)]
@@ -158,6 +164,7 @@ pub async fn run(cli: Cli) -> i32 {
             force,
         } => admin::import_sqlite(store, &path, keys_dir.as_deref(), dry_run, force),
         Command::Config { command } => commands::config(command, fmt),
+        Command::Health { url } => commands::health(url).await,
         Command::Auth { command } => match commands::connect(fmt) {
             Ok(ctx) => commands::auth(ctx, command).await,
             Err(e) => Err(e),

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# All benchmarks in one command, printing one table (Markdown). Loopback only.
+#   bash bench/run.sh [wrk-seconds]
+# Needs wrk and curl (apt-get install wrk curl). Builds the release binary (and uses the static
+# musl one if packaging/build-static.sh has built it, for the size line).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q
+BIN="$PWD/target/release/aiops"
+STATIC="$PWD/target/x86_64-unknown-linux-musl/release/aiops"
+WORK="$(mktemp -d)"
+trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+ROWS=()
+row() { ROWS+=("| $1 | $2 |"); }
+
+DATA="$WORK/data"
+"$BIN" admin --data-dir "$DATA" create-user bench@example.com --admin --password bench-password >/dev/null
+KEY="$("$BIN" admin --data-dir "$DATA" create-key bench@example.com --scopes read 2>/dev/null)"
+"$BIN" admin --data-dir "$DATA" seed-demo bench@example.com --tenants 20 --projects-per-tenant 5 --issues 10000 >/dev/null
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+BASE="http://127.0.0.1:$PORT"
+start_ns=$(date +%s%N)
+AIOPS_DATA_DIR="$DATA" AIOPS_BIND="127.0.0.1:$PORT" AIOPS_LOG=warn "$BIN" serve >/dev/null &
+PID=$!
+until curl -sf "$BASE/api/v1/health" >/dev/null; do sleep 0.002; done
+first_ns=$(date +%s%N)
+row "start to first answer" "$(( (first_ns - start_ns) / 1000000 )) ms"
+sleep 1
+row "idle RSS (10,000 issues in the store)" "$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+row "binary size (release, glibc)" "$(du -h "$BIN" | cut -f1)"
+[ -x "$STATIC" ] && row "binary size (static musl)" "$(du -h "$STATIC" | cut -f1)"
+
+# A web session for the page renders.
+JAR="$WORK/jar"
+CSRF=$(curl -s -c "$JAR" "$BASE/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
+curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "email=bench%40example.com&password=bench-password&csrf_token=$CSRF" "$BASE/login"
+SESSION=$(awk '$6 == "aiops_session" {print $7}' "$JAR")
+ISSUE=$(curl -sf -H "X-API-Key: $KEY" "$BASE/api/v1/issues?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["issues"][0]["id"])')
+
+measure() { # label, header, path
+  curl -sf -H "$2" "$BASE$3" >/dev/null || { echo "GET $3 failed" >&2; exit 1; }
+  local out; out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -H "$2" "$BASE$3")
+  local rps p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+  p99=$(echo "$out" | awk '/^ +99%/ {print $2}')
+  row "$1" "$rps req/s, p99 $p99"
+}
+measure "GET /api/v1/tenants" "X-API-Key: $KEY" /api/v1/tenants
+measure "GET /api/v1/projects" "X-API-Key: $KEY" /api/v1/projects
+measure "GET /api/v1/issues?status=open&limit=50" "X-API-Key: $KEY" "/api/v1/issues?status=open&limit=50"
+measure "GET /api/v1/issues/{id}" "X-API-Key: $KEY" "/api/v1/issues/$ISSUE"
+measure "page: dashboard /" "Cookie: aiops_session=$SESSION" /
+measure "page: /issues" "Cookie: aiops_session=$SESSION" /issues
+row "RSS after load" "$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+kill "$PID"; wait "$PID" 2>/dev/null || true
+
+SYNC=$(cargo bench -q --bench tracker_sync 2>/dev/null | awk -F'[(),]' '/^full sync/ {print $0}' | sed -n 's/.*pages, \([0-9.]* s\).*/\1/p')
+row "tracker sync, 10,000 issues (100 pages, fake GitHub)" "${SYNC:-n/a}"
+BK=$(bash bench/backup.sh 100000 2>/dev/null)
+row "backup, 100,000 issues" "$(echo "$BK" | sed -n 's/.*backup  (POST \/system\/backups): *\(.*\)/\1/p')"
+row "restore, 100,000 issues" "$(echo "$BK" | sed -n 's/.*restore (verify + safety backup + swap): *\(.*\)/\1/p')"
+
+echo "| measure | result |"
+echo "|---|---|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "wrk -t2 -c32 -d${DURATION}s on loopback; $(nproc) cores; $(date -u +%Y-%m-%d)."
