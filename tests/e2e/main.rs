@@ -10,6 +10,7 @@ mod fakes;
 mod git;
 mod import;
 mod openapi;
+mod packaging;
 mod persistence;
 mod sessions;
 mod ssh;
