@@ -12,6 +12,31 @@ use poem::{EndpointExt, Route, Server};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The TCP acceptor with Nagle's algorithm off: small writes (terminal echo, SSE events, short
+/// API answers) leave at once instead of waiting up to 40 ms for an ACK.
+struct NoDelay(poem::listener::TcpAcceptor);
+
+impl Acceptor for NoDelay {
+    type Io = tokio::net::TcpStream;
+
+    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<(
+        Self::Io,
+        poem::web::LocalAddr,
+        poem::web::RemoteAddr,
+        poem::http::uri::Scheme,
+    )> {
+        let (io, local, remote, scheme) = self.0.accept().await?;
+        let _ = io.set_nodelay(true);
+        Ok((io, local, remote, scheme))
+    }
+}
+
 pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
     let compressed = Route::new()
         .nest("/api", api::routes(app.clone()))
@@ -184,7 +209,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = crate::services::scheduler::spawn(app.clone(), stop_rx);
-    Server::new_with_acceptor(acceptor)
+    Server::new_with_acceptor(NoDelay(acceptor))
         .run_with_graceful_shutdown(build_routes(app), shutdown, Some(Duration::from_secs(10)))
         .await?;
     let _ = stop_tx.send(true);

@@ -20,6 +20,7 @@ pub mod sshclient;
 pub mod sync;
 pub mod system;
 pub mod tenants;
+pub mod terminal;
 pub mod trackers;
 pub mod workflow;
 

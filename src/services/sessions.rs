@@ -195,7 +195,7 @@ impl App {
         Ok(dir.join("tmux.sock"))
     }
 
-    fn session_row(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
+    pub(crate) fn session_row(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let found: Option<AiSession> = match key.parse::<u64>() {
@@ -217,6 +217,14 @@ impl App {
         found
             .filter(|s| s.user_id == caller.id() || caller.user.is_admin)
             .ok_or_else(|| AppError::NotFound(format!("Session {key} not found")))
+    }
+
+    /// Whether tmux (at `tm`) still has the named session.
+    pub(crate) async fn tmux_has(&self, tm: &Tmux, name: &str) -> bool {
+        tm.run(&["has-session", "-t", name], None)
+            .await
+            .map(|o| o.ok)
+            .unwrap_or(false)
     }
 
     async fn alive(&self, s: &AiSession) -> bool {

@@ -223,7 +223,7 @@ pub(super) async fn agents_list(app: &App, who: &Identity) -> Markup {
                         @for l in &live {
                             @let state = l.state.map(|s| s.as_str()).unwrap_or("gone");
                             tr {
-                                td { code { (l.session.tmux_target.as_deref().unwrap_or("")) } }
+                                td { a.terminal-link href={ "/sessions/" (l.session.id) "/terminal" } { "Terminal" } " " code { (l.session.tmux_target.as_deref().unwrap_or("")) } }
                                 td { (l.session.tool) }
                                 td { a href={ "/projects/" (l.session.project_id) } { (l.session.project_id) } }
                                 td { @if let Some(i) = l.session.issue_id { a href={ "/issues/" (i) } { (i) } } }

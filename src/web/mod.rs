@@ -10,6 +10,7 @@ mod pages;
 mod session;
 mod ssh;
 mod system;
+mod terminal;
 
 use crate::services::App;
 use git::*;
@@ -35,6 +36,7 @@ pub fn assets() -> impl Endpoint {
 pub fn stream_routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
         .at("/agents", get(agents::agents_events))
+        .at("/sessions/:key/terminal", get(terminal::terminal_ws))
         .data(app)
 }
 
@@ -74,6 +76,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
         .at("/agents", get(agents_fragment))
+        .at("/sessions/:key/terminal", get(terminal::terminal_page))
         .at("/admin/system", get(system::status_get))
         .at(
             "/admin/backups",

@@ -114,6 +114,17 @@ impl Driver {
         .await;
     }
 
+    /// Keystrokes into an element, without clearing it first.
+    async fn send_keys(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), None)
@@ -304,4 +315,46 @@ async fn phone_user_filters_issues_and_comments_with_htmx() {
         .await;
     d.goto(&s.url("/")).await;
     d.wait_text("#pinned-issues", "Issue 42").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_user_types_into_the_browser_terminal_and_sees_the_echo() {
+    let (s, _tmp, _p, id) = crate::terminal::agent_server().await;
+    let d = Driver::start().await;
+    d.goto(&s.url("/login")).await;
+    d.type_into("input[name=email]", ADMIN_EMAIL).await;
+    d.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    d.click("#login-submit").await;
+    d.find("#nav-toggle").await;
+    // The dashboard links the running agent's terminal.
+    d.goto(&s.url("/")).await;
+    d.find(&format!("a.terminal-link[href='/sessions/{id}/terminal']"))
+        .await;
+    d.goto(&s.url(&format!("/sessions/{id}/terminal"))).await;
+    d.wait_text("#term-status", "connected").await;
+    d.wait_text(".xterm-rows", "fake agent ready").await;
+    d.send_keys(".xterm-helper-textarea", "typed-in-chromium\n")
+        .await;
+    d.wait_text(".xterm-rows", "agent got: typed-in-chromium")
+        .await;
+    // The on-screen keys: Ctrl-C stops the fake agent (its pane shows it has ended).
+    d.click("[data-key=ctrl-c]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = s
+            .get(&s.admin_key, &format!("/api/v1/ai/sessions/{id}/output"))
+            .await;
+        if v["state"] == "exited" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Ctrl-C did not reach the agent: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let keys = d
+        .script("return document.querySelectorAll('#term-keys button').length")
+        .await;
+    assert!(keys.as_u64().unwrap_or(0) >= 9, "{keys}");
 }

@@ -15,6 +15,7 @@ mod persistence;
 mod sessions;
 mod ssh;
 mod system;
+mod terminal;
 mod trackers;
 mod web;
 mod workflow;

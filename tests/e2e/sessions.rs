@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const FAKE_AGENT: &str = r#"#!/bin/sh
+pub(crate) const FAKE_AGENT: &str = r#"#!/bin/sh
 echo "fake agent ready key=${AIOPS_API_KEY:+set} project=$AIOPS_PROJECT_ID"
 while IFS= read -r line; do
   echo "agent got: $line"

@@ -1,0 +1,100 @@
+//! The browser terminal page and its WebSocket (`/streams/sessions/{key}/terminal`).
+
+use super::layout::page;
+use super::pages::{AppData, not_found};
+use super::session::*;
+use crate::auth::Identity;
+use crate::services::App;
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::Path;
+use poem::web::websocket::WebSocket;
+use poem::{IntoResponse, Request, Response, handler};
+
+const XTERM: &str = "/assets/vendor/xterm-5.5.0";
+
+#[handler]
+pub fn terminal_page(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Path(key): Path<String>,
+) -> Response {
+    let who = who_or_login!(app, req);
+    let s = match tokio::task::block_in_place(|| app.session_row(&who, &key)) {
+        Ok(s) => s,
+        Err(e) => return not_found(&who, &e),
+    };
+    page(
+        &format!("Terminal · session {}", s.id),
+        Some(&who),
+        html! {
+            link rel="stylesheet" href={ (XTERM) "/xterm.css" };
+            div.term-head {
+                strong { (s.tool) " · session " (s.id) }
+                " "
+                @if let Some(i) = s.issue_id { a href={ "/issues/" (i) } { "issue " (i) } " " }
+                a href={ "/projects/" (s.project_id) } { "project " (s.project_id) }
+                " "
+                span #term-status.pending { "connecting…" }
+            }
+            div #terminal data-ws={ "/streams/sessions/" (s.id) "/terminal" } {}
+            nav #term-keys aria-label="Keys" {
+                button type="button" data-key="esc" { "Esc" }
+                button type="button" data-key="tab" { "Tab" }
+                button type="button" data-key="ctrl-c" { "Ctrl-C" }
+                button type="button" data-key="ctrl-d" { "Ctrl-D" }
+                button type="button" data-key="left" aria-label="Left" { "←" }
+                button type="button" data-key="up" aria-label="Up" { "↑" }
+                button type="button" data-key="down" aria-label="Down" { "↓" }
+                button type="button" data-key="right" aria-label="Right" { "→" }
+                button type="button" data-key="enter" { "⏎" }
+                button #term-copy type="button" { "Copy" }
+                button #term-paste type="button" { "Paste" }
+            }
+            script src={ (XTERM) "/xterm.js" } {}
+            script src={ (XTERM) "/addon-fit.js" } {}
+            script src="/assets/terminal.js" {}
+        },
+    )
+    .into_response()
+}
+
+/// The caller from the web cookie, or from an API key (`Authorization: Bearer` / `X-API-Key`).
+fn caller(app: &App, req: &Request) -> Option<Identity> {
+    if let Some(who) = current(app, req) {
+        return Some(who);
+    }
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))?;
+    app.authenticate_key(header).ok()
+}
+
+#[handler]
+pub async fn terminal_ws(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Path(key): Path<String>,
+    ws: WebSocket,
+) -> Response {
+    let Some(who) = caller(app, req) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "Log in (or send an API key) to attach",
+        )
+            .into_response();
+    };
+    let ip = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string());
+    let target = match app.terminal_attach(&who, &key, ip).await {
+        Ok(t) => t,
+        Err(e) => return (e.status(), e.to_string()).into_response(),
+    };
+    ws.on_upgrade(move |socket| crate::services::terminal::bridge(socket, target))
+        .into_response()
+}
