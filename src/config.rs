@@ -70,6 +70,13 @@ pub struct ServeArgs {
     /// Log filter, e.g. info or aiops=debug [default: info]
     #[arg(long, env = "AIOPS_LOG")]
     pub log: Option<String>,
+    /// Playbooks (`playbooks/`) and inventories (`inventories/`) of the server
+    /// [default: <data_dir>/ansible, with an example playbook installed on first start]
+    #[arg(long, env = "AIOPS_ANSIBLE_DIR")]
+    pub ansible_dir: Option<PathBuf>,
+    /// Playbook runs at the same time; more wait in a queue [default: 2]
+    #[arg(long, env = "AIOPS_ANSIBLE_MAX_CONCURRENT")]
+    pub ansible_max_concurrent: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +97,8 @@ struct FileConfig {
     /// `[tools]` table: name = "command".
     tools: Option<std::collections::BTreeMap<String, String>>,
     log: Option<String>,
+    ansible_dir: Option<PathBuf>,
+    ansible_max_concurrent: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +119,8 @@ pub struct Config {
     pub tools: std::collections::BTreeMap<String, String>,
     pub log: String,
     pub secret_key: Option<String>,
+    pub ansible_dir: PathBuf,
+    pub ansible_max_concurrent: usize,
 }
 
 fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -207,6 +218,16 @@ impl Config {
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
             secret_key: args.store.secret_key.clone().filter(|s| !s.is_empty()),
+            ansible_dir: args
+                .ansible_dir
+                .clone()
+                .or(file.ansible_dir)
+                .unwrap_or_else(|| data_dir.join("ansible")),
+            ansible_max_concurrent: args
+                .ansible_max_concurrent
+                .or(file.ansible_max_concurrent)
+                .unwrap_or(2)
+                .clamp(1, 64),
             data_dir,
             repo_storage_path,
             workspace_root,

@@ -122,7 +122,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::resolve(&args)?;
     let _log_guard = init_logging(&config);
     let store = Store::open(&config.data_dir)?;
-    let app = Arc::new(App::new(store, config.clone())?);
+    let app = App::new(store, config.clone())?.shared();
+    if let Err(e) = app.ansible_startup() {
+        tracing::warn!(error = %e, "ansible directory not prepared");
+    }
     let bootstrap = app.bootstrap()?;
     let interrupted = app.mark_interrupted_syncs()?;
     if interrupted > 0 {

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1` (poem-openapi). Handlers are thin: parse, call a service, shape
 //! the JSON. `gate` authenticates, limits bodies, audits writes and turns every error into JSON.
 
+mod ansible;
 pub mod gate;
 mod git;
 pub mod objects;
@@ -28,6 +29,7 @@ pub type AllApis = (
     sessions::SessionsApi,
     workflow::WorkflowApi,
     system::SystemApi,
+    ansible::AnsibleApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -41,6 +43,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             sessions::SessionsApi,
             workflow::WorkflowApi,
             system::SystemApi,
+            ansible::AnsibleApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -81,6 +81,27 @@ impl Client {
         ))
     }
 
+    /// A GET on a server path (not under /api/v1), for streams (server-sent events).
+    pub async fn stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{}", self.base, path);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.key)
+            .timeout(Duration::from_secs(24 * 3600))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach {url}: {}", root_cause(&e)))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            anyhow::bail!(
+                "{url} answered {status}: {}",
+                resp.text().await.unwrap_or_default()
+            );
+        }
+        Ok(resp)
+    }
+
     /// Stream a GET response body into `dest` (written to `<dest>.part`, then renamed).
     pub async fn download(&self, path: &str, dest: &std::path::Path) -> anyhow::Result<u64> {
         use tokio::io::AsyncWriteExt;

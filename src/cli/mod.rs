@@ -1,6 +1,7 @@
 //! Command line: `serve`, offline `admin` commands, and the HTTP client commands.
 
 pub mod admin;
+mod ansible;
 mod client;
 mod commands;
 mod config_file;
@@ -139,6 +140,11 @@ pub enum Command {
         #[command(subcommand)]
         command: workflow::WorkflowCommand,
     },
+    /// Ansible playbooks: list, run (and follow live), cancel, schedule
+    Ansible {
+        #[command(subcommand)]
+        command: ansible::AnsibleCommand,
+    },
     /// System administration (admins): status, logs, update, restart, backups
     System {
         #[command(subcommand)]
@@ -153,7 +159,22 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> i32 {
     let fmt = cli.output;
+    // Commands whose exit code is not just success/failure.
+    if let Command::Ansible { command } = cli.command {
+        let res = match commands::connect(fmt) {
+            Ok(ctx) => ansible::ansible(ctx, command).await,
+            Err(e) => Err(e),
+        };
+        return match res {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                1
+            }
+        };
+    }
     let res = match cli.command {
+        Command::Ansible { .. } => Ok(()),
         Command::Serve(args) => crate::server::serve(args).await,
         Command::Admin { store, command } => admin::run(store, command),
         Command::ImportSqlite {

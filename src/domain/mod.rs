@@ -1,6 +1,7 @@
 //! Plain types and rules with no I/O. Everything here is unit-tested in place.
 
 pub mod adf;
+pub mod ansible;
 pub mod backup;
 pub mod context;
 pub mod git;

@@ -374,3 +374,59 @@ pub struct SyncRun {
     #[serde(default)]
     pub error: Option<String>,
 }
+
+/// One `ansible-playbook` run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnsibleRun {
+    pub id: Id,
+    pub user_id: Id,
+    #[serde(default)]
+    pub project_id: Option<Id>,
+    /// The playbook as listed (`example.yml`, or a path in the project's checkout).
+    pub playbook: String,
+    /// The inventory file or the hosts given.
+    pub inventory: String,
+    #[serde(default)]
+    pub extra_vars: Option<serde_json::Value>,
+    pub check: bool,
+    /// The arguments after `ansible-playbook`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// queued, running, succeeded, failed, cancelled
+    pub status: String,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The combined output (capped; the cap is noted at its end).
+    #[serde(default)]
+    pub output: String,
+    #[serde(default)]
+    pub schedule_id: Option<Id>,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A playbook run on a cron expression.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnsibleSchedule {
+    pub id: Id,
+    pub cron: String,
+    pub playbook: String,
+    #[serde(default)]
+    pub project_id: Option<Id>,
+    #[serde(default)]
+    pub inventory: Option<String>,
+    #[serde(default)]
+    pub hosts: Option<String>,
+    #[serde(default)]
+    pub extra_vars: Option<serde_json::Value>,
+    pub check: bool,
+    pub enabled: bool,
+    /// Runs as this user.
+    pub created_by: Id,
+    #[serde(default)]
+    pub last_run_id: Option<Id>,
+    pub created_at: Timestamp,
+}

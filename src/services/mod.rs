@@ -2,6 +2,7 @@
 //! who may do what, so the API and the web UI share one set of rules.
 
 pub mod accounts;
+pub mod ansible;
 pub mod audit;
 pub mod backup;
 pub mod context;
@@ -52,6 +53,10 @@ pub struct App {
     pub jobs: scheduler::JobBoard,
     /// Set to true to make the server restart (re-exec) gracefully.
     pub restart: tokio::sync::watch::Sender<bool>,
+    /// Playbook runs: concurrency slots and the live ones.
+    pub ansible: ansible::AnsibleState,
+    /// This app as shared by the server (for work that outlives a request).
+    pub me: std::sync::OnceLock<std::sync::Weak<App>>,
 }
 
 impl App {
@@ -68,6 +73,8 @@ impl App {
             backup_lock: Default::default(),
             jobs: Default::default(),
             restart: tokio::sync::watch::Sender::new(false),
+            ansible: ansible::AnsibleState::new(config.ansible_max_concurrent),
+            me: Default::default(),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),
@@ -78,6 +85,21 @@ impl App {
 }
 
 impl App {
+    /// Wrap in an `Arc` and remember it (see `self_arc`).
+    pub fn shared(self) -> std::sync::Arc<App> {
+        let app = std::sync::Arc::new(self);
+        let _ = app.me.set(std::sync::Arc::downgrade(&app));
+        app
+    }
+
+    /// The shared app, for work that outlives the current call.
+    pub fn self_arc(&self) -> crate::error::AppResult<std::sync::Arc<App>> {
+        self.me
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| crate::error::AppError::Internal("the app is shutting down".into()))
+    }
+
     /// The URL an agent on this machine uses for the API (loopback when bound to all addresses).
     pub fn self_url(&self) -> String {
         self.self_url

@@ -313,18 +313,6 @@ pub fn spawn(
     })
 }
 
-// Until the Ansible service lands (branch `ansible`): no playbook schedules.
-impl App {
-    pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String)>> {
-        Ok(Vec::new())
-    }
-    pub(crate) async fn run_ansible_schedule(&self, schedule_id: Id) -> AppResult<Id> {
-        Err(crate::error::AppError::NotFound(format!(
-            "Ansible schedule {schedule_id} not found"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

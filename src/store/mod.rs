@@ -15,7 +15,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 use tables::*;
 
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// The open database. The handle can be swapped for another file while the server runs
 /// (backup restore): transactions already begun finish on the old file.
@@ -27,9 +27,13 @@ pub struct Store {
 type Migration = fn(&WriteTransaction) -> Result<(), AppError>;
 
 /// Ordered migrations: `MIGRATIONS[n]` moves a store from version n to n+1.
-/// Version 0 is an empty file; v1 creates every table; v2 adds `known_hosts` (creating tables
-/// is idempotent, so it runs the same step).
-const MIGRATIONS: &[Migration] = &[migrate_create_all_tables, migrate_create_all_tables];
+/// Version 0 is an empty file; v1 creates every table; v2 adds `known_hosts`; v3 adds the
+/// Ansible runs and schedules (creating tables is idempotent, so each runs the same step).
+const MIGRATIONS: &[Migration] = &[
+    migrate_create_all_tables,
+    migrate_create_all_tables,
+    migrate_create_all_tables,
+];
 
 fn migrate_create_all_tables(w: &WriteTransaction) -> Result<(), AppError> {
     for t in ALL_TABLES {

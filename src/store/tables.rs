@@ -66,6 +66,8 @@ pub const SYNC_RUNS: T<u64, &[u8]> = T::new("sync_runs");
 pub const BACKUPS: T<u64, &[u8]> = T::new("backups");
 /// Global key/value settings (linux user mapping, global agent context, …).
 pub const SETTINGS: T<&str, &[u8]> = T::new("settings");
+pub const ANSIBLE_RUNS: T<u64, &[u8]> = T::new("ansible_runs");
+pub const ANSIBLE_SCHEDULES: T<u64, &[u8]> = T::new("ansible_schedules");
 
 /// Receives each (key, value) of a table dump.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;
@@ -279,6 +281,8 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::MultiU64(SSH_KEYS_BY_TENANT),
     AnyTable::MultiU64(SSH_KEYS_BY_USER),
     AnyTable::RowU64(KNOWN_HOSTS),
+    AnyTable::RowU64(ANSIBLE_RUNS),
+    AnyTable::RowU64(ANSIBLE_SCHEDULES),
     AnyTable::RowU64(AI_SESSIONS),
     AnyTable::MultiU64(AI_SESSIONS_BY_USER),
     AnyTable::MultiU64(AI_SESSIONS_BY_PROJECT),

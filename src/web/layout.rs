@@ -38,6 +38,7 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                                 li { a href="/issues" { "Issues" } }
                                 li { a href="/keys" { "API keys" } }
                                 li { a href="/settings/agents" { "Agent instructions" } }
+                                li { a href="/ansible" { "Ansible" } }
                                 @if who.user.is_admin {
                                     li { a href="/integrations" { "Integrations" } }
                                     li { a href="/ssh-keys" { "SSH keys" } }

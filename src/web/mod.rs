@@ -3,6 +3,7 @@
 #[macro_use]
 mod macros;
 mod agents;
+mod ansible;
 mod git;
 mod issues;
 mod layout;
@@ -37,6 +38,7 @@ pub fn stream_routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
         .at("/agents", get(agents::agents_events))
         .at("/sessions/:key/terminal", get(terminal::terminal_ws))
+        .at("/ansible/runs/:id", get(terminal::ansible_events))
         .data(app)
 }
 
@@ -77,6 +79,12 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/audit", get(audit_get))
         .at("/agents", get(agents_fragment))
         .at("/sessions/:key/terminal", get(terminal::terminal_page))
+        .at(
+            "/ansible",
+            get(ansible::ansible_get).post(ansible::ansible_post),
+        )
+        .at("/ansible/runs/:id", get(ansible::run_get))
+        .at("/ansible/runs/:id/cancel", post(ansible::run_cancel))
         .at("/admin/system", get(system::status_get))
         .at(
             "/admin/backups",

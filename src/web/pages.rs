@@ -651,6 +651,7 @@ pub fn project_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) 
                 section #agent-start {
                     h2 { "AI agent" }
                     (super::agents::start_form(app, &who, &format!("/projects/{id}/agent"), false))
+                    p { a href={ "/ansible?project_id=" (id) } { "Ansible playbooks of this project" } }
                 }
                 section #workspace-panel hx-get={ "/projects/" (id) "/workspace" } hx-trigger="load" hx-select="#workspace-panel" hx-swap="outerHTML" {
                     p { a href={ "/projects/" (id) "/workspace" } { "My workspace" } " (loading…)" }

@@ -358,3 +358,50 @@ async fn phone_user_types_into_the_browser_terminal_and_sees_the_echo() {
         .await;
     assert!(keys.as_u64().unwrap_or(0) >= 9, "{keys}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_runs_a_playbook_from_the_web_and_watches_its_output_live() {
+    let s = Server::start();
+    std::fs::write(
+        s.dir.join("ansible/playbooks/slow.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: \"first-step\"\n    - ansible.builtin.command: sleep 2\n    - ansible.builtin.debug:\n        msg: \"last-step\"\n",
+    )
+    .unwrap();
+    let d = Driver::start().await;
+    d.goto(&s.url("/login")).await;
+    d.type_into("input[name=email]", ADMIN_EMAIL).await;
+    d.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    d.click("#login-submit").await;
+    d.find("#nav-toggle").await;
+    d.goto(&s.url("/ansible")).await;
+    d.find("#run-form").await;
+    d.script("document.querySelector('#run-form select[name=playbook]').value = 'slow.yml'")
+        .await;
+    d.type_into("#run-form input[name=hosts]", "localhost")
+        .await;
+    d.click("#run-form button[type=submit]").await;
+    // The run page follows the output as it comes, then shows the result.
+    d.wait_text("#run-output", "first-step").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if d.text_of("#run-status").await == "succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            d.text_of("#run-output").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = d.text_of("#run-output").await;
+    assert!(
+        out.contains("last-step") && out.contains("PLAY RECAP"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("first-step").count(),
+        1,
+        "each line once: {out}"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod ansible;
 mod api_auth;
 mod api_errors;
 mod browser;

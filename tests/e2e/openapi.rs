@@ -155,6 +155,17 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/system/backups/{id}/restore", "post"),
         ("/system/backup-schedule", "get"),
         ("/system/backup-schedule", "put"),
+        ("/ansible/playbooks", "get"),
+        ("/ansible/inventories", "get"),
+        ("/ansible/runs", "post"),
+        ("/ansible/runs", "get"),
+        ("/ansible/runs/{id}", "get"),
+        ("/ansible/runs/{id}/output", "get"),
+        ("/ansible/runs/{id}/cancel", "post"),
+        ("/ansible/schedules", "get"),
+        ("/ansible/schedules", "post"),
+        ("/ansible/schedules/{id}", "delete"),
+        ("/ansible/schedules/{id}/run", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

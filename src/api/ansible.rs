@@ -1,0 +1,411 @@
+//! Ansible: playbooks, inventories, runs (queued at once, followed live over
+//! `/streams/ansible/runs/{id}`), cancel, and schedules.
+
+use super::gate::Auth;
+use super::strict::{Str, opt};
+use crate::domain::{AnsibleRun, AnsibleSchedule, Timestamp};
+use crate::services::App;
+use crate::services::ansible::RunRequest;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde_json::Value;
+use std::sync::Arc;
+
+type R<T> = poem::Result<T>;
+type AppRef<'a> = Data<&'a Arc<App>>;
+
+#[derive(Tags)]
+enum Tag {
+    /// Ansible playbooks run by the server, with live output
+    Ansible,
+}
+
+#[derive(Object)]
+pub struct PlaybookObj {
+    /// system (the server's playbook directory) or project (the project's repository)
+    pub source: String,
+    pub project_id: Option<u64>,
+    pub name: String,
+}
+
+#[derive(Object)]
+pub struct PlaybooksEnvelope {
+    pub playbooks: Vec<PlaybookObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+pub struct InventoriesEnvelope {
+    pub inventories: Vec<String>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct RunBody {
+    #[oai(validator(max_length = 512))]
+    pub playbook: Str,
+    /// A project's playbook, run in your workspace checkout; absent: the server's playbooks.
+    pub project_id: Option<u64>,
+    /// An inventory name from GET /ansible/inventories.
+    #[oai(validator(max_length = 512))]
+    pub inventory: Option<Str>,
+    /// Hosts instead of an inventory: `web1,web2` (localhost runs with a local connection).
+    #[oai(validator(max_length = 4096))]
+    pub hosts: Option<Str>,
+    /// An object, JSON text, or `key=value` words.
+    pub extra_vars: Option<Value>,
+    /// Check mode (`--check`): report what would change.
+    pub check: Option<bool>,
+    #[oai(validator(max_length = 512))]
+    pub limit: Option<Str>,
+    #[oai(validator(max_length = 512))]
+    pub tags: Option<Str>,
+}
+
+#[derive(Object)]
+pub struct RunObj {
+    pub id: u64,
+    pub user_id: u64,
+    pub project_id: Option<u64>,
+    pub playbook: String,
+    pub inventory: String,
+    pub extra_vars: Option<Value>,
+    pub check: bool,
+    /// The arguments given to ansible-playbook.
+    pub args: Vec<String>,
+    /// queued, running, succeeded, failed, cancelled
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub schedule_id: Option<u64>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// The output (single-run answers only).
+    #[oai(skip_serializing_if_is_none)]
+    pub output: Option<String>,
+}
+
+fn run_obj(r: AnsibleRun, with_output: bool) -> RunObj {
+    RunObj {
+        id: r.id,
+        user_id: r.user_id,
+        project_id: r.project_id,
+        playbook: r.playbook,
+        inventory: r.inventory,
+        extra_vars: r.extra_vars,
+        check: r.check,
+        args: r.args,
+        status: r.status,
+        exit_code: r.exit_code,
+        schedule_id: r.schedule_id,
+        created_at: r.created_at,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        output: with_output.then_some(r.output),
+    }
+}
+
+#[derive(Object)]
+pub struct RunEnvelope {
+    pub run: RunObj,
+    /// Where to follow the output live (server-sent events).
+    pub stream: String,
+}
+
+#[derive(Object)]
+pub struct RunsEnvelope {
+    pub runs: Vec<RunObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+pub struct RunOutput {
+    pub id: u64,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    /// Output from `offset` on.
+    pub output: String,
+    /// Pass this as `offset` next time.
+    pub next_offset: usize,
+    pub done: bool,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// Cron expression (5 fields, or 6 with seconds first).
+    #[oai(validator(max_length = 200))]
+    pub cron: Str,
+    #[oai(validator(max_length = 512))]
+    pub playbook: Str,
+    pub project_id: Option<u64>,
+    #[oai(validator(max_length = 512))]
+    pub inventory: Option<Str>,
+    #[oai(validator(max_length = 4096))]
+    pub hosts: Option<Str>,
+    pub extra_vars: Option<Value>,
+    pub check: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct AnsibleScheduleObj {
+    pub id: u64,
+    pub cron: String,
+    pub playbook: String,
+    pub project_id: Option<u64>,
+    pub inventory: Option<String>,
+    pub hosts: Option<String>,
+    pub extra_vars: Option<Value>,
+    pub check: bool,
+    pub enabled: bool,
+    pub created_by: u64,
+    pub last_run_id: Option<u64>,
+    pub created_at: Timestamp,
+}
+
+fn ansible_schedule_obj(s: AnsibleSchedule) -> AnsibleScheduleObj {
+    AnsibleScheduleObj {
+        id: s.id,
+        cron: s.cron,
+        playbook: s.playbook,
+        project_id: s.project_id,
+        inventory: s.inventory,
+        hosts: s.hosts,
+        extra_vars: s.extra_vars,
+        check: s.check,
+        enabled: s.enabled,
+        created_by: s.created_by,
+        last_run_id: s.last_run_id,
+        created_at: s.created_at,
+    }
+}
+
+#[derive(Object)]
+pub struct SchedulesEnvelope {
+    pub schedules: Vec<AnsibleScheduleObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+pub struct AnsibleMessage {
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+enum Accepted<T: poem_openapi::types::ToJSON> {
+    #[oai(status = 202)]
+    Accepted(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum Created<T: poem_openapi::types::ToJSON> {
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+pub struct AnsibleApi;
+
+#[OpenApi(tag = "Tag::Ansible")]
+impl AnsibleApi {
+    /// Playbooks you may run: the server's (admins), or a project's (`project_id`, its owner).
+    #[oai(path = "/ansible/playbooks", method = "get")]
+    async fn playbooks(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        project_id: Query<Option<u64>>,
+    ) -> R<Json<PlaybooksEnvelope>> {
+        let list: Vec<PlaybookObj> = app
+            .list_playbooks(auth.identity(), project_id.0)?
+            .into_iter()
+            .map(|p| PlaybookObj {
+                source: p.source,
+                project_id: p.project_id,
+                name: p.name,
+            })
+            .collect();
+        Ok(Json(PlaybooksEnvelope {
+            count: list.len(),
+            playbooks: list,
+        }))
+    }
+
+    /// Inventory files (the server's, or a project's).
+    #[oai(path = "/ansible/inventories", method = "get")]
+    async fn inventories(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        project_id: Query<Option<u64>>,
+    ) -> R<Json<InventoriesEnvelope>> {
+        let list = app.list_inventories(auth.identity(), project_id.0)?;
+        Ok(Json(InventoriesEnvelope {
+            count: list.len(),
+            inventories: list,
+        }))
+    }
+
+    /// Start a run: answered at once (202) with the queued run; follow its output live at
+    /// `/streams/ansible/runs/{id}` or poll `/ansible/runs/{id}/output`.
+    #[oai(path = "/ansible/runs", method = "post")]
+    async fn run(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<RunBody>,
+    ) -> R<Accepted<RunEnvelope>> {
+        let b = body.0;
+        let run = app.0.start_playbook(
+            auth.identity(),
+            RunRequest {
+                playbook: b.playbook.0,
+                project_id: b.project_id,
+                inventory: opt(b.inventory),
+                hosts: opt(b.hosts),
+                extra_vars: b.extra_vars.unwrap_or(Value::Null),
+                check: b.check.unwrap_or(false),
+                limit: opt(b.limit),
+                tags: opt(b.tags),
+            },
+        )?;
+        Ok(Accepted::Accepted(Json(RunEnvelope {
+            stream: format!("/streams/ansible/runs/{}", run.id),
+            run: run_obj(run, false),
+        })))
+    }
+
+    /// Your runs, newest first (admins: everyone's).
+    #[oai(path = "/ansible/runs", method = "get")]
+    async fn runs(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        limit: Query<Option<usize>>,
+    ) -> R<Json<RunsEnvelope>> {
+        let runs: Vec<RunObj> = app
+            .list_runs(auth.identity(), limit.0.unwrap_or(50))?
+            .into_iter()
+            .map(|r| run_obj(r, false))
+            .collect();
+        Ok(Json(RunsEnvelope {
+            count: runs.len(),
+            runs,
+        }))
+    }
+
+    /// One run with its full output.
+    #[oai(path = "/ansible/runs/:id", method = "get")]
+    async fn run_get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<RunEnvelope>> {
+        let r = app.get_run(auth.identity(), id.0)?;
+        Ok(Json(RunEnvelope {
+            stream: format!("/streams/ansible/runs/{}", r.id),
+            run: run_obj(r, true),
+        }))
+    }
+
+    /// The output from `offset` (bytes) on, for polling clients.
+    #[oai(path = "/ansible/runs/:id/output", method = "get")]
+    async fn run_output(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+        offset: Query<Option<usize>>,
+    ) -> R<Json<RunOutput>> {
+        let r = app.get_run(auth.identity(), id.0)?;
+        let from = offset.0.unwrap_or(0).min(r.output.len());
+        let from = (0..=from)
+            .rev()
+            .find(|i| r.output.is_char_boundary(*i))
+            .unwrap_or(0);
+        Ok(Json(RunOutput {
+            id: r.id,
+            done: !matches!(r.status.as_str(), "queued" | "running"),
+            status: r.status,
+            exit_code: r.exit_code,
+            next_offset: r.output.len(),
+            output: r.output[from..].to_string(),
+        }))
+    }
+
+    /// Stop a queued or running run (the whole ansible-playbook process group).
+    #[oai(path = "/ansible/runs/:id/cancel", method = "post")]
+    async fn cancel(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<AnsibleMessage>> {
+        app.cancel_run(auth.identity(), id.0)?;
+        Ok(Json(AnsibleMessage {
+            message: format!("Run {} is being cancelled", id.0),
+        }))
+    }
+
+    /// Scheduled playbook runs (admins).
+    #[oai(path = "/ansible/schedules", method = "get")]
+    async fn schedules(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SchedulesEnvelope>> {
+        let list: Vec<AnsibleScheduleObj> = app
+            .list_schedules(auth.identity())?
+            .into_iter()
+            .map(ansible_schedule_obj)
+            .collect();
+        Ok(Json(SchedulesEnvelope {
+            count: list.len(),
+            schedules: list,
+        }))
+    }
+
+    #[oai(path = "/ansible/schedules", method = "post")]
+    async fn schedule_add(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<ScheduleBody>,
+    ) -> R<Created<AnsibleScheduleObj>> {
+        let b = body.0;
+        let s = app.add_schedule(
+            auth.identity(),
+            &b.cron.0,
+            RunRequest {
+                playbook: b.playbook.0,
+                project_id: b.project_id,
+                inventory: opt(b.inventory),
+                hosts: opt(b.hosts),
+                extra_vars: b.extra_vars.unwrap_or(Value::Null),
+                check: b.check.unwrap_or(false),
+                limit: None,
+                tags: None,
+            },
+        )?;
+        Ok(Created::Created(Json(ansible_schedule_obj(s))))
+    }
+
+    #[oai(path = "/ansible/schedules/:id", method = "delete")]
+    async fn schedule_delete(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+    ) -> R<Json<AnsibleMessage>> {
+        app.delete_schedule(auth.identity(), id.0)?;
+        Ok(Json(AnsibleMessage {
+            message: format!("Schedule {} deleted", id.0),
+        }))
+    }
+
+    /// Run a schedule now (as its creator).
+    #[oai(path = "/ansible/schedules/:id/run", method = "post")]
+    async fn schedule_run(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+    ) -> R<Accepted<RunEnvelope>> {
+        auth.identity().require_admin()?;
+        let run_id = app.run_ansible_schedule(id.0).await?;
+        let r = app.get_run(auth.identity(), run_id)?;
+        Ok(Accepted::Accepted(Json(RunEnvelope {
+            stream: format!("/streams/ansible/runs/{run_id}"),
+            run: run_obj(r, false),
+        })))
+    }
+}

@@ -1,0 +1,689 @@
+//! Ansible: playbooks from the server's playbook directory (admins) and from a project's
+//! repository (its owner, in their workspace checkout), run with `ansible-playbook` as a child
+//! process. A run never blocks a request: it is queued, started when a slot is free (at most
+//! `ansible_max_concurrent` at once), its output streamed to followers as it comes and stored
+//! with the exit code. Cancelling kills the whole process group.
+
+use super::App;
+use crate::auth::Identity;
+use crate::domain::ansible::{self as dom, Inventory, RunArgs};
+use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
+use crate::error::{AppError, AppResult};
+use crate::store::tables::*;
+use crate::store::*;
+use chrono::Utc;
+use rust_embed::RustEmbed;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+/// The shipped example playbook and inventory.
+#[derive(RustEmbed)]
+#[folder = "ansible/"]
+struct Shipped;
+
+const OUTPUT_CAP: usize = 5 << 20;
+
+/// What a live run shares with its followers.
+pub struct Live {
+    pub output: Mutex<String>,
+    pub tx: tokio::sync::broadcast::Sender<String>,
+    pub pid: Mutex<Option<u32>>,
+    pub cancel: tokio::sync::Notify,
+}
+
+pub struct AnsibleState {
+    slots: Arc<tokio::sync::Semaphore>,
+    live: Mutex<HashMap<Id, Arc<Live>>>,
+}
+
+impl AnsibleState {
+    pub fn new(max: usize) -> AnsibleState {
+        AnsibleState {
+            slots: Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub playbook: String,
+    pub project_id: Option<Id>,
+    pub inventory: Option<String>,
+    pub hosts: Option<String>,
+    pub extra_vars: Value,
+    pub check: bool,
+    pub limit: Option<String>,
+    pub tags: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlaybookView {
+    /// `system` or `project`
+    pub source: String,
+    pub project_id: Option<Id>,
+    pub name: String,
+}
+
+fn yaml_files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            yaml_files(&p, base, out);
+        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"))
+            && let Ok(rel) = p.strip_prefix(base)
+        {
+            out.push(rel.display().to_string());
+        }
+    }
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+impl App {
+    fn playbook_dir(&self) -> PathBuf {
+        self.config.ansible_dir.join("playbooks")
+    }
+    fn inventory_dir(&self) -> PathBuf {
+        self.config.ansible_dir.join("inventories")
+    }
+
+    /// At start: install the example when there are no playbooks yet, and end runs a
+    /// previous process left unfinished.
+    pub fn ansible_startup(&self) -> AppResult<()> {
+        let pb = self.playbook_dir();
+        let mut existing = Vec::new();
+        yaml_files(&pb, &pb, &mut existing);
+        if existing.is_empty() {
+            for name in Shipped::iter().filter(|n| n.ends_with(".yml") || n.ends_with(".ini")) {
+                let target = self.config.ansible_dir.join(name.as_ref());
+                if target.exists() {
+                    continue;
+                }
+                if let Some(f) = Shipped::get(&name) {
+                    if let Some(parent) = target.parent() {
+                        let _ = std::fs::create_dir_all(parent);
+                    }
+                    let _ = std::fs::write(&target, f.data.as_ref());
+                }
+            }
+        }
+        let w = self.store.write()?;
+        let runs: Vec<AnsibleRun> = {
+            let t = w.open_table(ANSIBLE_RUNS)?;
+            let mut v = Vec::new();
+            for item in redb::ReadableTable::iter(&t)? {
+                let (_, val) = item?;
+                let r: AnsibleRun = decode(val.value())?;
+                if r.status == "running" || r.status == "queued" {
+                    v.push(r);
+                }
+            }
+            v
+        };
+        for mut r in runs {
+            r.status = "failed".into();
+            r.finished_at = Some(Utc::now());
+            r.output
+                .push_str("\n[aiops] the server stopped while this run was going on\n");
+            put_row(&w, ANSIBLE_RUNS, r.id, &r)?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    fn project_checkout(&self, caller: &Identity, project_id: Id) -> AppResult<PathBuf> {
+        let ws = self.workspace(caller, project_id)?;
+        if !ws.path.join(".git").exists() {
+            return Err(AppError::NotFound(format!(
+                "Your workspace of project {project_id} is not cloned yet: aiops workspace init {project_id}"
+            )));
+        }
+        Ok(ws.path)
+    }
+
+    /// Playbooks the caller may run: the server's (admins) and a project's (its owner).
+    pub fn list_playbooks(
+        &self,
+        caller: &Identity,
+        project_id: Option<Id>,
+    ) -> AppResult<Vec<PlaybookView>> {
+        caller.require(Scope::Read)?;
+        let mut out = Vec::new();
+        match project_id {
+            Some(p) => {
+                let dir = self.project_checkout(caller, p)?;
+                for sub in ["ansible/playbooks", "playbooks"] {
+                    let mut v = Vec::new();
+                    yaml_files(&dir.join(sub), &dir, &mut v);
+                    out.extend(v.into_iter().map(|name| PlaybookView {
+                        source: "project".into(),
+                        project_id: Some(p),
+                        name,
+                    }));
+                }
+            }
+            None => {
+                caller.require_admin()?;
+                let dir = self.playbook_dir();
+                let mut v = Vec::new();
+                yaml_files(&dir, &dir, &mut v);
+                out.extend(v.into_iter().map(|name| PlaybookView {
+                    source: "system".into(),
+                    project_id: None,
+                    name,
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn list_inventories(
+        &self,
+        caller: &Identity,
+        project_id: Option<Id>,
+    ) -> AppResult<Vec<String>> {
+        caller.require(Scope::Read)?;
+        Ok(match project_id {
+            Some(p) => {
+                let dir = self.project_checkout(caller, p)?;
+                let mut v: Vec<String> = files(&dir.join("ansible/inventories"))
+                    .into_iter()
+                    .map(|f| format!("ansible/inventories/{f}"))
+                    .collect();
+                for f in ["inventory", "hosts", "inventory.ini"] {
+                    if dir.join(f).is_file() {
+                        v.push(f.into());
+                    }
+                }
+                v
+            }
+            None => {
+                caller.require_admin()?;
+                files(&self.inventory_dir())
+            }
+        })
+    }
+
+    /// Queue a run; it starts as soon as a slot is free. Returns at once.
+    pub fn start_playbook(
+        self: &Arc<Self>,
+        caller: &Identity,
+        req: RunRequest,
+    ) -> AppResult<AnsibleRun> {
+        caller.require(Scope::Write)?;
+        let rel = dom::playbook_path(&req.playbook).map_err(AppError::BadRequest)?;
+        let (base, inv_base) = match req.project_id {
+            Some(p) => {
+                let d = self.project_checkout(caller, p)?;
+                (d.clone(), d)
+            }
+            None => {
+                caller.require_admin()?;
+                (self.playbook_dir(), self.inventory_dir())
+            }
+        };
+        let playbook = base.join(&rel);
+        if !playbook.is_file() {
+            return Err(AppError::NotFound(format!(
+                "Playbook {} not found (see aiops ansible playbooks)",
+                rel.display()
+            )));
+        }
+        let inventory = match (
+            req.inventory
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+            req.hosts
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::BadRequest(
+                    "give either inventory or hosts, not both".into(),
+                ));
+            }
+            (Some(i), None) => {
+                let rel = Path::new(i);
+                if rel.is_absolute()
+                    || rel
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                {
+                    return Err(AppError::BadRequest(format!(
+                        "'{i}' is not an inventory name (see aiops ansible inventories)"
+                    )));
+                }
+                let p = inv_base.join(rel);
+                if !p.is_file() {
+                    return Err(AppError::NotFound(format!("Inventory {i} not found")));
+                }
+                Inventory::File(p)
+            }
+            (None, Some(h)) => Inventory::Hosts(dom::hosts(h).map_err(AppError::BadRequest)?),
+            (None, None) => {
+                return Err(AppError::BadRequest(
+                    "choose an inventory or enter hosts (e.g. hosts: localhost)".into(),
+                ));
+            }
+        };
+        let vars = dom::extra_vars(&req.extra_vars).map_err(AppError::BadRequest)?;
+        let args = dom::argv(&RunArgs {
+            playbook: &playbook,
+            inventory: &inventory,
+            extra_vars: vars.as_ref(),
+            check: req.check,
+            limit: req.limit.as_deref(),
+            tags: req.tags.as_deref(),
+        });
+        let now = Utc::now();
+        let run = {
+            let w = self.store.write()?;
+            let id = next_id(&w, "ansible_runs")?;
+            let run = AnsibleRun {
+                id,
+                user_id: caller.id(),
+                project_id: req.project_id,
+                playbook: rel.display().to_string(),
+                inventory: match &inventory {
+                    Inventory::File(_) => req.inventory.clone().unwrap_or_default(),
+                    Inventory::Hosts(h) => h.join(","),
+                },
+                extra_vars: vars,
+                check: req.check,
+                args: args.clone(),
+                status: "queued".into(),
+                exit_code: None,
+                output: String::new(),
+                schedule_id: None,
+                created_at: now,
+                started_at: None,
+                finished_at: None,
+            };
+            put_row(&w, ANSIBLE_RUNS, id, &run)?;
+            w.commit()?;
+            run
+        };
+        let live = Arc::new(Live {
+            output: Mutex::new(String::new()),
+            tx: tokio::sync::broadcast::channel(1024).0,
+            pid: Mutex::new(None),
+            cancel: tokio::sync::Notify::new(),
+        });
+        if let Ok(mut m) = self.ansible.live.lock() {
+            m.insert(run.id, live.clone());
+        }
+        let app = self.clone();
+        let id = run.id;
+        let cwd = base.clone();
+        tokio::spawn(async move {
+            app.execute(id, args, cwd, live).await;
+        });
+        tracing::info!(run = id, user = caller.id(), playbook = %run.playbook, "ansible run queued");
+        Ok(run)
+    }
+
+    fn update_run(&self, id: Id, f: impl FnOnce(&mut AnsibleRun)) {
+        let res = (|| -> AppResult<()> {
+            let w = self.store.write()?;
+            if let Some(mut r) = get_row_w::<AnsibleRun>(&w, ANSIBLE_RUNS, id)? {
+                f(&mut r);
+                put_row(&w, ANSIBLE_RUNS, id, &r)?;
+            }
+            w.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            tracing::warn!(run = id, error = %e, "cannot store the ansible run");
+        }
+    }
+
+    async fn execute(self: Arc<Self>, id: Id, args: Vec<String>, cwd: PathBuf, live: Arc<Live>) {
+        let slots = self.ansible.slots.clone();
+        let permit = tokio::select! {
+            p = slots.acquire_owned() => p.ok(),
+            _ = live.cancel.notified() => None,
+        };
+        // Appending and broadcasting under one lock: a follower that takes the output and
+        // subscribes under the same lock sees every line exactly once.
+        let push = |line: &str| {
+            if let Ok(mut o) = live.output.lock() {
+                if o.len() < OUTPUT_CAP {
+                    o.push_str(line);
+                    o.push('\n');
+                    if o.len() >= OUTPUT_CAP {
+                        o.push_str("[aiops] output capped at 5 MiB; the rest was not kept\n");
+                    }
+                }
+                let _ = live.tx.send(line.to_string());
+            }
+        };
+        let finish = |status: &str, code: Option<i32>| {
+            let output = live.output.lock().map(|o| o.clone()).unwrap_or_default();
+            self.update_run(id, |r| {
+                r.status = status.into();
+                r.exit_code = code;
+                r.output = output;
+                r.finished_at = Some(Utc::now());
+            });
+            if let Ok(mut m) = self.ansible.live.lock() {
+                m.remove(&id);
+            }
+            let _ = live
+                .tx
+                .send(format!("\u{0}done:{status}:{}", code.unwrap_or(-1)));
+            tracing::info!(run = id, status, code, "ansible run finished");
+        };
+        let Some(_permit) = permit else {
+            push("[aiops] cancelled before it started");
+            finish("cancelled", None);
+            return;
+        };
+        self.update_run(id, |r| {
+            r.status = "running".into();
+            r.started_at = Some(Utc::now());
+        });
+        let mut cmd = tokio::process::Command::new("ansible-playbook");
+        cmd.args(&args)
+            .current_dir(&cwd)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env("PYTHONUNBUFFERED", "1")
+            .env("ANSIBLE_STDOUT_CALLBACK", "default")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                push(&format!(
+                    "[aiops] cannot run ansible-playbook ({e}): install it (apt-get install ansible)"
+                ));
+                finish("failed", None);
+                return;
+            }
+        };
+        if let Ok(mut p) = live.pid.lock() {
+            *p = child.id();
+        }
+        let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+            finish("failed", None);
+            return;
+        };
+        let mut out = tokio::io::BufReader::new(out).lines();
+        let mut err = tokio::io::BufReader::new(err).lines();
+        let (mut out_done, mut err_done) = (false, false);
+        let mut persist = tokio::time::interval(Duration::from_secs(1));
+        let status = loop {
+            tokio::select! {
+                l = out.next_line(), if !out_done => match l {
+                    Ok(Some(l)) => push(&l),
+                    _ => out_done = true,
+                },
+                l = err.next_line(), if !err_done => match l {
+                    Ok(Some(l)) => push(&l),
+                    _ => err_done = true,
+                },
+                _ = persist.tick() => {
+                    let output = live.output.lock().map(|o| o.clone()).unwrap_or_default();
+                    self.update_run(id, |r| r.output = output);
+                }
+                st = child.wait(), if out_done && err_done => break st,
+                _ = live.cancel.notified() => {
+                    kill_group(child.id(), "TERM");
+                    if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                        kill_group(child.id(), "KILL");
+                    }
+                    let _ = child.wait().await;
+                    push("[aiops] cancelled");
+                    finish("cancelled", None);
+                    return;
+                }
+            }
+        };
+        let code = status.ok().and_then(|s| s.code());
+        finish(
+            if code == Some(0) {
+                "succeeded"
+            } else {
+                "failed"
+            },
+            code,
+        );
+    }
+
+    pub fn cancel_run(&self, caller: &Identity, id: Id) -> AppResult<AnsibleRun> {
+        caller.require(Scope::Write)?;
+        let run = self.get_run(caller, id)?;
+        let live = self
+            .ansible
+            .live
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned());
+        match live {
+            Some(l) => {
+                l.cancel.notify_one();
+                Ok(run)
+            }
+            None => Err(AppError::Conflict(format!(
+                "Run {id} is not running (it is {})",
+                run.status
+            ))),
+        }
+    }
+
+    pub fn get_run(&self, caller: &Identity, id: Id) -> AppResult<AnsibleRun> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let mut run: AnsibleRun = get_row(&r, ANSIBLE_RUNS, id)?
+            .filter(|r: &AnsibleRun| r.user_id == caller.id() || caller.user.is_admin)
+            .ok_or_else(|| AppError::NotFound(format!("Run {id} not found")))?;
+        // A live run's newest output is in memory.
+        if let Some(l) = self
+            .ansible
+            .live
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+            && let Ok(o) = l.output.lock()
+        {
+            run.output = o.clone();
+        }
+        Ok(run)
+    }
+
+    pub fn list_runs(&self, caller: &Identity, limit: usize) -> AppResult<Vec<AnsibleRun>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let mut all: Vec<AnsibleRun> = all_rows(&r, ANSIBLE_RUNS)?;
+        all.retain(|x| x.user_id == caller.id() || caller.user.is_admin);
+        all.reverse();
+        all.truncate(limit.clamp(1, 500));
+        for x in &mut all {
+            x.output.clear();
+        }
+        Ok(all)
+    }
+
+    /// The output so far and, while running, a receiver for what comes next.
+    pub fn follow_run(
+        &self,
+        caller: &Identity,
+        id: Id,
+    ) -> AppResult<(AnsibleRun, Option<tokio::sync::broadcast::Receiver<String>>)> {
+        let mut run = self.get_run(caller, id)?;
+        let live = self
+            .ansible
+            .live
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned());
+        let rx = match live {
+            Some(l) => match l.output.lock() {
+                Ok(o) => {
+                    run.output = o.clone();
+                    Some(l.tx.subscribe())
+                }
+                Err(_) => None,
+            },
+            None => {
+                // It may have finished meanwhile: read the stored run again.
+                run = self.get_run(caller, id)?;
+                None
+            }
+        };
+        Ok((run, rx))
+    }
+
+    // ---- schedules -------------------------------------------------------------------------
+
+    pub fn list_schedules(&self, caller: &Identity) -> AppResult<Vec<AnsibleSchedule>> {
+        caller.require_admin()?;
+        let r = self.store.read()?;
+        all_rows(&r, ANSIBLE_SCHEDULES)
+    }
+
+    pub fn add_schedule(
+        &self,
+        caller: &Identity,
+        cron: &str,
+        req: RunRequest,
+    ) -> AppResult<AnsibleSchedule> {
+        caller.require_admin()?;
+        crate::domain::issues::cron_expression(cron).map_err(AppError::BadRequest)?;
+        dom::playbook_path(&req.playbook).map_err(AppError::BadRequest)?;
+        if req.inventory.is_none() && req.hosts.is_none() {
+            return Err(AppError::BadRequest(
+                "choose an inventory or enter hosts".into(),
+            ));
+        }
+        let vars = dom::extra_vars(&req.extra_vars).map_err(AppError::BadRequest)?;
+        let w = self.store.write()?;
+        let s = AnsibleSchedule {
+            id: next_id(&w, "ansible_schedules")?,
+            cron: cron.trim().to_string(),
+            playbook: req.playbook,
+            project_id: req.project_id,
+            inventory: req.inventory,
+            hosts: req.hosts,
+            extra_vars: vars,
+            check: req.check,
+            enabled: true,
+            created_by: caller.id(),
+            last_run_id: None,
+            created_at: Utc::now(),
+        };
+        put_row(&w, ANSIBLE_SCHEDULES, s.id, &s)?;
+        w.commit()?;
+        Ok(s)
+    }
+
+    pub fn delete_schedule(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require_admin()?;
+        let w = self.store.write()?;
+        if get_row_w::<AnsibleSchedule>(&w, ANSIBLE_SCHEDULES, id)?.is_none() {
+            return Err(AppError::NotFound(format!("Schedule {id} not found")));
+        }
+        delete_row(&w, ANSIBLE_SCHEDULES, id)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Enabled schedules and their expressions, for the scheduler.
+    pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String)>> {
+        let r = self.store.read()?;
+        let all: Vec<AnsibleSchedule> = all_rows(&r, ANSIBLE_SCHEDULES)?;
+        Ok(all
+            .into_iter()
+            .filter(|s| s.enabled)
+            .filter_map(|s| {
+                crate::domain::issues::cron_expression(&s.cron)
+                    .ok()
+                    .map(|e| (s.id, e))
+            })
+            .collect())
+    }
+
+    /// Start a schedule's run now, as the schedule's creator.
+    pub(crate) async fn run_ansible_schedule(&self, schedule_id: Id) -> AppResult<Id> {
+        let (s, user): (AnsibleSchedule, User) = {
+            let r = self.store.read()?;
+            let s: AnsibleSchedule = get_row(&r, ANSIBLE_SCHEDULES, schedule_id)?
+                .ok_or_else(|| AppError::NotFound(format!("Schedule {schedule_id} not found")))?;
+            let u: User = get_row(&r, USERS, s.created_by)?.ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "The user who made schedule {schedule_id} no longer exists"
+                ))
+            })?;
+            (s, u)
+        };
+        if let Some(p) = s.project_id {
+            let r = self.store.read()?;
+            let _: Project = get_row(&r, PROJECTS, p)?
+                .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
+        }
+        let who = Identity::from_session(user, String::new());
+        let app = self.self_arc()?;
+        let run = app.start_playbook(
+            &who,
+            RunRequest {
+                playbook: s.playbook.clone(),
+                project_id: s.project_id,
+                inventory: s.inventory.clone(),
+                hosts: s.hosts.clone(),
+                extra_vars: s.extra_vars.clone().unwrap_or(Value::Null),
+                check: s.check,
+                limit: None,
+                tags: None,
+            },
+        )?;
+        let w = self.store.write()?;
+        if let Some(mut r) = get_row_w::<AnsibleRun>(&w, ANSIBLE_RUNS, run.id)? {
+            r.schedule_id = Some(schedule_id);
+            put_row(&w, ANSIBLE_RUNS, run.id, &r)?;
+        }
+        if let Some(mut sc) = get_row_w::<AnsibleSchedule>(&w, ANSIBLE_SCHEDULES, schedule_id)? {
+            sc.last_run_id = Some(run.id);
+            put_row(&w, ANSIBLE_SCHEDULES, schedule_id, &sc)?;
+        }
+        w.commit()?;
+        Ok(run.id)
+    }
+}
+
+fn kill_group(pid: Option<u32>, signal: &str) {
+    if let Some(pid) = pid {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg("--")
+            .arg(format!("-{pid}"))
+            .output();
+    }
+}

@@ -1,0 +1,418 @@
+//! Ansible with the real `ansible-playbook` against localhost (local connection): output
+//! streamed while the run goes on, runs stored with exit codes, failures, cancellation of the
+//! whole process tree, the concurrency limit, schedules, the CLI's --follow, and access rules.
+
+use crate::harness::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SLOW: &str = r#"- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug:
+        msg: "first-step"
+    - ansible.builtin.command: sleep 3
+    - ansible.builtin.debug:
+        msg: "last-step"
+"#;
+
+const FAIL: &str = r#"- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.fail:
+        msg: "this playbook fails on purpose"
+"#;
+
+fn long(marker: &str) -> String {
+    format!(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.shell: \"sleep 60; echo {marker}\"\n"
+    )
+}
+
+async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
+    let (st, v) = s.call(key, m, path, body).await;
+    assert!(st.is_success(), "{path}: {st} {v}");
+    v
+}
+
+async fn wait_status(s: &Server, id: u64, want: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = ok(
+            s,
+            &s.admin_key,
+            Method::GET,
+            &format!("/api/v1/ansible/runs/{id}"),
+            None,
+        )
+        .await;
+        if want.contains(&v["run"]["status"].as_str().unwrap_or("")) {
+            return v["run"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {id} never reached {want:?}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn pgrep(marker: &str) -> String {
+    let out = Command::new("pgrep")
+        .args(["-af", marker])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("pgrep"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn playbooks_run_stream_fail_cancel_queue_and_schedule() {
+    assert!(
+        Command::new("ansible-playbook")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "ansible-playbook is missing: apt-get install ansible (.ci/run does)"
+    );
+    let s = Server::start_with(&[("AIOPS_ANSIBLE_MAX_CONCURRENT", "1")]);
+    let k = s.admin_key.clone();
+    let pb = s.dir.join("ansible/playbooks");
+    assert!(pb.join("example.yml").exists(), "the example is installed");
+    std::fs::write(pb.join("slow.yml"), SLOW).unwrap();
+    std::fs::write(pb.join("fail.yml"), FAIL).unwrap();
+    let marker = format!("aiops-cancel-marker-{}", std::process::id());
+    std::fs::write(pb.join("long.yml"), long(&marker)).unwrap();
+
+    let list = ok(&s, &k, Method::GET, "/api/v1/ansible/playbooks", None).await;
+    let names: Vec<&str> = list["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in ["example.yml", "slow.yml", "fail.yml"] {
+        assert!(names.contains(&n), "{list}");
+    }
+    let inv = ok(&s, &k, Method::GET, "/api/v1/ansible/inventories", None).await;
+    assert!(inv.to_string().contains("local.ini"), "{inv}");
+    // Bad requests are refused before anything runs.
+    let (st, e) = s
+        .post(
+            &k,
+            "/api/v1/ansible/runs",
+            json!({"playbook": "../../etc/passwd.yml", "hosts": "localhost"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (st, _) = s
+        .post(&k, "/api/v1/ansible/runs", json!({"playbook": "slow.yml"}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    // A run answers at once and streams while it runs.
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/ansible/runs",
+            json!({"playbook": "slow.yml", "hosts": "localhost"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["run"]["id"].as_u64().unwrap();
+    assert_eq!(v["stream"], format!("/streams/ansible/runs/{id}"));
+    let mut feed = s
+        .client
+        .get(s.url(&format!("/streams/ansible/runs/{id}")))
+        .bearer_auth(&k)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    let mut got = String::new();
+    while !got.contains("first-step") {
+        let chunk = tokio::time::timeout(Duration::from_secs(60), feed.chunk())
+            .await
+            .expect("output within 60 s")
+            .unwrap()
+            .expect("stream open");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let mid = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/ansible/runs/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        mid["run"]["status"], "running",
+        "streamed while running: {mid}"
+    );
+    assert!(!got.contains("last-step"));
+    while !got.contains("event: done") {
+        let chunk = tokio::time::timeout(Duration::from_secs(60), feed.chunk())
+            .await
+            .expect("done within 60 s")
+            .unwrap()
+            .expect("stream open");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(got.contains("last-step"), "{got}");
+    assert!(got.contains("\"status\":\"succeeded\""), "{got}");
+    let run = wait_status(&s, id, &["succeeded"]).await;
+    assert_eq!(run["exit_code"], 0);
+    assert!(
+        run["output"].as_str().unwrap().contains("PLAY RECAP"),
+        "{run}"
+    );
+    assert!(run["finished_at"].is_string());
+
+    // The shipped example with the shipped inventory.
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/runs",
+        Some(json!({"playbook": "example.yml", "inventory": "local.ini", "extra_vars": "greeting=hi-from-test"})),
+    )
+    .await;
+    let run = wait_status(
+        &s,
+        v["run"]["id"].as_u64().unwrap(),
+        &["succeeded", "failed"],
+    )
+    .await;
+    assert_eq!(run["status"], "succeeded", "{}", run["output"]);
+    assert!(run["output"].as_str().unwrap().contains("hi-from-test"));
+
+    // A failing playbook is recorded as failed with ansible's exit code.
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/runs",
+        Some(json!({"playbook": "fail.yml", "hosts": "localhost"})),
+    )
+    .await;
+    let run = wait_status(
+        &s,
+        v["run"]["id"].as_u64().unwrap(),
+        &["succeeded", "failed"],
+    )
+    .await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 2, "{run}");
+    assert!(run["output"].as_str().unwrap().contains("fails on purpose"));
+
+    // One slot: a second run waits; cancelling the first kills its whole process tree.
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/runs",
+        Some(json!({"playbook": "long.yml", "hosts": "localhost"})),
+    )
+    .await;
+    let long_id = v["run"]["id"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pgrep(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the long task never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/runs",
+        Some(json!({"playbook": "slow.yml", "hosts": "localhost"})),
+    )
+    .await;
+    let queued_id = v["run"]["id"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let q = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/ansible/runs/{queued_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(q["run"]["status"], "queued", "{q}");
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/ansible/runs/{long_id}/cancel"),
+        None,
+    )
+    .await;
+    let run = wait_status(&s, long_id, &["cancelled"]).await;
+    assert!(run["output"].as_str().unwrap().contains("cancelled"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pgrep(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes left after cancel: {}",
+            pgrep(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_status(&s, queued_id, &["succeeded"]).await;
+    let (st, _) = s
+        .post(
+            &k,
+            &format!("/api/v1/ansible/runs/{long_id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::CONFLICT,
+        "a finished run cannot be cancelled"
+    );
+
+    // Schedules: listed by the scheduler, and run on demand as their creator.
+    let sc = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/schedules",
+        Some(json!({"cron": "0 3 * * *", "playbook": "slow.yml", "hosts": "localhost"})),
+    )
+    .await;
+    let sid = sc["id"].as_u64().unwrap();
+    let (st, _) = s
+        .post(
+            &k,
+            "/api/v1/ansible/schedules",
+            json!({"cron": "often", "playbook": "slow.yml", "hosts": "localhost"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/ansible/schedules/{sid}/run"),
+        None,
+    )
+    .await;
+    assert_eq!(v["run"]["schedule_id"], sid, "{v}");
+    wait_status(&s, v["run"]["id"].as_u64().unwrap(), &["succeeded"]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = ok(&s, &k, Method::GET, "/api/v1/system/scheduler", None).await;
+        if jobs.to_string().contains(&format!("ansible:{sid}")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{jobs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The CLI follows a run live and exits with the playbook's code; --check is passed on.
+    let home = s.dir.join("cli-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("HOME", &home)
+            .env("AIOPS_URL", &s.base)
+            .env("AIOPS_API_KEY", &k)
+            .output()
+            .unwrap()
+    };
+    let o = cli(&[
+        "ansible",
+        "run",
+        "example.yml",
+        "--hosts",
+        "localhost",
+        "--check",
+        "--follow",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("PLAY RECAP"), "{out}");
+    let o = cli(&[
+        "ansible",
+        "run",
+        "fail.yml",
+        "--hosts",
+        "localhost",
+        "--follow",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the CLI exits with the playbook's code"
+    );
+    let runs = ok(&s, &k, Method::GET, "/api/v1/ansible/runs", None).await;
+    let checked = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == true)
+        .unwrap_or_else(|| panic!("{runs}"));
+    assert!(checked["args"].to_string().contains("--check"), "{checked}");
+    let o = cli(&["ansible", "runs"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("example.yml"));
+
+    // Someone without admin rights: no server playbooks, no schedules, no one else's runs.
+    s.create_user("ops@example.com", "ops-password-1", false)
+        .await;
+    let user = s
+        .user_key("ops@example.com", "ops-password-1", &["read", "write"])
+        .await;
+    for (m, p, b) in [
+        (Method::GET, "/api/v1/ansible/playbooks".to_string(), None),
+        (Method::GET, "/api/v1/ansible/inventories".to_string(), None),
+        (
+            Method::POST,
+            "/api/v1/ansible/runs".to_string(),
+            Some(json!({"playbook": "slow.yml", "hosts": "localhost"})),
+        ),
+        (Method::GET, "/api/v1/ansible/schedules".to_string(), None),
+        (
+            Method::POST,
+            "/api/v1/ansible/schedules".to_string(),
+            Some(json!({"cron": "0 3 * * *", "playbook": "slow.yml", "hosts": "localhost"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/ansible/schedules/{sid}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/ansible/schedules/{sid}/run"),
+            None,
+        ),
+    ] {
+        let (st, v) = s.call(&user, m.clone(), &p, b).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{m} {p}: {v}");
+        assert!(v["error"].is_string());
+    }
+    let (st, _) = s.get(&user, &format!("/api/v1/ansible/runs/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let mine = ok(&s, &user, Method::GET, "/api/v1/ansible/runs", None).await;
+    assert_eq!(mine["count"], 0);
+    ok(
+        &s,
+        &k,
+        Method::DELETE,
+        &format!("/api/v1/ansible/schedules/{sid}"),
+        None,
+    )
+    .await;
+}
