@@ -841,6 +841,19 @@ async fn linux_user_workspaces_run_git_as_that_user_through_sudo() {
     let sock_dir = std::fs::metadata(format!("/home/{LINUX_USER}/.aiops")).unwrap();
     assert_eq!(sock_dir.uid(), uid);
     assert_eq!(sock_dir.mode() & 0o777, 0o700);
+    // The browser terminal attaches to that account's tmux server too (through sudo).
+    {
+        use futures_util::SinkExt;
+        let mut ws = crate::terminal::connect(&s, sid, ("authorization", format!("Bearer {k}")))
+            .await
+            .expect("terminal attaches to a Linux user's session");
+        ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+            b"via-terminal\r".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+        crate::terminal::read_until(&mut ws, "got via-terminal").await;
+    }
     ok(
         &s,
         &k,
