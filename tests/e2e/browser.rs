@@ -176,6 +176,20 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // End the WebDriver session first (a blocking HTTP DELETE: Drop cannot await), so that
+        // chromedriver closes Chromium; killing chromedriver alone leaves the browser running.
+        use std::io::{Read, Write};
+        if let Some(addr) = self.base.strip_prefix("http://")
+            && let Ok(mut conn) = std::net::TcpStream::connect(addr)
+        {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(
+                conn,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
