@@ -86,7 +86,8 @@ impl App {
 /// Run `tmux attach` in a PTY and pump bytes both ways until either side ends. The attach
 /// client is killed when the browser goes away; the tmux session keeps running.
 pub async fn bridge(ws: WebSocketStream, at: AttachTarget) {
-    let (program, args) = at.tmux.argv(&["attach-session", "-t", &at.target]);
+    // -u: UTF-8 whatever the server's locale.
+    let (program, args) = at.tmux.argv(&["-u", "attach-session", "-t", &at.target]);
     let opened = pty_process::open();
     let Ok((pty, pts)) = opened else {
         let (mut tx, _) = ws.split();
@@ -102,6 +103,9 @@ pub async fn bridge(ws: WebSocketStream, at: AttachTarget) {
     let child = pty_process::Command::new(program)
         .args(args)
         .env("TERM", "xterm-256color")
+        // A server started inside tmux must not make the attach think it is nested.
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
         .kill_on_drop(true)
         .spawn(pts);
     let mut child = match child {

@@ -73,6 +73,25 @@ fn caller(app: &App, req: &Request) -> Option<Identity> {
     app.authenticate_key(header).ok()
 }
 
+/// The `Origin` header, when sent, names this server (scheme-less host:port compared with
+/// `Host`). Non-browser clients send no Origin.
+fn same_origin(req: &Request) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(origin)
+        .trim_end_matches('/');
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
 #[handler]
 pub async fn terminal_ws(
     req: &Request,
@@ -87,6 +106,15 @@ pub async fn terminal_ws(
         )
             .into_response();
     };
+    // Browsers send cookies on cross-site WebSocket handshakes too: a cookie-authenticated
+    // socket must come from one of our own pages.
+    if who.method == crate::auth::AuthMethod::Session && !same_origin(req) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Cross-site WebSocket refused: open the terminal from this server's own pages",
+        )
+            .into_response();
+    }
     let ip = req
         .remote_addr()
         .as_socket_addr()

@@ -47,13 +47,23 @@ pub(crate) async fn agent_server() -> (Server, tempfile::TempDir, u64, u64) {
 }
 
 pub(crate) async fn connect(s: &Server, id: u64, header: (&str, String)) -> Result<Ws, String> {
+    connect_with(s, id, &[header]).await
+}
+
+pub(crate) async fn connect_with(
+    s: &Server,
+    id: u64,
+    headers: &[(&str, String)],
+) -> Result<Ws, String> {
     let url = format!(
         "{}/streams/sessions/{id}/terminal",
         s.base.replace("http://", "ws://")
     );
     let mut req = url.into_client_request().unwrap();
-    let name: reqwest::header::HeaderName = header.0.parse().unwrap();
-    req.headers_mut().insert(name, header.1.parse().unwrap());
+    for (k, v) in headers {
+        let name: reqwest::header::HeaderName = k.parse().unwrap();
+        req.headers_mut().insert(name, v.parse().unwrap());
+    }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().to_string()),
@@ -103,6 +113,30 @@ async fn terminal_websocket_types_resizes_reconnects_and_is_private() {
     let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let by_cookie = || ("cookie", format!("aiops_session={cookie}"));
 
+    // A page of another site cannot use the login cookie to attach; our own pages can.
+    let err = connect_with(
+        &s,
+        id,
+        &[
+            ("cookie", format!("aiops_session={cookie}")),
+            ("origin", "http://evil.example".into()),
+        ],
+    )
+    .await
+    .map(|_| ())
+    .expect_err("cross-site attach refused");
+    assert!(err.contains("403"), "{err}");
+    let own = connect_with(
+        &s,
+        id,
+        &[
+            ("cookie", format!("aiops_session={cookie}")),
+            ("origin", s.base.clone()),
+        ],
+    )
+    .await
+    .expect("our own origin attaches");
+    drop(own);
     let mut ws = connect(&s, id, by_cookie()).await.unwrap();
     read_until(&mut ws, "fake agent ready").await;
     ws.send(Message::Binary(b"hello-term\r".to_vec().into()))
