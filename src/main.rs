@@ -27,6 +27,18 @@ fn main() {
     } else {
         Some(cli::Cli::parse())
     };
+    if let Some(cli::Cli {
+        command: cli::Command::Serve(_),
+        ..
+    }) = &parsed
+    {
+        // The server's secrets are in `parsed` now. Take them out of the environment so that
+        // nothing it starts (agents in tmux, git and its hooks, playbooks) can read them.
+        for k in cli::SERVER_SECRET_VARS {
+            // SAFETY: still single-threaded: no runtime, no other thread has been started.
+            unsafe { std::env::remove_var(k) };
+        }
+    }
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

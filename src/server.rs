@@ -91,7 +91,7 @@ fn init_logging(config: &Config) -> Option<tracing_appender::non_blocking::Worke
 
 /// Replace this process with a fresh run of the binary on disk (which `system update` may
 /// have replaced), with the same arguments and environment, on the same address.
-fn reexec(bound: std::net::SocketAddr) -> anyhow::Result<()> {
+fn reexec(bound: std::net::SocketAddr, secret_key: Option<&str>) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()?;
     // After an update the old inode is gone from the path: /proc shows " (deleted)".
@@ -111,10 +111,13 @@ fn reexec(bound: std::net::SocketAddr) -> anyhow::Result<()> {
         }
     }
     println!("aiops restarting");
-    let err = std::process::Command::new(&exe)
-        .args(args)
-        .env("AIOPS_BIND", bound.to_string())
-        .exec();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(args).env("AIOPS_BIND", bound.to_string());
+    // The master key was taken out of the environment at start: hand it to the new process.
+    if let Some(k) = secret_key {
+        cmd.env("AIOPS_SECRET_KEY", k);
+    }
+    let err = cmd.exec();
     Err(anyhow::anyhow!("cannot restart {}: {err}", exe.display()))
 }
 
@@ -219,7 +222,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = scheduler.await;
     if *restart_app.restart.borrow() {
         drop(restart_app);
-        return reexec(local);
+        return reexec(local, config.secret_key.as_deref());
     }
     println!("aiops stopped");
     Ok(())

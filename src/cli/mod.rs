@@ -19,6 +19,10 @@ use clap::{Parser, Subcommand};
 use commands::{AuthCommand, ConfigCommand, ProjectsCommand, TenantsCommand};
 use output::Format;
 
+/// Environment variables only the server may read; `serve` removes them from its environment
+/// once parsed, so its child processes never see them.
+pub const SERVER_SECRET_VARS: [&str; 2] = ["AIOPS_SECRET_KEY", "AIOPS_ADMIN_PASSWORD"];
+
 /// `aiops --version`: version, git commit and build date.
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),

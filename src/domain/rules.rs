@@ -244,7 +244,8 @@ pub fn redact(value: &mut serde_json::Value) {
                         || lk.contains("token")
                         || lk.contains("secret")
                         || lk.contains("private_key")
-                }) {
+                }) || lk == "extra_vars"
+                {
                     *v = serde_json::Value::String("***REDACTED***".into());
                 } else {
                     redact(v);

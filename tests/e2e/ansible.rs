@@ -80,7 +80,10 @@ async fn playbooks_run_stream_fail_cancel_queue_and_schedule() {
             .is_ok(),
         "ansible-playbook is missing: apt-get install ansible (.ci/run does)"
     );
-    let s = Server::start_with(&[("AIOPS_ANSIBLE_MAX_CONCURRENT", "1")]);
+    let s = Server::start_with(&[
+        ("AIOPS_ANSIBLE_MAX_CONCURRENT", "1"),
+        ("AIOPS_SECRET_KEY", &"7b".repeat(32)),
+    ]);
     let k = s.admin_key.clone();
     let pb = s.dir.join("ansible/playbooks");
     assert!(pb.join("example.yml").exists(), "the example is installed");
@@ -174,6 +177,33 @@ async fn playbooks_run_stream_fail_cancel_queue_and_schedule() {
     );
     assert!(run["finished_at"].is_string());
 
+    // Playbooks (like agents and git hooks) never see the server's master key.
+    std::fs::write(
+        pb.join("env.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.command: env\n      register: e\n    - ansible.builtin.debug:\n        var: e.stdout_lines\n",
+    )
+    .unwrap();
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/runs",
+        Some(json!({"playbook": "env.yml", "hosts": "localhost"})),
+    )
+    .await;
+    let run = wait_status(
+        &s,
+        v["run"]["id"].as_u64().unwrap(),
+        &["succeeded", "failed"],
+    )
+    .await;
+    let out = run["output"].as_str().unwrap();
+    assert!(out.contains("PATH="), "{out}");
+    assert!(
+        !out.contains("AIOPS_SECRET_KEY") && !out.contains(&"7b".repeat(32)),
+        "{out}"
+    );
+
     // The shipped example with the shipped inventory.
     let v = ok(
         &s,
@@ -191,6 +221,13 @@ async fn playbooks_run_stream_fail_cancel_queue_and_schedule() {
     .await;
     assert_eq!(run["status"], "succeeded", "{}", run["output"]);
     assert!(run["output"].as_str().unwrap().contains("hi-from-test"));
+    // Extra vars may carry passwords: the audit log does not keep them.
+    let audit = ok(&s, &k, Method::GET, "/api/v1/audit?limit=100", None).await;
+    assert!(
+        audit.to_string().contains("/api/v1/ansible/runs"),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("hi-from-test"), "{audit}");
 
     // A failing playbook is recorded as failed with ansible's exit code.
     let v = ok(

@@ -495,7 +495,11 @@ async fn status_logs_update_restart_and_admin_only() {
     let bin_dir = tempfile::tempdir().unwrap();
     let bin = bin_dir.path().join("aiops");
     std::fs::copy(BIN, &bin).unwrap();
-    let s = Server::start_bin(&bin, &[("AIOPS_LOG", "info")]);
+    let master = "5a".repeat(32);
+    let s = Server::start_bin(
+        &bin,
+        &[("AIOPS_LOG", "info"), ("AIOPS_SECRET_KEY", master.as_str())],
+    );
     let k = s.admin_key.clone();
 
     let st = ok(&s, &k, Method::GET, "/api/v1/system/status", None).await;
@@ -589,6 +593,18 @@ async fn status_logs_update_restart_and_admin_only() {
     );
     assert!(bin.with_extension("previous").exists());
 
+    // A secret stored under the master key from the environment (which the server removed
+    // from its own environment at start) must still decrypt after the restart.
+    let tenant = s.create_tenant("keyed").await;
+    let (st_, v) = s
+        .post(
+            &k,
+            "/api/v1/integrations",
+            json!({"tenant_id": tenant, "provider": "github", "name": "gh",
+                   "base_url": "http://127.0.0.1:9", "api_token": "ghp_restartcheck1234"}),
+        )
+        .await;
+    assert!(st_.is_success(), "{v}");
     // Restart: same process (re-exec), same address, data intact, new start time.
     let pid = s.child_id();
     let before = ok(&s, &k, Method::GET, "/api/v1/system/info", None).await;
@@ -614,6 +630,11 @@ async fn status_logs_update_restart_and_admin_only() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(s.child_id(), pid);
+    let integ = ok(&s, &k, Method::GET, "/api/v1/integrations", None).await;
+    assert_eq!(
+        integ["integrations"][0]["token_hint"], "••••1234",
+        "the master key survived the restart: {integ}"
+    );
     assert!(
         std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .unwrap()
