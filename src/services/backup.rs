@@ -60,7 +60,8 @@ fn io_err(what: &str, p: &Path, e: std::io::Error) -> AppError {
     AppError::Internal(format!("cannot {what} {}: {e}", p.display()))
 }
 
-fn sha256_file(p: &Path) -> AppResult<String> {
+/// SHA-256 of a file, read in blocks.
+pub(crate) fn sha256_file(p: &Path) -> AppResult<String> {
     use sha2::Digest;
     let mut f = std::fs::File::open(p).map_err(|e| io_err("read", p, e))?;
     let mut h = sha2::Sha256::new();

@@ -174,13 +174,6 @@ fn comments(v: &Value) -> Vec<Comment> {
         .collect()
 }
 
-fn sha256_file(p: &Path) -> AppResult<String> {
-    use sha2::Digest;
-    let data = std::fs::read(p)
-        .map_err(|e| AppError::BadRequest(format!("cannot read {}: {e}", p.display())))?;
-    Ok(hex::encode(sha2::Sha256::digest(data)))
-}
-
 /// Everything built from the source, before anything is written.
 #[derive(Default)]
 struct Plan {
@@ -213,7 +206,7 @@ impl App {
                 db_path.display()
             )));
         }
-        let source = sha256_file(db_path)?;
+        let source = super::backup::sha256_file(db_path)?;
         let mut report = ImportReport::default();
         // Idempotence and the non-empty check.
         {

@@ -191,21 +191,20 @@ pub async fn agents_events(req: &Request, poem::web::Data(app): AppData<'_>) -> 
     use poem::web::sse::{Event, SSE};
     let who = who_or_login!(app, req);
     let app = app.clone();
-    let stream = futures_util::stream::unfold(
-        (app, who, String::new(), true),
-        |(app, who, last, first)| async move {
+    // The first event goes out at once (`last` is empty); then every 2 s, only on a change.
+    let stream =
+        futures_util::stream::unfold((app, who, String::new()), |(app, who, last)| async move {
             loop {
-                if !first || !last.is_empty() {
+                if !last.is_empty() {
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
                 let html = super::git::agents_list(&app, &who).await.into_string();
                 if html != last {
                     let ev = Event::message(html.clone()).event_type("agents");
-                    return Some((ev, (app, who, html, false)));
+                    return Some((ev, (app, who, html)));
                 }
             }
-        },
-    );
+        });
     SSE::new(stream)
         .keep_alive(std::time::Duration::from_secs(15))
         .into_response()

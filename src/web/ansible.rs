@@ -8,6 +8,7 @@ use crate::auth::Identity;
 use crate::services::App;
 use crate::services::ansible::RunRequest;
 use maud::{Markup, html};
+use poem::http::StatusCode;
 use poem::web::{Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
@@ -169,4 +170,64 @@ pub fn run_cancel(
             page("Run", Some(&who), error_box(Some(&e.to_string()))),
         ),
     }
+}
+
+/// `GET /streams/ansible/runs/{id}`: the run's output as server-sent events — `output` events
+/// (lines so far, then each new line) and a final `done` event `{"status","exit_code"}`.
+#[handler]
+pub async fn ansible_events(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+) -> Response {
+    use futures_util::StreamExt;
+    use poem::web::sse::{Event, SSE};
+    let Some(who) = caller(app, req) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "Log in (or send an API key) to follow runs",
+        )
+            .into_response();
+    };
+    let (run, rx) = match app.follow_run(&who, id) {
+        Ok(x) => x,
+        Err(e) => return (e.status(), e.to_string()).into_response(),
+    };
+    let done = |status: &str, code: Option<i32>| {
+        Event::message(serde_json::json!({"status": status, "exit_code": code}).to_string())
+            .event_type("done")
+    };
+    let mut first: Vec<Event> = Vec::new();
+    if !run.output.is_empty() {
+        first.push(Event::message(run.output.trim_end_matches('\n')).event_type("output"));
+    }
+    let head = futures_util::stream::iter(first);
+    let Some(rx) = rx else {
+        let tail = futures_util::stream::iter(vec![done(&run.status, run.exit_code)]);
+        return SSE::new(head.chain(tail)).into_response();
+    };
+    let tail = futures_util::stream::unfold(Some(rx), move |rx| async move {
+        let mut rx = rx?;
+        loop {
+            match rx.recv().await {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("\u{0}done:") {
+                        let mut parts = rest.splitn(2, ':');
+                        let status = parts.next().unwrap_or("failed").to_string();
+                        let code = parts
+                            .next()
+                            .and_then(|c| c.parse::<i32>().ok())
+                            .filter(|c| *c >= 0);
+                        return Some((done(&status, code), None));
+                    }
+                    return Some((Event::message(line).event_type("output"), Some(rx)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    SSE::new(head.chain(tail))
+        .keep_alive(std::time::Duration::from_secs(15))
+        .into_response()
 }

@@ -38,7 +38,7 @@ pub fn stream_routes(app: Arc<App>) -> impl Endpoint {
     Route::new()
         .at("/agents", get(agents::agents_events))
         .at("/sessions/:key/terminal", get(terminal::terminal_ws))
-        .at("/ansible/runs/:id", get(terminal::ansible_events))
+        .at("/ansible/runs/:id", get(ansible::ansible_events))
         .data(app)
 }
 

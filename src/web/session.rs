@@ -92,6 +92,20 @@ pub fn with_cookie(resp: impl IntoResponse, cookie: &str) -> Response {
     r
 }
 
+/// The caller from the web cookie, or from an API key (`Authorization: Bearer` / `X-API-Key`).
+pub fn caller(app: &App, req: &Request) -> Option<Identity> {
+    if let Some(who) = current(app, req) {
+        return Some(who);
+    }
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))?;
+    app.authenticate_key(header).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

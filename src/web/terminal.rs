@@ -3,8 +3,6 @@
 use super::layout::page;
 use super::pages::{AppData, not_found};
 use super::session::*;
-use crate::auth::Identity;
-use crate::services::App;
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::Path;
@@ -59,20 +57,6 @@ pub fn terminal_page(
     .into_response()
 }
 
-/// The caller from the web cookie, or from an API key (`Authorization: Bearer` / `X-API-Key`).
-fn caller(app: &App, req: &Request) -> Option<Identity> {
-    if let Some(who) = current(app, req) {
-        return Some(who);
-    }
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))?;
-    app.authenticate_key(header).ok()
-}
-
 /// The `Origin` header, when sent, names this server (scheme-less host:port compared with
 /// `Host`). Non-browser clients send no Origin.
 fn same_origin(req: &Request) -> bool {
@@ -124,65 +108,5 @@ pub async fn terminal_ws(
         Err(e) => return (e.status(), e.to_string()).into_response(),
     };
     ws.on_upgrade(move |socket| crate::services::terminal::bridge(socket, target))
-        .into_response()
-}
-
-/// `GET /streams/ansible/runs/{id}`: the run's output as server-sent events — `output` events
-/// (lines so far, then each new line) and a final `done` event `{"status","exit_code"}`.
-#[handler]
-pub async fn ansible_events(
-    req: &Request,
-    poem::web::Data(app): AppData<'_>,
-    Path(id): Path<u64>,
-) -> Response {
-    use futures_util::StreamExt;
-    use poem::web::sse::{Event, SSE};
-    let Some(who) = caller(app, req) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "Log in (or send an API key) to follow runs",
-        )
-            .into_response();
-    };
-    let (run, rx) = match app.follow_run(&who, id) {
-        Ok(x) => x,
-        Err(e) => return (e.status(), e.to_string()).into_response(),
-    };
-    let done = |status: &str, code: Option<i32>| {
-        Event::message(serde_json::json!({"status": status, "exit_code": code}).to_string())
-            .event_type("done")
-    };
-    let mut first: Vec<Event> = Vec::new();
-    if !run.output.is_empty() {
-        first.push(Event::message(run.output.trim_end_matches('\n')).event_type("output"));
-    }
-    let head = futures_util::stream::iter(first);
-    let Some(rx) = rx else {
-        let tail = futures_util::stream::iter(vec![done(&run.status, run.exit_code)]);
-        return SSE::new(head.chain(tail)).into_response();
-    };
-    let tail = futures_util::stream::unfold(Some(rx), move |rx| async move {
-        let mut rx = rx?;
-        loop {
-            match rx.recv().await {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("\u{0}done:") {
-                        let mut parts = rest.splitn(2, ':');
-                        let status = parts.next().unwrap_or("failed").to_string();
-                        let code = parts
-                            .next()
-                            .and_then(|c| c.parse::<i32>().ok())
-                            .filter(|c| *c >= 0);
-                        return Some((done(&status, code), None));
-                    }
-                    return Some((Event::message(line).event_type("output"), Some(rx)));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return None,
-            }
-        }
-    });
-    SSE::new(head.chain(tail))
-        .keep_alive(std::time::Duration::from_secs(15))
         .into_response()
 }

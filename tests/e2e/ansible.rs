@@ -31,12 +31,6 @@ fn long(marker: &str) -> String {
     )
 }
 
-async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
-    let (st, v) = s.call(key, m, path, body).await;
-    assert!(st.is_success(), "{path}: {st} {v}");
-    v
-}
-
 async fn wait_status(s: &Server, id: u64, want: &[&str]) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

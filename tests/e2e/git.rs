@@ -57,12 +57,6 @@ async fn project_with_repo(s: &Server, key: &str, name: &str, repo: &Path) -> u6
     v["project"]["id"].as_u64().unwrap()
 }
 
-async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
-    let (st, v) = s.call(key, m, path, body).await;
-    assert!(st.is_success(), "{path}: {st} {v}");
-    v
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn clone_commit_push_branches_and_files_through_the_api() {
     let tmp = tempfile::tempdir().unwrap();

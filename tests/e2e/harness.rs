@@ -372,3 +372,50 @@ pub fn err_text(v: &Value) -> String {
         .unwrap_or_else(|| panic!("no error field in {v}"))
         .to_string()
 }
+
+/// A call that must succeed; its JSON body.
+pub async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
+    let (st, v) = s.call(key, m, path, body).await;
+    assert!(st.is_success(), "{path}: {st} {v}");
+    v
+}
+
+/// Run the `aiops` CLI against the server with the admin key (its own HOME, cwd the data dir).
+pub fn cli(s: &Server, args: &[&str]) -> (bool, String, String) {
+    let home = s.dir.join("cli-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .env("HOME", &home)
+        .env("AIOPS_URL", &s.base)
+        .env("AIOPS_API_KEY", &s.admin_key)
+        .env_remove("AIOPS_OUTPUT_FORMAT")
+        .current_dir(&s.dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `cli` that must succeed; its stdout.
+pub fn cli_ok(s: &Server, args: &[&str]) -> String {
+    let (ok, out, err) = cli(s, args);
+    assert!(ok, "aiops {args:?} failed: {err}\n{out}");
+    out
+}
+
+/// Stop every per-user tmux server a test's data dir started.
+pub fn kill_tmux(data_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("tmux")) {
+        for e in entries.flatten() {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(e.path().join("tmux.sock"))
+                .arg("kill-server")
+                .output();
+        }
+    }
+}

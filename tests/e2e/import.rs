@@ -169,7 +169,7 @@ fn import(data: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-async fn ok(s: &Server, key: &str, path: &str) -> Value {
+async fn get_ok(s: &Server, key: &str, path: &str) -> Value {
     let (st, v) = s.call(key, Method::GET, path, None).await;
     assert!(st.is_success(), "{path}: {st} {v}");
     v
@@ -235,9 +235,9 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
     assert!(!admin_cookie.is_empty());
     s.web_login("alice@example.com", "alice-pass-1").await;
     // The legacy API key works, twice (the second time through the fast path).
-    let me = ok(&s, ALICE_KEY, "/api/v1/auth/me").await;
+    let me = get_ok(&s, ALICE_KEY, "/api/v1/auth/me").await;
     assert_eq!(me["user"]["email"], "alice@example.com", "{me}");
-    let me = ok(&s, ALICE_KEY, "/api/v1/auth/me").await;
+    let me = get_ok(&s, ALICE_KEY, "/api/v1/auth/me").await;
     assert_eq!(me["user"]["api_key_name"], "alice laptop", "{me}");
     let (st, _) = s
         .get(&ALICE_KEY.replace("0123", "9999"), "/api/v1/auth/me")
@@ -245,12 +245,12 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
     assert_eq!(st.as_u16(), 401);
 
     // Alice's view: her project, issues, pins, identity, keys.
-    let projects = ok(&s, ALICE_KEY, "/api/v1/projects").await;
+    let projects = get_ok(&s, ALICE_KEY, "/api/v1/projects").await;
     let p = &projects["projects"][0];
     assert_eq!(p["id"], 5, "{projects}");
     assert_eq!(p["name"], "Shop");
     assert_eq!(p["ssh_key_id"], 1);
-    let issue = ok(&s, ALICE_KEY, "/api/v1/issues/17").await["issue"].clone();
+    let issue = get_ok(&s, ALICE_KEY, "/api/v1/issues/17").await["issue"].clone();
     assert_eq!(issue["external_id"], "42");
     assert_eq!(issue["status_key"], "open");
     assert_eq!(issue["assignee"], "alice");
@@ -261,15 +261,15 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
         "{issue}"
     );
     assert_eq!(issue["comments"][0]["author"], "bob");
-    let closed = ok(&s, ALICE_KEY, "/api/v1/issues/18").await;
+    let closed = get_ok(&s, ALICE_KEY, "/api/v1/issues/18").await;
     assert_eq!(closed["issue"]["status_key"], "closed");
-    let pinned = ok(&s, ALICE_KEY, "/api/v1/issues/pinned").await;
+    let pinned = get_ok(&s, ALICE_KEY, "/api/v1/issues/pinned").await;
     assert_eq!(pinned["issues"][0]["id"], 17, "{pinned}");
-    let ident = ok(&s, ALICE_KEY, "/api/v1/auth/identity").await;
+    let ident = get_ok(&s, ALICE_KEY, "/api/v1/auth/identity").await;
     assert_eq!(ident["identity"]["github_username"], "alice-gh", "{ident}");
-    let keys = ok(&s, ALICE_KEY, "/api/v1/auth/keys").await;
+    let keys = get_ok(&s, ALICE_KEY, "/api/v1/auth/keys").await;
     assert!(keys.to_string().contains("alice laptop"), "{keys}");
-    let creds = ok(&s, ALICE_KEY, "/api/v1/auth/integration-credentials").await;
+    let creds = get_ok(&s, ALICE_KEY, "/api/v1/auth/integration-credentials").await;
     assert_eq!(creds["credentials"][0]["integration_id"], 3, "{creds}");
     assert_eq!(creds["credentials"][0]["has_settings"], true, "{creds}");
     assert!(
@@ -291,7 +291,7 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
         ],
     );
     let s = Server::spawn(&data, &[]);
-    let users = ok(&s, &admin_key, "/api/v1/users").await;
+    let users = get_ok(&s, &admin_key, "/api/v1/users").await;
     let emails: Vec<&str> = users["users"]
         .as_array()
         .unwrap()
@@ -307,25 +307,25 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
         .unwrap();
     assert_eq!(alice["linux_username"], "alice", "{users}");
     assert!(emails.contains(&"admin@example.com"), "{users}");
-    let tenants = ok(&s, &admin_key, "/api/v1/tenants").await;
+    let tenants = get_ok(&s, &admin_key, "/api/v1/tenants").await;
     assert_eq!(tenants["tenants"][0]["name"], "Acme");
     assert_eq!(tenants["tenants"][0]["color"], "#10b981");
     assert_eq!(tenants["tenants"][0]["description"], "changed");
-    let integ = ok(&s, &admin_key, "/api/v1/integrations").await;
+    let integ = get_ok(&s, &admin_key, "/api/v1/integrations").await;
     let i = &integ["integrations"][0];
     assert_eq!(i["provider"], "github", "{integ}");
     assert_eq!(i["token_hint"], "••••n123", "{integ}");
-    let links = ok(&s, &admin_key, "/api/v1/integrations/3/projects").await;
+    let links = get_ok(&s, &admin_key, "/api/v1/integrations/3/projects").await;
     assert!(links.to_string().contains("acme/shop"), "{links}");
     assert!(links.to_string().contains("acme-bot"), "{links}");
-    let ssh = ok(&s, &admin_key, "/api/v1/admin/ssh-keys").await;
+    let ssh = get_ok(&s, &admin_key, "/api/v1/admin/ssh-keys").await;
     let k = &ssh["ssh_keys"][0];
     assert_eq!(k["has_private_key"], true, "{ssh}");
     assert!(k["fingerprint"].as_str().unwrap().starts_with("SHA256:"));
-    let g = ok(&s, &admin_key, "/api/v1/agents/global").await;
+    let g = get_ok(&s, &admin_key, "/api/v1/agents/global").await;
     assert_eq!(g["content"], "Be careful with prod.", "{g}");
     assert_eq!(g["updated_by"]["email"], "admin@example.com", "{g}");
-    let audit = ok(&s, &admin_key, "/api/v1/audit?limit=500").await;
+    let audit = get_ok(&s, &admin_key, "/api/v1/audit?limit=500").await;
     assert!(
         audit.to_string().contains("/api/v1/issues/17/comments"),
         "{audit}"

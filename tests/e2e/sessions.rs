@@ -19,12 +19,6 @@ while IFS= read -r line; do
 done
 "#;
 
-async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
-    let (st, v) = s.call(key, m, path, body).await;
-    assert!(st.is_success(), "{path}: {st} {v}");
-    v
-}
-
 /// Poll the session's output until it contains `needle`.
 async fn wait_output(s: &Server, key: &str, id: u64, needle: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -40,18 +34,6 @@ async fn wait_output(s: &Server, key: &str, id: u64, needle: &str) -> Value {
             "session {id} never printed {needle:?}: {st} {v}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn kill_tmux(data_dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(data_dir.join("tmux")) {
-        for e in entries.flatten() {
-            let _ = std::process::Command::new("tmux")
-                .arg("-S")
-                .arg(e.path().join("tmux.sock"))
-                .arg("kill-server")
-                .output();
-        }
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::git::{seeded_bare, sh_git};
 use crate::harness::*;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -126,12 +126,6 @@ fn whoami() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
-    let (st, v) = s.call(key, m, path, body).await;
-    assert!(st.is_success(), "{path}: {st} {v}");
-    v
-}
-
 async fn project(s: &Server, key: &str, name: &str, tenant: u64, url: &str) -> u64 {
     let (st, v) = s
         .post(
@@ -142,30 +136,6 @@ async fn project(s: &Server, key: &str, name: &str, tenant: u64, url: &str) -> u
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     v["project"]["id"].as_u64().unwrap()
-}
-
-fn cli(s: &Server, args: &[&str]) -> (bool, String, String) {
-    let home = s.dir.join("cli-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .env("HOME", &home)
-        .env("AIOPS_URL", &s.base)
-        .env("AIOPS_API_KEY", &s.admin_key)
-        .env_remove("AIOPS_OUTPUT_FORMAT")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-fn cli_ok(s: &Server, args: &[&str]) -> String {
-    let (ok, out, err) = cli(s, args);
-    assert!(ok, "aiops {args:?} failed: {err}\n{out}");
-    out
 }
 
 fn bare_log(bare: &Path, r: &str) -> String {

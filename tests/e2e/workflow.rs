@@ -8,9 +8,8 @@ use crate::git::{seeded_bare, sh_git};
 use crate::harness::*;
 use crate::ssh::Sshd;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const AGENT: &str = r#"#!/bin/sh
@@ -24,36 +23,6 @@ aiops workflow submit "$AIOPS_ISSUE_ID" --project "$AIOPS_PROJECT_ID" -m "Add fe
 aiops workflow complete "$AIOPS_ISSUE_ID" --summary "Feature added" && echo "COMPLETE-OK"
 while IFS= read -r line; do echo "agent got: $line"; printf 'Next? '; done
 "#;
-
-fn cli(s: &Server, args: &[&str]) -> (bool, String, String) {
-    let home = s.dir.join("cli-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .env("HOME", &home)
-        .env("AIOPS_URL", &s.base)
-        .env("AIOPS_API_KEY", &s.admin_key)
-        .env_remove("AIOPS_OUTPUT_FORMAT")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-fn cli_ok(s: &Server, args: &[&str]) -> String {
-    let (ok, out, err) = cli(s, args);
-    assert!(ok, "aiops {args:?} failed: {err}\n{out}");
-    out
-}
-
-async fn ok(s: &Server, key: &str, m: Method, path: &str, body: Option<Value>) -> Value {
-    let (st, v) = s.call(key, m, path, body).await;
-    assert!(st.is_success(), "{path}: {st} {v}");
-    v
-}
 
 async fn wait_output(s: &Server, id: u64, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -73,18 +42,6 @@ async fn wait_output(s: &Server, id: u64, needle: &str) -> String {
             "session {id} never printed {needle:?}: {st}\n{out}"
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-fn kill_tmux(data_dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(data_dir.join("tmux")) {
-        for e in entries.flatten() {
-            let _ = Command::new("tmux")
-                .arg("-S")
-                .arg(e.path().join("tmux.sock"))
-                .arg("kill-server")
-                .output();
-        }
     }
 }
 
