@@ -400,8 +400,7 @@ impl AnsibleApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Accepted<RunEnvelope>> {
-        auth.identity().require_admin()?;
-        let run_id = app.run_ansible_schedule(id.0).await?;
+        let run_id = app.run_ansible_schedule(auth.identity(), id.0).await?;
         let r = app.get_run(auth.identity(), run_id)?;
         Ok(Accepted::Accepted(Json(RunEnvelope {
             stream: format!("/streams/ansible/runs/{run_id}"),

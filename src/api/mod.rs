@@ -4,6 +4,7 @@
 mod ansible;
 pub mod gate;
 mod git;
+mod members;
 pub mod objects;
 mod resources;
 mod sessions;
@@ -30,6 +31,7 @@ pub type AllApis = (
     workflow::WorkflowApi,
     system::SystemApi,
     ansible::AnsibleApi,
+    members::MembersApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -44,6 +46,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             workflow::WorkflowApi,
             system::SystemApi,
             ansible::AnsibleApi,
+            members::MembersApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -4,6 +4,7 @@
 use super::strict::Str;
 use crate::auth::{AuthMethod, Identity};
 use crate::domain::{ApiKey, AuditEntry, Timestamp, User};
+use crate::services::access::{MemberView, MyMembership};
 use crate::services::projects::ProjectView;
 use crate::services::tenants::TenantView;
 use poem_openapi::Object;
@@ -22,11 +23,117 @@ pub struct MeUser {
     pub api_key_name: Option<String>,
     /// Effective scopes of this request.
     pub scopes: Vec<String>,
+    /// Set for an agent session's key: the only project it reaches.
+    #[oai(skip_serializing_if_is_none)]
+    pub project_id: Option<u64>,
 }
 
 #[derive(Object)]
 pub struct MeEnvelope {
     pub user: MeUser,
+    /// The caller's tenant and project memberships.
+    pub memberships: Vec<MembershipObj>,
+}
+
+/// One membership: a role in a tenant (all its projects) or in one project.
+#[derive(Object)]
+pub struct MembershipObj {
+    pub id: u64,
+    pub user_id: u64,
+    /// `tenant` or `project`
+    pub kind: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub tenant_id: Option<u64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub project_id: Option<u64>,
+    /// The tenant's or project's name.
+    pub name: String,
+    /// `viewer`, `developer` or `maintainer`
+    pub role: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<MyMembership> for MembershipObj {
+    fn from(v: MyMembership) -> Self {
+        let m = v.membership;
+        MembershipObj {
+            id: m.id,
+            user_id: m.user_id,
+            kind: if m.tenant_id.is_some() {
+                "tenant"
+            } else {
+                "project"
+            }
+            .into(),
+            tenant_id: m.tenant_id,
+            project_id: m.project_id,
+            name: v.name,
+            role: m.role.as_str().into(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// A member of a tenant or project.
+#[derive(Object)]
+pub struct MemberObj {
+    pub user_id: u64,
+    pub email: String,
+    pub name: String,
+    /// `viewer`, `developer` or `maintainer`
+    pub role: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub tenant_id: Option<u64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub project_id: Option<u64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<MemberView> for MemberObj {
+    fn from(v: MemberView) -> Self {
+        let m = v.membership;
+        MemberObj {
+            user_id: m.user_id,
+            email: v.email,
+            name: v.name,
+            role: m.role.as_str().into(),
+            tenant_id: m.tenant_id,
+            project_id: m.project_id,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct MembersEnvelope {
+    pub members: Vec<MemberObj>,
+    pub count: usize,
+}
+
+#[derive(Object)]
+pub struct MemberEnvelope {
+    pub member: MemberObj,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    pub user_id: u64,
+    /// `viewer`, `developer` or `maintainer`
+    #[oai(validator(max_length = 32))]
+    pub role: Str,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetMemberRequest {
+    /// `viewer`, `developer` or `maintainer`
+    #[oai(validator(max_length = 32))]
+    pub role: Str,
 }
 
 impl From<&Identity> for MeEnvelope {
@@ -40,11 +147,14 @@ impl From<&Identity> for MeEnvelope {
                 auth_method: match id.method {
                     AuthMethod::ApiKey => "api_key".into(),
                     AuthMethod::Session => "session".into(),
+                    AuthMethod::System => "system".into(),
                 },
                 api_key_id: id.key.as_ref().map(|k| k.id),
                 api_key_name: id.key.as_ref().map(|k| k.name.clone()),
                 scopes: id.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+                project_id: id.project_limit(),
             },
+            memberships: Vec::new(),
         }
     }
 }

@@ -2,8 +2,7 @@
 
 use super::gate::Auth;
 use super::objects::*;
-use super::strict::{Str, opt};
-use crate::error::AppError;
+use super::strict::opt;
 use crate::services::App;
 use crate::services::accounts::{NewUser, UserUpdate};
 use crate::services::projects::ProjectInput;
@@ -65,8 +64,15 @@ pub fn apis() -> Apis {
 impl AuthApi {
     /// The caller: user, how they authenticated, effective scopes.
     #[oai(path = "/auth/me", method = "get")]
-    async fn me(&self, auth: Auth) -> Json<MeEnvelope> {
-        Json(MeEnvelope::from(auth.identity()))
+    async fn me(&self, app: AppRef<'_>, auth: Auth) -> R<Json<MeEnvelope>> {
+        let id = auth.identity();
+        let mut me = MeEnvelope::from(id);
+        me.memberships = app
+            .my_memberships(id)?
+            .into_iter()
+            .map(MembershipObj::from)
+            .collect();
+        Ok(Json(me))
     }
 
     /// The caller's API keys, newest first.
@@ -142,7 +148,8 @@ impl AuthApi {
 
 #[OpenApi(tag = "Tag::Tenants")]
 impl TenantsApi {
-    /// Every tenant, by name. `project_count` counts the projects the caller can see.
+    /// The tenants the caller is a member of (or has projects in; admins: all), by name.
+    /// `project_count` counts the projects the caller can see.
     #[oai(path = "/tenants", method = "get")]
     async fn list(
         &self,
@@ -266,7 +273,8 @@ impl ProjectsApi {
         }))
     }
 
-    /// Create a project; `owner_id` defaults to the caller.
+    /// Create a project in a tenant you maintain; `owner_id` defaults to the caller (admins may
+    /// name another) and the owner becomes a maintainer of the project.
     #[oai(path = "/projects", method = "post")]
     async fn create(
         &self,
@@ -280,14 +288,15 @@ impl ProjectsApi {
         })))
     }
 
-    /// One project (owner or admin).
+    /// One project (its members, members of its tenant, admins).
     #[oai(path = "/projects/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<ProjectEnvelope>> {
         let v = app.get_project(auth.identity(), id.0)?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
 
-    /// Update a project (owner or admin; only admins change the owner).
+    /// Update a project (maintainers; moving it needs maintainer in both tenants; only admins
+    /// change the owner).
     #[oai(path = "/projects/:id", method = "patch")]
     async fn update(
         &self,
@@ -300,7 +309,8 @@ impl ProjectsApi {
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
 
-    /// Delete a project with its integration links, issues, pins and sessions (owner or admin).
+    /// Delete a project with its integration links, issues, pins, sessions and memberships
+    /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
         blocking(|| app.delete_project(auth.identity(), id.0))?;
@@ -332,16 +342,17 @@ impl UsersApi {
         auth: Auth,
         body: Json<UserRequest>,
     ) -> R<Created<UserEnvelope>> {
-        let id = auth.identity();
-        id.require_admin()?;
         let b = body.0;
         let u = blocking(|| {
-            app.create_user(NewUser {
-                email: b.email.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
-                name: b.name.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
-                password: b.password.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
-                is_admin: b.is_admin.unwrap_or(false),
-            })
+            app.create_user(
+                auth.identity(),
+                NewUser {
+                    email: b.email.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
+                    name: b.name.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
+                    password: b.password.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
+                    is_admin: b.is_admin.unwrap_or(false),
+                },
+            )
         })?;
         Ok(Created::Created(Json(UserEnvelope { user: u.into() })))
     }
@@ -349,12 +360,8 @@ impl UsersApi {
     /// One user (admin, or yourself).
     #[oai(path = "/users/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<UserEnvelope>> {
-        let me = auth.identity();
-        if me.id() != id.0 {
-            me.require_admin()?;
-        }
         Ok(Json(UserEnvelope {
-            user: app.get_user(id.0)?.into(),
+            user: app.get_user(auth.identity(), id.0)?.into(),
         }))
     }
 
@@ -367,23 +374,19 @@ impl UsersApi {
         id: Path<u64>,
         body: Json<UserRequest>,
     ) -> R<Json<UserEnvelope>> {
-        let me = auth.identity();
         let b = body.0;
         let u = blocking(|| {
-            let u = app.update_user(
-                me,
+            app.update_user(
+                auth.identity(),
                 id.0,
                 UserUpdate {
                     name: opt(b.name),
                     email: opt(b.email),
                     is_admin: b.is_admin,
-                    linux_username: opt(b.linux_username).map(Some),
+                    linux_username: b.linux_username.map(|s| Some(s.0)),
+                    password: opt(b.password),
                 },
-            )?;
-            if let Some(Str(p)) = b.password {
-                app.set_password(id.0, &p)?;
-            }
-            Ok::<_, AppError>(u)
+            )
         })?;
         Ok(Json(UserEnvelope { user: u.into() }))
     }

@@ -322,10 +322,8 @@ impl SystemApi {
     /// Scheduled jobs (syncs, backups, playbooks) with their next and last runs.
     #[oai(path = "/system/scheduler", method = "get", tag = "Tag::System")]
     async fn scheduler(&self, app: AppRef<'_>, auth: Auth) -> R<Json<JobsObj>> {
-        auth.identity().require_admin()?;
         let jobs: Vec<JobObj> = app
-            .jobs
-            .snapshot()
+            .scheduled_jobs(auth.identity())?
             .into_iter()
             .map(|j| JobObj {
                 key: j.key,
@@ -447,8 +445,7 @@ impl SystemApi {
     /// When scheduled backups run and how many are kept.
     #[oai(path = "/system/backup-schedule", method = "get", tag = "Tag::Backups")]
     async fn schedule_get(&self, app: AppRef<'_>, auth: Auth) -> R<Json<ScheduleObj>> {
-        auth.identity().require_admin()?;
-        let s = app.backup_schedule()?;
+        let s = app.backup_schedule(auth.identity())?;
         Ok(Json(ScheduleObj {
             cron: s.cron,
             keep_last: s.keep_last.map(|n| n as u64),

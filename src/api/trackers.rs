@@ -762,8 +762,8 @@ impl IssuesApi {
             project_id: b.project_id,
             force_full: b.force_full.unwrap_or(false),
         };
-        let links = tokio::task::block_in_place(|| app.links_to_sync(auth.identity(), &req))?;
-        if links.is_empty() {
+        let outcomes = app.sync_links(auth.identity(), &req, "manual").await?;
+        if outcomes.is_empty() {
             return Ok(Json(SyncResult {
                 message: "No project integrations matched the filters".into(),
                 synced: 0,
@@ -773,7 +773,6 @@ impl IssuesApi {
                 failed_projects: Vec::new(),
             }));
         }
-        let outcomes = app.sync_links(&links, req.force_full, "manual").await;
         let synced = outcomes
             .iter()
             .filter(|o| o.error.is_none())

@@ -5,13 +5,15 @@ pub mod password;
 pub mod ratelimit;
 
 use crate::domain::keys::{scopes_allowed_for_user, scopes_grant};
-use crate::domain::{ApiKey, Id, Project, Scope, User};
+use crate::domain::{ApiKey, Id, Scope, User};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     ApiKey,
     Session,
+    /// The server itself (scheduler jobs, offline admin commands): no user row behind it.
+    System,
 }
 
 /// An authenticated caller: the user, how they authenticated, and their effective scopes.
@@ -55,6 +57,46 @@ impl Identity {
         }
     }
 
+    /// The server acting for itself (the scheduler, offline admin commands): an administrator
+    /// with every scope and user id 0, which no stored user has.
+    pub fn system() -> Identity {
+        let now = chrono::Utc::now();
+        Identity {
+            user: User {
+                id: 0,
+                email: "system@aiops.invalid".into(),
+                name: "aiops (system)".into(),
+                password_hash: String::new(),
+                is_admin: true,
+                linux_username: None,
+                aiops_cli_url: None,
+                aiops_cli_api_key: None,
+                created_at: now,
+                updated_at: now,
+            },
+            key: None,
+            method: AuthMethod::System,
+            scopes: Scope::ALL.to_vec(),
+            csrf_token: None,
+        }
+    }
+
+    /// The project a session key is limited to (agents' keys reach only their project).
+    pub fn project_limit(&self) -> Option<Id> {
+        self.key.as_ref().and_then(|k| k.project_id)
+    }
+
+    /// Key management and other account-wide acts: refused to keys limited to one project
+    /// (an agent must not mint itself a wider key).
+    pub fn require_unlimited(&self) -> Result<(), AppError> {
+        match self.project_limit() {
+            None => Ok(()),
+            Some(p) => Err(AppError::Forbidden(format!(
+                "This key belongs to an agent session and reaches only project {p}; account settings need your own key"
+            ))),
+        }
+    }
+
     pub fn id(&self) -> Id {
         self.user.id
     }
@@ -81,9 +123,5 @@ impl Identity {
             return Err(AppError::Forbidden("Admin access required".into()));
         }
         self.require(Scope::Admin)
-    }
-
-    pub fn can_access_project(&self, p: &Project) -> bool {
-        self.user.is_admin || p.owner_id == self.user.id
     }
 }

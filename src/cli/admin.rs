@@ -145,12 +145,15 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             let password = read_password(password)?;
             let name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
-            let u = app.create_user(NewUser {
-                email: &email,
-                name: &name,
-                password: &password,
-                is_admin: admin,
-            })?;
+            let u = app.create_user(
+                &crate::auth::Identity::system(),
+                NewUser {
+                    email: &email,
+                    name: &name,
+                    password: &password,
+                    is_admin: admin,
+                },
+            )?;
             println!(
                 "Created {} {} (id {})",
                 if u.is_admin { "administrator" } else { "user" },
@@ -163,7 +166,7 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
                 .find_user_by_email(&email)?
                 .ok_or_else(|| anyhow::anyhow!("no user with email {}", email.trim()))?;
             let password = read_password(password)?;
-            app.set_password(user.id, &password)?;
+            app.set_password(&crate::auth::Identity::system(), user.id, &password)?;
             println!("Password reset for {}", user.email);
         }
         AdminCommand::CreateKey {

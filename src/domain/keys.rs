@@ -152,6 +152,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             legacy_bcrypt: None,
+            project_id: None,
         };
         assert!(key_unusable(&k, now).is_none());
         k.expires_at = Some(now - Duration::seconds(1));

@@ -1,5 +1,6 @@
 //! Plain types and rules with no I/O. Everything here is unit-tested in place.
 
+pub mod access;
 pub mod adf;
 pub mod ansible;
 pub mod backup;
@@ -12,4 +13,5 @@ pub mod rules;
 pub mod sessions;
 pub mod ssh;
 
+pub use access::Role;
 pub use model::*;

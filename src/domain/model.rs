@@ -103,6 +103,24 @@ pub struct ApiKey {
     /// `legacy:<prefix>:<id>` until the first use, which replaces both with the SHA-256 digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_bcrypt: Option<String>,
+    /// A key made for an agent session reaches only this project (as a developer at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Id>,
+}
+
+/// A user's role in one tenant (all its projects) or in one project. Exactly one of
+/// `tenant_id` and `project_id` is set; one row per (user, tenant) and per (user, project).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Membership {
+    pub id: Id,
+    pub user_id: Id,
+    #[serde(default)]
+    pub tenant_id: Option<Id>,
+    #[serde(default)]
+    pub project_id: Option<Id>,
+    pub role: super::access::Role,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

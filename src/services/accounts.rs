@@ -35,11 +35,24 @@ pub struct UserUpdate {
     pub email: Option<String>,
     pub is_admin: Option<bool>,
     pub linux_username: Option<Option<String>>,
+    /// A new password (validated with everything else before anything is saved).
+    pub password: Option<String>,
 }
 
 const SETUP_TOKEN_META: &str = "setup_token_digest";
 /// Don't write `last_used_at` more often than this per key: authentication stays read-only.
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
+/// A password change ends every web session of that user.
+fn end_web_sessions(w: &redb::WriteTransaction, user_id: Id) -> AppResult<()> {
+    let mut sessions = w.open_table(WEB_SESSIONS)?;
+    sessions.retain(|_, v| {
+        decode::<WebSession>(v)
+            .map(|s| s.user_id != user_id)
+            .unwrap_or(false)
+    })?;
+    Ok(())
+}
 
 fn random_token() -> String {
     keys::generate_key()[keys::KEY_PREFIX.len()..].to_string()
@@ -59,12 +72,15 @@ impl App {
             self.config.admin_email.clone(),
             self.config.admin_password.clone(),
         ) {
-            let u = self.create_user(NewUser {
-                email: &email,
-                name: "Administrator",
-                password: &password,
-                is_admin: true,
-            })?;
+            let u = self.create_user(
+                &Identity::system(),
+                NewUser {
+                    email: &email,
+                    name: "Administrator",
+                    password: &password,
+                    is_admin: true,
+                },
+            )?;
             return Ok(Bootstrap::AdminCreated(u.email));
         }
         let token = random_token();
@@ -99,17 +115,22 @@ impl App {
                 "The setup link is invalid or was already used. Restart the server to get a new one, or use `aiops admin create-user`.".into(),
             ));
         }
-        let user = self.create_user(NewUser {
-            is_admin: true,
-            ..new
-        })?;
+        let user = self.create_user(
+            &Identity::system(),
+            NewUser {
+                is_admin: true,
+                ..new
+            },
+        )?;
         let w = self.store.write()?;
         meta_del(&w, SETUP_TOKEN_META)?;
         w.commit()?;
         Ok(user)
     }
 
-    pub fn create_user(&self, new: NewUser) -> AppResult<User> {
+    /// Create a user (administrators, or the system caller for bootstrap and offline commands).
+    pub fn create_user(&self, caller: &Identity, new: NewUser) -> AppResult<User> {
+        caller.require_admin()?;
         let email = normalize_email(new.email).map_err(AppError::BadRequest)?;
         let name = validate_name("Name", new.name).map_err(AppError::BadRequest)?;
         validate_password(new.password).map_err(AppError::BadRequest)?;
@@ -140,7 +161,12 @@ impl App {
         Ok(user)
     }
 
-    pub fn get_user(&self, id: Id) -> AppResult<User> {
+    /// One user: yourself, or anyone for administrators.
+    pub fn get_user(&self, caller: &Identity, id: Id) -> AppResult<User> {
+        caller.require(Scope::Read)?;
+        if caller.id() != id {
+            caller.require_admin()?;
+        }
         let r = self.store.read()?;
         get_row(&r, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))
     }
@@ -175,33 +201,70 @@ impl App {
         Ok(n)
     }
 
+    /// Change a user (administrators). Everything is validated (and a new password hashed)
+    /// first, then written in one transaction: a bad field changes nothing.
     pub fn update_user(&self, caller: &Identity, id: Id, upd: UserUpdate) -> AppResult<User> {
         caller.require_admin()?;
+        let name = upd
+            .name
+            .map(|n| validate_name("Name", &n).map_err(AppError::BadRequest))
+            .transpose()?;
+        let email = upd
+            .email
+            .map(|e| normalize_email(&e).map_err(AppError::BadRequest))
+            .transpose()?;
+        let linux_username = upd
+            .linux_username
+            .map(|lu| {
+                match lu.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+                    Some(s) if crate::domain::git::valid_linux_username(&s) => Ok(Some(s)),
+                    Some(s) => Err(AppError::BadRequest(format!(
+                        "'{s}' is not a valid Linux user name (letters, digits, '.', '_' and '-', at most 32 characters, not starting with '-' or '.')"
+                    ))),
+                    None => Ok(None),
+                }
+            })
+            .transpose()?;
+        let password_hash = match upd.password.as_deref() {
+            Some(p) => {
+                validate_password(p).map_err(AppError::BadRequest)?;
+                Some(hash_password(p)?)
+            }
+            None => None,
+        };
         let w = self.store.write()?;
         let mut user: User = get_row_w(&w, USERS, id)?
             .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
-        if let Some(name) = upd.name {
-            user.name = validate_name("Name", &name).map_err(AppError::BadRequest)?;
+        let old_email = user.email.clone();
+        if let Some(email) = &email
+            && *email != user.email
+            && index_get_w(&w, USERS_BY_EMAIL, email)?.is_some()
+        {
+            return Err(AppError::Conflict(format!(
+                "A user with email {email} already exists"
+            )));
         }
-        if let Some(email) = upd.email {
-            let email = normalize_email(&email).map_err(AppError::BadRequest)?;
-            if email != user.email {
-                if index_get_w(&w, USERS_BY_EMAIL, &email)?.is_some() {
-                    return Err(AppError::Conflict(format!(
-                        "A user with email {email} already exists"
-                    )));
-                }
-                index_del(&w, USERS_BY_EMAIL, &user.email)?;
-                index_set(&w, USERS_BY_EMAIL, &email, id)?;
-                user.email = email;
-            }
+        if let Some(is_admin) = upd.is_admin
+            && user.is_admin
+            && !is_admin
+            && Self::admin_count(&w)? <= 1
+        {
+            return Err(AppError::BadRequest(
+                "The last administrator cannot be demoted".into(),
+            ));
+        }
+        // Every check passed: write.
+        if let Some(n) = name {
+            user.name = n;
+        }
+        if let Some(email) = email
+            && email != old_email
+        {
+            index_del(&w, USERS_BY_EMAIL, &old_email)?;
+            index_set(&w, USERS_BY_EMAIL, &email, id)?;
+            user.email = email;
         }
         if let Some(is_admin) = upd.is_admin {
-            if user.is_admin && !is_admin && Self::admin_count(&w)? <= 1 {
-                return Err(AppError::BadRequest(
-                    "The last administrator cannot be demoted".into(),
-                ));
-            }
             if !is_admin {
                 // A non-admin can never hold admin-scope keys.
                 for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
@@ -218,24 +281,12 @@ impl App {
             }
             user.is_admin = is_admin;
         }
-        if let Some(lu) = upd.linux_username {
-            user.linux_username = match lu.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
-                Some(s)
-                    if s.len() <= 32
-                        && s.chars().all(|c| {
-                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
-                        })
-                        && !s.starts_with('-') =>
-                {
-                    Some(s)
-                }
-                Some(s) => {
-                    return Err(AppError::BadRequest(format!(
-                        "'{s}' is not a valid Linux user name"
-                    )));
-                }
-                None => None,
-            };
+        if let Some(lu) = linux_username {
+            user.linux_username = lu;
+        }
+        if let Some(hash) = password_hash {
+            user.password_hash = hash;
+            end_web_sessions(&w, id)?;
         }
         user.updated_at = Utc::now();
         put_row(&w, USERS, id, &user)?;
@@ -243,7 +294,13 @@ impl App {
         Ok(user)
     }
 
-    pub fn set_password(&self, id: Id, password: &str) -> AppResult<()> {
+    /// Set a user's password (administrators, or the system caller for offline commands).
+    pub fn set_password(&self, caller: &Identity, id: Id, password: &str) -> AppResult<()> {
+        caller.require_admin()?;
+        self.store_password(id, password)
+    }
+
+    fn store_password(&self, id: Id, password: &str) -> AppResult<()> {
         validate_password(password).map_err(AppError::BadRequest)?;
         let hash = hash_password(password)?;
         let w = self.store.write()?;
@@ -252,14 +309,7 @@ impl App {
         user.password_hash = hash;
         user.updated_at = Utc::now();
         put_row(&w, USERS, id, &user)?;
-        // A password change ends every web session of that user.
-        let mut sessions = w.open_table(WEB_SESSIONS)?;
-        sessions.retain(|_, v| {
-            decode::<WebSession>(v)
-                .map(|s| s.user_id != id)
-                .unwrap_or(false)
-        })?;
-        drop(sessions);
+        end_web_sessions(&w, id)?;
         w.commit()?;
         Ok(())
     }
@@ -273,7 +323,9 @@ impl App {
         if !verify_password(current, &caller.user.password_hash) {
             return Err(AppError::BadRequest("Current password is incorrect".into()));
         }
-        self.set_password(caller.id(), new)
+        caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
+        self.store_password(caller.id(), new)
     }
 
     pub fn delete_user(&self, caller: &Identity, id: Id) -> AppResult<()> {
@@ -316,6 +368,7 @@ impl App {
         w.open_multimap_table(USER_CREDENTIALS_BY_USER)?
             .remove_all(id)?;
         delete_row(&w, IDENTITY_MAP, id)?;
+        super::access::delete_memberships_of_user(&w, id)?;
         w.open_table(WEB_SESSIONS)?.retain(|_, v| {
             decode::<WebSession>(v)
                 .map(|s| s.user_id != id)
@@ -510,6 +563,8 @@ impl App {
         scopes: &[String],
         expires_days: Option<i64>,
     ) -> AppResult<(ApiKey, String)> {
+        caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
         let granted = check_requested_scopes(scopes, &caller.scopes, caller.user.is_admin)
             .map_err(|m| {
                 if m.starts_with("Invalid") || m.starts_with("At least") {
@@ -518,7 +573,7 @@ impl App {
                     AppError::Forbidden(m)
                 }
             })?;
-        self.insert_key(caller.id(), name, granted, expires_days)
+        self.insert_key(caller.id(), name, granted, expires_days, None)
     }
 
     /// Offline creation by `aiops admin create-key` (trusted: runs with access to the data dir).
@@ -534,7 +589,7 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("No user with email {}", email.trim())))?;
         let granted = check_requested_scopes(scopes, &Scope::ALL, user.is_admin)
             .map_err(AppError::BadRequest)?;
-        self.insert_key(user.id, name, granted, expires_days)
+        self.insert_key(user.id, name, granted, expires_days, None)
     }
 
     pub(crate) fn insert_key(
@@ -543,6 +598,7 @@ impl App {
         name: &str,
         scopes: Vec<Scope>,
         expires_days: Option<i64>,
+        project_id: Option<Id>,
     ) -> AppResult<(ApiKey, String)> {
         let name = validate_name("Key name", name).map_err(|m| {
             AppError::BadRequest(if m.ends_with("required") {
@@ -576,6 +632,7 @@ impl App {
             created_at: now,
             updated_at: now,
             legacy_bcrypt: None,
+            project_id,
         };
         put_row(&w, API_KEYS, key.id, &key)?;
         index_set(&w, API_KEYS_BY_DIGEST, &key.key_digest, key.id)?;
@@ -585,6 +642,7 @@ impl App {
     }
 
     pub fn list_keys(&self, caller: &Identity) -> AppResult<Vec<ApiKey>> {
+        caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let ids = multi_ids(&r, API_KEYS_BY_USER, caller.id())?;
         let mut keys: Vec<ApiKey> = rows_by_ids(&r, API_KEYS, ids)?;
@@ -606,6 +664,8 @@ impl App {
         scopes: Option<&[String]>,
         is_active: Option<bool>,
     ) -> AppResult<ApiKey> {
+        caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
         let w = self.store.write()?;
         let mut key = Self::own_key(&w, caller, id)?;
         if let Some(n) = name {
@@ -649,6 +709,8 @@ impl App {
     }
 
     pub fn revoke_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
+        caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
         let w = self.store.write()?;
         let key = Self::own_key(&w, caller, id)?;
         index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;

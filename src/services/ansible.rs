@@ -5,7 +5,9 @@
 //! with the exit code. Cancelling kills the whole process group.
 
 use super::App;
+use super::access::{Grants, project_for};
 use crate::auth::Identity;
+use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
 use crate::error::{AppError, AppResult};
@@ -481,6 +483,15 @@ impl App {
     pub fn cancel_run(&self, caller: &Identity, id: Id) -> AppResult<AnsibleRun> {
         caller.require(Scope::Write)?;
         let run = self.get_run(caller, id)?;
+        if run.user_id != caller.id() && !caller.user.is_admin {
+            let r = self.store.read()?;
+            match run.project_id {
+                Some(p) => {
+                    project_for(&r, caller, p, Action::Work)?;
+                }
+                None => caller.require_admin()?,
+            }
+        }
         let live = self
             .ansible
             .live
@@ -502,8 +513,9 @@ impl App {
     pub fn get_run(&self, caller: &Identity, id: Id) -> AppResult<AnsibleRun> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
         let mut run: AnsibleRun = get_row(&r, ANSIBLE_RUNS, id)?
-            .filter(|r: &AnsibleRun| r.user_id == caller.id() || caller.user.is_admin)
+            .filter(|x: &AnsibleRun| run_visible(&r, &g, caller, x))
             .ok_or_else(|| AppError::NotFound(format!("Run {id} not found")))?;
         // A live run's newest output is in memory.
         if let Some(l) = self
@@ -522,8 +534,9 @@ impl App {
     pub fn list_runs(&self, caller: &Identity, limit: usize) -> AppResult<Vec<AnsibleRun>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
         let mut all: Vec<AnsibleRun> = all_rows(&r, ANSIBLE_RUNS)?;
-        all.retain(|x| x.user_id == caller.id() || caller.user.is_admin);
+        all.retain(|x| run_visible(&r, &g, caller, x));
         all.reverse();
         all.truncate(limit.clamp(1, 500));
         for x in &mut all {
@@ -631,8 +644,10 @@ impl App {
             .collect())
     }
 
-    /// Start a schedule's run now, as the schedule's creator.
-    pub(crate) async fn run_ansible_schedule(&self, schedule_id: Id) -> AppResult<Id> {
+    /// Start a schedule's run now, as the schedule's creator (administrators, or the system
+    /// caller for the scheduler).
+    pub async fn run_ansible_schedule(&self, caller: &Identity, schedule_id: Id) -> AppResult<Id> {
+        caller.require_admin()?;
         let (s, user): (AnsibleSchedule, User) = {
             let r = self.store.read()?;
             let s: AnsibleSchedule = get_row(&r, ANSIBLE_SCHEDULES, schedule_id)?
@@ -675,6 +690,21 @@ impl App {
         }
         w.commit()?;
         Ok(run.id)
+    }
+}
+
+/// A run is seen by its user, by admins and, for a project playbook, by the project's members;
+/// a session key sees only runs of its project.
+fn run_visible(r: &redb::ReadTransaction, g: &Grants, caller: &Identity, run: &AnsibleRun) -> bool {
+    let of_project = run.project_id.is_some_and(|p| {
+        get_row::<Project>(r, PROJECTS, p)
+            .ok()
+            .flatten()
+            .is_some_and(|p| g.project_role(&p).is_some())
+    });
+    match caller.project_limit() {
+        Some(_) => of_project,
+        None => run.user_id == caller.id() || caller.user.is_admin || of_project,
     }
 }
 

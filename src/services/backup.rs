@@ -500,7 +500,9 @@ impl App {
 
     // ---- schedule and retention ------------------------------------------------------------
 
-    pub fn backup_schedule(&self) -> AppResult<BackupSchedule> {
+    /// The backup schedule (administrators, or the system caller for the scheduler).
+    pub fn backup_schedule(&self, caller: &Identity) -> AppResult<BackupSchedule> {
+        caller.require_admin()?;
         let r = self.store.read()?;
         let t = r.open_table(SETTINGS)?;
         Ok(match t.get(SCHEDULE_SETTING)? {
@@ -557,7 +559,7 @@ impl App {
 
     /// Remove scheduled backups beyond the retention settings; returns their ids.
     pub(crate) fn apply_retention(&self) -> AppResult<Vec<Id>> {
-        let s = self.backup_schedule()?;
+        let s = self.backup_schedule(&Identity::system())?;
         let all: Vec<Backup> = {
             let r = self.store.read()?;
             all_rows(&r, BACKUPS)?

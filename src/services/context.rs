@@ -179,7 +179,7 @@ impl App {
         issue_id: Id,
     ) -> AppResult<ContextWritten> {
         caller.require(Scope::Write)?;
-        let issue = self.get_issue(caller, issue_id)?;
+        let issue = self.issue_for_work(caller, issue_id)?;
         let project_id = issue.issue.project_id;
         let ws = self.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {

@@ -5,7 +5,9 @@
 //! to the workspace (no `..`, no absolute paths, no symlink escape); branch names are validated.
 
 use super::App;
+use super::access::project_for;
 use crate::auth::Identity;
+use crate::domain::access::Action;
 use crate::domain::git::{PorcelainStatus, parse_status_v2, relative_path, user_dir};
 use crate::domain::rules::{project_path_slug, tenant_slug, validate_branch};
 use crate::domain::{Id, Project, Scope, Tenant};
@@ -305,6 +307,19 @@ impl Workspace {
     }
 }
 
+/// A project's workspace directory under `parent`: `<slug>-<id>`, or the id-less `<slug>` an
+/// older version made, while that one exists, the new one does not and no other project of the
+/// tenant has the same slug.
+fn workspace_dir(parent: &Path, slug: &str, id: Id, slug_shared: bool) -> PathBuf {
+    let keyed = parent.join(format!("{slug}-{id}"));
+    let legacy = parent.join(slug);
+    if !slug_shared && !keyed.exists() && legacy.join(".git").exists() {
+        legacy
+    } else {
+        keyed
+    }
+}
+
 /// The home directory of a Linux account (through NSS: `getent passwd`).
 pub(crate) fn linux_home(user: &str) -> AppResult<PathBuf> {
     let out = std::process::Command::new("getent")
@@ -375,29 +390,36 @@ fn mode_string(m: u32, dir: bool) -> String {
 }
 
 impl App {
-    /// The caller's workspace for a project (owner or admin).
+    /// The caller's workspace for a project (developers and up). Each user has their own clone,
+    /// at `<root>/<user>/<tenant slug>/<project slug>-<project id>`: keyed by id, so two
+    /// projects never share one. A workspace made by an older version at the path without the id
+    /// is still used, unless another project of the tenant has the same slug.
     pub fn workspace(&self, caller: &Identity, project_id: Id) -> AppResult<Workspace> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let project: Project = get_row(&r, PROJECTS, project_id)?
-            .filter(|p| caller.can_access_project(p))
-            .ok_or_else(|| AppError::NotFound(format!("Project {project_id} not found")))?;
+        let project = project_for(&r, caller, project_id, Action::Work)?;
         let tenant: Option<Tenant> = get_row(&r, TENANTS, project.tenant_id)?;
         let tslug = tenant
             .map(|t| tenant_slug(&t.name, t.id))
             .unwrap_or_else(|| "tenant".into());
+        let slug = project_path_slug(&project.name);
+        let slug_shared = rows_by_ids::<Project>(
+            &r,
+            PROJECTS,
+            multi_ids(&r, PROJECTS_BY_TENANT, project.tenant_id)?,
+        )?
+        .iter()
+        .any(|o| o.id != project.id && project_path_slug(&o.name) == slug);
+        drop(r);
         let linux_user = caller
             .user
             .linux_username
             .as_deref()
             .filter(|_| self.config.linux_user_workspaces)
             .filter(|u| crate::domain::git::valid_linux_username(u));
-        let (path, run_as) = match linux_user {
+        let (parent, run_as) = match linux_user {
             Some(u) => (
-                linux_home(u)?
-                    .join("workspace")
-                    .join(tslug)
-                    .join(project_path_slug(&project.name)),
+                linux_home(u)?.join("workspace").join(tslug),
                 Some(u.to_string()),
             ),
             None => (
@@ -408,11 +430,11 @@ impl App {
                         &caller.user.email,
                         caller.id(),
                     ))
-                    .join(tslug)
-                    .join(project_path_slug(&project.name)),
+                    .join(tslug),
                 None,
             ),
         };
+        let path = workspace_dir(&parent, &slug, project.id, slug_shared);
         Ok(Workspace {
             project,
             path,

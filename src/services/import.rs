@@ -587,6 +587,7 @@ impl App {
                 created_at: created(&r),
                 updated_at: updated(&r),
                 legacy_bcrypt: Some(hash),
+                project_id: None,
             });
         }
         for r in read_table(db, "api_audit_logs")? {
@@ -745,6 +746,9 @@ impl App {
                 t.insert(name, n)?;
             }
         }
+        // The original had owners only: each owner becomes a maintainer of their project, so
+        // everyone keeps exactly the access they had.
+        backfill_owner_memberships(&w)?;
         {
             let mut t = w.open_table(SETTINGS)?;
             if let Some(g) = &plan.global {

@@ -3,8 +3,11 @@
 //! Tokens are encrypted at rest and never returned.
 
 use super::App;
+use super::access::{Grants, project_for, tenant_for};
 use super::trackers::{AnyProvider, Conn, Provider};
 use crate::auth::Identity;
+use crate::domain::Role;
+use crate::domain::access::Action;
 use crate::domain::issues::{
     Effective, Layer, cron_expression, effective_credentials, ensure_base_url, validate_provider,
 };
@@ -151,18 +154,62 @@ fn validate_email(e: &str) -> AppResult<String> {
     Ok(e.to_string())
 }
 
+/// Shown instead of a token hint to callers who do not maintain the integration's tenant.
+pub const HIDDEN_HINT: &str = "(hidden: maintainers only)";
+
+/// An integration the caller may `action` (View: sees its tenant; Manage: tenant maintainer);
+/// 404 for callers who cannot see its tenant. Returns the caller's grants too.
+fn integration_for(
+    tx: &impl Reader,
+    caller: &Identity,
+    id: Id,
+    action: Action,
+) -> AppResult<(TenantIntegration, Grants)> {
+    let not_found = || AppError::NotFound(format!("Integration {id} not found"));
+    let i: TenantIntegration = tx.row(INTEGRATIONS, id)?.ok_or_else(not_found)?;
+    let t: Tenant = tx.row(TENANTS, i.tenant_id)?.ok_or_else(not_found)?;
+    let g = Grants::load(tx, caller)?;
+    if !g.sees_tenant(t.id) {
+        return Err(not_found());
+    }
+    g.check_tenant(&t, action)?;
+    Ok((i, g))
+}
+
+/// A project link the caller may `action` on its project (404 for non-members).
+fn link_for(
+    tx: &impl Reader,
+    caller: &Identity,
+    id: Id,
+    action: Action,
+) -> AppResult<ProjectIntegration> {
+    let not_found = || AppError::NotFound(format!("Project integration {id} not found"));
+    let l: ProjectIntegration = tx.row(PROJECT_INTEGRATIONS, id)?.ok_or_else(not_found)?;
+    match project_for(tx, caller, l.project_id, action) {
+        Ok(_) => Ok(l),
+        Err(AppError::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e),
+    }
+}
+
 impl App {
+    /// The integration as `g`'s caller may see it: the token hint only for maintainers of its
+    /// tenant and admins.
     fn integration_view(
         &self,
         r: &ReadTransaction,
+        g: &Grants,
         i: TenantIntegration,
     ) -> AppResult<IntegrationView> {
         let tenant: Option<Tenant> = get_row(r, TENANTS, i.tenant_id)?;
-        let token_hint = self
-            .secrets
-            .decrypt(&i.api_token_enc)
-            .map(|t| super::secrets::mask(&t))
-            .unwrap_or_else(|_| "(unreadable: master key changed?)".into());
+        let token_hint = if g.tenant_role(i.tenant_id) >= Some(Role::Maintainer) {
+            self.secrets
+                .decrypt(&i.api_token_enc)
+                .map(|t| super::secrets::mask(&t))
+                .unwrap_or_else(|_| "(unreadable: master key changed?)".into())
+        } else {
+            HIDDEN_HINT.into()
+        };
         Ok(IntegrationView {
             tenant_name: tenant.map(|t| t.name).unwrap_or_default(),
             link_count: multi_count(r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i.id)?,
@@ -171,8 +218,8 @@ impl App {
         })
     }
 
-    /// Integrations, optionally one tenant's or one provider's; ordered by tenant, provider, name.
-    /// Everyone with read access sees them (tokens are never returned).
+    /// Integrations of the tenants the caller sees, optionally one tenant's or one provider's;
+    /// ordered by tenant, provider, name (tokens are never returned).
     pub fn list_integrations(
         &self,
         caller: &Identity,
@@ -181,15 +228,15 @@ impl App {
     ) -> AppResult<Vec<IntegrationView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
         let mut list: Vec<TenantIntegration> = match tenant_id {
             Some(t) => {
-                if get_row::<Tenant>(&r, TENANTS, t)?.is_none() {
-                    return Err(AppError::NotFound(format!("Tenant {t} not found")));
-                }
+                tenant_for(&r, caller, t, Action::View)?;
                 rows_by_ids(&r, INTEGRATIONS, multi_ids(&r, INTEGRATIONS_BY_TENANT, t)?)?
             }
             None => all_rows(&r, INTEGRATIONS)?,
         };
+        list.retain(|i| g.sees_tenant(i.tenant_id));
         if let Some(p) = provider.filter(|p| !p.is_empty()) {
             list.retain(|i| i.provider == p.to_lowercase());
         }
@@ -201,16 +248,15 @@ impl App {
             ))
         });
         list.into_iter()
-            .map(|i| self.integration_view(&r, i))
+            .map(|i| self.integration_view(&r, &g, i))
             .collect()
     }
 
     pub fn get_integration(&self, caller: &Identity, id: Id) -> AppResult<IntegrationView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let i = get_row(&r, INTEGRATIONS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Integration {id} not found")))?;
-        self.integration_view(&r, i)
+        let (i, g) = integration_for(&r, caller, id, Action::View)?;
+        self.integration_view(&r, &g, i)
     }
 
     pub fn create_integration(
@@ -218,10 +264,11 @@ impl App {
         caller: &Identity,
         input: IntegrationInput,
     ) -> AppResult<IntegrationView> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
         let tenant_id = input
             .tenant_id
             .ok_or_else(|| AppError::BadRequest("tenant_id is required".into()))?;
+        tenant_for(&self.store.read()?, caller, tenant_id, Action::Manage)?;
         let provider = validate_provider(input.provider.as_deref().unwrap_or_default())
             .map_err(AppError::BadRequest)?;
         let name = validate_name("Name", input.name.as_deref().unwrap_or_default())
@@ -263,9 +310,7 @@ impl App {
         let sync_cron = self.parse_cron(input.sync_cron)?;
         let token_enc = self.secrets.encrypt(&token)?;
         let w = self.store.write()?;
-        if get_row_w::<Tenant>(&w, TENANTS, tenant_id)?.is_none() {
-            return Err(AppError::NotFound(format!("Tenant {tenant_id} not found")));
-        }
+        tenant_for(&w, caller, tenant_id, Action::Manage)?;
         for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, tenant_id)? {
             if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)?
                 && o.name.to_lowercase() == name.to_lowercase()
@@ -293,7 +338,8 @@ impl App {
         multi_add(&w, INTEGRATIONS_BY_TENANT, tenant_id, integ.id)?;
         w.commit()?;
         let r = self.store.read()?;
-        self.integration_view(&r, integ)
+        let g = Grants::load(&r, caller)?;
+        self.integration_view(&r, &g, integ)
     }
 
     fn parse_cron(&self, c: Option<String>) -> AppResult<Option<String>> {
@@ -313,7 +359,8 @@ impl App {
         id: Id,
         input: IntegrationInput,
     ) -> AppResult<IntegrationView> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
+        integration_for(&self.store.read()?, caller, id, Action::Manage)?;
         let token_enc = match clean(input.api_token) {
             Some(t) => Some(self.secrets.encrypt(&validate_token(&t)?)?),
             None => None,
@@ -323,8 +370,7 @@ impl App {
             None => None,
         };
         let w = self.store.write()?;
-        let mut i: TenantIntegration = get_row_w(&w, INTEGRATIONS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Integration {id} not found")))?;
+        let (mut i, _) = integration_for(&w, caller, id, Action::Manage)?;
         if let Some(n) = input.name {
             let n = validate_name("Name", &n).map_err(AppError::BadRequest)?;
             for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, i.tenant_id)? {
@@ -377,15 +423,14 @@ impl App {
         put_row(&w, INTEGRATIONS, id, &i)?;
         w.commit()?;
         let r = self.store.read()?;
-        self.integration_view(&r, i)
+        let g = Grants::load(&r, caller)?;
+        self.integration_view(&r, &g, i)
     }
 
     pub fn delete_integration(&self, caller: &Identity, id: Id) -> AppResult<()> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        if get_row_w::<TenantIntegration>(&w, INTEGRATIONS, id)?.is_none() {
-            return Err(AppError::NotFound(format!("Integration {id} not found")));
-        }
+        integration_for(&w, caller, id, Action::Manage)?;
         delete_integration_rows(&w, id)?;
         w.commit()?;
         Ok(())
@@ -414,14 +459,14 @@ impl App {
     ) -> AppResult<Vec<LinkView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
         let ids = match (integration_id, project_id) {
-            (Some(i), _) => multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i)?,
+            (Some(i), _) => {
+                integration_for(&r, caller, i, Action::View)?;
+                multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i)?
+            }
             (None, Some(p)) => {
-                let project: Project = get_row(&r, PROJECTS, p)?
-                    .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
-                if !caller.can_access_project(&project) {
-                    return Err(AppError::NotFound(format!("Project {p} not found")));
-                }
+                project_for(&r, caller, p, Action::View)?;
                 multi_ids(&r, PROJECT_INTEGRATIONS_BY_PROJECT, p)?
             }
             (None, None) => {
@@ -434,9 +479,14 @@ impl App {
             }
         };
         let links: Vec<ProjectIntegration> = rows_by_ids(&r, PROJECT_INTEGRATIONS, ids)?;
+        let visible = g.visible_project_ids(&r)?;
         let mut out = Vec::new();
         for l in links {
             if project_id.is_some() && Some(l.project_id) != project_id {
+                continue;
+            }
+            // Links name projects and repositories: only those of projects the caller sees.
+            if visible.as_ref().is_some_and(|v| !v.contains(&l.project_id)) {
                 continue;
             }
             out.push(self.link_view(&r, l)?);
@@ -447,8 +497,7 @@ impl App {
     pub fn get_link(&self, caller: &Identity, id: Id) -> AppResult<LinkView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let l = get_row(&r, PROJECT_INTEGRATIONS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project integration {id} not found")))?;
+        let l = link_for(&r, caller, id, Action::View)?;
         self.link_view(&r, l)
     }
 
@@ -466,10 +515,15 @@ impl App {
         integration_id: Id,
         input: LinkInput,
     ) -> AppResult<LinkView> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
         let project_id = input
             .project_id
             .ok_or_else(|| AppError::BadRequest("project_id is required".into()))?;
+        {
+            let r = self.store.read()?;
+            project_for(&r, caller, project_id, Action::Manage)?;
+            integration_for(&r, caller, integration_id, Action::View)?;
+        }
         let identifier = clean(input.external_identifier).ok_or_else(|| {
             AppError::BadRequest(
                 "external_identifier is required: owner/repo for GitHub, the project path or id for GitLab, the project key for Jira".into(),
@@ -485,10 +539,8 @@ impl App {
             None => None,
         };
         let w = self.store.write()?;
-        let integ: TenantIntegration = get_row_w(&w, INTEGRATIONS, integration_id)?
-            .ok_or_else(|| AppError::NotFound(format!("Integration {integration_id} not found")))?;
-        let project: Project = get_row_w(&w, PROJECTS, project_id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project {project_id} not found")))?;
+        let project = project_for(&w, caller, project_id, Action::Manage)?;
+        let (integ, _) = integration_for(&w, caller, integration_id, Action::View)?;
         if project.tenant_id != integ.tenant_id {
             return Err(AppError::BadRequest(
                 "Integration does not belong to project's tenant".into(),
@@ -541,15 +593,15 @@ impl App {
     }
 
     pub fn update_link(&self, caller: &Identity, id: Id, input: LinkInput) -> AppResult<LinkView> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
+        link_for(&self.store.read()?, caller, id, Action::Manage)?;
         let token = match input.override_api_token {
             None => None,
             Some(t) if t.trim().is_empty() => Some(None),
             Some(t) => Some(Some(self.secrets.encrypt(&validate_token(&t)?)?)),
         };
         let w = self.store.write()?;
-        let mut l: ProjectIntegration = get_row_w(&w, PROJECT_INTEGRATIONS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project integration {id} not found")))?;
+        let mut l = link_for(&w, caller, id, Action::Manage)?;
         let integ: TenantIntegration = get_row_w(&w, INTEGRATIONS, l.integration_id)?
             .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
         if let Some(e) = input.external_identifier {
@@ -604,10 +656,9 @@ impl App {
     }
 
     pub fn delete_link(&self, caller: &Identity, id: Id) -> AppResult<()> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        let l: ProjectIntegration = get_row_w(&w, PROJECT_INTEGRATIONS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project integration {id} not found")))?;
+        let l = link_for(&w, caller, id, Action::Manage)?;
         delete_link_rows(&w, &l)?;
         w.commit()?;
         Ok(())
@@ -645,6 +696,7 @@ impl App {
         settings: Option<Value>,
     ) -> AppResult<(UserCredential, bool)> {
         caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
         let token = validate_token(token)?;
         let settings = match settings {
             None | Some(Value::Null) => None,
@@ -657,11 +709,7 @@ impl App {
         };
         let enc = self.secrets.encrypt(&token)?;
         let w = self.store.write()?;
-        if get_row_w::<TenantIntegration>(&w, INTEGRATIONS, integration_id)?.is_none() {
-            return Err(AppError::NotFound(format!(
-                "Integration {integration_id} not found"
-            )));
-        }
+        integration_for(&w, caller, integration_id, Action::View)?;
         let now = Utc::now();
         let mut existing = None;
         for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, caller.id())? {
@@ -701,6 +749,7 @@ impl App {
 
     pub fn delete_credential(&self, caller: &Identity, id: Id) -> AppResult<()> {
         caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
         let w = self.store.write()?;
         match get_row_w::<UserCredential>(&w, USER_CREDENTIALS, id)? {
             Some(c) if c.user_id == caller.id() => {
@@ -717,10 +766,10 @@ impl App {
 
     pub fn get_identity_map(&self, caller: &Identity, user_id: Id) -> AppResult<IdentityMap> {
         caller.require(Scope::Read)?;
-        if user_id != caller.id() && !caller.user.is_admin {
-            return Err(AppError::Forbidden(
-                "You can only see your own identity mapping".into(),
-            ));
+        if user_id != caller.id() {
+            caller.require_admin().map_err(|_| {
+                AppError::Forbidden("You can only see your own identity mapping".into())
+            })?;
         }
         let r = self.store.read()?;
         Ok(get_row(&r, IDENTITY_MAP, user_id)?.unwrap_or(IdentityMap {
@@ -739,6 +788,7 @@ impl App {
         jira: Option<String>,
     ) -> AppResult<IdentityMap> {
         caller.require(Scope::Write)?;
+        caller.require_unlimited()?;
         if user_id != caller.id() {
             caller.require_admin()?;
         }
@@ -863,7 +913,8 @@ impl App {
 
     /// "Test connection" with the stored credentials of an integration.
     pub async fn test_integration(&self, caller: &Identity, id: Id) -> AppResult<String> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
+        integration_for(&self.store.read()?, caller, id, Action::Manage)?;
         let link = ProjectIntegration {
             id: 0,
             project_id: 0,
@@ -890,7 +941,12 @@ impl App {
         base_url: Option<&str>,
         jira_email: Option<&str>,
     ) -> AppResult<String> {
-        caller.require_admin()?;
+        caller.require(Scope::Write)?;
+        if !Grants::load(&self.store.read()?, caller)?.maintains_a_tenant() {
+            return Err(AppError::Forbidden(
+                "Testing tracker credentials is for tenant maintainers and administrators".into(),
+            ));
+        }
         let provider = validate_provider(provider).map_err(AppError::BadRequest)?;
         let token = validate_token(token)?;
         let mut settings = serde_json::json!({});

@@ -2,8 +2,10 @@
 //! tracker first and then update the stored copy), and pins.
 
 use super::App;
+use super::access::{Grants, project_for};
 use super::trackers::{CreateRequest, IssuePayload, Provider, UpdateRequest};
 use crate::auth::Identity;
+use crate::domain::access::Action;
 use crate::domain::issues::{normalize_status, resolve_mentions, validate_status_update};
 use crate::domain::{
     Comment, ExternalIssue, Id, PinnedIssue, Project, ProjectIntegration, Scope, Tenant,
@@ -314,11 +316,8 @@ impl App {
         &self,
         r: &ReadTransaction,
         caller: &Identity,
-    ) -> AppResult<Option<Vec<Id>>> {
-        if caller.user.is_admin {
-            return Ok(None);
-        }
-        Ok(Some(multi_ids(r, PROJECTS_BY_OWNER, caller.id())?))
+    ) -> AppResult<Option<std::collections::BTreeSet<Id>>> {
+        Grants::load(r, caller)?.visible_project_ids(r)
     }
 
     /// List issues newest first. The candidate set comes from the most selective index
@@ -546,25 +545,34 @@ impl App {
     pub fn get_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let issue = self.visible_issue(&r, caller, id)?;
+        let issue = self.visible_issue(&r, caller, id, Action::View)?;
         Names::new(&r).view(issue, None)
     }
 
+    /// An issue the caller may work on (developers of its project), for the issue workflow.
+    pub(crate) fn issue_for_work(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+        caller.require(Scope::Write)?;
+        let r = self.store.read()?;
+        let issue = self.visible_issue(&r, caller, id, Action::Work)?;
+        Names::new(&r).view(issue, None)
+    }
+
+    /// The issue when the caller may `action` its project: 404 for non-members (so ids of
+    /// others' issues don't leak), 403 for members whose role is too low.
     fn visible_issue(
         &self,
         r: &ReadTransaction,
         caller: &Identity,
         id: Id,
+        action: Action,
     ) -> AppResult<ExternalIssue> {
         let not_found = || AppError::NotFound(format!("Issue {id} not found"));
         let issue: ExternalIssue = get_row(r, ISSUES, id)?.ok_or_else(not_found)?;
-        if !caller.user.is_admin {
-            let p: Option<Project> = get_row(r, PROJECTS, issue.project_id)?;
-            if !p.is_some_and(|p| caller.can_access_project(&p)) {
-                return Err(not_found());
-            }
+        match project_for(r, caller, issue.project_id, action) {
+            Ok(_) => Ok(issue),
+            Err(AppError::NotFound(_)) => Err(not_found()),
+            Err(e) => Err(e),
         }
-        Ok(issue)
     }
 
     /// The issue and its link, for a write by `caller`.
@@ -575,7 +583,7 @@ impl App {
     ) -> AppResult<(ExternalIssue, ProjectIntegration)> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
-        let issue = self.visible_issue(&r, caller, id)?;
+        let issue = self.visible_issue(&r, caller, id, Action::Work)?;
         let link: ProjectIntegration =
             get_row(&r, PROJECT_INTEGRATIONS, issue.project_integration_id)?.ok_or_else(|| {
                 AppError::NotFound("Project is not linked to this integration".into())
@@ -621,9 +629,7 @@ impl App {
             .ok_or_else(|| AppError::BadRequest("integration_id is required".into()))?;
         let link = {
             let r = self.store.read()?;
-            let project: Project = get_row(&r, PROJECTS, project_id)?
-                .filter(|p| caller.can_access_project(p))
-                .ok_or_else(|| AppError::NotFound("Project not found".into()))?;
+            let project = project_for(&r, caller, project_id, Action::Work)?;
             let integ: TenantIntegration = get_row(&r, INTEGRATIONS, integration_id)?
                 .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
             if integ.tenant_id != project.tenant_id {
@@ -737,11 +743,13 @@ impl App {
     }
 
     /// Re-read one issue from the tracker.
+    /// Fetch the issue again from its tracker (a store write that spends the caller's tracker
+    /// quota: write scope, developers).
     pub async fn refresh_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
-        caller.require(Scope::Read)?;
+        caller.require(Scope::Write)?;
         let (issue, link) = {
             let r = self.store.read()?;
-            let issue = self.visible_issue(&r, caller, id)?;
+            let issue = self.visible_issue(&r, caller, id, Action::Work)?;
             let link: ProjectIntegration =
                 get_row(&r, PROJECT_INTEGRATIONS, issue.project_integration_id)?.ok_or_else(
                     || AppError::NotFound("Project is not linked to this integration".into()),
@@ -895,7 +903,7 @@ impl App {
         let status = validate_status_update(status).map_err(AppError::BadRequest)?;
         {
             let r = self.store.read()?;
-            self.visible_issue(&r, caller, id)?;
+            self.visible_issue(&r, caller, id, Action::Work)?;
         }
         let w = self.store.write()?;
         let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
@@ -915,7 +923,7 @@ impl App {
         caller.require(Scope::Write)?;
         {
             let r = self.store.read()?;
-            self.visible_issue(&r, caller, id)?;
+            self.visible_issue(&r, caller, id, Action::View)?;
         }
         let w = self.store.write()?;
         for pid in multi_ids_w(&w, PINS_BY_USER, caller.id())? {
@@ -967,7 +975,7 @@ impl App {
         let mut names = Names::new(&r);
         let mut out = Vec::new();
         for p in pins {
-            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id) {
+            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id, Action::View) {
                 out.push(names.view(issue, Some(p.pinned_at))?);
             }
         }

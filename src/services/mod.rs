@@ -1,6 +1,7 @@
 //! Services own the logic and the transactions. Each takes the caller's `Identity` and enforces
 //! who may do what, so the API and the web UI share one set of rules.
 
+pub mod access;
 pub mod accounts;
 pub mod ansible;
 pub mod audit;
@@ -125,18 +126,36 @@ impl App {
         &self,
         caller: &crate::auth::Identity,
     ) -> crate::error::AppResult<SystemSnapshot> {
-        use crate::store::table_len;
         use crate::store::tables::*;
+        use crate::store::{all_rows, multi_count, table_len};
         caller.require(crate::domain::Scope::Read)?;
         let r = self.store.read()?;
+        let g = access::Grants::load(&r, caller)?;
+        // Administrators get the whole store's counts; everyone else what they can see.
+        let (users, tenants, projects, api_keys) = if g.sees_everything() {
+            (
+                table_len(&r, USERS)?,
+                table_len(&r, TENANTS)?,
+                table_len(&r, PROJECTS)?,
+                table_len(&r, API_KEYS)?,
+            )
+        } else {
+            let all: Vec<crate::domain::Tenant> = all_rows(&r, TENANTS)?;
+            (
+                1,
+                all.iter().filter(|t| g.sees_tenant(t.id)).count() as u64,
+                g.visible_project_ids(&r)?.map_or(0, |s| s.len() as u64),
+                multi_count(&r, API_KEYS_BY_USER, caller.id())?,
+            )
+        };
         Ok(SystemSnapshot {
             version: env!("CARGO_PKG_VERSION"),
             schema_version: self.store.schema_version()?,
             started_at: self.started_at,
-            users: table_len(&r, USERS)?,
-            tenants: table_len(&r, TENANTS)?,
-            projects: table_len(&r, PROJECTS)?,
-            api_keys: table_len(&r, API_KEYS)?,
+            users,
+            tenants,
+            projects,
+            api_keys,
         })
     }
 }

@@ -1,7 +1,10 @@
-//! Projects: a git repository in a tenant, owned by a user.
+//! Projects: a git repository in a tenant, with an owner and members.
 
 use super::App;
+use super::access::{Grants, MemberOf, delete_members_of, project_for, put_member, tenant_for};
 use crate::auth::Identity;
+use crate::domain::Role;
+use crate::domain::access::Action;
 use crate::domain::rules::{
     project_path_slug, validate_branch, validate_name, validate_repo_url, validate_text,
 };
@@ -89,6 +92,7 @@ pub(crate) fn delete_project_rows(w: &WriteTransaction, p: &Project) -> AppResul
     }
     w.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
         .remove_all(p.id)?;
+    delete_members_of(w, MemberOf::Project(p.id))?;
     multi_del(w, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
     multi_del(w, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
     delete_row(w, PROJECTS, p.id)?;
@@ -121,7 +125,28 @@ pub(crate) fn delete_issue_rows(w: &WriteTransaction, issue: &ExternalIssue) -> 
     Ok(())
 }
 
+/// Refuse a project name whose workspace slug another project of the tenant already has
+/// ("Dup Web" and "dup-web" would otherwise look alike to people and tools).
+fn check_unique_slug(
+    w: &WriteTransaction,
+    tenant_id: Id,
+    name: &str,
+    except: Option<Id>,
+) -> AppResult<()> {
+    let slug = project_path_slug(name);
+    for other in w.rows::<Project>(PROJECTS, w.ids(PROJECTS_BY_TENANT, tenant_id)?)? {
+        if Some(other.id) != except && project_path_slug(&other.name) == slug {
+            return Err(AppError::Conflict(format!(
+                "Project '{}' (id {}) in this tenant already has the name '{slug}' once spaces and punctuation are folded; choose another name",
+                other.name, other.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl App {
+    /// The projects the caller is a member of (directly or through the tenant), newest first.
     pub fn list_projects(
         &self,
         caller: &Identity,
@@ -129,34 +154,43 @@ impl App {
     ) -> AppResult<Vec<ProjectView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let mut projects: Vec<Project> = match (caller.user.is_admin, tenant_id) {
-            (true, Some(t)) => rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, t)?)?,
-            (true, None) => all_rows(&r, PROJECTS)?,
-            (false, t) => {
-                rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)?
-                    .into_iter()
-                    .filter(|p: &Project| t.is_none_or(|t| p.tenant_id == t))
-                    .collect()
+        let g = Grants::load(&r, caller)?;
+        let ids: Vec<Id> = match (g.visible_project_ids(&r)?, tenant_id) {
+            (None, Some(t)) => multi_ids(&r, PROJECTS_BY_TENANT, t)?,
+            (None, None) => {
+                let mut projects: Vec<Project> = all_rows(&r, PROJECTS)?;
+                projects.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+                return project_views(&r, projects);
             }
+            (Some(ids), _) => ids.into_iter().collect(),
         };
+        let mut projects: Vec<Project> = rows_by_ids(&r, PROJECTS, ids)?
+            .into_iter()
+            .filter(|p: &Project| tenant_id.is_none_or(|t| p.tenant_id == t))
+            .collect();
         projects.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         project_views(&r, projects)
     }
 
-    /// 404 when it does not exist; 403 when it is not the caller's.
+    /// 404 when it does not exist or the caller is not a member (ids do not leak).
     pub fn get_project(&self, caller: &Identity, id: Id) -> AppResult<ProjectView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let p: Project = get_row(&r, PROJECTS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project {id} not found")))?;
-        if !caller.can_access_project(&p) {
-            return Err(AppError::Forbidden(
-                "Access denied: you do not own this project".into(),
-            ));
-        }
+        let p = project_for(&r, caller, id, Action::View)?;
         Ok(project_views(&r, vec![p])?.remove(0))
     }
 
+    /// The caller's effective role on a project (None: not a member).
+    pub fn project_role(&self, caller: &Identity, id: Id) -> AppResult<Option<Role>> {
+        let r = self.store.read()?;
+        let Some(p) = get_row::<Project>(&r, PROJECTS, id)? else {
+            return Ok(None);
+        };
+        Ok(Grants::load(&r, caller)?.project_role(&p))
+    }
+
+    /// Tenant maintainers and admins create projects; the owner (the caller unless an admin
+    /// names another user) becomes a maintainer of the project.
     pub fn create_project(&self, caller: &Identity, input: ProjectInput) -> AppResult<ProjectView> {
         caller.require(Scope::Write)?;
         let name = validate_name("Project name", input.name.as_deref().unwrap_or(""))
@@ -171,18 +205,17 @@ impl App {
             .tenant_id
             .ok_or_else(|| AppError::BadRequest("tenant_id must be provided".into()))?;
         let owner_id = input.owner_id.unwrap_or(caller.id());
-        if owner_id != caller.id() && !caller.user.is_admin {
-            return Err(AppError::Forbidden(
-                "Only administrators can create projects for another user".into(),
-            ));
-        }
         let w = self.store.write()?;
-        if get_row_w::<Tenant>(&w, TENANTS, tenant_id)?.is_none() {
-            return Err(AppError::NotFound(format!("Tenant {tenant_id} not found")));
+        tenant_for(&w, caller, tenant_id, Action::Manage)?;
+        if owner_id != caller.id() && !(caller.user.is_admin && caller.has(Scope::Admin)) {
+            return Err(AppError::Forbidden(
+                "Only administrators can create projects for another user; create it yourself and add them as a member".into(),
+            ));
         }
         if get_row_w::<User>(&w, USERS, owner_id)?.is_none() {
             return Err(AppError::NotFound(format!("Owner {owner_id} not found")));
         }
+        check_unique_slug(&w, tenant_id, &name, None)?;
         let id = next_id(&w, "projects")?;
         let local_path = self
             .config
@@ -207,11 +240,14 @@ impl App {
         put_row(&w, PROJECTS, id, &p)?;
         multi_add(&w, PROJECTS_BY_TENANT, tenant_id, id)?;
         multi_add(&w, PROJECTS_BY_OWNER, owner_id, id)?;
+        put_member(&w, MemberOf::Project(id), owner_id, Role::Maintainer)?;
         w.commit()?;
         let r = self.store.read()?;
         Ok(project_views(&r, vec![p])?.remove(0))
     }
 
+    /// Maintainers edit; moving to another tenant needs maintainer there too; changing the
+    /// owner is for admins. Everything is checked before anything is written.
     pub fn update_project(
         &self,
         caller: &Identity,
@@ -220,13 +256,8 @@ impl App {
     ) -> AppResult<ProjectView> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        let mut p: Project = get_row_w(&w, PROJECTS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project {id} not found")))?;
-        if !caller.can_access_project(&p) {
-            return Err(AppError::Forbidden(
-                "Access denied: you do not own this project".into(),
-            ));
-        }
+        let mut p = project_for(&w, caller, id, Action::Manage)?;
+        let old = p.clone();
         if let Some(n) = input.name {
             p.name = validate_name("Project name", &n).map_err(AppError::BadRequest)?;
         }
@@ -241,25 +272,44 @@ impl App {
                 .map_err(AppError::BadRequest)?;
         }
         if let Some(t) = input.tenant_id.filter(|t| *t != p.tenant_id) {
-            if get_row_w::<Tenant>(&w, TENANTS, t)?.is_none() {
-                return Err(AppError::NotFound(format!("Tenant {t} not found")));
+            tenant_for(&w, caller, t, Action::Manage)?;
+            if !multi_ids_w(&w, PROJECT_INTEGRATIONS_BY_PROJECT, id)?.is_empty() {
+                return Err(AppError::Conflict(
+                    "The project is linked to issue trackers of its current tenant; remove those links before moving it to another tenant".into(),
+                ));
             }
-            multi_del(&w, PROJECTS_BY_TENANT, p.tenant_id, id)?;
-            multi_add(&w, PROJECTS_BY_TENANT, t, id)?;
             p.tenant_id = t;
+            // A key of the old tenant must not follow the project into the new one.
+            if let Some(k) = p.ssh_key_id
+                && w.row::<crate::domain::SshKey>(SSH_KEYS, k)?
+                    .is_some_and(|k| k.tenant_id.is_some_and(|kt| kt != t))
+            {
+                p.ssh_key_id = None;
+            }
         }
         if let Some(o) = input.owner_id.filter(|o| *o != p.owner_id) {
-            if !caller.user.is_admin {
+            if !(caller.user.is_admin && caller.has(Scope::Admin)) {
                 return Err(AppError::Forbidden(
-                    "Only administrators can change a project's owner".into(),
+                    "Only administrators can change a project's owner; maintainers add members instead".into(),
                 ));
             }
             if get_row_w::<User>(&w, USERS, o)?.is_none() {
                 return Err(AppError::NotFound(format!("Owner {o} not found")));
             }
-            multi_del(&w, PROJECTS_BY_OWNER, p.owner_id, id)?;
-            multi_add(&w, PROJECTS_BY_OWNER, o, id)?;
             p.owner_id = o;
+        }
+        if p.name != old.name || p.tenant_id != old.tenant_id {
+            check_unique_slug(&w, p.tenant_id, &p.name, Some(id))?;
+        }
+        // All checks passed: write.
+        if p.tenant_id != old.tenant_id {
+            multi_del(&w, PROJECTS_BY_TENANT, old.tenant_id, id)?;
+            multi_add(&w, PROJECTS_BY_TENANT, p.tenant_id, id)?;
+        }
+        if p.owner_id != old.owner_id {
+            multi_del(&w, PROJECTS_BY_OWNER, old.owner_id, id)?;
+            multi_add(&w, PROJECTS_BY_OWNER, p.owner_id, id)?;
+            put_member(&w, MemberOf::Project(id), p.owner_id, Role::Maintainer)?;
         }
         p.updated_at = Utc::now();
         put_row(&w, PROJECTS, id, &p)?;
@@ -268,17 +318,12 @@ impl App {
         Ok(project_views(&r, vec![p])?.remove(0))
     }
 
-    /// Owners and admins may delete; issues, integrations links, pins and sessions go with it.
+    /// Maintainers and admins may delete; issues, integration links, pins, sessions and
+    /// memberships go with it.
     pub fn delete_project(&self, caller: &Identity, id: Id) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        let p: Project = get_row_w(&w, PROJECTS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project {id} not found")))?;
-        if !caller.can_access_project(&p) {
-            return Err(AppError::Forbidden(
-                "Access denied: you do not own this project".into(),
-            ));
-        }
+        let p = project_for(&w, caller, id, Action::Manage)?;
         delete_project_rows(&w, &p)?;
         w.commit()?;
         Ok(())

@@ -83,6 +83,14 @@ impl JobBoard {
     }
 }
 
+impl App {
+    /// The scheduler's jobs with their next and last runs (administrators).
+    pub fn scheduled_jobs(&self, caller: &crate::auth::Identity) -> AppResult<Vec<JobInfo>> {
+        caller.require_admin()?;
+        Ok(self.jobs.snapshot())
+    }
+}
+
 pub fn next_after(expr: &str, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     cron::Schedule::from_str(expr).ok()?.after(&t).next()
 }
@@ -111,7 +119,7 @@ fn current_jobs(app: &App) -> AppResult<Vec<(JobKind, String)>> {
             }
         }
     }
-    if let Some(c) = app.backup_schedule()?.cron
+    if let Some(c) = app.backup_schedule(&crate::auth::Identity::system())?.cron
         && let Ok(e) = cron_expression(&c)
     {
         out.push((JobKind::Backup, e));
@@ -157,17 +165,19 @@ fn save_last_run(app: &App, key: &str, at: DateTime<Utc>) {
 async fn run_job(app: &App, kind: &JobKind) -> Result<String, String> {
     match kind {
         JobKind::Sync(id) => {
-            let links = {
-                let r = app.store.read().map_err(|e| e.to_string())?;
-                multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, *id)
-                    .map_err(|e| e.to_string())?
+            let req = crate::services::sync::SyncRequest {
+                integration_id: Some(*id),
+                ..Default::default()
             };
-            let results = app.sync_links(&links, false, "scheduled").await;
+            let results = app
+                .sync_links(&crate::auth::Identity::system(), &req, "scheduled")
+                .await
+                .map_err(|e| e.to_string())?;
             let failed = results.iter().filter(|o| o.error.is_some()).count();
             if failed > 0 {
-                Err(format!("{failed} of {} links failed", links.len()))
+                Err(format!("{failed} of {} links failed", results.len()))
             } else {
-                Ok(format!("{} links synced", links.len()))
+                Ok(format!("{} links synced", results.len()))
             }
         }
         JobKind::Backup => app
@@ -176,7 +186,7 @@ async fn run_job(app: &App, kind: &JobKind) -> Result<String, String> {
             .map(|b| format!("backup #{} ({} bytes)", b.id, b.size_bytes))
             .map_err(|e| e.to_string()),
         JobKind::Ansible(id) => app
-            .run_ansible_schedule(*id)
+            .run_ansible_schedule(&crate::auth::Identity::system(), *id)
             .await
             .map(|run| format!("run #{run} started"))
             .map_err(|e| e.to_string()),

@@ -180,6 +180,12 @@ fn sh_quote(s: &str) -> String {
     crate::domain::ssh::sh_quote(s)
 }
 
+/// A session is its user's (and admins'); a session key sees only its own project's.
+fn session_visible(caller: &Identity, s: &AiSession) -> bool {
+    (s.user_id == caller.id() || (caller.user.is_admin && caller.project_limit().is_none()))
+        && caller.project_limit().is_none_or(|p| p == s.project_id)
+}
+
 impl App {
     /// The tmux socket of an aiops user (its directory is created with mode 0700).
     pub fn tmux_socket(&self, user_id: Id) -> AppResult<PathBuf> {
@@ -215,7 +221,7 @@ impl App {
         };
         // Another user's session is "not found", not "forbidden": its existence is private.
         found
-            .filter(|s| s.user_id == caller.id() || caller.user.is_admin)
+            .filter(|s| session_visible(caller, s))
             .ok_or_else(|| AppError::NotFound(format!("Session {key} not found")))
     }
 
@@ -383,6 +389,7 @@ impl App {
             &format!("session {} ({})", s.id, s.tool),
             vec![Scope::Read, Scope::Write],
             Some(30),
+            Some(s.project_id),
         )?;
         if let Some(old) = s.api_key_id.replace(key.id) {
             self.revoke_key_internal(old)?;
@@ -523,7 +530,9 @@ impl App {
             )?
         };
         rows.retain(|s| {
-            project_id.is_none_or(|p| s.project_id == p) && (!active_only || s.is_active)
+            session_visible(caller, s)
+                && project_id.is_none_or(|p| s.project_id == p)
+                && (!active_only || s.is_active)
         });
         rows.sort_by_key(|s| std::cmp::Reverse(s.id));
         rows.truncate(limit.clamp(1, 500));

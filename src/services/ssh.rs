@@ -268,24 +268,35 @@ impl App {
         Ok(())
     }
 
-    /// Point a project at one key (admins), or back to its tenant's keys with `None`.
+    /// Point a project at one key, or back to its tenant's keys with `None`. Maintainers of
+    /// the project choose among its tenant's keys; a global key is an administrator's choice.
     pub fn set_project_ssh_key(
         &self,
         caller: &Identity,
         project_id: Id,
         key_id: Option<Id>,
     ) -> AppResult<()> {
-        require_admin(caller)?;
+        caller.require(crate::domain::Scope::Write)?;
         let w = self.store.write()?;
-        let mut p: Project = get_row_w(&w, PROJECTS, project_id)?
-            .ok_or_else(|| AppError::NotFound(format!("Project {project_id} not found")))?;
+        let mut p = super::access::project_for(
+            &w,
+            caller,
+            project_id,
+            crate::domain::access::Action::Manage,
+        )?;
         if let Some(k) = key_id {
             let key: SshKey = get_row_w(&w, SSH_KEYS, k)?
                 .ok_or_else(|| AppError::NotFound(format!("SSH key {k} not found")))?;
-            if key.tenant_id.is_some_and(|t| t != p.tenant_id) {
-                return Err(AppError::BadRequest(format!(
-                    "SSH key {k} belongs to another tenant; use a key of this project's tenant or a global one"
-                )));
+            match key.tenant_id {
+                Some(t) if t != p.tenant_id => {
+                    return Err(AppError::NotFound(format!("SSH key {k} not found")));
+                }
+                Some(_) => {}
+                None => caller.require_admin().map_err(|_| {
+                    AppError::Forbidden(format!(
+                        "SSH key {k} serves all tenants; only administrators can assign it. Choose a key of this project's tenant"
+                    ))
+                })?,
             }
         }
         p.ssh_key_id = key_id;
@@ -300,6 +311,8 @@ impl App {
         if let Some(id) = p.ssh_key_id
             && let Some(k) = get_row::<SshKey>(r, SSH_KEYS, id)?
             && k.private_key_enc.is_some()
+            // Never another tenant's key, whatever the row says.
+            && k.tenant_id.is_none_or(|t| t == p.tenant_id)
         {
             return Ok(Some(k));
         }

@@ -3,9 +3,11 @@
 //! the same point (nothing duplicated: issues are keyed by link + external id).
 
 use super::App;
+use super::access::{Grants, project_for};
 use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
+use crate::domain::access::Action;
 use crate::domain::{
     ExternalIssue, Id, Project, ProjectIntegration, Scope, SyncRun, Tenant, TenantIntegration,
 };
@@ -62,10 +64,12 @@ pub struct SyncOutcome {
 }
 
 impl App {
-    /// Links matching the filters that the caller may sync (enabled integrations only).
-    pub fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<Id>> {
+    /// Links matching the filters that the caller may sync (developers of the link's project;
+    /// enabled integrations only).
+    fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<Id>> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
         if let (Some(t), Some(i)) = (req.tenant_id, req.integration_id) {
             let integ: TenantIntegration = get_row(&r, INTEGRATIONS, i)?
                 .ok_or_else(|| AppError::NotFound(format!("Integration {i} not found")))?;
@@ -78,9 +82,7 @@ impl App {
         if let Some(p) = req.project_id {
             let project: Project = get_row(&r, PROJECTS, p)?
                 .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
-            if !caller.can_access_project(&project) {
-                return Err(AppError::NotFound(format!("Project {p} not found")));
-            }
+            g.check_project(&project, Action::Work)?;
         }
         let mut out = Vec::new();
         let t = r.open_table(PROJECT_INTEGRATIONS)?;
@@ -101,28 +103,44 @@ impl App {
             let Some(project) = get_row::<Project>(&r, PROJECTS, link.project_id)? else {
                 continue;
             };
-            if caller.can_access_project(&project) {
+            if g.project_role(&project) >= Some(Action::Work.needs()) {
                 out.push(link.id);
             }
         }
         Ok(out)
     }
 
-    /// Sync the links one after the other; a failure is recorded and the others go on.
+    /// Sync every link matching the filters that the caller may sync, one after the other; a
+    /// failure is recorded and the others go on. `trigger` is "manual" or "scheduled".
     pub async fn sync_links(
         &self,
-        links: &[Id],
-        force_full: bool,
+        caller: &Identity,
+        req: &SyncRequest,
         trigger: &str,
-    ) -> Vec<SyncOutcome> {
+    ) -> AppResult<Vec<SyncOutcome>> {
+        let links = tokio::task::block_in_place(|| self.links_to_sync(caller, req))?;
         let mut out = Vec::with_capacity(links.len());
-        for &id in links {
-            out.push(self.sync_link(id, force_full, trigger).await);
+        for id in links {
+            out.push(self.sync_link(id, req.force_full, trigger).await);
         }
-        out
+        Ok(out)
     }
 
-    pub async fn sync_link(&self, link_id: Id, force_full: bool, trigger: &str) -> SyncOutcome {
+    /// Sync one link (developers of its project).
+    pub async fn sync_one_link(&self, caller: &Identity, link_id: Id) -> AppResult<SyncOutcome> {
+        caller.require(Scope::Write)?;
+        tokio::task::block_in_place(|| {
+            let r = self.store.read()?;
+            let link: ProjectIntegration =
+                get_row(&r, PROJECT_INTEGRATIONS, link_id)?.ok_or_else(|| {
+                    AppError::NotFound(format!("Project integration {link_id} not found"))
+                })?;
+            project_for(&r, caller, link.project_id, Action::Work).map(|_| ())
+        })?;
+        Ok(self.sync_link(link_id, false, "manual").await)
+    }
+
+    async fn sync_link(&self, link_id: Id, force_full: bool, trigger: &str) -> SyncOutcome {
         let mut outcome = SyncOutcome {
             project_integration_id: link_id,
             project_id: 0,
@@ -331,11 +349,7 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let t = r.open_table(SYNC_RUNS)?;
-        let visible = if caller.user.is_admin {
-            None
-        } else {
-            Some(multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)
-        };
+        let visible = Grants::load(&r, caller)?.visible_project_ids(&r)?;
         let mut out = Vec::new();
         for item in t.iter()?.rev() {
             let run: SyncRun = decode(item?.1.value())?;

@@ -1,10 +1,12 @@
 //! Tenants: labels that group projects, integrations and SSH keys.
 
 use super::App;
+use super::access::{Grants, MemberOf, delete_members_of, tenant_for, tenant_not_found};
 use super::projects::{ProjectView, delete_project_rows, project_views};
 use crate::auth::Identity;
+use crate::domain::access::Action;
 use crate::domain::rules::{sanitize_color, tenant_slug, validate_name, validate_text};
-use crate::domain::{Id, Project, Scope, Tenant};
+use crate::domain::{Id, Project, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
@@ -31,13 +33,13 @@ pub struct TenantImpact {
     pub integrations: u64,
 }
 
-fn view(r: &redb::ReadTransaction, caller: &Identity, t: Tenant) -> AppResult<TenantView> {
-    let project_count = if caller.user.is_admin {
-        multi_count(r, PROJECTS_BY_TENANT, t.id)?
-    } else {
-        let own: Vec<Project> =
-            rows_by_ids(r, PROJECTS, multi_ids(r, PROJECTS_BY_OWNER, caller.id())?)?;
-        own.iter().filter(|p| p.tenant_id == t.id).count() as u64
+fn view(r: &redb::ReadTransaction, g: &Grants, t: Tenant) -> AppResult<TenantView> {
+    let project_count = match g.visible_project_ids(r)? {
+        None => multi_count(r, PROJECTS_BY_TENANT, t.id)?,
+        Some(ids) => multi_ids(r, PROJECTS_BY_TENANT, t.id)?
+            .into_iter()
+            .filter(|p| ids.contains(p))
+            .count() as u64,
     };
     Ok(TenantView {
         slug: tenant_slug(&t.name, t.id),
@@ -47,33 +49,18 @@ fn view(r: &redb::ReadTransaction, caller: &Identity, t: Tenant) -> AppResult<Te
 }
 
 impl App {
+    /// The tenants the caller is a member of, or has a project in (admins: all), by name.
     pub fn list_tenants(&self, caller: &Identity) -> AppResult<Vec<TenantView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
         let mut tenants: Vec<Tenant> = all_rows(&r, TENANTS)?;
+        tenants.retain(|t| g.sees_tenant(t.id));
         tenants.sort_by_key(|t| t.name.to_lowercase());
-        let own: Vec<Project> = if caller.user.is_admin {
-            Vec::new()
-        } else {
-            rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_OWNER, caller.id())?)?
-        };
-        tenants
-            .into_iter()
-            .map(|t| {
-                let project_count = if caller.user.is_admin {
-                    multi_count(&r, PROJECTS_BY_TENANT, t.id)?
-                } else {
-                    own.iter().filter(|p| p.tenant_id == t.id).count() as u64
-                };
-                Ok(TenantView {
-                    slug: tenant_slug(&t.name, t.id),
-                    project_count,
-                    tenant: t,
-                })
-            })
-            .collect()
+        tenants.into_iter().map(|t| view(&r, &g, t)).collect()
     }
 
+    /// A tenant and the projects of it the caller can see (404 for non-members).
     pub fn get_tenant(
         &self,
         caller: &Identity,
@@ -81,15 +68,21 @@ impl App {
     ) -> AppResult<(TenantView, Vec<ProjectView>)> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let t: Tenant = get_row(&r, TENANTS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
+        let t = tenant_for(&r, caller, id, Action::View)?;
+        let g = Grants::load(&r, caller)?;
         let projects: Vec<Project> =
             rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, id)?)?
                 .into_iter()
-                .filter(|p: &Project| caller.can_access_project(p))
+                .filter(|p: &Project| g.project_role(p).is_some())
                 .collect();
         let projects = project_views(&r, projects)?;
-        Ok((view(&r, caller, t)?, projects))
+        Ok((view(&r, &g, t)?, projects))
+    }
+
+    /// The caller's role on a tenant itself (None: not a tenant member).
+    pub fn tenant_role(&self, caller: &Identity, id: Id) -> AppResult<Option<Role>> {
+        let r = self.store.read()?;
+        Ok(Grants::load(&r, caller)?.tenant_role(id))
     }
 
     pub fn create_tenant(&self, caller: &Identity, input: TenantInput) -> AppResult<TenantView> {
@@ -120,7 +113,8 @@ impl App {
         index_set(&w, TENANTS_BY_NAME, &key, t.id)?;
         w.commit()?;
         let r = self.store.read()?;
-        view(&r, caller, t)
+        let g = Grants::load(&r, caller)?;
+        view(&r, &g, t)
     }
 
     pub fn update_tenant(
@@ -158,11 +152,17 @@ impl App {
         put_row(&w, TENANTS, id, &t)?;
         w.commit()?;
         let r = self.store.read()?;
-        view(&r, caller, t)
+        let g = Grants::load(&r, caller)?;
+        view(&r, &g, t)
     }
 
-    pub fn tenant_impact(&self, id: Id) -> AppResult<TenantImpact> {
+    /// What deleting the tenant would remove (admins, who alone may delete it).
+    pub fn tenant_impact(&self, caller: &Identity, id: Id) -> AppResult<TenantImpact> {
+        caller.require_admin()?;
         let r = self.store.read()?;
+        if get_row::<Tenant>(&r, TENANTS, id)?.is_none() {
+            return Err(tenant_not_found(id));
+        }
         Ok(TenantImpact {
             projects: multi_count(&r, PROJECTS_BY_TENANT, id)?,
             integrations: multi_count(&r, INTEGRATIONS_BY_TENANT, id)?,
@@ -193,6 +193,7 @@ impl App {
             delete_row(&w, SSH_KEYS, kid)?;
         }
         w.open_multimap_table(SSH_KEYS_BY_TENANT)?.remove_all(id)?;
+        delete_members_of(&w, MemberOf::Tenant(id))?;
         index_del(&w, TENANTS_BY_NAME, &t.name.to_lowercase())?;
         delete_row(&w, TENANTS, id)?;
         w.commit()?;

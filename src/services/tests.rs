@@ -18,12 +18,15 @@ fn app(dir: &std::path::Path) -> App {
 
 fn admin(app: &App) -> Identity {
     let u = app
-        .create_user(NewUser {
-            email: "a@example.com",
-            name: "A",
-            password: "password-1",
-            is_admin: true,
-        })
+        .create_user(
+            &crate::auth::Identity::system(),
+            NewUser {
+                email: "a@example.com",
+                name: "A",
+                password: "password-1",
+                is_admin: true,
+            },
+        )
         .unwrap();
     let (k, _) = app
         .create_key_offline(&u.email, "k", &["admin".into()], None)
@@ -123,12 +126,15 @@ fn demoting_an_admin_strips_admin_scope_from_their_keys() {
     let app = app(dir.path());
     let me = admin(&app);
     let other = app
-        .create_user(NewUser {
-            email: "b@example.com",
-            name: "B",
-            password: "password-1",
-            is_admin: true,
-        })
+        .create_user(
+            &crate::auth::Identity::system(),
+            NewUser {
+                email: "b@example.com",
+                name: "B",
+                password: "password-1",
+                is_admin: true,
+            },
+        )
         .unwrap();
     app.create_key_offline("b@example.com", "k", &["admin".into()], None)
         .unwrap();

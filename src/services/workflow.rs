@@ -49,7 +49,7 @@ impl App {
     /// A tracker refusal becomes a warning and leaves the local assignee as it was.
     pub async fn workflow_claim(&self, caller: &Identity, issue_id: Id) -> AppResult<Claimed> {
         caller.require(Scope::Write)?;
-        let issue = self.get_issue(caller, issue_id)?;
+        let issue = self.issue_for_work(caller, issue_id)?;
         let link: Option<ProjectIntegration> = {
             let r = self.store.read()?;
             get_row(&r, PROJECT_INTEGRATIONS, issue.issue.project_integration_id)?
@@ -131,7 +131,7 @@ impl App {
         req: SubmitRequest,
     ) -> AppResult<Submitted> {
         caller.require(Scope::Write)?;
-        let issue = self.get_issue(caller, req.issue_id)?;
+        let issue = self.issue_for_work(caller, req.issue_id)?;
         if issue.issue.project_id != req.project_id {
             return Err(AppError::BadRequest(format!(
                 "Issue {} belongs to project {}, not {}",

@@ -15,7 +15,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 use tables::*;
 
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// The open database. The handle can be swapped for another file while the server runs
 /// (backup restore): transactions already begun finish on the old file.
@@ -28,12 +28,59 @@ type Migration = fn(&WriteTransaction) -> Result<(), AppError>;
 
 /// Ordered migrations: `MIGRATIONS[n]` moves a store from version n to n+1.
 /// Version 0 is an empty file; v1 creates every table; v2 adds `known_hosts`; v3 adds the
-/// Ansible runs and schedules (creating tables is idempotent, so each runs the same step).
+/// Ansible runs and schedules (creating tables is idempotent, so each runs the same step); v4
+/// adds memberships and makes every project's owner a maintainer of it (nobody loses access).
 const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
     migrate_create_all_tables,
     migrate_create_all_tables,
+    migrate_owner_memberships,
 ];
+
+fn migrate_owner_memberships(w: &WriteTransaction) -> Result<(), AppError> {
+    migrate_create_all_tables(w)?;
+    backfill_owner_memberships(w)?;
+    Ok(())
+}
+
+/// Give each project's owner a `maintainer` membership of that project unless they already
+/// have one (used by the v4 migration and the SQLite import). Returns how many were added.
+pub fn backfill_owner_memberships(w: &WriteTransaction) -> Result<u64, AppError> {
+    use crate::domain::{Membership, Project, Role};
+    let projects: Vec<Project> = {
+        let t = w.open_table(PROJECTS)?;
+        let mut v = Vec::new();
+        for item in t.iter()? {
+            v.push(decode(item?.1.value())?);
+        }
+        v
+    };
+    let mut added = 0;
+    for p in projects {
+        let existing: Vec<Membership> = rows_by_ids_w(
+            w,
+            MEMBERSHIPS,
+            multi_ids_w(w, MEMBERSHIPS_BY_PROJECT, p.id)?,
+        )?;
+        if existing.iter().any(|m| m.user_id == p.owner_id) {
+            continue;
+        }
+        let m = Membership {
+            id: next_id(w, "memberships")?,
+            user_id: p.owner_id,
+            tenant_id: None,
+            project_id: Some(p.id),
+            role: Role::Maintainer,
+            created_at: p.created_at,
+            updated_at: p.created_at,
+        };
+        put_row(w, MEMBERSHIPS, m.id, &m)?;
+        multi_add(w, MEMBERSHIPS_BY_USER, m.user_id, m.id)?;
+        multi_add(w, MEMBERSHIPS_BY_PROJECT, p.id, m.id)?;
+        added += 1;
+    }
+    Ok(added)
+}
 
 fn migrate_create_all_tables(w: &WriteTransaction) -> Result<(), AppError> {
     for t in ALL_TABLES {
@@ -189,6 +236,48 @@ pub fn get_row_w<T: DeserializeOwned>(
     let t = w.open_table(def)?;
     let v = t.get(id)?;
     v.map(|v| decode(v.value())).transpose()
+}
+
+/// Reads that work the same inside a read or a write transaction (for code that decides access
+/// both before and inside a write).
+pub trait Reader {
+    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError>;
+    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError>;
+    fn rows<T: DeserializeOwned>(&self, def: RowTable, ids: Vec<u64>) -> Result<Vec<T>, AppError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self.row(def, id)? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Reader for ReadTransaction {
+    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
+        get_row(self, def, id)
+    }
+    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+        multi_ids(self, def, key)
+    }
+}
+
+impl Reader for WriteTransaction {
+    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
+        get_row_w(self, def, id)
+    }
+    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+        multi_ids_w(self, def, key)
+    }
+}
+
+pub fn rows_by_ids_w<T: DeserializeOwned>(
+    w: &WriteTransaction,
+    def: RowTable,
+    ids: Vec<u64>,
+) -> Result<Vec<T>, AppError> {
+    w.rows(def, ids)
 }
 
 pub fn put_row<T: Serialize>(

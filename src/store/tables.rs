@@ -24,6 +24,12 @@ pub const API_KEYS_BY_DIGEST: T<&str, u64> = T::new("api_keys_by_digest");
 pub const API_KEYS_BY_USER: M<u64, u64> = M::new("api_keys_by_user");
 
 /// sha256 hex of the session token -> WebSession
+/// Tenant and project memberships (`Membership` rows) and their indexes.
+pub const MEMBERSHIPS: T<u64, &[u8]> = T::new("memberships");
+pub const MEMBERSHIPS_BY_USER: M<u64, u64> = M::new("memberships_by_user");
+pub const MEMBERSHIPS_BY_TENANT: M<u64, u64> = M::new("memberships_by_tenant");
+pub const MEMBERSHIPS_BY_PROJECT: M<u64, u64> = M::new("memberships_by_project");
+
 pub const WEB_SESSIONS: T<&str, &[u8]> = T::new("web_sessions");
 
 pub const AUDIT_LOG: T<u64, &[u8]> = T::new("audit_log");
@@ -258,6 +264,10 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::RowU64(API_KEYS),
     AnyTable::IdxStr(API_KEYS_BY_DIGEST),
     AnyTable::MultiU64(API_KEYS_BY_USER),
+    AnyTable::RowU64(MEMBERSHIPS),
+    AnyTable::MultiU64(MEMBERSHIPS_BY_USER),
+    AnyTable::MultiU64(MEMBERSHIPS_BY_TENANT),
+    AnyTable::MultiU64(MEMBERSHIPS_BY_PROJECT),
     AnyTable::RowStr(WEB_SESSIONS),
     AnyTable::RowU64(AUDIT_LOG),
     AnyTable::RowU64(INTEGRATIONS),

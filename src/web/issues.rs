@@ -193,23 +193,24 @@ pub async fn issues_sync(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    let links =
-        match tokio::task::block_in_place(|| app.links_to_sync(&who, &SyncRequest::default())) {
-            Ok(l) => l,
-            Err(e) => {
-                return html_status(
-                    error_status(&e),
-                    issues_page(
-                        app,
-                        &who,
-                        &IssueQuery::default(),
-                        Some(&e.to_string()),
-                        None,
-                    ),
-                );
-            }
-        };
-    let out = app.sync_links(&links, false, "manual").await;
+    let out = match app
+        .sync_links(&who, &SyncRequest::default(), "manual")
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            return html_status(
+                error_status(&e),
+                issues_page(
+                    app,
+                    &who,
+                    &IssueQuery::default(),
+                    Some(&e.to_string()),
+                    None,
+                ),
+            );
+        }
+    };
     let synced: u64 = out.iter().map(|o| o.issues_synced).sum();
     let failed: Vec<String> = out
         .iter()
@@ -801,13 +802,17 @@ pub async fn link_action(
     check_csrf!(who, req, f);
     let res = match action.as_str() {
         "sync" => {
-            let o = app.sync_link(link, false, "manual").await;
-            match o.error {
-                None => Ok(format!(
+            match app
+                .sync_one_link(&who, link)
+                .await
+                .map(|o| (o.error.clone(), o))
+            {
+                Err(e) => Err(e),
+                Ok((None, o)) => Ok(format!(
                     "Synced {} issue(s) ({} new, {} gone upstream).",
                     o.issues_synced, o.created, o.missing
                 )),
-                Some(e) => Err(crate::error::AppError::BadRequest(format!(
+                Ok((Some(e), _)) => Err(crate::error::AppError::BadRequest(format!(
                     "Sync failed: {e}"
                 ))),
             }

@@ -474,7 +474,7 @@ pub fn tenant_delete_get(req: &Request, Data(app): AppData<'_>, Path(id): Path<u
         Ok(t) => t,
         Err(e) => return not_found(&who, &e),
     };
-    let impact = app.tenant_impact(id).ok();
+    let impact = app.tenant_impact(&who, id).ok();
     page(
         "Delete tenant",
         Some(&who),
@@ -968,12 +968,15 @@ pub fn users_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Res
     admin_only!(who);
     check_csrf!(who, req, f);
     let res = tokio::task::block_in_place(|| {
-        app.create_user(NewUser {
-            email: field(&f, "email"),
-            name: field(&f, "name"),
-            password: field(&f, "password"),
-            is_admin: field(&f, "is_admin") == "true",
-        })
+        app.create_user(
+            &who,
+            NewUser {
+                email: field(&f, "email"),
+                name: field(&f, "name"),
+                password: field(&f, "password"),
+                is_admin: field(&f, "is_admin") == "true",
+            },
+        )
     });
     match res {
         Ok(u) => users_page(
@@ -1043,8 +1046,7 @@ pub fn user_password(
     admin_only!(who);
     check_csrf!(who, req, f);
     let res = tokio::task::block_in_place(|| {
-        app.get_user(id)?;
-        app.set_password(id, field(&f, "password"))
+        app.set_password(&who, id, field(&f, "password"))
             .map(|_| "Password reset; their sessions were ended".to_string())
     });
     user_action(app, &who, res)

@@ -34,7 +34,7 @@ pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Res
             );
         }
     };
-    let jobs = app.jobs.snapshot();
+    let jobs = app.scheduled_jobs(&who).unwrap_or_default();
     page(
         "System",
         Some(&who),
@@ -82,7 +82,7 @@ pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Res
 
 fn backups_page(app: &App, who: &Identity, error: Option<&str>, notice: Option<&str>) -> Markup {
     let list = app.list_backups(who).unwrap_or_default();
-    let sched = app.backup_schedule().unwrap_or_default();
+    let sched = app.backup_schedule(&who).unwrap_or_default();
     page(
         "Backups",
         Some(who),
