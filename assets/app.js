@@ -26,6 +26,16 @@
     }
   });
 
+  // A refused action (403, 404, 409) whose answer re-renders the page with the reason is
+  // marked by the server (X-Aiops-Swap): swap it in too, so the message shows by the form.
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var x = ev.detail.xhr;
+    if (x && x.getResponseHeader("X-Aiops-Swap") === "1") {
+      ev.detail.shouldSwap = true;
+      ev.detail.isError = false;
+    }
+  });
+
   // Validation errors come back as 422 with the form re-rendered: let htmx swap them in.
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {

@@ -40,6 +40,20 @@ fn role(s: &str) -> Result<Role, AppError> {
     Role::parse(s).map_err(AppError::BadRequest)
 }
 
+/// The user an add request names, by id or by email.
+fn user_of(app: &App, b: &AddMemberRequest) -> Result<u64, AppError> {
+    match (b.user_id, b.email.as_ref()) {
+        (Some(id), None) => Ok(id),
+        (None, Some(e)) => app
+            .find_user_by_email(&e.0)?
+            .map(|u| u.id)
+            .ok_or_else(|| AppError::NotFound(format!("No user with email {}", e.0.trim()))),
+        _ => Err(AppError::BadRequest(
+            "Give either user_id or email of the user to add".into(),
+        )),
+    }
+}
+
 fn list(app: &App, auth: &Auth, target: MemberOf) -> R<Json<MembersEnvelope>> {
     let members: Vec<MemberObj> = app
         .list_members(auth.identity(), target)?
@@ -94,7 +108,7 @@ impl MembersApi {
             &app,
             &auth,
             MemberOf::Tenant(id.0),
-            b.user_id,
+            user_of(&app, &b)?,
             MemberChange::Add(role(&b.role.0)?),
         )?;
         Ok(Created::Created(Json(MemberEnvelope {
@@ -166,7 +180,7 @@ impl MembersApi {
             &app,
             &auth,
             MemberOf::Project(id.0),
-            b.user_id,
+            user_of(&app, &b)?,
             MemberChange::Add(role(&b.role.0)?),
         )?;
         Ok(Created::Created(Json(MemberEnvelope {

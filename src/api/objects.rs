@@ -122,7 +122,11 @@ pub struct MemberEnvelope {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct AddMemberRequest {
-    pub user_id: u64,
+    /// The user to add (or give `email` instead).
+    pub user_id: Option<u64>,
+    /// The user's email, instead of `user_id`.
+    #[oai(validator(max_length = 255))]
+    pub email: Option<Str>,
     /// `viewer`, `developer` or `maintainer`
     #[oai(validator(max_length = 32))]
     pub role: Str,

@@ -1308,9 +1308,7 @@ fn test_result(r: Result<String, AppError>) -> R<Json<TestResult>> {
     match r {
         Ok(message) => Ok(Json(TestResult { ok: true, message })),
         // The tracker's own refusal or failure is the answer to "test connection".
-        Err(AppError::BadRequest(m) | AppError::NotFound(m) | AppError::Upstream(m))
-            if !m.is_empty() =>
-        {
+        Err(AppError::BadRequest(m) | AppError::Upstream(m)) if !m.is_empty() => {
             Ok(Json(TestResult {
                 ok: false,
                 message: m,

@@ -152,6 +152,13 @@ impl Client {
             .unwrap_or(Value::Null))
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        Ok(self
+            .request(Method::PATCH, path, Some(body))
+            .await?
+            .unwrap_or(Value::Null))
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
         self.request(Method::DELETE, path, None).await.map(|_| ())
     }

@@ -62,6 +62,44 @@ pub enum TenantsCommand {
         #[arg(long)]
         color: Option<String>,
     },
+    /// The tenant's members and their roles (viewer, developer, maintainer)
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MembersCommand {
+    /// List the members
+    List {
+        /// Tenant (or project) id, name or slug
+        of: String,
+    },
+    /// Add a member: maintainers add viewers and developers, admins anyone
+    Add {
+        of: String,
+        /// User id or email
+        user: String,
+        /// viewer, developer or maintainer
+        #[arg(long, default_value = "developer")]
+        role: String,
+    },
+    /// Change a member's role
+    Set {
+        of: String,
+        /// User id or email
+        user: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member
+    #[command(alias = "delete")]
+    Remove {
+        of: String,
+        /// User id or email
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,6 +125,11 @@ pub enum ProjectsCommand {
         description: Option<String>,
         #[arg(long, default_value = "main")]
         branch: String,
+    },
+    /// The project's own members and their roles (tenant members are on the tenant)
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
     },
 }
 
@@ -332,6 +375,71 @@ pub async fn tenants(ctx: Ctx, cmd: TenantsCommand) -> anyhow::Result<()> {
             println!("Tenant created successfully!");
             print(ctx.format, &t, None);
         }
+        TenantsCommand::Members { command } => {
+            let of = match &command {
+                MembersCommand::List { of }
+                | MembersCommand::Add { of, .. }
+                | MembersCommand::Set { of, .. }
+                | MembersCommand::Remove { of, .. } => resolve_tenant(&ctx, of).await?,
+            };
+            members(&ctx, &format!("tenants/{of}/members"), command).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A user given as an id, or as an email (looked up through the member list for set/remove).
+async fn member_user(ctx: &Ctx, base: &str, user: &str) -> anyhow::Result<u64> {
+    if let Ok(id) = user.trim().parse::<u64>() {
+        return Ok(id);
+    }
+    let list = unwrap_key(ctx.client.get(base).await?, "members");
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            m.get("email")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.eq_ignore_ascii_case(user.trim()))
+        })
+        .and_then(|m| m.get("user_id").and_then(Value::as_u64))
+        .ok_or_else(|| {
+            anyhow::anyhow!("'{user}' is not a member (give a user id or a member's email)")
+        })
+}
+
+/// `tenants members …` and `projects members …` against `base` (…/members).
+async fn members(ctx: &Ctx, base: &str, cmd: MembersCommand) -> anyhow::Result<()> {
+    match cmd {
+        MembersCommand::List { .. } => {
+            let list = unwrap_key(ctx.client.get(base).await?, "members");
+            print(ctx.format, &list, Some("Members"));
+        }
+        MembersCommand::Add { user, role, .. } => {
+            let body = match user.trim().parse::<u64>() {
+                Ok(id) => json!({"user_id": id, "role": role}),
+                Err(_) => json!({"email": user.trim(), "role": role}),
+            };
+            let m = unwrap_key(ctx.client.post(base, &body).await?, "member");
+            println!("Member added.");
+            print(ctx.format, &m, None);
+        }
+        MembersCommand::Set { user, role, .. } => {
+            let id = member_user(ctx, base, &user).await?;
+            let m = unwrap_key(
+                ctx.client
+                    .patch(&format!("{base}/{id}"), &json!({"role": role}))
+                    .await?,
+                "member",
+            );
+            println!("Role changed.");
+            print(ctx.format, &m, None);
+        }
+        MembersCommand::Remove { user, .. } => {
+            let id = member_user(ctx, base, &user).await?;
+            ctx.client.delete(&format!("{base}/{id}")).await?;
+            println!("Member {id} removed.");
+        }
     }
     Ok(())
 }
@@ -366,6 +474,15 @@ pub async fn projects(ctx: Ctx, cmd: ProjectsCommand) -> anyhow::Result<()> {
             let p = unwrap_key(ctx.client.post("projects", &body).await?, "project");
             println!("Project created successfully!");
             print(ctx.format, &p, None);
+        }
+        ProjectsCommand::Members { command } => {
+            let of = match &command {
+                MembersCommand::List { of }
+                | MembersCommand::Add { of, .. }
+                | MembersCommand::Set { of, .. }
+                | MembersCommand::Remove { of, .. } => resolve_project(&ctx, of).await?,
+            };
+            members(&ctx, &format!("projects/{of}/members"), command).await?;
         }
     }
     Ok(())

@@ -154,6 +154,15 @@ fn validate_email(e: &str) -> AppResult<String> {
     Ok(e.to_string())
 }
 
+/// A tracker's "not found" while testing is its answer (wrong repository, base URL), not ours:
+/// report it as a bad request so it is never mistaken for an access decision.
+fn tracker_refusal(e: AppError) -> AppError {
+    match e {
+        AppError::NotFound(m) => AppError::BadRequest(m),
+        other => other,
+    }
+}
+
 /// Shown instead of a token hint to callers who do not maintain the integration's tenant.
 pub const HIDDEN_HINT: &str = "(hidden: maintainers only)";
 
@@ -929,7 +938,7 @@ impl App {
             updated_at: Utc::now(),
         };
         let (p, _, _) = self.provider_for(&link, None)?;
-        Ok(p.test().await?)
+        p.test().await.map_err(|e| tracker_refusal(e.into()))
     }
 
     /// "Test connection" with credentials that are not stored yet.
@@ -967,6 +976,6 @@ impl App {
                 http: self.http.clone(),
             },
         )?;
-        Ok(p.test().await?)
+        p.test().await.map_err(|e| tracker_refusal(e.into()))
     }
 }

@@ -4,10 +4,11 @@
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::pages::{
     AppData, Fields, csrf_failed, error_status, field, forbidden_page, html_status, not_found,
+    shown_error,
 };
 use super::session::*;
 use crate::auth::Identity;
-use crate::domain::Scope;
+use crate::domain::{Role, Scope};
 use crate::services::App;
 use crate::services::integrations::{IntegrationInput, LinkInput};
 use crate::services::issues::{IssueFilter, IssueView, NewIssue};
@@ -30,6 +31,17 @@ pub struct IssueQuery {
     q: Option<String>,
     page: Option<usize>,
     notice: Option<String>,
+}
+
+/// The caller's role on a project (None: not a member). Only decides what the page shows;
+/// the services refuse what the role does not allow.
+fn role_on(app: &App, who: &Identity, project_id: u64) -> Option<Role> {
+    app.project_role(who, project_id).ok().flatten()
+}
+
+/// The caller's role on a tenant itself (None: not a tenant member).
+fn tenant_role_on(app: &App, who: &Identity, tenant_id: u64) -> Option<Role> {
+    app.tenant_role(who, tenant_id).ok().flatten()
 }
 
 fn num(s: &Option<String>) -> Option<u64> {
@@ -120,6 +132,10 @@ fn issues_page(
     };
     let projects = app.list_projects(who, None).unwrap_or_default();
     let tenants = app.list_tenants(who).unwrap_or_default();
+    // New issues and syncs need the developer role on some project (viewers only read).
+    let works_somewhere = projects
+        .iter()
+        .any(|p| role_on(app, who, p.project.id) >= Some(Role::Developer));
     page(
         "Issues",
         Some(who),
@@ -154,16 +170,16 @@ fn issues_page(
                     }
                     noscript { button type="submit" { "Filter" } }
                 }
+                @if works_somewhere {
                 div.toolbar {
-                    a role="button" href="/issues/new" { "New issue" }
+                    a #new-issue role="button" href="/issues/new" { "New issue" }
                     " "
-                    @if who.has(Scope::Write) {
                         form.inline method="post" action="/issues/sync" hx-post="/issues/sync" hx-target="#issues-section" hx-select="#issues-section" hx-swap="outerHTML" hx-disabled-elt="find button" {
                             (csrf_field(who))
                             button #sync-button.secondary type="submit" { "Sync now" }
                             span.htmx-indicator { " Syncing…" }
                         }
-                    }
+                }
                 }
                 div #issue-results {
                     p { (total) " issue(s)" @if total > PAGE { ", page " (page_no) " of " (total.div_ceil(PAGE)) } }
@@ -257,7 +273,10 @@ fn issue_detail(
 ) -> Markup {
     let id = v.issue.id;
     let pinned = app.is_pinned(who, id).unwrap_or(false);
-    let can_write = who.has(Scope::Write);
+    // Pins are the caller's own (any reader may pin); everything else changes the issue or
+    // starts work on it, which needs the developer role on its project.
+    let can_pin = who.has(Scope::Write);
+    let can_write = role_on(app, who, v.issue.project_id) >= Some(Role::Developer);
     let form_attrs = |action: &str| format!("/issues/{id}/{action}");
     page(
         &v.issue.title,
@@ -281,23 +300,29 @@ fn issue_detail(
                     Some(b) => div.pre.description { (b) },
                     None => p { "No description details available for this issue." },
                 }
-                @if can_write {
+                @let hx = |a: &str| form_attrs(a);
+                @if can_pin || can_write {
                     div.actions.toolbar {
-                        @let hx = |a: &str| form_attrs(a);
+                        @if can_pin {
                         form.inline method="post" action=(hx(if pinned { "unpin" } else { "pin" })) hx-post=(hx(if pinned { "unpin" } else { "pin" })) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                             (csrf_field(who)) button #pin-button.outline.small type="submit" { @if pinned { "Unpin" } @else { "Pin" } }
                         }
+                        }
+                        @if can_write {
                         @let closed = v.status_key == "closed";
                         form.inline method="post" action=(hx(if closed { "reopen" } else { "close" })) hx-post=(hx(if closed { "reopen" } else { "close" })) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
                             (csrf_field(who)) button #close-button.outline.small type="submit" { @if closed { "Reopen" } @else { "Close" } }
                         }
                         form.inline method="post" action=(hx("refresh")) hx-post=(hx("refresh")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
-                            (csrf_field(who)) button.outline.secondary.small type="submit" { "Refresh" }
+                            (csrf_field(who)) button #refresh-button.outline.secondary.small type="submit" { "Refresh" }
                         }
                         form.inline method="post" action=(hx("context")) hx-post=(hx("context")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
                             (csrf_field(who)) button #context-button.outline.secondary.small type="submit" title="Write the issue into AGENTS.override.md in your workspace" { "Populate AGENTS.override.md" }
                         }
+                        }
                     }
+                }
+                @if can_write {
                     (super::agents::start_form(app, who, &form_attrs("agent"), true))
                     form #assign-form method="post" action=(form_attrs("assign")) hx-post=(form_attrs("assign")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                         (csrf_field(who))
@@ -343,7 +368,7 @@ async fn after_action(
     };
     match res {
         Ok(msg) => issue_detail(app, who, &v, None, Some(&msg)).into_response(),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             issue_detail(app, who, &v, Some(&e.to_string()), None),
         ),
@@ -429,7 +454,7 @@ fn new_issue_page(
         html! {
             h1 { "New issue" }
             @if links.is_empty() {
-                p { "None of your projects is linked to a tracker yet. An administrator links them on the " a href="/integrations" { "integrations" } " page." }
+                p { "None of your projects is linked to a tracker yet. A maintainer links them on the " a href="/integrations" { "integrations" } " page." }
             } @else {
                 form #new-issue-form method="post" action="/issues/new" {
                     (csrf_field(who))
@@ -513,7 +538,7 @@ fn integrations_page(
     notice: Option<&str>,
 ) -> Markup {
     let list = app.list_integrations(who, None, None).unwrap_or_default();
-    let tenants = app.list_tenants(who).unwrap_or_default();
+    let tenants = managed_tenants(app, who);
     page(
         "Integrations",
         Some(who),
@@ -539,6 +564,7 @@ fn integrations_page(
                         }
                     }
                 }
+                @if !tenants.is_empty() {
                 details open[error.is_some() || list.is_empty()] {
                     summary role="button" class="outline" { "Add integration" }
                     form #integration-form method="post" action="/integrations" hx-post="/integrations" hx-target="#integrations-section" hx-select="#integrations-section" hx-swap="outerHTML" {
@@ -556,15 +582,35 @@ fn integrations_page(
                         button #integration-submit type="submit" { "Add integration" }
                     }
                 }
+                }
             }
         },
     )
 }
 
+/// The tenants whose integrations the caller manages (tenant maintainers; admins: all).
+fn managed_tenants(app: &App, who: &Identity) -> Vec<crate::services::tenants::TenantView> {
+    app.list_tenants(who)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| tenant_role_on(app, who, t.tenant.id) >= Some(Role::Maintainer))
+        .collect()
+}
+
 #[handler]
 pub fn integrations_get(req: &Request, Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
+    // Nothing to see and nothing to add: say why instead of an empty page.
+    if app
+        .list_integrations(&who, None, None)
+        .is_ok_and(|l| l.is_empty())
+        && managed_tenants(app, &who).is_empty()
+    {
+        return forbidden_page(
+            Some(&who),
+            "Tracker integrations are added by the maintainers of a tenant and by administrators; you maintain no tenant, and no tenant of yours has an integration yet.",
+        );
+    }
     integrations_page(app, &who, &HashMap::new(), None, None).into_response()
 }
 
@@ -575,7 +621,6 @@ pub fn integrations_post(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let opt = |k: &str| {
         f.get(k)
@@ -594,7 +639,7 @@ pub fn integrations_post(
     };
     match tokio::task::block_in_place(|| app.create_integration(&who, input)) {
         Ok(v) => redirect(&format!("/integrations/{}", v.integration.id)),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             integrations_page(app, &who, &f, Some(&e.to_string()), None),
         ),
@@ -611,10 +656,13 @@ fn integration_page(
 ) -> Result<Markup, crate::error::AppError> {
     let v = app.get_integration(who, id)?;
     let links = app.list_links(who, Some(id), None)?;
+    // What the caller's roles allow is only shown here; the services decide.
+    let manage = tenant_role_on(app, who, v.integration.tenant_id) >= Some(Role::Maintainer);
     let projects: Vec<_> = app
         .list_projects(who, None)?
         .into_iter()
         .filter(|p| p.project.tenant_id == v.integration.tenant_id)
+        .filter(|p| role_on(app, who, p.project.id) >= Some(Role::Maintainer))
         .collect();
     let mut runs = Vec::new();
     for l in &links {
@@ -636,6 +684,7 @@ fn integration_page(
                     dt { "Tenant" } dd { (v.tenant_name) }
                     dt { "Token" } dd { code { (v.token_hint) } }
                 }
+                @if manage {
                 div.toolbar {
                     form.inline method="post" action={ (base) "/test" } hx-post={ (base) "/test" } hx-target="#integration-detail" hx-select="#integration-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
                         (csrf_field(who)) button #test-button.outline type="submit" { "Test connection" }
@@ -645,23 +694,29 @@ fn integration_page(
                         (csrf_field(who)) button.danger.outline type="submit" { "Delete" }
                     }
                 }
+                }
                 h2 { "Linked projects" }
                 div.overflow-auto {
                     table #link-list.striped {
                         thead { tr { th { "Project" } th { "Tracker project" } th { "Issues" } th { "Last sync" } th { "" } } }
                         tbody {
                             @for l in &links {
+                                @let role = role_on(app, who, l.link.project_id);
                                 tr {
                                     td { (l.project_name) }
                                     td { code { (l.link.external_identifier) } }
                                     td { a href={ "/issues?project_id=" (l.link.project_id) } { (l.issue_count) } }
                                     td { (l.link.last_synced_at.as_ref().map(fmt_time).unwrap_or_else(|| "never".into())) }
                                     td.actions {
+                                        @if role >= Some(Role::Developer) {
                                         form.inline method="post" action={ (base) "/links/" (l.link.id) "/sync" } hx-post={ (base) "/links/" (l.link.id) "/sync" } hx-target="#integration-detail" hx-select="#integration-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
                                             (csrf_field(who)) button.small type="submit" { "Sync" }
                                         }
+                                        }
+                                        @if role >= Some(Role::Maintainer) {
                                         form.inline method="post" action={ (base) "/links/" (l.link.id) "/delete" } {
                                             (csrf_field(who)) button.small.danger.outline type="submit" { "Unlink" }
+                                        }
                                         }
                                     }
                                 }
@@ -670,6 +725,7 @@ fn integration_page(
                         }
                     }
                 }
+                @if !projects.is_empty() {
                 details open[error.is_some() || links.is_empty()] {
                     summary role="button" class="outline" { "Link a project" }
                     form #link-form method="post" action={ (base) "/links" } hx-post={ (base) "/links" } hx-target="#integration-detail" hx-select="#integration-detail" hx-swap="outerHTML" {
@@ -686,6 +742,7 @@ fn integration_page(
                         }
                         button #link-submit type="submit" { "Link project" }
                     }
+                }
                 }
                 h2 { "Sync history" }
                 div.overflow-auto {
@@ -724,7 +781,7 @@ fn show_integration(
     match integration_page(app, who, id, f, err.as_deref(), ok) {
         Ok(m) => match res {
             Ok(_) => m.into_response(),
-            Err(e) => html_status(error_status(&e), m),
+            Err(e) => shown_error(error_status(&e), m),
         },
         Err(e) => not_found(who, &e),
     }
@@ -733,7 +790,6 @@ fn show_integration(
 #[handler]
 pub fn integration_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     match integration_page(app, &who, id, &HashMap::new(), None, None) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
@@ -748,7 +804,6 @@ pub async fn integration_action(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let res = match action.as_str() {
         "test" => app
@@ -798,7 +853,6 @@ pub async fn link_action(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let res = match action.as_str() {
         "sync" => {

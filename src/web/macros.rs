@@ -17,11 +17,3 @@ macro_rules! check_csrf {
         }
     };
 }
-
-macro_rules! admin_only {
-    ($who:expr) => {
-        if !$who.user.is_admin {
-            return forbidden_page(Some(&$who), "Administrator access required.");
-        }
-    };
-}

@@ -7,6 +7,7 @@ mod ansible;
 mod git;
 mod issues;
 mod layout;
+mod members;
 mod pages;
 mod session;
 mod ssh;
@@ -51,6 +52,14 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/tenants", get(tenants_get).post(tenants_post))
         .at("/tenants/:id", get(tenant_show))
         .at(
+            "/tenants/:id/members",
+            get(members::tenant_members_get).post(members::tenant_members_post),
+        )
+        .at(
+            "/tenants/:id/members/:user_id",
+            get(members::tenant_member_get).post(members::tenant_member_post),
+        )
+        .at(
             "/tenants/:id/edit",
             get(tenant_edit_get).post(tenant_edit_post),
         )
@@ -60,6 +69,14 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         )
         .at("/projects", get(projects_get).post(projects_post))
         .at("/projects/:id", get(project_show))
+        .at(
+            "/projects/:id/members",
+            get(members::project_members_get).post(members::project_members_post),
+        )
+        .at(
+            "/projects/:id/members/:user_id",
+            get(members::project_member_get).post(members::project_member_post),
+        )
         .at("/projects/:id/workspace", get(workspace_get))
         .at("/projects/:id/workspace/:action", post(workspace_post))
         .at(
@@ -73,8 +90,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/keys", get(keys_get).post(keys_post))
         .at("/keys/:id/revoke", post(key_revoke))
         .at("/users", get(users_get).post(users_post))
-        .at("/users/:id/admin", post(user_admin_toggle))
-        .at("/users/:id/password", post(user_password))
+        .at("/users/:id", post(user_edit))
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
         .at("/agents", get(agents_fragment))

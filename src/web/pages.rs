@@ -2,16 +2,19 @@
 //! call, render. Validation errors re-render the form with the input kept (422).
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page, swatch};
+use super::members::members_section;
 use super::session::*;
 use crate::auth::Identity;
 use crate::domain::rules::PALETTE;
+use crate::domain::{Role, User};
 use crate::error::AppError;
 use crate::services::App;
+use crate::services::access::MemberOf;
 use crate::services::accounts::{NewUser, UserUpdate};
 use crate::services::projects::{ProjectInput, ProjectView};
 use crate::services::tenants::{TenantInput, TenantView};
 use maud::{Markup, html};
-use poem::http::StatusCode;
+use poem::http::{HeaderValue, StatusCode};
 use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
@@ -43,6 +46,18 @@ pub(super) fn forbidden_page(who: Option<&Identity>, msg: &str) -> Response {
         ),
     )
 }
+
+/// An error shown inside the re-rendered page: the real status, plus a header that tells
+/// assets/app.js to let htmx swap it in like a success (htmx drops 4xx answers otherwise), so
+/// the message appears next to the form that was sent.
+pub(super) fn shown_error(status: StatusCode, m: Markup) -> Response {
+    let mut r = html_status(status, m);
+    r.headers_mut()
+        .insert(SHOWN_ERROR_HEADER, HeaderValue::from_static("1"));
+    r
+}
+
+pub(super) const SHOWN_ERROR_HEADER: &str = "x-aiops-swap";
 
 pub(super) fn csrf_failed(who: &Identity) -> Response {
     forbidden_page(
@@ -375,22 +390,59 @@ pub fn tenants_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> R
     }
 }
 
+/// The caller's role on a tenant, as a word for the page ("administrator" for admins).
+fn role_word(who: &Identity, role: Option<Role>) -> Option<&'static str> {
+    if who.user.is_admin {
+        Some("administrator")
+    } else {
+        role.map(Role::as_str)
+    }
+}
+
+/// The tenant page: its projects and members. `members` is the members section (with the
+/// outcome of a member action when there was one).
+pub(super) fn tenant_page(
+    app: &App,
+    who: &Identity,
+    id: u64,
+    members: Markup,
+) -> Result<Markup, AppError> {
+    let (t, projects) = app.get_tenant(who, id)?;
+    let role = app.tenant_role(who, id).ok().flatten();
+    let manage = role >= Some(Role::Maintainer);
+    Ok(page(
+        &t.tenant.name,
+        Some(who),
+        html! {
+            h1 { (swatch(&t.tenant.color)) " " (t.tenant.name) }
+            p { "Slug " code { (t.slug) }
+                @if let Some(r) = role_word(who, role) { " · you are " strong #my-role { (r) } } }
+            @if let Some(d) = &t.tenant.description { p { (d) } }
+            @if who.user.is_admin {
+                p.toolbar {
+                    a #tenant-edit role="button" class="outline small" href={ "/tenants/" (id) "/edit" } { "Edit" }
+                    a #tenant-delete role="button" class="outline danger small" href={ "/tenants/" (id) "/delete" } { "Delete" }
+                }
+            }
+            h2 { "Projects" }
+            @if manage {
+                p.toolbar {
+                    a #new-project role="button" class="small" href={ "/projects?tenant_id=" (id) } { "New project" }
+                    a role="button" class="outline secondary small" href="/integrations" { "Tracker integrations" }
+                }
+            }
+            (project_table(&projects, "tenant-projects"))
+            (members)
+        },
+    ))
+}
+
 #[handler]
 pub fn tenant_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
     let who = who_or_login!(app, req);
-    match app.get_tenant(&who, id) {
-        Ok((t, projects)) => page(
-            &t.tenant.name,
-            Some(&who),
-            html! {
-                h1 { (swatch(&t.tenant.color)) " " (t.tenant.name) }
-                p { "Slug " code { (t.slug) } }
-                @if let Some(d) = &t.tenant.description { p { (d) } }
-                h2 { "Projects" }
-                (project_table(&projects, "tenant-projects"))
-            },
-        )
-        .into_response(),
+    let members = members_section(app, &who, MemberOf::Tenant(id), None, None);
+    match tenant_page(app, &who, id, members) {
+        Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
     }
 }
@@ -412,7 +464,7 @@ fn tenant_edit_page(
                 label { "Name" input type="text" name="name" value=(field(f, "name")) required; }
                 label { "Description" textarea name="description" rows="2" { (field(f, "description")) } }
                 label { "Colour" (color_select(field(f, "color"))) }
-                button type="submit" { "Save" } " " a href="/tenants" { "Cancel" }
+                button type="submit" { "Save" } " " a href={ "/tenants/" (id) } { "Cancel" }
             }
         },
     )
@@ -421,9 +473,7 @@ fn tenant_edit_page(
 #[handler]
 pub fn tenant_edit_get(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
     let who = who_or_login!(app, req);
-    if !who.user.is_admin {
-        return forbidden_page(Some(&who), "Only administrators can edit tenants.");
-    }
+    // Shown to whoever sees the tenant; saving is the service's decision (administrators).
     match app.get_tenant(&who, id) {
         Ok((t, _)) => {
             let f = HashMap::from([
@@ -455,35 +505,34 @@ pub fn tenant_edit_post(
         color: opt_field(&f, "color"),
     };
     match tokio::task::block_in_place(|| app.update_tenant(&who, id, input)) {
-        Ok(_) => redirect("/tenants"),
-        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => html_status(
+        Ok(_) => redirect(&format!("/tenants/{id}")),
+        Err(e @ AppError::NotFound(_)) => not_found(&who, &e),
+        Err(e) => shown_error(
             error_status(&e),
             tenant_edit_page(&who, id, &f, Some(&e.to_string())),
         ),
-        Err(e) => not_found(&who, &e),
     }
 }
 
 #[handler]
 pub fn tenant_delete_get(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
     let who = who_or_login!(app, req);
-    if !who.user.is_admin {
-        return forbidden_page(Some(&who), "Only administrators can delete tenants.");
-    }
     let (t, _) = match app.get_tenant(&who, id) {
         Ok(t) => t,
         Err(e) => return not_found(&who, &e),
     };
-    let impact = app.tenant_impact(&who, id).ok();
+    // Only administrators may delete a tenant: the impact query says so for everyone else.
+    let impact = match app.tenant_impact(&who, id) {
+        Ok(i) => i,
+        Err(e) => return not_found(&who, &e),
+    };
     page(
         "Delete tenant",
         Some(&who),
         html! {
             h1 { "Delete " (t.tenant.name) "?" }
-            @if let Some(i) = impact {
-                p #delete-impact { "This deletes the tenant, its " strong { (i.projects) " project(s)" } " with their issues, and its "
-                    strong { (i.integrations) " integration(s)" } ". It cannot be undone." }
-            }
+            p #delete-impact { "This deletes the tenant, its " strong { (impact.projects) " project(s)" } " with their issues, and its "
+                strong { (impact.integrations) " integration(s)" } ". It cannot be undone." }
             form method="post" action={ "/tenants/" (id) "/delete" } {
                 (csrf_field(&who))
                 button.danger #confirm-delete type="submit" { "Delete tenant" } " " a href="/tenants" { "Cancel" }
@@ -532,8 +581,39 @@ pub(super) fn project_table(projects: &[ProjectView], id: &str) -> Markup {
     }
 }
 
-fn project_fields(who: &Identity, tenants: &[TenantView], f: &HashMap<String, String>) -> Markup {
+/// The tenants the caller may create projects in (tenant maintainers; admins: all), plus
+/// `keep` (a project's current tenant on its edit form) so the select always holds it.
+fn creatable_tenants(app: &App, who: &Identity, keep: Option<u64>) -> Vec<TenantView> {
+    app.list_tenants(who)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| {
+            Some(t.tenant.id) == keep
+                || app.tenant_role(who, t.tenant.id).ok().flatten() >= Some(Role::Maintainer)
+        })
+        .collect()
+}
+
+/// Everyone an administrator may name as a project's owner (nobody for other callers).
+fn owner_choices(app: &App, who: &Identity) -> Vec<User> {
+    if who.user.is_admin {
+        app.list_users(who).unwrap_or_default()
+    } else {
+        Vec::new()
+    }
+}
+
+fn project_fields(
+    who: &Identity,
+    tenants: &[TenantView],
+    owners: &[User],
+    f: &HashMap<String, String>,
+) -> Markup {
     let selected = field(f, "tenant_id");
+    let owner = match field(f, "owner_id") {
+        "" => who.id().to_string(),
+        o => o.to_string(),
+    };
     let branch = f
         .get("default_branch")
         .map(String::as_str)
@@ -553,6 +633,15 @@ fn project_fields(who: &Identity, tenants: &[TenantView], f: &HashMap<String, St
                 }
             }
         }
+        @if !owners.is_empty() {
+            label { "Owner (becomes a maintainer of the project)"
+                select name="owner_id" {
+                    @for u in owners {
+                        option value=(u.id) selected[owner == u.id.to_string()] { (u.name) " · " (u.email) }
+                    }
+                }
+            }
+        }
         label { "Description" textarea name="description" rows="2" { (field(f, "description")) } }
     }
 }
@@ -564,7 +653,9 @@ fn projects_page(
     error: Option<&str>,
 ) -> Markup {
     let projects = app.list_projects(who, None).unwrap_or_default();
-    let tenants = app.list_tenants(who).unwrap_or_default();
+    let tenants = creatable_tenants(app, who, None);
+    let owners = owner_choices(app, who);
+    let open = error.is_some() || projects.is_empty() || !field(f, "tenant_id").is_empty();
     page(
         "Projects",
         Some(who),
@@ -572,17 +663,19 @@ fn projects_page(
             section #project-section {
                 h1 { "Projects" }
                 (project_table(&projects, "project-list"))
-                @if tenants.is_empty() {
-                    p { "Create a tenant first: projects live in a tenant." }
-                } @else {
-                    details open[error.is_some() || projects.is_empty()] {
-                        summary role="button" class="outline" { "New project" }
+                @if !tenants.is_empty() {
+                    details open[open] {
+                        summary #new-project role="button" class="outline" { "New project" }
                         form #project-form method="post" action="/projects" hx-post="/projects" hx-target="#project-section" hx-select="#project-section" hx-swap="outerHTML" {
                             (error_box(error))
-                            (project_fields(who, &tenants, f))
+                            (project_fields(who, &tenants, &owners, f))
                             button #project-submit type="submit" { "Create project" }
                         }
                     }
+                } @else if who.user.is_admin {
+                    p { "Create a " a href="/tenants" { "tenant" } " first: projects live in a tenant." }
+                } @else {
+                    p.muted #no-create { "Projects are created by the maintainers of their tenant. Ask one to add you to a project, or to make you a maintainer of the tenant." }
                 }
             }
         },
@@ -590,27 +683,41 @@ fn projects_page(
 }
 
 fn project_input(f: &HashMap<String, String>) -> Result<ProjectInput, AppError> {
-    let tenant_id = match field(f, "tenant_id") {
-        "" => None,
-        s => Some(
-            s.parse::<u64>()
-                .map_err(|_| AppError::BadRequest("Choose a tenant".into()))?,
-        ),
+    let id = |k: &str, what: &str| match field(f, k) {
+        "" => Ok(None),
+        s => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| AppError::BadRequest(format!("Choose {what}"))),
     };
     Ok(ProjectInput {
         name: opt_field(f, "name"),
         repo_url: opt_field(f, "repo_url"),
         default_branch: opt_field(f, "default_branch").filter(|b| !b.trim().is_empty()),
         description: Some(field(f, "description").to_string()),
-        tenant_id,
-        owner_id: None,
+        tenant_id: id("tenant_id", "a tenant")?,
+        owner_id: id("owner_id", "an owner")?,
     })
 }
 
+#[derive(Deserialize)]
+pub struct NewProjectQuery {
+    tenant_id: Option<u64>,
+}
+
 #[handler]
-pub fn projects_get(req: &Request, Data(app): AppData<'_>) -> Response {
+pub fn projects_get(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Query(q): Query<NewProjectQuery>,
+) -> Response {
     let who = who_or_login!(app, req);
-    projects_page(app, &who, &HashMap::new(), None).into_response()
+    // `?tenant_id=` (the tenant page's "New project"): that tenant preselected, the form open.
+    let f: HashMap<String, String> = q
+        .tenant_id
+        .map(|t| HashMap::from([("tenant_id".to_string(), t.to_string())]))
+        .unwrap_or_default();
+    projects_page(app, &who, &f, None).into_response()
 }
 
 #[handler]
@@ -621,44 +728,72 @@ pub fn projects_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> 
         .and_then(|input| tokio::task::block_in_place(|| app.create_project(&who, input)));
     match res {
         Ok(_) => redirect("/projects"),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             projects_page(app, &who, &f, Some(&e.to_string())),
         ),
     }
 }
 
-#[handler]
-pub fn project_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
-    let who = who_or_login!(app, req);
-    match app.get_project(&who, id) {
-        Ok(p) => page(
-            &p.project.name,
-            Some(&who),
-            html! {
-                h1 { (p.project.name) }
-                dl.details {
-                    dt { "Tenant" } dd { (swatch(&p.tenant_color)) " " a href={ "/tenants/" (p.project.tenant_id) } { (p.tenant_name) } }
-                    dt { "Repository" } dd.wrap { code { (p.project.repo_url) } }
-                    dt { "Default branch" } dd { (p.project.default_branch) }
-                    dt { "Owner" } dd { (p.owner_name) }
-                    dt { "Checkout" } dd.wrap { code { (p.project.local_path) } }
-                    dt { "Created" } dd { (fmt_time(&p.project.created_at)) }
+/// The project page: details, and what the caller's role allows (viewers read only;
+/// developers also get the agent and workspace; maintainers also edit, delete and manage
+/// members). `members` is the members section.
+pub(super) fn project_page(
+    app: &App,
+    who: &Identity,
+    id: u64,
+    members: Markup,
+) -> Result<Markup, AppError> {
+    let p = app.get_project(who, id)?;
+    let role = app.project_role(who, id).ok().flatten();
+    let work = role >= Some(Role::Developer);
+    let manage = role >= Some(Role::Maintainer);
+    Ok(page(
+        &p.project.name,
+        Some(who),
+        html! {
+            h1 { (p.project.name) }
+            dl.details {
+                dt { "Tenant" } dd { (swatch(&p.tenant_color)) " " a href={ "/tenants/" (p.project.tenant_id) } { (p.tenant_name) } }
+                dt { "Repository" } dd.wrap { code { (p.project.repo_url) } }
+                dt { "Default branch" } dd { (p.project.default_branch) }
+                dt { "Owner" } dd { (p.owner_name) }
+                dt { "Your role" } dd #my-role { (role_word(who, role).unwrap_or("none")) }
+                @if work { dt { "Checkout" } dd.wrap { code { (p.project.local_path) } } }
+                dt { "Created" } dd { (fmt_time(&p.project.created_at)) }
+            }
+            @if let Some(d) = &p.project.description { p { (d) } }
+            @if manage {
+                p.toolbar {
+                    a #project-edit role="button" class="outline" href={ "/projects/" (id) "/edit" } { "Edit" }
+                    a #project-delete role="button" class="outline danger" href={ "/projects/" (id) "/delete" } { "Delete" }
                 }
-                @if let Some(d) = &p.project.description { p { (d) } }
-                p { a role="button" class="outline" href={ "/projects/" (id) "/edit" } { "Edit" } " "
-                    a role="button" class="outline danger" href={ "/projects/" (id) "/delete" } { "Delete" } }
+            }
+            @if work {
                 section #agent-start {
                     h2 { "AI agent" }
-                    (super::agents::start_form(app, &who, &format!("/projects/{id}/agent"), false))
-                    p { a href={ "/ansible?project_id=" (id) } { "Ansible playbooks of this project" } }
+                    (super::agents::start_form(app, who, &format!("/projects/{id}/agent"), false))
                 }
+            }
+            p { a href={ "/ansible?project_id=" (id) } { "Ansible playbooks of this project" } }
+            @if work {
                 section #workspace-panel hx-get={ "/projects/" (id) "/workspace" } hx-trigger="load" hx-select="#workspace-panel" hx-swap="outerHTML" {
                     p { a href={ "/projects/" (id) "/workspace" } { "My workspace" } " (loading…)" }
                 }
-            },
-        )
-        .into_response(),
+            } @else {
+                p.muted #read-only { "You can read this project. Working on it (workspace, git, agents, issue changes) needs the developer role; ask a maintainer of the project or its tenant." }
+            }
+            (members)
+        },
+    ))
+}
+
+#[handler]
+pub fn project_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
+    let who = who_or_login!(app, req);
+    let members = members_section(app, &who, MemberOf::Project(id), None, None);
+    match project_page(app, &who, id, members) {
+        Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
     }
 }
@@ -670,15 +805,18 @@ fn project_edit_page(
     f: &HashMap<String, String>,
     error: Option<&str>,
 ) -> Markup {
-    let tenants = app.list_tenants(who).unwrap_or_default();
+    let current = field(f, "current_tenant_id").parse().ok();
+    let tenants = creatable_tenants(app, who, current);
+    let owners = owner_choices(app, who);
     page(
         "Edit project",
         Some(who),
         html! {
             h1 { "Edit project" }
-            form method="post" action={ "/projects/" (id) "/edit" } {
+            form #project-edit-form method="post" action={ "/projects/" (id) "/edit" } {
                 (error_box(error))
-                (project_fields(who, &tenants, f))
+                input type="hidden" name="current_tenant_id" value=(field(f, "current_tenant_id"));
+                (project_fields(who, &tenants, &owners, f))
                 button type="submit" { "Save" } " " a href={ "/projects/" (id) } { "Cancel" }
             }
         },
@@ -698,6 +836,11 @@ pub fn project_edit_get(req: &Request, Data(app): AppData<'_>, Path(id): Path<u6
                     p.project.default_branch.clone(),
                 ),
                 ("tenant_id".to_string(), p.project.tenant_id.to_string()),
+                (
+                    "current_tenant_id".to_string(),
+                    p.project.tenant_id.to_string(),
+                ),
+                ("owner_id".to_string(), p.project.owner_id.to_string()),
                 (
                     "description".to_string(),
                     p.project.description.clone().unwrap_or_default(),
@@ -722,11 +865,11 @@ pub fn project_edit_post(
         .and_then(|input| tokio::task::block_in_place(|| app.update_project(&who, id, input)));
     match res {
         Ok(_) => redirect(&format!("/projects/{id}")),
-        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => html_status(
+        Err(e @ AppError::NotFound(_)) if app.get_project(&who, id).is_err() => not_found(&who, &e),
+        Err(e) => shown_error(
             error_status(&e),
             project_edit_page(app, &who, id, &f, Some(&e.to_string())),
         ),
-        Err(e) => not_found(&who, &e),
     }
 }
 
@@ -887,15 +1030,76 @@ pub fn key_revoke(
 
 // ---- users (admin) -------------------------------------------------------------------------------
 
+/// The outcome of saving one user, shown on that user's card.
+struct UserEdit<'a> {
+    id: u64,
+    /// The submitted fields (kept on an error, so nothing typed is lost).
+    form: Option<&'a HashMap<String, String>>,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+fn user_card(who: &Identity, u: &User, edit: Option<&UserEdit>) -> Markup {
+    let kept = edit.and_then(|e| e.form);
+    let val = |k: &str, current: &str| -> String {
+        kept.map(|f| field(f, k).to_string())
+            .unwrap_or_else(|| current.to_string())
+    };
+    let admin_checked = match kept {
+        Some(f) => field(f, "is_admin") == "true",
+        None => u.is_admin,
+    };
+    let action = format!("/users/{}", u.id);
+    html! {
+        li.member.user id={ "user-" (u.id) } {
+            div.member-who {
+                strong.member-name { (u.name) }
+                small.member-email { (u.email) }
+                small.muted { "Since " (fmt_time(&u.created_at))
+                    @if let Some(l) = &u.linux_username { " · Linux user " code { (l) } } }
+            }
+            @if u.is_admin { span.badge.role.role-admin { "admin" } } @else { span.badge.role { "user" } }
+            @if let Some(e) = edit {
+                div.member-outcome { (notice_box(e.notice)) }
+            }
+            details.user-edit open[edit.is_some_and(|e| e.error.is_some())] {
+                summary { "Edit" }
+                form.user-edit-form method="post" action=(action) hx-post=(action) hx-target="#user-section" hx-select="#user-section" hx-swap="outerHTML" {
+                    (csrf_field(who))
+                    (error_box(edit.and_then(|e| e.error)))
+                    div.grid {
+                        label { "Name" input type="text" name="name" value=(val("name", &u.name)) maxlength="255" required; }
+                        label { "Email" input type="email" name="email" value=(val("email", &u.email)) required; }
+                    }
+                    div.grid {
+                        label { "Linux user (blank: none)" input type="text" name="linux_username" value=(val("linux_username", u.linux_username.as_deref().unwrap_or(""))) autocomplete="off"; }
+                        label { "New password (blank: unchanged)" input type="password" name="password" minlength="8" autocomplete="new-password"; }
+                    }
+                    label { input type="checkbox" name="is_admin" value="true" checked[admin_checked]; " Administrator" }
+                    button.user-save type="submit" { "Save" }
+                }
+            }
+            @if u.id != who.id() {
+                form.inline method="post" action={ "/users/" (u.id) "/delete" } hx-confirm={ "Delete " (u.email) "?" } {
+                    (csrf_field(who))
+                    button.outline.danger.small type="submit" { "Delete" }
+                }
+            }
+        }
+    }
+}
+
 fn users_page(
     app: &App,
     who: &Identity,
     f: &HashMap<String, String>,
     error: Option<&str>,
     notice: Option<&str>,
-) -> Markup {
-    let users = app.list_users(who).unwrap_or_default();
-    page(
+    edit: Option<&UserEdit>,
+) -> Result<Markup, AppError> {
+    // The service decides who may see the users (administrators).
+    let users = app.list_users(who)?;
+    Ok(page(
         "Users",
         Some(who),
         html! {
@@ -903,40 +1107,9 @@ fn users_page(
                 h1 { "Users" }
                 (error_box(error))
                 (notice_box(notice))
-                div.overflow-auto {
-                    table #user-list.striped {
-                        thead { tr { th { "Email" } th { "Name" } th { "Admin" } th { "Created" } th { "" } } }
-                        tbody {
-                            @for u in &users {
-                                tr {
-                                    td { (u.email) }
-                                    td { (u.name) }
-                                    td { @if u.is_admin { "✓" } @else { "✗" } }
-                                    td { (fmt_time(&u.created_at)) }
-                                    td.actions {
-                                        form.inline method="post" action={ "/users/" (u.id) "/admin" } {
-                                            (csrf_field(who))
-                                            input type="hidden" name="is_admin" value=(if u.is_admin { "false" } else { "true" });
-                                            button.outline.small type="submit" { @if u.is_admin { "Remove admin" } @else { "Make admin" } }
-                                        }
-                                        details.inline {
-                                            summary { "Reset password" }
-                                            form method="post" action={ "/users/" (u.id) "/password" } {
-                                                (csrf_field(who))
-                                                input type="password" name="password" minlength="8" placeholder="New password" required;
-                                                button.small type="submit" { "Set" }
-                                            }
-                                        }
-                                        @if u.id != who.id() {
-                                            form.inline method="post" action={ "/users/" (u.id) "/delete" } hx-confirm={ "Delete " (u.email) "?" } {
-                                                (csrf_field(who))
-                                                button.outline.danger.small type="submit" { "Delete" }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                ul #user-list.member-list {
+                    @for u in &users {
+                        (user_card(who, u, edit.filter(|e| e.id == u.id)))
                     }
                 }
                 h2 { "New user" }
@@ -952,20 +1125,35 @@ fn users_page(
                 }
             }
         },
-    )
+    ))
+}
+
+/// Render the users page, or the reason it cannot be shown (not an administrator).
+fn users_response(
+    app: &App,
+    who: &Identity,
+    status: StatusCode,
+    f: &HashMap<String, String>,
+    error: Option<&str>,
+    notice: Option<&str>,
+    edit: Option<&UserEdit>,
+) -> Response {
+    match users_page(app, who, f, error, notice, edit) {
+        Ok(m) if status.is_success() => m.into_response(),
+        Ok(m) => shown_error(status, m),
+        Err(e) => not_found(who, &e),
+    }
 }
 
 #[handler]
 pub fn users_get(req: &Request, Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
-    users_page(app, &who, &HashMap::new(), None, None).into_response()
+    users_response(app, &who, StatusCode::OK, &HashMap::new(), None, None, None)
 }
 
 #[handler]
 pub fn users_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let res = tokio::task::block_in_place(|| {
         app.create_user(
@@ -979,77 +1167,81 @@ pub fn users_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Res
         )
     });
     match res {
-        Ok(u) => users_page(
+        Ok(u) => users_response(
             app,
             &who,
+            StatusCode::OK,
             &HashMap::new(),
             None,
             Some(&format!("Created {}", u.email)),
-        )
-        .into_response(),
-        Err(e) => html_status(
-            error_status(&e),
-            users_page(app, &who, &f, Some(&e.to_string()), None),
+            None,
         ),
-    }
-}
-
-fn user_action(app: &App, who: &Identity, res: Result<String, AppError>) -> Response {
-    match res {
-        Ok(notice) => users_page(app, who, &HashMap::new(), None, Some(&notice)).into_response(),
-        Err(e) => html_status(
-            error_status(&e),
-            users_page(app, who, &HashMap::new(), Some(&e.to_string()), None),
-        ),
-    }
-}
-
-#[handler]
-pub fn user_admin_toggle(
-    req: &Request,
-    Data(app): AppData<'_>,
-    Path(id): Path<u64>,
-    Form(f): Fields,
-) -> Response {
-    let who = who_or_login!(app, req);
-    admin_only!(who);
-    check_csrf!(who, req, f);
-    let make_admin = field(&f, "is_admin") == "true";
-    let res = tokio::task::block_in_place(|| {
-        app.update_user(
+        Err(e) => users_response(
+            app,
             &who,
-            id,
-            UserUpdate {
-                is_admin: Some(make_admin),
-                ..Default::default()
-            },
-        )
-        .map(|u| {
-            format!(
-                "{} is {} an administrator",
-                u.email,
-                if u.is_admin { "now" } else { "no longer" }
-            )
-        })
-    });
-    user_action(app, &who, res)
+            error_status(&e),
+            &f,
+            Some(&e.to_string()),
+            None,
+            None,
+        ),
+    }
 }
 
+/// `POST /users/{id}`: name, email, Linux user, admin flag and (optionally) a new password,
+/// saved together by one service call (a bad field saves nothing).
 #[handler]
-pub fn user_password(
+pub fn user_edit(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
     Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
-    let res = tokio::task::block_in_place(|| {
-        app.set_password(&who, id, field(&f, "password"))
-            .map(|_| "Password reset; their sessions were ended".to_string())
-    });
-    user_action(app, &who, res)
+    let password = Some(field(&f, "password").to_string()).filter(|p| !p.is_empty());
+    let new_password = password.is_some();
+    let upd = UserUpdate {
+        name: Some(field(&f, "name").to_string()),
+        email: Some(field(&f, "email").to_string()),
+        is_admin: Some(field(&f, "is_admin") == "true"),
+        linux_username: Some(
+            Some(field(&f, "linux_username").trim().to_string()).filter(|s| !s.is_empty()),
+        ),
+        password,
+    };
+    let empty = HashMap::new();
+    match tokio::task::block_in_place(|| app.update_user(&who, id, upd)) {
+        Ok(u) => {
+            let notice = if new_password {
+                format!(
+                    "Saved {}; the new password is set and their sessions were ended",
+                    u.email
+                )
+            } else {
+                format!("Saved {}", u.email)
+            };
+            let edit = UserEdit {
+                id,
+                form: None,
+                error: None,
+                notice: Some(&notice),
+            };
+            users_response(app, &who, StatusCode::OK, &empty, None, None, Some(&edit))
+        }
+        Err(e) => {
+            let msg = format!("Nothing was saved: {e}");
+            let edit = UserEdit {
+                id,
+                form: Some(&f),
+                error: Some(&msg),
+                notice: None,
+            };
+            // A user that is gone: say so at the top (there is no card to show it on).
+            let top = matches!(e, AppError::NotFound(_)).then_some(msg.as_str());
+            users_response(app, &who, error_status(&e), &empty, top, None, Some(&edit))
+        }
+    }
 }
 
 #[handler]
@@ -1060,13 +1252,28 @@ pub fn user_delete(
     Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
-    let res = tokio::task::block_in_place(|| {
-        app.delete_user(&who, id)
-            .map(|_| "User deleted".to_string())
-    });
-    user_action(app, &who, res)
+    let empty = HashMap::new();
+    match tokio::task::block_in_place(|| app.delete_user(&who, id)) {
+        Ok(()) => users_response(
+            app,
+            &who,
+            StatusCode::OK,
+            &empty,
+            None,
+            Some("User deleted"),
+            None,
+        ),
+        Err(e) => users_response(
+            app,
+            &who,
+            error_status(&e),
+            &empty,
+            Some(&e.to_string()),
+            None,
+            None,
+        ),
+    }
 }
 
 // ---- audit (admin) -------------------------------------------------------------------------------
@@ -1079,7 +1286,6 @@ pub struct PageQuery {
 #[handler]
 pub fn audit_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<PageQuery>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     let offset = q.offset.unwrap_or(0);
     const LIMIT: usize = 50;
     let (entries, total) = match app.list_audit(&who, LIMIT, offset) {

@@ -2,9 +2,7 @@
 //! into GitHub/GitLab, assign keys to projects, trust or forget host keys.
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{
-    AppData, Fields, csrf_failed, error_status, field, forbidden_page, html_status,
-};
+use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
 use super::session::*;
 use crate::auth::Identity;
 use crate::services::App;
@@ -21,13 +19,14 @@ fn ssh_page(
     error: Option<&str>,
     notice: Option<&str>,
     created: Option<(&str, &str)>,
-) -> Markup {
-    let keys = app.list_ssh_keys(who, None).unwrap_or_default();
-    let hosts = app.list_known_hosts(who).unwrap_or_default();
+) -> Result<Markup, crate::error::AppError> {
+    // The services decide who may see the keys (administrators).
+    let keys = app.list_ssh_keys(who, None)?;
+    let hosts = app.list_known_hosts(who)?;
     let tofu = app.trust_on_first_use().unwrap_or(true);
     let tenants = app.list_tenants(who).unwrap_or_default();
     let projects = app.list_projects(who, None).unwrap_or_default();
-    html! {
+    Ok(html! {
         section #ssh-section {
             h1 { "SSH keys" }
             p.muted { "Keys git uses to reach your repositories over SSH. Private halves are stored encrypted and never shown again; add the public key to GitHub/GitLab as a deploy key." }
@@ -136,7 +135,7 @@ fn ssh_page(
                 button.secondary type="submit" { "Check host key" } span.htmx-indicator { " Connecting…" }
             }
         }
-    }
+    })
 }
 
 /// A notice, and the fingerprint and public key of a key just stored.
@@ -147,31 +146,32 @@ fn full(who: &Identity, body: Markup) -> Markup {
 }
 
 fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome) -> Response {
-    match res {
-        Ok((notice, created)) => full(
+    let shown = match &res {
+        Ok((notice, created)) => ssh_page(
+            app,
             who,
-            ssh_page(
-                app,
-                who,
-                &HashMap::new(),
-                None,
-                notice.as_deref(),
-                created.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-            ),
-        )
-        .into_response(),
-        Err(e) => html_status(
-            error_status(&e),
-            full(who, ssh_page(app, who, f, Some(&e.to_string()), None, None)),
+            &HashMap::new(),
+            None,
+            notice.as_deref(),
+            created.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
         ),
+        Err(e) => ssh_page(app, who, f, Some(&e.to_string()), None, None),
+    };
+    match (shown, res) {
+        // Not an administrator: the reason, not an empty page.
+        (Err(e), _) => not_found(who, &e),
+        (Ok(m), Ok(_)) => full(who, m).into_response(),
+        (Ok(m), Err(e)) => shown_error(error_status(&e), full(who, m)),
     }
 }
 
 #[handler]
 pub fn ssh_keys_get(req: &Request, Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
-    full(&who, ssh_page(app, &who, &HashMap::new(), None, None, None)).into_response()
+    match ssh_page(app, &who, &HashMap::new(), None, None, None) {
+        Ok(m) => full(&who, m).into_response(),
+        Err(e) => not_found(&who, &e),
+    }
 }
 
 fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
@@ -187,7 +187,6 @@ pub fn ssh_keys_post(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let input = SshKeyInput {
         name: opt(&f, "name").unwrap_or_default(),
@@ -212,7 +211,6 @@ pub fn ssh_key_delete(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let res = tokio::task::block_in_place(|| app.delete_ssh_key(&who, id))
         .map(|_| (Some(format!("SSH key {id} deleted.")), None));
@@ -226,7 +224,6 @@ pub fn ssh_key_assign(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let project = opt(&f, "project_id").and_then(|p| p.parse::<u64>().ok());
     let key = opt(&f, "ssh_key_id").and_then(|k| k.parse::<u64>().ok());
@@ -257,9 +254,6 @@ pub async fn known_hosts_post(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    if !who.user.is_admin {
-        return forbidden_page(Some(&who), "Administrator access required.");
-    }
     check_csrf!(who, req, f);
     let res = match action.as_str() {
         "tofu" => {
@@ -304,7 +298,6 @@ pub fn known_host_delete(
     poem::web::Form(f): Fields,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     check_csrf!(who, req, f);
     let res = tokio::task::block_in_place(|| app.delete_known_host(&who, id))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));

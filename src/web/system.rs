@@ -1,9 +1,7 @@
 //! Admin pages: system status (with scheduled jobs), backups, and the log viewer.
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{
-    AppData, Fields, csrf_failed, error_status, field, forbidden_page, html_status,
-};
+use super::pages::{AppData, Fields, csrf_failed, error_status, field, html_status, not_found};
 use super::session::*;
 use crate::auth::Identity;
 use crate::services::App;
@@ -24,15 +22,9 @@ fn size(bytes: u64) -> String {
 #[handler]
 pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     let s = match app.system_status(&who).await {
         Ok(s) => s,
-        Err(e) => {
-            return html_status(
-                error_status(&e),
-                page("System", Some(&who), error_box(Some(&e.to_string()))),
-            );
-        }
+        Err(e) => return not_found(&who, &e),
     };
     let jobs = app.scheduled_jobs(&who).unwrap_or_default();
     page(
@@ -80,10 +72,16 @@ pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Res
     .into_response()
 }
 
-fn backups_page(app: &App, who: &Identity, error: Option<&str>, notice: Option<&str>) -> Markup {
-    let list = app.list_backups(who).unwrap_or_default();
-    let sched = app.backup_schedule(&who).unwrap_or_default();
-    page(
+fn backups_page(
+    app: &App,
+    who: &Identity,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Result<Markup, crate::error::AppError> {
+    // The services decide who may see the backups (administrators).
+    let list = app.list_backups(who)?;
+    let sched = app.backup_schedule(who)?;
+    Ok(page(
         "Backups",
         Some(who),
         html! {
@@ -143,23 +141,27 @@ fn backups_page(app: &App, who: &Identity, error: Option<&str>, notice: Option<&
                 button type="submit" { "Save schedule" }
             }
         },
-    )
+    ))
 }
 
 #[handler]
 pub fn backups_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
-    backups_page(app, &who, None, None).into_response()
+    match backups_page(app, &who, None, None) {
+        Ok(m) => m.into_response(),
+        Err(e) => not_found(&who, &e),
+    }
 }
 
 fn outcome(app: &App, who: &Identity, res: Result<String, crate::error::AppError>) -> Response {
-    match res {
-        Ok(m) => backups_page(app, who, None, Some(&m)).into_response(),
-        Err(e) => html_status(
-            error_status(&e),
-            backups_page(app, who, Some(&e.to_string()), None),
-        ),
+    let shown = match &res {
+        Ok(m) => backups_page(app, who, None, Some(m)),
+        Err(e) => backups_page(app, who, Some(&e.to_string()), None),
+    };
+    match (shown, res) {
+        (Err(e), _) => not_found(who, &e),
+        (Ok(m), Ok(_)) => m.into_response(),
+        (Ok(m), Err(e)) => html_status(error_status(&e), m),
     }
 }
 
@@ -171,7 +173,6 @@ pub async fn backups_post(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    admin_only!(who);
     let res = match field(&f, "action") {
         "schedule" => {
             let num = |k: &str| field(&f, k).trim().parse::<u64>().ok();
@@ -207,7 +208,6 @@ pub async fn backup_action(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    admin_only!(who);
     let res = match action.as_str() {
         "restore" => app.restore_backup(&who, id).await.map(|r| {
             format!(
@@ -237,11 +237,14 @@ pub fn logs_get(
     Query(q): Query<LogQuery>,
 ) -> Response {
     let who = who_or_login!(app, req);
-    admin_only!(who);
     let lines = q.lines.unwrap_or(200).clamp(10, 2000);
     let level = q.level.clone().filter(|l| !l.is_empty());
     let filter = q.filter.clone().filter(|l| !l.is_empty());
     let tail = app.recent_logs(&who, lines, filter.as_deref(), level.as_deref());
+    // The service decides who may read the log (administrators).
+    if let Err(e @ crate::error::AppError::Forbidden(_)) = &tail {
+        return not_found(&who, e);
+    }
     page(
         "Logs",
         Some(&who),

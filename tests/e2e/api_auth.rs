@@ -114,7 +114,7 @@ async fn key_lifecycle_scopes_revocation_and_expiry_field() {
         )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    // ...but it may mint another read key.
+    // ...nor mint any key at all: key management writes the store (attack M1).
     let (st, _) = s
         .post(
             &read_key,
@@ -122,7 +122,7 @@ async fn key_lifecycle_scopes_revocation_and_expiry_field() {
             json!({"name": "peer", "scopes": ["read"]}),
         )
         .await;
-    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(st, StatusCode::FORBIDDEN);
 
     // Validation messages.
     let (st, body) = s
@@ -269,7 +269,8 @@ async fn non_admin_sees_and_changes_only_their_own() {
     let s = Server::start();
     let tenant = s.create_tenant("Shared").await;
     let admins_project = s.create_project(&s.admin_key, "admin-proj", tenant).await;
-    s.create_user("bob@example.com", "bob-password-1", false)
+    let bob_id = s
+        .create_user("bob@example.com", "bob-password-1", false)
         .await;
     // Bob logs in on the web and mints his own key over the API (session + CSRF).
     let cookie = s.web_login("bob@example.com", "bob-password-1").await;
@@ -322,8 +323,9 @@ async fn non_admin_sees_and_changes_only_their_own() {
     let (_, me) = s.get(&bob, "/api/v1/auth/me").await;
     assert_eq!(me["user"]["is_admin"], false);
 
-    // Bob's own project is his; the admin's is not visible or changeable.
-    let bobs = s.create_project(&bob, "bob-proj", tenant).await;
+    // Bob's own project (an admin made it for him, so he maintains it) is his; the admin's is
+    // not visible or changeable: it does not exist as far as he can tell.
+    let bobs = s.project_for(bob_id, "bob-proj", tenant).await;
     let (_, list) = s.get(&bob, "/api/v1/projects").await;
     let names: Vec<&str> = list["projects"]
         .as_array()
@@ -335,8 +337,11 @@ async fn non_admin_sees_and_changes_only_their_own() {
     let (st, body) = s
         .get(&bob, &format!("/api/v1/projects/{admins_project}"))
         .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    assert!(err_text(&body).contains("Access denied"));
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(
+        err_text(&body),
+        format!("Project {admins_project} not found")
+    );
     let (st, _) = s
         .call(
             &bob,
@@ -345,7 +350,7 @@ async fn non_admin_sees_and_changes_only_their_own() {
             Some(json!({"name": "mine"})),
         )
         .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = s
         .call(
             &bob,
@@ -354,8 +359,16 @@ async fn non_admin_sees_and_changes_only_their_own() {
             None,
         )
         .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    // Bob cannot give a project to someone else.
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Bob cannot create projects in a tenant he does not maintain, nor for someone else.
+    let (st, body) = s
+        .post(
+            &bob,
+            "/api/v1/projects",
+            json!({"name": "p", "repo_url": "https://x.org/r.git", "tenant_id": tenant}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
     let (st, _) = s
         .post(&bob, "/api/v1/projects", json!({"name": "p", "repo_url": "https://x.org/r.git", "tenant_id": tenant, "owner_id": 1}))
         .await;

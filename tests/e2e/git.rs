@@ -46,6 +46,12 @@ pub fn seeded_bare(root: &Path) -> PathBuf {
 
 async fn project_with_repo(s: &Server, key: &str, name: &str, repo: &Path) -> u64 {
     let tenant = s.create_tenant(&format!("{name}-tenant")).await;
+    // Creating projects is for the tenant's maintainers: make the caller one.
+    let (_, me) = s.get(key, "/api/v1/auth/me").await;
+    if me["user"]["is_admin"] != true {
+        let uid = me["user"]["id"].as_u64().unwrap();
+        s.add_member("tenants", tenant, uid, "maintainer").await;
+    }
     let (st, v) = s
         .post(
             key,

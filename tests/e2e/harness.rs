@@ -244,6 +244,31 @@ impl Server {
         body["project"]["id"].as_u64().unwrap()
     }
 
+    /// An admin creates a project owned by `owner` (who becomes its maintainer).
+    pub async fn project_for(&self, owner: u64, name: &str, tenant_id: u64) -> u64 {
+        let (st, body) = self
+            .post(
+                &self.admin_key,
+                "/api/v1/projects",
+                serde_json::json!({"name": name, "repo_url": "https://example.com/o/r.git", "tenant_id": tenant_id, "owner_id": owner}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        body["project"]["id"].as_u64().unwrap()
+    }
+
+    /// Make a user a member of `of` (`tenants` or `projects`) `id` with `role`.
+    pub async fn add_member(&self, of: &str, id: u64, user_id: u64, role: &str) {
+        let (st, body) = self
+            .post(
+                &self.admin_key,
+                &format!("/api/v1/{of}/{id}/members"),
+                serde_json::json!({"user_id": user_id, "role": role}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+    }
+
     /// Log in through the web form; returns the session cookie value.
     pub async fn web_login(&self, email: &str, password: &str) -> String {
         let resp = self

@@ -250,6 +250,18 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
     assert_eq!(p["id"], 5, "{projects}");
     assert_eq!(p["name"], "Shop");
     assert_eq!(p["ssh_key_id"], 1);
+    // The original knew owners only: the owner is now a maintainer of the project, so she keeps
+    // exactly the access she had (and sees nothing else).
+    let me = get_ok(&s, ALICE_KEY, "/api/v1/auth/me").await;
+    assert_eq!(me["memberships"][0]["project_id"], 5, "{me}");
+    assert_eq!(me["memberships"][0]["role"], "maintainer", "{me}");
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 1, "{me}");
+    let members = get_ok(&s, ALICE_KEY, "/api/v1/projects/5/members").await;
+    assert_eq!(
+        members["members"][0]["email"], "alice@example.com",
+        "{members}"
+    );
+    get_ok(&s, ALICE_KEY, "/api/v1/projects/5/workspace/status").await;
     let issue = get_ok(&s, ALICE_KEY, "/api/v1/issues/17").await["issue"].clone();
     assert_eq!(issue["external_id"], "42");
     assert_eq!(issue["status_key"], "open");

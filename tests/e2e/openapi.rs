@@ -166,6 +166,14 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/ansible/schedules", "post"),
         ("/ansible/schedules/{id}", "delete"),
         ("/ansible/schedules/{id}/run", "post"),
+        ("/tenants/{id}/members", "get"),
+        ("/tenants/{id}/members", "post"),
+        ("/tenants/{id}/members/{user_id}", "patch"),
+        ("/tenants/{id}/members/{user_id}", "delete"),
+        ("/projects/{id}/members", "get"),
+        ("/projects/{id}/members", "post"),
+        ("/projects/{id}/members/{user_id}", "patch"),
+        ("/projects/{id}/members/{user_id}", "delete"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

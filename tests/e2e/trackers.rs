@@ -1007,7 +1007,8 @@ async fn access_is_per_project_and_personal_credentials_are_used() {
             json!({"tenant_id": l.tenant, "provider": "github", "name": "x", "api_token": "t"}),
         )
         .await;
-    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    // Not a member of the tenant: it does not exist for her.
+    assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
 
     // Give Alice the project: now she sees its issues, and her personal token is used.
     let alice_id = s.get(&alice, "/api/v1/auth/me").await.1["user"]["id"]

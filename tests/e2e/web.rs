@@ -474,17 +474,26 @@ async fn issues_and_integrations_pages_work_end_to_end() {
         "{html}"
     );
 
-    // Non-admins cannot open the integrations admin pages.
-    s.create_user("plain@example.com", "plain-password-1", false)
+    // A user outside the tenant sees none of its integrations.
+    let plain_id = s
+        .create_user("plain@example.com", "plain-password-1", false)
         .await;
     let p = Browser {
         s: &s,
         cookie: s.web_login("plain@example.com", "plain-password-1").await,
     };
-    let (st, _) = p.get("/integrations").await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, html) = p.get("/integrations").await;
+    assert!(
+        !html.contains("Webco") && st != StatusCode::INTERNAL_SERVER_ERROR,
+        "{st}: {html}"
+    );
     let (st, _) = p.get(&format!("/issues/{id}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // As a viewer of the tenant they see its integrations (but not the token hint).
+    s.add_member("tenants", tenant, plain_id, "viewer").await;
+    let (st, html) = p.get("/integrations").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(html.contains("Webco") && !html.contains("••••"), "{html}");
 
     // Their own tracker settings: identities and a personal token (never shown back).
     let (st, html) = p.get("/account/trackers").await;

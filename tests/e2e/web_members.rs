@@ -1,0 +1,508 @@
+//! Members on the web, in headless Chromium: an admin adds people to a tenant from its page,
+//! and what each role then sees (developers get the write buttons, viewers none of them).
+//! Screenshots of the tenant page at 390 px and 1366 px go to /tmp/shots/.
+
+use crate::harness::*;
+use base64::Engine;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A small W3C WebDriver client (like the one in browser.rs), with a choice of viewport and
+/// screenshots.
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Driver {
+    /// `phone`: the 390 px wide mobile emulation; else a 1366 × 900 desktop window.
+    async fn start(phone: bool) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver must be installed (apt-get install chromium chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ];
+        let mut options = json!({"binary": "/usr/bin/chromium"});
+        if phone {
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0}});
+        } else {
+            args.push("--window-size=1366,900");
+        }
+        options["args"] = json!(args);
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": options
+        }}});
+        let v: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("WebDriver session: {v}"))
+            .to_string();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+        }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let mut req = self.http.request(method, url);
+        req = req.json(&body.unwrap_or(json!({})));
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self
+                .cmd(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            if let Some(id) = v[ELEMENT].as_str() {
+                return id.to_string();
+            }
+            assert!(Instant::now() < deadline, "element {css} not found: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many elements match (0: absent from the DOM).
+    async fn count(&self, css: &str) -> u64 {
+        let js = format!(
+            "return document.querySelectorAll({}).length",
+            serde_json::to_string(css).unwrap()
+        );
+        self.script(&js).await.as_u64().unwrap_or(0)
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/clear"), None)
+            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), None)
+            .await;
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": js, "args": []})),
+        )
+        .await
+    }
+
+    /// Choose the option of a select by its value.
+    async fn select(&self, css: &str, value: &str) {
+        let js = format!(
+            "const s = document.querySelector({}); s.value = {}; return s.value",
+            serde_json::to_string(css).unwrap(),
+            serde_json::to_string(value).unwrap()
+        );
+        assert_eq!(self.script(&js).await, value, "{css} has option {value}");
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Wait until the element's text contains `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = self.text_of(css).await;
+            if t.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed '{needle}'; it shows: {t}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn current_url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// No sideways scrolling; else panics naming the elements that stick out.
+    async fn assert_fits(&self, what: &str) {
+        let v = self
+            .script(
+                "const w = window.innerWidth;
+                 if (document.documentElement.scrollWidth <= w + 1) return null;
+                 return {scroll: document.documentElement.scrollWidth, width: w,
+                   wide: [...document.querySelectorAll('body *')]
+                     .filter(e => e.getBoundingClientRect().right > w + 1)
+                     .slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className)}",
+            )
+            .await;
+        assert!(v.is_null(), "{what} scrolls sideways: {v}");
+    }
+
+    /// Log in through the form (after dropping any earlier session).
+    async fn login(&self, s: &Server, email: &str, password: &str) {
+        self.cmd(reqwest::Method::DELETE, "/cookie", None).await;
+        self.goto(&s.url("/login")).await;
+        self.type_into("input[name=email]", email).await;
+        self.type_into("input[name=password]", password).await;
+        self.click("#login-submit").await;
+        self.find("#nav-toggle").await;
+    }
+
+    /// A PNG of the whole page (beyond the viewport, through the DevTools protocol).
+    async fn screenshot(&self, path: &str) {
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({"cmd": "Page.captureScreenshot",
+                    "params": {"format": "png", "captureBeyondViewport": true}})),
+            )
+            .await;
+        let b64 = match v["data"].as_str() {
+            Some(d) => d.to_string(),
+            // Fall back to the viewport.
+            None => self
+                .cmd(reqwest::Method::GET, "/screenshot", None)
+                .await
+                .as_str()
+                .expect("screenshot")
+                .to_string(),
+        };
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("base64 PNG");
+        std::fs::create_dir_all("/tmp/shots").unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // End the WebDriver session first so that chromedriver closes Chromium.
+        use std::io::{Read, Write};
+        if let Some(addr) = self.base.strip_prefix("http://")
+            && let Ok(mut conn) = std::net::TcpStream::connect(addr)
+        {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(
+                conn,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The write buttons of a project page.
+const WRITE_BUTTONS: [&str; 6] = [
+    "#agent-start",
+    "form.agent-start",
+    "#workspace-panel",
+    "#project-edit",
+    "#project-delete",
+    "#member-form",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_adds_members_on_the_tenant_page_and_each_role_sees_its_buttons() {
+    let s = Server::start();
+    let tenant = s.create_tenant("Members Co").await;
+    let project = s.create_project(&s.admin_key, "Members App", tenant).await;
+    let dev = s
+        .create_user("dev@example.com", "dev-password-1", false)
+        .await;
+    s.create_user("view@example.com", "view-password-1", false)
+        .await;
+    let tenant_url = s.url(&format!("/tenants/{tenant}"));
+
+    // The admin adds both from the tenant page's Members form, at phone width.
+    let d = Driver::start(true).await;
+    d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    d.goto(&tenant_url).await;
+    d.find("#members-section #member-form").await;
+    assert_eq!(d.script("return window.innerWidth").await, 390);
+    d.type_into("#member-form input[name=email]", "dev@example.com")
+        .await;
+    d.select("#member-form select[name=role]", "developer")
+        .await;
+    d.click("#member-submit").await;
+    d.wait_text("#member-outcome", "Added dev@example.com as developer")
+        .await;
+    d.wait_text("#member-list", "dev@example.com").await;
+    d.type_into("#member-form input[name=email]", "view@example.com")
+        .await;
+    d.select("#member-form select[name=role]", "viewer").await;
+    d.click("#member-submit").await;
+    d.wait_text("#member-outcome", "Added view@example.com as viewer")
+        .await;
+    // Refusals show next to the form too: an unknown email (404) and a second add (409).
+    d.type_into("#member-form input[name=email]", "nobody@example.com")
+        .await;
+    d.click("#member-submit").await;
+    d.wait_text("#member-outcome", "No user with email nobody@example.com")
+        .await;
+    d.type_into("#member-form input[name=email]", "dev@example.com")
+        .await;
+    d.click("#member-submit").await;
+    d.wait_text("#member-outcome", "already a member").await;
+    // A role change from the member's card.
+    d.select(&format!("#member-{dev} select[name=role]"), "maintainer")
+        .await;
+    d.click(&format!("#member-{dev} form.member-role button"))
+        .await;
+    d.wait_text("#member-outcome", "dev@example.com is now maintainer")
+        .await;
+    d.select(&format!("#member-{dev} select[name=role]"), "developer")
+        .await;
+    d.click(&format!("#member-{dev} form.member-role button"))
+        .await;
+    d.wait_text("#member-outcome", "dev@example.com is now developer")
+        .await;
+    // The API agrees.
+    let (_, v) = s
+        .get(&s.admin_key, &format!("/api/v1/tenants/{tenant}/members"))
+        .await;
+    let roles: Vec<(String, String)> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["email"].as_str().unwrap_or_default().to_string(),
+                m["role"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        roles.contains(&("dev@example.com".into(), "developer".into()))
+            && roles.contains(&("view@example.com".into(), "viewer".into())),
+        "{v}"
+    );
+    d.assert_fits("no sideways scrolling at 390 px").await;
+    d.goto(&tenant_url).await;
+    d.find("#member-list").await;
+    d.screenshot("/tmp/shots/tenant-members-390.png").await;
+
+    // The same page on a desktop.
+    let wide = Driver::start(false).await;
+    wide.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    wide.goto(&tenant_url).await;
+    wide.find("#member-list").await;
+    assert_eq!(wide.script("return window.innerWidth").await, 1366);
+    wide.assert_fits("no sideways scrolling at 1366 px").await;
+    wide.screenshot("/tmp/shots/tenant-members-1366.png").await;
+    drop(wide);
+
+    // The developer sees the tenant's project, opens it and gets the write buttons.
+    d.login(&s, "dev@example.com", "dev-password-1").await;
+    d.goto(&tenant_url).await;
+    d.wait_text("#tenant-projects", "Members App").await;
+    assert_eq!(
+        d.count("#new-project").await,
+        0,
+        "developers create no projects"
+    );
+    assert_eq!(
+        d.count("#member-form").await,
+        0,
+        "developers manage no members"
+    );
+    d.click(&format!("#tenant-projects a[href='/projects/{project}']"))
+        .await;
+    d.find("#agent-start").await;
+    assert!(
+        d.current_url()
+            .await
+            .ends_with(&format!("/projects/{project}"))
+    );
+    d.wait_text("#agent-start", "Start agent").await;
+    d.wait_text("#workspace-panel", "My workspace").await;
+    d.wait_text("#my-role", "developer").await;
+    assert_eq!(d.count("#project-edit").await, 0, "only maintainers edit");
+    d.assert_fits("project page fits at 390 px").await;
+
+    // The viewer sees the project but none of the write buttons.
+    d.login(&s, "view@example.com", "view-password-1").await;
+    d.goto(&tenant_url).await;
+    d.wait_text("#tenant-projects", "Members App").await;
+    d.goto(&s.url(&format!("/projects/{project}"))).await;
+    d.find("#read-only").await;
+    d.wait_text("#my-role", "viewer").await;
+    d.wait_text("#member-list", "view@example.com").await;
+    for css in WRITE_BUTTONS {
+        assert_eq!(d.count(css).await, 0, "a viewer has no {css}");
+    }
+    let buttons = d
+        .script(
+            "return [...document.querySelectorAll('main button')].map(b => b.textContent.trim())",
+        )
+        .await;
+    assert!(
+        !buttons.to_string().contains("Start agent") && !buttons.to_string().contains("Clone"),
+        "{buttons}"
+    );
+    // Nor "New project" on the projects page.
+    d.goto(&s.url("/projects")).await;
+    d.wait_text("#project-list", "Members App").await;
+    assert_eq!(d.count("#project-form").await, 0);
+    d.find("#no-create").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_picks_a_project_owner_and_edits_a_user_in_one_form() {
+    let s = Server::start();
+    let tenant = s.create_tenant("Owners Co").await;
+    let dev = s
+        .create_user("owner@example.com", "owner-password-1", false)
+        .await;
+    let d = Driver::start(true).await;
+    d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+    // New project for another user: the owner select, the tenant preselected from its page.
+    d.goto(&s.url(&format!("/tenants/{tenant}"))).await;
+    d.click("#new-project").await;
+    d.find("#project-form select[name=owner_id]").await;
+    let tenant_sel = d
+        .script("return document.querySelector('#project-form select[name=tenant_id]').value")
+        .await;
+    assert_eq!(tenant_sel, tenant.to_string());
+    d.type_into("#project-form input[name=name]", "Owned App")
+        .await;
+    d.type_into(
+        "#project-form input[name=repo_url]",
+        "https://example.com/o/owned.git",
+    )
+    .await;
+    d.select("#project-form select[name=owner_id]", &dev.to_string())
+        .await;
+    d.click("#project-submit").await;
+    d.wait_text("#project-list", "Owned App").await;
+    let (_, v) = s.get(&s.admin_key, "/api/v1/projects").await;
+    let p = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Owned App")
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(p["owner_id"], dev, "{p}");
+    let (_, m) = s
+        .get(
+            &s.admin_key,
+            &format!("/api/v1/projects/{}/members", p["id"]),
+        )
+        .await;
+    assert!(
+        m["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == dev && m["role"] == "maintainer"),
+        "{m}"
+    );
+
+    // One form edits name, Linux user and admin flag together.
+    d.goto(&s.url("/users")).await;
+    let card = format!("#user-{dev}");
+    d.click(&format!("{card} details.user-edit summary")).await;
+    d.type_into(&format!("{card} input[name=name]"), "Olivia Owner")
+        .await;
+    d.type_into(&format!("{card} input[name=linux_username]"), "olivia")
+        .await;
+    d.click(&format!("{card} button.user-save")).await;
+    d.wait_text(&card, "Saved owner@example.com").await;
+    d.wait_text(&card, "Olivia Owner").await;
+    // A bad field saves nothing, and says so on the card.
+    d.click(&format!("{card} details.user-edit summary")).await;
+    d.type_into(&format!("{card} input[name=name]"), "Not Saved")
+        .await;
+    d.type_into(&format!("{card} input[name=email]"), ADMIN_EMAIL)
+        .await;
+    d.click(&format!("{card} button.user-save")).await;
+    d.wait_text(&card, "Nothing was saved").await;
+    let (_, u) = s.get(&s.admin_key, &format!("/api/v1/users/{dev}")).await;
+    assert_eq!(u["user"]["name"], "Olivia Owner", "{u}");
+    assert_eq!(u["user"]["email"], "owner@example.com", "{u}");
+    assert_eq!(u["user"]["linux_username"], "olivia", "{u}");
+    d.assert_fits("users page fits at 390 px").await;
+}
