@@ -23,6 +23,32 @@ pub struct StoreArgs {
     /// stored secrets cannot be read without it.
     #[arg(long, env = "AIOPS_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// A file holding the master key (e.g. a systemd credential: LoadCredential=, then
+    /// %d/secret_key). Preferred over AIOPS_SECRET_KEY: a file never shows in any process's
+    /// environment.
+    #[arg(long, env = "AIOPS_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// The contents of a secret file, trimmed; a clear error when it cannot be read.
+fn read_secret_file(what: &str, p: &Path) -> anyhow::Result<String> {
+    let s = std::fs::read_to_string(p)
+        .map_err(|e| anyhow::anyhow!("cannot read the {what} file {}: {e}", p.display()))?;
+    Ok(s.trim().to_string())
+}
+
+impl StoreArgs {
+    /// The master key: `--secret-key`/AIOPS_SECRET_KEY, else the file named by
+    /// `--secret-key-file`/AIOPS_SECRET_KEY_FILE, else none (then `<data_dir>/secret.key`).
+    pub fn master_key(&self) -> anyhow::Result<Option<String>> {
+        if let Some(k) = self.secret_key.clone().filter(|s| !s.is_empty()) {
+            return Ok(Some(k));
+        }
+        match &self.secret_key_file {
+            Some(p) => Ok(Some(read_secret_file("master key", p)?).filter(|s| !s.is_empty())),
+            None => Ok(None),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -38,6 +64,13 @@ pub struct ServeArgs {
     /// Password of that admin (8-255 characters). Without it, a one-time setup link is printed.
     #[arg(long, env = "AIOPS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// A file holding that password (preferred: it never shows in a process's environment)
+    #[arg(long, env = "AIOPS_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// The agent sandbox (bubblewrap): `on` (default) or `off`. Off runs every agent, shell and
+    /// project playbook with the server's own powers.
+    #[arg(long, env = "AIOPS_SANDBOX")]
+    pub sandbox: Option<String>,
     /// URL people use to reach this server, for printed links [default: http://<bind>]
     #[arg(long, env = "AIOPS_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -99,6 +132,7 @@ struct FileConfig {
     log: Option<String>,
     ansible_dir: Option<PathBuf>,
     ansible_max_concurrent: Option<usize>,
+    sandbox: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +155,21 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub ansible_dir: PathBuf,
     pub ansible_max_concurrent: usize,
+    /// Agents, shells, git and project playbooks run in the bubblewrap sandbox.
+    pub sandbox: bool,
+    /// The aiops.toml read, if any (hidden from the sandbox with its directory).
+    pub config_file: Option<PathBuf>,
+    /// The service account's home at start (hidden from the sandbox).
+    pub server_home: Option<PathBuf>,
+}
+
+/// `on`/`off` (also true/false, yes/no, 1/0), any case.
+pub fn parse_switch(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(anyhow::anyhow!("{name} must be on or off (got '{other}')")),
+    }
 }
 
 fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -183,11 +232,14 @@ impl Config {
                 .clone()
                 .or(file.admin_email)
                 .filter(|s| !s.is_empty()),
-            admin_password: args
-                .admin_password
-                .clone()
-                .or(file.admin_password)
-                .filter(|s| !s.is_empty()),
+            admin_password: match args.admin_password.clone().filter(|s| !s.is_empty()) {
+                Some(p) => Some(p),
+                None => match &args.admin_password_file {
+                    Some(f) => Some(read_secret_file("admin password", f)?),
+                    None => file.admin_password.clone(),
+                },
+            }
+            .filter(|s| !s.is_empty()),
             public_url: args
                 .public_url
                 .clone()
@@ -217,7 +269,21 @@ impl Config {
                 .clone()
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
-            secret_key: args.store.secret_key.clone().filter(|s| !s.is_empty()),
+            secret_key: args.store.master_key()?,
+            sandbox: parse_switch(
+                "sandbox",
+                args.sandbox
+                    .as_deref()
+                    .or(file.sandbox.as_deref())
+                    .unwrap_or("on"),
+            )?,
+            config_file: args.store.config.clone().or_else(|| {
+                let d = PathBuf::from("aiops.toml");
+                d.exists().then_some(d)
+            }),
+            server_home: std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|h| h.is_absolute() && h != Path::new("/")),
             ansible_dir: args
                 .ansible_dir
                 .clone()

@@ -17,11 +17,21 @@ mod web;
 
 use clap::Parser;
 
+/// No process of the same account may read this one's memory or `/proc/<pid>/environ` (the
+/// master key, decrypted tokens, the SSH key `ssh-git` holds), nor attach a debugger.
+fn non_dumpable() {
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `aiops ssh-git …` takes ssh's own arguments (-p, -o …) as git passes them, so it is
     // dispatched before clap, whose global `-o` would otherwise claim them.
     let ssh_git = args.get(1).map(String::as_str) == Some("ssh-git");
+    if ssh_git {
+        non_dumpable();
+    }
     let parsed = if ssh_git {
         None
     } else {
@@ -32,6 +42,7 @@ fn main() {
         ..
     }) = &parsed
     {
+        non_dumpable();
         // The server's secrets are in `parsed` now. Take them out of the environment so that
         // nothing it starts (agents in tmux, git and its hooks, playbooks) can read them.
         for k in cli::SERVER_SECRET_VARS {

@@ -121,9 +121,70 @@ fn reexec(bound: std::net::SocketAddr, secret_key: Option<&str>) -> anyhow::Resu
     Err(anyhow::anyhow!("cannot restart {}: {err}", exe.display()))
 }
 
+/// Files and directories the server creates are private whatever umask it was started with
+/// (Docker, a shell with 022): everything it makes from here on is 0600/0700.
+fn private_umask() {
+    // SAFETY: umask only sets the process's file mode creation mask.
+    unsafe { libc::umask(0o077) };
+}
+
+/// Tighten what an older version (or a looser umask) left readable by others: the data
+/// directory and its subdirectories to 0700, the files in it and in `backups/` and `logs/` to
+/// 0600. Returns what was changed, for the log.
+pub fn tighten_data_dir(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = Vec::new();
+    let mut fix = |p: &std::path::Path, is_dir: bool| {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return;
+        };
+        if meta.file_type().is_symlink() {
+            return;
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if is_dir { mode & 0o700 } else { mode & 0o600 };
+        if mode != want
+            && std::fs::set_permissions(p, std::fs::Permissions::from_mode(want)).is_ok()
+        {
+            changed.push(format!("{} {:o} -> {:o}", p.display(), mode, want));
+        }
+    };
+    fix(dir, true);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return changed;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        fix(&p, is_dir);
+        let name = e.file_name();
+        if is_dir && (name == "backups" || name == "logs") {
+            for f in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                if f.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                    fix(&f.path(), false);
+                }
+            }
+        }
+    }
+    changed
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    private_umask();
     let config = Config::resolve(&args)?;
+    let tightened = tighten_data_dir(&config.data_dir);
     let _log_guard = init_logging(&config);
+    for c in &tightened {
+        tracing::warn!(change = %c, "tightened a permission that let other accounts read server data");
+    }
+    if config.sandbox {
+        crate::services::sandbox::check_bwrap()
+            .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    } else {
+        tracing::warn!(
+            "the agent sandbox is OFF (sandbox = \"off\"): every agent, shell and project playbook runs with this server's own powers and can read its data"
+        );
+    }
     let store = Store::open(&config.data_dir)?;
     let app = App::new(store, config.clone())?.shared();
     if let Err(e) = app.ansible_startup() {

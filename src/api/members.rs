@@ -41,13 +41,15 @@ fn role(s: &str) -> Result<Role, AppError> {
 }
 
 /// The user an add request names, by id or by email.
-fn user_of(app: &App, b: &AddMemberRequest) -> Result<u64, AppError> {
+fn user_of(
+    app: &App,
+    auth: &Auth,
+    target: MemberOf,
+    b: &AddMemberRequest,
+) -> Result<u64, AppError> {
     match (b.user_id, b.email.as_ref()) {
         (Some(id), None) => Ok(id),
-        (None, Some(e)) => app
-            .find_user_by_email(&e.0)?
-            .map(|u| u.id)
-            .ok_or_else(|| AppError::NotFound(format!("No user with email {}", e.0.trim()))),
+        (None, Some(e)) => app.member_user_by_email(auth.identity(), target, &e.0),
         _ => Err(AppError::BadRequest(
             "Give either user_id or email of the user to add".into(),
         )),
@@ -108,7 +110,7 @@ impl MembersApi {
             &app,
             &auth,
             MemberOf::Tenant(id.0),
-            user_of(&app, &b)?,
+            user_of(&app, &auth, MemberOf::Tenant(id.0), &b)?,
             MemberChange::Add(role(&b.role.0)?),
         )?;
         Ok(Created::Created(Json(MemberEnvelope {
@@ -180,7 +182,7 @@ impl MembersApi {
             &app,
             &auth,
             MemberOf::Project(id.0),
-            user_of(&app, &b)?,
+            user_of(&app, &auth, MemberOf::Project(id.0), &b)?,
             MemberChange::Add(role(&b.role.0)?),
         )?;
         Ok(Created::Created(Json(MemberEnvelope {

@@ -53,7 +53,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (HTTP API + web UI)
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Offline administration against the data directory (server stopped)
     Admin {
         #[command(flatten)]
@@ -179,7 +179,7 @@ pub async fn run(cli: Cli) -> i32 {
     }
     let res = match cli.command {
         Command::Ansible { .. } => Ok(()),
-        Command::Serve(args) => crate::server::serve(args).await,
+        Command::Serve(args) => crate::server::serve(*args).await,
         Command::Admin { store, command } => admin::run(store, command),
         Command::ImportSqlite {
             store,

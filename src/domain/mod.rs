@@ -10,6 +10,7 @@ pub mod issues;
 pub mod keys;
 pub mod model;
 pub mod rules;
+pub mod sandbox;
 pub mod sessions;
 pub mod ssh;
 

@@ -454,6 +454,27 @@ impl App {
         Ok(out)
     }
 
+    /// The id of the user with `email`, for adding them to `target`: only callers who may
+    /// manage its members learn whether an account exists.
+    pub fn member_user_by_email(
+        &self,
+        caller: &Identity,
+        target: MemberOf,
+        email: &str,
+    ) -> AppResult<Id> {
+        caller.require(Scope::Write)?;
+        let r = self.store.read()?;
+        self.member_target_role(&r, caller, target, Action::Manage)?;
+        let key = email.trim().to_lowercase();
+        let id = index_get(&r, USERS_BY_EMAIL, &key)?;
+        id.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "No user with email {}: an administrator creates accounts (Users page or POST /api/v1/users)",
+                email.trim()
+            ))
+        })
+    }
+
     /// The caller's own memberships with the names of their tenants and projects.
     pub fn my_memberships(&self, caller: &Identity) -> AppResult<Vec<MyMembership>> {
         let r = self.store.read()?;

@@ -156,13 +156,21 @@ impl App {
     }
 
     fn project_checkout(&self, caller: &Identity, project_id: Id) -> AppResult<PathBuf> {
+        Ok(self.project_workspace(caller, project_id)?.path)
+    }
+
+    fn project_workspace(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+    ) -> AppResult<super::git::Workspace> {
         let ws = self.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {
             return Err(AppError::NotFound(format!(
                 "Your workspace of project {project_id} is not cloned yet: aiops workspace init {project_id}"
             )));
         }
-        Ok(ws.path)
+        Ok(ws)
     }
 
     /// Playbooks the caller may run: the server's (admins) and a project's (its owner).
@@ -236,23 +244,24 @@ impl App {
     ) -> AppResult<AnsibleRun> {
         caller.require(Scope::Write)?;
         let rel = dom::playbook_path(&req.playbook).map_err(AppError::BadRequest)?;
-        let (base, inv_base) = match req.project_id {
+        // A project's playbook runs in its user's sandbox, like their agents.
+        let (base, inv_base, jail) = match req.project_id {
             Some(p) => {
-                let d = self.project_checkout(caller, p)?;
-                (d.clone(), d)
+                let ws = self.project_workspace(caller, p)?;
+                (ws.path.clone(), ws.path, ws.jail)
             }
             None => {
                 caller.require_admin()?;
-                (self.playbook_dir(), self.inventory_dir())
+                (self.playbook_dir(), self.inventory_dir(), None)
             }
         };
-        let playbook = base.join(&rel);
-        if !playbook.is_file() {
-            return Err(AppError::NotFound(format!(
-                "Playbook {} not found (see aiops ansible playbooks)",
-                rel.display()
-            )));
-        }
+        let playbook = confine(&base, &rel).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "Playbook {} not found (see aiops ansible playbooks); a playbook must be a file inside {}",
+                rel.display(),
+                if req.project_id.is_some() { "the project's checkout" } else { "the server's playbook directory" }
+            ))
+        })?;
         let inventory = match (
             req.inventory
                 .as_deref()
@@ -279,10 +288,11 @@ impl App {
                         "'{i}' is not an inventory name (see aiops ansible inventories)"
                     )));
                 }
-                let p = inv_base.join(rel);
-                if !p.is_file() {
-                    return Err(AppError::NotFound(format!("Inventory {i} not found")));
-                }
+                let p = confine(&inv_base, rel).ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "Inventory {i} not found (an inventory must be a file inside its directory)"
+                    ))
+                })?;
                 Inventory::File(p)
             }
             (None, Some(h)) => Inventory::Hosts(dom::hosts(h).map_err(AppError::BadRequest)?),
@@ -342,7 +352,7 @@ impl App {
         let id = run.id;
         let cwd = base.clone();
         tokio::spawn(async move {
-            app.execute(id, args, cwd, live).await;
+            app.execute(id, args, cwd, live, jail).await;
         });
         tracing::info!(run = id, user = caller.id(), playbook = %run.playbook, "ansible run queued");
         Ok(run)
@@ -363,7 +373,14 @@ impl App {
         }
     }
 
-    async fn execute(self: Arc<Self>, id: Id, args: Vec<String>, cwd: PathBuf, live: Arc<Live>) {
+    async fn execute(
+        self: Arc<Self>,
+        id: Id,
+        args: Vec<String>,
+        cwd: PathBuf,
+        live: Arc<Live>,
+        jail: Option<super::sandbox::Jail>,
+    ) {
         let slots = self.ansible.slots.clone();
         let permit = tokio::select! {
             p = slots.acquire_owned() => p.ok(),
@@ -408,14 +425,33 @@ impl App {
             r.status = "running".into();
             r.started_at = Some(Utc::now());
         });
-        let mut cmd = tokio::process::Command::new("ansible-playbook");
-        cmd.args(&args)
+        let env: Vec<(String, String)> = [
+            ("ANSIBLE_NOCOLOR", "1"),
+            ("ANSIBLE_FORCE_COLOR", "0"),
+            ("PYTHONUNBUFFERED", "1"),
+            ("ANSIBLE_STDOUT_CALLBACK", "default"),
+            ("ANSIBLE_RETRY_FILES_ENABLED", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (program, argv) = match &jail {
+            Some(j) => {
+                let mut c = vec!["ansible-playbook".to_string()];
+                c.extend(args.iter().cloned());
+                j.argv(&c, Some(&cwd), true, &env, &[])
+            }
+            None => ("ansible-playbook".to_string(), args.clone()),
+        };
+        let mut cmd = tokio::process::Command::new(&program);
+        if jail.is_some() {
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default());
+        } else {
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        cmd.args(&argv)
             .current_dir(&cwd)
-            .env("ANSIBLE_NOCOLOR", "1")
-            .env("ANSIBLE_FORCE_COLOR", "0")
-            .env("PYTHONUNBUFFERED", "1")
-            .env("ANSIBLE_STDOUT_CALLBACK", "default")
-            .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -691,6 +727,13 @@ impl App {
         w.commit()?;
         Ok(run.id)
     }
+}
+
+/// `base/rel` when it is a file whose real path (symlinks resolved) stays inside `base`.
+fn confine(base: &Path, rel: &Path) -> Option<PathBuf> {
+    let root = base.canonicalize().ok()?;
+    let real = root.join(rel).canonicalize().ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
 }
 
 /// A run is seen by its user, by admins and, for a project playbook, by the project's members;

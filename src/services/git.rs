@@ -40,6 +40,8 @@ pub struct Workspace {
     pub path: PathBuf,
     /// The Linux user git runs as (through `sudo -n`), for workspaces in a user's home.
     pub run_as: Option<String>,
+    /// The user's sandbox (None when the sandbox is off).
+    pub jail: Option<super::sandbox::Jail>,
     pub author_name: String,
     pub author_email: String,
 }
@@ -88,46 +90,111 @@ struct GitOut {
     stderr: String,
 }
 
-/// Variables a git child needs; with sudo they are passed on by name (`--preserve-env`), so
-/// no value (the SSH key above all) ever appears in a process's argument list.
+/// Variables a git child needs; with sudo they are passed on by name (`--preserve-env`).
 const GIT_ENV_NAMES: [&str; 3] = ["GIT_TERMINAL_PROMPT", "GIT_ASKPASS", "LC_ALL"];
 
-/// Run git in `dir`, as `run_as` through `sudo -n -H -u <user>` when given.
+/// The descriptor `aiops ssh-git` reads the private key from (`AIOPS_SSH_KEY_FD`).
+pub const KEY_FD: i32 = 200;
+
+/// Options that keep a workspace's own configuration from running programs when the server
+/// runs git there (an agent can write `.git/config` and `.git/hooks`).
+const SAFE_GIT: [&str; 6] = [
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "protocol.ext.allow=never",
+];
+
+/// Run git in `dir`: in the user's sandbox when there is one, as `run_as` through
+/// `sudo -n -H -u <user>` when given. A private key in `env` (under `ssh::ENV_KEY`) is never put
+/// in the environment or argv: it goes through a pipe on the child's stdin, which a tiny shell
+/// moves to descriptor `KEY_FD` (read once by `aiops ssh-git`, then empty).
 async fn run_git(
-    run_as: Option<&str>,
+    ws: &Workspace,
     dir: &Path,
     args: &[&str],
     timeout: Duration,
     env: &[(String, String)],
 ) -> AppResult<GitOut> {
-    let mut cmd = match run_as {
-        None => {
-            let mut c = tokio::process::Command::new("git");
-            c.args(args);
-            c
+    let run_as = ws.run_as.as_deref();
+    let (secret, mut env): (Vec<_>, Vec<_>) = env
+        .iter()
+        .cloned()
+        .partition(|(k, _)| k == super::ssh::ENV_KEY);
+    let secret = secret.into_iter().next().map(|(_, v)| v);
+    env.extend([
+        ("GIT_TERMINAL_PROMPT".to_string(), "0".to_string()),
+        ("GIT_ASKPASS".to_string(), "true".to_string()),
+        ("LC_ALL".to_string(), "C".to_string()),
+    ]);
+    let mut git: Vec<String> = vec!["git".into()];
+    git.extend(SAFE_GIT.iter().map(|s| s.to_string()));
+    git.extend(args.iter().map(|s| s.to_string()));
+    if secret.is_some() {
+        env.push((super::ssh::ENV_KEY_FD.to_string(), KEY_FD.to_string()));
+        let mut wrapped: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec {KEY_FD}<&0 </dev/null; exec \"$@\""),
+            "sh".into(),
+        ];
+        wrapped.extend(git);
+        git = wrapped;
+    }
+    let (program, argv, pass_env) = match (&ws.jail, run_as) {
+        (Some(jail), _) => {
+            let (p, a) = jail.argv(&git, Some(dir), true, &env, &[]);
+            (p, a, Vec::new())
         }
-        Some(user) => {
+        (None, None) => (git[0].clone(), git[1..].to_vec(), env.clone()),
+        (None, Some(user)) => {
             let names: Vec<&str> = GIT_ENV_NAMES
                 .iter()
                 .copied()
                 .chain(env.iter().map(|(k, _)| k.as_str()))
                 .collect();
-            let mut c = tokio::process::Command::new("sudo");
-            c.args(["-n", "-H", "-u", user])
-                .arg(format!("--preserve-env={}", names.join(",")))
-                .args(["--", "git"])
-                .args(args);
-            c
+            let mut a = vec![
+                "-n".to_string(),
+                "-H".into(),
+                "-u".into(),
+                user.to_string(),
+                format!("--preserve-env={}", names.join(",")),
+                "--".into(),
+            ];
+            a.extend(git);
+            ("sudo".to_string(), a, env.clone())
         }
     };
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&argv)
+        .envs(pass_env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "true")
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null())
+        .stdin(if secret.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let out = tokio::time::timeout(timeout, cmd.output())
+    let mut child = cmd.spawn().map_err(|e| match (run_as, ws.jail.is_some()) {
+        (_, true) => AppError::Internal(format!(
+            "cannot run git in the agent sandbox (is bubblewrap installed? apt-get install bubblewrap): {e}"
+        )),
+        (None, false) => AppError::Internal(format!("cannot run git (is it installed?): {e}")),
+        (Some(u), false) => AppError::Internal(format!(
+            "cannot run sudo to act as Linux user {u} (is sudo installed?): {e}"
+        )),
+    })?;
+    if let (Some(key), Some(mut stdin)) = (secret, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        // The key is far smaller than a pipe's buffer; closing stdin ends it.
+        let _ = stdin.write_all(key.as_bytes()).await;
+        drop(stdin);
+    }
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
         .await
         .map_err(|_| {
             AppError::Upstream(format!(
@@ -136,12 +203,7 @@ async fn run_git(
                 timeout.as_secs()
             ))
         })?
-        .map_err(|e| match run_as {
-            None => AppError::Internal(format!("cannot run git (is it installed?): {e}")),
-            Some(u) => AppError::Internal(format!(
-                "cannot run sudo to act as Linux user {u} (is sudo installed?): {e}"
-            )),
-        })?;
+        .map_err(|e| AppError::Internal(format!("git failed: {e}")))?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if let Some(u) = run_as
         && !out.status.success()
@@ -161,7 +223,7 @@ async fn run_git(
 
 impl Workspace {
     async fn git(&self, args: &[&str], timeout: Duration) -> AppResult<GitOut> {
-        run_git(self.run_as.as_deref(), &self.path, args, timeout, &[]).await
+        run_git(self, &self.path, args, timeout, &[]).await
     }
 
     async fn git_env(
@@ -170,7 +232,7 @@ impl Workspace {
         timeout: Duration,
         env: &[(String, String)],
     ) -> AppResult<GitOut> {
-        run_git(self.run_as.as_deref(), &self.path, args, timeout, env).await
+        run_git(self, &self.path, args, timeout, env).await
     }
 
     /// Create a directory (and its parents) as the workspace's user.
@@ -202,6 +264,11 @@ impl Workspace {
     pub(crate) async fn read_text(&self, rel: &str) -> AppResult<Option<String>> {
         let path = self.path.join(rel);
         match &self.run_as {
+            // An agent controls the workspace: never follow a link out of it (AGENTS.md ->
+            // the server's secret.key would copy the key into the context file).
+            None if path.exists() && !stays_inside(&self.path, &path) => Err(AppError::BadRequest(
+                format!("{rel} in the workspace leads outside it; remove the link"),
+            )),
             None => match std::fs::read_to_string(&path) {
                 Ok(s) => Ok(Some(s)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -231,6 +298,11 @@ impl Workspace {
     pub(crate) async fn write_text(&self, rel: &str, content: &str) -> AppResult<()> {
         let path = self.path.join(rel);
         match &self.run_as {
+            None if path.parent().is_some_and(|d| !stays_inside(&self.path, d)) => {
+                Err(AppError::BadRequest(format!(
+                    "{rel} in the workspace leads outside it; remove the link"
+                )))
+            }
             None => {
                 let tmp = path.with_extension("aiops-tmp");
                 std::fs::write(&tmp, content)
@@ -360,6 +432,14 @@ fn failed(what: &str, o: &GitOut) -> AppError {
     AppError::BadRequest(text)
 }
 
+/// Whether `p` (which exists), with every link resolved, is inside `root`.
+fn stays_inside(root: &Path, p: &Path) -> bool {
+    match (root.canonicalize(), p.canonicalize()) {
+        (Ok(r), Ok(real)) => real.starts_with(r),
+        _ => false,
+    }
+}
+
 fn confined(root: &Path, rel: &Path) -> AppResult<PathBuf> {
     let root = root.canonicalize().map_err(|_| {
         AppError::NotFound(
@@ -373,6 +453,12 @@ fn confined(root: &Path, rel: &Path) -> AppResult<PathBuf> {
     if !real.starts_with(&root) {
         return Err(AppError::BadRequest(
             "Invalid path: it leads outside the workspace".into(),
+        ));
+    }
+    // A committed symlink (`gitcfg -> .git/config`) must not open the repository's internals.
+    if real.starts_with(root.join(".git")) {
+        return Err(AppError::BadRequest(
+            "Invalid path: it leads into the .git directory, which is not accessible".into(),
         ));
     }
     Ok(real)
@@ -435,10 +521,20 @@ impl App {
             ),
         };
         let path = workspace_dir(&parent, &slug, project.id, slug_shared);
+        // A local remote (a path on this machine) is reachable from the sandbox unless it is
+        // one of the server's own places (another user's workspace, the data directory).
+        let jail = self.jail_for(&caller.user)?.map(|j| {
+            let remote = project
+                .repo_url
+                .strip_prefix("file://")
+                .unwrap_or(&project.repo_url);
+            j.with_rw(Path::new(remote))
+        });
         Ok(Workspace {
             project,
             path,
             run_as,
+            jail,
             author_name: caller.user.name.clone(),
             author_email: caller.user.email.clone(),
         })
@@ -489,7 +585,7 @@ impl App {
         let dest = ws.path.to_string_lossy().into_owned();
         let env = self.git_ssh_env(&ws.project).await?;
         let o = run_git(
-            ws.run_as.as_deref(),
+            &ws,
             parent,
             &["clone", "--", &ws.project.repo_url, &dest],
             NETWORK,

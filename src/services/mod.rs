@@ -14,6 +14,7 @@ pub mod import;
 pub mod integrations;
 pub mod issues;
 pub mod projects;
+pub mod sandbox;
 pub mod scheduler;
 pub mod secrets;
 pub mod sessions;

@@ -180,6 +180,17 @@ fn sh_quote(s: &str) -> String {
     crate::domain::ssh::sh_quote(s)
 }
 
+/// Whether the tmux server whose own pid is `pid` runs in this server's PID namespace, i.e.
+/// outside any jail: inside a jail its pid is a small number that, seen from here, is not a tmux
+/// process.
+fn runs_outside_jail(pid: &str) -> bool {
+    pid.parse::<u32>().is_ok_and(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm"))
+            .map(|c| c.starts_with("tmux"))
+            .unwrap_or(false)
+    })
+}
+
 /// A session is its user's (and admins'); a session key sees only its own project's.
 fn session_visible(caller: &Identity, s: &AiSession) -> bool {
     (s.user_id == caller.id() || (caller.user.is_admin && caller.project_limit().is_none()))
@@ -190,11 +201,7 @@ impl App {
     /// The tmux socket of an aiops user (its directory is created with mode 0700).
     pub fn tmux_socket(&self, user_id: Id) -> AppResult<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = self
-            .config
-            .data_dir
-            .join("tmux")
-            .join(format!("u{user_id}"));
+        let dir = self.tmux_dir(user_id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
@@ -425,6 +432,7 @@ impl App {
             b = buffer,
             cmd = s.command.clone().unwrap_or_default()
         );
+        self.ensure_tmux_server(&tm, s.user_id).await?;
         let exists = self.alive(s).await;
         let shell_cmd = format!("sh -c {}", sh_quote(&wrapper));
         let out = if exists {
@@ -477,6 +485,84 @@ impl App {
         }
         tracing::info!(session = s.id, user = s.user_id, tool = %s.tool, "ai session started");
         Ok(())
+    }
+
+    /// With the sandbox on, the user's tmux server runs inside the user's jail (started here,
+    /// detached, so it outlives a server restart), so every pane's process is jailed. A server
+    /// found running outside the jail (started while the sandbox was off) is stopped first.
+    async fn ensure_tmux_server(&self, tm: &Tmux, user_id: Id) -> AppResult<()> {
+        let user: crate::domain::User = {
+            let r = self.store.read()?;
+            get_row(&r, USERS, user_id)?
+                .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")))?
+        };
+        let Some(jail) = self.jail_for(&user)? else {
+            return Ok(());
+        };
+        if tm.run(&["list-sessions"], None).await?.ok {
+            let pid = tm
+                .run(&["display-message", "-p", "#{pid}"], None)
+                .await?
+                .stdout
+                .trim()
+                .to_string();
+            if !runs_outside_jail(&pid) {
+                return Ok(());
+            }
+            tracing::warn!(
+                user = user_id,
+                "tmux server found outside the sandbox: stopping it"
+            );
+            let _ = tm.run(&["kill-server"], None).await;
+        }
+        // The agent programs the admin configured may live in hidden places (tests keep them
+        // in temporary directories): they are mounted read-only.
+        let programs: Vec<PathBuf> = self
+            .config
+            .tools
+            .values()
+            .filter_map(|c| program_of(c).and_then(which))
+            .map(PathBuf::from)
+            .collect();
+        let tmux_cmd: Vec<String> = ["tmux", "-S"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                tm.sock.display().to_string(),
+                "-D".into(),
+                "-f".into(),
+                "/dev/null".into(),
+            ])
+            .collect();
+        let (program, args) = jail.argv(&tmux_cmd, Some(&jail.home), false, &[], &programs);
+        let spawned = tokio::process::Command::new("setsid")
+            .arg("-f")
+            .arg(&program)
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|e| {
+                AppError::Internal(format!("cannot start the sandboxed tmux server: {e}"))
+            })?;
+        if !spawned.success() {
+            return Err(AppError::Internal(format!(
+                "the sandboxed tmux server did not start ({program} exited with {spawned}); check that bubblewrap works: bwrap --ro-bind / / true"
+            )));
+        }
+        for _ in 0..100 {
+            if tm.run(&["list-sessions"], None).await?.ok {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(AppError::Internal(
+            "the sandboxed tmux server did not come up within 5 s; see the server log and check that bubblewrap works (bwrap --ro-bind / / true)".into(),
+        ))
     }
 
     fn save_session(&self, s: &AiSession) -> AppResult<()> {

@@ -18,7 +18,11 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PublicKey};
 
 /// Environment variables `aiops ssh-git` reads (set by the server on the git child only).
+/// Marks the private key among a git child's settings; it never reaches the child's
+/// environment (see `git::run_git`), which gets `ENV_KEY_FD` instead.
 pub const ENV_KEY: &str = "AIOPS_SSH_KEY";
+/// The descriptor number `aiops ssh-git` reads the private key from.
+pub const ENV_KEY_FD: &str = "AIOPS_SSH_KEY_FD";
 pub const ENV_KNOWN: &str = "AIOPS_SSH_KNOWN_HOSTS";
 const TOFU_SETTING: &str = "ssh.trust_on_first_use";
 

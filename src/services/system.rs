@@ -129,6 +129,27 @@ impl App {
                        "schema_version": self.store.schema_version()?, "counts": counts}),
             ),
         ));
+        // The agent sandbox.
+        let bwrap = version_of("bwrap", &["--version"]).await;
+        c.push((
+            "sandbox".into(),
+            if self.sandbox_on() {
+                component(
+                    true,
+                    format!(
+                        "on: agents, shells, git and project playbooks run in bubblewrap ({})",
+                        bwrap.clone().unwrap_or_default()
+                    ),
+                    json!({"enabled": true, "bwrap": bwrap}),
+                )
+            } else {
+                component(
+                    false,
+                    "OFF: every agent, shell and project playbook runs with this server's own powers and can read its data, keys and other users' sessions. Turn it on: sandbox = \"on\" (AIOPS_SANDBOX=on)",
+                    json!({"enabled": false, "bwrap": bwrap}),
+                )
+            },
+        ));
         // Tools on this machine.
         let tmux = version_of("tmux", &["-V"]).await;
         let active: Vec<&AiSession> = sessions.iter().filter(|s| s.is_active).collect();

@@ -438,11 +438,13 @@ fn new_issue_page(
     error: Option<&str>,
 ) -> Markup {
     let links = app.list_links(who, None, None).unwrap_or_default();
+    // Creating issues is work: only the projects where the caller is a developer or more.
     let projects: Vec<u64> = app
         .list_projects(who, None)
         .unwrap_or_default()
         .iter()
         .map(|p| p.project.id)
+        .filter(|id| role_on(app, who, *id) >= Some(Role::Developer))
         .collect();
     let links: Vec<_> = links
         .into_iter()

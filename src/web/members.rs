@@ -157,15 +157,15 @@ fn add(
         ));
     }
     let role = Role::parse(field(f, "role")).map_err(AppError::BadRequest)?;
-    let user = app.find_user_by_email(email)?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "No user with email {email}: an administrator creates accounts on the Users page"
-        ))
-    })?;
+    let user_id = app.member_user_by_email(who, target, email)?;
     tokio::task::block_in_place(|| {
-        app.change_member(who, target, user.id, MemberChange::Add(role))
+        app.change_member(who, target, user_id, MemberChange::Add(role))
     })?;
-    Ok(format!("Added {} as {}", user.email, role.as_str()))
+    Ok(format!(
+        "Added {} as {}",
+        email.to_lowercase(),
+        role.as_str()
+    ))
 }
 
 fn change(

@@ -562,16 +562,16 @@ pub fn tenant_delete_post(
 pub(super) fn project_table(projects: &[ProjectView], id: &str) -> Markup {
     html! {
         div.overflow-auto {
-            table.striped id=(id) {
+            table.striped.stack id=(id) {
                 thead { tr { th { "Name" } th { "Tenant" } th { "Repository" } th { "Branch" } th { "Owner" } } }
                 tbody {
                     @for p in projects {
                         tr {
-                            td { a href={ "/projects/" (p.project.id) } { (p.project.name) } }
-                            td { (swatch(&p.tenant_color)) " " (p.tenant_name) }
-                            td.wrap { code { (p.project.repo_url) } }
-                            td { (p.project.default_branch) }
-                            td { (p.owner_name) }
+                            td data-label="Name" { a href={ "/projects/" (p.project.id) } { (p.project.name) } }
+                            td data-label="Tenant" { (swatch(&p.tenant_color)) " " (p.tenant_name) }
+                            td.wrap data-label="Repository" { code { (p.project.repo_url) } }
+                            td data-label="Branch" { (p.project.default_branch) }
+                            td data-label="Owner" { (p.owner_name) }
                         }
                     }
                     @if projects.is_empty() { tr { td colspan="5" { "No projects." } } }

@@ -36,6 +36,13 @@ pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Res
                 "aiops " (env!("CARGO_PKG_VERSION")) " · up " (s.uptime_seconds / 60) " min · data "
                 code { (s.data_dir.display()) } " (" (size(s.data_dir_bytes)) ")"
             }
+            @if !app.sandbox_on() {
+                p #sandbox-off.error role="alert" {
+                    strong { "The agent sandbox is off. " }
+                    "Agents, shells and project playbooks run with this server's own powers: any of them can read the data directory, the master key and other users' sessions. Set "
+                    code { "sandbox = \"on\"" } " (or " code { "AIOPS_SANDBOX=on" } ") and restart."
+                }
+            }
             p { mark #overall.{ @if s.healthy { "ok" } @else { "bad" } } { @if s.healthy { "All parts healthy" } @else { "Something needs attention" } } }
             div.grid-cards #components {
                 @for (name, c) in &s.components {

@@ -408,7 +408,9 @@ async fn admin_adds_members_on_the_tenant_page_and_each_role_sees_its_buttons() 
     d.goto(&s.url(&format!("/projects/{project}"))).await;
     d.find("#read-only").await;
     d.wait_text("#my-role", "viewer").await;
-    d.wait_text("#member-list", "view@example.com").await;
+    // The project's own members (the viewer reaches it through the tenant), read only.
+    d.wait_text("#member-list", "admin@example.com").await;
+    assert_eq!(d.count("#member-list form").await, 0);
     for css in WRITE_BUTTONS {
         assert_eq!(d.count(css).await, 0, "a viewer has no {css}");
     }
@@ -421,6 +423,7 @@ async fn admin_adds_members_on_the_tenant_page_and_each_role_sees_its_buttons() 
         !buttons.to_string().contains("Start agent") && !buttons.to_string().contains("Clone"),
         "{buttons}"
     );
+    d.screenshot("/tmp/shots/project-viewer-390.png").await;
     // Nor "New project" on the projects page.
     d.goto(&s.url("/projects")).await;
     d.wait_text("#project-list", "Members App").await;
@@ -505,4 +508,39 @@ async fn admin_picks_a_project_owner_and_edits_a_user_in_one_form() {
     assert_eq!(u["user"]["email"], "owner@example.com", "{u}");
     assert_eq!(u["user"]["linux_username"], "olivia", "{u}");
     d.assert_fits("users page fits at 390 px").await;
+    d.screenshot("/tmp/shots/users-edit-390.png").await;
+
+    // A tenant maintainer (granted on the page: admins may grant maintainer) creates projects
+    // in that tenant, for themselves only, and manages its integrations.
+    let maint = s
+        .create_user("maint@example.com", "maint-password-1", false)
+        .await;
+    d.goto(&s.url(&format!("/tenants/{tenant}"))).await;
+    d.type_into("#member-form input[name=email]", "maint@example.com")
+        .await;
+    d.select("#member-form select[name=role]", "maintainer")
+        .await;
+    d.click("#member-submit").await;
+    d.wait_text("#member-outcome", "Added maint@example.com as maintainer")
+        .await;
+    d.login(&s, "maint@example.com", "maint-password-1").await;
+    d.goto(&s.url(&format!("/tenants/{tenant}"))).await;
+    d.wait_text("#my-role", "maintainer").await;
+    d.click("#new-project").await;
+    d.find("#project-form").await;
+    assert_eq!(d.count("#project-form select[name=owner_id]").await, 0);
+    // Maintainers manage viewers and developers, not other maintainers.
+    d.goto(&s.url(&format!("/tenants/{tenant}"))).await;
+    let offered = d
+        .script("return [...document.querySelectorAll('#member-form select[name=role] option')].map(o => o.value).join(',')")
+        .await;
+    assert_eq!(offered, "viewer,developer");
+    assert_eq!(
+        d.count(&format!("#member-{maint} form")).await,
+        0,
+        "a maintainer's own card has no controls"
+    );
+    d.goto(&s.url("/integrations")).await;
+    d.find("#integration-form").await;
+    d.wait_text("#integration-form", "Owners Co").await;
 }

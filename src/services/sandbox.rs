@@ -1,0 +1,229 @@
+//! The agent sandbox: every command a user's agents, shells, git and project playbooks run goes
+//! through bubblewrap (`bwrap`) with that user's `Jail`, so it sees its own processes only, its
+//! user's workspaces, socket directory and home read-write, the system read-only, a private
+//! `/tmp`, and nothing of the data directory, other users' workspaces or sockets. With
+//! Linux-user workspaces the jail is entered as the mapped account (`sudo -n -u`).
+
+use super::App;
+use crate::domain::sandbox::{Profile, bwrap_args, is_within, minimal_cover};
+use crate::domain::{Id, User};
+use crate::error::{AppError, AppResult};
+use std::path::{Path, PathBuf};
+
+/// One user's sandbox.
+#[derive(Debug, Clone)]
+pub struct Jail {
+    pub hide: Vec<PathBuf>,
+    pub rw: Vec<PathBuf>,
+    pub ro: Vec<PathBuf>,
+    pub home: PathBuf,
+    /// The mapped Linux account the jail is entered as.
+    pub run_as: Option<String>,
+}
+
+impl Jail {
+    /// Program and arguments that run `command` in this jail (as its Linux account when
+    /// mapped). `extra_ro` are files the command needs that may sit in a hidden place (the
+    /// agent's own program); `env` is added to the jail's base environment.
+    pub fn argv(
+        &self,
+        command: &[String],
+        chdir: Option<&Path>,
+        die_with_parent: bool,
+        env: &[(String, String)],
+        extra_ro: &[PathBuf],
+    ) -> (String, Vec<String>) {
+        let mut e = vec![
+            (
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            ),
+            ("HOME".to_string(), self.home.display().to_string()),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+            (
+                "USER".to_string(),
+                self.run_as.clone().unwrap_or_else(|| "aiops".into()),
+            ),
+        ];
+        e.extend(env.iter().cloned());
+        let mut ro = self.ro.clone();
+        for f in extra_ro {
+            if self.hide.iter().any(|h| is_within(f, h)) || f.starts_with("/tmp") {
+                ro.push(f.clone());
+            }
+        }
+        let profile = Profile {
+            hide: self.hide.clone(),
+            rw: self.rw.clone(),
+            ro,
+            env: e,
+            chdir: chdir.map(Path::to_path_buf),
+            unprivileged: self.run_as.is_some(),
+            die_with_parent,
+        };
+        let args = bwrap_args(&profile, command);
+        match &self.run_as {
+            None => ("bwrap".into(), args),
+            Some(u) => {
+                let mut v: Vec<String> = ["-n", "-H", "-u", u.as_str(), "--", "bwrap"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                v.extend(args);
+                ("sudo".into(), v)
+            }
+        }
+    }
+
+    /// Make a path the jail reaches (a local git remote outside the server's own directories)
+    /// visible read-write; paths inside hidden places stay hidden.
+    pub fn with_rw(mut self, p: &Path) -> Jail {
+        if p.is_absolute() && p.exists() && !self.hide.iter().any(|h| is_within(p, h)) {
+            self.rw.push(p.to_path_buf());
+        }
+        self
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Create a private directory (0700) and its parents.
+pub(crate) fn private_dir(p: &Path) -> AppResult<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+        .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", p.display())))
+}
+
+/// Whether bubblewrap can build a sandbox here; the error says how to make it work.
+pub fn check_bwrap() -> Result<(), String> {
+    let out = std::process::Command::new("bwrap")
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--unshare-pid",
+            "--cap-drop",
+            "ALL",
+            "--",
+            "true",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(
+            "the agent sandbox needs bubblewrap, which is not installed: apt-get install bubblewrap \
+             (or, to run agents with the server's own powers, set sandbox = \"off\" / AIOPS_SANDBOX=off)"
+                .into(),
+        ),
+        Err(e) => Err(format!("cannot run bwrap for the agent sandbox: {e}")),
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "bubblewrap cannot create a sandbox here: {}. Enable user namespaces \
+             (sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000), or in a \
+             container allow them (e.g. --security-opt seccomp=unconfined); to run agents with the \
+             server's own powers instead, set sandbox = \"off\" / AIOPS_SANDBOX=off",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+    }
+}
+
+impl App {
+    /// Whether agents run in the sandbox (on unless an admin turned it off).
+    pub fn sandbox_on(&self) -> bool {
+        self.config.sandbox
+    }
+
+    /// The server's own places, hidden from every jail.
+    fn hidden_places(&self) -> Vec<PathBuf> {
+        let mut v = vec![
+            absolute(&self.config.data_dir),
+            absolute(&self.config.workspace_root),
+            absolute(&self.config.repo_storage_path),
+            absolute(&self.config.ansible_dir),
+            PathBuf::from("/etc/aiops"),
+            PathBuf::from("/run/credentials"),
+        ];
+        if let Ok(d) = std::env::var("CREDENTIALS_DIRECTORY") {
+            v.push(PathBuf::from(d));
+        }
+        if let Some(c) = &self.config.config_file
+            && let Some(dir) = absolute(c).parent()
+        {
+            v.push(dir.to_path_buf());
+        }
+        // The service account's home (its own ssh keys, tokens …).
+        if let Some(h) = &self.config.server_home {
+            v.push(h.clone());
+        }
+        v.retain(|p| p.exists() && p != Path::new("/"));
+        minimal_cover(v)
+    }
+
+    /// The jail of `user`'s agents and of the commands run for them; None when the sandbox is
+    /// off. Creates the user's private directories (workspace root, socket dir, home).
+    pub(crate) fn jail_for(&self, user: &User) -> AppResult<Option<Jail>> {
+        if !self.sandbox_on() {
+            return Ok(None);
+        }
+        let linux_user = user
+            .linux_username
+            .as_deref()
+            .filter(|_| self.config.linux_user_workspaces)
+            .filter(|u| crate::domain::git::valid_linux_username(u));
+        let hide = self.hidden_places();
+        let (rw, home) = match linux_user {
+            Some(u) => {
+                let home = super::git::linux_home(u)?;
+                (vec![home.clone()], home)
+            }
+            None => {
+                let ws = absolute(&self.config.workspace_root).join(crate::domain::git::user_dir(
+                    user.linux_username.as_deref(),
+                    &user.email,
+                    user.id,
+                ));
+                let sock = self.tmux_dir(user.id);
+                let home = self.jail_home(user.id);
+                for d in [&ws, &sock, &home] {
+                    private_dir(d)?;
+                }
+                (vec![ws, sock, home.clone()], home)
+            }
+        };
+        let mut ro = Vec::new();
+        if let Ok(exe) = std::env::current_exe()
+            && let Some(dir) = exe.parent()
+            && hide.iter().any(|h| is_within(dir, h))
+        {
+            ro.push(dir.to_path_buf());
+        }
+        Ok(Some(Jail {
+            hide,
+            rw,
+            ro,
+            home,
+            run_as: linux_user.map(str::to_string),
+        }))
+    }
+
+    /// `<data_dir>/tmux/u<id>`: the directory of a user's tmux socket.
+    pub(crate) fn tmux_dir(&self, user_id: Id) -> PathBuf {
+        absolute(&self.config.data_dir)
+            .join("tmux")
+            .join(format!("u{user_id}"))
+    }
+
+    /// `<data_dir>/sandbox/u<id>`: the home directory of a user's jailed processes.
+    fn jail_home(&self, user_id: Id) -> PathBuf {
+        absolute(&self.config.data_dir)
+            .join("sandbox")
+            .join(format!("u{user_id}"))
+    }
+}
