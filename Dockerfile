@@ -17,7 +17,7 @@ RUN bash packaging/build-static.sh \
 # 2. The runtime: the binary plus what agents and playbooks use at run time.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git tmux openssh-client ansible sudo \
+    && apt-get install -y --no-install-recommends ca-certificates git tmux openssh-client ansible sudo bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /bin/sh aiops \
     && mkdir -p /data && chown aiops:aiops /data

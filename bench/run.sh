@@ -61,9 +61,8 @@ row "tracker sync, 10,000 issues (100 pages, fake GitHub)" "${SYNC:-n/a}"
 BK=$(bash bench/backup.sh 100000 2>/dev/null)
 row "backup, 100,000 issues" "$(echo "$BK" | sed -n 's/.*backup  (POST \/system\/backups): *\(.*\)/\1/p')"
 row "restore, 100,000 issues" "$(echo "$BK" | sed -n 's/.*restore (verify + safety backup + swap): *\(.*\)/\1/p')"
+while IFS= read -r line; do ROWS+=("$line"); done < <(bash bench/sessions.sh "$BIN" | sed -n '/^| session start/p')
 
-echo "| measure | result |"
-echo "|---|---|"
-printf '%s\n' "${ROWS[@]}"
+XX
 echo
 echo "wrk -t2 -c32 -d${DURATION}s on loopback; $(nproc) cores; $(date -u +%Y-%m-%d)."

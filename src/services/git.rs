@@ -94,7 +94,7 @@ struct GitOut {
 const GIT_ENV_NAMES: [&str; 3] = ["GIT_TERMINAL_PROMPT", "GIT_ASKPASS", "LC_ALL"];
 
 /// The descriptor `aiops ssh-git` reads the private key from (`AIOPS_SSH_KEY_FD`).
-pub const KEY_FD: i32 = 200;
+pub const KEY_FD: i32 = 9;
 
 /// Options that keep a workspace's own configuration from running programs when the server
 /// runs git there (an agent can write `.git/config` and `.git/hooks`).

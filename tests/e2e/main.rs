@@ -14,6 +14,7 @@ mod import;
 mod openapi;
 mod packaging;
 mod persistence;
+mod sandbox;
 mod sessions;
 mod ssh;
 mod system;

@@ -519,7 +519,9 @@ async fn wrong_key_unknown_host_and_changed_host_key_fail_clearly() {
     // The client itself refuses a host key it was not given, whatever the server said.
     let stranger = tmp.path().join("stranger");
     let stranger_pub = keygen(&stranger);
-    let out = Command::new(BIN)
+    // The key comes on an inherited descriptor, as the server hands it over.
+    let out = Command::new("sh")
+        .args(["-c", r#"exec 9<"$KEYFILE"; exec "$@""#, "sh", BIN])
         .args([
             "ssh-git",
             "-p",
@@ -527,7 +529,8 @@ async fn wrong_key_unknown_host_and_changed_host_key_fail_clearly() {
             &format!("{}@127.0.0.1", whoami()),
             &format!("git-upload-pack '{}'", bare.display()),
         ])
-        .env("AIOPS_SSH_KEY", std::fs::read_to_string(&stranger).unwrap())
+        .env("KEYFILE", &stranger)
+        .env("AIOPS_SSH_KEY_FD", "9")
         .env("AIOPS_SSH_KNOWN_HOSTS", stranger_pub.trim())
         .stdin(Stdio::null())
         .output()

@@ -594,7 +594,6 @@ async fn projects_whose_names_slug_alike_are_refused_and_workspaces_are_keyed_by
 async fn an_agent_session_key_reaches_only_its_project() {
     let tmp = tempfile::tempdir().unwrap();
     let bare = crate::git::seeded_bare(tmp.path());
-    let out = tmp.path().join("agent-key");
     let w = world().await;
     let s = &w.s;
     let (st, v) = s
@@ -607,10 +606,8 @@ async fn an_agent_session_key_reaches_only_its_project() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let p = v["project"]["id"].as_u64().unwrap();
     let other = s.create_project(&w.alice, "elsewhere", w.acme).await;
-    let cmd = format!(
-        "sh -c 'printf %s \"$AIOPS_API_KEY\" > {}; sleep 300'",
-        out.display()
-    );
+    // The agent writes its key into its workspace (its /tmp is private to its sandbox).
+    let cmd = "sh -c 'printf %s \"$AIOPS_API_KEY\" > ./agent-key; sleep 300'".to_string();
     let (st, v) = s
         .post(
             &w.alice,
@@ -619,6 +616,7 @@ async fn an_agent_session_key_reaches_only_its_project() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
+    let out = std::path::PathBuf::from(v["workspace_path"].as_str().unwrap()).join("agent-key");
     let mut key = String::new();
     for _ in 0..100 {
         key = std::fs::read_to_string(&out).unwrap_or_default();
