@@ -103,6 +103,13 @@ pub struct ServeArgs {
     /// Log filter, e.g. info or aiops=debug [default: info]
     #[arg(long, env = "AIOPS_LOG")]
     pub log: Option<String>,
+    /// Seconds one tracker request (GitHub, GitLab, Jira) may take [default: 30]
+    #[arg(long, env = "AIOPS_TRACKER_TIMEOUT_SECS")]
+    pub tracker_timeout_secs: Option<u64>,
+    /// A PEM file of extra CA certificates trusted for trackers (self-hosted GitLab or Jira
+    /// behind a private CA), on top of the bundled and the system's roots
+    #[arg(long, env = "AIOPS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
     /// Playbooks (`playbooks/`) and inventories (`inventories/`) of the server
     /// [default: <data_dir>/ansible, with an example playbook installed on first start]
     #[arg(long, env = "AIOPS_ANSIBLE_DIR")]
@@ -110,6 +117,16 @@ pub struct ServeArgs {
     /// Playbook runs at the same time; more wait in a queue [default: 2]
     #[arg(long, env = "AIOPS_ANSIBLE_MAX_CONCURRENT")]
     pub ansible_max_concurrent: Option<usize>,
+    /// Audit entries older than this many days are removed (hourly) [default: 90]
+    #[arg(long, env = "AIOPS_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
+    /// At most this many audit entries are kept (oldest removed first) [default: 1000000]
+    #[arg(long, env = "AIOPS_AUDIT_MAX_ROWS")]
+    pub audit_max_rows: Option<u64>,
+    /// Addresses of reverse proxies (comma-separated IPs) whose X-Forwarded-For / Forwarded
+    /// header names the real client, for rate limits and the audit log [default: none]
+    #[arg(long, env = "AIOPS_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,9 +147,14 @@ struct FileConfig {
     /// `[tools]` table: name = "command".
     tools: Option<std::collections::BTreeMap<String, String>>,
     log: Option<String>,
+    tracker_timeout_secs: Option<u64>,
+    ca_bundle: Option<PathBuf>,
     ansible_dir: Option<PathBuf>,
     ansible_max_concurrent: Option<usize>,
     sandbox: Option<String>,
+    audit_retention_days: Option<u64>,
+    audit_max_rows: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +174,10 @@ pub struct Config {
     /// Agent tools by name (built-ins, then `[tools]`, then `AIOPS_TOOLS`).
     pub tools: std::collections::BTreeMap<String, String>,
     pub log: String,
+    /// Whole-request timeout for tracker calls, in seconds.
+    pub tracker_timeout_secs: u64,
+    /// Extra CA certificates (PEM) for tracker TLS.
+    pub ca_bundle: Option<PathBuf>,
     pub secret_key: Option<String>,
     pub ansible_dir: PathBuf,
     pub ansible_max_concurrent: usize,
@@ -161,6 +187,10 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// The service account's home at start (hidden from the sandbox).
     pub server_home: Option<PathBuf>,
+    pub audit_retention_days: u64,
+    pub audit_max_rows: u64,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `on`/`off` (also true/false, yes/no, 1/0), any case.
@@ -264,12 +294,48 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(1 << 20),
+            tracker_timeout_secs: args
+                .tracker_timeout_secs
+                .or(file.tracker_timeout_secs)
+                .unwrap_or(crate::services::trackers::DEFAULT_TIMEOUT_SECS)
+                .clamp(1, 600),
+            ca_bundle: args
+                .ca_bundle
+                .clone()
+                .or(file.ca_bundle)
+                .filter(|p| !p.as_os_str().is_empty()),
             log: args
                 .log
                 .clone()
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
             secret_key: args.store.master_key()?,
+            audit_retention_days: args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(90)
+                .max(1),
+            audit_max_rows: args
+                .audit_max_rows
+                .or(file.audit_max_rows)
+                .unwrap_or(1_000_000)
+                .max(1),
+            trusted_proxies: {
+                let list: Vec<String> = match &args.trusted_proxies {
+                    Some(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
+                    None => file.trusted_proxies.clone().unwrap_or_default(),
+                };
+                list.iter()
+                    .filter(|x| !x.is_empty())
+                    .map(|x| {
+                        x.parse::<std::net::IpAddr>().map_err(|_| {
+                            anyhow::anyhow!(
+                                "trusted_proxies: '{x}' is not an IP address (give the proxies' addresses, comma-separated)"
+                            )
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            },
             sandbox: parse_switch(
                 "sandbox",
                 args.sandbox

@@ -6,34 +6,207 @@ use crate::services::App;
 use crate::services::accounts::Bootstrap;
 use crate::store::Store;
 use crate::{api, web};
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::{CatchPanic, Compression};
-use poem::{EndpointExt, Route, Server};
+use poem::middleware::Compression;
+use poem::{EndpointExt, Route};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The TCP acceptor with Nagle's algorithm off: small writes (terminal echo, SSE events, short
-/// API answers) leave at once instead of waiting up to 40 ms for an ACK.
-struct NoDelay(poem::listener::TcpAcceptor);
+/// How long a client has to send a whole request head (slow-header clients are cut off).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no traffic at all for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-impl Acceptor for NoDelay {
-    type Io = tokio::net::TcpStream;
+/// The most connections served at once: a share of the open-files limit, so that the store,
+/// logs, git and tmux always have descriptors left. Beyond it new connections are closed at once.
+fn max_connections() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur as usize
+    } else {
+        1024
+    };
+    (soft.saturating_sub(128) * 3 / 4).clamp(16, 50_000)
+}
 
-    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
-        self.0.local_addr()
+/// Serve `ep` on `listener` until `shutdown`, then let open requests finish for up to `grace`.
+/// Like poem's own server, plus what it lacks: a header-read timeout and an idle timeout per
+/// connection, and a connection cap.
+async fn serve_http<E>(
+    listener: tokio::net::TcpListener,
+    ep: E,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    E: poem::Endpoint + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ep = Arc::new(ep);
+    let local = listener.local_addr()?;
+    let open = Arc::new(AtomicUsize::new(0));
+    let cap = max_connections();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut refused_logged = std::time::Instant::now() - Duration::from_secs(60);
+    tokio::pin!(shutdown);
+    loop {
+        let (sock, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if open.load(Ordering::Acquire) >= cap {
+            if refused_logged.elapsed() > Duration::from_secs(10) {
+                tracing::warn!(cap, "connection limit reached; closing new connections");
+                refused_logged = std::time::Instant::now();
+            }
+            drop(sock);
+            continue;
+        }
+        let _ = sock.set_nodelay(true);
+        open.fetch_add(1, Ordering::AcqRel);
+        let (ep, open, mut stop_rx) = (ep.clone(), open.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let ep = ep.clone();
+                async move {
+                    let req = poem::Request::from((
+                        req,
+                        poem::web::LocalAddr(poem::Addr::SocketAddr(local)),
+                        poem::web::RemoteAddr(poem::Addr::SocketAddr(peer)),
+                        poem::http::uri::Scheme::HTTP,
+                    ));
+                    let resp = ep.get_response(req).await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::<
+                        http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+                    >::from(resp))
+                }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(true);
+            let io = TokioIo::new(IdleClose::new(sock, IDLE_TIMEOUT));
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async {
+                    loop {
+                        if *stop_rx.borrow_and_update() {
+                            break;
+                        }
+                        if stop_rx.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            open.fetch_sub(1, Ordering::AcqRel);
+        });
     }
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::Instant::now() + grace;
+    while open.load(std::sync::atomic::Ordering::Acquire) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
 
-    async fn accept(
-        &mut self,
-    ) -> std::io::Result<(
-        Self::Io,
-        poem::web::LocalAddr,
-        poem::web::RemoteAddr,
-        poem::http::uri::Scheme,
-    )> {
-        let (io, local, remote, scheme) = self.0.accept().await?;
-        let _ = io.set_nodelay(true);
-        Ok((io, local, remote, scheme))
+/// A socket that fails with `TimedOut` after `idle` without any read or write.
+struct IdleClose {
+    inner: tokio::net::TcpStream,
+    idle: Duration,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleClose {
+    fn new(inner: tokio::net::TcpStream, idle: Duration) -> IdleClose {
+        IdleClose {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+    fn touch(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+    fn expired(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn idle_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle too long")
+}
+
+impl tokio::io::AsyncRead for IdleClose {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for IdleClose {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, data) {
+            Poll::Ready(Ok(n)) => {
+                self.touch();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -42,11 +215,113 @@ pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
         .nest("/api", api::routes(app.clone()))
         .nest("/assets", web::assets())
         .nest("/", web::routes(app.clone()))
+        .with(crate::api::gate::BodyLimit {
+            max: app.config.max_body_bytes,
+        })
         .with(Compression::new());
-    Route::new()
+    let mut root = Route::new()
         .nest("/streams", web::stream_routes(app))
-        .nest("/", compressed)
-        .with(CatchPanic::new())
+        .nest("/", compressed);
+    // Debug builds can be told to mount a route that panics, to test the panic answer.
+    if cfg!(debug_assertions) && std::env::var_os("AIOPS_TEST_PANIC_ROUTE").is_some() {
+        root = root.at(
+            "/__test/panic",
+            poem::get(poem::endpoint::make_sync(|_| -> &'static str {
+                panic!("test panic")
+            })),
+        );
+    }
+    root.with(RequestLog)
+}
+
+/// Per-request context: the request id, and the caller's user id once the API gate knows it.
+#[derive(Clone, Default)]
+pub struct RequestCtx {
+    pub id: String,
+    pub user: Arc<std::sync::OnceLock<u64>>,
+}
+
+/// Every request gets an id (`X-Request-Id`, echoed when the client sent a sane one), is logged
+/// at info with method, path, status, duration and user, and a panic anywhere below answers
+/// JSON 500 with that id instead of plain text.
+struct RequestLog;
+
+impl<E: poem::Endpoint> poem::Middleware<E> for RequestLog {
+    type Output = RequestLogEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        RequestLogEndpoint(ep)
+    }
+}
+
+struct RequestLogEndpoint<E>(E);
+
+fn request_id(req: &poem::Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 8]>()))
+}
+
+impl<E: poem::Endpoint> poem::Endpoint for RequestLogEndpoint<E> {
+    type Output = poem::Response;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<poem::Response> {
+        use futures_util::FutureExt;
+        use poem::IntoResponse;
+        let started = std::time::Instant::now();
+        let ctx = RequestCtx {
+            id: request_id(&req),
+            ..Default::default()
+        };
+        req.extensions_mut().insert(ctx.clone());
+        let method = req.method().to_string();
+        let path = req.uri().path().to_string();
+        let outcome = std::panic::AssertUnwindSafe(self.0.call(req))
+            .catch_unwind()
+            .await;
+        let mut resp = match outcome {
+            Ok(Ok(r)) => r.into_response(),
+            Ok(Err(e)) => e.into_response(),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(request_id = %ctx.id, %method, %path, panic = %what, "request panicked");
+                poem::Response::builder()
+                    .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+                    .content_type("application/json")
+                    .body(
+                        serde_json::json!({
+                            "error": "Internal server error; see the server log",
+                            "request_id": ctx.id,
+                        })
+                        .to_string(),
+                    )
+            }
+        };
+        if let Ok(v) = poem::http::HeaderValue::from_str(&ctx.id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        tracing::info!(
+            request_id = %ctx.id,
+            %method,
+            %path,
+            status = resp.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            user = ctx.user.get().copied(),
+            "request"
+        );
+        Ok(resp)
+    }
 }
 
 /// Logs go to stdout (human-readable) and, as JSON lines, to `<data_dir>/logs/aiops.<date>.log`
@@ -113,9 +388,25 @@ fn reexec(bound: std::net::SocketAddr, secret_key: Option<&str>) -> anyhow::Resu
     println!("aiops restarting");
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(args).env("AIOPS_BIND", bound.to_string());
-    // The master key was taken out of the environment at start: hand it to the new process.
+    // The master key was taken out of the environment at start: hand it to the new process
+    // through a pipe it inherits (never through an environment, which /proc shows).
+    let mut _keep = None;
     if let Some(k) = secret_key {
-        cmd.env("AIOPS_SECRET_KEY", k);
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (r, mut w) = std::io::pipe()?;
+        w.write_all(k.as_bytes())?;
+        drop(w);
+        let fd = r.as_raw_fd();
+        // SAFETY: clears close-on-exec on a descriptor this process owns.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+            return Err(anyhow::anyhow!(
+                "cannot hand the master key to the restarted server"
+            ));
+        }
+        cmd.env_remove("AIOPS_SECRET_KEY")
+            .env("AIOPS_SECRET_KEY_FILE", format!("/proc/self/fd/{fd}"));
+        _keep = Some(r);
     }
     let err = cmd.exec();
     Err(anyhow::anyhow!("cannot restart {}: {err}", exe.display()))
@@ -199,15 +490,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let acceptor = TcpListener::bind(config.bind.as_str())
-        .into_acceptor()
+    let listener = tokio::net::TcpListener::bind(config.bind.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
-    let local = acceptor
+    let local = listener
         .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| anyhow::anyhow!("listener has no local address"))?;
+        .map_err(|e| anyhow::anyhow!("listener has no local address: {e}"))?;
     let loopback = if local.ip().is_unspecified() {
         std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
     } else {
@@ -276,9 +564,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = crate::services::scheduler::spawn(app.clone(), stop_rx);
-    Server::new_with_acceptor(NoDelay(acceptor))
-        .run_with_graceful_shutdown(build_routes(app), shutdown, Some(Duration::from_secs(10)))
-        .await?;
+    // Nagle's algorithm is off on every connection: small writes (terminal echo, SSE events,
+    // short API answers) leave at once instead of waiting up to 40 ms for an ACK.
+    serve_http(
+        listener,
+        build_routes(app),
+        shutdown,
+        Duration::from_secs(10),
+    )
+    .await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     if *restart_app.restart.borrow() {

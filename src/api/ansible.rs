@@ -26,6 +26,7 @@ enum Tag {
 pub struct PlaybookObj {
     /// system (the server's playbook directory) or project (the project's repository)
     pub source: String,
+    #[oai(nullable)]
     pub project_id: Option<u64>,
     pub name: String,
 }
@@ -69,19 +70,25 @@ pub struct RunBody {
 pub struct RunObj {
     pub id: u64,
     pub user_id: u64,
+    #[oai(nullable)]
     pub project_id: Option<u64>,
     pub playbook: String,
     pub inventory: String,
+    #[oai(nullable)]
     pub extra_vars: Option<Value>,
     pub check: bool,
     /// The arguments given to ansible-playbook.
     pub args: Vec<String>,
     /// queued, running, succeeded, failed, cancelled
     pub status: String,
+    #[oai(nullable)]
     pub exit_code: Option<i32>,
+    #[oai(nullable)]
     pub schedule_id: Option<u64>,
     pub created_at: Timestamp,
+    #[oai(nullable)]
     pub started_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub finished_at: Option<Timestamp>,
     /// The output (single-run answers only).
     #[oai(skip_serializing_if_is_none)]
@@ -125,6 +132,7 @@ pub struct RunsEnvelope {
 pub struct RunOutput {
     pub id: u64,
     pub status: String,
+    #[oai(nullable)]
     pub exit_code: Option<i32>,
     /// Output from `offset` on.
     pub output: String,
@@ -155,13 +163,18 @@ pub struct AnsibleScheduleObj {
     pub id: u64,
     pub cron: String,
     pub playbook: String,
+    #[oai(nullable)]
     pub project_id: Option<u64>,
+    #[oai(nullable)]
     pub inventory: Option<String>,
+    #[oai(nullable)]
     pub hosts: Option<String>,
+    #[oai(nullable)]
     pub extra_vars: Option<Value>,
     pub check: bool,
     pub enabled: bool,
     pub created_by: u64,
+    #[oai(nullable)]
     pub last_run_id: Option<u64>,
     pub created_at: Timestamp,
 }

@@ -92,18 +92,22 @@ impl Auth {
     }
 }
 
-pub fn client_ip(req: &Request) -> String {
-    match req
+/// The client's address: the peer, or (when the peer is one of `trusted` reverse proxies) the
+/// client its `Forwarded` / `X-Forwarded-For` header names.
+pub fn client_ip(req: &Request, trusted: &[std::net::IpAddr]) -> String {
+    let addr = req
         .extensions()
         .get::<RemoteAddr>()
-        .or(Some(req.remote_addr()))
-    {
-        Some(addr) => addr
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| addr.to_string()),
-        None => "unknown".into(),
+        .unwrap_or(req.remote_addr());
+    let Some(peer) = addr.as_socket_addr().map(|a| a.ip()) else {
+        return addr.to_string();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
     }
+    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    crate::domain::rules::forwarded_client(h("forwarded"), h("x-forwarded-for"), peer, trusted)
+        .to_string()
 }
 
 pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
@@ -139,13 +143,16 @@ fn resolve(app: &App, req: &Request, client: &str) -> Result<Identity, AppError>
             .map(|v| v.to_str().unwrap_or("").trim().to_string())
     };
     if let Some(key) = presented_key {
-        if let Some(wait) = app.api_limiter.blocked_for(client) {
-            return Err(AppError::TooManyRequests(format!(
-                "Too many failed authentication attempts from {client}. Try again in {wait} seconds."
-            )));
-        }
-        let res = app.authenticate_key(&key);
+        // A valid key always works, whoever else failed from the same address (every agent on
+        // a host shares 127.0.0.1); only failing credentials are slowed down.
+        let blocked = app.api_limiter.blocked_for(client);
+        let res = app.authenticate_key_with(&key, blocked.is_none());
         if matches!(res, Err(AppError::Unauthorized { .. })) {
+            if let Some(wait) = blocked {
+                return Err(AppError::TooManyRequests(format!(
+                    "Too many failed authentication attempts from {client}. Try again in {wait} seconds."
+                )));
+            }
             app.api_limiter.record_failure(client);
         }
         return res;
@@ -208,14 +215,14 @@ pub fn json_error(err: poem::Error) -> Response {
         .body(serde_json::json!({ "error": message }).to_string())
 }
 
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Io(std::io::Error),
 }
 
 /// Read at most `limit` bytes. A larger body is drained (up to 64 MiB more, then the connection
 /// is dropped) so the client reads our 413 instead of a reset connection.
-async fn read_body(body: poem::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+pub(crate) async fn read_body(body: poem::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
     use futures_util::StreamExt;
     const DRAIN_CAP: usize = 64 << 20;
     let mut stream = std::pin::pin!(body.into_bytes_stream());
@@ -237,6 +244,84 @@ async fn read_body(body: poem::Body, limit: usize) -> Result<bytes::Bytes, BodyE
     } else {
         Ok(buf.freeze())
     }
+}
+
+/// The 413 every route answers for a body over the limit (JSON under /api, a line of text
+/// elsewhere, where browsers show it).
+pub fn too_large(limit: usize, json: bool) -> Response {
+    let msg = format!("Request body too large: the limit is {limit} bytes");
+    if json {
+        Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("application/json")
+            .body(serde_json::json!({ "error": msg }).to_string())
+    } else {
+        Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("text/plain; charset=utf-8")
+            .body(msg)
+    }
+}
+
+/// One body limit for every route, applied to what is read after decompression (it sits
+/// inside the compression layer): a small gzip body that inflates past the limit is refused
+/// with 413 without ever being held whole.
+pub struct BodyLimit {
+    pub max: usize,
+}
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        BodyLimitEndpoint {
+            inner: ep,
+            max: self.max,
+        }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        if is_write(req.method()) {
+            let json = req.uri().path().starts_with("/api");
+            match read_body(req.take_body(), self.max).await {
+                Ok(bytes) => req.set_body(bytes),
+                Err(BodyError::TooLarge) => return Ok(too_large(self.max, json)),
+                Err(BodyError::Io(e)) => {
+                    return Ok(json_error(poem::Error::from_string(
+                        format!("could not read request body: {e}"),
+                        StatusCode::BAD_REQUEST,
+                    )));
+                }
+            }
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+/// What is kept of a request body in the audit log: the redacted JSON when small, else its
+/// size and top-level field names.
+pub const AUDIT_BODY_MAX: usize = 4096;
+
+pub fn audit_body(body: serde_json::Value) -> serde_json::Value {
+    let mut b = body;
+    redact(&mut b);
+    let size = b.to_string().len();
+    if size <= AUDIT_BODY_MAX {
+        return b;
+    }
+    let fields: Vec<String> = b
+        .as_object()
+        .map(|o| o.keys().take(50).cloned().collect())
+        .unwrap_or_default();
+    serde_json::json!({"_truncated": true, "_bytes": size, "_fields": fields})
 }
 
 pub struct ApiGate {
@@ -271,7 +356,7 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let started = Instant::now();
         let write = is_write(req.method());
-        let client = client_ip(&req);
+        let client = client_ip(&req, &self.app.config.trusted_proxies);
         let mut body_json = None;
         if write {
             match read_body(req.take_body(), self.app.config.max_body_bytes).await {
@@ -280,26 +365,8 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
                     req.set_body(bytes);
                 }
                 Err(BodyError::TooLarge) => {
-                    let resp = Response::builder()
-                        .status(StatusCode::PAYLOAD_TOO_LARGE)
-                        .content_type("application/json")
-                        .body(
-                            serde_json::json!({"error": format!(
-                                "Request body too large: the limit is {} bytes",
-                                self.app.config.max_body_bytes
-                            )})
-                            .to_string(),
-                        );
-                    self.audit(
-                        &RequestInfo::of(&req),
-                        None,
-                        resp.status(),
-                        started,
-                        None,
-                        &client,
-                        Some("body too large"),
-                    );
-                    return Ok(resp);
+                    // Not audited: nobody has been identified yet.
+                    return Ok(too_large(self.app.config.max_body_bytes, true));
                 }
                 Err(BodyError::Io(e)) => {
                     return Ok(json_error(poem::Error::from_string(
@@ -311,9 +378,16 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
         }
         let auth = resolve(&self.app, &req, &client);
         let identity = auth.as_ref().ok().cloned();
+        if let (Some(id), Some(ctx)) = (
+            &identity,
+            req.extensions().get::<crate::server::RequestCtx>(),
+        ) {
+            let _ = ctx.user.set(id.user.id);
+        }
         let auth_error = auth.as_ref().err().cloned();
         req.extensions_mut().insert(AuthState(auth));
         let info = RequestInfo::of(&req);
+        let mut unrouted = false;
         let (resp, error_message) = match self.inner.call(req).await {
             Ok(r) => {
                 let r = r.into_response();
@@ -337,11 +411,19 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
                     }
                     _ => e,
                 };
+                // No such route (or method): nothing was done, so nothing is audited.
+                unrouted = !e.is::<AppError>()
+                    && matches!(
+                        e.status(),
+                        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+                    );
                 let msg = e.to_string();
                 (json_error(e), Some(msg))
             }
         };
-        if write {
+        // Only identified callers' writes to real operations are audited: anonymous junk must
+        // not grow the store.
+        if write && identity.is_some() && !unrouted {
             self.audit(
                 &info,
                 identity.as_ref(),
@@ -390,10 +472,7 @@ impl<E> ApiGateEndpoint<E> {
         client: &str,
         error: Option<&str>,
     ) {
-        let body = body.map(|mut b| {
-            redact(&mut b);
-            b
-        });
+        let body = body.map(audit_body);
         let entry = AuditEntry {
             id: 0,
             user_id: who.map(|i| i.user.id),

@@ -31,6 +31,7 @@ pub struct GitStatusObj {
     /// Current branch, or `detached`.
     pub branch: String,
     pub dirty: bool,
+    #[oai(nullable)]
     pub upstream: Option<String>,
     pub ahead: u64,
     pub behind: u64,
@@ -40,12 +41,19 @@ pub struct GitStatusObj {
     pub conflicted: Vec<String>,
     /// Like `git status --short --branch`.
     pub status_summary: String,
+    #[oai(nullable)]
     pub last_pull: Option<String>,
+    #[oai(nullable)]
     pub last_pull_display: Option<String>,
+    #[oai(nullable)]
     pub last_commit_author: Option<String>,
+    #[oai(nullable)]
     pub last_commit_timestamp: Option<String>,
+    #[oai(nullable)]
     pub last_commit_display: Option<String>,
+    #[oai(nullable)]
     pub last_commit_hash: Option<String>,
+    #[oai(nullable)]
     pub last_commit_subject: Option<String>,
     pub workspace_path: String,
 }
@@ -119,6 +127,7 @@ pub struct BranchObj {
 #[derive(Object)]
 pub struct BranchesEnvelope {
     pub branches: Vec<BranchObj>,
+    #[oai(nullable)]
     pub current_branch: Option<String>,
 }
 
@@ -204,6 +213,7 @@ pub struct FilesEnvelope {
 pub struct ContentEnvelope {
     pub path: String,
     /// The text, or null for binary files (then see `content_base64`).
+    #[oai(nullable)]
     pub content: Option<String>,
     pub binary: bool,
     pub size: u64,
@@ -216,6 +226,7 @@ pub struct WorkspaceStatusObj {
     pub exists: bool,
     pub path: String,
     pub has_git: bool,
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 

@@ -171,7 +171,9 @@ pub struct ApiKeyObj {
     pub scopes: Vec<String>,
     pub is_active: bool,
     pub created_at: Timestamp,
+    #[oai(nullable)]
     pub last_used_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub expires_at: Option<Timestamp>,
     /// The full key: present only in the creation response.
     #[oai(skip_serializing_if_is_none)]
@@ -241,6 +243,7 @@ pub struct ProjectObj {
     pub owner_id: u64,
     pub owner_name: String,
     /// The SSH key this project's git uses; null means the tenant's keys.
+    #[oai(nullable)]
     pub ssh_key_id: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -355,6 +358,7 @@ pub struct UserObj {
     pub email: String,
     pub name: String,
     pub is_admin: bool,
+    #[oai(nullable)]
     pub linux_username: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -402,16 +406,23 @@ pub struct UserRequest {
 #[derive(Object)]
 pub struct AuditObj {
     pub id: u64,
+    #[oai(nullable)]
     pub user_id: Option<u64>,
+    #[oai(nullable)]
     pub api_key_id: Option<u64>,
     pub method: String,
     pub path: String,
+    #[oai(nullable)]
     pub query: Option<String>,
+    #[oai(nullable)]
     pub request_body: Option<serde_json::Value>,
     pub response_status: u16,
     pub response_time_ms: f64,
+    #[oai(nullable)]
     pub ip_address: Option<String>,
+    #[oai(nullable)]
     pub user_agent: Option<String>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
     pub created_at: Timestamp,
 }

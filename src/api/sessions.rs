@@ -44,18 +44,25 @@ pub struct SessionObj {
     pub session_id: String,
     pub project_id: u64,
     pub user_id: u64,
+    #[oai(nullable)]
     pub issue_id: Option<u64>,
     pub tool: String,
+    #[oai(nullable)]
     pub command: Option<String>,
+    #[oai(nullable)]
     pub tmux_target: Option<String>,
     /// The tmux socket (attach with `tmux -S <socket> attach -t <target>`).
+    #[oai(nullable)]
     pub tmux_socket: Option<String>,
     pub ssh_user: String,
+    #[oai(nullable)]
     pub workspace_path: Option<String>,
     pub is_active: bool,
     /// running, waiting (for input), exited; null when tmux no longer has the session.
+    #[oai(nullable)]
     pub state: Option<String>,
     pub started_at: Timestamp,
+    #[oai(nullable)]
     pub ended_at: Option<Timestamp>,
 }
 
@@ -106,12 +113,15 @@ pub struct StartBody {
 pub struct StartResult {
     pub id: u64,
     pub session_id: String,
+    #[oai(nullable)]
     pub tmux_target: Option<String>,
+    #[oai(nullable)]
     pub tmux_socket: Option<String>,
     pub ssh_user: String,
     /// True when an active session for the same issue was reused.
     pub existing: bool,
     pub context_populated: bool,
+    #[oai(nullable)]
     pub workspace_path: Option<String>,
     pub tool: String,
 }
@@ -131,6 +141,7 @@ pub struct StatusOk {
 #[derive(Object)]
 pub struct OutputObj {
     pub output: String,
+    #[oai(nullable)]
     pub state: Option<String>,
 }
 
@@ -138,6 +149,7 @@ pub struct OutputObj {
 pub struct ValidateObj {
     pub exists: bool,
     pub marked_inactive: bool,
+    #[oai(nullable)]
     pub message: Option<String>,
 }
 

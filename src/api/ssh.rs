@@ -50,7 +50,9 @@ pub struct SshKeyObj {
     pub public_key: String,
     /// `SHA256:…`, as `ssh-keygen -lf` and GitHub show it.
     pub fingerprint: String,
+    #[oai(nullable)]
     pub tenant_id: Option<u64>,
+    #[oai(nullable)]
     pub tenant_name: Option<String>,
     pub user_id: u64,
     /// The private half is stored (encrypted); it is never returned.
@@ -126,6 +128,7 @@ pub struct ProjectKeyRequest {
 #[derive(Object)]
 pub struct ProjectKeyObj {
     pub project_id: u64,
+    #[oai(nullable)]
     pub ssh_key_id: Option<u64>,
 }
 
@@ -139,6 +142,7 @@ pub struct KnownHostObj {
     pub fingerprint: String,
     /// `tofu` (learned on first connection) or `pinned` (entered by an admin).
     pub source: String,
+    #[oai(nullable)]
     pub created_by: Option<u64>,
     pub created_at: Timestamp,
 }

@@ -95,8 +95,11 @@ pub struct JobObj {
     pub key: String,
     pub kind: String,
     pub cron: String,
+    #[oai(nullable)]
     pub next_run: Option<Timestamp>,
+    #[oai(nullable)]
     pub last_run: Option<Timestamp>,
+    #[oai(nullable)]
     pub last_result: Option<String>,
     pub running: bool,
 }
@@ -120,12 +123,17 @@ pub struct BackupObj {
     pub filename: String,
     pub filepath: String,
     pub size_bytes: u64,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// manual, scheduled or safety (taken before a restore)
+    #[oai(nullable)]
     pub kind: Option<String>,
+    #[oai(nullable)]
     pub sha256: Option<String>,
+    #[oai(nullable)]
     pub schema_version: Option<u64>,
     pub created_at: Timestamp,
+    #[oai(nullable)]
     pub created_by: Option<BackupUser>,
 }
 
@@ -187,10 +195,13 @@ pub struct RestoreObj {
 #[derive(Object)]
 pub struct ScheduleObj {
     /// Cron expression (5 fields, or 6 with seconds first); null: no scheduled backups.
+    #[oai(nullable)]
     pub cron: Option<String>,
     /// Keep the newest N scheduled backups (manual and safety backups are never removed).
+    #[oai(nullable)]
     pub keep_last: Option<u64>,
     /// Remove scheduled backups older than N days (the newest one always stays).
+    #[oai(nullable)]
     pub keep_days: Option<u32>,
 }
 

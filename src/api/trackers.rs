@@ -54,10 +54,13 @@ enum NoContent {
 #[derive(Object)]
 pub struct CommentObj {
     /// The tracker's comment id (needed to edit it).
+    #[oai(nullable)]
     pub id: Option<String>,
     pub author: String,
     pub body: String,
+    #[oai(nullable)]
     pub created_at: Option<String>,
+    #[oai(nullable)]
     pub url: Option<String>,
 }
 
@@ -81,11 +84,14 @@ pub struct IssueObj {
     pub external_id: String,
     pub title: String,
     /// The tracker's status, verbatim.
+    #[oai(nullable)]
     pub status: Option<String>,
     /// `open`, `closed`, `__none__` or a slug of the status.
     pub status_key: String,
     pub status_label: String,
+    #[oai(nullable)]
     pub assignee: Option<String>,
+    #[oai(nullable)]
     pub url: Option<String>,
     pub labels: Vec<String>,
     /// The description as Markdown (single-issue answers only; lists leave it out).
@@ -303,12 +309,15 @@ pub struct SyncRunObj {
     pub status: String,
     pub full: bool,
     pub started_at: Timestamp,
+    #[oai(nullable)]
     pub finished_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub duration_seconds: Option<f64>,
     pub issues_fetched: u64,
     pub issues_created: u64,
     pub issues_updated: u64,
     pub issues_missing: u64,
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -347,15 +356,18 @@ pub struct IntegrationObj {
     pub id: u64,
     pub name: String,
     pub provider: String,
+    #[oai(nullable)]
     pub base_url: Option<String>,
     pub enabled: bool,
     pub tenant_id: u64,
     pub tenant_name: String,
     /// The Jira account email (settings.username).
+    #[oai(nullable)]
     pub jira_email: Option<String>,
     /// `••••` and the last four characters; the token itself is never returned.
     pub token_hint: String,
     /// Cron expression of scheduled sync (`null` = every 15 minutes, `off` = never).
+    #[oai(nullable)]
     pub sync_cron: Option<String>,
     pub project_count: u64,
     pub created_at: Timestamp,
@@ -466,8 +478,11 @@ pub struct LinkObj {
     pub provider: String,
     pub external_identifier: String,
     pub config: Value,
+    #[oai(nullable)]
     pub last_synced_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub override_base_url: Option<String>,
+    #[oai(nullable)]
     pub override_username: Option<String>,
     pub has_override_token: bool,
     pub issue_count: u64,
@@ -593,8 +608,11 @@ pub struct CredentialSaved {
 #[derive(Object)]
 pub struct IdentityObj {
     pub user_id: u64,
+    #[oai(nullable)]
     pub github_username: Option<String>,
+    #[oai(nullable)]
     pub gitlab_username: Option<String>,
+    #[oai(nullable)]
     pub jira_account_id: Option<String>,
 }
 

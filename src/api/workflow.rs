@@ -78,9 +78,12 @@ pub struct SubmitResult {
     pub commit_hash: String,
     pub commit_output: String,
     /// The branch pushed (null with `push: false`).
+    #[oai(nullable)]
     pub branch: Option<String>,
+    #[oai(nullable)]
     pub push_output: Option<String>,
     /// The comment posted on the issue (null when posting failed: see `warning`).
+    #[oai(nullable)]
     pub comment: Option<CommentObj>,
     #[oai(skip_serializing_if_is_none)]
     pub warning: Option<String>,
@@ -123,9 +126,13 @@ pub struct UserRef {
 
 #[derive(Object)]
 pub struct GlobalObj {
+    #[oai(nullable)]
     pub content: Option<String>,
+    #[oai(nullable)]
     pub created_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub updated_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub updated_by: Option<UserRef>,
     #[oai(skip_serializing_if_is_none)]
     pub message: Option<String>,

@@ -9,7 +9,43 @@ use argon2::password_hash::{
 
 use crate::error::AppError;
 
+/// At most one password hash per core at a time: each argon2 evaluation holds ~19 MiB, and a
+/// burst of logins on hundreds of blocking threads would otherwise hold them all at once.
+struct HashGate {
+    free: std::sync::Mutex<usize>,
+    cv: std::sync::Condvar,
+}
+
+struct Slot(&'static HashGate);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut n = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
+        *n += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+fn slot() -> Slot {
+    static GATE: std::sync::OnceLock<HashGate> = std::sync::OnceLock::new();
+    let gate = GATE.get_or_init(|| HashGate {
+        free: std::sync::Mutex::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        ),
+        cv: std::sync::Condvar::new(),
+    });
+    let mut n = gate.free.lock().unwrap_or_else(|p| p.into_inner());
+    while *n == 0 {
+        n = gate.cv.wait(n).unwrap_or_else(|p| p.into_inner());
+    }
+    *n -= 1;
+    Slot(gate)
+}
+
 pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let _slot = slot();
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -60,6 +96,7 @@ fn verify_werkzeug(password: &str, stored: &str) -> bool {
 
 /// Constant-time verification; an unparseable stored hash never matches.
 pub fn verify_password(password: &str, stored: &str) -> bool {
+    let _slot = slot();
     if is_legacy(stored) {
         return verify_werkzeug(password, stored);
     }
@@ -74,7 +111,14 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 /// A hash to verify against when the user does not exist, so timing does not reveal emails.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
+    DUMMY.get_or_init(|| {
+        // Not through the gate's slot twice: verify_password holds one while this runs.
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"not-a-real-password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
 }
 
 #[cfg(test)]

@@ -393,22 +393,118 @@ pub fn resolve_mentions(
     (out, used)
 }
 
-/// A five-field crontab line gets a leading seconds field; six or seven fields pass through.
+/// The example every cron message shows.
+const CRON_HINT: &str = "use 5 fields (minute hour day month weekday), e.g. '*/15 * * * *'";
+
+/// A crontab line (5 fields, or 6 with seconds first) in the scheduler's form: 6 fields, seconds
+/// first, the weekday field spelled out as the `cron` crate's day names.
+///
+/// Crontab numbers weekdays 0-7 (0 and 7 = Sunday, 1 = Monday); the `cron` crate numbers them
+/// 1-7 from Sunday, so the weekday field is never passed through: `*`/`?` stay, anything else
+/// (numbers, names in any case, lists, ranges, steps) becomes an explicit list like `Mon,Wed,Fri`.
+/// Times are UTC.
 pub fn cron_expression(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let fields = s.split_whitespace().count();
-    let expr = match fields {
-        5 => format!("0 {s}"),
-        6 | 7 => s.to_string(),
-        _ => {
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    let (seconds, rest) = match fields.len() {
+        5 => ("0", &fields[..]),
+        6 => (fields[0], &fields[1..]),
+        7 => {
             return Err(format!(
-                "'{s}' is not a cron expression: use 5 fields (minute hour day month weekday), e.g. '*/15 * * * *'"
+                "'{s}' has 7 fields, but a year field is not supported: {CRON_HINT}, or 6 with seconds first"
             ));
         }
+        _ => return Err(format!("'{s}' is not a cron expression: {CRON_HINT}")),
     };
+    let weekdays = crontab_weekdays(rest[4])
+        .map_err(|e| format!("'{s}' is not a valid cron expression: {e}"))?;
+    let expr = format!(
+        "{seconds} {} {} {} {} {weekdays}",
+        rest[0], rest[1], rest[2], rest[3]
+    );
     expr.parse::<cron::Schedule>()
         .map_err(|e| format!("'{s}' is not a valid cron expression: {e}"))?;
     Ok(expr)
+}
+
+/// The `cron` crate's day names, Sunday first (crontab's 0).
+const DAY_NAMES: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/// One crontab weekday: 0-7 (0 and 7 are Sunday) or a name (`mon`, `monday`, any case; `sun`
+/// is 0).
+fn crontab_day(v: &str) -> Result<u8, String> {
+    Ok(match v.to_ascii_lowercase().as_str() {
+        "sun" | "sunday" => 0,
+        "mon" | "monday" => 1,
+        "tue" | "tues" | "tuesday" => 2,
+        "wed" | "wednesday" => 3,
+        "thu" | "thur" | "thurs" | "thursday" => 4,
+        "fri" | "friday" => 5,
+        "sat" | "saturday" => 6,
+        n => match n.parse::<u8>() {
+            Ok(n) if n <= 7 => n,
+            _ => {
+                return Err(format!(
+                    "'{v}' is not a weekday (use 0-7, where 0 and 7 are Sunday, or sun, mon, … sat)"
+                ));
+            }
+        },
+    })
+}
+
+/// The weekday field as the `cron` crate reads it: `*` for every day, else day names.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    if field == "*" || field == "?" {
+        return Ok("*".into());
+    }
+    let mut days = [false; 7];
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, st)) => match st.parse::<u8>() {
+                Ok(n) if n >= 1 => (r, n),
+                _ => {
+                    return Err(format!(
+                        "weekday step '{item}' needs a number of days of 1 or more after '/'"
+                    ));
+                }
+            },
+            None => (item, 1),
+        };
+        let (first, last) = match range {
+            "*" | "?" => (0, 6),
+            "" => return Err(format!("weekday list '{field}' has an empty item")),
+            r => match r.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (crontab_day(a)?, crontab_day(b)?);
+                    // A range ending on Sunday runs to the end of the week: `fri-sun` = 5-7.
+                    (a, if b == 0 && a > 0 { 7 } else { b })
+                }
+                // `a/n` runs from `a` to the end of the week; a single day is just itself.
+                None => {
+                    let a = crontab_day(r)?;
+                    (a, if item.contains('/') { a.max(6) } else { a })
+                }
+            },
+        };
+        if first > last {
+            return Err(format!(
+                "weekday range '{range}' runs backwards (write it as e.g. mon-fri or 1-5)"
+            ));
+        }
+        for d in (first..=last).step_by(usize::from(step)) {
+            days[usize::from(d % 7)] = true;
+        }
+    }
+    if days.iter().all(|d| *d) {
+        return Ok("*".into());
+    }
+    Ok(DAY_NAMES
+        .iter()
+        .zip(days)
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 pub const DEFAULT_SYNC_CRON: &str = "*/15 * * * *";
@@ -631,7 +727,144 @@ mod tests {
     fn cron_expressions() {
         assert_eq!(cron_expression("*/15 * * * *").unwrap(), "0 */15 * * * *");
         assert_eq!(cron_expression("*/2 * * * * *").unwrap(), "*/2 * * * * *");
+        assert_eq!(
+            cron_expression(" 0 3 * * 1-5 ").unwrap(),
+            "0 0 3 * * Mon,Tue,Wed,Thu,Fri"
+        );
         assert!(cron_expression("every hour").is_err());
         assert!(cron_expression("99 * * * *").is_err());
+    }
+
+    /// The next `n` runs of a crontab line after `from`, as "Mon 05 03:00:00" (UTC).
+    fn runs(crontab: &str, from: DateTime<Utc>, n: usize) -> Vec<String> {
+        let expr = cron_expression(crontab).unwrap_or_else(|e| panic!("{crontab}: {e}"));
+        let schedule: cron::Schedule = expr.parse().unwrap();
+        schedule
+            .after(&from)
+            .take(n)
+            .map(|t| t.format("%a %d %H:%M:%S").to_string())
+            .collect()
+    }
+
+    /// Saturday 2026-01-03 12:00 UTC.
+    fn saturday() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 3, 12, 0, 0).unwrap()
+    }
+
+    fn days(crontab: &str, n: usize) -> Vec<String> {
+        runs(crontab, saturday(), n)
+            .into_iter()
+            .map(|r| r[..3].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn crontab_weekdays_mean_what_crontab_says() {
+        // Monday-Friday from a Saturday: the following Monday 03:00 first.
+        assert_eq!(
+            runs("0 3 * * 1-5", saturday(), 6),
+            [
+                "Mon 05 03:00:00",
+                "Tue 06 03:00:00",
+                "Wed 07 03:00:00",
+                "Thu 08 03:00:00",
+                "Fri 09 03:00:00",
+                "Mon 12 03:00:00"
+            ]
+        );
+        // 0 and 7 are both Sunday.
+        assert_eq!(
+            runs("0 3 * * 0", saturday(), 2),
+            ["Sun 04 03:00:00", "Sun 11 03:00:00"]
+        );
+        assert_eq!(
+            runs("* * * * 7", saturday(), 2),
+            ["Sun 04 00:00:00", "Sun 04 00:01:00"]
+        );
+        assert_eq!(days("0 3 * * 7", 2), ["Sun", "Sun"]);
+        // Names in any case, alone and in ranges.
+        for mon in ["mon", "MON", "Mon", "monday", "1"] {
+            assert_eq!(
+                runs(&format!("0 3 * * {mon}"), saturday(), 1),
+                ["Mon 05 03:00:00"],
+                "{mon}"
+            );
+        }
+        assert_eq!(days("0 3 * * sun", 1), ["Sun"]);
+        assert_eq!(
+            days("0 3 * * MON-FRI", 6),
+            ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]
+        );
+        assert_eq!(
+            days("0 3 * * mon-fri", 5),
+            days("0 3 * * 1-5", 5),
+            "names and numbers agree"
+        );
+        // Lists, ranges ending at 7 (or Sunday), steps.
+        assert_eq!(days("0 3 * * 1,3,5", 4), ["Mon", "Wed", "Fri", "Mon"]);
+        assert_eq!(days("0 3 * * 5-7", 4), ["Sun", "Fri", "Sat", "Sun"]);
+        assert_eq!(days("0 3 * * fri-sun", 4), ["Sun", "Fri", "Sat", "Sun"]);
+        assert_eq!(days("0 3 * * 6,0", 3), ["Sun", "Sat", "Sun"]);
+        assert_eq!(
+            days("0 3 * * */2", 5),
+            ["Sun", "Tue", "Thu", "Sat", "Sun"],
+            "*/2 = Sun, Tue, Thu, Sat"
+        );
+        assert_eq!(days("0 3 * * 1-5/2", 4), ["Mon", "Wed", "Fri", "Mon"]);
+        assert_eq!(days("0 3 * * 3/2", 3), ["Wed", "Fri", "Wed"]);
+        assert_eq!(days("0 3 * * 1-2,sat", 3), ["Mon", "Tue", "Sat"]);
+        assert_eq!(days("0 3 * * 0-0", 2), ["Sun", "Sun"]);
+        assert_eq!(days("0 3 * * 7-7", 2), ["Sun", "Sun"]);
+        // Every day: `*`, `?`, and ranges covering the week.
+        for every in ["*", "?", "0-6", "1-7", "0-7", "*/1", "sun-sat"] {
+            assert_eq!(
+                cron_expression(&format!("0 3 * * {every}")).unwrap(),
+                "0 0 3 * * *",
+                "{every}"
+            );
+        }
+        assert_eq!(
+            days("0 3 * * *", 3),
+            ["Sun", "Mon", "Tue"],
+            "from Saturday noon"
+        );
+        // Six fields: seconds first, the weekday translated the same way.
+        assert_eq!(runs("30 0 3 * * 1", saturday(), 1), ["Mon 05 03:00:30"]);
+        assert_eq!(
+            cron_expression("*/5 * * * * MON-WED").unwrap(),
+            "*/5 * * * * Mon,Tue,Wed"
+        );
+        // The scheduler reads the same form.
+        let next = crate::services::scheduler::next_after(
+            &cron_expression("0 3 * * 1-5").unwrap(),
+            saturday(),
+        );
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 1, 5, 3, 0, 0).single());
+    }
+
+    #[test]
+    fn bad_weekdays_and_seven_fields_are_refused_clearly() {
+        let err = |s: &str| cron_expression(s).unwrap_err();
+        assert!(
+            err("0 3 * * 8").contains("'8' is not a weekday"),
+            "{}",
+            err("0 3 * * 8")
+        );
+        assert!(err("0 3 * * funday").contains("not a weekday"));
+        assert!(err("0 3 * * fri-mon").contains("runs backwards"));
+        assert!(err("0 3 * * 5-1").contains("runs backwards"));
+        assert!(err("0 3 * * */0").contains("step"));
+        assert!(err("0 3 * * 1,,2").contains("empty item"));
+        assert!(err("0 3 * * 1-").contains("not a weekday"));
+        assert!(err("0 3 * * 1-5/x").contains("step"));
+        assert!(err("0 3 * * 8").starts_with("'0 3 * * 8' is not a valid cron expression: "));
+        let seven = err("0 0 3 * * 1 2026");
+        assert!(
+            seven.starts_with("'0 0 3 * * 1 2026' has 7 fields")
+                && seven
+                    .contains("use 5 fields (minute hour day month weekday), e.g. '*/15 * * * *'"),
+            "{seven}"
+        );
+        assert!(err("* * * *").contains("is not a cron expression: use 5 fields"));
     }
 }

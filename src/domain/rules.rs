@@ -100,10 +100,42 @@ pub fn validate_name(field: &str, value: &str) -> Result<String, String> {
     if v.chars().any(|c| c.is_control()) {
         return Err(format!("{field} must not contain control characters"));
     }
+    if let Some(c) = v.chars().find(|&c| is_bidi_control(c)) {
+        return Err(format!(
+            "{field} must not contain bidirectional override or isolate characters (found U+{:04X}): they make text display in a different order than it is stored",
+            c as u32
+        ));
+    }
+    if v.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(format!(
+            "{field} must contain visible characters, not only zero-width or invisible ones"
+        ));
+    }
     if v.contains('/') || v.contains('\\') || v.contains("..") {
         return Err(format!("{field} must not contain '/', '\\' or '..'"));
     }
     Ok(v.to_string())
+}
+
+/// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they reorder
+/// how the text around them is shown ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that render as nothing: zero-width space/joiners (U+200B–U+200D), direction marks
+/// (U+200E, U+200F, U+061C), word joiner and invisible operators (U+2060–U+2064), the byte-order
+/// mark (U+FEFF), soft hyphen (U+00AD) and the Mongolian vowel separator (U+180E).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+    )
 }
 
 /// Free text (descriptions): blank becomes `None`; bounded length; no NUL.
@@ -244,7 +276,7 @@ pub fn redact(value: &mut serde_json::Value) {
                         || lk.contains("token")
                         || lk.contains("secret")
                         || lk.contains("private_key")
-                }) || lk == "extra_vars"
+                }) || matches!(lk.as_str(), "extra_vars" | "prompt" | "command" | "data")
                 {
                     *v = serde_json::Value::String("***REDACTED***".into());
                 } else {
@@ -257,11 +289,89 @@ pub fn redact(value: &mut serde_json::Value) {
     }
 }
 
+/// The client behind trusted reverse proxies: walking the forwarding chain from the nearest
+/// hop, the first address that is not a trusted proxy (the left-most when all are). Reads
+/// `Forwarded` (RFC 7239 `for=`) first, then `X-Forwarded-For`. `peer` must itself be trusted
+/// for the headers to count at all (the caller checks that).
+pub fn forwarded_client(
+    forwarded: Option<&str>,
+    x_forwarded_for: Option<&str>,
+    peer: std::net::IpAddr,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    fn parse_for(v: &str) -> Option<std::net::IpAddr> {
+        let v = v.trim().trim_matches('"');
+        let v = if let Some(rest) = v.strip_prefix('[') {
+            rest.split(']').next().unwrap_or("")
+        } else if v.matches(':').count() == 1 {
+            v.split(':').next().unwrap_or("")
+        } else {
+            v
+        };
+        v.parse().ok()
+    }
+    let chain: Vec<std::net::IpAddr> = match forwarded.filter(|f| !f.trim().is_empty()) {
+        Some(f) => f
+            .split(',')
+            .filter_map(|elem| {
+                elem.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then(|| parse_for(v))?
+                })
+            })
+            .collect(),
+        None => x_forwarded_for
+            .unwrap_or("")
+            .split(',')
+            .filter_map(parse_for)
+            .collect(),
+    };
+    chain
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .or(chain.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
 /// Index key for the issue status index: the normalised status key (`__none__` for blank).
 /// The full normalisation table arrives with the trackers; until then: lower-case slug.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_behind_trusted_proxies() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxy = ip("10.0.0.1");
+        let trusted = [proxy, ip("10.0.0.2")];
+        // The nearest untrusted hop wins; a client cannot push a fake address past it.
+        assert_eq!(
+            forwarded_client(None, Some("6.6.6.6, 203.0.113.7"), proxy, &trusted),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_client(None, Some("203.0.113.7, 10.0.0.2"), proxy, &trusted),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_client(
+                Some("for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\""),
+                Some("1.1.1.1"),
+                proxy,
+                &trusted
+            ),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            forwarded_client(Some("for=192.0.2.60:8080"), None, proxy, &trusted),
+            ip("192.0.2.60")
+        );
+        // Garbage or nothing: the proxy itself.
+        assert_eq!(forwarded_client(None, Some("junk"), proxy, &trusted), proxy);
+        assert_eq!(forwarded_client(None, None, proxy, &trusted), proxy);
+    }
 
     #[test]
     fn colours_are_sanitised_against_the_palette() {
@@ -307,6 +417,34 @@ mod tests {
         );
         assert!(validate_name("Name", &"é".repeat(255)).is_ok());
         assert!(validate_name("Name", "acme.io").is_ok());
+    }
+
+    #[test]
+    fn names_refuse_bidi_overrides_and_invisible_only_text() {
+        for c in ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}'] {
+            let e = validate_name("Name", &format!("acme{c}gpj.exe")).unwrap_err();
+            assert!(e.contains("bidirectional"), "{e}");
+            assert!(e.contains(&format!("U+{:04X}", c as u32)), "{e}");
+        }
+        for c in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'] {
+            assert!(validate_name("Name", &format!("{c}acme")).is_err(), "{c:?}");
+        }
+        for only in [
+            "\u{200B}",
+            "\u{200C}\u{200D}",
+            "\u{2060}",
+            "\u{FEFF}",
+            " \u{200B} \u{FEFF} ",
+            "\u{200E}",
+        ] {
+            let e = validate_name("Tenant name", only).unwrap_err();
+            assert!(e.contains("visible characters"), "{only:?}: {e}");
+            assert!(e.starts_with("Tenant name"), "{e}");
+        }
+        // Joiners inside real text stay allowed (emoji sequences, Indic scripts, Persian).
+        assert!(validate_name("Name", "team 👩\u{200D}💻").is_ok());
+        assert!(validate_name("Name", "می\u{200C}خواهم").is_ok());
+        assert!(validate_name("Name", "שלום").is_ok());
     }
 
     #[test]

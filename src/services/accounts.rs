@@ -384,7 +384,8 @@ impl App {
 
     /// Check email and password; on success create a session and return its token.
     pub fn login(&self, email: &str, password: &str, client: &str) -> AppResult<(String, User)> {
-        if let Some(wait) = self.login_limiter.blocked_for(client) {
+        // Counted before the (slow) password check, so a burst cannot race past the limit.
+        if let Err(wait) = self.login_limiter.begin_attempt(client) {
             return Err(AppError::TooManyRequests(format!(
                 "Too many failed logins. Try again in {wait} seconds."
             )));
@@ -398,10 +399,9 @@ impl App {
             }
         };
         let Some(mut user) = user.filter(|_| ok) else {
-            self.login_limiter.record_failure(client);
             return Err(AppError::BadRequest("Invalid email or password.".into()));
         };
-        self.login_limiter.reset(client);
+        self.login_limiter.refund(client);
         if crate::auth::password::is_legacy(&user.password_hash) {
             // Imported from the Python aiops: replace with argon2id now that we know the password.
             let hash = hash_password(password)?;
@@ -473,6 +473,12 @@ impl App {
 
     /// Resolve a raw key to an identity. Read-only except for a coarse `last_used_at` update.
     pub fn authenticate_key(&self, raw: &str) -> AppResult<Identity> {
+        self.authenticate_key_with(raw, true)
+    }
+
+    /// `slow`: also try keys imported from the Python aiops (bcrypt). A client that keeps
+    /// presenting bad keys only gets the fast lookup.
+    pub fn authenticate_key_with(&self, raw: &str, slow: bool) -> AppResult<Identity> {
         let raw = raw.trim();
         if !keys::looks_like_key(raw) {
             return Err(AppError::unauthorized(
@@ -484,10 +490,11 @@ impl App {
         let invalid = || AppError::unauthorized("Invalid API key");
         let id = match index_get(&r, API_KEYS_BY_DIGEST, &digest)? {
             Some(id) => id,
-            None => {
+            None if slow => {
                 drop(r);
                 return self.authenticate_legacy_key(raw);
             }
+            None => return Err(invalid()),
         };
         let key: ApiKey = get_row(&r, API_KEYS, id)?.ok_or_else(invalid)?;
         let now = Utc::now();

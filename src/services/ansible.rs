@@ -71,7 +71,19 @@ pub struct PlaybookView {
     pub name: String,
 }
 
+/// Playbooks under `dir`, relative to `base`. Directory links are not followed (a committed
+/// `playbooks/loop -> ..` must not recurse forever), the depth is bounded, and so is the count.
 fn yaml_files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    yaml_files_at(dir, base, out, 0)
+}
+
+const MAX_PLAYBOOK_DEPTH: usize = 8;
+const MAX_PLAYBOOKS: usize = 2000;
+
+fn yaml_files_at(dir: &Path, base: &Path, out: &mut Vec<String>, depth: usize) {
+    if depth > MAX_PLAYBOOK_DEPTH || out.len() >= MAX_PLAYBOOKS {
+        return;
+    }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -79,9 +91,13 @@ fn yaml_files(dir: &Path, base: &Path, out: &mut Vec<String>) {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
+        let is_link = e.file_type().map(|t| t.is_symlink()).unwrap_or(true);
         if p.is_dir() {
-            yaml_files(&p, base, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"))
+            if !is_link {
+                yaml_files_at(&p, base, out, depth + 1);
+            }
+        } else if out.len() < MAX_PLAYBOOKS
+            && matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"))
             && let Ok(rel) = p.strip_prefix(base)
         {
             out.push(rel.display().to_string());
@@ -147,9 +163,12 @@ impl App {
         for mut r in runs {
             r.status = "failed".into();
             r.finished_at = Some(Utc::now());
-            r.output
-                .push_str("\n[aiops] the server stopped while this run was going on\n");
             put_row(&w, ANSIBLE_RUNS, r.id, &r)?;
+            let mut t = w.open_table(ANSIBLE_OUTPUT)?;
+            t.insert(
+                output_key(r.id, LAST_CHUNK).as_str(),
+                "\n[aiops] the server stopped while this run was going on\n".as_bytes(),
+            )?;
         }
         w.commit()?;
         Ok(())
@@ -358,6 +377,16 @@ impl App {
         Ok(run)
     }
 
+    fn append_output(&self, id: Id, n: u64, text: &str) -> AppResult<()> {
+        tokio::task::block_in_place(|| {
+            let w = self.store.write()?;
+            w.open_table(ANSIBLE_OUTPUT)?
+                .insert(output_key(id, n).as_str(), text.as_bytes())?;
+            w.commit()?;
+            Ok(())
+        })
+    }
+
     fn update_run(&self, id: Id, f: impl FnOnce(&mut AnsibleRun)) {
         let res = (|| -> AppResult<()> {
             let w = self.store.write()?;
@@ -400,12 +429,31 @@ impl App {
                 let _ = live.tx.send(line.to_string());
             }
         };
+        // Output reaches the store as appended chunks (only what is new), never rewritten whole.
+        let persisted = std::sync::atomic::AtomicUsize::new(0);
+        let chunk_no = std::sync::atomic::AtomicU64::new(0);
+        let flush = || {
+            use std::sync::atomic::Ordering::SeqCst;
+            let from = persisted.load(SeqCst);
+            let new: Option<String> = live
+                .output
+                .lock()
+                .ok()
+                .and_then(|o| o.get(from..).filter(|t| !t.is_empty()).map(str::to_string));
+            if let Some(text) = new {
+                let n = chunk_no.fetch_add(1, SeqCst);
+                if let Err(e) = self.append_output(id, n, &text) {
+                    tracing::warn!(run = id, error = %e, "cannot store ansible output");
+                } else {
+                    persisted.store(from + text.len(), SeqCst);
+                }
+            }
+        };
         let finish = |status: &str, code: Option<i32>| {
-            let output = live.output.lock().map(|o| o.clone()).unwrap_or_default();
+            flush();
             self.update_run(id, |r| {
                 r.status = status.into();
                 r.exit_code = code;
-                r.output = output;
                 r.finished_at = Some(Utc::now());
             });
             if let Ok(mut m) = self.ansible.live.lock() {
@@ -488,10 +536,7 @@ impl App {
                     Ok(Some(l)) => push(&l),
                     _ => err_done = true,
                 },
-                _ = persist.tick() => {
-                    let output = live.output.lock().map(|o| o.clone()).unwrap_or_default();
-                    self.update_run(id, |r| r.output = output);
-                }
+                _ = persist.tick() => flush(),
                 st = child.wait(), if out_done && err_done => break st,
                 _ = live.cancel.notified() => {
                     kill_group(child.id(), "TERM");
@@ -553,6 +598,9 @@ impl App {
         let mut run: AnsibleRun = get_row(&r, ANSIBLE_RUNS, id)?
             .filter(|x: &AnsibleRun| run_visible(&r, &g, caller, x))
             .ok_or_else(|| AppError::NotFound(format!("Run {id} not found")))?;
+        if run.output.is_empty() {
+            run.output = stored_output(&r, id)?;
+        }
         // A live run's newest output is in memory.
         if let Some(l) = self
             .ansible
@@ -680,10 +728,34 @@ impl App {
             .collect())
     }
 
+    /// Why a schedule's turn is skipped: its previous run (`last_run_id`) is still queued or
+    /// running. A schedule never queues a second run behind its own (an every-second schedule
+    /// of a slow playbook would pile them up otherwise).
+    pub(crate) fn ansible_schedule_busy(&self, schedule_id: Id) -> AppResult<Option<String>> {
+        let r = self.store.read()?;
+        let Some(s) = get_row::<AnsibleSchedule>(&r, ANSIBLE_SCHEDULES, schedule_id)? else {
+            return Ok(None);
+        };
+        let Some(last) = s.last_run_id else {
+            return Ok(None);
+        };
+        Ok(get_row::<AnsibleRun>(&r, ANSIBLE_RUNS, last)?
+            .filter(|run| run.status == "queued" || run.status == "running")
+            .map(|run| {
+                format!(
+                    "skipped: previous run #{last} still {} (wait for it, or cancel it: aiops ansible cancel {last})",
+                    run.status
+                )
+            }))
+    }
+
     /// Start a schedule's run now, as the schedule's creator (administrators, or the system
-    /// caller for the scheduler).
+    /// caller for the scheduler). Refused (409) while its previous run is queued or running.
     pub async fn run_ansible_schedule(&self, caller: &Identity, schedule_id: Id) -> AppResult<Id> {
         caller.require_admin()?;
+        if let Some(why) = self.ansible_schedule_busy(schedule_id)? {
+            return Err(AppError::Conflict(format!("Schedule {schedule_id}: {why}")));
+        }
         let (s, user): (AnsibleSchedule, User) = {
             let r = self.store.read()?;
             let s: AnsibleSchedule = get_row(&r, ANSIBLE_SCHEDULES, schedule_id)?
@@ -727,6 +799,25 @@ impl App {
         w.commit()?;
         Ok(run.id)
     }
+}
+
+/// The chunk number of the note added when a run was cut short by a stop (sorts last).
+const LAST_CHUNK: u64 = 9_999_999_999;
+
+fn output_key(run: Id, n: u64) -> String {
+    format!("{run:020}:{n:010}")
+}
+
+/// A finished run's output from its chunks, in order.
+fn stored_output(r: &redb::ReadTransaction, run: Id) -> AppResult<String> {
+    let t = r.open_table(ANSIBLE_OUTPUT)?;
+    let (from, to) = (output_key(run, 0), output_key(run + 1, 0));
+    let mut out = String::new();
+    for item in t.range(from.as_str()..to.as_str())? {
+        let (_, v) = item?;
+        out.push_str(&String::from_utf8_lossy(v.value()));
+    }
+    Ok(out)
 }
 
 /// `base/rel` when it is a file whose real path (symlinks resolved) stays inside `base`.

@@ -28,6 +28,21 @@ const MAX_DIFF_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Default)]
 pub struct GitLocks(Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>);
 
+/// How long a git request waits for another one in the same workspace before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The workspace's git lock, or 409 after a short wait (network operations can take minutes).
+async fn acquire(lock: &Arc<tokio::sync::Mutex<()>>) -> AppResult<tokio::sync::MutexGuard<'_, ()>> {
+    tokio::time::timeout(LOCK_WAIT, lock.lock())
+        .await
+        .map_err(|_| {
+            AppError::Conflict(
+                "Another git operation is running in this workspace; try again when it has finished"
+                    .into(),
+            )
+        })
+}
+
 impl GitLocks {
     fn get(&self, p: &Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -563,7 +578,7 @@ impl App {
         caller.require(Scope::Write)?;
         let ws = self.workspace(caller, project_id)?;
         let lock = self.git_locks.get(&ws.path);
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         if ws.path.join(".git").exists() {
             return Ok((ws.path, false));
         }
@@ -625,7 +640,7 @@ impl App {
 
     pub async fn git_status(&self, caller: &Identity, project_id: Id) -> AppResult<GitStatus> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let o = ws
             .git(&["status", "--porcelain=v2", "--branch", "-z"], QUICK)
             .await?;
@@ -663,7 +678,7 @@ impl App {
         limit: usize,
     ) -> AppResult<Vec<CommitInfo>> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         self.log_in(&ws.path, limit).await
     }
 
@@ -685,7 +700,7 @@ impl App {
     ) -> AppResult<String> {
         let r = Self::ref_arg(r)?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let mut log = String::new();
         if clean {
             for args in [&["reset", "--hard"][..], &["clean", "-fd"][..]] {
@@ -724,7 +739,7 @@ impl App {
     /// the working tree.
     pub async fn git_fetch(&self, caller: &Identity, project_id: Id) -> AppResult<String> {
         let (ws, lock) = self.ready(caller, project_id, true).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let env = self.git_ssh_env(&ws.project).await?;
         let o = ws
             .git_env(&["fetch", "--prune", "origin"], NETWORK, &env)
@@ -750,7 +765,7 @@ impl App {
     ) -> AppResult<String> {
         let r = Self::ref_arg(r)?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let branch = match r {
             Some(b) => b,
             None => {
@@ -809,7 +824,7 @@ impl App {
             return Err(AppError::BadRequest("Invalid path: empty file name".into()));
         }
         let (ws, lock) = self.ready(caller, project_id, true).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let mut add: Vec<&str> = vec!["add"];
         if rels.is_empty() {
             add.push("-A");
@@ -843,7 +858,7 @@ impl App {
         project_id: Id,
     ) -> AppResult<super::gitread::Branches> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         tokio::task::block_in_place(|| super::gitread::branches(&ws.path))
     }
 
@@ -862,7 +877,7 @@ impl App {
             .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
         let from = Self::ref_arg(from)?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let mut args = vec!["branch", name.as_str()];
         if let Some(f) = &from {
             args.push(f.as_str());
@@ -892,7 +907,7 @@ impl App {
         let b = validate_branch(branch)
             .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let o = ws.git(&["checkout", b.as_str(), "--"], QUICK).await?;
         if !o.ok {
             return Err(failed("Failed to checkout branch", &o));
@@ -912,7 +927,7 @@ impl App {
             .transpose()
             .map_err(AppError::BadRequest)?;
         let (ws, lock) = self.ready(caller, project_id, false).await?;
-        let _g = lock.lock().await;
+        let _g = acquire(&lock).await?;
         let mut args = vec!["diff", "--no-color", "--no-ext-diff"];
         if staged {
             args.push("--cached");

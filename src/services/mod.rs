@@ -68,7 +68,7 @@ impl App {
         Ok(App {
             store,
             secrets,
-            http: trackers::Http::new()?,
+            http: trackers::Http::from_config(&config)?,
             sync_locks: Default::default(),
             git_locks: Default::default(),
             self_url: Default::default(),

@@ -31,6 +31,8 @@ pub enum JobKind {
     Sync(Id),
     Backup,
     Ansible(Id),
+    /// Hourly: the audit log's retention (days and row cap).
+    AuditRetention,
 }
 
 impl JobKind {
@@ -39,6 +41,7 @@ impl JobKind {
             JobKind::Sync(i) => format!("sync:{i}"),
             JobKind::Backup => "backup".into(),
             JobKind::Ansible(i) => format!("ansible:{i}"),
+            JobKind::AuditRetention => "audit-retention".into(),
         }
     }
     fn label(&self) -> &'static str {
@@ -46,6 +49,7 @@ impl JobKind {
             JobKind::Sync(_) => "issue sync",
             JobKind::Backup => "backup",
             JobKind::Ansible(_) => "ansible playbook",
+            JobKind::AuditRetention => "audit log retention",
         }
     }
 }
@@ -127,6 +131,7 @@ fn current_jobs(app: &App) -> AppResult<Vec<(JobKind, String)>> {
     for (id, expr) in app.ansible_schedules_due_source()? {
         out.push((JobKind::Ansible(id), expr));
     }
+    out.push((JobKind::AuditRetention, "0 17 * * * *".to_string()));
     Ok(out)
 }
 
@@ -180,16 +185,25 @@ async fn run_job(app: &App, kind: &JobKind) -> Result<String, String> {
                 Ok(format!("{} links synced", results.len()))
             }
         }
+        JobKind::AuditRetention => tokio::task::block_in_place(|| app.apply_audit_retention())
+            .map(|n| format!("{n} old audit entries removed"))
+            .map_err(|e| e.to_string()),
         JobKind::Backup => app
             .run_scheduled_backup()
             .await
             .map(|b| format!("backup #{} ({} bytes)", b.id, b.size_bytes))
             .map_err(|e| e.to_string()),
-        JobKind::Ansible(id) => app
-            .run_ansible_schedule(&crate::auth::Identity::system(), *id)
-            .await
-            .map(|run| format!("run #{run} started"))
-            .map_err(|e| e.to_string()),
+        JobKind::Ansible(id) => {
+            // A previous run still queued or running: this turn is skipped, nothing queued.
+            if let Some(why) = app.ansible_schedule_busy(*id).map_err(|e| e.to_string())? {
+                tracing::info!(job = %kind.key(), "{why}");
+                return Ok(why);
+            }
+            app.run_ansible_schedule(&crate::auth::Identity::system(), *id)
+                .await
+                .map(|run| format!("run #{run} started"))
+                .map_err(|e| e.to_string())
+        }
     }
 }
 

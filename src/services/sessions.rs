@@ -426,7 +426,9 @@ impl App {
         .collect();
         let wrapper = format!(
             "{exports}PATH={dir}:$PATH; export PATH; \
-             while ! k=$(tmux show-buffer -b {b} 2>/dev/null); do sleep 0.05; done; \
+             n=0; while ! k=$(tmux show-buffer -b {b} 2>/dev/null); do n=$((n+1)); \
+             if [ $n -ge 200 ]; then echo 'aiops: the API key never arrived; stop this session and start it again' >&2; exit 1; fi; \
+             sleep 0.05; done; \
              tmux delete-buffer -b {b}; AIOPS_API_KEY=$k; export AIOPS_API_KEY; unset k; exec {cmd}",
             dir = sh_quote(&exe_dir),
             b = buffer,
@@ -473,6 +475,8 @@ impl App {
             .run(&["load-buffer", "-b", &buffer, "-"], Some(raw.as_bytes()))
             .await?;
         if !loaded.ok {
+            // The pane gives up waiting on its own; end it now so nothing lingers.
+            let _ = tm.run(&["kill-session", "-t", &name], None).await;
             return Err(AppError::Internal(format!(
                 "cannot hand the API key to the session: {}",
                 loaded.stderr

@@ -372,19 +372,7 @@ impl App {
         key: &str,
     ) -> AppResult<KnownHost> {
         require_admin(caller)?;
-        let host = host.trim().to_ascii_lowercase();
-        if host.is_empty()
-            || host
-                .chars()
-                .any(|c| c.is_whitespace() || c == '/' || c == '@')
-        {
-            return Err(AppError::BadRequest(
-                "host must be a host name or address (no user, path or spaces)".into(),
-            ));
-        }
-        if port == 0 {
-            return Err(AppError::BadRequest("port must be 1-65535".into()));
-        }
+        let host = checked_host(host, port)?;
         let body = key_body(key).ok_or_else(|| {
             AppError::BadRequest(
                 "key must be an OpenSSH public key line (ssh-ed25519 AAAA…), e.g. from ssh-keyscan"
@@ -457,7 +445,7 @@ impl App {
         pin: bool,
     ) -> AppResult<(String, String, &'static str)> {
         require_admin(caller)?;
-        let host = host.trim().to_ascii_lowercase();
+        let host = checked_host(host, port)?;
         let key = probe_host_key(&host, port)
             .await
             .map_err(AppError::Upstream)?;
@@ -574,4 +562,27 @@ pub(crate) fn import_key_material(
         .to_openssh()
         .map_err(|e| AppError::Internal(format!("cannot encode the public key: {e}")))?;
     Ok((line, fingerprint(&public_key), enc, warning))
+}
+
+/// A host name or address to pin or scan, trimmed and lower-cased; refused (400) before any
+/// connection when empty, with a user, path, spaces or control characters, or on port 0.
+fn checked_host(host: &str, port: u16) -> AppResult<String> {
+    let host = host.trim().to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(AppError::BadRequest(
+            "host is required: give the SSH server's host name or address (e.g. github.com)".into(),
+        ));
+    }
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
+    {
+        return Err(AppError::BadRequest(
+            "host must be a host name or address (no user, path or spaces)".into(),
+        ));
+    }
+    if port == 0 {
+        return Err(AppError::BadRequest("port must be 1-65535".into()));
+    }
+    Ok(host)
 }

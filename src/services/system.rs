@@ -42,6 +42,52 @@ pub struct Updated {
     pub path: PathBuf,
 }
 
+/// The most log bytes one log view reads.
+const LOG_SCAN_BUDGET: u64 = 32 << 20;
+
+/// The last `want` lines of `path` that `keep` accepts, reading backwards in 64 KiB blocks and
+/// spending at most `budget` bytes. Also says whether the whole file was read.
+fn tail_lines(
+    path: &Path,
+    want: usize,
+    keep: &dyn Fn(&str) -> bool,
+    budget: &mut u64,
+) -> std::io::Result<(Vec<String>, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut pos = f.metadata()?.len();
+    let mut carry: Vec<u8> = Vec::new();
+    let mut found: Vec<String> = Vec::new();
+    const BLOCK: u64 = 64 << 10;
+    while pos > 0 && found.len() < want && *budget > 0 {
+        let n = BLOCK.min(pos).min(*budget);
+        pos -= n;
+        *budget -= n;
+        f.seek(SeekFrom::Start(pos))?;
+        let mut block = vec![0u8; n as usize];
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&carry);
+        // The first (partial) line waits for the next block unless this is the file's start.
+        let mut lines: Vec<&[u8]> = block.split(|b| *b == b'\n').collect();
+        carry = if pos > 0 {
+            lines.remove(0).to_vec()
+        } else {
+            Vec::new()
+        };
+        for l in lines.into_iter().rev() {
+            let text = String::from_utf8_lossy(l);
+            if !text.is_empty() && keep(&text) {
+                found.push(text.into_owned());
+                if found.len() >= want {
+                    break;
+                }
+            }
+        }
+    }
+    found.reverse();
+    Ok((found, pos == 0))
+}
+
 fn dir_size(p: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![p.to_path_buf()];
@@ -305,33 +351,30 @@ impl App {
         let needle = filter
             .map(|f| f.trim().to_lowercase())
             .filter(|f| !f.is_empty());
+        let keep = |l: &str| {
+            let lvl = serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v["level"].as_str().map(rank))
+                .unwrap_or(0);
+            lvl >= min
+                && needle
+                    .as_ref()
+                    .is_none_or(|n| l.to_lowercase().contains(n.as_str()))
+        };
+        // Newest file first, each read backwards from its end: only what is shown is read
+        // (at most LOG_SCAN_BUDGET bytes in all), however big the files are.
         let mut out: Vec<String> = Vec::new();
         let mut truncated = false;
-        for f in files.iter().rev() {
-            let text = std::fs::read(f).map_err(|e| {
-                AppError::Internal(format!("cannot read the log file {}: {e}", f.display()))
-            })?;
-            let text = String::from_utf8_lossy(&text);
-            let mut chunk: Vec<String> = text
-                .lines()
-                .filter(|l| {
-                    let lvl = serde_json::from_str::<Value>(l)
-                        .ok()
-                        .and_then(|v| v["level"].as_str().map(rank))
-                        .unwrap_or(0);
-                    lvl >= min
-                        && needle
-                            .as_ref()
-                            .is_none_or(|n| l.to_lowercase().contains(n.as_str()))
-                })
-                .map(str::to_string)
-                .collect();
+        let mut budget = LOG_SCAN_BUDGET;
+        for (i, f) in files.iter().enumerate().rev() {
+            let (mut chunk, whole) =
+                tail_lines(f, lines - out.len(), &keep, &mut budget).map_err(|e| {
+                    AppError::Internal(format!("cannot read the log file {}: {e}", f.display()))
+                })?;
             chunk.extend(out);
             out = chunk;
-            if out.len() >= lines {
-                truncated = out.len() > lines || files.len() > 1;
-                let cut = out.len() - lines;
-                out.drain(..cut);
+            if out.len() >= lines || budget == 0 {
+                truncated = !whole || i > 0;
                 break;
             }
         }

@@ -15,7 +15,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 use tables::*;
 
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// The open database. The handle can be swapped for another file while the server runs
 /// (backup restore): transactions already begun finish on the old file.
@@ -29,12 +29,14 @@ type Migration = fn(&WriteTransaction) -> Result<(), AppError>;
 /// Ordered migrations: `MIGRATIONS[n]` moves a store from version n to n+1.
 /// Version 0 is an empty file; v1 creates every table; v2 adds `known_hosts`; v3 adds the
 /// Ansible runs and schedules (creating tables is idempotent, so each runs the same step); v4
-/// adds memberships and makes every project's owner a maintainer of it (nobody loses access).
+/// adds memberships and makes every project's owner a maintainer of it (nobody loses access);
+/// v5 keeps Ansible run output in its own table of appended chunks.
 const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
     migrate_create_all_tables,
     migrate_create_all_tables,
     migrate_owner_memberships,
+    migrate_create_all_tables,
 ];
 
 fn migrate_owner_memberships(w: &WriteTransaction) -> Result<(), AppError> {

@@ -74,6 +74,8 @@ pub const BACKUPS: T<u64, &[u8]> = T::new("backups");
 pub const SETTINGS: T<&str, &[u8]> = T::new("settings");
 pub const ANSIBLE_RUNS: T<u64, &[u8]> = T::new("ansible_runs");
 pub const ANSIBLE_SCHEDULES: T<u64, &[u8]> = T::new("ansible_schedules");
+/// A run's output in appended chunks: "<run id, 20 digits>:<chunk no, 8 digits>" -> UTF-8 text.
+pub const ANSIBLE_OUTPUT: T<&str, &[u8]> = T::new("ansible_output");
 
 /// Receives each (key, value) of a table dump.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;
@@ -293,6 +295,7 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::RowU64(KNOWN_HOSTS),
     AnyTable::RowU64(ANSIBLE_RUNS),
     AnyTable::RowU64(ANSIBLE_SCHEDULES),
+    AnyTable::RowStr(ANSIBLE_OUTPUT),
     AnyTable::RowU64(AI_SESSIONS),
     AnyTable::MultiU64(AI_SESSIONS_BY_USER),
     AnyTable::MultiU64(AI_SESSIONS_BY_PROJECT),

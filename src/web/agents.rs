@@ -183,28 +183,72 @@ pub fn global_post(
     }
 }
 
+/// One poller per user: it renders the user's agents panel every 2 s while at least one of
+/// their dashboards listens, and every listener gets the same rendering (tmux is asked once per
+/// user, however many dashboards are open).
+type Panels = std::sync::Mutex<
+    std::collections::HashMap<crate::domain::Id, tokio::sync::watch::Receiver<String>>,
+>;
+
+fn panels() -> &'static Panels {
+    static P: std::sync::OnceLock<Panels> = std::sync::OnceLock::new();
+    P.get_or_init(Default::default)
+}
+
+fn panel_feed(app: &std::sync::Arc<App>, who: &Identity) -> tokio::sync::watch::Receiver<String> {
+    let mut map = panels().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(rx) = map.get(&who.user.id)
+        && rx.has_changed().is_ok()
+    {
+        return rx.clone();
+    }
+    let (tx, rx) = tokio::sync::watch::channel(String::new());
+    map.insert(who.user.id, rx.clone());
+    let (app, who) = (app.clone(), who.clone());
+    tokio::spawn(async move {
+        loop {
+            let html = super::git::agents_list(&app, &who).await.into_string();
+            tx.send_if_modified(|cur| {
+                if *cur != html {
+                    *cur = html;
+                    true
+                } else {
+                    false
+                }
+            });
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            // Only the map's own receiver left: nobody is watching; stop.
+            if tx.receiver_count() <= 1 {
+                let mut map = panels().lock().unwrap_or_else(|p| p.into_inner());
+                if tx.receiver_count() <= 1 {
+                    map.remove(&who.user.id);
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// `GET /agents/events`: server-sent events carrying the agents panel whenever it changes
-/// (tmux is looked at every 2 s per connected dashboard; nothing is sent while nothing changes,
-/// apart from keep-alive comments).
+/// (from the user's one poller; nothing is sent while nothing changes, apart from keep-alive
+/// comments).
 #[handler]
 pub async fn agents_events(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
     use poem::web::sse::{Event, SSE};
     let who = who_or_login!(app, req);
-    let app = app.clone();
-    // The first event goes out at once (`last` is empty); then every 2 s, only on a change.
-    let stream =
-        futures_util::stream::unfold((app, who, String::new()), |(app, who, last)| async move {
-            loop {
-                if !last.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                }
-                let html = super::git::agents_list(&app, &who).await.into_string();
-                if html != last {
-                    let ev = Event::message(html.clone()).event_type("agents");
-                    return Some((ev, (app, who, html)));
-                }
+    let mut rx = panel_feed(app, &who);
+    rx.mark_changed();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            let html = rx.borrow_and_update().clone();
+            if !html.is_empty() {
+                let ev = Event::message(html).event_type("agents");
+                return Some((ev, rx));
             }
-        });
+        }
+    });
     SSE::new(stream)
         .keep_alive(std::time::Duration::from_secs(15))
         .into_response()

@@ -28,9 +28,20 @@ use std::sync::Arc;
 #[folder = "assets/"]
 pub struct Assets;
 
+/// Headers on every web response (pages, fragments, assets, streams, and their errors, hence
+/// `to_response` before it): no framing by other sites (clickjacking), no MIME sniffing.
+fn security_headers() -> poem::middleware::SetHeader {
+    poem::middleware::SetHeader::new()
+        .overriding("x-frame-options", "DENY")
+        .overriding("content-security-policy", "frame-ancestors 'none'")
+        .overriding("x-content-type-options", "nosniff")
+}
+
 pub fn assets() -> impl Endpoint {
     EmbeddedFilesEndpoint::<Assets>::new()
         .with(poem::middleware::SetHeader::new().appending("cache-control", "public, max-age=3600"))
+        .to_response()
+        .with(security_headers())
 }
 
 /// Long-lived streams (server-sent events), mounted outside the compression layer so that
@@ -41,6 +52,8 @@ pub fn stream_routes(app: Arc<App>) -> impl Endpoint {
         .at("/sessions/:key/terminal", get(terminal::terminal_ws))
         .at("/ansible/runs/:id", get(ansible::ansible_events))
         .data(app)
+        .to_response()
+        .with(security_headers())
 }
 
 pub fn routes(app: Arc<App>) -> impl Endpoint {
@@ -139,4 +152,6 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         )
         .data(app)
         .catch_error(|_: poem::error::NotFoundError| async { not_found_page(None).into_response() })
+        .to_response()
+        .with(security_headers())
 }

@@ -135,7 +135,7 @@ pub fn login_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<NextQuer
     let next = safe_next(q.next.as_deref());
     with_cookie(
         login_form(&csrf, &next, "", None),
-        &format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict"),
+        &login_csrf_cookie(&csrf),
     )
 }
 
@@ -158,11 +158,11 @@ pub fn login_post(
         );
     }
     let next = safe_next(f.get("next").map(String::as_str).or(q.next.as_deref()));
-    let client = crate::api::gate::client_ip(req);
+    let client = crate::api::gate::client_ip(req, &app.config.trusted_proxies);
     let email = field(&f, "email");
     match tokio::task::block_in_place(|| app.login(email, field(&f, "password"), &client)) {
         Ok((token, _)) => with_cookie(
-            with_cookie(redirect(&next), &clear_cookie(LOGIN_CSRF_COOKIE)),
+            with_cookie(redirect(&next), &clear_login_csrf_cookie()),
             &session_cookie(
                 &token,
                 app.config.cookie_secure,

@@ -41,13 +41,16 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// Only local paths: `/x`, never `//host` or `/\host` or a scheme.
+/// Only local paths: `/x`, never `//host` or `/\host` or a scheme. Control characters and
+/// backslashes are refused anywhere: browsers drop tabs and newlines and read `\` as `/`, so
+/// `/<TAB>/host` becomes `//host` and leaves the site.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
-                && !n.starts_with("/\\")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
                 && !n.contains("://") =>
         {
             n.to_string()
@@ -82,6 +85,16 @@ pub fn session_cookie(token: &str, secure: bool, max_age_secs: u64) -> String {
 
 pub fn clear_cookie(name: &str) -> String {
     format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// The login form's CSRF cookie: only sent back to `/login`.
+pub fn login_csrf_cookie(token: &str) -> String {
+    format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict")
+}
+
+/// Clears the login CSRF cookie: same name and path as it was set with, or the browser keeps it.
+pub fn clear_login_csrf_cookie() -> String {
+    format!("{LOGIN_CSRF_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 pub fn with_cookie(resp: impl IntoResponse, cookie: &str) -> Response {
@@ -119,10 +132,36 @@ mod tests {
             "/\\evil.com",
             "evil",
             "/x://y",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/\r/evil.com",
+            "/\u{0}/evil.com",
+            "/\u{7f}/evil.com",
+            "/\u{85}/evil.com",
+            "/a\\b",
+            "/x/\\evil.com",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/issues/7?q=a%09b")), "/issues/7?q=a%09b");
+    }
+
+    #[test]
+    fn the_login_csrf_cookie_is_cleared_on_the_path_it_was_set_on() {
+        let path = |c: &str| {
+            c.split(';')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix("Path="))
+                .map(str::to_string)
+        };
+        let set = login_csrf_cookie("t");
+        let clear = clear_login_csrf_cookie();
+        assert!(set.starts_with("aiops_login_csrf=t;"), "{set}");
+        assert!(clear.starts_with("aiops_login_csrf=;"), "{clear}");
+        assert!(clear.contains("Max-Age=0"), "{clear}");
+        assert_eq!(path(&set), path(&clear));
+        assert_eq!(path(&set).as_deref(), Some("/login"));
     }
 
     #[test]

@@ -503,3 +503,56 @@ async fn server_files_are_private_whatever_the_umask() {
         "the server says what it changed: {log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_is_required_unless_an_admin_turns_it_off_and_off_shows_in_red() {
+    // Without bwrap the server refuses to start, and says how to fix it.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("serve")
+        .env("AIOPS_DATA_DIR", tmp.path())
+        .env("AIOPS_BIND", "127.0.0.1:0")
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to start") && err.contains("apt-get install bubblewrap"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sandbox = \"off\""),
+        "says how to opt out: {err}"
+    );
+    // Control: on by default the status says so; turned off, the status and the page say red.
+    let s = Server::start();
+    let (_, st) = s.get(&s.admin_key, "/api/v1/system/status").await;
+    assert_eq!(st["components"]["sandbox"]["healthy"], true, "{st}");
+    drop(s);
+    let s = Server::start_with(&[("AIOPS_SANDBOX", "off")]);
+    let (_, st) = s.get(&s.admin_key, "/api/v1/system/status").await;
+    assert_eq!(st["components"]["sandbox"]["healthy"], false, "{st}");
+    assert!(
+        st["components"]["sandbox"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server's own powers"),
+        "{st}"
+    );
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let html = s
+        .client
+        .get(s.url("/admin/system"))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("sandbox-off") && html.contains("The agent sandbox is off"),
+        "{html}"
+    );
+}

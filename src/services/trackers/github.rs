@@ -33,6 +33,24 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     })
 }
 
+/// Same scheme, host and port (userinfo, path and query do not matter).
+fn same_origin(base: &str, link: &str) -> bool {
+    match (reqwest::Url::parse(base), reqwest::Url::parse(link)) {
+        (Ok(b), Ok(l)) => {
+            let o = l.origin();
+            o.is_tuple() && o == b.origin() && l.username().is_empty() && l.password().is_none()
+        }
+        _ => false,
+    }
+}
+
+/// `scheme://host:port` of a URL for messages (never its path, query or credentials).
+fn origin_text(u: &str) -> String {
+    reqwest::Url::parse(u)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "an unparseable URL".into())
+}
+
 pub(super) fn comment_from(v: &Value) -> Comment {
     Comment {
         id: id_string(v, "id"),
@@ -122,7 +140,21 @@ impl GitHub {
                     ));
                 }
             }
-            next = next_link(&headers).filter(|n| n.starts_with(&self.c.base_url));
+            next = match next_link(&headers) {
+                Some(n) if same_origin(&self.c.base_url, &n) => Some(n),
+                // Following it would send the token to another host (a look-alike such as
+                // api.github.com.evil.example passes a prefix check). Stopping quietly would
+                // make a partial list look complete, so the sync fails instead.
+                Some(n) => {
+                    return Err(TrackerError::Failed(format!(
+                        "GitHub's next-page link points to {}, not to the integration's base URL {}: not followed, so the token stays with {}. Check the base URL (or a proxy rewriting Link headers).",
+                        origin_text(&n),
+                        self.c.base_url,
+                        origin_text(&self.c.base_url)
+                    )));
+                }
+                None => None,
+            };
         }
         Ok(out)
     }
@@ -310,6 +342,43 @@ mod tests {
             r#"<https://x/?page=1>; rel="prev""#.parse().unwrap(),
         );
         assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn next_links_must_stay_on_the_base_origin() {
+        let gh = "https://api.github.com";
+        assert!(same_origin(
+            gh,
+            "https://api.github.com/repos/o/r/issues?page=2"
+        ));
+        assert!(
+            same_origin(gh, "https://API.github.com:443/x"),
+            "default port, any case"
+        );
+        let ghe = "https://ghe.example/api/v3";
+        assert!(same_origin(
+            ghe,
+            "https://ghe.example/api/v3/repos/o/r/issues?page=2"
+        ));
+        for evil in [
+            "https://api.github.com.evil.example/repos/o/r/issues?page=2",
+            "https://api.github.com@evil.example/repos/o/r/issues",
+            "https://api.github.com:8443/repos",
+            "http://api.github.com/repos",
+            "https://evil.example/?https://api.github.com",
+            "/relative?page=2",
+            "not a url",
+        ] {
+            assert!(!same_origin(gh, evil), "{evil}");
+        }
+        assert!(!same_origin(
+            "http://127.0.0.1:4000",
+            "http://127.0.0.1:40001/x"
+        ));
+        assert_eq!(
+            origin_text("https://user:pw@api.github.com.evil.example/x?token=1"),
+            "https://api.github.com.evil.example"
+        );
     }
 
     #[test]

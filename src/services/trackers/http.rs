@@ -1,12 +1,26 @@
 //! The HTTP client every provider shares: timeouts, retries with backoff on 429/5xx (and
 //! GitHub's 403 secondary rate limit), and upstream error messages extracted from the JSON.
+//!
+//! Writes that create something (POST: a new issue, a comment, a Jira transition) are retried
+//! only when the tracker provably never got them (the connection could not be made) or when it
+//! said so itself (429, GitHub's rate-limit 403). After a timeout or a 5xx the tracker may
+//! have carried the request out, so resending could create a duplicate: the caller gets an
+//! error saying so instead.
+//!
+//! TLS: rustls with the bundled Mozilla roots, the system's roots (`/etc/ssl/certs`,
+//! `SSL_CERT_FILE`), and an optional extra PEM bundle (`ca_bundle`) for trackers behind a
+//! private CA.
 
 use super::{TResult, TrackerError};
 use crate::error::{AppError, AppResult};
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// How long one tracker request may take, unless configured (`tracker_timeout_secs`).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Clone)]
 pub struct Http {
@@ -16,15 +30,82 @@ pub struct Http {
     max_delay: Duration,
 }
 
+/// What the client is built from (see `Config::tracker_timeout_secs` and `Config::ca_bundle`).
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Extra trusted CA certificates (a PEM file), on top of the bundled and system roots.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            ca_bundle: None,
+        }
+    }
+}
+
+impl HttpOptions {
+    pub fn from_config(c: &crate::config::Config) -> HttpOptions {
+        HttpOptions {
+            timeout: Duration::from_secs(c.tracker_timeout_secs),
+            ca_bundle: c.ca_bundle.clone(),
+        }
+    }
+}
+
+/// The certificates of a PEM bundle; a clear error when the file cannot be read or holds none.
+pub fn load_ca_bundle(path: &Path) -> AppResult<Vec<reqwest::Certificate>> {
+    let what = |e: String| {
+        AppError::BadRequest(format!(
+            "ca_bundle {}: {e} (give a PEM file of CA certificates, e.g. /etc/ssl/certs/my-ca.pem, or unset ca_bundle / AIOPS_CA_BUNDLE)",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| what(format!("cannot read it: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| what(format!("not a valid PEM certificate bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(what(
+            "holds no certificate (no -----BEGIN CERTIFICATE----- block)".into(),
+        ));
+    }
+    Ok(certs)
+}
+
 impl Http {
+    /// Default options: 30 s timeout, bundled and system roots.
+    #[cfg(test)]
     pub fn new() -> AppResult<Http> {
-        let client = reqwest::Client::builder()
+        Http::with_options(&HttpOptions::default())
+    }
+
+    pub fn from_config(c: &crate::config::Config) -> AppResult<Http> {
+        Http::with_options(&HttpOptions::from_config(c))
+    }
+
+    pub fn with_options(o: &HttpOptions) -> AppResult<Http> {
+        let mut b = reqwest::Client::builder()
             .user_agent(concat!("aiops/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(8)
-            .build()
-            .map_err(|e| AppError::Internal(format!("cannot build the HTTP client: {e}")))?;
+            .connect_timeout(Duration::from_secs(10).min(o.timeout))
+            .timeout(o.timeout)
+            .pool_max_idle_per_host(8);
+        if let Some(p) = &o.ca_bundle {
+            for cert in load_ca_bundle(p)? {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        let client = b.build().map_err(|e| {
+            let hint = if o.ca_bundle.is_some() {
+                " (check the certificates in ca_bundle)"
+            } else {
+                ""
+            };
+            AppError::BadRequest(format!("cannot build the tracker HTTP client: {e}{hint}"))
+        })?;
         Ok(Http {
             client,
             max_attempts: 4,
@@ -38,23 +119,40 @@ impl Http {
     }
 
     /// Send with retries; `Ok` only for 2xx. `label` names the tracker in messages ("GitHub").
+    /// A POST is resent only when it provably never reached the tracker (see the module doc).
     pub async fn send(&self, label: &str, rb: RequestBuilder) -> TResult<Response> {
+        let (client, request) = rb.build_split();
+        let request = request.map_err(|e| {
+            TrackerError::Invalid(format!(
+                "{label}: cannot make the request: {}",
+                without_url(&e)
+            ))
+        })?;
+        // Whether this request may be sent twice.
+        let idempotent = request.method() != Method::POST;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let req = rb.try_clone().ok_or_else(|| {
+            let req = request.try_clone().ok_or_else(|| {
                 TrackerError::Failed(format!("{label}: request cannot be retried"))
             })?;
             let last = attempt >= self.max_attempts;
-            match req.send().await {
+            match client.execute(req).await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status();
+                    let refused_unprocessed = unprocessed(status, resp.headers());
                     let retry = retryable(status, resp.headers());
                     let wait = self.delay(attempt, resp.headers());
                     let path = resp.url().path().to_string();
                     let text = resp.text().await.unwrap_or_default();
                     let msg = upstream_message(label, status, &text);
+                    if retry && !idempotent && !refused_unprocessed {
+                        tracing::warn!(tracker = label, %path, status = status.as_u16(), "tracker failed a write; not resent (it may have been carried out)");
+                        return Err(TrackerError::Failed(format!(
+                            "{msg}. The request reached {label}, which may or may not have carried it out (an issue or comment may have been created): check {label} before trying again"
+                        )));
+                    }
                     if retry && !last {
                         tracing::warn!(tracker = label, %path, status = status.as_u16(), attempt, wait_ms = wait.as_millis() as u64, "tracker asked us to retry");
                         tokio::time::sleep(wait).await;
@@ -68,13 +166,24 @@ impl Http {
                     return Err(TrackerError::Refused(msg, status.as_u16()));
                 }
                 Err(e) => {
-                    let what = if e.is_timeout() {
-                        "timed out"
-                    } else if e.is_connect() {
+                    // A connect error means nothing was sent; anything else may have arrived.
+                    let what = if e.is_connect() {
                         "could not connect"
+                    } else if e.is_timeout() {
+                        "timed out"
                     } else {
                         "request failed"
                     };
+                    if !idempotent && !e.is_connect() {
+                        tracing::warn!(
+                            tracker = label,
+                            "tracker {what} on a write; not resent (it may have been carried out)"
+                        );
+                        return Err(TrackerError::Failed(format!(
+                            "{label} {what}: {}. The request was sent, so {label} may or may not have carried it out (an issue or comment may have been created): check {label} before trying again",
+                            without_url(&e)
+                        )));
+                    }
                     if !last {
                         let wait = self.delay(attempt, &HeaderMap::new());
                         tracing::warn!(tracker = label, attempt, "tracker {what}; retrying");
@@ -130,8 +239,13 @@ impl Http {
 }
 
 fn retryable(status: StatusCode, headers: &HeaderMap) -> bool {
+    status.is_server_error() || unprocessed(status, headers)
+}
+
+/// The tracker said it did not carry the request out (rate limited): safe to resend, even a
+/// write.
+fn unprocessed(status: StatusCode, headers: &HeaderMap) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
         || (status == StatusCode::FORBIDDEN
             && (headers.contains_key("retry-after")
                 || headers
@@ -140,12 +254,28 @@ fn retryable(status: StatusCode, headers: &HeaderMap) -> bool {
 }
 
 /// reqwest errors include the URL; drop it (query strings may carry tokens in some setups).
+/// The causes are kept ("invalid peer certificate: UnknownIssuer" says what to fix).
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
     if let Some(u) = e.url() {
         s = s.replace(u.as_str(), "");
     }
-    s.replace(" for url ()", "").trim().to_string()
+    s = s.replace(" for url ()", "").trim().to_string();
+    if s.contains("certificate") {
+        s.push_str(
+            " (a tracker whose certificate comes from a private CA needs that CA in ca_bundle / AIOPS_CA_BUNDLE)",
+        );
+    }
+    s
 }
 
 /// "GitHub API error 422 - Validation Failed: title missing", from whatever JSON shape the
@@ -266,5 +396,365 @@ mod tests {
         assert_eq!(http.delay(3, &h), Duration::from_millis(1000));
         ra.insert("retry-after", "9999".parse().unwrap());
         assert_eq!(http.delay(1, &ra), Duration::from_secs(30));
+    }
+
+    // ---- writes are not resent when they may have been carried out ----------------------
+
+    /// A one-route HTTP/1.1 server on loopback that counts requests and answers each after
+    /// `stall` with `status`.
+    async fn counting_server(
+        status: u16,
+        stall: Duration,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let h = h.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Headers, then as much body as Content-Length says.
+                    loop {
+                        let Ok(n) = sock.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    h.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(stall).await;
+                    let body = r#"{"message":"Server Error"}"#;
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    fn quick(timeout: Duration) -> Http {
+        let mut http = Http::with_options(&HttpOptions {
+            timeout,
+            ca_bundle: None,
+        })
+        .unwrap();
+        http.base_delay = Duration::from_millis(1);
+        http
+    }
+
+    fn sent(hits: &std::sync::atomic::AtomicUsize) -> usize {
+        hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_post_answered_5xx_is_sent_once_and_said_to_maybe_have_happened() {
+        let (url, hits) = counting_server(502, Duration::ZERO).await;
+        let http = quick(Duration::from_secs(5));
+        let err = http
+            .send(
+                "GitHub",
+                http.client()
+                    .post(format!("{url}/repos/o/r/issues"))
+                    .json(&serde_json::json!({"title": "x"})),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(sent(&hits), 1, "a POST answered 502 is not resent");
+        assert!(
+            err.starts_with("GitHub API error 502 - Server Error")
+                && err.contains("may or may not have carried it out")
+                && err.contains("check GitHub before trying again"),
+            "{err}"
+        );
+        // Reads and updates are still retried.
+        for m in [Method::GET, Method::PATCH, Method::PUT, Method::DELETE] {
+            let (url, hits) = counting_server(503, Duration::ZERO).await;
+            let err = http
+                .send(
+                    "GitLab",
+                    http.client().request(m.clone(), format!("{url}/x")),
+                )
+                .await
+                .unwrap_err()
+                .to_string();
+            assert_eq!(sent(&hits), 4, "{m} is retried");
+            assert!(err.contains("gave up after 4 attempts"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_that_times_out_is_sent_once() {
+        let (url, hits) = counting_server(201, Duration::from_secs(3)).await;
+        let http = quick(Duration::from_millis(500));
+        let err = http
+            .send(
+                "Jira",
+                http.client()
+                    .post(format!("{url}/rest/api/3/issue/OPS-1/comment"))
+                    .json(&serde_json::json!({"body": "hi"})),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(sent(&hits), 1, "a POST that timed out is not resent");
+        assert!(
+            err.starts_with("Jira timed out")
+                && err.contains("may or may not have carried it out")
+                && err.contains("check Jira before trying again"),
+            "{err}"
+        );
+        // A GET that times out is retried.
+        let (url, hits) = counting_server(200, Duration::from_secs(3)).await;
+        let err = http
+            .send("Jira", http.client().get(format!("{url}/x")))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(sent(&hits), 4, "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_post_is_retried_when_it_provably_was_not_carried_out() {
+        // 429: the tracker says it did nothing.
+        let (url, hits) = counting_server(429, Duration::ZERO).await;
+        let http = quick(Duration::from_secs(5));
+        let err = http
+            .send("GitHub", http.client().post(format!("{url}/x")).body("{}"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(sent(&hits), 4, "{err}");
+        assert!(err.contains("gave up after 4 attempts"), "{err}");
+        // Nothing listening: the connection was never made.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = http
+            .send(
+                "GitLab",
+                http.client().post(format!("http://127.0.0.1:{port}/x")),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("GitLab could not connect") && err.contains("gave up after 4 attempts"),
+            "{err}"
+        );
+    }
+
+    // ---- extra CA certificates ------------------------------------------------------------
+
+    /// A self-signed CA certificate (P-256), for loading only.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBiDCCAS2gAwIBAgIUeHSCsq1EySN9Zq0DgjuwGqMYIKwwCgYIKoZIzj0EAwIw
+GDEWMBQGA1UEAwwNYWlvcHMgdGVzdCBDQTAgFw0yNjEyMDExMDMwMDNaGA8yMTI2
+MTEwNzEwMzAwM1owGDEWMBQGA1UEAwwNYWlvcHMgdGVzdCBDQTBZMBMGByqGSM49
+AgEGCCqGSM49AwEHA0IABMSbuDpmy5CM0BZOwgFKlXxQNZE5a2LyqSt+yTXK/Ct6
+2y/aGKRY/KL9/vx9/0hvWAOlopaV3+DyfjRnFrP/1YqjUzBRMB0GA1UdDgQWBBSL
+iSdylq2KhGwsmPSuLoLj/PLbjjAfBgNVHSMEGDAWgBSLiSdylq2KhGwsmPSuLoLj
+/PLbjjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQD5NNHf+nYz
+uo46XdpfL64gOvJGRkBi3P5A9shc65HPSwIhAKbrNU9J0gwJq17s6EFiCL2c7VxB
+eozxU/wbgK8naqGP
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn a_ca_bundle_is_loaded_and_a_bad_one_refused_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, format!("# private CA\n{TEST_CA}{TEST_CA}")).unwrap();
+        assert_eq!(load_ca_bundle(&good).unwrap().len(), 2);
+        let opts = |p: &Path| HttpOptions {
+            timeout: Duration::from_secs(1),
+            ca_bundle: Some(p.to_path_buf()),
+        };
+        assert!(Http::with_options(&opts(&good)).is_ok());
+
+        let err = |p: &Path| {
+            Http::with_options(&opts(p))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let missing = dir.path().join("nope.pem");
+        let e = err(&missing);
+        assert!(
+            e.starts_with(&format!("ca_bundle {}: cannot read it", missing.display()))
+                && e.contains("give a PEM file of CA certificates"),
+            "{e}"
+        );
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "just text\n").unwrap();
+        assert!(
+            err(&empty).contains("holds no certificate"),
+            "{}",
+            err(&empty)
+        );
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(err(&broken).contains("ca_bundle"), "{}", err(&broken));
+    }
+
+    /// A real TLS server (openssl s_server) with a certificate from a private CA: reached with
+    /// the CA in `ca_bundle`, refused without it.
+    #[tokio::test]
+    async fn a_tracker_behind_a_private_ca_is_reached_with_ca_bundle() {
+        use std::process::{Command, Stdio};
+        if Command::new("openssl").arg("version").output().is_err() {
+            eprintln!("openssl is not installed: skipping the TLS handshake test");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=aiops private CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-cert", "srv.pem", "-key", "srv.key"])
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let url = format!("https://127.0.0.1:{port}/");
+        // s_server serves one connection at a time: the refused handshake first.
+        let mut without = Http::with_options(&HttpOptions {
+            timeout: Duration::from_secs(5),
+            ca_bundle: None,
+        })
+        .unwrap();
+        without.max_attempts = 1;
+        let refused = without.send("GitLab", without.client().get(&url)).await;
+        drop(without);
+        let with = Http::with_options(&HttpOptions {
+            timeout: Duration::from_secs(5),
+            ca_bundle: Some(d.join("ca.pem")),
+        })
+        .unwrap();
+        let reached = with.send("GitLab", with.client().get(&url)).await;
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(
+            reached.is_ok(),
+            "{:?}",
+            reached.err().map(|e| e.to_string())
+        );
+        let e = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.starts_with("GitLab could not connect")
+                && e.contains("UnknownIssuer")
+                && e.contains("needs that CA in ca_bundle"),
+            "{e}"
+        );
     }
 }

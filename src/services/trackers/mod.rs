@@ -8,7 +8,7 @@ mod gitlab;
 mod http;
 mod jira;
 
-pub use http::Http;
+pub use http::{DEFAULT_TIMEOUT_SECS, Http};
 
 use crate::domain::issues::ensure_base_url;
 use crate::domain::{Comment, Timestamp};
