@@ -54,6 +54,9 @@ measure "GET /api/v1/issues/{id}" "X-API-Key: $KEY" "/api/v1/issues/$ISSUE"
 measure "page: dashboard /" "Cookie: aiops_session=$SESSION" /
 measure "page: /issues" "Cookie: aiops_session=$SESSION" /issues
 row "RSS after load" "$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+row "peak RSS, 300 concurrent failing logins" "$(python3 bench/hostile.py logins "$BASE" "$PID" 300) MiB"
+read -r SLOW_RSS SLOW_OK < <(python3 bench/hostile.py slow "$BASE" "$PID" 1000)
+row "peak RSS, 1,000 idle slow-header connections (12 s)" "$SLOW_RSS MiB, $SLOW_OK of 5 normal requests served meanwhile"
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
 SYNC=$(cargo bench -q --bench tracker_sync 2>/dev/null | awk -F'[(),]' '/^full sync/ {print $0}' | sed -n 's/.*pages, \([0-9.]* s\).*/\1/p')

@@ -1086,4 +1086,20 @@ mod tests {
             "## main...origin/main [ahead 1]\n?? n.txt"
         );
     }
+
+    #[tokio::test]
+    async fn a_busy_workspace_answers_409_instead_of_waiting_behind_a_long_operation() {
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let held = lock.clone().lock_owned().await;
+        let waited = tokio::spawn({
+            let lock = lock.clone();
+            async move { acquire(&lock).await.map(|_| ()) }
+        });
+        match waited.await.unwrap() {
+            Err(AppError::Conflict(m)) => assert!(m.contains("Another git operation")),
+            other => panic!("expected 409, got {other:?}"),
+        }
+        drop(held);
+        assert!(acquire(&lock).await.is_ok(), "free again once it finished");
+    }
 }

@@ -2,203 +2,14 @@
 //! A minimal W3C WebDriver client over reqwest: enough to navigate, type, click and read.
 
 use crate::harness::*;
-use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use crate::webdriver::Driver;
+
 use std::time::{Duration, Instant};
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-struct Driver {
-    child: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver must be installed (apt-get install chromium chromium-driver)");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync"],
-                "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}}
-            }
-        }}});
-        let v: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("WebDriver session: {v}"))
-            .to_string();
-        Driver {
-            child,
-            base,
-            session,
-            http,
-        }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{}", self.base, self.session, path);
-        let mut req = self.http.request(method, url);
-        req = req.json(&body.unwrap_or(json!({})));
-        let v: Value = req.send().await.unwrap().json().await.unwrap();
-        v["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let v = self
-                .cmd(
-                    reqwest::Method::POST,
-                    "/element",
-                    Some(json!({"using": "css selector", "value": css})),
-                )
-                .await;
-            if let Some(id) = v[ELEMENT].as_str() {
-                return id.to_string();
-            }
-            assert!(Instant::now() < deadline, "element {css} not found: {v}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/clear"), None)
-            .await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    /// Keystrokes into an element, without clearing it first.
-    async fn send_keys(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), None)
-            .await;
-    }
-
-    async fn script(&self, js: &str) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": js, "args": []})),
-        )
-        .await
-    }
-
-    async fn text_of(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{id}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Wait until the element's text contains `needle`.
-    async fn wait_text(&self, css: &str, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let t = self.text_of(css).await;
-            if t.contains(needle) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never showed '{needle}'; it shows: {t}"
-            );
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    }
-
-    async fn current_url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // End the WebDriver session first (a blocking HTTP DELETE: Drop cannot await), so that
-        // chromedriver closes Chromium; killing chromedriver alone leaves the browser running.
-        use std::io::{Read, Write};
-        if let Some(addr) = self.base.strip_prefix("http://")
-            && let Ok(mut conn) = std::net::TcpStream::connect(addr)
-        {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = write!(
-                conn,
-                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                self.session
-            );
-            let _ = conn.read_to_end(&mut Vec::new());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn phone_user_logs_in_and_creates_a_tenant_and_a_project() {
     let s = Server::start();
-    let d = Driver::start().await;
+    let d = Driver::start(true).await;
     d.goto(&s.url("/tenants")).await;
     // Not logged in: sent to the login page.
     d.find("input[name=email]").await;
@@ -284,7 +95,7 @@ async fn phone_user_filters_issues_and_comments_with_htmx() {
     .await;
     crate::trackers::sync(&s, &s.admin_key, serde_json::json!({})).await;
 
-    let d = Driver::start().await;
+    let d = Driver::start(true).await;
     d.goto(&s.url("/issues")).await;
     d.type_into("input[name=email]", ADMIN_EMAIL).await;
     d.type_into("input[name=password]", ADMIN_PASSWORD).await;
@@ -334,7 +145,7 @@ async fn phone_user_filters_issues_and_comments_with_htmx() {
 #[tokio::test(flavor = "multi_thread")]
 async fn phone_user_types_into_the_browser_terminal_and_sees_the_echo() {
     let (s, _tmp, _p, id) = crate::terminal::agent_server().await;
-    let d = Driver::start().await;
+    let d = Driver::start(true).await;
     d.goto(&s.url("/login")).await;
     d.type_into("input[name=email]", ADMIN_EMAIL).await;
     d.type_into("input[name=password]", ADMIN_PASSWORD).await;
@@ -381,7 +192,7 @@ async fn admin_runs_a_playbook_from_the_web_and_watches_its_output_live() {
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: \"first-step\"\n    - ansible.builtin.command: sleep 2\n    - ansible.builtin.debug:\n        msg: \"last-step\"\n",
     )
     .unwrap();
-    let d = Driver::start().await;
+    let d = Driver::start(true).await;
     d.goto(&s.url("/login")).await;
     d.type_into("input[name=email]", ADMIN_EMAIL).await;
     d.type_into("input[name=password]", ADMIN_PASSWORD).await;

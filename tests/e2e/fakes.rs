@@ -63,6 +63,9 @@ pub struct State {
     pub stall: Option<(String, Duration)>,
     pub next_comment_id: u64,
     pub users: Vec<Value>,
+    /// GitHub next-page links start with this instead of the fake's own address (look-alike
+    /// host tests).
+    pub link_base: Option<String>,
 }
 
 pub struct Fake {
@@ -339,14 +342,13 @@ async fn handler_fn(
     }
     let method = req.method().clone();
     match d.kind {
-        Kind::GitHub => github(
-            &mut s,
-            &method,
-            path,
-            query,
-            body,
-            &format!("http://{}", rec.header("host")),
-        ),
+        Kind::GitHub => {
+            let host = s
+                .link_base
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", rec.header("host")));
+            github(&mut s, &method, path, query, body, &host)
+        }
         Kind::GitLab => gitlab(&mut s, &method, path, query, body),
         Kind::Jira => jira(&mut s, &method, path, query, body),
     }

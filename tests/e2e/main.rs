@@ -25,4 +25,5 @@ mod terminal;
 mod trackers;
 mod web;
 mod web_members;
+mod webdriver;
 mod workflow;

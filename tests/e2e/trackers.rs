@@ -1090,3 +1090,198 @@ async fn access_is_per_project_and_personal_credentials_are_used() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+/// POSTs of `path` the fake received.
+fn posts(fake: &Fake, path: &str) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path() == path)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_that_may_have_reached_the_tracker_are_sent_once() {
+    let gh = Fake::start(Kind::GitHub, "gh-token").await;
+    gh.seed_github(3, 0);
+    let s = Server::start_with(&[("AIOPS_TRACKER_TIMEOUT_SECS", "2")]);
+    let l = link(&s, &gh, "gh-token", "octo/repo", json!({}), "once").await;
+    sync(&s, &s.admin_key, json!({})).await;
+
+    // Creating an issue: GitHub answers after the client gave up (but does create it).
+    gh.clear_requests();
+    gh.stall("/repos/octo/repo/issues", Duration::from_secs(4));
+    let started = Instant::now();
+    let (st, e) = s
+        .post(
+            &s.admin_key,
+            "/api/v1/issues",
+            json!({"project_id": l.project, "integration_id": l.integration, "title": "Slow one"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY, "{e}");
+    let msg = err_text(&e);
+    assert!(
+        msg.starts_with("GitHub timed out")
+            && msg.contains("may or may not have carried it out")
+            && msg.contains("check GitHub before trying again"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4), "not retried");
+    // Let the stalled answer finish: upstream made exactly one issue.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    gh.state.lock().unwrap().stall = None;
+    assert_eq!(
+        posts(&gh, "/repos/octo/repo/issues"),
+        1,
+        "sent exactly once"
+    );
+    assert_eq!(
+        gh.state.lock().unwrap().issues.len(),
+        4,
+        "one issue upstream"
+    );
+
+    // A comment answered 502 (a proxy in front of the tracker, say): sent once, not resent.
+    let list = all_issues(&s, &format!("project_id={}", l.project)).await;
+    let id = find(&list, "1")["id"].as_u64().unwrap();
+    gh.fail(
+        "/repos/octo/repo/issues/1/comments",
+        "",
+        502,
+        json!({"message": "Bad Gateway"}),
+        None,
+        1,
+    );
+    let (st, e) = s
+        .post(
+            &s.admin_key,
+            &format!("/api/v1/issues/{id}/comments"),
+            json!({"body": "only once please"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY, "{e}");
+    let msg = err_text(&e);
+    assert!(
+        msg.starts_with("GitHub API error 502 - Bad Gateway")
+            && msg.contains("may or may not have carried it out"),
+        "{msg}"
+    );
+    assert_eq!(
+        posts(&gh, "/repos/octo/repo/issues/1/comments"),
+        1,
+        "the comment was sent exactly once"
+    );
+
+    // Rate limited (429): the tracker did nothing, so the write is retried and goes through.
+    gh.fail(
+        "/repos/octo/repo/issues/1/comments",
+        "",
+        429,
+        json!({"message": "API rate limit exceeded"}),
+        Some(1),
+        1,
+    );
+    let (st, e) = s
+        .post(
+            &s.admin_key,
+            &format!("/api/v1/issues/{id}/comments"),
+            json!({"body": "after the limit"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    assert_eq!(posts(&gh, "/repos/octo/repo/issues/1/comments"), 3);
+    assert_eq!(gh.state.lock().unwrap().comments["1"].len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_next_links_to_a_look_alike_host_are_not_followed() {
+    let gh = Fake::start(Kind::GitHub, "gh-secret-token").await;
+    gh.seed_github(150, 0);
+    // Another server that would gladly take the token.
+    let evil = Fake::start(Kind::GitHub, "gh-secret-token").await;
+    evil.seed_github(1, 0);
+    let s = Server::start();
+    let l = link(
+        &s,
+        &gh,
+        "gh-secret-token",
+        "octo/repo",
+        json!({}),
+        "lookalike",
+    )
+    .await;
+
+    // "http://127.0.0.1:<gh>@127.0.0.1:<evil>/…" starts with the base URL but goes to `evil`
+    // (like https://api.github.com.evil.example/… for https://api.github.com).
+    let evil_host = evil.url.trim_start_matches("http://");
+    gh.state.lock().unwrap().link_base = Some(format!("{}@{evil_host}", gh.url));
+    let v = sync(&s, &s.admin_key, json!({"project_id": l.project})).await;
+    assert_eq!(v["failure_count"], 1, "{v}");
+    let msg = v["failed_projects"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        msg.contains(&format!("next-page link points to {}", evil.url))
+            && msg.contains("not followed"),
+        "{msg}"
+    );
+    assert!(!msg.contains("gh-secret-token"), "{msg}");
+    assert!(
+        evil.requests().is_empty(),
+        "the look-alike got nothing: {:?}",
+        evil.requests().iter().map(|r| &r.uri).collect::<Vec<_>>()
+    );
+    let pages = gh
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/repos/octo/repo/issues")
+        .count();
+    assert_eq!(pages, 1, "stopped at the first page");
+    assert_eq!(
+        all_issues(&s, &format!("project_id={}", l.project)).await["total"],
+        0,
+        "a partial list is not stored as if complete"
+    );
+
+    // Links on the same origin are followed as before.
+    gh.state.lock().unwrap().link_base = None;
+    let v = sync(&s, &s.admin_key, json!({"project_id": l.project})).await;
+    assert_eq!(
+        (v["failure_count"].as_u64(), v["synced"].as_u64()),
+        (Some(0), Some(150)),
+        "{v}"
+    );
+    assert!(evil.requests().is_empty());
+}
+
+#[test]
+fn a_bad_ca_bundle_stops_the_server_at_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not-a-bundle.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    for (bundle, want) in [
+        (dir.path().join("missing.pem"), "cannot read it"),
+        (not_pem, "holds no certificate"),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .arg("serve")
+            .env("AIOPS_DATA_DIR", dir.path().join("data"))
+            .env("AIOPS_BIND", "127.0.0.1:0")
+            .env("AIOPS_SANDBOX", "off")
+            .env("AIOPS_CA_BUNDLE", &bundle)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "started with {}: {err}",
+            bundle.display()
+        );
+        assert!(
+            err.contains(&format!("ca_bundle {}: {want}", bundle.display()))
+                && err.contains("give a PEM file of CA certificates"),
+            "{err}"
+        );
+    }
+}
