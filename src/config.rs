@@ -193,6 +193,11 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
+/// `p` made absolute against the current directory (unchanged when that fails).
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
 /// `on`/`off` (also true/false, yes/no, 1/0), any case.
 pub fn parse_switch(name: &str, v: &str) -> anyhow::Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -360,9 +365,15 @@ impl Config {
                 .or(file.ansible_max_concurrent)
                 .unwrap_or(2)
                 .clamp(1, 64),
-            data_dir,
-            repo_storage_path,
-            workspace_root,
+            // Absolute from here on: the sandbox binds these paths, git and tmux run elsewhere,
+            // and a relative default (./instance) must not change meaning with the directory.
+            data_dir: absolute(data_dir),
+            repo_storage_path: absolute(repo_storage_path),
+            workspace_root: absolute(workspace_root),
+        };
+        let cfg = Config {
+            ansible_dir: absolute(cfg.ansible_dir.clone()),
+            ..cfg
         };
         Ok(cfg)
     }
@@ -395,6 +406,28 @@ mod tests {
         assert_eq!(c.max_body_bytes, 1 << 20);
         args.bind = Some("0.0.0.0:1".into());
         assert_eq!(Config::resolve(&args).unwrap().bind, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn a_relative_data_dir_becomes_absolute_with_everything_under_it() {
+        let args = ServeArgs {
+            store: StoreArgs {
+                data_dir: Some(PathBuf::from("probe/d")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        for p in [
+            &c.data_dir,
+            &c.workspace_root,
+            &c.repo_storage_path,
+            &c.ansible_dir,
+        ] {
+            assert!(p.is_absolute(), "{}", p.display());
+        }
+        assert!(c.data_dir.ends_with("probe/d"));
+        assert!(c.workspace_root.starts_with(&c.data_dir));
     }
 
     #[test]

@@ -447,3 +447,103 @@ async fn playbooks_run_stream_fail_cancel_queue_and_schedule() {
     )
     .await;
 }
+
+/// Runs of schedule `sid`, newest first.
+async fn schedule_runs(s: &Server, sid: u64) -> Vec<Value> {
+    let runs = ok(
+        s,
+        &s.admin_key,
+        Method::GET,
+        "/api/v1/ansible/runs?limit=500",
+        None,
+    )
+    .await;
+    runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["schedule_id"] == sid)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_every_second_schedule_of_a_slow_playbook_never_queues_runs() {
+    let s = Server::start_with(&[("AIOPS_SECRET_KEY", &"7c".repeat(32))]);
+    let k = s.admin_key.clone();
+    let pb = s.dir.join("ansible/playbooks");
+    std::fs::write(
+        pb.join("slow5.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.command: sleep 5\n",
+    )
+    .unwrap();
+    let sc = ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/ansible/schedules",
+        Some(json!({"cron": "* * * * * *", "playbook": "slow5.yml", "hosts": "localhost"})),
+    )
+    .await;
+    let sid = sc["id"].as_u64().unwrap();
+
+    // Watch for ~6 s: one run at a time, never a queue behind it.
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut seen_active = false;
+    while Instant::now() < until {
+        let runs = schedule_runs(&s, sid).await;
+        let active: Vec<_> = runs
+            .iter()
+            .filter(|r| matches!(r["status"].as_str(), Some("queued" | "running")))
+            .collect();
+        assert!(active.len() <= 1, "runs pile up: {runs:?}");
+        seen_active |= !active.is_empty();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(seen_active, "the schedule ran");
+    let runs = schedule_runs(&s, sid).await;
+    assert!(
+        (1..=2).contains(&runs.len()),
+        "at most 1-2 runs in 6 s of a 5 s playbook: {runs:?}"
+    );
+
+    // The scheduler says why it did nothing; running it by hand meanwhile is refused too.
+    let jobs = ok(&s, &k, Method::GET, "/api/v1/system/scheduler", None).await;
+    assert!(
+        jobs.to_string().contains("skipped: previous run #"),
+        "{jobs}"
+    );
+    let active = runs
+        .iter()
+        .find(|r| matches!(r["status"].as_str(), Some("queued" | "running")));
+    if let Some(r) = active {
+        let (st, v) = s
+            .post(
+                &k,
+                &format!("/api/v1/ansible/schedules/{sid}/run"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        assert!(
+            err_text(&v).contains(&format!("skipped: previous run #{} still", r["id"])),
+            "{v}"
+        );
+    }
+
+    ok(
+        &s,
+        &k,
+        Method::DELETE,
+        &format!("/api/v1/ansible/schedules/{sid}"),
+        None,
+    )
+    .await;
+    for r in schedule_runs(&s, sid).await {
+        let id = r["id"].as_u64().unwrap();
+        let _ = s
+            .post(&k, &format!("/api/v1/ansible/runs/{id}/cancel"), json!({}))
+            .await;
+        wait_status(&s, id, &["succeeded", "failed", "cancelled"]).await;
+    }
+}

@@ -319,11 +319,9 @@ fn check_nulls(
                 }
             }
         }
-        Value::Array(items) => {
-            if s.get("items").is_some() {
-                for (i, v) in items.iter().enumerate() {
-                    seen += check_nulls(doc, &s["items"], v, &format!("{at}[{i}]"), bad);
-                }
+        Value::Array(items) if s.get("items").is_some() => {
+            for (i, v) in items.iter().enumerate() {
+                seen += check_nulls(doc, &s["items"], v, &format!("{at}[{i}]"), bad);
             }
         }
         _ => {}

@@ -141,7 +141,7 @@ impl GitHub {
                 }
             }
             next = match next_link(&headers) {
-                Some(n) if n.starts_with(&self.c.base_url) => Some(n),
+                Some(n) if same_origin(&self.c.base_url, &n) => Some(n),
                 // Following it would send the token to another host (a look-alike such as
                 // api.github.com.evil.example passes a prefix check). Stopping quietly would
                 // make a partial list look complete, so the sync fails instead.

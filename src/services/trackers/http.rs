@@ -129,7 +129,7 @@ impl Http {
             ))
         })?;
         // Whether this request may be sent twice.
-        let idempotent = true || request.method() != Method::POST;
+        let idempotent = request.method() != Method::POST;
         let mut attempt = 0;
         loop {
             attempt += 1;
