@@ -468,16 +468,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for c in &tightened {
         tracing::warn!(change = %c, "tightened a permission that let other accounts read server data");
     }
-    if config.sandbox {
-        crate::services::sandbox::check_bwrap()
-            .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
-    } else {
+    if !config.sandbox {
         tracing::warn!(
             "the agent sandbox is OFF (sandbox = \"off\"): every agent, shell and project playbook runs with this server's own powers and can read its data"
         );
     }
     let store = Store::open(&config.data_dir)?;
     let app = App::new(store, config.clone())?.shared();
+    let sandbox_broken = app.check_sandbox();
+    if let Some(why) = &sandbox_broken {
+        tracing::error!(error = %why, "the agent sandbox cannot be built: agents, git and project playbooks will refuse to run");
+    }
     if let Err(e) = app.ansible_startup() {
         tracing::warn!(error = %e, "ansible directory not prepared");
     }
@@ -531,6 +532,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("API docs at {base}/api/docs");
+    if let Some(why) = &sandbox_broken {
+        println!(
+            "WARNING: agents, git and project playbooks are disabled until the sandbox works: {why}"
+        );
+    }
 
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -59,6 +59,9 @@ pub struct App {
     pub ansible: ansible::AnsibleState,
     /// This app as shared by the server (for work that outlives a request).
     pub me: std::sync::OnceLock<std::sync::Weak<App>>,
+    /// Why the agent sandbox cannot be built here (checked at start), if it cannot: agents,
+    /// git and project playbooks then refuse to run, with this message.
+    pub sandbox_broken: std::sync::OnceLock<String>,
 }
 
 impl App {
@@ -77,6 +80,7 @@ impl App {
             restart: tokio::sync::watch::Sender::new(false),
             ansible: ansible::AnsibleState::new(config.ansible_max_concurrent),
             me: Default::default(),
+            sandbox_broken: Default::default(),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),

@@ -140,6 +140,21 @@ impl App {
         self.config.sandbox
     }
 
+    /// Check at start that the sandbox can be built; if not, remember why (agents, git and
+    /// playbooks then refuse to run with that message) and return it for the start-up output.
+    pub fn check_sandbox(&self) -> Option<String> {
+        if !self.sandbox_on() {
+            return None;
+        }
+        match check_bwrap() {
+            Ok(()) => None,
+            Err(why) => {
+                let _ = self.sandbox_broken.set(why.clone());
+                Some(why)
+            }
+        }
+    }
+
     /// The server's own places, hidden from every jail.
     fn hidden_places(&self) -> Vec<PathBuf> {
         let mut v = vec![
@@ -171,6 +186,12 @@ impl App {
     pub(crate) fn jail_for(&self, user: &User) -> AppResult<Option<Jail>> {
         if !self.sandbox_on() {
             return Ok(None);
+        }
+        // Nothing runs outside the sandbox while it cannot be built.
+        if let Some(why) = self.sandbox_broken.get() {
+            return Err(AppError::Unavailable(format!(
+                "Agents, git and project playbooks are disabled: {why}"
+            )));
         }
         let linux_user = user
             .linux_username

@@ -179,7 +179,13 @@ impl App {
         let bwrap = version_of("bwrap", &["--version"]).await;
         c.push((
             "sandbox".into(),
-            if self.sandbox_on() {
+            if let Some(why) = self.sandbox_broken.get().filter(|_| self.sandbox_on()) {
+                component(
+                    false,
+                    format!("cannot be built, so agents, git and project playbooks refuse to run: {why}"),
+                    json!({"enabled": true, "working": false, "bwrap": bwrap}),
+                )
+            } else if self.sandbox_on() {
                 component(
                     true,
                     format!(

@@ -36,6 +36,12 @@ pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Res
                 "aiops " (env!("CARGO_PKG_VERSION")) " · up " (s.uptime_seconds / 60) " min · data "
                 code { (s.data_dir.display()) } " (" (size(s.data_dir_bytes)) ")"
             }
+            @if let Some(why) = app.sandbox_broken.get().filter(|_| app.sandbox_on()) {
+                p #sandbox-broken.error role="alert" {
+                    strong { "The agent sandbox cannot be built, so agents, git and project playbooks are disabled. " }
+                    (why)
+                }
+            }
             @if !app.sandbox_on() {
                 p #sandbox-off.error role="alert" {
                     strong { "The agent sandbox is off. " }

@@ -12,6 +12,14 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
 const MASTER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 struct Leaks {
@@ -506,25 +514,55 @@ async fn server_files_are_private_whatever_the_umask() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_is_required_unless_an_admin_turns_it_off_and_off_shows_in_red() {
-    // Without bwrap the server refuses to start, and says how to fix it.
+    // Without bwrap (a PATH that has everything else) the server starts, says what to do, and
+    // nothing that would run outside the sandbox runs.
     let tmp = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
-        .arg("serve")
-        .env("AIOPS_DATA_DIR", tmp.path())
-        .env("AIOPS_BIND", "127.0.0.1:0")
-        .env("PATH", tmp.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["git", "tmux", "sh", "getent", "setsid", "sudo", "id"] {
+        if let Some(p) = which(tool) {
+            std::os::unix::fs::symlink(p, bin.join(tool)).unwrap();
+        }
+    }
+    let bare = crate::git::seeded_bare(tmp.path());
+    let s = Server::start_with(&[("PATH", bin.to_str().unwrap())]);
+    let said = s.stdout_lines.join("\n");
     assert!(
-        err.contains("refusing to start") && err.contains("apt-get install bubblewrap"),
-        "{err}"
+        said.contains("agents, git and project playbooks are disabled")
+            && said.contains("apt-get install bubblewrap")
+            && said.contains("sandbox = \"off\""),
+        "{said}"
     );
-    assert!(
-        err.contains("sandbox = \"off\""),
-        "says how to opt out: {err}"
-    );
+    let (_, st) = s.get(&s.admin_key, "/api/v1/system/status").await;
+    assert_eq!(st["components"]["sandbox"]["healthy"], false, "{st}");
+    let t = s.create_tenant("T").await;
+    let (_, v) = s
+        .post(
+            &s.admin_key,
+            "/api/v1/projects",
+            json!({"name": "p", "repo_url": bare.to_str().unwrap(), "tenant_id": t}),
+        )
+        .await;
+    let p = v["project"]["id"].as_u64().unwrap();
+    let (code, v) = s
+        .call(
+            &s.admin_key,
+            Method::POST,
+            &format!("/api/v1/projects/{p}/workspace/init"),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(err_text(&v).contains("apt-get install bubblewrap"), "{v}");
+    let (code, _) = s
+        .post(
+            &s.admin_key,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "shell", "command": "true"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    drop(s);
     // Control: on by default the status says so; turned off, the status and the page say red.
     let s = Server::start();
     let (_, st) = s.get(&s.admin_key, "/api/v1/system/status").await;
