@@ -459,3 +459,81 @@ async fn the_log_view_reads_the_newest_lines_of_a_big_log() {
         "only the five warnings: {v}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_slow_clients_than_file_descriptors_do_not_take_the_server_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    admin(
+        &dir,
+        &[
+            "create-user",
+            "a@x.test",
+            "--admin",
+            "--password",
+            "password-123",
+        ],
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // 256 descriptors: the server serves at most (256 - 128) * 3/4 = 96 connections at once.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256; exec {BIN} serve --data-dir {} --bind 127.0.0.1:{port}",
+            dir.display()
+        ))
+        .env("AIOPS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up);
+    // 400 clients that never finish their headers (more than the descriptors it has).
+    let slow: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").ok()?;
+            Some(c)
+        })
+        .collect();
+    assert!(slow.len() > 300);
+    // Once the header timeout has cut them off, everyone else is served again.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let mut served = 0;
+    for _ in 0..5 {
+        if let Ok(r) = client.get(format!("{base}/api/v1/health")).send().await
+            && r.status().is_success()
+        {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 5, "normal requests are served");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    drop(slow);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -594,3 +594,32 @@ async fn the_sandbox_is_required_unless_an_admin_turns_it_off_and_off_shows_in_r
         "{html}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_master_key_can_come_from_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("secret_key");
+    std::fs::write(&key_file, format!("{MASTER}\n")).unwrap();
+    let s = Server::start_with(&[("AIOPS_SECRET_KEY_FILE", key_file.to_str().unwrap())]);
+    let t = s.create_tenant("T").await;
+    let v = ok(
+        &s,
+        &s.admin_key,
+        Method::POST,
+        "/api/v1/integrations",
+        Some(json!({"tenant_id": t, "provider": "github", "name": "gh", "api_token": "ghp_filekey_wxyz", "base_url": "http://127.0.0.1:9"})),
+    )
+    .await;
+    let id = v["integration"]["id"].as_u64().unwrap();
+    // The same key given the other way reads the token: it was encrypted under that key.
+    let s = s.restart_with(&[("AIOPS_SECRET_KEY", MASTER)]);
+    let v = ok(
+        &s,
+        &s.admin_key,
+        Method::GET,
+        &format!("/api/v1/integrations/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(v["integration"]["token_hint"], "••••wxyz", "{v}");
+}
