@@ -12,6 +12,41 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_aiops");
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
+/// `aiops serve` on a free loopback port for `dir`, started through `sh -c "<prefix>; exec …"`
+/// (to set a umask or a descriptor limit first), waited for until it answers health. Returns the
+/// child (its stdout and stderr piped) and the base URL.
+pub async fn serve_under_shell(dir: &Path, prefix: &str) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{prefix}; exec {BIN} serve --data-dir {} --bind 127.0.0.1:{port}",
+            dir.display()
+        ))
+        .env("AIOPS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn aiops serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("aiops serve did not answer on {base}");
+}
+
 /// Run `aiops admin …` against a data dir and return stdout.
 pub fn admin(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)

@@ -487,41 +487,13 @@ async fn more_slow_clients_than_file_descriptors_do_not_take_the_server_down() {
             "password-123",
         ],
     );
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     // 256 descriptors: the server serves at most (256 - 128) * 3/4 = 96 connections at once.
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 256; exec {BIN} serve --data-dir {} --bind 127.0.0.1:{port}",
-            dir.display()
-        ))
-        .env("AIOPS_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = serve_under_shell(&dir, "ulimit -n 256").await;
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/api/v1/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up);
     // 300 clients that never finish their headers (more than the descriptors it has).
     let slow: Vec<std::net::TcpStream> = (0..300)
         .filter_map(|_| {

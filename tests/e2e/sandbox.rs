@@ -446,36 +446,8 @@ async fn server_files_are_private_whatever_the_umask() {
         .unwrap()
         .to_string();
     // Start the server from a shell with umask 022.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "umask 022; exec {BIN} serve --data-dir {} --bind 127.0.0.1:{port}",
-            dir.display()
-        ))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = serve_under_shell(&dir, "umask 022").await;
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/api/v1/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the server started");
     let r = client
         .post(format!("{base}/api/v1/system/backups"))
         .bearer_auth(&key)
