@@ -20,7 +20,7 @@ pub async fn serve_under_shell(dir: &Path, prefix: &str) -> (Child, String) {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new("sh")
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!(
             "{prefix}; exec {BIN} serve --data-dir {} --bind 127.0.0.1:{port}",
@@ -44,6 +44,8 @@ pub async fn serve_under_shell(dir: &Path, prefix: &str) -> (Child, String) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("aiops serve did not answer on {base}");
 }
 
