@@ -488,7 +488,7 @@ impl<E> ApiGateEndpoint<E> {
             ip_address: Some(client.to_string()),
             user_agent: req.user_agent.clone(),
             error_message: error.map(|s| s.chars().take(1000).collect()),
-            created_at: chrono::Utc::now(),
+            created_at: crate::domain::model::now(),
         };
         tokio::task::block_in_place(|| self.app.record_audit(entry));
     }

@@ -419,7 +419,7 @@ impl SystemApi {
             version: snap.version.into(),
             schema_version: snap.schema_version,
             started_at: snap.started_at,
-            uptime_seconds: (chrono::Utc::now() - snap.started_at).num_seconds(),
+            uptime_seconds: (crate::domain::model::now() - snap.started_at).num_seconds(),
             counts: Counts {
                 users: snap.users,
                 tenants: snap.tenants,

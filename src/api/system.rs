@@ -233,7 +233,7 @@ impl SystemApi {
         let total = s.components.len();
         Ok(Json(StatusObj {
             healthy: s.healthy,
-            timestamp: chrono::Utc::now(),
+            timestamp: crate::domain::model::now(),
             version: env!("CARGO_PKG_VERSION").into(),
             started_at: app.started_at,
             uptime_seconds: s.uptime_seconds,

@@ -60,7 +60,7 @@ impl Identity {
     /// The server acting for itself (the scheduler, offline admin commands): an administrator
     /// with every scope and user id 0, which no stored user has.
     pub fn system() -> Identity {
-        let now = chrono::Utc::now();
+        let now = crate::domain::model::now();
         Identity {
             user: User {
                 id: 0,

@@ -156,7 +156,7 @@ pub fn expired(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, Utc};
+    use chrono::Duration;
 
     fn b(id: u64, kind: &str, days_ago: i64) -> Backup {
         Backup {
@@ -166,7 +166,7 @@ mod tests {
             size_bytes: 1,
             description: None,
             created_by_user_id: None,
-            created_at: Utc::now() - Duration::days(days_ago),
+            created_at: crate::domain::model::now() - Duration::days(days_ago),
             kind: Some(kind.into()),
             sha256: None,
             schema_version: None,
@@ -201,7 +201,7 @@ mod tests {
             b(5, "safety", 1),
             b(6, "scheduled", 0),
         ];
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         assert_eq!(expired(&all, Some(2), None, now), vec![3, 1]);
         assert_eq!(expired(&all, None, Some(5), now), vec![1]);
         assert_eq!(expired(&all, Some(10), None, now), Vec::<u64>::new());
@@ -223,7 +223,7 @@ mod tests {
             format_version: 1,
             aiops_version: "0.1.0".into(),
             schema_version: 2,
-            created_at: Utc::now(),
+            created_at: crate::domain::model::now(),
             description: None,
             checksum: Manifest::compute_checksum(&tables),
             tables,

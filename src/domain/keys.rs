@@ -93,7 +93,7 @@ pub fn key_unusable(key: &ApiKey, now: Timestamp) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, Utc};
+    use chrono::Duration;
 
     #[test]
     fn generated_keys_have_the_documented_shape() {
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn expiry_and_revocation() {
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let mut k = ApiKey {
             id: 1,
             user_id: 1,

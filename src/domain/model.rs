@@ -7,6 +7,14 @@ use serde::{Deserialize, Serialize};
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
+/// The current time to the microsecond: every stored and emitted timestamp has at most six
+/// fractional digits (Python's `datetime.fromisoformat` before 3.11 rejects more, and the
+/// original aiops CLI parses ours with it).
+pub fn now() -> Timestamp {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct User {
     pub id: Id,

@@ -214,7 +214,6 @@ pub fn sh_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
 
     fn t(user: Option<&str>, host: &str, port: u16) -> Option<SshTarget> {
         Some(SshTarget {
@@ -258,7 +257,7 @@ mod tests {
             fingerprint: String::new(),
             source: "pinned".into(),
             created_by: None,
-            created_at: Utc::now(),
+            created_at: crate::domain::model::now(),
             last_seen_at: None,
         }
     }

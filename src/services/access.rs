@@ -13,7 +13,6 @@ use crate::domain::{Id, Membership, Project, Role, Scope, Tenant, User};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
 
 /// What one caller may reach.
@@ -300,7 +299,7 @@ pub(crate) fn put_member(
     user_id: Id,
     role: Role,
 ) -> AppResult<Membership> {
-    let now = Utc::now();
+    let now = crate::domain::model::now();
     if let Some(mut m) = members_of(w, target)?
         .into_iter()
         .find(|m| m.user_id == user_id)

@@ -9,7 +9,7 @@ use crate::domain::{ApiKey, Id, Scope, User, WebSession};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 /// What the first start did.
@@ -141,7 +141,7 @@ impl App {
                 "A user with email {email} already exists"
             )));
         }
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let user = User {
             id: next_id(&w, "users")?,
             email,
@@ -288,7 +288,7 @@ impl App {
             user.password_hash = hash;
             end_web_sessions(&w, id)?;
         }
-        user.updated_at = Utc::now();
+        user.updated_at = crate::domain::model::now();
         put_row(&w, USERS, id, &user)?;
         w.commit()?;
         Ok(user)
@@ -307,7 +307,7 @@ impl App {
         let mut user: User = get_row_w(&w, USERS, id)?
             .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
         user.password_hash = hash;
-        user.updated_at = Utc::now();
+        user.updated_at = crate::domain::model::now();
         put_row(&w, USERS, id, &user)?;
         end_web_sessions(&w, id)?;
         w.commit()?;
@@ -420,7 +420,7 @@ impl App {
 
     pub fn create_session(&self, user_id: Id) -> AppResult<String> {
         let token = random_token();
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let session = WebSession {
             user_id,
             csrf_token: random_token(),
@@ -452,7 +452,7 @@ impl App {
             return Ok(None);
         };
         let s: WebSession = decode(v.value())?;
-        if s.expires_at <= Utc::now() {
+        if s.expires_at <= crate::domain::model::now() {
             return Ok(None);
         }
         let Some(user) = get_row::<User>(&r, USERS, s.user_id)? else {
@@ -497,7 +497,7 @@ impl App {
             None => return Err(invalid()),
         };
         let key: ApiKey = get_row(&r, API_KEYS, id)?.ok_or_else(invalid)?;
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         if let Some(why) = key_unusable(&key, now) {
             return Err(AppError::unauthorized(why));
         }
@@ -616,7 +616,9 @@ impl App {
         })?;
         let expires_at = match expires_days {
             None => None,
-            Some(d) if (1..=3650).contains(&d) => Some(Utc::now() + Duration::days(d)),
+            Some(d) if (1..=3650).contains(&d) => {
+                Some(crate::domain::model::now() + Duration::days(d))
+            }
             Some(d) => {
                 return Err(AppError::BadRequest(format!(
                     "expires_days must be between 1 and 3650 (got {d})"
@@ -624,7 +626,7 @@ impl App {
             }
         };
         let raw = keys::generate_key();
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let w = self.store.write()?;
         let key = ApiKey {
             id: next_id(&w, "api_keys")?,
@@ -697,7 +699,7 @@ impl App {
             }
             key.is_active = a;
         }
-        key.updated_at = Utc::now();
+        key.updated_at = crate::domain::model::now();
         put_row(&w, API_KEYS, id, &key)?;
         w.commit()?;
         Ok(key)

@@ -13,7 +13,6 @@ use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use rust_embed::RustEmbed;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -162,7 +161,7 @@ impl App {
         };
         for mut r in runs {
             r.status = "failed".into();
-            r.finished_at = Some(Utc::now());
+            r.finished_at = Some(crate::domain::model::now());
             put_row(&w, ANSIBLE_RUNS, r.id, &r)?;
             let mut t = w.open_table(ANSIBLE_OUTPUT)?;
             t.insert(
@@ -330,7 +329,7 @@ impl App {
             limit: req.limit.as_deref(),
             tags: req.tags.as_deref(),
         });
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let run = {
             let w = self.store.write()?;
             let id = next_id(&w, "ansible_runs")?;
@@ -454,7 +453,7 @@ impl App {
             self.update_run(id, |r| {
                 r.status = status.into();
                 r.exit_code = code;
-                r.finished_at = Some(Utc::now());
+                r.finished_at = Some(crate::domain::model::now());
             });
             if let Ok(mut m) = self.ansible.live.lock() {
                 m.remove(&id);
@@ -471,7 +470,7 @@ impl App {
         };
         self.update_run(id, |r| {
             r.status = "running".into();
-            r.started_at = Some(Utc::now());
+            r.started_at = Some(crate::domain::model::now());
         });
         let env: Vec<(String, String)> = [
             ("ANSIBLE_NOCOLOR", "1"),
@@ -695,7 +694,7 @@ impl App {
             enabled: true,
             created_by: caller.id(),
             last_run_id: None,
-            created_at: Utc::now(),
+            created_at: crate::domain::model::now(),
         };
         put_row(&w, ANSIBLE_SCHEDULES, s.id, &s)?;
         w.commit()?;

@@ -32,8 +32,8 @@ impl App {
     /// Remove entries older than the retention and beyond the row cap (oldest first), at
     /// most 100,000 per call so one transaction stays small. Returns how many went.
     pub(crate) fn apply_audit_retention(&self) -> AppResult<u64> {
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::days(self.config.audit_retention_days as i64);
+        let cutoff = crate::domain::model::now()
+            - chrono::Duration::days(self.config.audit_retention_days as i64);
         let w = self.store.write()?;
         let removed = {
             let mut t = w.open_table(AUDIT_LOG)?;

@@ -16,7 +16,6 @@ use crate::domain::{Backup, Id, User};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -191,7 +190,7 @@ impl App {
             w.commit()?;
             id
         };
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let filename = dom::file_name(now, id);
         let path = dir.join(&filename);
         let part = dir.join(format!("{filename}.part"));
@@ -564,7 +563,7 @@ impl App {
             let r = self.store.read()?;
             all_rows(&r, BACKUPS)?
         };
-        let gone = dom::expired(&all, s.keep_last, s.keep_days, Utc::now());
+        let gone = dom::expired(&all, s.keep_last, s.keep_days, crate::domain::model::now());
         for id in &gone {
             if let Some(b) = all.iter().find(|b| b.id == *id) {
                 let _ = std::fs::remove_file(&b.filepath);

@@ -11,7 +11,6 @@ use crate::domain::{Id, Scope, Timestamp, User};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +58,7 @@ impl App {
         if content.is_empty() {
             return Err(AppError::BadRequest("'content' cannot be empty".into()));
         }
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let w = self.store.write()?;
         let g = {
             let mut t = w.open_table(SETTINGS)?;
@@ -157,7 +156,7 @@ impl App {
                     &view(&issue),
                     &others,
                     Some(&identity),
-                    Utc::now(),
+                    crate::domain::model::now(),
                 );
                 ctx::merge(&existing, &base, &ctx::block(Some(&body)))
             }

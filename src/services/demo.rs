@@ -5,7 +5,6 @@ use crate::domain::*;
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 
 pub struct SeedSummary {
     pub tenants: u64,
@@ -27,7 +26,7 @@ impl App {
         let owner = self
             .find_user_by_email(owner_email)?
             .ok_or_else(|| AppError::NotFound(format!("No user with email {owner_email}")))?;
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let w = self.store.write()?;
         let mut links = Vec::new();
         for t in 0..tenants {

@@ -278,7 +278,7 @@ impl App {
         keys_dir: Option<&Path>,
         report: &mut ImportReport,
     ) -> AppResult<Plan> {
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let mut plan = Plan::default();
         let created = |r: &Row| time(r, "created_at").unwrap_or(now);
         let updated = |r: &Row| {

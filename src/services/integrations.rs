@@ -19,7 +19,6 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use redb::{ReadTransaction, WriteTransaction};
 use serde_json::Value;
 
@@ -329,7 +328,7 @@ impl App {
                 ));
             }
         }
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let integ = TenantIntegration {
             id: next_id(&w, "integrations")?,
             tenant_id,
@@ -428,7 +427,7 @@ impl App {
         if let Some(c) = sync_cron {
             i.sync_cron = c;
         }
-        i.updated_at = Utc::now();
+        i.updated_at = crate::domain::model::now();
         put_row(&w, INTEGRATIONS, id, &i)?;
         w.commit()?;
         let r = self.store.read()?;
@@ -574,7 +573,7 @@ impl App {
             }
             None => None,
         };
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let link = ProjectIntegration {
             id: next_id(&w, "project_integrations")?,
             project_id,
@@ -657,7 +656,7 @@ impl App {
         }
         l.override_settings =
             Self::override_settings(input.override_username, l.override_settings.take());
-        l.updated_at = Utc::now();
+        l.updated_at = crate::domain::model::now();
         put_row(&w, PROJECT_INTEGRATIONS, id, &l)?;
         w.commit()?;
         let r = self.store.read()?;
@@ -719,7 +718,7 @@ impl App {
         let enc = self.secrets.encrypt(&token)?;
         let w = self.store.write()?;
         integration_for(&w, caller, integration_id, Action::View)?;
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let mut existing = None;
         for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, caller.id())? {
             if let Some(c) = get_row_w::<UserCredential>(&w, USER_CREDENTIALS, cid)?
@@ -934,8 +933,8 @@ impl App {
             override_api_token_enc: None,
             override_base_url: None,
             override_settings: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            created_at: crate::domain::model::now(),
+            updated_at: crate::domain::model::now(),
         };
         let (p, _, _) = self.provider_for(&link, None)?;
         p.test().await.map_err(|e| tracker_refusal(e.into()))

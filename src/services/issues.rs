@@ -14,7 +14,6 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::HashMap;
 
@@ -603,7 +602,7 @@ impl App {
             let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
                 .ok_or_else(|| AppError::NotFound(format!("Issue {id} was deleted meanwhile")))?;
             let mut new = old.clone();
-            apply_payload(&mut new, p, Utc::now());
+            apply_payload(&mut new, p, crate::domain::model::now());
             tweak(&mut new);
             put_issue(&w, Some(&old), &new)?;
             w.commit()?;
@@ -681,7 +680,7 @@ impl App {
             .await?;
         let issue = tokio::task::block_in_place(|| -> AppResult<ExternalIssue> {
             let w = self.store.write()?;
-            let now = Utc::now();
+            let now = crate::domain::model::now();
             let (issue, _) = upsert_payload(&w, &link, integ.tenant_id, &p, now)?;
             w.commit()?;
             Ok(issue)
@@ -841,7 +840,7 @@ impl App {
                 new.comments.insert(0, stored);
                 new.comments
                     .truncate(crate::domain::issues::MAX_COMMENTS_PER_ISSUE);
-                new.updated_at = Utc::now();
+                new.updated_at = crate::domain::model::now();
                 put_issue(&w, Some(&old), &new)?;
             }
             w.commit()?;
@@ -910,7 +909,7 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("Issue {id} not found")))?;
         let mut new = old.clone();
         new.status = status;
-        new.updated_at = Utc::now();
+        new.updated_at = crate::domain::model::now();
         put_issue(&w, Some(&old), &new)?;
         w.commit()?;
         self.view_of(new)
@@ -937,7 +936,7 @@ impl App {
             id: next_id(&w, "pins")?,
             user_id: caller.id(),
             issue_id: id,
-            pinned_at: Utc::now(),
+            pinned_at: crate::domain::model::now(),
         };
         put_row(&w, PINS, pin.id, &pin)?;
         multi_add(&w, PINS_BY_USER, caller.id(), pin.id)?;

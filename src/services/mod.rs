@@ -85,7 +85,7 @@ impl App {
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),
             config,
-            started_at: chrono::Utc::now(),
+            started_at: crate::domain::model::now(),
         })
     }
 }

@@ -14,7 +14,6 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use redb::{ReadTransaction, WriteTransaction};
 
 #[derive(Debug, Clone)]
@@ -223,7 +222,7 @@ impl App {
             .join(format!("{}-{id}", project_path_slug(&name)))
             .to_string_lossy()
             .into_owned();
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let p = Project {
             id,
             name,
@@ -311,7 +310,7 @@ impl App {
             multi_add(&w, PROJECTS_BY_OWNER, p.owner_id, id)?;
             put_member(&w, MemberOf::Project(id), p.owner_id, Role::Maintainer)?;
         }
-        p.updated_at = Utc::now();
+        p.updated_at = crate::domain::model::now();
         put_row(&w, PROJECTS, id, &p)?;
         w.commit()?;
         let r = self.store.read()?;

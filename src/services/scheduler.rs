@@ -246,7 +246,7 @@ pub fn spawn(
             if *stop.borrow() {
                 break;
             }
-            let now = Utc::now();
+            let now = crate::domain::model::now();
             let current = match current_jobs(&app) {
                 Ok(c) => c,
                 Err(e) => {
@@ -297,7 +297,7 @@ pub fn spawn(
             first = false;
             for (kind, expr) in due {
                 let key = kind.key();
-                if let Some(n) = next_after(&expr, Utc::now()) {
+                if let Some(n) = next_after(&expr, crate::domain::model::now()) {
                     plan.insert(key.clone(), (expr, n));
                 }
                 let next = plan.get(&key).map(|(_, n)| *n);
@@ -306,7 +306,7 @@ pub fn spawn(
                     app.jobs.update(&key, |j| j.next_run = next);
                     continue;
                 }
-                let at = Utc::now();
+                let at = crate::domain::model::now();
                 last_runs.insert(key.clone(), at);
                 save_last_run(&app, &key, at);
                 app.jobs.update(&key, |j| {

@@ -343,7 +343,7 @@ impl App {
         };
 
         // The row first: its id names the tmux session and the agent's API key.
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let mut session = {
             let w = self.store.write()?;
             let id = next_id(&w, "ai_sessions")?;

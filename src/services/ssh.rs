@@ -11,7 +11,6 @@ use crate::domain::{Id, KnownHost, Project, SshKey, Tenant};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use rand::RngCore;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
@@ -192,7 +191,7 @@ impl App {
                 }
             }
         }
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let key = SshKey {
             id: next_id(&w, "ssh_keys")?,
             name,
@@ -235,7 +234,7 @@ impl App {
             )));
         }
         key.private_key_enc = Some(enc);
-        key.updated_at = Utc::now();
+        key.updated_at = crate::domain::model::now();
         put_row(&w, SSH_KEYS, id, &key)?;
         w.commit()?;
         self.get_ssh_key(caller, id)
@@ -304,7 +303,7 @@ impl App {
             }
         }
         p.ssh_key_id = key_id;
-        p.updated_at = Utc::now();
+        p.updated_at = crate::domain::model::now();
         put_row(&w, PROJECTS, p.id, &p)?;
         w.commit()?;
         Ok(())
@@ -416,7 +415,7 @@ impl App {
             fingerprint: fingerprint(key),
             source: source.into(),
             created_by: by,
-            created_at: Utc::now(),
+            created_at: crate::domain::model::now(),
             last_seen_at: None,
         };
         put_row(&w, KNOWN_HOSTS, kh.id, &kh)?;

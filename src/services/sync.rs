@@ -14,7 +14,6 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use redb::ReadableTable;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -210,7 +209,7 @@ impl App {
         } else {
             link.last_synced_at
         };
-        let started = Utc::now();
+        let started = crate::domain::model::now();
         let run_id = tokio::task::block_in_place(|| -> AppResult<Id> {
             let w = self.store.write()?;
             let run = SyncRun {
@@ -237,7 +236,7 @@ impl App {
         let (provider, _, _) = self.provider_for(&link, None)?;
         let payloads = provider.list(since).await?;
         let fetched_at = std::time::Instant::now();
-        let fetch_ms = (Utc::now() - started).num_milliseconds();
+        let fetch_ms = (crate::domain::model::now() - started).num_milliseconds();
         let (created, updated, missing) =
             tokio::task::block_in_place(|| -> AppResult<(u64, u64, u64)> {
                 let w = self.store.write()?;
@@ -249,7 +248,7 @@ impl App {
                         "The project link was deleted during the sync".into(),
                     ));
                 };
-                let now = Utc::now();
+                let now = crate::domain::model::now();
                 let (mut created, mut updated) = (0u64, 0u64);
                 let mut seen = HashSet::with_capacity(payloads.len());
                 for p in &payloads {
@@ -284,7 +283,7 @@ impl App {
                 put_row(&w, PROJECT_INTEGRATIONS, link_id, &link)?;
                 if let Some(mut run) = get_row_w::<SyncRun>(&w, SYNC_RUNS, run_id)? {
                     run.status = "success".into();
-                    run.finished_at = Some(Utc::now());
+                    run.finished_at = Some(crate::domain::model::now());
                     run.fetched = payloads.len() as u64;
                     run.created = created;
                     run.updated = updated;
@@ -306,7 +305,7 @@ impl App {
         let w = self.store.write()?;
         if let Some(mut run) = get_row_w::<SyncRun>(&w, SYNC_RUNS, id)? {
             f(&mut run);
-            run.finished_at = Some(Utc::now());
+            run.finished_at = Some(crate::domain::model::now());
             put_row(&w, SYNC_RUNS, id, &run)?;
         }
         w.commit()?;
@@ -331,7 +330,7 @@ impl App {
         for mut run in running {
             run.status = "interrupted".into();
             run.error = Some("The server stopped during this sync; the next run starts again from the last completed one.".into());
-            run.finished_at = Some(Utc::now());
+            run.finished_at = Some(crate::domain::model::now());
             put_row(&w, SYNC_RUNS, run.id, &run)?;
             n += 1;
         }

@@ -7,7 +7,6 @@ use crate::domain::{AiSession, TenantIntegration};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -315,7 +314,7 @@ impl App {
         Ok(Status {
             healthy: c.iter().all(|(_, c)| c.healthy),
             components: c,
-            uptime_seconds: (Utc::now() - self.started_at).num_seconds(),
+            uptime_seconds: (crate::domain::model::now() - self.started_at).num_seconds(),
             data_dir,
             data_dir_bytes,
         })

@@ -10,7 +10,6 @@ use crate::domain::{Id, Project, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 
 #[derive(Debug, Clone)]
 pub struct TenantView {
@@ -100,7 +99,7 @@ impl App {
                 "A tenant named '{name}' already exists"
             )));
         }
-        let now = Utc::now();
+        let now = crate::domain::model::now();
         let t = Tenant {
             id: next_id(&w, "tenants")?,
             name,
@@ -148,7 +147,7 @@ impl App {
         if let Some(c) = input.color.filter(|c| !c.trim().is_empty()) {
             t.color = sanitize_color(&c).map_err(AppError::BadRequest)?;
         }
-        t.updated_at = Utc::now();
+        t.updated_at = crate::domain::model::now();
         put_row(&w, TENANTS, id, &t)?;
         w.commit()?;
         let r = self.store.read()?;

@@ -68,7 +68,7 @@ impl App {
             ip_address: ip,
             user_agent: None,
             error_message: None,
-            created_at: chrono::Utc::now(),
+            created_at: crate::domain::model::now(),
         });
         tracing::info!(
             session = session.id,

@@ -63,7 +63,7 @@ fn deleting_a_tenant_leaves_no_orphans() {
                 id: next_id(&w, "pins").unwrap(),
                 user_id: me.id(),
                 issue_id,
-                pinned_at: chrono::Utc::now(),
+                pinned_at: crate::domain::model::now(),
             };
             put_row(&w, PINS, pin.id, &pin).unwrap();
             multi_add(&w, PINS_BY_USER, me.id(), pin.id).unwrap();

@@ -231,7 +231,7 @@ impl Http {
         if header_secs("x-ratelimit-remaining") == Some(0)
             && let Some(reset) = header_secs("x-ratelimit-reset")
         {
-            let now = chrono::Utc::now().timestamp().max(0) as u64;
+            let now = crate::domain::model::now().timestamp().max(0) as u64;
             return Duration::from_secs(reset.saturating_sub(now).max(1)).min(self.max_delay);
         }
         (self.base_delay * 2u32.saturating_pow(attempt - 1)).min(self.max_delay)
