@@ -127,6 +127,76 @@ pub struct ServeArgs {
     /// header names the real client, for rate limits and the audit log [default: none]
     #[arg(long, env = "AIOPS_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
+    /// Release channel for `POST /system/update` and `aiops update`: an http(s) URL or a file
+    /// path of a JSON manifest {"version", "url", "sha256"} [default: none]
+    #[arg(long, env = "AIOPS_UPDATE_URL")]
+    pub update_url: Option<String>,
+    /// Update commands for the agent tools, `tool.source=command;…` (source npm or brew), run
+    /// without a shell, e.g. `claude.npm=npm install -g @anthropic-ai/claude-code`
+    /// [default: npm install -g <package> / brew upgrade <formula>]
+    #[arg(long, env = "AIOPS_AI_TOOL_UPDATE_COMMANDS")]
+    pub ai_tool_update_commands: Option<String>,
+    /// Seconds an agent tool update command may take [default: 900]
+    #[arg(long, env = "AIOPS_AI_TOOL_UPDATE_TIMEOUT_SECS")]
+    pub ai_tool_update_timeout_secs: Option<u64>,
+}
+
+/// The agent tools `POST /system/ai-tools/{tool}/update` knows, with their labels.
+pub const AI_TOOLS: &[(&str, &str)] = &[
+    ("codex", "Codex CLI"),
+    ("gemini", "Gemini CLI"),
+    ("claude", "Claude CLI"),
+];
+
+/// The sources an agent tool can be updated from.
+pub const AI_TOOL_SOURCES: &[&str] = &["npm", "brew"];
+
+/// The default update commands, keyed `tool.source` (no sudo: the service account must own the
+/// global npm prefix or the brew installation).
+pub fn default_ai_tool_update_commands() -> std::collections::BTreeMap<String, String> {
+    [
+        ("codex.npm", "npm install -g @openai/codex"),
+        ("gemini.npm", "npm install -g @google/gemini-cli"),
+        ("claude.npm", "npm install -g @anthropic-ai/claude-code"),
+        ("codex.brew", "brew upgrade codex"),
+        ("gemini.brew", "brew upgrade gemini-cli"),
+        ("claude.brew", "brew upgrade claude-code"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Checks one `tool.source` = command entry.
+fn ai_tool_update_entry(key: &str, command: &str) -> anyhow::Result<(String, String)> {
+    let key = key.trim();
+    let ok = key.split_once('.').is_some_and(|(t, s)| {
+        AI_TOOLS.iter().any(|(n, _)| *n == t) && AI_TOOL_SOURCES.contains(&s)
+    });
+    if !ok {
+        anyhow::bail!(
+            "ai_tool_update_commands: '{key}' must be <tool>.<source> with tool codex, gemini or claude and source npm or brew"
+        );
+    }
+    if command.split_whitespace().next().is_none() {
+        anyhow::bail!("ai_tool_update_commands: the command for '{key}' is empty");
+    }
+    Ok((key.to_string(), command.trim().to_string()))
+}
+
+/// `tool.source=command;…` as given in AIOPS_AI_TOOL_UPDATE_COMMANDS.
+pub fn parse_ai_tool_update_commands(spec: &str) -> anyhow::Result<Vec<(String, String)>> {
+    spec.split(';')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let (k, v) = e.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "ai_tool_update_commands: '{e}' must be tool.source=command (e.g. claude.npm=npm install -g @anthropic-ai/claude-code)"
+                )
+            })?;
+            ai_tool_update_entry(k, v)
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +225,10 @@ struct FileConfig {
     audit_retention_days: Option<u64>,
     audit_max_rows: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    update_url: Option<String>,
+    /// `[ai_tool_update_commands]` table: "tool.source" = "command".
+    ai_tool_update_commands: Option<std::collections::BTreeMap<String, String>>,
+    ai_tool_update_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +265,11 @@ pub struct Config {
     pub audit_max_rows: u64,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The release channel's manifest (an http(s) URL or a file path), if any.
+    pub update_url: Option<String>,
+    /// Agent tool update commands keyed `tool.source` (defaults, then the file, then the env).
+    pub ai_tool_update_commands: std::collections::BTreeMap<String, String>,
+    pub ai_tool_update_timeout_secs: u64,
 }
 
 /// `p` made absolute against the current directory (unchanged when that fails).
@@ -255,8 +334,28 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("invalid AIOPS_TOOLS: {e}"))?,
             );
         }
+        let mut ai_tool_update_commands = default_ai_tool_update_commands();
+        for (k, v) in file.ai_tool_update_commands.clone().unwrap_or_default() {
+            let (k, v) = ai_tool_update_entry(&k, &v)?;
+            ai_tool_update_commands.insert(k, v);
+        }
+        if let Some(spec) = &args.ai_tool_update_commands {
+            ai_tool_update_commands.extend(parse_ai_tool_update_commands(spec)?);
+        }
         let cfg = Config {
             tools,
+            ai_tool_update_commands,
+            ai_tool_update_timeout_secs: args
+                .ai_tool_update_timeout_secs
+                .or(file.ai_tool_update_timeout_secs)
+                .unwrap_or(900)
+                .clamp(1, 86_400),
+            update_url: args
+                .update_url
+                .clone()
+                .or(file.update_url.clone())
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty()),
             bind: args
                 .bind
                 .clone()
@@ -428,6 +527,41 @@ mod tests {
         }
         assert!(c.data_dir.ends_with("probe/d"));
         assert!(c.workspace_root.starts_with(&c.data_dir));
+    }
+
+    #[test]
+    fn update_url_and_tool_update_commands_follow_the_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aiops.toml");
+        std::fs::write(
+            &file,
+            "update_url = \"https://rel.example/aiops.json\"\n[ai_tool_update_commands]\n\"codex.npm\" = \"npm i -g codex-fork\"\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs::default();
+        assert_eq!(Config::resolve(&args).unwrap().update_url, None);
+        args.store.config = Some(file);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            c.update_url.as_deref(),
+            Some("https://rel.example/aiops.json")
+        );
+        assert_eq!(
+            c.ai_tool_update_commands["codex.npm"],
+            "npm i -g codex-fork"
+        );
+        assert_eq!(
+            c.ai_tool_update_commands["claude.brew"],
+            "brew upgrade claude-code"
+        );
+        args.update_url = Some("/srv/aiops/manifest.json".into());
+        args.ai_tool_update_commands = Some("claude.npm=npm i -g x;".into());
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.update_url.as_deref(), Some("/srv/aiops/manifest.json"));
+        assert_eq!(c.ai_tool_update_commands["claude.npm"], "npm i -g x");
+        assert!(parse_ai_tool_update_commands("vim.npm=npm i -g vim").is_err());
+        assert!(parse_ai_tool_update_commands("claude.pip=pip install x").is_err());
+        assert!(parse_ai_tool_update_commands("claude.npm=  ").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use base64::Engine;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use std::sync::Arc;
 
@@ -26,67 +27,126 @@ enum Created<T: poem_openapi::types::ToJSON> {
     Created(Json<T>),
 }
 
+/// A field present on a status (possibly null) and left out of the "no status" shape.
+type Present<T> = MaybeUndefined<T>;
+
+fn absent<T>(v: &MaybeUndefined<T>) -> bool {
+    v.is_undefined()
+}
+
+/// The caller's workspace status (the original's GitStatus). When there is none (no workspace
+/// yet, git failing) it is the original's error shape: `branch` "unknown", `dirty` null, empty
+/// lists and summary, null pull times, and `error` saying what to do; the other fields are left
+/// out.
 #[derive(Object)]
 pub struct GitStatusObj {
-    /// Current branch, or `detached`.
+    /// Current branch, `detached`, or `unknown` (no status: see `error`).
     pub branch: String,
-    pub dirty: bool,
+    /// Null when there is no status.
     #[oai(nullable)]
-    pub upstream: Option<String>,
-    pub ahead: u64,
-    pub behind: u64,
-    pub staged: Vec<String>,
-    pub unstaged: Vec<String>,
+    pub dirty: Option<bool>,
+    #[oai(nullable, skip_serializing_if = "absent")]
+    pub upstream: Present<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub ahead: Option<u64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub behind: Option<u64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub staged: Option<Vec<String>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub unstaged: Option<Vec<String>>,
     pub untracked_files: Vec<String>,
-    pub conflicted: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub conflicted: Option<Vec<String>>,
     /// Like `git status --short --branch`.
     pub status_summary: String,
     #[oai(nullable)]
     pub last_pull: Option<String>,
     #[oai(nullable)]
     pub last_pull_display: Option<String>,
-    #[oai(nullable)]
-    pub last_commit_author: Option<String>,
-    #[oai(nullable)]
-    pub last_commit_timestamp: Option<String>,
-    #[oai(nullable)]
-    pub last_commit_display: Option<String>,
-    #[oai(nullable)]
-    pub last_commit_hash: Option<String>,
-    #[oai(nullable)]
-    pub last_commit_subject: Option<String>,
-    pub workspace_path: String,
+    #[oai(nullable, skip_serializing_if = "absent")]
+    pub last_commit_author: Present<String>,
+    #[oai(nullable, skip_serializing_if = "absent")]
+    pub last_commit_timestamp: Present<String>,
+    #[oai(nullable, skip_serializing_if = "absent")]
+    pub last_commit_display: Present<String>,
+    #[oai(nullable, skip_serializing_if = "absent")]
+    pub last_commit_hash: Present<String>,
+    #[oai(nullable, skip_serializing_if = "absent")]
+    pub last_commit_subject: Present<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub workspace_path: Option<String>,
+    /// Why there is no status, and what to do (only on the "no status" shape).
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+}
+
+impl GitStatusObj {
+    /// The original's shape for "no status": `error` says why and what to do.
+    pub fn unavailable(error: String) -> Self {
+        GitStatusObj {
+            branch: "unknown".into(),
+            dirty: None,
+            upstream: MaybeUndefined::Undefined,
+            ahead: None,
+            behind: None,
+            staged: None,
+            unstaged: None,
+            untracked_files: Vec::new(),
+            conflicted: None,
+            status_summary: String::new(),
+            last_pull: None,
+            last_pull_display: None,
+            last_commit_author: MaybeUndefined::Undefined,
+            last_commit_timestamp: MaybeUndefined::Undefined,
+            last_commit_display: MaybeUndefined::Undefined,
+            last_commit_hash: MaybeUndefined::Undefined,
+            last_commit_subject: MaybeUndefined::Undefined,
+            workspace_path: None,
+            error: Some(error),
+        }
+    }
+
+    /// A status, or the "no status" shape with its reason.
+    pub fn from_report(r: Result<GitStatus, String>) -> Self {
+        match r {
+            Ok(s) => s.into(),
+            Err(why) => GitStatusObj::unavailable(why),
+        }
+    }
 }
 
 impl From<GitStatus> for GitStatusObj {
     fn from(s: GitStatus) -> Self {
         let p = s.porcelain;
         let c = s.last_commit;
+        let present = |v: Option<String>| MaybeUndefined::from_opt_null(v);
         GitStatusObj {
             branch: if p.detached {
                 "detached".into()
             } else {
                 p.branch.clone().unwrap_or_else(|| "unknown".into())
             },
-            dirty: !(p.staged.is_empty() && p.unstaged.is_empty() && p.conflicted.is_empty()),
-            upstream: p.upstream,
-            ahead: p.ahead,
-            behind: p.behind,
-            staged: p.staged,
-            unstaged: p.unstaged,
+            dirty: Some(!(p.staged.is_empty() && p.unstaged.is_empty() && p.conflicted.is_empty())),
+            upstream: present(p.upstream),
+            ahead: Some(p.ahead),
+            behind: Some(p.behind),
+            staged: Some(p.staged),
+            unstaged: Some(p.unstaged),
             untracked_files: p.untracked,
-            conflicted: p.conflicted,
+            conflicted: Some(p.conflicted),
             status_summary: s.summary,
             last_pull: s.last_pull.map(|t| t.to_rfc3339()),
             last_pull_display: s
                 .last_pull
                 .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
-            last_commit_author: c.as_ref().map(|c| c.author.clone()),
-            last_commit_timestamp: c.as_ref().map(|c| c.date.clone()),
-            last_commit_display: c.as_ref().map(|c| format!("{} by {}", c.date, c.author)),
-            last_commit_hash: c.as_ref().map(|c| c.hash.chars().take(12).collect()),
-            last_commit_subject: c.map(|c| c.subject),
-            workspace_path: s.path.display().to_string(),
+            last_commit_author: present(c.as_ref().map(|c| c.author.clone())),
+            last_commit_timestamp: present(c.as_ref().map(|c| c.date.clone())),
+            last_commit_display: present(c.as_ref().map(|c| format!("{} by {}", c.date, c.author))),
+            last_commit_hash: present(c.as_ref().map(|c| c.hash.chars().take(12).collect())),
+            last_commit_subject: present(c.map(|c| c.subject)),
+            workspace_path: Some(s.path.display().to_string()),
+            error: None,
         }
     }
 }
@@ -120,8 +180,12 @@ pub struct CommitResult {
 
 #[derive(Object)]
 pub struct BranchObj {
+    /// As `git branch -a` prints it: `main`, `remotes/origin/main`,
+    /// `remotes/origin/HEAD -> origin/main`.
     pub name: String,
     pub is_current: bool,
+    /// A remote-tracking branch (or a remote's HEAD).
+    pub remote: bool,
 }
 
 #[derive(Object)]
@@ -288,11 +352,16 @@ impl GitApi {
         }))
     }
 
-    /// Branch, ahead/behind, staged/unstaged/untracked files, last commit.
+    /// Branch, ahead/behind, staged/unstaged/untracked files, last commit. Without a workspace
+    /// (or when git fails) the status is `{branch: "unknown", dirty: null, …, error}`, saying
+    /// what to do.
     #[oai(path = "/projects/:id/git/status", method = "get")]
     async fn status(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<StatusEnvelope>> {
         Ok(Json(StatusEnvelope {
-            status: app.git_status(auth.identity(), id.0).await?.into(),
+            status: GitStatusObj::from_report(
+                app.git_status_or_reason(auth.identity(), id.0, true)
+                    .await?,
+            ),
         }))
     }
 
@@ -391,7 +460,11 @@ impl GitApi {
         Ok(Json(BranchesEnvelope {
             branches: list
                 .into_iter()
-                .map(|(name, is_current)| BranchObj { name, is_current })
+                .map(|(name, is_current)| BranchObj {
+                    remote: name.starts_with("remotes/"),
+                    name,
+                    is_current,
+                })
                 .collect(),
             current_branch: current,
         }))

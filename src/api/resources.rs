@@ -1,6 +1,7 @@
 //! Thin handlers: authorise through the service, shape the envelope.
 
 use super::gate::Auth;
+use super::git::GitStatusObj;
 use super::objects::*;
 use super::strict::opt;
 use crate::services::App;
@@ -10,7 +11,7 @@ use crate::services::tenants::TenantInput;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use std::sync::Arc;
 
 type R<T> = poem::Result<T>;
@@ -46,6 +47,19 @@ enum NoContent {
     /// Deleted.
     #[oai(status = 204)]
     NoContent,
+}
+
+/// A project with the caller's workspace status (the single-project GET).
+#[derive(Object)]
+pub struct ProjectDetail {
+    #[oai(flatten)]
+    pub project: ProjectObj,
+    pub git_status: GitStatusObj,
+}
+
+#[derive(Object)]
+pub struct ProjectDetailEnvelope {
+    pub project: ProjectDetail,
 }
 
 pub struct AuthApi;
@@ -288,11 +302,25 @@ impl ProjectsApi {
         })))
     }
 
-    /// One project (its members, members of its tenant, admins).
+    /// One project (its members, members of its tenant, admins), with `git_status`: the
+    /// caller's workspace status, or `{branch: "unknown", dirty: null, …, error}` saying why
+    /// there is none.
     #[oai(path = "/projects/:id", method = "get")]
-    async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<ProjectEnvelope>> {
-        let v = app.get_project(auth.identity(), id.0)?;
-        Ok(Json(ProjectEnvelope { project: v.into() }))
+    async fn get(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<u64>,
+    ) -> R<Json<ProjectDetailEnvelope>> {
+        let (v, status) = app
+            .get_project_with_git_status(auth.identity(), id.0)
+            .await?;
+        Ok(Json(ProjectDetailEnvelope {
+            project: ProjectDetail {
+                project: v.into(),
+                git_status: GitStatusObj::from_report(status),
+            },
+        }))
     }
 
     /// Update a project (maintainers; moving it needs maintainer in both tenants; only admins

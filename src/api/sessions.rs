@@ -4,7 +4,7 @@ use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::{AiSession, Timestamp};
 use crate::services::App;
-use crate::services::sessions::StartRequest;
+use crate::services::sessions::{LiveSession, StartRequest};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -64,6 +64,15 @@ pub struct SessionObj {
     pub started_at: Timestamp,
     #[oai(nullable)]
     pub ended_at: Option<Timestamp>,
+    /// The project's name (in lists that look it up; null elsewhere).
+    #[oai(nullable)]
+    pub project_name: Option<String>,
+    /// True when tmux says the agent's process ended but its pane is kept (null when tmux was
+    /// not asked: ended sessions, or routes that do not look).
+    #[oai(nullable)]
+    pub pane_dead: Option<bool>,
+    /// The account the session's tmux server runs as (the original's `tmux_server_user`).
+    pub tmux_server_user: String,
 }
 
 fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
@@ -83,6 +92,16 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         state: state.map(str::to_string),
         started_at: s.started_at,
         ended_at: s.ended_at,
+        project_name: None,
+        pane_dead: state.map(|st| st == "exited"),
+        tmux_server_user: s.run_as.clone().unwrap_or_else(ssh_user),
+    }
+}
+
+fn listed(l: LiveSession) -> SessionObj {
+    SessionObj {
+        project_name: l.project_name,
+        ..obj(l.session, l.state.map(|s| s.as_str()))
     }
 }
 
@@ -107,6 +126,9 @@ pub struct StartBody {
     pub rows: Option<u16>,
     pub cols: Option<u16>,
     pub issue_id: Option<u64>,
+    /// Start the session as this user (administrators only; the user must be able to work in
+    /// the project).
+    pub user_id: Option<u64>,
 }
 
 #[derive(Object)]
@@ -176,11 +198,7 @@ impl SessionsApi {
         let live = app
             .live_sessions(auth.identity(), Some(id.0), all_users.0.unwrap_or(false))
             .await?;
-        let sessions: Vec<SessionObj> = live
-            .into_iter()
-            .filter(|l| l.alive)
-            .map(|l| obj(l.session, l.state.map(|s| s.as_str())))
-            .collect();
+        let sessions: Vec<SessionObj> = live.into_iter().filter(|l| l.alive).map(listed).collect();
         Ok(Json(SessionsEnvelope {
             count: sessions.len(),
             sessions,
@@ -209,6 +227,7 @@ impl SessionsApi {
                     rows: b.rows,
                     cols: b.cols,
                     issue_id: b.issue_id,
+                    as_user: b.user_id,
                 },
             )
             .await?;
@@ -269,14 +288,16 @@ impl SessionsApi {
         all_users: Query<Option<bool>>,
         limit: Query<Option<u32>>,
     ) -> R<Json<SessionsEnvelope>> {
-        let rows = app.list_sessions(
-            auth.identity(),
-            project_id.0,
-            active_only.0.unwrap_or(false),
-            all_users.0.unwrap_or(false),
-            limit.0.unwrap_or(50) as usize,
-        )?;
-        let sessions: Vec<SessionObj> = rows.into_iter().map(|s| obj(s, None)).collect();
+        let rows = app
+            .session_overview(
+                auth.identity(),
+                project_id.0,
+                active_only.0.unwrap_or(false),
+                all_users.0.unwrap_or(false),
+                limit.0.unwrap_or(50) as usize,
+            )
+            .await?;
+        let sessions: Vec<SessionObj> = rows.into_iter().map(listed).collect();
         Ok(Json(SessionsEnvelope {
             count: sessions.len(),
             sessions,

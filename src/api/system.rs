@@ -66,14 +66,51 @@ pub struct LogsObj {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateBody {
-    /// An http(s) URL or a file path on the server.
+    /// An http(s) URL or a file path on the server; with `sha256`. Without both, the release
+    /// channel (`update_url`) is used.
     #[oai(validator(max_length = 4096))]
-    pub source: Str,
-    /// The release's SHA-256 (64 hex characters).
+    pub source: Option<Str>,
+    /// The release's SHA-256 (64 hex characters); with `source`.
     #[oai(validator(max_length = 64))]
-    pub sha256: Str,
+    pub sha256: Option<Str>,
     /// Restart into the new binary once it is in place.
     pub restart: Option<bool>,
+    /// Accepted for the original's clients; the store migrates itself when the new binary
+    /// starts, so there is no migration step to skip.
+    pub skip_migrations: Option<bool>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateRestartBody {
+    /// Accepted for the original's clients (the store migrates itself at start).
+    pub skip_migrations: Option<bool>,
+}
+
+/// One update step, as the original reports it.
+#[derive(Object)]
+pub struct StepObj {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub skipped: Option<bool>,
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
+}
+
+#[derive(Object)]
+pub struct UpdateResults {
+    /// The release fetched (URL or file).
+    pub download: StepObj,
+    /// SHA-256 checked and `--version` run.
+    pub verify: StepObj,
+    /// The binary replaced (the old one kept as `<exe>.previous`).
+    pub install: StepObj,
+    /// Always skipped: the store migrates itself when the new binary starts.
+    pub migrations: StepObj,
 }
 
 #[derive(Object)]
@@ -83,6 +120,94 @@ pub struct UpdateObj {
     pub new_version: String,
     pub path: String,
     pub restarting: bool,
+    /// Where the release came from.
+    pub source: String,
+    /// The release channel's manifest version (null when `source` was given).
+    #[oai(nullable)]
+    pub channel_version: Option<String>,
+    pub results: UpdateResults,
+}
+
+#[derive(Object)]
+pub struct UpdateChannelObj {
+    /// The server's release channel manifest (URL or file path); null when none is set.
+    #[oai(nullable)]
+    pub update_url: Option<String>,
+    /// This server's version.
+    pub version: String,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ToolUpdateBody {
+    /// `npm` or `brew`.
+    #[oai(validator(max_length = 20))]
+    pub source: Option<Str>,
+}
+
+#[derive(Object)]
+pub struct ToolUpdateResult {
+    pub tool: String,
+    pub tool_label: String,
+    pub source: String,
+    pub command: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub returncode: i32,
+    pub success: bool,
+}
+
+#[derive(Object)]
+pub struct ToolUpdateObj {
+    pub success: bool,
+    pub message: String,
+    pub result: ToolUpdateResult,
+    /// The same as `result.stdout` (the original CLI reads it here).
+    pub stdout: String,
+    /// The same as `result.stderr`.
+    pub stderr: String,
+}
+
+fn step_obj(s: crate::services::system::Step) -> StepObj {
+    StepObj {
+        success: s.success,
+        stdout: s.stdout,
+        stderr: s.stderr,
+        error: None,
+        skipped: s.skipped.then_some(true),
+        message: s.message,
+    }
+}
+
+fn update_obj(u: crate::services::system::Updated, restarting: bool, message: String) -> UpdateObj {
+    let mut steps: std::collections::BTreeMap<&str, StepObj> =
+        u.steps.into_iter().map(|(k, s)| (k, step_obj(s))).collect();
+    let mut take = |k: &str| {
+        steps.remove(k).unwrap_or(StepObj {
+            success: false,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: Some(format!("the {k} step did not run")),
+            skipped: None,
+            message: None,
+        })
+    };
+    let results = UpdateResults {
+        download: take("download"),
+        verify: take("verify"),
+        install: take("install"),
+        migrations: take("migrations"),
+    };
+    UpdateObj {
+        message,
+        previous_version: u.previous_version,
+        new_version: u.new_version,
+        path: u.path.display().to_string(),
+        restarting,
+        source: u.source,
+        channel_version: u.channel_version,
+        results,
+    }
 }
 
 #[derive(Object)]
@@ -287,8 +412,10 @@ impl SystemApi {
         }))
     }
 
-    /// Replace the binary with a release (URL or server path) after checking its SHA-256 and
-    /// that it runs; with `restart: true` the server then restarts into it.
+    /// Replace the binary with a release after checking its SHA-256 and that it runs: from
+    /// `source` + `sha256` (URL or server path), or, without them (the original's
+    /// `{"skip_migrations": …}` or `{}`), from the release channel (`update_url`). With
+    /// `restart: true` the server then restarts into it.
     #[oai(path = "/system/update", method = "post", tag = "Tag::System")]
     async fn update(
         &self,
@@ -297,26 +424,101 @@ impl SystemApi {
         body: Json<UpdateBody>,
     ) -> R<Json<UpdateObj>> {
         let b = body.0;
-        let u = app
-            .system_update(auth.identity(), &b.source.0, &b.sha256.0)
-            .await?;
+        let given = |v: Option<Str>| opt(v).filter(|s| !s.trim().is_empty());
+        let u = match (given(b.source), given(b.sha256)) {
+            (Some(source), Some(sha)) => app.system_update(auth.identity(), &source, &sha).await?,
+            (None, None) => app.system_update_from_channel(auth.identity()).await?,
+            _ => {
+                auth.identity().require_admin()?;
+                return Err(crate::error::AppError::BadRequest(
+                    "source and sha256 go together: send both (a release URL or server path and its SHA-256), or neither to use the release channel".into(),
+                )
+                .into());
+            }
+        };
         let restarting = b.restart.unwrap_or(false);
         if restarting {
             app.request_restart(auth.identity())?;
         }
-        Ok(Json(UpdateObj {
-            message: if restarting {
-                format!("Updated to {}. Restarting.", u.new_version)
-            } else {
-                format!(
-                    "Updated to {}. Restart to run it (POST /system/restart).",
-                    u.new_version
-                )
+        let message = if restarting {
+            format!(
+                "System updated successfully. Restart initiated: now {}.",
+                u.new_version
+            )
+        } else {
+            format!(
+                "System updated successfully to {}. Restart to run it (POST /system/restart).",
+                u.new_version
+            )
+        };
+        Ok(Json(update_obj(u, restarting, message)))
+    }
+
+    /// Update from the release channel, then restart gracefully into the new binary.
+    #[oai(
+        path = "/system/update-and-restart",
+        method = "post",
+        tag = "Tag::System"
+    )]
+    async fn update_and_restart(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        body: Json<UpdateRestartBody>,
+    ) -> R<Json<UpdateObj>> {
+        let _ = body.0.skip_migrations;
+        let u = app.system_update_from_channel(auth.identity()).await?;
+        app.request_restart(auth.identity())?;
+        Ok(Json(update_obj(
+            u,
+            true,
+            "System updated successfully. Restart initiated.".into(),
+        )))
+    }
+
+    /// The release channel this server updates from, and its version (any signed-in caller:
+    /// `aiops update` uses it when the CLI has no `update_url` of its own).
+    #[oai(path = "/system/update-channel", method = "get", tag = "Tag::System")]
+    async fn update_channel(&self, app: AppRef<'_>, auth: Auth) -> R<Json<UpdateChannelObj>> {
+        Ok(Json(UpdateChannelObj {
+            update_url: app.update_channel(auth.identity())?,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+
+    /// Update an agent tool (`codex`, `gemini`, `claude`) with its configured npm or brew
+    /// command. A failing command is a 200 with `success: false` and its output.
+    #[oai(
+        path = "/system/ai-tools/:tool/update",
+        method = "post",
+        tag = "Tag::System"
+    )]
+    async fn update_ai_tool(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        tool: Path<String>,
+        body: Json<ToolUpdateBody>,
+    ) -> R<Json<ToolUpdateObj>> {
+        let source = opt(body.0.source);
+        let t = app
+            .update_ai_tool(auth.identity(), &tool.0, source.as_deref())
+            .await?;
+        Ok(Json(ToolUpdateObj {
+            success: t.success,
+            message: t.message,
+            stdout: t.stdout.clone(),
+            stderr: t.stderr.clone(),
+            result: ToolUpdateResult {
+                tool: t.tool,
+                tool_label: t.tool_label,
+                source: t.source,
+                command: t.command,
+                stdout: t.stdout,
+                stderr: t.stderr,
+                returncode: t.returncode,
+                success: t.success,
             },
-            previous_version: u.previous_version,
-            new_version: u.new_version,
-            path: u.path.display().to_string(),
-            restarting,
         }))
     }
 

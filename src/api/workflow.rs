@@ -126,9 +126,13 @@ pub struct UserRef {
 
 #[derive(Object)]
 pub struct GlobalObj {
+    /// Left out when no instructions are set.
+    #[oai(skip_serializing_if_is_none)]
+    pub id: Option<u64>,
     #[oai(nullable)]
     pub content: Option<String>,
-    #[oai(nullable)]
+    /// Left out when no instructions are set.
+    #[oai(skip_serializing_if_is_none)]
     pub created_at: Option<Timestamp>,
     #[oai(nullable)]
     pub updated_at: Option<Timestamp>,
@@ -318,8 +322,9 @@ impl WorkflowApi {
     /// The global agent instructions (null content: agents get the repository's AGENTS.md).
     #[oai(path = "/agents/global", method = "get", tag = "Tag::Agents")]
     async fn global_get(&self, app: AppRef<'_>, auth: Auth) -> R<Json<GlobalObj>> {
-        Ok(Json(match app.global_context(auth.identity())? {
-            Some((g, by)) => GlobalObj {
+        Ok(Json(match app.global_context_with_id(auth.identity())? {
+            Some((g, by, id)) => GlobalObj {
+                id: Some(id),
                 content: Some(g.content),
                 created_at: Some(g.created_at),
                 updated_at: Some(g.updated_at),
@@ -331,6 +336,7 @@ impl WorkflowApi {
                 message: None,
             },
             None => GlobalObj {
+                id: None,
                 content: None,
                 created_at: None,
                 updated_at: None,
@@ -350,9 +356,10 @@ impl WorkflowApi {
         auth: Auth,
         body: Json<GlobalBody>,
     ) -> R<Json<GlobalObj>> {
-        let g = app.set_global_context(auth.identity(), &body.0.content.0)?;
+        let (g, id) = app.set_global_context_with_id(auth.identity(), &body.0.content.0)?;
         let u = &auth.identity().user;
         Ok(Json(GlobalObj {
+            id: Some(id),
             content: Some(g.content),
             created_at: Some(g.created_at),
             updated_at: Some(g.updated_at),

@@ -57,6 +57,34 @@ impl Identity {
         }
     }
 
+    /// An administrator acting as `user` (the original's `--user` on session start): the
+    /// caller's scopes capped by what `user` may hold, no key, so every access check that
+    /// follows is `user`'s own. Refused unless the caller is an unlimited admin with the
+    /// admin scope.
+    pub fn acting_as(&self, user: User) -> Result<Identity, AppError> {
+        self.require(Scope::Admin)?;
+        self.require_unlimited()?;
+        if !self.user.is_admin {
+            return Err(AppError::Forbidden(
+                "Only administrators can act as another user".into(),
+            ));
+        }
+        let allowed = scopes_allowed_for_user(user.is_admin);
+        let scopes = self
+            .scopes
+            .iter()
+            .copied()
+            .filter(|s| allowed.contains(s))
+            .collect();
+        Ok(Identity {
+            user,
+            key: None,
+            method: self.method,
+            scopes,
+            csrf_token: self.csrf_token.clone(),
+        })
+    }
+
     /// The server acting for itself (the scheduler, offline admin commands): an administrator
     /// with every scope and user id 0, which no stored user has.
     pub fn system() -> Identity {

@@ -75,7 +75,8 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
     Ok(p)
 }
 
-/// `aiops import-sqlite`: offline, against the data dir.
+/// `aiops import-sqlite`: offline, against the data dir. A dry run writes nothing at all (not
+/// the store, not the master key, not the data dir itself).
 pub fn import_sqlite(
     store_args: StoreArgs,
     path: &std::path::Path,
@@ -90,14 +91,19 @@ pub fn import_sqlite(
     };
     serve.store.data_dir = Some(data_dir);
     let config = Config::resolve(&serve)?;
-    let store = Store::open(&config.data_dir)?;
-    let app = App::new(store, config)?;
-    let report = app.import_sqlite(path, keys_dir, dry_run, force)?;
+    let data_dir = config.data_dir.clone();
+    let report = if dry_run {
+        crate::services::import::preview_sqlite(&data_dir, path, keys_dir, force)?
+    } else {
+        let store = Store::open(&config.data_dir)?;
+        let app = App::new(store, config)?;
+        app.import_sqlite(path, keys_dir, false, force)?
+    };
     if report.already_imported {
         println!(
             "{} was already imported into {}: nothing to do (use --force to import it again).",
             path.display(),
-            app.config.data_dir.display()
+            data_dir.display()
         );
         return Ok(());
     }
@@ -105,7 +111,7 @@ pub fn import_sqlite(
         "{} {} into {}:",
         if dry_run { "Would import" } else { "Imported" },
         path.display(),
-        app.config.data_dir.display()
+        data_dir.display()
     );
     for (what, n) in &report.counts {
         println!("  {what:<22} {n}");
@@ -116,10 +122,31 @@ pub fn import_sqlite(
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    if !dry_run {
+    if !report.integrations.is_empty() {
+        println!(
+            "{} tracker integrations with their sync schedule off (the original synced only when asked):",
+            if dry_run {
+                "Would bring in"
+            } else {
+                "Brought in"
+            }
+        );
+        for (id, name, provider) in &report.integrations {
+            println!("  integration {id}: {name} ({provider})");
+        }
+        println!(
+            "  Sync one now: aiops issues sync --integration <id>. To sync it on a schedule, as an admin or tenant maintainer:"
+        );
+        println!(
+            "  PATCH /api/v1/integrations/<id> with {{\"sync_cron\": \"*/15 * * * *\"}} (a cron expression; \"off\" turns it off again)."
+        );
+    }
+    if dry_run {
+        println!("Dry run: nothing was written.");
+    } else {
         println!(
             "Passwords and API keys keep working (they are upgraded at first use). Tracker tokens and SSH keys are encrypted with the master key in {}: keep a copy of it.",
-            app.config.data_dir.join("secret.key").display()
+            data_dir.join("secret.key").display()
         );
     }
     Ok(())

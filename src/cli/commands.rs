@@ -126,6 +126,8 @@ pub enum ProjectsCommand {
         #[arg(long, default_value = "main")]
         branch: String,
     },
+    /// Git status of your workspace of the project
+    Status { project: String },
     /// The project's own members and their roles (tenant members are on the tenant)
     Members {
         #[command(subcommand)]
@@ -133,7 +135,80 @@ pub enum ProjectsCommand {
     },
 }
 
-/// Everything a server command needs: the client and the chosen format.
+/// A handled failure printed as it is, without the `Error: ` prefix (`Aborted!`,
+/// `Download failed: …`), with its exit code.
+#[derive(Debug)]
+pub struct Plain {
+    pub message: String,
+    pub code: i32,
+}
+
+impl std::fmt::Display for Plain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Plain {}
+
+/// `Aborted!`, exit 1 (a declined confirmation).
+pub fn aborted() -> anyhow::Error {
+    Plain {
+        message: "Aborted!".into(),
+        code: 1,
+    }
+    .into()
+}
+
+/// Print a command's error on stderr and give its exit code.
+pub fn report(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<Plain>() {
+        Some(p) => {
+            eprintln!("{}", p.message);
+            p.code
+        }
+        None => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    }
+}
+
+/// `QUESTION [y/N]: ` on stderr, an answer line from stdin; anything but yes is `Aborted!`.
+pub fn confirm(question: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    eprint!("{question} [y/N]: ");
+    std::io::stderr().flush().ok();
+    let mut a = String::new();
+    std::io::stdin().read_line(&mut a)?;
+    if matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        // As click: a line break, then `Aborted!` on its own line.
+        eprintln!();
+        Err(aborted())
+    }
+}
+
+/// A clap value parser for an existing file (not a directory), as click's `Path(exists=True)`.
+pub fn existing_file(s: &str) -> Result<std::path::PathBuf, String> {
+    let p = std::path::PathBuf::from(s);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Err(format!("File '{s}' is a directory.")),
+        Ok(_) => Ok(p),
+        Err(_) => Err(format!("File '{s}' does not exist.")),
+    }
+}
+
+/// A status line: on stdout for tables, on stderr otherwise so JSON/YAML stay parseable.
+pub fn note(f: Format, msg: &str) {
+    if f == Format::Table {
+        println!("{msg}");
+    } else {
+        eprintln!("{msg}");
+    }
+}
+
 /// `aiops health`: GET <url>/api/v1/health within 5 s.
 pub async fn health(url: Option<String>) -> anyhow::Result<()> {
     let url = match url {
@@ -332,12 +407,21 @@ pub async fn auth(ctx: Ctx, cmd: AuthCommand) -> anyhow::Result<()> {
                 if let Some(d) = expires_days.filter(|d| *d != 0) {
                     body["expires_days"] = json!(d);
                 }
+                // The whole response, as the original: `{"key": {…, "key": "aiops_…"},
+                // "message": …}` (so `jq .key.key` works). Tables get the key on its own line.
                 let created = ctx.client.post("auth/keys", &body).await?;
-                let key = unwrap_key(created, "key");
-                println!("API key created successfully!\n");
-                println!("API Key: {}", key["key"].as_str().unwrap_or_default());
-                println!("Save this key - it won't be shown again!\n");
-                print(ctx.format, &key, None);
+                if ctx.format == Format::Table {
+                    println!("API key created successfully!\n");
+                    println!(
+                        "API Key: {}",
+                        created["key"]["key"].as_str().unwrap_or_default()
+                    );
+                    println!("Save this key - it won't be shown again!\n");
+                } else {
+                    eprintln!("API key created successfully!");
+                    eprintln!("Save this key - it won't be shown again!");
+                }
+                print(ctx.format, &created, None);
             }
             KeysCommand::Revoke { key_id } => {
                 ctx.client.delete(&format!("auth/keys/{key_id}")).await?;
@@ -371,8 +455,8 @@ pub async fn tenants(ctx: Ctx, cmd: TenantsCommand) -> anyhow::Result<()> {
             if let Some(c) = color {
                 body["color"] = json!(c);
             }
-            let t = unwrap_key(ctx.client.post("tenants", &body).await?, "tenant");
-            println!("Tenant created successfully!");
+            let t = ctx.client.post("tenants", &body).await?;
+            note(ctx.format, "Tenant created successfully!");
             print(ctx.format, &t, None);
         }
         TenantsCommand::Members { command } => {
@@ -471,9 +555,17 @@ pub async fn projects(ctx: Ctx, cmd: ProjectsCommand) -> anyhow::Result<()> {
             if let Some(d) = description {
                 body["description"] = json!(d);
             }
-            let p = unwrap_key(ctx.client.post("projects", &body).await?, "project");
-            println!("Project created successfully!");
+            let p = ctx.client.post("projects", &body).await?;
+            note(ctx.format, "Project created successfully!");
             print(ctx.format, &p, None);
+        }
+        ProjectsCommand::Status { project } => {
+            let id = resolve_project(&ctx, &project).await?;
+            let s = unwrap_key(
+                ctx.client.get(&format!("projects/{id}/git/status")).await?,
+                "status",
+            );
+            print(ctx.format, &s, None);
         }
         ProjectsCommand::Members { command } => {
             let of = match &command {

@@ -278,9 +278,8 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
                 .client
                 .get(&format!("projects/{id}/files/{}", encode(&file_path)))
                 .await?;
-            if f != Format::Table {
-                println!("{}", render(&r, f, None));
-            } else if r["binary"].as_bool() == Some(true) {
+            // The file itself in every format, as the original (it unwraps `content`).
+            if r["binary"].as_bool() == Some(true) {
                 use base64::Engine;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(r["content_base64"].as_str().unwrap_or_default())

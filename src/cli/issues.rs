@@ -1,24 +1,41 @@
 //! `aiops issues …` and `aiops integrations …`: the tracker commands of the original CLI.
 //! Issue ids are aiops ids (the `id` column), never tracker numbers.
 
-use super::commands::{Ctx, resolve_project, resolve_tenant, unwrap_key};
+use super::commands::{Ctx, existing_file, note, resolve_project, resolve_tenant, unwrap_key};
 use super::output::{Format, render, table_of};
-use clap::Subcommand;
+use clap::{ArgGroup, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 #[derive(Subcommand, Debug)]
 pub enum IssuesCommand {
-    /// Start (or reuse) an AI agent session for an issue, in your workspace of its project
+    /// Start (or reuse) an AI agent session: `--project P [--issue N]` (attaches unless
+    /// --no-attach), or `ISSUE_ID` (the issue's project; attaches only with --attach)
+    #[command(group(ArgGroup::new("target").args(["id", "project"]).required(true)))]
     Start {
-        id: u64,
-        #[arg(long, default_value = "claude")]
-        tool: String,
-        /// Text typed into the agent (default: work on the issue)
+        /// The issue (aiops id); its project is used
+        id: Option<u64>,
+        /// Project name or id
+        #[arg(long)]
+        project: Option<String>,
+        /// Issue (aiops id) to work on, with --project
+        #[arg(long, requires = "project")]
+        issue: Option<u64>,
+        /// claude, codex, gemini or shell (ISSUE_ID form: any tool configured on the server)
+        #[arg(long)]
+        tool: Option<String>,
+        /// Text typed into the agent
         #[arg(long)]
         prompt: Option<String>,
+        /// Start as this user (email or id; admins)
+        #[arg(long, requires = "project")]
+        user: Option<String>,
+        /// Attach to the session's tmux (the default with --project)
         #[arg(long)]
         attach: bool,
+        /// Do not attach
+        #[arg(long, conflicts_with = "attach")]
+        no_attach: bool,
     },
     /// Claim an issue (assign it to you on the tracker), then start (or reuse) an agent on it
     Work {
@@ -98,9 +115,13 @@ pub enum IssuesCommand {
     /// Reopen on the tracker
     Reopen { id: u64 },
     /// Comment on the tracker (Jira @Name mentions are resolved by the server)
+    #[command(group(ArgGroup::new("text").args(["body", "file"]).required(true)))]
     Comment {
         id: u64,
-        body: String,
+        body: Option<String>,
+        /// Read the comment from this file
+        #[arg(long, short = 'f', value_parser = existing_file)]
+        file: Option<std::path::PathBuf>,
         /// Accepted for compatibility; mentions are resolved on the server
         #[arg(long)]
         no_mention_resolve: bool,
@@ -143,6 +164,33 @@ pub enum IssuesCommand {
     Unpin { id: u64 },
     /// Your pinned issues
     Pinned,
+    /// Live AI sessions (yours; admins everyone's), per project; --attach to one of them
+    Sessions {
+        /// Project name or id
+        #[arg(long)]
+        project: Option<String>,
+        /// Attach to this session (session id, its prefix, or tmux target)
+        #[arg(long)]
+        attach: Option<String>,
+        /// Everyone's sessions (admins)
+        #[arg(long)]
+        all_users: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CredentialsCommand {
+    /// Your personal tracker tokens (the tokens themselves are never shown)
+    List,
+    /// Set your token for an integration (prompted, hidden, when --token is not given)
+    Set {
+        #[arg(long, short = 'i')]
+        integration_id: u64,
+        #[arg(long, short = 't')]
+        token: Option<String>,
+    },
+    /// Delete one of your tokens
+    Delete { credential_id: u64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,6 +200,8 @@ pub enum IntegrationsCommand {
         /// Tenant name, slug or id
         #[arg(long)]
         tenant: Option<String>,
+        #[arg(long, value_parser = ["github", "gitlab", "jira"])]
+        provider: Option<String>,
     },
     /// Test an integration's stored credentials (admin)
     Test { id: u64 },
@@ -164,15 +214,6 @@ pub enum IntegrationsCommand {
 
 fn print(format: Format, data: &Value, title: Option<&str>) {
     println!("{}", render(data, format, title));
-}
-
-/// A status line: on stdout for tables, on stderr otherwise so JSON/YAML stay parseable.
-fn note(f: Format, msg: &str) {
-    if f == Format::Table {
-        println!("{msg}");
-    } else {
-        eprintln!("{msg}");
-    }
 }
 
 fn labels(s: &str) -> Vec<String> {
@@ -265,10 +306,41 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
         }
         IssuesCommand::Start {
             id,
+            project: Some(project),
+            issue,
+            tool,
+            prompt,
+            user,
+            attach: _,
+            no_attach,
+        } => {
+            let _ = id;
+            let pid = resolve_project(&ctx, &project).await?;
+            let mut body = json!({});
+            if let Some(i) = issue {
+                body["issue_id"] = json!(i);
+            }
+            super::sessions::start_original(
+                &ctx,
+                pid,
+                body,
+                tool,
+                prompt,
+                user,
+                !no_attach,
+                super::sessions::Wording::Issues,
+            )
+            .await?;
+        }
+        IssuesCommand::Start {
+            id,
+            project: None,
             tool,
             prompt,
             attach,
+            ..
         } => {
+            let id = id.ok_or_else(|| anyhow::anyhow!("--project is required"))?;
             let issue = ctx.client.get(&format!("issues/{id}")).await?;
             let issue = issue.get("issue").cloned().unwrap_or(issue);
             let project = issue["project_id"].as_u64().ok_or_else(|| {
@@ -280,6 +352,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                     issue["title"].as_str().unwrap_or("")
                 )
             });
+            let tool = tool.unwrap_or_else(|| "claude".into());
             let s = ctx
                 .client
                 .post(
@@ -289,7 +362,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 .await?;
             super::sessions::started(ctx.format, &s);
             if attach {
-                super::sessions::attach(&s, ctx.client.base())?;
+                super::sessions::attach(&s, ctx.client.base(), super::sessions::Wording::Issues)?;
             }
         }
         IssuesCommand::Work {
@@ -347,7 +420,7 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 println!("{}", render(&s, f, None));
             }
             if attach {
-                super::sessions::attach(&s, ctx.client.base())?;
+                super::sessions::attach(&s, ctx.client.base(), super::sessions::Wording::Issues)?;
             }
         }
         IssuesCommand::Context { id } => {
@@ -428,7 +501,19 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                 .await?;
             println!("Issue {id} reopened successfully!");
         }
-        IssuesCommand::Comment { id, body, .. } => {
+        IssuesCommand::Comment { id, body, file, .. } => {
+            let body = match (body, file) {
+                (Some(b), _) => b,
+                (None, Some(p)) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                    if text.trim().is_empty() {
+                        anyhow::bail!("Comment file {} is empty", p.display());
+                    }
+                    text
+                }
+                (None, None) => anyhow::bail!("Provide a comment BODY or --file"),
+            };
             let resp = ctx
                 .client
                 .post(&format!("issues/{id}/comments"), &json!({"body": body}))
@@ -555,9 +640,14 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
                     .unwrap_or("Issue unpinned successfully")
             );
         }
+        IssuesCommand::Sessions {
+            project,
+            attach,
+            all_users,
+        } => super::sessions::issues_sessions(&ctx, project, attach, all_users).await?,
         IssuesCommand::Pinned => {
             let list = unwrap_key(ctx.client.get("issues/pinned").await?, "issues");
-            if list.as_array().is_none_or(Vec::is_empty) {
+            if list.as_array().is_none_or(Vec::is_empty) && f == Format::Table {
                 println!("No pinned issues found");
             } else if f == Format::Table {
                 println!(
@@ -586,13 +676,19 @@ pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {
 pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<()> {
     let f = ctx.format;
     match cmd {
-        IntegrationsCommand::List { tenant } => {
-            let path = match tenant {
-                Some(t) => format!("integrations?tenant_id={}", resolve_tenant(&ctx, &t).await?),
-                None => "integrations".into(),
+        IntegrationsCommand::List { tenant, provider } => {
+            let tenant = match tenant {
+                Some(t) => Some(resolve_tenant(&ctx, &t).await?.to_string()),
+                None => None,
             };
-            let list = unwrap_key(ctx.client.get(&path).await?, "integrations");
-            if f == Format::Table {
+            let q = query(&[("tenant_id", tenant), ("provider", provider)]);
+            let list = unwrap_key(
+                ctx.client.get(&format!("integrations{q}")).await?,
+                "integrations",
+            );
+            if f == Format::Table && list.as_array().is_none_or(Vec::is_empty) {
+                println!("No integrations found");
+            } else if f == Format::Table {
                 println!(
                     "{}",
                     table_of(
@@ -654,6 +750,102 @@ pub async fn integrations(ctx: Ctx, cmd: IntegrationsCommand) -> anyhow::Result<
             } else {
                 print(f, &runs, None);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Read a secret: from the terminal without echo (prompt on stderr), else a line of stdin.
+fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+        // SAFETY: termios calls on fd 0 with a zeroed, then kernel-filled, struct.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        let have = unsafe { libc::tcgetattr(0, &mut saved) } == 0;
+        if have {
+            let mut quiet = saved;
+            quiet.c_lflag &= !libc::ECHO;
+            quiet.c_lflag |= libc::ECHONL;
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) };
+        }
+        let read = stdin.lock().read_line(&mut line);
+        if have {
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
+        }
+        read?;
+    } else {
+        stdin.lock().read_line(&mut line)?;
+    }
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub async fn credentials(ctx: Ctx, cmd: CredentialsCommand) -> anyhow::Result<()> {
+    let f = ctx.format;
+    match cmd {
+        CredentialsCommand::List => {
+            let resp = ctx.client.get("auth/integration-credentials").await?;
+            let list = resp["credentials"].clone();
+            if list.as_array().is_none_or(Vec::is_empty) && f == Format::Table {
+                println!("No personal integration credentials configured");
+                println!();
+                println!("Use 'aiops credentials set' to add your personal tokens");
+            } else if f == Format::Table {
+                println!(
+                    "{}",
+                    table_of(
+                        &list,
+                        &[
+                            "id",
+                            "integration_id",
+                            "integration_name",
+                            "integration_provider",
+                            "has_settings",
+                        ],
+                        Some("Integration Credentials")
+                    )
+                );
+            } else {
+                print(f, &json!({"credentials": list}), None);
+            }
+        }
+        CredentialsCommand::Set {
+            integration_id,
+            token,
+        } => {
+            let token = match token {
+                Some(t) => t,
+                None => read_secret("Token: ")?,
+            };
+            if token.trim().is_empty() {
+                anyhow::bail!("No token given: pass --token/-t or type it at the prompt");
+            }
+            let resp = ctx
+                .client
+                .post(
+                    "auth/integration-credentials",
+                    &json!({"integration_id": integration_id, "api_token": token}),
+                )
+                .await?;
+            if f == Format::Table {
+                println!(
+                    "{}",
+                    resp["message"]
+                        .as_str()
+                        .unwrap_or("Credential saved successfully")
+                );
+            } else {
+                print(f, &resp, None);
+            }
+        }
+        CredentialsCommand::Delete { credential_id } => {
+            ctx.client
+                .delete(&format!("auth/integration-credentials/{credential_id}"))
+                .await?;
+            println!("Credential {credential_id} deleted successfully");
         }
     }
     Ok(())

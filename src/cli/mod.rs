@@ -8,6 +8,9 @@ mod config_file;
 mod git;
 mod issues;
 mod output;
+#[cfg(test)]
+mod parse_tests;
+mod selfupdate;
 mod sessions;
 mod ssh;
 pub mod sshgit;
@@ -15,7 +18,7 @@ mod system;
 mod workflow;
 
 use crate::config::{ServeArgs, StoreArgs};
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{AuthCommand, ConfigCommand, ProjectsCommand, TenantsCommand};
 use output::Format;
 
@@ -33,21 +36,137 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+/// What clap parses. `-o/--output` is global and taken as any string here: it is a format
+/// (table, json, yaml) everywhere except `system backup download`, where the original CLI's
+/// `-o PATH` is the file to write. [`Cli`] checks it once the command is known.
 #[derive(Parser, Debug)]
 #[command(
     name = "aiops",
     version = VERSION,
     about = "aiops control plane: server, admin tool and API client",
-    after_help = "Client configuration: ~/.aiops/config.yaml (url, api_key, output_format), overridden by \
-                  AIOPS_URL, AIOPS_API_KEY, AIOPS_OUTPUT_FORMAT. JSON/YAML output is the server's data \
-                  unchanged (created_at/updated_at are kept; tables drop them)."
+    after_help = "Client configuration: ~/.aiops/config.yaml (url, api_key, output_format, update_url), \
+                  overridden by AIOPS_URL, AIOPS_API_KEY, AIOPS_OUTPUT_FORMAT, AIOPS_UPDATE_URL. \
+                  JSON/YAML output is the server's data unchanged (created_at/updated_at are kept; \
+                  tables drop them)."
 )]
-pub struct Cli {
-    /// Output format for client commands [default: output_format from config, else table]
-    #[arg(short = 'o', long = "output", global = true, value_enum)]
-    pub output: Option<Format>,
+struct Args {
+    /// Output format for client commands: table, json or yaml [default: output_format from
+    /// config, else table]. For `system backup download`: the file to write.
+    #[arg(short = 'o', long = "output", global = true, value_name = "FORMAT")]
+    output: Option<String>,
     #[command(subcommand)]
+    command: Command,
+}
+
+/// The parsed command line, checked: `output` is a valid format (or was moved into
+/// `system backup download --file`), and the original CLI's closed choices are enforced on its
+/// own spellings. Parse with `Cli::parse()` / `Cli::try_parse_from(…)`: errors are clap's usage
+/// errors (exit 2).
+#[derive(Debug)]
+pub struct Cli {
+    pub output: Option<Format>,
     pub command: Command,
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        Args::command()
+    }
+    fn command_for_update() -> clap::Command {
+        Args::command_for_update()
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Args::from_arg_matches(m).and_then(Cli::checked)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Cli::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
+
+/// The agent tools of the original CLI (`--tool` on `issues start --project` and
+/// `sessions start --project`).
+pub const ORIGINAL_TOOLS: [&str; 4] = ["claude", "codex", "gemini", "shell"];
+
+fn invalid_value(value: &str, arg: &str, possible: &[&str]) -> clap::Error {
+    clap::Error::raw(
+        clap::error::ErrorKind::InvalidValue,
+        format!(
+            "invalid value '{value}' for '{arg}'\n  [possible values: {}]",
+            possible.join(", ")
+        ),
+    )
+}
+
+impl Cli {
+    fn checked(args: Args) -> Result<Cli, clap::Error> {
+        let Args {
+            output,
+            mut command,
+        } = args;
+        let mut format = None;
+        if let Some(raw) = output {
+            match Format::parse(&raw) {
+                Some(f) => format = Some(f),
+                None => match &mut command {
+                    Command::System {
+                        command:
+                            system::SystemCommand::Backup {
+                                command: system::BackupCommand::Download { file, .. },
+                            },
+                    } => {
+                        if file.is_some() {
+                            return Err(clap::Error::raw(
+                                clap::error::ErrorKind::ArgumentConflict,
+                                "the argument '--file <FILE>' cannot be used with '--output <PATH>' (give the file once)",
+                            ));
+                        }
+                        *file = Some(std::path::PathBuf::from(raw));
+                    }
+                    _ => {
+                        return Err(invalid_value(
+                            &raw,
+                            "--output <FORMAT>",
+                            &["table", "json", "yaml"],
+                        ));
+                    }
+                },
+            }
+        }
+        // The original spellings (`--project`) take only the original's tools; the older
+        // positional forms keep accepting any tool configured on the server.
+        let tool = match &command {
+            Command::Issues {
+                command:
+                    issues::IssuesCommand::Start {
+                        project: Some(_),
+                        tool: Some(t),
+                        ..
+                    },
+            } => Some(t),
+            Command::Sessions {
+                command:
+                    sessions::SessionsCommand::Start {
+                        project_opt: Some(_),
+                        tool: Some(t),
+                        ..
+                    },
+            } => Some(t),
+            _ => None,
+        };
+        if let Some(t) = tool.filter(|t| !ORIGINAL_TOOLS.contains(&t.as_str())) {
+            return Err(invalid_value(t, "--tool <TOOL>", &ORIGINAL_TOOLS));
+        }
+        Ok(Cli {
+            output: format,
+            command,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,24 +214,34 @@ pub enum Command {
         command: AuthCommand,
     },
     /// Tenants
+    #[command(alias = "tenant")]
     Tenants {
         #[command(subcommand)]
         command: TenantsCommand,
     },
     /// Projects
+    #[command(alias = "project")]
     Projects {
         #[command(subcommand)]
         command: ProjectsCommand,
     },
     /// Tracker issues (ids are aiops ids; the tracker's number is external_id)
+    #[command(alias = "issue")]
     Issues {
         #[command(subcommand)]
         command: issues::IssuesCommand,
     },
     /// Tracker integrations and sync history
+    #[command(alias = "integration")]
     Integrations {
         #[command(subcommand)]
         command: issues::IntegrationsCommand,
+    },
+    /// Your personal tracker tokens (used instead of the integration's token for your actions)
+    #[command(alias = "credential")]
+    Credentials {
+        #[command(subcommand)]
+        command: issues::CredentialsCommand,
     },
     /// Git in your workspace of a project
     Git {
@@ -125,6 +254,7 @@ pub enum Command {
         command: git::WorkspaceCommand,
     },
     /// AI agents in tmux sessions
+    #[command(alias = "session")]
     Sessions {
         #[command(subcommand)]
         command: sessions::SessionsCommand,
@@ -155,9 +285,17 @@ pub enum Command {
         command: system::SystemCommand,
     },
     /// Agent instructions (the global part of AGENTS.override.md)
+    #[command(alias = "agent")]
     Agents {
         #[command(subcommand)]
         command: workflow::AgentsCommand,
+    },
+    /// Update this CLI binary from the release channel (AIOPS_UPDATE_URL, config update_url,
+    /// else the server's)
+    Update {
+        /// Only report whether a newer version is available
+        #[arg(long)]
+        check_only: bool,
     },
 }
 
@@ -171,10 +309,7 @@ pub async fn run(cli: Cli) -> i32 {
         };
         return match res {
             Ok(code) => code,
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                1
-            }
+            Err(e) => commands::report(&e),
         };
     }
     let res = match cli.command {
@@ -210,6 +345,11 @@ pub async fn run(cli: Cli) -> i32 {
             Ok(ctx) => issues::integrations(ctx, command).await,
             Err(e) => Err(e),
         },
+        Command::Credentials { command } => match commands::connect(fmt) {
+            Ok(ctx) => issues::credentials(ctx, command).await,
+            Err(e) => Err(e),
+        },
+        Command::Update { check_only } => selfupdate::update(check_only).await,
         Command::Git { command } => match commands::connect(fmt) {
             Ok(ctx) => git::git(ctx, command).await,
             Err(e) => Err(e),
@@ -234,10 +374,13 @@ pub async fn run(cli: Cli) -> i32 {
             Ok(ctx) => workflow::workflow(ctx, command).await,
             Err(e) => Err(e),
         },
-        Command::System { command } => match commands::connect(fmt) {
-            Ok(ctx) => system::system(ctx, command).await,
-            Err(e) => Err(e),
-        },
+        // Confirmation prompts come before the configuration check, as in the original.
+        Command::System { command } => {
+            match system::confirm_first(&command).and_then(|()| commands::connect(fmt)) {
+                Ok(ctx) => system::system(ctx, command).await,
+                Err(e) => Err(e),
+            }
+        }
         Command::Agents { command } => match commands::connect(fmt) {
             Ok(ctx) => workflow::agents(ctx, command).await,
             Err(e) => Err(e),
@@ -245,9 +388,6 @@ pub async fn run(cli: Cli) -> i32 {
     };
     match res {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            1
-        }
+        Err(e) => commands::report(&e),
     }
 }

@@ -1,6 +1,6 @@
 //! `aiops system …`: status, logs, update, restart, scheduler, and backups (admins).
 
-use super::commands::{Ctx, unwrap_key};
+use super::commands::{Ctx, Plain, confirm, unwrap_key};
 use super::output::{Format, render, table_of};
 use clap::Subcommand;
 use reqwest::Method;
@@ -21,8 +21,26 @@ pub enum SystemCommand {
         #[arg(long)]
         level: Option<String>,
     },
-    /// Replace the server's binary with a release (URL or server path), checked by SHA-256
+    /// Update the server: `--skip-migrations` as the original (POST system/update); with
+    /// SOURCE/--source and --sha256 the same as `update-binary`
     Update {
+        /// Skip the database migrations step
+        #[arg(long)]
+        skip_migrations: bool,
+        /// A release binary (URL or server path): see `update-binary`
+        #[arg(value_name = "SOURCE")]
+        source: Option<String>,
+        #[arg(long = "source", value_name = "SOURCE", conflicts_with = "source")]
+        source_opt: Option<String>,
+        /// SHA-256 of the release binary (with SOURCE)
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Restart into it right away (with SOURCE)
+        #[arg(long)]
+        restart: bool,
+    },
+    /// Replace the server's binary with a release (URL or server path), checked by SHA-256
+    UpdateBinary {
         source: String,
         #[arg(long)]
         sha256: String,
@@ -34,6 +52,20 @@ pub enum SystemCommand {
     Restart {
         #[arg(long, short = 'y')]
         yes: bool,
+    },
+    /// Update, then restart the server
+    UpdateAndRestart {
+        #[arg(long)]
+        skip_migrations: bool,
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Update an AI tool on the server (codex, gemini or claude) with npm or brew
+    UpdateAiTool {
+        #[arg(value_parser = ["codex", "gemini", "claude"])]
+        tool: String,
+        #[arg(long, value_parser = ["npm", "brew"])]
+        source: String,
     },
     /// Scheduled jobs and their next runs
     Scheduler,
@@ -53,10 +85,10 @@ pub enum BackupCommand {
     },
     /// List backups (newest first)
     List,
-    /// Download a backup archive
+    /// Download a backup archive (`-f FILE`, or the original's `-o/--output PATH`)
     Download {
         id: u64,
-        /// File to write (default: the backup's file name)
+        /// File to write (default: the backup's file name in the current directory)
         #[arg(long = "file", short = 'f')]
         file: Option<std::path::PathBuf>,
     },
@@ -67,7 +99,12 @@ pub enum BackupCommand {
         yes: bool,
     },
     /// Delete a backup
-    Delete { id: u64 },
+    Delete {
+        id: u64,
+        /// Accepted for compatibility (no question is asked)
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Show or set the backup schedule and retention
     Schedule {
         /// Cron expression (5 fields, or 6 with seconds); "off" stops scheduled backups
@@ -80,19 +117,101 @@ pub enum BackupCommand {
     },
 }
 
-fn confirm(question: &str) -> anyhow::Result<()> {
-    eprint!("{question} [y/N]: ");
-    let mut a = String::new();
-    std::io::stdin().read_line(&mut a)?;
-    if matches!(a.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        anyhow::bail!("Aborted!")
+/// The confirmation a command asks for before anything else (before the configuration is
+/// checked, as in the original): restart, update-and-restart, backup restore.
+pub fn confirm_first(cmd: &SystemCommand) -> anyhow::Result<()> {
+    match cmd {
+        SystemCommand::Restart { yes: false } => {
+            confirm("Are you sure you want to restart the aiops application?")
+        }
+        SystemCommand::UpdateAndRestart { yes: false, .. } => {
+            confirm("Are you sure you want to update and restart the aiops application?")
+        }
+        SystemCommand::Backup {
+            command: BackupCommand::Restore { yes: false, .. },
+        } => {
+            eprintln!("WARNING: This will replace the current database!");
+            confirm("Are you sure you want to restore from this backup?")
+        }
+        _ => Ok(()),
     }
+}
+
+/// `git_pull` → `Git pull`; the original's names for its steps.
+fn step_label(key: &str) -> String {
+    match key {
+        "uv_sync" | "dependencies" => "Dependencies".into(),
+        _ => {
+            let words = key.replace(['_', '-'], " ");
+            let mut c = words.chars();
+            match c.next() {
+                Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        }
+    }
+}
+
+/// The `Update Details:` lines, one per step of `results`, whatever the steps are:
+/// `✓ Download: Success`, `✗ Verify: Failed - <error>`, `⊘ Migrations: Skipped`.
+pub fn update_details(results: &Value, only_success: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(steps) = results.as_object() else {
+        return out;
+    };
+    for (key, step) in steps {
+        let label = step_label(key);
+        if step.as_object().is_none_or(|o| o.is_empty()) {
+            continue;
+        }
+        if step["skipped"] == true {
+            out.push(format!("⊘ {label}: Skipped"));
+        } else if step["success"] == true {
+            let word = match key.as_str() {
+                "uv_sync" | "dependencies" => "Updated",
+                "migrations" => "Completed",
+                _ => "Success",
+            };
+            out.push(format!("✓ {label}: {word}"));
+            if !only_success {
+                let stdout = step["stdout"].as_str().unwrap_or_default().trim();
+                if !stdout.is_empty() {
+                    out.extend(stdout.lines().map(|l| format!("  {l}")));
+                }
+            }
+        } else if !only_success {
+            out.push(format!(
+                "✗ {label}: Failed - {}",
+                step["error"]
+                    .as_str()
+                    .or_else(|| step["stderr"].as_str().filter(|e| !e.trim().is_empty()))
+                    .unwrap_or("Unknown error")
+                    .trim()
+            ));
+        }
+    }
+    out
 }
 
 fn mb(v: &Value) -> String {
     format!("{:.2} MB", v.as_f64().unwrap_or(0.0) / 1048576.0)
+}
+
+/// `system update-binary`: replace the server's binary with a release checked by SHA-256.
+async fn update_binary(ctx: &Ctx, source: &str, sha256: &str, restart: bool) -> anyhow::Result<()> {
+    let v = ctx
+        .client
+        .post(
+            "system/update",
+            &json!({"source": source, "sha256": sha256, "restart": restart}),
+        )
+        .await?;
+    if ctx.format == Format::Table {
+        println!("✓ {}", v["message"].as_str().unwrap_or("Updated"));
+    } else {
+        println!("{}", render(&v, ctx.format, None));
+    }
+    Ok(())
 }
 
 pub async fn system(ctx: Ctx, cmd: SystemCommand) -> anyhow::Result<()> {
@@ -184,32 +303,136 @@ pub async fn system(ctx: Ctx, cmd: SystemCommand) -> anyhow::Result<()> {
             }
         }
         SystemCommand::Update {
+            skip_migrations,
+            source,
+            source_opt,
+            sha256,
+            restart,
+        } => match (source.or(source_opt), sha256) {
+            (Some(source), Some(sha256)) => {
+                update_binary(&ctx, &source, &sha256, restart).await?;
+            }
+            (Some(_), None) => anyhow::bail!(
+                "--sha256 is required with SOURCE (the release's SHA-256); or run `aiops system update` alone for the server's own update"
+            ),
+            (None, Some(_)) => {
+                anyhow::bail!("--sha256 goes with SOURCE: see `aiops system update-binary --help`")
+            }
+            (None, None) => {
+                super::commands::note(f, "Updating aiops application...");
+                let v = ctx
+                    .client
+                    .post(
+                        "system/update",
+                        &json!({"skip_migrations": skip_migrations}),
+                    )
+                    .await?;
+                if f == Format::Table {
+                    println!("✓ {}", v["message"].as_str().unwrap_or("Update completed"));
+                    if v["results"].is_object() {
+                        println!("Update Details:");
+                        for l in update_details(&v["results"], false) {
+                            println!("{l}");
+                        }
+                    }
+                } else {
+                    println!("{}", render(&v, f, None));
+                }
+            }
+        },
+        SystemCommand::UpdateBinary {
             source,
             sha256,
             restart,
-        } => {
-            let v = ctx
-                .client
-                .post(
-                    "system/update",
-                    &json!({"source": source, "sha256": sha256, "restart": restart}),
-                )
-                .await?;
+        } => update_binary(&ctx, &source, &sha256, restart).await?,
+        SystemCommand::Restart { .. } => {
+            super::commands::note(f, "Restarting aiops application...");
+            let v = ctx.client.post("system/restart", &json!({})).await?;
             if f == Format::Table {
-                println!("✓ {}", v["message"].as_str().unwrap_or("Updated"));
+                println!("✓ {}", v["message"].as_str().unwrap_or("Restart initiated"));
+                println!("The application will restart in a few seconds...");
             } else {
                 println!("{}", render(&v, f, None));
             }
         }
-        SystemCommand::Restart { yes } => {
-            if !yes {
-                confirm("Are you sure you want to restart the aiops application?")?;
+        SystemCommand::UpdateAndRestart {
+            skip_migrations, ..
+        } => {
+            super::commands::note(f, "Updating and restarting aiops application...");
+            let v = ctx
+                .client
+                .post(
+                    "system/update-and-restart",
+                    &json!({"skip_migrations": skip_migrations}),
+                )
+                .await?;
+            if f == Format::Table {
+                println!(
+                    "✓ {}",
+                    v["message"]
+                        .as_str()
+                        .unwrap_or("Update completed, restart initiated")
+                );
+                if v["results"].is_object() {
+                    println!("Update Details:");
+                    for l in update_details(&v["results"], true) {
+                        println!("{l}");
+                    }
+                }
+                println!("The application will restart in a few seconds...");
+            } else {
+                println!("{}", render(&v, f, None));
             }
-            let v = ctx.client.post("system/restart", &json!({})).await?;
-            println!(
-                "✓ {}",
-                v["message"].as_str().unwrap_or("Restart initiated.")
+        }
+        SystemCommand::UpdateAiTool { tool, source } => {
+            let label = match tool.as_str() {
+                "codex" => "Codex CLI",
+                "gemini" => "@google/gemini-cli",
+                _ => "Claude CLI",
+            };
+            super::commands::note(
+                f,
+                &format!("Updating {label} via {}...", source.to_uppercase()),
             );
+            let v = ctx
+                .client
+                .post(
+                    &format!("system/ai-tools/{tool}/update"),
+                    &json!({"source": source}),
+                )
+                .await?;
+            let ok = v["success"] == true;
+            let msg = v["message"].as_str().unwrap_or_default();
+            if f != Format::Table {
+                println!("{}", render(&v, f, None));
+            } else if ok {
+                println!("✓ {msg}");
+                let out = v["stdout"]
+                    .as_str()
+                    .or_else(|| v["result"]["stdout"].as_str())
+                    .unwrap_or_default()
+                    .trim();
+                if !out.is_empty() {
+                    println!("Output:\n{out}");
+                }
+            } else {
+                eprintln!("✗ {msg}");
+                let err = v["stderr"]
+                    .as_str()
+                    .or_else(|| v["result"]["stderr"].as_str())
+                    .unwrap_or_default()
+                    .trim();
+                if !err.is_empty() {
+                    eprintln!("Error Output:\n{err}");
+                }
+            }
+            if !ok {
+                return Err(Plain {
+                    message: format!("{label} was not updated (see above)"),
+                    code: 1,
+                }
+                .into());
+            }
         }
         SystemCommand::Scheduler => {
             let v = ctx.client.get("system/scheduler").await?;
@@ -310,19 +533,23 @@ async fn backup(ctx: Ctx, cmd: BackupCommand) -> anyhow::Result<()> {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("backup_{id}.tar.gz"));
             let dest = file.unwrap_or_else(|| std::path::PathBuf::from(name));
-            eprintln!("Downloading backup {id}...");
+            super::commands::note(f, &format!("Downloading backup {id}..."));
             let n = ctx
                 .client
                 .download(&format!("system/backups/{id}/download"), &dest)
-                .await?;
+                .await
+                .map_err(|e| {
+                    let message = format!("{e:#}");
+                    if message.starts_with("Download failed") {
+                        Plain { message, code: 1 }.into()
+                    } else {
+                        e
+                    }
+                })?;
             println!("✓ Backup downloaded to: {} ({n} bytes)", dest.display());
         }
-        BackupCommand::Restore { id, yes } => {
-            if !yes {
-                eprintln!("WARNING: This will replace the current database!");
-                confirm("Are you sure you want to restore from this backup?")?;
-            }
-            eprintln!("Restoring database from backup {id}...");
+        BackupCommand::Restore { id, .. } => {
+            super::commands::note(f, &format!("Restoring database from backup {id}..."));
             let v = ctx
                 .client
                 .post(&format!("system/backups/{id}/restore"), &json!({}))
@@ -333,7 +560,7 @@ async fn backup(ctx: Ctx, cmd: BackupCommand) -> anyhow::Result<()> {
                 println!("{}", render(&v, f, None));
             }
         }
-        BackupCommand::Delete { id } => {
+        BackupCommand::Delete { id, .. } => {
             ctx.client
                 .request(Method::DELETE, &format!("system/backups/{id}"), None)
                 .await?;

@@ -65,7 +65,7 @@ pub enum GlobalCommand {
     Get,
     /// Set them from a file (or stdin) (admins)
     Set {
-        #[arg(long, short = 'f')]
+        #[arg(long, short = 'f', value_parser = super::commands::existing_file)]
         file: Option<std::path::PathBuf>,
     },
     /// Remove them: agents get the repository's AGENTS.md again (admins)
@@ -91,21 +91,9 @@ pub async fn workflow(ctx: Ctx, cmd: WorkflowCommand) -> anyhow::Result<()> {
                 .client
                 .post("workflows/claim-issue", &json!({"issue_id": issue_id}))
                 .await?;
-            if f == Format::Table {
-                println!("Issue {issue_id} claimed successfully!");
-                if let Some(w) = v["warning"].as_str() {
-                    println!("⚠ {w}");
-                }
-                println!(
-                    "Workspace: {}",
-                    v["workspace"]["path"].as_str().unwrap_or("")
-                );
-                for s in v["next_steps"].as_array().into_iter().flatten() {
-                    println!("  - {}", s.as_str().unwrap_or(""));
-                }
-            } else {
-                println!("{}", render(&v, f, None));
-            }
+            // The whole response, as the original (message, issue, workspace, next_steps …).
+            super::commands::note(f, &format!("Issue {issue_id} claimed successfully!"));
+            println!("{}", render(&v, f, None));
         }
         WorkflowCommand::Progress {
             issue_id,

@@ -53,6 +53,16 @@ pub fn valid_linux_username(u: &str) -> bool {
         && !u.starts_with('-')
 }
 
+/// A remote-tracking branch as `git branch -a` names it: `origin/main` is
+/// `remotes/origin/main`; a symbolic ref (`origin/HEAD` pointing at `origin/main`) is
+/// `remotes/origin/HEAD -> origin/main`.
+pub fn branch_a_name(short: &str, symbolic_target: Option<&str>) -> String {
+    match symbolic_target {
+        Some(t) => format!("remotes/{short} -> {t}"),
+        None => format!("remotes/{short}"),
+    }
+}
+
 pub fn user_dir(linux_username: Option<&str>, email: &str, id: u64) -> String {
     if let Some(u) = linux_username.filter(|u| valid_linux_username(u)) {
         return u.to_string();
@@ -136,6 +146,15 @@ pub fn parse_status_v2(out: &[u8]) -> PorcelainStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_branches_are_named_like_git_branch_a() {
+        assert_eq!(branch_a_name("origin/main", None), "remotes/origin/main");
+        assert_eq!(
+            branch_a_name("origin/HEAD", Some("origin/main")),
+            "remotes/origin/HEAD -> origin/main"
+        );
+    }
 
     #[test]
     fn request_paths_stay_inside_the_workspace() {

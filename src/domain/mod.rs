@@ -9,6 +9,7 @@ pub mod git;
 pub mod issues;
 pub mod keys;
 pub mod model;
+pub mod release;
 pub mod rules;
 pub mod sandbox;
 pub mod sessions;

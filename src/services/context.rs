@@ -15,6 +15,10 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 const GLOBAL_SETTING: &str = "agents.global_context";
+/// The id of the current global instructions (a new one each time they are set after none).
+const GLOBAL_ID_SETTING: &str = "agents.global_context.id";
+/// The `seq` name the ids come from.
+const GLOBAL_SEQ: &str = "agent_contexts";
 
 /// The global agent instructions (one value; an upsert replaces it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,6 +41,17 @@ impl App {
         &self,
         caller: &Identity,
     ) -> AppResult<Option<(GlobalContext, Option<User>)>> {
+        Ok(self
+            .global_context_with_id(caller)?
+            .map(|(g, by, _)| (g, by)))
+    }
+
+    /// The global instructions with who set them last and their id (instructions stored
+    /// before ids existed, or imported, are id 1).
+    pub fn global_context_with_id(
+        &self,
+        caller: &Identity,
+    ) -> AppResult<Option<(GlobalContext, Option<User>, Id)>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let t = r.open_table(SETTINGS)?;
@@ -44,15 +59,28 @@ impl App {
             return Ok(None);
         };
         let g: GlobalContext = decode(v.value())?;
+        let id = match t.get(GLOBAL_ID_SETTING)? {
+            Some(v) => decode::<Id>(v.value())?,
+            None => 1,
+        };
         let by = match g.updated_by {
             Some(id) => get_row::<User>(&r, USERS, id)?,
             None => None,
         };
-        Ok(Some((g, by)))
+        Ok(Some((g, by, id)))
     }
 
     /// Set the global instructions (admins). The text must not be empty once trimmed.
     pub fn set_global_context(&self, caller: &Identity, content: &str) -> AppResult<GlobalContext> {
+        Ok(self.set_global_context_with_id(caller, content)?.0)
+    }
+
+    /// As `set_global_context`, also returning the instructions' id.
+    pub fn set_global_context_with_id(
+        &self,
+        caller: &Identity,
+        content: &str,
+    ) -> AppResult<(GlobalContext, Id)> {
         caller.require_admin()?;
         let content = content.trim();
         if content.is_empty() {
@@ -60,10 +88,27 @@ impl App {
         }
         let now = crate::domain::model::now();
         let w = self.store.write()?;
+        let existing = {
+            let t = w.open_table(SETTINGS)?;
+            let g = match t.get(GLOBAL_SETTING)? {
+                Some(v) => Some(decode::<GlobalContext>(v.value())?),
+                None => None,
+            };
+            let id = match t.get(GLOBAL_ID_SETTING)? {
+                Some(v) => Some(decode::<Id>(v.value())?),
+                None => None,
+            };
+            g.map(|g| (g, id))
+        };
+        let id = match &existing {
+            Some((_, Some(id))) => *id,
+            // New, or set before ids existed (shown as 1 until now: the first id is 1).
+            _ => next_id(&w, GLOBAL_SEQ)?,
+        };
         let g = {
             let mut t = w.open_table(SETTINGS)?;
-            let created_at = match t.get(GLOBAL_SETTING)? {
-                Some(v) => decode::<GlobalContext>(v.value())?.created_at,
+            let created_at = match &existing {
+                Some((g, _)) => g.created_at,
                 None => now,
             };
             let g = GlobalContext {
@@ -73,10 +118,11 @@ impl App {
                 updated_by: Some(caller.id()),
             };
             t.insert(GLOBAL_SETTING, encode(&g)?.as_slice())?;
+            t.insert(GLOBAL_ID_SETTING, encode(&id)?.as_slice())?;
             g
         };
         w.commit()?;
-        Ok(g)
+        Ok((g, id))
     }
 
     /// Remove the global instructions (admins); returns whether there were any.
@@ -85,6 +131,7 @@ impl App {
         let w = self.store.write()?;
         let existed = {
             let mut t = w.open_table(SETTINGS)?;
+            t.remove(GLOBAL_ID_SETTING)?;
             t.remove(GLOBAL_SETTING)?.is_some()
         };
         w.commit()?;

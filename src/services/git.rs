@@ -425,6 +425,14 @@ pub(crate) fn linux_home(user: &str) -> AppResult<PathBuf> {
 }
 
 /// Map a failed git command to a clear error (conflicts and rejections are 409).
+/// What to do when the caller has no workspace of a project yet.
+fn not_initialised(p: &Project) -> String {
+    format!(
+        "Workspace not initialised for project {}: run `aiops workspace init {}` (or POST /projects/{}/workspace/init)",
+        p.name, p.name, p.id
+    )
+}
+
 fn failed(what: &str, o: &GitOut) -> AppError {
     let detail = if o.stderr.is_empty() {
         o.stdout.trim()
@@ -629,10 +637,7 @@ impl App {
         }
         let ws = self.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {
-            return Err(AppError::NotFound(format!(
-                "Workspace not initialised for project {}: run `aiops workspace init {}` (or POST /projects/{project_id}/workspace/init)",
-                ws.project.name, ws.project.name
-            )));
+            return Err(AppError::NotFound(not_initialised(&ws.project)));
         }
         let lock = self.git_locks.get(&ws.path);
         Ok((ws, lock))
@@ -641,6 +646,47 @@ impl App {
     pub async fn git_status(&self, caller: &Identity, project_id: Id) -> AppResult<GitStatus> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = acquire(&lock).await?;
+        self.status_in(&ws).await
+    }
+
+    /// The caller's workspace status, or (`Ok(Err(reason))`) why there is none: no workspace
+    /// yet, git failing, or (with `wait` false) another git operation running. Only the access
+    /// decision is an error. `wait` false never waits for the workspace lock.
+    pub async fn git_status_or_reason(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        wait: bool,
+    ) -> AppResult<Result<GitStatus, String>> {
+        let ws = self.workspace(caller, project_id)?;
+        if !ws.path.join(".git").exists() {
+            return Ok(Err(not_initialised(&ws.project)));
+        }
+        let lock = self.git_locks.get(&ws.path);
+        let guard = if wait {
+            acquire(&lock).await
+        } else {
+            lock.try_lock().map_err(|_| {
+                AppError::Conflict(
+                    "Another git operation is running in this workspace; ask again when it has finished"
+                        .into(),
+                )
+            })
+        };
+        let _g = match guard {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        Ok(self.status_in(&ws).await.map_err(|e| match e {
+            AppError::Internal(detail) => {
+                tracing::error!(project = project_id, error = %detail, "git status failed");
+                "git status failed on the server (see its log); try again, or re-create the workspace with `aiops workspace init`".to_string()
+            }
+            other => other.to_string(),
+        }))
+    }
+
+    async fn status_in(&self, ws: &Workspace) -> AppResult<GitStatus> {
         let o = ws
             .git(&["status", "--porcelain=v2", "--branch", "-z"], QUICK)
             .await?;
@@ -659,7 +705,7 @@ impl App {
             summary,
             last_pull,
             last_commit,
-            path: ws.path,
+            path: ws.path.clone(),
         })
     }
 

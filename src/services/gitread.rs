@@ -33,8 +33,9 @@ pub fn current_branch(dir: &Path) -> AppResult<Option<String>> {
     Ok(name.map(|n| n.shorten().to_string()))
 }
 
-/// Local and remote-tracking branches (`origin/main`), each with whether it is checked out,
-/// in name order; plus the current branch.
+/// Local and remote-tracking branches named as `git branch -a` prints them (`main`,
+/// `remotes/origin/main`, and a remote's symbolic HEAD as `remotes/origin/HEAD -> origin/main`),
+/// each with whether it is checked out, locals first, in name order; plus the current branch.
 pub fn branches(dir: &Path) -> AppResult<Branches> {
     let repo = open(dir)?;
     let current = repo
@@ -45,22 +46,29 @@ pub fn branches(dir: &Path) -> AppResult<Branches> {
         .references()
         .map_err(|e| read_err("references")(e.to_string()))?;
     let mut out = Vec::new();
-    for iter in [
-        refs.local_branches()
-            .map_err(|e| read_err("branches")(e.to_string()))?,
-        refs.remote_branches()
-            .map_err(|e| read_err("branches")(e.to_string()))?,
-    ] {
-        for r in iter {
-            let r = r.map_err(|e| read_err("a branch")(e.to_string()))?;
-            let full = r.name().as_bstr().to_string();
-            let name = r.name().shorten().to_string();
-            if name.ends_with("/HEAD") || full.ends_with("/HEAD") {
-                continue;
-            }
-            let is_current = full.starts_with("refs/heads/") && current.as_deref() == Some(&name);
-            out.push((name, is_current));
-        }
+    for r in refs
+        .local_branches()
+        .map_err(|e| read_err("branches")(e.to_string()))?
+    {
+        let r = r.map_err(|e| read_err("a branch")(e.to_string()))?;
+        let name = r.name().shorten().to_string();
+        let is_current = current.as_deref() == Some(&name);
+        out.push((name, is_current));
+    }
+    for r in refs
+        .remote_branches()
+        .map_err(|e| read_err("branches")(e.to_string()))?
+    {
+        let r = r.map_err(|e| read_err("a branch")(e.to_string()))?;
+        let short = r.name().shorten().to_string();
+        let target = match r.target() {
+            gix::refs::TargetRef::Symbolic(t) => Some(t.shorten().to_string()),
+            gix::refs::TargetRef::Object(_) => None,
+        };
+        out.push((
+            crate::domain::git::branch_a_name(&short, target.as_deref()),
+            false,
+        ));
     }
     Ok((out, current))
 }

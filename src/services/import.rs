@@ -36,6 +36,8 @@ pub struct ImportReport {
     pub skipped: BTreeMap<String, usize>,
     pub warnings: Vec<String>,
     pub already_imported: bool,
+    /// The imported integrations (id, name, provider): their sync schedule is off.
+    pub integrations: Vec<(u64, String, String)>,
 }
 
 type Row = HashMap<String, Sql>;
@@ -192,7 +194,522 @@ struct Plan {
     global: Option<GlobalContext>,
 }
 
+fn build_plan(
+    secrets: &super::secrets::Secrets,
+    db: &rusqlite::Connection,
+    keys_dir: Option<&Path>,
+    report: &mut ImportReport,
+) -> AppResult<Plan> {
+    let now = crate::domain::model::now();
+    let mut plan = Plan::default();
+    let created = |r: &Row| time(r, "created_at").unwrap_or(now);
+    let updated = |r: &Row| {
+        time(r, "updated_at")
+            .or(time(r, "created_at"))
+            .unwrap_or(now)
+    };
+    let mapping: HashMap<String, String> = read_table(db, "system_config")?
+        .iter()
+        .find(|r| text(r, "key").as_deref() == Some("linux_user_mapping"))
+        .and_then(|r| serde_json::from_value(json(r, "value")).ok())
+        .unwrap_or_default();
+    let mut emails = std::collections::HashSet::new();
+    for r in read_table(db, "users")? {
+        let (Some(id), Some(email)) = (int(&r, "id"), opt_text(&r, "email")) else {
+            continue;
+        };
+        let email = email.trim().to_lowercase();
+        if !emails.insert(email.clone()) {
+            report.warnings.push(format!(
+                "user {id}: {email} is already used by another user (emails are compared without case); skipped"
+            ));
+            *report.skipped.entry("users".into()).or_default() += 1;
+            continue;
+        }
+        plan.users.push(User {
+            id,
+            name: opt_text(&r, "name").unwrap_or_else(|| email.clone()),
+            linux_username: opt_text(&r, "linux_username").or_else(|| mapping.get(&email).cloned()),
+            email,
+            password_hash: text(&r, "password_hash").unwrap_or_default(),
+            is_admin: boolean(&r, "is_admin", false),
+            aiops_cli_url: opt_text(&r, "aiops_cli_url"),
+            aiops_cli_api_key: None,
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    let user_ids: std::collections::HashSet<u64> = plan.users.iter().map(|u| u.id).collect();
+    for r in read_table(db, "tenants")? {
+        let (Some(id), Some(name)) = (int(&r, "id"), opt_text(&r, "name")) else {
+            continue;
+        };
+        plan.tenants.push(Tenant {
+            id,
+            name,
+            description: opt_text(&r, "description"),
+            color: crate::domain::rules::sanitize_color(&text(&r, "color").unwrap_or_default())
+                .unwrap_or_else(|_| "#2563eb".into()),
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    for r in read_table(db, "ssh_keys")? {
+        let (Some(id), Some(public)) = (int(&r, "id"), opt_text(&r, "public_key")) else {
+            continue;
+        };
+        let private = opt_text(&r, "private_key_path").and_then(|p| {
+            let name = Path::new(&p).file_name().map(PathBuf::from)?;
+            let file = keys_dir?.join(name);
+            match std::fs::read_to_string(&file) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    report.warnings.push(format!(
+                        "SSH key {id}: cannot read {} ({e}); imported without its private half (upload it again)",
+                        file.display()
+                    ));
+                    None
+                }
+            }
+        });
+        match super::ssh::import_key_material(secrets, &public, private.as_deref()) {
+            Ok((line, fp, enc, warn)) => {
+                if let Some(w) = warn {
+                    report.warnings.push(format!(
+                        "SSH key {id}: private key not usable ({w}); imported without it"
+                    ));
+                }
+                plan.ssh_keys.push(SshKey {
+                    id,
+                    name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
+                    public_key: line,
+                    fingerprint: fp,
+                    private_key_enc: enc,
+                    user_id: int(&r, "user_id").unwrap_or(0),
+                    tenant_id: int(&r, "tenant_id"),
+                    created_at: created(&r),
+                    updated_at: updated(&r),
+                });
+            }
+            Err(e) => {
+                report.warnings.push(format!("SSH key {id}: skipped ({e})"));
+                *report.skipped.entry("ssh_keys".into()).or_default() += 1;
+            }
+        }
+    }
+    let key_ids: std::collections::HashSet<u64> = plan.ssh_keys.iter().map(|k| k.id).collect();
+    for r in read_table(db, "projects")? {
+        let (Some(id), Some(name), Some(tenant_id)) =
+            (int(&r, "id"), opt_text(&r, "name"), int(&r, "tenant_id"))
+        else {
+            continue;
+        };
+        plan.projects.push(Project {
+            id,
+            name,
+            repo_url: text(&r, "repo_url").unwrap_or_default(),
+            default_branch: opt_text(&r, "default_branch").unwrap_or_else(|| "main".into()),
+            local_path: text(&r, "local_path").unwrap_or_default(),
+            description: opt_text(&r, "description"),
+            tenant_id,
+            owner_id: int(&r, "owner_id").unwrap_or(0),
+            ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    let project_tenant: HashMap<u64, u64> =
+        plan.projects.iter().map(|p| (p.id, p.tenant_id)).collect();
+    let mut providers: HashMap<u64, String> = HashMap::new();
+    for r in read_table(db, "tenant_integrations")? {
+        let (Some(id), Some(tenant_id)) = (int(&r, "id"), int(&r, "tenant_id")) else {
+            continue;
+        };
+        let provider = text(&r, "provider")
+            .unwrap_or_default()
+            .trim()
+            .to_lowercase();
+        if crate::domain::issues::validate_provider(&provider).is_err() {
+            report.warnings.push(format!(
+                "integration {id}: unknown provider '{provider}'; skipped"
+            ));
+            *report.skipped.entry("integrations".into()).or_default() += 1;
+            continue;
+        }
+        providers.insert(id, provider.clone());
+        let settings = match json(&r, "settings") {
+            Value::Null => Value::Object(Default::default()),
+            v => v,
+        };
+        plan.integrations.push(TenantIntegration {
+            id,
+            tenant_id,
+            provider,
+            name: opt_text(&r, "name").unwrap_or_else(|| format!("integration-{id}")),
+            base_url: opt_text(&r, "base_url"),
+            api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
+            settings,
+            enabled: boolean(&r, "enabled", true),
+            // The original synced only when asked: keep it so until an admin turns a schedule
+            // on (the imported tokens are not used behind anyone's back).
+            sync_cron: Some("off".into()),
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    let mut link_info: HashMap<u64, (u64, String)> = HashMap::new();
+    for r in read_table(db, "project_integrations")? {
+        let (Some(id), Some(project_id), Some(integration_id)) = (
+            int(&r, "id"),
+            int(&r, "project_id"),
+            int(&r, "integration_id"),
+        ) else {
+            continue;
+        };
+        let Some(provider) = providers.get(&integration_id) else {
+            *report
+                .skipped
+                .entry("project_integrations".into())
+                .or_default() += 1;
+            continue;
+        };
+        link_info.insert(id, (project_id, provider.clone()));
+        plan.links.push(ProjectIntegration {
+            id,
+            project_id,
+            integration_id,
+            external_identifier: text(&r, "external_identifier").unwrap_or_default(),
+            config: match json(&r, "config") {
+                Value::Null => Value::Object(Default::default()),
+                v => v,
+            },
+            last_synced_at: time(&r, "last_synced_at"),
+            override_api_token_enc: opt_text(&r, "override_api_token")
+                .map(|t| secrets.encrypt(&t))
+                .transpose()?,
+            override_base_url: opt_text(&r, "override_base_url"),
+            override_settings: Some(json(&r, "override_settings")).filter(|v| !v.is_null()),
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    for r in read_table(db, "external_issues")? {
+        let (Some(id), Some(link)) = (int(&r, "id"), int(&r, "project_integration_id")) else {
+            continue;
+        };
+        let Some((project_id, provider)) = link_info.get(&link) else {
+            *report.skipped.entry("issues".into()).or_default() += 1;
+            continue;
+        };
+        let raw = json(&r, "raw_payload");
+        let labels: Vec<String> = json(&r, "labels")
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str().map(str::to_string))
+            .collect();
+        plan.issues.push(ExternalIssue {
+            id,
+            project_integration_id: link,
+            project_id: *project_id,
+            tenant_id: project_tenant.get(project_id).copied().unwrap_or(0),
+            external_id: text(&r, "external_id").unwrap_or_default(),
+            title: text(&r, "title").unwrap_or_default(),
+            status: opt_text(&r, "status"),
+            assignee: opt_text(&r, "assignee"),
+            assignee_key: None,
+            url: opt_text(&r, "url"),
+            labels,
+            comments: comments(&json(&r, "comments")),
+            body: description_of(provider, &raw),
+            external_updated_at: time(&r, "external_updated_at"),
+            last_seen_at: time(&r, "last_seen_at"),
+            missing_upstream: false,
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    let issue_ids: std::collections::HashSet<u64> = plan.issues.iter().map(|i| i.id).collect();
+    for r in read_table(db, "pinned_issues")? {
+        let (Some(id), Some(user_id), Some(issue_id)) =
+            (int(&r, "id"), int(&r, "user_id"), int(&r, "issue_id"))
+        else {
+            continue;
+        };
+        if !issue_ids.contains(&issue_id) || !user_ids.contains(&user_id) {
+            *report.skipped.entry("pins".into()).or_default() += 1;
+            continue;
+        }
+        plan.pins.push(PinnedIssue {
+            id,
+            user_id,
+            issue_id,
+            pinned_at: time(&r, "pinned_at").unwrap_or(now),
+        });
+    }
+    for r in read_table(db, "user_integration_credentials")? {
+        let (Some(id), Some(user_id), Some(integration_id)) =
+            (int(&r, "id"), int(&r, "user_id"), int(&r, "integration_id"))
+        else {
+            continue;
+        };
+        plan.credentials.push(UserCredential {
+            id,
+            user_id,
+            integration_id,
+            api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
+            settings: Some(json(&r, "settings")).filter(|v| !v.is_null()),
+            created_at: created(&r),
+            updated_at: updated(&r),
+        });
+    }
+    let mut seen_identity = std::collections::HashSet::new();
+    for r in read_table(db, "user_identity_map")? {
+        let Some(user_id) = int(&r, "user_id") else {
+            continue;
+        };
+        // The original takes the first row per user.
+        if !seen_identity.insert(user_id) {
+            *report.skipped.entry("identity_maps".into()).or_default() += 1;
+            continue;
+        }
+        plan.identities.push(IdentityMap {
+            user_id,
+            github_username: opt_text(&r, "github_username"),
+            gitlab_username: opt_text(&r, "gitlab_username"),
+            jira_account_id: opt_text(&r, "jira_account_id"),
+        });
+    }
+    for r in read_table(db, "api_keys")? {
+        let (Some(id), Some(user_id), Some(hash)) =
+            (int(&r, "id"), int(&r, "user_id"), opt_text(&r, "key_hash"))
+        else {
+            continue;
+        };
+        let prefix = text(&r, "key_prefix").unwrap_or_default();
+        let scopes: Vec<Scope> = json(&r, "scopes")
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().and_then(Scope::parse))
+            .collect();
+        plan.keys.push(ApiKey {
+            id,
+            user_id,
+            name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
+            key_digest: format!("legacy:{}:{id}", prefix.get(..12).unwrap_or(&prefix)),
+            key_prefix: prefix,
+            scopes,
+            is_active: boolean(&r, "is_active", true),
+            last_used_at: time(&r, "last_used_at"),
+            expires_at: time(&r, "expires_at"),
+            created_at: created(&r),
+            updated_at: updated(&r),
+            legacy_bcrypt: Some(hash),
+            project_id: None,
+        });
+    }
+    for r in read_table(db, "api_audit_logs")? {
+        let Some(id) = int(&r, "id") else { continue };
+        let q = json(&r, "query_params");
+        plan.audit.push(AuditEntry {
+            id,
+            user_id: int(&r, "user_id"),
+            api_key_id: int(&r, "api_key_id"),
+            method: text(&r, "method").unwrap_or_default(),
+            path: text(&r, "path").unwrap_or_default(),
+            query: q.as_object().map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            }),
+            request_body: Some(json(&r, "request_body")).filter(|v| !v.is_null()),
+            status: int(&r, "response_status").unwrap_or(0) as u16,
+            duration_ms: match r.get("response_time_ms") {
+                Some(Sql::Real(f)) => *f,
+                Some(Sql::Integer(i)) => *i as f64,
+                _ => 0.0,
+            },
+            ip_address: opt_text(&r, "ip_address"),
+            user_agent: opt_text(&r, "user_agent"),
+            error_message: opt_text(&r, "error_message"),
+            created_at: created(&r),
+        });
+    }
+    plan.global = read_table(db, "global_agent_context")?
+        .into_iter()
+        .max_by_key(|r| time(r, "updated_at"))
+        .and_then(|r| {
+            let content = opt_text(&r, "content")?;
+            Some(GlobalContext {
+                content: content.trim().to_string(),
+                created_at: created(&r),
+                updated_at: updated(&r),
+                updated_by: int(&r, "updated_by_user_id").filter(|u| user_ids.contains(u)),
+            })
+        });
+    for (table, what) in [
+        ("ai_sessions", "ai_sessions"),
+        ("backups", "backups"),
+        ("automation_tasks", "automation_tasks"),
+    ] {
+        let n = read_table(db, table)?.len();
+        if n > 0 {
+            report.skipped.insert(what.into(), n);
+        }
+    }
+    Ok(plan)
+}
+
+/// What the source holds, before anything is written: the checks every import makes first.
+fn check_target(
+    r: &redb::ReadTransaction,
+    source: &str,
+    data_dir: &Path,
+    dry_run: bool,
+    force: bool,
+    report: &mut ImportReport,
+) -> AppResult<()> {
+    let previous = match r.open_table(SETTINGS) {
+        Ok(t) => t
+            .get(SOURCE_SETTING)?
+            .map(|v| decode::<String>(v.value()))
+            .transpose()?,
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if previous.as_deref() == Some(source) && !force {
+        report.already_imported = true;
+        return Ok(());
+    }
+    let mut non_empty = false;
+    for t in [USERS, TENANTS, PROJECTS, ISSUES] {
+        match r.open_table(t) {
+            Ok(t) => non_empty |= t.len()? > 0,
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if non_empty && !force {
+        let msg = format!(
+            "the store in {} already holds data; import into a new data directory, or pass --force to replace everything in it",
+            data_dir.display()
+        );
+        if !dry_run {
+            return Err(AppError::Conflict(msg));
+        }
+        report
+            .warnings
+            .push(format!("the real import would be refused: {msg}"));
+    } else if non_empty && dry_run {
+        report.warnings.push(format!(
+            "--force: everything in the store in {} would be replaced",
+            data_dir.display()
+        ));
+    }
+    Ok(())
+}
+
+fn open_source(db_path: &Path) -> AppResult<(String, rusqlite::Connection)> {
+    if !db_path.is_file() {
+        return Err(AppError::BadRequest(format!(
+            "{} is not a file: give the Python aiops database (instance/app.db)",
+            db_path.display()
+        )));
+    }
+    let source = super::backup::sha256_file(db_path)?;
+    let db = rusqlite::Connection::open_with_flags(
+        db_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        AppError::BadRequest(format!(
+            "{} is not a SQLite database: {e}",
+            db_path.display()
+        ))
+    })?;
+    Ok((source, db))
+}
+
+fn fill_counts(plan: &Plan, report: &mut ImportReport) {
+    let counts = [
+        ("users", plan.users.len()),
+        ("tenants", plan.tenants.len()),
+        ("ssh_keys", plan.ssh_keys.len()),
+        ("projects", plan.projects.len()),
+        ("integrations", plan.integrations.len()),
+        ("project_integrations", plan.links.len()),
+        ("issues", plan.issues.len()),
+        ("pins", plan.pins.len()),
+        ("user_credentials", plan.credentials.len()),
+        ("identity_maps", plan.identities.len()),
+        ("api_keys", plan.keys.len()),
+        ("audit_log", plan.audit.len()),
+        ("global_agent_context", usize::from(plan.global.is_some())),
+    ];
+    for (k, n) in counts {
+        report.counts.insert(k.into(), n);
+    }
+    report.integrations = plan
+        .integrations
+        .iter()
+        .map(|i| (i.id, i.name.clone(), i.provider.clone()))
+        .collect();
+}
+
+fn default_keys_dir(db_path: &Path, keys_dir: Option<&Path>) -> Option<PathBuf> {
+    keys_dir
+        .map(Path::to_path_buf)
+        .or_else(|| db_path.parent().map(|p| p.join("keys")))
+}
+
+/// `import-sqlite --dry-run`: the full report of what would be imported into `data_dir`, without
+/// writing anything anywhere. No `App` is made (that would create the store and the master key):
+/// an existing store is opened read-only for the checks, and secrets are encrypted, for the
+/// report's sake only, under a throwaway key.
+pub fn preview_sqlite(
+    data_dir: &Path,
+    db_path: &Path,
+    keys_dir: Option<&Path>,
+    force: bool,
+) -> AppResult<ImportReport> {
+    let (source, db) = open_source(db_path)?;
+    let mut report = ImportReport::default();
+    let store_file = data_dir.join("aiops.redb");
+    if store_file.is_file() {
+        match redb::ReadOnlyDatabase::open(&store_file) {
+            Ok(existing) => {
+                let r = redb::ReadableDatabase::begin_read(&existing)?;
+                check_target(&r, &source, data_dir, true, force, &mut report)?;
+                if report.already_imported {
+                    return Ok(report);
+                }
+            }
+            Err(e) => report.warnings.push(format!(
+                "cannot read the existing store {} ({e}); whether it already holds data was not checked",
+                store_file.display()
+            )),
+        }
+    }
+    let secrets = super::secrets::Secrets::from_key(rand::random());
+    let keys_dir = default_keys_dir(db_path, keys_dir);
+    let plan = build_plan(&secrets, &db, keys_dir.as_deref(), &mut report)?;
+    fill_counts(&plan, &mut report);
+    Ok(report)
+}
+
 impl App {
+    /// Import `db_path` into this app's store. `dry_run` builds the whole plan and writes
+    /// nothing to the store (but the `App` itself has its store and key: for a dry run that
+    /// must not touch the data dir, use `preview_sqlite`).
     pub fn import_sqlite(
         &self,
         db_path: &Path,
@@ -200,456 +717,28 @@ impl App {
         dry_run: bool,
         force: bool,
     ) -> AppResult<ImportReport> {
-        if !db_path.is_file() {
-            return Err(AppError::BadRequest(format!(
-                "{} is not a file: give the Python aiops database (instance/app.db)",
-                db_path.display()
-            )));
-        }
-        let source = super::backup::sha256_file(db_path)?;
+        let (source, db) = open_source(db_path)?;
         let mut report = ImportReport::default();
-        // Idempotence and the non-empty check.
-        {
-            let r = self.store.read()?;
-            let previous = r
-                .open_table(SETTINGS)?
-                .get(SOURCE_SETTING)?
-                .map(|v| decode::<String>(v.value()))
-                .transpose()?;
-            if previous.as_deref() == Some(source.as_str()) && !force {
-                report.already_imported = true;
-                return Ok(report);
-            }
-            let non_empty = [USERS, TENANTS, PROJECTS, ISSUES]
-                .iter()
-                .map(|t| r.open_table(*t).and_then(|t| t.len().map_err(Into::into)))
-                .collect::<Result<Vec<u64>, _>>()?
-                .iter()
-                .any(|n| *n > 0);
-            if non_empty && !force && !dry_run {
-                return Err(AppError::Conflict(format!(
-                    "the store in {} already holds data; import into a new data directory, or pass --force to replace everything in it",
-                    self.config.data_dir.display()
-                )));
-            }
+        check_target(
+            &self.store.read()?,
+            &source,
+            &self.config.data_dir,
+            dry_run,
+            force,
+            &mut report,
+        )?;
+        if report.already_imported {
+            return Ok(report);
         }
-        let db = rusqlite::Connection::open_with_flags(
-            db_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| {
-            AppError::BadRequest(format!(
-                "{} is not a SQLite database: {e}",
-                db_path.display()
-            ))
-        })?;
-        let keys_dir = keys_dir
-            .map(Path::to_path_buf)
-            .or_else(|| db_path.parent().map(|p| p.join("keys")));
-        let plan = self.build_plan(&db, keys_dir.as_deref(), &mut report)?;
-        let counts = [
-            ("users", plan.users.len()),
-            ("tenants", plan.tenants.len()),
-            ("ssh_keys", plan.ssh_keys.len()),
-            ("projects", plan.projects.len()),
-            ("integrations", plan.integrations.len()),
-            ("project_integrations", plan.links.len()),
-            ("issues", plan.issues.len()),
-            ("pins", plan.pins.len()),
-            ("user_credentials", plan.credentials.len()),
-            ("identity_maps", plan.identities.len()),
-            ("api_keys", plan.keys.len()),
-            ("audit_log", plan.audit.len()),
-            ("global_agent_context", usize::from(plan.global.is_some())),
-        ];
-        for (k, n) in counts {
-            report.counts.insert(k.into(), n);
-        }
+        let keys_dir = default_keys_dir(db_path, keys_dir);
+        let plan = build_plan(&self.secrets, &db, keys_dir.as_deref(), &mut report)?;
+        fill_counts(&plan, &mut report);
         if dry_run {
             return Ok(report);
         }
         self.write_plan(plan, &source)?;
         Ok(report)
     }
-
-    fn build_plan(
-        &self,
-        db: &rusqlite::Connection,
-        keys_dir: Option<&Path>,
-        report: &mut ImportReport,
-    ) -> AppResult<Plan> {
-        let now = crate::domain::model::now();
-        let mut plan = Plan::default();
-        let created = |r: &Row| time(r, "created_at").unwrap_or(now);
-        let updated = |r: &Row| {
-            time(r, "updated_at")
-                .or(time(r, "created_at"))
-                .unwrap_or(now)
-        };
-        let mapping: HashMap<String, String> = read_table(db, "system_config")?
-            .iter()
-            .find(|r| text(r, "key").as_deref() == Some("linux_user_mapping"))
-            .and_then(|r| serde_json::from_value(json(r, "value")).ok())
-            .unwrap_or_default();
-        let mut emails = std::collections::HashSet::new();
-        for r in read_table(db, "users")? {
-            let (Some(id), Some(email)) = (int(&r, "id"), opt_text(&r, "email")) else {
-                continue;
-            };
-            let email = email.trim().to_lowercase();
-            if !emails.insert(email.clone()) {
-                report.warnings.push(format!(
-                    "user {id}: {email} is already used by another user (emails are compared without case); skipped"
-                ));
-                *report.skipped.entry("users".into()).or_default() += 1;
-                continue;
-            }
-            plan.users.push(User {
-                id,
-                name: opt_text(&r, "name").unwrap_or_else(|| email.clone()),
-                linux_username: opt_text(&r, "linux_username")
-                    .or_else(|| mapping.get(&email).cloned()),
-                email,
-                password_hash: text(&r, "password_hash").unwrap_or_default(),
-                is_admin: boolean(&r, "is_admin", false),
-                aiops_cli_url: opt_text(&r, "aiops_cli_url"),
-                aiops_cli_api_key: None,
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        let user_ids: std::collections::HashSet<u64> = plan.users.iter().map(|u| u.id).collect();
-        for r in read_table(db, "tenants")? {
-            let (Some(id), Some(name)) = (int(&r, "id"), opt_text(&r, "name")) else {
-                continue;
-            };
-            plan.tenants.push(Tenant {
-                id,
-                name,
-                description: opt_text(&r, "description"),
-                color: crate::domain::rules::sanitize_color(&text(&r, "color").unwrap_or_default())
-                    .unwrap_or_else(|_| "#2563eb".into()),
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        for r in read_table(db, "ssh_keys")? {
-            let (Some(id), Some(public)) = (int(&r, "id"), opt_text(&r, "public_key")) else {
-                continue;
-            };
-            let private = opt_text(&r, "private_key_path").and_then(|p| {
-                let name = Path::new(&p).file_name().map(PathBuf::from)?;
-                let file = keys_dir?.join(name);
-                match std::fs::read_to_string(&file) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        report.warnings.push(format!(
-                            "SSH key {id}: cannot read {} ({e}); imported without its private half (upload it again)",
-                            file.display()
-                        ));
-                        None
-                    }
-                }
-            });
-            match super::ssh::import_key_material(&self.secrets, &public, private.as_deref()) {
-                Ok((line, fp, enc, warn)) => {
-                    if let Some(w) = warn {
-                        report.warnings.push(format!(
-                            "SSH key {id}: private key not usable ({w}); imported without it"
-                        ));
-                    }
-                    plan.ssh_keys.push(SshKey {
-                        id,
-                        name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
-                        public_key: line,
-                        fingerprint: fp,
-                        private_key_enc: enc,
-                        user_id: int(&r, "user_id").unwrap_or(0),
-                        tenant_id: int(&r, "tenant_id"),
-                        created_at: created(&r),
-                        updated_at: updated(&r),
-                    });
-                }
-                Err(e) => {
-                    report.warnings.push(format!("SSH key {id}: skipped ({e})"));
-                    *report.skipped.entry("ssh_keys".into()).or_default() += 1;
-                }
-            }
-        }
-        let key_ids: std::collections::HashSet<u64> = plan.ssh_keys.iter().map(|k| k.id).collect();
-        for r in read_table(db, "projects")? {
-            let (Some(id), Some(name), Some(tenant_id)) =
-                (int(&r, "id"), opt_text(&r, "name"), int(&r, "tenant_id"))
-            else {
-                continue;
-            };
-            plan.projects.push(Project {
-                id,
-                name,
-                repo_url: text(&r, "repo_url").unwrap_or_default(),
-                default_branch: opt_text(&r, "default_branch").unwrap_or_else(|| "main".into()),
-                local_path: text(&r, "local_path").unwrap_or_default(),
-                description: opt_text(&r, "description"),
-                tenant_id,
-                owner_id: int(&r, "owner_id").unwrap_or(0),
-                ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        let project_tenant: HashMap<u64, u64> =
-            plan.projects.iter().map(|p| (p.id, p.tenant_id)).collect();
-        let mut providers: HashMap<u64, String> = HashMap::new();
-        for r in read_table(db, "tenant_integrations")? {
-            let (Some(id), Some(tenant_id)) = (int(&r, "id"), int(&r, "tenant_id")) else {
-                continue;
-            };
-            let provider = text(&r, "provider")
-                .unwrap_or_default()
-                .trim()
-                .to_lowercase();
-            if crate::domain::issues::validate_provider(&provider).is_err() {
-                report.warnings.push(format!(
-                    "integration {id}: unknown provider '{provider}'; skipped"
-                ));
-                *report.skipped.entry("integrations".into()).or_default() += 1;
-                continue;
-            }
-            providers.insert(id, provider.clone());
-            let settings = match json(&r, "settings") {
-                Value::Null => Value::Object(Default::default()),
-                v => v,
-            };
-            plan.integrations.push(TenantIntegration {
-                id,
-                tenant_id,
-                provider,
-                name: opt_text(&r, "name").unwrap_or_else(|| format!("integration-{id}")),
-                base_url: opt_text(&r, "base_url"),
-                api_token_enc: self
-                    .secrets
-                    .encrypt(&text(&r, "api_token").unwrap_or_default())?,
-                settings,
-                enabled: boolean(&r, "enabled", true),
-                sync_cron: None,
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        let mut link_info: HashMap<u64, (u64, String)> = HashMap::new();
-        for r in read_table(db, "project_integrations")? {
-            let (Some(id), Some(project_id), Some(integration_id)) = (
-                int(&r, "id"),
-                int(&r, "project_id"),
-                int(&r, "integration_id"),
-            ) else {
-                continue;
-            };
-            let Some(provider) = providers.get(&integration_id) else {
-                *report
-                    .skipped
-                    .entry("project_integrations".into())
-                    .or_default() += 1;
-                continue;
-            };
-            link_info.insert(id, (project_id, provider.clone()));
-            plan.links.push(ProjectIntegration {
-                id,
-                project_id,
-                integration_id,
-                external_identifier: text(&r, "external_identifier").unwrap_or_default(),
-                config: match json(&r, "config") {
-                    Value::Null => Value::Object(Default::default()),
-                    v => v,
-                },
-                last_synced_at: time(&r, "last_synced_at"),
-                override_api_token_enc: opt_text(&r, "override_api_token")
-                    .map(|t| self.secrets.encrypt(&t))
-                    .transpose()?,
-                override_base_url: opt_text(&r, "override_base_url"),
-                override_settings: Some(json(&r, "override_settings")).filter(|v| !v.is_null()),
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        for r in read_table(db, "external_issues")? {
-            let (Some(id), Some(link)) = (int(&r, "id"), int(&r, "project_integration_id")) else {
-                continue;
-            };
-            let Some((project_id, provider)) = link_info.get(&link) else {
-                *report.skipped.entry("issues".into()).or_default() += 1;
-                continue;
-            };
-            let raw = json(&r, "raw_payload");
-            let labels: Vec<String> = json(&r, "labels")
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l.as_str().map(str::to_string))
-                .collect();
-            plan.issues.push(ExternalIssue {
-                id,
-                project_integration_id: link,
-                project_id: *project_id,
-                tenant_id: project_tenant.get(project_id).copied().unwrap_or(0),
-                external_id: text(&r, "external_id").unwrap_or_default(),
-                title: text(&r, "title").unwrap_or_default(),
-                status: opt_text(&r, "status"),
-                assignee: opt_text(&r, "assignee"),
-                assignee_key: None,
-                url: opt_text(&r, "url"),
-                labels,
-                comments: comments(&json(&r, "comments")),
-                body: description_of(provider, &raw),
-                external_updated_at: time(&r, "external_updated_at"),
-                last_seen_at: time(&r, "last_seen_at"),
-                missing_upstream: false,
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        let issue_ids: std::collections::HashSet<u64> = plan.issues.iter().map(|i| i.id).collect();
-        for r in read_table(db, "pinned_issues")? {
-            let (Some(id), Some(user_id), Some(issue_id)) =
-                (int(&r, "id"), int(&r, "user_id"), int(&r, "issue_id"))
-            else {
-                continue;
-            };
-            if !issue_ids.contains(&issue_id) || !user_ids.contains(&user_id) {
-                *report.skipped.entry("pins".into()).or_default() += 1;
-                continue;
-            }
-            plan.pins.push(PinnedIssue {
-                id,
-                user_id,
-                issue_id,
-                pinned_at: time(&r, "pinned_at").unwrap_or(now),
-            });
-        }
-        for r in read_table(db, "user_integration_credentials")? {
-            let (Some(id), Some(user_id), Some(integration_id)) =
-                (int(&r, "id"), int(&r, "user_id"), int(&r, "integration_id"))
-            else {
-                continue;
-            };
-            plan.credentials.push(UserCredential {
-                id,
-                user_id,
-                integration_id,
-                api_token_enc: self
-                    .secrets
-                    .encrypt(&text(&r, "api_token").unwrap_or_default())?,
-                settings: Some(json(&r, "settings")).filter(|v| !v.is_null()),
-                created_at: created(&r),
-                updated_at: updated(&r),
-            });
-        }
-        let mut seen_identity = std::collections::HashSet::new();
-        for r in read_table(db, "user_identity_map")? {
-            let Some(user_id) = int(&r, "user_id") else {
-                continue;
-            };
-            // The original takes the first row per user.
-            if !seen_identity.insert(user_id) {
-                *report.skipped.entry("identity_maps".into()).or_default() += 1;
-                continue;
-            }
-            plan.identities.push(IdentityMap {
-                user_id,
-                github_username: opt_text(&r, "github_username"),
-                gitlab_username: opt_text(&r, "gitlab_username"),
-                jira_account_id: opt_text(&r, "jira_account_id"),
-            });
-        }
-        for r in read_table(db, "api_keys")? {
-            let (Some(id), Some(user_id), Some(hash)) =
-                (int(&r, "id"), int(&r, "user_id"), opt_text(&r, "key_hash"))
-            else {
-                continue;
-            };
-            let prefix = text(&r, "key_prefix").unwrap_or_default();
-            let scopes: Vec<Scope> = json(&r, "scopes")
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().and_then(Scope::parse))
-                .collect();
-            plan.keys.push(ApiKey {
-                id,
-                user_id,
-                name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
-                key_digest: format!("legacy:{}:{id}", prefix.get(..12).unwrap_or(&prefix)),
-                key_prefix: prefix,
-                scopes,
-                is_active: boolean(&r, "is_active", true),
-                last_used_at: time(&r, "last_used_at"),
-                expires_at: time(&r, "expires_at"),
-                created_at: created(&r),
-                updated_at: updated(&r),
-                legacy_bcrypt: Some(hash),
-                project_id: None,
-            });
-        }
-        for r in read_table(db, "api_audit_logs")? {
-            let Some(id) = int(&r, "id") else { continue };
-            let q = json(&r, "query_params");
-            plan.audit.push(AuditEntry {
-                id,
-                user_id: int(&r, "user_id"),
-                api_key_id: int(&r, "api_key_id"),
-                method: text(&r, "method").unwrap_or_default(),
-                path: text(&r, "path").unwrap_or_default(),
-                query: q.as_object().map(|o| {
-                    o.iter()
-                        .map(|(k, v)| {
-                            format!(
-                                "{k}={}",
-                                v.as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| v.to_string())
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("&")
-                }),
-                request_body: Some(json(&r, "request_body")).filter(|v| !v.is_null()),
-                status: int(&r, "response_status").unwrap_or(0) as u16,
-                duration_ms: match r.get("response_time_ms") {
-                    Some(Sql::Real(f)) => *f,
-                    Some(Sql::Integer(i)) => *i as f64,
-                    _ => 0.0,
-                },
-                ip_address: opt_text(&r, "ip_address"),
-                user_agent: opt_text(&r, "user_agent"),
-                error_message: opt_text(&r, "error_message"),
-                created_at: created(&r),
-            });
-        }
-        plan.global = read_table(db, "global_agent_context")?
-            .into_iter()
-            .max_by_key(|r| time(r, "updated_at"))
-            .and_then(|r| {
-                let content = opt_text(&r, "content")?;
-                Some(GlobalContext {
-                    content: content.trim().to_string(),
-                    created_at: created(&r),
-                    updated_at: updated(&r),
-                    updated_by: int(&r, "updated_by_user_id").filter(|u| user_ids.contains(u)),
-                })
-            });
-        for (table, what) in [
-            ("ai_sessions", "ai_sessions"),
-            ("backups", "backups"),
-            ("automation_tasks", "automation_tasks"),
-        ] {
-            let n = read_table(db, table)?.len();
-            if n > 0 {
-                report.skipped.insert(what.into(), n);
-            }
-        }
-        Ok(plan)
-    }
-
     fn write_plan(&self, plan: Plan, source: &str) -> AppResult<()> {
         let w = self.store.write()?;
         // Start from empty tables (a forced import replaces everything).

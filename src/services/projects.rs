@@ -179,6 +179,30 @@ impl App {
         Ok(project_views(&r, vec![p])?.remove(0))
     }
 
+    /// One project with the caller's workspace status, or why there is none (never an error
+    /// once the project may be seen; no network, and no wait for a running git operation).
+    pub async fn get_project_with_git_status(
+        &self,
+        caller: &Identity,
+        id: Id,
+    ) -> AppResult<(ProjectView, Result<super::git::GitStatus, String>)> {
+        let view = self.get_project(caller, id)?;
+        let status = match self.git_status_or_reason(caller, id, false).await {
+            Ok(r) => r,
+            Err(e) => Err(match e {
+                crate::error::AppError::Forbidden(why) => {
+                    format!("No workspace status: {why} (workspaces are for developers and up)")
+                }
+                crate::error::AppError::Internal(detail) => {
+                    tracing::error!(project = id, error = %detail, "workspace status failed");
+                    "The workspace status could not be read (see the server log); try GET /projects/{id}/git/status".to_string()
+                }
+                other => other.to_string(),
+            }),
+        };
+        Ok((view, status))
+    }
+
     /// The caller's effective role on a project (None: not a member).
     pub fn project_role(&self, caller: &Identity, id: Id) -> AppResult<Option<Role>> {
         let r = self.store.read()?;

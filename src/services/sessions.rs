@@ -26,6 +26,8 @@ pub struct StartRequest {
     pub rows: Option<u16>,
     pub cols: Option<u16>,
     pub issue_id: Option<Id>,
+    /// Start as this user instead of the caller (administrators only).
+    pub as_user: Option<Id>,
 }
 
 pub struct Started {
@@ -39,6 +41,8 @@ pub struct LiveSession {
     pub session: AiSession,
     pub alive: bool,
     pub state: Option<AgentState>,
+    /// The project's name (the session list shows it), when the project still exists.
+    pub project_name: Option<String>,
 }
 
 struct TmuxOut {
@@ -260,6 +264,28 @@ impl App {
         req: StartRequest,
     ) -> AppResult<Started> {
         caller.require(Scope::Write)?;
+        if let Some(uid) = req.as_user.filter(|u| *u != caller.id()) {
+            let user: crate::domain::User = {
+                let r = self.store.read()?;
+                get_row(&r, USERS, uid)?
+                    .ok_or_else(|| AppError::NotFound(format!("User {uid} not found")))?
+            };
+            let target = caller.acting_as(user)?;
+            let email = target.user.email.clone();
+            let req = StartRequest {
+                as_user: None,
+                ..req
+            };
+            return match Box::pin(self.start_session(&target, project_id, req)).await {
+                Err(AppError::NotFound(m)) if m.starts_with("Project") => {
+                    Err(AppError::Forbidden(format!(
+                        "{email} cannot work in project {project_id}; add them as a developer first \
+                         (aiops projects members add {project_id} {email} --role developer)"
+                    )))
+                }
+                other => other,
+            };
+        }
         let ws = self.workspace(caller, project_id)?;
         if let Some(issue_id) = req.issue_id {
             let r = self.store.read()?;
@@ -636,13 +662,44 @@ impl App {
         project_id: Option<Id>,
         all_users: bool,
     ) -> AppResult<Vec<LiveSession>> {
-        let rows = self.list_sessions(caller, project_id, true, all_users, 500)?;
+        self.session_overview(caller, project_id, true, all_users, 500)
+            .await
+    }
+
+    /// Sessions as `list_sessions` selects them, with their project's name and, for active
+    /// ones, what tmux says about them now (ended sessions are not asked).
+    pub async fn session_overview(
+        &self,
+        caller: &Identity,
+        project_id: Option<Id>,
+        active_only: bool,
+        all_users: bool,
+        limit: usize,
+    ) -> AppResult<Vec<LiveSession>> {
+        let rows = self.list_sessions(caller, project_id, active_only, all_users, limit)?;
+        let names: std::collections::HashMap<Id, String> = {
+            let r = self.store.read()?;
+            let mut names = std::collections::HashMap::new();
+            for s in &rows {
+                if !names.contains_key(&s.project_id)
+                    && let Some(p) = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
+                {
+                    names.insert(p.id, p.name);
+                }
+            }
+            names
+        };
         let mut out = Vec::with_capacity(rows.len());
         for s in rows {
-            let state = self.pane_state(&s).await;
+            let state = if s.is_active {
+                self.pane_state(&s).await
+            } else {
+                None
+            };
             out.push(LiveSession {
                 alive: state.is_some(),
                 state,
+                project_name: names.get(&s.project_id).cloned(),
                 session: s,
             });
         }

@@ -39,6 +39,143 @@ pub struct Updated {
     pub previous_version: String,
     pub new_version: String,
     pub path: PathBuf,
+    /// Where the release came from (the source, or the channel's resolved URL).
+    pub source: String,
+    /// The channel's manifest version, when the release came from the channel.
+    pub channel_version: Option<String>,
+    /// What each step did, in the original's `{success, stdout, stderr}` form.
+    pub steps: Vec<(&'static str, Step)>,
+}
+
+/// One step of an update, as the original reports it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Step {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub skipped: bool,
+    pub message: Option<String>,
+}
+
+pub use crate::domain::release::{Manifest, file_path, is_http, parse_manifest};
+
+/// Project workspaces under the root: `<root>/<user>/<tenant>/<project>` directories.
+fn count_workspaces(root: &Path) -> usize {
+    let dirs = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    dirs(root)
+        .iter()
+        .flat_map(|u| dirs(u))
+        .map(|t| dirs(&t).len())
+        .sum()
+}
+
+/// The path this binary was started from. After an update replaced it, Linux names the
+/// running (now unlinked) file `<path> (deleted)`: the installed binary is at `<path>`.
+fn installed_exe() -> AppResult<PathBuf> {
+    let exe = std::env::current_exe()
+        .map_err(|e| AppError::Internal(format!("cannot locate this binary: {e}")))?;
+    Ok(
+        match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+            Some(p) => PathBuf::from(p),
+            None => exe,
+        },
+    )
+}
+
+/// What `POST /system/ai-tools/{tool}/update` ran and how it ended.
+#[derive(Debug, Clone)]
+pub struct ToolUpdate {
+    pub tool: String,
+    pub tool_label: String,
+    pub source: String,
+    pub command: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub returncode: i32,
+    pub success: bool,
+    pub message: String,
+}
+
+/// The most output bytes of a tool update kept per stream.
+const TOOL_OUTPUT_CAP: usize = 64 << 10;
+
+/// Environment variables a tool update command keeps (everything else, secrets included, is
+/// dropped).
+const TOOL_ENV_KEEP: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "NPM_CONFIG_PREFIX",
+    "HOMEBREW_PREFIX",
+];
+
+/// Check an agent tool update request: the tool's label, the source, and the argv to run.
+/// Errors are (404 or 400, message) as the original words them.
+pub fn tool_update_plan(
+    tool: &str,
+    source: Option<&str>,
+    commands: &std::collections::BTreeMap<String, String>,
+) -> Result<(&'static str, String, Vec<String>), AppError> {
+    let Some(label) = crate::config::AI_TOOLS
+        .iter()
+        .find(|(n, _)| *n == tool)
+        .map(|(_, l)| *l)
+    else {
+        return Err(AppError::NotFound(format!("Unsupported AI tool '{tool}'.")));
+    };
+    let source = source
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+    let Some(source) = source else {
+        return Err(AppError::BadRequest(
+            "source is required (npm or brew)".into(),
+        ));
+    };
+    if !crate::config::AI_TOOL_SOURCES.contains(&source.as_str()) {
+        return Err(AppError::BadRequest(
+            "Unsupported source. Use one of: npm, brew.".into(),
+        ));
+    }
+    let argv: Vec<String> = commands
+        .get(&format!("{tool}.{source}"))
+        .map(|c| c.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    if argv.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "No {source} update command is configured for {label}: set ai_tool_update_commands ({tool}.{source}=…)"
+        )));
+    }
+    Ok((label, source, argv))
+}
+
+/// Bytes as text, at most `TOOL_OUTPUT_CAP` of them (the end is kept: errors come last).
+fn capped(b: &[u8]) -> String {
+    let start = b.len().saturating_sub(TOOL_OUTPUT_CAP);
+    let mut t = String::from_utf8_lossy(&b[start..]).into_owned();
+    if start > 0 {
+        t.insert_str(0, "[… earlier output cut …]\n");
+    }
+    t
 }
 
 /// The most log bytes one log view reads.
@@ -210,12 +347,12 @@ impl App {
                 Some(v) => component(
                     true,
                     v.clone(),
-                    json!({"version": v, "active_sessions": active.len()}),
+                    json!({"version": v, "session_count": active.len(), "active_sessions": active.len()}),
                 ),
                 None => component(
                     false,
                     "tmux is not installed: AI sessions cannot start (apt-get install tmux)",
-                    json!({}),
+                    json!({"session_count": active.len()}),
                 ),
             },
         ));
@@ -227,7 +364,7 @@ impl App {
                 None => component(
                     false,
                     "git is not installed (apt-get install git)",
-                    json!({}),
+                    json!({"version": null}),
                 ),
             },
         ));
@@ -245,6 +382,7 @@ impl App {
         ));
         let mut tools = serde_json::Map::new();
         let mut any = false;
+        let mut available = 0usize;
         for (name, cmd) in &self.config.tools {
             if name == "shell" {
                 continue;
@@ -252,6 +390,7 @@ impl App {
             let program = crate::domain::sessions::program_of(cmd).unwrap_or_default();
             let found = super::sessions::which(program);
             any |= found.is_some();
+            available += usize::from(found.is_some());
             tools.insert(
                 name.clone(),
                 json!({"available": found.is_some(), "path": found, "command": cmd}),
@@ -262,29 +401,46 @@ impl App {
             component(
                 any,
                 if any {
-                    "at least one agent tool is installed"
+                    format!("{available}/{} AI tools available", tools.len())
                 } else {
-                    "no agent tool is installed (claude, codex, gemini or a configured command)"
+                    format!(
+                        "{available}/{} AI tools available: install claude, codex or gemini (or configure a tool command)",
+                        tools.len()
+                    )
                 },
                 json!({"tools": tools}),
             ),
         ));
-        let ws = &self.config.workspace_root;
+        let ws = self.config.workspace_root.clone();
+        let workspace_count = tokio::task::block_in_place(|| count_workspaces(&ws));
         c.push((
             "workspaces".into(),
             component(
                 true,
-                format!("{}", ws.display()),
-                json!({"root": ws, "exists": ws.is_dir(), "linux_user_workspaces": self.config.linux_user_workspaces}),
+                format!("{workspace_count} workspaces under {}", ws.display()),
+                json!({"instance_path": self.config.data_dir, "workspace_count": workspace_count,
+                       "session_pipes": 0, "root": ws, "exists": ws.is_dir(),
+                       "linux_user_workspaces": self.config.linux_user_workspaces}),
             ),
         ));
         let enabled = integrations.iter().filter(|i| i.enabled).count();
+        let mut by_name = serde_json::Map::new();
+        for i in &integrations {
+            by_name.insert(
+                i.name.clone(),
+                json!({"provider": i.provider, "enabled": i.enabled}),
+            );
+        }
         c.push((
             "integrations".into(),
             component(
                 true,
                 format!("{} integrations, {enabled} enabled", integrations.len()),
-                json!({"total": integrations.len(), "enabled": enabled}),
+                if integrations.is_empty() {
+                    json!({"count": 0, "total": 0, "enabled": 0})
+                } else {
+                    json!({"integrations": by_name, "total": integrations.len(), "enabled": enabled})
+                },
             ),
         ));
         let mut per_tool = serde_json::Map::new();
@@ -297,7 +453,7 @@ impl App {
             component(
                 true,
                 format!("{} active AI sessions", active.len()),
-                json!({"active": active.len(), "by_tool": per_tool}),
+                json!({"total_active": active.len(), "active": active.len(), "by_tool": per_tool}),
             ),
         ));
         let jobs = self.jobs.snapshot();
@@ -399,8 +555,79 @@ impl App {
         source: &str,
         sha256: &str,
     ) -> AppResult<Updated> {
-        use sha2::Digest;
         caller.require_admin()?;
+        self.install_release(caller, source.trim(), sha256, None)
+            .await
+    }
+
+    /// The release channel (`update_url`), for `GET /system/update-channel` (any signed-in
+    /// caller: the CLI updates itself from it).
+    pub fn update_channel(&self, caller: &Identity) -> AppResult<Option<String>> {
+        caller.require(crate::domain::Scope::Read)?;
+        Ok(self.config.update_url.clone())
+    }
+
+    /// Read the release channel's manifest: 400 when none is configured or it is invalid, 502
+    /// when it cannot be fetched.
+    pub async fn release_manifest(&self) -> AppResult<Manifest> {
+        let Some(at) = self.config.update_url.clone() else {
+            return Err(AppError::BadRequest(
+                "No release channel configured: set update_url (AIOPS_UPDATE_URL) on the server, or send source and sha256.".into(),
+            ));
+        };
+        let text = if is_http(&at) {
+            let resp = self
+                .http
+                .client()
+                .get(&at)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .map_err(|e| {
+                    AppError::Upstream(format!(
+                        "cannot fetch the release manifest {at}: {e}; check update_url (AIOPS_UPDATE_URL)"
+                    ))
+                })?;
+            if !resp.status().is_success() {
+                return Err(AppError::Upstream(format!(
+                    "the release manifest {at} answered {}; check update_url (AIOPS_UPDATE_URL)",
+                    resp.status()
+                )));
+            }
+            resp.text().await.map_err(|e| {
+                AppError::Upstream(format!("cannot read the release manifest {at}: {e}"))
+            })?
+        } else {
+            tokio::fs::read_to_string(file_path(&at))
+                .await
+                .map_err(|e| {
+                    AppError::BadRequest(format!(
+                        "cannot read the release manifest {at}: {e}; check update_url (AIOPS_UPDATE_URL)"
+                    ))
+                })?
+        };
+        parse_manifest(&text, &at).map_err(|why| {
+            AppError::BadRequest(format!("the release manifest {at} is invalid: {why}"))
+        })
+    }
+
+    /// Update from the release channel: its manifest names the binary and its SHA-256; the
+    /// binary is installed as by `system_update`.
+    pub async fn system_update_from_channel(&self, caller: &Identity) -> AppResult<Updated> {
+        caller.require_admin()?;
+        let m = self.release_manifest().await?;
+        self.install_release(caller, &m.url, &m.sha256, Some(m.version))
+            .await
+    }
+
+    async fn install_release(
+        &self,
+        caller: &Identity,
+        source: &str,
+        sha256: &str,
+        channel_version: Option<String>,
+    ) -> AppResult<Updated> {
+        use sha2::Digest;
         let want = sha256.trim().to_lowercase();
         if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(AppError::BadRequest(
@@ -408,8 +635,7 @@ impl App {
                     .into(),
             ));
         }
-        let source = source.trim();
-        let bytes: Vec<u8> = if source.starts_with("http://") || source.starts_with("https://") {
+        let bytes: Vec<u8> = if is_http(source) {
             let resp = self
                 .http
                 .client()
@@ -433,9 +659,14 @@ impl App {
                 "give the release as a URL (http/https) or a file path on the server".into(),
             ));
         } else {
-            tokio::fs::read(source)
+            tokio::fs::read(file_path(source))
                 .await
                 .map_err(|e| AppError::BadRequest(format!("cannot read {source}: {e}")))?
+        };
+        let download = Step {
+            success: true,
+            stdout: format!("fetched {} bytes from {source}", bytes.len()),
+            ..Default::default()
         };
         let got = hex::encode(sha2::Sha256::digest(&bytes));
         if got != want {
@@ -443,8 +674,7 @@ impl App {
                 "checksum mismatch: expected {want}, the release has {got}; nothing was changed"
             )));
         }
-        let exe = std::env::current_exe()
-            .map_err(|e| AppError::Internal(format!("cannot locate this binary: {e}")))?;
+        let exe = installed_exe()?;
         let dir = exe
             .parent()
             .ok_or_else(|| AppError::Internal("this binary has no directory".into()))?;
@@ -466,6 +696,11 @@ impl App {
                 "the release does not run as aiops on this machine (`--version` failed): wrong file or architecture; nothing was changed".into(),
             ));
         };
+        let verify = Step {
+            success: true,
+            stdout: format!("SHA-256 {got} matches; the release runs: {new_version}"),
+            ..Default::default()
+        };
         let previous = exe.with_extension("previous");
         let _ = std::fs::remove_file(&previous);
         std::fs::hard_link(&exe, &previous)
@@ -476,10 +711,111 @@ impl App {
             AppError::Internal(format!("cannot replace {}: {e}", exe.display()))
         })?;
         tracing::warn!(by = caller.id(), new = %new_version, "binary updated; restart to run it");
+        let install = Step {
+            success: true,
+            stdout: format!(
+                "installed as {} (the old binary is kept as {})",
+                exe.display(),
+                previous.display()
+            ),
+            ..Default::default()
+        };
+        let migrations = Step {
+            success: true,
+            skipped: true,
+            message: Some(
+                "No separate migration step: the store migrates itself when the new binary starts."
+                    .into(),
+            ),
+            ..Default::default()
+        };
         Ok(Updated {
             previous_version: format!("aiops {}", env!("CARGO_PKG_VERSION")),
             new_version,
             path: exe,
+            source: source.to_string(),
+            channel_version,
+            steps: vec![
+                ("download", download),
+                ("verify", verify),
+                ("install", install),
+                ("migrations", migrations),
+            ],
+        })
+    }
+
+    /// Update an agent tool (`codex`, `gemini`, `claude`) with its configured npm or brew
+    /// command (admins). The command runs as an argument vector without a shell, with a
+    /// timeout, bounded output and an environment without the server's secrets. A command
+    /// that fails (or a program that is missing) is reported, not raised.
+    pub async fn update_ai_tool(
+        &self,
+        caller: &Identity,
+        tool: &str,
+        source: Option<&str>,
+    ) -> AppResult<ToolUpdate> {
+        caller.require_admin()?;
+        let (label, source, argv) =
+            tool_update_plan(tool, source, &self.config.ai_tool_update_commands)?;
+        let command = argv.join(" ");
+        let upper = source.to_uppercase();
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for k in TOOL_ENV_KEEP {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
+        }
+        tracing::warn!(by = caller.id(), tool, source = %source, command = %command, "agent tool update");
+        let timeout = Duration::from_secs(self.config.ai_tool_update_timeout_secs);
+        let (stdout, stderr, returncode) = match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                String::new(),
+                format!(
+                    "{} is not installed on the server (not found on PATH); install it, or set ai_tool_update_commands",
+                    argv[0]
+                ),
+                127,
+            ),
+            Err(e) => (String::new(), format!("cannot run {}: {e}", argv[0]), 126),
+            Ok(child) => match tokio::time::timeout(timeout, child.wait_with_output()).await {
+                Err(_) => (
+                    String::new(),
+                    format!(
+                        "{command} did not finish within {} s and was stopped",
+                        timeout.as_secs()
+                    ),
+                    124,
+                ),
+                Ok(Err(e)) => (String::new(), format!("cannot run {}: {e}", argv[0]), 126),
+                Ok(Ok(o)) => (
+                    capped(&o.stdout),
+                    capped(&o.stderr),
+                    o.status.code().unwrap_or(-1),
+                ),
+            },
+        };
+        let success = returncode == 0;
+        let message = if success {
+            format!("{label} {upper} command succeeded.")
+        } else {
+            format!("{label} {upper} command failed. Error: {}", stderr.trim())
+        };
+        Ok(ToolUpdate {
+            tool: tool.to_string(),
+            tool_label: label.to_string(),
+            source,
+            command,
+            stdout,
+            stderr,
+            returncode,
+            success,
+            message,
         })
     }
 
@@ -490,5 +826,41 @@ impl App {
         tracing::warn!(by = caller.id(), "restart requested");
         let _ = self.restart.send(true);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_updates_are_checked_like_the_original() {
+        let cmds = crate::config::default_ai_tool_update_commands();
+        let (label, source, argv) = tool_update_plan("claude", Some("NPM"), &cmds).unwrap();
+        assert_eq!((label, source.as_str()), ("Claude CLI", "npm"));
+        assert_eq!(argv, ["npm", "install", "-g", "@anthropic-ai/claude-code"]);
+        let (_, _, argv) = tool_update_plan("gemini", Some("brew"), &cmds).unwrap();
+        assert_eq!(argv, ["brew", "upgrade", "gemini-cli"]);
+        let msg = |r: Result<_, AppError>| r.err().map(|e| (e.status().as_u16(), e.to_string()));
+        assert_eq!(
+            msg(tool_update_plan("vim", Some("npm"), &cmds)),
+            Some((404, "Unsupported AI tool 'vim'.".into()))
+        );
+        assert_eq!(
+            msg(tool_update_plan("codex", None, &cmds)),
+            Some((400, "source is required (npm or brew)".into()))
+        );
+        assert_eq!(
+            msg(tool_update_plan("codex", Some("pip"), &cmds)),
+            Some((400, "Unsupported source. Use one of: npm, brew.".into()))
+        );
+    }
+
+    #[test]
+    fn tool_output_keeps_its_end() {
+        let big = vec![b'x'; TOOL_OUTPUT_CAP + 10];
+        let t = capped(&big);
+        assert!(t.starts_with("[… earlier output cut …]"));
+        assert_eq!(capped(b"done\n"), "done\n");
     }
 }

@@ -211,6 +211,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         (_, p) if p.starts_with("/workflows/") => ProjectWork,
         ("GET", "/agents/global") => Authed,
         ("PUT", "/agents/global") | ("DELETE", "/agents/global") => Admin,
+        ("GET", "/system/update-channel") => Authed,
         (_, p) if p.starts_with("/system/") => Admin,
         ("GET", "/ansible/playbooks") | ("GET", "/ansible/inventories") => ProjectWork,
         ("POST", "/ansible/runs") => ProjectWork,
@@ -348,6 +349,8 @@ impl Fixture {
             ("PUT", "/agents/global") => json!({"content": "be nice"}),
             ("POST", "/system/update") => json!({"source": "/nonexistent/aiops", "sha256": "00"}),
             ("POST", "/system/backups") => json!({"description": "matrix"}),
+            ("POST", "/system/update-and-restart") => json!({"skip_migrations": true}),
+            ("POST", "/system/ai-tools/{tool}/update") => json!({"source": "npm"}),
             ("PUT", "/system/backup-schedule") => json!({"cron": "off"}),
             ("POST", "/ansible/runs") => {
                 json!({"playbook": "site.yml", "project_id": p1, "hosts": "localhost"})
@@ -390,7 +393,10 @@ const DESTRUCTIVE: &[(&str, &str)] = &[
 ];
 
 /// Operations never called by an allowed caller here: restarting re-executes the server.
-const DENY_ONLY: &[(&str, &str)] = &[("POST", "/system/restart")];
+const DENY_ONLY: &[(&str, &str)] = &[
+    ("POST", "/system/restart"),
+    ("POST", "/system/update-and-restart"),
+];
 
 async fn setup(s: &Server, gh: &Fake, repo: &str) -> Fixture {
     let k = s.admin_key.clone();

@@ -11,6 +11,30 @@ struct Cli {
 }
 
 impl Cli {
+    /// Run with stdin fed from `input`.
+    fn run_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("AIOPS_URL", &self.url)
+            .env("AIOPS_API_KEY", &self.key)
+            .env_remove("AIOPS_OUTPUT_FORMAT")
+            .env_remove("AIOPS_UPDATE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     fn new(s: &Server) -> Cli {
         Cli {
             home: tempfile::tempdir().unwrap(),
@@ -479,6 +503,15 @@ async fn git_and_workspace_through_the_cli() {
         run(&["git", "cat", "cli-repo", "src/lib.rs"]),
         "pub fn x() {}\n"
     );
+    // The file itself in every format (the original unwraps `content`).
+    for f in ["json", "yaml"] {
+        assert_eq!(
+            run(&["git", "cat", "cli-repo", "src/lib.rs", "-o", f]),
+            "pub fn x() {}\n"
+        );
+    }
+    let st = json(&["projects", "status", "cli-repo"]);
+    assert_eq!(st["branch"], "main", "{st}");
 
     assert!(
         run(&["git", "branch", "cli-repo", "topic"])
@@ -519,4 +552,618 @@ async fn git_and_workspace_through_the_cli() {
         tokio::task::block_in_place(|| c.run(&["git", "cat", "cli-repo", "../../etc/passwd"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Invalid"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_print_the_whole_response() {
+    let s = Server::start();
+    let c = Cli::new(&s);
+    // `jq .key.key` works: the whole `{"key": {…, "key": "aiops_…"}, "message"}`.
+    let k = c.json(&["auth", "keys", "create", "--name", "ci", "--scopes", "read"]);
+    let key = k["key"]["key"].as_str().unwrap();
+    assert!(key.starts_with("aiops_"), "{k}");
+    assert!(k["message"].is_string(), "{k}");
+    let t = c.json(&["tenants", "create", "--name", "Whole Co"]);
+    assert_eq!(t["tenant"]["name"], "Whole Co", "{t}");
+    let tid = t["tenant"]["id"].as_u64().unwrap().to_string();
+    let p = c.json(&[
+        "projects",
+        "create",
+        "--name",
+        "whole",
+        "--repo-url",
+        "https://x/y.git",
+        "--tenant",
+        &tid,
+    ]);
+    assert_eq!(p["project"]["name"], "whole", "{p}");
+    assert_eq!(p["project"]["default_branch"], "main", "{p}");
+    // The messages go to stderr then, so stdout stays JSON.
+    let out = c.run(&["-o", "json", "tenants", "create", "--name", "Other Co"]);
+    assert!(stderr(&out).contains("Tenant created successfully!"));
+    let _: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Tables: the message and the key on its own line.
+    let out = c.ok(&["auth", "keys", "create", "--name", "t", "--scopes", "read"]);
+    assert!(
+        out.contains("API key created successfully!") && out.contains("API Key: aiops_"),
+        "{out}"
+    );
+    // Singular aliases.
+    assert!(c.ok(&["tenant", "list"]).contains("Whole Co"));
+    assert!(c.ok(&["project", "list"]).contains("whole"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_round_trip_and_integrations_by_provider() {
+    use crate::fakes::{Fake, Kind};
+    let gh = Fake::start(Kind::GitHub, "gh-token").await;
+    let s = Server::start();
+    let l = crate::trackers::link(
+        &s,
+        &gh,
+        "gh-token",
+        "octo/repo",
+        serde_json::json!({}),
+        "credco",
+    )
+    .await;
+    let c = Cli::new(&s);
+    let iid = l.integration.to_string();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| c.ok(args));
+    let json = |args: &[&str]| tokio::task::block_in_place(|| c.json(args));
+
+    let out = run(&["credentials", "list"]);
+    assert!(
+        out.contains("No personal integration credentials configured")
+            && out.contains("Use 'aiops credentials set' to add your personal tokens"),
+        "{out}"
+    );
+    assert_eq!(
+        json(&["credentials", "list"]),
+        serde_json::json!({"credentials": []})
+    );
+    let out = run(&[
+        "credentials",
+        "set",
+        "--integration-id",
+        &iid,
+        "--token",
+        "personal-1",
+    ]);
+    assert!(out.contains("Credential created successfully"), "{out}");
+    // The token from stdin when not given (no terminal here), short options.
+    let out = tokio::task::block_in_place(|| {
+        c.run_input(&["credentials", "set", "-i", &iid], "personal-2\n")
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Credential updated successfully"),
+        "{}",
+        stdout(&out)
+    );
+    let list = json(&["credentials", "list"]);
+    let creds = list["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1, "{list}");
+    assert_eq!(creds[0]["integration_id"], l.integration);
+    assert!(
+        !list.to_string().contains("personal-"),
+        "no token shown: {list}"
+    );
+    let table = run(&["credential", "list"]);
+    assert!(
+        table.contains("github main") && !table.contains("personal-"),
+        "{table}"
+    );
+    let cid = creds[0]["id"].as_u64().unwrap().to_string();
+    let out = run(&["credentials", "delete", &cid]);
+    assert!(
+        out.contains(&format!("Credential {cid} deleted successfully")),
+        "{out}"
+    );
+    assert!(run(&["credentials", "list"]).contains("No personal integration credentials"));
+    let out = tokio::task::block_in_place(|| c.run(&["credentials", "delete", &cid]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Error: "), "{}", stderr(&out));
+    // Empty token: refused before any request.
+    let out =
+        tokio::task::block_in_place(|| c.run_input(&["credentials", "set", "-i", &iid], "\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("No token given"), "{}", stderr(&out));
+
+    // integrations list --provider.
+    assert!(run(&["integrations", "list", "--provider", "github"]).contains("github main"));
+    assert!(
+        run(&["integrations", "list", "--provider", "gitlab"]).contains("No integrations found")
+    );
+    assert_eq!(
+        json(&["integrations", "list", "--provider", "jira"]),
+        serde_json::json!([])
+    );
+    let list = json(&[
+        "integration",
+        "list",
+        "--provider",
+        "github",
+        "--tenant",
+        "credco",
+    ]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let out = tokio::task::block_in_place(|| c.run(&["integrations", "list", "--provider", "svn"]));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_download_with_file_and_output_path() {
+    let s = Server::start();
+    let c = Cli::new(&s);
+    let (st, b) = s
+        .post(
+            &s.admin_key,
+            "/api/v1/system/backups",
+            serde_json::json!({"description": "cli"}),
+        )
+        .await;
+    assert!(st.is_success(), "{b}");
+    let id = b["backup"]["id"].as_u64().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = dir.path().join("with-f.tar.gz");
+    let f2 = dir.path().join("with-o.tar.gz");
+    let f3 = dir.path().join("with-long-output.tar.gz");
+    let run = |args: &[&str]| tokio::task::block_in_place(|| c.ok(args));
+    let out = run(&[
+        "system",
+        "backup",
+        "download",
+        &id,
+        "-f",
+        f1.to_str().unwrap(),
+    ]);
+    assert!(out.contains("✓ Backup downloaded to: "), "{out}");
+    run(&[
+        "system",
+        "backup",
+        "download",
+        &id,
+        "-o",
+        f2.to_str().unwrap(),
+    ]);
+    run(&[
+        "system",
+        "backup",
+        "download",
+        &id,
+        "--output",
+        f3.to_str().unwrap(),
+    ]);
+    let a = std::fs::read(&f1).unwrap();
+    assert!(a.len() > 100 && a[..2] == [0x1f, 0x8b], "a gzip archive");
+    assert_eq!(a, std::fs::read(&f2).unwrap());
+    assert_eq!(a, std::fs::read(&f3).unwrap());
+    // -o is still a format elsewhere, and a bad one a usage error.
+    let out = tokio::task::block_in_place(|| c.run(&["system", "backup", "list", "-o", "x.tgz"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid value 'x.tgz' for '--output <FORMAT>'"),
+        "{}",
+        stderr(&out)
+    );
+    // A missing backup: exit 1, nothing written.
+    let f4 = dir.path().join("missing.tar.gz");
+    let out = tokio::task::block_in_place(|| {
+        c.run(&[
+            "system",
+            "backup",
+            "download",
+            "99999",
+            "-o",
+            f4.to_str().unwrap(),
+        ])
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!f4.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declined_confirmations_abort() {
+    let s = Server::start();
+    let c = Cli::new(&s);
+    for args in [
+        &["system", "update-and-restart"][..],
+        &["system", "update-and-restart", "--skip-migrations"][..],
+        &["system", "restart"][..],
+        &["system", "backup", "restore", "1"][..],
+    ] {
+        for answer in ["n\n", ""] {
+            let out = c.run_input(args, answer);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert_eq!(
+                stderr(&out).lines().last(),
+                Some("Aborted!"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    let out = c.run_input(&["system", "update-and-restart"], "n\n");
+    assert!(
+        stderr(&out)
+            .contains("Are you sure you want to update and restart the aiops application? [y/N]"),
+        "{}",
+        stderr(&out)
+    );
+    // The prompt comes before the configuration check.
+    let out = Command::new(BIN)
+        .args(["system", "restart"])
+        .env("HOME", c.home.path())
+        .env_remove("AIOPS_URL")
+        .env_remove("AIOPS_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&out).lines().last(),
+        Some("Aborted!"),
+        "{}",
+        stderr(&out)
+    );
+    // The server is still up.
+    assert!(c.ok(&["auth", "whoami"]).contains(ADMIN_EMAIL));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issues_sessions_without_sessions() {
+    let s = Server::start();
+    let c = Cli::new(&s);
+    let out = c.ok(&["issues", "sessions"]);
+    assert!(out.contains("No active AI sessions found"), "{out}");
+    let out = c.run(&["issues", "sessions", "--attach", "abc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Error: Unable to attach because no sessions are running."),
+        "{}",
+        stderr(&out)
+    );
+    let out = c.run(&["issues", "start", "--project", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Project 'nope' not found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = c.run(&["issues", "start", "--project", "1", "--tool", "foo"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `aiops update` against a file manifest, run from a copy of the binary so the real one is
+/// never replaced.
+mod self_update {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::path::{Path, PathBuf};
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        bin: PathBuf,
+        manifest: PathBuf,
+        release: Vec<u8>,
+        home: tempfile::TempDir,
+    }
+
+    fn setup(version: &str, good_sha: bool) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let install = dir.path().join("bin");
+        std::fs::create_dir(&install).unwrap();
+        let bin = install.join("aiops");
+        std::fs::copy(BIN, &bin).unwrap();
+        let rel = dir.path().join("releases");
+        std::fs::create_dir(&rel).unwrap();
+        // The release: the same program with a marker appended (still a valid ELF).
+        let mut release = std::fs::read(BIN).unwrap();
+        release.extend_from_slice(b"\n#aiops-release-marker\n");
+        std::fs::write(rel.join("aiops-linux"), &release).unwrap();
+        let sha = if good_sha {
+            hex::encode(Sha256::digest(&release))
+        } else {
+            "0".repeat(64)
+        };
+        let manifest = rel.join("latest.json");
+        std::fs::write(
+            &manifest,
+            serde_json::json!({"version": version, "url": "aiops-linux", "sha256": sha})
+                .to_string(),
+        )
+        .unwrap();
+        Setup {
+            _dir: dir,
+            bin,
+            manifest,
+            release,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(bin: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut c = Command::new(bin);
+        c.args(args)
+            .env("HOME", home)
+            .env_remove("AIOPS_URL")
+            .env_remove("AIOPS_API_KEY")
+            .env_remove("AIOPS_UPDATE_URL");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        // A freshly copied executable can be briefly busy (ETXTBSY) while another test forks.
+        for _ in 0..50 {
+            match c.output() {
+                Ok(o) => return o,
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{} stays busy", bin.display());
+    }
+
+    fn leftovers(bin: &Path) -> Vec<String> {
+        std::fs::read_dir(bin.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n != "aiops")
+            .collect()
+    }
+
+    const OURS: &str = env!("CARGO_PKG_VERSION");
+
+    #[test]
+    fn check_only_then_update_replaces_the_binary() {
+        let s = setup("99.0.0", true);
+        let m = s.manifest.to_str().unwrap();
+        let env = [("AIOPS_UPDATE_URL", m)];
+        let out = run(&s.bin, s.home.path(), &env, &["update", "--check-only"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        for l in [
+            format!("Current version: {OURS}"),
+            "Checking for updates...".into(),
+            "Latest version: 99.0.0".into(),
+            "A newer version is available: 99.0.0".into(),
+            "Run 'aiops update' to upgrade".into(),
+        ] {
+            assert!(text.contains(&l), "{l}: {text}");
+        }
+        let before = std::fs::read(&s.bin).unwrap();
+        assert_ne!(before, s.release);
+
+        let out = run(&s.bin, s.home.path(), &env, &["update"]);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("✓ aiops CLI updated successfully!"), "{text}");
+        assert!(
+            text.contains(&format!("Updated from {OURS} to 99.0.0")),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(&s.bin).unwrap(), s.release, "replaced");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&s.bin).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(leftovers(&s.bin).is_empty(), "{:?}", leftovers(&s.bin));
+        let out = run(&s.bin, s.home.path(), &[], &["--version"]);
+        assert!(
+            out.status.success() && stdout(&out).starts_with("aiops "),
+            "it runs"
+        );
+
+        // The channel from the config file.
+        let cfg = run(
+            &s.bin,
+            s.home.path(),
+            &[],
+            &["config", "set", "update_url", m],
+        );
+        assert!(cfg.status.success());
+        let out = run(&s.bin, s.home.path(), &[], &["update", "--check-only"]);
+        assert!(
+            stdout(&out).contains("Latest version: 99.0.0"),
+            "{}",
+            stdout(&out)
+        );
+    }
+
+    #[test]
+    fn same_version_is_not_downloaded() {
+        let s = setup(OURS, false);
+        let env = [("AIOPS_UPDATE_URL", s.manifest.to_str().unwrap())];
+        let out = run(&s.bin, s.home.path(), &env, &["update", "--check-only"]);
+        assert!(
+            stdout(&out).contains("✓ You are running the latest version!"),
+            "{}",
+            stdout(&out)
+        );
+        let out = run(&s.bin, s.home.path(), &env, &["update"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("Already running the latest version"),
+            "{}",
+            stdout(&out)
+        );
+        assert_eq!(std::fs::read(&s.bin).unwrap(), std::fs::read(BIN).unwrap());
+    }
+
+    #[test]
+    fn a_wrong_checksum_replaces_nothing() {
+        let s = setup("99.0.0", false);
+        let env = [("AIOPS_UPDATE_URL", s.manifest.to_str().unwrap())];
+        let out = run(&s.bin, s.home.path(), &env, &["update"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(
+            stderr(&out).contains("checksum mismatch"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("Nothing was replaced"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read(&s.bin).unwrap(), std::fs::read(BIN).unwrap());
+        assert!(leftovers(&s.bin).is_empty(), "{:?}", leftovers(&s.bin));
+    }
+
+    #[test]
+    fn no_channel_and_broken_channels() {
+        let s = setup("99.0.0", true);
+        let out = run(&s.bin, s.home.path(), &[], &["update"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains(
+                "No release channel configured. Run: aiops config set update_url <manifest URL>"
+            ),
+            "{}",
+            stderr(&out)
+        );
+        // A channel that cannot be read: --check-only reports it and exits 0.
+        let env = [("AIOPS_UPDATE_URL", "/no/such/manifest.json")];
+        let out = run(&s.bin, s.home.path(), &env, &["update", "--check-only"]);
+        assert!(out.status.success());
+        assert!(
+            stdout(&out).contains("Could not check for updates: "),
+            "{}",
+            stdout(&out)
+        );
+        let out = run(&s.bin, s.home.path(), &env, &["update"]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+
+    #[test]
+    fn an_unwritable_install_dir_is_reported() {
+        if unsafe { libc::geteuid() } == 0 {
+            return; // root writes anywhere
+        }
+        let s = setup("99.0.0", true);
+        let dir = s.bin.parent().unwrap().to_path_buf();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o555))
+            .unwrap();
+        let env = [("AIOPS_UPDATE_URL", s.manifest.to_str().unwrap())];
+        let out = run(&s.bin, s.home.path(), &env, &["update"]);
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("cannot write to") && stderr(&out).contains("installed aiops"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read(&s.bin).unwrap(), std::fs::read(BIN).unwrap());
+    }
+
+    /// Waits on the server engineer's `GET /system/update-channel`.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_channel_from_the_server() {
+        let s = setup("99.0.0", true);
+        let srv = Server::start_with(&[("AIOPS_UPDATE_URL", s.manifest.to_str().unwrap())]);
+        let env = [
+            ("AIOPS_URL", srv.base.as_str()),
+            ("AIOPS_API_KEY", srv.admin_key.as_str()),
+        ];
+        let out = tokio::task::block_in_place(|| {
+            run(&s.bin, s.home.path(), &env, &["update", "--check-only"])
+        });
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("Latest version: 99.0.0"),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        // A server without a channel: the hint.
+        let none = Server::start();
+        let env = [
+            ("AIOPS_URL", none.base.as_str()),
+            ("AIOPS_API_KEY", none.admin_key.as_str()),
+        ];
+        let out = tokio::task::block_in_place(|| run(&s.bin, s.home.path(), &env, &["update"]));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("No release channel configured"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// Waits on the server engineer's routes: system update (release channel, `results` steps),
+/// system/ai-tools, and git status answering 200 for a project without a workspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_update_ai_tools_and_status_without_workspace() {
+    use sha2::{Digest, Sha256};
+    // The server runs from a copy: the update replaces that copy.
+    let dir = tempfile::tempdir().unwrap();
+    let server_bin = dir.path().join("aiops");
+    std::fs::copy(BIN, &server_bin).unwrap();
+    let mut release = std::fs::read(BIN).unwrap();
+    release.extend_from_slice(b"\n#server-release\n");
+    std::fs::write(dir.path().join("aiops-next"), &release).unwrap();
+    let manifest = dir.path().join("latest.json");
+    std::fs::write(
+        &manifest,
+        serde_json::json!({"version": "99.0.0", "url": "aiops-next",
+            "sha256": hex::encode(Sha256::digest(&release))})
+        .to_string(),
+    )
+    .unwrap();
+    let s = Server::start_bin(
+        &server_bin,
+        &[
+            ("AIOPS_UPDATE_URL", manifest.to_str().unwrap()),
+            (
+                "AIOPS_AI_TOOL_UPDATE_COMMANDS",
+                "codex.npm=echo codex-updated;claude.npm=false",
+            ),
+        ],
+    );
+    let c = Cli::new(&s);
+    let run = |args: &[&str]| tokio::task::block_in_place(|| c.run(args));
+
+    // git status / projects status of a project nobody cloned: 200 with `error`, exit 0.
+    let tenant = s.create_tenant("nows").await;
+    s.create_project(&s.admin_key, "nows-proj", tenant).await;
+    for cmd in [&["git", "status"][..], &["projects", "status"][..]] {
+        let mut args = vec!["-o", "json"];
+        args.extend_from_slice(cmd);
+        args.push("nows-proj");
+        let out = run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["error"].is_string(), "{v}");
+    }
+
+    let out = run(&["system", "update-ai-tool", "codex", "--source", "npm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Updating Codex CLI via NPM..."),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("✓ "), "{}", stdout(&out));
+    let out = run(&["system", "update-ai-tool", "claude", "--source", "npm"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("✗ "), "{}", stderr(&out));
+
+    let out = run(&["system", "update", "--skip-migrations"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for l in [
+        "Updating aiops application...",
+        "✓ System updated successfully",
+        "Update Details:",
+        "✓ Download: Success",
+        "✓ Verify: Success",
+        "⊘ Migrations: Skipped",
+    ] {
+        assert!(text.contains(l), "{l}: {text}");
+    }
+    assert_eq!(std::fs::read(&server_bin).unwrap(), release);
 }

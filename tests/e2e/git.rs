@@ -71,9 +71,17 @@ async fn clone_commit_push_branches_and_files_through_the_api() {
     let k = s.admin_key.clone();
     let p = project_with_repo(&s, &k, "demo", &bare).await;
 
+    // No workspace yet: the original's "no status" shape, saying what to do.
     let (st, e) = s.get(&k, &format!("/api/v1/projects/{p}/git/status")).await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    assert!(err_text(&e).contains("workspace init"), "{e}");
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert_eq!(e["status"]["branch"], "unknown", "{e}");
+    assert!(
+        e["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("workspace init"),
+        "{e}"
+    );
     let ws = ok(
         &s,
         &k,
@@ -532,7 +540,7 @@ async fn path_traversal_and_injection_are_refused_without_effect() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|b| !b["name"].as_str().unwrap().starts_with("origin/"))
+            .filter(|b| !b["name"].as_str().unwrap().starts_with("remotes/"))
             .count(),
         1
     );

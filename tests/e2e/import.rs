@@ -61,6 +61,12 @@ CREATE TABLE system_config (id INTEGER PRIMARY KEY, key VARCHAR(128) NOT NULL UN
 
 const T: &str = "2024-05-01 10:00:00.000000";
 const ALICE_KEY: &str = "aiops_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// The original admin's API key (scopes read, write, admin), in the `api_keys` table.
+pub(crate) const ADMIN_KEY: &str =
+    "aiops_fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+/// The ids `build_db_sized` gives: GitHub link 4 (integration 3, project 5 "Shop") and GitLab
+/// link 8 (integration 6, project 6 "Api"), both in tenant 1 "Acme"; issues from 17 up.
+pub(crate) const FIRST_ISSUE: u64 = 17;
 
 fn werkzeug(password: &str, salt: &str, iterations: u32) -> String {
     let mut out = [0u8; 32];
@@ -69,6 +75,14 @@ fn werkzeug(password: &str, salt: &str, iterations: u32) -> String {
 }
 
 fn build_db(dir: &Path) -> std::path::PathBuf {
+    build_db_sized(dir, 2)
+}
+
+/// A database in the original's schema with `n_issues` issues (at least the two fixed ones, 17
+/// and 18 on the GitHub link; the rest, ids 19 up, alternate between the GitHub and the GitLab
+/// link, in mixed states, some with comments, older ids created later). Pins for the admin
+/// (every 50th issue) and Alice (17), the admin's API key `ADMIN_KEY`.
+pub(crate) fn build_db_sized(dir: &Path, n_issues: usize) -> std::path::PathBuf {
     let instance = dir.join("instance");
     std::fs::create_dir_all(instance.join("keys")).unwrap();
     // A real private key in the original's keys folder.
@@ -151,6 +165,86 @@ fn build_db(dir: &Path) -> std::path::PathBuf {
         "INSERT INTO global_agent_context VALUES (1,'  Be careful with prod.  ',1,?1,?1)",
         &[&T],
     );
+    let admin_hash = bcrypt::hash(ADMIN_KEY, 4).unwrap();
+    exec(
+        "INSERT INTO api_keys VALUES (8,1,'admin cli',?1,?2,'[\"read\", \"write\", \"admin\"]',1,NULL,NULL,?3,?3)",
+        &[&admin_hash, &&ADMIN_KEY[..12], &T],
+    );
+    // The second project, on GitLab.
+    exec(
+        "INSERT INTO projects VALUES (6,'Api','git@gitlab.com:acme/api.git','main','/srv/repos/api','The API',1,1,NULL,?1,?1)",
+        &[&T],
+    );
+    exec(
+        "INSERT INTO tenant_integrations VALUES (6,1,'gitlab','gl main',NULL,'glpat-tenanttoken','{}',1,?1,?1)",
+        &[&T],
+    );
+    exec(
+        "INSERT INTO project_integrations VALUES (8,6,6,'acme/api','{}',NULL,NULL,NULL,NULL,?1,?1)",
+        &[&T],
+    );
+    let extra = n_issues.saturating_sub(2);
+    db.execute_batch("BEGIN").unwrap();
+    for k in 0..extra {
+        let id = FIRST_ISSUE + 2 + k as u64;
+        let gitlab = k % 2 == 1;
+        let (link, number) = if gitlab {
+            (8, 100 + k as u64)
+        } else {
+            (4, 1000 + k as u64)
+        };
+        let status = match (gitlab, k % 3) {
+            (_, 0) => "closed",
+            (true, _) => "opened",
+            (false, _) => "open",
+        };
+        // Older ids get later times: a newest-first list is not an ascending-id list.
+        let at = format!(
+            "2024-06-{:02} {:02}:{:02}:00.{:06}",
+            1 + (extra - k) % 28,
+            (extra - k) % 24,
+            k % 60,
+            123456 + k
+        );
+        let (url, raw) = if gitlab {
+            (
+                format!("https://gitlab.com/acme/api/-/issues/{number}"),
+                json!({"iid": number, "description": format!("GitLab issue {number}")}),
+            )
+        } else {
+            (
+                format!("https://github.com/acme/shop/issues/{number}"),
+                json!({"number": number, "body": format!("GitHub issue {number}")}),
+            )
+        };
+        let comments = if k % 10 == 0 {
+            json!([{"id": format!("c{id}"), "author": "Bob Builder", "body": "Looking at it", "created_at": "2024-06-01T09:00:00Z"}])
+        } else {
+            json!([])
+        };
+        exec(
+            "INSERT INTO external_issues VALUES (?1,?2,?3,?4,?5,?6,?7,'[\"imported\"]',?8,?9,?9,?10,?9,?9)",
+            &[
+                &id,
+                &link,
+                &number.to_string(),
+                &format!("Imported issue {id}"),
+                &status,
+                &if k % 4 == 0 { Some("alice") } else { None },
+                &url,
+                &comments.to_string(),
+                &at,
+                &raw.to_string(),
+            ],
+        );
+        if k % 50 == 0 {
+            exec(
+                "INSERT INTO pinned_issues VALUES (?1,1,?2,?3)",
+                &[&(100 + k as u64), &id, &T],
+            );
+        }
+    }
+    db.execute_batch("COMMIT").unwrap();
     db_path
 }
 
@@ -169,6 +263,45 @@ fn import(data: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Every file under `dir`: relative path, size, modification time and a digest of the bytes.
+fn listing(dir: &Path) -> Vec<(String, u64, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64, String)>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if m.is_dir() {
+                out.push((format!("{rel}/"), 0, format!("{:?}", m.modified().ok())));
+                walk(root, &p, out);
+            } else {
+                use sha2::Digest;
+                let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap()));
+                out.push((rel, m.len(), format!("{:?} {digest}", m.modified().ok())));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `GET /system/scheduler` until `want` holds for its text (within 20 s, else a failure).
+async fn scheduler_until(s: &Server, key: &str, want: impl Fn(&str) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = get_ok(s, key, "/api/v1/system/scheduler").await;
+        if want(&v.to_string()) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler never listed what was expected: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn get_ok(s: &Server, key: &str, path: &str) -> Value {
     let (st, v) = s.call(key, Method::GET, path, None).await;
     assert!(st.is_success(), "{path}: {st} {v}");
@@ -182,12 +315,18 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
     let data = tmp.path().join("data");
     let dbs = db.to_str().unwrap();
 
-    // Dry run: a report, nothing written.
+    // Dry run: the full report, nothing written (not even the missing data dir).
     let (ok_, out, err) = import(&data, &[dbs, "--dry-run"]);
     assert!(ok_, "{out}{err}");
     assert!(out.contains("Would import"), "{out}");
     assert!(out.contains("issues") && out.contains(" 2"), "{out}");
     assert!(out.contains("left out: ai_sessions (1)"), "{out}");
+    assert!(
+        out.contains("integration 3: gh main (github)")
+            && out.contains("PATCH /api/v1/integrations/<id>"),
+        "{out}"
+    );
+    assert!(!data.exists(), "a dry run created {}", data.display());
     // The real import, then again: idempotent.
     let (ok_, out, err) = import(&data, &[dbs]);
     assert!(ok_, "{out}{err}");
@@ -203,6 +342,24 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
         .unwrap();
     let (ok_, _, err) = import(&data, &[other.to_str().unwrap()]);
     assert!(!ok_ && err.contains("--force"), "{err}");
+    // A dry run against the existing store: the report (and the refusal to come), nothing changed.
+    let before = listing(&data);
+    assert!(
+        before.iter().any(|(p, _, _)| p == "aiops.redb"),
+        "{before:?}"
+    );
+    assert!(
+        before.iter().any(|(p, _, _)| p == "secret.key"),
+        "{before:?}"
+    );
+    let (ok_, out, err) = import(&data, &[other.to_str().unwrap(), "--dry-run"]);
+    assert!(ok_, "{out}{err}");
+    assert!(
+        out.contains("Would import") && out.contains("tenants"),
+        "{out}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(listing(&data), before, "a dry run changed the data dir");
     let keys_dir = db.parent().unwrap().join("keys");
     let (ok_, out, err) = import(
         &data,
@@ -327,6 +484,33 @@ async fn python_aiops_sqlite_is_imported_and_logins_keep_working() {
     let i = &integ["integrations"][0];
     assert_eq!(i["provider"], "github", "{integ}");
     assert_eq!(i["token_hint"], "••••n123", "{integ}");
+    // Imported integrations do not sync on their own (the original never did) until a schedule
+    // is set, the way the import summary says.
+    for id in [3, 6] {
+        let one = get_ok(&s, &admin_key, &format!("/api/v1/integrations/{id}")).await;
+        assert_eq!(one["integration"]["sync_cron"], "off", "{one}");
+    }
+    // The scheduler publishes its job list when it ticks: wait for a list (the audit job is
+    // always in it) before reading it.
+    let jobs = scheduler_until(&s, &admin_key, |j| j.contains("\"audit-retention\"")).await;
+    let keys: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["key"].as_str())
+        .collect();
+    assert!(!keys.iter().any(|k| k.starts_with("sync:")), "{jobs}");
+    let (st, v) = s
+        .call(
+            &admin_key,
+            Method::PATCH,
+            "/api/v1/integrations/3",
+            Some(json!({"sync_cron": "*/15 * * * *"})),
+        )
+        .await;
+    assert!(st.is_success(), "{st} {v}");
+    let jobs = scheduler_until(&s, &admin_key, |j| j.contains("\"sync:3\"")).await;
+    assert!(!jobs.to_string().contains("\"sync:6\""), "{jobs}");
     let links = get_ok(&s, &admin_key, "/api/v1/integrations/3/projects").await;
     assert!(links.to_string().contains("acme/shop"), "{links}");
     assert!(links.to_string().contains("acme-bot"), "{links}");

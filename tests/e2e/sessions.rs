@@ -327,3 +327,71 @@ async fn fake_agent_in_tmux_typed_to_survives_restart_respawned_and_stopped() {
     assert!(!keys.to_string().contains("session "), "{keys}");
     kill_tmux(&s.dir);
 }
+
+/// The original's `--user` on session start: an administrator starts an agent as a member,
+/// who then owns it (their sandbox, their list); a non-admin sending `user_id` gets nothing, and
+/// nobody can be made to run an agent in a project they cannot work in.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_starts_a_session_as_a_member_and_nobody_else_can() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(tmp.path());
+    let s = Server::start();
+    let k = s.admin_key.clone();
+    let tenant = s.create_tenant("as-user").await;
+    let (_, v) = s
+        .post(
+            &k,
+            "/api/v1/projects",
+            json!({"name": "asuser", "repo_url": bare.to_str().unwrap(), "tenant_id": tenant}),
+        )
+        .await;
+    let p = v["project"]["id"].as_u64().unwrap();
+    let dev = s
+        .create_user("dev@example.com", "dev-password-1", false)
+        .await;
+    let outsider = s
+        .create_user("out@example.com", "out-password-1", false)
+        .await;
+    s.add_member("projects", p, dev, "developer").await;
+    let dev_key = s
+        .user_key("dev@example.com", "dev-password-1", &["read", "write"])
+        .await;
+    let start = format!("/api/v1/projects/{p}/ai/sessions");
+
+    // Attack: a developer of the project tries to start an agent as someone else.
+    let (st, e) = s
+        .post(&dev_key, &start, json!({"tool": "shell", "user_id": 1}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    let mine = ok(&s, &dev_key, Method::GET, "/api/v1/ai/sessions", None).await;
+    assert_eq!(mine["count"], 0, "{mine}");
+
+    // Nobody runs an agent where they cannot work, even when an admin asks.
+    let (st, e) = s
+        .post(&k, &start, json!({"tool": "shell", "user_id": outsider}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    assert!(err_text(&e).contains("projects members add"), "{e}");
+
+    // Control: the admin starts one as the developer; it is the developer's.
+    let (st, started) = s
+        .post(&k, &start, json!({"tool": "shell", "user_id": dev}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{started}");
+    let mine = ok(
+        &s,
+        &dev_key,
+        Method::GET,
+        "/api/v1/ai/sessions?active_only=true",
+        None,
+    )
+    .await;
+    assert_eq!(mine["count"], 1, "{mine}");
+    let listed = &mine["sessions"][0];
+    assert_eq!(listed["id"], started["id"]);
+    assert_eq!(listed["user_id"], json!(dev));
+    assert_eq!(listed["project_name"], "asuser");
+    assert_eq!(listed["pane_dead"], false, "{listed}");
+    assert!(listed["tmux_server_user"].is_string(), "{listed}");
+    kill_tmux(&s.dir);
+}
