@@ -698,7 +698,10 @@ impl App {
         let last_pull = std::fs::metadata(ws.path.join(".git/FETCH_HEAD"))
             .and_then(|m| m.modified())
             .ok()
-            .map(chrono::DateTime::<chrono::Utc>::from);
+            .map(|t| {
+                // File times have nanoseconds; every emitted time has at most microseconds.
+                chrono::SubsecRound::trunc_subsecs(chrono::DateTime::<chrono::Utc>::from(t), 6)
+            });
         let summary = summary_line(&porcelain);
         Ok(GitStatus {
             porcelain,
