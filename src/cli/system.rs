@@ -193,6 +193,72 @@ pub fn update_details(results: &Value, only_success: bool) -> Vec<String> {
     out
 }
 
+/// `system status` in table form, as the original prints it (§2.10 of its reference): the
+/// verdict, one line per component with its details (tools and integrations as check marks,
+/// other values as `key: value`), then the summary.
+pub fn status_lines(v: &Value) -> Vec<String> {
+    let mark = |ok: bool| if ok { "✓" } else { "✗" };
+    let mut out = vec![
+        format!(
+            "{} System Status: {}",
+            mark(v["healthy"] == true),
+            if v["healthy"] == true {
+                "Healthy"
+            } else {
+                "Unhealthy"
+            }
+        ),
+        String::new(),
+        "Component Status:".to_string(),
+    ];
+    for (name, c) in v["components"].as_object().into_iter().flatten() {
+        out.push(format!(
+            "{} {}: {}",
+            mark(c["healthy"] == true),
+            super::output::header(name),
+            c["message"].as_str().unwrap_or("No status")
+        ));
+        for (k, d) in c["details"].as_object().into_iter().flatten() {
+            match (k.as_str(), d) {
+                ("error", _) => {}
+                ("tools", Value::Object(tools)) => {
+                    for (t, info) in tools {
+                        out.push(format!("  {} {t}", mark(info["available"] == true)));
+                    }
+                }
+                ("integrations", Value::Object(list)) => {
+                    for (n, info) in list {
+                        let on = if info["enabled"] == true {
+                            "✓"
+                        } else {
+                            "○"
+                        };
+                        out.push(format!(
+                            "  {on} {n} ({})",
+                            info["provider"].as_str().unwrap_or("?")
+                        ));
+                    }
+                }
+                (_, Value::Array(items)) => out.push(format!("  {k}: {} item(s)", items.len())),
+                (_, Value::String(s)) => out.push(format!("  {k}: {s}")),
+                (_, other) => out.push(format!("  {k}: {other}")),
+            }
+        }
+    }
+    let summary = &v["summary"];
+    out.push(String::new());
+    out.push("Summary:".to_string());
+    out.push(format!(
+        "  Healthy: {}/{} components",
+        summary["healthy_components"], summary["total_components"]
+    ));
+    out.push(format!(
+        "  Timestamp: {}",
+        v["timestamp"].as_str().unwrap_or("N/A")
+    ));
+    out
+}
+
 fn mb(v: &Value) -> String {
     format!("{:.2} MB", v.as_f64().unwrap_or(0.0) / 1048576.0)
 }
@@ -220,34 +286,17 @@ pub async fn system(ctx: Ctx, cmd: SystemCommand) -> anyhow::Result<()> {
         SystemCommand::Status => {
             let v = ctx.client.get("system/status").await?;
             if f == Format::Table {
+                for line in status_lines(&v) {
+                    println!("{line}");
+                }
+                println!();
                 println!(
-                    "aiops {} — {} (up {} s)",
+                    "aiops {} (up {} s), data: {} ({})",
                     v["version"].as_str().unwrap_or(""),
-                    if v["healthy"] == true {
-                        "healthy"
-                    } else {
-                        "UNHEALTHY"
-                    },
-                    v["uptime_seconds"]
-                );
-                println!(
-                    "data: {} ({})",
+                    v["uptime_seconds"],
                     v["data_dir"].as_str().unwrap_or(""),
                     mb(&v["data_dir_bytes"])
                 );
-                if let Some(c) = v["components"].as_object() {
-                    for (name, comp) in c {
-                        println!(
-                            "  {} {name}: {}",
-                            if comp["healthy"] == true {
-                                "✓"
-                            } else {
-                                "✗"
-                            },
-                            comp["message"].as_str().unwrap_or("")
-                        );
-                    }
-                }
                 let jobs = &v["components"]["scheduler"]["details"]["jobs"];
                 if jobs.as_array().is_some_and(|a| !a.is_empty()) {
                     println!(
@@ -597,4 +646,45 @@ async fn backup(ctx: Ctx, cmd: BackupCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_prints_like_the_original() {
+        let v = json!({
+            "healthy": false,
+            "timestamp": "2026-12-01T10:00:00.123456+00:00",
+            "components": {
+                "ai_tools": {"healthy": true, "message": "1/2 AI tools available",
+                    "details": {"tools": {"claude": {"available": true}, "codex": {"available": false}}}},
+                "integrations": {"healthy": true, "message": "1 integration",
+                    "details": {"integrations": {"gh": {"provider": "github", "enabled": false}}}},
+                "tmux": {"healthy": false, "details": {"session_count": 0, "error": "no server"}}
+            },
+            "summary": {"healthy_components": 2, "total_components": 3}
+        });
+        assert_eq!(
+            status_lines(&v),
+            [
+                "✗ System Status: Unhealthy",
+                "",
+                "Component Status:",
+                "✓ Ai Tools: 1/2 AI tools available",
+                "  ✓ claude",
+                "  ✗ codex",
+                "✓ Integrations: 1 integration",
+                "  ○ gh (github)",
+                "✗ Tmux: No status",
+                "  session_count: 0",
+                "",
+                "Summary:",
+                "  Healthy: 2/3 components",
+                "  Timestamp: 2026-12-01T10:00:00.123456+00:00",
+            ]
+        );
+    }
 }

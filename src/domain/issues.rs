@@ -507,6 +507,117 @@ fn crontab_weekdays(field: &str) -> Result<String, String> {
         .join(","))
 }
 
+// ---- issue lists: filters, order and paging -----------------------------------------------
+
+/// The status filter's index key (`issues_by_status` is keyed by `normalize_status(..).0`):
+/// the value is normalised the same way, so `OPEN`, `Open`, `opened` and `To Do` all select the
+/// `open` key, and `Waiting on Customer` selects `waiting_on_customer` (as does the key itself).
+/// `None` for no filter: blank or `all` (any case). `__none__` (any case) is the blank-status key.
+pub fn status_filter_key(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("all") {
+        return None;
+    }
+    if s.eq_ignore_ascii_case("__none__") {
+        return Some("__none__".into());
+    }
+    Some(normalize_status(Some(s)).0)
+}
+
+/// The provider filter: lower case, `None` for blank or `all` (any case).
+pub fn provider_filter(raw: &str) -> Option<String> {
+    let p = raw.trim().to_lowercase();
+    (!p.is_empty() && p != "all").then_some(p)
+}
+
+/// The order of an issue list, by aiops id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssueSort {
+    /// Oldest first (ascending id): the original's order and the API's default.
+    #[default]
+    IdAsc,
+    /// Newest first (descending id), as the web UI shows them.
+    IdDesc,
+}
+
+/// The values `sort` accepts.
+pub const SORT_VALUES: [&str; 2] = ["id", "-id"];
+
+impl IssueSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueSort::IdAsc => "id",
+            IssueSort::IdDesc => "-id",
+        }
+    }
+}
+
+/// The `sort` parameter: absent or blank = `id` (ascending); `id` or `-id` (newest first).
+pub fn parse_sort(raw: Option<&str>) -> Result<IssueSort, String> {
+    match raw.map(str::trim) {
+        None | Some("") | Some("id") => Ok(IssueSort::IdAsc),
+        Some("-id") => Ok(IssueSort::IdDesc),
+        Some(other) => Err(format!(
+            "sort '{other}' is not supported: use one of {} (id = oldest first, the default; -id = newest first)",
+            SORT_VALUES.join(", ")
+        )),
+    }
+}
+
+/// The `limit` parameter: absent = no limit (every matching issue); otherwise a positive count,
+/// with no maximum.
+pub fn validate_limit(raw: Option<i64>) -> Result<Option<usize>, String> {
+    match raw {
+        None => Ok(None),
+        Some(n) if n >= 1 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+        Some(n) => Err(format!(
+            "limit must be a positive number of issues (got {n}); leave it out to get every issue"
+        )),
+    }
+}
+
+/// The `offset` parameter: absent = 0; otherwise 0 or more.
+pub fn validate_offset(raw: Option<i64>) -> Result<usize, String> {
+    match raw {
+        None => Ok(0),
+        Some(n) if n >= 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        Some(n) => Err(format!(
+            "offset must be 0 or more (got {n}): it is the number of matching issues to skip"
+        )),
+    }
+}
+
+/// The relative URL of the page after this one, or `None` when there is none (no limit, or
+/// this page reaches the end). Every query parameter except `offset` and `limit` is kept, in
+/// order and re-encoded; `offset` and `limit` come last.
+pub fn next_page_link(
+    path: &str,
+    query: &str,
+    offset: usize,
+    limit: Option<usize>,
+    total: usize,
+) -> Option<String> {
+    let limit = limit?;
+    let next = offset.saturating_add(limit);
+    if next >= total {
+        return None;
+    }
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k != "offset" && k != "limit" {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.append_pair("offset", &next.to_string());
+    out.append_pair("limit", &limit.to_string());
+    Some(format!("{path}?{}", out.finish()))
+}
+
+/// The `Link` header value for a next-page URL.
+pub fn link_header(next: &str) -> String {
+    format!("<{next}>; rel=\"next\"")
+}
+
 pub const DEFAULT_SYNC_CRON: &str = "*/15 * * * *";
 
 #[cfg(test)]
@@ -866,5 +977,105 @@ mod tests {
             "{seven}"
         );
         assert!(err("* * * *").contains("is not a cron expression: use 5 fields"));
+    }
+
+    #[test]
+    fn status_filter_matches_the_index_keys_in_any_case() {
+        for raw in ["open", "OPEN", "Open", " opened ", "To Do", "In Progress"] {
+            assert_eq!(status_filter_key(raw).as_deref(), Some("open"), "{raw}");
+        }
+        for raw in ["closed", "Closed", "CLOSED", "Done"] {
+            assert_eq!(status_filter_key(raw).as_deref(), Some("closed"), "{raw}");
+        }
+        // A custom status and its own key select the same key, the one stored for it.
+        let stored = normalize_status(Some("Waiting on Customer")).0;
+        assert_eq!(stored, "waiting_on_customer");
+        for raw in [
+            "Waiting on Customer",
+            "waiting_on_customer",
+            "WAITING-ON-CUSTOMER",
+        ] {
+            assert_eq!(status_filter_key(raw), Some(stored.clone()), "{raw}");
+        }
+        assert_eq!(
+            status_filter_key("won_t_fix"),
+            Some(normalize_status(Some("won_t_fix")).0)
+        );
+        assert_eq!(status_filter_key("__NONE__").as_deref(), Some("__none__"));
+        assert_eq!(status_filter_key("all"), None);
+        assert_eq!(status_filter_key("ALL"), None);
+        assert_eq!(status_filter_key("  "), None);
+        assert_eq!(provider_filter(" GitHub ").as_deref(), Some("github"));
+        assert_eq!(provider_filter("All"), None);
+        assert_eq!(provider_filter(""), None);
+    }
+
+    #[test]
+    fn sort_parsing() {
+        assert_eq!(parse_sort(None), Ok(IssueSort::IdAsc));
+        assert_eq!(parse_sort(Some("")), Ok(IssueSort::IdAsc));
+        assert_eq!(parse_sort(Some("id")), Ok(IssueSort::IdAsc));
+        assert_eq!(parse_sort(Some(" -id ")), Ok(IssueSort::IdDesc));
+        assert_eq!(IssueSort::default(), IssueSort::IdAsc);
+        for v in SORT_VALUES {
+            assert_eq!(parse_sort(Some(v)).map(IssueSort::as_str), Ok(v));
+        }
+        for bad in ["bogus", "ID", "-created_at", "+id"] {
+            let e = parse_sort(Some(bad)).unwrap_err();
+            assert!(
+                e.contains(&format!("'{bad}'")) && e.contains("id, -id"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn limit_and_offset_validation() {
+        assert_eq!(validate_limit(None), Ok(None));
+        assert_eq!(validate_limit(Some(1)), Ok(Some(1)));
+        assert_eq!(validate_limit(Some(100_000)), Ok(Some(100_000)));
+        assert_eq!(
+            validate_limit(Some(i64::MAX)),
+            Ok(Some(usize::try_from(i64::MAX).unwrap_or(usize::MAX)))
+        );
+        for bad in [0, -1, i64::MIN] {
+            let e = validate_limit(Some(bad)).unwrap_err();
+            assert!(
+                e.contains("positive") && e.contains(&bad.to_string()),
+                "{e}"
+            );
+        }
+        assert_eq!(validate_offset(None), Ok(0));
+        assert_eq!(validate_offset(Some(0)), Ok(0));
+        assert_eq!(validate_offset(Some(7)), Ok(7));
+        assert!(validate_offset(Some(-1)).unwrap_err().contains("0 or more"));
+    }
+
+    #[test]
+    fn next_page_links() {
+        let p = "/api/v1/issues";
+        // No limit, or the last page: no link.
+        assert_eq!(next_page_link(p, "status=open", 0, None, 1000), None);
+        assert_eq!(next_page_link(p, "limit=10", 90, Some(10), 100), None);
+        assert_eq!(next_page_link(p, "", 0, Some(10), 5), None);
+        assert_eq!(next_page_link(p, "", 0, Some(10), 0), None);
+        // Every other parameter kept, in order; offset and limit replaced, last.
+        assert_eq!(
+            next_page_link(p, "status=open&limit=10&sort=-id&offset=0", 0, Some(10), 11).as_deref(),
+            Some("/api/v1/issues?status=open&sort=-id&offset=10&limit=10")
+        );
+        assert_eq!(
+            next_page_link(p, "", 20, Some(10), 31).as_deref(),
+            Some("/api/v1/issues?offset=30&limit=10")
+        );
+        // Values are re-encoded: nothing can close the <…> of the Link header or add a line.
+        let n = next_page_link(p, "q=a%3E%0D%0Ab+c&labels=x,y", 0, Some(1), 2).unwrap();
+        assert_eq!(
+            n,
+            "/api/v1/issues?q=a%3E%0D%0Ab+c&labels=x%2Cy&offset=1&limit=1"
+        );
+        assert_eq!(link_header(&n), format!("<{n}>; rel=\"next\""));
+        // No overflow at the end of the range.
+        assert_eq!(next_page_link(p, "", usize::MAX, Some(5), usize::MAX), None);
     }
 }

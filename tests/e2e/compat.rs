@@ -883,6 +883,11 @@ async fn original_cli_command_lines_work_against_an_imported_server() {
             .has("/id")
             .eq("/content", json!("Always run the tests.")),
         // §2.10 system
+        row(&["system", "status"])
+            .out("System Status:")
+            .out("Component Status:")
+            .out("  ✓ gh main (github)")
+            .out("Summary:"),
         row(&["system", "status", "-o", "json"])
             .has("/healthy")
             .has("/components/tmux/details/session_count")

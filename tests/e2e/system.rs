@@ -498,7 +498,10 @@ async fn status_logs_update_restart_and_admin_only() {
         st["components"].as_object().unwrap().len()
     );
     let (ok_, out, err) = cli(&s, &["system", "status"]);
-    assert!(ok_ && out.contains("database"), "{out}{err}");
+    assert!(
+        ok_ && out.contains("Component Status:") && out.contains("Database:"),
+        "{out}{err}"
+    );
 
     // Logs: structured lines from the log file.
     let deadline = Instant::now() + Duration::from_secs(10);
