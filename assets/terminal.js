@@ -1,11 +1,15 @@
 // The browser terminal: xterm.js over a WebSocket to `tmux attach` in a PTY on the server.
 // Keystrokes go up as binary frames; {"type":"resize","cols":C,"rows":R} text frames follow
-// the window size; output comes down as binary frames. A dropped connection is retried with
+// the window size; output comes down as binary frames, and the pane's state as text frames
+// {"type":"state","state":"exited"|"running"} (the badge then says "Agent exited — Restart /
+// Close" next to those controls, or "connected" again). A dropped connection is retried with
 // backoff (tmux keeps the session, so nothing is lost).
 (function () {
   var el = document.getElementById("terminal");
   if (!el || !window.Terminal) return;
   var status = document.getElementById("term-status");
+  var head = document.getElementById("term-head");
+  var exited = false;
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.ws;
   var term = new window.Terminal({
     cursorBlink: true,
@@ -20,6 +24,11 @@
   var ws = null, delay = 500, closedByUs = false;
   var enc = new TextEncoder();
   function setStatus(s, cls) { if (status) { status.textContent = s; status.className = cls || ""; } }
+  function setState(st) { if (head) head.dataset.state = st; }
+  function showConnected() {
+    if (exited) { setStatus("Agent exited — Restart / Close", "bad"); setState("exited"); }
+    else { setStatus("connected", "ok"); setState("running"); }
+  }
   function send(data) {
     if (ws && ws.readyState === 1) ws.send(typeof data === "string" ? enc.encode(data) : data);
   }
@@ -31,13 +40,22 @@
     setStatus("connecting…", "pending");
     ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
-    ws.onopen = function () { delay = 500; setStatus("connected", "ok"); sendSize(); term.focus(); };
+    ws.onopen = function () { delay = 500; showConnected(); sendSize(); term.focus(); };
     ws.onmessage = function (ev) {
-      if (typeof ev.data === "string") term.write(ev.data); else term.write(new Uint8Array(ev.data));
+      if (typeof ev.data === "string") {
+        var m = null;
+        try { m = JSON.parse(ev.data); } catch (e) { m = null; }
+        if (m && m.type === "state") { exited = m.state === "exited"; showConnected(); return; }
+        term.write(ev.data);
+      } else term.write(new Uint8Array(ev.data));
     };
     ws.onclose = function (ev) {
       if (closedByUs) return;
-      if (ev.code === 4404 || ev.code === 4410) { setStatus(ev.reason || "session ended", "bad"); return; }
+      if (ev.code === 4404 || ev.code === 4410) {
+        setStatus("Session closed — the agent is no longer running", "bad");
+        setState("closed");
+        return;
+      }
       setStatus("reconnecting…", "pending");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);

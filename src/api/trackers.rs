@@ -2,6 +2,7 @@
 
 use super::gate::Auth;
 use super::strict::{Str, opt};
+use crate::auth::Identity;
 use crate::domain::{Comment, IdentityMap, SyncRun, Timestamp};
 use crate::error::AppError;
 use crate::services::App;
@@ -11,9 +12,12 @@ use crate::services::integrations::{
 use crate::services::issues::{IssueFilter, IssueView, NewIssue};
 use crate::services::sync::{SyncOutcome, SyncRequest};
 use crate::services::trackers::UpdateRequest;
+use poem::IntoResponse;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde_json::Value;
 use std::sync::Arc;
@@ -146,13 +150,146 @@ impl From<IssueView> for IssueObj {
     }
 }
 
+/// The answer of `GET /issues`: `{"issues": […], "count", "total", "offset", "limit", "next"}`.
+/// Streamed when unlimited (the keys after `issues` come at the end of the stream).
 #[derive(Object)]
 pub struct IssuesEnvelope {
     pub issues: Vec<IssueObj>,
+    /// Issues in this answer.
     pub count: usize,
+    /// Every issue matching the filters (all pages).
     pub total: usize,
     pub offset: usize,
-    pub limit: usize,
+    /// The page size asked for; null when every matching issue is listed.
+    #[oai(nullable)]
+    pub limit: Option<usize>,
+    /// The next page's relative URL (as in the `Link` header); null on the last page and
+    /// without `limit`.
+    #[oai(nullable)]
+    pub next: Option<String>,
+}
+
+/// The issue list's body, documented as `IssuesEnvelope`: written as a stream for unlimited
+/// lists, or at once for a page.
+pub struct IssuesBody(poem::Body);
+
+impl Payload for IssuesBody {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn schema_ref() -> MetaSchemaRef {
+        <IssuesEnvelope as poem_openapi::types::Type>::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        <IssuesEnvelope as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+impl IntoResponse for IssuesBody {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            .body(self.0)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum IssuesListResponse {
+    /// The matching issues. With `limit`, when more follow: `Link: </api/v1/issues?…&offset=N&limit=L>; rel="next"`.
+    #[oai(status = 200)]
+    Ok(
+        IssuesBody,
+        /// The next page (`rel="next"`), when `limit` is given and more issues follow.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
+}
+
+/// An issue as lists show it (no description).
+fn list_item(v: IssueView) -> IssueObj {
+    IssueObj {
+        description: None,
+        ..v.into()
+    }
+}
+
+/// Issues per chunk of a streamed list, and the chunk size that sends a batch early.
+const STREAM_BATCH: usize = 200;
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+
+/// An unlimited issue list as a stream: one blocking thread plans the list (errors come back
+/// as a normal error answer, before any body) and then walks it in one read transaction,
+/// writing the JSON in batches into a small channel; the body is read from that channel, so a
+/// slow client holds back the walk instead of growing memory, and a client that goes away ends
+/// it. A failure mid-walk aborts the body (the client sees a broken answer, never a short one
+/// that parses).
+async fn stream_issues(app: Arc<App>, who: Identity, f: IssueFilter) -> R<IssuesBody> {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), AppError>>();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let offset = f.offset;
+    tokio::task::spawn_blocking(move || {
+        let listing = match app.plan_issues(&who, &f) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        if ready_tx.send(Ok(())).is_err() {
+            return; // the request was dropped meanwhile
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(STREAM_CHUNK_BYTES + 16 * 1024);
+        buf.extend_from_slice(b"{\"issues\":[");
+        let (mut in_batch, mut first) = (0usize, true);
+        let walked = listing.for_each(|v| {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut buf, &list_item(v).to_json())
+                .map_err(|e| AppError::Internal(format!("cannot encode an issue: {e}")))?;
+            in_batch += 1;
+            if in_batch >= STREAM_BATCH || buf.len() >= STREAM_CHUNK_BYTES {
+                in_batch = 0;
+                let chunk =
+                    std::mem::replace(&mut buf, Vec::with_capacity(STREAM_CHUNK_BYTES + 16 * 1024));
+                // An error here means the client went away: stop reading.
+                return Ok(tx.blocking_send(Ok(chunk.into())).is_ok());
+            }
+            Ok(true)
+        });
+        match walked {
+            Ok(Some(c)) => {
+                buf.extend_from_slice(
+                    format!(
+                        "],\"count\":{},\"total\":{},\"offset\":{offset},\"limit\":null,\"next\":null}}",
+                        c.count, c.total
+                    )
+                    .as_bytes(),
+                );
+                let _ = tx.blocking_send(Ok(buf.into()));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("issue list stream failed: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            return Err(AppError::Internal(
+                "the issue list stopped before it started; see the server log".into(),
+            )
+            .into());
+        }
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok(IssuesBody(poem::Body::from_bytes_stream(stream)))
 }
 
 #[derive(Object)]
@@ -662,35 +799,55 @@ pub struct IntegrationsApi;
 
 #[OpenApi(tag = "Tag::Issues")]
 impl IssuesApi {
-    /// Stored issues, newest first. Non-admins see the issues of their own projects.
+    /// Stored issues, **oldest first** (ascending id) unless `sort=-id`. Non-admins see the
+    /// issues of their own projects.
+    ///
+    /// **Without `limit`, every matching issue is returned**, streamed as it is read (one
+    /// consistent snapshot; the server's memory stays flat however many there are); `limit` is
+    /// then null and `next` null.
+    ///
+    /// **Paging** (the way for new clients): pass `limit` (any positive number) and optionally
+    /// `offset` (matching issues to skip). When more issues follow, the answer carries the next
+    /// page's relative URL in the `next` field and in a `Link: <…>; rel="next"` header, with
+    /// every other query parameter kept; follow it until `next` is null. `total` counts every
+    /// matching issue, `count` the ones in this answer.
     #[oai(path = "/issues", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         app: AppRef<'_>,
         auth: Auth,
-        /// `open`, `closed`, a status slug, or `all`
+        req: &poem::Request,
+        /// `open`, `closed`, a status slug (`in_progress`, `waiting_on_customer`), `__none__`
+        /// or `all`; compared as the issues' `status_key`, in any case (`OPEN` = `open`).
         status: Query<Option<String>>,
-        /// github, gitlab, jira or all
+        /// github, gitlab, jira or all (any case)
         provider: Query<Option<String>>,
         /// Alias of `provider`.
         source: Query<Option<String>>,
+        /// Only this project's issues (404 when you cannot see it).
         project_id: Query<Option<u64>>,
         tenant_id: Query<Option<u64>>,
         integration_id: Query<Option<u64>>,
-        /// Case-insensitive part of the assignee.
+        /// Case-insensitive part of the assignee; `me` = your mapped tracker identities.
         assignee: Query<Option<String>>,
         /// Comma-separated; an issue matches when it has any of them.
         labels: Query<Option<String>>,
         /// Text in the title or external id.
         q: Query<Option<String>>,
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "500"))
-        )]
-        limit: Query<usize>,
-        #[oai(default)] offset: Query<usize>,
-    ) -> R<Json<IssuesEnvelope>> {
+        /// Page size: a positive number, no maximum. Leave it out for every matching issue.
+        limit: Query<Option<i64>>,
+        /// Matching issues to skip (default 0), with or without `limit`.
+        offset: Query<Option<i64>>,
+        /// `id` (default: oldest first) or `-id` (newest first).
+        sort: Query<Option<String>>,
+    ) -> R<IssuesListResponse> {
+        use crate::domain::issues::{
+            link_header, next_page_link, parse_sort, validate_limit, validate_offset,
+        };
+        let limit = validate_limit(limit.0).map_err(AppError::BadRequest)?;
+        let offset = validate_offset(offset.0).map_err(AppError::BadRequest)?;
+        let sort = parse_sort(sort.0.as_deref()).map_err(AppError::BadRequest)?;
         let f = IssueFilter {
             status: status.0,
             provider: provider.0.or(source.0),
@@ -703,24 +860,43 @@ impl IssuesApi {
                 .map(|l| crate::domain::issues::parse_labels(&l))
                 .unwrap_or_default(),
             q: q.0,
-            limit: limit.0,
-            offset: offset.0,
+            limit,
+            offset,
+            sort,
         };
-        let page = app.list_issues(auth.identity(), &f)?;
-        Ok(Json(IssuesEnvelope {
+        let app = Arc::clone(app.0);
+        let who = auth.identity().clone();
+        if limit.is_none() {
+            return Ok(IssuesListResponse::Ok(
+                stream_issues(app, who, f).await?,
+                None,
+            ));
+        }
+        // A page: the client chose its size, and the Link header needs the total first.
+        let page = tokio::task::spawn_blocking(move || app.list_issues(&who, &f))
+            .await
+            .map_err(|e| AppError::Internal(format!("the issue list failed: {e}")))??;
+        let next = next_page_link(
+            "/api/v1/issues",
+            req.uri().query().unwrap_or_default(),
+            offset,
+            limit,
+            page.total,
+        );
+        let envelope = IssuesEnvelope {
             count: page.issues.len(),
-            issues: page
-                .issues
-                .into_iter()
-                .map(|v| IssueObj {
-                    description: None,
-                    ..v.into()
-                })
-                .collect(),
+            issues: page.issues.into_iter().map(list_item).collect(),
             total: page.total,
-            offset: offset.0,
-            limit: limit.0,
-        }))
+            offset,
+            limit,
+            next: next.clone(),
+        };
+        let body = serde_json::to_vec(&envelope.to_json())
+            .map_err(|e| AppError::Internal(format!("cannot encode the issue list: {e}")))?;
+        Ok(IssuesListResponse::Ok(
+            IssuesBody(poem::Body::from_vec(body)),
+            next.as_deref().map(link_header),
+        ))
     }
 
     /// The caller's pinned issues, newest pin first.

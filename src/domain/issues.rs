@@ -543,15 +543,6 @@ pub enum IssueSort {
 /// The values `sort` accepts.
 pub const SORT_VALUES: [&str; 2] = ["id", "-id"];
 
-impl IssueSort {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IssueSort::IdAsc => "id",
-            IssueSort::IdDesc => "-id",
-        }
-    }
-}
-
 /// The `sort` parameter: absent or blank = `id` (ascending); `id` or `-id` (newest first).
 pub fn parse_sort(raw: Option<&str>) -> Result<IssueSort, String> {
     match raw.map(str::trim) {
@@ -602,15 +593,20 @@ pub fn next_page_link(
     if next >= total {
         return None;
     }
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if k != "offset" && k != "limit" {
-            out.append_pair(&k, &v);
-        }
-    }
-    out.append_pair("offset", &next.to_string());
-    out.append_pair("limit", &limit.to_string());
-    Some(format!("{path}?{}", out.finish()))
+    // `url`'s form encoding (through reqwest's re-export); the base is only a carrier.
+    let mut u = reqwest::Url::parse("http://aiops.invalid/").ok()?;
+    u.set_query(Some(query));
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != "offset" && k != "limit")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    u.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("offset", &next.to_string())
+        .append_pair("limit", &limit.to_string());
+    Some(format!("{path}?{}", u.query().unwrap_or_default()))
 }
 
 /// The `Link` header value for a next-page URL.
@@ -1018,7 +1014,7 @@ mod tests {
         assert_eq!(parse_sort(Some(" -id ")), Ok(IssueSort::IdDesc));
         assert_eq!(IssueSort::default(), IssueSort::IdAsc);
         for v in SORT_VALUES {
-            assert_eq!(parse_sort(Some(v)).map(IssueSort::as_str), Ok(v));
+            assert!(parse_sort(Some(v)).is_ok(), "{v}");
         }
         for bad in ["bogus", "ID", "-created_at", "+id"] {
             let e = parse_sort(Some(bad)).unwrap_err();

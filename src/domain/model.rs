@@ -350,6 +350,9 @@ pub struct AiSession {
     /// The Linux account the agent runs as (Linux-user workspaces); None: the service user.
     #[serde(default)]
     pub run_as: Option<String>,
+    /// How the session ended ("closed", "agent exited, then closed", "tmux session gone", …).
+    #[serde(default)]
+    pub end_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -4,7 +4,7 @@
 
 use super::App;
 use super::git::Workspace;
-use super::issues::{IssueFilter, MAX_LIMIT};
+use super::issues::{CONTEXT_ISSUES, IssueFilter};
 use crate::auth::Identity;
 use crate::domain::context as ctx;
 use crate::domain::{Id, Scope, Timestamp, User};
@@ -183,7 +183,8 @@ impl App {
                     caller,
                     &IssueFilter {
                         project_id: Some(issue.issue.project_id),
-                        limit: MAX_LIMIT,
+                        limit: Some(CONTEXT_ISSUES),
+                        sort: crate::domain::issues::IssueSort::IdDesc,
                         ..Default::default()
                     },
                 )?;

@@ -6,7 +6,10 @@ use super::access::{Grants, project_for};
 use super::trackers::{CreateRequest, IssuePayload, Provider, UpdateRequest};
 use crate::auth::Identity;
 use crate::domain::access::Action;
-use crate::domain::issues::{normalize_status, resolve_mentions, validate_status_update};
+use crate::domain::issues::{
+    IssueSort, normalize_status, provider_filter, resolve_mentions, status_filter_key,
+    validate_status_update,
+};
 use crate::domain::{
     Comment, ExternalIssue, Id, PinnedIssue, Project, ProjectIntegration, Scope, Tenant,
     TenantIntegration, Timestamp,
@@ -15,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Clone)]
 pub struct IssueView {
@@ -41,8 +44,10 @@ pub struct IssueFilter {
     pub labels: Vec<String>,
     /// Case-insensitive substring of title or external id (web UI search).
     pub q: Option<String>,
-    pub limit: usize,
+    /// Page size; `None` = every matching issue.
+    pub limit: Option<usize>,
     pub offset: usize,
+    pub sort: IssueSort,
 }
 
 pub struct IssuePage {
@@ -65,7 +70,8 @@ pub struct NewIssue {
     pub priority: Option<String>,
 }
 
-pub const MAX_LIMIT: usize = 500;
+/// How many of a project's other issues an agent's context lists (newest first).
+pub const CONTEXT_ISSUES: usize = 500;
 
 /// A stored issue without its description, for lists: the (possibly long) body is skipped by
 /// the decoder instead of being copied, since list answers do not carry it.
@@ -300,14 +306,218 @@ impl<'a> Names<'a> {
     }
 }
 
-/// Issue ids of one index key, newest first.
-fn ids_desc_multi(r: &ReadTransaction, def: MultiIndex, key: u64) -> AppResult<Vec<Id>> {
-    let t = r.open_multimap_table(def)?;
-    let mut v = Vec::new();
-    for id in t.get(key)?.rev() {
-        v.push(id?.value());
+/// Where a list's candidate issues come from: ids ascending, walked in the list's order.
+enum Source {
+    /// Every issue: the rows themselves, in id order (no index lookups).
+    All,
+    /// The ids under one key of an index (one project, one tenant).
+    Index(MultiIndex, Id),
+    /// The ids under one status key of `issues_by_status`.
+    Status(String),
+    /// A union of index keys (a provider's links, the caller's projects), sorted.
+    Ids(Vec<Id>),
+}
+
+/// The checks a candidate must still pass: what its source does not guarantee. `None` or empty
+/// means "not checked".
+#[derive(Default)]
+struct Residual {
+    status: Option<String>,
+    project_id: Option<Id>,
+    tenant_id: Option<Id>,
+    links: Option<HashSet<Id>>,
+    visible: Option<BTreeSet<Id>>,
+    assignee: Option<String>,
+    /// `assignee=me`: the caller's mapped tracker identities (lower case).
+    mine: Option<Vec<String>>,
+    labels: Vec<String>,
+    q: Option<String>,
+}
+
+impl Residual {
+    fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.project_id.is_none()
+            && self.tenant_id.is_none()
+            && self.links.is_none()
+            && self.visible.is_none()
+            && self.assignee.is_none()
+            && self.mine.is_none()
+            && self.labels.is_empty()
+            && self.q.is_none()
     }
-    Ok(v)
+
+    fn matches(&self, i: &ExternalIssue) -> bool {
+        self.status
+            .as_ref()
+            .is_none_or(|s| normalize_status(i.status.as_deref()).0 == *s)
+            && self.project_id.is_none_or(|p| p == i.project_id)
+            && self.tenant_id.is_none_or(|t| t == i.tenant_id)
+            && self
+                .links
+                .as_ref()
+                .is_none_or(|l| l.contains(&i.project_integration_id))
+            && self
+                .visible
+                .as_ref()
+                .is_none_or(|v| v.contains(&i.project_id))
+            && self.assignee.as_ref().is_none_or(|a| {
+                i.assignee
+                    .as_deref()
+                    .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
+            })
+            && self.mine.as_ref().is_none_or(|ids| {
+                i.assignee_key
+                    .as_deref()
+                    .is_some_and(|k| ids.contains(&k.to_lowercase()))
+            })
+            && (self.labels.is_empty() || i.labels.iter().any(|l| self.labels.contains(l)))
+            && self.q.as_ref().is_none_or(|q| {
+                i.title.to_lowercase().contains(q.as_str())
+                    || i.external_id.to_lowercase().contains(q.as_str())
+            })
+    }
+}
+
+/// A planned issue list: the filters validated, the caller's visibility resolved, and the read
+/// transaction that every issue of the answer comes from (one consistent snapshot, however long
+/// the walk takes). Made by `App::plan_issues`; `for_each` walks it.
+pub struct IssueListing {
+    r: ReadTransaction,
+    source: Source,
+    residual: Residual,
+    sort: IssueSort,
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// What a finished walk counted: `total` matching issues, `count` of them visited (the page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedCounts {
+    pub total: usize,
+    pub count: usize,
+}
+
+/// A stored issue seen by a walk: its row bytes (when walking the table) or its id.
+enum Candidate<'a> {
+    Row(&'a [u8]),
+    Id(Id),
+}
+
+/// Feed `it` to `f` in `sort` order until `f` says stop.
+fn walk<I: DoubleEndedIterator>(
+    it: I,
+    sort: IssueSort,
+    mut f: impl FnMut(I::Item) -> AppResult<bool>,
+) -> AppResult<()> {
+    match sort {
+        IssueSort::IdAsc => {
+            for x in it {
+                if !f(x)? {
+                    break;
+                }
+            }
+        }
+        IssueSort::IdDesc => {
+            for x in it.rev() {
+                if !f(x)? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl IssueListing {
+    /// Visit the page's issues (after `offset`, at most `limit`) in order. `visit` returns
+    /// whether to go on; `Ok(None)` when it stopped the walk (a client that went away), else the
+    /// counts. Without residual filters the source's length is the total and rows before the
+    /// page are skipped undecoded; with them every candidate is checked (to count the total).
+    pub fn for_each(
+        self,
+        mut visit: impl FnMut(IssueView) -> AppResult<bool>,
+    ) -> AppResult<Option<ListedCounts>> {
+        let IssueListing {
+            r,
+            source,
+            residual,
+            sort,
+            offset,
+            limit,
+        } = self;
+        let limit = limit.unwrap_or(usize::MAX);
+        let filtered = !residual.is_empty();
+        let issues_t = r.open_table(ISSUES)?;
+        let status_t = r.open_multimap_table(ISSUES_BY_STATUS)?;
+        let known_total = if filtered {
+            None
+        } else {
+            Some(match &source {
+                Source::All => issues_t.len()? as usize,
+                Source::Index(def, key) => r.open_multimap_table(*def)?.get(*key)?.len() as usize,
+                Source::Status(s) => status_t.get(s.as_str())?.len() as usize,
+                Source::Ids(ids) => ids.len(),
+            })
+        };
+        let mut names = Names::new(&r);
+        let (mut seen, mut taken, mut stopped) = (0usize, 0usize, false);
+        let mut offer = |c: Candidate<'_>| -> AppResult<bool> {
+            if !filtered {
+                // Every candidate matches: skip to the page undecoded, stop after it.
+                if seen < offset {
+                    seen += 1;
+                    return Ok(true);
+                }
+                if taken >= limit {
+                    return Ok(false);
+                }
+            }
+            let issue = match c {
+                Candidate::Row(bytes) => Some(decode_listed(bytes)?),
+                Candidate::Id(id) => match issues_t.get(id)? {
+                    Some(v) => Some(decode_listed(v.value())?),
+                    None => None,
+                },
+            };
+            let Some(issue) = issue else {
+                return Ok(true);
+            };
+            if filtered && !residual.matches(&issue) {
+                return Ok(true);
+            }
+            seen += 1;
+            if seen > offset && taken < limit {
+                taken += 1;
+                if !visit(names.view(issue, None)?)? {
+                    stopped = true;
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        match &source {
+            Source::All => walk(issues_t.iter()?, sort, |item| {
+                let (_, row) = item?;
+                offer(Candidate::Row(row.value()))
+            })?,
+            Source::Index(def, key) => {
+                let t = r.open_multimap_table(*def)?;
+                walk(t.get(*key)?, sort, |id| offer(Candidate::Id(id?.value())))?
+            }
+            Source::Status(s) => walk(status_t.get(s.as_str())?, sort, |id| {
+                offer(Candidate::Id(id?.value()))
+            })?,
+            Source::Ids(ids) => walk(ids.iter(), sort, |id| offer(Candidate::Id(*id)))?,
+        }
+        if stopped {
+            return Ok(None);
+        }
+        Ok(Some(ListedCounts {
+            total: known_total.unwrap_or(seen),
+            count: taken,
+        }))
+    }
 }
 
 impl App {
@@ -315,28 +525,21 @@ impl App {
         &self,
         r: &ReadTransaction,
         caller: &Identity,
-    ) -> AppResult<Option<std::collections::BTreeSet<Id>>> {
+    ) -> AppResult<Option<BTreeSet<Id>>> {
         Grants::load(r, caller)?.visible_project_ids(r)
     }
 
-    /// List issues newest first. The candidate set comes from the most selective index
-    /// (project, integration/provider, tenant, status, or everything); other filters are
-    /// applied to those candidates only.
-    pub fn list_issues(&self, caller: &Identity, f: &IssueFilter) -> AppResult<IssuePage> {
+    /// Plan an issue list: check the caller and the filters (a project the caller cannot see,
+    /// or that does not exist, is 404), resolve what the caller may see, and pick the candidate
+    /// source: the most selective index (project, integration/provider, the caller's projects,
+    /// tenant, status, or every issue). Other filters are checked on those candidates only.
+    /// Nothing is listed yet: errors come before the first issue.
+    pub fn plan_issues(&self, caller: &Identity, f: &IssueFilter) -> AppResult<IssueListing> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let visible = self.visible_projects(&r, caller)?;
-        let limit = f.limit.clamp(1, MAX_LIMIT);
-        let status = f
-            .status
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && *s != "all");
-        let provider = f
-            .provider
-            .as_deref()
-            .map(|p| p.trim().to_lowercase())
-            .filter(|p| !p.is_empty() && p != "all");
+        let status = f.status.as_deref().and_then(status_filter_key);
+        let provider = f.provider.as_deref().and_then(provider_filter);
         let assignee = f
             .assignee
             .as_deref()
@@ -361,10 +564,16 @@ impl App {
             f.q.as_deref()
                 .map(|a| a.trim().to_lowercase())
                 .filter(|a| !a.is_empty());
-        if let (Some(p), Some(vis)) = (f.project_id, &visible)
-            && !vis.contains(&p)
-        {
-            return Err(AppError::NotFound(format!("Project {p} not found")));
+        if let Some(p) = f.project_id {
+            let known = match &visible {
+                Some(vis) => vis.contains(&p),
+                None => get_row::<Project>(&r, PROJECTS, p)?.is_some(),
+            };
+            if !known {
+                return Err(AppError::NotFound(format!(
+                    "Project {p} not found: list your projects with GET /api/v1/projects"
+                )));
+            }
         }
         // Links allowed by integration / provider filters.
         let link_filter: Option<Vec<Id>> = if f.integration_id.is_some() || provider.is_some() {
@@ -376,7 +585,10 @@ impl App {
             };
             let mut links = Vec::new();
             for i in integs {
-                if provider.as_ref().is_some_and(|p| *p != i.provider) {
+                if provider
+                    .as_ref()
+                    .is_some_and(|p| !p.eq_ignore_ascii_case(&i.provider))
+                {
                     continue;
                 }
                 links.extend(multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i.id)?);
@@ -386,157 +598,68 @@ impl App {
             None
         };
 
-        // Choose the candidate source (ids newest first) and what is left to check.
-        let mut check_status = status.is_some();
-        let mut check_project = f.project_id.is_some();
-        let mut check_tenant = f.tenant_id.is_some();
-        let mut check_links = link_filter.is_some();
-        let mut check_visible = visible.is_some();
-        enum Source {
-            Ids(Vec<Id>),
-            Status(String),
-            All,
-        }
+        let mut residual = Residual {
+            status: status.clone(),
+            project_id: f.project_id,
+            tenant_id: f.tenant_id,
+            links: link_filter.as_ref().map(|l| l.iter().copied().collect()),
+            visible: visible.clone(),
+            assignee,
+            mine,
+            labels: f.labels.clone(),
+            q,
+        };
         let source = if let Some(p) = f.project_id {
-            check_project = false;
-            check_visible = false;
-            Source::Ids(ids_desc_multi(&r, ISSUES_BY_PROJECT, p)?)
+            // Checked above: the caller sees this project.
+            residual.project_id = None;
+            residual.visible = None;
+            Source::Index(ISSUES_BY_PROJECT, p)
         } else if let Some(links) = &link_filter {
-            check_links = false;
+            residual.links = None;
             let mut ids = Vec::new();
             for l in links {
                 ids.extend(multi_ids(&r, ISSUES_BY_PROJECT_INTEGRATION, *l)?);
             }
-            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids.sort_unstable();
+            ids.dedup();
             Source::Ids(ids)
         } else if let Some(vis) = &visible {
-            check_visible = false;
+            residual.visible = None;
             let mut ids = Vec::new();
             for p in vis {
                 ids.extend(multi_ids(&r, ISSUES_BY_PROJECT, *p)?);
             }
-            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids.sort_unstable();
+            ids.dedup();
             Source::Ids(ids)
         } else if let Some(t) = f.tenant_id {
-            check_tenant = false;
-            Source::Ids(ids_desc_multi(&r, ISSUES_BY_TENANT, t)?)
+            residual.tenant_id = None;
+            Source::Index(ISSUES_BY_TENANT, t)
         } else if let Some(s) = status {
-            check_status = false;
-            Source::Status(s.to_string())
+            residual.status = None;
+            Source::Status(s)
         } else {
             Source::All
         };
-        let residual = check_status
-            || check_project
-            || check_tenant
-            || check_links
-            || check_visible
-            || assignee.is_some()
-            || mine.is_some()
-            || !f.labels.is_empty()
-            || q.is_some();
+        Ok(IssueListing {
+            r,
+            source,
+            residual,
+            sort: f.sort,
+            offset: f.offset,
+            limit: f.limit,
+        })
+    }
 
-        let issues_t = r.open_table(ISSUES)?;
-        let load = |id: Id| -> AppResult<Option<ExternalIssue>> {
-            issues_t
-                .get(id)?
-                .map(|v| decode_listed(v.value()))
-                .transpose()
-        };
-        let matches = |i: &ExternalIssue| -> bool {
-            (!check_status || status.is_some_and(|s| normalize_status(i.status.as_deref()).0 == s))
-                && (!check_project || Some(i.project_id) == f.project_id)
-                && (!check_tenant || Some(i.tenant_id) == f.tenant_id)
-                && (!check_links
-                    || link_filter
-                        .as_ref()
-                        .is_some_and(|l| l.contains(&i.project_integration_id)))
-                && (!check_visible || visible.as_ref().is_some_and(|v| v.contains(&i.project_id)))
-                && assignee.as_ref().is_none_or(|a| {
-                    i.assignee
-                        .as_deref()
-                        .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
-                })
-                && mine.as_ref().is_none_or(|ids| {
-                    i.assignee_key
-                        .as_deref()
-                        .is_some_and(|k| ids.contains(&k.to_lowercase()))
-                })
-                && (f.labels.is_empty() || i.labels.iter().any(|l| f.labels.contains(l)))
-                && q.as_ref().is_none_or(|q| {
-                    i.title.to_lowercase().contains(q.as_str())
-                        || i.external_id.to_lowercase().contains(q.as_str())
-                })
-        };
-
-        let mut page = Vec::new();
-        let total;
-        // Fast path: no residual filter, so the index gives the total and the page directly.
-        match (&source, residual) {
-            (Source::All, false) => {
-                total = issues_t.len()? as usize;
-                for item in issues_t.iter()?.rev().skip(f.offset).take(limit) {
-                    page.push(decode_listed(item?.1.value())?);
-                }
-            }
-            (Source::Status(s), false) => {
-                let t = r.open_multimap_table(ISSUES_BY_STATUS)?;
-                let vals = t.get(s.as_str())?;
-                total = vals.len() as usize;
-                for id in vals.rev().skip(f.offset).take(limit) {
-                    if let Some(i) = load(id?.value())? {
-                        page.push(i);
-                    }
-                }
-            }
-            (Source::Ids(ids), false) => {
-                total = ids.len();
-                for id in ids.iter().skip(f.offset).take(limit) {
-                    if let Some(i) = load(*id)? {
-                        page.push(i);
-                    }
-                }
-            }
-            _ => {
-                let mut n = 0usize;
-                let mut visit = |i: ExternalIssue| {
-                    if matches(&i) {
-                        if n >= f.offset && page.len() < limit {
-                            page.push(i);
-                        }
-                        n += 1;
-                    }
-                };
-                match &source {
-                    Source::Ids(ids) => {
-                        for id in ids {
-                            if let Some(i) = load(*id)? {
-                                visit(i);
-                            }
-                        }
-                    }
-                    Source::Status(s) => {
-                        let t = r.open_multimap_table(ISSUES_BY_STATUS)?;
-                        for id in t.get(s.as_str())?.rev() {
-                            if let Some(i) = load(id?.value())? {
-                                visit(i);
-                            }
-                        }
-                    }
-                    Source::All => {
-                        for item in issues_t.iter()?.rev() {
-                            visit(decode_listed(item?.1.value())?);
-                        }
-                    }
-                }
-                total = n;
-            }
-        }
-        let mut names = Names::new(&r);
-        let issues = page
-            .into_iter()
-            .map(|i| names.view(i, None))
-            .collect::<AppResult<_>>()?;
+    /// List issues into memory (the web UI's pages, the agent context). In `f.sort` order
+    /// (ascending id unless asked otherwise).
+    pub fn list_issues(&self, caller: &Identity, f: &IssueFilter) -> AppResult<IssuePage> {
+        let mut issues = Vec::new();
+        let counts = self.plan_issues(caller, f)?.for_each(|v| {
+            issues.push(v);
+            Ok(true)
+        })?;
+        let total = counts.map_or(issues.len(), |c| c.total);
         Ok(IssuePage { issues, total })
     }
 

@@ -43,6 +43,43 @@ pub struct LiveSession {
     pub state: Option<AgentState>,
     /// The project's name (the session list shows it), when the project still exists.
     pub project_name: Option<String>,
+    /// The issue's title, when the session works on an issue that still exists.
+    pub issue_title: Option<String>,
+    /// Since when the agent has been in `state`, as far as this server has seen it (first seen
+    /// in that state; None for ended sessions).
+    pub state_since: Option<crate::domain::Timestamp>,
+}
+
+/// What a web or API control did to a session, for the message shown next to it.
+pub enum Control {
+    Stopped,
+    AlreadyExited,
+    Restarted,
+    Closed,
+}
+
+/// When each active session was first seen in its current state (kept in memory: a restart
+/// forgets it, and "since" starts again from the first look).
+type Seen = std::sync::Mutex<std::collections::HashMap<Id, (AgentState, crate::domain::Timestamp)>>;
+
+fn seen() -> &'static Seen {
+    static S: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+fn state_since(id: Id, state: Option<AgentState>) -> Option<crate::domain::Timestamp> {
+    let mut map = seen().lock().unwrap_or_else(|p| p.into_inner());
+    let Some(state) = state else {
+        map.remove(&id);
+        return None;
+    };
+    let e = map
+        .entry(id)
+        .or_insert_with(|| (state, crate::domain::model::now()));
+    if e.0 != state {
+        *e = (state, crate::domain::model::now());
+    }
+    Some(e.1)
 }
 
 struct TmuxOut {
@@ -92,6 +129,20 @@ impl Tmux {
 
     async fn run(&self, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
         tmux(self, args, input).await
+    }
+
+    /// Whether the pane at `target` is dead (its program ended; remain-on-exit keeps it);
+    /// None when tmux has no such pane (the session is gone).
+    pub async fn pane_dead(&self, target: &str) -> Option<bool> {
+        let o = self
+            .run(
+                &["display-message", "-p", "-t", target, "#{pane_dead}"],
+                None,
+            )
+            .await
+            .ok()
+            .filter(|o| o.ok)?;
+        Some(o.stdout.trim() == "1")
     }
 }
 
@@ -313,7 +364,7 @@ impl App {
                         context_populated: false,
                     });
                 }
-                self.end_row(s.id)?;
+                self.end_row(s.id, "tmux session gone")?;
             }
         }
         let tool = req
@@ -390,6 +441,7 @@ impl App {
                 tmux_socket: Some(sock.display().to_string()),
                 run_as: ws.run_as.clone(),
                 workspace_path: Some(ws.path.display().to_string()),
+                end_reason: None,
             };
             put_row(&w, AI_SESSIONS, id, &s)?;
             multi_add(&w, AI_SESSIONS_BY_USER, s.user_id, id)?;
@@ -404,7 +456,7 @@ impl App {
                 context_populated,
             }),
             Err(e) => {
-                let _ = self.end_row(session.id);
+                let _ = self.end_row(session.id, "did not start");
                 Err(e)
             }
         }
@@ -602,9 +654,12 @@ impl App {
         Ok(())
     }
 
-    fn end_row(&self, id: Id) -> AppResult<()> {
+    fn end_row(&self, id: Id, reason: &str) -> AppResult<()> {
         let w = self.store.write()?;
         let key = if let Some(mut s) = get_row_w::<AiSession>(&w, AI_SESSIONS, id)? {
+            if s.is_active || s.end_reason.is_none() {
+                s.end_reason = Some(reason.to_string());
+            }
             s.is_active = false;
             s.ended_at.get_or_insert_with(Utc::now);
             let k = s.api_key_id.take();
@@ -677,17 +732,29 @@ impl App {
         limit: usize,
     ) -> AppResult<Vec<LiveSession>> {
         let rows = self.list_sessions(caller, project_id, active_only, all_users, limit)?;
-        let names: std::collections::HashMap<Id, String> = {
+        self.overview_of(rows).await
+    }
+
+    /// Project names and issue titles for session rows, and tmux's view of the active ones.
+    async fn overview_of(&self, rows: Vec<AiSession>) -> AppResult<Vec<LiveSession>> {
+        let (names, titles) = {
             let r = self.store.read()?;
-            let mut names = std::collections::HashMap::new();
+            let mut names: std::collections::HashMap<Id, String> = Default::default();
+            let mut titles: std::collections::HashMap<Id, String> = Default::default();
             for s in &rows {
                 if !names.contains_key(&s.project_id)
                     && let Some(p) = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
                 {
                     names.insert(p.id, p.name);
                 }
+                if let Some(i) = s.issue_id
+                    && !titles.contains_key(&i)
+                    && let Some(issue) = get_row::<ExternalIssue>(&r, ISSUES, i)?
+                {
+                    titles.insert(i, issue.title);
+                }
             }
-            names
+            (names, titles)
         };
         let mut out = Vec::with_capacity(rows.len());
         for s in rows {
@@ -700,10 +767,37 @@ impl App {
                 alive: state.is_some(),
                 state,
                 project_name: names.get(&s.project_id).cloned(),
+                issue_title: s.issue_id.and_then(|i| titles.get(&i).cloned()),
+                state_since: state_since(s.id, state),
                 session: s,
             });
         }
         Ok(out)
+    }
+
+    /// One session (owner or admin; 404 otherwise) with its project name, issue title and,
+    /// while active, its state.
+    pub async fn session_view(&self, caller: &Identity, key: &str) -> AppResult<LiveSession> {
+        let s = self.session_row(caller, key)?;
+        self.overview_of(vec![s])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::NotFound(format!("Session {key} not found")))
+    }
+
+    /// The caller's ended sessions, newest first (all users' for admins asking), with project
+    /// names and issue titles.
+    pub async fn session_history(
+        &self,
+        caller: &Identity,
+        all_users: bool,
+        limit: usize,
+    ) -> AppResult<Vec<LiveSession>> {
+        let mut rows = self.list_sessions(caller, None, false, all_users, 500)?;
+        rows.retain(|s| !s.is_active);
+        rows.sort_by_key(|s| std::cmp::Reverse((s.ended_at.unwrap_or(s.started_at), s.id)));
+        rows.truncate(limit.clamp(1, 500));
+        self.overview_of(rows).await
     }
 
     async fn pane_state(&self, s: &AiSession) -> Option<AgentState> {
@@ -782,11 +876,15 @@ impl App {
     pub async fn stop_session(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
         caller.require(Scope::Write)?;
         let s = self.session_row(caller, key)?;
+        let mut reason = "closed";
         if let Some((tm, t)) = Tmux::of(&s) {
+            if s.is_active && tm.pane_dead(t).await == Some(true) {
+                reason = "agent exited, then closed";
+            }
             let name = t.split(':').next().unwrap_or(t);
             let _ = tm.run(&["kill-session", "-t", name], None).await;
         }
-        self.end_row(s.id)?;
+        self.end_row(s.id, reason)?;
         tracing::info!(session = s.id, by = caller.id(), "ai session stopped");
         let r = self.store.read()?;
         get_row(&r, AI_SESSIONS, s.id)?.ok_or_else(|| AppError::NotFound("session vanished".into()))
@@ -805,9 +903,115 @@ impl App {
         }
         s.is_active = true;
         s.ended_at = None;
+        s.end_reason = None;
         self.launch(&mut s, &dir, &StartRequest::default()).await?;
         self.save_session(&s)?;
         Ok(s)
+    }
+
+    /// Kill the agent's program but keep its tmux session (the pane stays, dead, with the
+    /// agent's last output) and the row active, so it can be restarted or closed; the agent's
+    /// key is revoked. The signal is sent by the user's own tmux server (`run-shell`), which
+    /// runs in the same jail (PID namespace) as the pane: hang-up first, then kill.
+    pub async fn kill_agent(&self, caller: &Identity, key: &str) -> AppResult<Control> {
+        caller.require(Scope::Write)?;
+        let s = self.session_row(caller, key)?;
+        let gone = || {
+            AppError::Conflict(format!(
+                "Session {} has already ended; start it again from the session history",
+                s.id
+            ))
+        };
+        let (tm, t) = Tmux::of(&s).ok_or_else(gone)?;
+        if !s.is_active {
+            return Err(gone());
+        }
+        match tm.pane_dead(t).await {
+            None => return Err(gone()),
+            Some(true) => return Ok(Control::AlreadyExited),
+            Some(false) => {}
+        }
+        for signal in ["HUP", "TERM", "KILL"] {
+            let cmd = format!("kill -{signal} #{{pane_pid}} 2>/dev/null; true");
+            tm.run(&["run-shell", "-t", t, &cmd], None).await?;
+            for _ in 0..30 {
+                if tm.pane_dead(t).await != Some(false) {
+                    self.revoke_session_key(s.id)?;
+                    tracing::info!(session = s.id, by = caller.id(), signal, "agent stopped");
+                    return Ok(Control::Stopped);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Err(AppError::Upstream(format!(
+            "The agent of session {} did not stop, even on SIGKILL; close the session instead",
+            s.id
+        )))
+    }
+
+    fn revoke_session_key(&self, id: Id) -> AppResult<()> {
+        let w = self.store.write()?;
+        let key = match get_row_w::<AiSession>(&w, AI_SESSIONS, id)? {
+            Some(mut s) => {
+                let k = s.api_key_id.take();
+                put_row(&w, AI_SESSIONS, id, &s)?;
+                k
+            }
+            None => None,
+        };
+        w.commit()?;
+        if let Some(k) = key {
+            self.revoke_key_internal(k)?;
+        }
+        Ok(())
+    }
+
+    /// The web's agent controls: `stop` (kill the agent, keep the session), `restart` (run
+    /// its command again), `close` (stop and end it: it leaves the active list for the
+    /// history).
+    pub async fn control_session(
+        &self,
+        caller: &Identity,
+        key: &str,
+        action: &str,
+    ) -> AppResult<(AiSession, Control)> {
+        let done = match action {
+            "stop" => self.kill_agent(caller, key).await?,
+            "restart" => {
+                self.respawn_session(caller, key).await?;
+                Control::Restarted
+            }
+            "close" => {
+                self.stop_session(caller, key).await?;
+                Control::Closed
+            }
+            other => {
+                return Err(AppError::NotFound(format!(
+                    "No session action '{other}' (stop, restart or close)"
+                )));
+            }
+        };
+        Ok((self.session_row(caller, key)?, done))
+    }
+
+    /// Start a new session with an ended one's tool, project and issue (for its owner; an
+    /// admin starting another user's again starts it as that user).
+    pub async fn start_again(&self, caller: &Identity, key: &str) -> AppResult<Started> {
+        caller.require(Scope::Write)?;
+        let s = self.session_row(caller, key)?;
+        let configured = self.config.tools.contains_key(&s.tool);
+        self.start_session(
+            caller,
+            s.project_id,
+            StartRequest {
+                tool: Some(s.tool.clone()),
+                command: if configured { None } else { s.command.clone() },
+                issue_id: s.issue_id,
+                as_user: Some(s.user_id),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Whether the session still exists in tmux; a vanished one is marked inactive.
@@ -818,7 +1022,7 @@ impl App {
         }
         let marked = s.is_active;
         if marked {
-            self.end_row(s.id)?;
+            self.end_row(s.id, "tmux session gone")?;
         }
         Ok((false, marked))
     }
@@ -834,7 +1038,7 @@ impl App {
             if self.alive(&s).await {
                 kept += 1;
             } else {
-                self.end_row(s.id)?;
+                self.end_row(s.id, "tmux session gone (found at server start)")?;
                 ended += 1;
             }
         }

@@ -62,17 +62,87 @@ pub async fn probe_host_key(host: &str, port: u16) -> Result<PublicKey, String> 
     };
     let res = tokio::time::timeout(CONNECT_TIMEOUT, client::connect(config(), (host, port), h))
         .await
-        .map_err(|_| {
-            format!(
-                "no SSH answer from {host}:{port} within {}s",
-                CONNECT_TIMEOUT.as_secs()
-            )
-        })?;
+        .map_err(|_| connect_message(host, port, &SshCause::Timeout))?;
     let got = offered.lock().ok().and_then(|mut o| o.take());
     match (got, res) {
         (Some(k), _) => Ok(k),
-        (None, Err(e)) => Err(format!("cannot reach SSH server {host}:{port}: {e}")),
+        (None, Err(e)) => Err(connect_message(host, port, &ssh_cause(&e))),
         (None, Ok(_)) => Err(format!("{host}:{port} offered no host key")),
+    }
+}
+
+/// Why an SSH connection could not be made, in terms someone can act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SshCause {
+    Dns,
+    Refused,
+    /// Connected, then closed before the handshake (not SSH, or a firewall, or fail2ban).
+    Closed,
+    /// Something answered that is not an SSH server.
+    NotSsh,
+    Timeout,
+    Other(String),
+}
+
+pub fn ssh_cause(e: &russh::Error) -> SshCause {
+    match e {
+        russh::Error::IO(io) => io_cause(io.kind(), &io.to_string()),
+        russh::Error::HUP | russh::Error::Disconnect => SshCause::Closed,
+        russh::Error::Version => SshCause::NotSsh,
+        russh::Error::ConnectionTimeout | russh::Error::Elapsed(_) => SshCause::Timeout,
+        other => SshCause::Other(other.to_string()),
+    }
+}
+
+/// An io error's cause, from its kind (and, for name lookups, its text).
+pub fn io_cause(kind: std::io::ErrorKind, text: &str) -> SshCause {
+    use std::io::ErrorKind as K;
+    let t = text.to_lowercase();
+    match kind {
+        K::ConnectionRefused => SshCause::Refused,
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            SshCause::Closed
+        }
+        K::TimedOut => SshCause::Timeout,
+        _ if [
+            "failed to lookup address",
+            "name or service not known",
+            "no address associated",
+            "temporary failure in name resolution",
+            "nodename nor servname",
+        ]
+        .iter()
+        .any(|n| t.contains(n)) =>
+        {
+            SshCause::Dns
+        }
+        _ => SshCause::Other(text.to_string()),
+    }
+}
+
+/// "cannot reach SSH server git.example.com:22: connection refused — …": cause and next step.
+pub fn connect_message(host: &str, port: u16, cause: &SshCause) -> String {
+    let label = crate::domain::ssh::host_label(host, port);
+    match cause {
+        SshCause::Dns => format!(
+            "cannot reach SSH server {label}: DNS lookup failed for {host} — check the host name, and this server's DNS settings"
+        ),
+        SshCause::Refused => format!(
+            "cannot reach SSH server {label}: connection refused — nothing listens on port {port} there; check the host and port (SSH is usually 22)"
+        ),
+        SshCause::Closed => format!(
+            "cannot reach SSH server {label}: the server closed the connection before the SSH handshake — check that port {port} is an SSH port; a firewall or fail2ban may also be dropping this server"
+        ),
+        SshCause::NotSsh => format!(
+            "{label} answered, but not as an SSH server — check the port (SSH is usually 22)"
+        ),
+        SshCause::Timeout => format!(
+            "no SSH answer from {label} within {} s — check the host and port, and that a firewall lets this server through",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        SshCause::Other(e) => {
+            format!("cannot reach SSH server {label}: {e} — check the host and port")
+        }
     }
 }
 
@@ -116,12 +186,7 @@ pub async fn exec_stdio(t: ExecTarget<'_>) -> Result<u32, SshFailure> {
         client::connect(config(), (t.host, t.port), h),
     )
     .await
-    .map_err(|_| {
-        SshFailure::Other(format!(
-            "no SSH answer from {label} within {}s",
-            CONNECT_TIMEOUT.as_secs()
-        ))
-    })?;
+    .map_err(|_| SshFailure::Other(connect_message(t.host, t.port, &SshCause::Timeout)))?;
     let mut session = match connected {
         Ok(s) => s,
         Err(e) => {
@@ -132,7 +197,7 @@ pub async fn exec_stdio(t: ExecTarget<'_>) -> Result<u32, SshFailure> {
                      Check the known hosts in aiops (aiops known-hosts list).",
                     fingerprint(&k)
                 )),
-                None => SshFailure::Other(format!("cannot connect to {label}: {e}")),
+                None => SshFailure::Other(connect_message(t.host, t.port, &ssh_cause(&e))),
             });
         }
     };
@@ -198,4 +263,83 @@ pub async fn exec_stdio(t: ExecTarget<'_>) -> Result<u32, SshFailure> {
         .disconnect(Disconnect::ByApplication, "", "en")
         .await;
     Ok(code.unwrap_or(255))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn connection_failures_are_sorted_by_cause() {
+        let io = |k: ErrorKind, t: &str| ssh_cause(&russh::Error::IO(std::io::Error::new(k, t)));
+        assert_eq!(
+            io(
+                ErrorKind::ConnectionRefused,
+                "Connection refused (os error 111)"
+            ),
+            SshCause::Refused
+        );
+        assert_eq!(io(ErrorKind::UnexpectedEof, "early eof"), SshCause::Closed);
+        assert_eq!(io(ErrorKind::ConnectionReset, "reset"), SshCause::Closed);
+        assert_eq!(io(ErrorKind::TimedOut, "timed out"), SshCause::Timeout);
+        assert_eq!(
+            io(
+                ErrorKind::Other,
+                "failed to lookup address information: Name or service not known"
+            ),
+            SshCause::Dns
+        );
+        assert_eq!(ssh_cause(&russh::Error::HUP), SshCause::Closed);
+        assert_eq!(ssh_cause(&russh::Error::Disconnect), SshCause::Closed);
+        assert_eq!(ssh_cause(&russh::Error::Version), SshCause::NotSsh);
+        assert!(matches!(ssh_cause(&russh::Error::Kex), SshCause::Other(_)));
+    }
+
+    #[test]
+    fn connection_messages_name_the_cause_and_the_next_step() {
+        let m = connect_message("git.example.com", 2222, &SshCause::Refused);
+        assert_eq!(
+            m,
+            "cannot reach SSH server [git.example.com]:2222: connection refused — nothing listens on port 2222 there; check the host and port (SSH is usually 22)"
+        );
+        let m = connect_message("git.example.com", 22, &SshCause::Dns);
+        assert!(
+            m.contains("DNS lookup failed for git.example.com — check the host name"),
+            "{m}"
+        );
+        let m = connect_message("10.0.0.1", 22, &SshCause::Closed);
+        assert!(
+            m.contains("closed the connection before the SSH handshake"),
+            "{m}"
+        );
+        let m = connect_message("10.0.0.1", 22, &SshCause::Timeout);
+        assert!(
+            m.starts_with("no SSH answer from 10.0.0.1 within 20 s — check"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn probing_a_port_that_hangs_up_or_refuses_says_so() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                drop(sock);
+            }
+        });
+        let e = probe_host_key("127.0.0.1", port).await.unwrap_err();
+        assert!(
+            e.contains("closed the connection before the SSH handshake"),
+            "{e}"
+        );
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = probe_host_key("127.0.0.1", free).await.unwrap_err();
+        assert!(e.contains("connection refused — nothing listens"), "{e}");
+    }
 }

@@ -124,8 +124,23 @@ pub async fn bridge(ws: WebSocketStream, at: AttachTarget) {
     let (mut pty_r, mut pty_w) = pty.into_split();
     let (mut ws_tx, mut ws_rx) = ws.split();
     let mut buf = vec![0u8; 16 * 1024];
+    // The attach stays up when the agent exits (remain-on-exit keeps the dead pane), so the
+    // pane is watched and its state sent as a text frame: {"type":"state","state":"exited"}
+    // (or "running" again after a restart).
+    let mut watch = tokio::time::interval(std::time::Duration::from_secs(1));
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<bool> = None;
     loop {
         tokio::select! {
+            _ = watch.tick() => {
+                let dead = at.tmux.pane_dead(&at.target).await;
+                if let Some(d) = dead && last != Some(d) {
+                    last = Some(d);
+                    let state = if d { "exited" } else { "running" };
+                    let msg = format!(r#"{{"type":"state","state":"{state}"}}"#);
+                    if ws_tx.send(Message::Text(msg)).await.is_err() { break; }
+                }
+            },
             msg = ws_rx.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     if pty_w.write_all(&b).await.is_err() { break; }

@@ -1,15 +1,20 @@
-//! Starting agents from the issue and project pages, and the global agent instructions page.
+//! Agents on the web: starting them from the issue and project pages, the dashboard's agents
+//! panel (one card per agent, live over SSE, with Stop / Restart / Close), the controls'
+//! handler, the session history (with "Start again"), and the global agent instructions page.
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, html_status, not_found};
+use super::pages::{
+    AppData, Fields, csrf_failed, done, error_status, field, html_status, is_htmx, not_found,
+};
 use super::session::*;
 use crate::auth::Identity;
 use crate::domain::Scope;
+use crate::domain::sessions::AgentState;
 use crate::error::AppError;
 use crate::services::App;
-use crate::services::sessions::StartRequest;
+use crate::services::sessions::{Control, LiveSession, StartRequest};
 use maud::{Markup, html};
-use poem::web::Path;
+use poem::web::{Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 
 /// The "Start agent" form (a tool picker and an optional prompt). A plain form post: the
@@ -187,7 +192,7 @@ pub fn global_post(
 /// their dashboards listens, and every listener gets the same rendering (tmux is asked once per
 /// user, however many dashboards are open).
 type Panels = std::sync::Mutex<
-    std::collections::HashMap<crate::domain::Id, tokio::sync::watch::Receiver<String>>,
+    std::collections::HashMap<(crate::domain::Id, bool), tokio::sync::watch::Receiver<String>>,
 >;
 
 fn panels() -> &'static Panels {
@@ -195,19 +200,24 @@ fn panels() -> &'static Panels {
     P.get_or_init(Default::default)
 }
 
-fn panel_feed(app: &std::sync::Arc<App>, who: &Identity) -> tokio::sync::watch::Receiver<String> {
+fn panel_feed(
+    app: &std::sync::Arc<App>,
+    who: &Identity,
+    all: bool,
+) -> tokio::sync::watch::Receiver<String> {
+    let feed = (who.user.id, all);
     let mut map = panels().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(rx) = map.get(&who.user.id)
+    if let Some(rx) = map.get(&feed)
         && rx.has_changed().is_ok()
     {
         return rx.clone();
     }
     let (tx, rx) = tokio::sync::watch::channel(String::new());
-    map.insert(who.user.id, rx.clone());
+    map.insert(feed, rx.clone());
     let (app, who) = (app.clone(), who.clone());
     tokio::spawn(async move {
         loop {
-            let html = super::git::agents_list(&app, &who).await.into_string();
+            let html = agents_list(&app, &who, all).await.into_string();
             tx.send_if_modified(|cur| {
                 if *cur != html {
                     *cur = html;
@@ -221,7 +231,7 @@ fn panel_feed(app: &std::sync::Arc<App>, who: &Identity) -> tokio::sync::watch::
             if tx.receiver_count() <= 1 {
                 let mut map = panels().lock().unwrap_or_else(|p| p.into_inner());
                 if tx.receiver_count() <= 1 {
-                    map.remove(&who.user.id);
+                    map.remove(&feed);
                     return;
                 }
             }
@@ -234,10 +244,14 @@ fn panel_feed(app: &std::sync::Arc<App>, who: &Identity) -> tokio::sync::watch::
 /// (from the user's one poller; nothing is sent while nothing changes, apart from keep-alive
 /// comments).
 #[handler]
-pub async fn agents_events(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
+pub async fn agents_events(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Query(q): Query<ScopeQuery>,
+) -> Response {
     use poem::web::sse::{Event, SSE};
     let who = who_or_login!(app, req);
-    let mut rx = panel_feed(app, &who);
+    let mut rx = panel_feed(app, &who, q.all_users(&who));
     rx.mark_changed();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         loop {
@@ -252,4 +266,353 @@ pub async fn agents_events(req: &Request, poem::web::Data(app): AppData<'_>) -> 
     SSE::new(stream)
         .keep_alive(std::time::Duration::from_secs(15))
         .into_response()
+}
+
+// ---- the agents panel ------------------------------------------------------------------------
+
+/// `?agents=all` (an admin's switch to every user's agents).
+#[derive(serde::Deserialize, Default)]
+pub struct ScopeQuery {
+    agents: Option<String>,
+}
+
+impl ScopeQuery {
+    /// Asked for all users' agents (only admins get them; the service refuses others).
+    pub fn all_users(&self, who: &Identity) -> bool {
+        self.agents.as_deref() == Some("all") && who.user.is_admin
+    }
+}
+
+/// The words (and CSS class) of an agent's state.
+fn state_words(state: Option<AgentState>) -> (&'static str, &'static str) {
+    match state {
+        Some(AgentState::Waiting) => ("waiting", "waiting — needs you"),
+        Some(AgentState::Running) => ("running", "working"),
+        Some(AgentState::Exited) => ("exited", "exited"),
+        None => ("gone", "gone"),
+    }
+}
+
+/// "for 3 min" from a start time.
+fn for_how_long(since: &crate::domain::Timestamp) -> String {
+    let secs = (chrono::Utc::now() - *since).num_seconds().max(0);
+    match secs {
+        0..=59 => "for less than a minute".to_string(),
+        60..=3599 => format!("for {} min", secs / 60),
+        3600..=86_399 => format!("for {} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("for {} days", secs / 86_400),
+    }
+}
+
+/// Where agent controls sit: the page they come from, the panel's scope (all users'), and
+/// what htmx swaps with the answer.
+struct Place<'a> {
+    from: &'a str,
+    all: bool,
+    target: &'a str,
+}
+
+/// One agent control: a form (works without JavaScript; htmx posts it and swaps the target).
+fn control_form(
+    who: &Identity,
+    id: u64,
+    action: &str,
+    label: &str,
+    confirm: Option<String>,
+    at: &Place,
+) -> Markup {
+    let class = format!("agent-{action}");
+    html! {
+        form.agent-control method="post" action={ "/sessions/" (id) "/" (action) }
+            hx-post={ "/sessions/" (id) "/" (action) } hx-target=(at.target) hx-swap="innerHTML"
+            hx-confirm=[confirm] {
+            (csrf_field(who))
+            input type="hidden" name="from" value=(at.from);
+            @if at.all { input type="hidden" name="agents" value="all"; }
+            button.(class) type="submit"
+                .secondary[action != "restart"] .outline[action == "close"] { (label) }
+        }
+    }
+}
+
+/// The Stop / Restart / Close controls of a session, for its state (an exited agent has no
+/// Stop, and restarting it needs no confirm).
+fn controls(who: &Identity, id: u64, exited: bool, at: &Place) -> Markup {
+    html! {
+        @if who.has(Scope::Write) {
+            div.agent-actions {
+                @if !exited {
+                    (control_form(who, id, "stop", "Stop", Some(format!("Stop the agent of session {id}? It is killed; the session stays so you can restart or close it.")), at))
+                }
+                (control_form(who, id, "restart", "Restart", (!exited).then(|| format!("Restart the agent of session {id}? Its program is killed and started again.")), at))
+                (control_form(who, id, "close", "Close", Some(format!("Close session {id}? The agent is stopped and the session moves to the history.")), at))
+            }
+        }
+    }
+}
+
+fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
+    let s = &l.session;
+    let (class, words) = state_words(l.state);
+    let project = l
+        .project_name
+        .clone()
+        .unwrap_or_else(|| format!("Project {}", s.project_id));
+    html! {
+        li.agent-card.{ "state-" (class) } id={ "agent-" (s.id) } data-state=(class) {
+            div.agent-top {
+                mark.agent-state.{ "agent-" (class) } { (words) }
+                @if let Some(since) = &l.state_since { " " small.agent-since { (for_how_long(since)) } }
+            }
+            h3.agent-project { a href={ "/projects/" (s.project_id) } { (project) } }
+            @if let Some(i) = s.issue_id {
+                p.agent-issue {
+                    a href={ "/issues/" (i) } {
+                        (l.issue_title.clone().unwrap_or_else(|| format!("Issue {i}")))
+                    }
+                }
+            }
+            p.agent-meta.muted {
+                (s.tool) " · session " (s.id) " · " code { (s.tmux_target.as_deref().unwrap_or("")) }
+                @if all && s.user_id != who.id() { " · user " (s.user_id) }
+            }
+            @if l.state == Some(AgentState::Exited) {
+                p.agent-exited { "The agent exited — restart it or close the session." }
+            }
+            a.terminal-link.agent-open role="button" href={ "/sessions/" (s.id) "/terminal" } { "Open terminal" }
+            (controls(who, s.id, l.state == Some(AgentState::Exited), &Place { from: "dashboard", all, target: "#agents-panel" }))
+        }
+    }
+}
+
+/// The inside of the agents panel (also what `/streams/agents` sends): waiting agents first,
+/// then exited ones (they need a restart or a close), then working ones.
+pub(super) async fn agents_list(app: &App, who: &Identity, all: bool) -> Markup {
+    let live = app.live_sessions(who, None, all).await;
+    let rank = |l: &LiveSession| match l.state {
+        Some(AgentState::Waiting) => 0,
+        Some(AgentState::Exited) => 1,
+        _ => 2,
+    };
+    html! {
+        div.agents-head {
+            h2 { @if all { "All users' agents" } @else { "My agents" } }
+            div.agents-links {
+                @if who.user.is_admin {
+                    @if all { a #agents-scope role="button" .secondary.outline href="/" { "Only mine" } }
+                    @else { a #agents-scope role="button" .secondary.outline href="/?agents=all" { "All users" } }
+                }
+                a #agents-history role="button" .secondary.outline href="/agents/history" { "History" }
+            }
+        }
+        @match live {
+            Err(e) => p.error role="alert" { (e.to_string()) },
+            Ok(live) => {
+                @let mut live: Vec<LiveSession> = live.into_iter().filter(|l| l.alive).collect();
+                @if live.is_empty() {
+                    p.muted #no-agents { "No agent is running. Start one from a project or an issue." }
+                } @else {
+                    ({ live.sort_by_key(|l| (rank(l), std::cmp::Reverse(l.session.id))); "" })
+                    ul #agent-list.agent-cards {
+                        @for l in &live { (agent_card(who, l, all)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The whole panel: rendered on the dashboard at once, then kept live by server-sent events.
+pub(super) async fn agents_panel(app: &App, who: &Identity, all: bool) -> Markup {
+    let inner = agents_list(app, who, all).await;
+    let feed = if all {
+        "/streams/agents?agents=all"
+    } else {
+        "/streams/agents"
+    };
+    html! {
+        link rel="stylesheet" href="/assets/agents.css";
+        section #agents-panel hx-ext="sse" sse-connect=(feed) sse-swap="agents" hx-swap="innerHTML" {
+            (inner)
+        }
+    }
+}
+
+/// `GET /agents`: the agents panel as a fragment.
+#[handler]
+pub async fn agents_fragment(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Query(q): Query<ScopeQuery>,
+) -> Response {
+    let who = who_or_login!(app, req);
+    agents_panel(app, &who, q.all_users(&who))
+        .await
+        .into_response()
+}
+
+// ---- controls ------------------------------------------------------------------------------------
+
+fn control_message(id: u64, done: &Control) -> String {
+    match done {
+        Control::Stopped => format!("Stopped the agent of session {id}. Restart or close it."),
+        Control::AlreadyExited => {
+            format!("The agent of session {id} had already exited. Restart or close it.")
+        }
+        Control::Restarted => format!("Restarted the agent of session {id}."),
+        Control::Closed => format!("Closed session {id}; it is in the session history."),
+    }
+}
+
+/// A refused control: for htmx the real status with the message (assets/app.js shows it
+/// next to the control); for a plain form a page with it.
+fn control_failed(req: &Request, who: &Identity, back: &str, e: &AppError) -> Response {
+    if is_htmx(req) {
+        html_status(
+            e.status(),
+            html! { p.error role="alert" { (e.to_string()) } },
+        )
+    } else {
+        failed(who, "Agent control failed", back, e)
+    }
+}
+
+/// `POST /sessions/{key}/{stop|restart|close|again}` (CSRF like every web form): the outcome
+/// as a toast, and for htmx the refreshed panel (dashboard) or controls (terminal page);
+/// `again` starts a new session like the ended one and opens its terminal.
+#[handler]
+pub async fn session_action(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Path((key, action)): Path<(String, String)>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let all = field(&f, "agents") == "all" && who.user.is_admin;
+    let from = field(&f, "from");
+    let back = match from {
+        "terminal" => format!("/sessions/{key}/terminal"),
+        "history" => "/agents/history".to_string(),
+        _ if all => "/?agents=all".to_string(),
+        _ => "/".to_string(),
+    };
+    if action == "again" {
+        return match app.start_again(&who, &key).await {
+            Ok(s) => done(
+                req,
+                &format!("/sessions/{}/terminal", s.session.id),
+                &if s.existing {
+                    format!(
+                        "Session {} already works on this issue: opened it.",
+                        s.session.id
+                    )
+                } else {
+                    format!("Started session {} like session {key}.", s.session.id)
+                },
+            ),
+            Err(e) => control_failed(req, &who, &back, &e),
+        };
+    }
+    let (s, outcome) = match app.control_session(&who, &key, &action).await {
+        Ok(v) => v,
+        Err(e) => return control_failed(req, &who, &back, &e),
+    };
+    let msg = control_message(s.id, &outcome);
+    if !is_htmx(req) {
+        return done(req, &back, &msg);
+    }
+    let body = match from {
+        "terminal" if matches!(outcome, Control::Closed) => return done(req, "/", &msg),
+        "terminal" => {
+            let exited = !matches!(outcome, Control::Restarted);
+            terminal_controls(&who, s.id, exited)
+        }
+        _ => agents_list(app, &who, all).await,
+    };
+    with_cookie(body, &super::layout::flash_cookie(&msg))
+}
+
+/// The terminal page's controls (swapped after each use; terminal.js keeps the page's
+/// `data-state` up to date from the WebSocket).
+pub(super) fn terminal_controls(who: &Identity, id: u64, exited: bool) -> Markup {
+    let at = Place {
+        from: "terminal",
+        all: false,
+        target: "#term-actions",
+    };
+    controls(who, id, exited, &at)
+}
+
+// ---- history -----------------------------------------------------------------------------------
+
+/// `GET /agents/history`: the caller's ended sessions, newest first, with "Start again"
+/// (admins: `?agents=all` for everyone's).
+#[handler]
+pub async fn history_get(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Query(q): Query<ScopeQuery>,
+) -> Response {
+    let who = who_or_login!(app, req);
+    let all = q.all_users(&who);
+    let rows = app.session_history(&who, all, 100).await;
+    page(
+        "Session history",
+        Some(&who),
+        html! {
+            link rel="stylesheet" href="/assets/agents.css";
+            div.agents-head {
+                h1 { "Session history" }
+                div.agents-links {
+                    @if who.user.is_admin {
+                        @if all { a role="button" .secondary.outline href="/agents/history" { "Only mine" } }
+                        @else { a role="button" .secondary.outline href="/agents/history?agents=all" { "All users" } }
+                    }
+                    a role="button" .secondary.outline href="/" { "Active agents" }
+                }
+            }
+            p.muted { "Ended agent sessions, newest first. “Start again” starts a new agent with the same tool, project and issue." }
+            @match rows {
+                Err(e) => p.error role="alert" { (e.to_string()) },
+                Ok(rows) if rows.is_empty() => p.muted #no-history { "No ended sessions yet." },
+                Ok(rows) => ul #session-history.agent-cards {
+                    @for l in &rows {
+                        @let s = &l.session;
+                        li.agent-card.state-ended id={ "history-" (s.id) } {
+                            div.agent-top {
+                                mark.agent-state.agent-ended { "ended" }
+                                " " small.agent-since { (s.end_reason.as_deref().unwrap_or("ended")) }
+                            }
+                            h3.agent-project {
+                                a href={ "/projects/" (s.project_id) } {
+                                    (l.project_name.clone().unwrap_or_else(|| format!("Project {}", s.project_id)))
+                                }
+                            }
+                            @if let Some(i) = s.issue_id {
+                                p.agent-issue { a href={ "/issues/" (i) } { (l.issue_title.clone().unwrap_or_else(|| format!("Issue {i}"))) } }
+                            }
+                            p.agent-meta.muted {
+                                (s.tool) " · session " (s.id)
+                                @if all && s.user_id != who.id() { " · user " (s.user_id) }
+                                br;
+                                "Started " (fmt_time(&s.started_at))
+                                @if let Some(e) = &s.ended_at { " · ended " (fmt_time(e)) }
+                            }
+                            @if who.has(Scope::Write) && l.project_name.is_some() {
+                                div.agent-actions {
+                                    form.agent-control method="post" action={ "/sessions/" (s.id) "/again" } {
+                                        (csrf_field(&who))
+                                        input type="hidden" name="from" value="history";
+                                        button.agent-again type="submit" { "Start again" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        },
+    )
+    .into_response()
 }

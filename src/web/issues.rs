@@ -3,8 +3,8 @@
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::pages::{
-    AppData, Fields, csrf_failed, error_status, field, forbidden_page, html_status, not_found,
-    shown_error,
+    AppData, Fields, csrf_failed, done, error_status, field, forbidden_page, html_status,
+    not_found, shown_error,
 };
 use super::session::*;
 use crate::auth::Identity;
@@ -122,8 +122,10 @@ fn issues_page(
         tenant_id: num(&q.tenant_id),
         assignee: q.assignee.clone(),
         q: q.q.clone(),
-        limit: PAGE,
+        limit: Some(PAGE),
         offset: (page_no - 1) * PAGE,
+        // Newest first on the page (the API's default is oldest first).
+        sort: crate::domain::issues::IssueSort::IdDesc,
         ..Default::default()
     };
     let (list, total, list_error) = match app.list_issues(who, &f) {
@@ -227,7 +229,31 @@ pub async fn issues_sync(
             );
         }
     };
-    let synced: u64 = out.iter().map(|o| o.issues_synced).sum();
+    let (notice, err) = sync_summary(&out);
+    let m = issues_page(
+        app,
+        &who,
+        &IssueQuery::default(),
+        err.as_deref(),
+        notice.as_deref(),
+    );
+    // Nothing synced and something failed: an error status (shown in place, see shown_error).
+    if notice.is_none() && err.is_some() {
+        return shown_error(poem::http::StatusCode::BAD_GATEWAY, m);
+    }
+    m.into_response()
+}
+
+/// What "Sync now" says: a success only for the links that synced, and every failed link
+/// with its reason (never a green "Synced 0" above a red failure).
+fn sync_summary(out: &[crate::services::sync::SyncOutcome]) -> (Option<String>, Option<String>) {
+    if out.is_empty() {
+        return (
+            None,
+            Some("Nothing to sync: no project is linked to a tracker yet. Link one on its integration's page (Integrations).".into()),
+        );
+    }
+    let ok: Vec<_> = out.iter().filter(|o| o.error.is_none()).collect();
     let failed: Vec<String> = out
         .iter()
         .filter_map(|o| {
@@ -236,19 +262,23 @@ pub async fn issues_sync(
                 .map(|e| format!("{} → {}: {e}", o.integration_name, o.project_name))
         })
         .collect();
-    let notice = format!(
-        "Synced {synced} issue(s) from {} project link(s).",
-        out.len() - failed.len()
-    );
-    let err = (!failed.is_empty()).then(|| format!("Failed: {}", failed.join("; ")));
-    issues_page(
-        app,
-        &who,
-        &IssueQuery::default(),
-        err.as_deref(),
-        Some(&notice),
-    )
-    .into_response()
+    let synced: u64 = ok.iter().map(|o| o.issues_synced).sum();
+    let notice = (!ok.is_empty()).then(|| {
+        format!(
+            "Synced {synced} issue(s) from {} of {} project link(s).",
+            ok.len(),
+            out.len()
+        )
+    });
+    let err = (!failed.is_empty()).then(|| {
+        format!(
+            "Sync failed for {} of {} project link(s): {}",
+            failed.len(),
+            out.len(),
+            failed.join("; ")
+        )
+    });
+    (notice, err)
 }
 
 fn comment_list(v: &IssueView) -> Markup {
@@ -640,7 +670,15 @@ pub fn integrations_post(
         ..Default::default()
     };
     match tokio::task::block_in_place(|| app.create_integration(&who, input)) {
-        Ok(v) => redirect(&format!("/integrations/{}", v.integration.id)),
+        // Land on the new integration (htmx: a full page load, its target is not there).
+        Ok(v) => done(
+            req,
+            &format!("/integrations/{}", v.integration.id),
+            &format!(
+                "Integration {} added. Test the connection, then link a project.",
+                v.integration.name
+            ),
+        ),
         Err(e) => shown_error(
             error_status(&e),
             integrations_page(app, &who, &f, Some(&e.to_string()), None),
@@ -814,7 +852,7 @@ pub async fn integration_action(
             .map(|m| format!("✓ {m}")),
         "delete" => {
             return match tokio::task::block_in_place(|| app.delete_integration(&who, id)) {
-                Ok(()) => redirect("/integrations"),
+                Ok(()) => done(req, "/integrations", "Integration deleted."),
                 Err(e) => show_integration(app, &who, id, &f, Err(e)),
             };
         }

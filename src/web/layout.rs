@@ -1,4 +1,5 @@
-//! The page shell: head, navigation (collapses on phones), theme toggle, flash/error boxes.
+//! The page shell: head, navigation (collapses on phones), theme toggle, flash/error boxes,
+//! the toast area and the flash cookie (see assets/app.js).
 
 use crate::auth::Identity;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -62,6 +63,8 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                     }
                 }
                 main.container #main { (body) }
+                // Toasts (successes after a redirect, failures whose control is gone) land here.
+                div #toasts.toasts aria-live="polite" role="status" {}
             }
         }
     }
@@ -81,6 +84,22 @@ pub fn notice_box(msg: Option<&str>) -> Markup {
             p.notice role="status" { (m) }
         }
     }
+}
+
+/// The cookie that carries a success message across a redirect; assets/app.js shows it as a
+/// toast and deletes it. Readable by scripts on purpose (it holds only the message).
+pub const FLASH_COOKIE: &str = "aiops_flash";
+
+pub fn flash_cookie(msg: &str) -> String {
+    let mut v = String::with_capacity(msg.len() * 3);
+    for b in msg.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            v.push(b as char);
+        } else {
+            v.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{FLASH_COOKIE}={v}; Path=/; Max-Age=60; SameSite=Lax")
 }
 
 pub fn csrf_field(who: &Identity) -> Markup {

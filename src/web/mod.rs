@@ -106,8 +106,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users/:id", post(user_edit))
         .at("/users/:id/delete", post(user_delete))
         .at("/audit", get(audit_get))
-        .at("/agents", get(agents_fragment))
+        .at("/agents", get(agents::agents_fragment))
+        .at("/agents/history", get(agents::history_get))
         .at("/sessions/:key/terminal", get(terminal::terminal_page))
+        .at("/sessions/:key/:action", post(agents::session_action))
         .at(
             "/ansible",
             get(ansible::ansible_get).post(ansible::ansible_post),

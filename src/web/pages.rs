@@ -59,6 +59,35 @@ pub(super) fn shown_error(status: StatusCode, m: Markup) -> Response {
 
 pub(super) const SHOWN_ERROR_HEADER: &str = "x-aiops-swap";
 
+/// Whether htmx sent the request (it then wants a fragment, not a navigation).
+pub(super) fn is_htmx(req: &Request) -> bool {
+    req.headers()
+        .get("hx-request")
+        .is_some_and(|v| v.as_bytes() == b"true")
+}
+
+/// A success that moves elsewhere: redirect (303; for htmx, `HX-Redirect`, so the browser
+/// loads the whole new page instead of cutting a fragment out of it) with a flash message
+/// that assets/app.js shows as a toast there.
+pub(super) fn done(req: &Request, to: &str, msg: &str) -> Response {
+    let r = if is_htmx(req) {
+        let mut r = StatusCode::OK.into_response();
+        if let Ok(v) = HeaderValue::from_str(to) {
+            r.headers_mut().insert("hx-redirect", v);
+        }
+        r
+    } else {
+        redirect(to)
+    };
+    with_cookie(r, &super::layout::flash_cookie(msg))
+}
+
+/// Like `done`, for forms whose htmx target is on the page redirected to: a plain 303 (htmx
+/// follows it and swaps its part of that page), with the flash message.
+pub(super) fn done_here(to: &str, msg: &str) -> Response {
+    with_cookie(redirect(to), &super::layout::flash_cookie(msg))
+}
+
 pub(super) fn csrf_failed(who: &Identity) -> Response {
     forbidden_page(
         Some(who),
@@ -270,21 +299,27 @@ pub fn logout(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Respons
 // ---- dashboard -----------------------------------------------------------------------------------
 
 #[handler]
-pub fn dashboard(req: &Request, Data(app): AppData<'_>) -> Response {
+pub async fn dashboard(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Query(q): Query<super::agents::ScopeQuery>,
+) -> Response {
     let who = who_or_login!(app, req);
     let tenants = app.list_tenants(&who).unwrap_or_default();
     let projects = app.list_projects(&who, None).unwrap_or_default();
+    // Agents first (on a phone the first screen answers "which agent needs me?").
+    let agents = super::agents::agents_panel(app, &who, q.all_users(&who)).await;
     page(
         "Dashboard",
         Some(&who),
         html! {
             h1 { "Hello, " (who.user.name) }
+            (agents)
+            (super::issues::pinned_section(app, &who))
             div.grid.stats {
                 article { header { "Tenants" } p.big { (tenants.len()) } a href="/tenants" { "Manage tenants" } }
                 article { header { @if who.user.is_admin { "Projects" } @else { "My projects" } } p.big { (projects.len()) } a href="/projects" { "Manage projects" } }
             }
-            (super::issues::pinned_section(app, &who))
-            section #agents-panel hx-get="/agents" hx-trigger="load" hx-swap="outerHTML" { h2 { "My agents" } p.muted { "Loading…" } }
             h2 { "Recent projects" }
             @if projects.is_empty() {
                 p { "No projects yet. " a href="/projects" { "Create one" } "." }
@@ -353,10 +388,11 @@ fn tenants_page(
                         summary role="button" class="outline" { "New tenant" }
                         form #tenant-form method="post" action="/tenants" hx-post="/tenants" hx-target="#tenant-section" hx-select="#tenant-section" hx-swap="outerHTML" {
                             (csrf_field(who))
-                            (error_box(error))
                             label { "Name" input type="text" name="name" value=(field(form, "name")) maxlength="255" required; }
                             label { "Description" textarea name="description" rows="2" { (field(form, "description")) } }
                             label { "Colour" (color_select(form.get("color").map(String::as_str).unwrap_or(PALETTE[0].0))) }
+                            // The reason sits right above the button that was pressed.
+                            (error_box(error))
                             button #tenant-submit type="submit" { "Create tenant" }
                         }
                     }
@@ -382,9 +418,10 @@ pub fn tenants_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> R
         color: opt_field(&f, "color"),
     };
     match tokio::task::block_in_place(|| app.create_tenant(&who, input)) {
-        Ok(_) => redirect("/tenants"),
-        Err(e) => html_status(
-            error_status(&e),
+        Ok(t) => done_here("/tenants", &format!("Tenant {} created.", t.tenant.name)),
+        // The real status (400 bad input, 409 name taken), swapped in by the form.
+        Err(e) => shown_error(
+            e.status(),
             tenants_page(app, &who, &f, Some(&e.to_string()), None),
         ),
     }
@@ -505,7 +542,11 @@ pub fn tenant_edit_post(
         color: opt_field(&f, "color"),
     };
     match tokio::task::block_in_place(|| app.update_tenant(&who, id, input)) {
-        Ok(_) => redirect(&format!("/tenants/{id}")),
+        Ok(t) => done(
+            req,
+            &format!("/tenants/{id}"),
+            &format!("Tenant {} saved.", t.tenant.name),
+        ),
         Err(e @ AppError::NotFound(_)) => not_found(&who, &e),
         Err(e) => shown_error(
             error_status(&e),
@@ -552,7 +593,7 @@ pub fn tenant_delete_post(
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     match tokio::task::block_in_place(|| app.delete_tenant(&who, id)) {
-        Ok(()) => redirect("/tenants"),
+        Ok(()) => done(req, "/tenants", "Tenant deleted."),
         Err(e) => not_found(&who, &e),
     }
 }
@@ -727,7 +768,7 @@ pub fn projects_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> 
     let res = project_input(&f)
         .and_then(|input| tokio::task::block_in_place(|| app.create_project(&who, input)));
     match res {
-        Ok(_) => redirect("/projects"),
+        Ok(p) => done_here("/projects", &format!("Project {} created.", p.project.name)),
         Err(e) => shown_error(
             error_status(&e),
             projects_page(app, &who, &f, Some(&e.to_string())),
@@ -864,7 +905,11 @@ pub fn project_edit_post(
     let res = project_input(&f)
         .and_then(|input| tokio::task::block_in_place(|| app.update_project(&who, id, input)));
     match res {
-        Ok(_) => redirect(&format!("/projects/{id}")),
+        Ok(p) => done(
+            req,
+            &format!("/projects/{id}"),
+            &format!("Project {} saved.", p.project.name),
+        ),
         Err(e @ AppError::NotFound(_)) if app.get_project(&who, id).is_err() => not_found(&who, &e),
         Err(e) => shown_error(
             error_status(&e),
@@ -904,7 +949,7 @@ pub fn project_delete_post(
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     match tokio::task::block_in_place(|| app.delete_project(&who, id)) {
-        Ok(()) => redirect("/projects"),
+        Ok(()) => done(req, "/projects", "Project deleted."),
         Err(e) => not_found(&who, &e),
     }
 }
@@ -1023,7 +1068,7 @@ pub fn key_revoke(
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     match tokio::task::block_in_place(|| app.revoke_key(&who, id)) {
-        Ok(()) => redirect("/keys"),
+        Ok(()) => done_here("/keys", &format!("API key {id} revoked.")),
         Err(e) => not_found(&who, &e),
     }
 }

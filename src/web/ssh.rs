@@ -19,6 +19,7 @@ fn ssh_page(
     error: Option<&str>,
     notice: Option<&str>,
     created: Option<(&str, &str)>,
+    scan: Option<Result<&str, &str>>,
 ) -> Result<Markup, crate::error::AppError> {
     // The services decide who may see the keys (administrators).
     let keys = app.list_ssh_keys(who, None)?;
@@ -133,6 +134,12 @@ fn ssh_page(
                 }
                 label { input type="checkbox" name="pin" value="1"; " Trust the key now (check the fingerprint first)" }
                 button.secondary type="submit" { "Check host key" } span.htmx-indicator { " Connecting…" }
+                // The result sits by the button that asked for it (and is scrolled to).
+                @match scan {
+                    Some(Ok(m)) => p #scan-result.scan-result.notice role="status" data-scroll { (m) },
+                    Some(Err(m)) => p #scan-result.scan-result.error role="alert" data-scroll { (m) },
+                    None => {},
+                }
             }
         }
     })
@@ -154,8 +161,9 @@ fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome)
             None,
             notice.as_deref(),
             created.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            None,
         ),
-        Err(e) => ssh_page(app, who, f, Some(&e.to_string()), None, None),
+        Err(e) => ssh_page(app, who, f, Some(&e.to_string()), None, None, None),
     };
     match (shown, res) {
         // Not an administrator: the reason, not an empty page.
@@ -168,7 +176,7 @@ fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome)
 #[handler]
 pub fn ssh_keys_get(req: &Request, Data(app): AppData<'_>) -> Response {
     let who = who_or_login!(app, req);
-    match ssh_page(app, &who, &HashMap::new(), None, None, None) {
+    match ssh_page(app, &who, &HashMap::new(), None, None, None, None) {
         Ok(m) => full(&who, m).into_response(),
         Err(e) => not_found(&who, &e),
     }
@@ -271,7 +279,8 @@ pub async fn known_hosts_post(
         "scan" => {
             let host = field(&f, "host").to_string();
             let port = field(&f, "port").parse::<u16>().unwrap_or(22);
-            app.scan_host(&who, &host, port, !field(&f, "pin").is_empty())
+            let res = app
+                .scan_host(&who, &host, port, !field(&f, "pin").is_empty())
                 .await
                 .map(|(_, fp, state)| {
                     let advice = match state {
@@ -279,15 +288,33 @@ pub async fn known_hosts_post(
                         "changed" => " THE HOST KEY CHANGED: connections are refused until the old entry is forgotten.",
                         _ => "",
                     };
-                    (
-                        Some(format!("{host}:{port} offers {fp}: {state}.{advice}")),
-                        None,
-                    )
-                })
+                    format!("{host}:{port} offers {fp}: {state}.{advice}")
+                });
+            return scan_response(app, &who, &f, res);
         }
         _ => Err(crate::error::AppError::NotFound("Unknown action".into())),
     };
     respond(app, &who, &f, res)
+}
+
+/// The scan's answer next to its form, with the real status (400 bad input, 502 unreachable)
+/// for a failure, swapped in all the same (see `shown_error`).
+fn scan_response(
+    app: &App,
+    who: &Identity,
+    f: &HashMap<String, String>,
+    res: Result<String, crate::error::AppError>,
+) -> Response {
+    let (kept, scan) = match &res {
+        Ok(m) => (HashMap::new(), Ok(m.clone())),
+        Err(e) => (f.clone(), Err(e.to_string())),
+    };
+    let scan = scan.as_ref().map(String::as_str).map_err(String::as_str);
+    match (ssh_page(app, who, &kept, None, None, None, Some(scan)), res) {
+        (Err(e), _) => not_found(who, &e),
+        (Ok(m), Ok(_)) => full(who, m).into_response(),
+        (Ok(m), Err(e)) => shown_error(e.status(), full(who, m)),
+    }
 }
 
 #[handler]

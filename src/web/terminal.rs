@@ -3,6 +3,7 @@
 use super::layout::page;
 use super::pages::{AppData, not_found};
 use super::session::*;
+use crate::domain::sessions::AgentState;
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::Path;
@@ -12,30 +13,45 @@ use poem::{IntoResponse, Request, Response, handler};
 const XTERM: &str = "/assets/vendor/xterm-5.5.0";
 
 #[handler]
-pub fn terminal_page(
+pub async fn terminal_page(
     req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(key): Path<String>,
 ) -> Response {
     let who = who_or_login!(app, req);
-    let s = match tokio::task::block_in_place(|| app.session_row(&who, &key)) {
-        Ok(s) => s,
+    let l = match app.session_view(&who, &key).await {
+        Ok(l) => l,
         Err(e) => return not_found(&who, &e),
     };
+    let s = &l.session;
+    let exited = l.state == Some(AgentState::Exited);
     page(
         &format!("Terminal · session {}", s.id),
         Some(&who),
         html! {
             link rel="stylesheet" href={ (XTERM) "/xterm.css" };
-            div.term-head {
+            link rel="stylesheet" href="/assets/agents.css";
+            div #term-head.term-head data-state=(if exited { "exited" } else { "connecting" }) {
                 strong { (s.tool) " · session " (s.id) }
                 " "
-                @if let Some(i) = s.issue_id { a href={ "/issues/" (i) } { "issue " (i) } " " }
-                a href={ "/projects/" (s.project_id) } { "project " (s.project_id) }
+                a href={ "/projects/" (s.project_id) } {
+                    (l.project_name.clone().unwrap_or_else(|| format!("project {}", s.project_id)))
+                }
+                @if let Some(i) = s.issue_id {
+                    " · "
+                    a href={ "/issues/" (i) } { (l.issue_title.clone().unwrap_or_else(|| format!("issue {i}"))) }
+                }
                 " "
-                span #term-status.pending { "connecting…" }
+                @if s.is_active {
+                    span #term-status.pending role="status" { "connecting…" }
+                    div #term-actions { (super::agents::terminal_controls(&who, s.id, exited)) }
+                } @else {
+                    p.muted { "This session has ended. " a href="/agents/history" { "Start it again from the history" } "." }
+                }
             }
-            div #terminal data-ws={ "/streams/sessions/" (s.id) "/terminal" } {}
+            @if s.is_active {
+                div #terminal data-ws={ "/streams/sessions/" (s.id) "/terminal" } {}
+            }
             nav #term-keys aria-label="Keys" {
                 button type="button" data-key="esc" { "Esc" }
                 button type="button" data-key="tab" { "Tab" }

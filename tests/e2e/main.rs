@@ -27,6 +27,8 @@ mod tenancy;
 mod terminal;
 mod trackers;
 mod web;
+mod web_agents;
+mod web_feedback;
 mod web_members;
 mod webdriver;
 mod workflow;

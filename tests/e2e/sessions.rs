@@ -125,7 +125,7 @@ async fn fake_agent_in_tmux_typed_to_survives_restart_respawned_and_stopped() {
             .header("cookie", format!("aiops_session={cookie}"));
         async move { req.send().await.unwrap().text().await.unwrap() }
     };
-    assert!(page("/").await.contains("hx-get=\"/agents\""));
+    assert!(page("/").await.contains("sse-connect=\"/streams/agents\""));
     let panel = page("/agents").await;
     assert!(
         panel.contains(&format!("aiops-{id}:0")) && panel.contains("needs you"),

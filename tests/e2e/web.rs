@@ -376,10 +376,26 @@ async fn issues_and_integrations_pages_work_end_to_end() {
     let (st, html, _) = b.post("/issues/sync", &[]).await;
     assert_eq!(st, StatusCode::OK);
     assert!(
-        html.contains("Synced 120 issue(s) from 1 project link(s)."),
+        html.contains("Synced 120 issue(s) from 1 of 1 project link(s)."),
         "{html}"
     );
     assert!(html.contains("120 issue(s), page 1 of 3"), "{html}");
+    // A failing link: no green "Synced" above the red failure, and the link and reason named.
+    gh.fail(
+        "/repos/",
+        "",
+        401,
+        serde_json::json!({"message": "Bad credentials"}),
+        None,
+        1,
+    );
+    let (st, html, _) = b.post("/issues/sync", &[]).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY, "{html}");
+    assert!(
+        html.contains("Sync failed for 1 of 1 project link(s): GH → webproj: GitHub API error 401")
+            && !html.contains("Synced "),
+        "{html}"
+    );
     let (_, html) = b.get("/issues?status=closed&q=Issue+1").await;
     assert!(
         html.contains("issue(s)") && html.contains("Issue 12") && !html.contains(">Issue 11<"),

@@ -28,6 +28,9 @@ pub struct Http {
     max_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
+    /// For messages: how long a request and a connection attempt may take.
+    timeout: Duration,
+    connect_timeout: Duration,
 }
 
 /// What the client is built from (see `Config::tracker_timeout_secs` and `Config::ca_bundle`).
@@ -88,9 +91,10 @@ impl Http {
     }
 
     pub fn with_options(o: &HttpOptions) -> AppResult<Http> {
+        let connect_timeout = Duration::from_secs(10).min(o.timeout);
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("aiops/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10).min(o.timeout))
+            .connect_timeout(connect_timeout)
             .timeout(o.timeout)
             .pool_max_idle_per_host(8);
         if let Some(p) = &o.ca_bundle {
@@ -111,6 +115,8 @@ impl Http {
             max_attempts: 4,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
+            timeout: o.timeout,
+            connect_timeout,
         })
     }
 
@@ -159,40 +165,63 @@ impl Http {
                         continue;
                     }
                     if retry {
+                        let next = if refused_unprocessed {
+                            format!(
+                                "{label} is rate-limiting this token; wait a few minutes and try again"
+                            )
+                        } else {
+                            format!(
+                                "{label} itself is failing; try again later, or check its status page"
+                            )
+                        };
                         return Err(TrackerError::Failed(format!(
-                            "{msg} (gave up after {attempt} attempts)"
+                            "{msg} (gave up after {attempt} attempts) — {next}"
                         )));
                     }
                     return Err(TrackerError::Refused(msg, status.as_u16()));
                 }
                 Err(e) => {
                     // A connect error means nothing was sent; anything else may have arrived.
-                    let what = if e.is_connect() {
-                        "could not connect"
-                    } else if e.is_timeout() {
-                        "timed out"
+                    let cause = classify(e.is_connect(), e.is_timeout(), &error_chain(&e));
+                    let limit = if e.is_connect() {
+                        self.connect_timeout
                     } else {
-                        "request failed"
+                        self.timeout
                     };
+                    let origin = e
+                        .url()
+                        .map(|u| u.origin().ascii_serialization())
+                        .unwrap_or_else(|| "the tracker".into());
                     if !idempotent && !e.is_connect() {
                         tracing::warn!(
                             tracker = label,
-                            "tracker {what} on a write; not resent (it may have been carried out)"
+                            ?cause,
+                            "tracker failed on a write; not resent (it may have been carried out)"
                         );
                         return Err(TrackerError::Failed(format!(
-                            "{label} {what}: {}. The request was sent, so {label} may or may not have carried it out (an issue or comment may have been created): check {label} before trying again",
-                            without_url(&e)
+                            "{}. The request was sent, so {label} may or may not have carried it out (an issue or comment may have been created): check {label} before trying again",
+                            transport_message(label, &origin, &cause, limit, false)
                         )));
                     }
                     if !last {
                         let wait = self.delay(attempt, &HeaderMap::new());
-                        tracing::warn!(tracker = label, attempt, "tracker {what}; retrying");
+                        tracing::warn!(
+                            tracker = label,
+                            attempt,
+                            ?cause,
+                            "tracker unreachable; retrying"
+                        );
                         tokio::time::sleep(wait).await;
                         continue;
                     }
+                    let tries = if attempt > 1 {
+                        format!(" (tried {attempt} times)")
+                    } else {
+                        String::new()
+                    };
                     return Err(TrackerError::Failed(format!(
-                        "{label} {what}: {} (gave up after {attempt} attempts)",
-                        without_url(&e)
+                        "{}{tries}",
+                        transport_message(label, &origin, &cause, limit, true)
                     )));
                 }
             }
@@ -251,6 +280,184 @@ fn unprocessed(status: StatusCode, headers: &HeaderMap) -> bool {
                 || headers
                     .get("x-ratelimit-remaining")
                     .is_some_and(|v| v.as_bytes() == b"0")))
+}
+
+/// Why a request never got an HTTP answer, from reqwest's flags and the error's source chain
+/// (hyper, rustls, io errors).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportCause {
+    /// The host name does not resolve.
+    Dns,
+    /// Nothing listens on that host and port.
+    Refused,
+    /// The connection was made, then closed or reset before an answer.
+    Closed,
+    /// The server's certificate is not trusted (or is for another name, or expired).
+    Certificate(String),
+    /// TLS failed otherwise (often: https against a plain-HTTP port).
+    Tls(String),
+    /// No answer in time; `connect`: the connection itself could not be made in time.
+    Timeout { connect: bool },
+    /// Anything else, in the library's words.
+    Other(String),
+}
+
+/// The messages of an error and all its sources, outermost first.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            // The kind is more reliable than the OS's wording.
+            out.push(format!("io kind: {:?}", io.kind()));
+        }
+        out.push(c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// Sort an error into a cause someone can act on. A plain function of the facts, so that it is
+/// tested without a network.
+pub fn classify(is_connect: bool, is_timeout: bool, chain: &[String]) -> TransportCause {
+    let all = chain.join(" | ").to_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| all.contains(n));
+    // The innermost message is the most specific.
+    let detail = chain
+        .iter()
+        .rev()
+        .find(|m| !m.starts_with("io kind:"))
+        .cloned()
+        .unwrap_or_default();
+    if is_timeout || has(&["io kind: timedout", "operation timed out"]) {
+        return TransportCause::Timeout {
+            connect: is_connect,
+        };
+    }
+    if has(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no address associated",
+        "nodename nor servname",
+        "temporary failure in name resolution",
+    ]) {
+        return TransportCause::Dns;
+    }
+    if has(&["io kind: connectionrefused", "connection refused"]) {
+        return TransportCause::Refused;
+    }
+    if has(&[
+        "certificate",
+        "unknownissuer",
+        "notvalidforname",
+        "badsignature",
+    ]) {
+        return TransportCause::Certificate(detail);
+    }
+    if has(&[
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+        "alert",
+    ]) {
+        return TransportCause::Tls(detail);
+    }
+    if has(&[
+        "io kind: connectionreset",
+        "io kind: connectionaborted",
+        "io kind: unexpectedeof",
+        "io kind: brokenpipe",
+        "connection reset",
+        "connection closed",
+        "incomplete message",
+        "unexpected eof",
+        "unexpected end of file",
+    ]) {
+        return TransportCause::Closed;
+    }
+    if is_connect && detail.is_empty() {
+        return TransportCause::Other("the connection could not be made".into());
+    }
+    TransportCause::Other(detail)
+}
+
+fn secs(d: Duration) -> String {
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// "GitLab could not reach https://gitlab.example.com: DNS lookup failed for
+/// gitlab.example.com — check the integration's base URL …": the cause and the next step.
+/// `advice`: add the next step (left out when the caller adds its own).
+pub fn transport_message(
+    label: &str,
+    origin: &str,
+    cause: &TransportCause,
+    limit: Duration,
+    advice: bool,
+) -> String {
+    let host = reqwest::Url::parse(origin)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| origin.to_string());
+    let (what, next) = match cause {
+        TransportCause::Timeout { connect: true } => {
+            return format!(
+                "{label} timed out: no connection to {origin} within {}{}",
+                secs(limit),
+                if advice {
+                    " — check the integration's base URL, and that a firewall or proxy does not block this server"
+                } else {
+                    ""
+                }
+            );
+        }
+        TransportCause::Timeout { connect: false } => {
+            return format!(
+                "{label} timed out after {} waiting for {origin}{}",
+                secs(limit),
+                if advice {
+                    " — the tracker or the network is slow; try again later, or raise tracker_timeout_secs (AIOPS_TRACKER_TIMEOUT_SECS)"
+                } else {
+                    ""
+                }
+            );
+        }
+        TransportCause::Dns => (
+            format!("DNS lookup failed for {host}"),
+            "check the integration's base URL, and this server's DNS or proxy settings".to_string(),
+        ),
+        TransportCause::Refused => (
+            "connection refused".to_string(),
+            "nothing listens there: check the host and port in the integration's base URL, and that the tracker is running".to_string(),
+        ),
+        TransportCause::Closed => (
+            "the server closed the connection without an answer".to_string(),
+            "check that the base URL points at the tracker (http or https, host and port), and any proxy or firewall in between".to_string(),
+        ),
+        TransportCause::Certificate(d) => (
+            format!("TLS certificate not trusted ({d})"),
+            "if the tracker uses a private CA, set ca_bundle (AIOPS_CA_BUNDLE) to that CA's PEM file; else check the host name in the base URL".to_string(),
+        ),
+        TransportCause::Tls(d) => (
+            format!("TLS handshake failed ({d})"),
+            "check http vs https and the port in the integration's base URL".to_string(),
+        ),
+        TransportCause::Other(d) => (
+            d.clone(),
+            "check the integration's base URL and this server's network".to_string(),
+        ),
+    };
+    if advice {
+        format!("{label} could not reach {origin}: {what} — {next}")
+    } else {
+        format!("{label} could not reach {origin}: {what}")
+    }
 }
 
 /// reqwest errors include the URL; drop it (query strings may carry tokens in some setups).
@@ -565,7 +772,164 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("GitLab could not connect") && err.contains("gave up after 4 attempts"),
+            err.starts_with(&format!(
+                "GitLab could not reach http://127.0.0.1:{port}: connection refused — "
+            )) && err.contains("check the host and port")
+                && err.ends_with("(tried 4 times)"),
+            "{err}"
+        );
+    }
+
+    // ---- what a transport failure is said to be ---------------------------------------------
+
+    fn chain(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn transport_errors_are_sorted_by_cause() {
+        use TransportCause::*;
+        let dns = chain(&[
+            "error sending request",
+            "client error (Connect)",
+            "dns error: failed to lookup address information: Name or service not known",
+        ]);
+        assert_eq!(classify(true, false, &dns), Dns);
+        let refused = chain(&[
+            "error sending request",
+            "tcp connect error",
+            "io kind: ConnectionRefused",
+            "Connection refused (os error 111)",
+        ]);
+        assert_eq!(classify(true, false, &refused), Refused);
+        let cert = chain(&[
+            "error sending request",
+            "invalid peer certificate: UnknownIssuer",
+        ]);
+        assert_eq!(
+            classify(true, false, &cert),
+            Certificate("invalid peer certificate: UnknownIssuer".into())
+        );
+        let tls = chain(&[
+            "error sending request",
+            "received corrupt message of type InvalidContentType",
+        ]);
+        assert!(matches!(classify(true, false, &tls), Tls(_)));
+        let closed = chain(&[
+            "error sending request",
+            "client error (SendRequest)",
+            "connection closed before message completed",
+        ]);
+        assert_eq!(classify(false, false, &closed), Closed);
+        assert_eq!(
+            classify(
+                false,
+                true,
+                &chain(&["error sending request", "operation timed out"])
+            ),
+            Timeout { connect: false }
+        );
+        assert_eq!(
+            classify(true, true, &chain(&["error sending request"])),
+            Timeout { connect: true }
+        );
+        assert_eq!(
+            classify(
+                false,
+                false,
+                &chain(&["error sending request", "something odd"])
+            ),
+            Other("something odd".into())
+        );
+    }
+
+    #[test]
+    fn transport_messages_name_the_cause_and_the_next_step() {
+        use TransportCause::*;
+        let o = "https://gitlab.example.com";
+        let t = Duration::from_secs(30);
+        assert_eq!(
+            transport_message("GitLab", o, &Dns, t, true),
+            "GitLab could not reach https://gitlab.example.com: DNS lookup failed for gitlab.example.com — check the integration's base URL, and this server's DNS or proxy settings"
+        );
+        let m = transport_message(
+            "GitHub",
+            o,
+            &Certificate("invalid peer certificate: UnknownIssuer".into()),
+            t,
+            true,
+        );
+        assert!(
+            m.contains("TLS certificate not trusted") && m.contains("set ca_bundle"),
+            "{m}"
+        );
+        let m = transport_message("Jira", o, &Refused, t, true);
+        assert!(
+            m.contains(": connection refused — nothing listens there"),
+            "{m}"
+        );
+        assert_eq!(
+            transport_message("Jira", o, &Timeout { connect: false }, t, false),
+            "Jira timed out after 30 s waiting for https://gitlab.example.com"
+        );
+        let m = transport_message(
+            "Jira",
+            o,
+            &Timeout { connect: false },
+            Duration::from_millis(500),
+            true,
+        );
+        assert!(
+            m.starts_with("Jira timed out after 0.5 s") && m.contains("tracker_timeout_secs"),
+            "{m}"
+        );
+        let m = transport_message("GitHub", o, &Closed, t, true);
+        assert!(
+            m.contains("closed the connection") && m.contains("http or https"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_hangs_up_or_never_answers_is_named_so() {
+        // Accepts, then closes at once.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                drop(sock);
+            }
+        });
+        let http = quick(Duration::from_secs(5));
+        let err = http
+            .send("GitHub", http.client().get(format!("{url}/x")))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "GitHub could not reach {url}: the server closed the connection"
+            )),
+            "{err}"
+        );
+        // Accepts and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut keep = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                keep.push(sock);
+            }
+        });
+        let mut http = quick(Duration::from_millis(300));
+        http.max_attempts = 1;
+        let err = http
+            .send("GitHub", http.client().get(format!("{url}/x")))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("GitHub timed out after 0.3 s waiting for {url}")),
             "{err}"
         );
     }
@@ -751,9 +1115,10 @@ eozxU/wbgK8naqGP
         );
         let e = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
-            e.starts_with("GitLab could not connect")
+            e.starts_with("GitLab could not reach https://127.0.0.1:")
+                && e.contains("TLS certificate not trusted")
                 && e.contains("UnknownIssuer")
-                && e.contains("needs that CA in ca_bundle"),
+                && e.contains("set ca_bundle"),
             "{e}"
         );
     }
