@@ -871,7 +871,11 @@ async fn failures_are_retried_isolated_and_reported() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e["error"], "GitHub API error 401 - Bad credentials");
+    let msg = e["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("GitHub API error 401 - Bad credentials — the token is invalid or expired"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

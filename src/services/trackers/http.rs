@@ -493,10 +493,24 @@ pub fn upstream_message(label: &str, status: StatusCode, text: &str) -> String {
         .map(|v| json_message(&v))
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| text.trim().chars().take(300).collect());
-    if detail.is_empty() {
+    let base = if detail.is_empty() {
         format!("{label} API error {}", status.as_u16())
     } else {
         format!("{label} API error {} - {detail}", status.as_u16())
+    };
+    format!("{base}{}", next_step(status))
+}
+
+/// What to do about a tracker's refusal, where the status says it clearly.
+fn next_step(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => {
+            " — the token is invalid or expired: update it on the integration (or your personal token under your credentials)"
+        }
+        403 => {
+            " — the token lacks the permission this needs: give it access to the repository or project, or use another token"
+        }
+        _ => "",
     }
 }
 
@@ -578,7 +592,15 @@ mod tests {
         );
         assert_eq!(
             upstream_message("Jira", StatusCode::UNAUTHORIZED, ""),
-            "Jira API error 401"
+            "Jira API error 401 — the token is invalid or expired: update it on the integration (or your personal token under your credentials)"
+        );
+        assert!(
+            upstream_message(
+                "GitHub",
+                StatusCode::FORBIDDEN,
+                r#"{"message":"Resource not accessible"}"#
+            )
+            .starts_with("GitHub API error 403 - Resource not accessible — the token lacks")
         );
         assert_eq!(
             upstream_message("GitHub", StatusCode::BAD_GATEWAY, "<html>oops</html>"),
