@@ -252,3 +252,10 @@
     }
   });
 })();
+
+// The service worker (/sw.js): cached assets and an offline page when the network is gone.
+if ("serviceWorker" in navigator) {
+  window.addEventListener("load", function () {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+  });
+}

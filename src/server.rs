@@ -214,6 +214,9 @@ pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
     let compressed = Route::new()
         .nest("/api", api::routes(app.clone()))
         .nest("/assets", web::assets())
+        .at("/favicon.ico", web::pwa_routes())
+        .at("/manifest.webmanifest", web::pwa_routes())
+        .at("/sw.js", web::pwa_routes())
         .nest("/", web::routes(app.clone()))
         .with(crate::api::gate::BodyLimit {
             max: app.config.max_body_bytes,

@@ -2,6 +2,7 @@
 //! the JSON. `gate` authenticates, limits bodies, audits writes and turns every error into JSON.
 
 mod ansible;
+mod docs;
 pub mod gate;
 mod git;
 mod members;
@@ -60,6 +61,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
     let spec = service.spec_endpoint();
     let spec_legacy = service.spec_endpoint();
     let ui = service.swagger_ui();
+    let docs = docs::endpoint(service.swagger_ui_html(), ui);
     Route::new()
         .at("/v1/openapi.json", spec)
         .at("/v1/apispec.json", spec_legacy)
@@ -68,7 +70,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             poem::get(git::file_any_depth),
         )
         .nest("/v1", service)
-        .nest("/docs", ui)
+        .nest("/docs", docs)
         .with(gate::ApiGate::new(app.clone()))
         .data(app)
 }

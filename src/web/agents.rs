@@ -431,7 +431,7 @@ pub(super) async fn agents_panel(app: &App, who: &Identity, all: bool) -> Markup
         "/streams/agents"
     };
     html! {
-        link rel="stylesheet" href="/assets/agents.css";
+        link rel="stylesheet" href=(super::pwa::asset_url("agents.css"));
         section #agents-panel hx-ext="sse" sse-connect=(feed) sse-swap="agents" hx-swap="innerHTML" {
             (inner)
         }
@@ -561,7 +561,7 @@ pub async fn history_get(
         "Session history",
         Some(&who),
         html! {
-            link rel="stylesheet" href="/assets/agents.css";
+            link rel="stylesheet" href=(super::pwa::asset_url("agents.css"));
             div.agents-head {
                 h1 { "Session history" }
                 div.agents-links {

@@ -148,7 +148,7 @@ pub fn run_get(req: &Request, poem::web::Data(app): AppData<'_>, Path(id): Path<
             }
             pre #run-output data-stream=[live.then(|| format!("/streams/ansible/runs/{id}"))] { (r.output) }
             p { a href="/ansible" { "All runs" } }
-            script src="/assets/ansible.js" {}
+            script src=(super::pwa::asset_url("ansible.js")) {}
         },
     )
     .into_response()

@@ -4,9 +4,12 @@
 use crate::auth::Identity;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-pub const HTMX: &str = "/assets/vendor/htmx-2.0.11/htmx.min.js";
-pub const HTMX_SSE: &str = "/assets/vendor/htmx-ext-sse-2.2.4/sse.min.js";
-pub const PICO: &str = "/assets/vendor/pico-2.1.1/pico.min.css";
+use super::pwa::{ICON_192, ICON_SVG, THEME_COLOR, asset_url};
+
+/// Paths under /assets; pages link them through `asset_url` (versioned, long-cached).
+pub const HTMX_PATH: &str = "vendor/htmx-2.0.11/htmx.min.js";
+pub const HTMX_SSE_PATH: &str = "vendor/htmx-ext-sse-2.2.4/sse.min.js";
+pub const PICO_PATH: &str = "vendor/pico-2.1.1/pico.min.css";
 
 pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
     let csrf_headers = who
@@ -19,12 +22,17 @@ pub fn page(title: &str, who: Option<&Identity>, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
+                meta name="theme-color" content=(THEME_COLOR);
                 title { (title) " · aiops" }
-                link rel="stylesheet" href=(PICO);
-                link rel="stylesheet" href="/assets/app.css";
-                script src=(HTMX) defer {}
-                script src=(HTMX_SSE) defer {}
-                script src="/assets/app.js" defer {}
+                link rel="icon" href=(ICON_SVG) type="image/svg+xml";
+                link rel="icon" href=(ICON_192) type="image/png" sizes="192x192";
+                link rel="apple-touch-icon" href=(ICON_192);
+                link rel="manifest" href="/manifest.webmanifest";
+                link rel="stylesheet" href=(asset_url(PICO_PATH));
+                link rel="stylesheet" href=(asset_url("app.css"));
+                script src=(asset_url(HTMX_PATH)) defer {}
+                script src=(asset_url(HTMX_SSE_PATH)) defer {}
+                script src=(asset_url("app.js")) defer {}
             }
             body hx-headers=[csrf_headers] {
                 header.container {

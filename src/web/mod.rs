@@ -9,6 +9,7 @@ mod issues;
 mod layout;
 mod members;
 mod pages;
+pub mod pwa;
 mod session;
 mod ssh;
 mod system;
@@ -37,9 +38,40 @@ fn security_headers() -> poem::middleware::SetHeader {
         .overriding("x-content-type-options", "nosniff")
 }
 
+/// The embedded files. URLs the pages emit carry `?v=<content hash>` (`pwa::asset_url`), so
+/// those answers are cached for a year; unversioned ones for an hour, revalidated by ETag.
 pub fn assets() -> impl Endpoint {
     EmbeddedFilesEndpoint::<Assets>::new()
-        .with(poem::middleware::SetHeader::new().appending("cache-control", "public, max-age=3600"))
+        .around(|ep, req| async move {
+            let versioned = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("v=")));
+            let mut resp = ep.call(req).await?.into_response();
+            if resp.status().is_success() || resp.status() == poem::http::StatusCode::NOT_MODIFIED {
+                let cc = if versioned {
+                    "public, max-age=31536000, immutable"
+                } else {
+                    "public, max-age=3600"
+                };
+                resp.headers_mut().insert(
+                    poem::http::header::CACHE_CONTROL,
+                    poem::http::HeaderValue::from_static(cc),
+                );
+            }
+            Ok(resp)
+        })
+        .to_response()
+        .with(security_headers())
+}
+
+/// The root-level files of the installable app (`/favicon.ico`, `/manifest.webmanifest`,
+/// `/sw.js`): public, outside the session pages.
+pub fn pwa_routes() -> impl Endpoint {
+    Route::new()
+        .at("/favicon.ico", get(pwa::favicon))
+        .at("/manifest.webmanifest", get(pwa::manifest))
+        .at("/sw.js", get(pwa::service_worker))
         .to_response()
         .with(security_headers())
 }

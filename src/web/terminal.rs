@@ -10,7 +10,7 @@ use poem::web::Path;
 use poem::web::websocket::WebSocket;
 use poem::{IntoResponse, Request, Response, handler};
 
-const XTERM: &str = "/assets/vendor/xterm-5.5.0";
+const XTERM: &str = "vendor/xterm-5.5.0";
 
 #[handler]
 pub async fn terminal_page(
@@ -29,8 +29,8 @@ pub async fn terminal_page(
         &format!("Terminal · session {}", s.id),
         Some(&who),
         html! {
-            link rel="stylesheet" href={ (XTERM) "/xterm.css" };
-            link rel="stylesheet" href="/assets/agents.css";
+            link rel="stylesheet" href=(super::pwa::asset_url(&format!("{XTERM}/xterm.css")));
+            link rel="stylesheet" href=(super::pwa::asset_url("agents.css"));
             div #term-head.term-head data-state=(if exited { "exited" } else { "connecting" }) {
                 strong { (s.tool) " · session " (s.id) }
                 " "
@@ -65,9 +65,9 @@ pub async fn terminal_page(
                 button #term-copy type="button" { "Copy" }
                 button #term-paste type="button" { "Paste" }
             }
-            script src={ (XTERM) "/xterm.js" } {}
-            script src={ (XTERM) "/addon-fit.js" } {}
-            script src="/assets/terminal.js" {}
+            script src=(super::pwa::asset_url(&format!("{XTERM}/xterm.js"))) {}
+            script src=(super::pwa::asset_url(&format!("{XTERM}/addon-fit.js"))) {}
+            script src=(super::pwa::asset_url("terminal.js")) {}
         },
     )
     .into_response()

@@ -230,3 +230,31 @@ async fn admin_runs_a_playbook_from_the_web_and_watches_its_output_live() {
         "each line once: {out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_worker_registers_and_controls_the_page_after_a_reload() {
+    let s = Server::start();
+    let d = Driver::start(true).await;
+    d.goto(&s.url("/login")).await;
+    d.find("input[name=email]").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = d
+            .script("return !!navigator.serviceWorker && !!navigator.serviceWorker.controller")
+            .await;
+        if ready == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no service worker controls the page"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        d.goto(&s.url("/login")).await;
+        d.find("input[name=email]").await;
+    }
+    let url = d
+        .script("return navigator.serviceWorker.controller.scriptURL")
+        .await;
+    assert!(url.as_str().unwrap().ends_with("/sw.js"), "{url}");
+}

@@ -743,3 +743,202 @@ async fn ssh_keys_page_generates_assigns_and_pins_host_keys() {
     let (st, _) = eve.get("/ssh-keys").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every `href`/`src` value in a page that starts with `prefix`.
+fn links(html: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["href=\"", "src=\""] {
+        for part in html.split(attr).skip(1) {
+            let v = &part[..part.find('"').unwrap_or(0)];
+            if v.starts_with(prefix) {
+                out.push(v.replace("&amp;", "&"));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn installable_app_favicon_manifest_and_service_worker() {
+    let s = Server::start();
+    let get = |path: &str| s.client.get(s.url(path)).send();
+    // The favicon, on no page a 404 any more.
+    let resp = get("/favicon.ico").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(header(&resp, "content-type").starts_with("image/"));
+    assert!(!resp.bytes().await.unwrap().is_empty());
+
+    // The manifest, and its icons answer with images.
+    let resp = get("/manifest.webmanifest").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(header(&resp, "content-type").starts_with("application/manifest+json"));
+    let m: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(m["name"], "aiops");
+    assert_eq!(m["short_name"], "aiops");
+    assert_eq!(m["start_url"], "/");
+    assert_eq!(m["display"], "standalone");
+    assert!(m["theme_color"].as_str().unwrap().starts_with('#'));
+    assert!(m["background_color"].as_str().unwrap().starts_with('#'));
+    let icons = m["icons"].as_array().unwrap();
+    for size in ["192x192", "512x512"] {
+        assert!(icons.iter().any(|i| i["sizes"] == size), "{size} icon");
+    }
+    for icon in icons {
+        let src = icon["src"].as_str().unwrap();
+        let resp = get(src).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{src}");
+        assert_eq!(
+            header(&resp, "content-type"),
+            icon["type"].as_str().unwrap(),
+            "{src}"
+        );
+    }
+
+    // The service worker, at the root so that its scope can be the whole app.
+    let resp = get("/sw.js").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.url().path(), "/sw.js");
+    assert!(header(&resp, "content-type").starts_with("text/javascript"));
+    assert_eq!(header(&resp, "cache-control"), "no-cache");
+    let sw = resp.text().await.unwrap();
+    assert!(
+        sw.contains("\"/api/\"") && sw.contains("\"/streams/\""),
+        "skips API and streams"
+    );
+    assert!(sw.contains("req.method !== \"GET\""), "skips POSTs");
+    // Everything it precaches exists, the offline page among it.
+    let list = &sw[sw.find("const PRECACHE = ").unwrap() + 17..];
+    let list: Vec<String> = serde_json::from_str(&list[..list.find(";\n").unwrap()]).unwrap();
+    assert!(
+        list.iter()
+            .any(|u| u.starts_with("/assets/offline.html?v="))
+    );
+    for url in &list {
+        assert_eq!(get(url).await.unwrap().status(), StatusCode::OK, "{url}");
+    }
+    let offline = get("/assets/offline.html")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(offline.contains("You are offline — aiops will reload when the connection is back"));
+    assert!(!offline.contains("<script>"), "no inline script");
+
+    // The app registers it.
+    let js = get("/assets/app.js").await.unwrap().text().await.unwrap();
+    assert!(
+        js.contains("'serviceWorker' in navigator")
+            || js.contains("\"serviceWorker\" in navigator")
+    );
+    assert!(js.contains("register(\"/sw.js\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_link_the_manifest_and_icons_and_assets_are_versioned_and_long_cached() {
+    let s = Server::start();
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let mut assets = Vec::new();
+    for (path, logged_in) in [
+        ("/login", false),
+        ("/", true),
+        ("/projects", true),
+        ("/issues", true),
+        ("/users", true),
+        ("/no-such-page", true),
+    ] {
+        let mut req = s.client.get(s.url(path));
+        if logged_in {
+            req = req.header("cookie", format!("aiops_session={cookie}"));
+        }
+        let html = req.send().await.unwrap().text().await.unwrap();
+        assert!(
+            html.contains(r#"<link rel="manifest" href="/manifest.webmanifest">"#),
+            "{path}"
+        );
+        assert!(html.contains(r#"<link rel="icon""#), "{path}");
+        assert!(html.contains(r#"<link rel="apple-touch-icon""#), "{path}");
+        assert!(html.contains(r#"<meta name="theme-color""#), "{path}");
+        let found = links(&html, "/assets/");
+        assert!(found.len() >= 5, "{path}: {found:?}");
+        assets.extend(found);
+    }
+    assets.sort();
+    assets.dedup();
+    for url in &assets {
+        if url.starts_with("/assets/icons/") {
+            continue;
+        }
+        assert!(url.contains("?v="), "versioned: {url}");
+        let resp = s.client.get(s.url(url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{url}");
+        assert_eq!(
+            header(&resp, "cache-control"),
+            "public, max-age=31536000, immutable",
+            "{url}"
+        );
+    }
+    // Unversioned URLs are cached for an hour and revalidated by ETag.
+    let resp = s.client.get(s.url("/assets/app.css")).send().await.unwrap();
+    assert_eq!(header(&resp, "cache-control"), "public, max-age=3600");
+    let etag = header(&resp, "etag");
+    assert!(!etag.is_empty());
+    let resp = s
+        .client
+        .get(s.url("/assets/app.css"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swagger_ui_fits_phones_links_back_and_caches_its_bundle() {
+    let s = Server::start();
+    let resp = s.client.get(s.url("/api/docs")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#)
+    );
+    assert!(html.contains(r#"<a class="aiops-back" href="/">← aiops</a>"#));
+    assert!(!html.contains("<script>"), "no inline script");
+    let files = links(&html, "/api/docs/");
+    assert!(
+        files.iter().any(|u| u.contains("swagger-ui-bundle.js?v=")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|u| u.contains("swagger-ui.css?v=")),
+        "{files:?}"
+    );
+    for url in files {
+        let resp = s.client.get(s.url(&url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{url}");
+        if url.contains("?v=") {
+            assert_eq!(
+                header(&resp, "cache-control"),
+                "public, max-age=31536000, immutable",
+                "{url}"
+            );
+        }
+        assert!(!resp.text().await.unwrap().is_empty(), "{url}");
+    }
+    // The start script loads the document, which is public.
+    let resp = s
+        .client
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
