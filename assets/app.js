@@ -6,6 +6,62 @@
   try { saved = localStorage.getItem("aiops-theme"); } catch (e) {}
   if (saved === "light" || saved === "dark") root.setAttribute("data-theme", saved);
 
+  // ---- navigation drawer (below 1024 px; a side bar above) -------------------------------
+  // ☰ opens it; Escape, a tap outside (the backdrop) or following a link closes it.
+  function setNav(open) {
+    var toggle = document.getElementById("nav-toggle");
+    var backdrop = document.getElementById("nav-backdrop");
+    if (!toggle) return;
+    document.body.classList.toggle("nav-open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (backdrop) backdrop.hidden = !open;
+    if (open) {
+      var first = document.querySelector("#nav-links a[aria-current=page], #nav-links a");
+      if (first) first.focus();
+    }
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && document.body.classList.contains("nav-open")) {
+      setNav(false);
+      var toggle = document.getElementById("nav-toggle");
+      if (toggle) toggle.focus();
+    }
+  });
+  document.addEventListener("click", function (ev) {
+    if (!document.body.classList.contains("nav-open") || !ev.target.closest) return;
+    if (ev.target.id === "nav-backdrop" || ev.target.closest("#nav-links a")) setNav(false);
+  });
+  // Back to a wide window: the side bar shows anyway; drop the drawer state.
+  if (window.matchMedia) {
+    var wide = window.matchMedia("(min-width: 1024px)");
+    var onWide = function () { if (wide.matches) setNav(false); };
+    if (wide.addEventListener) wide.addEventListener("change", onWide);
+  }
+
+  // ---- tables as cards on phones: every cell labelled with its column's heading ----------
+  function labelCells(scope) {
+    var tables = (scope && scope.querySelectorAll) ? scope.querySelectorAll("table") : [];
+    if (scope && scope.tagName === "TABLE") tables = [scope];
+    Array.prototype.forEach.call(tables, function (table) {
+      var heads = table.querySelectorAll("thead th");
+      if (!heads.length) return;
+      var names = Array.prototype.map.call(heads, function (th) { return th.textContent.trim(); });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        var col = 0;
+        Array.prototype.forEach.call(tr.children, function (cell) {
+          if (!cell.hasAttribute("data-label") && !cell.hasAttribute("colspan")) {
+            cell.setAttribute("data-label", names[col] || "");
+          }
+          col += parseInt(cell.getAttribute("colspan") || "1", 10) || 1;
+        });
+      });
+    });
+  }
+  document.addEventListener("htmx:afterSettle", function (ev) {
+    var t = ev.target && ev.target.isConnected ? ev.target : document;
+    labelCells(t.closest ? (t.closest("table") || t) : t);
+  });
+
   document.addEventListener("click", function (ev) {
     var t = ev.target.closest ? ev.target.closest("button") : null;
     if (!t) return;
@@ -16,9 +72,7 @@
       root.setAttribute("data-theme", next);
       try { localStorage.setItem("aiops-theme", next); } catch (e) {}
     } else if (t.id === "nav-toggle") {
-      var nav = document.getElementById("topnav");
-      var open = nav.classList.toggle("open");
-      t.setAttribute("aria-expanded", open ? "true" : "false");
+      setNav(!document.body.classList.contains("nav-open"));
     } else if (t.dataset && t.dataset.copy) {
       var el = document.querySelector(t.dataset.copy);
       if (el && navigator.clipboard) {
@@ -133,7 +187,9 @@
     }
     if (type.indexOf("html") >= 0) {
       var doc = new DOMParser().parseFromString(body, "text/html");
-      var el = doc.querySelector("main .error, main [role=alert], main p, body p");
+      // A whole page has the message in main; an htmx fragment is all main content.
+      var el = doc.querySelector("main .error, main [role=alert]") ||
+        doc.querySelector("body .error, body [role=alert]") || doc.querySelector("main p, body p");
       return el ? el.textContent.trim() : "";
     }
     return body.length > 400 ? body.slice(0, 400) + "…" : body;
@@ -239,6 +295,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    labelCells(document);
     showFlash();
     if (window.htmx) {
       htmx.config.timeout = 30000;

@@ -65,7 +65,10 @@ BK=$(bash bench/backup.sh 100000 2>/dev/null)
 row "backup, 100,000 issues" "$(echo "$BK" | sed -n 's/.*backup  (POST \/system\/backups): *\(.*\)/\1/p')"
 row "restore, 100,000 issues" "$(echo "$BK" | sed -n 's/.*restore (verify + safety backup + swap): *\(.*\)/\1/p')"
 while IFS= read -r line; do ROWS+=("$line"); done < <(bash bench/sessions.sh "$BIN" | sed -n '/^| session start/p')
+while IFS= read -r line; do ROWS+=("$line"); done < <(bash bench/web_lcp.sh "$BIN" | grep '^| LCP')
 
-XX
+echo "| measure | result |"
+echo "|---|---|"
+printf '%s\n' "${ROWS[@]}"
 echo
 echo "wrk -t2 -c32 -d${DURATION}s on loopback; $(nproc) cores; $(date -u +%Y-%m-%d)."

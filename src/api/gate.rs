@@ -2,8 +2,7 @@
 //! write, and renders every error — ours, poem's, unknown routes, 405, 415, 413, 429 — as JSON.
 
 use crate::auth::{AuthMethod, Identity};
-use crate::domain::AuditEntry;
-use crate::domain::rules::redact;
+use crate::domain::{AuditEntry, AuditSource};
 use crate::error::AppError;
 use crate::services::App;
 use poem::http::{Method, StatusCode, header};
@@ -306,23 +305,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     }
 }
 
-/// What is kept of a request body in the audit log: the redacted JSON when small, else its
-/// size and top-level field names.
-pub const AUDIT_BODY_MAX: usize = 4096;
-
-pub fn audit_body(body: serde_json::Value) -> serde_json::Value {
-    let mut b = body;
-    redact(&mut b);
-    let size = b.to_string().len();
-    if size <= AUDIT_BODY_MAX {
-        return b;
-    }
-    let fields: Vec<String> = b
-        .as_object()
-        .map(|o| o.keys().take(50).cloned().collect())
-        .unwrap_or_default();
-    serde_json::json!({"_truncated": true, "_bytes": size, "_fields": fields})
-}
+pub use crate::services::audit::audit_body;
 
 pub struct ApiGate {
     app: Arc<App>,
@@ -438,15 +421,17 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
     }
 }
 
-struct RequestInfo {
-    method: String,
-    path: String,
-    query: Option<String>,
-    user_agent: Option<String>,
+/// What an audit entry keeps of the request itself (the API's and the web's alike).
+pub(crate) struct RequestInfo {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl RequestInfo {
-    fn of(req: &Request) -> RequestInfo {
+    pub(crate) fn of(req: &Request) -> RequestInfo {
         RequestInfo {
             method: req.method().to_string(),
             path: req.original_uri().path().to_string(),
@@ -456,6 +441,43 @@ impl RequestInfo {
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.chars().take(512).collect()),
+            request_id: req
+                .extensions()
+                .get::<crate::server::RequestCtx>()
+                .map(|c| c.id.clone()),
+        }
+    }
+
+    /// The audit entry of this request (`body` already redacted by `audit_body`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn entry(
+        &self,
+        source: AuditSource,
+        who: &Identity,
+        status: StatusCode,
+        started: Instant,
+        body: Option<serde_json::Value>,
+        client: &str,
+        error: Option<&str>,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: 0,
+            user_id: Some(who.user.id),
+            api_key_id: (who.method == AuthMethod::ApiKey)
+                .then(|| who.key.as_ref().map(|k| k.id))
+                .flatten(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            request_body: body,
+            status: status.as_u16(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            ip_address: Some(client.to_string()),
+            user_agent: self.user_agent.clone(),
+            error_message: error.map(|s| s.chars().take(1000).collect()),
+            created_at: crate::domain::model::now(),
+            source,
+            request_id: self.request_id.clone(),
         }
     }
 }
@@ -472,24 +494,16 @@ impl<E> ApiGateEndpoint<E> {
         client: &str,
         error: Option<&str>,
     ) {
-        let body = body.map(audit_body);
-        let entry = AuditEntry {
-            id: 0,
-            user_id: who.map(|i| i.user.id),
-            api_key_id: who
-                .filter(|i| i.method == AuthMethod::ApiKey)
-                .and_then(|i| i.key.as_ref().map(|k| k.id)),
-            method: req.method.clone(),
-            path: req.path.clone(),
-            query: req.query.clone(),
-            request_body: body,
-            status: status.as_u16(),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            ip_address: Some(client.to_string()),
-            user_agent: req.user_agent.clone(),
-            error_message: error.map(|s| s.chars().take(1000).collect()),
-            created_at: crate::domain::model::now(),
-        };
+        let Some(who) = who else { return };
+        let entry = req.entry(
+            AuditSource::Api,
+            who,
+            status,
+            started,
+            body.map(audit_body),
+            client,
+            error,
+        );
         tokio::task::block_in_place(|| self.app.record_audit(entry));
     }
 }

@@ -73,9 +73,19 @@ pub struct SessionObj {
     pub pane_dead: Option<bool>,
     /// The account the session's tmux server runs as (the original's `tmux_server_user`).
     pub tmux_server_user: String,
+    /// The command `POST /ai/sessions/{id}/resume` runs (`claude --resume <id>`, `codex resume
+    /// <id>`, or the tool's latest conversation when it printed no id); null for tools that
+    /// cannot resume.
+    #[oai(nullable)]
+    pub resume_command: Option<String>,
 }
 
 fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
+    let resume = crate::domain::sessions::resume_command(
+        &s.tool,
+        s.command.as_deref().unwrap_or(&s.tool),
+        s.tool_session_id.as_deref(),
+    );
     SessionObj {
         id: s.id,
         session_id: s.session_id,
@@ -95,6 +105,7 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         project_name: None,
         pane_dead: state.map(|st| st == "exited"),
         tmux_server_user: s.run_as.clone().unwrap_or_else(ssh_user),
+        resume_command: resume,
     }
 }
 
@@ -145,6 +156,20 @@ pub struct StartResult {
     pub context_populated: bool,
     #[oai(nullable)]
     pub workspace_path: Option<String>,
+    pub tool: String,
+}
+
+#[derive(Object)]
+pub struct ResumeResult {
+    /// The new session's database id.
+    pub id: u64,
+    pub session_id: String,
+    pub message: String,
+    #[oai(nullable)]
+    pub tmux_target: Option<String>,
+    /// The command it runs.
+    #[oai(nullable)]
+    pub command: Option<String>,
     pub tool: String,
 }
 
@@ -337,6 +362,27 @@ impl SessionsApi {
             message: marked_inactive
                 .then(|| "Session no longer exists and has been marked inactive".to_string()),
         }))
+    }
+
+    /// Resume an ended session's conversation in a new session (claude and codex; see
+    /// `resume_command`). 400 for tools that cannot resume; 409 while it still runs.
+    #[oai(path = "/ai/sessions/:id/resume", method = "post")]
+    async fn resume(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> R<Created<ResumeResult>> {
+        let (started, project) = app.resume_session(auth.identity(), &id.0).await?;
+        let s = started.session;
+        Ok(Created::Created(Json(ResumeResult {
+            message: format!("Resumed {} session in project {project}", s.tool),
+            id: s.id,
+            session_id: s.session_id.clone(),
+            tmux_target: s.tmux_target.clone(),
+            command: s.command.clone(),
+            tool: s.tool.clone(),
+        })))
     }
 
     /// Run the session's command again in the same tmux window.

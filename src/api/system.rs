@@ -50,6 +50,11 @@ pub struct StatusObj {
     /// database, tmux, git, ansible, ai_tools, workspaces, integrations, sessions, scheduler
     pub components: std::collections::BTreeMap<String, ComponentObj>,
     pub summary: SummaryObj,
+    /// When the slow checks (tool versions, data dir size) last ran: they run in the
+    /// background every minute; `?refresh=1` runs them now.
+    pub checked_at: Timestamp,
+    /// What needs attention, each in words with what to do (empty: nothing).
+    pub attention: Vec<String>,
 }
 
 #[derive(Object)]
@@ -345,6 +350,14 @@ enum Archive {
     ),
 }
 
+#[derive(poem_openapi::ApiRequest)]
+enum ArchiveBody {
+    #[oai(content_type = "application/gzip")]
+    Gzip(Binary<Vec<u8>>),
+    #[oai(content_type = "application/octet-stream")]
+    Bytes(Binary<Vec<u8>>),
+}
+
 pub struct SystemApi;
 
 #[OpenApi]
@@ -352,8 +365,15 @@ impl SystemApi {
     /// Health of every part: store, tmux, git, ansible, agent tools, workspaces,
     /// integrations, sessions, scheduler; version, uptime and data dir size.
     #[oai(path = "/system/status", method = "get", tag = "Tag::System")]
-    async fn status(&self, app: AppRef<'_>, auth: Auth) -> R<Json<StatusObj>> {
-        let s = app.system_status(auth.identity()).await?;
+    async fn status(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        /// `1` or `true`: run the slow checks now instead of answering from their last run.
+        refresh: Query<Option<String>>,
+    ) -> R<Json<StatusObj>> {
+        let refresh = matches!(refresh.0.as_deref(), Some("1" | "true" | "yes"));
+        let s = app.system_status(auth.identity(), refresh).await?;
         let healthy_components = s.components.iter().filter(|(_, c)| c.healthy).count();
         let total = s.components.len();
         Ok(Json(StatusObj {
@@ -383,6 +403,8 @@ impl SystemApi {
                 healthy_components,
                 unhealthy_components: total - healthy_components,
             },
+            checked_at: s.checked_at,
+            attention: s.attention,
         }))
     }
 
@@ -633,6 +655,36 @@ impl SystemApi {
         Ok(Json(RestoreObj {
             message: format!(
                 "Database restored from backup {}; the server is running on the restored data (safety backup {} holds the data from before).",
+                r.backup.id, r.safety_backup.id
+            ),
+            backup_id: r.backup.id,
+            safety_backup_id: r.safety_backup.id,
+            from_schema_version: r.from_schema,
+            counts: r.counts,
+        }))
+    }
+
+    /// Restore from an uploaded archive (one downloaded from this or another aiops server):
+    /// the body is the .tar.gz itself (`application/gzip` or `application/octet-stream`, at
+    /// most `max_body_bytes`; the web page /admin/backups takes larger ones). It is verified
+    /// completely, kept as a backup of kind `uploaded`, then restored like any backup.
+    #[oai(path = "/system/backups/upload", method = "post", tag = "Tag::Backups")]
+    async fn backup_upload(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        /// The archive's file name, for the backup's description.
+        filename: Query<Option<String>>,
+        body: ArchiveBody,
+    ) -> R<Json<RestoreObj>> {
+        let (ArchiveBody::Gzip(b) | ArchiveBody::Bytes(b)) = body;
+        let name = filename.0.unwrap_or_else(|| "upload.tar.gz".into());
+        let r = app
+            .restore_from_upload(auth.identity(), &name, std::io::Cursor::new(b.0))
+            .await?;
+        Ok(Json(RestoreObj {
+            message: format!(
+                "Database restored from the uploaded archive (now backup {}); the server is running on the restored data (safety backup {} holds the data from before).",
                 r.backup.id, r.safety_backup.id
             ),
             backup_id: r.backup.id,

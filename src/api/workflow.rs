@@ -1,4 +1,5 @@
-//! The agent workflow (`/workflows/*`) and the global agent instructions (`/agents/global`).
+//! The agent workflow (`/workflows/*`), the global agent instructions (`/agents/global`) and
+//! each project's (`/projects/{id}/agents/context`).
 
 use super::gate::Auth;
 use super::git::WorkspaceStatusObj;
@@ -19,7 +20,7 @@ type AppRef<'a> = Data<&'a Arc<App>>;
 enum Tag {
     /// The issue workflow agents follow: claim, progress, submit, approval, complete
     Workflows,
-    /// The global instructions every agent context file starts with
+    /// The instructions every agent context file starts with: global, then the project's
     Agents,
 }
 
@@ -145,6 +146,52 @@ pub struct GlobalObj {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct GlobalBody {
+    #[oai(validator(max_length = 1000000))]
+    pub content: Str,
+}
+
+/// A project's own agent instructions (the project's part of AGENTS.override.md).
+#[derive(Object)]
+pub struct ProjectContextObj {
+    pub project_id: u64,
+    /// Null: the project has no instructions of its own.
+    #[oai(nullable)]
+    pub content: Option<String>,
+    #[oai(nullable)]
+    pub updated_at: Option<Timestamp>,
+    #[oai(nullable)]
+    pub updated_by: Option<UserRef>,
+    /// Whether you may change them (maintainers of the project, with a write-scope key).
+    pub can_edit: bool,
+    /// The AGENTS.override.md a session without an issue starts with: global + project +
+    /// the issue placeholder (with an issue, its details take the placeholder's place).
+    pub preview: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
+}
+
+impl From<crate::services::context::ProjectContextView> for ProjectContextObj {
+    fn from(v: crate::services::context::ProjectContextView) -> Self {
+        ProjectContextObj {
+            project_id: v.project_id,
+            updated_at: v.context.as_ref().map(|c| c.updated_at),
+            content: v.context.map(|c| c.content),
+            updated_by: v.updated_by.map(|u| UserRef {
+                id: u.id,
+                name: u.name,
+                email: u.email,
+            }),
+            can_edit: v.can_edit,
+            preview: v.preview,
+            message: None,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProjectContextBody {
+    /// Markdown, stored as given (line endings normalised); at most 32 KiB. Blank removes them.
     #[oai(validator(max_length = 1000000))]
     pub content: Str,
 }
@@ -370,6 +417,51 @@ impl WorkflowApi {
             }),
             message: Some("Global agent context updated successfully".into()),
         }))
+    }
+
+    /// A project's own agent instructions, and the file an agent gets (members of the project).
+    #[oai(
+        path = "/projects/:id/agents/context",
+        method = "get",
+        tag = "Tag::Agents"
+    )]
+    async fn project_context_get(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: poem_openapi::param::Path<u64>,
+    ) -> R<Json<ProjectContextObj>> {
+        Ok(Json(app.project_context(auth.identity(), id.0)?.into()))
+    }
+
+    /// Set a project's own agent instructions (maintainers of the project); blank text removes
+    /// them. Agents started from then on get them after the global instructions.
+    #[oai(
+        path = "/projects/:id/agents/context",
+        method = "put",
+        tag = "Tag::Agents"
+    )]
+    async fn project_context_put(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: poem_openapi::param::Path<u64>,
+        body: Json<ProjectContextBody>,
+    ) -> R<Json<ProjectContextObj>> {
+        let v = tokio::task::block_in_place(|| {
+            app.set_project_context(auth.identity(), id.0, &body.0.content.0)
+        })?;
+        let saved = v.context.is_some();
+        let mut o: ProjectContextObj = v.into();
+        o.message = Some(
+            if saved {
+                "Project agent instructions updated"
+            } else {
+                "Project agent instructions removed"
+            }
+            .into(),
+        );
+        Ok(Json(o))
     }
 
     /// Remove the global agent instructions (admins): agents get the repository's AGENTS.md.

@@ -6,6 +6,7 @@ pub mod ansible;
 pub mod backup;
 pub mod context;
 pub mod git;
+pub mod gitrules;
 pub mod issues;
 pub mod keys;
 pub mod model;

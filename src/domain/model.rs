@@ -162,6 +162,30 @@ pub struct AuditEntry {
     #[serde(default)]
     pub error_message: Option<String>,
     pub created_at: Timestamp,
+    /// Where the change was made (rows from before web auditing are API writes).
+    #[serde(default)]
+    pub source: AuditSource,
+    /// The request's `X-Request-Id` (matches the request log line).
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// The channel an audited change came through.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSource {
+    #[default]
+    Api,
+    Web,
+}
+
+impl AuditSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditSource::Api => "api",
+            AuditSource::Web => "web",
+        }
+    }
 }
 
 // ---- Entities whose behaviour later capabilities add. Their tables exist from schema v1 so the
@@ -353,6 +377,10 @@ pub struct AiSession {
     /// How the session ended ("closed", "agent exited, then closed", "tmux session gone", …).
     #[serde(default)]
     pub end_reason: Option<String>,
+    /// The tool's own conversation id, read from its output when it ended (Codex and Claude
+    /// print one); `domain::sessions::resume_command` uses it.
+    #[serde(default)]
+    pub tool_session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

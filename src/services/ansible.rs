@@ -62,6 +62,13 @@ pub struct RunRequest {
     pub tags: Option<String>,
 }
 
+/// A run and the email of the user who started it (None: that user is gone).
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub run: AnsibleRun,
+    pub actor: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PlaybookView {
     /// `system` or `project`
@@ -448,8 +455,10 @@ impl App {
                 }
             }
         };
+        let began: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         let finish = |status: &str, code: Option<i32>| {
             flush();
+            let ms = began.get().map(|t| t.elapsed().as_millis() as u64);
             self.update_run(id, |r| {
                 r.status = status.into();
                 r.exit_code = code;
@@ -458,9 +467,12 @@ impl App {
             if let Ok(mut m) = self.ansible.live.lock() {
                 m.remove(&id);
             }
-            let _ = live
-                .tx
-                .send(format!("\u{0}done:{status}:{}", code.unwrap_or(-1)));
+            // "\0done:<status>:<exit code or -1>:<duration ms or -1>"
+            let _ = live.tx.send(format!(
+                "\u{0}done:{status}:{}:{}",
+                code.unwrap_or(-1),
+                ms.map_or(-1, |m| m as i64)
+            ));
             tracing::info!(run = id, status, code, "ansible run finished");
         };
         let Some(_permit) = permit else {
@@ -472,6 +484,9 @@ impl App {
             r.status = "running".into();
             r.started_at = Some(crate::domain::model::now());
         });
+        let _ = began.set(std::time::Instant::now());
+        // Followers switch their badge to running now, before the first line comes.
+        let _ = live.tx.send("\u{0}state:running".to_string());
         let env: Vec<(String, String)> = [
             ("ANSIBLE_NOCOLOR", "1"),
             ("ANSIBLE_FORCE_COLOR", "0"),
@@ -628,6 +643,48 @@ impl App {
         Ok(all)
     }
 
+    /// Recent runs with who started them, newest first: of one project (`Some`), or all the
+    /// caller may see (`None`: admins also see the server's own runs).
+    pub fn list_run_views(
+        &self,
+        caller: &Identity,
+        project_id: Option<Id>,
+        limit: usize,
+    ) -> AppResult<Vec<RunView>> {
+        caller.require(Scope::Read)?;
+        let r = self.store.read()?;
+        let g = Grants::load(&r, caller)?;
+        let mut all: Vec<AnsibleRun> = all_rows(&r, ANSIBLE_RUNS)?;
+        all.retain(|x| {
+            project_id.is_none_or(|p| x.project_id == Some(p)) && run_visible(&r, &g, caller, x)
+        });
+        all.reverse();
+        all.truncate(limit.clamp(1, 500));
+        let mut emails: HashMap<Id, Option<String>> = HashMap::new();
+        let mut out = Vec::with_capacity(all.len());
+        for mut run in all {
+            run.output.clear();
+            let actor = match emails.get(&run.user_id) {
+                Some(e) => e.clone(),
+                None => {
+                    let e = get_row::<User>(&r, USERS, run.user_id)?.map(|u| u.email);
+                    emails.insert(run.user_id, e.clone());
+                    e
+                }
+            };
+            out.push(RunView { run, actor });
+        }
+        Ok(out)
+    }
+
+    /// One run with who started it.
+    pub fn get_run_view(&self, caller: &Identity, id: Id) -> AppResult<RunView> {
+        let run = self.get_run(caller, id)?;
+        let r = self.store.read()?;
+        let actor = get_row::<User>(&r, USERS, run.user_id)?.map(|u| u.email);
+        Ok(RunView { run, actor })
+    }
+
     /// The output so far and, while running, a receiver for what comes next.
     pub fn follow_run(
         &self,
@@ -712,8 +769,8 @@ impl App {
         Ok(())
     }
 
-    /// Enabled schedules and their expressions, for the scheduler.
-    pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String)>> {
+    /// Enabled schedules, their expressions and playbooks, for the scheduler.
+    pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String, String)>> {
         let r = self.store.read()?;
         let all: Vec<AnsibleSchedule> = all_rows(&r, ANSIBLE_SCHEDULES)?;
         Ok(all
@@ -722,7 +779,7 @@ impl App {
             .filter_map(|s| {
                 crate::domain::issues::cron_expression(&s.cron)
                     .ok()
-                    .map(|e| (s.id, e))
+                    .map(|e| (s.id, e, s.playbook.clone()))
             })
             .collect())
     }

@@ -158,6 +158,77 @@ fn verify_archive(path: &Path, schema: u64, key_id: &str) -> AppResult<Verified>
     Ok(Verified { manifest })
 }
 
+/// The largest archive an upload may be.
+pub const UPLOAD_MAX_BYTES: u64 = 8 << 30;
+
+/// An uploaded, verified archive waiting for the admin's confirmation.
+pub struct StagedUpload {
+    /// Names the upload in `restore_uploaded_backup`.
+    pub token: String,
+    pub file_name: String,
+    pub size_bytes: u64,
+    pub manifest: Manifest,
+}
+
+/// A file name as it may be shown and stored: its last component, printable, at most 120
+/// characters.
+fn clean_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let n: String = base.chars().filter(|c| !c.is_control()).take(120).collect();
+    if n.trim().is_empty() {
+        "(unnamed)".into()
+    } else {
+        n
+    }
+}
+
+/// Uploads left unconfirmed for more than an hour are removed.
+fn remove_stale_uploads(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// What is wrong with an uploaded file, in words, before the full verification: empty, not
+/// gzip at all.
+pub fn upload_problem(head: &[u8], file_name: &str) -> Option<String> {
+    let name = clean_name(file_name);
+    if head.is_empty() {
+        return Some(format!(
+            "'{name}' is empty: choose the .tar.gz file that Backups → Download saved; nothing was changed"
+        ));
+    }
+    if !head.starts_with(&[0x1f, 0x8b]) {
+        return Some(format!(
+            "'{name}' is not a backup archive (an aiops backup is the .tar.gz file that Backups → Download saves); nothing was changed"
+        ));
+    }
+    None
+}
+
+/// The upload's first bytes, then the full verification.
+fn check_upload(path: &Path, file_name: &str, schema: u64, key_id: &str) -> AppResult<Manifest> {
+    let mut head = [0u8; 2];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| io_err("read", path, e))?;
+    if let Some(why) = upload_problem(&head[..n], file_name) {
+        return Err(AppError::BadRequest(why));
+    }
+    verify_archive(path, schema, key_id).map(|v| v.manifest)
+}
+
 impl App {
     pub fn backups_dir(&self) -> PathBuf {
         self.config.data_dir.join("backups")
@@ -497,6 +568,174 @@ impl App {
         })
     }
 
+    // ---- restore from an uploaded archive ---------------------------------------------------
+
+    fn uploads_dir(&self) -> PathBuf {
+        self.backups_dir().join(".uploads")
+    }
+
+    /// Receive an uploaded archive (admins) into the data dir, at most `UPLOAD_MAX_BYTES`,
+    /// and verify it completely (format, version, checksums, master key) as a restore does.
+    /// Nothing is changed: the archive waits for `restore_uploaded_backup` with its token
+    /// (an hour at most). A bad file is refused with what is wrong with it.
+    pub async fn stage_backup_upload<R>(
+        &self,
+        caller: &Identity,
+        file_name: &str,
+        mut body: R,
+    ) -> AppResult<StagedUpload>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        use rand::RngCore;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        caller.require_admin()?;
+        let dir = self.uploads_dir();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io_err("create", &dir, e))?;
+        remove_stale_uploads(&dir);
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        let part = dir.join(format!("{token}.part"));
+        let written = async {
+            let mut f = tokio::fs::File::create(&part)
+                .await
+                .map_err(|e| io_err("create", &part, e))?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            loop {
+                let n = body.read(&mut buf).await.map_err(|e| {
+                    AppError::BadRequest(format!(
+                        "the upload broke off ({e}); nothing was changed: upload the file again"
+                    ))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                if total > UPLOAD_MAX_BYTES {
+                    return Err(AppError::BadRequest(format!(
+                        "the file is larger than {} GiB, more than any backup this server takes; nothing was changed",
+                        UPLOAD_MAX_BYTES >> 30
+                    )));
+                }
+                f.write_all(&buf[..n])
+                    .await
+                    .map_err(|e| io_err("write", &part, e))?;
+            }
+            f.sync_all().await.map_err(|e| io_err("sync", &part, e))?;
+            Ok(total)
+        }
+        .await;
+        let checked = written.and_then(|size| {
+            tokio::task::block_in_place(|| {
+                check_upload(
+                    &part,
+                    file_name,
+                    crate::store::SCHEMA_VERSION,
+                    self.secrets.key_id(),
+                )
+            })
+            .map(|m| (size, m))
+        });
+        let (size_bytes, manifest) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+        };
+        let path = dir.join(format!("{token}.tar.gz"));
+        std::fs::rename(&part, &path).map_err(|e| io_err("rename", &part, e))?;
+        tracing::info!(
+            by = caller.id(),
+            bytes = size_bytes,
+            "backup archive uploaded and verified"
+        );
+        Ok(StagedUpload {
+            token,
+            file_name: clean_name(file_name),
+            size_bytes,
+            manifest,
+        })
+    }
+
+    /// Replace all data with an uploaded archive (admins): it becomes a listed backup (kind
+    /// `uploaded`), then is restored like any backup (verified again, safety copy, swap).
+    pub async fn restore_uploaded_backup(
+        &self,
+        caller: &Identity,
+        token: &str,
+        file_name: &str,
+    ) -> AppResult<Restored> {
+        caller.require_admin()?;
+        if token.len() != 32 || !token.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(AppError::BadRequest(
+                "that is not an upload token: upload the archive again".into(),
+            ));
+        }
+        let staged = self.uploads_dir().join(format!("{token}.tar.gz"));
+        if !staged.is_file() {
+            return Err(AppError::NotFound(
+                "the uploaded archive is gone (uploads are kept for an hour, and restored once): upload it again".into(),
+            ));
+        }
+        let _g = self.backup_lock.lock().await;
+        let restored = tokio::task::block_in_place(|| -> AppResult<Restored> {
+            let dir = self.backups_dir();
+            let id = {
+                let w = self.store.write()?;
+                let id = next_id(&w, "backups")?;
+                w.commit()?;
+                id
+            };
+            let now = crate::domain::model::now();
+            let filename = dom::file_name(now, id);
+            let path = dir.join(&filename);
+            std::fs::rename(&staged, &path).map_err(|e| io_err("move", &staged, e))?;
+            let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let b = Backup {
+                id,
+                filename,
+                filepath: path.display().to_string(),
+                size_bytes,
+                description: Some(format!("Uploaded archive {}", clean_name(file_name))),
+                created_by_user_id: Some(caller.id()),
+                created_at: now,
+                kind: Some("uploaded".into()),
+                sha256: Some(sha256_file(&path)?),
+                schema_version: None,
+            };
+            let w = self.store.write()?;
+            put_row(&w, BACKUPS, id, &b)?;
+            w.commit()?;
+            self.restore_locked(caller, b)
+        })?;
+        match self.rediscover_sessions().await {
+            Ok((kept, ended)) => tracing::info!(kept, ended, "sessions checked after restore"),
+            Err(e) => tracing::warn!(error = %e, "sessions not checked after restore"),
+        }
+        Ok(restored)
+    }
+
+    /// Upload and restore in one step (the API): `stage_backup_upload`, then
+    /// `restore_uploaded_backup`.
+    pub async fn restore_from_upload<R>(
+        &self,
+        caller: &Identity,
+        file_name: &str,
+        body: R,
+    ) -> AppResult<Restored>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        let staged = self.stage_backup_upload(caller, file_name, body).await?;
+        self.restore_uploaded_backup(caller, &staged.token, &staged.file_name)
+            .await
+    }
+
     // ---- schedule and retention ------------------------------------------------------------
 
     /// The backup schedule (administrators, or the system caller for the scheduler).
@@ -573,5 +812,23 @@ impl App {
             w.commit()?;
         }
         Ok(gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_upload_is_named_and_explained() {
+        let e = upload_problem(b"", "/home/me/empty.tar.gz").unwrap_or_default();
+        assert!(e.starts_with("'empty.tar.gz' is empty"), "{e}");
+        let e = upload_problem(b"PK", "photos.zip").unwrap_or_default();
+        assert!(e.contains("'photos.zip' is not a backup archive"), "{e}");
+        assert!(e.contains("nothing was changed"), "{e}");
+        assert_eq!(upload_problem(&[0x1f, 0x8b], "a.tar.gz"), None);
+        assert_eq!(clean_name("C:\\x\\b.tar.gz"), "b.tar.gz");
+        assert_eq!(clean_name("  "), "(unnamed)");
+        assert_eq!(clean_name(&"a".repeat(500)).len(), 120);
     }
 }

@@ -9,6 +9,7 @@ use super::access::project_for;
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::git::{PorcelainStatus, parse_status_v2, relative_path, user_dir};
+use crate::domain::gitrules::{self, BranchPick, ChangedFile};
 use crate::domain::rules::{project_path_slug, tenant_slug, validate_branch};
 use crate::domain::{Id, Project, Scope, Tenant};
 use crate::error::{AppError, AppResult};
@@ -75,7 +76,27 @@ pub struct GitStatus {
     pub last_pull: Option<chrono::DateTime<chrono::Utc>>,
     pub last_commit: Option<CommitInfo>,
     pub path: PathBuf,
+    /// Every changed file with its badge (the same `git status` run as `porcelain`).
+    pub files: Vec<ChangedFile>,
 }
+
+/// The diff of one changed file, for the workspace view.
+#[derive(Debug, Clone)]
+pub struct FileDiff {
+    pub path: String,
+    /// Its entries in `git status` (one for a file, the new files of a new directory; none
+    /// when the path has no changes).
+    pub changes: Vec<ChangedFile>,
+    /// A unified diff (empty when there are no changes).
+    pub text: String,
+    /// The diff was longer than `FILE_DIFF_BYTES` and was cut.
+    pub truncated: bool,
+}
+
+/// The most of a one-file diff the workspace view shows.
+pub const FILE_DIFF_BYTES: usize = 512 * 1024;
+/// How many files of a new (untracked) directory a diff shows.
+const NEW_DIR_FILES: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct CommitInfo {
@@ -101,6 +122,10 @@ pub enum FileContent {
 
 struct GitOut {
     ok: bool,
+    /// The exit code (None when a signal ended git).
+    code: Option<i32>,
+    /// Stdout was cut at the caller's limit (`run_git_limited`).
+    truncated: bool,
     stdout: String,
     stderr: String,
 }
@@ -132,6 +157,19 @@ async fn run_git(
     args: &[&str],
     timeout: Duration,
     env: &[(String, String)],
+) -> AppResult<GitOut> {
+    run_git_limited(ws, dir, args, timeout, env, None).await
+}
+
+/// `run_git` that keeps at most `limit` bytes of stdout: past it the pipe is closed (git stops
+/// on SIGPIPE) and the answer is marked truncated, so a huge diff never fills memory.
+async fn run_git_limited(
+    ws: &Workspace,
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+    env: &[(String, String)],
+    limit: Option<usize>,
 ) -> AppResult<GitOut> {
     let run_as = ws.run_as.as_deref();
     let (secret, mut env): (Vec<_>, Vec<_>) = env
@@ -209,16 +247,26 @@ async fn run_git(
         let _ = stdin.write_all(key.as_bytes()).await;
         drop(stdin);
     }
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .map_err(|_| {
-            AppError::Upstream(format!(
-                "git {} took longer than {}s and was stopped",
-                args.first().unwrap_or(&""),
-                timeout.as_secs()
-            ))
-        })?
-        .map_err(|e| AppError::Internal(format!("git failed: {e}")))?;
+    let too_long = || {
+        AppError::Upstream(format!(
+            "git {} took longer than {}s and was stopped",
+            args.first().unwrap_or(&""),
+            timeout.as_secs()
+        ))
+    };
+    let (out, truncated) = match limit {
+        None => (
+            tokio::time::timeout(timeout, child.wait_with_output())
+                .await
+                .map_err(|_| too_long())?
+                .map_err(|e| AppError::Internal(format!("git failed: {e}")))?,
+            false,
+        ),
+        Some(limit) => tokio::time::timeout(timeout, read_limited(child, limit))
+            .await
+            .map_err(|_| too_long())?
+            .map_err(|e| AppError::Internal(format!("git failed: {e}")))?,
+    };
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if let Some(u) = run_as
         && !out.status.success()
@@ -230,10 +278,55 @@ async fn run_git(
         )));
     }
     Ok(GitOut {
-        ok: out.status.success(),
+        ok: out.status.success() || truncated,
+        code: out.status.code(),
+        truncated,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr,
     })
+}
+
+/// Wait for `child`, keeping at most `limit` bytes of its stdout (and 64 KB of stderr). Past
+/// the limit the read end of stdout is closed, which stops git (SIGPIPE).
+async fn read_limited(
+    mut child: tokio::process::Child,
+    limit: usize,
+) -> std::io::Result<(std::process::Output, bool)> {
+    use tokio::io::AsyncReadExt;
+    let so = child.stdout.take();
+    let se = child.stderr.take();
+    let stdout = async move {
+        let mut buf = Vec::new();
+        if let Some(mut so) = so {
+            (&mut so)
+                .take(limit as u64 + 1)
+                .read_to_end(&mut buf)
+                .await?;
+            // Dropping `so` here closes the pipe: a git still writing gets SIGPIPE.
+        }
+        Ok::<_, std::io::Error>(buf)
+    };
+    let stderr = async move {
+        let mut buf = Vec::new();
+        if let Some(mut se) = se {
+            (&mut se).take(64 * 1024).read_to_end(&mut buf).await?;
+            // Keep draining (and dropping) the rest so git never blocks on a full pipe.
+            tokio::io::copy(&mut se, &mut tokio::io::sink()).await?;
+        }
+        Ok::<_, std::io::Error>(buf)
+    };
+    let (mut out, err) = tokio::try_join!(stdout, stderr)?;
+    let truncated = out.len() > limit;
+    out.truncate(limit);
+    let status = child.wait().await?;
+    Ok((
+        std::process::Output {
+            status,
+            stdout: out,
+            stderr: err,
+        },
+        truncated,
+    ))
 }
 
 impl Workspace {
@@ -453,6 +546,15 @@ fn failed(what: &str, o: &GitOut) -> AppError {
         return AppError::Conflict(format!("{text} (pull first, then push again)"));
     }
     AppError::BadRequest(text)
+}
+
+/// The first few paths of `files`, for a message (`a, b, c and 4 more`).
+fn names(files: &[ChangedFile]) -> String {
+    let shown: Vec<&str> = files.iter().take(5).map(|f| f.path.as_str()).collect();
+    match files.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
 }
 
 /// Whether `p` (which exists), with every link resolved, is inside `root`.
@@ -694,6 +796,7 @@ impl App {
             return Err(failed("git status failed", &o));
         }
         let porcelain = parse_status_v2(o.stdout.as_bytes());
+        let files = gitrules::parse_changes(o.stdout.as_bytes());
         let last_commit = self.last_commit(&ws.path).await?;
         let last_pull = std::fs::metadata(ws.path.join(".git/FETCH_HEAD"))
             .and_then(|m| m.modified())
@@ -705,6 +808,7 @@ impl App {
         let summary = summary_line(&porcelain);
         Ok(GitStatus {
             porcelain,
+            files,
             summary,
             last_pull,
             last_commit,
@@ -828,14 +932,44 @@ impl App {
                 b
             }
         };
-        let env = self.git_ssh_env(&ws.project).await?;
-        let o = ws
-            .git_env(
-                &["push", "--porcelain", "-u", "origin", &branch],
-                NETWORK,
-                &env,
-            )
+        self.push_in(&ws, &["push", "--porcelain", "-u", "origin", &branch])
+            .await
+    }
+
+    /// Push what is checked out to branch `target` on origin (`HEAD:refs/heads/<target>`,
+    /// creating it there when it is new; a detached HEAD can be pushed this way too), or with
+    /// no target the current branch to its own name (`git_push`). Returns where it went and
+    /// git's output.
+    pub async fn git_push_to(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        target: Option<&str>,
+    ) -> AppResult<(String, String)> {
+        let Some(t) = target.map(str::trim).filter(|t| !t.is_empty()) else {
+            let (ws, lock) = self.ready(caller, project_id, true).await?;
+            let current = {
+                let _g = acquire(&lock).await?;
+                tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?
+            };
+            let out = self.git_push(caller, project_id, None).await?;
+            return Ok((current.unwrap_or_default(), out));
+        };
+        let spec = gitrules::push_refspec(t)
+            .map_err(|e| AppError::BadRequest(format!("Invalid target branch: {e}")))?;
+        let name = spec.trim_start_matches("HEAD:refs/heads/").to_string();
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = acquire(&lock).await?;
+        let out = self
+            .push_in(&ws, &["push", "--porcelain", "origin", &spec])
             .await?;
+        Ok((name, out))
+    }
+
+    /// Run a push (`args`) with the project's SSH environment; git's output, or why it failed.
+    async fn push_in(&self, ws: &Workspace, args: &[&str]) -> AppResult<String> {
+        let env = self.git_ssh_env(&ws.project).await?;
+        let o = ws.git_env(args, NETWORK, &env).await?;
         if !o.ok {
             let mut o = o;
             o.stderr = format!("{}\n{}", o.stdout.trim(), o.stderr)
@@ -922,7 +1056,7 @@ impl App {
         if name.trim().is_empty() {
             return Err(AppError::BadRequest("Branch name is required".into()));
         }
-        let name = validate_branch(name)
+        let name = gitrules::check_ref_name(name)
             .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
         let from = Self::ref_arg(from)?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
@@ -944,24 +1078,293 @@ impl App {
         Ok(())
     }
 
+    /// Check out a branch: a local one, or a remote-tracking one as the picker names it
+    /// (`remotes/origin/x`), which checks out the local `x` (made to track `origin/x` when there
+    /// is none yet). Returns the branch now checked out.
     pub async fn git_checkout(
         &self,
         caller: &Identity,
         project_id: Id,
         branch: &str,
-    ) -> AppResult<()> {
+    ) -> AppResult<String> {
         if branch.trim().is_empty() {
             return Err(AppError::BadRequest("Branch name is required".into()));
         }
-        let b = validate_branch(branch)
+        let pick = gitrules::parse_pick(branch)
             .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
-        let o = ws.git(&["checkout", b.as_str(), "--"], QUICK).await?;
+        let (name, o) = match &pick {
+            BranchPick::Local(b) => (
+                b.clone(),
+                ws.git(&["checkout", b.as_str(), "--"], QUICK).await?,
+            ),
+            BranchPick::Remote { branch, .. } => {
+                let local = format!("refs/heads/{branch}");
+                let exists = ws
+                    .git(&["rev-parse", "--verify", "-q", &local], QUICK)
+                    .await?
+                    .ok;
+                let rev = pick.rev();
+                let o = if exists {
+                    ws.git(&["checkout", branch.as_str(), "--"], QUICK).await?
+                } else {
+                    ws.git(
+                        &["checkout", "-b", branch.as_str(), "--track", &rev, "--"],
+                        QUICK,
+                    )
+                    .await?
+                };
+                (branch.clone(), o)
+            }
+        };
         if !o.ok {
             return Err(failed("Failed to checkout branch", &o));
         }
-        Ok(())
+        Ok(name)
+    }
+
+    /// Merge `branch` (local, or remote-tracking as `remotes/origin/x`) into the checked-out
+    /// branch. Refused on a detached HEAD, for the branch itself, and while tracked files have
+    /// changes (so that undoing a failed merge cannot lose work). A merge that stops on
+    /// conflicts is aborted: the answer (409) names the files and nothing is left half-merged.
+    pub async fn git_merge(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        branch: &str,
+    ) -> AppResult<String> {
+        if branch.trim().is_empty() {
+            return Err(AppError::BadRequest(
+                "Pick the branch to merge into the current one".into(),
+            ));
+        }
+        let pick = gitrules::parse_pick(branch)
+            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let rev = pick.rev();
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = acquire(&lock).await?;
+        let Some(current) =
+            tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?
+        else {
+            return Err(AppError::BadRequest(
+                "HEAD is detached: check out the branch to merge into first".into(),
+            ));
+        };
+        if pick == BranchPick::Local(current.clone()) {
+            return Err(AppError::BadRequest(format!(
+                "'{rev}' is the current branch: pick another branch to merge into it"
+            )));
+        }
+        let st = ws
+            .git(
+                &["status", "--porcelain=v2", "-z", "--untracked-files=no"],
+                QUICK,
+            )
+            .await?;
+        if !st.ok {
+            return Err(failed("git status failed", &st));
+        }
+        let dirty = gitrules::parse_changes(st.stdout.as_bytes());
+        if !dirty.is_empty() {
+            return Err(AppError::Conflict(format!(
+                "Your workspace has uncommitted changes ({}): commit them, or discard them with a \
+                 clean pull, before merging, so that a failed merge can be undone without losing work",
+                names(&dirty)
+            )));
+        }
+        let name = format!("user.name={}", ws.author_name);
+        let email = format!("user.email={}", ws.author_email);
+        let o = ws
+            .git(
+                &["-c", &name, "-c", &email, "merge", "--no-edit", "--", &rev],
+                NETWORK,
+            )
+            .await?;
+        if o.ok {
+            return Ok(o.stdout.trim().to_string());
+        }
+        let merging = ws
+            .git(&["rev-parse", "-q", "--verify", "MERGE_HEAD"], QUICK)
+            .await?
+            .ok;
+        if !merging {
+            return Err(failed(&format!("Merging {rev} into {current} failed"), &o));
+        }
+        let conflicted = ws
+            .git(&["diff", "--name-only", "--diff-filter=U", "-z"], QUICK)
+            .await?;
+        let files: Vec<&str> = conflicted
+            .stdout
+            .split('\0')
+            .filter(|f| !f.is_empty())
+            .collect();
+        let abort = ws.git(&["merge", "--abort"], QUICK).await?;
+        if !abort.ok {
+            let reset = ws.git(&["reset", "--merge"], QUICK).await?;
+            if !reset.ok {
+                return Err(failed(
+                    &format!(
+                        "Merging {rev} into {current} stopped on conflicts and could not be undone; run `git merge --abort` in the workspace"
+                    ),
+                    &abort,
+                ));
+            }
+        }
+        Err(AppError::Conflict(format!(
+            "Merging {rev} into {current} stopped on conflicts in {}; the merge was aborted and \
+             your workspace is as it was. Resolve it in a terminal (git merge {rev}), or update \
+             {rev} so that it merges cleanly.",
+            if files.is_empty() {
+                "some files".to_string()
+            } else {
+                files.join(", ")
+            }
+        )))
+    }
+
+    /// Delete a local branch (forced, like the original's branch tools: commits only on it are
+    /// left to the reflog). The checked-out branch and remote-tracking branches are refused.
+    pub async fn git_delete_branch(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        branch: &str,
+    ) -> AppResult<String> {
+        if branch.trim().is_empty() {
+            return Err(AppError::BadRequest("Pick the branch to delete".into()));
+        }
+        let pick = gitrules::parse_pick(branch)
+            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let name = match pick {
+            BranchPick::Local(b) => b,
+            BranchPick::Remote { .. } => {
+                return Err(AppError::BadRequest(format!(
+                    "'{}' is a remote-tracking branch: only local branches are deleted here \
+                     (delete it on the remote, then pull)",
+                    pick.rev()
+                )));
+            }
+        };
+        let (ws, lock) = self.ready(caller, project_id, true).await?;
+        let _g = acquire(&lock).await?;
+        let current = tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?;
+        if current.as_deref() == Some(name.as_str()) {
+            return Err(AppError::Conflict(format!(
+                "'{name}' is checked out, so it cannot be deleted: check out another branch first"
+            )));
+        }
+        let o = ws.git(&["branch", "-D", "--", &name], QUICK).await?;
+        if !o.ok {
+            return Err(failed(&format!("Failed to delete branch {name}"), &o));
+        }
+        Ok(o.stdout.trim().to_string())
+    }
+
+    /// The diff of one path against HEAD (staged and unstaged changes together), for the
+    /// workspace view. A new (untracked) file shows as all added lines, a new directory as its
+    /// files (up to NEW_DIR_FILES); a path without changes gives an empty diff. The path is
+    /// checked first (`gitrules::diff_path`: inside the workspace, never an option) and given to
+    /// git after `--`; at most FILE_DIFF_BYTES are read.
+    pub async fn git_file_diff(
+        &self,
+        caller: &Identity,
+        project_id: Id,
+        path: &str,
+    ) -> AppResult<FileDiff> {
+        let rel = gitrules::diff_path(path).map_err(AppError::BadRequest)?;
+        let (ws, lock) = self.ready(caller, project_id, false).await?;
+        // A directory link must not lead the diff out of the workspace.
+        if ws.run_as.is_none()
+            && let Some(parent) = Path::new(&rel).parent()
+            && ws.path.join(parent).exists()
+        {
+            confined(&ws.path, parent)?;
+        }
+        let _g = acquire(&lock).await?;
+        let st = ws
+            .git(
+                &[
+                    "status",
+                    "--porcelain=v2",
+                    "-z",
+                    "--untracked-files=all",
+                    "--",
+                    &rel,
+                ],
+                QUICK,
+            )
+            .await?;
+        if !st.ok {
+            return Err(failed("git status failed", &st));
+        }
+        let mut changes = gitrules::parse_changes(st.stdout.as_bytes());
+        changes.truncate(NEW_DIR_FILES);
+        let mut text = String::new();
+        let mut truncated = false;
+        let base = ["diff", "--no-color", "--no-ext-diff", "--no-textconv"];
+        let tracked: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.change != gitrules::Change::Untracked)
+            .flat_map(|c| std::iter::once(c.path.as_str()).chain(c.orig_path.as_deref()))
+            .collect();
+        if !tracked.is_empty() {
+            let has_head = ws
+                .git(&["rev-parse", "--verify", "-q", "HEAD"], QUICK)
+                .await?
+                .ok;
+            let runs: Vec<Vec<&str>> = if has_head {
+                vec![vec!["-M", "HEAD"]]
+            } else {
+                vec![vec!["--cached"], vec![]]
+            };
+            for extra in runs {
+                let mut args: Vec<&str> = base.to_vec();
+                args.extend(extra);
+                args.push("--");
+                args.extend(tracked.iter().copied());
+                truncated |= self.diff_into(&ws, &args, &mut text, &[0]).await?;
+            }
+        }
+        for c in changes
+            .iter()
+            .filter(|c| c.change == gitrules::Change::Untracked)
+        {
+            if truncated {
+                break;
+            }
+            let mut args: Vec<&str> = base.to_vec();
+            args.extend(["--no-index", "--", "/dev/null", c.path.as_str()]);
+            // --no-index exits 1 when the files differ, which a new file always does.
+            truncated |= self.diff_into(&ws, &args, &mut text, &[0, 1]).await?;
+        }
+        Ok(FileDiff {
+            path: rel,
+            changes,
+            text,
+            truncated,
+        })
+    }
+
+    /// Run a diff and append its output to `text`, within FILE_DIFF_BYTES in all; exit codes
+    /// in `ok_codes` are success. Returns whether the output was cut.
+    async fn diff_into(
+        &self,
+        ws: &Workspace,
+        args: &[&str],
+        text: &mut String,
+        ok_codes: &[i32],
+    ) -> AppResult<bool> {
+        let room = FILE_DIFF_BYTES.saturating_sub(text.len());
+        if room == 0 {
+            return Ok(true);
+        }
+        let o = run_git_limited(ws, &ws.path, args, QUICK, &[], Some(room)).await?;
+        if !o.truncated && !o.code.is_some_and(|c| ok_codes.contains(&c)) {
+            return Err(failed("git diff failed", &o));
+        }
+        text.push_str(&o.stdout);
+        Ok(o.truncated)
     }
 
     pub async fn git_diff(

@@ -542,6 +542,8 @@ fn build_plan(
             user_agent: opt_text(&r, "user_agent"),
             error_message: opt_text(&r, "error_message"),
             created_at: created(&r),
+            source: crate::domain::AuditSource::Api,
+            request_id: None,
         });
     }
     plan.global = read_table(db, "global_agent_context")?

@@ -786,6 +786,47 @@ impl App {
         }))
     }
 
+    /// Every user with their tracker identities (administrators), in email order; `filter`
+    /// keeps the users whose email or name contains it (case-insensitively).
+    pub fn list_identity_maps(
+        &self,
+        caller: &Identity,
+        filter: Option<&str>,
+    ) -> AppResult<Vec<(crate::domain::User, IdentityMap)>> {
+        caller.require_admin()?;
+        let r = self.store.read()?;
+        let mut users: Vec<crate::domain::User> = all_rows(&r, USERS)?;
+        users.retain(|u| user_matches(&u.email, &u.name, filter.unwrap_or("")));
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            let m = get_row(&r, IDENTITY_MAP, u.id)?.unwrap_or(IdentityMap {
+                user_id: u.id,
+                ..Default::default()
+            });
+            out.push((u, m));
+        }
+        Ok(out)
+    }
+
+    /// An administrator sets a user's identities (the admin page: administrators only, even for
+    /// their own); returns the user with the saved identities. As `update_identity_map`.
+    pub fn admin_set_identities(
+        &self,
+        caller: &Identity,
+        user_id: Id,
+        github: Option<String>,
+        gitlab: Option<String>,
+        jira: Option<String>,
+    ) -> AppResult<(crate::domain::User, IdentityMap)> {
+        caller.require_admin()?;
+        let m = self.update_identity_map(caller, user_id, github, gitlab, jira)?;
+        let r = self.store.read()?;
+        let u = get_row::<crate::domain::User>(&r, USERS, user_id)?
+            .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")))?;
+        Ok((u, m))
+    }
+
     /// `None` leaves a field unchanged; a blank string clears it.
     pub fn update_identity_map(
         &self,
@@ -810,13 +851,7 @@ impl App {
         });
         let set = |field: &mut Option<String>, v: Option<String>| -> AppResult<()> {
             if let Some(v) = v {
-                let v = v.trim().to_string();
-                if v.len() > 255 {
-                    return Err(AppError::BadRequest(
-                        "Identities must be at most 255 characters".into(),
-                    ));
-                }
-                *field = (!v.is_empty()).then_some(v);
+                *field = identity_value(&v).map_err(AppError::BadRequest)?;
             }
             Ok(())
         };
@@ -976,5 +1011,49 @@ impl App {
             },
         )?;
         p.test().await.map_err(|e| tracker_refusal(e.into()))
+    }
+}
+
+/// A tracker identity as stored: trimmed, None when blank (clears it), at most 255 characters.
+pub fn identity_value(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.chars().count() > 255 {
+        return Err("Identities must be at most 255 characters".into());
+    }
+    Ok((!v.is_empty()).then(|| v.to_string()))
+}
+
+/// Whether a user (email, name) matches a filter: blank matches everyone, else the email or the
+/// name contains it, ignoring case.
+pub fn user_matches(email: &str, name: &str, filter: &str) -> bool {
+    let f = filter.trim().to_lowercase();
+    f.is_empty() || email.to_lowercase().contains(&f) || name.to_lowercase().contains(&f)
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn identity_values_are_trimmed_blank_clears_and_long_is_refused() {
+        assert_eq!(identity_value("  octocat "), Ok(Some("octocat".into())));
+        assert_eq!(identity_value("   "), Ok(None));
+        assert_eq!(identity_value(""), Ok(None));
+        let max = "é".repeat(255);
+        assert_eq!(identity_value(&max), Ok(Some(max.clone())));
+        assert!(
+            identity_value(&format!("{max}x"))
+                .unwrap_err()
+                .contains("at most 255")
+        );
+    }
+
+    #[test]
+    fn users_filter_by_email_or_name_ignoring_case() {
+        assert!(user_matches("bob@x.test", "Bob", ""));
+        assert!(user_matches("bob@x.test", "Bob", "  "));
+        assert!(user_matches("bob@x.test", "Robert", "BOB"));
+        assert!(user_matches("r@x.test", "Bob Lee", "lee"));
+        assert!(!user_matches("alice@x.test", "Alice", "bob"));
     }
 }

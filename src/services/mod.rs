@@ -7,6 +7,7 @@ pub mod ansible;
 pub mod audit;
 pub mod backup;
 pub mod context;
+pub mod dashboard;
 pub mod demo;
 pub mod git;
 pub mod gitread;

@@ -92,6 +92,9 @@ pub(crate) fn delete_project_rows(w: &WriteTransaction, p: &Project) -> AppResul
     w.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
         .remove_all(p.id)?;
     delete_members_of(w, MemberOf::Project(p.id))?;
+    // The project's agent instructions (services::context).
+    w.open_table(SETTINGS)?
+        .remove(format!("agents.project_context.{}", p.id).as_str())?;
     multi_del(w, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
     multi_del(w, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
     delete_row(w, PROJECTS, p.id)?;

@@ -26,6 +26,9 @@ use std::time::Duration;
 
 const LAST_RUNS_SETTING: &str = "scheduler.last_runs";
 
+/// How often the slow status checks run in the background.
+pub const PROBE_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
     Sync(Id),
@@ -44,6 +47,18 @@ impl JobKind {
             JobKind::AuditRetention => "audit-retention".into(),
         }
     }
+    /// The job as people name it: "Issue sync of integration acme-gh", not `sync:1`.
+    /// `subject` is the integration's name or the schedule's playbook, when known.
+    pub fn display_name(&self, subject: Option<&str>) -> String {
+        match (self, subject) {
+            (JobKind::Sync(_), Some(n)) => format!("Issue sync of integration {n}"),
+            (JobKind::Sync(i), None) => format!("Issue sync of integration #{i}"),
+            (JobKind::Backup, _) => "Scheduled backup".into(),
+            (JobKind::Ansible(i), Some(p)) => format!("Scheduled playbook {p} (schedule #{i})"),
+            (JobKind::Ansible(i), None) => format!("Scheduled playbook (schedule #{i})"),
+            (JobKind::AuditRetention, _) => "Audit log retention".into(),
+        }
+    }
     fn label(&self) -> &'static str {
         match self {
             JobKind::Sync(_) => "issue sync",
@@ -57,18 +72,27 @@ impl JobKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobInfo {
     pub key: String,
+    /// What people call it (see `JobKind::display_name`).
+    pub name: String,
     pub kind: String,
     /// The expression as the scheduler reads it (6 fields, seconds first).
     pub cron: String,
     pub next_run: Option<DateTime<Utc>>,
     pub last_run: Option<DateTime<Utc>>,
     pub last_result: Option<String>,
+    /// Failed runs in a row (0 after a success).
+    pub failures: u32,
     pub running: bool,
 }
 
 #[derive(Default)]
 pub struct JobBoard {
     jobs: std::sync::Mutex<BTreeMap<String, JobInfo>>,
+    /// The last results of the slow status checks (see `App::refresh_probes`).
+    pub probes: std::sync::Mutex<Option<Arc<crate::services::system::Probes>>>,
+    /// Held while the checks run: concurrent refreshes wait for one run instead of each
+    /// spawning their own.
+    pub probing: tokio::sync::Mutex<()>,
 }
 
 impl JobBoard {
@@ -106,8 +130,8 @@ pub fn missed(expr: &str, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bo
         .is_some_and(|n| n <= now)
 }
 
-/// Every scheduled job and its expression (scheduler form).
-fn current_jobs(app: &App) -> AppResult<Vec<(JobKind, String)>> {
+/// Every scheduled job, its expression (scheduler form) and its name.
+fn current_jobs(app: &App) -> AppResult<Vec<(JobKind, String, String)>> {
     let mut out = Vec::new();
     {
         let r = app.store.read()?;
@@ -119,19 +143,27 @@ fn current_jobs(app: &App) -> AppResult<Vec<(JobKind, String)>> {
                 _ => DEFAULT_SYNC_CRON.to_string(),
             };
             if let Ok(e) = cron_expression(&expr) {
-                out.push((JobKind::Sync(i.id), e));
+                let kind = JobKind::Sync(i.id);
+                let name = kind.display_name(Some(&i.name));
+                out.push((kind, e, name));
             }
         }
     }
     if let Some(c) = app.backup_schedule(&crate::auth::Identity::system())?.cron
         && let Ok(e) = cron_expression(&c)
     {
-        out.push((JobKind::Backup, e));
+        out.push((JobKind::Backup, e, JobKind::Backup.display_name(None)));
     }
-    for (id, expr) in app.ansible_schedules_due_source()? {
-        out.push((JobKind::Ansible(id), expr));
+    for (id, expr, playbook) in app.ansible_schedules_due_source()? {
+        let kind = JobKind::Ansible(id);
+        let name = kind.display_name(Some(&playbook));
+        out.push((kind, expr, name));
     }
-    out.push((JobKind::AuditRetention, "0 17 * * * *".to_string()));
+    out.push((
+        JobKind::AuditRetention,
+        "0 17 * * * *".to_string(),
+        JobKind::AuditRetention.display_name(None),
+    ));
     Ok(out)
 }
 
@@ -212,6 +244,22 @@ pub fn spawn(
     app: Arc<App>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    // The slow status checks (tool versions, the sandbox probe, the data dir's size): at
+    // start and every PROBE_EVERY, so that `system status` answers from their last results.
+    let probe_app = app.clone();
+    let mut probe_stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            probe_app.refresh_probes().await;
+            tokio::select! {
+                _ = tokio::time::sleep(PROBE_EVERY) => {}
+                _ = probe_stop.changed() => break,
+            }
+            if *probe_stop.borrow() {
+                break;
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut last_runs = load_last_runs(&app);
         // key -> (expression, next due time)
@@ -234,6 +282,7 @@ pub fn spawn(
                         }
                         app.jobs.update(&key, |j| {
                             j.running = false;
+                            j.failures = if res.is_ok() { 0 } else { j.failures.saturating_add(1) };
                             j.last_result = Some(match res {
                                 Ok(m) => m,
                                 Err(e) => format!("failed: {e}"),
@@ -255,19 +304,25 @@ pub fn spawn(
                 }
             };
             let keys: std::collections::HashSet<String> =
-                current.iter().map(|(k, _)| k.key()).collect();
+                current.iter().map(|(k, _, _)| k.key()).collect();
             plan.retain(|k, _| keys.contains(k));
             if let Ok(mut board) = app.jobs.jobs.lock() {
                 board.retain(|k, _| keys.contains(k));
             }
             let mut due = Vec::new();
-            for (kind, expr) in current {
+            for (kind, expr, name) in current {
                 let key = kind.key();
                 match plan.get(&key) {
                     Some((e, next)) if *e == expr => {
                         if *next <= now {
                             due.push((kind, expr));
                         }
+                        // An integration renamed meanwhile.
+                        app.jobs.update(&key, |j| {
+                            if j.name != name {
+                                j.name = name;
+                            }
+                        });
                     }
                     _ => {
                         let catch_up = first && missed(&expr, last_runs.get(&key).copied(), now);
@@ -281,14 +336,17 @@ pub fn spawn(
                         if let Ok(mut board) = app.jobs.jobs.lock() {
                             let e = board.entry(key.clone()).or_insert_with(|| JobInfo {
                                 key: key.clone(),
+                                name: name.clone(),
                                 kind: kind.label().into(),
                                 cron: expr.clone(),
                                 next_run: None,
                                 last_run: last_runs.get(&key).copied(),
                                 last_result: None,
+                                failures: 0,
                                 running: false,
                             });
                             e.cron = expr.clone();
+                            e.name = name.clone();
                             e.next_run = plan.get(&key).map(|(_, n)| *n);
                         }
                     }
@@ -364,5 +422,26 @@ mod tests {
         assert_eq!(JobKind::Sync(3).key(), "sync:3");
         assert_eq!(JobKind::Backup.key(), "backup");
         assert_eq!(JobKind::Ansible(2).key(), "ansible:2");
+    }
+
+    #[test]
+    fn jobs_have_names_people_read() {
+        assert_eq!(
+            JobKind::Sync(1).display_name(Some("GitHub acme")),
+            "Issue sync of integration GitHub acme"
+        );
+        assert_eq!(
+            JobKind::Sync(4).display_name(None),
+            "Issue sync of integration #4"
+        );
+        assert_eq!(
+            JobKind::Ansible(2).display_name(Some("site.yml")),
+            "Scheduled playbook site.yml (schedule #2)"
+        );
+        assert_eq!(JobKind::Backup.display_name(None), "Scheduled backup");
+        assert_eq!(
+            JobKind::AuditRetention.display_name(None),
+            "Audit log retention"
+        );
     }
 }

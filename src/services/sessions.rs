@@ -6,12 +6,14 @@
 
 use super::App;
 use crate::auth::Identity;
-use crate::domain::sessions::{AgentState, agent_state, program_of, tmux_name};
+use crate::domain::sessions::{
+    AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
+    tmux_name,
+};
 use crate::domain::{AiSession, ExternalIssue, Id, Scope};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use chrono::Utc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -205,6 +207,24 @@ pub fn which(program: &str) -> Option<String> {
 /// Whether `program` can be run: a path to an executable file, or a name found on PATH.
 fn program_exists(program: &str) -> bool {
     which(program).is_some()
+}
+
+impl App {
+    /// The configured agent tools, sorted, each with whether its program is installed (on
+    /// PATH, or an executable path): what the web's tool pickers offer.
+    pub fn agent_tools(&self) -> Vec<(String, bool)> {
+        let mut tools: Vec<(String, bool)> = self
+            .config
+            .tools
+            .iter()
+            .map(|(name, cmd)| {
+                let installed = program_of(cmd).is_some_and(program_exists);
+                (name.clone(), installed)
+            })
+            .collect();
+        tools.sort();
+        tools
+    }
 }
 
 /// The tmux socket of a Linux account: `~/.aiops/tmux.sock` in its home (directory made by
@@ -442,6 +462,7 @@ impl App {
                 run_as: ws.run_as.clone(),
                 workspace_path: Some(ws.path.display().to_string()),
                 end_reason: None,
+                tool_session_id: None,
             };
             put_row(&w, AI_SESSIONS, id, &s)?;
             multi_add(&w, AI_SESSIONS_BY_USER, s.user_id, id)?;
@@ -661,7 +682,7 @@ impl App {
                 s.end_reason = Some(reason.to_string());
             }
             s.is_active = false;
-            s.ended_at.get_or_insert_with(Utc::now);
+            s.ended_at.get_or_insert_with(crate::domain::model::now);
             let k = s.api_key_id.take();
             put_row(&w, AI_SESSIONS, id, &s)?;
             k
@@ -881,6 +902,7 @@ impl App {
             if s.is_active && tm.pane_dead(t).await == Some(true) {
                 reason = "agent exited, then closed";
             }
+            self.remember_tool_session(&s, &tm, t).await;
             let name = t.split(':').next().unwrap_or(t);
             let _ = tm.run(&["kill-session", "-t", name], None).await;
         }
@@ -888,6 +910,92 @@ impl App {
         tracing::info!(session = s.id, by = caller.id(), "ai session stopped");
         let r = self.store.read()?;
         get_row(&r, AI_SESSIONS, s.id)?.ok_or_else(|| AppError::NotFound("session vanished".into()))
+    }
+
+    /// Keep the tool's own conversation id from its pane (Codex and Claude print one when they
+    /// end), so the session can be resumed later. Best effort: nothing found, nothing kept.
+    async fn remember_tool_session(&self, s: &AiSession, tm: &Tmux, target: &str) {
+        if !can_resume(&s.tool) {
+            return;
+        }
+        let out = match tm
+            .run(
+                &["capture-pane", "-p", "-J", "-t", target, "-S", "-2000"],
+                None,
+            )
+            .await
+        {
+            Ok(o) if o.ok => o.stdout,
+            _ => return,
+        };
+        let Some(id) = find_tool_session_id(&out) else {
+            return;
+        };
+        let saved = (|| -> AppResult<()> {
+            let w = self.store.write()?;
+            if let Some(mut row) = get_row_w::<AiSession>(&w, AI_SESSIONS, s.id)? {
+                row.tool_session_id = Some(id);
+                put_row(&w, AI_SESSIONS, s.id, &row)?;
+            }
+            w.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = saved {
+            tracing::warn!(session = s.id, error = %e, "tool session id not kept");
+        }
+    }
+
+    /// Start a new session that resumes an ended one's conversation (`claude --resume <id>`,
+    /// `codex resume <id>`, or the tool's most recent conversation in the workspace when it
+    /// printed no id), as its owner, in the same project and issue. Also answers the project's
+    /// name (for the message).
+    pub async fn resume_session(
+        &self,
+        caller: &Identity,
+        key: &str,
+    ) -> AppResult<(Started, String)> {
+        caller.require(Scope::Write)?;
+        let s = self.session_row(caller, key)?;
+        if s.is_active && self.alive(&s).await {
+            return Err(AppError::Conflict(format!(
+                "Session {} is still running; open its terminal, or Restart it if its agent exited",
+                s.id
+            )));
+        }
+        let base = self
+            .config
+            .tools
+            .get(&s.tool)
+            .cloned()
+            .or_else(|| s.command.clone())
+            .unwrap_or_else(|| s.tool.clone());
+        let command = resume_command(&s.tool, &base, s.tool_session_id.as_deref()).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "{} sessions cannot be resumed from the command line (only claude and codex can); use Start again",
+                s.tool
+            ))
+        })?;
+        if s.is_active {
+            self.end_row(s.id, "resumed in a new session")?;
+        }
+        let started = self
+            .start_session(
+                caller,
+                s.project_id,
+                StartRequest {
+                    tool: Some(s.tool.clone()),
+                    command: Some(command),
+                    issue_id: s.issue_id,
+                    as_user: Some(s.user_id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let r = self.store.read()?;
+        let project = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
+            .map(|p| p.name)
+            .unwrap_or_else(|| format!("#{}", s.project_id));
+        Ok((started, project))
     }
 
     /// Run the session's command again in the same tmux window (a new key replaces the old).

@@ -2,14 +2,17 @@
 //! with checksum verification, and a graceful restart that re-executes the binary.
 
 use super::App;
+use super::scheduler::JobInfo;
 use crate::auth::Identity;
 use crate::domain::{AiSession, TenantIntegration};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const LOG_FILE_PREFIX: &str = "aiops";
@@ -27,6 +30,95 @@ pub struct Status {
     pub uptime_seconds: i64,
     pub data_dir: PathBuf,
     pub data_dir_bytes: u64,
+    /// When the slow checks (tool versions, data dir size) last ran.
+    pub checked_at: DateTime<Utc>,
+    /// What needs attention, each in words with what to do (empty: nothing).
+    pub attention: Vec<String>,
+}
+
+/// The results of the slow status checks, kept between their runs.
+#[derive(Debug, Clone)]
+pub struct Probes {
+    pub checked_at: DateTime<Utc>,
+    pub took_ms: u64,
+    pub bwrap: Option<String>,
+    pub tmux: Option<String>,
+    pub git: Option<String>,
+    pub ansible: Option<String>,
+    pub tools: Vec<ToolProbe>,
+    pub workspace_count: usize,
+    pub data_dir_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolProbe {
+    pub name: String,
+    pub command: String,
+    /// Where it was found on PATH; None: not installed.
+    pub path: Option<String>,
+}
+
+/// A status component as people name it (the API keeps the keys).
+pub fn component_title(key: &str) -> &str {
+    match key {
+        "database" => "Database",
+        "sandbox" => "Agent sandbox",
+        "tmux" => "tmux",
+        "git" => "git",
+        "ansible" => "Ansible",
+        "ai_tools" => "Agent tools",
+        "workspaces" => "Workspaces",
+        "integrations" => "Integrations",
+        "sessions" => "AI sessions",
+        "scheduler" => "Scheduler",
+        other => other,
+    }
+}
+
+/// What needs attention, each item in words with what to do: every unhealthy component
+/// (agent tools one by one: `missing_tools`), and every scheduled job whose last run failed.
+pub fn attention_items(
+    components: &[(String, Component)],
+    missing_tools: &[&str],
+    jobs: &[JobInfo],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, c) in components.iter().filter(|(_, c)| !c.healthy) {
+        match key.as_str() {
+            "ai_tools" if !missing_tools.is_empty() => {
+                for t in missing_tools {
+                    out.push(format!(
+                        "Agent tool {t} is not installed — install it on this server, or remove it from the tool list ([tools] in aiops.toml, AIOPS_TOOLS)"
+                    ));
+                }
+            }
+            "sandbox" => out.push(match c.message.strip_prefix("OFF: ") {
+                Some(rest) => format!("The agent sandbox is off: {rest}"),
+                None => format!("The agent sandbox {}", c.message),
+            }),
+            _ => out.push(format!("{}: {}", component_title(key), c.message)),
+        }
+    }
+    for j in jobs.iter().filter(|j| j.failures > 0) {
+        let why = j
+            .last_result
+            .as_deref()
+            .map(|r| r.strip_prefix("failed: ").unwrap_or(r))
+            .unwrap_or("no message");
+        let times = if j.failures == 1 {
+            "failed".to_string()
+        } else {
+            format!("failed {} times in a row", j.failures)
+        };
+        let todo = match j.key.split(':').next().unwrap_or_default() {
+            "sync" => "check the integration's token and links (Integrations) and the logs",
+            "ansible" => "open its last run on the Ansible page",
+            "backup" => "check the free disk space and the logs",
+            _ => "see the logs",
+        };
+        out.push(format!("{} {times}: {why} — {todo}", j.name));
+    }
+    out
 }
 
 pub struct LogTail {
@@ -283,8 +375,73 @@ impl App {
         self.config.data_dir.join("logs")
     }
 
-    pub async fn system_status(&self, caller: &Identity) -> AppResult<Status> {
+    /// Run the slow status checks (tool versions, agent tools on PATH, workspace count, data
+    /// dir size) and keep their results for `system_status`. Called by the scheduler at start
+    /// and every minute, and by an admin's explicit refresh. Concurrent calls share one run.
+    pub async fn refresh_probes(&self) -> Arc<Probes> {
+        let asked = crate::domain::model::now();
+        let _g = self.jobs.probing.lock().await;
+        if let Some(p) = self.cached_probes().filter(|p| p.checked_at >= asked) {
+            return p;
+        }
+        let started = std::time::Instant::now();
+        let (bwrap, tmux, git, ansible) = tokio::join!(
+            version_of("bwrap", &["--version"]),
+            version_of("tmux", &["-V"]),
+            version_of("git", &["--version"]),
+            version_of("ansible-playbook", &["--version"]),
+        );
+        let tools: Vec<ToolProbe> = self
+            .config
+            .tools
+            .iter()
+            .filter(|(name, _)| name.as_str() != "shell")
+            .map(|(name, cmd)| {
+                let program = crate::domain::sessions::program_of(cmd).unwrap_or_default();
+                ToolProbe {
+                    name: name.clone(),
+                    command: cmd.clone(),
+                    path: super::sessions::which(program),
+                }
+            })
+            .collect();
+        let ws = self.config.workspace_root.clone();
+        let data_dir = self.config.data_dir.clone();
+        let (workspace_count, data_dir_bytes) =
+            tokio::task::spawn_blocking(move || (count_workspaces(&ws), dir_size(&data_dir)))
+                .await
+                .unwrap_or_default();
+        let p = Arc::new(Probes {
+            checked_at: crate::domain::model::now(),
+            took_ms: started.elapsed().as_millis() as u64,
+            bwrap,
+            tmux,
+            git,
+            ansible,
+            tools,
+            workspace_count,
+            data_dir_bytes,
+        });
+        if let Ok(mut c) = self.jobs.probes.lock() {
+            *c = Some(p.clone());
+        }
+        tracing::debug!(ms = p.took_ms, "status checks refreshed");
+        p
+    }
+
+    fn cached_probes(&self) -> Option<Arc<Probes>> {
+        self.jobs.probes.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// The status of every part (admins). The slow checks come from their last background
+    /// run (`checked_at` says when); `refresh` runs them now first. Store counts, sessions,
+    /// integrations and jobs are read as they are now.
+    pub async fn system_status(&self, caller: &Identity, refresh: bool) -> AppResult<Status> {
         caller.require_admin()?;
+        let probes = match self.cached_probes() {
+            Some(p) if !refresh => p,
+            _ => self.refresh_probes().await,
+        };
         let mut c: Vec<(String, Component)> = Vec::new();
         // The store.
         let (counts, sessions, integrations) = {
@@ -312,7 +469,7 @@ impl App {
             ),
         ));
         // The agent sandbox.
-        let bwrap = version_of("bwrap", &["--version"]).await;
+        let bwrap = probes.bwrap.clone();
         c.push((
             "sandbox".into(),
             if let Some(why) = self.sandbox_broken.get().filter(|_| self.sandbox_on()) {
@@ -339,11 +496,10 @@ impl App {
             },
         ));
         // Tools on this machine.
-        let tmux = version_of("tmux", &["-V"]).await;
         let active: Vec<&AiSession> = sessions.iter().filter(|s| s.is_active).collect();
         c.push((
             "tmux".into(),
-            match &tmux {
+            match &probes.tmux {
                 Some(v) => component(
                     true,
                     v.clone(),
@@ -356,10 +512,9 @@ impl App {
                 ),
             },
         ));
-        let git = version_of("git", &["--version"]).await;
         c.push((
             "git".into(),
-            match &git {
+            match &probes.git {
                 Some(v) => component(true, v.clone(), json!({"version": v})),
                 None => component(
                     false,
@@ -368,10 +523,9 @@ impl App {
                 ),
             },
         ));
-        let ansible = version_of("ansible-playbook", &["--version"]).await;
         c.push((
             "ansible".into(),
-            match &ansible {
+            match &probes.ansible {
                 Some(v) => component(true, v.clone(), json!({"version": v})),
                 None => component(
                     false,
@@ -381,19 +535,12 @@ impl App {
             },
         ));
         let mut tools = serde_json::Map::new();
-        let mut any = false;
-        let mut available = 0usize;
-        for (name, cmd) in &self.config.tools {
-            if name == "shell" {
-                continue;
-            }
-            let program = crate::domain::sessions::program_of(cmd).unwrap_or_default();
-            let found = super::sessions::which(program);
-            any |= found.is_some();
-            available += usize::from(found.is_some());
+        let available = probes.tools.iter().filter(|t| t.path.is_some()).count();
+        let any = available > 0;
+        for t in &probes.tools {
             tools.insert(
-                name.clone(),
-                json!({"available": found.is_some(), "path": found, "command": cmd}),
+                t.name.clone(),
+                json!({"available": t.path.is_some(), "path": t.path, "command": t.command}),
             );
         }
         c.push((
@@ -411,8 +558,8 @@ impl App {
                 json!({"tools": tools}),
             ),
         ));
-        let ws = self.config.workspace_root.clone();
-        let workspace_count = tokio::task::block_in_place(|| count_workspaces(&ws));
+        let ws = &self.config.workspace_root;
+        let workspace_count = probes.workspace_count;
         c.push((
             "workspaces".into(),
             component(
@@ -465,14 +612,21 @@ impl App {
                 json!({"jobs": jobs}),
             ),
         ));
-        let data_dir = self.config.data_dir.clone();
-        let data_dir_bytes = tokio::task::block_in_place(|| dir_size(&data_dir));
+        let missing: Vec<&str> = probes
+            .tools
+            .iter()
+            .filter(|t| t.path.is_none())
+            .map(|t| t.name.as_str())
+            .collect();
+        let attention = attention_items(&c, &missing, &jobs);
         Ok(Status {
             healthy: c.iter().all(|(_, c)| c.healthy),
             components: c,
             uptime_seconds: (crate::domain::model::now() - self.started_at).num_seconds(),
-            data_dir,
-            data_dir_bytes,
+            data_dir: self.config.data_dir.clone(),
+            data_dir_bytes: probes.data_dir_bytes,
+            checked_at: probes.checked_at,
+            attention,
         })
     }
 
@@ -854,6 +1008,96 @@ mod tests {
             msg(tool_update_plan("codex", Some("pip"), &cmds)),
             Some((400, "Unsupported source. Use one of: npm, brew.".into()))
         );
+    }
+
+    fn job(key: &str, name: &str, failures: u32, last: Option<&str>) -> JobInfo {
+        JobInfo {
+            key: key.into(),
+            name: name.into(),
+            kind: "issue sync".into(),
+            cron: "0 */15 * * * *".into(),
+            next_run: None,
+            last_run: None,
+            last_result: last.map(str::to_string),
+            failures,
+            running: false,
+        }
+    }
+
+    #[test]
+    fn attention_items_say_what_and_what_to_do_in_words() {
+        let comps = vec![
+            ("database".to_string(), component(true, "redb", json!({}))),
+            (
+                "ai_tools".to_string(),
+                component(false, "0/2 AI tools available", json!({})),
+            ),
+            (
+                "tmux".to_string(),
+                component(
+                    false,
+                    "tmux is not installed: AI sessions cannot start (apt-get install tmux)",
+                    json!({}),
+                ),
+            ),
+            (
+                "sandbox".to_string(),
+                component(
+                    false,
+                    "OFF: every agent runs with this server's own powers. Turn it on: sandbox = \"on\"",
+                    json!({}),
+                ),
+            ),
+        ];
+        let jobs = vec![
+            job(
+                "sync:1",
+                "Issue sync of integration GitHub acme",
+                3,
+                Some("failed: 1 of 1 links failed"),
+            ),
+            job(
+                "sync:2",
+                "Issue sync of integration quiet",
+                0,
+                Some("4 links synced"),
+            ),
+            job("backup", "Scheduled backup", 1, Some("failed: disk full")),
+        ];
+        let items = attention_items(&comps, &["codex", "gemini"], &jobs);
+        assert_eq!(
+            items,
+            vec![
+                "Agent tool codex is not installed — install it on this server, or remove it from the tool list ([tools] in aiops.toml, AIOPS_TOOLS)".to_string(),
+                "Agent tool gemini is not installed — install it on this server, or remove it from the tool list ([tools] in aiops.toml, AIOPS_TOOLS)".to_string(),
+                "tmux: tmux is not installed: AI sessions cannot start (apt-get install tmux)".to_string(),
+                "The agent sandbox is off: every agent runs with this server's own powers. Turn it on: sandbox = \"on\"".to_string(),
+                "Issue sync of integration GitHub acme failed 3 times in a row: 1 of 1 links failed — check the integration's token and links (Integrations) and the logs".to_string(),
+                "Scheduled backup failed: disk full — check the free disk space and the logs".to_string(),
+            ]
+        );
+        for i in &items {
+            assert!(!i.contains("ai_tools") && !i.contains("sync:"), "{i}");
+        }
+        // Healthy parts and jobs that last succeeded need nothing.
+        let fine = vec![("git".to_string(), component(true, "git 2.4", json!({})))];
+        assert!(attention_items(&fine, &[], &jobs[1..2]).is_empty());
+        // A broken sandbox reads as a sentence too.
+        let broken = vec![(
+            "sandbox".to_string(),
+            component(
+                false,
+                "cannot be built, so agents refuse to run: no userns",
+                json!({}),
+            ),
+        )];
+        assert_eq!(
+            attention_items(&broken, &[], &[]),
+            vec![
+                "The agent sandbox cannot be built, so agents refuse to run: no userns".to_string()
+            ]
+        );
+        assert_eq!(component_title("ai_tools"), "Agent tools");
     }
 
     #[test]

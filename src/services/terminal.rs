@@ -69,6 +69,12 @@ impl App {
             user_agent: None,
             error_message: None,
             created_at: crate::domain::model::now(),
+            source: if caller.method == crate::auth::AuthMethod::Session {
+                crate::domain::AuditSource::Web
+            } else {
+                crate::domain::AuditSource::Api
+            },
+            request_id: None,
         });
         tracing::info!(
             session = session.id,

@@ -23,18 +23,40 @@ pub fn start_form(app: &App, who: &Identity, action: &str, for_issue: bool) -> M
     if !who.has(Scope::Write) {
         return html! {};
     }
-    let mut tools: Vec<&String> = app.config.tools.keys().collect();
-    tools.sort();
+    let all = app.agent_tools();
+    let tools: Vec<&String> = all.iter().filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
+    let missing: Vec<&str> = all
+        .iter()
+        .filter(|(_, ok)| !*ok)
+        .map(|(t, _)| t.as_str())
+        .collect();
+    if tools.is_empty() {
+        return html! {
+            p.notice.agent-start #no-agent-tools role="status" {
+                "No agent tool is installed on this server (" (missing.join(", ")) "). "
+                @if who.user.is_admin { a href="/admin/system" { "Install one from System" } "." }
+                @else { "Ask an administrator to install one." }
+            }
+        };
+    }
+    let default = if tools.iter().any(|t| t.as_str() == "claude") {
+        "claude"
+    } else {
+        tools[0].as_str()
+    };
     html! {
         form.agent-start method="post" action=(action) {
             (csrf_field(who))
             fieldset role="group" {
                 select name="tool" aria-label="Agent tool" {
                     @for t in &tools {
-                        option value=(t) selected[t.as_str() == "claude"] { (t) }
+                        option value=(t) selected[t.as_str() == default] { (t) }
                     }
                 }
                 button.small type="submit" { @if for_issue { "Work on it with an agent" } @else { "Start agent" } }
+            }
+            @if !missing.is_empty() {
+                small.muted.not-installed { "Not installed here: " (missing.join(", ")) }
             }
             details {
                 summary { "Prompt (optional)" }
@@ -216,16 +238,18 @@ fn panel_feed(
     map.insert(feed, rx.clone());
     let (app, who) = (app.clone(), who.clone());
     tokio::spawn(async move {
+        // Sent only when an agent's state changes (not when "for 3 min" becomes "for 4 min":
+        // the browser ticks that itself, assets/agents.js), so a card is not replaced under a
+        // finger about to tap it.
+        let mut last_sig = None;
         loop {
-            let html = agents_list(&app, &who, all).await.into_string();
-            tx.send_if_modified(|cur| {
-                if *cur != html {
-                    *cur = html;
-                    true
-                } else {
-                    false
-                }
-            });
+            let live = app.live_sessions(&who, None, all).await;
+            let sig = panel_signature(&live);
+            if last_sig.as_ref() != Some(&sig) {
+                let html = agents_list_from(&who, all, live).into_string();
+                tx.send_replace(html);
+                last_sig = Some(sig);
+            }
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             // Only the map's own receiver left: nobody is watching; stop.
             if tx.receiver_count() <= 1 {
@@ -352,6 +376,19 @@ fn controls(who: &Identity, id: u64, exited: bool, at: &Place) -> Markup {
 }
 
 fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
+    agent_card_at(
+        who,
+        l,
+        all,
+        &Place {
+            from: "dashboard",
+            all,
+            target: "#agents-panel",
+        },
+    )
+}
+
+fn agent_card_at(who: &Identity, l: &LiveSession, all: bool, at: &Place) -> Markup {
     let s = &l.session;
     let (class, words) = state_words(l.state);
     let project = l
@@ -362,7 +399,7 @@ fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
         li.agent-card.{ "state-" (class) } id={ "agent-" (s.id) } data-state=(class) {
             div.agent-top {
                 mark.agent-state.{ "agent-" (class) } { (words) }
-                @if let Some(since) = &l.state_since { " " small.agent-since { (for_how_long(since)) } }
+                @if let Some(since) = &l.state_since { " " small.agent-since data-since=(since.timestamp()) { (for_how_long(since)) } }
             }
             h3.agent-project { a href={ "/projects/" (s.project_id) } { (project) } }
             @if let Some(i) = s.issue_id {
@@ -380,7 +417,7 @@ fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
                 p.agent-exited { "The agent exited — restart it or close the session." }
             }
             a.terminal-link.agent-open role="button" href={ "/sessions/" (s.id) "/terminal" } { "Open terminal" }
-            (controls(who, s.id, l.state == Some(AgentState::Exited), &Place { from: "dashboard", all, target: "#agents-panel" }))
+            (controls(who, s.id, l.state == Some(AgentState::Exited), at))
         }
     }
 }
@@ -389,6 +426,28 @@ fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
 /// then exited ones (they need a restart or a close), then working ones.
 pub(super) async fn agents_list(app: &App, who: &Identity, all: bool) -> Markup {
     let live = app.live_sessions(who, None, all).await;
+    agents_list_from(who, all, live)
+}
+
+/// What the panel shows, without the clock: which agents, in which state since when, under
+/// which names.
+fn panel_signature(live: &Result<Vec<LiveSession>, AppError>) -> String {
+    match live {
+        Err(e) => format!("error: {e}"),
+        Ok(list) => list
+            .iter()
+            .filter(|l| l.alive)
+            .map(|l| {
+                format!(
+                    "{}|{:?}|{:?}|{:?}|{:?}\n",
+                    l.session.id, l.state, l.state_since, l.project_name, l.issue_title
+                )
+            })
+            .collect(),
+    }
+}
+
+fn agents_list_from(who: &Identity, all: bool, live: Result<Vec<LiveSession>, AppError>) -> Markup {
     let rank = |l: &LiveSession| match l.state {
         Some(AgentState::Waiting) => 0,
         Some(AgentState::Exited) => 1,
@@ -422,6 +481,81 @@ pub(super) async fn agents_list(app: &App, who: &Identity, all: bool) -> Markup 
     }
 }
 
+/// Where a scoped agents list sits: a project's page or an issue's.
+#[derive(Clone, Copy)]
+pub(super) enum AgentsOf {
+    Project(u64),
+    Issue(u64),
+}
+
+impl AgentsOf {
+    fn from_field(from: &str) -> Option<AgentsOf> {
+        let (kind, id) = from.split_once(':')?;
+        let id = id.parse().ok()?;
+        match kind {
+            "project" => Some(AgentsOf::Project(id)),
+            "issue" => Some(AgentsOf::Issue(id)),
+            _ => None,
+        }
+    }
+
+    fn field(self) -> String {
+        match self {
+            AgentsOf::Project(id) => format!("project:{id}"),
+            AgentsOf::Issue(id) => format!("issue:{id}"),
+        }
+    }
+
+    fn page(self) -> String {
+        match self {
+            AgentsOf::Project(id) => format!("/projects/{id}"),
+            AgentsOf::Issue(id) => format!("/issues/{id}"),
+        }
+    }
+}
+
+/// The caller's live agents of one project or one issue, with their controls: a section the
+/// project and issue pages load after they render (`GET /projects/{id}/agents`,
+/// `/issues/{id}/agents`), swapped in place after a control.
+pub(super) fn scoped_agents_placeholder(of: AgentsOf) -> Markup {
+    let url = format!("{}/agents", of.page());
+    html! {
+        link rel="stylesheet" href=(super::pwa::asset_url("agents.css"));
+        section #scoped-agents hx-get=(url) hx-trigger="load" hx-swap="innerHTML" {}
+    }
+}
+
+async fn scoped_agents_inner(app: &App, who: &Identity, of: AgentsOf) -> Markup {
+    let project = match of {
+        AgentsOf::Project(id) => Some(id),
+        AgentsOf::Issue(_) => None,
+    };
+    let live = app.live_sessions(who, project, false).await;
+    let from = of.field();
+    let at = Place {
+        from: &from,
+        all: false,
+        target: "#scoped-agents",
+    };
+    html! {
+        @match live {
+            Err(e) => p.error role="alert" { (e.to_string()) },
+            Ok(live) => {
+                @let live: Vec<&LiveSession> = live.iter().filter(|l| l.alive && match of {
+                    AgentsOf::Issue(i) => l.session.issue_id == Some(i),
+                    AgentsOf::Project(_) => true,
+                }).collect();
+                @if !live.is_empty() {
+                    h2 { "Agents" }
+                    ul.agent-cards.scoped-agent-list {
+                        @for l in live { (agent_card_at(who, l, false, &at)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The whole panel: rendered on the dashboard at once, then kept live by server-sent events.
 pub(super) async fn agents_panel(app: &App, who: &Identity, all: bool) -> Markup {
     let inner = agents_list(app, who, all).await;
@@ -432,6 +566,7 @@ pub(super) async fn agents_panel(app: &App, who: &Identity, all: bool) -> Markup
     };
     html! {
         link rel="stylesheet" href=(super::pwa::asset_url("agents.css"));
+        script src=(super::pwa::asset_url("agents.js")) defer {}
         section #agents-panel hx-ext="sse" sse-connect=(feed) sse-swap="agents" hx-swap="innerHTML" {
             (inner)
         }
@@ -491,9 +626,11 @@ pub async fn session_action(
     check_csrf!(who, req, f);
     let all = field(&f, "agents") == "all" && who.user.is_admin;
     let from = field(&f, "from");
+    let scoped = AgentsOf::from_field(from);
     let back = match from {
         "terminal" => format!("/sessions/{key}/terminal"),
         "history" => "/agents/history".to_string(),
+        _ if scoped.is_some() => scoped.map(AgentsOf::page).unwrap_or_default(),
         _ if all => "/?agents=all".to_string(),
         _ => "/".to_string(),
     };
@@ -514,6 +651,26 @@ pub async fn session_action(
             Err(e) => control_failed(req, &who, &back, &e),
         };
     }
+    if action == "resume" {
+        return match app.resume_session(&who, &key).await {
+            Ok((s, project)) => done(
+                req,
+                &format!("/sessions/{}/terminal", s.session.id),
+                &if s.existing {
+                    format!(
+                        "Session {} already works on this issue: opened it.",
+                        s.session.id
+                    )
+                } else {
+                    format!(
+                        "Resumed {} session {key} in {project} as session {}.",
+                        s.session.tool, s.session.id
+                    )
+                },
+            ),
+            Err(e) => control_failed(req, &who, &back, &e),
+        };
+    }
     let (s, outcome) = match app.control_session(&who, &key, &action).await {
         Ok(v) => v,
         Err(e) => return control_failed(req, &who, &back, &e),
@@ -528,7 +685,10 @@ pub async fn session_action(
             let exited = !matches!(outcome, Control::Restarted);
             terminal_controls(&who, s.id, exited)
         }
-        _ => agents_list(app, &who, all).await,
+        _ => match scoped {
+            Some(of) => scoped_agents_inner(app, &who, of).await,
+            None => agents_list(app, &who, all).await,
+        },
     };
     with_cookie(body, &super::layout::flash_cookie(&msg))
 }
@@ -572,7 +732,7 @@ pub async fn history_get(
                     a role="button" .secondary.outline href="/" { "Active agents" }
                 }
             }
-            p.muted { "Ended agent sessions, newest first. “Start again” starts a new agent with the same tool, project and issue." }
+            p.muted { "Ended agent sessions, newest first. “Resume” continues the conversation of a claude or codex agent; “Start again” starts a new agent with the same tool, project and issue." }
             @match rows {
                 Err(e) => p.error role="alert" { (e.to_string()) },
                 Ok(rows) if rows.is_empty() => p.muted #no-history { "No ended sessions yet." },
@@ -601,10 +761,20 @@ pub async fn history_get(
                             }
                             @if who.has(Scope::Write) && l.project_name.is_some() {
                                 div.agent-actions {
+                                    @if crate::domain::sessions::can_resume(&s.tool) {
+                                        form.agent-control method="post" action={ "/sessions/" (s.id) "/resume" } {
+                                            (csrf_field(&who))
+                                            input type="hidden" name="from" value="history";
+                                            button.agent-resume type="submit"
+                                                title=(if s.tool_session_id.is_some() { "Continue this conversation" } else { "Continue the tool's latest conversation in this workspace" }) {
+                                                "Resume"
+                                            }
+                                        }
+                                    }
                                     form.agent-control method="post" action={ "/sessions/" (s.id) "/again" } {
                                         (csrf_field(&who))
                                         input type="hidden" name="from" value="history";
-                                        button.agent-again type="submit" { "Start again" }
+                                        button.agent-again.secondary[crate::domain::sessions::can_resume(&s.tool)] type="submit" { "Start again" }
                                     }
                                 }
                             }
@@ -615,4 +785,30 @@ pub async fn history_get(
         },
     )
     .into_response()
+}
+
+/// `GET /projects/{id}/agents`: the inside of a project page's agents section.
+#[handler]
+pub async fn project_agents_get(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+) -> Response {
+    let who = who_or_login!(app, req);
+    scoped_agents_inner(app, &who, AgentsOf::Project(id))
+        .await
+        .into_response()
+}
+
+/// `GET /issues/{id}/agents`: the inside of an issue page's agents section.
+#[handler]
+pub async fn issue_agents_get(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+) -> Response {
+    let who = who_or_login!(app, req);
+    scoped_agents_inner(app, &who, AgentsOf::Issue(id))
+        .await
+        .into_response()
 }

@@ -18,10 +18,68 @@ pub struct ProjectQuery {
     project_id: Option<u64>,
 }
 
+/// How a run's state looks: its CSS class, icon and word (never the colour alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Badge {
+    pub class: &'static str,
+    pub icon: &'static str,
+    pub word: String,
+}
+
+/// The badge of a run state (assets/ansible.js has the same table for live updates).
+pub fn run_badge(status: &str) -> Badge {
+    let (class, icon) = match status {
+        "queued" => ("run-queued", "◷"),
+        "running" => ("run-running", "↻"),
+        "succeeded" => ("run-succeeded", "✓"),
+        "failed" => ("run-failed", "✗"),
+        "cancelled" => ("run-cancelled", "⊘"),
+        _ => ("run-unknown", "?"),
+    };
+    Badge {
+        class,
+        icon,
+        word: if status.is_empty() {
+            "unknown".into()
+        } else {
+            status.to_string()
+        },
+    }
+}
+
+fn badge(status: &str, id: Option<&str>) -> Markup {
+    let b = run_badge(status);
+    html! {
+        mark.run-badge.(b.class) id=[id] data-status=(status) {
+            // The icon is drawn from data-icon by CSS: the badge's text is its word.
+            span.run-icon aria-hidden="true" data-icon=(b.icon) {} span.run-word { (b.word) }
+        }
+    }
+}
+
+/// A duration as people read it: "0.8 s", "42 s", "3 min 4 s", "1 h 2 min".
+pub fn fmt_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let s = ms / 1000;
+    match s {
+        0..10 => format!("{:.1} s", ms as f64 / 1000.0),
+        10..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How long a run took (or has been running); None before it started.
+fn run_ms(r: &crate::domain::AnsibleRun) -> Option<i64> {
+    let start = r.started_at?;
+    let end = r.finished_at.unwrap_or_else(crate::domain::model::now);
+    Some((end - start).num_milliseconds())
+}
+
 fn ansible_page(app: &App, who: &Identity, project_id: Option<u64>, error: Option<&str>) -> Markup {
     let playbooks = app.list_playbooks(who, project_id);
     let inventories = app.list_inventories(who, project_id).unwrap_or_default();
-    let runs = app.list_runs(who, 20).unwrap_or_default();
+    let runs = app.list_run_views(who, project_id, 20).unwrap_or_default();
     page(
         "Ansible",
         Some(who),
@@ -55,19 +113,25 @@ fn ansible_page(app: &App, who: &Identity, project_id: Option<u64>, error: Optio
                     }
                 }
             }
-            h2 { "Recent runs" }
+            h2 { @if project_id.is_some() { "This project's recent runs" } @else { "Recent runs" } }
             @if runs.is_empty() { p.muted { "No runs yet." } } @else {
                 div.overflow-auto {
-                    table #run-list.striped {
-                        thead { tr { th { "#" } th { "Playbook" } th { "Inventory" } th { "Status" } th { "When" } } }
+                    table #run-list.striped.stack {
+                        thead { tr { th { "#" } th { "Playbook" } th { "Status" } th { "Exit code" } th { "Duration" } th { "Started by" } th { "When" } } }
                         tbody {
-                            @for r in &runs {
-                                tr {
-                                    td { a href={ "/ansible/runs/" (r.id) } { (r.id) } }
-                                    td { (r.playbook) @if r.check { " (check)" } }
-                                    td { (r.inventory) }
-                                    td { mark.{ "run-" (r.status) } { (r.status) } }
-                                    td { (fmt_time(&r.created_at)) }
+                            @for v in &runs {
+                                @let r = &v.run;
+                                tr data-run=(r.id) {
+                                    td data-label="Run" { a href={ "/ansible/runs/" (r.id) } { "#" (r.id) } }
+                                    td.wrap data-label="Playbook" { (r.playbook) @if r.check { " (check)" } " on " code { (r.inventory) } }
+                                    td data-label="Status" { (badge(&r.status, None)) }
+                                    td.run-exit data-label="Exit code" { (r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())) }
+                                    td.run-duration data-label="Duration" { (run_ms(r).map(fmt_duration).unwrap_or_else(|| "—".into())) }
+                                    td.wrap.run-actor data-label="Started by" {
+                                        (v.actor.as_deref().unwrap_or("(deleted user)"))
+                                        @if r.schedule_id.is_some() { " (scheduled)" }
+                                    }
+                                    td data-label="When" { (fmt_time(&r.created_at)) }
                                 }
                             }
                         }
@@ -125,20 +189,29 @@ pub fn ansible_post(
 #[handler]
 pub fn run_get(req: &Request, poem::web::Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
     let who = who_or_login!(app, req);
-    let r = match app.get_run(&who, id) {
-        Ok(r) => r,
+    let (r, actor) = match app.get_run_view(&who, id) {
+        Ok(v) => (v.run, v.actor),
         Err(e) => return not_found(&who, &e),
     };
     let live = matches!(r.status.as_str(), "queued" | "running");
+    let back = match r.project_id {
+        Some(p) => format!("/ansible?project_id={p}"),
+        None => "/ansible".to_string(),
+    };
     page(
         &format!("Run {id}"),
         Some(&who),
         html! {
             h1 { "Run " (id) ": " (r.playbook) }
-            p {
-                "on " code { (r.inventory) } @if r.check { " · check mode" }
-                " · " mark #run-status.{ "run-" (r.status) } { (r.status) }
-                @if let Some(c) = r.exit_code { " · exit " span #run-exit { (c) } }
+            p #run-head {
+                (badge(&r.status, Some("run-status")))
+                " on " code { (r.inventory) } @if r.check { " · check mode" }
+            }
+            p #run-meta.wrap {
+                "Started by " strong #run-actor { (actor.as_deref().unwrap_or("(deleted user)")) }
+                @if r.schedule_id.is_some() { " (scheduled)" }
+                " · exit code " strong #run-exit { (r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())) }
+                " · duration " strong #run-duration { @if live { "—" } @else { (run_ms(&r).map(fmt_duration).unwrap_or_else(|| "—".into())) } }
             }
             p.muted { code { "ansible-playbook " (r.args.join(" ")) } }
             @if live {
@@ -147,7 +220,7 @@ pub fn run_get(req: &Request, poem::web::Data(app): AppData<'_>, Path(id): Path<
                 }
             }
             pre #run-output data-stream=[live.then(|| format!("/streams/ansible/runs/{id}"))] { (r.output) }
-            p { a href="/ansible" { "All runs" } }
+            p { a href=(back) { @if r.project_id.is_some() { "The project's runs" } @else { "All runs" } } }
             script src=(super::pwa::asset_url("ansible.js")) {}
         },
     )
@@ -173,7 +246,8 @@ pub fn run_cancel(
 }
 
 /// `GET /streams/ansible/runs/{id}`: the run's output as server-sent events — `output` events
-/// (lines so far, then each new line) and a final `done` event `{"status","exit_code"}`.
+/// (lines so far, then each new line), a `state` event (`running`) when it starts, and a final
+/// `done` event `{"status","exit_code","duration_ms","duration"}`.
 #[handler]
 pub async fn ansible_events(
     req: &Request,
@@ -193,9 +267,13 @@ pub async fn ansible_events(
         Ok(x) => x,
         Err(e) => return (e.status(), e.to_string()).into_response(),
     };
-    let done = |status: &str, code: Option<i32>| {
-        Event::message(serde_json::json!({"status": status, "exit_code": code}).to_string())
-            .event_type("done")
+    let done = |status: &str, code: Option<i32>, ms: Option<i64>| {
+        Event::message(
+            serde_json::json!({"status": status, "exit_code": code, "duration_ms": ms,
+                               "duration": ms.map(fmt_duration)})
+            .to_string(),
+        )
+        .event_type("done")
     };
     let mut first: Vec<Event> = Vec::new();
     if !run.output.is_empty() {
@@ -203,7 +281,7 @@ pub async fn ansible_events(
     }
     let head = futures_util::stream::iter(first);
     let Some(rx) = rx else {
-        let tail = futures_util::stream::iter(vec![done(&run.status, run.exit_code)]);
+        let tail = futures_util::stream::iter(vec![done(&run.status, run.exit_code, run_ms(&run))]);
         return SSE::new(head.chain(tail)).into_response();
     };
     let tail = futures_util::stream::unfold(Some(rx), move |rx| async move {
@@ -211,14 +289,21 @@ pub async fn ansible_events(
         loop {
             match rx.recv().await {
                 Ok(line) => {
+                    if let Some(state) = line.strip_prefix("\u{0}state:") {
+                        return Some((Event::message(state).event_type("state"), Some(rx)));
+                    }
                     if let Some(rest) = line.strip_prefix("\u{0}done:") {
-                        let mut parts = rest.splitn(2, ':');
+                        let mut parts = rest.splitn(3, ':');
                         let status = parts.next().unwrap_or("failed").to_string();
                         let code = parts
                             .next()
                             .and_then(|c| c.parse::<i32>().ok())
                             .filter(|c| *c >= 0);
-                        return Some((done(&status, code), None));
+                        let ms = parts
+                            .next()
+                            .and_then(|c| c.parse::<i64>().ok())
+                            .filter(|c| *c >= 0);
+                        return Some((done(&status, code, ms), None));
                     }
                     return Some((Event::message(line).event_type("output"), Some(rx)));
                 }
@@ -230,4 +315,40 @@ pub async fn ansible_events(
     SSE::new(head.chain(tail))
         .keep_alive(std::time::Duration::from_secs(15))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_state_has_its_own_class_icon_and_word() {
+        let states = ["queued", "running", "succeeded", "failed", "cancelled"];
+        let badges: Vec<Badge> = states.iter().map(|s| run_badge(s)).collect();
+        for (s, b) in states.iter().zip(&badges) {
+            assert_eq!(b.class, format!("run-{s}"));
+            assert_eq!(b.word, *s);
+        }
+        let mut icons: Vec<&str> = badges.iter().map(|b| b.icon).collect();
+        icons.sort();
+        icons.dedup();
+        assert_eq!(icons.len(), states.len(), "one icon per state");
+        assert_eq!(run_badge("succeeded").icon, "✓");
+        assert_eq!(run_badge("failed").icon, "✗");
+        let odd = run_badge("interrupted");
+        assert_eq!(
+            (odd.class, odd.word.as_str()),
+            ("run-unknown", "interrupted")
+        );
+        assert_eq!(run_badge("").word, "unknown");
+    }
+
+    #[test]
+    fn durations_read_like_people_say_them() {
+        assert_eq!(fmt_duration(800), "0.8 s");
+        assert_eq!(fmt_duration(42_000), "42 s");
+        assert_eq!(fmt_duration(184_000), "3 min 4 s");
+        assert_eq!(fmt_duration(3_720_000), "1 h 2 min");
+        assert_eq!(fmt_duration(-5), "0.0 s");
+    }
 }

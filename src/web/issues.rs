@@ -3,7 +3,7 @@
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::pages::{
-    AppData, Fields, csrf_failed, done, error_status, field, forbidden_page, html_status,
+    AppData, Fields, csrf_failed, done, error_status, field, forbidden_page, html_status, is_htmx,
     not_found, shown_error,
 };
 use super::session::*;
@@ -340,7 +340,8 @@ fn issue_detail(
                         }
                         @if can_write {
                         @let closed = v.status_key == "closed";
-                        form.inline method="post" action=(hx(if closed { "reopen" } else { "close" })) hx-post=(hx(if closed { "reopen" } else { "close" })) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                        form.inline method="post" action=(hx(if closed { "reopen" } else { "close" })) hx-post=(hx(if closed { "reopen" } else { "close" })) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" hx-disabled-elt="find button"
+                            hx-confirm=[(!closed).then(|| format!("Close this issue on {}? Everyone watching it there sees it closed.", v.provider))] {
                             (csrf_field(who)) button #close-button.outline.small type="submit" { @if closed { "Reopen" } @else { "Close" } }
                         }
                         form.inline method="post" action=(hx("refresh")) hx-post=(hx("refresh")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
@@ -353,6 +354,7 @@ fn issue_detail(
                     }
                 }
                 @if can_write {
+                    (super::agents::scoped_agents_placeholder(super::agents::AgentsOf::Issue(id)))
                     (super::agents::start_form(app, who, &form_attrs("agent"), true))
                     form #assign-form method="post" action=(form_attrs("assign")) hx-post=(form_attrs("assign")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                         (csrf_field(who))
@@ -456,6 +458,17 @@ pub async fn issue_action(
             );
         }
     };
+    if field(&f, "from") == "dashboard" && is_htmx(req) {
+        // A pinned-issue card's action: the refreshed section, the outcome as a toast (or
+        // the error next to the button).
+        return match res {
+            Ok(msg) => with_cookie(pinned_inner(app, &who), &super::layout::flash_cookie(&msg)),
+            Err(e) => html_status(
+                e.status(),
+                html! { p.error role="alert" { (e.to_string()) } },
+            ),
+        };
+    }
     after_action(app, &who, id, res).await
 }
 
@@ -577,6 +590,7 @@ fn integrations_page(
         html! {
             section #integrations-section {
                 h1 { "Tracker integrations" }
+                @if who.user.is_admin { p { a #identities-link href="/admin/identities" { "Tracker identities of the users" } " (who is who on GitHub, GitLab and Jira)" } }
                 (notice_box(notice))
                 div.overflow-auto {
                     table #integration-list.striped {
@@ -924,14 +938,97 @@ pub async fn link_action(
 }
 
 /// Pinned issues for the dashboard.
+/// The dashboard's pinned issues: a card each, with its actions (start an agent on it, close
+/// it on the tracker after a confirm, unpin). The close/unpin forms swap the section.
 pub fn pinned_section(app: &App, who: &Identity) -> Markup {
-    let pinned = app.pinned_issues(who).unwrap_or_default();
+    html! { section #pinned-section { (pinned_inner(app, who)) } }
+}
+
+fn pinned_inner(app: &App, who: &Identity) -> Markup {
+    let pinned = match app.pinned_issues(who) {
+        Ok(p) => p,
+        Err(e) => return html! { h2 { "Pinned issues" } p.error role="alert" { (e.to_string()) } },
+    };
+    let tools = app.agent_tools();
+    let tool = tools
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(t, _)| t.as_str())
+        .find(|t| *t == "claude")
+        .or_else(|| tools.iter().find(|(_, ok)| *ok).map(|(t, _)| t.as_str()));
+    let hx = |id: u64, a: &str| format!("/issues/{id}/{a}");
     html! {
         h2 { "Pinned issues" }
         @if pinned.is_empty() {
-            p { "Nothing pinned. Pin issues from their page on " a href="/issues" { "Issues" } "." }
+            p #no-pinned { "Nothing pinned. Pin issues from their page on " a href="/issues" { "Issues" } "." }
         } @else {
-            (issue_table(&pinned, "pinned-issues"))
+            ul #pinned-issues.issue-cards {
+                @for v in &pinned {
+                    @let id = v.issue.id;
+                    @let work = who.has(Scope::Write) && role_on(app, who, v.issue.project_id) >= Some(Role::Developer);
+                    li.issue-card id={ "pinned-" (id) } {
+                        div.issue-card-top { (status_badge(v)) " " small.muted { (v.provider) " " (v.issue.external_id) } }
+                        h3.issue-card-title { a href={ "/issues/" (id) } { (v.issue.title) } }
+                        p.muted.issue-card-meta { (v.project_name)
+                            @if let Some(a) = &v.issue.assignee { " · " (a) } }
+                        div.issue-card-actions {
+                            @if work {
+                                @if let Some(t) = tool {
+                                    form.inline method="post" action=(hx(id, "agent")) {
+                                        (csrf_field(who))
+                                        input type="hidden" name="tool" value=(t);
+                                        button.pinned-agent type="submit" { "Start " (t) }
+                                    }
+                                }
+                                @if v.status_key != "closed" {
+                                    form.inline method="post" action=(hx(id, "close")) hx-post=(hx(id, "close")) hx-target="#pinned-section" hx-swap="innerHTML"
+                                        hx-confirm={ "Close “" (v.issue.title) "” on " (v.provider) "? Everyone watching it there sees it closed." } {
+                                        (csrf_field(who))
+                                        input type="hidden" name="from" value="dashboard";
+                                        button.pinned-close.secondary type="submit" { "Close" }
+                                    }
+                                }
+                            }
+                            @if who.has(Scope::Write) {
+                                form.inline method="post" action=(hx(id, "unpin")) hx-post=(hx(id, "unpin")) hx-target="#pinned-section" hx-swap="innerHTML" {
+                                    (csrf_field(who))
+                                    input type="hidden" name="from" value="dashboard";
+                                    button.pinned-unpin.secondary.outline type="submit" { "Unpin" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The project page's open issues (newest first, the first 10) with a link to all of them.
+pub fn project_issues(app: &App, who: &Identity, project_id: u64) -> Markup {
+    let f = IssueFilter {
+        project_id: Some(project_id),
+        status: Some("open".into()),
+        limit: Some(10),
+        sort: crate::domain::issues::IssueSort::IdDesc,
+        ..Default::default()
+    };
+    html! {
+        section #project-issues {
+            @match app.list_issues(who, &f) {
+                Err(e) => { h2 { "Open issues" } p.error role="alert" { (e.to_string()) } },
+                Ok(page) => {
+                    h2 { "Open issues " small.muted { "(" (page.total) ")" } }
+                    @if page.issues.is_empty() {
+                        p.muted { "No open issues. Link a tracker to this project on " a href="/integrations" { "Integrations" } " and sync." }
+                    } @else {
+                        (issue_table(&page.issues, "project-issue-list"))
+                        @if page.total > page.issues.len() {
+                            p { a href={ "/issues?project_id=" (project_id) } { "All " (page.total) " open issues →" } }
+                        }
+                    }
+                }
+            }
         }
     }
 }

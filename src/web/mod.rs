@@ -4,7 +4,10 @@
 mod macros;
 mod agents;
 mod ansible;
+mod audit;
+mod context;
 mod git;
+mod identities;
 mod issues;
 mod layout;
 mod members;
@@ -83,12 +86,56 @@ pub fn stream_routes(app: Arc<App>) -> impl Endpoint {
         .at("/agents", get(agents::agents_events))
         .at("/sessions/:key/terminal", get(terminal::terminal_ws))
         .at("/ansible/runs/:id", get(ansible::ansible_events))
+        // Outside the body limit: the archive is streamed to a file (services::backup).
+        .at("/admin/backups/upload", post(system::backup_upload))
         .data(app)
         .to_response()
         .with(security_headers())
 }
 
+/// Every page request runs with its `layout::RequestView` (path, fragment or whole page), so
+/// `layout::page` marks the current page and answers htmx with the main content only; an
+/// unknown path gets the 404 page with the caller's navigation.
+async fn shell<E: Endpoint>(
+    app: Arc<App>,
+    ep: Arc<E>,
+    req: poem::Request,
+) -> poem::Result<poem::Response> {
+    let view = layout::RequestView::of(req.uri().path(), |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    let token = crate::api::gate::cookie_value(&req, crate::api::gate::SESSION_COOKIE);
+    let get_path = (req.method() == poem::http::Method::GET).then(|| req.uri().path().to_string());
+    layout::with_view(view, async move {
+        match ep.call(req).await {
+            Ok(r) => {
+                let r = r.into_response();
+                match &get_path {
+                    Some(path) if r.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED => {
+                        Ok(form_address_get(path))
+                    }
+                    _ => Ok(r),
+                }
+            }
+            // A GET of a form's address (a reload or a bookmark after a post): to its page.
+            Err(e) if e.is::<poem::error::MethodNotAllowedError>() && get_path.is_some() => {
+                Ok(form_address_get(get_path.as_deref().unwrap_or("/")))
+            }
+            Err(e) if e.is::<poem::error::NotFoundError>() => {
+                let who = token.and_then(|t| app.session_identity(&t).ok().flatten());
+                Ok(not_found_page(who.as_ref()))
+            }
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
 pub fn routes(app: Arc<App>) -> impl Endpoint {
+    let shell_app = app.clone();
     Route::new()
         .at("/", get(dashboard))
         .at("/login", get(login_get).post(login_post))
@@ -122,7 +169,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             "/projects/:id/members/:user_id",
             get(members::project_member_get).post(members::project_member_post),
         )
+        .at("/projects/:id/agents", get(agents::project_agents_get))
         .at("/projects/:id/workspace", get(workspace_get))
+        .at("/projects/:id/workspace/diff", get(workspace_diff))
         .at("/projects/:id/workspace/:action", post(workspace_post))
         .at(
             "/projects/:id/edit",
@@ -137,7 +186,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/users", get(users_get).post(users_post))
         .at("/users/:id", post(user_edit))
         .at("/users/:id/delete", post(user_delete))
-        .at("/audit", get(audit_get))
+        .at("/audit", get(audit::audit_get))
         .at("/agents", get(agents::agents_fragment))
         .at("/agents/history", get(agents::history_get))
         .at("/sessions/:key/terminal", get(terminal::terminal_page))
@@ -153,6 +202,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             "/admin/backups",
             get(system::backups_get).post(system::backups_post),
         )
+        .at(
+            "/admin/backups/restore-upload",
+            post(system::backup_upload_confirm),
+        )
         .at("/admin/backups/:id/:action", post(system::backup_action))
         .at("/admin/logs", get(system::logs_get))
         .at(
@@ -160,6 +213,12 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             get(agents::global_get).post(agents::global_post),
         )
         .at("/projects/:id/agent", post(agents::project_agent))
+        .at(
+            "/projects/:id/agents-md",
+            get(context::agents_md_get).post(context::agents_md_post),
+        )
+        .at("/admin/identities", get(identities::identities_get))
+        .at("/admin/identities/:id", post(identities::identity_post))
         .at("/ssh-keys", get(ssh_keys_get).post(ssh_keys_post))
         .at("/ssh-keys/assign", post(ssh_key_assign))
         .at("/ssh-keys/:id/delete", post(ssh_key_delete))
@@ -169,6 +228,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/issues/sync", post(issues_sync))
         .at("/issues/new", get(issue_new_get).post(issue_new_post))
         .at("/issues/:id", get(issue_show))
+        .at("/issues/:id/agents", get(agents::issue_agents_get))
         .at("/issues/:id/:action", post(issue_action))
         .at(
             "/integrations",
@@ -184,8 +244,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             "/account/trackers/credentials/:id/delete",
             post(credential_delete),
         )
+        .with(audit::WebAudit::new(app.clone()))
         .data(app)
-        .catch_error(|_: poem::error::NotFoundError| async { not_found_page(None).into_response() })
+        .around(move |ep, req| shell(shell_app.clone(), ep, req))
         .to_response()
         .with(security_headers())
 }

@@ -298,17 +298,27 @@ pub fn logout(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Respons
 
 // ---- dashboard -----------------------------------------------------------------------------------
 
+#[derive(Deserialize, Default)]
+pub struct DashboardQuery {
+    agents: Option<String>,
+    #[serde(default)]
+    q: String,
+    tenant: Option<String>,
+}
+
 #[handler]
 pub async fn dashboard(
     req: &Request,
     Data(app): AppData<'_>,
-    Query(q): Query<super::agents::ScopeQuery>,
+    Query(q): Query<DashboardQuery>,
 ) -> Response {
     let who = who_or_login!(app, req);
+    let all = q.agents.as_deref() == Some("all") && who.user.is_admin;
+    let tenant = q.tenant.as_deref().and_then(|t| t.parse::<u64>().ok());
     let tenants = app.list_tenants(&who).unwrap_or_default();
-    let projects = app.list_projects(&who, None).unwrap_or_default();
+    let cards = app.project_cards(&who, &q.q, tenant, 12);
     // Agents first (on a phone the first screen answers "which agent needs me?").
-    let agents = super::agents::agents_panel(app, &who, q.all_users(&who)).await;
+    let agents = super::agents::agents_panel(app, &who, all).await;
     page(
         "Dashboard",
         Some(&who),
@@ -316,19 +326,65 @@ pub async fn dashboard(
             h1 { "Hello, " (who.user.name) }
             (agents)
             (super::issues::pinned_section(app, &who))
-            div.grid.stats {
-                article { header { "Tenants" } p.big { (tenants.len()) } a href="/tenants" { "Manage tenants" } }
-                article { header { @if who.user.is_admin { "Projects" } @else { "My projects" } } p.big { (projects.len()) } a href="/projects" { "Manage projects" } }
-            }
-            h2 { "Recent projects" }
-            @if projects.is_empty() {
-                p { "No projects yet. " a href="/projects" { "Create one" } "." }
-            } @else {
-                (project_table(&projects.iter().take(10).cloned().collect::<Vec<_>>(), "recent-projects"))
+            section #dashboard-projects {
+                div.agents-head {
+                    h2 { "Projects" }
+                    div.agents-links { a role="button" .secondary.outline href="/projects" { "All projects" } }
+                }
+                form #dashboard-search.search-bar method="get" action="/" role="search" {
+                    @if all { input type="hidden" name="agents" value="all"; }
+                    input type="search" name="q" value=(q.q) placeholder="Search projects (name, repository, tenant)" aria-label="Search projects";
+                    @if tenants.len() > 1 {
+                        select name="tenant" aria-label="Tenant" {
+                            option value="" { "All tenants" }
+                            @for t in &tenants {
+                                option value=(t.tenant.id) selected[tenant == Some(t.tenant.id)] { (t.tenant.name) }
+                            }
+                        }
+                    }
+                    button type="submit" { "Search" }
+                }
+                @match &cards {
+                    Err(e) => p.error role="alert" { (e.to_string()) },
+                    Ok(c) if c.cards.is_empty() && (q.q.trim().is_empty() && tenant.is_none()) => {
+                        p #no-projects { "No projects yet. " a href="/projects" { "Create one" } "." }
+                    }
+                    Ok(c) if c.cards.is_empty() => p #no-projects { "No project matches. " a href="/" { "Show all" } },
+                    Ok(c) => {
+                        @if c.matching > c.cards.len() {
+                            p.muted { "Showing " (c.cards.len()) " of " (c.matching) " projects. " a href="/projects" { "See all" } }
+                        }
+                        ul #project-cards.issue-cards {
+                            @for card in &c.cards { (project_card(card)) }
+                        }
+                    }
+                }
             }
         },
     )
     .into_response()
+}
+
+fn project_card(c: &crate::services::dashboard::ProjectCard) -> Markup {
+    let p = &c.view.project;
+    html! {
+        li.issue-card.project-card id={ "project-card-" (p.id) } {
+            div.issue-card-top { (swatch(&c.view.tenant_color)) " " small.muted { (c.view.tenant_name) } }
+            h3.issue-card-title { a href={ "/projects/" (p.id) } { (p.name) } }
+            p.issue-card-meta.muted {
+                @match &c.workspace {
+                    Some(w) => { "Workspace on " code { (w.branch.as_deref().unwrap_or("(detached)")) } },
+                    None => { "No workspace yet · default branch " code { (p.default_branch) } },
+                }
+            }
+            div.issue-card-actions {
+                a role="button" .secondary.outline href={ "/issues?project_id=" (p.id) "&status=open" } {
+                    (c.open_issues) " open issue" @if c.open_issues != 1 { "s" }
+                }
+                a role="button" .outline href={ "/projects/" (p.id) } { "Open" }
+            }
+        }
+    }
 }
 
 // ---- tenants -------------------------------------------------------------------------------------
@@ -804,11 +860,12 @@ pub(super) fn project_page(
                 dt { "Created" } dd { (fmt_time(&p.project.created_at)) }
             }
             @if let Some(d) = &p.project.description { p { (d) } }
-            @if manage {
-                p.toolbar {
+            p.toolbar {
+                @if manage {
                     a #project-edit role="button" class="outline" href={ "/projects/" (id) "/edit" } { "Edit" }
                     a #project-delete role="button" class="outline danger" href={ "/projects/" (id) "/delete" } { "Delete" }
                 }
+                a #project-agents-md role="button" class="outline secondary" href={ "/projects/" (id) "/agents-md" } { "Agent instructions" }
             }
             @if work {
                 section #agent-start {
@@ -816,6 +873,8 @@ pub(super) fn project_page(
                     (super::agents::start_form(app, who, &format!("/projects/{id}/agent"), false))
                 }
             }
+            @if work { (super::agents::scoped_agents_placeholder(super::agents::AgentsOf::Project(id))) }
+            (super::issues::project_issues(app, who, id))
             p { a href={ "/ansible?project_id=" (id) } { "Ansible playbooks of this project" } }
             @if work {
                 section #workspace-panel hx-get={ "/projects/" (id) "/workspace" } hx-trigger="load" hx-select="#workspace-panel" hx-swap="outerHTML" {
@@ -1150,6 +1209,7 @@ fn users_page(
         html! {
             section #user-section {
                 h1 { "Users" }
+                p { a #identities-link href="/admin/identities" { "Tracker identities" } " (GitHub, GitLab and Jira accounts of each user)" }
                 (error_box(error))
                 (notice_box(notice))
                 ul #user-list.member-list {
@@ -1321,57 +1381,6 @@ pub fn user_delete(
     }
 }
 
-// ---- audit (admin) -------------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    offset: Option<usize>,
-}
-
-#[handler]
-pub fn audit_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<PageQuery>) -> Response {
-    let who = who_or_login!(app, req);
-    let offset = q.offset.unwrap_or(0);
-    const LIMIT: usize = 50;
-    let (entries, total) = match app.list_audit(&who, LIMIT, offset) {
-        Ok(x) => x,
-        Err(e) => return not_found(&who, &e),
-    };
-    page(
-        "Audit log",
-        Some(&who),
-        html! {
-            h1 { "Audit log" }
-            p { (total) " API writes recorded. Secrets in request bodies are redacted." }
-            div.overflow-auto {
-                table #audit-list.striped {
-                    thead { tr { th { "Time" } th { "User" } th { "Key" } th { "Request" } th { "Status" } th { "ms" } th { "IP" } th { "Error" } } }
-                    tbody {
-                        @for e in &entries {
-                            tr {
-                                td { (fmt_time(&e.created_at)) }
-                                td { (e.user_id.map(|u| u.to_string()).unwrap_or_default()) }
-                                td { (e.api_key_id.map(|u| u.to_string()).unwrap_or_default()) }
-                                td.wrap { code { (e.method) " " (e.path) } }
-                                td { (e.status) }
-                                td { (format!("{:.1}", e.duration_ms)) }
-                                td { (e.ip_address.as_deref().unwrap_or("")) }
-                                td.wrap { (e.error_message.as_deref().unwrap_or("")) }
-                            }
-                        }
-                    }
-                }
-            }
-            nav.pager {
-                @if offset > 0 { a href={ "/audit?offset=" (offset.saturating_sub(LIMIT)) } { "← Newer" } }
-                " "
-                @if (offset + LIMIT) < total as usize { a href={ "/audit?offset=" (offset + LIMIT) } { "Older →" } }
-            }
-        },
-    )
-    .into_response()
-}
-
 // ---- account -------------------------------------------------------------------------------------
 
 fn account_page(who: &Identity, error: Option<&str>, notice: Option<&str>) -> Markup {
@@ -1441,4 +1450,30 @@ pub fn not_found_page(who: Option<&Identity>) -> Response {
             html! { h1 { "Not found" } p { a href="/" { "Dashboard" } } },
         ),
     )
+}
+
+/// A GET of an address that only takes a form post (`/issues/5/close` reloaded after the
+/// post): back to the page the form was on (the address without its action).
+pub fn form_address_get(path: &str) -> Response {
+    redirect(&form_parent(path))
+}
+
+/// `/issues/5/close` → `/issues/5`; `/logout` → `/`.
+pub(super) fn form_parent(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => trimmed[..i].to_string(),
+    }
+}
+
+#[cfg(test)]
+mod form_parent_tests {
+    #[test]
+    fn a_form_address_leads_back_to_its_page() {
+        assert_eq!(super::form_parent("/issues/5/close"), "/issues/5");
+        assert_eq!(super::form_parent("/sessions/3/stop/"), "/sessions/3");
+        assert_eq!(super::form_parent("/logout"), "/");
+        assert_eq!(super::form_parent("/"), "/");
+    }
 }

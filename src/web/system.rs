@@ -1,11 +1,12 @@
 //! Admin pages: system status (with scheduled jobs), backups, and the log viewer.
 
-use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
+use super::layout::{csrf_field, error_box, flash_cookie, fmt_time, notice_box, page};
 use super::pages::{AppData, Fields, csrf_failed, error_status, field, html_status, not_found};
 use super::session::*;
 use crate::auth::Identity;
 use crate::services::App;
 use crate::services::backup::BackupSchedule;
+use crate::services::system::component_title;
 use maud::{Markup, html};
 use poem::web::{Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
@@ -19,20 +20,40 @@ fn size(bytes: u64) -> String {
     }
 }
 
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    refresh: Option<String>,
+}
+
+/// "12 s ago", "3 min ago", "2 h ago".
+pub fn ago(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 90 => format!("{s} s ago"),
+        s if s < 90 * 60 => format!("{} min ago", s / 60),
+        s => format!("{} h ago", s / 3600),
+    }
+}
+
 #[handler]
-pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
+pub async fn status_get(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    Query(q): Query<StatusQuery>,
+) -> Response {
     let who = who_or_login!(app, req);
-    let s = match app.system_status(&who).await {
+    let refresh = matches!(q.refresh.as_deref(), Some("1" | "true"));
+    let s = match app.system_status(&who, refresh).await {
         Ok(s) => s,
         Err(e) => return not_found(&who, &e),
     };
     let jobs = app.scheduled_jobs(&who).unwrap_or_default();
+    let checked = (crate::domain::model::now() - s.checked_at).num_seconds();
     page(
         "System",
         Some(&who),
         html! {
             h1 { "System" }
-            p {
+            p.wrap {
                 "aiops " (env!("CARGO_PKG_VERSION")) " · up " (s.uptime_seconds / 60) " min · data "
                 code { (s.data_dir.display()) } " (" (size(s.data_dir_bytes)) ")"
             }
@@ -49,30 +70,51 @@ pub async fn status_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Res
                     code { "sandbox = \"on\"" } " (or " code { "AIOPS_SANDBOX=on" } ") and restart."
                 }
             }
-            p { mark #overall.{ @if s.healthy { "ok" } @else { "bad" } } { @if s.healthy { "All parts healthy" } @else { "Something needs attention" } } }
-            div.grid-cards #components {
-                @for (name, c) in &s.components {
-                    article.component.{ @if c.healthy { "healthy" } @else { "unhealthy" } } {
-                        header { strong { (name) } " " @if c.healthy { "✓" } @else { "✗" } }
-                        p { (c.message) }
+            // Polled every 30 s (htmx swaps in the same block of the fresh page).
+            section #status-live hx-get="/admin/system" hx-select="#status-live" hx-target="this"
+                hx-swap="outerHTML" hx-trigger="every 30s" {
+                div.status-head {
+                    p #checked-at.muted data-checked-at=(s.checked_at.to_rfc3339()) {
+                        "Tools checked " (ago(checked)) " · this page refreshes itself"
+                    }
+                    button #status-refresh.outline.secondary type="button" hx-get="/admin/system?refresh=1"
+                        hx-select="#status-live" hx-target="#status-live" hx-swap="outerHTML" { "Refresh now" }
+                }
+                @if refresh { p.notice role="status" { "Checked again just now." } }
+                @if s.attention.is_empty() {
+                    p { mark #overall.ok { "✓ All parts healthy" } }
+                } @else {
+                    p { mark #overall.bad {
+                        "✗ " (s.attention.len()) @if s.attention.len() == 1 { " thing needs attention" } @else { " things need attention" }
+                    } }
+                    ul #attention {
+                        @for a in &s.attention { li.wrap { (a) } }
                     }
                 }
-            }
-            h2 { "Scheduled jobs" }
-            @if jobs.is_empty() {
-                p.muted { "Nothing is scheduled." }
-            } @else {
-                div.overflow-auto {
-                    table #jobs.striped {
-                        thead { tr { th { "Job" } th { "Cron" } th { "Next run" } th { "Last run" } th { "Last result" } } }
-                        tbody {
-                            @for j in &jobs {
-                                tr {
-                                    td { (j.key) @if j.running { " (running)" } }
-                                    td { code { (j.cron) } }
-                                    td { (j.next_run.as_ref().map(fmt_time).unwrap_or_default()) }
-                                    td { (j.last_run.as_ref().map(fmt_time).unwrap_or_default()) }
-                                    td.wrap { (j.last_result.as_deref().unwrap_or("")) }
+                div.grid-cards #components {
+                    @for (name, c) in &s.components {
+                        article.component.{ @if c.healthy { "healthy" } @else { "unhealthy" } } {
+                            header { strong { (component_title(name)) } " " @if c.healthy { "✓" } @else { "✗" } }
+                            p.wrap { (c.message) }
+                        }
+                    }
+                }
+                h2 { "Scheduled jobs" }
+                @if jobs.is_empty() {
+                    p.muted { "Nothing is scheduled." }
+                } @else {
+                    div.overflow-auto {
+                        table #jobs.striped {
+                            thead { tr { th { "Job" } th { "Cron" } th { "Next run" } th { "Last run" } th { "Last result" } } }
+                            tbody {
+                                @for j in &jobs {
+                                    tr {
+                                        td { (j.name) @if j.running { " (running)" } }
+                                        td { code { (j.cron) } }
+                                        td { (j.next_run.as_ref().map(fmt_time).unwrap_or_default()) }
+                                        td { (j.last_run.as_ref().map(fmt_time).unwrap_or_default()) }
+                                        td.wrap { (j.last_result.as_deref().unwrap_or("")) }
+                                    }
                                 }
                             }
                         }
@@ -107,6 +149,18 @@ fn backups_page(
                 fieldset role="group" {
                     input type="text" name="description" placeholder="Description (optional)" aria-label="Description";
                     button type="submit" { "Back up now" }
+                }
+            }
+            details #backup-upload-box open[error.is_some()] {
+                summary { "Restore from an uploaded archive" }
+                p.muted { "An archive downloaded from this or another aiops server (its .tar.gz). It is checked first; you confirm before it replaces anything." }
+                form #backup-upload method="post" action="/streams/admin/backups/upload" enctype="multipart/form-data" {
+                    // The token first: the server checks it before reading the file.
+                    (csrf_field(who))
+                    label { "Backup archive (.tar.gz)"
+                        input #backup-file type="file" name="archive" accept=".tar.gz,.tgz,application/gzip" required;
+                    }
+                    button type="submit" { "Upload and check" }
                 }
             }
             div.overflow-auto {
@@ -236,6 +290,130 @@ pub async fn backup_action(
     outcome(app, &who, res)
 }
 
+/// A log line's RFC 3339 timestamp (nanoseconds, UTC) as people read it: to the second.
+pub fn log_time(ts: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| ts.to_string())
+}
+
+/// The confirm step of a restore from an uploaded archive: what is in it, and the button
+/// that replaces the data.
+fn upload_confirm_page(who: &Identity, up: &crate::services::backup::StagedUpload) -> Markup {
+    let m = &up.manifest;
+    let count = |k: &str| m.counts.get(k).copied().unwrap_or(0);
+    page(
+        "Restore from an uploaded archive",
+        Some(who),
+        html! {
+            h1 { "Restore from an uploaded archive" }
+            p.notice role="status" #upload-checked {
+                "The archive " strong { (up.file_name) } " (" (size(up.size_bytes)) ") is a complete aiops backup: every table matches its checksum."
+            }
+            dl #upload-summary {
+                dt { "Taken" } dd { (fmt_time(&m.created_at)) " UTC by aiops " (m.aiops_version) }
+                @if let Some(d) = &m.description { dt { "Description" } dd.wrap { (d) } }
+                dt { "Holds" } dd {
+                    (count("users")) " users, " (count("tenants")) " tenants, " (count("projects")) " projects, "
+                    (count("issues")) " issues"
+                }
+            }
+            article.danger-zone {
+                p { strong { "Restoring replaces ALL data on this server" } " (users, tenants, projects, integrations, keys) with the archive's. "
+                    "A safety backup of the current data is taken first. Afterwards you log in with the accounts in the archive." }
+                form #upload-confirm method="post" action="/admin/backups/restore-upload" {
+                    (csrf_field(who))
+                    input type="hidden" name="token" value=(up.token);
+                    input type="hidden" name="file_name" value=(up.file_name);
+                    div.grid {
+                        button #upload-confirm-button.danger type="submit" { "Replace all data with this archive" }
+                        a #upload-cancel role="button" .secondary.outline href="/admin/backups" { "Cancel" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `POST /streams/admin/backups/upload` (multipart: `csrf_token`, then `archive`): outside the
+/// body limit, streamed to a file in the data dir; checked, then the confirm step.
+#[handler]
+pub async fn backup_upload(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    mut form: poem::web::Multipart,
+) -> Response {
+    let who = who_or_login!(app, req);
+    let mut csrf: Option<String> = None;
+    let res = loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                break Err(crate::error::AppError::BadRequest(
+                    "choose a backup archive (.tar.gz) to upload".into(),
+                ));
+            }
+            Err(e) => {
+                break Err(crate::error::AppError::BadRequest(format!(
+                    "the upload could not be read ({e}); nothing was changed: try again"
+                )));
+            }
+        };
+        match field.name() {
+            Some("csrf_token") => csrf = field.text().await.ok(),
+            Some("archive") => {
+                if !csrf_ok(&who, req, csrf.as_deref()) {
+                    return csrf_failed(&who);
+                }
+                let name = field.file_name().unwrap_or("upload").to_string();
+                break app
+                    .stage_backup_upload(&who, &name, field.into_async_read())
+                    .await;
+            }
+            _ => {}
+        }
+    };
+    match res {
+        Ok(up) => upload_confirm_page(&who, &up).into_response(),
+        Err(e) => match backups_page(app, &who, Some(&e.to_string()), None) {
+            Ok(m) => html_status(error_status(&e), m),
+            Err(e2) => not_found(&who, &e2),
+        },
+    }
+}
+
+/// `POST /admin/backups/restore-upload`: the confirmed restore of an uploaded archive.
+#[handler]
+pub async fn backup_upload_confirm(
+    req: &Request,
+    poem::web::Data(app): AppData<'_>,
+    poem::web::Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let name = field(&f, "file_name").to_string();
+    match app
+        .restore_uploaded_backup(&who, field(&f, "token"), &name)
+        .await
+    {
+        Ok(r) => with_cookie(
+            redirect("/admin/backups"),
+            &flash_cookie(&format!(
+                "Restored the uploaded archive {name} (now backup #{}). The data from before is in safety backup #{}. If you are asked to log in, use an account of the restored data.",
+                r.backup.id, r.safety_backup.id
+            )),
+        ),
+        Err(e) => match backups_page(app, &who, Some(&e.to_string()), None) {
+            Ok(m) => html_status(error_status(&e), m),
+            Err(e2) => not_found(&who, &e2),
+        },
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LogQuery {
     lines: Option<usize>,
@@ -278,18 +456,19 @@ pub fn logs_get(
             @match &tail {
                 Err(e) => (error_box(Some(&e.to_string()))),
                 Ok(t) => {
-                    p.muted { code { (t.path.display()) } @if t.truncated { " (older lines left out)" } }
+                    p.muted.wrap { "Newest first · " code { (t.path.display()) } @if t.truncated { " (older lines left out)" } }
                     div.overflow-auto {
                         table #log-lines.striped {
-                            thead { tr { th { "Time" } th { "Level" } th { "Message" } th { "Fields" } } }
+                            thead { tr { th { "Time (UTC)" } th { "Level" } th { "Message" } th { "Fields" } } }
                             tbody {
-                                @for l in &t.lines {
+                                @for l in t.lines.iter().rev() {
                                     @let j: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                                    @let ts = j["timestamp"].as_str().unwrap_or("");
                                     tr.{ "log-" (j["level"].as_str().unwrap_or("").to_lowercase()) } {
-                                        td { (j["timestamp"].as_str().unwrap_or("")) }
-                                        td { (j["level"].as_str().unwrap_or("")) }
-                                        td.wrap { (j["fields"]["message"].as_str().unwrap_or(l)) }
-                                        td.wrap { code { @if let Some(o) = j["fields"].as_object() {
+                                        td.log-time { time datetime=(ts) title=(ts) { (log_time(ts)) } }
+                                        td.log-level { (j["level"].as_str().unwrap_or("")) }
+                                        td.wrap.log-message { (j["fields"]["message"].as_str().unwrap_or(l)) }
+                                        td.wrap.log-fields { code { @if let Some(o) = j["fields"].as_object() {
                                             @for (k, v) in o { @if k != "message" { (k) "=" (v) " " } }
                                         } } }
                                     }

@@ -547,3 +547,147 @@ async fn an_every_second_schedule_of_a_slow_playbook_never_queues_runs() {
         wait_status(&s, id, &["succeeded", "failed", "cancelled"]).await;
     }
 }
+
+/// The class list of the run page's badge, and its word.
+async fn badge(d: &crate::webdriver::Driver) -> (String, String) {
+    let v = d
+        .script("const b = document.getElementById('run-status'); return [b.className, b.innerText.trim()]")
+        .await;
+    (
+        v[0].as_str().unwrap_or_default().to_string(),
+        v[1].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn wait_badge(d: &crate::webdriver::Driver, class: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let b = badge(d).await;
+        if b.0.split(' ').any(|c| c == class) {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "badge never became {class}: {b:?}; output: {}",
+            d.text_of("#run-output").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_badges_go_queued_running_succeeded_or_failed_with_exit_code_duration_and_actor() {
+    let s = Server::start_with(&[("AIOPS_ANSIBLE_MAX_CONCURRENT", "1")]);
+    let k = s.admin_key.clone();
+    let pb = s.dir.join("ansible/playbooks");
+    std::fs::write(pb.join("slow.yml"), SLOW).unwrap();
+    std::fs::write(pb.join("fail.yml"), FAIL).unwrap();
+    let marker = format!("aiops-badge-marker-{}", std::process::id());
+    std::fs::write(pb.join("long.yml"), long(&marker)).unwrap();
+    // The one slot is taken: the next run waits, queued.
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/ansible/runs",
+            json!({"playbook": "long.yml", "hosts": "localhost"}),
+        )
+        .await;
+    assert!(st.is_success(), "{v}");
+    let blocker = v["run"]["id"].as_u64().unwrap();
+    wait_status(&s, blocker, &["running"]).await;
+
+    let d = crate::webdriver::Driver::start(true).await;
+    d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    d.goto(&s.url("/ansible")).await;
+    d.find("#run-form").await;
+    d.select("#run-form select[name=playbook]", "slow.yml")
+        .await;
+    d.type_into("#run-form input[name=hosts]", "localhost")
+        .await;
+    d.click("#run-form button[type=submit]").await;
+    let (class, word) = wait_badge(&d, "run-queued").await;
+    assert_eq!(word, "queued", "{class}");
+    assert_eq!(d.text_of("#run-actor").await, ADMIN_EMAIL);
+    assert_eq!(d.text_of("#run-exit").await, "—");
+    // The slot frees: the badge turns to running live, then to succeeded with exit 0.
+    let (st, v) = s
+        .post(
+            &k,
+            &format!("/api/v1/ansible/runs/{blocker}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert!(st.is_success(), "{v}");
+    let (_, word) = wait_badge(&d, "run-running").await;
+    assert_eq!(word, "running");
+    d.screenshot("target/screenshots/ansible-run-running-390.png")
+        .await;
+    let (class, word) = wait_badge(&d, "run-succeeded").await;
+    assert_eq!(word, "succeeded", "{class}");
+    assert!(
+        !class.contains("run-queued") && !class.contains("run-running"),
+        "{class}"
+    );
+    assert_eq!(d.text_of("#run-exit").await, "0");
+    let took = d.text_of("#run-duration").await;
+    assert!(took.ends_with(" s") && took != "—", "duration: {took}");
+    assert!(
+        d.text_of("#run-output").await.contains("last-step"),
+        "the output streamed"
+    );
+    d.assert_fits("the run page").await;
+    std::fs::create_dir_all("target/screenshots").unwrap();
+    d.screenshot("target/screenshots/ansible-run-390.png").await;
+    // Reloaded, the finished run shows the same.
+    let url = d.current_url().await;
+    d.goto(&url).await;
+    let (class, _) = badge(&d).await;
+    assert!(class.contains("run-succeeded"), "{class}");
+    assert_ne!(d.text_of("#run-duration").await, "—");
+
+    // A failing playbook: the failed badge with its exit code.
+    d.goto(&s.url("/ansible")).await;
+    d.find("#run-form").await;
+    d.select("#run-form select[name=playbook]", "fail.yml")
+        .await;
+    d.type_into("#run-form input[name=hosts]", "localhost")
+        .await;
+    d.click("#run-form button[type=submit]").await;
+    let (_, word) = wait_badge(&d, "run-failed").await;
+    assert_eq!(word, "failed");
+    assert_eq!(d.text_of("#run-exit").await, "2");
+    d.screenshot("target/screenshots/ansible-run-failed-390.png")
+        .await;
+
+    // The list: each state its own class, with exit code, duration and who started it.
+    d.goto(&s.url("/ansible")).await;
+    d.find("#run-list").await;
+    for class in ["run-succeeded", "run-failed", "run-cancelled"] {
+        assert_eq!(
+            d.count(&format!("#run-list .run-badge.{class}")).await,
+            1,
+            "{class}"
+        );
+    }
+    let list = d.text_of("#run-list").await;
+    assert!(list.contains(ADMIN_EMAIL), "{list}");
+    assert_eq!(
+        d.script("return [...document.querySelectorAll('#run-list td.run-exit')].map(e => e.innerText.trim())")
+            .await,
+        json!(["2", "0", "—"])
+    );
+    d.assert_fits("the runs list").await;
+    d.screenshot("target/screenshots/ansible-list-390.png")
+        .await;
+
+    // A project's page lists only that project's runs: none of the server's.
+    let t = s.create_tenant("T").await;
+    let p = s.create_project(&k, "p", t).await;
+    d.goto(&s.url(&format!("/ansible?project_id={p}"))).await;
+    d.wait_text("main", "This project's recent runs").await;
+    assert_eq!(
+        d.count("#run-list").await,
+        0,
+        "no server runs on a project page"
+    );
+}

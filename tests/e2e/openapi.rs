@@ -132,6 +132,7 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/ai/sessions/{id}/output", "get"),
         ("/ai/sessions/{id}/validate", "get"),
         ("/ai/sessions/{id}/respawn", "post"),
+        ("/ai/sessions/{id}/resume", "post"),
         ("/ai/sessions/{id}", "delete"),
         ("/workflows/claim-issue", "post"),
         ("/workflows/update-progress", "post"),
@@ -142,6 +143,8 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/agents/global", "get"),
         ("/agents/global", "put"),
         ("/agents/global", "delete"),
+        ("/projects/{id}/agents/context", "get"),
+        ("/projects/{id}/agents/context", "put"),
         ("/system/status", "get"),
         ("/system/logs", "get"),
         ("/system/update", "post"),
@@ -156,6 +159,7 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/system/backups/{id}", "delete"),
         ("/system/backups/{id}/download", "get"),
         ("/system/backups/{id}/restore", "post"),
+        ("/system/backups/upload", "post"),
         ("/system/backup-schedule", "get"),
         ("/system/backup-schedule", "put"),
         ("/ansible/playbooks", "get"),
@@ -531,6 +535,7 @@ async fn every_null_in_real_answers_is_declared_nullable() {
         "get /system/scheduler",
         "get /system/sync/history",
         "get /agents/global",
+        "get /projects/{id}/agents/context",
     ] {
         assert!(
             checked.iter().any(|c| c == must),

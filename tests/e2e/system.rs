@@ -702,7 +702,7 @@ async fn admin_pages_for_status_backups_and_logs() {
     let (st, html) = get("/admin/system", cookie.clone()).await;
     assert_eq!(st, StatusCode::OK);
     assert!(
-        html.contains("database") && html.contains("Scheduled jobs"),
+        html.contains("Database") && html.contains("Scheduled jobs"),
         "{html}"
     );
     let (st, html) = post(
@@ -758,4 +758,241 @@ async fn admin_pages_for_status_backups_and_logs() {
         let (st, _) = get(p, other.clone()).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{p}");
     }
+}
+
+/// A wrapper for `ansible-playbook` on PATH that counts its runs (the status checks call
+/// `ansible-playbook --version`), then runs the real one.
+fn counting_ansible(dir: &Path) -> (PathBuf, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let count = dir.join("ansible-calls");
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v ansible-playbook"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    assert!(!real.is_empty(), "ansible-playbook is installed");
+    let script = bin.join("ansible-playbook");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{}'\nexec '{real}' \"$@\"\n",
+            count.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (count, path)
+}
+
+fn calls(count: &Path) -> usize {
+    std::fs::read_to_string(count)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn system_status_answers_from_its_cache_and_names_what_needs_attention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (count, path) = counting_ansible(tmp.path());
+    let s = Server::start_with(&[
+        ("PATH", path.as_str()),
+        ("AIOPS_TOOLS", "aidertool=aider-not-installed-here"),
+    ]);
+    let k = s.admin_key.clone();
+    // The background check at start.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while calls(&count) == 0 {
+        assert!(Instant::now() < deadline, "the checks run at start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = ok(&s, &k, Method::GET, "/api/v1/system/status", None).await;
+    let at = first["checked_at"].as_str().unwrap().to_string();
+    let n = calls(&count);
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let st = ok(&s, &k, Method::GET, "/api/v1/system/status", None).await;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(
+            st["checked_at"],
+            at.as_str(),
+            "answered from the cache: {st}"
+        );
+        assert_eq!(st["components"]["ansible"]["healthy"], true, "{st}");
+    }
+    assert_eq!(calls(&count), n, "no status call spawned the tool checks");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "cached status answers fast: {slowest:?}"
+    );
+    // The missing tool, in words, in the API too; the keys stay.
+    let attention = first["attention"].to_string();
+    assert!(
+        attention.contains("Agent tool aidertool is not installed"),
+        "{first}"
+    );
+    assert_eq!(
+        first["components"]["ai_tools"]["details"]["tools"]["aidertool"]["available"],
+        false
+    );
+    // Control: an explicit refresh runs the checks again.
+    let fresh = ok(&s, &k, Method::GET, "/api/v1/system/status?refresh=1", None).await;
+    assert_eq!(calls(&count), n + 1, "refresh=1 ran the checks");
+    assert_ne!(fresh["checked_at"], at.as_str(), "{fresh}");
+
+    // A failing scheduled sync is named, not `sync:1`.
+    let tenant = s.create_tenant("Acme").await;
+    let project = s.create_project(&k, "web", tenant).await;
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/integrations",
+            json!({"tenant_id": tenant, "provider": "github", "name": "acme-gh",
+                   "base_url": "http://127.0.0.1:9", "api_token": "ghp_x", "sync_cron": "*/2 * * * * *"}),
+        )
+        .await;
+    assert!(st.is_success(), "{v}");
+    let integ = v["integration"]["id"]
+        .as_u64()
+        .unwrap_or_else(|| v["id"].as_u64().unwrap());
+    let (st, v) = s
+        .post(
+            &k,
+            &format!("/api/v1/integrations/{integ}/projects"),
+            json!({"project_id": project, "external_identifier": "acme/web"}),
+        )
+        .await;
+    assert!(st.is_success(), "{v}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = ok(&s, &k, Method::GET, "/api/v1/system/status", None).await;
+        if st["attention"]
+            .to_string()
+            .contains("Issue sync of integration acme-gh failed")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failing sync is named: {st}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The page: the same items in words, no internal keys, refreshing itself.
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let html = s
+        .client
+        .get(s.url("/admin/system"))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "Agent tool aidertool is not installed — install it",
+        "Issue sync of integration acme-gh failed",
+        "Tools checked ",
+        "Refresh now",
+        "hx-trigger=\"every 30s\"",
+        "things need attention",
+    ] {
+        assert!(html.contains(want), "{want}: {html}");
+    }
+    for internal in ["ai_tools", "sync:1", "Something needs attention"] {
+        assert!(!html.contains(internal), "{internal} shows: {html}");
+    }
+    assert_eq!(calls(&count), n + 1, "the page answered from the cache too");
+
+    // In Chromium: Refresh now checks again and says so; the page fits a phone.
+    for (phone, name) in [(true, "system-390"), (false, "system-1366")] {
+        let d = crate::webdriver::Driver::start(phone).await;
+        d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        d.goto(&s.url("/admin/system")).await;
+        d.find("#attention").await;
+        d.assert_fits("the system page").await;
+        let before = calls(&count);
+        d.click("#status-refresh").await;
+        d.wait_text("#status-live", "Checked again just now").await;
+        assert_eq!(calls(&count), before + 1, "Refresh now ran the checks");
+        std::fs::create_dir_all("target/screenshots").unwrap();
+        d.screenshot(&format!("target/screenshots/{name}.png"))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_page_shows_the_newest_line_first_to_the_second() {
+    let s = Server::start_with(&[("AIOPS_LOG", "info")]);
+    // A few lines to show: failed logins are logged.
+    for _ in 0..3 {
+        let _ = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let html = s
+        .client
+        .get(s.url("/admin/logs?lines=200"))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stamps: Vec<&str> = html
+        .split("datetime=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+        .collect();
+    assert!(stamps.len() >= 2, "{html}");
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(stamps, sorted, "newest first");
+    // Control: the API keeps the original's order (oldest first).
+    let v = ok(
+        &s,
+        &s.admin_key,
+        Method::GET,
+        "/api/v1/system/logs?lines=200",
+        None,
+    )
+    .await;
+    let api: Vec<String> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| {
+            serde_json::from_str::<Value>(l.as_str().unwrap()).ok()?["timestamp"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let mut asc = api.clone();
+    asc.sort();
+    assert_eq!(api, asc, "the API is oldest first");
+    // Shown to the second, the full stamp kept in the attribute.
+    let shown = html
+        .split("<time ")
+        .nth(1)
+        .and_then(|r| r.split('>').nth(1))
+        .and_then(|r| r.split('<').next())
+        .unwrap();
+    assert_eq!(shown.len(), "2026-12-01 15:39:00".len(), "{shown}");
+    assert!(!shown.contains('.') && !shown.contains('T'), "{shown}");
+    // On a phone the lines wrap instead of scrolling sideways.
+    let d = crate::webdriver::Driver::start(true).await;
+    d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    d.goto(&s.url("/admin/logs")).await;
+    d.find("#log-lines").await;
+    d.assert_fits("the log page").await;
+    std::fs::create_dir_all("target/screenshots").unwrap();
+    d.screenshot("target/screenshots/logs-390.png").await;
 }

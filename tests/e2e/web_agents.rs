@@ -241,8 +241,8 @@ async fn web_stops_restarts_and_closes_agents_and_keeps_a_history() {
         .find(&format!("id=\"agent-{id}\""))
         .expect("agent card");
     assert!(
-        card < dash.find("class=\"grid stats\"").expect("counters"),
-        "agents come before the counters"
+        card < dash.find("id=\"dashboard-projects\"").expect("projects"),
+        "agents come before the projects"
     );
     assert!(
         dash.contains("termproj") && dash.contains("Open terminal"),
@@ -443,11 +443,11 @@ async fn phone_user_stops_restarts_and_closes_an_agent_from_the_dashboard() {
         words.contains("working") || words.contains("waiting — needs you"),
         "{words}"
     );
-    // Agents first: the card starts on the first screen, above the counters.
+    // Agents first: the card starts on the first screen, above the projects.
     let v = d
         .script(&format!(
             "const c = document.querySelector('{card}').getBoundingClientRect();
-             const n = document.querySelector('.stats').getBoundingClientRect();
+             const n = document.querySelector('#dashboard-projects').getBoundingClientRect();
              return [c.top, n.top, window.innerHeight]"
         ))
         .await;
@@ -458,7 +458,7 @@ async fn phone_user_stops_restarts_and_closes_an_agent_from_the_dashboard() {
     );
     assert!(
         top < stats && top < h,
-        "agent card at {top}, counters at {stats}, screen {h}"
+        "agent card at {top}, projects at {stats}, screen {h}"
     );
     assert_targets(&d, "#agents-panel a, #agents-panel button").await;
     d.assert_fits("the phone dashboard").await;

@@ -1,6 +1,6 @@
 //! A minimal W3C WebDriver client over reqwest for Debian's chromium + chromedriver: enough to
 //! navigate, type, click, read, check the layout and take screenshots, at a 390 px phone
-//! viewport or a 1366 px desktop window.
+//! viewport, a 1366 px desktop window, or any width (`start_width`).
 
 use crate::harness::*;
 use base64::Engine;
@@ -22,6 +22,12 @@ pub struct Driver {
 impl Driver {
     /// `phone`: the 390 px wide mobile emulation; else a 1366 × 900 desktop window.
     pub async fn start(phone: bool) -> Driver {
+        Self::start_width(if phone { 390 } else { 1366 }).await
+    }
+
+    /// A viewport `width` px wide: below 1024 a touch device (mobile emulation, 390 × 844 for
+    /// phones, `width` × 1180 for tablets), else a `width` × 900 desktop window.
+    pub async fn start_width(width: u32) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -58,11 +64,13 @@ impl Driver {
             "--hide-scrollbars",
         ];
         let mut options = json!({"binary": "/usr/bin/chromium"});
-        if phone {
+        let window = format!("--window-size={width},900");
+        if width < 1024 {
+            let height = if width < 600 { 844 } else { 1180 };
             options["mobileEmulation"] =
-                json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0}});
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0}});
         } else {
-            args.push("--window-size=1366,900");
+            args.push(&window);
         }
         options["args"] = json!(args);
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -215,7 +223,8 @@ impl Driver {
     pub async fn assert_fits(&self, what: &str) {
         let v = self
             .script(
-                "const w = window.innerWidth;
+                // clientWidth: on touch devices innerWidth grows with what sticks out.
+                "const w = document.documentElement.clientWidth;
                  if (document.documentElement.scrollWidth <= w + 1) return null;
                  return {scroll: document.documentElement.scrollWidth, width: w,
                    wide: [...document.querySelectorAll('body *')]
@@ -234,6 +243,18 @@ impl Driver {
         self.type_into("input[name=password]", password).await;
         self.click("#login-submit").await;
         self.find("#nav-toggle").await;
+    }
+
+    /// A PNG of what is on the screen (the viewport only), e.g. for the README.
+    pub async fn screenshot_viewport(&self, path: &str) {
+        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().expect("screenshot"))
+            .expect("base64 PNG");
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
     }
 
     /// A PNG of the whole page (beyond the viewport, through the DevTools protocol).
@@ -259,7 +280,9 @@ impl Driver {
         let png = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .expect("base64 PNG");
-        std::fs::create_dir_all("/tmp/shots").unwrap();
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
         std::fs::write(path, png).unwrap();
     }
 }

@@ -1,0 +1,203 @@
+//! `/admin/identities` (administrators): every user with the GitHub login, GitLab username and
+//! Jira account id they are on the trackers (used for assignment, "my issues" and @mentions),
+//! each card editable in place, and a filter by email or name. The services decide access
+//! (`list_identity_maps`, `admin_set_identities`: administrators only).
+
+use super::layout::{csrf_field, error_box, notice_box, page};
+use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
+use super::session::*;
+use crate::auth::Identity;
+use crate::domain::{IdentityMap, User};
+use crate::error::AppError;
+use crate::services::App;
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The outcome of a save, shown on that user's card.
+struct Outcome<'a> {
+    user_id: u64,
+    /// The submitted fields (kept on an error, so nothing typed is lost).
+    form: Option<&'a HashMap<String, String>>,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+const FIELDS: [(&str, &str); 3] = [
+    ("github_username", "GitHub login"),
+    ("gitlab_username", "GitLab username"),
+    ("jira_account_id", "Jira account id"),
+];
+
+fn current_value<'a>(m: &'a IdentityMap, k: &str) -> &'a str {
+    match k {
+        "github_username" => m.github_username.as_deref(),
+        "gitlab_username" => m.gitlab_username.as_deref(),
+        _ => m.jira_account_id.as_deref(),
+    }
+    .unwrap_or("")
+}
+
+fn card(who: &Identity, u: &User, m: &IdentityMap, q: &str, out: Option<&Outcome>) -> Markup {
+    let kept = out.and_then(|o| o.form);
+    let id = format!("identity-{}", u.id);
+    let action = format!("/admin/identities/{}", u.id);
+    let target = format!("#{id}");
+    html! {
+        article.identity id=(id) {
+            header {
+                strong.member-name { (u.name) }
+                " "
+                small.member-email { (u.email) }
+            }
+            @if let Some(o) = out {
+                (error_box(o.error))
+                (notice_box(o.notice))
+            }
+            form.identity-form method="post" action=(action) hx-post=(action) hx-target=(target) hx-select=(target) hx-swap="outerHTML" {
+                (csrf_field(who))
+                input type="hidden" name="q" value=(q);
+                div.grid {
+                    @for (k, label) in FIELDS {
+                        label {
+                            (label)
+                            input type="text" name=(k) maxlength="255" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="not set"
+                                value=(kept.map(|f| field(f, k)).unwrap_or_else(|| current_value(m, k)));
+                        }
+                    }
+                }
+                button.identity-save type="submit" { "Save identities" }
+            }
+        }
+    }
+}
+
+fn identities_page(
+    app: &App,
+    who: &Identity,
+    q: &str,
+    out: Option<&Outcome>,
+) -> Result<Markup, AppError> {
+    let rows = app.list_identity_maps(who, Some(q))?;
+    Ok(page(
+        "Tracker identities",
+        Some(who),
+        html! {
+            section #identities-section {
+                h1 { "Tracker identities" }
+                p.muted {
+                    "Who each aiops user is on the trackers: issues are assigned to this login, "
+                    "\"my issues\" and @mentions use it. A blank field clears it. "
+                    "Users set their own under " a href="/account/trackers" { "Account → Trackers" } "."
+                }
+                form #identity-filter role="search" method="get" action="/admin/identities"
+                    hx-get="/admin/identities" hx-trigger="input changed delay:300ms from:#identity-q, search from:#identity-q, submit" hx-target="#identity-list" hx-select="#identity-list" hx-swap="outerHTML" hx-push-url="true" {
+                    fieldset role="group" {
+                        input #identity-q type="search" name="q" value=(q) placeholder="Filter by email or name" aria-label="Filter users by email or name";
+                        button type="submit" { "Filter" }
+                    }
+                }
+                div #identity-list {
+                    @if let Some(o) = out.filter(|o| !rows.iter().any(|(u, _)| u.id == o.user_id)) {
+                        // The user is gone (or filtered out): say so at the top.
+                        (error_box(o.error))
+                        (notice_box(o.notice))
+                    }
+                    @for (u, m) in &rows {
+                        (card(who, u, m, q, out.filter(|o| o.user_id == u.id)))
+                    }
+                    @if rows.is_empty() {
+                        p #identity-none { "No user matches \"" (q) "\". " a href="/admin/identities" { "Show everyone" } }
+                    }
+                }
+                p { a href="/users" { "Users" } " · " a href="/integrations" { "Tracker integrations" } }
+            }
+        },
+    ))
+}
+
+fn respond(
+    app: &App,
+    who: &Identity,
+    status: StatusCode,
+    q: &str,
+    out: Option<&Outcome>,
+) -> Response {
+    match identities_page(app, who, q, out) {
+        Ok(m) if status.is_success() => m.into_response(),
+        Ok(m) => shown_error(status, m),
+        Err(e) => not_found(who, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FilterQuery {
+    q: Option<String>,
+}
+
+#[handler]
+pub fn identities_get(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Query(f): Query<FilterQuery>,
+) -> Response {
+    let who = who_or_login!(app, req);
+    respond(
+        app,
+        &who,
+        StatusCode::OK,
+        f.q.as_deref().unwrap_or("").trim(),
+        None,
+    )
+}
+
+/// `POST /admin/identities/{user id}`: the three identities, saved together (a bad field saves
+/// nothing); the card shows what happened.
+#[handler]
+pub fn identity_post(
+    req: &Request,
+    Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    Form(f): Fields,
+) -> Response {
+    let who = who_or_login!(app, req);
+    check_csrf!(who, req, f);
+    let q = field(&f, "q").trim();
+    let value = |k: &str| Some(field(&f, k).to_string());
+    let res = tokio::task::block_in_place(|| {
+        app.admin_set_identities(
+            &who,
+            id,
+            value("github_username"),
+            value("gitlab_username"),
+            value("jira_account_id"),
+        )
+    });
+    match res {
+        Ok((u, _)) => {
+            let msg = format!("Saved identities of {}", u.email);
+            let out = Outcome {
+                user_id: id,
+                form: None,
+                error: None,
+                notice: Some(&msg),
+            };
+            respond(app, &who, StatusCode::OK, q, Some(&out))
+        }
+        // Not an administrator: the same answer as the page (nothing to show them).
+        Err(e @ AppError::Forbidden(_)) => not_found(&who, &e),
+        Err(e) => {
+            let msg = format!("Nothing was saved: {e}");
+            let out = Outcome {
+                user_id: id,
+                form: Some(&f),
+                error: Some(&msg),
+                notice: None,
+            };
+            respond(app, &who, error_status(&e), q, Some(&out))
+        }
+    }
+}
