@@ -16,7 +16,8 @@
     toggle.setAttribute("aria-expanded", open ? "true" : "false");
     if (backdrop) backdrop.hidden = !open;
     if (open) {
-      var first = document.querySelector("#nav-links a[aria-current=page], #nav-links a");
+      var first = document.querySelector("#nav-links a[aria-current=page]") ||
+        document.querySelector("#nav-links .nav-group a");
       if (first) first.focus();
     }
   }

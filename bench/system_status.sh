@@ -24,6 +24,8 @@ JAR="$WORK/jar"
 CSRF=$(curl -s -c "$JAR" "$BASE/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
 curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "email=bench%40example.com&password=bench-password&csrf_token=$CSRF" "$BASE/login"
 SESSION=$(awk '$6 == "aiops_session" {print $7}' "$JAR")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: aiops_session=$SESSION" "$BASE/admin/system")
+[ "$code" = 200 ] || { echo "the web login failed: /admin/system answered $code" >&2; exit 1; }
 # The first check at start has run once the status answers.
 curl -sf -H "X-API-Key: $KEY" "$BASE/api/v1/system/status" >/dev/null
 

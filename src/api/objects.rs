@@ -425,11 +425,30 @@ pub struct AuditObj {
     #[oai(nullable)]
     pub error_message: Option<String>,
     pub created_at: Timestamp,
+    /// Where the change was made: `api` or `web` (the browser UI).
+    pub source: String,
+    /// The request's `X-Request-Id` (matches the request log line), when recorded.
+    #[oai(nullable)]
+    pub request_id: Option<String>,
+    /// What the change was, named alike for the API and the web (`tenant.create`,
+    /// `project.update`, `member.delete`, …).
+    pub action: String,
 }
 
 impl From<AuditEntry> for AuditObj {
     fn from(e: AuditEntry) -> Self {
+        let form_action = e
+            .request_body
+            .as_ref()
+            .and_then(|b| b.get("action"))
+            .and_then(|a| a.as_str())
+            .map(str::to_string);
+        let action =
+            crate::services::audit::describe(&e.method, &e.path, form_action.as_deref()).action;
         AuditObj {
+            source: e.source.as_str().to_string(),
+            request_id: e.request_id.clone(),
+            action,
             id: e.id,
             user_id: e.user_id,
             api_key_id: e.api_key_id,

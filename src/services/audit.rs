@@ -1208,7 +1208,7 @@ mod tests {
             path,
             query: None,
             request_body: Some(json!({"name": format!("t{i}"), "note": "x".repeat(200)})),
-            status: if i % 10 == 0 { 422 } else { 303 },
+            status: if i.is_multiple_of(10) { 422 } else { 303 },
             duration_ms: 1.0,
             ip_address: None,
             user_agent: None,

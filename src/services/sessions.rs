@@ -39,6 +39,7 @@ pub struct Started {
 }
 
 /// A session with what tmux says about it now.
+#[derive(Clone)]
 pub struct LiveSession {
     pub session: AiSession,
     pub alive: bool,

@@ -5,6 +5,7 @@
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::pages::{
     AppData, Fields, csrf_failed, done, error_status, field, html_status, is_htmx, not_found,
+    shown_error,
 };
 use super::session::*;
 use crate::auth::Identity;
@@ -92,7 +93,7 @@ async fn start(
 }
 
 fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
-    html_status(
+    shown_error(
         error_status(e),
         page(
             title,
@@ -203,7 +204,7 @@ pub fn global_post(
     };
     match res {
         Ok(msg) => global_page(app, &who, None, Some(&msg)).into_response(),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             global_page(app, &who, Some(&e.to_string()), None),
         ),
@@ -811,4 +812,59 @@ pub async fn issue_agents_get(
     scoped_agents_inner(app, &who, AgentsOf::Issue(id))
         .await
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AiSession;
+
+    fn live(id: u64, state: AgentState, since_secs: i64) -> LiveSession {
+        let now = crate::domain::model::now();
+        LiveSession {
+            session: AiSession {
+                id,
+                project_id: 1,
+                user_id: 1,
+                issue_id: None,
+                tool: "codex".into(),
+                session_id: "x".into(),
+                command: None,
+                description: None,
+                tmux_target: None,
+                started_at: now,
+                ended_at: None,
+                is_active: true,
+                api_key_id: None,
+                tmux_socket: None,
+                workspace_path: None,
+                run_as: None,
+                end_reason: None,
+                tool_session_id: None,
+            },
+            alive: true,
+            state: Some(state),
+            project_name: Some("p".into()),
+            issue_title: None,
+            state_since: Some(now - chrono::Duration::seconds(since_secs)),
+        }
+    }
+
+    #[test]
+    fn the_panel_is_resent_for_a_state_change_not_for_the_clock() {
+        let a = vec![live(1, AgentState::Running, 60)];
+        let sig = panel_signature(&Ok(a.clone()));
+        // The same agents in the same states: the same signature, however long ago rendered.
+        assert_eq!(sig, panel_signature(&Ok(a.clone())));
+        // A state change, a new agent, an ended one: a new signature.
+        let mut waiting = a.clone();
+        waiting[0].state = Some(AgentState::Waiting);
+        assert_ne!(sig, panel_signature(&Ok(waiting)));
+        let mut two = a.clone();
+        two.push(live(2, AgentState::Running, 5));
+        assert_ne!(sig, panel_signature(&Ok(two)));
+        let mut gone = a;
+        gone[0].alive = false;
+        assert_ne!(sig, panel_signature(&Ok(gone)));
+    }
 }

@@ -2,7 +2,7 @@
 //! output followed live (server-sent events from `/streams/ansible/runs/{id}`).
 
 use super::layout::{csrf_field, error_box, fmt_time, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, html_status, not_found};
+use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
 use super::session::*;
 use crate::auth::Identity;
 use crate::services::App;
@@ -179,7 +179,7 @@ pub fn ansible_post(
     );
     match res {
         Ok(run) => redirect(&format!("/ansible/runs/{}", run.id)),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             ansible_page(app, &who, project_id, Some(&e.to_string())),
         ),
@@ -238,7 +238,7 @@ pub fn run_cancel(
     check_csrf!(who, req, f);
     match app.cancel_run(&who, id) {
         Ok(_) => redirect(&format!("/ansible/runs/{id}")),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             page("Run", Some(&who), error_box(Some(&e.to_string()))),
         ),

@@ -184,7 +184,13 @@ impl<E: Endpoint> Endpoint for WebAuditEndpoint<E> {
         req.set_body(bytes.clone());
         let form = is_form(&req);
         let ct = content_type(req.headers());
-        let before = tokio::task::block_in_place(|| caller(app, &req));
+        // A login (or setup) is its new session's, whoever was logged in before.
+        let starts_session = matches!(req.uri().path(), "/login" | "/setup");
+        let before = if starts_session {
+            None
+        } else {
+            tokio::task::block_in_place(|| caller(app, &req))
+        };
         // A cookie-authenticated write without the session's CSRF token is refused by its
         // handler: nothing changes, nothing is recorded (a forged request must not write).
         let forged = before.as_ref().is_some_and(|id| {
@@ -415,7 +421,7 @@ fn audit_page(
                             option value=(id) selected[sel(&input.user, &id.to_string())] { (email) }
                         }
                     }
-                    input type="text" name="action" list="audit-actions" placeholder="Action, e.g. tenant.create" aria-label="Action" value=(input.action);
+                    input type="text" name="action" list="audit-actions" placeholder="Action" aria-label="Action (e.g. tenant.create, tenant or delete)" title="An action (tenant.create), a kind (tenant) or a verb (delete)" value=(input.action);
                     datalist #audit-actions { @for a in ACTION_HINTS { option value=(a) {} } }
                 }
                 div.grid {
@@ -476,15 +482,15 @@ fn audit_row(r: &AuditRow) -> Markup {
                 time datetime=(e.created_at.to_rfc3339()) { (day) br; (time) }
             }
             td.audit-user {
-                (r.user)
+                (soft(&r.user, '@'))
                 @if let Some(k) = &r.key { br; small { "key " (k) } }
             }
             td.audit-act {
-                code.audit-action { (r.action) }
+                code.audit-action { (soft(&r.action, '.')) }
                 (details(r, body.as_deref()))
             }
             td.wrap.audit-target {
-                @for (i, t) in r.targets.iter().enumerate() { @if i > 0 { br; } (t) }
+                @for (i, t) in r.targets.iter().enumerate() { @if i > 0 { br; } (soft(t, '@')) }
             }
             td.audit-result {
                 @if r.ok { span.badge.run-success { (e.status) } } @else { span.badge.run-failed { (e.status) } }
@@ -492,6 +498,13 @@ fn audit_row(r: &AuditRow) -> Markup {
             }
         }
     }
+}
+
+/// `s` cut after each `at` (emails after `@`, actions after `.`) into pieces that wrap as
+/// wholes, so a narrow column breaks there rather than mid-word (and a `nowrap` one not at all,
+/// which `<wbr>` would not respect).
+fn soft(s: &str, at: char) -> Markup {
+    html! { @for p in s.split_inclusive(at) { span.nb { (p) } } }
 }
 
 /// The whole request, behind a summary (the row stays short on a phone).

@@ -217,7 +217,7 @@ pub async fn issues_sync(
     {
         Ok(l) => l,
         Err(e) => {
-            return html_status(
+            return shown_error(
                 error_status(&e),
                 issues_page(
                     app,
@@ -566,7 +566,7 @@ pub async fn issue_new_post(
         .await;
     match res {
         Ok(v) => redirect(&format!("/issues/{}", v.issue.id)),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             new_issue_page(app, &who, &f, Some(&e.to_string())),
         ),
@@ -1148,7 +1148,7 @@ pub fn trackers_account_post(
     });
     match res {
         Ok(m) => trackers_account_page(app, &who, None, Some(&m)).into_response(),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             trackers_account_page(app, &who, Some(&e.to_string()), None),
         ),
@@ -1166,7 +1166,7 @@ pub fn credential_delete(
     check_csrf!(who, req, f);
     match tokio::task::block_in_place(|| app.delete_credential(&who, id)) {
         Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             trackers_account_page(app, &who, Some(&e.to_string()), None),
         ),

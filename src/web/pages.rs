@@ -95,11 +95,10 @@ pub(super) fn csrf_failed(who: &Identity) -> Response {
     )
 }
 
+/// The status of a failed web action: the error's own (400 bad input, 409 conflict, 502 the
+/// tracker failed …). Pages re-rendered with the error use `shown_error`, so htmx swaps them in.
 pub(super) fn error_status(e: &AppError) -> StatusCode {
-    match e {
-        AppError::BadRequest(_) | AppError::Conflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        other => other.status(),
-    }
+    e.status()
 }
 
 pub(super) fn not_found(who: &Identity, e: &AppError) -> Response {
@@ -276,7 +275,7 @@ pub fn setup_post(Data(app): AppData<'_>, Form(f): Fields) -> Response {
             StatusCode::FORBIDDEN,
             setup_form(token, &f, Some(&e.to_string())),
         ),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             setup_form(token, &f, Some(&e.to_string())),
         ),
@@ -1110,7 +1109,7 @@ pub fn keys_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Resp
     {
         // Shown once, in this response only (never in a redirect URL or the log).
         Ok((_, raw)) => keys_page(app, &who, Some(&raw), &HashMap::new(), None).into_response(),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             keys_page(app, &who, None, &f, Some(&e.to_string())),
         ),
@@ -1433,7 +1432,7 @@ pub fn account_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> R
             redirect("/login"),
             &clear_cookie(crate::api::gate::SESSION_COOKIE),
         ),
-        Err(e) => html_status(
+        Err(e) => shown_error(
             error_status(&e),
             account_page(&who, Some(&e.to_string()), None),
         ),

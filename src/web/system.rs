@@ -1,7 +1,7 @@
 //! Admin pages: system status (with scheduled jobs), backups, and the log viewer.
 
 use super::layout::{csrf_field, error_box, flash_cookie, fmt_time, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, html_status, not_found};
+use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
 use super::session::*;
 use crate::auth::Identity;
 use crate::services::App;
@@ -228,7 +228,7 @@ fn outcome(app: &App, who: &Identity, res: Result<String, crate::error::AppError
     match (shown, res) {
         (Err(e), _) => not_found(who, &e),
         (Ok(m), Ok(_)) => m.into_response(),
-        (Ok(m), Err(e)) => html_status(error_status(&e), m),
+        (Ok(m), Err(e)) => shown_error(error_status(&e), m),
     }
 }
 
@@ -380,7 +380,7 @@ pub async fn backup_upload(
     match res {
         Ok(up) => upload_confirm_page(&who, &up).into_response(),
         Err(e) => match backups_page(app, &who, Some(&e.to_string()), None) {
-            Ok(m) => html_status(error_status(&e), m),
+            Ok(m) => shown_error(error_status(&e), m),
             Err(e2) => not_found(&who, &e2),
         },
     }
@@ -408,7 +408,7 @@ pub async fn backup_upload_confirm(
             )),
         ),
         Err(e) => match backups_page(app, &who, Some(&e.to_string()), None) {
-            Ok(m) => html_status(error_status(&e), m),
+            Ok(m) => shown_error(error_status(&e), m),
             Err(e2) => not_found(&who, &e2),
         },
     }

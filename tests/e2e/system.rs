@@ -990,7 +990,7 @@ async fn the_log_page_shows_the_newest_line_first_to_the_second() {
     // On a phone the lines wrap instead of scrolling sideways.
     let d = crate::webdriver::Driver::start(true).await;
     d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    d.goto(&s.url("/admin/logs")).await;
+    d.goto(&s.url("/admin/logs?lines=10")).await;
     d.find("#log-lines").await;
     d.assert_fits("the log page").await;
     std::fs::create_dir_all("target/screenshots").unwrap();

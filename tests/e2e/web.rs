@@ -353,7 +353,7 @@ async fn issues_and_integrations_pages_work_end_to_end() {
             ],
         )
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("base_url"), "{html}");
 
     let p = project.to_string();
@@ -466,7 +466,7 @@ async fn issues_and_integrations_pages_work_end_to_end() {
     let (st, html, _) = b
         .post(&format!("/issues/{id}/comment"), &[("body", "x")])
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("Body is too long"), "{html}");
 
     // New issue form.
@@ -632,7 +632,7 @@ async fn project_page_workspace_panel_clones_commits_and_pushes() {
             &[("name", "bad..name"), ("mode", "create")],
         )
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("Invalid branch name"), "{html}");
 }
 
@@ -705,7 +705,7 @@ async fn ssh_keys_page_generates_assigns_and_pins_host_keys() {
             ],
         )
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("not a private key"), "{html}");
 
     // Check a real sshd's host key, then pin it.

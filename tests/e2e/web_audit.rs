@@ -288,11 +288,23 @@ async fn audit_shows_the_web_actions_with_names() {
     ] {
         assert!(!html.contains(secret), "the audit page shows a secret");
     }
-    let api = api_audit(&s).await.to_string();
+    let entries = api_audit(&s).await;
+    let api = entries.to_string();
     assert!(
         api.contains("\"path\":\"/tenants\""),
         "web entries in the API's log too"
     );
+    // The API names them like the page: source and action.
+    let web_create = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "/tenants" && e["method"] == "POST")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(web_create["source"], "web", "{web_create}");
+    assert_eq!(web_create["action"], "tenant.create", "{web_create}");
+    assert!(web_create["request_id"].is_string(), "{web_create}");
     for secret in [
         secret.as_str(),
         dev_secret.as_str(),

@@ -6,7 +6,7 @@
 //! a scrolling box (a table); every visible button and link at least 44 px tall below 1024 px.
 //! Also: the grouped navigation (side bar / drawer, the current page marked, no admin entries
 //! for developers), the 404 page with navigation, htmx fragments, and screenshots of the main
-//! pages into target/screenshots/.
+//! pages into target/screenshots/shell-*.png.
 
 use crate::git::seeded_bare;
 use crate::harness::*;
@@ -463,7 +463,7 @@ async fn every_page_fits_phones_tablets_and_laptops_for_admins_and_developers() 
                     && who == "admin"
                     && width != 820
                 {
-                    d.screenshot_viewport(&format!("target/screenshots/{name}-{width}.png"))
+                    d.screenshot_viewport(&format!("target/screenshots/shell-{name}-{width}.png"))
                         .await;
                 }
             }

@@ -411,7 +411,7 @@ async fn issue_work_agent_submits_over_ssh_and_completes_on_the_tracker() {
         vec![("tool", "nope".to_string())],
     )
     .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("Unsupported AI tool"), "{html}");
 
     let v = ok(&s, &k, Method::DELETE, "/api/v1/agents/global", None).await;
