@@ -58,9 +58,34 @@
       });
     });
   }
+  // On phones a table row is a card: its first control stays in view (the primary action),
+  // the others go into a "More" menu under it (a <details>, so it works without scripts too).
+  var phone = window.matchMedia ? window.matchMedia("(max-width: 767px)") : null;
+  function menuActions(scope) {
+    if (!phone || !phone.matches || !scope || !scope.querySelectorAll) return;
+    Array.prototype.forEach.call(scope.querySelectorAll("table.striped tbody td"), function (td) {
+      if (td.querySelector(":scope > details.more-actions")) return;
+      var controls = Array.prototype.filter.call(td.children, function (c) {
+        return c.matches("form, button, a[role=button]");
+      });
+      if (controls.length < 3) return;
+      var more = document.createElement("details");
+      more.className = "more-actions";
+      var summary = document.createElement("summary");
+      summary.textContent = "More";
+      summary.setAttribute("aria-label", "More actions");
+      more.appendChild(summary);
+      var box = document.createElement("div");
+      box.className = "more-actions-list";
+      controls.slice(1).forEach(function (c) { box.appendChild(c); });
+      more.appendChild(box);
+      td.appendChild(more);
+    });
+  }
   document.addEventListener("htmx:afterSettle", function (ev) {
     var t = ev.target && ev.target.isConnected ? ev.target : document;
     labelCells(t.closest ? (t.closest("table") || t) : t);
+    menuActions(t.closest ? (t.closest("table") || t) : t);
   });
 
   document.addEventListener("click", function (ev) {
@@ -297,6 +322,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     labelCells(document);
+    menuActions(document);
     showFlash();
     if (window.htmx) {
       htmx.config.timeout = 30000;

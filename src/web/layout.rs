@@ -75,6 +75,7 @@ fn nav_groups(is_admin: bool) -> Vec<(&'static str, Vec<NavItem>)> {
         admin.extend([
             item("Users", "/users", &[]),
             item("Integrations", "/integrations", &[]),
+            item("Tracker identities", "/admin/identities", &[]),
             item("SSH keys", "/ssh-keys", &["/known-hosts"]),
             item("Audit", "/audit", &[]),
             item("System", "/admin/system", &["/admin"]),

@@ -204,7 +204,10 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/projects/{id}/ai/sessions/{sid}/input")
         | ("DELETE", "/projects/{id}/ai/sessions/{sid}")
         | ("POST", "/ai/sessions/{id}/respawn")
+        | ("POST", "/ai/sessions/{id}/resume")
         | ("DELETE", "/ai/sessions/{id}") => AuthedWrite,
+        ("GET", "/projects/{id}/agents/context") => ProjectView,
+        ("PUT", "/projects/{id}/agents/context") => ProjectManage,
         ("GET", "/ai/sessions")
         | ("GET", "/ai/sessions/{id}/output")
         | ("GET", "/ai/sessions/{id}/validate") => Authed,
@@ -346,7 +349,9 @@ impl Fixture {
             ("POST", "/workflows/submit-changes") => {
                 json!({"issue_id": issue, "project_id": p1, "commit_message": "m", "push": false})
             }
-            ("PUT", "/agents/global") => json!({"content": "be nice"}),
+            ("PUT", "/agents/global") | ("PUT", "/projects/{id}/agents/context") => {
+                json!({"content": "be nice"})
+            }
             ("POST", "/system/update") => json!({"source": "/nonexistent/aiops", "sha256": "00"}),
             ("POST", "/system/backups") => json!({"description": "matrix"}),
             ("POST", "/system/update-and-restart") => json!({"skip_migrations": true}),
@@ -532,7 +537,12 @@ async fn call(
     if !key.is_empty() {
         req = req.bearer_auth(key);
     }
-    if let Some(b) = body {
+    if path.ends_with("/system/backups/upload") {
+        // An archive upload is raw bytes (these are not an archive: nothing is restored).
+        req = req
+            .header("content-type", "application/octet-stream")
+            .body("not an archive");
+    } else if let Some(b) = body {
         req = req.json(&b);
     }
     let resp = req.send().await.expect("request");

@@ -554,7 +554,7 @@ async fn issues_and_integrations_pages_work_end_to_end() {
             &[("integration_id", &integ_id), ("api_token", "")],
         )
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("api_token is required"), "{html}");
 }
 

@@ -150,7 +150,7 @@ async fn admin_edits_identities_in_place_and_nobody_else_can() {
             ],
         )
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("Nothing was saved"), "{html}");
     assert!(html.contains("at most 255"), "{html}");
     assert_eq!(github_of(&s, bob).await, "bob-gh");
@@ -309,7 +309,7 @@ async fn maintainers_write_project_instructions_members_read_them_agents_get_the
     let maintw = Web::login(&s, "maint@x.test", "maint-password-1").await;
     let long = "x".repeat(40_000);
     let (st, html) = maintw.post(&page, &[("content", long.as_str())]).await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(html.contains("32 KiB"), "{html}");
     assert!(html.contains(&long), "the text sent is kept");
     assert_eq!(stored(&s.get(&s.admin_key, &api).await.1), text);
