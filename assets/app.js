@@ -58,6 +58,14 @@
       });
     });
   }
+  // A plain form (no hx-post) with hx-confirm asks too: htmx only asks for its own requests.
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (!f || !f.getAttribute || f.hasAttribute("hx-post")) return;
+    var q = f.getAttribute("hx-confirm");
+    if (q && !window.confirm(q)) ev.preventDefault();
+  }, true);
+
   // On phones a table row is a card: its first control stays in view (the primary action),
   // the others go into a "More" menu under it (a <details>, so it works without scripts too).
   var phone = window.matchMedia ? window.matchMedia("(max-width: 767px)") : null;

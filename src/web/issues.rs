@@ -768,7 +768,8 @@ fn integration_page(
                                         }
                                         }
                                         @if role >= Some(Role::Maintainer) {
-                                        form.inline method="post" action={ (base) "/links/" (l.link.id) "/delete" } {
+                                        form.inline method="post" action={ (base) "/links/" (l.link.id) "/delete" }
+                                            hx-confirm={ "Unlink " (l.link.external_identifier) "? Its stored issues are removed from aiops (not from the tracker)." } {
                                             (csrf_field(who)) button.small.danger.outline type="submit" { "Unlink" }
                                         }
                                         }
@@ -1074,7 +1075,8 @@ fn trackers_account_page(
                             @for c in &creds {
                                 tr {
                                     td { (c.integration_name) } td { (c.provider) } td { (fmt_time(&c.credential.updated_at)) }
-                                    td { form.inline method="post" action={ "/account/trackers/credentials/" (c.credential.id) "/delete" } {
+                                    td { form.inline method="post" action={ "/account/trackers/credentials/" (c.credential.id) "/delete" }
+                                        hx-confirm={ "Remove your token for " (c.integration_name) "? Your writes there then use the integration's token." } {
                                         (csrf_field(who)) button.small.danger.outline type="submit" { "Remove" } } }
                                 }
                             }

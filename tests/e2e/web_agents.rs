@@ -526,7 +526,8 @@ async fn phone_user_stops_restarts_and_closes_an_agent_from_the_dashboard() {
 
     // The history has it; "Start again" opens the new agent's terminal, whose badge follows
     // the agent: connected, then "Agent exited" after Stop on the terminal page.
-    d.click("#agents-history").await;
+    // The panel may be re-sent (server-sent events) at any moment: tap what is there now.
+    tap(&d, "#agents-history").await;
     d.wait_text(&format!("#history-{id}"), "termproj").await;
     assert_targets(&d, "#session-history button").await;
     d.assert_fits("the session history").await;

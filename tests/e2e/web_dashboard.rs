@@ -278,3 +278,46 @@ async fn dashboard_cards_pinned_actions_and_agent_controls_on_project_and_issue_
     );
     kill_tmux(&s.dir);
 }
+
+/// Plain forms (no htmx) that carry a confirm question ask it too: answering no sends nothing
+/// (the user is still there), answering yes deletes.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_destructive_forms_ask_before_they_post() {
+    let s = Server::start();
+    let gone = s
+        .create_user("gone@example.com", "gone-password-123", false)
+        .await;
+    let d = Driver::start(false).await;
+    d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    d.goto(&s.url("/users")).await;
+    let form = format!("form[action='/users/{gone}/delete']");
+    d.find(&form).await;
+    // Answer no: the submit is cancelled before it leaves the page.
+    let cancelled = d
+        .script(&format!(
+            "window.confirm = () => false;
+             let cancelled = null;
+             document.addEventListener('submit', e => {{ cancelled = e.defaultPrevented; }}, {{once: true}});
+             document.querySelector({}).requestSubmit();
+             return cancelled",
+            serde_json::to_string(&form).unwrap()
+        ))
+        .await;
+    assert_eq!(cancelled, true, "answering no cancels the post");
+    let (st, _) = s.get(&s.admin_key, &format!("/api/v1/users/{gone}")).await;
+    assert_eq!(st, reqwest::StatusCode::OK, "answering no deleted nothing");
+    d.script(&format!(
+        "window.confirm = () => true; document.querySelector({}).requestSubmit(); return true",
+        serde_json::to_string(&form).unwrap()
+    ))
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (st, _) = s.get(&s.admin_key, &format!("/api/v1/users/{gone}")).await;
+        if st == reqwest::StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(Instant::now() < deadline, "answering yes deletes the user");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
