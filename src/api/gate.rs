@@ -504,6 +504,6 @@ impl<E> ApiGateEndpoint<E> {
             client,
             error,
         );
-        tokio::task::block_in_place(|| self.app.record_audit(entry));
+        crate::store::run_blocking(|| self.app.record_audit(entry));
     }
 }

@@ -565,7 +565,7 @@ impl GitApi {
         id: Path<u64>,
         path: Query<Option<String>>,
     ) -> R<Json<FilesEnvelope>> {
-        let (p, list) = tokio::task::block_in_place(|| {
+        let (p, list) = crate::store::run_blocking(|| {
             app.list_files(auth.identity(), id.0, path.0.as_deref().unwrap_or(""))
         })?;
         Ok(Json(FilesEnvelope {
@@ -602,7 +602,7 @@ fn file_content(
     id: u64,
     path: &str,
 ) -> Result<ContentEnvelope, crate::error::AppError> {
-    let (p, c) = tokio::task::block_in_place(|| app.read_file(who, id, path))?;
+    let (p, c) = crate::store::run_blocking(|| app.read_file(who, id, path))?;
     Ok(match c {
         FileContent::Text(t) => ContentEnvelope {
             path: p,

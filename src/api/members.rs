@@ -75,7 +75,7 @@ fn change(
     user_id: u64,
     c: MemberChange,
 ) -> Result<Option<MemberObj>, AppError> {
-    tokio::task::block_in_place(|| app.change_member(auth.identity(), target, user_id, c))
+    crate::store::run_blocking(|| app.change_member(auth.identity(), target, user_id, c))
         .map(|m| m.map(Into::into))
 }
 

@@ -19,7 +19,7 @@ type AppRef<'a> = Data<&'a Arc<App>>;
 
 /// Writes fsync the store: keep them off the async worker.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
+    crate::store::run_blocking(f)
 }
 
 #[derive(Tags)]

@@ -15,7 +15,7 @@ type R<T> = poem::Result<T>;
 type AppRef<'a> = Data<&'a Arc<App>>;
 
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
+    crate::store::run_blocking(f)
 }
 
 #[derive(Tags)]

@@ -1121,7 +1121,7 @@ impl IssuesApi {
         id: Path<u64>,
         body: Json<LocalStatusRequest>,
     ) -> R<Json<IssueEnvelope>> {
-        let v = tokio::task::block_in_place(|| {
+        let v = crate::store::run_blocking(|| {
             app.set_local_status(auth.identity(), id.0, &body.0.status.0)
         })?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
@@ -1130,7 +1130,7 @@ impl IssuesApi {
     /// Pin for yourself (200 also when already pinned).
     #[oai(path = "/issues/:id/pin", method = "post")]
     async fn pin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        let pin = tokio::task::block_in_place(|| app.pin_issue(auth.identity(), id.0))?;
+        let pin = crate::store::run_blocking(|| app.pin_issue(auth.identity(), id.0))?;
         Ok(Json(match pin {
             Some(p) => PinResult {
                 message: "Issue pinned successfully".into(),
@@ -1148,7 +1148,7 @@ impl IssuesApi {
     /// Unpin (404 when it was not pinned).
     #[oai(path = "/issues/:id/pin", method = "delete")]
     async fn unpin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        tokio::task::block_in_place(|| app.unpin_issue(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.unpin_issue(auth.identity(), id.0))?;
         Ok(Json(PinResult {
             message: "Issue unpinned successfully".into(),
             issue_id: id.0,
@@ -1231,7 +1231,7 @@ impl IntegrationsApi {
         body: Json<IntegrationRequest>,
     ) -> R<Created<IntegrationEnvelope>> {
         let v =
-            tokio::task::block_in_place(|| app.create_integration(auth.identity(), body.0.into()))?;
+            crate::store::run_blocking(|| app.create_integration(auth.identity(), body.0.into()))?;
         Ok(Created::Created(Json(IntegrationEnvelope {
             integration: v.into(),
         })))
@@ -1290,7 +1290,7 @@ impl IntegrationsApi {
         id: Path<u64>,
         body: Json<IntegrationRequest>,
     ) -> R<Json<IntegrationEnvelope>> {
-        let v = tokio::task::block_in_place(|| {
+        let v = crate::store::run_blocking(|| {
             app.update_integration(auth.identity(), id.0, body.0.into())
         })?;
         Ok(Json(IntegrationEnvelope {
@@ -1301,7 +1301,7 @@ impl IntegrationsApi {
     /// Delete an integration with its project links and their stored issues (admin).
     #[oai(path = "/integrations/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        tokio::task::block_in_place(|| app.delete_integration(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.delete_integration(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -1335,7 +1335,7 @@ impl IntegrationsApi {
         body: Json<LinkRequest>,
     ) -> R<Created<LinkEnvelope>> {
         let v =
-            tokio::task::block_in_place(|| app.create_link(auth.identity(), id.0, body.0.into()))?;
+            crate::store::run_blocking(|| app.create_link(auth.identity(), id.0, body.0.into()))?;
         Ok(Created::Created(Json(LinkEnvelope { link: v.into() })))
     }
 
@@ -1375,14 +1375,14 @@ impl IntegrationsApi {
         body: Json<LinkRequest>,
     ) -> R<Json<LinkEnvelope>> {
         let v =
-            tokio::task::block_in_place(|| app.update_link(auth.identity(), id.0, body.0.into()))?;
+            crate::store::run_blocking(|| app.update_link(auth.identity(), id.0, body.0.into()))?;
         Ok(Json(LinkEnvelope { link: v.into() }))
     }
 
     /// Remove a project link and its stored issues (admin).
     #[oai(path = "/project-integrations/:id", method = "delete")]
     async fn delete_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        tokio::task::block_in_place(|| app.delete_link(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.delete_link(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -1411,7 +1411,7 @@ impl IntegrationsApi {
             .integration_id
             .ok_or_else(|| AppError::BadRequest("integration_id is required".into()))?;
         let token = opt(b.api_token).unwrap_or_default();
-        let (c, created) = tokio::task::block_in_place(|| {
+        let (c, created) = crate::store::run_blocking(|| {
             app.set_credential(auth.identity(), integration_id, &token, b.settings)
         })?;
         Ok(if created {
@@ -1429,7 +1429,7 @@ impl IntegrationsApi {
 
     #[oai(path = "/auth/integration-credentials/:id", method = "delete")]
     async fn delete_credential(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        tokio::task::block_in_place(|| app.delete_credential(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.delete_credential(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -1451,7 +1451,7 @@ impl IntegrationsApi {
     ) -> R<Json<IdentityEnvelope>> {
         let id = auth.identity();
         let b = body.0;
-        let m = tokio::task::block_in_place(|| {
+        let m = crate::store::run_blocking(|| {
             app.update_identity_map(
                 id,
                 id.id(),
@@ -1485,7 +1485,7 @@ impl IntegrationsApi {
         body: Json<IdentityRequest>,
     ) -> R<Json<IdentityEnvelope>> {
         let b = body.0;
-        let m = tokio::task::block_in_place(|| {
+        let m = crate::store::run_blocking(|| {
             app.update_identity_map(
                 auth.identity(),
                 id.0,

@@ -448,7 +448,7 @@ impl WorkflowApi {
         id: poem_openapi::param::Path<u64>,
         body: Json<ProjectContextBody>,
     ) -> R<Json<ProjectContextObj>> {
-        let v = tokio::task::block_in_place(|| {
+        let v = crate::store::run_blocking(|| {
             app.set_project_context(auth.identity(), id.0, &body.0.content.0)
         })?;
         let saved = v.context.is_some();

@@ -265,7 +265,7 @@ fn members_of(tx: &impl Reader, target: MemberOf) -> AppResult<Vec<Membership>> 
 }
 
 /// Remove every membership of a tenant or project (inside a delete's transaction).
-pub(crate) fn delete_members_of(w: &redb::WriteTransaction, target: MemberOf) -> AppResult<()> {
+pub(crate) fn delete_members_of(w: &crate::store::WriteTxn, target: MemberOf) -> AppResult<()> {
     let (idx, key) = index_of(target);
     for m in members_of(w, target)? {
         multi_del(w, MEMBERSHIPS_BY_USER, m.user_id, m.id)?;
@@ -276,7 +276,7 @@ pub(crate) fn delete_members_of(w: &redb::WriteTransaction, target: MemberOf) ->
 }
 
 /// Remove every membership of a user (inside the user delete's transaction).
-pub(crate) fn delete_memberships_of_user(w: &redb::WriteTransaction, user_id: Id) -> AppResult<()> {
+pub(crate) fn delete_memberships_of_user(w: &crate::store::WriteTxn, user_id: Id) -> AppResult<()> {
     for m in w.rows::<Membership>(MEMBERSHIPS, w.ids(MEMBERSHIPS_BY_USER, user_id)?)? {
         if let Some(t) = m.tenant_id {
             multi_del(w, MEMBERSHIPS_BY_TENANT, t, m.id)?;
@@ -294,7 +294,7 @@ pub(crate) fn delete_memberships_of_user(w: &redb::WriteTransaction, user_id: Id
 /// Add or change a membership inside the caller's transaction (no access check: callers have
 /// made it). Returns the row.
 pub(crate) fn put_member(
-    w: &redb::WriteTransaction,
+    w: &crate::store::WriteTxn,
     target: MemberOf,
     user_id: Id,
     role: Role,

@@ -44,7 +44,7 @@ const SETUP_TOKEN_META: &str = "setup_token_digest";
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 /// A password change ends every web session of that user.
-fn end_web_sessions(w: &redb::WriteTransaction, user_id: Id) -> AppResult<()> {
+fn end_web_sessions(w: &crate::store::WriteTxn, user_id: Id) -> AppResult<()> {
     let mut sessions = w.open_table(WEB_SESSIONS)?;
     sessions.retain(|_, v| {
         decode::<WebSession>(v)
@@ -188,7 +188,7 @@ impl App {
         Ok(users)
     }
 
-    fn admin_count(w: &redb::WriteTransaction) -> AppResult<usize> {
+    fn admin_count(w: &crate::store::WriteTxn) -> AppResult<usize> {
         let t = w.open_table(USERS)?;
         let mut n = 0;
         for item in t.iter()? {
@@ -659,7 +659,7 @@ impl App {
         Ok(keys)
     }
 
-    fn own_key(w: &redb::WriteTransaction, caller: &Identity, id: Id) -> AppResult<ApiKey> {
+    fn own_key(w: &crate::store::WriteTxn, caller: &Identity, id: Id) -> AppResult<ApiKey> {
         get_row_w::<ApiKey>(w, API_KEYS, id)?
             .filter(|k| k.user_id == caller.id())
             .ok_or_else(|| AppError::NotFound("API key not found".into()))

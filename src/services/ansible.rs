@@ -384,7 +384,7 @@ impl App {
     }
 
     fn append_output(&self, id: Id, n: u64, text: &str) -> AppResult<()> {
-        tokio::task::block_in_place(|| {
+        crate::store::run_blocking(|| {
             let w = self.store.write()?;
             w.open_table(ANSIBLE_OUTPUT)?
                 .insert(output_key(id, n).as_str(), text.as_bytes())?;
@@ -865,7 +865,7 @@ fn output_key(run: Id, n: u64) -> String {
 }
 
 /// A finished run's output from its chunks, in order.
-fn stored_output(r: &redb::ReadTransaction, run: Id) -> AppResult<String> {
+fn stored_output(r: &crate::store::ReadTxn, run: Id) -> AppResult<String> {
     let t = r.open_table(ANSIBLE_OUTPUT)?;
     let (from, to) = (output_key(run, 0), output_key(run + 1, 0));
     let mut out = String::new();
@@ -885,7 +885,7 @@ fn confine(base: &Path, rel: &Path) -> Option<PathBuf> {
 
 /// A run is seen by its user, by admins and, for a project playbook, by the project's members;
 /// a session key sees only runs of its project.
-fn run_visible(r: &redb::ReadTransaction, g: &Grants, caller: &Identity, run: &AnsibleRun) -> bool {
+fn run_visible(r: &crate::store::ReadTxn, g: &Grants, caller: &Identity, run: &AnsibleRun) -> bool {
     let of_project = run.project_id.is_some_and(|p| {
         get_row::<Project>(r, PROJECTS, p)
             .ok()

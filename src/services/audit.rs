@@ -7,10 +7,11 @@ use crate::auth::Identity;
 use crate::domain::rules::redact;
 use crate::domain::{AuditEntry, AuditSource, Id, Timestamp};
 use crate::error::{AppError, AppResult};
+use crate::store::ReadTxn;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::NaiveDate;
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Deserialize;
 
 impl App {
@@ -181,7 +182,7 @@ pub struct AuditPage {
     pub users: Vec<(Id, String)>,
 }
 
-fn view_row(r: &ReadTransaction, entry: AuditEntry) -> AppResult<AuditRow> {
+fn view_row(r: &ReadTxn, entry: AuditEntry) -> AppResult<AuditRow> {
     let body_action = (entry.source == AuditSource::Web)
         .then(|| {
             entry
@@ -268,7 +269,7 @@ fn table_of(kind: &str) -> Option<(RowTable, &'static [&'static str])> {
 type RowTable = redb::TableDefinition<'static, u64, &'static [u8]>;
 
 /// The display name of row `id` of `kind`, or None when it is gone (or the kind has no table).
-fn label(r: &ReadTransaction, kind: &str, id: Id) -> AppResult<Option<String>> {
+fn label(r: &ReadTxn, kind: &str, id: Id) -> AppResult<Option<String>> {
     let Some((table, fields)) = table_of(kind) else {
         return Ok(None);
     };

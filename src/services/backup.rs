@@ -16,7 +16,7 @@ use crate::domain::{Backup, Id, User};
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -242,7 +242,7 @@ impl App {
     ) -> AppResult<Backup> {
         caller.require_admin()?;
         let _g = self.backup_lock.lock().await;
-        tokio::task::block_in_place(|| self.write_backup(Some(caller.id()), description, "manual"))
+        crate::store::run_blocking(|| self.write_backup(Some(caller.id()), description, "manual"))
     }
 
     /// The archive itself. Runs under `backup_lock` (callers hold it).
@@ -460,7 +460,7 @@ impl App {
         caller.require_admin()?;
         let view = self.get_backup(caller, id)?;
         let _g = self.backup_lock.lock().await;
-        let restored = tokio::task::block_in_place(|| self.restore_locked(caller, view.backup))?;
+        let restored = crate::store::run_blocking(|| self.restore_locked(caller, view.backup))?;
         match self.rediscover_sessions().await {
             Ok((kept, ended)) => tracing::info!(kept, ended, "sessions checked after restore"),
             Err(e) => tracing::warn!(error = %e, "sessions not checked after restore"),
@@ -487,7 +487,7 @@ impl App {
         let _ = std::fs::remove_file(&tmp);
         let built = (|| -> AppResult<()> {
             let db = open_db_with_cache(&tmp, 64 << 20)?;
-            let w = db.begin_write()?;
+            let w = crate::store::WriteTxn::begin(&db)?;
             let f = std::fs::File::open(&path).map_err(|e| io_err("open", &path, e))?;
             let mut ar =
                 tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
@@ -538,7 +538,7 @@ impl App {
             w.commit()?;
             migrate_db(&db, &tmp)?;
             // Check the result opens and reads before it replaces anything.
-            let r = db.begin_read()?;
+            let r = crate::store::ReadTxn::begin(&db)?;
             drop(r.open_table(USERS)?);
             Ok(())
         })();
@@ -630,7 +630,7 @@ impl App {
         }
         .await;
         let checked = written.and_then(|size| {
-            tokio::task::block_in_place(|| {
+            crate::store::run_blocking(|| {
                 check_upload(
                     &part,
                     file_name,
@@ -683,7 +683,7 @@ impl App {
             ));
         }
         let _g = self.backup_lock.lock().await;
-        let restored = tokio::task::block_in_place(|| -> AppResult<Restored> {
+        let restored = crate::store::run_blocking(|| -> AppResult<Restored> {
             let dir = self.backups_dir();
             let id = {
                 let w = self.store.write()?;
@@ -785,7 +785,7 @@ impl App {
     /// A scheduled backup, then retention.
     pub(crate) async fn run_scheduled_backup(&self) -> AppResult<Backup> {
         let _g = self.backup_lock.lock().await;
-        let b = tokio::task::block_in_place(|| {
+        let b = crate::store::run_blocking(|| {
             self.write_backup(None, Some("Scheduled backup"), "scheduled")
         })?;
         let removed = self.apply_retention()?;

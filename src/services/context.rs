@@ -413,7 +413,7 @@ impl App {
     }
 }
 
-fn global_text_in(r: &redb::ReadTransaction) -> AppResult<Option<String>> {
+fn global_text_in(r: &crate::store::ReadTxn) -> AppResult<Option<String>> {
     let t = r.open_table(SETTINGS)?;
     Ok(match t.get(GLOBAL_SETTING)? {
         Some(v) => Some(decode::<GlobalContext>(v.value())?.content),
@@ -423,7 +423,7 @@ fn global_text_in(r: &redb::ReadTransaction) -> AppResult<Option<String>> {
 }
 
 fn project_context_in(
-    r: &redb::ReadTransaction,
+    r: &crate::store::ReadTxn,
     project_id: Id,
 ) -> AppResult<Option<ProjectContext>> {
     let t = r.open_table(SETTINGS)?;

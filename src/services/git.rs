@@ -821,7 +821,7 @@ impl App {
     }
 
     async fn log_in(&self, dir: &Path, limit: usize) -> AppResult<Vec<CommitInfo>> {
-        tokio::task::block_in_place(|| super::gitread::log(dir, limit))
+        crate::store::run_blocking(|| super::gitread::log(dir, limit))
     }
 
     pub async fn git_log(
@@ -922,7 +922,7 @@ impl App {
         let branch = match r {
             Some(b) => b,
             None => {
-                let b = tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?
+                let b = crate::store::run_blocking(|| super::gitread::current_branch(&ws.path))?
                     .unwrap_or_default();
                 if b.is_empty() {
                     return Err(AppError::BadRequest(
@@ -950,7 +950,7 @@ impl App {
             let (ws, lock) = self.ready(caller, project_id, true).await?;
             let current = {
                 let _g = acquire(&lock).await?;
-                tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?
+                crate::store::run_blocking(|| super::gitread::current_branch(&ws.path))?
             };
             let out = self.git_push(caller, project_id, None).await?;
             return Ok((current.unwrap_or_default(), out));
@@ -1042,7 +1042,7 @@ impl App {
     ) -> AppResult<super::gitread::Branches> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = acquire(&lock).await?;
-        tokio::task::block_in_place(|| super::gitread::branches(&ws.path))
+        crate::store::run_blocking(|| super::gitread::branches(&ws.path))
     }
 
     pub async fn git_create_branch(
@@ -1145,7 +1145,7 @@ impl App {
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
         let Some(current) =
-            tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?
+            crate::store::run_blocking(|| super::gitread::current_branch(&ws.path))?
         else {
             return Err(AppError::BadRequest(
                 "HEAD is detached: check out the branch to merge into first".into(),
@@ -1248,7 +1248,7 @@ impl App {
         };
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
-        let current = tokio::task::block_in_place(|| super::gitread::current_branch(&ws.path))?;
+        let current = crate::store::run_blocking(|| super::gitread::current_branch(&ws.path))?;
         if current.as_deref() == Some(name.as_str()) {
             return Err(AppError::Conflict(format!(
                 "'{name}' is checked out, so it cannot be deleted: check out another branch first"

@@ -573,7 +573,7 @@ fn build_plan(
 
 /// What the source holds, before anything is written: the checks every import makes first.
 fn check_target(
-    r: &redb::ReadTransaction,
+    r: &crate::store::ReadTxn,
     source: &str,
     data_dir: &Path,
     dry_run: bool,
@@ -689,7 +689,7 @@ pub fn preview_sqlite(
     if store_file.is_file() {
         match redb::ReadOnlyDatabase::open(&store_file) {
             Ok(existing) => {
-                let r = redb::ReadableDatabase::begin_read(&existing)?;
+                let r = crate::store::ReadTxn::begin(&existing)?;
                 check_target(&r, &source, data_dir, true, force, &mut report)?;
                 if report.already_imported {
                     return Ok(report);

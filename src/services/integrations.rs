@@ -19,7 +19,7 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use redb::{ReadTransaction, WriteTransaction};
+use crate::store::{ReadTxn, WriteTxn};
 use serde_json::Value;
 
 const MAX_TOKEN_LEN: usize = 4096;
@@ -76,7 +76,7 @@ pub struct CredentialView {
 }
 
 /// Remove an integration with its links, their issues and pins, and personal credentials.
-pub(crate) fn delete_integration_rows(w: &WriteTransaction, iid: Id) -> AppResult<()> {
+pub(crate) fn delete_integration_rows(w: &WriteTxn, iid: Id) -> AppResult<()> {
     let Some(integ) = get_row_w::<TenantIntegration>(w, INTEGRATIONS, iid)? else {
         return Ok(());
     };
@@ -106,7 +106,7 @@ pub(crate) fn delete_integration_rows(w: &WriteTransaction, iid: Id) -> AppResul
     Ok(())
 }
 
-pub(crate) fn delete_link_rows(w: &WriteTransaction, link: &ProjectIntegration) -> AppResult<()> {
+pub(crate) fn delete_link_rows(w: &WriteTxn, link: &ProjectIntegration) -> AppResult<()> {
     for id in multi_ids_w(w, ISSUES_BY_PROJECT_INTEGRATION, link.id)? {
         if let Some(issue) = get_row_w::<ExternalIssue>(w, ISSUES, id)? {
             super::projects::delete_issue_rows(w, &issue)?;
@@ -205,7 +205,7 @@ impl App {
     /// tenant and admins.
     fn integration_view(
         &self,
-        r: &ReadTransaction,
+        r: &ReadTxn,
         g: &Grants,
         i: TenantIntegration,
     ) -> AppResult<IntegrationView> {
@@ -446,7 +446,7 @@ impl App {
 
     // ---- project links ----------------------------------------------------------------------
 
-    fn link_view(&self, r: &ReadTransaction, link: ProjectIntegration) -> AppResult<LinkView> {
+    fn link_view(&self, r: &ReadTxn, link: ProjectIntegration) -> AppResult<LinkView> {
         let p: Option<Project> = get_row(r, PROJECTS, link.project_id)?;
         let i: Option<TenantIntegration> = get_row(r, INTEGRATIONS, link.integration_id)?;
         Ok(LinkView {

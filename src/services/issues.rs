@@ -17,7 +17,8 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use crate::store::{ReadTxn, WriteTxn};
+use redb::{ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Clone)]
@@ -130,7 +131,7 @@ fn decode_listed(bytes: &[u8]) -> AppResult<ExternalIssue> {
 }
 
 /// Add an issue's index entries (inside the caller's transaction).
-pub(crate) fn index_issue(w: &WriteTransaction, issue: &ExternalIssue) -> AppResult<()> {
+pub(crate) fn index_issue(w: &WriteTxn, issue: &ExternalIssue) -> AppResult<()> {
     multi_add(
         w,
         ISSUES_BY_PROJECT_INTEGRATION,
@@ -158,7 +159,7 @@ pub(crate) fn external_key(link: Id, external_id: &str) -> String {
 
 /// Store an updated issue, moving its status index entry when the status key changed.
 pub(crate) fn put_issue(
-    w: &WriteTransaction,
+    w: &WriteTxn,
     old: Option<&ExternalIssue>,
     new: &ExternalIssue,
 ) -> AppResult<()> {
@@ -182,7 +183,7 @@ pub(crate) fn put_issue(
 /// Store a tracker answer for a link: update the issue with that external id, or create it.
 /// Returns the stored issue and whether it is new (inside the caller's transaction).
 pub(crate) fn upsert_payload(
-    w: &WriteTransaction,
+    w: &WriteTxn,
     link: &ProjectIntegration,
     tenant_id: Id,
     p: &IssuePayload,
@@ -245,14 +246,14 @@ pub(crate) fn apply_payload(issue: &mut ExternalIssue, p: &IssuePayload, now: Ti
 }
 
 struct Names<'a> {
-    r: &'a ReadTransaction,
+    r: &'a ReadTxn,
     links: HashMap<Id, Option<(ProjectIntegration, TenantIntegration)>>,
     projects: HashMap<Id, String>,
     tenants: HashMap<Id, String>,
 }
 
 impl<'a> Names<'a> {
-    fn new(r: &'a ReadTransaction) -> Self {
+    fn new(r: &'a ReadTxn) -> Self {
         Names {
             r,
             links: HashMap::new(),
@@ -383,7 +384,7 @@ impl Residual {
 /// transaction that every issue of the answer comes from (one consistent snapshot, however long
 /// the walk takes). Made by `App::plan_issues`; `for_each` walks it.
 pub struct IssueListing {
-    r: ReadTransaction,
+    r: ReadTxn,
     source: Source,
     residual: Residual,
     sort: IssueSort,
@@ -521,11 +522,7 @@ impl IssueListing {
 }
 
 impl App {
-    fn visible_projects(
-        &self,
-        r: &ReadTransaction,
-        caller: &Identity,
-    ) -> AppResult<Option<BTreeSet<Id>>> {
+    fn visible_projects(&self, r: &ReadTxn, caller: &Identity) -> AppResult<Option<BTreeSet<Id>>> {
         Grants::load(r, caller)?.visible_project_ids(r)
     }
 
@@ -683,7 +680,7 @@ impl App {
     /// others' issues don't leak), 403 for members whose role is too low.
     fn visible_issue(
         &self,
-        r: &ReadTransaction,
+        r: &ReadTxn,
         caller: &Identity,
         id: Id,
         action: Action,
@@ -720,7 +717,7 @@ impl App {
         p: &IssuePayload,
         tweak: impl FnOnce(&mut ExternalIssue),
     ) -> AppResult<ExternalIssue> {
-        tokio::task::block_in_place(|| {
+        crate::store::run_blocking(|| {
             let w = self.store.write()?;
             let old: ExternalIssue = get_row_w(&w, ISSUES, id)?
                 .ok_or_else(|| AppError::NotFound(format!("Issue {id} was deleted meanwhile")))?;
@@ -801,7 +798,7 @@ impl App {
                 ..Default::default()
             })
             .await?;
-        let issue = tokio::task::block_in_place(|| -> AppResult<ExternalIssue> {
+        let issue = crate::store::run_blocking(|| -> AppResult<ExternalIssue> {
             let w = self.store.write()?;
             let now = crate::domain::model::now();
             let (issue, _) = upsert_payload(&w, &link, integ.tenant_id, &p, now)?;
@@ -956,7 +953,7 @@ impl App {
         };
         let c = provider.comment(&issue.external_id, &body).await?;
         let stored = c.clone();
-        tokio::task::block_in_place(|| -> AppResult<()> {
+        crate::store::run_blocking(|| -> AppResult<()> {
             let w = self.store.write()?;
             if let Some(old) = get_row_w::<ExternalIssue>(&w, ISSUES, id)? {
                 let mut new = old.clone();
@@ -994,7 +991,7 @@ impl App {
             .await?;
         let stored = c.clone();
         let cid = comment_id.to_string();
-        tokio::task::block_in_place(|| -> AppResult<()> {
+        crate::store::run_blocking(|| -> AppResult<()> {
             let w = self.store.write()?;
             if let Some(old) = get_row_w::<ExternalIssue>(&w, ISSUES, id)? {
                 let mut new = old.clone();

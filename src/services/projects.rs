@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use redb::{ReadTransaction, WriteTransaction};
+use crate::store::{ReadTxn, WriteTxn};
 
 #[derive(Debug, Clone)]
 pub struct ProjectView {
@@ -34,10 +34,7 @@ pub struct ProjectInput {
     pub owner_id: Option<Id>,
 }
 
-pub(crate) fn project_views(
-    r: &ReadTransaction,
-    projects: Vec<Project>,
-) -> AppResult<Vec<ProjectView>> {
+pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Vec<ProjectView>> {
     let tenants = r.open_table(TENANTS)?;
     let users = r.open_table(USERS)?;
     let mut out = Vec::with_capacity(projects.len());
@@ -61,7 +58,7 @@ pub(crate) fn project_views(
 }
 
 /// Remove a project and everything that hangs off it, inside the caller's transaction.
-pub(crate) fn delete_project_rows(w: &WriteTransaction, p: &Project) -> AppResult<()> {
+pub(crate) fn delete_project_rows(w: &WriteTxn, p: &Project) -> AppResult<()> {
     for piid in multi_ids_w(w, PROJECT_INTEGRATIONS_BY_PROJECT, p.id)? {
         if let Some(pi) = get_row_w::<ProjectIntegration>(w, PROJECT_INTEGRATIONS, piid)? {
             multi_del(
@@ -102,7 +99,7 @@ pub(crate) fn delete_project_rows(w: &WriteTransaction, p: &Project) -> AppResul
 }
 
 /// Remove one stored issue with its index entries and pins.
-pub(crate) fn delete_issue_rows(w: &WriteTransaction, issue: &ExternalIssue) -> AppResult<()> {
+pub(crate) fn delete_issue_rows(w: &WriteTxn, issue: &ExternalIssue) -> AppResult<()> {
     for pin_id in multi_ids_w(w, PINS_BY_ISSUE, issue.id)? {
         if let Some(pin) = get_row_w::<PinnedIssue>(w, PINS, pin_id)? {
             multi_del(w, PINS_BY_USER, pin.user_id, pin_id)?;
@@ -129,12 +126,7 @@ pub(crate) fn delete_issue_rows(w: &WriteTransaction, issue: &ExternalIssue) -> 
 
 /// Refuse a project name whose workspace slug another project of the tenant already has
 /// ("Dup Web" and "dup-web" would otherwise look alike to people and tools).
-fn check_unique_slug(
-    w: &WriteTransaction,
-    tenant_id: Id,
-    name: &str,
-    except: Option<Id>,
-) -> AppResult<()> {
+fn check_unique_slug(w: &WriteTxn, tenant_id: Id, name: &str, except: Option<Id>) -> AppResult<()> {
     let slug = project_path_slug(name);
     for other in w.rows::<Project>(PROJECTS, w.ids(PROJECTS_BY_TENANT, tenant_id)?)? {
         if Some(other.id) != except && project_path_slug(&other.name) == slug {

@@ -217,7 +217,7 @@ async fn run_job(app: &App, kind: &JobKind) -> Result<String, String> {
                 Ok(format!("{} links synced", results.len()))
             }
         }
-        JobKind::AuditRetention => tokio::task::block_in_place(|| app.apply_audit_retention())
+        JobKind::AuditRetention => crate::store::run_blocking(|| app.apply_audit_retention())
             .map(|n| format!("{n} old audit entries removed"))
             .map_err(|e| e.to_string()),
         JobKind::Backup => app

@@ -85,7 +85,7 @@ fn require_admin(caller: &Identity) -> AppResult<()> {
 impl App {
     fn key_views(
         &self,
-        r: &redb::ReadTransaction,
+        r: &crate::store::ReadTxn,
         keys: Vec<SshKey>,
     ) -> AppResult<Vec<SshKeyView>> {
         let projects: Vec<Project> = all_rows(r, PROJECTS)?;
@@ -310,7 +310,7 @@ impl App {
     }
 
     /// The key git uses for a project: its own, else its tenant's oldest, else a global one.
-    fn key_for_project(&self, r: &redb::ReadTransaction, p: &Project) -> AppResult<Option<SshKey>> {
+    fn key_for_project(&self, r: &crate::store::ReadTxn, p: &Project) -> AppResult<Option<SshKey>> {
         if let Some(id) = p.ssh_key_id
             && let Some(k) = get_row::<SshKey>(r, SSH_KEYS, id)?
             && k.private_key_enc.is_some()

@@ -117,7 +117,7 @@ impl App {
         req: &SyncRequest,
         trigger: &str,
     ) -> AppResult<Vec<SyncOutcome>> {
-        let links = tokio::task::block_in_place(|| self.links_to_sync(caller, req))?;
+        let links = crate::store::run_blocking(|| self.links_to_sync(caller, req))?;
         let mut out = Vec::with_capacity(links.len());
         for id in links {
             out.push(self.sync_link(id, req.force_full, trigger).await);
@@ -128,7 +128,7 @@ impl App {
     /// Sync one link (developers of its project).
     pub async fn sync_one_link(&self, caller: &Identity, link_id: Id) -> AppResult<SyncOutcome> {
         caller.require(Scope::Write)?;
-        tokio::task::block_in_place(|| {
+        crate::store::run_blocking(|| {
             let r = self.store.read()?;
             let link: ProjectIntegration =
                 get_row(&r, PROJECT_INTEGRATIONS, link_id)?.ok_or_else(|| {
@@ -161,7 +161,7 @@ impl App {
             outcome.error = Some(e.to_string());
             if let Some(run) = outcome.run_id {
                 let msg: String = e.to_string().chars().take(1000).collect();
-                let _ = tokio::task::block_in_place(|| {
+                let _ = crate::store::run_blocking(|| {
                     self.finish_run(run, |r| {
                         r.status = "failed".into();
                         r.error = Some(msg);
@@ -210,7 +210,7 @@ impl App {
             link.last_synced_at
         };
         let started = crate::domain::model::now();
-        let run_id = tokio::task::block_in_place(|| -> AppResult<Id> {
+        let run_id = crate::store::run_blocking(|| -> AppResult<Id> {
             let w = self.store.write()?;
             let run = SyncRun {
                 id: next_id(&w, "sync_runs")?,
@@ -238,7 +238,7 @@ impl App {
         let fetched_at = std::time::Instant::now();
         let fetch_ms = (crate::domain::model::now() - started).num_milliseconds();
         let (created, updated, missing) =
-            tokio::task::block_in_place(|| -> AppResult<(u64, u64, u64)> {
+            crate::store::run_blocking(|| -> AppResult<(u64, u64, u64)> {
                 let w = self.store.write()?;
                 // The link may have been deleted while we were fetching.
                 let Some(mut link) =

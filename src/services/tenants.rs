@@ -32,7 +32,7 @@ pub struct TenantImpact {
     pub integrations: u64,
 }
 
-fn view(r: &redb::ReadTransaction, g: &Grants, t: Tenant) -> AppResult<TenantView> {
+fn view(r: &crate::store::ReadTxn, g: &Grants, t: Tenant) -> AppResult<TenantView> {
     let project_count = match g.visible_project_ids(r)? {
         None => multi_count(r, PROJECTS_BY_TENANT, t.id)?,
         Some(ids) => multi_ids(r, PROJECTS_BY_TENANT, t.id)?

@@ -8,8 +8,8 @@ pub mod tables;
 
 use crate::error::AppError;
 use redb::{
-    Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
-    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, MultimapTableDefinition, ReadOnlyMultimapTable, ReadOnlyTable, ReadableDatabase,
+    ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-type Migration = fn(&WriteTransaction) -> Result<(), AppError>;
+type Migration = fn(&WriteTxn) -> Result<(), AppError>;
 
 /// Ordered migrations: `MIGRATIONS[n]` moves a store from version n to n+1.
 /// Version 0 is an empty file; v1 creates every table; v2 adds `known_hosts`; v3 adds the
@@ -39,7 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
 ];
 
-fn migrate_owner_memberships(w: &WriteTransaction) -> Result<(), AppError> {
+fn migrate_owner_memberships(w: &WriteTxn) -> Result<(), AppError> {
     migrate_create_all_tables(w)?;
     backfill_owner_memberships(w)?;
     Ok(())
@@ -47,7 +47,7 @@ fn migrate_owner_memberships(w: &WriteTransaction) -> Result<(), AppError> {
 
 /// Give each project's owner a `maintainer` membership of that project unless they already
 /// have one (used by the v4 migration and the SQLite import). Returns how many were added.
-pub fn backfill_owner_memberships(w: &WriteTransaction) -> Result<u64, AppError> {
+pub fn backfill_owner_memberships(w: &WriteTxn) -> Result<u64, AppError> {
     use crate::domain::{Membership, Project, Role};
     let projects: Vec<Project> = {
         let t = w.open_table(PROJECTS)?;
@@ -84,7 +84,7 @@ pub fn backfill_owner_memberships(w: &WriteTransaction) -> Result<u64, AppError>
     Ok(added)
 }
 
-fn migrate_create_all_tables(w: &WriteTransaction) -> Result<(), AppError> {
+fn migrate_create_all_tables(w: &WriteTxn) -> Result<(), AppError> {
     for t in ALL_TABLES {
         t.create(w)?;
     }
@@ -129,12 +129,14 @@ impl Store {
         migrate_db(&self.db.load(), &self.path)
     }
 
-    pub fn read(&self) -> Result<ReadTransaction, AppError> {
-        Ok(self.db.load().begin_read()?)
+    /// A consistent snapshot of the store, for as long as the value lives.
+    pub fn read(&self) -> Result<ReadTxn, AppError> {
+        Ok(ReadTxn(self.db.load().begin_read()?))
     }
 
-    pub fn write(&self) -> Result<WriteTransaction, AppError> {
-        Ok(self.db.load().begin_write()?)
+    /// The one write transaction (redb serialises writers); nothing is kept unless `commit`.
+    pub fn write(&self) -> Result<WriteTxn, AppError> {
+        Ok(WriteTxn(self.db.load().begin_write()?))
     }
 
     pub fn schema_version(&self) -> Result<u64, AppError> {
@@ -144,6 +146,89 @@ impl Store {
             .get("schema_version")?
             .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
             .unwrap_or(0))
+    }
+}
+
+/// A read transaction of the store. Only `store` sees the redb transaction inside; services
+/// use the entity and row methods of this module.
+pub struct ReadTxn(redb::ReadTransaction);
+
+/// A write transaction of the store: every row and its indexes change together at `commit`.
+pub struct WriteTxn(redb::WriteTransaction);
+
+impl ReadTxn {
+    /// A read transaction on another database file than the live store (backup, import).
+    pub(crate) fn begin(db: &impl ReadableDatabase) -> Result<ReadTxn, AppError> {
+        Ok(ReadTxn(db.begin_read()?))
+    }
+
+    /// A table of this snapshot (store-internal: services call row and entity methods).
+    pub(crate) fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<ReadOnlyTable<K, V>, redb::TableError> {
+        self.0.open_table(def)
+    }
+
+    pub(crate) fn open_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
+        &self,
+        def: MultimapTableDefinition<K, V>,
+    ) -> Result<ReadOnlyMultimapTable<K, V>, redb::TableError> {
+        self.0.open_multimap_table(def)
+    }
+}
+
+impl WriteTxn {
+    pub(crate) fn open_table<'t, K: redb::Key + 'static, V: redb::Value + 'static>(
+        &'t self,
+        def: TableDefinition<K, V>,
+    ) -> Result<redb::Table<'t, K, V>, redb::TableError> {
+        self.0.open_table(def)
+    }
+
+    pub(crate) fn open_multimap_table<'t, K: redb::Key + 'static, V: redb::Key + 'static>(
+        &'t self,
+        def: MultimapTableDefinition<K, V>,
+    ) -> Result<redb::MultimapTable<'t, K, V>, redb::TableError> {
+        self.0.open_multimap_table(def)
+    }
+
+    /// Drop a table with its rows (a forced import starts from empty tables).
+    pub(crate) fn delete_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<bool, redb::TableError> {
+        self.0.delete_table(def)
+    }
+
+    pub(crate) fn delete_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
+        &self,
+        def: MultimapTableDefinition<K, V>,
+    ) -> Result<bool, redb::TableError> {
+        self.0.delete_multimap_table(def)
+    }
+
+    /// A write transaction on another database file than the live store (restore, import).
+    pub(crate) fn begin(db: &Database) -> Result<WriteTxn, AppError> {
+        Ok(WriteTxn(db.begin_write()?))
+    }
+
+    /// Make every change of this transaction durable at once.
+    pub fn commit(self) -> Result<(), AppError> {
+        Ok(self.0.commit()?)
+    }
+}
+
+/// Run blocking work (redb, files, a child's wait) from async code without stalling the
+/// runtime's workers: on the multi-threaded runtime the worker hands its other tasks to another
+/// thread for the duration; on a current-thread runtime (some tests) it simply runs. This is the
+/// one place that decides how; nothing else calls `block_in_place`.
+pub fn run_blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
@@ -171,7 +256,7 @@ pub fn open_db_with_cache(path: &Path, cache: usize) -> Result<Database, AppErro
 /// Bring a database to `SCHEMA_VERSION` (refusing a newer one).
 pub fn migrate_db(db: &Database, path: &Path) -> Result<(), AppError> {
     {
-        let w = db.begin_write()?;
+        let w = WriteTxn(db.begin_write()?);
         let version = {
             let meta = w.open_table(META)?;
             meta.get("schema_version")?
@@ -213,7 +298,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AppError> {
 }
 
 /// Allocate the next id of a table (ids are never reused, even after deletes).
-pub fn next_id(w: &WriteTransaction, table: &str) -> Result<u64, AppError> {
+pub fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppError> {
     let mut seq = w.open_table(SEQ)?;
     let next = seq.get(table)?.map(|v| v.value()).unwrap_or(0) + 1;
     seq.insert(table, next)?;
@@ -221,7 +306,7 @@ pub fn next_id(w: &WriteTransaction, table: &str) -> Result<u64, AppError> {
 }
 
 pub fn get_row<T: DeserializeOwned>(
-    r: &ReadTransaction,
+    r: &ReadTxn,
     def: RowTable,
     id: u64,
 ) -> Result<Option<T>, AppError> {
@@ -231,7 +316,7 @@ pub fn get_row<T: DeserializeOwned>(
 }
 
 pub fn get_row_w<T: DeserializeOwned>(
-    w: &WriteTransaction,
+    w: &WriteTxn,
     def: RowTable,
     id: u64,
 ) -> Result<Option<T>, AppError> {
@@ -256,7 +341,7 @@ pub trait Reader {
     }
 }
 
-impl Reader for ReadTransaction {
+impl Reader for ReadTxn {
     fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
         get_row(self, def, id)
     }
@@ -265,7 +350,7 @@ impl Reader for ReadTransaction {
     }
 }
 
-impl Reader for WriteTransaction {
+impl Reader for WriteTxn {
     fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
         get_row_w(self, def, id)
     }
@@ -275,7 +360,7 @@ impl Reader for WriteTransaction {
 }
 
 pub fn rows_by_ids_w<T: DeserializeOwned>(
-    w: &WriteTransaction,
+    w: &WriteTxn,
     def: RowTable,
     ids: Vec<u64>,
 ) -> Result<Vec<T>, AppError> {
@@ -283,7 +368,7 @@ pub fn rows_by_ids_w<T: DeserializeOwned>(
 }
 
 pub fn put_row<T: Serialize>(
-    w: &WriteTransaction,
+    w: &WriteTxn,
     def: RowTable,
     id: u64,
     value: &T,
@@ -294,17 +379,14 @@ pub fn put_row<T: Serialize>(
     Ok(())
 }
 
-pub fn delete_row(w: &WriteTransaction, def: RowTable, id: u64) -> Result<(), AppError> {
+pub fn delete_row(w: &WriteTxn, def: RowTable, id: u64) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.remove(id)?;
     Ok(())
 }
 
 /// Every row of a table, in id order.
-pub fn all_rows<T: DeserializeOwned>(
-    r: &ReadTransaction,
-    def: RowTable,
-) -> Result<Vec<T>, AppError> {
+pub fn all_rows<T: DeserializeOwned>(r: &ReadTxn, def: RowTable) -> Result<Vec<T>, AppError> {
     let t = r.open_table(def)?;
     let mut out = Vec::with_capacity(t.len()? as usize);
     for item in t.iter()? {
@@ -315,7 +397,7 @@ pub fn all_rows<T: DeserializeOwned>(
 }
 
 pub fn rows_by_ids<T: DeserializeOwned>(
-    r: &ReadTransaction,
+    r: &ReadTxn,
     def: RowTable,
     ids: impl IntoIterator<Item = u64>,
 ) -> Result<Vec<T>, AppError> {
@@ -329,38 +411,29 @@ pub fn rows_by_ids<T: DeserializeOwned>(
     Ok(out)
 }
 
-pub fn index_get(r: &ReadTransaction, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
+pub fn index_get(r: &ReadTxn, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
     let t = r.open_table(def)?;
     Ok(t.get(key)?.map(|v| v.value()))
 }
 
-pub fn index_get_w(
-    w: &WriteTransaction,
-    def: IndexTable,
-    key: &str,
-) -> Result<Option<u64>, AppError> {
+pub fn index_get_w(w: &WriteTxn, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
     let t = w.open_table(def)?;
     Ok(t.get(key)?.map(|v| v.value()))
 }
 
-pub fn index_set(
-    w: &WriteTransaction,
-    def: IndexTable,
-    key: &str,
-    id: u64,
-) -> Result<(), AppError> {
+pub fn index_set(w: &WriteTxn, def: IndexTable, key: &str, id: u64) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.insert(key, id)?;
     Ok(())
 }
 
-pub fn index_del(w: &WriteTransaction, def: IndexTable, key: &str) -> Result<(), AppError> {
+pub fn index_del(w: &WriteTxn, def: IndexTable, key: &str) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.remove(key)?;
     Ok(())
 }
 
-pub fn multi_ids(r: &ReadTransaction, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+pub fn multi_ids(r: &ReadTxn, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
     let t = r.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -369,7 +442,7 @@ pub fn multi_ids(r: &ReadTransaction, def: MultiIndex, key: u64) -> Result<Vec<u
     Ok(out)
 }
 
-pub fn multi_ids_w(w: &WriteTransaction, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+pub fn multi_ids_w(w: &WriteTxn, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
     let t = w.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -378,41 +451,41 @@ pub fn multi_ids_w(w: &WriteTransaction, def: MultiIndex, key: u64) -> Result<Ve
     Ok(out)
 }
 
-pub fn multi_count(r: &ReadTransaction, def: MultiIndex, key: u64) -> Result<u64, AppError> {
+pub fn multi_count(r: &ReadTxn, def: MultiIndex, key: u64) -> Result<u64, AppError> {
     let t = r.open_multimap_table(def)?;
     Ok(t.get(key)?.len())
 }
 
-pub fn multi_add(w: &WriteTransaction, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
+pub fn multi_add(w: &WriteTxn, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
     let mut t = w.open_multimap_table(def)?;
     t.insert(key, id)?;
     Ok(())
 }
 
-pub fn multi_del(w: &WriteTransaction, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
+pub fn multi_del(w: &WriteTxn, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
     let mut t = w.open_multimap_table(def)?;
     t.remove(key, id)?;
     Ok(())
 }
 
-pub fn meta_get(r: &ReadTransaction, key: &str) -> Result<Option<Vec<u8>>, AppError> {
+pub fn meta_get(r: &ReadTxn, key: &str) -> Result<Option<Vec<u8>>, AppError> {
     let t = r.open_table(META)?;
     Ok(t.get(key)?.map(|v| v.value().to_vec()))
 }
 
-pub fn meta_set(w: &WriteTransaction, key: &str, value: &[u8]) -> Result<(), AppError> {
+pub fn meta_set(w: &WriteTxn, key: &str, value: &[u8]) -> Result<(), AppError> {
     let mut t = w.open_table(META)?;
     t.insert(key, value)?;
     Ok(())
 }
 
-pub fn meta_del(w: &WriteTransaction, key: &str) -> Result<(), AppError> {
+pub fn meta_del(w: &WriteTxn, key: &str) -> Result<(), AppError> {
     let mut t = w.open_table(META)?;
     t.remove(key)?;
     Ok(())
 }
 
-pub fn table_len(r: &ReadTransaction, def: RowTable) -> Result<u64, AppError> {
+pub fn table_len(r: &ReadTxn, def: RowTable) -> Result<u64, AppError> {
     Ok(r.open_table(def)?.len()?)
 }
 

@@ -1,8 +1,9 @@
 //! Every table of the store, and the registry of them (used by migrations and backups).
 
+use super::WriteTxn;
 use crate::error::AppError;
-use redb::ReadTransaction;
-use redb::{MultimapTableDefinition as M, TableDefinition as T, WriteTransaction};
+use crate::store::ReadTxn;
+use redb::{MultimapTableDefinition as M, TableDefinition as T};
 
 pub const META: T<&str, &[u8]> = T::new("meta");
 pub const SEQ: T<&str, u64> = T::new("seq");
@@ -90,7 +91,7 @@ pub enum AnyTable {
 }
 
 impl AnyTable {
-    pub fn create(&self, w: &WriteTransaction) -> Result<(), AppError> {
+    pub fn create(&self, w: &WriteTxn) -> Result<(), AppError> {
         match self {
             AnyTable::RowU64(d) => drop(w.open_table(*d)?),
             AnyTable::RowStr(d) => drop(w.open_table(*d)?),
@@ -114,7 +115,7 @@ impl AnyTable {
 
     /// Every entry as (key bytes, value bytes): u64 as 8 little-endian bytes, strings as UTF-8.
     /// A table missing from an older file is empty.
-    pub fn dump(&self, r: &ReadTransaction, out: &mut EntrySink<'_>) -> Result<u64, AppError> {
+    pub fn dump(&self, r: &ReadTxn, out: &mut EntrySink<'_>) -> Result<u64, AppError> {
         use redb::{ReadableMultimapTable, ReadableTable, TableError};
         let missing = |e: &TableError| matches!(e, TableError::TableDoesNotExist(_));
         let mut n = 0;
@@ -182,7 +183,7 @@ impl AnyTable {
     /// Insert entries written by `dump`.
     pub fn load(
         &self,
-        w: &WriteTransaction,
+        w: &WriteTxn,
         entries: &mut dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), AppError>>,
     ) -> Result<u64, AppError> {
         fn u64_of(b: &[u8]) -> Result<u64, AppError> {
@@ -241,7 +242,7 @@ impl AnyTable {
     }
 
     #[cfg(test)]
-    pub fn check_exists(&self, r: &ReadTransaction) -> Result<(), AppError> {
+    pub fn check_exists(&self, r: &ReadTxn) -> Result<(), AppError> {
         match self {
             AnyTable::RowU64(d) => drop(r.open_table(*d)?),
             AnyTable::RowStr(d) => drop(r.open_table(*d)?),

@@ -156,7 +156,7 @@ impl<E: Endpoint> WebAuditEndpoint<E> {
         error: Option<&str>,
     ) {
         let entry = info.entry(AuditSource::Web, who, status, started, body, client, error);
-        tokio::task::block_in_place(|| self.app.record_audit(entry));
+        crate::store::run_blocking(|| self.app.record_audit(entry));
     }
 }
 
@@ -189,7 +189,7 @@ impl<E: Endpoint> Endpoint for WebAuditEndpoint<E> {
         let before = if starts_session {
             None
         } else {
-            tokio::task::block_in_place(|| caller(app, &req))
+            crate::store::run_blocking(|| caller(app, &req))
         };
         // A cookie-authenticated write without the session's CSRF token is refused by its
         // handler: nothing changes, nothing is recorded (a forged request must not write).
@@ -341,7 +341,7 @@ pub fn audit_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<AuditQue
     };
     let (filter, result) = match AuditFilter::parse(&input) {
         Ok(f) => {
-            let res = tokio::task::block_in_place(|| app.audit_view(&who, &f, PAGE, offset));
+            let res = crate::store::run_blocking(|| app.audit_view(&who, &f, PAGE, offset));
             (f, res)
         }
         Err(e) => (AuditFilter::default(), Err(e)),

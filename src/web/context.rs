@@ -98,7 +98,7 @@ pub fn agents_md_post(
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     let sent = field(&f, "content");
-    match tokio::task::block_in_place(|| app.set_project_context(&who, id, sent)) {
+    match crate::store::run_blocking(|| app.set_project_context(&who, id, sent)) {
         Ok(v) => {
             let msg = if v.context.is_some() {
                 format!(

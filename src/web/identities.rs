@@ -167,7 +167,7 @@ pub fn identity_post(
     check_csrf!(who, req, f);
     let q = field(&f, "q").trim();
     let value = |k: &str| Some(field(&f, k).to_string());
-    let res = tokio::task::block_in_place(|| {
+    let res = crate::store::run_blocking(|| {
         app.admin_set_identities(
             &who,
             id,

@@ -447,9 +447,9 @@ pub async fn issue_action(
             .populate_context(&who, id)
             .await
             .map(|w| format!("Updated {}.", w.path.display())),
-        "pin" => tokio::task::block_in_place(|| app.pin_issue(&who, id))
+        "pin" => crate::store::run_blocking(|| app.pin_issue(&who, id))
             .map(|_| "Pinned to your dashboard.".to_string()),
-        "unpin" => tokio::task::block_in_place(|| app.unpin_issue(&who, id))
+        "unpin" => crate::store::run_blocking(|| app.unpin_issue(&who, id))
             .map(|_| "Unpinned.".to_string()),
         _ => {
             return not_found(
@@ -683,7 +683,7 @@ pub fn integrations_post(
         sync_cron: opt("sync_cron"),
         ..Default::default()
     };
-    match tokio::task::block_in_place(|| app.create_integration(&who, input)) {
+    match crate::store::run_blocking(|| app.create_integration(&who, input)) {
         // Land on the new integration (htmx: a full page load, its target is not there).
         Ok(v) => done(
             req,
@@ -866,7 +866,7 @@ pub async fn integration_action(
             .await
             .map(|m| format!("✓ {m}")),
         "delete" => {
-            return match tokio::task::block_in_place(|| app.delete_integration(&who, id)) {
+            return match crate::store::run_blocking(|| app.delete_integration(&who, id)) {
                 Ok(()) => done(req, "/integrations", "Integration deleted."),
                 Err(e) => show_integration(app, &who, id, &f, Err(e)),
             };
@@ -882,7 +882,7 @@ pub async fn integration_action(
                 config: Some(serde_json::Value::Object(config)),
                 ..Default::default()
             };
-            tokio::task::block_in_place(|| app.create_link(&who, id, input)).map(|l| {
+            crate::store::run_blocking(|| app.create_link(&who, id, input)).map(|l| {
                 format!(
                     "Linked {} to {}. Sync it to fetch its issues.",
                     l.project_name, l.link.external_identifier
@@ -926,7 +926,7 @@ pub async fn link_action(
                 ))),
             }
         }
-        "delete" => tokio::task::block_in_place(|| app.delete_link(&who, link))
+        "delete" => crate::store::run_blocking(|| app.delete_link(&who, link))
             .map(|_| "Project unlinked; its stored issues were removed.".to_string()),
         _ => {
             return not_found(
@@ -1115,7 +1115,7 @@ pub fn trackers_account_post(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    let res = tokio::task::block_in_place(|| match action.as_str() {
+    let res = crate::store::run_blocking(|| match action.as_str() {
         "identity" => app
             .update_identity_map(
                 &who,
@@ -1166,7 +1166,7 @@ pub fn credential_delete(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    match tokio::task::block_in_place(|| app.delete_credential(&who, id)) {
+    match crate::store::run_blocking(|| app.delete_credential(&who, id)) {
         Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),
         Err(e) => shown_error(
             error_status(&e),

@@ -158,7 +158,7 @@ fn add(
     }
     let role = Role::parse(field(f, "role")).map_err(AppError::BadRequest)?;
     let user_id = app.member_user_by_email(who, target, email)?;
-    tokio::task::block_in_place(|| {
+    crate::store::run_blocking(|| {
         app.change_member(who, target, user_id, MemberChange::Add(role))
     })?;
     Ok(format!(
@@ -183,14 +183,14 @@ fn change(
         .unwrap_or_else(|| format!("user {user_id}"));
     match field(f, "action") {
         "remove" => {
-            tokio::task::block_in_place(|| {
+            crate::store::run_blocking(|| {
                 app.change_member(who, target, user_id, MemberChange::Remove)
             })?;
             Ok(format!("Removed {email}"))
         }
         "role" => {
             let role = Role::parse(field(f, "role")).map_err(AppError::BadRequest)?;
-            tokio::task::block_in_place(|| {
+            crate::store::run_blocking(|| {
                 app.change_member(who, target, user_id, MemberChange::Set(role))
             })?;
             Ok(format!("{email} is now {}", role.as_str()))

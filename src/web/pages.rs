@@ -188,7 +188,7 @@ pub fn login_post(
     let next = safe_next(f.get("next").map(String::as_str).or(q.next.as_deref()));
     let client = crate::api::gate::client_ip(req, &app.config.trusted_proxies);
     let email = field(&f, "email");
-    match tokio::task::block_in_place(|| app.login(email, field(&f, "password"), &client)) {
+    match crate::store::run_blocking(|| app.login(email, field(&f, "password"), &client)) {
         Ok((token, _)) => with_cookie(
             with_cookie(redirect(&next), &clear_login_csrf_cookie()),
             &session_cookie(
@@ -250,7 +250,7 @@ pub fn setup_post(Data(app): AppData<'_>, Form(f): Fields) -> Response {
         return redirect("/login");
     }
     let token = field(&f, "token");
-    let res = tokio::task::block_in_place(|| {
+    let res = crate::store::run_blocking(|| {
         let u = app.complete_setup(
             token,
             NewUser {
@@ -287,7 +287,7 @@ pub fn logout(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Respons
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     if let Some(token) = crate::api::gate::cookie_value(req, crate::api::gate::SESSION_COOKIE) {
-        let _ = tokio::task::block_in_place(|| app.logout(&token));
+        let _ = crate::store::run_blocking(|| app.logout(&token));
     }
     with_cookie(
         redirect("/login"),
@@ -472,7 +472,7 @@ pub fn tenants_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> R
         description: opt_field(&f, "description"),
         color: opt_field(&f, "color"),
     };
-    match tokio::task::block_in_place(|| app.create_tenant(&who, input)) {
+    match crate::store::run_blocking(|| app.create_tenant(&who, input)) {
         Ok(t) => done_here("/tenants", &format!("Tenant {} created.", t.tenant.name)),
         // The real status (400 bad input, 409 name taken), swapped in by the form.
         Err(e) => shown_error(
@@ -596,7 +596,7 @@ pub fn tenant_edit_post(
         description: Some(field(&f, "description").to_string()),
         color: opt_field(&f, "color"),
     };
-    match tokio::task::block_in_place(|| app.update_tenant(&who, id, input)) {
+    match crate::store::run_blocking(|| app.update_tenant(&who, id, input)) {
         Ok(t) => done(
             req,
             &format!("/tenants/{id}"),
@@ -647,7 +647,7 @@ pub fn tenant_delete_post(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    match tokio::task::block_in_place(|| app.delete_tenant(&who, id)) {
+    match crate::store::run_blocking(|| app.delete_tenant(&who, id)) {
         Ok(()) => done(req, "/tenants", "Tenant deleted."),
         Err(e) => not_found(&who, &e),
     }
@@ -821,7 +821,7 @@ pub fn projects_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> 
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     let res = project_input(&f)
-        .and_then(|input| tokio::task::block_in_place(|| app.create_project(&who, input)));
+        .and_then(|input| crate::store::run_blocking(|| app.create_project(&who, input)));
     match res {
         Ok(p) => done_here("/projects", &format!("Project {} created.", p.project.name)),
         Err(e) => shown_error(
@@ -961,7 +961,7 @@ pub fn project_edit_post(
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     let res = project_input(&f)
-        .and_then(|input| tokio::task::block_in_place(|| app.update_project(&who, id, input)));
+        .and_then(|input| crate::store::run_blocking(|| app.update_project(&who, id, input)));
     match res {
         Ok(p) => done(
             req,
@@ -1006,7 +1006,7 @@ pub fn project_delete_post(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    match tokio::task::block_in_place(|| app.delete_project(&who, id)) {
+    match crate::store::run_blocking(|| app.delete_project(&who, id)) {
         Ok(()) => done(req, "/projects", "Project deleted."),
         Err(e) => not_found(&who, &e),
     }
@@ -1105,8 +1105,7 @@ pub fn keys_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Resp
         "" => None,
         d => d.parse::<i64>().ok(),
     };
-    match tokio::task::block_in_place(|| app.create_key(&who, field(&f, "name"), &scopes, expires))
-    {
+    match crate::store::run_blocking(|| app.create_key(&who, field(&f, "name"), &scopes, expires)) {
         // Shown once, in this response only (never in a redirect URL or the log).
         Ok((_, raw)) => keys_page(app, &who, Some(&raw), &HashMap::new(), None).into_response(),
         Err(e) => shown_error(
@@ -1125,7 +1124,7 @@ pub fn key_revoke(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    match tokio::task::block_in_place(|| app.revoke_key(&who, id)) {
+    match crate::store::run_blocking(|| app.revoke_key(&who, id)) {
         Ok(()) => done_here("/keys", &format!("API key {id} revoked.")),
         Err(e) => not_found(&who, &e),
     }
@@ -1259,7 +1258,7 @@ pub fn users_get(req: &Request, Data(app): AppData<'_>) -> Response {
 pub fn users_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    let res = tokio::task::block_in_place(|| {
+    let res = crate::store::run_blocking(|| {
         app.create_user(
             &who,
             NewUser {
@@ -1315,7 +1314,7 @@ pub fn user_edit(
         password,
     };
     let empty = HashMap::new();
-    match tokio::task::block_in_place(|| app.update_user(&who, id, upd)) {
+    match crate::store::run_blocking(|| app.update_user(&who, id, upd)) {
         Ok(u) => {
             let notice = if new_password {
                 format!(
@@ -1358,7 +1357,7 @@ pub fn user_delete(
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
     let empty = HashMap::new();
-    match tokio::task::block_in_place(|| app.delete_user(&who, id)) {
+    match crate::store::run_blocking(|| app.delete_user(&who, id)) {
         Ok(()) => users_response(
             app,
             &who,
@@ -1424,7 +1423,7 @@ pub fn account_post(req: &Request, Data(app): AppData<'_>, Form(f): Fields) -> R
             account_page(&who, Some("The new passwords do not match"), None),
         );
     }
-    match tokio::task::block_in_place(|| {
+    match crate::store::run_blocking(|| {
         app.change_own_password(&who, field(&f, "current"), field(&f, "new"))
     }) {
         // Changing the password ends all sessions, this one included.

@@ -202,7 +202,7 @@ pub fn ssh_keys_post(
         private_key: opt(&f, "private_key_content"),
         public_key: opt(&f, "public_key_content"),
     };
-    let res = tokio::task::block_in_place(|| app.add_ssh_key(&who, input)).map(|v| {
+    let res = crate::store::run_blocking(|| app.add_ssh_key(&who, input)).map(|v| {
         (
             None,
             Some((v.key.fingerprint.clone(), v.key.public_key.clone())),
@@ -220,7 +220,7 @@ pub fn ssh_key_delete(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    let res = tokio::task::block_in_place(|| app.delete_ssh_key(&who, id))
+    let res = crate::store::run_blocking(|| app.delete_ssh_key(&who, id))
         .map(|_| (Some(format!("SSH key {id} deleted.")), None));
     respond(app, &who, &f, res)
 }
@@ -239,17 +239,15 @@ pub fn ssh_key_assign(
         None => Err(crate::error::AppError::BadRequest(
             "Choose a project".into(),
         )),
-        Some(p) => {
-            tokio::task::block_in_place(|| app.set_project_ssh_key(&who, p, key)).map(|_| {
-                (
-                    Some(match key {
-                        Some(k) => format!("Project {p} now uses SSH key {k}."),
-                        None => format!("Project {p} now uses its tenant's SSH keys."),
-                    }),
-                    None,
-                )
-            })
-        }
+        Some(p) => crate::store::run_blocking(|| app.set_project_ssh_key(&who, p, key)).map(|_| {
+            (
+                Some(match key {
+                    Some(k) => format!("Project {p} now uses SSH key {k}."),
+                    None => format!("Project {p} now uses its tenant's SSH keys."),
+                }),
+                None,
+            )
+        }),
     };
     respond(app, &who, &f, res)
 }
@@ -326,7 +324,7 @@ pub fn known_host_delete(
 ) -> Response {
     let who = who_or_login!(app, req);
     check_csrf!(who, req, f);
-    let res = tokio::task::block_in_place(|| app.delete_known_host(&who, id))
+    let res = crate::store::run_blocking(|| app.delete_known_host(&who, id))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));
     respond(app, &who, &f, res)
 }
