@@ -9,10 +9,11 @@ use crate::auth::Identity;
 use crate::domain::access::{
     Action, Decision, SESSION_KEY_CAP, decide, effective_role, may_change_member, scope_cap,
 };
-use crate::domain::{Id, Membership, Project, Role, Scope, Tenant, User};
+use crate::domain::{Id, Membership, Project, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::WriteTxn;
+use crate::store::accounts::AccountReads;
+use crate::store::tenancy::TenancyReads;
 use std::collections::{BTreeSet, HashMap};
 
 /// What one caller may reach.
@@ -29,7 +30,7 @@ pub struct Grants {
 
 impl Grants {
     /// The caller's memberships, read in `tx` (a read or a write transaction).
-    pub fn load(tx: &impl Reader, caller: &Identity) -> AppResult<Grants> {
+    pub fn load(tx: &impl TenancyReads, caller: &Identity) -> AppResult<Grants> {
         let limit_project = caller.project_limit();
         let mut cap = scope_cap(&caller.scopes);
         if limit_project.is_some() {
@@ -44,21 +45,19 @@ impl Grants {
         };
         if let Some(pid) = limit_project {
             // A session key whose project is gone reaches nothing.
-            let p: Option<Project> = tx.row(PROJECTS, pid)?;
+            let p = tx.get_project(pid)?;
             g.limit = Some((pid, p.map(|p| p.tenant_id).unwrap_or(0)));
         }
         if caller.user.id == 0 {
             return Ok(g); // the system caller has no rows
         }
-        let rows: Vec<Membership> =
-            tx.rows(MEMBERSHIPS, tx.ids(MEMBERSHIPS_BY_USER, caller.user.id)?)?;
-        for m in rows {
+        for m in tx.memberships_of_user(caller.user.id)? {
             match (m.tenant_id, m.project_id) {
                 (Some(t), _) => {
                     g.tenants.insert(t, m.role);
                 }
                 (None, Some(p)) => {
-                    if let Some(project) = tx.row::<Project>(PROJECTS, p)? {
+                    if let Some(project) = tx.get_project(p)? {
                         g.projects.insert(p, (project.tenant_id, m.role));
                     }
                 }
@@ -119,13 +118,13 @@ impl Grants {
     }
 
     /// Ids of every project the caller can see, or None for "all of them".
-    pub fn visible_project_ids(&self, r: &impl Reader) -> AppResult<Option<BTreeSet<Id>>> {
+    pub fn visible_project_ids(&self, r: &impl TenancyReads) -> AppResult<Option<BTreeSet<Id>>> {
         if self.cap.is_none() {
             return Ok(Some(BTreeSet::new()));
         }
         if let Some((lp, _)) = self.limit {
             let mut s = BTreeSet::new();
-            if let Some(p) = r.row::<Project>(PROJECTS, lp)?
+            if let Some(p) = r.get_project(lp)?
                 && self.project_role(&p).is_some()
             {
                 s.insert(lp);
@@ -137,7 +136,7 @@ impl Grants {
         }
         let mut s: BTreeSet<Id> = self.projects.keys().copied().collect();
         for t in self.tenants.keys() {
-            s.extend(r.ids(PROJECTS_BY_TENANT, *t)?);
+            s.extend(r.project_ids_in_tenant(*t)?);
         }
         Ok(Some(s))
     }
@@ -204,24 +203,24 @@ pub fn tenant_not_found(id: Id) -> AppError {
 
 /// A project the caller may `action` (404 when missing or not theirs to see).
 pub fn project_for(
-    tx: &impl Reader,
+    tx: &impl TenancyReads,
     caller: &Identity,
     id: Id,
     action: Action,
 ) -> AppResult<Project> {
-    let p: Project = tx.row(PROJECTS, id)?.ok_or_else(|| project_not_found(id))?;
+    let p = tx.get_project(id)?.ok_or_else(|| project_not_found(id))?;
     Grants::load(tx, caller)?.check_project(&p, action)?;
     Ok(p)
 }
 
 /// A tenant the caller may `action` (404 when missing or not theirs to see).
 pub fn tenant_for(
-    tx: &impl Reader,
+    tx: &impl TenancyReads,
     caller: &Identity,
     id: Id,
     action: Action,
 ) -> AppResult<Tenant> {
-    let t: Tenant = tx.row(TENANTS, id)?.ok_or_else(|| tenant_not_found(id))?;
+    let t = tx.get_tenant(id)?.ok_or_else(|| tenant_not_found(id))?;
     Grants::load(tx, caller)?.check_tenant(&t, action)?;
     Ok(t)
 }
@@ -251,50 +250,18 @@ pub struct MyMembership {
     pub name: String,
 }
 
-fn index_of(target: MemberOf) -> (MultiIndex, Id) {
-    match target {
-        MemberOf::Tenant(t) => (MEMBERSHIPS_BY_TENANT, t),
-        MemberOf::Project(p) => (MEMBERSHIPS_BY_PROJECT, p),
-    }
-}
-
 /// The member rows of a tenant or project.
-fn members_of(tx: &impl Reader, target: MemberOf) -> AppResult<Vec<Membership>> {
-    let (idx, key) = index_of(target);
-    tx.rows(MEMBERSHIPS, tx.ids(idx, key)?)
-}
-
-/// Remove every membership of a tenant or project (inside a delete's transaction).
-pub(crate) fn delete_members_of(w: &crate::store::WriteTxn, target: MemberOf) -> AppResult<()> {
-    let (idx, key) = index_of(target);
-    for m in members_of(w, target)? {
-        multi_del(w, MEMBERSHIPS_BY_USER, m.user_id, m.id)?;
-        delete_row(w, MEMBERSHIPS, m.id)?;
+fn members_of(tx: &impl TenancyReads, target: MemberOf) -> AppResult<Vec<Membership>> {
+    match target {
+        MemberOf::Tenant(t) => tx.tenant_members(t),
+        MemberOf::Project(p) => tx.project_members(p),
     }
-    w.open_multimap_table(idx)?.remove_all(key)?;
-    Ok(())
-}
-
-/// Remove every membership of a user (inside the user delete's transaction).
-pub(crate) fn delete_memberships_of_user(w: &crate::store::WriteTxn, user_id: Id) -> AppResult<()> {
-    for m in w.rows::<Membership>(MEMBERSHIPS, w.ids(MEMBERSHIPS_BY_USER, user_id)?)? {
-        if let Some(t) = m.tenant_id {
-            multi_del(w, MEMBERSHIPS_BY_TENANT, t, m.id)?;
-        }
-        if let Some(p) = m.project_id {
-            multi_del(w, MEMBERSHIPS_BY_PROJECT, p, m.id)?;
-        }
-        delete_row(w, MEMBERSHIPS, m.id)?;
-    }
-    w.open_multimap_table(MEMBERSHIPS_BY_USER)?
-        .remove_all(user_id)?;
-    Ok(())
 }
 
 /// Add or change a membership inside the caller's transaction (no access check: callers have
 /// made it). Returns the row.
 pub(crate) fn put_member(
-    w: &crate::store::WriteTxn,
+    w: &WriteTxn,
     target: MemberOf,
     user_id: Id,
     role: Role,
@@ -306,12 +273,11 @@ pub(crate) fn put_member(
     {
         m.role = role;
         m.updated_at = now;
-        put_row(w, MEMBERSHIPS, m.id, &m)?;
+        w.put_membership(&m)?;
         return Ok(m);
     }
-    let (idx, key) = index_of(target);
     let m = Membership {
-        id: next_id(w, "memberships")?,
+        id: crate::store::next_id(w, "memberships")?,
         user_id,
         tenant_id: match target {
             MemberOf::Tenant(t) => Some(t),
@@ -325,14 +291,12 @@ pub(crate) fn put_member(
         created_at: now,
         updated_at: now,
     };
-    put_row(w, MEMBERSHIPS, m.id, &m)?;
-    multi_add(w, MEMBERSHIPS_BY_USER, user_id, m.id)?;
-    multi_add(w, idx, key, m.id)?;
+    w.put_membership(&m)?;
     Ok(m)
 }
 
-fn member_view(tx: &impl Reader, m: Membership) -> AppResult<MemberView> {
-    let u: Option<User> = tx.row(USERS, m.user_id)?;
+fn member_view(tx: &impl AccountReads, m: Membership) -> AppResult<MemberView> {
+    let u = tx.get_user(m.user_id)?;
     Ok(MemberView {
         email: u.as_ref().map(|u| u.email.clone()).unwrap_or_default(),
         name: u.map(|u| u.name).unwrap_or_default(),
@@ -353,7 +317,7 @@ impl App {
     /// The caller's role on the target (checked for `action`), for member operations.
     fn member_target_role(
         &self,
-        tx: &impl Reader,
+        tx: &impl TenancyReads,
         caller: &Identity,
         target: MemberOf,
         action: Action,
@@ -361,7 +325,7 @@ impl App {
         let g = Grants::load(tx, caller)?;
         match target {
             MemberOf::Tenant(id) => {
-                let t: Tenant = tx.row(TENANTS, id)?.ok_or_else(|| tenant_not_found(id))?;
+                let t = tx.get_tenant(id)?.ok_or_else(|| tenant_not_found(id))?;
                 g.check_tenant(&t, Action::View)?;
                 if action != Action::View {
                     g.check_tenant(&t, action)?;
@@ -369,7 +333,7 @@ impl App {
                 Ok(g.tenant_role(id))
             }
             MemberOf::Project(id) => {
-                let p: Project = tx.row(PROJECTS, id)?.ok_or_else(|| project_not_found(id))?;
+                let p = tx.get_project(id)?.ok_or_else(|| project_not_found(id))?;
                 g.check_project(&p, action)?;
                 Ok(g.project_role(&p))
             }
@@ -401,7 +365,7 @@ impl App {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let actor = self.member_target_role(&w, caller, target, Action::Manage)?;
-        if w.row::<User>(USERS, user_id)?.is_none() {
+        if w.get_user(user_id)?.is_none() {
             return Err(AppError::NotFound(format!(
                 "User {user_id} not found: use the id from the users list (admins) or /auth/me"
             )));
@@ -441,10 +405,7 @@ impl App {
         let out = match (to, current) {
             (Some(role), _) => Some(member_view(&w, put_member(&w, target, user_id, role)?)?),
             (None, Some(m)) => {
-                let (idx, key) = index_of(target);
-                multi_del(&w, idx, key, m.id)?;
-                multi_del(&w, MEMBERSHIPS_BY_USER, m.user_id, m.id)?;
-                delete_row(&w, MEMBERSHIPS, m.id)?;
+                w.delete_membership(&m)?;
                 None
             }
             (None, None) => None,
@@ -465,7 +426,7 @@ impl App {
         let r = self.store.read()?;
         self.member_target_role(&r, caller, target, Action::Manage)?;
         let key = email.trim().to_lowercase();
-        let id = index_get(&r, USERS_BY_EMAIL, &key)?;
+        let id = r.user_id_by_email(&key)?;
         id.ok_or_else(|| {
             AppError::NotFound(format!(
                 "No user with email {}: an administrator creates accounts (Users page or POST /api/v1/users)",
@@ -477,13 +438,12 @@ impl App {
     /// The caller's own memberships with the names of their tenants and projects.
     pub fn my_memberships(&self, caller: &Identity) -> AppResult<Vec<MyMembership>> {
         let r = self.store.read()?;
-        let rows: Vec<Membership> =
-            r.rows(MEMBERSHIPS, r.ids(MEMBERSHIPS_BY_USER, caller.id())?)?;
+        let rows = r.memberships_of_user(caller.id())?;
         let mut out = Vec::with_capacity(rows.len());
         for m in rows {
             let name = match (m.tenant_id, m.project_id) {
-                (Some(t), _) => r.row::<Tenant>(TENANTS, t)?.map(|t| t.name),
-                (None, Some(p)) => r.row::<Project>(PROJECTS, p)?.map(|p| p.name),
+                (Some(t), _) => r.get_tenant(t)?.map(|t| t.name),
+                (None, Some(p)) => r.get_project(p)?.map(|p| p.name),
                 _ => None,
             };
             out.push(MyMembership {

@@ -7,10 +7,10 @@ use crate::domain::keys::{self, check_requested_scopes, key_unusable};
 use crate::domain::rules::{normalize_email, validate_name, validate_password};
 use crate::domain::{ApiKey, Id, Scope, User, WebSession};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::accounts::AccountReads;
+use crate::store::tenancy::TenancyReads;
+use crate::store::{meta_del, meta_get, meta_set, next_id};
 use chrono::Duration;
-use redb::{ReadableTable, ReadableTableMetadata};
 
 /// What the first start did.
 pub enum Bootstrap {
@@ -43,17 +43,6 @@ const SETUP_TOKEN_META: &str = "setup_token_digest";
 /// Don't write `last_used_at` more often than this per key: authentication stays read-only.
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
-/// A password change ends every web session of that user.
-fn end_web_sessions(w: &crate::store::WriteTxn, user_id: Id) -> AppResult<()> {
-    let mut sessions = w.open_table(WEB_SESSIONS)?;
-    sessions.retain(|_, v| {
-        decode::<WebSession>(v)
-            .map(|s| s.user_id != user_id)
-            .unwrap_or(false)
-    })?;
-    Ok(())
-}
-
 fn random_token() -> String {
     keys::generate_key()[keys::KEY_PREFIX.len()..].to_string()
 }
@@ -61,7 +50,7 @@ fn random_token() -> String {
 impl App {
     pub fn user_count(&self) -> AppResult<u64> {
         let r = self.store.read()?;
-        Ok(r.open_table(USERS)?.len()?)
+        r.user_count()
     }
 
     pub fn bootstrap(&self) -> AppResult<Bootstrap> {
@@ -92,13 +81,13 @@ impl App {
 
     pub fn setup_pending(&self) -> AppResult<bool> {
         let r = self.store.read()?;
-        Ok(meta_get(&r, SETUP_TOKEN_META)?.is_some() && r.open_table(USERS)?.is_empty()?)
+        Ok(meta_get(&r, SETUP_TOKEN_META)?.is_some() && r.user_count()? == 0)
     }
 
     /// True when `token` is the pending one-time setup token (constant-time comparison).
     pub fn setup_token_valid(&self, token: &str) -> AppResult<bool> {
         let r = self.store.read()?;
-        if !r.open_table(USERS)?.is_empty()? {
+        if r.user_count()? > 0 {
             return Ok(false);
         }
         let stored = meta_get(&r, SETUP_TOKEN_META)?;
@@ -136,7 +125,7 @@ impl App {
         validate_password(new.password).map_err(AppError::BadRequest)?;
         let password_hash = hash_password(new.password)?;
         let w = self.store.write()?;
-        if index_get_w(&w, USERS_BY_EMAIL, &email)?.is_some() {
+        if w.user_id_by_email(&email)?.is_some() {
             return Err(AppError::Conflict(format!(
                 "A user with email {email} already exists"
             )));
@@ -154,8 +143,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        put_row(&w, USERS, user.id, &user)?;
-        index_set(&w, USERS_BY_EMAIL, &user.email, user.id)?;
+        w.put_user(&user)?;
         w.commit()?;
         tracing::info!(user = user.id, admin = user.is_admin, "user created");
         Ok(user)
@@ -168,37 +156,21 @@ impl App {
             caller.require_admin()?;
         }
         let r = self.store.read()?;
-        get_row(&r, USERS, id)?.ok_or_else(|| AppError::NotFound(format!("User {id} not found")))
+        r.get_user(id)?
+            .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))
     }
 
     pub fn find_user_by_email(&self, email: &str) -> AppResult<Option<User>> {
         let r = self.store.read()?;
-        let email = email.trim().to_lowercase();
-        match index_get(&r, USERS_BY_EMAIL, &email)? {
-            Some(id) => get_row(&r, USERS, id),
-            None => Ok(None),
-        }
+        r.user_by_email(&email.trim().to_lowercase())
     }
 
     pub fn list_users(&self, caller: &Identity) -> AppResult<Vec<User>> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        let mut users: Vec<User> = all_rows(&r, USERS)?;
+        let mut users = r.users()?;
         users.sort_by(|a, b| a.email.cmp(&b.email));
         Ok(users)
-    }
-
-    fn admin_count(w: &crate::store::WriteTxn) -> AppResult<usize> {
-        let t = w.open_table(USERS)?;
-        let mut n = 0;
-        for item in t.iter()? {
-            let (_, v) = item?;
-            let u: User = decode(v.value())?;
-            if u.is_admin {
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 
     /// Change a user (administrators). Everything is validated (and a new password hashed)
@@ -233,12 +205,13 @@ impl App {
             None => None,
         };
         let w = self.store.write()?;
-        let mut user: User = get_row_w(&w, USERS, id)?
+        let mut user = w
+            .get_user(id)?
             .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
         let old_email = user.email.clone();
         if let Some(email) = &email
             && *email != user.email
-            && index_get_w(&w, USERS_BY_EMAIL, email)?.is_some()
+            && w.user_id_by_email(email)?.is_some()
         {
             return Err(AppError::Conflict(format!(
                 "A user with email {email} already exists"
@@ -247,7 +220,7 @@ impl App {
         if let Some(is_admin) = upd.is_admin
             && user.is_admin
             && !is_admin
-            && Self::admin_count(&w)? <= 1
+            && w.admin_count()? <= 1
         {
             return Err(AppError::BadRequest(
                 "The last administrator cannot be demoted".into(),
@@ -260,22 +233,18 @@ impl App {
         if let Some(email) = email
             && email != old_email
         {
-            index_del(&w, USERS_BY_EMAIL, &old_email)?;
-            index_set(&w, USERS_BY_EMAIL, &email, id)?;
-            user.email = email;
+            user.email = email; // put_user moves the email index entry
         }
         if let Some(is_admin) = upd.is_admin {
             if !is_admin {
                 // A non-admin can never hold admin-scope keys.
-                for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
-                    if let Some(mut k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)?
-                        && k.scopes.contains(&Scope::Admin)
-                    {
+                for mut k in w.api_keys_of_user(id)? {
+                    if k.scopes.contains(&Scope::Admin) {
                         k.scopes.retain(|s| *s != Scope::Admin);
                         if k.scopes.is_empty() {
                             k.scopes.push(Scope::Read);
                         }
-                        put_row(&w, API_KEYS, kid, &k)?;
+                        w.put_api_key(&k)?;
                     }
                 }
             }
@@ -286,10 +255,10 @@ impl App {
         }
         if let Some(hash) = password_hash {
             user.password_hash = hash;
-            end_web_sessions(&w, id)?;
+            w.end_web_sessions_of(id)?;
         }
         user.updated_at = crate::domain::model::now();
-        put_row(&w, USERS, id, &user)?;
+        w.put_user(&user)?;
         w.commit()?;
         Ok(user)
     }
@@ -304,12 +273,13 @@ impl App {
         validate_password(password).map_err(AppError::BadRequest)?;
         let hash = hash_password(password)?;
         let w = self.store.write()?;
-        let mut user: User = get_row_w(&w, USERS, id)?
+        let mut user = w
+            .get_user(id)?
             .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
         user.password_hash = hash;
         user.updated_at = crate::domain::model::now();
-        put_row(&w, USERS, id, &user)?;
-        end_web_sessions(&w, id)?;
+        w.put_user(&user)?;
+        w.end_web_sessions_of(id)?;
         w.commit()?;
         Ok(())
     }
@@ -336,9 +306,10 @@ impl App {
             ));
         }
         let w = self.store.write()?;
-        let user: User = get_row_w(&w, USERS, id)?
+        let user = w
+            .get_user(id)?
             .ok_or_else(|| AppError::NotFound(format!("User {id} not found")))?;
-        let owned = multi_ids_w(&w, PROJECTS_BY_OWNER, id)?;
+        let owned = w.project_ids_of_owner(id)?;
         if !owned.is_empty() {
             return Err(AppError::Conflict(format!(
                 "{} owns {} project(s); reassign or delete them first",
@@ -346,36 +317,13 @@ impl App {
                 owned.len()
             )));
         }
-        if user.is_admin && Self::admin_count(&w)? <= 1 {
+        if user.is_admin && w.admin_count()? <= 1 {
             return Err(AppError::BadRequest(
                 "The last administrator cannot be deleted".into(),
             ));
         }
-        for kid in multi_ids_w(&w, API_KEYS_BY_USER, id)? {
-            if let Some(k) = get_row_w::<ApiKey>(&w, API_KEYS, kid)? {
-                index_del(&w, API_KEYS_BY_DIGEST, &k.key_digest)?;
-            }
-            delete_row(&w, API_KEYS, kid)?;
-        }
-        w.open_multimap_table(API_KEYS_BY_USER)?.remove_all(id)?;
-        for pid in multi_ids_w(&w, PINS_BY_USER, id)? {
-            delete_row(&w, PINS, pid)?;
-        }
-        w.open_multimap_table(PINS_BY_USER)?.remove_all(id)?;
-        for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, id)? {
-            delete_row(&w, USER_CREDENTIALS, cid)?;
-        }
-        w.open_multimap_table(USER_CREDENTIALS_BY_USER)?
-            .remove_all(id)?;
-        delete_row(&w, IDENTITY_MAP, id)?;
-        super::access::delete_memberships_of_user(&w, id)?;
-        w.open_table(WEB_SESSIONS)?.retain(|_, v| {
-            decode::<WebSession>(v)
-                .map(|s| s.user_id != id)
-                .unwrap_or(false)
-        })?;
-        index_del(&w, USERS_BY_EMAIL, &user.email)?;
-        delete_row(&w, USERS, id)?;
+        // Keys, pins, credentials, identities, memberships and web sessions go with it.
+        w.delete_user(id)?;
         w.commit()?;
         Ok(())
     }
@@ -406,9 +354,9 @@ impl App {
             // Imported from the Python aiops: replace with argon2id now that we know the password.
             let hash = hash_password(password)?;
             let w = self.store.write()?;
-            if let Some(mut fresh) = get_row_w::<User>(&w, USERS, user.id)? {
+            if let Some(mut fresh) = w.get_user(user.id)? {
                 fresh.password_hash = hash.clone();
-                put_row(&w, USERS, user.id, &fresh)?;
+                w.put_user(&fresh)?;
             }
             w.commit()?;
             user.password_hash = hash;
@@ -428,16 +376,9 @@ impl App {
             expires_at: now + Duration::hours(self.config.session_hours as i64),
         };
         let w = self.store.write()?;
-        {
-            let mut t = w.open_table(WEB_SESSIONS)?;
-            t.insert(keys::digest(&token).as_str(), encode(&session)?.as_slice())?;
-            // Expired sessions are swept on each login.
-            t.retain(|_, v| {
-                decode::<WebSession>(v)
-                    .map(|s| s.expires_at > now)
-                    .unwrap_or(false)
-            })?;
-        }
+        w.put_web_session(&keys::digest(&token), &session)?;
+        // Expired sessions are swept on each login.
+        w.sweep_web_sessions(now)?;
         w.commit()?;
         Ok(token)
     }
@@ -447,15 +388,13 @@ impl App {
             return Ok(None);
         }
         let r = self.store.read()?;
-        let t = r.open_table(WEB_SESSIONS)?;
-        let Some(v) = t.get(keys::digest(token).as_str())? else {
+        let Some(s) = r.get_web_session(&keys::digest(token))? else {
             return Ok(None);
         };
-        let s: WebSession = decode(v.value())?;
         if s.expires_at <= crate::domain::model::now() {
             return Ok(None);
         }
-        let Some(user) = get_row::<User>(&r, USERS, s.user_id)? else {
+        let Some(user) = r.get_user(s.user_id)? else {
             return Ok(None);
         };
         Ok(Some(Identity::from_session(user, s.csrf_token)))
@@ -463,8 +402,7 @@ impl App {
 
     pub fn logout(&self, token: &str) -> AppResult<()> {
         let w = self.store.write()?;
-        w.open_table(WEB_SESSIONS)?
-            .remove(keys::digest(token).as_str())?;
+        w.delete_web_session(&keys::digest(token))?;
         w.commit()?;
         Ok(())
     }
@@ -488,7 +426,7 @@ impl App {
         let digest = keys::digest(raw);
         let r = self.store.read()?;
         let invalid = || AppError::unauthorized("Invalid API key");
-        let id = match index_get(&r, API_KEYS_BY_DIGEST, &digest)? {
+        let id = match r.api_key_id_by_digest(&digest)? {
             Some(id) => id,
             None if slow => {
                 drop(r);
@@ -496,12 +434,12 @@ impl App {
             }
             None => return Err(invalid()),
         };
-        let key: ApiKey = get_row(&r, API_KEYS, id)?.ok_or_else(invalid)?;
+        let key = r.get_api_key(id)?.ok_or_else(invalid)?;
         let now = crate::domain::model::now();
         if let Some(why) = key_unusable(&key, now) {
             return Err(AppError::unauthorized(why));
         }
-        let user: User = get_row(&r, USERS, key.user_id)?.ok_or_else(invalid)?;
+        let user = r.get_user(key.user_id)?.ok_or_else(invalid)?;
         drop(r);
         let stale = key
             .last_used_at
@@ -510,9 +448,9 @@ impl App {
         if stale {
             key.last_used_at = Some(now);
             let w = self.store.write()?;
-            if let Some(mut fresh) = get_row_w::<ApiKey>(&w, API_KEYS, key.id)? {
+            if let Some(mut fresh) = w.get_api_key(key.id)? {
                 fresh.last_used_at = Some(now);
-                put_row(&w, API_KEYS, key.id, &fresh)?;
+                w.put_api_key(&fresh)?;
             }
             w.commit()?;
         }
@@ -524,23 +462,11 @@ impl App {
     fn authenticate_legacy_key(&self, raw: &str) -> AppResult<Identity> {
         let invalid = || AppError::unauthorized("Invalid API key");
         let prefix = format!("legacy:{}:", raw.get(..12).unwrap_or(raw));
-        let candidates: Vec<u64> = {
-            let r = self.store.read()?;
-            let t = r.open_table(API_KEYS_BY_DIGEST)?;
-            let mut ids = Vec::new();
-            for item in t.range(prefix.as_str()..)? {
-                let (k, v) = item?;
-                if !k.value().starts_with(&prefix) {
-                    break;
-                }
-                ids.push(v.value());
-            }
-            ids
-        };
+        let candidates = self.store.read()?.legacy_api_key_ids(&prefix)?;
         for id in candidates {
             let key: Option<ApiKey> = {
                 let r = self.store.read()?;
-                get_row(&r, API_KEYS, id)?
+                r.get_api_key(id)?
             };
             let Some(mut key) = key else { continue };
             let Some(hash) = key.legacy_bcrypt.clone() else {
@@ -550,11 +476,9 @@ impl App {
                 continue;
             }
             let w = self.store.write()?;
-            index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;
             key.key_digest = keys::digest(raw);
             key.legacy_bcrypt = None;
-            index_set(&w, API_KEYS_BY_DIGEST, &key.key_digest, key.id)?;
-            put_row(&w, API_KEYS, key.id, &key)?;
+            w.put_api_key(&key)?; // moves the digest index entry
             w.commit()?;
             tracing::info!(key = key.id, "imported API key verified and re-indexed");
             return self.authenticate_key(raw);
@@ -643,9 +567,7 @@ impl App {
             legacy_bcrypt: None,
             project_id,
         };
-        put_row(&w, API_KEYS, key.id, &key)?;
-        index_set(&w, API_KEYS_BY_DIGEST, &key.key_digest, key.id)?;
-        multi_add(&w, API_KEYS_BY_USER, user_id, key.id)?;
+        w.put_api_key(&key)?;
         w.commit()?;
         Ok((key, raw))
     }
@@ -653,14 +575,13 @@ impl App {
     pub fn list_keys(&self, caller: &Identity) -> AppResult<Vec<ApiKey>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let ids = multi_ids(&r, API_KEYS_BY_USER, caller.id())?;
-        let mut keys: Vec<ApiKey> = rows_by_ids(&r, API_KEYS, ids)?;
+        let mut keys = r.api_keys_of_user(caller.id())?;
         keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(keys)
     }
 
     fn own_key(w: &crate::store::WriteTxn, caller: &Identity, id: Id) -> AppResult<ApiKey> {
-        get_row_w::<ApiKey>(w, API_KEYS, id)?
+        w.get_api_key(id)?
             .filter(|k| k.user_id == caller.id())
             .ok_or_else(|| AppError::NotFound("API key not found".into()))
     }
@@ -700,7 +621,7 @@ impl App {
             key.is_active = a;
         }
         key.updated_at = crate::domain::model::now();
-        put_row(&w, API_KEYS, id, &key)?;
+        w.put_api_key(&key)?;
         w.commit()?;
         Ok(key)
     }
@@ -708,11 +629,7 @@ impl App {
     /// Remove a key the server made itself (a session's agent key).
     pub(crate) fn revoke_key_internal(&self, id: Id) -> AppResult<()> {
         let w = self.store.write()?;
-        if let Some(key) = get_row_w::<ApiKey>(&w, API_KEYS, id)? {
-            index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;
-            multi_del(&w, API_KEYS_BY_USER, key.user_id, id)?;
-            delete_row(&w, API_KEYS, id)?;
-        }
+        w.delete_api_key(id)?;
         w.commit()?;
         Ok(())
     }
@@ -721,10 +638,8 @@ impl App {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let w = self.store.write()?;
-        let key = Self::own_key(&w, caller, id)?;
-        index_del(&w, API_KEYS_BY_DIGEST, &key.key_digest)?;
-        multi_del(&w, API_KEYS_BY_USER, key.user_id, id)?;
-        delete_row(&w, API_KEYS, id)?;
+        Self::own_key(&w, caller, id)?;
+        w.delete_api_key(id)?;
         w.commit()?;
         Ok(())
     }

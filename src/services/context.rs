@@ -14,26 +14,18 @@ use crate::domain::access::Action;
 use crate::domain::context as ctx;
 use crate::domain::{Id, Scope, Timestamp, User};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
-use redb::ReadableTable;
+use crate::store::accounts::AccountReads;
+use crate::store::integrations::IntegrationReads;
+use crate::store::{ReadTxn, next_id};
 use serde::{Deserialize, Serialize};
 
-const GLOBAL_SETTING: &str = "agents.global_context";
-/// The id of the current global instructions (a new one each time they are set after none).
-const GLOBAL_ID_SETTING: &str = "agents.global_context.id";
-/// The `seq` name the ids come from.
+/// The `seq` name the ids of the global instructions come from (a new one each time they are
+/// set after none). The rows themselves are kept by `store::integrations`.
 const GLOBAL_SEQ: &str = "agent_contexts";
-/// A project's instructions: `SETTINGS["agents.project_context.<project id>"]`.
-const PROJECT_SETTING_PREFIX: &str = "agents.project_context.";
 /// The most a project's instructions may hold (bytes, after line endings are normalised).
 pub const PROJECT_CONTEXT_MAX_BYTES: usize = 32 * 1024;
 /// The heading of the project's section in the file (followed by the project's name).
 pub const PROJECT_HEADING: &str = "## Project Instructions";
-
-fn project_key(project_id: Id) -> String {
-    format!("{PROJECT_SETTING_PREFIX}{project_id}")
-}
 
 /// A project's own agent instructions (one per project; saving blank text removes them).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -154,17 +146,12 @@ impl App {
     ) -> AppResult<Option<(GlobalContext, Option<User>, Id)>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let t = r.open_table(SETTINGS)?;
-        let Some(v) = t.get(GLOBAL_SETTING)? else {
+        let Some(g) = r.global_context::<GlobalContext>()? else {
             return Ok(None);
         };
-        let g: GlobalContext = decode(v.value())?;
-        let id = match t.get(GLOBAL_ID_SETTING)? {
-            Some(v) => decode::<Id>(v.value())?,
-            None => 1,
-        };
+        let id = r.global_context_id()?.unwrap_or(1);
         let by = match g.updated_by {
-            Some(id) => get_row::<User>(&r, USERS, id)?,
+            Some(id) => r.get_user(id)?,
             None => None,
         };
         Ok(Some((g, by, id)))
@@ -188,39 +175,26 @@ impl App {
         }
         let now = crate::domain::model::now();
         let w = self.store.write()?;
-        let existing = {
-            let t = w.open_table(SETTINGS)?;
-            let g = match t.get(GLOBAL_SETTING)? {
-                Some(v) => Some(decode::<GlobalContext>(v.value())?),
-                None => None,
-            };
-            let id = match t.get(GLOBAL_ID_SETTING)? {
-                Some(v) => Some(decode::<Id>(v.value())?),
-                None => None,
-            };
-            g.map(|g| (g, id))
+        let existing = match w.global_context::<GlobalContext>()? {
+            Some(g) => Some((g, w.global_context_id()?)),
+            None => None,
         };
         let id = match &existing {
             Some((_, Some(id))) => *id,
             // New, or set before ids existed (shown as 1 until now: the first id is 1).
             _ => next_id(&w, GLOBAL_SEQ)?,
         };
-        let g = {
-            let mut t = w.open_table(SETTINGS)?;
-            let created_at = match &existing {
-                Some((g, _)) => g.created_at,
-                None => now,
-            };
-            let g = GlobalContext {
-                content: content.to_string(),
-                created_at,
-                updated_at: now,
-                updated_by: Some(caller.id()),
-            };
-            t.insert(GLOBAL_SETTING, encode(&g)?.as_slice())?;
-            t.insert(GLOBAL_ID_SETTING, encode(&id)?.as_slice())?;
-            g
+        let created_at = match &existing {
+            Some((g, _)) => g.created_at,
+            None => now,
         };
+        let g = GlobalContext {
+            content: content.to_string(),
+            created_at,
+            updated_at: now,
+            updated_by: Some(caller.id()),
+        };
+        w.put_global_context(&g, id)?;
         w.commit()?;
         Ok((g, id))
     }
@@ -229,11 +203,7 @@ impl App {
     pub fn clear_global_context(&self, caller: &Identity) -> AppResult<bool> {
         caller.require_admin()?;
         let w = self.store.write()?;
-        let existed = {
-            let mut t = w.open_table(SETTINGS)?;
-            t.remove(GLOBAL_ID_SETTING)?;
-            t.remove(GLOBAL_SETTING)?.is_some()
-        };
+        let existed = w.delete_global_context()?;
         w.commit()?;
         Ok(existed)
     }
@@ -259,7 +229,7 @@ impl App {
                 .is_ok();
         let context = project_context_in(&r, project_id)?;
         let updated_by = match context.as_ref().and_then(|c| c.updated_by) {
-            Some(id) => get_row::<User>(&r, USERS, id)?,
+            Some(id) => r.get_user(id)?,
             None => None,
         };
         let global = global_text_in(&r)?;
@@ -293,23 +263,17 @@ impl App {
         let w = self.store.write()?;
         project_for(&w, caller, project_id, Action::Manage)?;
         let text = project_instructions(content).map_err(AppError::BadRequest)?;
-        {
-            let mut t = w.open_table(SETTINGS)?;
-            let key = project_key(project_id);
-            match text {
-                Some(content) => {
-                    let c = ProjectContext {
-                        project_id,
-                        content,
-                        updated_at: crate::domain::model::now(),
-                        updated_by: Some(caller.id()),
-                    };
-                    t.insert(key.as_str(), encode(&c)?.as_slice())?;
-                }
-                None => {
-                    t.remove(key.as_str())?;
-                }
+        match text {
+            Some(content) => {
+                let c = ProjectContext {
+                    project_id,
+                    content,
+                    updated_at: crate::domain::model::now(),
+                    updated_by: Some(caller.id()),
+                };
+                w.put_project_context(project_id, &c)?;
             }
+            None => w.delete_project_context(project_id)?,
         }
         w.commit()?;
         self.project_context(caller, project_id)
@@ -413,24 +377,14 @@ impl App {
     }
 }
 
-fn global_text_in(r: &crate::store::ReadTxn) -> AppResult<Option<String>> {
-    let t = r.open_table(SETTINGS)?;
-    Ok(match t.get(GLOBAL_SETTING)? {
-        Some(v) => Some(decode::<GlobalContext>(v.value())?.content),
-        None => None,
-    }
-    .filter(|c| !c.trim().is_empty()))
+fn global_text_in(r: &ReadTxn) -> AppResult<Option<String>> {
+    Ok(r.global_context::<GlobalContext>()?
+        .map(|g| g.content)
+        .filter(|c| !c.trim().is_empty()))
 }
 
-fn project_context_in(
-    r: &crate::store::ReadTxn,
-    project_id: Id,
-) -> AppResult<Option<ProjectContext>> {
-    let t = r.open_table(SETTINGS)?;
-    match t.get(project_key(project_id).as_str())? {
-        Some(v) => Ok(Some(decode(v.value())?)),
-        None => Ok(None),
-    }
+fn project_context_in(r: &ReadTxn, project_id: Id) -> AppResult<Option<ProjectContext>> {
+    r.project_context(project_id)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use super::App;
 use crate::domain::*;
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::next_id;
+use crate::store::tenancy::TenancyReads;
 
 pub struct SeedSummary {
     pub tenants: u64,
@@ -38,14 +38,13 @@ impl App {
                 created_at: now,
                 updated_at: now,
             };
-            if index_get_w(&w, TENANTS_BY_NAME, &tenant.name)?.is_some() {
+            if w.tenant_id_by_name(&tenant.name)?.is_some() {
                 return Err(AppError::Conflict(format!(
                     "{} exists already: seed a fresh data dir",
                     tenant.name
                 )));
             }
-            put_row(&w, TENANTS, tenant.id, &tenant)?;
-            index_set(&w, TENANTS_BY_NAME, &tenant.name, tenant.id)?;
+            w.put_tenant(&tenant)?;
             let integ = TenantIntegration {
                 id: next_id(&w, "integrations")?,
                 tenant_id: tenant.id,
@@ -60,8 +59,7 @@ impl App {
                 created_at: now,
                 updated_at: now,
             };
-            put_row(&w, INTEGRATIONS, integ.id, &integ)?;
-            multi_add(&w, INTEGRATIONS_BY_TENANT, tenant.id, integ.id)?;
+            w.put_integration(&integ)?;
             for p in 0..projects_per_tenant {
                 let id = next_id(&w, "projects")?;
                 let name = format!("demo-project-{t:03}-{p:03}");
@@ -83,9 +81,7 @@ impl App {
                     created_at: now,
                     updated_at: now,
                 };
-                put_row(&w, PROJECTS, id, &project)?;
-                multi_add(&w, PROJECTS_BY_TENANT, tenant.id, id)?;
-                multi_add(&w, PROJECTS_BY_OWNER, owner.id, id)?;
+                w.put_project(&project)?;
                 let link = ProjectIntegration {
                     id: next_id(&w, "project_integrations")?,
                     project_id: id,
@@ -99,9 +95,7 @@ impl App {
                     created_at: now,
                     updated_at: now,
                 };
-                put_row(&w, PROJECT_INTEGRATIONS, link.id, &link)?;
-                multi_add(&w, PROJECT_INTEGRATIONS_BY_PROJECT, id, link.id)?;
-                multi_add(&w, PROJECT_INTEGRATIONS_BY_INTEGRATION, integ.id, link.id)?;
+                w.put_link(&link)?;
                 links.push((link.id, id, tenant.id));
             }
         }
@@ -130,22 +124,7 @@ impl App {
                     created_at: now,
                     updated_at: now,
                 };
-                put_row(&w, ISSUES, issue.id, &issue)?;
-                multi_add(&w, ISSUES_BY_PROJECT_INTEGRATION, link, issue.id)?;
-                multi_add(&w, ISSUES_BY_PROJECT, project_id, issue.id)?;
-                multi_add(&w, ISSUES_BY_TENANT, tenant_id, issue.id)?;
-                w.open_multimap_table(ISSUES_BY_STATUS)?.insert(
-                    crate::domain::issues::normalize_status(issue.status.as_deref())
-                        .0
-                        .as_str(),
-                    issue.id,
-                )?;
-                index_set(
-                    &w,
-                    ISSUES_BY_EXTERNAL,
-                    &format!("{link}:{}", issue.external_id),
-                    issue.id,
-                )?;
+                w.seed_issue(&issue)?;
             }
         }
         w.commit()?;

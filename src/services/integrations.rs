@@ -13,13 +13,13 @@ use crate::domain::issues::{
 };
 use crate::domain::rules::validate_name;
 use crate::domain::{
-    ExternalIssue, Id, IdentityMap, Project, ProjectIntegration, Scope, Tenant, TenantIntegration,
-    UserCredential,
+    Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
-use crate::store::{ReadTxn, WriteTxn};
+use crate::store::accounts::AccountReads;
+use crate::store::integrations::IntegrationReads;
+use crate::store::tenancy::TenancyReads;
+use crate::store::{ReadTxn, next_id};
 use serde_json::Value;
 
 const MAX_TOKEN_LEN: usize = 4096;
@@ -75,56 +75,6 @@ pub struct CredentialView {
     pub provider: String,
 }
 
-/// Remove an integration with its links, their issues and pins, and personal credentials.
-pub(crate) fn delete_integration_rows(w: &WriteTxn, iid: Id) -> AppResult<()> {
-    let Some(integ) = get_row_w::<TenantIntegration>(w, INTEGRATIONS, iid)? else {
-        return Ok(());
-    };
-    for piid in multi_ids_w(w, PROJECT_INTEGRATIONS_BY_INTEGRATION, iid)? {
-        if let Some(link) = get_row_w::<ProjectIntegration>(w, PROJECT_INTEGRATIONS, piid)? {
-            delete_link_rows(w, &link)?;
-        }
-    }
-    w.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)?
-        .remove_all(iid)?;
-    let mut gone = Vec::new();
-    {
-        let mut creds = w.open_table(USER_CREDENTIALS)?;
-        creds.retain(|cid, v| match decode::<UserCredential>(v) {
-            Ok(c) if c.integration_id == iid => {
-                gone.push((c.user_id, cid));
-                false
-            }
-            _ => true,
-        })?;
-    }
-    for (uid, cid) in gone {
-        multi_del(w, USER_CREDENTIALS_BY_USER, uid, cid)?;
-    }
-    multi_del(w, INTEGRATIONS_BY_TENANT, integ.tenant_id, iid)?;
-    delete_row(w, INTEGRATIONS, iid)?;
-    Ok(())
-}
-
-pub(crate) fn delete_link_rows(w: &WriteTxn, link: &ProjectIntegration) -> AppResult<()> {
-    for id in multi_ids_w(w, ISSUES_BY_PROJECT_INTEGRATION, link.id)? {
-        if let Some(issue) = get_row_w::<ExternalIssue>(w, ISSUES, id)? {
-            super::projects::delete_issue_rows(w, &issue)?;
-        }
-    }
-    w.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-        .remove_all(link.id)?;
-    multi_del(w, PROJECT_INTEGRATIONS_BY_PROJECT, link.project_id, link.id)?;
-    multi_del(
-        w,
-        PROJECT_INTEGRATIONS_BY_INTEGRATION,
-        link.integration_id,
-        link.id,
-    )?;
-    delete_row(w, PROJECT_INTEGRATIONS, link.id)?;
-    Ok(())
-}
-
 fn clean(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -168,14 +118,14 @@ pub const HIDDEN_HINT: &str = "(hidden: maintainers only)";
 /// An integration the caller may `action` (View: sees its tenant; Manage: tenant maintainer);
 /// 404 for callers who cannot see its tenant. Returns the caller's grants too.
 fn integration_for(
-    tx: &impl Reader,
+    tx: &impl IntegrationReads,
     caller: &Identity,
     id: Id,
     action: Action,
 ) -> AppResult<(TenantIntegration, Grants)> {
     let not_found = || AppError::NotFound(format!("Integration {id} not found"));
-    let i: TenantIntegration = tx.row(INTEGRATIONS, id)?.ok_or_else(not_found)?;
-    let t: Tenant = tx.row(TENANTS, i.tenant_id)?.ok_or_else(not_found)?;
+    let i = tx.get_integration(id)?.ok_or_else(not_found)?;
+    let t = tx.get_tenant(i.tenant_id)?.ok_or_else(not_found)?;
     let g = Grants::load(tx, caller)?;
     if !g.sees_tenant(t.id) {
         return Err(not_found());
@@ -186,13 +136,13 @@ fn integration_for(
 
 /// A project link the caller may `action` on its project (404 for non-members).
 fn link_for(
-    tx: &impl Reader,
+    tx: &impl IntegrationReads,
     caller: &Identity,
     id: Id,
     action: Action,
 ) -> AppResult<ProjectIntegration> {
     let not_found = || AppError::NotFound(format!("Project integration {id} not found"));
-    let l: ProjectIntegration = tx.row(PROJECT_INTEGRATIONS, id)?.ok_or_else(not_found)?;
+    let l = tx.get_link(id)?.ok_or_else(not_found)?;
     match project_for(tx, caller, l.project_id, action) {
         Ok(_) => Ok(l),
         Err(AppError::NotFound(_)) => Err(not_found()),
@@ -209,7 +159,7 @@ impl App {
         g: &Grants,
         i: TenantIntegration,
     ) -> AppResult<IntegrationView> {
-        let tenant: Option<Tenant> = get_row(r, TENANTS, i.tenant_id)?;
+        let tenant = r.get_tenant(i.tenant_id)?;
         let token_hint = if g.tenant_role(i.tenant_id) >= Some(Role::Maintainer) {
             self.secrets
                 .decrypt(&i.api_token_enc)
@@ -220,7 +170,7 @@ impl App {
         };
         Ok(IntegrationView {
             tenant_name: tenant.map(|t| t.name).unwrap_or_default(),
-            link_count: multi_count(r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i.id)?,
+            link_count: r.link_count_of_integration(i.id)?,
             token_hint,
             integration: i,
         })
@@ -240,9 +190,9 @@ impl App {
         let mut list: Vec<TenantIntegration> = match tenant_id {
             Some(t) => {
                 tenant_for(&r, caller, t, Action::View)?;
-                rows_by_ids(&r, INTEGRATIONS, multi_ids(&r, INTEGRATIONS_BY_TENANT, t)?)?
+                r.integrations_in_tenant(t)?
             }
-            None => all_rows(&r, INTEGRATIONS)?,
+            None => r.integrations()?,
         };
         list.retain(|i| g.sees_tenant(i.tenant_id));
         if let Some(p) = provider.filter(|p| !p.is_empty()) {
@@ -319,10 +269,8 @@ impl App {
         let token_enc = self.secrets.encrypt(&token)?;
         let w = self.store.write()?;
         tenant_for(&w, caller, tenant_id, Action::Manage)?;
-        for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, tenant_id)? {
-            if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)?
-                && o.name.to_lowercase() == name.to_lowercase()
-            {
+        for o in w.integrations_in_tenant(tenant_id)? {
+            if o.name.to_lowercase() == name.to_lowercase() {
                 return Err(AppError::Conflict(
                     "Integration name already exists for this tenant.".into(),
                 ));
@@ -342,8 +290,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        put_row(&w, INTEGRATIONS, integ.id, &integ)?;
-        multi_add(&w, INTEGRATIONS_BY_TENANT, tenant_id, integ.id)?;
+        w.put_integration(&integ)?;
         w.commit()?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -381,13 +328,11 @@ impl App {
         let (mut i, _) = integration_for(&w, caller, id, Action::Manage)?;
         if let Some(n) = input.name {
             let n = validate_name("Name", &n).map_err(AppError::BadRequest)?;
-            for other in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, i.tenant_id)? {
-                if other == id {
+            for o in w.integrations_in_tenant(i.tenant_id)? {
+                if o.id == id {
                     continue;
                 }
-                if let Some(o) = get_row_w::<TenantIntegration>(&w, INTEGRATIONS, other)?
-                    && o.name.to_lowercase() == n.to_lowercase()
-                {
+                if o.name.to_lowercase() == n.to_lowercase() {
                     return Err(AppError::Conflict(
                         "Integration name already exists for this tenant.".into(),
                     ));
@@ -428,7 +373,7 @@ impl App {
             i.sync_cron = c;
         }
         i.updated_at = crate::domain::model::now();
-        put_row(&w, INTEGRATIONS, id, &i)?;
+        w.put_integration(&i)?;
         w.commit()?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -439,7 +384,7 @@ impl App {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         integration_for(&w, caller, id, Action::Manage)?;
-        delete_integration_rows(&w, id)?;
+        w.delete_integration(id)?;
         w.commit()?;
         Ok(())
     }
@@ -447,14 +392,14 @@ impl App {
     // ---- project links ----------------------------------------------------------------------
 
     fn link_view(&self, r: &ReadTxn, link: ProjectIntegration) -> AppResult<LinkView> {
-        let p: Option<Project> = get_row(r, PROJECTS, link.project_id)?;
-        let i: Option<TenantIntegration> = get_row(r, INTEGRATIONS, link.integration_id)?;
+        let p = r.get_project(link.project_id)?;
+        let i = r.get_integration(link.integration_id)?;
         Ok(LinkView {
             project_name: p.map(|p| p.name).unwrap_or_default(),
             integration_name: i.as_ref().map(|i| i.name.clone()).unwrap_or_default(),
             provider: i.as_ref().map(|i| i.provider.clone()).unwrap_or_default(),
             has_override_token: link.override_api_token_enc.is_some(),
-            issue_count: multi_count(r, ISSUES_BY_PROJECT_INTEGRATION, link.id)?,
+            issue_count: r.issue_count_of_link(link.id)?,
             link,
         })
     }
@@ -468,25 +413,17 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
-        let ids = match (integration_id, project_id) {
+        let links = match (integration_id, project_id) {
             (Some(i), _) => {
                 integration_for(&r, caller, i, Action::View)?;
-                multi_ids(&r, PROJECT_INTEGRATIONS_BY_INTEGRATION, i)?
+                r.links_of_integration(i)?
             }
             (None, Some(p)) => {
                 project_for(&r, caller, p, Action::View)?;
-                multi_ids(&r, PROJECT_INTEGRATIONS_BY_PROJECT, p)?
+                r.links_of_project(p)?
             }
-            (None, None) => {
-                let t = r.open_table(PROJECT_INTEGRATIONS)?;
-                let mut v = Vec::new();
-                for item in redb::ReadableTable::iter(&t)? {
-                    v.push(item?.0.value());
-                }
-                v
-            }
+            (None, None) => r.links()?,
         };
-        let links: Vec<ProjectIntegration> = rows_by_ids(&r, PROJECT_INTEGRATIONS, ids)?;
         let visible = g.visible_project_ids(&r)?;
         let mut out = Vec::new();
         for l in links {
@@ -557,10 +494,8 @@ impl App {
         if integ.provider == "github" {
             crate::domain::issues::github_repo(&identifier).map_err(AppError::BadRequest)?;
         }
-        for other in multi_ids_w(&w, PROJECT_INTEGRATIONS_BY_PROJECT, project_id)? {
-            if let Some(o) = get_row_w::<ProjectIntegration>(&w, PROJECT_INTEGRATIONS, other)?
-                && o.integration_id == integration_id
-            {
+        for o in w.links_of_project(project_id)? {
+            if o.integration_id == integration_id {
                 return Err(AppError::Conflict(format!(
                     "Project {} is already linked to integration {}",
                     project.name, integ.name
@@ -587,14 +522,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        put_row(&w, PROJECT_INTEGRATIONS, link.id, &link)?;
-        multi_add(&w, PROJECT_INTEGRATIONS_BY_PROJECT, project_id, link.id)?;
-        multi_add(
-            &w,
-            PROJECT_INTEGRATIONS_BY_INTEGRATION,
-            integration_id,
-            link.id,
-        )?;
+        w.put_link(&link)?;
         w.commit()?;
         let r = self.store.read()?;
         self.link_view(&r, link)
@@ -610,7 +538,8 @@ impl App {
         };
         let w = self.store.write()?;
         let mut l = link_for(&w, caller, id, Action::Manage)?;
-        let integ: TenantIntegration = get_row_w(&w, INTEGRATIONS, l.integration_id)?
+        let integ = w
+            .get_integration(l.integration_id)?
             .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
         if let Some(e) = input.external_identifier {
             let e = e.trim().to_string();
@@ -657,7 +586,7 @@ impl App {
         l.override_settings =
             Self::override_settings(input.override_username, l.override_settings.take());
         l.updated_at = crate::domain::model::now();
-        put_row(&w, PROJECT_INTEGRATIONS, id, &l)?;
+        w.put_link(&l)?;
         w.commit()?;
         let r = self.store.read()?;
         self.link_view(&r, l)
@@ -667,7 +596,7 @@ impl App {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let l = link_for(&w, caller, id, Action::Manage)?;
-        delete_link_rows(&w, &l)?;
+        w.delete_link(&l)?;
         w.commit()?;
         Ok(())
     }
@@ -677,14 +606,10 @@ impl App {
     pub fn list_credentials(&self, caller: &Identity) -> AppResult<Vec<CredentialView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let creds: Vec<UserCredential> = rows_by_ids(
-            &r,
-            USER_CREDENTIALS,
-            multi_ids(&r, USER_CREDENTIALS_BY_USER, caller.id())?,
-        )?;
+        let creds = r.credentials_of_user(caller.id())?;
         let mut out = Vec::new();
         for c in creds {
-            if let Some(i) = get_row::<TenantIntegration>(&r, INTEGRATIONS, c.integration_id)? {
+            if let Some(i) = r.get_integration(c.integration_id)? {
                 out.push(CredentialView {
                     integration_name: i.name,
                     provider: i.provider,
@@ -720,10 +645,8 @@ impl App {
         integration_for(&w, caller, integration_id, Action::View)?;
         let now = crate::domain::model::now();
         let mut existing = None;
-        for cid in multi_ids_w(&w, USER_CREDENTIALS_BY_USER, caller.id())? {
-            if let Some(c) = get_row_w::<UserCredential>(&w, USER_CREDENTIALS, cid)?
-                && c.integration_id == integration_id
-            {
+        for c in w.credentials_of_user(caller.id())? {
+            if c.integration_id == integration_id {
                 existing = Some(c);
             }
         }
@@ -749,8 +672,7 @@ impl App {
                 true,
             ),
         };
-        put_row(&w, USER_CREDENTIALS, cred.id, &cred)?;
-        multi_add(&w, USER_CREDENTIALS_BY_USER, caller.id(), cred.id)?;
+        w.put_credential(&cred)?;
         w.commit()?;
         Ok((cred, created))
     }
@@ -759,11 +681,8 @@ impl App {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let w = self.store.write()?;
-        match get_row_w::<UserCredential>(&w, USER_CREDENTIALS, id)? {
-            Some(c) if c.user_id == caller.id() => {
-                multi_del(&w, USER_CREDENTIALS_BY_USER, c.user_id, id)?;
-                delete_row(&w, USER_CREDENTIALS, id)?;
-            }
+        match w.get_credential(id)? {
+            Some(c) if c.user_id == caller.id() => w.delete_credential(&c)?,
             _ => return Err(AppError::NotFound("Credential not found".into())),
         }
         w.commit()?;
@@ -780,7 +699,7 @@ impl App {
             })?;
         }
         let r = self.store.read()?;
-        Ok(get_row(&r, IDENTITY_MAP, user_id)?.unwrap_or(IdentityMap {
+        Ok(r.get_identity_map(user_id)?.unwrap_or(IdentityMap {
             user_id,
             ..Default::default()
         }))
@@ -795,12 +714,12 @@ impl App {
     ) -> AppResult<Vec<(crate::domain::User, IdentityMap)>> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        let mut users: Vec<crate::domain::User> = all_rows(&r, USERS)?;
+        let mut users = r.users()?;
         users.retain(|u| user_matches(&u.email, &u.name, filter.unwrap_or("")));
         users.sort_by(|a, b| a.email.cmp(&b.email));
         let mut out = Vec::with_capacity(users.len());
         for u in users {
-            let m = get_row(&r, IDENTITY_MAP, u.id)?.unwrap_or(IdentityMap {
+            let m = r.get_identity_map(u.id)?.unwrap_or(IdentityMap {
                 user_id: u.id,
                 ..Default::default()
             });
@@ -822,7 +741,8 @@ impl App {
         caller.require_admin()?;
         let m = self.update_identity_map(caller, user_id, github, gitlab, jira)?;
         let r = self.store.read()?;
-        let u = get_row::<crate::domain::User>(&r, USERS, user_id)?
+        let u = r
+            .get_user(user_id)?
             .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")))?;
         Ok((u, m))
     }
@@ -842,10 +762,10 @@ impl App {
             caller.require_admin()?;
         }
         let w = self.store.write()?;
-        if get_row_w::<crate::domain::User>(&w, USERS, user_id)?.is_none() {
+        if w.get_user(user_id)?.is_none() {
             return Err(AppError::NotFound(format!("User {user_id} not found")));
         }
-        let mut m: IdentityMap = get_row_w(&w, IDENTITY_MAP, user_id)?.unwrap_or(IdentityMap {
+        let mut m = w.get_identity_map(user_id)?.unwrap_or(IdentityMap {
             user_id,
             ..Default::default()
         });
@@ -858,14 +778,14 @@ impl App {
         set(&mut m.github_username, github)?;
         set(&mut m.gitlab_username, gitlab)?;
         set(&mut m.jira_account_id, jira)?;
-        put_row(&w, IDENTITY_MAP, user_id, &m)?;
+        w.put_identity_map(&m)?;
         w.commit()?;
         Ok(m)
     }
 
     pub(crate) fn identity_for(&self, user_id: Id, provider: &str) -> AppResult<Option<String>> {
         let r = self.store.read()?;
-        let m: Option<IdentityMap> = get_row(&r, IDENTITY_MAP, user_id)?;
+        let m = r.get_identity_map(user_id)?;
         Ok(m.and_then(|m| match provider {
             "github" => m.github_username,
             "gitlab" => m.gitlab_username,
@@ -877,13 +797,13 @@ impl App {
     /// Jira account ids of aiops users by lower-cased name and first name (for @mentions).
     pub(crate) fn jira_people(&self) -> AppResult<Vec<(String, String)>> {
         let r = self.store.read()?;
-        let maps: Vec<IdentityMap> = all_rows(&r, IDENTITY_MAP)?;
+        let maps = r.identity_maps()?;
         let mut out = Vec::new();
         for m in maps {
             let Some(acc) = m.jira_account_id else {
                 continue;
             };
-            if let Some(u) = get_row::<crate::domain::User>(&r, USERS, m.user_id)? {
+            if let Some(u) = r.get_user(m.user_id)? {
                 out.push((u.name.to_lowercase(), acc.clone()));
                 if let Some(first) = u.name.split_whitespace().next() {
                     out.push((first.to_lowercase(), acc.clone()));
@@ -905,7 +825,8 @@ impl App {
         user_id: Option<Id>,
     ) -> AppResult<(AnyProvider, TenantIntegration, Effective)> {
         let r = self.store.read()?;
-        let integ: TenantIntegration = get_row(&r, INTEGRATIONS, link.integration_id)?
+        let integ = r
+            .get_integration(link.integration_id)?
             .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
         let tenant_token = self.secrets.decrypt(&integ.api_token_enc)?;
         let project_token = link
@@ -915,10 +836,8 @@ impl App {
             .transpose()?;
         let mut user_cred: Option<(String, Option<Value>)> = None;
         if let Some(uid) = user_id {
-            for cid in multi_ids(&r, USER_CREDENTIALS_BY_USER, uid)? {
-                if let Some(c) = get_row::<UserCredential>(&r, USER_CREDENTIALS, cid)?
-                    && c.integration_id == integ.id
-                {
+            for c in r.credentials_of_user(uid)? {
+                if c.integration_id == integ.id {
                     user_cred = Some((self.secrets.decrypt(&c.api_token_enc)?, c.settings));
                 }
             }

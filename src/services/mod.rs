@@ -132,26 +132,25 @@ impl App {
         &self,
         caller: &crate::auth::Identity,
     ) -> crate::error::AppResult<SystemSnapshot> {
-        use crate::store::tables::*;
-        use crate::store::{all_rows, multi_count, table_len};
+        use crate::store::accounts::AccountReads;
+        use crate::store::tenancy::TenancyReads;
         caller.require(crate::domain::Scope::Read)?;
         let r = self.store.read()?;
         let g = access::Grants::load(&r, caller)?;
         // Administrators get the whole store's counts; everyone else what they can see.
         let (users, tenants, projects, api_keys) = if g.sees_everything() {
             (
-                table_len(&r, USERS)?,
-                table_len(&r, TENANTS)?,
-                table_len(&r, PROJECTS)?,
-                table_len(&r, API_KEYS)?,
+                r.user_count()?,
+                r.tenant_count()?,
+                r.project_count()?,
+                r.api_key_count()?,
             )
         } else {
-            let all: Vec<crate::domain::Tenant> = all_rows(&r, TENANTS)?;
             (
                 1,
-                all.iter().filter(|t| g.sees_tenant(t.id)).count() as u64,
+                r.tenants()?.iter().filter(|t| g.sees_tenant(t.id)).count() as u64,
                 g.visible_project_ids(&r)?.map_or(0, |s| s.len() as u64),
-                multi_count(&r, API_KEYS_BY_USER, caller.id())?,
+                r.api_key_count_of_user(caller.id())?,
             )
         };
         Ok(SystemSnapshot {

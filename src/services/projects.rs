@@ -1,20 +1,20 @@
 //! Projects: a git repository in a tenant, with an owner and members.
 
 use super::App;
-use super::access::{Grants, MemberOf, delete_members_of, project_for, put_member, tenant_for};
+use super::access::{Grants, MemberOf, project_for, put_member, tenant_for};
 use crate::auth::Identity;
 use crate::domain::Role;
 use crate::domain::access::Action;
 use crate::domain::rules::{
     project_path_slug, validate_branch, validate_name, validate_repo_url, validate_text,
 };
-use crate::domain::{
-    ExternalIssue, Id, PinnedIssue, Project, ProjectIntegration, Scope, Tenant, User,
-};
+use crate::domain::{Id, Project, Scope, Tenant, User};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
-use crate::store::{ReadTxn, WriteTxn};
+use crate::store::accounts::AccountReads;
+use crate::store::integrations::IntegrationReads;
+use crate::store::tenancy::TenancyReads;
+use crate::store::{ReadTxn, WriteTxn, next_id};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct ProjectView {
@@ -35,100 +35,43 @@ pub struct ProjectInput {
 }
 
 pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Vec<ProjectView>> {
-    let tenants = r.open_table(TENANTS)?;
-    let users = r.open_table(USERS)?;
+    let mut tenant_ids: Vec<Id> = projects.iter().map(|p| p.tenant_id).collect();
+    tenant_ids.sort_unstable();
+    tenant_ids.dedup();
+    let mut owner_ids: Vec<Id> = projects.iter().map(|p| p.owner_id).collect();
+    owner_ids.sort_unstable();
+    owner_ids.dedup();
+    let tenants: HashMap<Id, Tenant> = r
+        .tenants_by_ids(tenant_ids)?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let owners: HashMap<Id, User> = r
+        .users_by_ids(owner_ids)?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
     let mut out = Vec::with_capacity(projects.len());
     for p in projects {
-        let tenant: Option<Tenant> = tenants
-            .get(p.tenant_id)?
-            .map(|v| decode(v.value()))
-            .transpose()?;
-        let owner: Option<User> = users
-            .get(p.owner_id)?
-            .map(|v| decode(v.value()))
-            .transpose()?;
+        let tenant = tenants.get(&p.tenant_id);
         out.push(ProjectView {
-            tenant_name: tenant.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
-            tenant_color: tenant.map(|t| t.color).unwrap_or_default(),
-            owner_name: owner.map(|u| u.name).unwrap_or_default(),
+            tenant_name: tenant.map(|t| t.name.clone()).unwrap_or_default(),
+            tenant_color: tenant.map(|t| t.color.clone()).unwrap_or_default(),
+            owner_name: owners
+                .get(&p.owner_id)
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
             project: p,
         });
     }
     Ok(out)
 }
 
-/// Remove a project and everything that hangs off it, inside the caller's transaction.
-pub(crate) fn delete_project_rows(w: &WriteTxn, p: &Project) -> AppResult<()> {
-    for piid in multi_ids_w(w, PROJECT_INTEGRATIONS_BY_PROJECT, p.id)? {
-        if let Some(pi) = get_row_w::<ProjectIntegration>(w, PROJECT_INTEGRATIONS, piid)? {
-            multi_del(
-                w,
-                PROJECT_INTEGRATIONS_BY_INTEGRATION,
-                pi.integration_id,
-                piid,
-            )?;
-        }
-        for iid in multi_ids_w(w, ISSUES_BY_PROJECT_INTEGRATION, piid)? {
-            if let Some(issue) = get_row_w::<ExternalIssue>(w, ISSUES, iid)? {
-                delete_issue_rows(w, &issue)?;
-            }
-        }
-        w.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .remove_all(piid)?;
-        delete_row(w, PROJECT_INTEGRATIONS, piid)?;
-    }
-    w.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?
-        .remove_all(p.id)?;
-    w.open_multimap_table(ISSUES_BY_PROJECT)?.remove_all(p.id)?;
-    for sid in multi_ids_w(w, AI_SESSIONS_BY_PROJECT, p.id)? {
-        if let Some(s) = get_row_w::<crate::domain::AiSession>(w, AI_SESSIONS, sid)? {
-            multi_del(w, AI_SESSIONS_BY_USER, s.user_id, sid)?;
-        }
-        delete_row(w, AI_SESSIONS, sid)?;
-    }
-    w.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
-        .remove_all(p.id)?;
-    delete_members_of(w, MemberOf::Project(p.id))?;
-    // The project's agent instructions (services::context).
-    w.open_table(SETTINGS)?
-        .remove(format!("agents.project_context.{}", p.id).as_str())?;
-    multi_del(w, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
-    multi_del(w, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
-    delete_row(w, PROJECTS, p.id)?;
-    Ok(())
-}
-
-/// Remove one stored issue with its index entries and pins.
-pub(crate) fn delete_issue_rows(w: &WriteTxn, issue: &ExternalIssue) -> AppResult<()> {
-    for pin_id in multi_ids_w(w, PINS_BY_ISSUE, issue.id)? {
-        if let Some(pin) = get_row_w::<PinnedIssue>(w, PINS, pin_id)? {
-            multi_del(w, PINS_BY_USER, pin.user_id, pin_id)?;
-        }
-        delete_row(w, PINS, pin_id)?;
-    }
-    w.open_multimap_table(PINS_BY_ISSUE)?.remove_all(issue.id)?;
-    multi_del(w, ISSUES_BY_PROJECT, issue.project_id, issue.id)?;
-    multi_del(w, ISSUES_BY_TENANT, issue.tenant_id, issue.id)?;
-    w.open_multimap_table(ISSUES_BY_STATUS)?.remove(
-        crate::domain::issues::normalize_status(issue.status.as_deref())
-            .0
-            .as_str(),
-        issue.id,
-    )?;
-    index_del(
-        w,
-        ISSUES_BY_EXTERNAL,
-        &format!("{}:{}", issue.project_integration_id, issue.external_id),
-    )?;
-    delete_row(w, ISSUES, issue.id)?;
-    Ok(())
-}
-
 /// Refuse a project name whose workspace slug another project of the tenant already has
 /// ("Dup Web" and "dup-web" would otherwise look alike to people and tools).
 fn check_unique_slug(w: &WriteTxn, tenant_id: Id, name: &str, except: Option<Id>) -> AppResult<()> {
     let slug = project_path_slug(name);
-    for other in w.rows::<Project>(PROJECTS, w.ids(PROJECTS_BY_TENANT, tenant_id)?)? {
+    for other in w.projects_in_tenant(tenant_id)? {
         if Some(other.id) != except && project_path_slug(&other.name) == slug {
             return Err(AppError::Conflict(format!(
                 "Project '{}' (id {}) in this tenant already has the name '{slug}' once spaces and punctuation are folded; choose another name",
@@ -150,17 +93,18 @@ impl App {
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
         let ids: Vec<Id> = match (g.visible_project_ids(&r)?, tenant_id) {
-            (None, Some(t)) => multi_ids(&r, PROJECTS_BY_TENANT, t)?,
+            (None, Some(t)) => r.project_ids_in_tenant(t)?,
             (None, None) => {
-                let mut projects: Vec<Project> = all_rows(&r, PROJECTS)?;
+                let mut projects = r.projects()?;
                 projects.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
                 return project_views(&r, projects);
             }
             (Some(ids), _) => ids.into_iter().collect(),
         };
-        let mut projects: Vec<Project> = rows_by_ids(&r, PROJECTS, ids)?
+        let mut projects: Vec<Project> = r
+            .projects_by_ids(ids)?
             .into_iter()
-            .filter(|p: &Project| tenant_id.is_none_or(|t| p.tenant_id == t))
+            .filter(|p| tenant_id.is_none_or(|t| p.tenant_id == t))
             .collect();
         projects.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         project_views(&r, projects)
@@ -201,7 +145,7 @@ impl App {
     /// The caller's effective role on a project (None: not a member).
     pub fn project_role(&self, caller: &Identity, id: Id) -> AppResult<Option<Role>> {
         let r = self.store.read()?;
-        let Some(p) = get_row::<Project>(&r, PROJECTS, id)? else {
+        let Some(p) = r.get_project(id)? else {
             return Ok(None);
         };
         Ok(Grants::load(&r, caller)?.project_role(&p))
@@ -230,7 +174,7 @@ impl App {
                 "Only administrators can create projects for another user; create it yourself and add them as a member".into(),
             ));
         }
-        if get_row_w::<User>(&w, USERS, owner_id)?.is_none() {
+        if w.get_user(owner_id)?.is_none() {
             return Err(AppError::NotFound(format!("Owner {owner_id} not found")));
         }
         check_unique_slug(&w, tenant_id, &name, None)?;
@@ -255,9 +199,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        put_row(&w, PROJECTS, id, &p)?;
-        multi_add(&w, PROJECTS_BY_TENANT, tenant_id, id)?;
-        multi_add(&w, PROJECTS_BY_OWNER, owner_id, id)?;
+        w.put_project(&p)?;
         put_member(&w, MemberOf::Project(id), owner_id, Role::Maintainer)?;
         w.commit()?;
         let r = self.store.read()?;
@@ -291,7 +233,7 @@ impl App {
         }
         if let Some(t) = input.tenant_id.filter(|t| *t != p.tenant_id) {
             tenant_for(&w, caller, t, Action::Manage)?;
-            if !multi_ids_w(&w, PROJECT_INTEGRATIONS_BY_PROJECT, id)?.is_empty() {
+            if w.link_count_of_project(id)? > 0 {
                 return Err(AppError::Conflict(
                     "The project is linked to issue trackers of its current tenant; remove those links before moving it to another tenant".into(),
                 ));
@@ -299,8 +241,8 @@ impl App {
             p.tenant_id = t;
             // A key of the old tenant must not follow the project into the new one.
             if let Some(k) = p.ssh_key_id
-                && w.row::<crate::domain::SshKey>(SSH_KEYS, k)?
-                    .is_some_and(|k| k.tenant_id.is_some_and(|kt| kt != t))
+                && w.ssh_key_tenant(k)?
+                    .is_some_and(|kt| kt.is_some_and(|kt| kt != t))
             {
                 p.ssh_key_id = None;
             }
@@ -311,7 +253,7 @@ impl App {
                     "Only administrators can change a project's owner; maintainers add members instead".into(),
                 ));
             }
-            if get_row_w::<User>(&w, USERS, o)?.is_none() {
+            if w.get_user(o)?.is_none() {
                 return Err(AppError::NotFound(format!("Owner {o} not found")));
             }
             p.owner_id = o;
@@ -319,18 +261,12 @@ impl App {
         if p.name != old.name || p.tenant_id != old.tenant_id {
             check_unique_slug(&w, p.tenant_id, &p.name, Some(id))?;
         }
-        // All checks passed: write.
-        if p.tenant_id != old.tenant_id {
-            multi_del(&w, PROJECTS_BY_TENANT, old.tenant_id, id)?;
-            multi_add(&w, PROJECTS_BY_TENANT, p.tenant_id, id)?;
-        }
+        // All checks passed: write (the store moves the tenant and owner index entries).
         if p.owner_id != old.owner_id {
-            multi_del(&w, PROJECTS_BY_OWNER, old.owner_id, id)?;
-            multi_add(&w, PROJECTS_BY_OWNER, p.owner_id, id)?;
             put_member(&w, MemberOf::Project(id), p.owner_id, Role::Maintainer)?;
         }
         p.updated_at = crate::domain::model::now();
-        put_row(&w, PROJECTS, id, &p)?;
+        w.put_project(&p)?;
         w.commit()?;
         let r = self.store.read()?;
         Ok(project_views(&r, vec![p])?.remove(0))
@@ -342,7 +278,7 @@ impl App {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let p = project_for(&w, caller, id, Action::Manage)?;
-        delete_project_rows(&w, &p)?;
+        w.delete_project(&p)?;
         w.commit()?;
         Ok(())
     }

@@ -1,15 +1,16 @@
 //! Tenants: labels that group projects, integrations and SSH keys.
 
 use super::App;
-use super::access::{Grants, MemberOf, delete_members_of, tenant_for, tenant_not_found};
-use super::projects::{ProjectView, delete_project_rows, project_views};
+use super::access::{Grants, tenant_for, tenant_not_found};
+use super::projects::{ProjectView, project_views};
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::rules::{sanitize_color, tenant_slug, validate_name, validate_text};
 use crate::domain::{Id, Project, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::integrations::IntegrationReads;
+use crate::store::next_id;
+use crate::store::tenancy::TenancyReads;
 
 #[derive(Debug, Clone)]
 pub struct TenantView {
@@ -34,8 +35,9 @@ pub struct TenantImpact {
 
 fn view(r: &crate::store::ReadTxn, g: &Grants, t: Tenant) -> AppResult<TenantView> {
     let project_count = match g.visible_project_ids(r)? {
-        None => multi_count(r, PROJECTS_BY_TENANT, t.id)?,
-        Some(ids) => multi_ids(r, PROJECTS_BY_TENANT, t.id)?
+        None => r.project_count_in_tenant(t.id)?,
+        Some(ids) => r
+            .project_ids_in_tenant(t.id)?
             .into_iter()
             .filter(|p| ids.contains(p))
             .count() as u64,
@@ -53,7 +55,7 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
-        let mut tenants: Vec<Tenant> = all_rows(&r, TENANTS)?;
+        let mut tenants = r.tenants()?;
         tenants.retain(|t| g.sees_tenant(t.id));
         tenants.sort_by_key(|t| t.name.to_lowercase());
         tenants.into_iter().map(|t| view(&r, &g, t)).collect()
@@ -69,11 +71,11 @@ impl App {
         let r = self.store.read()?;
         let t = tenant_for(&r, caller, id, Action::View)?;
         let g = Grants::load(&r, caller)?;
-        let projects: Vec<Project> =
-            rows_by_ids(&r, PROJECTS, multi_ids(&r, PROJECTS_BY_TENANT, id)?)?
-                .into_iter()
-                .filter(|p: &Project| g.project_role(p).is_some())
-                .collect();
+        let projects: Vec<Project> = r
+            .projects_in_tenant(id)?
+            .into_iter()
+            .filter(|p| g.project_role(p).is_some())
+            .collect();
         let projects = project_views(&r, projects)?;
         Ok((view(&r, &g, t)?, projects))
     }
@@ -93,8 +95,7 @@ impl App {
         let color =
             sanitize_color(input.color.as_deref().unwrap_or("")).map_err(AppError::BadRequest)?;
         let w = self.store.write()?;
-        let key = name.to_lowercase();
-        if index_get_w(&w, TENANTS_BY_NAME, &key)?.is_some() {
+        if w.tenant_id_by_name(&name)?.is_some() {
             return Err(AppError::Conflict(format!(
                 "A tenant named '{name}' already exists"
             )));
@@ -108,8 +109,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        put_row(&w, TENANTS, t.id, &t)?;
-        index_set(&w, TENANTS_BY_NAME, &key, t.id)?;
+        w.put_tenant(&t)?;
         w.commit()?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -124,19 +124,16 @@ impl App {
     ) -> AppResult<TenantView> {
         caller.require_admin()?;
         let w = self.store.write()?;
-        let mut t: Tenant = get_row_w(&w, TENANTS, id)?
+        let mut t = w
+            .get_tenant(id)?
             .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
         if let Some(name) = input.name {
             let name = validate_name("Tenant name", &name).map_err(AppError::BadRequest)?;
             let (old_key, new_key) = (t.name.to_lowercase(), name.to_lowercase());
-            if new_key != old_key {
-                if index_get_w(&w, TENANTS_BY_NAME, &new_key)?.is_some() {
-                    return Err(AppError::Conflict(format!(
-                        "A tenant named '{name}' already exists"
-                    )));
-                }
-                index_del(&w, TENANTS_BY_NAME, &old_key)?;
-                index_set(&w, TENANTS_BY_NAME, &new_key, id)?;
+            if new_key != old_key && w.tenant_id_by_name(&new_key)?.is_some() {
+                return Err(AppError::Conflict(format!(
+                    "A tenant named '{name}' already exists"
+                )));
             }
             t.name = name;
         }
@@ -148,7 +145,7 @@ impl App {
             t.color = sanitize_color(&c).map_err(AppError::BadRequest)?;
         }
         t.updated_at = crate::domain::model::now();
-        put_row(&w, TENANTS, id, &t)?;
+        w.put_tenant(&t)?;
         w.commit()?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -159,12 +156,12 @@ impl App {
     pub fn tenant_impact(&self, caller: &Identity, id: Id) -> AppResult<TenantImpact> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        if get_row::<Tenant>(&r, TENANTS, id)?.is_none() {
+        if r.get_tenant(id)?.is_none() {
             return Err(tenant_not_found(id));
         }
         Ok(TenantImpact {
-            projects: multi_count(&r, PROJECTS_BY_TENANT, id)?,
-            integrations: multi_count(&r, INTEGRATIONS_BY_TENANT, id)?,
+            projects: r.project_count_in_tenant(id)?,
+            integrations: r.integration_count_in_tenant(id)?,
         })
     }
 
@@ -173,28 +170,10 @@ impl App {
     pub fn delete_tenant(&self, caller: &Identity, id: Id) -> AppResult<()> {
         caller.require_admin()?;
         let w = self.store.write()?;
-        let t: Tenant = get_row_w(&w, TENANTS, id)?
-            .ok_or_else(|| AppError::NotFound(format!("Tenant {id} not found")))?;
-        for pid in multi_ids_w(&w, PROJECTS_BY_TENANT, id)? {
-            if let Some(p) = get_row_w::<Project>(&w, PROJECTS, pid)? {
-                delete_project_rows(&w, &p)?;
-            }
+        if w.get_tenant(id)?.is_none() {
+            return Err(AppError::NotFound(format!("Tenant {id} not found")));
         }
-        for iid in multi_ids_w(&w, INTEGRATIONS_BY_TENANT, id)? {
-            super::integrations::delete_integration_rows(&w, iid)?;
-        }
-        w.open_multimap_table(INTEGRATIONS_BY_TENANT)?
-            .remove_all(id)?;
-        for kid in multi_ids_w(&w, SSH_KEYS_BY_TENANT, id)? {
-            if let Some(k) = get_row_w::<crate::domain::SshKey>(&w, SSH_KEYS, kid)? {
-                multi_del(&w, SSH_KEYS_BY_USER, k.user_id, kid)?;
-            }
-            delete_row(&w, SSH_KEYS, kid)?;
-        }
-        w.open_multimap_table(SSH_KEYS_BY_TENANT)?.remove_all(id)?;
-        delete_members_of(&w, MemberOf::Tenant(id))?;
-        index_del(&w, TENANTS_BY_NAME, &t.name.to_lowercase())?;
-        delete_row(&w, TENANTS, id)?;
+        w.delete_tenant(id)?;
         w.commit()?;
         tracing::info!(tenant = id, "tenant deleted with its projects");
         Ok(())

@@ -4,7 +4,10 @@
 //!
 //! Only `services` use this module. Handlers never see a transaction.
 
+pub mod accounts;
+pub mod integrations;
 pub mod tables;
+pub mod tenancy;
 
 use crate::error::AppError;
 use redb::{
