@@ -91,10 +91,7 @@ impl ReadTxn {
 
     /// Each stored entry's JSON, newest first, handed to `f` until it returns false (a filter
     /// can decode just the fields it needs).
-    pub fn scan_audit_newest(
-        &self,
-        mut f: impl FnMut(&[u8]) -> AppResult<bool>,
-    ) -> AppResult<()> {
+    pub fn scan_audit_newest(&self, mut f: impl FnMut(&[u8]) -> AppResult<bool>) -> AppResult<()> {
         let t = self.open_table(AUDIT_LOG)?;
         for item in t.iter()?.rev() {
             if !f(item?.1.value())? {

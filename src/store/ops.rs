@@ -394,7 +394,8 @@ mod tests {
     fn output_chunks_read_back_in_order_and_settings_round_trip() {
         let (_d, s) = store();
         let w = s.write().unwrap();
-        w.append_ansible_output(2, ANSIBLE_LAST_CHUNK, "end\n").unwrap();
+        w.append_ansible_output(2, ANSIBLE_LAST_CHUNK, "end\n")
+            .unwrap();
         w.append_ansible_output(2, 1, "b").unwrap();
         w.append_ansible_output(2, 0, "a").unwrap();
         w.append_ansible_output(3, 0, "other run").unwrap();
