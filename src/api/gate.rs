@@ -10,7 +10,8 @@ use poem::web::RemoteAddr;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub const SESSION_COOKIE: &str = "aiops_session";
@@ -124,7 +125,63 @@ fn is_write(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn resolve(app: &App, req: &Request, client: &str) -> Result<Identity, AppError> {
+/// API keys (by digest) whose `last_used_at` was recorded less than `FRESH_SECS` ago, as the
+/// gate last saw it. Authenticating such a key only reads the store (the services write
+/// `last_used_at` at most once a minute), so it runs on the async worker; any other key —
+/// unknown here, stale, or imported with bcrypt — may write or hash slowly, so it goes through
+/// `store::run_blocking`.
+#[derive(Default)]
+struct FreshKeys(Mutex<HashMap<String, crate::domain::Timestamp>>);
+
+/// Below the services' one-minute `last_used_at` resolution, with a margin for clock steps.
+const FRESH_SECS: i64 = 50;
+/// The map is cleared past this many keys (only keys that authenticated get in).
+const FRESH_MAX: usize = 10_000;
+
+impl FreshKeys {
+    fn is_fresh(&self, digest: &str, now: crate::domain::Timestamp) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(digest).copied())
+            .is_some_and(|t| (now - t).num_seconds() < FRESH_SECS)
+    }
+
+    fn note(&self, digest: String, last_used: crate::domain::Timestamp) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= FRESH_MAX && !m.contains_key(&digest) {
+                m.clear();
+            }
+            m.insert(digest, last_used);
+        }
+    }
+}
+
+/// Authenticate an API key; store work that may write (or run bcrypt) leaves the async worker.
+fn key_identity(app: &App, fresh: &FreshKeys, key: &str, slow: bool) -> Result<Identity, AppError> {
+    let digest = crate::domain::keys::digest(key.trim());
+    let res = if fresh.is_fresh(&digest, crate::domain::model::now()) {
+        app.authenticate_key_with(key, slow)
+    } else {
+        crate::store::run_blocking(|| app.authenticate_key_with(key, slow))
+    };
+    if let Some(t) = res
+        .as_ref()
+        .ok()
+        .and_then(|id| id.key.as_ref())
+        .and_then(|k| k.last_used_at)
+    {
+        fresh.note(digest, t);
+    }
+    res
+}
+
+fn resolve(
+    app: &App,
+    fresh: &FreshKeys,
+    req: &Request,
+    client: &str,
+) -> Result<Identity, AppError> {
     let headers = req.headers();
     let presented_key = if let Some(h) = headers.get(header::AUTHORIZATION) {
         let h = h.to_str().unwrap_or("");
@@ -145,7 +202,7 @@ fn resolve(app: &App, req: &Request, client: &str) -> Result<Identity, AppError>
         // A valid key always works, whoever else failed from the same address (every agent on
         // a host shares 127.0.0.1); only failing credentials are slowed down.
         let blocked = app.api_limiter.blocked_for(client);
-        let res = app.authenticate_key_with(&key, blocked.is_none());
+        let res = key_identity(app, fresh, &key, blocked.is_none());
         if matches!(res, Err(AppError::Unauthorized { .. })) {
             if let Some(wait) = blocked {
                 return Err(AppError::TooManyRequests(format!(
@@ -309,11 +366,15 @@ pub use crate::services::audit::audit_body;
 
 pub struct ApiGate {
     app: Arc<App>,
+    fresh: Arc<FreshKeys>,
 }
 
 impl ApiGate {
     pub fn new(app: Arc<App>) -> ApiGate {
-        ApiGate { app }
+        ApiGate {
+            app,
+            fresh: Arc::default(),
+        }
     }
 }
 
@@ -324,6 +385,7 @@ impl<E: Endpoint> Middleware<E> for ApiGate {
         ApiGateEndpoint {
             inner: ep,
             app: self.app.clone(),
+            fresh: self.fresh.clone(),
         }
     }
 }
@@ -331,6 +393,7 @@ impl<E: Endpoint> Middleware<E> for ApiGate {
 pub struct ApiGateEndpoint<E> {
     inner: E,
     app: Arc<App>,
+    fresh: Arc<FreshKeys>,
 }
 
 impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
@@ -359,7 +422,7 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
                 }
             }
         }
-        let auth = resolve(&self.app, &req, &client);
+        let auth = resolve(&self.app, &self.fresh, &req, &client);
         let identity = auth.as_ref().ok().cloned();
         if let (Some(id), Some(ctx)) = (
             &identity,
@@ -505,5 +568,22 @@ impl<E> ApiGateEndpoint<E> {
             error,
         );
         crate::store::run_blocking(|| self.app.record_audit(entry));
+    }
+}
+
+#[cfg(test)]
+mod fresh_tests {
+    use super::*;
+
+    #[test]
+    fn only_keys_recorded_within_the_window_stay_on_the_worker() {
+        let f = FreshKeys::default();
+        let now = crate::domain::model::now();
+        assert!(!f.is_fresh("d", now));
+        f.note("d".into(), now - chrono::Duration::seconds(10));
+        assert!(f.is_fresh("d", now));
+        // Past the window the next authentication may write: it goes to run_blocking.
+        assert!(!f.is_fresh("d", now + chrono::Duration::seconds(FRESH_SECS)));
+        assert!(!f.is_fresh("other", now));
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
 use crate::error::{AppError, AppResult};
+use crate::store::ops::ANSIBLE_LAST_CHUNK;
 use crate::store::tables::*;
 use crate::store::*;
 use rust_embed::RustEmbed;
@@ -154,26 +155,18 @@ impl App {
             }
         }
         let w = self.store.write()?;
-        let runs: Vec<AnsibleRun> = {
-            let t = w.open_table(ANSIBLE_RUNS)?;
-            let mut v = Vec::new();
-            for item in redb::ReadableTable::iter(&t)? {
-                let (_, val) = item?;
-                let r: AnsibleRun = decode(val.value())?;
-                if r.status == "running" || r.status == "queued" {
-                    v.push(r);
-                }
-            }
-            v
-        };
+        let runs = w
+            .ansible_runs()?
+            .into_iter()
+            .filter(|r| r.status == "running" || r.status == "queued");
         for mut r in runs {
             r.status = "failed".into();
             r.finished_at = Some(crate::domain::model::now());
-            put_row(&w, ANSIBLE_RUNS, r.id, &r)?;
-            let mut t = w.open_table(ANSIBLE_OUTPUT)?;
-            t.insert(
-                output_key(r.id, LAST_CHUNK).as_str(),
-                "\n[aiops] the server stopped while this run was going on\n".as_bytes(),
+            w.put_ansible_run(&r)?;
+            w.append_ansible_output(
+                r.id,
+                ANSIBLE_LAST_CHUNK,
+                "\n[aiops] the server stopped while this run was going on\n",
             )?;
         }
         w.commit()?;
@@ -360,7 +353,7 @@ impl App {
                 started_at: None,
                 finished_at: None,
             };
-            put_row(&w, ANSIBLE_RUNS, id, &run)?;
+            w.put_ansible_run(&run)?;
             w.commit()?;
             run
         };
@@ -386,8 +379,7 @@ impl App {
     fn append_output(&self, id: Id, n: u64, text: &str) -> AppResult<()> {
         crate::store::run_blocking(|| {
             let w = self.store.write()?;
-            w.open_table(ANSIBLE_OUTPUT)?
-                .insert(output_key(id, n).as_str(), text.as_bytes())?;
+            w.append_ansible_output(id, n, text)?;
             w.commit()?;
             Ok(())
         })
@@ -396,9 +388,9 @@ impl App {
     fn update_run(&self, id: Id, f: impl FnOnce(&mut AnsibleRun)) {
         let res = (|| -> AppResult<()> {
             let w = self.store.write()?;
-            if let Some(mut r) = get_row_w::<AnsibleRun>(&w, ANSIBLE_RUNS, id)? {
+            if let Some(mut r) = w.ansible_run(id)? {
                 f(&mut r);
-                put_row(&w, ANSIBLE_RUNS, id, &r)?;
+                w.put_ansible_run(&r)?;
             }
             w.commit()?;
             Ok(())
@@ -609,11 +601,12 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
-        let mut run: AnsibleRun = get_row(&r, ANSIBLE_RUNS, id)?
+        let mut run: AnsibleRun = r
+            .ansible_run(id)?
             .filter(|x: &AnsibleRun| run_visible(&r, &g, caller, x))
             .ok_or_else(|| AppError::NotFound(format!("Run {id} not found")))?;
         if run.output.is_empty() {
-            run.output = stored_output(&r, id)?;
+            run.output = r.ansible_output(id)?;
         }
         // A live run's newest output is in memory.
         if let Some(l) = self
@@ -633,7 +626,7 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
-        let mut all: Vec<AnsibleRun> = all_rows(&r, ANSIBLE_RUNS)?;
+        let mut all = r.ansible_runs()?;
         all.retain(|x| run_visible(&r, &g, caller, x));
         all.reverse();
         all.truncate(limit.clamp(1, 500));
@@ -654,7 +647,7 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
-        let mut all: Vec<AnsibleRun> = all_rows(&r, ANSIBLE_RUNS)?;
+        let mut all = r.ansible_runs()?;
         all.retain(|x| {
             project_id.is_none_or(|p| x.project_id == Some(p)) && run_visible(&r, &g, caller, x)
         });
@@ -719,8 +712,7 @@ impl App {
 
     pub fn list_schedules(&self, caller: &Identity) -> AppResult<Vec<AnsibleSchedule>> {
         caller.require_admin()?;
-        let r = self.store.read()?;
-        all_rows(&r, ANSIBLE_SCHEDULES)
+        self.store.read()?.ansible_schedules()
     }
 
     pub fn add_schedule(
@@ -753,7 +745,7 @@ impl App {
             last_run_id: None,
             created_at: crate::domain::model::now(),
         };
-        put_row(&w, ANSIBLE_SCHEDULES, s.id, &s)?;
+        w.put_ansible_schedule(&s)?;
         w.commit()?;
         Ok(s)
     }
@@ -761,10 +753,9 @@ impl App {
     pub fn delete_schedule(&self, caller: &Identity, id: Id) -> AppResult<()> {
         caller.require_admin()?;
         let w = self.store.write()?;
-        if get_row_w::<AnsibleSchedule>(&w, ANSIBLE_SCHEDULES, id)?.is_none() {
+        if !w.delete_ansible_schedule(id)? {
             return Err(AppError::NotFound(format!("Schedule {id} not found")));
         }
-        delete_row(&w, ANSIBLE_SCHEDULES, id)?;
         w.commit()?;
         Ok(())
     }
@@ -772,7 +763,7 @@ impl App {
     /// Enabled schedules, their expressions and playbooks, for the scheduler.
     pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String, String)>> {
         let r = self.store.read()?;
-        let all: Vec<AnsibleSchedule> = all_rows(&r, ANSIBLE_SCHEDULES)?;
+        let all = r.ansible_schedules()?;
         Ok(all
             .into_iter()
             .filter(|s| s.enabled)
@@ -789,13 +780,13 @@ impl App {
     /// of a slow playbook would pile them up otherwise).
     pub(crate) fn ansible_schedule_busy(&self, schedule_id: Id) -> AppResult<Option<String>> {
         let r = self.store.read()?;
-        let Some(s) = get_row::<AnsibleSchedule>(&r, ANSIBLE_SCHEDULES, schedule_id)? else {
+        let Some(s) = r.ansible_schedule(schedule_id)? else {
             return Ok(None);
         };
         let Some(last) = s.last_run_id else {
             return Ok(None);
         };
-        Ok(get_row::<AnsibleRun>(&r, ANSIBLE_RUNS, last)?
+        Ok(r.ansible_run(last)?
             .filter(|run| run.status == "queued" || run.status == "running")
             .map(|run| {
                 format!(
@@ -814,7 +805,8 @@ impl App {
         }
         let (s, user): (AnsibleSchedule, User) = {
             let r = self.store.read()?;
-            let s: AnsibleSchedule = get_row(&r, ANSIBLE_SCHEDULES, schedule_id)?
+            let s: AnsibleSchedule = r
+                .ansible_schedule(schedule_id)?
                 .ok_or_else(|| AppError::NotFound(format!("Schedule {schedule_id} not found")))?;
             let u: User = get_row(&r, USERS, s.created_by)?.ok_or_else(|| {
                 AppError::NotFound(format!(
@@ -844,36 +836,17 @@ impl App {
             },
         )?;
         let w = self.store.write()?;
-        if let Some(mut r) = get_row_w::<AnsibleRun>(&w, ANSIBLE_RUNS, run.id)? {
+        if let Some(mut r) = w.ansible_run(run.id)? {
             r.schedule_id = Some(schedule_id);
-            put_row(&w, ANSIBLE_RUNS, run.id, &r)?;
+            w.put_ansible_run(&r)?;
         }
-        if let Some(mut sc) = get_row_w::<AnsibleSchedule>(&w, ANSIBLE_SCHEDULES, schedule_id)? {
+        if let Some(mut sc) = w.ansible_schedule(schedule_id)? {
             sc.last_run_id = Some(run.id);
-            put_row(&w, ANSIBLE_SCHEDULES, schedule_id, &sc)?;
+            w.put_ansible_schedule(&sc)?;
         }
         w.commit()?;
         Ok(run.id)
     }
-}
-
-/// The chunk number of the note added when a run was cut short by a stop (sorts last).
-const LAST_CHUNK: u64 = 9_999_999_999;
-
-fn output_key(run: Id, n: u64) -> String {
-    format!("{run:020}:{n:010}")
-}
-
-/// A finished run's output from its chunks, in order.
-fn stored_output(r: &crate::store::ReadTxn, run: Id) -> AppResult<String> {
-    let t = r.open_table(ANSIBLE_OUTPUT)?;
-    let (from, to) = (output_key(run, 0), output_key(run + 1, 0));
-    let mut out = String::new();
-    for item in t.range(from.as_str()..to.as_str())? {
-        let (_, v) = item?;
-        out.push_str(&String::from_utf8_lossy(v.value()));
-    }
-    Ok(out)
 }
 
 /// `base/rel` when it is a file whose real path (symlinks resolved) stays inside `base`.

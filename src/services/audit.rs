@@ -11,7 +11,6 @@ use crate::store::ReadTxn;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::NaiveDate;
-use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Deserialize;
 
 impl App {
@@ -19,9 +18,7 @@ impl App {
     pub fn record_audit(&self, mut entry: AuditEntry) {
         let res = (|| -> AppResult<()> {
             let w = self.store.write()?;
-            entry.id = next_id(&w, "audit_log")?;
-            put_row(&w, AUDIT_LOG, entry.id, &entry)?;
-            let len = w.open_table(AUDIT_LOG)?.len()?;
+            let len = w.append_audit(&mut entry)?;
             w.commit()?;
             // The row cap holds between the scheduler's hourly runs too (with 10% slack).
             let max = self.config.audit_max_rows;
@@ -41,30 +38,7 @@ impl App {
         let cutoff = crate::domain::model::now()
             - chrono::Duration::days(self.config.audit_retention_days as i64);
         let w = self.store.write()?;
-        let removed = {
-            let mut t = w.open_table(AUDIT_LOG)?;
-            let len = t.len()?;
-            let over = len.saturating_sub(self.config.audit_max_rows);
-            let mut doomed = Vec::new();
-            for item in t.iter()? {
-                let (k, v) = item?;
-                let old = decode::<AuditEntry>(v.value())
-                    .map(|e| e.created_at < cutoff)
-                    .unwrap_or(true);
-                if (doomed.len() as u64) < over || old {
-                    doomed.push(k.value());
-                } else {
-                    break;
-                }
-                if doomed.len() >= 100_000 {
-                    break;
-                }
-            }
-            for k in &doomed {
-                t.remove(*k)?;
-            }
-            doomed.len() as u64
-        };
+        let removed = w.prune_audit(cutoff, self.config.audit_max_rows, 100_000)?;
         w.commit()?;
         if removed > 0 {
             tracing::info!(removed, "audit log retention applied");
@@ -81,14 +55,8 @@ impl App {
     ) -> AppResult<(Vec<AuditEntry>, u64)> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        let t = r.open_table(AUDIT_LOG)?;
-        let total = t.len()?;
-        let mut out = Vec::with_capacity(limit.min(500));
-        for item in t.iter()?.rev().skip(offset).take(limit) {
-            let (_, v) = item?;
-            out.push(decode(v.value())?);
-        }
-        Ok((out, total))
+        let total = r.audit_len()?;
+        Ok((r.audit_newest(offset, limit)?, total))
     }
 
     /// The admin's audit page: the entries matching `filter`, newest first, with names instead
@@ -107,33 +75,32 @@ impl App {
         caller.require_admin()?;
         let limit = limit.clamp(1, 500);
         let r = self.store.read()?;
-        let t = r.open_table(AUDIT_LOG)?;
         let mut entries: Vec<AuditEntry> = Vec::with_capacity(limit);
         let (total, complete) = if filter.is_empty() {
-            for item in t.iter()?.rev().skip(offset).take(limit) {
-                entries.push(decode(item?.1.value())?);
-            }
-            (t.len()?, true)
+            entries = r.audit_newest(offset, limit)?;
+            (r.audit_len()?, true)
         } else {
             let mut matched = 0u64;
             let mut complete = true;
-            for (scanned, item) in t.iter()?.rev().enumerate() {
+            let mut scanned = 0usize;
+            r.scan_audit_newest(|v| {
                 if scanned >= AUDIT_SCAN_CAP {
                     complete = false;
-                    break;
+                    return Ok(false);
                 }
-                let (_, v) = item?;
-                let Ok(lite) = serde_json::from_slice::<LiteEntry>(v.value()) else {
-                    continue;
+                scanned += 1;
+                let Ok(lite) = serde_json::from_slice::<LiteEntry>(v) else {
+                    return Ok(true);
                 };
                 if !filter.matches(&lite) {
-                    continue;
+                    return Ok(true);
                 }
                 if matched >= offset as u64 && entries.len() < limit {
-                    entries.push(decode(v.value())?);
+                    entries.push(decode(v)?);
                 }
                 matched += 1;
-            }
+                Ok(true)
+            })?;
             (matched, complete)
         };
         let mut rows = Vec::with_capacity(entries.len());
@@ -244,36 +211,15 @@ fn kind_label(kind: &str) -> String {
 }
 
 fn has_table(kind: &str) -> bool {
-    table_of(kind).is_some()
+    crate::store::audit::target_fields(kind).is_some()
 }
-
-/// The table a target kind lives in, and the fields that name a row, best first.
-fn table_of(kind: &str) -> Option<(RowTable, &'static [&'static str])> {
-    Some(match kind {
-        "tenant" => (TENANTS, &["name"]),
-        "project" => (PROJECTS, &["name"]),
-        "user" | "member" | "owner" => (USERS, &["email", "name"]),
-        "key" => (API_KEYS, &["name", "key_prefix"]),
-        "integration" => (INTEGRATIONS, &["name"]),
-        "issue" => (ISSUES, &["title", "external_id"]),
-        "ssh_key" => (SSH_KEYS, &["name", "fingerprint"]),
-        "known_host" => (KNOWN_HOSTS, &["host"]),
-        "backup" => (BACKUPS, &["filename"]),
-        "ansible_run" => (ANSIBLE_RUNS, &["playbook"]),
-        "ansible_schedule" => (ANSIBLE_SCHEDULES, &["name", "playbook"]),
-        "session" => (AI_SESSIONS, &["description", "tool"]),
-        _ => return None,
-    })
-}
-
-type RowTable = redb::TableDefinition<'static, u64, &'static [u8]>;
 
 /// The display name of row `id` of `kind`, or None when it is gone (or the kind has no table).
 fn label(r: &ReadTxn, kind: &str, id: Id) -> AppResult<Option<String>> {
-    let Some((table, fields)) = table_of(kind) else {
+    let Some(fields) = crate::store::audit::target_fields(kind) else {
         return Ok(None);
     };
-    let Some(row) = get_row::<serde_json::Value>(r, table, id)? else {
+    let Some(row) = r.audit_target_row(kind, id)? else {
         return Ok(None);
     };
     Ok(Some(
@@ -1228,8 +1174,7 @@ mod tests {
                     format!("/tenants/{kept}/edit"),
                     AuditSource::Web,
                 );
-                e.id = next_id(&w, "audit_log").expect("id");
-                put_row(&w, AUDIT_LOG, e.id, &e).expect("row");
+                w.append_audit(&mut e).expect("row");
             }
             w.commit().expect("commit");
         }

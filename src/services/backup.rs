@@ -14,9 +14,9 @@ use crate::auth::Identity;
 use crate::domain::backup::{self as dom, Manifest, TableEntry};
 use crate::domain::{Backup, Id, User};
 use crate::error::{AppError, AppResult};
+use crate::store::backup::NewFile;
 use crate::store::tables::*;
 use crate::store::*;
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 const SCHEDULE_SETTING: &str = "backup.schedule";
 
 /// Tables whose live content survives a restore.
-const KEEP_LIVE: &[(RowTable, &str)] = &[(BACKUPS, "backups"), (AUDIT_LOG, "audit_log")];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BackupSchedule {
@@ -323,12 +322,7 @@ impl App {
                 }
                 tables.push(entry);
             }
-            let schema_version = {
-                let meta = r.open_table(META)?;
-                meta.get("schema_version")?
-                    .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
-                    .unwrap_or(0)
-            };
+            let schema_version = r.schema_version()?;
             drop(r);
             let manifest = Manifest {
                 format: dom::FORMAT.into(),
@@ -385,7 +379,7 @@ impl App {
             schema_version: Some(manifest.schema_version),
         };
         let w = self.store.write()?;
-        put_row(&w, BACKUPS, id, &b)?;
+        w.put_backup(&b)?;
         w.commit()?;
         tracing::info!(
             backup = id,
@@ -401,7 +395,7 @@ impl App {
     pub fn list_backups(&self, caller: &Identity) -> AppResult<Vec<BackupView>> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        let mut all: Vec<Backup> = all_rows(&r, BACKUPS)?;
+        let mut all = r.backups()?;
         all.retain(|b| Path::new(&b.filepath).is_file());
         all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         all.into_iter()
@@ -421,7 +415,7 @@ impl App {
     pub fn get_backup(&self, caller: &Identity, id: Id) -> AppResult<BackupView> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        let b: Backup = get_row(&r, BACKUPS, id)?.ok_or_else(|| {
+        let b: Backup = r.backup(id)?.ok_or_else(|| {
             AppError::NotFound(format!("Backup with ID '{id}' not found in database."))
         })?;
         if !Path::new(&b.filepath).is_file() {
@@ -443,10 +437,9 @@ impl App {
     pub fn delete_backup(&self, caller: &Identity, id: Id) -> AppResult<()> {
         caller.require_admin()?;
         let w = self.store.write()?;
-        let b: Backup = get_row_w(&w, BACKUPS, id)?.ok_or_else(|| {
+        let b: Backup = w.delete_backup(id)?.ok_or_else(|| {
             AppError::NotFound(format!("Backup with ID '{id}' not found in database."))
         })?;
-        delete_row(&w, BACKUPS, id)?;
         w.commit()?;
         match std::fs::remove_file(&b.filepath) {
             Ok(()) => Ok(()),
@@ -486,8 +479,8 @@ impl App {
         let tmp = self.config.data_dir.join("aiops.redb.restoring");
         let _ = std::fs::remove_file(&tmp);
         let built = (|| -> AppResult<()> {
-            let db = open_db_with_cache(&tmp, 64 << 20)?;
-            let w = crate::store::WriteTxn::begin(&db)?;
+            let file = NewFile::create(&tmp, 64 << 20)?;
+            let w = file.write()?;
             let f = std::fs::File::open(&path).map_err(|e| io_err("open", &path, e))?;
             let mut ar =
                 tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
@@ -504,43 +497,17 @@ impl App {
                 else {
                     continue;
                 };
-                let Some(def) = ALL_TABLES.iter().find(|t| t.name() == table) else {
-                    return Err(AppError::BadRequest(format!(
-                        "the backup holds table '{table}', which this aiops does not know"
-                    )));
-                };
                 let mut reader = std::io::BufReader::new(&mut entry);
                 let mut it = std::iter::from_fn(|| {
                     dom::read_record(&mut reader).map_err(corrupt).transpose()
                 });
-                def.load(&w, &mut it)?;
+                w.load_table_named(&table, &mut it)?;
             }
             // The catalogue of backups and the audit log stay as they are now.
-            let live = self.store.read()?;
-            for (def, seq_name) in KEEP_LIVE {
-                w.delete_table(*def)?;
-                let mut t = w.open_table(*def)?;
-                for item in live.open_table(*def)?.iter()? {
-                    let (k, v) = item?;
-                    t.insert(k.value(), v.value())?;
-                }
-                let live_seq = live.open_table(SEQ)?.get(*seq_name)?.map(|v| v.value());
-                let mut seq = w.open_table(SEQ)?;
-                match live_seq {
-                    Some(n) => {
-                        seq.insert(*seq_name, n)?;
-                    }
-                    None => {
-                        seq.remove(*seq_name)?;
-                    }
-                }
-            }
+            w.keep_live_tables(&self.store.read()?)?;
             w.commit()?;
-            migrate_db(&db, &tmp)?;
-            // Check the result opens and reads before it replaces anything.
-            let r = crate::store::ReadTxn::begin(&db)?;
-            drop(r.open_table(USERS)?);
-            Ok(())
+            // Migrated, and checked that it opens and reads, before it replaces anything.
+            file.finish()
         })();
         if let Err(e) = built {
             let _ = std::fs::remove_file(&tmp);
@@ -709,7 +676,7 @@ impl App {
                 schema_version: None,
             };
             let w = self.store.write()?;
-            put_row(&w, BACKUPS, id, &b)?;
+            w.put_backup(&b)?;
             w.commit()?;
             self.restore_locked(caller, b)
         })?;
@@ -742,11 +709,7 @@ impl App {
     pub fn backup_schedule(&self, caller: &Identity) -> AppResult<BackupSchedule> {
         caller.require_admin()?;
         let r = self.store.read()?;
-        let t = r.open_table(SETTINGS)?;
-        Ok(match t.get(SCHEDULE_SETTING)? {
-            Some(v) => decode(v.value())?,
-            None => BackupSchedule::default(),
-        })
+        Ok(r.setting(SCHEDULE_SETTING)?.unwrap_or_default())
     }
 
     pub fn set_backup_schedule(
@@ -774,10 +737,7 @@ impl App {
             keep_days: s.keep_days,
         };
         let w = self.store.write()?;
-        {
-            let mut t = w.open_table(SETTINGS)?;
-            t.insert(SCHEDULE_SETTING, encode(&s)?.as_slice())?;
-        }
+        w.set_setting(SCHEDULE_SETTING, &s)?;
         w.commit()?;
         Ok(s)
     }
@@ -800,7 +760,7 @@ impl App {
         let s = self.backup_schedule(&Identity::system())?;
         let all: Vec<Backup> = {
             let r = self.store.read()?;
-            all_rows(&r, BACKUPS)?
+            r.backups()?
         };
         let gone = dom::expired(&all, s.keep_last, s.keep_days, crate::domain::model::now());
         for id in &gone {
@@ -808,7 +768,7 @@ impl App {
                 let _ = std::fs::remove_file(&b.filepath);
             }
             let w = self.store.write()?;
-            delete_row(&w, BACKUPS, *id)?;
+            w.delete_backup(*id)?;
             w.commit()?;
         }
         Ok(gone)

@@ -20,7 +20,6 @@ use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use redb::ReadableTableMetadata;
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -580,26 +579,12 @@ fn check_target(
     force: bool,
     report: &mut ImportReport,
 ) -> AppResult<()> {
-    let previous = match r.open_table(SETTINGS) {
-        Ok(t) => t
-            .get(SOURCE_SETTING)?
-            .map(|v| decode::<String>(v.value()))
-            .transpose()?,
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let previous: Option<String> = r.setting(SOURCE_SETTING)?;
     if previous.as_deref() == Some(source) && !force {
         report.already_imported = true;
         return Ok(());
     }
-    let mut non_empty = false;
-    for t in [USERS, TENANTS, PROJECTS, ISSUES] {
-        match r.open_table(t) {
-            Ok(t) => non_empty |= t.len()? > 0,
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let non_empty = r.holds_data()?;
     if non_empty && !force {
         let msg = format!(
             "the store in {} already holds data; import into a new data directory, or pass --force to replace everything in it",
@@ -687,9 +672,9 @@ pub fn preview_sqlite(
     let mut report = ImportReport::default();
     let store_file = data_dir.join("aiops.redb");
     if store_file.is_file() {
-        match redb::ReadOnlyDatabase::open(&store_file) {
+        match crate::store::backup::OtherFile::open(&store_file) {
             Ok(existing) => {
-                let r = crate::store::ReadTxn::begin(&existing)?;
+                let r = existing.read()?;
                 check_target(&r, &source, data_dir, true, force, &mut report)?;
                 if report.already_imported {
                     return Ok(report);
@@ -744,19 +729,7 @@ impl App {
     fn write_plan(&self, plan: Plan, source: &str) -> AppResult<()> {
         let w = self.store.write()?;
         // Start from empty tables (a forced import replaces everything).
-        for t in ALL_TABLES {
-            if t.name() == "meta" {
-                continue;
-            }
-            match t {
-                AnyTable::RowU64(d) => drop(w.delete_table(*d)?),
-                AnyTable::RowStr(d) => drop(w.delete_table(*d)?),
-                AnyTable::IdxStr(d) => drop(w.delete_table(*d)?),
-                AnyTable::MultiU64(d) => drop(w.delete_multimap_table(*d)?),
-                AnyTable::MultiStr(d) => drop(w.delete_multimap_table(*d)?),
-            }
-            t.create(&w)?;
-        }
+        w.reset_all_tables()?;
         let mut seq: BTreeMap<&str, u64> = BTreeMap::new();
         let mut bump = |name: &'static str, id: u64| {
             let e = seq.entry(name).or_default();
@@ -773,11 +746,7 @@ impl App {
             bump("tenants", t.id);
         }
         for k in &plan.ssh_keys {
-            put_row(&w, SSH_KEYS, k.id, k)?;
-            multi_add(&w, SSH_KEYS_BY_USER, k.user_id, k.id)?;
-            if let Some(t) = k.tenant_id {
-                multi_add(&w, SSH_KEYS_BY_TENANT, t, k.id)?;
-            }
+            w.put_ssh_key(k)?;
             bump("ssh_keys", k.id);
         }
         for p in &plan.projects {
@@ -828,25 +797,19 @@ impl App {
             bump("api_keys", k.id);
         }
         for a in &plan.audit {
-            put_row(&w, AUDIT_LOG, a.id, a)?;
+            w.insert_audit(a)?;
             bump("audit_log", a.id);
         }
-        {
-            let mut t = w.open_table(SEQ)?;
-            for (name, n) in seq {
-                t.insert(name, n)?;
-            }
+        for (name, n) in seq {
+            w.set_seq(name, n)?;
         }
         // The original had owners only: each owner becomes a maintainer of their project, so
         // everyone keeps exactly the access they had.
         backfill_owner_memberships(&w)?;
-        {
-            let mut t = w.open_table(SETTINGS)?;
-            if let Some(g) = &plan.global {
-                t.insert("agents.global_context", encode(g)?.as_slice())?;
-            }
-            t.insert(SOURCE_SETTING, encode(&source.to_string())?.as_slice())?;
+        if let Some(g) = &plan.global {
+            w.set_setting("agents.global_context", g)?;
         }
+        w.set_setting(SOURCE_SETTING, &source.to_string())?;
         w.commit()?;
         Ok(())
     }

@@ -288,16 +288,12 @@ impl App {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let found: Option<AiSession> = match key.parse::<u64>() {
-            Ok(id) => get_row(&r, AI_SESSIONS, id)?,
+            Ok(id) => r.ai_session(id)?,
             Err(_) => {
-                let ids = if caller.user.is_admin {
-                    None
+                let rows: Vec<AiSession> = if caller.user.is_admin {
+                    r.ai_sessions()?
                 } else {
-                    Some(multi_ids(&r, AI_SESSIONS_BY_USER, caller.id())?)
-                };
-                let rows: Vec<AiSession> = match ids {
-                    Some(ids) => rows_by_ids(&r, AI_SESSIONS, ids)?,
-                    None => all_rows(&r, AI_SESSIONS)?,
+                    r.ai_sessions_of_user(caller.id())?
                 };
                 rows.into_iter().find(|s| s.session_id == key)
             }
@@ -369,11 +365,7 @@ impl App {
                     issue.project_id
                 )));
             }
-            let mine: Vec<AiSession> = rows_by_ids(
-                &r,
-                AI_SESSIONS,
-                multi_ids(&r, AI_SESSIONS_BY_USER, caller.id())?,
-            )?;
+            let mine: Vec<AiSession> = r.ai_sessions_of_user(caller.id())?;
             drop(r);
             for s in mine.into_iter().filter(|s| {
                 s.is_active && s.project_id == project_id && s.issue_id == Some(issue_id)
@@ -465,9 +457,7 @@ impl App {
                 end_reason: None,
                 tool_session_id: None,
             };
-            put_row(&w, AI_SESSIONS, id, &s)?;
-            multi_add(&w, AI_SESSIONS_BY_USER, s.user_id, id)?;
-            multi_add(&w, AI_SESSIONS_BY_PROJECT, project_id, id)?;
+            w.put_ai_session(&s)?;
             w.commit()?;
             s
         };
@@ -671,21 +661,21 @@ impl App {
 
     fn save_session(&self, s: &AiSession) -> AppResult<()> {
         let w = self.store.write()?;
-        put_row(&w, AI_SESSIONS, s.id, s)?;
+        w.put_ai_session(s)?;
         w.commit()?;
         Ok(())
     }
 
     fn end_row(&self, id: Id, reason: &str) -> AppResult<()> {
         let w = self.store.write()?;
-        let key = if let Some(mut s) = get_row_w::<AiSession>(&w, AI_SESSIONS, id)? {
+        let key = if let Some(mut s) = w.ai_session(id)? {
             if s.is_active || s.end_reason.is_none() {
                 s.end_reason = Some(reason.to_string());
             }
             s.is_active = false;
             s.ended_at.get_or_insert_with(crate::domain::model::now);
             let k = s.api_key_id.take();
-            put_row(&w, AI_SESSIONS, id, &s)?;
+            w.put_ai_session(&s)?;
             k
         } else {
             None
@@ -714,13 +704,9 @@ impl App {
         }
         let r = self.store.read()?;
         let mut rows: Vec<AiSession> = if all_users {
-            all_rows(&r, AI_SESSIONS)?
+            r.ai_sessions()?
         } else {
-            rows_by_ids(
-                &r,
-                AI_SESSIONS,
-                multi_ids(&r, AI_SESSIONS_BY_USER, caller.id())?,
-            )?
+            r.ai_sessions_of_user(caller.id())?
         };
         rows.retain(|s| {
             session_visible(caller, s)
@@ -910,7 +896,8 @@ impl App {
         self.end_row(s.id, reason)?;
         tracing::info!(session = s.id, by = caller.id(), "ai session stopped");
         let r = self.store.read()?;
-        get_row(&r, AI_SESSIONS, s.id)?.ok_or_else(|| AppError::NotFound("session vanished".into()))
+        r.ai_session(s.id)?
+            .ok_or_else(|| AppError::NotFound("session vanished".into()))
     }
 
     /// Keep the tool's own conversation id from its pane (Codex and Claude print one when they
@@ -934,9 +921,9 @@ impl App {
         };
         let saved = (|| -> AppResult<()> {
             let w = self.store.write()?;
-            if let Some(mut row) = get_row_w::<AiSession>(&w, AI_SESSIONS, s.id)? {
+            if let Some(mut row) = w.ai_session(s.id)? {
                 row.tool_session_id = Some(id);
-                put_row(&w, AI_SESSIONS, s.id, &row)?;
+                w.put_ai_session(&row)?;
             }
             w.commit()?;
             Ok(())
@@ -1060,10 +1047,10 @@ impl App {
 
     fn revoke_session_key(&self, id: Id) -> AppResult<()> {
         let w = self.store.write()?;
-        let key = match get_row_w::<AiSession>(&w, AI_SESSIONS, id)? {
+        let key = match w.ai_session(id)? {
             Some(mut s) => {
                 let k = s.api_key_id.take();
-                put_row(&w, AI_SESSIONS, id, &s)?;
+                w.put_ai_session(&s)?;
                 k
             }
             None => None,
@@ -1140,7 +1127,7 @@ impl App {
     pub async fn rediscover_sessions(&self) -> AppResult<(usize, usize)> {
         let rows: Vec<AiSession> = {
             let r = self.store.read()?;
-            all_rows(&r, AI_SESSIONS)?
+            r.ai_sessions()?
         };
         let (mut kept, mut ended) = (0, 0);
         for s in rows.into_iter().filter(|s| s.is_active) {

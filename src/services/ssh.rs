@@ -116,8 +116,8 @@ impl App {
         require_admin(caller)?;
         let r = self.store.read()?;
         let keys: Vec<SshKey> = match tenant_id {
-            Some(t) => rows_by_ids(&r, SSH_KEYS, multi_ids(&r, SSH_KEYS_BY_TENANT, t)?)?,
-            None => all_rows(&r, SSH_KEYS)?,
+            Some(t) => r.ssh_keys_of_tenant(t)?,
+            None => r.ssh_keys()?,
         };
         self.key_views(&r, keys)
     }
@@ -125,7 +125,8 @@ impl App {
     pub fn get_ssh_key(&self, caller: &Identity, id: Id) -> AppResult<SshKeyView> {
         require_admin(caller)?;
         let r = self.store.read()?;
-        let key: SshKey = get_row(&r, SSH_KEYS, id)?
+        let key: SshKey = r
+            .ssh_key(id)?
             .ok_or_else(|| AppError::NotFound(format!("SSH key {id} not found")))?;
         Ok(self.key_views(&r, vec![key])?.remove(0))
     }
@@ -178,18 +179,11 @@ impl App {
         {
             return Err(AppError::NotFound(format!("Tenant {t} not found")));
         }
-        {
-            let t = w.open_table(SSH_KEYS)?;
-            for item in redb::ReadableTable::iter(&t)? {
-                let (_, v) = item?;
-                let k: SshKey = decode(v.value())?;
-                if k.fingerprint == fp {
-                    return Err(AppError::Conflict(format!(
-                        "This key is already stored as '{}' (id {}); fingerprint {fp}",
-                        k.name, k.id
-                    )));
-                }
-            }
+        if let Some(k) = w.ssh_keys()?.into_iter().find(|k| k.fingerprint == fp) {
+            return Err(AppError::Conflict(format!(
+                "This key is already stored as '{}' (id {}); fingerprint {fp}",
+                k.name, k.id
+            )));
         }
         let now = crate::domain::model::now();
         let key = SshKey {
@@ -203,11 +197,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        put_row(&w, SSH_KEYS, key.id, &key)?;
-        multi_add(&w, SSH_KEYS_BY_USER, key.user_id, key.id)?;
-        if let Some(t) = key.tenant_id {
-            multi_add(&w, SSH_KEYS_BY_TENANT, t, key.id)?;
-        }
+        w.put_ssh_key(&key)?;
         w.commit()?;
         tracing::info!(key = key.id, fingerprint = %key.fingerprint, "ssh key stored");
         self.get_ssh_key(caller, key.id)
@@ -224,7 +214,8 @@ impl App {
         let private = parse_private(private_key)?;
         let enc = self.secrets.encrypt(&openssh_private(&private)?)?;
         let w = self.store.write()?;
-        let mut key: SshKey = get_row_w(&w, SSH_KEYS, id)?
+        let mut key: SshKey = w
+            .ssh_key(id)?
             .ok_or_else(|| AppError::NotFound(format!("SSH key {id} not found")))?;
         if key_body(&key.public_key) != Some(key_line(private.public_key())) {
             return Err(AppError::BadRequest(format!(
@@ -235,7 +226,7 @@ impl App {
         }
         key.private_key_enc = Some(enc);
         key.updated_at = crate::domain::model::now();
-        put_row(&w, SSH_KEYS, id, &key)?;
+        w.put_ssh_key(&key)?;
         w.commit()?;
         self.get_ssh_key(caller, id)
     }
@@ -244,29 +235,8 @@ impl App {
     pub fn delete_ssh_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
-        let key: SshKey = get_row_w(&w, SSH_KEYS, id)?
+        w.delete_ssh_key(id)?
             .ok_or_else(|| AppError::NotFound(format!("SSH key {id} not found")))?;
-        let users: Vec<Project> = {
-            let t = w.open_table(PROJECTS)?;
-            let mut v = Vec::new();
-            for item in redb::ReadableTable::iter(&t)? {
-                let (_, val) = item?;
-                let p: Project = decode(val.value())?;
-                if p.ssh_key_id == Some(id) {
-                    v.push(p);
-                }
-            }
-            v
-        };
-        for mut p in users {
-            p.ssh_key_id = None;
-            put_row(&w, PROJECTS, p.id, &p)?;
-        }
-        multi_del(&w, SSH_KEYS_BY_USER, key.user_id, id)?;
-        if let Some(t) = key.tenant_id {
-            multi_del(&w, SSH_KEYS_BY_TENANT, t, id)?;
-        }
-        delete_row(&w, SSH_KEYS, id)?;
         w.commit()?;
         Ok(())
     }
@@ -288,7 +258,8 @@ impl App {
             crate::domain::access::Action::Manage,
         )?;
         if let Some(k) = key_id {
-            let key: SshKey = get_row_w(&w, SSH_KEYS, k)?
+            let key: SshKey = w
+                .ssh_key(k)?
                 .ok_or_else(|| AppError::NotFound(format!("SSH key {k} not found")))?;
             match key.tenant_id {
                 Some(t) if t != p.tenant_id => {
@@ -312,15 +283,14 @@ impl App {
     /// The key git uses for a project: its own, else its tenant's oldest, else a global one.
     fn key_for_project(&self, r: &crate::store::ReadTxn, p: &Project) -> AppResult<Option<SshKey>> {
         if let Some(id) = p.ssh_key_id
-            && let Some(k) = get_row::<SshKey>(r, SSH_KEYS, id)?
+            && let Some(k) = r.ssh_key(id)?
             && k.private_key_enc.is_some()
             // Never another tenant's key, whatever the row says.
             && k.tenant_id.is_none_or(|t| t == p.tenant_id)
         {
             return Ok(Some(k));
         }
-        let mut tenant_keys: Vec<SshKey> =
-            rows_by_ids(r, SSH_KEYS, multi_ids(r, SSH_KEYS_BY_TENANT, p.tenant_id)?)?;
+        let mut tenant_keys: Vec<SshKey> = r.ssh_keys_of_tenant(p.tenant_id)?;
         tenant_keys.sort_by_key(|k| (k.created_at, k.id));
         if let Some(k) = tenant_keys
             .into_iter()
@@ -328,7 +298,7 @@ impl App {
         {
             return Ok(Some(k));
         }
-        let all: Vec<SshKey> = all_rows(r, SSH_KEYS)?;
+        let all: Vec<SshKey> = r.ssh_keys()?;
         Ok(all
             .into_iter()
             .find(|k| k.tenant_id.is_none() && k.private_key_enc.is_some()))
@@ -338,28 +308,20 @@ impl App {
 
     pub fn trust_on_first_use(&self) -> AppResult<bool> {
         let r = self.store.read()?;
-        let t = r.open_table(SETTINGS)?;
-        Ok(match t.get(TOFU_SETTING)? {
-            Some(v) => decode::<bool>(v.value())?,
-            None => true,
-        })
+        Ok(r.setting::<bool>(TOFU_SETTING)?.unwrap_or(true))
     }
 
     pub fn set_trust_on_first_use(&self, caller: &Identity, on: bool) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
-        {
-            let mut t = w.open_table(SETTINGS)?;
-            t.insert(TOFU_SETTING, encode(&on)?.as_slice())?;
-        }
+        w.set_setting(TOFU_SETTING, &on)?;
         w.commit()?;
         Ok(())
     }
 
     pub fn list_known_hosts(&self, caller: &Identity) -> AppResult<Vec<KnownHost>> {
         require_admin(caller)?;
-        let r = self.store.read()?;
-        all_rows(&r, KNOWN_HOSTS)
+        self.store.read()?.known_hosts()
     }
 
     /// Pin a host key entered by an admin (`ssh-ed25519 AAAA…`, or a known_hosts line).
@@ -392,15 +354,7 @@ impl App {
     ) -> AppResult<KnownHost> {
         let line = key_line(key);
         let w = self.store.write()?;
-        let existing: Vec<KnownHost> = {
-            let t = w.open_table(KNOWN_HOSTS)?;
-            let mut v = Vec::new();
-            for item in redb::ReadableTable::iter(&t)? {
-                let (_, val) = item?;
-                v.push(decode::<KnownHost>(val.value())?);
-            }
-            v
-        };
+        let existing: Vec<KnownHost> = w.known_hosts()?;
         if let HostCheck::Trusted(id) = check_host(&existing, host, port, &line) {
             return existing
                 .into_iter()
@@ -418,7 +372,7 @@ impl App {
             created_at: crate::domain::model::now(),
             last_seen_at: None,
         };
-        put_row(&w, KNOWN_HOSTS, kh.id, &kh)?;
+        w.put_known_host(&kh)?;
         w.commit()?;
         Ok(kh)
     }
@@ -426,10 +380,9 @@ impl App {
     pub fn delete_known_host(&self, caller: &Identity, id: Id) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
-        if get_row_w::<KnownHost>(&w, KNOWN_HOSTS, id)?.is_none() {
+        if !w.delete_known_host(id)? {
             return Err(AppError::NotFound(format!("Known host {id} not found")));
         }
-        delete_row(&w, KNOWN_HOSTS, id)?;
         w.commit()?;
         Ok(())
     }
@@ -471,7 +424,7 @@ impl App {
         let line = key_line(&offered);
         let entries: Vec<KnownHost> = {
             let r = self.store.read()?;
-            all_rows(&r, KNOWN_HOSTS)?
+            r.known_hosts()?
         };
         match check_host(&entries, host, port, &line) {
             HostCheck::Trusted(_) => {}

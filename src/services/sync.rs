@@ -14,7 +14,6 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use crate::store::tables::*;
 use crate::store::*;
-use redb::ReadableTable;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -84,9 +83,7 @@ impl App {
             g.check_project(&project, Action::Work)?;
         }
         let mut out = Vec::new();
-        let t = r.open_table(PROJECT_INTEGRATIONS)?;
-        for item in t.iter()? {
-            let link: ProjectIntegration = decode(item?.1.value())?;
+        for link in all_rows::<ProjectIntegration>(&r, PROJECT_INTEGRATIONS)? {
             if req.project_id.is_some_and(|p| p != link.project_id)
                 || req.integration_id.is_some_and(|i| i != link.integration_id)
             {
@@ -228,7 +225,7 @@ impl App {
                 missing: 0,
                 error: None,
             };
-            put_row(&w, SYNC_RUNS, run.id, &run)?;
+            w.put_sync_run(&run)?;
             w.commit()?;
             Ok(run.id)
         })?;
@@ -281,14 +278,14 @@ impl App {
                 // The next incremental run starts from when this fetch began (no race window).
                 link.last_synced_at = Some(started);
                 put_row(&w, PROJECT_INTEGRATIONS, link_id, &link)?;
-                if let Some(mut run) = get_row_w::<SyncRun>(&w, SYNC_RUNS, run_id)? {
+                if let Some(mut run) = w.sync_run(run_id)? {
                     run.status = "success".into();
                     run.finished_at = Some(crate::domain::model::now());
                     run.fetched = payloads.len() as u64;
                     run.created = created;
                     run.updated = updated;
                     run.missing = missing;
-                    put_row(&w, SYNC_RUNS, run_id, &run)?;
+                    w.put_sync_run(&run)?;
                 }
                 w.commit()?;
                 Ok((created, updated, missing))
@@ -303,10 +300,10 @@ impl App {
 
     fn finish_run(&self, id: Id, f: impl FnOnce(&mut SyncRun)) -> AppResult<()> {
         let w = self.store.write()?;
-        if let Some(mut run) = get_row_w::<SyncRun>(&w, SYNC_RUNS, id)? {
+        if let Some(mut run) = w.sync_run(id)? {
             f(&mut run);
             run.finished_at = Some(crate::domain::model::now());
-            put_row(&w, SYNC_RUNS, id, &run)?;
+            w.put_sync_run(&run)?;
         }
         w.commit()?;
         Ok(())
@@ -316,22 +313,15 @@ impl App {
     pub fn mark_interrupted_syncs(&self) -> AppResult<u64> {
         let w = self.store.write()?;
         let mut n = 0;
-        let running: Vec<SyncRun> = {
-            let t = w.open_table(SYNC_RUNS)?;
-            let mut v = Vec::new();
-            for item in t.iter()? {
-                let run: SyncRun = decode(item?.1.value())?;
-                if run.status == "running" {
-                    v.push(run);
-                }
-            }
-            v
-        };
+        let running = w
+            .sync_runs()?
+            .into_iter()
+            .filter(|run| run.status == "running");
         for mut run in running {
             run.status = "interrupted".into();
             run.error = Some("The server stopped during this sync; the next run starts again from the last completed one.".into());
             run.finished_at = Some(crate::domain::model::now());
-            put_row(&w, SYNC_RUNS, run.id, &run)?;
+            w.put_sync_run(&run)?;
             n += 1;
         }
         w.commit()?;
@@ -347,25 +337,21 @@ impl App {
     ) -> AppResult<Vec<SyncRun>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let t = r.open_table(SYNC_RUNS)?;
         let visible = Grants::load(&r, caller)?.visible_project_ids(&r)?;
         let mut out = Vec::new();
-        for item in t.iter()?.rev() {
-            let run: SyncRun = decode(item?.1.value())?;
+        r.sync_runs_newest(|run| {
             if link_id.is_some_and(|l| l != run.project_integration_id) {
-                continue;
+                return true;
             }
             if visible
                 .as_ref()
                 .is_some_and(|v| !v.contains(&run.project_id))
             {
-                continue;
+                return true;
             }
             out.push(run);
-            if out.len() >= limit.clamp(1, 1000) {
-                break;
-            }
-        }
+            out.len() < limit.clamp(1, 1000)
+        })?;
         Ok(out)
     }
 }

@@ -143,12 +143,7 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<u64, AppError> {
-        let r = self.read()?;
-        let meta = r.open_table(META)?;
-        Ok(meta
-            .get("schema_version")?
-            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
-            .unwrap_or(0))
+        self.read()?.schema_version()
     }
 }
 
@@ -491,6 +486,11 @@ pub fn meta_del(w: &WriteTxn, key: &str) -> Result<(), AppError> {
 pub fn table_len(r: &ReadTxn, def: RowTable) -> Result<u64, AppError> {
     Ok(r.open_table(def)?.len()?)
 }
+
+// Entity methods of the transactions, by capability (each file adds `impl ReadTxn`/`WriteTxn`).
+pub mod audit;
+pub mod backup;
+pub mod ops;
 
 #[cfg(test)]
 mod tests {

@@ -241,6 +241,12 @@ impl AnyTable {
         Ok(n)
     }
 
+    /// How many entries the table holds (a multimap counts each value); a table missing
+    /// from an older file holds none.
+    pub fn entries(&self, r: &ReadTxn) -> Result<u64, AppError> {
+        self.dump(r, &mut |_, _| Ok(()))
+    }
+
     #[cfg(test)]
     pub fn check_exists(&self, r: &ReadTxn) -> Result<(), AppError> {
         match self {
