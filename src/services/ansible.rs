@@ -385,8 +385,9 @@ impl App {
         })
     }
 
+    /// Change a stored run (called from the run's task: the write leaves the async worker).
     fn update_run(&self, id: Id, f: impl FnOnce(&mut AnsibleRun)) {
-        let res = (|| -> AppResult<()> {
+        let res = crate::store::run_blocking(|| -> AppResult<()> {
             let w = self.store.write()?;
             if let Some(mut r) = w.ansible_run(id)? {
                 f(&mut r);
@@ -394,7 +395,7 @@ impl App {
             }
             w.commit()?;
             Ok(())
-        })();
+        });
         if let Err(e) = res {
             tracing::warn!(run = id, error = %e, "cannot store the ansible run");
         }
@@ -835,16 +836,18 @@ impl App {
                 tags: None,
             },
         )?;
-        let w = self.store.write()?;
-        if let Some(mut r) = w.ansible_run(run.id)? {
-            r.schedule_id = Some(schedule_id);
-            w.put_ansible_run(&r)?;
-        }
-        if let Some(mut sc) = w.ansible_schedule(schedule_id)? {
-            sc.last_run_id = Some(run.id);
-            w.put_ansible_schedule(&sc)?;
-        }
-        w.commit()?;
+        crate::store::run_blocking(|| -> AppResult<()> {
+            let w = self.store.write()?;
+            if let Some(mut r) = w.ansible_run(run.id)? {
+                r.schedule_id = Some(schedule_id);
+                w.put_ansible_run(&r)?;
+            }
+            if let Some(mut sc) = w.ansible_schedule(schedule_id)? {
+                sc.last_run_id = Some(run.id);
+                w.put_ansible_schedule(&sc)?;
+            }
+            w.commit()
+        })?;
         Ok(run.id)
     }
 }

@@ -2,7 +2,10 @@
 //! JSON), per-table ids from the `seq` table, secondary indexes as their own tables written in the
 //! same write transaction as the row, and a schema version with ordered migrations.
 //!
-//! Only `services` use this module. Handlers never see a transaction.
+//! Only `services` use this module. Handlers never see a transaction. Services call entity
+//! methods on `ReadTxn`/`WriteTxn` (ops.rs: Ansible, SSH keys, known hosts, sessions, sync
+//! runs, backups, settings; audit.rs: the audit log; backup.rs: other database files, table
+//! loads and the import reset); each write of an indexed entity keeps its indexes itself.
 
 pub mod accounts;
 pub mod integrations;
