@@ -2,14 +2,10 @@
 
 use super::prelude::*;
 use crate::auth::Identity;
-use crate::error::AppError;
-use crate::services::App;
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
-use serde::Deserialize;
-use std::collections::HashMap;
+use poem::web::Data;
+use poem::{IntoResponse, Response, handler};
 
 fn account_page(who: &Identity, error: Option<&str>, notice: Option<&str>) -> Markup {
     page(

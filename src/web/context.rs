@@ -9,8 +9,8 @@ use crate::auth::Identity;
 use crate::error::AppError;
 use crate::services::context::{PROJECT_CONTEXT_MAX_BYTES, ProjectContextView};
 use maud::{Markup, html};
-use poem::web::{Data, Form, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
 
 /// What the page shows besides the stored state: an outcome, and the text sent (kept on an
 /// error, so nothing typed is lost).

@@ -1,15 +1,10 @@
 //! The dashboard: the agents panel, pinned issues and the project cards with search.
 
 use super::prelude::*;
-use crate::auth::Identity;
-use crate::error::AppError;
-use crate::services::App;
 use maud::{Markup, html};
-use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Query};
+use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 #[derive(Deserialize, Default)]
 pub struct DashboardQuery {

@@ -14,7 +14,7 @@ use crate::services::App;
 use crate::services::git::{FILE_DIFF_BYTES, FileDiff};
 use maud::{Markup, html};
 use poem::web::{Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 
 /// What the panel shows besides the workspace itself.

@@ -11,8 +11,8 @@ use crate::error::AppError;
 use crate::services::App;
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path, Query};
+use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 use std::collections::HashMap;
 

@@ -2,13 +2,10 @@
 
 use super::prelude::*;
 use crate::auth::Identity;
-use crate::error::AppError;
 use crate::services::App;
 use maud::{Markup, html};
-use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
-use serde::Deserialize;
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
 use std::collections::HashMap;
 
 fn keys_page(
@@ -113,7 +110,7 @@ pub fn keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> 
 pub fn key_revoke(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, _f): CsrfForm<Fields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.revoke_key(&who, id)) {
         Ok(()) => done_here("/keys", &format!("API key {id} revoked.")),

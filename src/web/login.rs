@@ -1,13 +1,11 @@
 //! Log in, the one-time setup of the first administrator, log out.
 
 use super::prelude::*;
-use crate::auth::Identity;
 use crate::error::AppError;
-use crate::services::App;
 use crate::services::accounts::NewUser;
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
+use poem::web::{Data, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -184,7 +182,7 @@ pub fn setup_post(Data(app): AppData<'_>, WebForm(f): WebForm<Fields>) -> Respon
 pub fn logout(
     req: &Request,
     Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(_who, _f): CsrfForm<Fields>,
 ) -> Response {
     if let Some(token) = crate::api::gate::cookie_value(req, crate::api::gate::SESSION_COOKIE) {
         let _ = crate::store::run_blocking(|| app.logout(&token));

@@ -12,8 +12,8 @@ use crate::error::AppError;
 use crate::services::App;
 use crate::services::access::{MemberChange, MemberOf, MemberView};
 use maud::{Markup, html};
-use poem::web::{Data, Form, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
 use std::collections::HashMap;
 
 fn base(target: MemberOf) -> String {

@@ -12,7 +12,6 @@ use crate::services::access::MemberOf;
 use crate::services::projects::{ProjectInput, ProjectView};
 use crate::services::tenants::TenantView;
 use maud::{Markup, html};
-use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
@@ -369,7 +368,7 @@ pub fn project_delete_post(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, _f): CsrfForm<Fields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.delete_project(&who, id)) {
         Ok(()) => done(req, "/projects", "Project deleted."),

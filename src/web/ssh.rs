@@ -8,7 +8,7 @@ use crate::services::App;
 use crate::services::ssh::SshKeyInput;
 use maud::{Markup, html};
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{IntoResponse, Response, handler};
 use std::collections::HashMap;
 
 fn ssh_page(

@@ -11,10 +11,8 @@ use crate::services::App;
 use crate::services::access::MemberOf;
 use crate::services::tenants::{TenantInput, TenantView};
 use maud::{Markup, html};
-use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
+use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
-use serde::Deserialize;
 use std::collections::HashMap;
 
 fn color_select(selected: &str) -> Markup {
@@ -272,7 +270,7 @@ pub fn tenant_delete_post(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, _f): CsrfForm<Fields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.delete_tenant(&who, id)) {
         Ok(()) => done(req, "/tenants", "Tenant deleted."),

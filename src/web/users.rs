@@ -8,9 +8,8 @@ use crate::services::App;
 use crate::services::accounts::{NewUser, UserUpdate};
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
-use serde::Deserialize;
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
 use std::collections::HashMap;
 
 /// The outcome of saving one user, shown on that user's card.
@@ -226,7 +225,7 @@ pub fn user_edit(
 pub fn user_delete(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, _f): CsrfForm<Fields>,
 ) -> Response {
     let empty = HashMap::new();
     match crate::store::run_blocking(|| app.delete_user(&who, id)) {
