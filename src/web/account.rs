@@ -6,6 +6,7 @@ use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{IntoResponse, Response, handler};
+use serde::Deserialize;
 
 fn account_page(who: &Identity, error: Option<&str>, notice: Option<&str>) -> Markup {
     page(
@@ -33,22 +34,31 @@ fn account_page(who: &Identity, error: Option<&str>, notice: Option<&str>) -> Ma
     )
 }
 
+/// `POST /account`: the password change.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
 #[handler]
 pub fn account_get(WebUser(who): WebUser) -> Response {
     account_page(&who, None, None).into_response()
 }
 
 #[handler]
-pub fn account_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
-    if field(&f, "new") != field(&f, "confirm") {
+pub fn account_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<PasswordForm>) -> Response {
+    if f.new != f.confirm {
         return html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             account_page(&who, Some("The new passwords do not match"), None),
         );
     }
-    match crate::store::run_blocking(|| {
-        app.change_own_password(&who, field(&f, "current"), field(&f, "new"))
-    }) {
+    match crate::store::run_blocking(|| app.change_own_password(&who, &f.current, &f.new)) {
         // Changing the password ends all sessions, this one included.
         Ok(()) => with_cookie(
             redirect("/login"),

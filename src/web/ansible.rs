@@ -229,7 +229,7 @@ pub fn run_get(
 pub fn run_cancel(
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     match app.cancel_run(&who, id) {
         Ok(_) => redirect(&format!("/ansible/runs/{id}")),

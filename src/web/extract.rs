@@ -15,7 +15,7 @@ use crate::services::App;
 use poem::web::{Form, RequestBody};
 use poem::{Body, FromRequest, Request, Response};
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -67,8 +67,8 @@ async fn fields(req: &Request, body: &mut RequestBody) -> poem::Result<HashMap<S
     Ok(f)
 }
 
-/// The fields decoded into `T`. `T`'s fields are all optional (`Option`, `#[serde(default)]`,
-/// `checkbox`), so a missing field is the handler's to explain, never a bare 400.
+/// The fields decoded into `T`. `T`'s fields are all optional (`Option` or `#[serde(default)]`),
+/// so a missing field is the handler's to explain, never a bare 400.
 async fn typed<T: DeserializeOwned>(req: &Request, f: &HashMap<String, String>) -> poem::Result<T> {
     let encoded = f
         .iter()
@@ -125,11 +125,6 @@ impl<'a, T: DeserializeOwned> FromRequest<'a> for WebForm<T> {
 #[derive(Deserialize)]
 pub struct NoFields {}
 
-/// A checkbox with `value="true"`: ticked only when sent as `true` (absent: not ticked).
-pub fn checkbox<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.as_deref() == Some("true"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,8 +132,7 @@ mod tests {
     #[derive(Deserialize)]
     struct Sample {
         name: Option<String>,
-        #[serde(default, deserialize_with = "checkbox")]
-        admin: bool,
+        admin: Option<String>,
         #[serde(default)]
         note: String,
     }
@@ -157,14 +151,14 @@ mod tests {
         let f = fields(&req, &mut body).await.expect("fields");
         let s: Sample = typed(&req, &f).await.expect("typed");
         assert_eq!(s.name.as_deref(), Some("last one"));
-        assert!(s.admin);
+        assert_eq!(s.admin.as_deref(), Some("true"));
         assert_eq!(s.note, "x=y");
 
         let (req, mut body) = post("admin=on");
         let f = fields(&req, &mut body).await.expect("fields");
         let s: Sample = typed(&req, &f).await.expect("typed");
         assert_eq!(s.name, None);
-        assert!(!s.admin);
+        assert_eq!(s.admin.as_deref(), Some("on"));
         assert_eq!(s.note, "");
     }
 

@@ -203,7 +203,10 @@ pub fn issues_get(
 }
 
 #[handler]
-pub async fn issues_sync(Data(app): AppData<'_>, CsrfForm(who, _f): CsrfForm<Fields>) -> Response {
+pub async fn issues_sync(
+    Data(app): AppData<'_>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
+) -> Response {
     let out = match app
         .sync_links(&who, &SyncRequest::default(), "manual")
         .await
@@ -888,7 +891,7 @@ pub async fn integration_action(
 pub async fn link_action(
     Data(app): AppData<'_>,
     Path((id, link, action)): Path<(u64, u64, String)>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let res = match action.as_str() {
         "sync" => {
@@ -1138,7 +1141,7 @@ pub fn trackers_account_post(
 pub fn credential_delete(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.delete_credential(&who, id)) {
         Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),

@@ -6,13 +6,24 @@ use crate::services::App;
 use maud::{Markup, html};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
-use std::collections::HashMap;
+use serde::Deserialize;
+
+/// `POST /keys`: a new key (`scopes` is a comma-separated list, `expires_days` blank: never).
+#[derive(Deserialize, Default)]
+pub struct KeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    expires_days: String,
+}
 
 fn keys_page(
     app: &App,
     who: &Identity,
     new_key: Option<&str>,
-    f: &HashMap<String, String>,
+    f: &KeyForm,
     error: Option<&str>,
 ) -> Markup {
     let keys = app.list_keys(who).unwrap_or_default();
@@ -57,7 +68,7 @@ fn keys_page(
                 form #key-form method="post" action="/keys" hx-post="/keys" hx-target="#key-section" hx-select="#key-section" hx-swap="outerHTML" {
                     (csrf_field(who))
                     (error_box(error))
-                    label { "Name" input type="text" name="name" value=(field(f, "name")) maxlength="255" required; }
+                    label { "Name" input type="text" name="name" value=(f.name) maxlength="255" required; }
                     div.grid {
                         label { "Scopes"
                             select name="scopes" {
@@ -82,23 +93,24 @@ fn keys_page(
 
 #[handler]
 pub fn keys_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
-    keys_page(app, &who, None, &HashMap::new(), None).into_response()
+    keys_page(app, &who, None, &KeyForm::default(), None).into_response()
 }
 
 #[handler]
-pub fn keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
-    let scopes: Vec<String> = field(&f, "scopes")
+pub fn keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<KeyForm>) -> Response {
+    let scopes: Vec<String> = f
+        .scopes
         .split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    let expires = match field(&f, "expires_days") {
+    let expires = match f.expires_days.as_str() {
         "" => None,
         d => d.parse::<i64>().ok(),
     };
-    match crate::store::run_blocking(|| app.create_key(&who, field(&f, "name"), &scopes, expires)) {
+    match crate::store::run_blocking(|| app.create_key(&who, &f.name, &scopes, expires)) {
         // Shown once, in this response only (never in a redirect URL or the log).
-        Ok((_, raw)) => keys_page(app, &who, Some(&raw), &HashMap::new(), None).into_response(),
+        Ok((_, raw)) => keys_page(app, &who, Some(&raw), &KeyForm::default(), None).into_response(),
         Err(e) => shown_error(
             error_status(&e),
             keys_page(app, &who, None, &f, Some(&e.to_string())),
@@ -110,7 +122,7 @@ pub fn keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> 
 pub fn key_revoke(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.revoke_key(&who, id)) {
         Ok(()) => done_here("/keys", &format!("API key {id} revoked.")),

@@ -8,12 +8,36 @@ use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
     token: Option<String>,
+}
+
+/// `POST /login` (its token is checked against the login CSRF cookie, not a session).
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    next: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /setup`: the first administrator, with the one-time setup token.
+#[derive(Deserialize, Default)]
+pub struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
 }
 
 fn login_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Markup {
@@ -68,10 +92,10 @@ pub fn login_post(
     req: &Request,
     Data(app): AppData<'_>,
     Query(q): Query<NextQuery>,
-    WebForm(f): WebForm<Fields>,
+    WebForm(f): WebForm<LoginForm>,
 ) -> Response {
     let cookie = cookie_value_of(req, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if !ct_eq(field(&f, "csrf_token"), &cookie) {
+    if !ct_eq(&f.csrf_token, &cookie) {
         return html_status(
             StatusCode::FORBIDDEN,
             page(
@@ -81,10 +105,10 @@ pub fn login_post(
             ),
         );
     }
-    let next = safe_next(f.get("next").map(String::as_str).or(q.next.as_deref()));
+    let next = safe_next(f.next.as_deref().or(q.next.as_deref()));
     let client = crate::api::gate::client_ip(req, &app.config.trusted_proxies);
-    let email = field(&f, "email");
-    match crate::store::run_blocking(|| app.login(email, field(&f, "password"), &client)) {
+    let email = f.email.as_str();
+    match crate::store::run_blocking(|| app.login(email, &f.password, &client)) {
         Ok((token, _)) => with_cookie(
             with_cookie(redirect(&next), &clear_login_csrf_cookie()),
             &session_cookie(
@@ -110,7 +134,7 @@ fn cookie_value_of(req: &Request, name: &str) -> Option<String> {
     crate::api::gate::cookie_value(req, name)
 }
 
-fn setup_form(token: &str, f: &HashMap<String, String>, error: Option<&str>) -> Markup {
+fn setup_form(token: &str, f: &SetupForm, error: Option<&str>) -> Markup {
     page(
         "Setup",
         None,
@@ -120,8 +144,8 @@ fn setup_form(token: &str, f: &HashMap<String, String>, error: Option<&str>) -> 
                 (error_box(error))
                 form method="post" action="/setup" {
                     input type="hidden" name="token" value=(token);
-                    label { "Email" input type="email" name="email" value=(field(f, "email")) required; }
-                    label { "Name" input type="text" name="name" value=(field(f, "name")) required; }
+                    label { "Email" input type="email" name="email" value=(f.email) required; }
+                    label { "Name" input type="text" name="name" value=(f.name) required; }
                     label { "Password (8+ characters)" input type="password" name="password" minlength="8" required; }
                     button #setup-submit type="submit" { "Create administrator" }
                 }
@@ -134,25 +158,25 @@ fn setup_form(token: &str, f: &HashMap<String, String>, error: Option<&str>) -> 
 pub fn setup_get(Data(app): AppData<'_>, Query(q): Query<NextQuery>) -> Response {
     match q.token {
         Some(t) if app.setup_token_valid(&t).unwrap_or(false) => {
-            setup_form(&t, &HashMap::new(), None).into_response()
+            setup_form(&t, &SetupForm::default(), None).into_response()
         }
         _ => redirect("/login"),
     }
 }
 
 #[handler]
-pub fn setup_post(Data(app): AppData<'_>, WebForm(f): WebForm<Fields>) -> Response {
+pub fn setup_post(Data(app): AppData<'_>, WebForm(f): WebForm<SetupForm>) -> Response {
     if !app.setup_pending().unwrap_or(false) {
         return redirect("/login");
     }
-    let token = field(&f, "token");
+    let token = f.token.as_str();
     let res = crate::store::run_blocking(|| {
         let u = app.complete_setup(
             token,
             NewUser {
-                email: field(&f, "email"),
-                name: field(&f, "name"),
-                password: field(&f, "password"),
+                email: &f.email,
+                name: &f.name,
+                password: &f.password,
                 is_admin: true,
             },
         )?;
@@ -182,7 +206,7 @@ pub fn setup_post(Data(app): AppData<'_>, WebForm(f): WebForm<Fields>) -> Respon
 pub fn logout(
     req: &Request,
     Data(app): AppData<'_>,
-    CsrfForm(_who, _f): CsrfForm<Fields>,
+    CsrfForm(_who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     if let Some(token) = crate::api::gate::cookie_value(req, crate::api::gate::SESSION_COOKIE) {
         let _ = crate::store::run_blocking(|| app.logout(&token));

@@ -2,7 +2,7 @@
 //! shown errors, redirects with a flash message, the CSRF failure page, 404), and re-exports of
 //! the session helpers, the layout's building blocks and the extractors.
 
-pub(super) use super::extract::{CsrfForm, WebForm, WebUser};
+pub(super) use super::extract::{CsrfForm, NoFields, WebForm, WebUser};
 pub(super) use super::layout::{csrf_field, error_box, fmt_time, notice_box, page, swatch};
 pub(super) use super::session::*;
 use crate::auth::Identity;

@@ -368,7 +368,7 @@ pub fn project_delete_post(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.delete_project(&who, id)) {
         Ok(()) => done(req, "/projects", "Project deleted."),

@@ -264,7 +264,7 @@ pub async fn backups_post(
 pub async fn backup_action(
     poem::web::Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let res = match action.as_str() {
         "restore" => app.restore_backup(&who, id).await.map(|r| {

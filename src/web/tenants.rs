@@ -13,7 +13,16 @@ use crate::services::tenants::{TenantInput, TenantView};
 use maud::{Markup, html};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
-use std::collections::HashMap;
+use serde::Deserialize;
+
+/// A tenant's form (create and edit); a field left out is `None` (the service's default on
+/// create, unchanged on edit).
+#[derive(Deserialize, Default)]
+pub struct TenantForm {
+    name: Option<String>,
+    description: Option<String>,
+    color: Option<String>,
+}
 
 fn color_select(selected: &str) -> Markup {
     html! {
@@ -52,7 +61,7 @@ fn tenant_table(who: &Identity, tenants: &[TenantView]) -> Markup {
 fn tenants_page(
     app: &App,
     who: &Identity,
-    form: &HashMap<String, String>,
+    form: &TenantForm,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Markup {
@@ -70,9 +79,9 @@ fn tenants_page(
                         summary role="button" class="outline" { "New tenant" }
                         form #tenant-form method="post" action="/tenants" hx-post="/tenants" hx-target="#tenant-section" hx-select="#tenant-section" hx-swap="outerHTML" {
                             (csrf_field(who))
-                            label { "Name" input type="text" name="name" value=(field(form, "name")) maxlength="255" required; }
-                            label { "Description" textarea name="description" rows="2" { (field(form, "description")) } }
-                            label { "Colour" (color_select(form.get("color").map(String::as_str).unwrap_or(PALETTE[0].0))) }
+                            label { "Name" input type="text" name="name" value=(form.name.as_deref().unwrap_or("")) maxlength="255" required; }
+                            label { "Description" textarea name="description" rows="2" { (form.description.as_deref().unwrap_or("")) } }
+                            label { "Colour" (color_select(form.color.as_deref().unwrap_or(PALETTE[0].0))) }
                             // The reason sits right above the button that was pressed.
                             (error_box(error))
                             button #tenant-submit type="submit" { "Create tenant" }
@@ -86,15 +95,15 @@ fn tenants_page(
 
 #[handler]
 pub fn tenants_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
-    tenants_page(app, &who, &HashMap::new(), None, None).into_response()
+    tenants_page(app, &who, &TenantForm::default(), None, None).into_response()
 }
 
 #[handler]
-pub fn tenants_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
+pub fn tenants_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<TenantForm>) -> Response {
     let input = TenantInput {
-        name: opt_field(&f, "name"),
-        description: opt_field(&f, "description"),
-        color: opt_field(&f, "color"),
+        name: f.name.clone(),
+        description: f.description.clone(),
+        color: f.color.clone(),
     };
     match crate::store::run_blocking(|| app.create_tenant(&who, input)) {
         Ok(t) => done_here("/tenants", &format!("Tenant {} created.", t.tenant.name)),
@@ -162,12 +171,7 @@ pub fn tenant_show(Data(app): AppData<'_>, Path(id): Path<u64>, WebUser(who): We
     }
 }
 
-fn tenant_edit_page(
-    who: &Identity,
-    id: u64,
-    f: &HashMap<String, String>,
-    error: Option<&str>,
-) -> Markup {
+fn tenant_edit_page(who: &Identity, id: u64, f: &TenantForm, error: Option<&str>) -> Markup {
     page(
         "Edit tenant",
         Some(who),
@@ -176,9 +180,9 @@ fn tenant_edit_page(
             form method="post" action={ "/tenants/" (id) "/edit" } {
                 (csrf_field(who))
                 (error_box(error))
-                label { "Name" input type="text" name="name" value=(field(f, "name")) required; }
-                label { "Description" textarea name="description" rows="2" { (field(f, "description")) } }
-                label { "Colour" (color_select(field(f, "color"))) }
+                label { "Name" input type="text" name="name" value=(f.name.as_deref().unwrap_or("")) required; }
+                label { "Description" textarea name="description" rows="2" { (f.description.as_deref().unwrap_or("")) } }
+                label { "Colour" (color_select(f.color.as_deref().unwrap_or(""))) }
                 button type="submit" { "Save" } " " a href={ "/tenants/" (id) } { "Cancel" }
             }
         },
@@ -194,14 +198,11 @@ pub fn tenant_edit_get(
     // Shown to whoever sees the tenant; saving is the service's decision (administrators).
     match app.get_tenant(&who, id) {
         Ok((t, _)) => {
-            let f = HashMap::from([
-                ("name".to_string(), t.tenant.name.clone()),
-                (
-                    "description".to_string(),
-                    t.tenant.description.clone().unwrap_or_default(),
-                ),
-                ("color".to_string(), t.tenant.color.clone()),
-            ]);
+            let f = TenantForm {
+                name: Some(t.tenant.name.clone()),
+                description: Some(t.tenant.description.clone().unwrap_or_default()),
+                color: Some(t.tenant.color.clone()),
+            };
             tenant_edit_page(&who, id, &f, None).into_response()
         }
         Err(e) => not_found(&who, &e),
@@ -213,12 +214,12 @@ pub fn tenant_edit_post(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<TenantForm>,
 ) -> Response {
     let input = TenantInput {
-        name: opt_field(&f, "name"),
-        description: Some(field(&f, "description").to_string()),
-        color: opt_field(&f, "color"),
+        name: f.name.clone(),
+        description: Some(f.description.clone().unwrap_or_default()),
+        color: f.color.clone(),
     };
     match crate::store::run_blocking(|| app.update_tenant(&who, id, input)) {
         Ok(t) => done(
@@ -270,7 +271,7 @@ pub fn tenant_delete_post(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     match crate::store::run_blocking(|| app.delete_tenant(&who, id)) {
         Ok(()) => done(req, "/tenants", "Tenant deleted."),

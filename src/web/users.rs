@@ -225,7 +225,7 @@ pub fn user_edit(
 pub fn user_delete(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, _f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let empty = HashMap::new();
     match crate::store::run_blocking(|| app.delete_user(&who, id)) {
