@@ -15,8 +15,8 @@ use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-/// A tenant's form (create and edit); a field left out is `None` (the service's default on
-/// create, unchanged on edit).
+/// A tenant's form (create and edit); a field left out is `None` and the service says what is
+/// missing (an edit without a description saves it empty, as before).
 #[derive(Deserialize, Default)]
 pub struct TenantForm {
     name: Option<String>,
