@@ -3,11 +3,7 @@
 //! handler, the session history (with "Start again"), and the global agent instructions page.
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{
-    AppData, Fields, csrf_failed, done, error_status, field, html_status, is_htmx, not_found,
-    shown_error,
-};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::domain::Scope;
 use crate::domain::sessions::AgentState;
@@ -126,13 +122,10 @@ pub async fn issue_agent(
 
 #[handler]
 pub async fn project_agent(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     match start(app, &who, id, None, &f).await {
         Ok(sid) => redirect(&format!("/sessions/{sid}/terminal")),
         Err(e) => failed(&who, "Agent not started", &format!("/projects/{id}"), &e),
@@ -182,19 +175,15 @@ fn global_page(app: &App, who: &Identity, error: Option<&str>, notice: Option<&s
 }
 
 #[handler]
-pub fn global_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn global_get(poem::web::Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     global_page(app, &who, None, None).into_response()
 }
 
 #[handler]
 pub fn global_post(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = if field(&f, "action") == "clear" {
         app.clear_global_context(&who)
             .map(|_| "Cleared: agents get the repository's AGENTS.md.".to_string())
@@ -270,12 +259,11 @@ fn panel_feed(
 /// comments).
 #[handler]
 pub async fn agents_events(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Query(q): Query<ScopeQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
     use poem::web::sse::{Event, SSE};
-    let who = who_or_login!(app, req);
     let mut rx = panel_feed(app, &who, q.all_users(&who));
     rx.mark_changed();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -577,11 +565,10 @@ pub(super) async fn agents_panel(app: &App, who: &Identity, all: bool) -> Markup
 /// `GET /agents`: the agents panel as a fragment.
 #[handler]
 pub async fn agents_fragment(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Query(q): Query<ScopeQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     agents_panel(app, &who, q.all_users(&who))
         .await
         .into_response()
@@ -621,10 +608,8 @@ pub async fn session_action(
     req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path((key, action)): Path<(String, String)>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let all = field(&f, "agents") == "all" && who.user.is_admin;
     let from = field(&f, "from");
     let scoped = AgentsOf::from_field(from);
@@ -711,11 +696,10 @@ pub(super) fn terminal_controls(who: &Identity, id: u64, exited: bool) -> Markup
 /// (admins: `?agents=all` for everyone's).
 #[handler]
 pub async fn history_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Query(q): Query<ScopeQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     let all = q.all_users(&who);
     let rows = app.session_history(&who, all, 100).await;
     page(
@@ -791,11 +775,10 @@ pub async fn history_get(
 /// `GET /projects/{id}/agents`: the inside of a project page's agents section.
 #[handler]
 pub async fn project_agents_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     scoped_agents_inner(app, &who, AgentsOf::Project(id))
         .await
         .into_response()
@@ -804,11 +787,10 @@ pub async fn project_agents_get(
 /// `GET /issues/{id}/agents`: the inside of an issue page's agents section.
 #[handler]
 pub async fn issue_agents_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     scoped_agents_inner(app, &who, AgentsOf::Issue(id))
         .await
         .into_response()

@@ -2,8 +2,7 @@
 //! output followed live (server-sent events from `/streams/ansible/runs/{id}`).
 
 use super::layout::{csrf_field, error_box, fmt_time, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::services::App;
 use crate::services::ansible::RunRequest;
@@ -144,22 +143,18 @@ fn ansible_page(app: &App, who: &Identity, project_id: Option<u64>, error: Optio
 
 #[handler]
 pub fn ansible_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Query(q): Query<ProjectQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     ansible_page(app, &who, q.project_id, None).into_response()
 }
 
 #[handler]
 pub fn ansible_post(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let project_id = field(&f, "project_id").parse::<u64>().ok();
     let text = |k: &str| Some(field(&f, k).trim().to_string()).filter(|s| !s.is_empty());
     let res = app.start_playbook(
@@ -187,8 +182,11 @@ pub fn ansible_post(
 }
 
 #[handler]
-pub fn run_get(req: &Request, poem::web::Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn run_get(
+    poem::web::Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    WebUser(who): WebUser,
+) -> Response {
     let (r, actor) = match app.get_run_view(&who, id) {
         Ok(v) => (v.run, v.actor),
         Err(e) => return not_found(&who, &e),
@@ -229,13 +227,10 @@ pub fn run_get(req: &Request, poem::web::Data(app): AppData<'_>, Path(id): Path<
 
 #[handler]
 pub fn run_cancel(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     match app.cancel_run(&who, id) {
         Ok(_) => redirect(&format!("/ansible/runs/{id}")),
         Err(e) => shown_error(

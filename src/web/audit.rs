@@ -7,9 +7,10 @@
 //! requests (CSRF failures), anonymous ones (failed logins) and unrouted ones change nothing and
 //! are not recorded.
 
+use super::extract::{WebUser, answered};
 use super::layout::{error_box, fmt_time, page};
-use super::pages::{AppData, not_found};
-use super::session::{caller, csrf_ok, to_login};
+use super::prelude::*;
+use super::session::{caller, csrf_ok};
 use crate::api::gate::{BodyError, RequestInfo, SESSION_COOKIE, client_ip, read_body, too_large};
 use crate::auth::{AuthMethod, Identity};
 use crate::domain::AuditSource;
@@ -207,7 +208,7 @@ impl<E: Endpoint> Endpoint for WebAuditEndpoint<E> {
         let info = RequestInfo::of(&req);
         let client = client_ip(&req, &app.config.trusted_proxies);
         let ctx = req.extensions().get::<crate::server::RequestCtx>().cloned();
-        let resp = match self.inner.call(req).await {
+        let resp = match answered(self.inner.call(req).await.map(IntoResponse::into_response)) {
             Ok(r) => r.into_response(),
             Err(e) => {
                 // No such page or method: nothing was done.
@@ -326,10 +327,11 @@ const ACTION_HINTS: &[&str] = &[
 ];
 
 #[handler]
-pub fn audit_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<AuditQuery>) -> Response {
-    let Some(who) = super::session::current(app, req) else {
-        return to_login(req);
-    };
+pub fn audit_get(
+    Data(app): AppData<'_>,
+    Query(q): Query<AuditQuery>,
+    WebUser(who): WebUser,
+) -> Response {
     let offset = q.offset.unwrap_or(0);
     let input = AuditFilterInput {
         user: q.user,
@@ -360,7 +362,7 @@ pub fn audit_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<AuditQue
             };
             let mut r =
                 audit_page(&who, &input, &filter, &empty, 0, Some(&e.to_string())).into_response();
-            r.set_status(super::pages::error_status(&e));
+            r.set_status(error_status(&e));
             r
         }
     }

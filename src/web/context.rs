@@ -4,14 +4,13 @@
 //! `set_project_context`).
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::error::AppError;
 use crate::services::context::{PROJECT_CONTEXT_MAX_BYTES, ProjectContextView};
 use maud::{Markup, html};
-use poem::web::{Data, Form, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
 
 /// What the page shows besides the stored state: an outcome, and the text sent (kept on an
 /// error, so nothing typed is lost).
@@ -80,8 +79,11 @@ fn agents_md_page(who: &Identity, v: &ProjectContextView, shown: &Shown) -> Mark
 }
 
 #[handler]
-pub fn agents_md_get(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn agents_md_get(
+    Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    WebUser(who): WebUser,
+) -> Response {
     match app.project_context(&who, id) {
         Ok(v) => agents_md_page(&who, &v, &Shown::default()).into_response(),
         Err(e) => not_found(&who, &e),
@@ -90,13 +92,10 @@ pub fn agents_md_get(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>)
 
 #[handler]
 pub fn agents_md_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let sent = field(&f, "content");
     match crate::store::run_blocking(|| app.set_project_context(&who, id, sent)) {
         Ok(v) => {

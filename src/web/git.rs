@@ -5,8 +5,7 @@
 //! open: swapped into the panel by htmx, or a whole page when loaded directly.
 
 use super::layout::{csrf_field, error_box, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, shown_error};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::domain::Scope;
 use crate::domain::gitrules::{ChangedFile, classify_diff};
@@ -15,7 +14,7 @@ use crate::services::App;
 use crate::services::git::{FILE_DIFF_BYTES, FileDiff};
 use maud::{Markup, html};
 use poem::web::{Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 
 /// What the panel shows besides the workspace itself.
@@ -294,11 +293,10 @@ fn full(who: &Identity, id: u64, panel: Markup) -> Markup {
 
 #[handler]
 pub async fn workspace_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     full(&who, id, panel(app, &who, id, Extra::default()).await).into_response()
 }
 
@@ -311,12 +309,11 @@ pub struct DiffQuery {
 /// (and nothing read).
 #[handler]
 pub async fn workspace_diff(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
     Query(q): Query<DiffQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     let path = q.path.unwrap_or_default();
     match app.git_file_diff(&who, id, &path).await {
         Ok(d) => {
@@ -342,13 +339,10 @@ pub async fn workspace_diff(
 
 #[handler]
 pub async fn workspace_post(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res: Result<(String, String), AppError> = match action.as_str() {
         "init" => app
             .workspace_init(&who, id)

@@ -4,16 +4,15 @@
 //! (`list_identity_maps`, `admin_set_identities`: administrators only).
 
 use super::layout::{csrf_field, error_box, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::domain::{IdentityMap, User};
 use crate::error::AppError;
 use crate::services::App;
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, Query};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path, Query};
+use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -140,11 +139,10 @@ pub struct FilterQuery {
 
 #[handler]
 pub fn identities_get(
-    req: &Request,
     Data(app): AppData<'_>,
     Query(f): Query<FilterQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     respond(
         app,
         &who,
@@ -158,13 +156,10 @@ pub fn identities_get(
 /// nothing); the card shows what happened.
 #[handler]
 pub fn identity_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let q = field(&f, "q").trim();
     let value = |k: &str| Some(field(&f, k).to_string());
     let res = crate::store::run_blocking(|| {

@@ -2,11 +2,7 @@
 //! integrations (admin: add, link projects, test, sync history).
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{
-    AppData, Fields, csrf_failed, done, error_status, field, forbidden_page, html_status, is_htmx,
-    not_found, shown_error,
-};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::domain::{Role, Scope};
 use crate::services::App;
@@ -198,19 +194,19 @@ fn issues_page(
 }
 
 #[handler]
-pub fn issues_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<IssueQuery>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn issues_get(
+    Data(app): AppData<'_>,
+    Query(q): Query<IssueQuery>,
+    WebUser(who): WebUser,
+) -> Response {
     issues_page(app, &who, &q, None, q.notice.as_deref()).into_response()
 }
 
 #[handler]
 pub async fn issues_sync(
-    req: &Request,
     Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let out = match app
         .sync_links(&who, &SyncRequest::default(), "manual")
         .await
@@ -379,8 +375,7 @@ fn issue_detail(
 }
 
 #[handler]
-pub fn issue_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn issue_show(Data(app): AppData<'_>, Path(id): Path<u64>, WebUser(who): WebUser) -> Response {
     match app.get_issue(&who, id) {
         Ok(v) => issue_detail(app, &who, &v, None, None).into_response(),
         Err(e) => not_found(&who, &e),
@@ -412,10 +407,8 @@ pub async fn issue_action(
     req: &Request,
     Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = match action.as_str() {
         "comment" => app
             .comment_issue(&who, id, field(&f, "body"))
@@ -527,19 +520,15 @@ fn new_issue_page(
 }
 
 #[handler]
-pub fn issue_new_get(req: &Request, Data(app): AppData<'_>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn issue_new_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     new_issue_page(app, &who, &HashMap::new(), None).into_response()
 }
 
 #[handler]
 pub async fn issue_new_post(
-    req: &Request,
     Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let (project_id, integration_id) = match field(&f, "link").split_once(':') {
         Some((p, i)) => (p.parse().ok(), i.parse().ok()),
         None => (None, None),
@@ -644,8 +633,7 @@ fn managed_tenants(app: &App, who: &Identity) -> Vec<crate::services::tenants::T
 }
 
 #[handler]
-pub fn integrations_get(req: &Request, Data(app): AppData<'_>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn integrations_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     // Nothing to see and nothing to add: say why instead of an empty page.
     if app
         .list_integrations(&who, None, None)
@@ -664,10 +652,8 @@ pub fn integrations_get(req: &Request, Data(app): AppData<'_>) -> Response {
 pub fn integrations_post(
     req: &Request,
     Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let opt = |k: &str| {
         f.get(k)
             .map(|s| s.trim().to_string())
@@ -843,8 +829,11 @@ fn show_integration(
 }
 
 #[handler]
-pub fn integration_show(req: &Request, Data(app): AppData<'_>, Path(id): Path<u64>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn integration_show(
+    Data(app): AppData<'_>,
+    Path(id): Path<u64>,
+    WebUser(who): WebUser,
+) -> Response {
     match integration_page(app, &who, id, &HashMap::new(), None, None) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
@@ -856,10 +845,8 @@ pub async fn integration_action(
     req: &Request,
     Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = match action.as_str() {
         "test" => app
             .test_integration(&who, id)
@@ -902,13 +889,10 @@ pub async fn integration_action(
 
 #[handler]
 pub async fn link_action(
-    req: &Request,
     Data(app): AppData<'_>,
     Path((id, link, action)): Path<(u64, u64, String)>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = match action.as_str() {
         "sync" => {
             match app
@@ -1101,20 +1085,16 @@ fn trackers_account_page(
 }
 
 #[handler]
-pub fn trackers_account_get(req: &Request, Data(app): AppData<'_>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn trackers_account_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     trackers_account_page(app, &who, None, None).into_response()
 }
 
 #[handler]
 pub fn trackers_account_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(action): Path<String>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = crate::store::run_blocking(|| match action.as_str() {
         "identity" => app
             .update_identity_map(
@@ -1159,13 +1139,10 @@ pub fn trackers_account_post(
 
 #[handler]
 pub fn credential_delete(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     match crate::store::run_blocking(|| app.delete_credential(&who, id)) {
         Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),
         Err(e) => shown_error(

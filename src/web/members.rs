@@ -3,19 +3,17 @@
 //! outcome in the section; the services decide who may do what.
 
 use super::layout::{csrf_field, error_box, notice_box};
-use super::pages::{
-    AppData, Fields, csrf_failed, error_status, field, not_found, project_page, shown_error,
-    tenant_page,
-};
-use super::session::*;
+use super::prelude::*;
+use super::projects::project_page;
+use super::tenants::tenant_page;
 use crate::auth::Identity;
 use crate::domain::{Role, Scope};
 use crate::error::AppError;
 use crate::services::App;
 use crate::services::access::{MemberChange, MemberOf, MemberView};
 use maud::{Markup, html};
-use poem::web::{Data, Form, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
 use std::collections::HashMap;
 
 fn base(target: MemberOf) -> String {
@@ -222,52 +220,40 @@ fn respond(app: &App, who: &Identity, target: MemberOf, res: Result<String, AppE
 
 #[handler]
 pub fn tenant_members_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let target = MemberOf::Tenant(id);
     respond(app, &who, target, add(app, &who, target, &f))
 }
 
 #[handler]
 pub fn tenant_member_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path((id, user_id)): Path<(u64, u64)>,
-    Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let target = MemberOf::Tenant(id);
     respond(app, &who, target, change(app, &who, target, user_id, &f))
 }
 
 #[handler]
 pub fn project_members_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let target = MemberOf::Project(id);
     respond(app, &who, target, add(app, &who, target, &f))
 }
 
 #[handler]
 pub fn project_member_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path((id, user_id)): Path<(u64, u64)>,
-    Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let target = MemberOf::Project(id);
     respond(app, &who, target, change(app, &who, target, user_id, &f))
 }

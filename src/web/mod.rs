@@ -1,32 +1,45 @@
 //! The htmx web UI (maud templates, Pico CSS) and the embedded assets.
 
-#[macro_use]
-mod macros;
+mod account;
 mod agents;
 mod ansible;
 mod audit;
 mod context;
+mod dashboard;
+mod extract;
 mod git;
 mod identities;
 mod issues;
+mod keys;
 mod layout;
+mod login;
 mod members;
-mod pages;
+mod prelude;
+mod projects;
 pub mod pwa;
 mod session;
 mod ssh;
 mod system;
+mod tenants;
 mod terminal;
+mod users;
 
 use crate::services::App;
+use account::*;
+use dashboard::*;
 use git::*;
 use issues::*;
-use pages::*;
+use keys::*;
+use login::*;
 use poem::endpoint::EmbeddedFilesEndpoint;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, get, post};
+use prelude::{form_address_get, not_found_page};
+use projects::*;
 use rust_embed::RustEmbed;
 use ssh::*;
 use std::sync::Arc;
+use tenants::*;
+use users::*;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
@@ -110,7 +123,7 @@ async fn shell<E: Endpoint>(
     let token = crate::api::gate::cookie_value(&req, crate::api::gate::SESSION_COOKIE);
     let get_path = (req.method() == poem::http::Method::GET).then(|| req.uri().path().to_string());
     layout::with_view(view, async move {
-        match ep.call(req).await {
+        match extract::answered(ep.call(req).await.map(IntoResponse::into_response)) {
             Ok(r) => {
                 let r = r.into_response();
                 match &get_path {

@@ -2,14 +2,13 @@
 //! into GitHub/GitLab, assign keys to projects, trust or forget host keys.
 
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::services::App;
 use crate::services::ssh::SshKeyInput;
 use maud::{Markup, html};
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{IntoResponse, Response, handler};
 use std::collections::HashMap;
 
 fn ssh_page(
@@ -174,8 +173,7 @@ fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome)
 }
 
 #[handler]
-pub fn ssh_keys_get(req: &Request, Data(app): AppData<'_>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn ssh_keys_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     match ssh_page(app, &who, &HashMap::new(), None, None, None, None) {
         Ok(m) => full(&who, m).into_response(),
         Err(e) => not_found(&who, &e),
@@ -189,13 +187,7 @@ fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
 }
 
 #[handler]
-pub fn ssh_keys_post(
-    req: &Request,
-    Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
-) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
+pub fn ssh_keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
     let input = SshKeyInput {
         name: opt(&f, "name").unwrap_or_default(),
         tenant_id: opt(&f, "tenant_id").and_then(|t| t.parse().ok()),
@@ -213,26 +205,17 @@ pub fn ssh_keys_post(
 
 #[handler]
 pub fn ssh_key_delete(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = crate::store::run_blocking(|| app.delete_ssh_key(&who, id))
         .map(|_| (Some(format!("SSH key {id} deleted.")), None));
     respond(app, &who, &f, res)
 }
 
 #[handler]
-pub fn ssh_key_assign(
-    req: &Request,
-    Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
-) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
+pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
     let project = opt(&f, "project_id").and_then(|p| p.parse::<u64>().ok());
     let key = opt(&f, "ssh_key_id").and_then(|k| k.parse::<u64>().ok());
     let res = match project {
@@ -254,13 +237,10 @@ pub fn ssh_key_assign(
 
 #[handler]
 pub async fn known_hosts_post(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(action): Path<String>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = match action.as_str() {
         "tofu" => {
             let on = field(&f, "state") == "on";
@@ -317,13 +297,10 @@ fn scan_response(
 
 #[handler]
 pub fn known_host_delete(
-    req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = crate::store::run_blocking(|| app.delete_known_host(&who, id))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));
     respond(app, &who, &f, res)

@@ -1,8 +1,7 @@
 //! Admin pages: system status (with scheduled jobs), backups, and the log viewer.
 
 use super::layout::{csrf_field, error_box, flash_cookie, fmt_time, notice_box, page};
-use super::pages::{AppData, Fields, csrf_failed, error_status, field, not_found, shown_error};
-use super::session::*;
+use super::prelude::*;
 use crate::auth::Identity;
 use crate::services::App;
 use crate::services::backup::BackupSchedule;
@@ -36,11 +35,10 @@ pub fn ago(secs: i64) -> String {
 
 #[handler]
 pub async fn status_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Query(q): Query<StatusQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     let refresh = matches!(q.refresh.as_deref(), Some("1" | "true"));
     let s = match app.system_status(&who, refresh).await {
         Ok(s) => s,
@@ -212,8 +210,7 @@ fn backups_page(
 }
 
 #[handler]
-pub fn backups_get(req: &Request, poem::web::Data(app): AppData<'_>) -> Response {
-    let who = who_or_login!(app, req);
+pub fn backups_get(poem::web::Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     match backups_page(app, &who, None, None) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
@@ -234,12 +231,9 @@ fn outcome(app: &App, who: &Identity, res: Result<String, crate::error::AppError
 
 #[handler]
 pub async fn backups_post(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = match field(&f, "action") {
         "schedule" => {
             let num = |k: &str| field(&f, k).trim().parse::<u64>().ok();
@@ -268,13 +262,10 @@ pub async fn backups_post(
 
 #[handler]
 pub async fn backup_action(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let res = match action.as_str() {
         "restore" => app.restore_backup(&who, id).await.map(|r| {
             format!(
@@ -346,8 +337,8 @@ pub async fn backup_upload(
     req: &Request,
     poem::web::Data(app): AppData<'_>,
     mut form: poem::web::Multipart,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     let mut csrf: Option<String> = None;
     let res = loop {
         let field = match form.next_field().await {
@@ -389,12 +380,9 @@ pub async fn backup_upload(
 /// `POST /admin/backups/restore-upload`: the confirmed restore of an uploaded archive.
 #[handler]
 pub async fn backup_upload_confirm(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
-    poem::web::Form(f): Fields,
+    CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let who = who_or_login!(app, req);
-    check_csrf!(who, req, f);
     let name = field(&f, "file_name").to_string();
     match app
         .restore_uploaded_backup(&who, field(&f, "token"), &name)
@@ -423,11 +411,10 @@ pub struct LogQuery {
 
 #[handler]
 pub fn logs_get(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Query(q): Query<LogQuery>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     let lines = q.lines.unwrap_or(200).clamp(10, 2000);
     let level = q.level.clone().filter(|l| !l.is_empty());
     let filter = q.filter.clone().filter(|l| !l.is_empty());

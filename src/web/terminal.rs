@@ -1,8 +1,7 @@
 //! The browser terminal page and its WebSocket (`/streams/sessions/{key}/terminal`).
 
 use super::layout::page;
-use super::pages::{AppData, not_found};
-use super::session::*;
+use super::prelude::*;
 use crate::domain::sessions::AgentState;
 use maud::html;
 use poem::http::StatusCode;
@@ -14,11 +13,10 @@ const XTERM: &str = "vendor/xterm-5.5.0";
 
 #[handler]
 pub async fn terminal_page(
-    req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path(key): Path<String>,
+    WebUser(who): WebUser,
 ) -> Response {
-    let who = who_or_login!(app, req);
     let l = match app.session_view(&who, &key).await {
         Ok(l) => l,
         Err(e) => return not_found(&who, &e),
