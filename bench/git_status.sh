@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): `GET /api/v1/projects/{id}/git/status` on a workspace of 10,000 files
-# with one changed, against `git status` run directly in the same workspace. Loopback only.
+# with one changed, against `git status` run directly in the same workspace; and the CLI-served
+# reads `GET …/git/log?limit=50` and `GET …/git/branches` beside the git commands they run.
+# Loopback only.
 # Usage: bench/git_status.sh [runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,3 +41,12 @@ echo "10,000 files, one changed, $RUNS runs each:"
 echo "  git status (CLI):             ${git_ms} µs"
 echo "  GET /git/status (API, curl):  ${api_ms} µs"
 python3 -c "print(f'  ratio: {$api_ms/$git_ms:.2f}x')"
+
+t0=$(date +%s%N); for _ in $(seq "$RUNS"); do git -C "$WS" log --no-mailmap -n 50 --format='%H%x00%an%x00%ae%x00%aI%x00%s' >/dev/null; done; t1=$(date +%s%N)
+for _ in $(seq "$RUNS"); do curl -sf "${H[@]}" "$BASE/projects/$PID_/git/log?limit=50" >/dev/null; done; t2=$(date +%s%N)
+for _ in $(seq "$RUNS"); do git -C "$WS" for-each-ref --format='%(refname)%00%(symref)' refs/heads refs/remotes >/dev/null; done; t3=$(date +%s%N)
+for _ in $(seq "$RUNS"); do curl -sf "${H[@]}" "$BASE/projects/$PID_/git/branches" >/dev/null; done; t4=$(date +%s%N)
+echo "  git log -n 50 (CLI):          $(( (t1 - t0) / RUNS / 1000 )) µs"
+echo "  GET /git/log?limit=50 (API):  $(( (t2 - t1) / RUNS / 1000 )) µs"
+echo "  git for-each-ref (CLI):       $(( (t3 - t2) / RUNS / 1000 )) µs"
+echo "  GET /git/branches (API):      $(( (t4 - t3) / RUNS / 1000 )) µs"

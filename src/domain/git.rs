@@ -40,8 +40,6 @@ pub fn relative_path(raw: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Directory name for a user's workspaces: the Linux user when mapped, else a slug of the
-/// e-mail's local part plus the id (unique even when two local parts slug alike).
 /// A Linux account name safe to use as a directory and as `sudo -u` argument: letters,
 /// digits, `-`, `_`, `.`; not starting with `.` or `-`; at most 32 characters.
 pub fn valid_linux_username(u: &str) -> bool {
@@ -61,6 +59,85 @@ pub fn branch_a_name(short: &str, symbolic_target: Option<&str>) -> String {
         Some(t) => format!("remotes/{short} -> {t}"),
         None => format!("remotes/{short}"),
     }
+}
+
+/// Directory name for a user's workspaces: the Linux user when mapped, else a slug of the
+/// e-mail's local part plus the id (unique even when two local parts slug alike).
+/// One commit of the log, as `git log` gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitInfo {
+    pub hash: String,
+    pub author: String,
+    pub email: String,
+    /// The author date, RFC 3339 in the commit's own offset (`Z` for UTC), to the second.
+    pub date: String,
+    pub subject: String,
+}
+
+/// Parse `git log --format=%H%x00%an%x00%ae%x00%aI%x00%s` (one commit a line). The date is
+/// normalised to RFC 3339 with `Z` for UTC whatever git's version prints (`+00:00` before 2.44).
+pub fn parse_log(out: &str) -> Vec<CommitInfo> {
+    out.split('\n')
+        .filter_map(|line| {
+            let mut f = line.splitn(5, '\0');
+            let (hash, author, email, date, subject) =
+                (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+            let date = chrono::DateTime::parse_from_rfc3339(date)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_else(|_| date.to_string());
+            Some(CommitInfo {
+                hash: hash.to_string(),
+                author: author.to_string(),
+                email: email.to_string(),
+                date,
+                subject: subject.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A full ref name shortened the way git and `git branch` show it (`refs/heads/x` is `x`,
+/// `refs/remotes/origin/x` is `origin/x`).
+pub fn short_ref(full: &str) -> &str {
+    ["refs/heads/", "refs/remotes/", "refs/tags/", "refs/"]
+        .iter()
+        .find_map(|p| full.strip_prefix(p))
+        .unwrap_or(full)
+}
+
+/// The branch a `HEAD` file names (`ref: refs/heads/main`), or None when HEAD is detached
+/// (a commit id).
+pub fn head_branch(head_file: &str) -> Option<String> {
+    head_file
+        .trim()
+        .strip_prefix("ref:")
+        .map(|r| short_ref(r.trim()).to_string())
+}
+
+/// The git directory a `.git` file points at (`gitdir: <path>`).
+pub fn gitdir_of(dot_git_file: &str) -> Option<&str> {
+    dot_git_file
+        .trim()
+        .strip_prefix("gitdir:")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+/// Parse `git for-each-ref --format=%(refname)%00%(symref) refs/heads refs/remotes` into the
+/// branches as `git branch -a` names them, each with whether it is `current`: locals first,
+/// in name order (for-each-ref's order), then remote-tracking ones (`branch_a_name`).
+pub fn parse_branch_refs(out: &str, current: Option<&str>) -> Vec<(String, bool)> {
+    out.lines()
+        .filter_map(|line| {
+            let (name, symref) = line.split_once('\0').unwrap_or((line, ""));
+            if let Some(b) = name.strip_prefix("refs/heads/") {
+                return Some((b.to_string(), current == Some(b)));
+            }
+            let r = name.strip_prefix("refs/remotes/")?;
+            let target = Some(symref).filter(|t| !t.is_empty()).map(short_ref);
+            Some((branch_a_name(r, target), false))
+        })
+        .collect()
 }
 
 pub fn user_dir(linux_username: Option<&str>, email: &str, id: u64) -> String {
@@ -146,6 +223,49 @@ pub fn parse_status_v2(out: &[u8]) -> PorcelainStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cli_reads_parse_like_git_shows_them() {
+        assert_eq!(
+            head_branch("ref: refs/heads/feature/x\n"),
+            Some("feature/x".into())
+        );
+        assert_eq!(head_branch("ref: refs/heads/main"), Some("main".into()));
+        assert_eq!(
+            head_branch("cf8594b7e6e7a6f9c9bc7832960fa71899710215\n"),
+            None
+        );
+        assert_eq!(
+            gitdir_of("gitdir: ../.git/worktrees/a\n"),
+            Some("../.git/worktrees/a")
+        );
+        assert_eq!(gitdir_of("nonsense"), None);
+        let refs = "refs/heads/feature/x\0\nrefs/heads/main\0\n\
+                    refs/remotes/origin/HEAD\0refs/remotes/origin/main\n\
+                    refs/remotes/origin/main\0\n";
+        assert_eq!(
+            parse_branch_refs(refs, Some("main")),
+            vec![
+                ("feature/x".to_string(), false),
+                ("main".to_string(), true),
+                ("remotes/origin/HEAD -> origin/main".to_string(), false),
+                ("remotes/origin/main".to_string(), false),
+            ]
+        );
+        assert!(parse_branch_refs("", None).is_empty());
+        let log = "abc\0Dev One\0dev@example.com\x002023-11-16T08:33:20+01:00\0Fix: a|b\n\
+                   def\0Seed\0seed@example.com\x002026-12-01T20:17:03+00:00\0initial\n";
+        let got = parse_log(log);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].author, "Dev One");
+        assert_eq!(got[0].date, "2023-11-16T08:33:20+01:00");
+        assert_eq!(got[0].subject, "Fix: a|b");
+        assert_eq!(
+            got[1].date, "2026-12-01T20:17:03Z",
+            "UTC is Z on every git version"
+        );
+        assert!(parse_log("").is_empty());
+    }
 
     #[test]
     fn remote_branches_are_named_like_git_branch_a() {

@@ -79,7 +79,7 @@ impl App {
                 .ok()
                 .filter(|w| w.has_git)
                 .map(|w| WorkspaceState {
-                    branch: super::gitread::current_branch(&w.path).ok().flatten(),
+                    branch: super::git::current_branch(&w.path).ok().flatten(),
                 });
             cards.push(ProjectCard {
                 view,

@@ -10,7 +10,6 @@ pub mod context;
 pub mod dashboard;
 pub mod demo;
 pub mod git;
-pub mod gitread;
 pub mod import;
 pub mod integrations;
 pub mod issues;

@@ -144,7 +144,7 @@ impl App {
         let short: String = hash.chars().take(7).collect();
         let (branch, push_output) = if req.push {
             let ws = self.workspace(caller, req.project_id)?;
-            let branch = crate::store::run_blocking(|| super::gitread::current_branch(&ws.path))?;
+            let branch = crate::store::run_blocking(|| super::git::current_branch(&ws.path))?;
             let out = self.git_push(caller, req.project_id, None).await.map_err(|e| {
                 AppError::Conflict(format!(
                     "Committed {short} but the push failed: {e}. The commit is in your workspace; fix the cause and run `aiops git push {}` (or submit again with nothing new to commit)",

@@ -344,7 +344,7 @@ async fn clone_commit_push_branches_and_files_through_the_api() {
         .map(|c| c["subject"].as_str().unwrap())
         .collect();
     assert_eq!(subjects, vec!["Add line three", "initial"]);
-    // The log (read in process with gix) matches git's own, field for field.
+    // The log (git log through the runner) matches git's own, field for field.
     let expected = sh_git(&path, &["log", "-n5", "--format=%H|%an|%ae|%aI|%s"]);
     let got: Vec<String> = log["commits"]
         .as_array()
