@@ -1,21 +1,16 @@
 //! Thin handlers: authorise through the service, shape the envelope.
 
+use super::common::{AppRef, Created, Deleted, R};
 use super::gate::Auth;
 use super::git::GitStatusObj;
 use super::objects::*;
 use super::strict::opt;
-use crate::services::App;
 use crate::services::accounts::{NewUser, UserUpdate};
 use crate::services::projects::ProjectInput;
 use crate::services::tenants::TenantInput;
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
+use poem_openapi::{Object, OpenApi, Tags};
 
 /// Writes fsync the store: keep them off the async worker.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
@@ -34,19 +29,6 @@ enum Tag {
     Users,
     /// Health, version and the audit log
     System,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    /// Deleted.
-    #[oai(status = 204)]
-    NoContent,
 }
 
 /// A project with the caller's workspace status (the single-project GET).
@@ -154,9 +136,9 @@ impl AuthApi {
 
     /// Revoke (delete) one of the caller's keys.
     #[oai(path = "/auth/keys/:id", method = "delete")]
-    async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+    async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
         blocking(|| app.revoke_key(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -249,9 +231,9 @@ impl TenantsApi {
 
     /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
     #[oai(path = "/tenants/:id", method = "delete")]
-    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
         blocking(|| app.delete_tenant(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -340,9 +322,9 @@ impl ProjectsApi {
     /// Delete a project with its integration links, issues, pins, sessions and memberships
     /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
-    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
         blocking(|| app.delete_project(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -421,9 +403,9 @@ impl UsersApi {
 
     /// Delete a user (admin). Refused while they own projects.
     #[oai(path = "/users/:id", method = "delete")]
-    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
         blocking(|| app.delete_user(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+        Ok(Deleted::NoContent)
     }
 }
 

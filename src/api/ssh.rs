@@ -1,18 +1,13 @@
 //! SSH keys and known hosts (admins), and a project's key assignment.
 
+use super::common::{AppRef, Created, NoContent, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::{KnownHost, Timestamp};
-use crate::services::App;
 use crate::services::ssh::{SshKeyInput, SshKeyView};
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
+use poem_openapi::{Object, OpenApi, Tags};
 
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     crate::store::run_blocking(f)
@@ -22,18 +17,6 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 enum Tag {
     /// SSH keys for git (private halves encrypted at rest, never shown) and trusted host keys
     Ssh,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    #[oai(status = 204)]
-    NoContent,
 }
 
 #[derive(Object)]
