@@ -1,5 +1,6 @@
-//! What every API module shares: the handler result alias, the `App` extractor and the answers
-//! without a body of their own (201 Created, 201-or-200, 202 Accepted, 204 No Content).
+//! What every API module shares: the handler result alias, the `App` extractor, the default page
+//! size and the answers wrapped around a body (201 Created, 201-or-200, 202 Accepted) or without
+//! one (204 No Content).
 //!
 //! A 204 answer's documented description is part of its type, so there is one type per wording:
 //! [`NoContent`] (none), [`Deleted`] ("Deleted.") and [`Removed`] ("Removed.").
@@ -16,6 +17,11 @@ pub type R<T> = poem::Result<T>;
 
 /// The shared application, as handlers receive it.
 pub type AppRef<'a> = Data<&'a Arc<App>>;
+
+/// The default `limit` of the audit log and the sync history.
+pub fn default_limit() -> usize {
+    50
+}
 
 /// 201 with the created thing.
 #[derive(ApiResponse)]

@@ -1,6 +1,6 @@
 //! Thin handlers: authorise through the service, shape the envelope.
 
-use super::common::{AppRef, Created, Deleted, R};
+use super::common::{AppRef, Created, Deleted, R, default_limit};
 use super::gate::Auth;
 use super::git::GitStatusObj;
 use super::objects::*;
@@ -8,14 +8,10 @@ use super::strict::opt;
 use crate::services::accounts::{NewUser, UserUpdate};
 use crate::services::projects::ProjectInput;
 use crate::services::tenants::TenantInput;
+use crate::store::run_blocking;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-
-/// Writes fsync the store: keep them off the async worker.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    crate::store::run_blocking(f)
-}
 
 #[derive(Tags)]
 enum Tag {
@@ -89,7 +85,7 @@ impl AuthApi {
         body: Json<CreateKeyRequest>,
     ) -> R<Created<KeyEnvelope>> {
         let b = body.0;
-        let (key, raw) = blocking(|| {
+        let (key, raw) = run_blocking(|| {
             let scopes: Vec<String> = b.scopes.into_iter().map(|s| s.0).collect();
             app.create_key(
                 auth.identity(),
@@ -117,7 +113,7 @@ impl AuthApi {
         body: Json<UpdateKeyRequest>,
     ) -> R<Json<KeyEnvelope>> {
         let b = body.0;
-        let key = blocking(|| {
+        let key = run_blocking(|| {
             let scopes: Option<Vec<String>> =
                 b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
             app.update_key(
@@ -137,7 +133,7 @@ impl AuthApi {
     /// Revoke (delete) one of the caller's keys.
     #[oai(path = "/auth/keys/:id", method = "delete")]
     async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        blocking(|| app.revoke_key(auth.identity(), id.0))?;
+        run_blocking(|| app.revoke_key(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -179,7 +175,7 @@ impl TenantsApi {
         body: Json<TenantRequest>,
     ) -> R<Created<TenantEnvelope>> {
         let b = body.0;
-        let v = blocking(|| {
+        let v = run_blocking(|| {
             app.create_tenant(
                 auth.identity(),
                 TenantInput {
@@ -213,7 +209,7 @@ impl TenantsApi {
         body: Json<TenantRequest>,
     ) -> R<Json<TenantEnvelope>> {
         let b = body.0;
-        let v = blocking(|| {
+        let v = run_blocking(|| {
             app.update_tenant(
                 auth.identity(),
                 id.0,
@@ -232,7 +228,7 @@ impl TenantsApi {
     /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
     #[oai(path = "/tenants/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        blocking(|| app.delete_tenant(auth.identity(), id.0))?;
+        run_blocking(|| app.delete_tenant(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -278,7 +274,7 @@ impl ProjectsApi {
         auth: Auth,
         body: Json<ProjectRequest>,
     ) -> R<Created<ProjectEnvelope>> {
-        let v = blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
+        let v = run_blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
         Ok(Created::Created(Json(ProjectEnvelope {
             project: v.into(),
         })))
@@ -315,7 +311,7 @@ impl ProjectsApi {
         id: Path<u64>,
         body: Json<ProjectRequest>,
     ) -> R<Json<ProjectEnvelope>> {
-        let v = blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
+        let v = run_blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
 
@@ -323,7 +319,7 @@ impl ProjectsApi {
     /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        blocking(|| app.delete_project(auth.identity(), id.0))?;
+        run_blocking(|| app.delete_project(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -353,7 +349,7 @@ impl UsersApi {
         body: Json<UserRequest>,
     ) -> R<Created<UserEnvelope>> {
         let b = body.0;
-        let u = blocking(|| {
+        let u = run_blocking(|| {
             app.create_user(
                 auth.identity(),
                 NewUser {
@@ -385,7 +381,7 @@ impl UsersApi {
         body: Json<UserRequest>,
     ) -> R<Json<UserEnvelope>> {
         let b = body.0;
-        let u = blocking(|| {
+        let u = run_blocking(|| {
             app.update_user(
                 auth.identity(),
                 id.0,
@@ -404,7 +400,7 @@ impl UsersApi {
     /// Delete a user (admin). Refused while they own projects.
     #[oai(path = "/users/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        blocking(|| app.delete_user(auth.identity(), id.0))?;
+        run_blocking(|| app.delete_user(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -456,8 +452,4 @@ impl SystemApi {
             offset: offset.0,
         }))
     }
-}
-
-fn default_limit() -> usize {
-    50
 }

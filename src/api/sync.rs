@@ -1,6 +1,6 @@
 //! Issue sync from the trackers (`POST /issues/sync`) and the history of sync runs.
 
-use super::common::{AppRef, R};
+use super::common::{AppRef, R, default_limit};
 use super::gate::Auth;
 use super::issues::Tag;
 use crate::domain::{SyncRun, Timestamp};
@@ -121,10 +121,6 @@ impl From<SyncRun> for SyncRunObj {
 pub struct SyncHistory {
     pub runs: Vec<SyncRunObj>,
     pub count: usize,
-}
-
-fn default_limit() -> usize {
-    50
 }
 
 pub struct SyncApi;
