@@ -1,7 +1,9 @@
 //! Issue trackers: one `Provider` trait, three implementations over HTTP (reqwest + rustls).
 //!
 //! Every call goes through [`Http`], which retries 429/5xx answers with backoff (honouring
-//! `Retry-After`) and turns refusals into errors that carry the upstream's own message.
+//! `Retry-After`) and turns refusals into errors that carry the upstream's own message. Answers
+//! are decoded into each provider's `Deserialize` structs through [`wire`]'s lenient helpers (a
+//! field of an unexpected type reads as absent).
 
 mod github;
 mod gitlab;
