@@ -2,7 +2,7 @@
 //!
 //! Every call goes through [`Http`], which retries 429/5xx answers with backoff (honouring
 //! `Retry-After`) and turns refusals into errors that carry the upstream's own message. Answers
-//! are decoded into each provider's `Deserialize` structs through [`wire`]'s lenient helpers (a
+//! are decoded into each provider's `Deserialize` structs through `wire`'s lenient helpers (a
 //! field of an unexpected type reads as absent).
 
 mod github;
