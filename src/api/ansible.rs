@@ -1,20 +1,15 @@
 //! Ansible: playbooks, inventories, runs (queued at once, followed live over
 //! `/streams/ansible/runs/{id}`), cancel, and schedules.
 
+use super::common::{Accepted, AppRef, Created, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Timestamp};
-use crate::services::App;
 use crate::services::ansible::RunRequest;
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 use serde_json::Value;
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
 
 #[derive(Tags)]
 enum Tag {
@@ -205,18 +200,6 @@ pub struct SchedulesEnvelope {
 #[derive(Object)]
 pub struct AnsibleMessage {
     pub message: String,
-}
-
-#[derive(ApiResponse)]
-enum Accepted<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 202)]
-    Accepted(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
 }
 
 pub struct AnsibleApi;

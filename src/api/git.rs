@@ -1,5 +1,6 @@
 //! Git, files and workspace routes (per project, the caller's own workspace; owner or admin).
 
+use super::common::{AppRef, Created, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::services::App;
@@ -9,22 +10,13 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
 
 #[derive(Tags)]
 enum Tag {
     /// Your workspace of a project (a clone per user) and git operations on it
     Git,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
 }
 
 /// A field present on a status (possibly null) and left out of the "no status" shape.

@@ -1,37 +1,20 @@
 //! Tenant and project members: `/tenants/{id}/members` and `/projects/{id}/members`.
 
+use super::common::{AppRef, Created, R, Removed};
 use super::gate::Auth;
 use super::objects::*;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::App;
 use crate::services::access::{MemberChange, MemberOf};
-use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
+use poem_openapi::{OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
     /// Who may do what in a tenant or project: viewer < developer < maintainer
     Members,
-}
-
-#[derive(ApiResponse)]
-enum Created {
-    #[oai(status = 201)]
-    Created(Json<MemberEnvelope>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    /// Removed.
-    #[oai(status = 204)]
-    NoContent,
 }
 
 pub struct MembersApi;
@@ -104,7 +87,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<u64>,
         body: Json<AddMemberRequest>,
-    ) -> R<Created> {
+    ) -> R<Created<MemberEnvelope>> {
         let b = body.0;
         let m = change(
             &app,
@@ -146,7 +129,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<u64>,
         user_id: Path<u64>,
-    ) -> R<NoContent> {
+    ) -> R<Removed> {
         change(
             &app,
             &auth,
@@ -154,7 +137,7 @@ impl MembersApi {
             user_id.0,
             MemberChange::Remove,
         )?;
-        Ok(NoContent::NoContent)
+        Ok(Removed::NoContent)
     }
 
     /// Members of a project (its own members; tenant members are listed on the tenant).
@@ -176,7 +159,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<u64>,
         body: Json<AddMemberRequest>,
-    ) -> R<Created> {
+    ) -> R<Created<MemberEnvelope>> {
         let b = body.0;
         let m = change(
             &app,
@@ -218,7 +201,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<u64>,
         user_id: Path<u64>,
-    ) -> R<NoContent> {
+    ) -> R<Removed> {
         change(
             &app,
             &auth,
@@ -226,6 +209,6 @@ impl MembersApi {
             user_id.0,
             MemberChange::Remove,
         )?;
-        Ok(NoContent::NoContent)
+        Ok(Removed::NoContent)
     }
 }

@@ -2,17 +2,22 @@
 //! the JSON. `gate` authenticates, limits bodies, audits writes and turns every error into JSON.
 
 mod ansible;
+mod common;
+mod credentials;
 mod docs;
 pub mod gate;
 mod git;
+mod integrations;
+mod issue_list;
+mod issues;
 mod members;
 pub mod objects;
 mod resources;
 mod sessions;
 mod ssh;
 pub mod strict;
+mod sync;
 mod system;
-mod trackers;
 mod workflow;
 
 use crate::services::App;
@@ -24,8 +29,10 @@ pub const API_TITLE: &str = "aiops REST API";
 
 pub type AllApis = (
     resources::Apis,
-    trackers::IssuesApi,
-    trackers::IntegrationsApi,
+    issues::IssuesApi,
+    sync::SyncApi,
+    integrations::IntegrationsApi,
+    credentials::CredentialsApi,
     git::GitApi,
     ssh::SshApi,
     sessions::SessionsApi,
@@ -39,8 +46,10 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
     OpenApiService::new(
         (
             resources::apis(),
-            trackers::IssuesApi,
-            trackers::IntegrationsApi,
+            issues::IssuesApi,
+            sync::SyncApi,
+            integrations::IntegrationsApi,
+            credentials::CredentialsApi,
             git::GitApi,
             ssh::SshApi,
             sessions::SessionsApi,

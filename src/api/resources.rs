@@ -1,26 +1,17 @@
 //! Thin handlers: authorise through the service, shape the envelope.
 
+use super::common::{AppRef, Created, Deleted, R, default_limit};
 use super::gate::Auth;
 use super::git::GitStatusObj;
 use super::objects::*;
 use super::strict::opt;
-use crate::services::App;
 use crate::services::accounts::{NewUser, UserUpdate};
 use crate::services::projects::ProjectInput;
 use crate::services::tenants::TenantInput;
-use poem::web::Data;
+use crate::store::run_blocking;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
-
-/// Writes fsync the store: keep them off the async worker.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    crate::store::run_blocking(f)
-}
+use poem_openapi::{Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
@@ -34,19 +25,6 @@ enum Tag {
     Users,
     /// Health, version and the audit log
     System,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    /// Deleted.
-    #[oai(status = 204)]
-    NoContent,
 }
 
 /// A project with the caller's workspace status (the single-project GET).
@@ -107,7 +85,7 @@ impl AuthApi {
         body: Json<CreateKeyRequest>,
     ) -> R<Created<KeyEnvelope>> {
         let b = body.0;
-        let (key, raw) = blocking(|| {
+        let (key, raw) = run_blocking(|| {
             let scopes: Vec<String> = b.scopes.into_iter().map(|s| s.0).collect();
             app.create_key(
                 auth.identity(),
@@ -135,7 +113,7 @@ impl AuthApi {
         body: Json<UpdateKeyRequest>,
     ) -> R<Json<KeyEnvelope>> {
         let b = body.0;
-        let key = blocking(|| {
+        let key = run_blocking(|| {
             let scopes: Option<Vec<String>> =
                 b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
             app.update_key(
@@ -154,9 +132,9 @@ impl AuthApi {
 
     /// Revoke (delete) one of the caller's keys.
     #[oai(path = "/auth/keys/:id", method = "delete")]
-    async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        blocking(|| app.revoke_key(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+    async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
+        run_blocking(|| app.revoke_key(auth.identity(), id.0))?;
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -197,7 +175,7 @@ impl TenantsApi {
         body: Json<TenantRequest>,
     ) -> R<Created<TenantEnvelope>> {
         let b = body.0;
-        let v = blocking(|| {
+        let v = run_blocking(|| {
             app.create_tenant(
                 auth.identity(),
                 TenantInput {
@@ -231,7 +209,7 @@ impl TenantsApi {
         body: Json<TenantRequest>,
     ) -> R<Json<TenantEnvelope>> {
         let b = body.0;
-        let v = blocking(|| {
+        let v = run_blocking(|| {
             app.update_tenant(
                 auth.identity(),
                 id.0,
@@ -249,9 +227,9 @@ impl TenantsApi {
 
     /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
     #[oai(path = "/tenants/:id", method = "delete")]
-    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        blocking(|| app.delete_tenant(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
+        run_blocking(|| app.delete_tenant(auth.identity(), id.0))?;
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -296,7 +274,7 @@ impl ProjectsApi {
         auth: Auth,
         body: Json<ProjectRequest>,
     ) -> R<Created<ProjectEnvelope>> {
-        let v = blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
+        let v = run_blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
         Ok(Created::Created(Json(ProjectEnvelope {
             project: v.into(),
         })))
@@ -333,16 +311,16 @@ impl ProjectsApi {
         id: Path<u64>,
         body: Json<ProjectRequest>,
     ) -> R<Json<ProjectEnvelope>> {
-        let v = blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
+        let v = run_blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
 
     /// Delete a project with its integration links, issues, pins, sessions and memberships
     /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
-    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        blocking(|| app.delete_project(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
+        run_blocking(|| app.delete_project(auth.identity(), id.0))?;
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -371,7 +349,7 @@ impl UsersApi {
         body: Json<UserRequest>,
     ) -> R<Created<UserEnvelope>> {
         let b = body.0;
-        let u = blocking(|| {
+        let u = run_blocking(|| {
             app.create_user(
                 auth.identity(),
                 NewUser {
@@ -403,7 +381,7 @@ impl UsersApi {
         body: Json<UserRequest>,
     ) -> R<Json<UserEnvelope>> {
         let b = body.0;
-        let u = blocking(|| {
+        let u = run_blocking(|| {
             app.update_user(
                 auth.identity(),
                 id.0,
@@ -421,9 +399,9 @@ impl UsersApi {
 
     /// Delete a user (admin). Refused while they own projects.
     #[oai(path = "/users/:id", method = "delete")]
-    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        blocking(|| app.delete_user(auth.identity(), id.0))?;
-        Ok(NoContent::NoContent)
+    async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
+        run_blocking(|| app.delete_user(auth.identity(), id.0))?;
+        Ok(Deleted::NoContent)
     }
 }
 
@@ -474,8 +452,4 @@ impl SystemApi {
             offset: offset.0,
         }))
     }
-}
-
-fn default_limit() -> usize {
-    50
 }

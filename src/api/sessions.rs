@@ -1,35 +1,18 @@
 //! AI sessions: agents in tmux per user, with the spec's routes and shapes.
 
+use super::common::{AppRef, Created, NoContent, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::{AiSession, Timestamp};
-use crate::services::App;
 use crate::services::sessions::{LiveSession, StartRequest};
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
+use poem_openapi::{Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
     /// AI agents (claude, codex, gemini, shell …) in tmux sessions in your workspace
     Sessions,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    #[oai(status = 204)]
-    NoContent,
 }
 
 fn ssh_user() -> String {

@@ -1,39 +1,19 @@
 //! SSH keys and known hosts (admins), and a project's key assignment.
 
+use super::common::{AppRef, Created, NoContent, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::{KnownHost, Timestamp};
-use crate::services::App;
 use crate::services::ssh::{SshKeyInput, SshKeyView};
-use poem::web::Data;
+use crate::store::run_blocking;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
-
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    crate::store::run_blocking(f)
-}
+use poem_openapi::{Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum Tag {
     /// SSH keys for git (private halves encrypted at rest, never shown) and trusted host keys
     Ssh,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    #[oai(status = 204)]
-    NoContent,
 }
 
 #[derive(Object)]
@@ -229,7 +209,7 @@ impl SshApi {
         auth: Auth,
         tenant_id: Query<Option<u64>>,
     ) -> R<Json<SshKeysEnvelope>> {
-        let keys = blocking(|| app.list_ssh_keys(auth.identity(), tenant_id.0))?;
+        let keys = run_blocking(|| app.list_ssh_keys(auth.identity(), tenant_id.0))?;
         Ok(Json(SshKeysEnvelope {
             ssh_keys: keys.into_iter().map(Into::into).collect(),
         }))
@@ -250,7 +230,7 @@ impl SshApi {
             private_key: opt(b.private_key_content),
             public_key: opt(b.public_key_content),
         };
-        let key = blocking(|| app.add_ssh_key(auth.identity(), input))?;
+        let key = run_blocking(|| app.add_ssh_key(auth.identity(), input))?;
         Ok(Created::Created(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         })))
@@ -258,7 +238,7 @@ impl SshApi {
 
     #[oai(path = "/admin/ssh-keys/:id", method = "get")]
     async fn get_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<SshKeyEnvelope>> {
-        let key = blocking(|| app.get_ssh_key(auth.identity(), id.0))?;
+        let key = run_blocking(|| app.get_ssh_key(auth.identity(), id.0))?;
         Ok(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         }))
@@ -267,7 +247,7 @@ impl SshApi {
     /// Delete a key; projects using it fall back to their tenant's keys.
     #[oai(path = "/admin/ssh-keys/:id", method = "delete")]
     async fn delete_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        blocking(|| app.delete_ssh_key(auth.identity(), id.0))?;
+        run_blocking(|| app.delete_ssh_key(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -281,7 +261,7 @@ impl SshApi {
         body: Json<MigrateRequest>,
     ) -> R<Json<SshKeyEnvelope>> {
         let text = body.0.private_key_content.0;
-        let key = blocking(|| app.replace_ssh_private_key(auth.identity(), id.0, &text))?;
+        let key = run_blocking(|| app.replace_ssh_private_key(auth.identity(), id.0, &text))?;
         Ok(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         }))
@@ -297,7 +277,7 @@ impl SshApi {
         body: Json<ProjectKeyRequest>,
     ) -> R<Json<ProjectKeyObj>> {
         let k = body.0.ssh_key_id;
-        blocking(|| app.set_project_ssh_key(auth.identity(), id.0, k))?;
+        run_blocking(|| app.set_project_ssh_key(auth.identity(), id.0, k))?;
         Ok(Json(ProjectKeyObj {
             project_id: id.0,
             ssh_key_id: k,
@@ -307,7 +287,7 @@ impl SshApi {
     /// Trusted SSH host keys and the first-use policy.
     #[oai(path = "/admin/known-hosts", method = "get")]
     async fn known_hosts(&self, app: AppRef<'_>, auth: Auth) -> R<Json<KnownHostsEnvelope>> {
-        let list = blocking(|| app.list_known_hosts(auth.identity()))?;
+        let list = run_blocking(|| app.list_known_hosts(auth.identity()))?;
         Ok(Json(KnownHostsEnvelope {
             known_hosts: list.into_iter().map(Into::into).collect(),
             trust_on_first_use: app.trust_on_first_use()?,
@@ -323,7 +303,7 @@ impl SshApi {
         body: Json<KnownHostRequest>,
     ) -> R<Created<KnownHostEnvelope>> {
         let b = body.0;
-        let kh = blocking(|| {
+        let kh = run_blocking(|| {
             app.add_known_host(auth.identity(), &b.host.0, b.port.unwrap_or(22), &b.key.0)
         })?;
         Ok(Created::Created(Json(KnownHostEnvelope {
@@ -334,7 +314,7 @@ impl SshApi {
     /// Forget a host key (the next connection learns or must pin the new one).
     #[oai(path = "/admin/known-hosts/:id", method = "delete")]
     async fn delete_known_host(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        blocking(|| app.delete_known_host(auth.identity(), id.0))?;
+        run_blocking(|| app.delete_known_host(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -369,7 +349,7 @@ impl SshApi {
         body: Json<PolicyRequest>,
     ) -> R<Json<PolicyObj>> {
         let on = body.0.trust_on_first_use;
-        blocking(|| app.set_trust_on_first_use(auth.identity(), on))?;
+        run_blocking(|| app.set_trust_on_first_use(auth.identity(), on))?;
         Ok(Json(PolicyObj {
             trust_on_first_use: on,
         }))

@@ -1,20 +1,15 @@
 //! System administration (admins only): status, logs, update, restart, the scheduler, and
 //! backups (create, list, download, restore, delete, schedule and retention).
 
+use super::common::{AppRef, Created, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::Timestamp;
-use crate::services::App;
 use crate::services::backup::{BackupSchedule, BackupView};
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde_json::Value;
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
 
 #[derive(Tags)]
 enum Tag {
@@ -333,12 +328,6 @@ pub struct ScheduleObj {
     /// Remove scheduled backups older than N days (the newest one always stays).
     #[oai(nullable)]
     pub keep_days: Option<u32>,
-}
-
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON> {
-    #[oai(status = 201)]
-    Created(Json<T>),
 }
 
 #[derive(ApiResponse)]

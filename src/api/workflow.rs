@@ -1,20 +1,15 @@
 //! The agent workflow (`/workflows/*`), the global agent instructions (`/agents/global`) and
 //! each project's (`/projects/{id}/agents/context`).
 
+use super::common::{AppRef, R};
 use super::gate::Auth;
 use super::git::WorkspaceStatusObj;
+use super::issues::{CommentObj, IssueObj};
 use super::strict::{Str, opt};
-use super::trackers::{CommentObj, IssueObj};
 use crate::domain::Timestamp;
-use crate::services::App;
 use crate::services::workflow::SubmitRequest;
-use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-use std::sync::Arc;
-
-type R<T> = poem::Result<T>;
-type AppRef<'a> = Data<&'a Arc<App>>;
 
 #[derive(Tags)]
 enum Tag {

@@ -4,12 +4,14 @@
 
 use super::{
     Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest,
-    few_at_a_time, id_string, newest_first, s,
+    few_at_a_time, newest_first, wire,
 };
 use crate::domain::Comment;
 use crate::domain::Timestamp;
 use crate::domain::issues::{github_number, github_repo, iso, parse_timestamp};
 use reqwest::{Method, RequestBuilder};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 const LABEL: &str = "GitHub";
@@ -51,46 +53,107 @@ fn origin_text(u: &str) -> String {
         .unwrap_or_else(|_| "an unparseable URL".into())
 }
 
-pub(super) fn comment_from(v: &Value) -> Comment {
-    Comment {
-        id: id_string(v, "id"),
-        author: v
-            .get("user")
-            .and_then(|u| s(u, "login").or_else(|| s(u, "name")))
-            .unwrap_or_default(),
-        body: s(v, "body").unwrap_or_default(),
-        created_at: s(v, "created_at")
-            .and_then(|t| parse_timestamp(&t))
-            .map(|t| iso(&t)),
-        url: s(v, "html_url"),
+// ---- GitHub's JSON (see `wire` for the leniency rules) ----------------------------------------
+
+/// A user (`user`, `assignee`, `GET /user`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct User {
+    #[serde(deserialize_with = "wire::string")]
+    login: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    name: Option<String>,
+}
+
+impl User {
+    /// The login, else the display name.
+    fn shown(&self) -> Option<String> {
+        self.login.clone().or_else(|| self.name.clone())
     }
 }
 
-fn payload(v: &Value) -> TResult<IssuePayload> {
-    let number = id_string(v, "number")
+/// An issue (or a pull request: the list endpoint returns both).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Issue {
+    #[serde(deserialize_with = "wire::id")]
+    number: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    title: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    state: Option<String>,
+    #[serde(deserialize_with = "wire::object")]
+    assignee: Option<User>,
+    #[serde(deserialize_with = "wire::string")]
+    html_url: Option<String>,
+    #[serde(deserialize_with = "wire::labels")]
+    labels: Vec<String>,
+    #[serde(deserialize_with = "wire::string")]
+    updated_at: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    body: Option<String>,
+    /// The comment count; missing means "unknown", so they are fetched.
+    #[serde(deserialize_with = "wire::u64")]
+    comments: Option<u64>,
+    /// There (any value, even null) on pull requests only.
+    #[serde(deserialize_with = "wire::present")]
+    pull_request: bool,
+}
+
+/// A comment on an issue.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct IssueComment {
+    #[serde(deserialize_with = "wire::id")]
+    id: Option<String>,
+    #[serde(deserialize_with = "wire::object")]
+    user: Option<User>,
+    #[serde(deserialize_with = "wire::string")]
+    body: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    created_at: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    html_url: Option<String>,
+}
+
+/// A milestone (matched by title when an issue is created).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Milestone {
+    #[serde(deserialize_with = "wire::string")]
+    title: Option<String>,
+    #[serde(deserialize_with = "wire::u64")]
+    number: Option<u64>,
+}
+
+pub(super) fn comment_from(c: IssueComment) -> Comment {
+    Comment {
+        id: c.id,
+        author: c.user.and_then(|u| u.shown()).unwrap_or_default(),
+        body: c.body.unwrap_or_default(),
+        created_at: c
+            .created_at
+            .and_then(|t| parse_timestamp(&t))
+            .map(|t| iso(&t)),
+        url: c.html_url,
+    }
+}
+
+fn payload(i: &Issue) -> TResult<IssuePayload> {
+    let number = i
+        .number
+        .clone()
         .ok_or_else(|| TrackerError::Failed("GitHub issue without a number".into()))?;
     Ok(IssuePayload {
         external_id: number,
-        title: s(v, "title").unwrap_or_default(),
-        status: s(v, "state"),
-        assignee: v
-            .get("assignee")
-            .filter(|a| !a.is_null())
-            .and_then(|a| s(a, "login").or_else(|| s(a, "name"))),
-        assignee_key: v
-            .get("assignee")
-            .filter(|a| !a.is_null())
-            .and_then(|a| s(a, "login")),
-        url: s(v, "html_url"),
-        labels: v
-            .get("labels")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|l| s(l, "name").or_else(|| l.as_str().map(String::from)))
-            .collect(),
-        updated_at: s(v, "updated_at").and_then(|t| parse_timestamp(&t)),
-        body: s(v, "body"),
+        title: i.title.clone().unwrap_or_default(),
+        status: i.state.clone(),
+        assignee: i.assignee.as_ref().and_then(User::shown),
+        assignee_key: i.assignee.as_ref().and_then(|a| a.login.clone()),
+        url: i.html_url.clone(),
+        labels: i.labels.clone(),
+        updated_at: i.updated_at.as_deref().and_then(parse_timestamp),
+        body: i.body.clone(),
         comments: None,
     })
 }
@@ -126,14 +189,24 @@ impl GitHub {
         Ok(self.c.http.json(LABEL, rb).await?.0)
     }
 
+    /// `call`, the answer read as one object.
+    async fn call_obj<T: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        tail: &str,
+        body: Option<Value>,
+    ) -> TResult<T> {
+        Ok(wire::obj(self.call(method, tail, body).await?))
+    }
+
     /// Every page of a list, following `Link: rel="next"` on the same origin.
-    async fn pages(&self, first: String) -> TResult<Vec<Value>> {
+    async fn pages<T: DeserializeOwned + Default>(&self, first: String) -> TResult<Vec<T>> {
         let mut out = Vec::new();
         let mut next = Some(first);
         while let Some(url) = next.take() {
             let (v, headers) = self.c.http.json(LABEL, self.req(Method::GET, &url)).await?;
             match v {
-                Value::Array(items) => out.extend(items),
+                items @ Value::Array(_) => out.extend(wire::objs(items)),
                 _ => {
                     return Err(TrackerError::Failed(
                         "GitHub answered a list with something else".into(),
@@ -160,15 +233,15 @@ impl GitHub {
     }
 
     async fn comments(&self, number: &str) -> TResult<Vec<Comment>> {
-        let items = self
+        let items: Vec<IssueComment> = self
             .pages(self.repo_url(&format!("/issues/{number}/comments?per_page=100")))
             .await?;
-        Ok(newest_first(items.iter().map(comment_from).collect()))
+        Ok(newest_first(items.into_iter().map(comment_from).collect()))
     }
 
-    async fn with_comments(&self, v: &Value) -> TResult<IssuePayload> {
-        let mut p = payload(v)?;
-        if v.get("comments").and_then(Value::as_u64).unwrap_or(1) > 0 {
+    async fn with_comments(&self, i: &Issue) -> TResult<IssuePayload> {
+        let mut p = payload(i)?;
+        if i.comments.unwrap_or(1) > 0 {
             p.comments = Some(self.comments(&p.external_id).await?);
         } else {
             p.comments = Some(Vec::new());
@@ -178,20 +251,20 @@ impl GitHub {
 
     async fn patch(&self, external_id: &str, body: Value) -> TResult<IssuePayload> {
         let n = github_number(external_id).map_err(TrackerError::Invalid)?;
-        let v = self
-            .call(Method::PATCH, &format!("/issues/{n}"), Some(body))
+        let i = self
+            .call_obj(Method::PATCH, &format!("/issues/{n}"), Some(body))
             .await?;
-        payload(&v)
+        payload(&i)
     }
 }
 
 impl Provider for GitHub {
     async fn test(&self) -> TResult<String> {
         let rb = self.req(Method::GET, &format!("{}/user", self.c.base_url));
-        let (v, _) = self.c.http.json(LABEL, rb).await?;
+        let me: User = wire::obj(self.c.http.json(LABEL, rb).await?.0);
         Ok(format!(
             "GitHub credentials verified for {}.",
-            s(&v, "login").unwrap_or_else(|| "this token".into())
+            me.login.unwrap_or_else(|| "this token".into())
         ))
     }
 
@@ -200,27 +273,24 @@ impl Provider for GitHub {
         if let Some(t) = since {
             url.push_str(&format!("&since={}", t.format("%Y-%m-%dT%H:%M:%SZ")));
         }
-        let items = self.pages(url).await?;
-        let issues: Vec<&Value> = items
-            .iter()
-            .filter(|i| i.get("pull_request").is_none())
-            .collect();
+        let items: Vec<Issue> = self.pages(url).await?;
+        let issues: Vec<&Issue> = items.iter().filter(|i| !i.pull_request).collect();
         // Comments only for issues that have some, a few requests at a time.
         few_at_a_time(&issues, |v| self.with_comments(v)).await
     }
 
     async fn get(&self, external_id: &str) -> TResult<IssuePayload> {
         let n = github_number(external_id).map_err(TrackerError::Invalid)?;
-        let v = self
-            .call(Method::GET, &format!("/issues/{n}"), None)
+        let i: Issue = self
+            .call_obj(Method::GET, &format!("/issues/{n}"), None)
             .await?;
-        if v.get("pull_request").is_some() {
+        if i.pull_request {
             return Err(TrackerError::Refused(
                 format!("GitHub #{n} is a pull request, not an issue"),
                 404,
             ));
         }
-        self.with_comments(&v).await
+        self.with_comments(&i).await
     }
 
     async fn create(&self, req: &CreateRequest) -> TResult<IssuePayload> {
@@ -245,31 +315,31 @@ impl Provider for GitHub {
             } else if let Ok(list) = self
                 .call(Method::GET, "/milestones?state=all&per_page=100", None)
                 .await
-                && let Some(n) = list.as_array().into_iter().flatten().find_map(|ms| {
-                    (s(ms, "title")?.trim().to_lowercase() == m.to_lowercase())
-                        .then(|| ms.get("number").and_then(Value::as_u64))
+                && let Some(n) = wire::objs::<Milestone>(list).into_iter().find_map(|ms| {
+                    (ms.title?.trim().to_lowercase() == m.to_lowercase())
+                        .then_some(ms.number)
                         .flatten()
                 })
             {
                 body["milestone"] = json!(n);
             }
         }
-        let v = self.call(Method::POST, "/issues", Some(body)).await?;
-        let mut p = payload(&v)?;
+        let i = self.call_obj(Method::POST, "/issues", Some(body)).await?;
+        let mut p = payload(&i)?;
         p.comments = Some(Vec::new());
         Ok(p)
     }
 
     async fn comment(&self, external_id: &str, body: &str) -> TResult<Comment> {
         let n = github_number(external_id).map_err(TrackerError::Invalid)?;
-        let v = self
-            .call(
+        let c = self
+            .call_obj(
                 Method::POST,
                 &format!("/issues/{n}/comments"),
                 Some(json!({"body": body})),
             )
             .await?;
-        Ok(comment_from(&v))
+        Ok(comment_from(c))
     }
 
     async fn edit_comment(
@@ -282,14 +352,14 @@ impl Provider for GitHub {
         let cid: u64 = comment_id
             .parse()
             .map_err(|_| TrackerError::Invalid("GitHub comment id must be a number.".into()))?;
-        let v = self
-            .call(
+        let c = self
+            .call_obj(
                 Method::PATCH,
                 &format!("/issues/comments/{cid}"),
                 Some(json!({"body": body})),
             )
             .await?;
-        Ok(comment_from(&v))
+        Ok(comment_from(c))
     }
 
     async fn update(&self, external_id: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
@@ -385,11 +455,36 @@ mod tests {
     fn issue_mapping_matches_the_original() {
         let v = json!({"number": 5, "title": "T", "state": "open", "html_url": "https://gh/5",
             "labels": [{"name": "bug"}], "assignee": {"login": "dev"}, "updated_at": "2024-01-02T03:04:05Z", "body": "B"});
-        let p = payload(&v).unwrap();
+        let p = payload(&wire::obj(v)).unwrap();
         assert_eq!(p.external_id, "5");
         assert_eq!(p.assignee.as_deref(), Some("dev"));
         assert_eq!(p.labels, vec!["bug"]);
         assert_eq!(p.body.as_deref(), Some("B"));
-        assert!(payload(&json!({"title": "x"})).is_err());
+        assert!(payload(&wire::obj(json!({"title": "x"}))).is_err());
+    }
+
+    #[test]
+    fn odd_types_read_as_absent_not_as_errors() {
+        let i: Issue = wire::obj(json!({"number": "7", "title": 5, "state": null,
+            "assignee": "bob", "labels": ["a", {"name": "b"}, {"name": 1}, 2],
+            "comments": "many", "updated_at": "yesterday", "extra": {"x": [1]}}));
+        let p = payload(&i).unwrap();
+        assert_eq!(p.external_id, "7");
+        assert_eq!((p.title.as_str(), p.status, p.assignee), ("", None, None));
+        assert_eq!(p.labels, vec!["a", "b"]);
+        assert_eq!((i.comments, p.updated_at), (None, None));
+        assert!(!i.pull_request);
+        let pr: Issue = wire::obj(json!({"number": 8, "pull_request": null}));
+        assert!(
+            pr.pull_request,
+            "a pull_request key marks a pull request, even null"
+        );
+        let c = comment_from(wire::obj(
+            json!({"id": 12, "user": {"name": "Al"}, "body": 3}),
+        ));
+        assert_eq!(
+            (c.id.as_deref(), c.author.as_str(), c.body.as_str()),
+            (Some("12"), "Al", "")
+        );
     }
 }

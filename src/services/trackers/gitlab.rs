@@ -3,12 +3,14 @@
 
 use super::{
     Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest,
-    few_at_a_time, id_string, s,
+    few_at_a_time, wire,
 };
 use crate::domain::Comment;
 use crate::domain::Timestamp;
 use crate::domain::issues::{MAX_COMMENTS_PER_ISSUE, iso, parse_timestamp};
 use reqwest::{Method, RequestBuilder, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 const LABEL: &str = "GitLab";
@@ -17,57 +19,122 @@ pub struct GitLab {
     c: Conn,
 }
 
-fn person(v: Option<&Value>) -> Option<String> {
-    let v = match v? {
-        Value::Array(a) => a.first()?,
-        Value::Null => return None,
-        other => other,
-    };
-    s(v, "name")
-        .filter(|n| !n.is_empty())
-        .or_else(|| s(v, "username"))
+// ---- GitLab's JSON (see `wire` for the leniency rules) ----------------------------------------
+
+/// A user (`author`, `assignee`, `GET /user`, `GET /users?username=`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct User {
+    #[serde(deserialize_with = "wire::u64")]
+    id: Option<u64>,
+    #[serde(deserialize_with = "wire::string")]
+    name: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    username: Option<String>,
 }
 
-fn username(v: Option<&Value>) -> Option<String> {
-    let v = match v? {
-        Value::Array(a) => a.first()?,
-        Value::Null => return None,
-        other => other,
-    };
-    s(v, "username")
-}
-
-fn note(v: &Value) -> Comment {
-    Comment {
-        id: id_string(v, "id"),
-        author: person(v.get("author")).unwrap_or_default(),
-        body: s(v, "body").unwrap_or_default(),
-        created_at: s(v, "created_at")
-            .and_then(|t| parse_timestamp(&t))
-            .map(|t| iso(&t)),
-        url: s(v, "web_url"),
+impl User {
+    /// The display name, else the username.
+    fn shown(&self) -> Option<String> {
+        self.name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| self.username.clone())
     }
 }
 
-fn payload(v: &Value) -> TResult<IssuePayload> {
-    let iid = id_string(v, "iid")
+/// An issue.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Issue {
+    /// `Some` when the key is there; items without it are skipped by a sync, while one whose
+    /// `iid` is not a number or string fails it.
+    #[serde(deserialize_with = "wire::present_id")]
+    iid: Option<Option<String>>,
+    #[serde(deserialize_with = "wire::string")]
+    title: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    state: Option<String>,
+    /// An object, or (some versions) a list whose first entry counts.
+    #[serde(deserialize_with = "wire::one_or_first")]
+    assignee: Option<User>,
+    #[serde(deserialize_with = "wire::one_or_first")]
+    assignees: Option<User>,
+    #[serde(deserialize_with = "wire::string")]
+    web_url: Option<String>,
+    #[serde(deserialize_with = "wire::labels")]
+    labels: Vec<String>,
+    #[serde(deserialize_with = "wire::string")]
+    updated_at: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    description: Option<String>,
+    /// Missing means "unknown", so the notes are fetched.
+    #[serde(deserialize_with = "wire::u64")]
+    user_notes_count: Option<u64>,
+}
+
+/// A note (comment) on an issue; system notes ("changed the label") are dropped.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Note {
+    #[serde(deserialize_with = "wire::id")]
+    id: Option<String>,
+    #[serde(deserialize_with = "wire::one_or_first")]
+    author: Option<User>,
+    #[serde(deserialize_with = "wire::string")]
+    body: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    created_at: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    web_url: Option<String>,
+    #[serde(deserialize_with = "wire::bool")]
+    system: Option<bool>,
+}
+
+/// A milestone (matched by title when an issue is created).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Milestone {
+    #[serde(deserialize_with = "wire::string")]
+    title: Option<String>,
+    /// When the key is there it wins, even if it is not a number.
+    #[serde(deserialize_with = "wire::present_u64")]
+    id: Option<Option<u64>>,
+    #[serde(deserialize_with = "wire::u64")]
+    iid: Option<u64>,
+}
+
+fn note(n: Note) -> Comment {
+    Comment {
+        id: n.id,
+        author: n.author.as_ref().and_then(User::shown).unwrap_or_default(),
+        body: n.body.unwrap_or_default(),
+        created_at: n
+            .created_at
+            .and_then(|t| parse_timestamp(&t))
+            .map(|t| iso(&t)),
+        url: n.web_url,
+    }
+}
+
+fn payload(i: &Issue) -> TResult<IssuePayload> {
+    let iid = i
+        .iid
+        .clone()
+        .flatten()
         .ok_or_else(|| TrackerError::Failed("GitLab issue without an iid".into()))?;
+    let username = |u: &Option<User>| u.as_ref().and_then(|u| u.username.clone());
     Ok(IssuePayload {
         external_id: iid,
-        title: s(v, "title").unwrap_or_default(),
-        status: s(v, "state"),
-        assignee: person(v.get("assignee")).or_else(|| person(v.get("assignees"))),
-        assignee_key: username(v.get("assignee")).or_else(|| username(v.get("assignees"))),
-        url: s(v, "web_url"),
-        labels: v
-            .get("labels")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l.as_str().map(String::from).or_else(|| s(l, "name")))
-            .collect(),
-        updated_at: s(v, "updated_at").and_then(|t| parse_timestamp(&t)),
-        body: s(v, "description"),
+        title: i.title.clone().unwrap_or_default(),
+        status: i.state.clone(),
+        assignee: (i.assignee.as_ref().and_then(User::shown))
+            .or_else(|| i.assignees.as_ref().and_then(User::shown)),
+        assignee_key: username(&i.assignee).or_else(|| username(&i.assignees)),
+        url: i.web_url.clone(),
+        labels: i.labels.clone(),
+        updated_at: i.updated_at.as_deref().and_then(parse_timestamp),
+        body: i.description.clone(),
         comments: None,
     })
 }
@@ -104,15 +171,25 @@ impl GitLab {
             .header("PRIVATE-TOKEN", &self.c.token)
     }
 
-    async fn call(&self, method: Method, tail: &[&str], body: Option<Value>) -> TResult<Value> {
+    /// One call, the answer read as one object.
+    async fn call<T: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        tail: &[&str],
+        body: Option<Value>,
+    ) -> TResult<T> {
         let mut rb = self.req(method, self.url(tail)?);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        Ok(self.c.http.json(LABEL, rb).await?.0)
+        Ok(wire::obj(self.c.http.json(LABEL, rb).await?.0))
     }
 
-    async fn pages(&self, tail: &[&str], query: &[(&str, String)]) -> TResult<Vec<Value>> {
+    async fn pages<T: DeserializeOwned + Default>(
+        &self,
+        tail: &[&str],
+        query: &[(&str, String)],
+    ) -> TResult<Vec<T>> {
         let mut out = Vec::new();
         let mut page = "1".to_string();
         loop {
@@ -126,7 +203,7 @@ impl GitLab {
             }
             let (v, headers) = self.c.http.json(LABEL, self.req(Method::GET, u)).await?;
             match v {
-                Value::Array(items) => out.extend(items),
+                items @ Value::Array(_) => out.extend(wire::objs(items)),
                 _ => {
                     return Err(TrackerError::Failed(
                         "GitLab answered a list with something else".into(),
@@ -146,7 +223,7 @@ impl GitLab {
     }
 
     async fn notes(&self, iid: &str) -> TResult<Vec<Comment>> {
-        let items = self
+        let items: Vec<Note> = self
             .pages(
                 &["issues", iid, "notes"],
                 &[
@@ -157,19 +234,16 @@ impl GitLab {
             )
             .await?;
         Ok(items
-            .iter()
-            .filter(|n| !n.get("system").and_then(Value::as_bool).unwrap_or(false))
+            .into_iter()
+            .filter(|n| !n.system.unwrap_or(false))
             .take(MAX_COMMENTS_PER_ISSUE)
             .map(note)
             .collect())
     }
 
-    async fn with_notes(&self, v: &Value) -> TResult<IssuePayload> {
-        let mut p = payload(v)?;
-        let count = v
-            .get("user_notes_count")
-            .and_then(Value::as_u64)
-            .unwrap_or(1);
+    async fn with_notes(&self, i: &Issue) -> TResult<IssuePayload> {
+        let mut p = payload(i)?;
+        let count = i.user_notes_count.unwrap_or(1);
         p.comments = Some(if count > 0 {
             self.notes(&p.external_id).await?
         } else {
@@ -183,16 +257,15 @@ impl GitLab {
             .map_err(|e| TrackerError::Invalid(e.to_string()))?;
         u.query_pairs_mut().append_pair("username", username);
         let (v, _) = self.c.http.json(LABEL, self.req(Method::GET, u)).await?;
-        Ok(v.as_array()
+        Ok(wire::objs::<User>(v)
             .into_iter()
-            .flatten()
-            .find(|x| s(x, "username").as_deref() == Some(username))
-            .and_then(|x| x.get("id").and_then(Value::as_u64)))
+            .find(|x| x.username.as_deref() == Some(username))
+            .and_then(|x| x.id))
     }
 
     async fn put(&self, iid: &str, body: Value) -> TResult<IssuePayload> {
-        let v = self.call(Method::PUT, &["issues", iid], Some(body)).await?;
-        payload(&v)
+        let i = self.call(Method::PUT, &["issues", iid], Some(body)).await?;
+        payload(&i)
     }
 }
 
@@ -200,8 +273,8 @@ impl Provider for GitLab {
     async fn test(&self) -> TResult<String> {
         let u = Url::parse(&format!("{}/api/v4/user", self.c.base_url))
             .map_err(|e| TrackerError::Invalid(e.to_string()))?;
-        let (v, _) = self.c.http.json(LABEL, self.req(Method::GET, u)).await?;
-        Ok(match s(&v, "username") {
+        let me: User = wire::obj(self.c.http.json(LABEL, self.req(Method::GET, u)).await?.0);
+        Ok(match me.username {
             Some(u) => format!("GitLab credentials verified for {u}."),
             None => "GitLab credentials verified.".into(),
         })
@@ -216,14 +289,14 @@ impl Provider for GitLab {
         if let Some(t) = since {
             q.push(("updated_after", t.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
         }
-        let items = self.pages(&["issues"], &q).await?;
-        let with_iid: Vec<&Value> = items.iter().filter(|i| i.get("iid").is_some()).collect();
+        let items: Vec<Issue> = self.pages(&["issues"], &q).await?;
+        let with_iid: Vec<&Issue> = items.iter().filter(|i| i.iid.is_some()).collect();
         few_at_a_time(&with_iid, |v| self.with_notes(v)).await
     }
 
     async fn get(&self, iid: &str) -> TResult<IssuePayload> {
-        let v = self.call(Method::GET, &["issues", iid], None).await?;
-        self.with_notes(&v).await
+        let i = self.call(Method::GET, &["issues", iid], None).await?;
+        self.with_notes(&i).await
     }
 
     async fn create(&self, req: &CreateRequest) -> TResult<IssuePayload> {
@@ -253,13 +326,9 @@ impl Provider for GitLab {
                     .append_pair("search", m)
                     .append_pair("per_page", "100");
                 if let Ok((list, _)) = self.c.http.json(LABEL, self.req(Method::GET, u)).await
-                    && let Some(id) = list.as_array().into_iter().flatten().find_map(|ms| {
-                        (s(ms, "title")?.trim().to_lowercase() == m.to_lowercase())
-                            .then(|| {
-                                ms.get("id")
-                                    .or_else(|| ms.get("iid"))
-                                    .and_then(Value::as_u64)
-                            })
+                    && let Some(id) = wire::objs::<Milestone>(list).into_iter().find_map(|ms| {
+                        (ms.title?.trim().to_lowercase() == m.to_lowercase())
+                            .then_some(ms.id.unwrap_or(ms.iid))
                             .flatten()
                     })
                 {
@@ -267,32 +336,32 @@ impl Provider for GitLab {
                 }
             }
         }
-        let v = self.call(Method::POST, &["issues"], Some(body)).await?;
-        let mut p = payload(&v)?;
+        let i = self.call(Method::POST, &["issues"], Some(body)).await?;
+        let mut p = payload(&i)?;
         p.comments = Some(Vec::new());
         Ok(p)
     }
 
     async fn comment(&self, iid: &str, body: &str) -> TResult<Comment> {
-        let v = self
+        let n = self
             .call(
                 Method::POST,
                 &["issues", iid, "notes"],
                 Some(json!({"body": body})),
             )
             .await?;
-        Ok(note(&v))
+        Ok(note(n))
     }
 
     async fn edit_comment(&self, iid: &str, comment_id: &str, body: &str) -> TResult<Comment> {
-        let v = self
+        let n = self
             .call(
                 Method::PUT,
                 &["issues", iid, "notes", comment_id],
                 Some(json!({"body": body})),
             )
             .await?;
-        Ok(note(&v))
+        Ok(note(n))
     }
 
     async fn update(&self, iid: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
@@ -332,10 +401,13 @@ mod tests {
     #[test]
     fn assignee_prefers_the_display_name() {
         let v = json!({"iid": 101, "title": "t", "state": "opened", "assignee": {"name": "Dev", "username": "dev"}, "labels": ["ci"]});
-        let p = payload(&v).unwrap();
+        let p = payload(&wire::obj(v)).unwrap();
         assert_eq!(p.external_id, "101");
         assert_eq!(p.assignee.as_deref(), Some("Dev"));
         let v = json!({"iid": 1, "assignees": [{"username": "u"}]});
-        assert_eq!(payload(&v).unwrap().assignee.as_deref(), Some("u"));
+        assert_eq!(
+            payload(&wire::obj(v)).unwrap().assignee.as_deref(),
+            Some("u")
+        );
     }
 }

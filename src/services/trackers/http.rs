@@ -11,10 +11,11 @@
 //! `SSL_CERT_FILE`), and an optional extra PEM bundle (`ca_bundle`) for trackers behind a
 //! private CA.
 
-use super::{TResult, TrackerError};
+use super::{TResult, TrackerError, wire};
 use crate::error::{AppError, AppResult};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -490,7 +491,7 @@ fn without_url(e: &reqwest::Error) -> String {
 pub fn upstream_message(label: &str, status: StatusCode, text: &str) -> String {
     let detail = serde_json::from_str::<Value>(text)
         .ok()
-        .map(|v| json_message(&v))
+        .map(json_message)
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| text.trim().chars().take(300).collect());
     let base = if detail.is_empty() {
@@ -514,44 +515,72 @@ fn next_step(status: StatusCode) -> &'static str {
     }
 }
 
-fn json_message(v: &Value) -> String {
+/// An error answer, in any of the trackers' shapes (see `wire` for the leniency rules).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorBody {
+    /// GitHub, GitLab: a string; GitLab also `{"field": ["message"]}` or a list.
+    message: Value,
+    /// GitLab (OAuth): a string.
+    #[serde(deserialize_with = "wire::string")]
+    error: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    error_description: Option<String>,
+    /// Jira: a list of messages.
+    #[serde(rename = "errorMessages", deserialize_with = "wire::values")]
+    error_messages: Vec<Value>,
+    /// Jira: `{"field": "message"}`; GitHub: a list of [`ErrorItem`]s (or of plain values).
+    errors: Value,
+}
+
+/// One of GitHub's `errors`: a `message`, else a `field` and its `code`. Each is `Some` when its
+/// key is there, whatever the value.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorItem {
+    #[serde(deserialize_with = "wire::present_value")]
+    message: Option<Value>,
+    #[serde(deserialize_with = "wire::present_value")]
+    field: Option<Value>,
+    #[serde(deserialize_with = "wire::present_value")]
+    code: Option<Value>,
+}
+
+fn json_message(v: Value) -> String {
+    let b: ErrorBody = wire::obj(v);
     let mut parts: Vec<String> = Vec::new();
-    match v.get("message") {
-        Some(Value::String(s)) => parts.push(s.clone()),
-        Some(Value::Object(o)) => {
-            for (k, val) in o {
+    match b.message {
+        Value::String(s) => parts.push(s),
+        Value::Object(o) => {
+            for (k, val) in &o {
                 parts.push(format!("{k}: {}", flat(val)));
             }
         }
-        Some(Value::Array(a)) => parts.extend(a.iter().map(flat)),
+        Value::Array(a) => parts.extend(a.iter().map(flat)),
         _ => {}
     }
-    if let Some(Value::String(s)) = v.get("error") {
-        parts.push(s.clone());
-    }
-    if let Some(Value::String(s)) = v.get("error_description") {
-        parts.push(s.clone());
-    }
-    if let Some(Value::Array(a)) = v.get("errorMessages") {
-        parts.extend(a.iter().map(flat).filter(|s| !s.is_empty()));
-    }
-    match v.get("errors") {
-        Some(Value::Object(o)) => {
-            for (k, val) in o {
+    parts.extend(b.error);
+    parts.extend(b.error_description);
+    parts.extend(b.error_messages.iter().map(flat).filter(|s| !s.is_empty()));
+    match b.errors {
+        Value::Object(o) => {
+            for (k, val) in &o {
                 parts.push(format!("{k}: {}", flat(val)));
             }
         }
-        Some(Value::Array(a)) => {
+        Value::Array(a) => {
             for e in a {
-                let m = e
-                    .get("message")
+                let item: ErrorItem = wire::obj(e.clone());
+                let m = item
+                    .message
+                    .as_ref()
                     .map(flat)
                     .or_else(|| {
-                        let field = e.get("field").map(flat)?;
-                        let code = e.get("code").map(flat).unwrap_or_default();
+                        let field = flat(item.field.as_ref()?);
+                        let code = item.code.as_ref().map(flat).unwrap_or_default();
                         Some(format!("{field} {code}"))
                     })
-                    .unwrap_or_else(|| flat(e));
+                    .unwrap_or_else(|| flat(&e));
                 parts.push(m);
             }
         }

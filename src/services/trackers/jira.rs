@@ -2,13 +2,15 @@
 //! `startAt` search). Every page is fetched. Close and reopen go through workflow transitions.
 
 use super::{
-    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest, id_string,
-    newest_first, s,
+    Conn, CreateRequest, IssuePayload, Provider, TResult, TrackerError, UpdateRequest,
+    newest_first, wire,
 };
 use crate::domain::adf;
 use crate::domain::issues::{iso, parse_timestamp, pick_transition};
 use crate::domain::{Comment, Timestamp};
 use reqwest::{Method, RequestBuilder, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 const LABEL: &str = "Jira";
@@ -44,6 +46,117 @@ pub fn build_jql(custom: Option<&str>, key: &str, since: Option<Timestamp>) -> S
         None => filter,
     };
     format!("{filter} {order}").trim().to_string()
+}
+
+// ---- Jira's JSON (see `wire` for the leniency rules) ------------------------------------------
+
+/// A user (`author`, `assignee`, `/myself`, `/user/search`).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct User {
+    #[serde(deserialize_with = "wire::string")]
+    display_name: Option<String>,
+    /// Data Center's user name (v2).
+    #[serde(deserialize_with = "wire::string")]
+    name: Option<String>,
+    /// Cloud's account id (v3).
+    #[serde(deserialize_with = "wire::string")]
+    account_id: Option<String>,
+}
+
+/// An issue: `GET /issue/{key}`, the elements of a search, and the answer of a create.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Issue {
+    /// `Some` when the key is there; a search skips issues without one, while one whose key is
+    /// not a string fails the sync.
+    #[serde(deserialize_with = "wire::present_string")]
+    key: Option<Option<String>>,
+    /// `Some` when the key is there (a create may answer with the fields or without).
+    #[serde(deserialize_with = "wire::present_object")]
+    fields: Option<Fields>,
+}
+
+/// The fields asked for ([`FIELDS`]).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Fields {
+    #[serde(deserialize_with = "wire::string")]
+    summary: Option<String>,
+    #[serde(deserialize_with = "wire::object")]
+    status: Option<Status>,
+    #[serde(deserialize_with = "wire::object")]
+    assignee: Option<User>,
+    #[serde(deserialize_with = "wire::strings")]
+    labels: Vec<String>,
+    #[serde(deserialize_with = "wire::string")]
+    updated: Option<String>,
+    /// A wiki string (v2) or an ADF document (v3).
+    description: Option<Value>,
+    /// `Some` when the field is there, even null: then the stored comments are replaced.
+    #[serde(deserialize_with = "wire::present_object")]
+    comment: Option<CommentPage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Status {
+    #[serde(deserialize_with = "wire::string")]
+    name: Option<String>,
+}
+
+/// `fields.comment`: the issue's comments, oldest first.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CommentPage {
+    #[serde(deserialize_with = "wire::objects")]
+    comments: Vec<IssueComment>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IssueComment {
+    #[serde(deserialize_with = "wire::id")]
+    id: Option<String>,
+    #[serde(deserialize_with = "wire::object")]
+    author: Option<User>,
+    /// A wiki string (v2) or an ADF document (v3).
+    body: Option<Value>,
+    #[serde(deserialize_with = "wire::string")]
+    created: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    updated: Option<String>,
+}
+
+/// A page of `GET /search` (v2: `startAt`/`total`) or `GET /search/jql` (v3: `nextPageToken`).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct SearchPage {
+    /// `None` when the answer has no `issues` list (an error, not an empty page).
+    #[serde(deserialize_with = "wire::array")]
+    issues: Option<Vec<Issue>>,
+    #[serde(deserialize_with = "wire::string")]
+    next_page_token: Option<String>,
+    #[serde(deserialize_with = "wire::bool")]
+    is_last: Option<bool>,
+    #[serde(deserialize_with = "wire::u64")]
+    total: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Transitions {
+    #[serde(deserialize_with = "wire::objects")]
+    transitions: Vec<Transition>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Transition {
+    #[serde(deserialize_with = "wire::id")]
+    id: Option<String>,
+    #[serde(deserialize_with = "wire::string")]
+    name: Option<String>,
 }
 
 impl Jira {
@@ -85,6 +198,16 @@ impl Jira {
         Ok(self.c.http.json(LABEL, rb).await?.0)
     }
 
+    /// `call`, the answer read as one object.
+    async fn call_obj<T: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        tail: &str,
+        body: Option<Value>,
+    ) -> TResult<T> {
+        Ok(wire::obj(self.call(method, tail, body).await?))
+    }
+
     fn key(&self, external_id: &str) -> TResult<String> {
         let k = external_id.trim();
         if k.is_empty() || k.contains('/') || k.contains(char::is_whitespace) {
@@ -112,76 +235,62 @@ impl Jira {
         }
     }
 
-    fn comment_from(v: &Value) -> Comment {
+    fn comment_from(c: IssueComment) -> Comment {
         Comment {
-            id: id_string(v, "id"),
-            author: v
-                .get("author")
-                .and_then(|a| s(a, "displayName").or_else(|| s(a, "name")))
+            id: c.id,
+            author: c
+                .author
+                .and_then(|a| a.display_name.or(a.name))
                 .unwrap_or_default(),
-            body: Jira::text(v.get("body")).unwrap_or_default(),
-            created_at: s(v, "updated")
-                .or_else(|| s(v, "created"))
+            body: Jira::text(c.body.as_ref()).unwrap_or_default(),
+            created_at: c
+                .updated
+                .or(c.created)
                 .and_then(|t| parse_timestamp(&t))
                 .map(|t| iso(&t)),
             url: None,
         }
     }
 
-    fn payload(&self, v: &Value) -> TResult<IssuePayload> {
-        let key =
-            s(v, "key").ok_or_else(|| TrackerError::Failed("Jira issue without a key".into()))?;
-        let f = v.get("fields").cloned().unwrap_or(Value::Null);
-        let comments: Vec<Comment> = f
-            .get("comment")
-            .and_then(|c| c.get("comments"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(Jira::comment_from).collect())
-            .unwrap_or_default();
+    fn payload(&self, i: Issue) -> TResult<IssuePayload> {
+        let key = i
+            .key
+            .flatten()
+            .ok_or_else(|| TrackerError::Failed("Jira issue without a key".into()))?;
+        let f = i.fields.unwrap_or_default();
+        let assignee = f.assignee.as_ref();
         Ok(IssuePayload {
             url: Some(format!("{}/browse/{key}", self.c.base_url)),
             external_id: key,
-            title: s(&f, "summary").unwrap_or_default(),
-            status: f.get("status").and_then(|st| s(st, "name")),
-            assignee: f
-                .get("assignee")
-                .filter(|a| !a.is_null())
-                .and_then(|a| s(a, "displayName").or_else(|| s(a, "name"))),
-            assignee_key: f
-                .get("assignee")
-                .filter(|a| !a.is_null())
-                .and_then(|a| s(a, "accountId").or_else(|| s(a, "name"))),
-            labels: f
-                .get("labels")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l.as_str().map(String::from))
-                .collect(),
-            updated_at: s(&f, "updated").and_then(|t| parse_timestamp(&t)),
-            body: Jira::text(f.get("description")).filter(|d| !d.trim().is_empty()),
-            comments: f.get("comment").map(|_| newest_first(comments)),
+            title: f.summary.unwrap_or_default(),
+            status: f.status.and_then(|st| st.name),
+            assignee: assignee.and_then(|a| a.display_name.clone().or_else(|| a.name.clone())),
+            assignee_key: assignee.and_then(|a| a.account_id.clone().or_else(|| a.name.clone())),
+            labels: f.labels,
+            updated_at: f.updated.as_deref().and_then(parse_timestamp),
+            body: Jira::text(f.description.as_ref()).filter(|d| !d.trim().is_empty()),
+            comments: f
+                .comment
+                .map(|c| newest_first(c.comments.into_iter().map(Jira::comment_from).collect())),
         })
     }
 
     async fn fetch(&self, key: &str) -> TResult<IssuePayload> {
-        let v = self
-            .call(Method::GET, &format!("/issue/{key}?fields={FIELDS}"), None)
+        let i = self
+            .call_obj(Method::GET, &format!("/issue/{key}?fields={FIELDS}"), None)
             .await?;
-        self.payload(&v)
+        self.payload(i)
     }
 
     async fn transition(&self, external_id: &str, closing: bool) -> TResult<IssuePayload> {
         let key = self.key(external_id)?;
-        let v = self
-            .call(Method::GET, &format!("/issue/{key}/transitions"), None)
+        let t: Transitions = self
+            .call_obj(Method::GET, &format!("/issue/{key}/transitions"), None)
             .await?;
-        let list: Vec<(String, String)> = v
-            .get("transitions")
-            .and_then(Value::as_array)
+        let list: Vec<(String, String)> = t
+            .transitions
             .into_iter()
-            .flatten()
-            .filter_map(|t| Some((id_string(t, "id")?, s(t, "name")?)))
+            .filter_map(|t| Some((t.id?, t.name?)))
             .collect();
         let preferred = self.c.config_str(if closing {
             "close_transition"
@@ -209,8 +318,8 @@ impl Jira {
 
 impl Provider for Jira {
     async fn test(&self) -> TResult<String> {
-        let v = self.call(Method::GET, "/myself", None).await?;
-        Ok(match s(&v, "displayName") {
+        let me: User = self.call_obj(Method::GET, "/myself", None).await?;
+        Ok(match me.display_name {
             Some(n) => format!("Jira credentials verified for {n}."),
             None => "Jira credentials verified.".into(),
         })
@@ -242,26 +351,23 @@ impl Provider for Jira {
                 }
             }
             let (v, _) = self.c.http.json(LABEL, self.req(Method::GET, u)).await?;
-            let issues = v
-                .get("issues")
-                .and_then(Value::as_array)
+            let page: SearchPage = wire::obj(v);
+            let issues = page
+                .issues
                 .ok_or_else(|| TrackerError::Failed("Unexpected Jira response payload.".into()))?;
             let n = issues.len();
-            for i in issues.iter().filter(|i| i.get("key").is_some()) {
+            for i in issues.into_iter().filter(|i| i.key.is_some()) {
                 out.push(self.payload(i)?);
             }
             if self.version == "3" {
-                token = s(&v, "nextPageToken");
-                let last = v
-                    .get("isLast")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(token.is_none());
+                token = page.next_page_token;
+                let last = page.is_last.unwrap_or(token.is_none());
                 if last || token.is_none() || n == 0 {
                     break;
                 }
             } else {
                 start += n;
-                let total = v.get("total").and_then(Value::as_u64).map(|t| t as usize);
+                let total = page.total.map(|t| t as usize);
                 if n == 0 || total.is_none_or(|t| start >= t) {
                     break;
                 }
@@ -304,28 +410,30 @@ impl Provider for Jira {
                 fields[k] = v.clone();
             }
         }
-        let created = self
-            .call(Method::POST, "/issue", Some(json!({"fields": fields})))
+        let created: Issue = self
+            .call_obj(Method::POST, "/issue", Some(json!({"fields": fields})))
             .await?;
-        let key = s(&created, "key").ok_or_else(|| {
-            TrackerError::Failed("Jira created the issue but returned no key".into())
-        })?;
-        if created.get("fields").is_some() {
-            return self.payload(&created);
+        let Some(key) = created.key.clone().flatten() else {
+            return Err(TrackerError::Failed(
+                "Jira created the issue but returned no key".into(),
+            ));
+        };
+        if created.fields.is_some() {
+            return self.payload(created);
         }
         self.fetch(&key).await
     }
 
     async fn comment(&self, external_id: &str, body: &str) -> TResult<Comment> {
         let key = self.key(external_id)?;
-        let v = self
-            .call(
+        let c = self
+            .call_obj(
                 Method::POST,
                 &format!("/issue/{key}/comment"),
                 Some(json!({"body": self.body(body)})),
             )
             .await?;
-        Ok(Jira::comment_from(&v))
+        Ok(Jira::comment_from(c))
     }
 
     async fn edit_comment(
@@ -340,14 +448,14 @@ impl Provider for Jira {
                 "Jira comment id must be alphanumeric.".into(),
             ));
         }
-        let v = self
-            .call(
+        let c = self
+            .call_obj(
                 Method::PUT,
                 &format!("/issue/{key}/comment/{comment_id}"),
                 Some(json!({"body": self.body(body)})),
             )
             .await?;
-        Ok(Jira::comment_from(&v))
+        Ok(Jira::comment_from(c))
     }
 
     async fn update(&self, external_id: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
@@ -396,24 +504,96 @@ impl Provider for Jira {
             .map_err(|e| TrackerError::Invalid(e.to_string()))?;
         u.query_pairs_mut().append_pair("query", name);
         let (v, _) = self.c.http.json(LABEL, self.req(Method::GET, u)).await?;
-        let users: Vec<&Value> = v.as_array().into_iter().flatten().collect();
-        let exact = users
-            .iter()
-            .find(|x| s(x, "displayName").is_some_and(|d| d.to_lowercase() == name.to_lowercase()));
+        let users: Vec<User> = wire::objs(v);
+        let exact = users.iter().find(|x| {
+            x.display_name
+                .as_ref()
+                .is_some_and(|d| d.to_lowercase() == name.to_lowercase())
+        });
         Ok(exact
             .or(if users.len() == 1 {
                 users.first()
             } else {
                 None
             })
-            .and_then(|x| s(x, "accountId")))
+            .and_then(|x| x.account_id.clone()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::trackers::Http;
     use chrono::TimeZone;
+
+    fn jira() -> Jira {
+        Jira::new(Conn {
+            base_url: "https://jira.example".into(),
+            token: "t".into(),
+            settings: json!({"username": "a@b.c"}),
+            identifier: "OPS".into(),
+            config: Value::Null,
+            http: Http::new().unwrap(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn issue_mapping_reads_every_field() {
+        let doc = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph",
+            "content": [{"type": "text", "text": "Body"}]}]});
+        let i: Issue = wire::obj(json!({"key": "OPS-1", "fields": {
+            "summary": "S", "status": {"name": "In Progress"},
+            "assignee": {"displayName": "Dev", "accountId": "acc-1"},
+            "labels": ["x", 1], "updated": "2024-01-02T03:04:05.000+0000", "description": doc,
+            "comment": {"comments": [
+                {"id": "10", "author": {"name": "old"}, "body": "first", "created": "2024-01-01T00:00:00.000+0000"},
+                {"id": 11, "author": {"displayName": "New"}, "body": "second"}]}}}));
+        let p = jira().payload(i).unwrap();
+        assert_eq!(p.external_id, "OPS-1");
+        assert_eq!(p.url.as_deref(), Some("https://jira.example/browse/OPS-1"));
+        assert_eq!(p.title, "S");
+        assert_eq!(p.status.as_deref(), Some("In Progress"));
+        assert_eq!(p.assignee.as_deref(), Some("Dev"));
+        assert_eq!(p.assignee_key.as_deref(), Some("acc-1"));
+        assert_eq!(p.labels, vec!["x"]);
+        assert!(p.updated_at.is_some());
+        assert_eq!(p.body.as_deref().map(str::trim), Some("Body"));
+        let c = p.comments.unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].id.as_deref(), c[0].author.as_str()),
+            (Some("11"), "New")
+        );
+        assert_eq!((c[1].author.as_str(), c[1].body.as_str()), ("old", "first"));
+        assert!(c[1].created_at.is_some());
+    }
+
+    #[test]
+    fn missing_and_odd_fields_are_tolerated() {
+        let p = jira()
+            .payload(wire::obj(json!({"key": "OPS-2", "fields": "none"})))
+            .unwrap();
+        assert_eq!((p.title.as_str(), p.status, p.comments), ("", None, None));
+        // `comment: null` is there: the stored comments are replaced by none.
+        let p = jira()
+            .payload(wire::obj(
+                json!({"key": "OPS-3", "fields": {"comment": null,
+                "assignee": null, "description": "  "}}),
+            ))
+            .unwrap();
+        assert_eq!(p.comments, Some(Vec::new()));
+        assert_eq!((p.assignee, p.body), (None, None));
+        assert!(jira().payload(wire::obj(json!({"key": 5}))).is_err());
+        let page: SearchPage = wire::obj(json!({"issues": {}, "total": 3}));
+        assert!(page.issues.is_none(), "issues must be a list");
+        let page: SearchPage = wire::obj(json!({"issues": [{"key": "A-1"}, 7], "isLast": true,
+            "nextPageToken": 9}));
+        let issues = page.issues.unwrap();
+        assert_eq!(issues.len(), 2);
+        assert!(issues[0].key.is_some() && issues[1].key.is_none());
+        assert_eq!((page.is_last, page.next_page_token), (Some(true), None));
+    }
 
     #[test]
     fn jql_like_the_original_plus_order_and_since() {

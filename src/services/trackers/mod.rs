@@ -1,12 +1,15 @@
 //! Issue trackers: one `Provider` trait, three implementations over HTTP (reqwest + rustls).
 //!
 //! Every call goes through [`Http`], which retries 429/5xx answers with backoff (honouring
-//! `Retry-After`) and turns refusals into errors that carry the upstream's own message.
+//! `Retry-After`) and turns refusals into errors that carry the upstream's own message. Answers
+//! are decoded into each provider's `Deserialize` structs through `wire`'s lenient helpers (a
+//! field of an unexpected type reads as absent).
 
 mod github;
 mod gitlab;
 mod http;
 mod jira;
+mod wire;
 
 pub use http::{DEFAULT_TIMEOUT_SECS, Http};
 
@@ -221,24 +224,12 @@ impl Provider for AnyProvider {
     }
 }
 
-// ---- small JSON helpers shared by the providers ---------------------------------------------
-
-pub(crate) fn s(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(String::from)
-}
-
-pub(crate) fn id_string(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+// ---- helpers shared by the providers -------------------------------------------------------
 
 /// Run `f` over `items` a few at a time (bounded concurrency), in order, stopping at the first error.
-pub(crate) async fn few_at_a_time<'a, Fut>(
-    items: &[&'a Value],
-    f: impl Fn(&'a Value) -> Fut,
+pub(crate) async fn few_at_a_time<'a, T, Fut>(
+    items: &[&'a T],
+    f: impl Fn(&'a T) -> Fut,
 ) -> TResult<Vec<IssuePayload>>
 where
     Fut: std::future::Future<Output = TResult<IssuePayload>>,
@@ -335,10 +326,10 @@ mod tests {
     fn stored_comments_have_the_original_shape() {
         // {"id", "author", "body", "url", "created_at"} with id present even when null,
         // created_at in ISO-8601 UTC with +00:00.
-        let c = github::comment_from(
-            &json!({"user": {"login": "alice"}, "body": "Initial context.",
+        let c = github::comment_from(wire::obj(
+            json!({"user": {"login": "alice"}, "body": "Initial context.",
             "created_at": "2024-01-01T10:00:00Z", "html_url": "https://x/#note_1"}),
-        );
+        ));
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(
             v,
