@@ -28,14 +28,17 @@ struct World {
     b_issues: Vec<u64>,
 }
 
-fn ids(list: &Value, field: &str, inner: Option<&str>) -> Vec<u64> {
+/// The ids of a list's items (`{"id": …}` or `{"tenant": {"id": …}}`).
+fn ids(list: &Value, field: &str) -> Vec<u64> {
     list[field]
         .as_array()
         .unwrap_or_else(|| panic!("no {field} in {list}"))
         .iter()
-        .map(|x| match inner {
-            Some(i) => x[i]["id"].as_u64().expect("id"),
-            None => x["id"].as_u64().expect("id"),
+        .map(|x| {
+            x["id"]
+                .as_u64()
+                .or(x["tenant"]["id"].as_u64())
+                .unwrap_or_else(|| panic!("no id in {x}"))
         })
         .collect()
 }
@@ -76,7 +79,7 @@ async fn world() -> World {
                     None,
                 )
                 .await;
-            ids(&v, "projects", None)[0]
+            ids(&v, "projects")[0]
         }
     };
     let (pa, pb) = (project_of(a).await, project_of(b).await);
@@ -95,7 +98,7 @@ async fn world() -> World {
             None,
         )
         .await;
-    let b_issues = ids(&v, "issues", None);
+    let b_issues = ids(&v, "issues");
     assert!(!b_issues.is_empty(), "B has issues: {v}");
     World {
         s,
@@ -115,8 +118,13 @@ async fn world() -> World {
 
 /// The attack is refused as "not found" (no role there), and the answer names nothing of B.
 async fn not_found(w: &World, method: Method, path: &str, body: Option<Value>) {
+    refused(w, StatusCode::NOT_FOUND, method, path, body).await
+}
+
+/// The attack is refused with `want`, and the answer names nothing of B.
+async fn refused(w: &World, want: StatusCode, method: Method, path: &str, body: Option<Value>) {
     let (st, v) = w.s.call(&w.dana, method.clone(), path, body).await;
-    assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}: {v}");
+    assert_eq!(st, want, "{method} {path}: {v}");
     assert!(v["error"].is_string(), "{v}");
     assert!(
         !v.to_string().contains("demo-tenant-001"),
@@ -130,8 +138,16 @@ async fn tenant_b_is_not_found_for_a_developer_of_a() {
     let s = &w.s;
     let b = format!("/api/v1/tenants/{}", w.b);
     not_found(&w, Method::GET, &b, None).await;
-    not_found(&w, Method::PATCH, &b, Some(json!({"name": "taken"}))).await;
-    not_found(&w, Method::DELETE, &b, None).await;
+    // Changing a tenant is for admins only: refused before any lookup, for any id.
+    refused(
+        &w,
+        StatusCode::FORBIDDEN,
+        Method::PATCH,
+        &b,
+        Some(json!({"name": "taken"})),
+    )
+    .await;
+    refused(&w, StatusCode::FORBIDDEN, Method::DELETE, &b, None).await;
     // The same answer as for a tenant that does not exist.
     let (st, missing) = s.get(&w.dana, "/api/v1/tenants/999999").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -152,7 +168,7 @@ async fn tenant_b_is_not_found_for_a_developer_of_a() {
             None,
         )
         .await;
-    assert_eq!(ids(&list, "tenants", Some("tenant")), vec![w.a], "{list}");
+    assert_eq!(ids(&list, "tenants"), vec![w.a], "{list}");
     assert!(!list.to_string().contains("demo-tenant-001"), "{list}");
 
     // Controls: B's maintainer reads it, the admin renames and deletes it; A is Dana's.
@@ -167,7 +183,7 @@ async fn tenant_b_is_not_found_for_a_developer_of_a() {
             None,
         )
         .await;
-    assert_eq!(ids(&list, "tenants", Some("tenant")), vec![w.b], "{list}");
+    assert_eq!(ids(&list, "tenants"), vec![w.b], "{list}");
     s.expect(
         StatusCode::OK,
         &w.dana,
@@ -218,9 +234,11 @@ async fn project_of_b_is_not_found_for_a_developer_of_a() {
     )
     .await;
     not_found(&w, Method::DELETE, &pb, None).await;
-    // Moving her own tenant's project into B, or creating one there: B is not found either.
-    not_found(
+    // Moving her own tenant's project into B: she may not manage it (403, B not named);
+    // creating one in B: B is not found.
+    refused(
         &w,
+        StatusCode::FORBIDDEN,
         Method::PATCH,
         &format!("/api/v1/projects/{}", w.pa),
         Some(json!({"tenant_id": w.b})),
@@ -235,13 +253,17 @@ async fn project_of_b_is_not_found_for_a_developer_of_a() {
         ),
     )
     .await;
-    not_found(
-        &w,
-        Method::GET,
-        &format!("/api/v1/projects?tenant_id={}", w.b),
-        None,
-    )
-    .await;
+    // Listing B's projects by its id: an empty list.
+    let list = s
+        .expect(
+            StatusCode::OK,
+            &w.dana,
+            Method::GET,
+            &format!("/api/v1/projects?tenant_id={}", w.b),
+            None,
+        )
+        .await;
+    assert_eq!(list["count"], 0, "{list}");
     let list = s
         .expect(
             StatusCode::OK,
@@ -251,7 +273,7 @@ async fn project_of_b_is_not_found_for_a_developer_of_a() {
             None,
         )
         .await;
-    assert_eq!(ids(&list, "projects", None), vec![w.pa], "{list}");
+    assert_eq!(ids(&list, "projects"), vec![w.pa], "{list}");
 
     // Controls: B's maintainer reads, updates and deletes it.
     s.expect(StatusCode::OK, &w.bert, Method::GET, &pb, None)
@@ -265,7 +287,7 @@ async fn project_of_b_is_not_found_for_a_developer_of_a() {
             None,
         )
         .await;
-    assert_eq!(ids(&list, "projects", None), vec![w.pb], "{list}");
+    assert_eq!(ids(&list, "projects"), vec![w.pb], "{list}");
     let v = s
         .expect(
             StatusCode::OK,
@@ -338,7 +360,7 @@ async fn issues_of_b_are_not_found_for_a_developer_of_a() {
     ] {
         let (st, v) = s.get(&w.dana, &format!("/api/v1/issues{q}")).await;
         if st == StatusCode::OK {
-            let seen = ids(&v, "issues", None);
+            let seen = ids(&v, "issues");
             assert!(
                 seen.iter().all(|x| !w.b_issues.contains(x)),
                 "/issues{q} shows B's issues: {v}"
@@ -381,7 +403,7 @@ async fn issues_of_b_are_not_found_for_a_developer_of_a() {
             None,
         )
         .await;
-    assert_eq!(ids(&list, "issues", None), w.b_issues, "{list}");
+    assert_eq!(ids(&list, "issues"), w.b_issues, "{list}");
     // Dana's own: her tenant's issues are hers to read.
     let list = s
         .expect(
@@ -392,7 +414,7 @@ async fn issues_of_b_are_not_found_for_a_developer_of_a() {
             None,
         )
         .await;
-    assert!(!ids(&list, "issues", None).is_empty(), "{list}");
+    assert!(!ids(&list, "issues").is_empty(), "{list}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -408,7 +430,7 @@ async fn keys_of_another_user_are_not_found() {
             None,
         )
         .await;
-    let bo_key = ids(&bo_keys, "keys", None)[0];
+    let bo_key = ids(&bo_keys, "keys")[0];
     let k = format!("/api/v1/auth/keys/{bo_key}");
     not_found(&w, Method::PATCH, &k, Some(json!({"name": "mine"}))).await;
     not_found(&w, Method::DELETE, &k, None).await;
@@ -421,7 +443,7 @@ async fn keys_of_another_user_are_not_found() {
             None,
         )
         .await;
-    let mine = ids(&dana_keys, "keys", None);
+    let mine = ids(&dana_keys, "keys");
     assert!(!mine.contains(&bo_key), "{dana_keys}");
     assert_eq!(mine.len(), 1, "only her own key: {dana_keys}");
     // Her key cannot mint an admin key (no admin scope to give).
@@ -499,7 +521,7 @@ async fn members_of_b_are_not_found_and_a_developer_manages_none() {
     assert!(!members.to_string().contains("dana@a.test"), "{members}");
     assert!(members.to_string().contains("bo@b.test"), "{members}");
     let (_, list) = s.get(&w.dana, "/api/v1/tenants").await;
-    assert_eq!(ids(&list, "tenants", Some("tenant")), vec![w.a], "{list}");
+    assert_eq!(ids(&list, "tenants"), vec![w.a], "{list}");
     // In her own tenant a developer reads the members but manages none: 403.
     let am = format!("/api/v1/tenants/{}/members", w.a);
     s.expect(StatusCode::OK, &w.dana, Method::GET, &am, None)
