@@ -1,8 +1,8 @@
 //! The one in-process scheduler: issue syncs (per integration), backups, and scheduled Ansible
 //! playbooks, each on its cron expression (5-field crontab, or 6 fields with seconds).
 //!
-//! - One task ticks every second and starts due jobs as their own tasks; a job still running
-//!   when it is due again is skipped for that turn (never two copies of one job).
+//! - One task ticks twice a second (`TICK`) and starts due jobs as their own tasks; a job still
+//!   running when it is due again is skipped for that turn (never two copies of one job).
 //! - Missed runs: each job's last start is stored. After downtime, a job whose next time after
 //!   its last start has passed runs **once** soon after start, however many times were missed.
 //!   A job never run before is not caught up.
