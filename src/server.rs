@@ -210,6 +210,26 @@ impl tokio::io::AsyncWrite for IdleClose {
     }
 }
 
+/// Serve `app`'s routes (API, web UI, streams) on a listener the caller has bound, until
+/// `shutdown`; open requests then get a second to finish. Nothing of the process is touched: no
+/// store bootstrap, scheduler, signals, logging or re-exec (that is `serve`). In-process tests
+/// bind `127.0.0.1:0` first, so the address answers (queued in the backlog) before this starts.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let _ = app.self_url.set(format!("http://{local}"));
+    serve_http(
+        listener,
+        build_routes(app),
+        shutdown,
+        Duration::from_secs(1),
+    )
+    .await
+}
+
 pub fn build_routes(app: Arc<App>) -> impl poem::Endpoint {
     let compressed = Route::new()
         .nest("/api", api::routes(app.clone()))

@@ -1,6 +1,10 @@
 //! Shipping: the static musl build (built here by packaging/build-static.sh) starts, serves and
 //! runs its CLI against itself; the systemd unit passes `systemd-analyze verify`; the install
 //! script is idempotent.
+//!
+//! The static build is the slow tier: a whole release build for another target (minutes on two
+//! cores), so `cargo test` skips it and `.ci/run` runs it as its own step:
+//! `cargo test --test e2e packaging -- --ignored`.
 
 use crate::harness::*;
 use std::path::{Path, PathBuf};
@@ -11,6 +15,7 @@ fn repo() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow tier: run by .ci/run as its own step: cargo test --test e2e packaging -- --ignored"]
 async fn static_musl_binary_serves_and_runs_the_cli_against_itself() {
     // Same target dir as the tests (another triple: its own lock and artifacts).
     let target_dir = Path::new(BIN)

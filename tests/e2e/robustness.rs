@@ -508,8 +508,21 @@ async fn more_slow_clients_than_file_descriptors_do_not_take_the_server_down() {
         })
         .collect();
     assert!(slow.len() > 250, "{} connections opened", slow.len());
-    // Once the header timeout has cut them off, everyone else is served again.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Once the header timeout (10 s) has cut them off, everyone else is served again: wait
+    // until a request is answered (each try gives up after 5 s).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/api/v1/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never served again after the slow clients"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let mut served = 0;
     for _ in 0..5 {
         if let Ok(r) = client.get(format!("{base}/api/v1/health")).send().await

@@ -122,8 +122,10 @@ async fn backup_under_writes_restore_round_trip_and_refused_archives() {
 
     // A writer keeps creating tenants w-0, w-1, … while backups are taken.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = {
         let stop = stop.clone();
+        let count = count.clone();
         let base = s.base.clone();
         let key = k.clone();
         tokio::spawn(async move {
@@ -139,13 +141,25 @@ async fn backup_under_writes_restore_round_trip_and_refused_archives() {
                     .unwrap();
                 assert!(r.status().is_success());
                 n += 1;
+                count.store(n, std::sync::atomic::Ordering::Relaxed);
             }
             n
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The backup is taken while writes go on: some before it, some after it.
+    let written_by = |n: u64| {
+        let count = count.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while count.load(std::sync::atomic::Ordering::Relaxed) < n {
+                assert!(Instant::now() < deadline, "the writer is stuck");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    written_by(3).await;
     let mid = backup(&s, "under load").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    written_by(count.load(std::sync::atomic::Ordering::Relaxed) + 2).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.await.unwrap();
     assert!(written > 0);
@@ -432,7 +446,22 @@ async fn scheduled_backups_fire_on_seconds_cron_and_retention_keeps_the_newest()
         Some(json!({"cron": null, "keep_last": 2})),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A backup that was running when the schedule went off ends (and prunes) first: the job
+    // leaves the scheduler's board only then.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = ok(&s, &k, Method::GET, "/api/v1/system/scheduler", None).await;
+        if !jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["key"] == "backup")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backup job stays: {jobs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let list = ok(&s, &k, Method::GET, "/api/v1/system/backups", None).await;
     let all = list["backups"].as_array().unwrap();
     let scheduled: Vec<u64> = all
@@ -548,15 +577,13 @@ async fn status_logs_update_restart_and_admin_only() {
     assert!(err_text(&e).contains("does not run as aiops"), "{e}");
     // Over HTTP from a local release server.
     let bytes = std::fs::read(&release).unwrap();
+    // Bound first and served on that very listener: it accepts before the server task runs.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    drop(listener);
     let served = bytes.clone();
     let app = poem::Route::new().at("/aiops", poem::endpoint::make_sync(move |_| served.clone()));
-    let server = tokio::spawn(
-        poem::Server::new(poem::listener::TcpListener::bind(addr.to_string())).run(app),
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
     let u = ok(
         &s,
         &k,

@@ -918,7 +918,32 @@ async fn scheduled_sync_fires_and_restart_mid_sync_loses_and_duplicates_nothing(
         )
         .await;
     assert_eq!(st, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2500)).await; // any in-flight scheduled run ends
+    // A scheduled run in flight when the schedule went off ends first: the job leaves the
+    // scheduler's board only then, and no run is left running.
+    let job = format!("sync:{}", l.integration);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, jobs) = s.get(&s.admin_key, "/api/v1/system/scheduler").await;
+        if !jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["key"] == job.as_str())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{job} stays scheduled: {jobs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, h) = s.get(&s.admin_key, "/api/v1/system/sync/history").await;
+    assert!(
+        h["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] != "running"),
+        "{h}"
+    );
     gh.seed_github(0, 0);
     {
         let mut st = gh.state.lock().unwrap();
@@ -1131,8 +1156,16 @@ async fn writes_that_may_have_reached_the_tracker_are_sent_once() {
         "{msg}"
     );
     assert!(started.elapsed() < Duration::from_secs(4), "not retried");
-    // Let the stalled answer finish: upstream made exactly one issue.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let the stalled answer finish (the fake makes the issue once its stall is over):
+    // upstream made exactly one issue.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while gh.state.lock().unwrap().issues.len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled create never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     gh.state.lock().unwrap().stall = None;
     assert_eq!(
         posts(&gh, "/repos/octo/repo/issues"),

@@ -1,6 +1,11 @@
 //! A minimal W3C WebDriver client over reqwest for Debian's chromium + chromedriver: enough to
 //! navigate, type, click, read, check the layout and take screenshots, at a 390 px phone
 //! viewport, a 1366 px desktop window, or any width (`start_width`).
+//!
+//! The e2e tests run several at once (`RUST_TEST_THREADS` in .cargo/config.toml), but at most
+//! `AIOPS_TEST_BROWSERS` (default 2) tests drive browsers at a time: a test takes a browser
+//! slot with its first `Driver` (its second, on the same thread, shares it) and gives it back
+//! when its last one is dropped, so Chromium instances do not starve each other of the CPU.
 
 use crate::harness::*;
 use base64::Engine;
@@ -17,6 +22,62 @@ pub struct Driver {
     base: String,
     session: String,
     http: reqwest::Client,
+    /// This test's browser slot (given back when the driver is dropped, also on a panic).
+    _slot: Slot,
+}
+
+/// How many tests may drive browsers at once.
+static BROWSER_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        let n = std::env::var("AIOPS_TEST_BROWSERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2usize);
+        tokio::sync::Semaphore::new(n.max(1))
+    });
+
+/// Per test thread: its drivers alive and the slot they share.
+static SLOT_HOLDERS: std::sync::Mutex<
+    Vec<(
+        std::thread::ThreadId,
+        usize,
+        tokio::sync::SemaphorePermit<'static>,
+    )>,
+> = std::sync::Mutex::new(Vec::new());
+
+/// One driver's share of its test's browser slot.
+struct Slot(std::thread::ThreadId);
+
+impl Slot {
+    /// Take this test's browser slot (waiting while all are taken), or share the one it has.
+    async fn take() -> Slot {
+        let me = std::thread::current().id();
+        {
+            let mut h = SLOT_HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = h.iter_mut().find(|e| e.0 == me) {
+                e.1 += 1;
+                return Slot(me);
+            }
+        }
+        let permit = BROWSER_SLOTS.acquire().await.expect("browser slots");
+        SLOT_HOLDERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((me, 1, permit));
+        Slot(me)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut h = SLOT_HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = h.iter().position(|e| e.0 == self.0) {
+            h[i].1 -= 1;
+            if h[i].1 == 0 {
+                drop(h.swap_remove(i));
+            }
+        }
+    }
 }
 
 impl Driver {
@@ -28,6 +89,7 @@ impl Driver {
     /// A viewport `width` px wide: below 1024 a touch device (mobile emulation, 390 × 844 for
     /// phones, `width` × 1180 for tablets), else a `width` × 900 desktop window.
     pub async fn start_width(width: u32) -> Driver {
+        let slot = Slot::take().await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -95,6 +157,7 @@ impl Driver {
             base,
             session,
             http,
+            _slot: slot,
         }
     }
 

@@ -1,0 +1,135 @@
+//! One aiops server inside the test process: a temp on-disk store, the App and its routes
+//! built from a `Config`, served on a `127.0.0.1:0` listener that is bound first, and a client
+//! holding an admin key. Users, keys and memberships are made through the services directly
+//! (no web login), so a whole world of tenants and callers is ready in milliseconds.
+
+use aiops::auth::Identity;
+use aiops::config::{Config, ServeArgs};
+use aiops::services::App;
+use aiops::services::accounts::NewUser;
+use aiops::store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+
+pub struct Inproc {
+    pub app: Arc<App>,
+    pub base: String,
+    pub admin_key: String,
+    pub client: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Inproc {
+    /// A fresh store with one administrator (and an admin-scope key), served on a free port.
+    pub async fn start() -> Inproc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args = ServeArgs::default();
+        args.store.data_dir = Some(dir.path().to_path_buf());
+        let config = Config::resolve(&args).expect("config");
+        let store = Store::open(dir.path()).expect("open the store");
+        let app = App::new(store, config).expect("app").shared();
+        // Bound first: the port accepts (into the backlog) before the server task runs.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(aiops::server::serve_on(listener, app.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let mut s = Inproc {
+            app,
+            base,
+            admin_key: String::new(),
+            client: reqwest::Client::new(),
+            _stop: stop,
+            _dir: dir,
+        };
+        let (_, key) = s.user(ADMIN_EMAIL, true, &["read", "write", "admin"]);
+        s.admin_key = key;
+        s
+    }
+
+    /// A user made through the service (as an admin would) with a key of `scopes`: (id, key).
+    pub fn user(&self, email: &str, is_admin: bool, scopes: &[&str]) -> (u64, String) {
+        let u = self
+            .app
+            .create_user(
+                &Identity::system(),
+                NewUser {
+                    email,
+                    name: email.split('@').next().unwrap_or(email),
+                    password: "password-for-tests-1",
+                    is_admin,
+                },
+            )
+            .expect("create user");
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let (_, key) = self
+            .app
+            .create_key_offline(email, "test", &scopes, None)
+            .expect("create key");
+        (u.id, key)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A JSON call with a key (Bearer): status and parsed body (Null when empty).
+    pub async fn call(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if text.is_empty() {
+            return (status, Value::Null);
+        }
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+        (status, v)
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        self.call(key, Method::GET, path, None).await
+    }
+
+    /// A call that must answer `want`; its body.
+    pub async fn expect(
+        &self,
+        want: StatusCode,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let (st, v) = self.call(key, method.clone(), path, body).await;
+        assert_eq!(st, want, "{method} {path}: {v}");
+        v
+    }
+
+    /// Make a user a member of `of` (`tenants` or `projects`) `id` with `role` (as the admin).
+    pub async fn add_member(&self, of: &str, id: u64, user_id: u64, role: &str) {
+        self.expect(
+            StatusCode::CREATED,
+            &self.admin_key,
+            Method::POST,
+            &format!("/api/v1/{of}/{id}/members"),
+            Some(serde_json::json!({"user_id": user_id, "role": role})),
+        )
+        .await;
+    }
+}

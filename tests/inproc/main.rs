@@ -1,0 +1,7 @@
+//! In-process tests: the whole App and its HTTP routes in the test's own process, on a
+//! temporary on-disk store and a listener bound before serving (no child process, no port
+//! race, no sleeps). Each test takes milliseconds; `cargo test --test inproc` runs them all.
+
+mod harness;
+
+mod authz;
