@@ -4,6 +4,7 @@
 //!
 //! Only `services` use this module. Handlers never see a transaction.
 
+pub mod issues;
 pub mod tables;
 
 use crate::error::AppError;
