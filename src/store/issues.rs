@@ -36,7 +36,11 @@ impl WriteTxn {
     }
 
     /// The stored issue of a link with this tracker id (`42`, `PROJ-12`), if any.
-    pub fn issue_by_external(&self, link: Id, external_id: &str) -> AppResult<Option<ExternalIssue>> {
+    pub fn issue_by_external(
+        &self,
+        link: Id,
+        external_id: &str,
+    ) -> AppResult<Option<ExternalIssue>> {
         let id = {
             let t = self.open_table(ISSUES_BY_EXTERNAL)?;
             let v = t.get(external_key(link, external_id).as_str())?;
@@ -360,18 +364,19 @@ impl ReadTxn {
             labels: f.labels.clone(),
             q,
         };
-        let ids_under = |def: MultiIndex, keys: &mut dyn Iterator<Item = Id>| -> AppResult<Vec<Id>> {
-            let t = r.open_multimap_table(def)?;
-            let mut ids = Vec::new();
-            for k in keys {
-                for id in t.get(k)? {
-                    ids.push(id?.value());
+        let ids_under =
+            |def: MultiIndex, keys: &mut dyn Iterator<Item = Id>| -> AppResult<Vec<Id>> {
+                let t = r.open_multimap_table(def)?;
+                let mut ids = Vec::new();
+                for k in keys {
+                    for id in t.get(k)? {
+                        ids.push(id?.value());
+                    }
                 }
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            Ok(ids)
-        };
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(ids)
+            };
         let source = if let Some(p) = f.project_id {
             // Checked above: the caller sees this project.
             residual.project_id = None;
@@ -474,7 +479,11 @@ impl IssueNames {
 
     /// The issue with its names (empty names for a link, integration, project or tenant that
     /// is gone).
-    pub fn view(&mut self, issue: ExternalIssue, pinned_at: Option<Timestamp>) -> AppResult<IssueView> {
+    pub fn view(
+        &mut self,
+        issue: ExternalIssue,
+        pinned_at: Option<Timestamp>,
+    ) -> AppResult<IssueView> {
         let (provider, integration_id, integration_name) = self
             .link(issue.project_integration_id)?
             .unwrap_or((String::new(), 0, String::new()));
@@ -778,5 +787,531 @@ impl IssueListing {
             total: known_total.unwrap_or(seen),
             count: taken,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The planner's branches against a real redb file: each filter alone and combined, both
+    //! orders, paging and totals, a caller who sees only some projects, and the writes that
+    //! keep the indexes.
+    use super::*;
+    use crate::store::{Store, put_row};
+    use serde_json::json;
+
+    const NOW: &str = "2026-01-02T03:04:05Z";
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+    }
+
+    fn ts() -> Timestamp {
+        NOW.parse().unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        id: Id,
+        link: Id,
+        project_id: Id,
+        tenant_id: Id,
+        external_id: &str,
+        title: &str,
+        status: Option<&str>,
+        assignee: Option<(&str, &str)>,
+        labels: &[&str],
+    ) -> ExternalIssue {
+        ExternalIssue {
+            id,
+            project_integration_id: link,
+            project_id,
+            tenant_id,
+            external_id: external_id.into(),
+            title: title.into(),
+            status: status.map(Into::into),
+            assignee: assignee.map(|a| a.0.into()),
+            assignee_key: assignee.map(|a| a.1.into()),
+            url: Some(format!("https://example.com/{external_id}")),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            comments: Vec::new(),
+            body: Some(format!("body of {id}")),
+            external_updated_at: None,
+            last_seen_at: None,
+            missing_upstream: false,
+            created_at: ts(),
+            updated_at: ts(),
+        }
+    }
+
+    /// Tenants alpha (1) and beta (2); projects web (10) and api (11) in alpha, ops (20) in
+    /// beta; GitHub integration "gh" (100) on alpha linked to web (link 1000) and api (1001),
+    /// Jira "jr" (200) on beta linked to ops (2000); six issues.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let w = store.write().unwrap();
+        for (id, name) in [(1u64, "alpha"), (2, "beta")] {
+            let t = json!({"id": id, "name": name, "color": "#000000",
+                "created_at": NOW, "updated_at": NOW});
+            put_row(&w, TENANTS, id, &t).unwrap();
+        }
+        for (id, name, tenant) in [(10u64, "web", 1u64), (11, "api", 1), (20, "ops", 2)] {
+            let p = json!({"id": id, "name": name, "repo_url": "https://example.com/r.git",
+                "default_branch": "main", "local_path": "/tmp/x", "tenant_id": tenant,
+                "owner_id": 1, "created_at": NOW, "updated_at": NOW});
+            put_row(&w, PROJECTS, id, &p).unwrap();
+        }
+        for (id, provider, name, tenant) in [(100u64, "github", "gh", 1u64), (200, "jira", "jr", 2)]
+        {
+            let i = json!({"id": id, "tenant_id": tenant, "provider": provider, "name": name,
+                "api_token_enc": "", "settings": {"x": [1, 2, 3]}, "enabled": true,
+                "created_at": NOW, "updated_at": NOW});
+            put_row(&w, INTEGRATIONS, id, &i).unwrap();
+        }
+        for (id, project, integ) in [(1000u64, 10u64, 100u64), (1001, 11, 100), (2000, 20, 200)] {
+            let l = json!({"id": id, "project_id": project, "integration_id": integ,
+                "external_identifier": "o/r", "created_at": NOW, "updated_at": NOW});
+            put_row(&w, PROJECT_INTEGRATIONS, id, &l).unwrap();
+            w.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)
+                .unwrap()
+                .insert(integ, id)
+                .unwrap();
+            w.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)
+                .unwrap()
+                .insert(project, id)
+                .unwrap();
+        }
+        let issues = [
+            issue(
+                1,
+                1000,
+                10,
+                1,
+                "1",
+                "Login fails",
+                Some("open"),
+                Some(("Alice", "alice")),
+                &["bug"],
+            ),
+            issue(
+                2,
+                1000,
+                10,
+                1,
+                "2",
+                "Crash on start",
+                Some("closed"),
+                None,
+                &[],
+            ),
+            issue(
+                3,
+                1001,
+                11,
+                1,
+                "3",
+                "Add search",
+                Some("Waiting on customer"),
+                Some(("Bob", "bob")),
+                &["feature", "bug"],
+            ),
+            issue(
+                4,
+                2000,
+                20,
+                2,
+                "OPS-1",
+                "Disk full",
+                Some("Open"),
+                Some(("Carol", "acc-carol")),
+                &["ops"],
+            ),
+            issue(5, 2000, 20, 2, "OPS-2", "No status here", None, None, &[]),
+            issue(
+                6,
+                1001,
+                11,
+                1,
+                "4",
+                "Search speed",
+                Some("open"),
+                Some(("alice", "ALICE")),
+                &["feature"],
+            ),
+        ];
+        for i in &issues {
+            w.put_issue(None, i).unwrap();
+        }
+        w.commit().unwrap();
+        Fixture { _dir: dir, store }
+    }
+
+    /// The ids listed and the total, as the caller (user 7) who sees `visible`.
+    fn list(fx: &Fixture, f: &IssueFilter, visible: Option<&[Id]>) -> (Vec<Id>, usize) {
+        let visible = visible.map(|v| v.iter().copied().collect());
+        let listing = fx.store.read().unwrap().plan_issues(f, visible, 7).unwrap();
+        let mut ids = Vec::new();
+        let counts = listing
+            .for_each(|v| {
+                ids.push(v.issue.id);
+                Ok(true)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(counts.count, ids.len());
+        (ids, counts.total)
+    }
+
+    fn all(fx: &Fixture, f: IssueFilter) -> Vec<Id> {
+        let (ids, total) = list(fx, &f, None);
+        assert_eq!(total, ids.len(), "without paging the total is the count");
+        ids
+    }
+
+    fn by_status(s: &str) -> IssueFilter {
+        IssueFilter {
+            status: Some(s.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_issue_in_either_order() {
+        let fx = fixture();
+        assert_eq!(all(&fx, IssueFilter::default()), [1, 2, 3, 4, 5, 6]);
+        let desc = IssueFilter {
+            sort: IssueSort::IdDesc,
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, desc), [6, 5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn status_filter_uses_the_normalised_key() {
+        let fx = fixture();
+        assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
+        assert_eq!(all(&fx, by_status("OPEN")), [1, 4, 6]);
+        assert_eq!(all(&fx, by_status("closed")), [2]);
+        assert_eq!(all(&fx, by_status("__none__")), [5]);
+        let slug = normalize_status(Some("Waiting on customer")).0;
+        assert!(slug != "open" && slug != "closed", "{slug}");
+        assert_eq!(all(&fx, by_status(&slug)), [3]);
+        assert_eq!(all(&fx, by_status("all")), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all(&fx, by_status("no such status")), Vec::<Id>::new());
+        let desc = IssueFilter {
+            sort: IssueSort::IdDesc,
+            ..by_status("open")
+        };
+        assert_eq!(all(&fx, desc), [6, 4, 1]);
+    }
+
+    #[test]
+    fn provider_and_integration_filters_go_through_the_links() {
+        let fx = fixture();
+        let f = |provider: Option<&str>, integration_id: Option<Id>| IssueFilter {
+            provider: provider.map(Into::into),
+            integration_id,
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, f(Some("jira"), None)), [4, 5]);
+        assert_eq!(all(&fx, f(Some("GitHub"), None)), [1, 2, 3, 6]);
+        assert_eq!(all(&fx, f(Some("all"), None)), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all(&fx, f(Some("gitlab"), None)), Vec::<Id>::new());
+        assert_eq!(all(&fx, f(None, Some(100))), [1, 2, 3, 6]);
+        assert_eq!(all(&fx, f(Some("jira"), Some(100))), Vec::<Id>::new());
+        assert_eq!(all(&fx, f(None, Some(999))), Vec::<Id>::new());
+    }
+
+    #[test]
+    fn project_and_tenant_filters() {
+        let fx = fixture();
+        let project = |p| IssueFilter {
+            project_id: Some(p),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, project(11)), [3, 6]);
+        let err = fx
+            .store
+            .read()
+            .unwrap()
+            .plan_issues(&project(99), None, 7)
+            .err()
+            .unwrap();
+        assert!(matches!(err, AppError::NotFound(_)), "{err}");
+        let tenant = IssueFilter {
+            tenant_id: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, tenant), [4, 5]);
+        let open_in_alpha = IssueFilter {
+            tenant_id: Some(1),
+            ..by_status("open")
+        };
+        assert_eq!(all(&fx, open_in_alpha), [1, 6]);
+        let closed_in_web = IssueFilter {
+            project_id: Some(10),
+            ..by_status("closed")
+        };
+        assert_eq!(all(&fx, closed_in_web), [2]);
+    }
+
+    #[test]
+    fn assignee_labels_and_text_filters() {
+        let fx = fixture();
+        let assignee = |a: &str| IssueFilter {
+            assignee: Some(a.into()),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, assignee("ALI")), [1, 6]);
+        assert_eq!(all(&fx, assignee("  ")), [1, 2, 3, 4, 5, 6]);
+        // `me` without an identity map matches nothing; with one, the mapped identities.
+        assert_eq!(all(&fx, assignee("me")), Vec::<Id>::new());
+        {
+            let w = fx.store.write().unwrap();
+            let m = IdentityMap {
+                user_id: 7,
+                github_username: Some("Alice".into()),
+                gitlab_username: None,
+                jira_account_id: Some("acc-carol".into()),
+            };
+            put_row(&w, IDENTITY_MAP, 7, &m).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(all(&fx, assignee("Me")), [1, 4, 6]);
+        let labels = |l: &[&str]| IssueFilter {
+            labels: l.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, labels(&["bug"])), [1, 3]);
+        assert_eq!(all(&fx, labels(&["bug", "ops"])), [1, 3, 4]);
+        assert_eq!(all(&fx, labels(&["BUG"])), Vec::<Id>::new());
+        let q = |q: &str| IssueFilter {
+            q: Some(q.into()),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, q("SEARCH")), [3, 6]);
+        assert_eq!(all(&fx, q("ops-")), [4, 5]);
+        assert_eq!(all(&fx, q(" ")), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn paging_counts_every_match_in_the_total() {
+        let fx = fixture();
+        let page = |offset, limit, f: IssueFilter| IssueFilter {
+            offset,
+            limit: Some(limit),
+            ..f
+        };
+        // Unfiltered: rows before the page are skipped, the total is the table's length.
+        assert_eq!(
+            list(&fx, &page(1, 2, IssueFilter::default()), None),
+            (vec![2, 3], 6)
+        );
+        assert_eq!(
+            list(&fx, &page(9, 2, IssueFilter::default()), None),
+            (vec![], 6)
+        );
+        let desc = IssueFilter {
+            sort: IssueSort::IdDesc,
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &page(0, 2, desc), None), (vec![6, 5], 6));
+        // From the status index: its length is the total.
+        assert_eq!(
+            list(&fx, &page(1, 1, by_status("open")), None),
+            (vec![4], 3)
+        );
+        // With a residual filter every candidate is checked to count the total.
+        let bug = IssueFilter {
+            labels: vec!["bug".into()],
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &page(1, 5, bug), None), (vec![3], 2));
+        let offset_only = IssueFilter {
+            offset: 4,
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &offset_only, None), (vec![5, 6], 6));
+    }
+
+    #[test]
+    fn a_caller_sees_only_their_projects() {
+        let fx = fixture();
+        let vis: &[Id] = &[10, 20];
+        assert_eq!(
+            list(&fx, &IssueFilter::default(), Some(vis)),
+            (vec![1, 2, 4, 5], 4)
+        );
+        assert_eq!(list(&fx, &by_status("open"), Some(vis)), (vec![1, 4], 2));
+        let alpha = IssueFilter {
+            tenant_id: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &alpha, Some(vis)), (vec![1, 2], 2));
+        let github = IssueFilter {
+            provider: Some("github".into()),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &github, Some(vis)), (vec![1, 2], 2));
+        let web = IssueFilter {
+            project_id: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &web, Some(vis)), (vec![1, 2], 2));
+        // A project the caller cannot see is "not found", like one that does not exist.
+        let api = IssueFilter {
+            project_id: Some(11),
+            ..Default::default()
+        };
+        let r = fx.store.read().unwrap();
+        let err = r
+            .plan_issues(&api, Some(vis.iter().copied().collect()), 7)
+            .err()
+            .unwrap();
+        assert!(matches!(err, AppError::NotFound(_)), "{err}");
+        // Nobody's projects: nothing.
+        assert_eq!(list(&fx, &IssueFilter::default(), Some(&[])), (vec![], 0));
+        let paged = IssueFilter {
+            offset: 1,
+            limit: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &paged, Some(vis)), (vec![2, 4], 4));
+    }
+
+    #[test]
+    fn listed_issues_carry_names_but_no_description() {
+        let fx = fixture();
+        let listing = fx
+            .store
+            .read()
+            .unwrap()
+            .plan_issues(&by_status("open"), None, 7)
+            .unwrap();
+        let mut views = Vec::new();
+        listing
+            .for_each(|v| {
+                views.push(v);
+                Ok(true)
+            })
+            .unwrap();
+        let v = &views[1];
+        assert_eq!(v.issue.id, 4);
+        assert_eq!(
+            (
+                v.provider.as_str(),
+                v.integration_id,
+                v.integration_name.as_str()
+            ),
+            ("jira", 200, "jr")
+        );
+        assert_eq!(
+            (v.project_name.as_str(), v.tenant_name.as_str()),
+            ("ops", "beta")
+        );
+        assert_eq!(
+            (v.status_key.as_str(), v.status_label.as_str()),
+            ("open", "Open")
+        );
+        assert!(v.issue.body.is_none());
+        assert_eq!(v.issue.labels, ["ops"]);
+        // A single issue keeps its description.
+        let r = fx.store.read().unwrap();
+        assert_eq!(
+            r.get_issue(4).unwrap().unwrap().body.as_deref(),
+            Some("body of 4")
+        );
+    }
+
+    #[test]
+    fn a_visitor_can_stop_the_walk() {
+        let fx = fixture();
+        let listing = fx
+            .store
+            .read()
+            .unwrap()
+            .plan_issues(&IssueFilter::default(), None, 7)
+            .unwrap();
+        let mut n = 0;
+        let out = listing
+            .for_each(|_| {
+                n += 1;
+                Ok(n < 2)
+            })
+            .unwrap();
+        assert_eq!((out, n), (None, 2));
+    }
+
+    #[test]
+    fn writes_keep_every_index() {
+        let fx = fixture();
+        // A status change moves the issue between status keys.
+        {
+            let w = fx.store.write().unwrap();
+            let old = w.get_issue(2).unwrap().unwrap();
+            let mut new = old.clone();
+            new.status = Some("Reopened (triage)".into());
+            w.put_issue(Some(&old), &new).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(all(&fx, by_status("open")), [1, 2, 4, 6]);
+        assert_eq!(all(&fx, by_status("closed")), Vec::<Id>::new());
+        // Pins, then deleting a pinned issue removes it from every index and every pin.
+        {
+            let w = fx.store.write().unwrap();
+            let pin = w.add_pin(7, 2, ts()).unwrap();
+            assert_eq!(w.pin_of(7, 2).unwrap().map(|p| p.id), Some(pin.id));
+            assert!(w.pin_of(7, 1).unwrap().is_none());
+            w.add_pin(8, 3, ts()).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(fx.store.read().unwrap().pins_of_user(7).unwrap().len(), 1);
+        {
+            let w = fx.store.write().unwrap();
+            assert_eq!(
+                w.issue_by_external(1000, "2").unwrap().map(|i| i.id),
+                Some(2)
+            );
+            let issue = w.get_issue(2).unwrap().unwrap();
+            w.delete_issue(&issue).unwrap();
+            assert!(w.issue_by_external(1000, "2").unwrap().is_none());
+            assert_eq!(w.issue_ids_of_link(1000).unwrap(), [1]);
+            w.commit().unwrap();
+        }
+        let r = fx.store.read().unwrap();
+        assert!(r.pins_of_user(7).unwrap().is_empty());
+        assert_eq!(r.pins_of_user(8).unwrap().len(), 1);
+        drop(r);
+        assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
+        let web = IssueFilter {
+            project_id: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, web), [1]);
+        let alpha = IssueFilter {
+            tenant_id: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, alpha), [1, 3, 6]);
+        assert_eq!(all(&fx, IssueFilter::default()), [1, 3, 4, 5, 6]);
+        // Unpinning removes the pin and its index entries.
+        let w = fx.store.write().unwrap();
+        let pin = w.pin_of(8, 3).unwrap().unwrap();
+        w.delete_pin(&pin).unwrap();
+        assert!(w.pin_of(8, 3).unwrap().is_none());
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn issue_target_finds_the_projects_link() {
+        let fx = fixture();
+        let r = fx.store.read().unwrap();
+        let (i, l) = r.issue_target(11, 100).unwrap();
+        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(100), Some(1001)));
+        let (i, l) = r.issue_target(11, 200).unwrap();
+        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(200), None));
+        let issue = r.get_issue(4).unwrap().unwrap();
+        assert_eq!(r.issue_link(&issue).unwrap().map(|l| l.id), Some(2000));
     }
 }

@@ -120,4 +120,3 @@ impl App {
         r.issue_names()?.view(issue, None)
     }
 }
-

@@ -53,8 +53,7 @@ impl App {
 
     pub fn is_pinned(&self, caller: &Identity, id: Id) -> AppResult<bool> {
         let r = self.store.read()?;
-        Ok(r
-            .pins_of_user(caller.id())?
+        Ok(r.pins_of_user(caller.id())?
             .iter()
             .any(|p: &PinnedIssue| p.issue_id == id))
     }

@@ -123,8 +123,7 @@ impl App {
             let r = self.store.read()?;
             let project = project_for(&r, caller, project_id, Action::Work)?;
             let (integ, found) = r.issue_target(project_id, integration_id)?;
-            let integ =
-                integ.ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
+            let integ = integ.ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
             if integ.tenant_id != project.tenant_id {
                 return Err(AppError::BadRequest(
                     "Integration does not belong to project's tenant".into(),
@@ -273,7 +272,6 @@ impl App {
         let new = self.store_payload(id, &p, |_| {})?;
         self.view_of(new)
     }
-
 
     pub async fn comment_issue(&self, caller: &Identity, id: Id, body: &str) -> AppResult<Comment> {
         let body = body.trim();
