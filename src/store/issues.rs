@@ -258,6 +258,7 @@ impl ReadTxn {
             links_t: self.open_table(PROJECT_INTEGRATIONS)?,
             integrations_t: self.open_table(INTEGRATIONS)?,
             links: HashMap::new(),
+            integrations: HashMap::new(),
             projects: HashMap::new(),
             tenants: HashMap::new(),
         })
@@ -443,6 +444,8 @@ pub struct IssueNames {
     integrations_t: ReadOnlyTable<u64, &'static [u8]>,
     /// link id -> (provider, integration id, integration name); `None` when either is gone.
     links: HashMap<Id, Option<(String, Id, String)>>,
+    /// integration id -> (provider, id, name); many links share one integration.
+    integrations: HashMap<Id, Option<(String, Id, String)>>,
     projects: HashMap<Id, String>,
     tenants: HashMap<Id, String>,
 }
@@ -464,12 +467,19 @@ impl IssueNames {
             None => None,
         };
         let v = match integration_id {
-            Some(i) => match self.integrations_t.get(i)? {
-                Some(v) => {
-                    let i: IntegrationRef = decode(v.value())?;
-                    Some((i.provider, i.id, i.name))
+            Some(i) => match self.integrations.get(&i) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = match self.integrations_t.get(i)? {
+                        Some(v) => {
+                            let i: IntegrationRef = decode(v.value())?;
+                            Some((i.provider, i.id, i.name))
+                        }
+                        None => None,
+                    };
+                    self.integrations.insert(i, v.clone());
+                    v
                 }
-                None => None,
             },
             None => None,
         };
