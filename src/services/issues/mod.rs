@@ -120,3 +120,6 @@ impl App {
         r.issue_names()?.view(issue, None)
     }
 }
+
+#[cfg(test)]
+mod tests;
