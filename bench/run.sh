@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q
+cargo build --release -q --example bare_poem
 BIN="$PWD/target/release/aiops"
 STATIC="$PWD/target/x86_64-unknown-linux-musl/release/aiops"
 WORK="$(mktemp -d)"
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+BARE_PID=
+trap 'kill "$PID" $BARE_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 ROWS=()
 row() { ROWS+=("| $1 | $2 |"); }
 
@@ -39,17 +41,32 @@ curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "email=bench%40example.com&password=
 SESSION=$(awk '$6 == "aiops_session" {print $7}' "$JAR")
 ISSUE=$(curl -sf -H "X-API-Key: $KEY" "$BASE/api/v1/issues?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["issues"][0]["id"])')
 
-measure() { # label, header, path
-  curl -sf -H "$2" "$BASE$3" >/dev/null || { echo "GET $3 failed" >&2; exit 1; }
-  local out; out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -H "$2" "$BASE$3")
-  local rps p99
-  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+RPS=0
+measure() { # label, header, path [base]
+  local base="${4:-$BASE}"
+  curl -sf -H "$2" "$base$3" >/dev/null || { echo "GET $3 failed" >&2; exit 1; }
+  local out; out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -H "$2" "$base$3")
+  local p99
+  RPS=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
   p99=$(echo "$out" | awk '/^ +99%/ {print $2}')
-  row "$1" "$rps req/s, p99 $p99"
+  row "$1" "$RPS req/s, p99 $p99${5:-}"
 }
+ratio() { python3 -c "print(f'{$1/max($2,1):.2f}')"; }
 measure "GET /api/v1/tenants" "X-API-Key: $KEY" /api/v1/tenants
+TENANTS_RPS=$RPS
 measure "GET /api/v1/projects" "X-API-Key: $KEY" /api/v1/projects
+PROJECTS_RPS=$RPS
 measure "GET /api/v1/issues?status=open&limit=50" "X-API-Key: $KEY" "/api/v1/issues?status=open&limit=50"
+ISSUES_RPS=$RPS
+row "issue list vs tenants / projects (throughput ratio)" "$(ratio "$TENANTS_RPS" "$ISSUES_RPS")x / $(ratio "$PROJECTS_RPS" "$ISSUES_RPS")x slower"
+# The same bytes from a bare poem server (examples/bare_poem.rs: no store, no auth, no middleware).
+curl -sf -H "X-API-Key: $KEY" "$BASE/api/v1/issues?status=open&limit=50" > "$WORK/issues.json"
+BARE_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$PWD/target/release/examples/bare_poem" "$WORK/issues.json" "127.0.0.1:$BARE_PORT" >/dev/null 2>&1 &
+BARE_PID=$!
+until curl -sf "http://127.0.0.1:$BARE_PORT/" >/dev/null; do sleep 0.002; done
+measure "bare poem, the same $(du -b "$WORK/issues.json" | cut -f1) bytes" "X-Bench: 1" / "http://127.0.0.1:$BARE_PORT" ", $(ratio "$RPS" "$ISSUES_RPS")x the issue list"
+kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true; BARE_PID=
 measure "GET /api/v1/issues/{id}" "X-API-Key: $KEY" "/api/v1/issues/$ISSUE"
 measure "page: dashboard /" "Cookie: aiops_session=$SESSION" /
 measure "page: /issues" "Cookie: aiops_session=$SESSION" /issues

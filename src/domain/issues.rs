@@ -1,7 +1,8 @@
 //! Tracker rules with no I/O: status normalisation, timestamps, base URLs, identifiers,
-//! Jira transition choice, credential precedence and @mention rewriting.
+//! Jira transition choice, credential precedence and @mention rewriting; the issue list's
+//! filter, order and paging, and the shape of a listed issue (`IssueView`).
 
-use super::model::Timestamp;
+use super::model::{ExternalIssue, Id, Timestamp};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
@@ -528,6 +529,42 @@ pub fn status_filter_key(raw: &str) -> Option<String> {
 pub fn provider_filter(raw: &str) -> Option<String> {
     let p = raw.trim().to_lowercase();
     (!p.is_empty() && p != "all").then_some(p)
+}
+
+/// A stored issue with the names a list or page shows beside it (looked up when read, so a
+/// renamed project or integration shows its new name).
+#[derive(Debug, Clone)]
+pub struct IssueView {
+    pub issue: ExternalIssue,
+    pub status_key: String,
+    pub status_label: String,
+    /// The integration's provider as stored (`github`, `gitlab`, `jira`); empty when the
+    /// issue's link or integration is gone.
+    pub provider: String,
+    pub integration_id: Id,
+    pub integration_name: String,
+    pub project_name: String,
+    pub tenant_name: String,
+    pub pinned_at: Option<Timestamp>,
+}
+
+/// What an issue list asks for (as the API and the web UI give it; checked and resolved by
+/// the planner, `store::ReadTxn::plan_issues`).
+#[derive(Debug, Default, Clone)]
+pub struct IssueFilter {
+    pub status: Option<String>,
+    pub provider: Option<String>,
+    pub project_id: Option<Id>,
+    pub tenant_id: Option<Id>,
+    pub integration_id: Option<Id>,
+    pub assignee: Option<String>,
+    pub labels: Vec<String>,
+    /// Case-insensitive substring of title or external id (web UI search).
+    pub q: Option<String>,
+    /// Page size; `None` = every matching issue.
+    pub limit: Option<usize>,
+    pub offset: usize,
+    pub sort: IssueSort,
 }
 
 /// The order of an issue list, by aiops id.

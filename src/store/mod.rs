@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod integrations;
+pub mod issues;
 pub mod tables;
 pub mod tenancy;
 

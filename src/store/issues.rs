@@ -1,0 +1,1327 @@
+//! Issues and pins in the store: an issue row and its five indexes written together
+//! (`WriteTxn::put_issue`, `delete_issue`), the issue list planner (`ReadTxn::plan_issues`:
+//! which index serves a filter and what is still checked per row) and its walk
+//! (`IssueListing::for_each`), and the names a shown issue carries (`IssueNames`).
+
+use super::tables::*;
+use super::{ReadTxn, WriteTxn, decode, encode, next_id};
+use crate::domain::issues::{
+    IssueFilter, IssueSort, IssueView, normalize_status, provider_filter, status_filter_key,
+};
+use crate::domain::{
+    Comment, ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
+    Timestamp,
+};
+use crate::error::{AppError, AppResult};
+use redb::{ReadOnlyTable, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// The `issues_by_external` key of an issue: `<project_integration_id>:<external_id>`.
+pub fn external_key(link: Id, external_id: &str) -> String {
+    format!("{link}:{external_id}")
+}
+
+fn status_key_of(issue: &ExternalIssue) -> String {
+    normalize_status(issue.status.as_deref()).0
+}
+
+// ---- writes --------------------------------------------------------------------------------
+
+impl WriteTxn {
+    /// One stored issue (inside this write, so a read-modify-write sees its own changes).
+    pub fn get_issue(&self, id: Id) -> AppResult<Option<ExternalIssue>> {
+        let t = self.open_table(ISSUES)?;
+        let v = t.get(id)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    /// The stored issue of a link with this tracker id (`42`, `PROJ-12`), if any.
+    pub fn issue_by_external(
+        &self,
+        link: Id,
+        external_id: &str,
+    ) -> AppResult<Option<ExternalIssue>> {
+        let id = {
+            let t = self.open_table(ISSUES_BY_EXTERNAL)?;
+            let v = t.get(external_key(link, external_id).as_str())?;
+            v.map(|v| v.value())
+        };
+        match id {
+            Some(id) => self.get_issue(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The ids of a link's stored issues, ascending.
+    pub fn issue_ids_of_link(&self, link: Id) -> AppResult<Vec<Id>> {
+        let t = self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?;
+        let mut out = Vec::new();
+        for v in t.get(link)? {
+            out.push(v?.value());
+        }
+        Ok(out)
+    }
+
+    /// A new issue id (ids are never reused).
+    pub fn next_issue_id(&self) -> AppResult<Id> {
+        next_id(self, "issues")
+    }
+
+    /// Add an issue's entries to every issue index (link, project, tenant, status key,
+    /// external id); the row itself is written by `put_issue` (or by an import's own copy).
+    pub fn index_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
+        self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
+            .insert(issue.project_integration_id, issue.id)?;
+        self.open_multimap_table(ISSUES_BY_PROJECT)?
+            .insert(issue.project_id, issue.id)?;
+        self.open_multimap_table(ISSUES_BY_TENANT)?
+            .insert(issue.tenant_id, issue.id)?;
+        self.open_multimap_table(ISSUES_BY_STATUS)?
+            .insert(status_key_of(issue).as_str(), issue.id)?;
+        self.open_table(ISSUES_BY_EXTERNAL)?.insert(
+            external_key(issue.project_integration_id, &issue.external_id).as_str(),
+            issue.id,
+        )?;
+        Ok(())
+    }
+
+    /// Store an issue with its indexes: a new one (`old` = `None`) gets every index entry; an
+    /// update moves its status index entry when the status key changed (the link, project,
+    /// tenant and external id of an issue never change).
+    pub fn put_issue(&self, old: Option<&ExternalIssue>, new: &ExternalIssue) -> AppResult<()> {
+        match old {
+            None => self.index_issue(new)?,
+            Some(o) => {
+                let (ok, nk) = (status_key_of(o), status_key_of(new));
+                if ok != nk {
+                    let mut t = self.open_multimap_table(ISSUES_BY_STATUS)?;
+                    t.remove(ok.as_str(), new.id)?;
+                    t.insert(nk.as_str(), new.id)?;
+                }
+            }
+        }
+        let bytes = encode(new)?;
+        self.open_table(ISSUES)?.insert(new.id, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Remove one stored issue with its index entries and everyone's pins of it.
+    pub fn delete_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
+        let pin_ids: Vec<Id> = {
+            let t = self.open_multimap_table(PINS_BY_ISSUE)?;
+            let mut v = Vec::new();
+            for id in t.get(issue.id)? {
+                v.push(id?.value());
+            }
+            v
+        };
+        for pin_id in pin_ids {
+            let pin: Option<PinnedIssue> = {
+                let t = self.open_table(PINS)?;
+                let v = t.get(pin_id)?;
+                v.map(|v| decode(v.value())).transpose()?
+            };
+            if let Some(pin) = pin {
+                self.open_multimap_table(PINS_BY_USER)?
+                    .remove(pin.user_id, pin_id)?;
+            }
+            self.open_table(PINS)?.remove(pin_id)?;
+        }
+        self.open_multimap_table(PINS_BY_ISSUE)?
+            .remove_all(issue.id)?;
+        self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
+            .remove(issue.project_integration_id, issue.id)?;
+        self.open_multimap_table(ISSUES_BY_PROJECT)?
+            .remove(issue.project_id, issue.id)?;
+        self.open_multimap_table(ISSUES_BY_TENANT)?
+            .remove(issue.tenant_id, issue.id)?;
+        self.open_multimap_table(ISSUES_BY_STATUS)?
+            .remove(status_key_of(issue).as_str(), issue.id)?;
+        self.open_table(ISSUES_BY_EXTERNAL)?
+            .remove(external_key(issue.project_integration_id, &issue.external_id).as_str())?;
+        self.open_table(ISSUES)?.remove(issue.id)?;
+        Ok(())
+    }
+
+    /// The user's pin of an issue, if they pinned it.
+    pub fn pin_of(&self, user_id: Id, issue_id: Id) -> AppResult<Option<PinnedIssue>> {
+        let ids: Vec<Id> = {
+            let t = self.open_multimap_table(PINS_BY_USER)?;
+            let mut v = Vec::new();
+            for id in t.get(user_id)? {
+                v.push(id?.value());
+            }
+            v
+        };
+        let t = self.open_table(PINS)?;
+        let mut found = None;
+        for id in ids {
+            if let Some(v) = t.get(id)? {
+                let p: PinnedIssue = decode(v.value())?;
+                if p.issue_id == issue_id {
+                    found = Some(p);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Pin an issue for a user (the caller checked that it is not pinned yet).
+    pub fn add_pin(&self, user_id: Id, issue_id: Id, at: Timestamp) -> AppResult<PinnedIssue> {
+        let pin = PinnedIssue {
+            id: next_id(self, "pins")?,
+            user_id,
+            issue_id,
+            pinned_at: at,
+        };
+        let bytes = encode(&pin)?;
+        self.open_table(PINS)?.insert(pin.id, bytes.as_slice())?;
+        self.open_multimap_table(PINS_BY_USER)?
+            .insert(user_id, pin.id)?;
+        self.open_multimap_table(PINS_BY_ISSUE)?
+            .insert(issue_id, pin.id)?;
+        Ok(pin)
+    }
+
+    /// Remove a pin with its index entries.
+    pub fn delete_pin(&self, pin: &PinnedIssue) -> AppResult<()> {
+        self.open_multimap_table(PINS_BY_USER)?
+            .remove(pin.user_id, pin.id)?;
+        self.open_multimap_table(PINS_BY_ISSUE)?
+            .remove(pin.issue_id, pin.id)?;
+        self.open_table(PINS)?.remove(pin.id)?;
+        Ok(())
+    }
+}
+
+// ---- reads ---------------------------------------------------------------------------------
+
+impl ReadTxn {
+    /// One stored issue (with its description).
+    pub fn get_issue(&self, id: Id) -> AppResult<Option<ExternalIssue>> {
+        let t = self.open_table(ISSUES)?;
+        let v = t.get(id)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    /// The link an issue was fetched through, if it still exists.
+    pub fn issue_link(&self, issue: &ExternalIssue) -> AppResult<Option<ProjectIntegration>> {
+        let t = self.open_table(PROJECT_INTEGRATIONS)?;
+        let v = t.get(issue.project_integration_id)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    /// The integration `integration_id` and the project's link to it (either may be missing):
+    /// where a new issue of the project goes.
+    pub fn issue_target(
+        &self,
+        project_id: Id,
+        integration_id: Id,
+    ) -> AppResult<(Option<TenantIntegration>, Option<ProjectIntegration>)> {
+        let integ: Option<TenantIntegration> = {
+            let t = self.open_table(INTEGRATIONS)?;
+            let v = t.get(integration_id)?;
+            v.map(|v| decode(v.value())).transpose()?
+        };
+        let links = self.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?;
+        let rows = self.open_table(PROJECT_INTEGRATIONS)?;
+        let mut found = None;
+        for id in links.get(project_id)? {
+            if let Some(v) = rows.get(id?.value())? {
+                let l: ProjectIntegration = decode(v.value())?;
+                if l.integration_id == integration_id {
+                    found = Some(l);
+                }
+            }
+        }
+        Ok((integ, found))
+    }
+
+    /// A user's pins, in pin id order.
+    pub fn pins_of_user(&self, user_id: Id) -> AppResult<Vec<PinnedIssue>> {
+        let idx = self.open_multimap_table(PINS_BY_USER)?;
+        let t = self.open_table(PINS)?;
+        let mut out = Vec::new();
+        for id in idx.get(user_id)? {
+            if let Some(v) = t.get(id?.value())? {
+                out.push(decode(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names shown beside issues of this snapshot, looked up once per listing.
+    pub fn issue_names(&self) -> AppResult<IssueNames> {
+        Ok(IssueNames {
+            projects_t: self.open_table(PROJECTS)?,
+            tenants_t: self.open_table(TENANTS)?,
+            links_t: self.open_table(PROJECT_INTEGRATIONS)?,
+            integrations_t: self.open_table(INTEGRATIONS)?,
+            links: HashMap::new(),
+            integrations: HashMap::new(),
+            projects: HashMap::new(),
+            tenants: HashMap::new(),
+        })
+    }
+
+    /// Plan an issue list for a caller who sees the projects `visible` (`None` = every
+    /// project; `caller` is whose tracker identities `assignee=me` means). A project filter
+    /// the caller cannot see, or that does not exist, is 404. The candidates come from the
+    /// most selective index (project, integration/provider, the caller's projects, tenant,
+    /// status, or every issue); the other filters are checked on those candidates only.
+    /// Nothing is listed yet: errors come before the first issue.
+    pub fn plan_issues(
+        self,
+        f: &IssueFilter,
+        visible: Option<BTreeSet<Id>>,
+        caller: Id,
+    ) -> AppResult<IssueListing> {
+        let r = self;
+        let status = f.status.as_deref().and_then(status_filter_key);
+        let provider = f.provider.as_deref().and_then(provider_filter);
+        let assignee = f
+            .assignee
+            .as_deref()
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty());
+        // `assignee=me`: issues assigned to any of the caller's mapped tracker identities.
+        let mine: Option<Vec<String>> = if assignee.as_deref() == Some("me") {
+            let m: IdentityMap = {
+                let t = r.open_table(IDENTITY_MAP)?;
+                let v = t.get(caller)?;
+                v.map(|v| decode(v.value())).transpose()?
+            }
+            .unwrap_or_default();
+            Some(
+                [m.github_username, m.gitlab_username, m.jira_account_id]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let assignee = if mine.is_some() { None } else { assignee };
+        let q =
+            f.q.as_deref()
+                .map(|a| a.trim().to_lowercase())
+                .filter(|a| !a.is_empty());
+        if let Some(p) = f.project_id {
+            let known = match &visible {
+                Some(vis) => vis.contains(&p),
+                None => r.open_table(PROJECTS)?.get(p)?.is_some(),
+            };
+            if !known {
+                return Err(AppError::NotFound(format!(
+                    "Project {p} not found: list your projects with GET /api/v1/projects"
+                )));
+            }
+        }
+        // Links allowed by integration / provider filters.
+        let link_filter: Option<Vec<Id>> = if f.integration_id.is_some() || provider.is_some() {
+            let integs: Vec<TenantIntegration> = {
+                let t = r.open_table(INTEGRATIONS)?;
+                match f.integration_id {
+                    Some(i) => match t.get(i)? {
+                        Some(v) => vec![decode(v.value())?],
+                        None => Vec::new(),
+                    },
+                    None => {
+                        let mut v = Vec::new();
+                        for item in t.iter()? {
+                            v.push(decode(item?.1.value())?);
+                        }
+                        v
+                    }
+                }
+            };
+            let by_integration = r.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)?;
+            let mut links = Vec::new();
+            for i in integs {
+                if provider
+                    .as_ref()
+                    .is_some_and(|p| !p.eq_ignore_ascii_case(&i.provider))
+                {
+                    continue;
+                }
+                for l in by_integration.get(i.id)? {
+                    links.push(l?.value());
+                }
+            }
+            Some(links)
+        } else {
+            None
+        };
+
+        let mut residual = Residual {
+            status: status.clone(),
+            project_id: f.project_id,
+            tenant_id: f.tenant_id,
+            links: link_filter.as_ref().map(|l| l.iter().copied().collect()),
+            visible: visible.clone(),
+            assignee,
+            mine,
+            labels: f.labels.clone(),
+            q,
+        };
+        let ids_under =
+            |def: MultiIndex, keys: &mut dyn Iterator<Item = Id>| -> AppResult<Vec<Id>> {
+                let t = r.open_multimap_table(def)?;
+                let mut ids = Vec::new();
+                for k in keys {
+                    for id in t.get(k)? {
+                        ids.push(id?.value());
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(ids)
+            };
+        let source = if let Some(p) = f.project_id {
+            // Checked above: the caller sees this project.
+            residual.project_id = None;
+            residual.visible = None;
+            Source::Index(ISSUES_BY_PROJECT, p)
+        } else if let Some(links) = &link_filter {
+            residual.links = None;
+            Source::Ids(ids_under(
+                ISSUES_BY_PROJECT_INTEGRATION,
+                &mut links.iter().copied(),
+            )?)
+        } else if let Some(vis) = &visible {
+            residual.visible = None;
+            Source::Ids(ids_under(ISSUES_BY_PROJECT, &mut vis.iter().copied())?)
+        } else if let Some(t) = f.tenant_id {
+            residual.tenant_id = None;
+            Source::Index(ISSUES_BY_TENANT, t)
+        } else if let Some(s) = status {
+            residual.status = None;
+            Source::Status(s)
+        } else {
+            Source::All
+        };
+        Ok(IssueListing {
+            r,
+            source,
+            residual,
+            sort: f.sort,
+            offset: f.offset,
+            limit: f.limit,
+        })
+    }
+}
+
+type MultiIndex = redb::MultimapTableDefinition<'static, u64, u64>;
+
+// ---- names ---------------------------------------------------------------------------------
+
+/// The parts of a link, an integration and a project or tenant that an issue shows: decoding
+/// only these skips the rest of each row (settings, configs, descriptions).
+#[derive(serde::Deserialize)]
+struct LinkRef {
+    integration_id: Id,
+}
+
+#[derive(serde::Deserialize)]
+struct IntegrationRef {
+    id: Id,
+    provider: String,
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct NameRef {
+    name: String,
+}
+
+/// Looks up (and remembers) the integration, project and tenant names of issues, in one
+/// snapshot: a listing opens each table once and decodes each row once.
+pub struct IssueNames {
+    projects_t: ReadOnlyTable<u64, &'static [u8]>,
+    tenants_t: ReadOnlyTable<u64, &'static [u8]>,
+    links_t: ReadOnlyTable<u64, &'static [u8]>,
+    integrations_t: ReadOnlyTable<u64, &'static [u8]>,
+    /// link id -> (provider, integration id, integration name); `None` when either is gone.
+    links: HashMap<Id, Option<(String, Id, String)>>,
+    /// integration id -> (provider, id, name); many links share one integration.
+    integrations: HashMap<Id, Option<(String, Id, String)>>,
+    projects: HashMap<Id, String>,
+    tenants: HashMap<Id, String>,
+}
+
+fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
+    Ok(match t.get(id)? {
+        Some(v) => decode::<NameRef>(v.value())?.name,
+        None => String::new(),
+    })
+}
+
+impl IssueNames {
+    fn link(&mut self, id: Id) -> AppResult<Option<(String, Id, String)>> {
+        if let Some(v) = self.links.get(&id) {
+            return Ok(v.clone());
+        }
+        let integration_id = match self.links_t.get(id)? {
+            Some(v) => Some(decode::<LinkRef>(v.value())?.integration_id),
+            None => None,
+        };
+        let v = match integration_id {
+            Some(i) => match self.integrations.get(&i) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = match self.integrations_t.get(i)? {
+                        Some(v) => {
+                            let i: IntegrationRef = decode(v.value())?;
+                            Some((i.provider, i.id, i.name))
+                        }
+                        None => None,
+                    };
+                    self.integrations.insert(i, v.clone());
+                    v
+                }
+            },
+            None => None,
+        };
+        self.links.insert(id, v.clone());
+        Ok(v)
+    }
+
+    /// The issue with its names (empty names for a link, integration, project or tenant that
+    /// is gone).
+    pub fn view(
+        &mut self,
+        issue: ExternalIssue,
+        pinned_at: Option<Timestamp>,
+    ) -> AppResult<IssueView> {
+        let (provider, integration_id, integration_name) = self
+            .link(issue.project_integration_id)?
+            .unwrap_or((String::new(), 0, String::new()));
+        let project_name = match self.projects.get(&issue.project_id) {
+            Some(n) => n.clone(),
+            None => {
+                let n = name_in(&self.projects_t, issue.project_id)?;
+                self.projects.insert(issue.project_id, n.clone());
+                n
+            }
+        };
+        let tenant_name = match self.tenants.get(&issue.tenant_id) {
+            Some(n) => n.clone(),
+            None => {
+                let n = name_in(&self.tenants_t, issue.tenant_id)?;
+                self.tenants.insert(issue.tenant_id, n.clone());
+                n
+            }
+        };
+        let (status_key, status_label) = normalize_status(issue.status.as_deref());
+        Ok(IssueView {
+            project_name,
+            tenant_name,
+            status_key,
+            status_label,
+            provider,
+            integration_id,
+            integration_name,
+            pinned_at,
+            issue,
+        })
+    }
+}
+
+// ---- the planned list ----------------------------------------------------------------------
+
+/// A stored issue without its description, for lists: the (possibly long) body is skipped by
+/// the decoder instead of being copied, since list answers do not carry it.
+#[derive(serde::Deserialize)]
+struct ListedIssue {
+    id: Id,
+    project_integration_id: Id,
+    project_id: Id,
+    tenant_id: Id,
+    external_id: String,
+    title: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    assignee_key: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    comments: Vec<Comment>,
+    #[serde(default)]
+    external_updated_at: Option<Timestamp>,
+    #[serde(default)]
+    last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    missing_upstream: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+fn decode_listed(bytes: &[u8]) -> AppResult<ExternalIssue> {
+    let l: ListedIssue = decode(bytes)?;
+    Ok(ExternalIssue {
+        id: l.id,
+        project_integration_id: l.project_integration_id,
+        project_id: l.project_id,
+        tenant_id: l.tenant_id,
+        external_id: l.external_id,
+        title: l.title,
+        status: l.status,
+        assignee: l.assignee,
+        assignee_key: l.assignee_key,
+        url: l.url,
+        labels: l.labels,
+        comments: l.comments,
+        body: None,
+        external_updated_at: l.external_updated_at,
+        last_seen_at: l.last_seen_at,
+        missing_upstream: l.missing_upstream,
+        created_at: l.created_at,
+        updated_at: l.updated_at,
+    })
+}
+
+/// Where a list's candidate issues come from: ids ascending, walked in the list's order.
+enum Source {
+    /// Every issue: the rows themselves, in id order (no index lookups).
+    All,
+    /// The ids under one key of an index (one project, one tenant).
+    Index(MultiIndex, Id),
+    /// The ids under one status key of `issues_by_status`.
+    Status(String),
+    /// A union of index keys (a provider's links, the caller's projects), sorted.
+    Ids(Vec<Id>),
+}
+
+/// The checks a candidate must still pass: what its source does not guarantee. `None` or empty
+/// means "not checked".
+#[derive(Default)]
+struct Residual {
+    status: Option<String>,
+    project_id: Option<Id>,
+    tenant_id: Option<Id>,
+    links: Option<HashSet<Id>>,
+    visible: Option<BTreeSet<Id>>,
+    assignee: Option<String>,
+    /// `assignee=me`: the caller's mapped tracker identities (lower case).
+    mine: Option<Vec<String>>,
+    labels: Vec<String>,
+    q: Option<String>,
+}
+
+impl Residual {
+    fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.project_id.is_none()
+            && self.tenant_id.is_none()
+            && self.links.is_none()
+            && self.visible.is_none()
+            && self.assignee.is_none()
+            && self.mine.is_none()
+            && self.labels.is_empty()
+            && self.q.is_none()
+    }
+
+    fn matches(&self, i: &ExternalIssue) -> bool {
+        self.status
+            .as_ref()
+            .is_none_or(|s| normalize_status(i.status.as_deref()).0 == *s)
+            && self.project_id.is_none_or(|p| p == i.project_id)
+            && self.tenant_id.is_none_or(|t| t == i.tenant_id)
+            && self
+                .links
+                .as_ref()
+                .is_none_or(|l| l.contains(&i.project_integration_id))
+            && self
+                .visible
+                .as_ref()
+                .is_none_or(|v| v.contains(&i.project_id))
+            && self.assignee.as_ref().is_none_or(|a| {
+                i.assignee
+                    .as_deref()
+                    .is_some_and(|x| x.to_lowercase().contains(a.as_str()))
+            })
+            && self.mine.as_ref().is_none_or(|ids| {
+                i.assignee_key
+                    .as_deref()
+                    .is_some_and(|k| ids.contains(&k.to_lowercase()))
+            })
+            && (self.labels.is_empty() || i.labels.iter().any(|l| self.labels.contains(l)))
+            && self.q.as_ref().is_none_or(|q| {
+                i.title.to_lowercase().contains(q.as_str())
+                    || i.external_id.to_lowercase().contains(q.as_str())
+            })
+    }
+}
+
+/// A planned issue list: the filters validated, the caller's visibility resolved, and the read
+/// transaction that every issue of the answer comes from (one consistent snapshot, however long
+/// the walk takes). Made by `ReadTxn::plan_issues`; `for_each` walks it.
+pub struct IssueListing {
+    r: ReadTxn,
+    source: Source,
+    residual: Residual,
+    sort: IssueSort,
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// What a finished walk counted: `total` matching issues, `count` of them visited (the page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedCounts {
+    pub total: usize,
+    pub count: usize,
+}
+
+/// A stored issue seen by a walk: its row bytes (when walking the table) or its id.
+enum Candidate<'a> {
+    Row(&'a [u8]),
+    Id(Id),
+}
+
+/// Feed `it` to `f` in `sort` order until `f` says stop.
+fn walk<I: DoubleEndedIterator>(
+    it: I,
+    sort: IssueSort,
+    mut f: impl FnMut(I::Item) -> AppResult<bool>,
+) -> AppResult<()> {
+    match sort {
+        IssueSort::IdAsc => {
+            for x in it {
+                if !f(x)? {
+                    break;
+                }
+            }
+        }
+        IssueSort::IdDesc => {
+            for x in it.rev() {
+                if !f(x)? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl IssueListing {
+    /// Visit the page's issues (after `offset`, at most `limit`) in order. `visit` returns
+    /// whether to go on; `Ok(None)` when it stopped the walk (a client that went away), else the
+    /// counts. Without residual filters the source's length is the total and rows before the
+    /// page are skipped undecoded; with them every candidate is checked (to count the total).
+    pub fn for_each(
+        self,
+        mut visit: impl FnMut(IssueView) -> AppResult<bool>,
+    ) -> AppResult<Option<ListedCounts>> {
+        let IssueListing {
+            r,
+            source,
+            residual,
+            sort,
+            offset,
+            limit,
+        } = self;
+        let limit = limit.unwrap_or(usize::MAX);
+        let filtered = !residual.is_empty();
+        let issues_t = r.open_table(ISSUES)?;
+        let status_t = r.open_multimap_table(ISSUES_BY_STATUS)?;
+        let known_total = if filtered {
+            None
+        } else {
+            Some(match &source {
+                Source::All => issues_t.len()? as usize,
+                Source::Index(def, key) => r.open_multimap_table(*def)?.get(*key)?.len() as usize,
+                Source::Status(s) => status_t.get(s.as_str())?.len() as usize,
+                Source::Ids(ids) => ids.len(),
+            })
+        };
+        let mut names = r.issue_names()?;
+        let (mut seen, mut taken, mut stopped) = (0usize, 0usize, false);
+        let mut offer = |c: Candidate<'_>| -> AppResult<bool> {
+            if !filtered {
+                // Every candidate matches: skip to the page undecoded, stop after it.
+                if seen < offset {
+                    seen += 1;
+                    return Ok(true);
+                }
+                if taken >= limit {
+                    return Ok(false);
+                }
+            }
+            let issue = match c {
+                Candidate::Row(bytes) => Some(decode_listed(bytes)?),
+                Candidate::Id(id) => match issues_t.get(id)? {
+                    Some(v) => Some(decode_listed(v.value())?),
+                    None => None,
+                },
+            };
+            let Some(issue) = issue else {
+                return Ok(true);
+            };
+            if filtered && !residual.matches(&issue) {
+                return Ok(true);
+            }
+            seen += 1;
+            if seen > offset && taken < limit {
+                taken += 1;
+                if !visit(names.view(issue, None)?)? {
+                    stopped = true;
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        match &source {
+            Source::All => walk(issues_t.iter()?, sort, |item| {
+                let (_, row) = item?;
+                offer(Candidate::Row(row.value()))
+            })?,
+            Source::Index(def, key) => {
+                let t = r.open_multimap_table(*def)?;
+                walk(t.get(*key)?, sort, |id| offer(Candidate::Id(id?.value())))?
+            }
+            Source::Status(s) => walk(status_t.get(s.as_str())?, sort, |id| {
+                offer(Candidate::Id(id?.value()))
+            })?,
+            Source::Ids(ids) => walk(ids.iter(), sort, |id| offer(Candidate::Id(*id)))?,
+        }
+        if stopped {
+            return Ok(None);
+        }
+        Ok(Some(ListedCounts {
+            total: known_total.unwrap_or(seen),
+            count: taken,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The planner's branches against a real redb file: each filter alone and combined, both
+    //! orders, paging and totals, a caller who sees only some projects, and the writes that
+    //! keep the indexes.
+    use super::*;
+    use crate::store::{Store, put_row};
+    use serde_json::json;
+
+    const NOW: &str = "2026-01-02T03:04:05Z";
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+    }
+
+    fn ts() -> Timestamp {
+        NOW.parse().unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        id: Id,
+        link: Id,
+        project_id: Id,
+        tenant_id: Id,
+        external_id: &str,
+        title: &str,
+        status: Option<&str>,
+        assignee: Option<(&str, &str)>,
+        labels: &[&str],
+    ) -> ExternalIssue {
+        ExternalIssue {
+            id,
+            project_integration_id: link,
+            project_id,
+            tenant_id,
+            external_id: external_id.into(),
+            title: title.into(),
+            status: status.map(Into::into),
+            assignee: assignee.map(|a| a.0.into()),
+            assignee_key: assignee.map(|a| a.1.into()),
+            url: Some(format!("https://example.com/{external_id}")),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            comments: Vec::new(),
+            body: Some(format!("body of {id}")),
+            external_updated_at: None,
+            last_seen_at: None,
+            missing_upstream: false,
+            created_at: ts(),
+            updated_at: ts(),
+        }
+    }
+
+    /// Tenants alpha (1) and beta (2); projects web (10) and api (11) in alpha, ops (20) in
+    /// beta; GitHub integration "gh" (100) on alpha linked to web (link 1000) and api (1001),
+    /// Jira "jr" (200) on beta linked to ops (2000); six issues.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let w = store.write().unwrap();
+        for (id, name) in [(1u64, "alpha"), (2, "beta")] {
+            let t = json!({"id": id, "name": name, "color": "#000000",
+                "created_at": NOW, "updated_at": NOW});
+            put_row(&w, TENANTS, id, &t).unwrap();
+        }
+        for (id, name, tenant) in [(10u64, "web", 1u64), (11, "api", 1), (20, "ops", 2)] {
+            let p = json!({"id": id, "name": name, "repo_url": "https://example.com/r.git",
+                "default_branch": "main", "local_path": "/tmp/x", "tenant_id": tenant,
+                "owner_id": 1, "created_at": NOW, "updated_at": NOW});
+            put_row(&w, PROJECTS, id, &p).unwrap();
+        }
+        for (id, provider, name, tenant) in [(100u64, "github", "gh", 1u64), (200, "jira", "jr", 2)]
+        {
+            let i = json!({"id": id, "tenant_id": tenant, "provider": provider, "name": name,
+                "api_token_enc": "", "settings": {"x": [1, 2, 3]}, "enabled": true,
+                "created_at": NOW, "updated_at": NOW});
+            put_row(&w, INTEGRATIONS, id, &i).unwrap();
+        }
+        for (id, project, integ) in [(1000u64, 10u64, 100u64), (1001, 11, 100), (2000, 20, 200)] {
+            let l = json!({"id": id, "project_id": project, "integration_id": integ,
+                "external_identifier": "o/r", "created_at": NOW, "updated_at": NOW});
+            put_row(&w, PROJECT_INTEGRATIONS, id, &l).unwrap();
+            w.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)
+                .unwrap()
+                .insert(integ, id)
+                .unwrap();
+            w.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)
+                .unwrap()
+                .insert(project, id)
+                .unwrap();
+        }
+        let issues = [
+            issue(
+                1,
+                1000,
+                10,
+                1,
+                "1",
+                "Login fails",
+                Some("open"),
+                Some(("Alice", "alice")),
+                &["bug"],
+            ),
+            issue(
+                2,
+                1000,
+                10,
+                1,
+                "2",
+                "Crash on start",
+                Some("closed"),
+                None,
+                &[],
+            ),
+            issue(
+                3,
+                1001,
+                11,
+                1,
+                "3",
+                "Add search",
+                Some("Waiting on customer"),
+                Some(("Bob", "bob")),
+                &["feature", "bug"],
+            ),
+            issue(
+                4,
+                2000,
+                20,
+                2,
+                "OPS-1",
+                "Disk full",
+                Some("Open"),
+                Some(("Carol", "acc-carol")),
+                &["ops"],
+            ),
+            issue(5, 2000, 20, 2, "OPS-2", "No status here", None, None, &[]),
+            issue(
+                6,
+                1001,
+                11,
+                1,
+                "4",
+                "Search speed",
+                Some("open"),
+                Some(("alice", "ALICE")),
+                &["feature"],
+            ),
+        ];
+        for i in &issues {
+            w.put_issue(None, i).unwrap();
+        }
+        w.commit().unwrap();
+        Fixture { _dir: dir, store }
+    }
+
+    /// The ids listed and the total, as the caller (user 7) who sees `visible`.
+    fn list(fx: &Fixture, f: &IssueFilter, visible: Option<&[Id]>) -> (Vec<Id>, usize) {
+        let visible = visible.map(|v| v.iter().copied().collect());
+        let listing = fx.store.read().unwrap().plan_issues(f, visible, 7).unwrap();
+        let mut ids = Vec::new();
+        let counts = listing
+            .for_each(|v| {
+                ids.push(v.issue.id);
+                Ok(true)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(counts.count, ids.len());
+        (ids, counts.total)
+    }
+
+    fn all(fx: &Fixture, f: IssueFilter) -> Vec<Id> {
+        let (ids, total) = list(fx, &f, None);
+        assert_eq!(total, ids.len(), "without paging the total is the count");
+        ids
+    }
+
+    fn by_status(s: &str) -> IssueFilter {
+        IssueFilter {
+            status: Some(s.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_issue_in_either_order() {
+        let fx = fixture();
+        assert_eq!(all(&fx, IssueFilter::default()), [1, 2, 3, 4, 5, 6]);
+        let desc = IssueFilter {
+            sort: IssueSort::IdDesc,
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, desc), [6, 5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn status_filter_uses_the_normalised_key() {
+        let fx = fixture();
+        assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
+        assert_eq!(all(&fx, by_status("OPEN")), [1, 4, 6]);
+        assert_eq!(all(&fx, by_status("closed")), [2]);
+        assert_eq!(all(&fx, by_status("__none__")), [5]);
+        let slug = normalize_status(Some("Waiting on customer")).0;
+        assert!(slug != "open" && slug != "closed", "{slug}");
+        assert_eq!(all(&fx, by_status(&slug)), [3]);
+        assert_eq!(all(&fx, by_status("all")), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all(&fx, by_status("no such status")), Vec::<Id>::new());
+        let desc = IssueFilter {
+            sort: IssueSort::IdDesc,
+            ..by_status("open")
+        };
+        assert_eq!(all(&fx, desc), [6, 4, 1]);
+    }
+
+    #[test]
+    fn provider_and_integration_filters_go_through_the_links() {
+        let fx = fixture();
+        let f = |provider: Option<&str>, integration_id: Option<Id>| IssueFilter {
+            provider: provider.map(Into::into),
+            integration_id,
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, f(Some("jira"), None)), [4, 5]);
+        assert_eq!(all(&fx, f(Some("GitHub"), None)), [1, 2, 3, 6]);
+        assert_eq!(all(&fx, f(Some("all"), None)), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all(&fx, f(Some("gitlab"), None)), Vec::<Id>::new());
+        assert_eq!(all(&fx, f(None, Some(100))), [1, 2, 3, 6]);
+        assert_eq!(all(&fx, f(Some("jira"), Some(100))), Vec::<Id>::new());
+        assert_eq!(all(&fx, f(None, Some(999))), Vec::<Id>::new());
+    }
+
+    #[test]
+    fn project_and_tenant_filters() {
+        let fx = fixture();
+        let project = |p| IssueFilter {
+            project_id: Some(p),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, project(11)), [3, 6]);
+        let err = fx
+            .store
+            .read()
+            .unwrap()
+            .plan_issues(&project(99), None, 7)
+            .err()
+            .unwrap();
+        assert!(matches!(err, AppError::NotFound(_)), "{err}");
+        let tenant = IssueFilter {
+            tenant_id: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, tenant), [4, 5]);
+        let open_in_alpha = IssueFilter {
+            tenant_id: Some(1),
+            ..by_status("open")
+        };
+        assert_eq!(all(&fx, open_in_alpha), [1, 6]);
+        let closed_in_web = IssueFilter {
+            project_id: Some(10),
+            ..by_status("closed")
+        };
+        assert_eq!(all(&fx, closed_in_web), [2]);
+    }
+
+    #[test]
+    fn assignee_labels_and_text_filters() {
+        let fx = fixture();
+        let assignee = |a: &str| IssueFilter {
+            assignee: Some(a.into()),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, assignee("ALI")), [1, 6]);
+        assert_eq!(all(&fx, assignee("  ")), [1, 2, 3, 4, 5, 6]);
+        // `me` without an identity map matches nothing; with one, the mapped identities.
+        assert_eq!(all(&fx, assignee("me")), Vec::<Id>::new());
+        {
+            let w = fx.store.write().unwrap();
+            let m = IdentityMap {
+                user_id: 7,
+                github_username: Some("Alice".into()),
+                gitlab_username: None,
+                jira_account_id: Some("acc-carol".into()),
+            };
+            put_row(&w, IDENTITY_MAP, 7, &m).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(all(&fx, assignee("Me")), [1, 4, 6]);
+        let labels = |l: &[&str]| IssueFilter {
+            labels: l.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, labels(&["bug"])), [1, 3]);
+        assert_eq!(all(&fx, labels(&["bug", "ops"])), [1, 3, 4]);
+        assert_eq!(all(&fx, labels(&["BUG"])), Vec::<Id>::new());
+        let q = |q: &str| IssueFilter {
+            q: Some(q.into()),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, q("SEARCH")), [3, 6]);
+        assert_eq!(all(&fx, q("ops-")), [4, 5]);
+        assert_eq!(all(&fx, q(" ")), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn paging_counts_every_match_in_the_total() {
+        let fx = fixture();
+        let page = |offset, limit, f: IssueFilter| IssueFilter {
+            offset,
+            limit: Some(limit),
+            ..f
+        };
+        // Unfiltered: rows before the page are skipped, the total is the table's length.
+        assert_eq!(
+            list(&fx, &page(1, 2, IssueFilter::default()), None),
+            (vec![2, 3], 6)
+        );
+        assert_eq!(
+            list(&fx, &page(9, 2, IssueFilter::default()), None),
+            (vec![], 6)
+        );
+        let desc = IssueFilter {
+            sort: IssueSort::IdDesc,
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &page(0, 2, desc), None), (vec![6, 5], 6));
+        // From the status index: its length is the total.
+        assert_eq!(
+            list(&fx, &page(1, 1, by_status("open")), None),
+            (vec![4], 3)
+        );
+        // With a residual filter every candidate is checked to count the total.
+        let bug = IssueFilter {
+            labels: vec!["bug".into()],
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &page(1, 5, bug), None), (vec![3], 2));
+        let offset_only = IssueFilter {
+            offset: 4,
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &offset_only, None), (vec![5, 6], 6));
+    }
+
+    #[test]
+    fn a_caller_sees_only_their_projects() {
+        let fx = fixture();
+        let vis: &[Id] = &[10, 20];
+        assert_eq!(
+            list(&fx, &IssueFilter::default(), Some(vis)),
+            (vec![1, 2, 4, 5], 4)
+        );
+        assert_eq!(list(&fx, &by_status("open"), Some(vis)), (vec![1, 4], 2));
+        let alpha = IssueFilter {
+            tenant_id: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &alpha, Some(vis)), (vec![1, 2], 2));
+        let github = IssueFilter {
+            provider: Some("github".into()),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &github, Some(vis)), (vec![1, 2], 2));
+        let web = IssueFilter {
+            project_id: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &web, Some(vis)), (vec![1, 2], 2));
+        // A project the caller cannot see is "not found", like one that does not exist.
+        let api = IssueFilter {
+            project_id: Some(11),
+            ..Default::default()
+        };
+        let r = fx.store.read().unwrap();
+        let err = r
+            .plan_issues(&api, Some(vis.iter().copied().collect()), 7)
+            .err()
+            .unwrap();
+        assert!(matches!(err, AppError::NotFound(_)), "{err}");
+        // Nobody's projects: nothing.
+        assert_eq!(list(&fx, &IssueFilter::default(), Some(&[])), (vec![], 0));
+        let paged = IssueFilter {
+            offset: 1,
+            limit: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(list(&fx, &paged, Some(vis)), (vec![2, 4], 4));
+    }
+
+    #[test]
+    fn listed_issues_carry_names_but_no_description() {
+        let fx = fixture();
+        let listing = fx
+            .store
+            .read()
+            .unwrap()
+            .plan_issues(&by_status("open"), None, 7)
+            .unwrap();
+        let mut views = Vec::new();
+        listing
+            .for_each(|v| {
+                views.push(v);
+                Ok(true)
+            })
+            .unwrap();
+        let v = &views[1];
+        assert_eq!(v.issue.id, 4);
+        assert_eq!(
+            (
+                v.provider.as_str(),
+                v.integration_id,
+                v.integration_name.as_str()
+            ),
+            ("jira", 200, "jr")
+        );
+        assert_eq!(
+            (v.project_name.as_str(), v.tenant_name.as_str()),
+            ("ops", "beta")
+        );
+        assert_eq!(
+            (v.status_key.as_str(), v.status_label.as_str()),
+            ("open", "Open")
+        );
+        assert!(v.issue.body.is_none());
+        assert_eq!(v.issue.labels, ["ops"]);
+        // A single issue keeps its description.
+        let r = fx.store.read().unwrap();
+        assert_eq!(
+            r.get_issue(4).unwrap().unwrap().body.as_deref(),
+            Some("body of 4")
+        );
+    }
+
+    #[test]
+    fn a_visitor_can_stop_the_walk() {
+        let fx = fixture();
+        let listing = fx
+            .store
+            .read()
+            .unwrap()
+            .plan_issues(&IssueFilter::default(), None, 7)
+            .unwrap();
+        let mut n = 0;
+        let out = listing
+            .for_each(|_| {
+                n += 1;
+                Ok(n < 2)
+            })
+            .unwrap();
+        assert_eq!((out, n), (None, 2));
+    }
+
+    #[test]
+    fn writes_keep_every_index() {
+        let fx = fixture();
+        // A status change moves the issue between status keys.
+        {
+            let w = fx.store.write().unwrap();
+            let old = w.get_issue(2).unwrap().unwrap();
+            let mut new = old.clone();
+            new.status = Some("Reopened (triage)".into());
+            w.put_issue(Some(&old), &new).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(all(&fx, by_status("open")), [1, 2, 4, 6]);
+        assert_eq!(all(&fx, by_status("closed")), Vec::<Id>::new());
+        // Pins, then deleting a pinned issue removes it from every index and every pin.
+        {
+            let w = fx.store.write().unwrap();
+            let pin = w.add_pin(7, 2, ts()).unwrap();
+            assert_eq!(w.pin_of(7, 2).unwrap().map(|p| p.id), Some(pin.id));
+            assert!(w.pin_of(7, 1).unwrap().is_none());
+            w.add_pin(8, 3, ts()).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(fx.store.read().unwrap().pins_of_user(7).unwrap().len(), 1);
+        {
+            let w = fx.store.write().unwrap();
+            assert_eq!(
+                w.issue_by_external(1000, "2").unwrap().map(|i| i.id),
+                Some(2)
+            );
+            let issue = w.get_issue(2).unwrap().unwrap();
+            w.delete_issue(&issue).unwrap();
+            assert!(w.issue_by_external(1000, "2").unwrap().is_none());
+            assert_eq!(w.issue_ids_of_link(1000).unwrap(), [1]);
+            w.commit().unwrap();
+        }
+        let r = fx.store.read().unwrap();
+        assert!(r.pins_of_user(7).unwrap().is_empty());
+        assert_eq!(r.pins_of_user(8).unwrap().len(), 1);
+        drop(r);
+        assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
+        let web = IssueFilter {
+            project_id: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, web), [1]);
+        let alpha = IssueFilter {
+            tenant_id: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(all(&fx, alpha), [1, 3, 6]);
+        assert_eq!(all(&fx, IssueFilter::default()), [1, 3, 4, 5, 6]);
+        // Unpinning removes the pin and its index entries.
+        let w = fx.store.write().unwrap();
+        let pin = w.pin_of(8, 3).unwrap().unwrap();
+        w.delete_pin(&pin).unwrap();
+        assert!(w.pin_of(8, 3).unwrap().is_none());
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn issue_target_finds_the_projects_link() {
+        let fx = fixture();
+        let r = fx.store.read().unwrap();
+        let (i, l) = r.issue_target(11, 100).unwrap();
+        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(100), Some(1001)));
+        let (i, l) = r.issue_target(11, 200).unwrap();
+        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(200), None));
+        let issue = r.get_issue(4).unwrap().unwrap();
+        assert_eq!(r.issue_link(&issue).unwrap().map(|l| l.id), Some(2000));
+    }
+}
