@@ -737,7 +737,7 @@ impl App {
             keep_days: s.keep_days,
         };
         let w = self.store.write()?;
-        w.set_setting(SCHEDULE_SETTING, &s)?;
+        w.put_setting(SCHEDULE_SETTING, &s)?;
         w.commit()?;
         Ok(s)
     }

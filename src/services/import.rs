@@ -807,9 +807,9 @@ impl App {
         // everyone keeps exactly the access they had.
         backfill_owner_memberships(&w)?;
         if let Some(g) = &plan.global {
-            w.set_setting("agents.global_context", g)?;
+            w.put_setting("agents.global_context", g)?;
         }
-        w.set_setting(SOURCE_SETTING, &source.to_string())?;
+        w.put_setting(SOURCE_SETTING, &source.to_string())?;
         w.commit()?;
         Ok(())
     }

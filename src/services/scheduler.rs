@@ -21,7 +21,6 @@ use crate::error::AppResult;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::{DateTime, DurationRound, Utc};
-use redb::ReadableTable;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -232,11 +231,7 @@ impl JobSource for App {
         let app = self;
         (|| -> AppResult<HashMap<String, DateTime<Utc>>> {
             let r = app.store.read()?;
-            let t = r.open_table(SETTINGS)?;
-            Ok(match t.get(LAST_RUNS_SETTING)? {
-                Some(v) => decode(v.value())?,
-                None => HashMap::new(),
-            })
+            Ok(r.setting(LAST_RUNS_SETTING)?.unwrap_or_default())
         })()
         .unwrap_or_default()
     }
@@ -245,15 +240,10 @@ impl JobSource for App {
         let app = self;
         let res = (|| -> AppResult<()> {
             let w = app.store.write()?;
-            {
-                let mut t = w.open_table(SETTINGS)?;
-                let mut map: HashMap<String, DateTime<Utc>> = match t.get(LAST_RUNS_SETTING)? {
-                    Some(v) => decode(v.value())?,
-                    None => HashMap::new(),
-                };
-                map.insert(key.to_string(), at);
-                t.insert(LAST_RUNS_SETTING, encode(&map)?.as_slice())?;
-            }
+            let mut map: HashMap<String, DateTime<Utc>> =
+                w.setting(LAST_RUNS_SETTING)?.unwrap_or_default();
+            map.insert(key.to_string(), at);
+            w.put_setting(LAST_RUNS_SETTING, &map)?;
             w.commit()?;
             Ok(())
         })();

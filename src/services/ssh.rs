@@ -314,7 +314,7 @@ impl App {
     pub fn set_trust_on_first_use(&self, caller: &Identity, on: bool) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
-        w.set_setting(TOFU_SETTING, &on)?;
+        w.put_setting(TOFU_SETTING, &on)?;
         w.commit()?;
         Ok(())
     }

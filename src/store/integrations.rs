@@ -8,13 +8,9 @@
 
 use super::accounts::Lookup;
 use super::tables::*;
-use super::{
-    WriteTxn, delete_row, encode, get_row_w, index_del, index_set, multi_add, multi_del,
-    multi_ids_w, put_row,
-};
+use super::{WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, put_row};
 use crate::domain::{
-    ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
-    UserCredential,
+    ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
 use crate::error::AppResult;
 use serde::{Serialize, de::DeserializeOwned};
@@ -273,56 +269,14 @@ impl WriteTxn {
     }
 
     /// Store a new issue with every index entry of it (demo and benchmark data).
-    // TODO(issue 17): the issues part of the store seam (store::issues) owns issue writes;
-    // once it is merged this and `delete_issue_rows` call its methods instead.
     pub fn seed_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
-        put_row(self, ISSUES, issue.id, issue)?;
-        multi_add(
-            self,
-            ISSUES_BY_PROJECT_INTEGRATION,
-            issue.project_integration_id,
-            issue.id,
-        )?;
-        multi_add(self, ISSUES_BY_PROJECT, issue.project_id, issue.id)?;
-        multi_add(self, ISSUES_BY_TENANT, issue.tenant_id, issue.id)?;
-        self.open_multimap_table(ISSUES_BY_STATUS)?.insert(
-            crate::domain::issues::normalize_status(issue.status.as_deref())
-                .0
-                .as_str(),
-            issue.id,
-        )?;
-        index_set(
-            self,
-            ISSUES_BY_EXTERNAL,
-            &format!("{}:{}", issue.project_integration_id, issue.external_id),
-            issue.id,
-        )
+        self.put_issue(None, issue)
     }
 }
 
 /// Remove one stored issue with its index entries and pins (for the link cascade).
 fn delete_issue_rows(w: &WriteTxn, issue: &ExternalIssue) -> AppResult<()> {
-    for pin_id in multi_ids_w(w, PINS_BY_ISSUE, issue.id)? {
-        if let Some(pin) = get_row_w::<PinnedIssue>(w, PINS, pin_id)? {
-            multi_del(w, PINS_BY_USER, pin.user_id, pin_id)?;
-        }
-        delete_row(w, PINS, pin_id)?;
-    }
-    w.open_multimap_table(PINS_BY_ISSUE)?.remove_all(issue.id)?;
-    multi_del(w, ISSUES_BY_PROJECT, issue.project_id, issue.id)?;
-    multi_del(w, ISSUES_BY_TENANT, issue.tenant_id, issue.id)?;
-    w.open_multimap_table(ISSUES_BY_STATUS)?.remove(
-        crate::domain::issues::normalize_status(issue.status.as_deref())
-            .0
-            .as_str(),
-        issue.id,
-    )?;
-    index_del(
-        w,
-        ISSUES_BY_EXTERNAL,
-        &format!("{}:{}", issue.project_integration_id, issue.external_id),
-    )?;
-    delete_row(w, ISSUES, issue.id)
+    w.delete_issue(issue)
 }
 
 #[cfg(test)]

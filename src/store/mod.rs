@@ -160,19 +160,19 @@ pub struct WriteTxn(redb::WriteTransaction);
 
 impl ReadTxn {
     /// A read transaction on another database file than the live store (backup, import).
-    pub(crate) fn begin(db: &impl ReadableDatabase) -> Result<ReadTxn, AppError> {
+    fn begin(db: &impl ReadableDatabase) -> Result<ReadTxn, AppError> {
         Ok(ReadTxn(db.begin_read()?))
     }
 
     /// A table of this snapshot (store-internal: services call row and entity methods).
-    pub(crate) fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         def: TableDefinition<K, V>,
     ) -> Result<ReadOnlyTable<K, V>, redb::TableError> {
         self.0.open_table(def)
     }
 
-    pub(crate) fn open_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
+    fn open_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
         &self,
         def: MultimapTableDefinition<K, V>,
     ) -> Result<ReadOnlyMultimapTable<K, V>, redb::TableError> {
@@ -181,14 +181,14 @@ impl ReadTxn {
 }
 
 impl WriteTxn {
-    pub(crate) fn open_table<'t, K: redb::Key + 'static, V: redb::Value + 'static>(
+    fn open_table<'t, K: redb::Key + 'static, V: redb::Value + 'static>(
         &'t self,
         def: TableDefinition<K, V>,
     ) -> Result<redb::Table<'t, K, V>, redb::TableError> {
         self.0.open_table(def)
     }
 
-    pub(crate) fn open_multimap_table<'t, K: redb::Key + 'static, V: redb::Key + 'static>(
+    fn open_multimap_table<'t, K: redb::Key + 'static, V: redb::Key + 'static>(
         &'t self,
         def: MultimapTableDefinition<K, V>,
     ) -> Result<redb::MultimapTable<'t, K, V>, redb::TableError> {
@@ -196,14 +196,14 @@ impl WriteTxn {
     }
 
     /// Drop a table with its rows (a forced import starts from empty tables).
-    pub(crate) fn delete_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    fn delete_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         def: TableDefinition<K, V>,
     ) -> Result<bool, redb::TableError> {
         self.0.delete_table(def)
     }
 
-    pub(crate) fn delete_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
+    fn delete_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
         &self,
         def: MultimapTableDefinition<K, V>,
     ) -> Result<bool, redb::TableError> {
@@ -211,7 +211,7 @@ impl WriteTxn {
     }
 
     /// A write transaction on another database file than the live store (restore, import).
-    pub(crate) fn begin(db: &Database) -> Result<WriteTxn, AppError> {
+    fn begin(db: &Database) -> Result<WriteTxn, AppError> {
         Ok(WriteTxn(db.begin_write()?))
     }
 

@@ -4,13 +4,13 @@
 //! through one method here that keeps all its indexes in step.
 
 use super::tables::*;
-use super::{ReadTxn, Reader, WriteTxn, decode, encode, multi_add, multi_del, put_row};
+use super::{ReadTxn, Reader, WriteTxn, decode, multi_add, multi_del, put_row};
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
 };
 use crate::error::AppResult;
 use redb::{ReadableTable, TableError};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 
 /// The chunk number of the note added when a run was cut short by a stop (sorts last).
 pub const ANSIBLE_LAST_CHUNK: u64 = 9_999_999_999;
@@ -277,13 +277,6 @@ impl WriteTxn {
         self.open_table(BACKUPS)?.remove(id)?;
         Ok(Some(b))
     }
-
-    /// Set a global setting (stored as JSON).
-    pub fn set_setting<T: Serialize>(&self, key: &str, value: &T) -> AppResult<()> {
-        let bytes = encode(value)?;
-        self.open_table(SETTINGS)?.insert(key, bytes.as_slice())?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -400,7 +393,7 @@ mod tests {
         w.append_ansible_output(2, 0, "a").unwrap();
         w.append_ansible_output(3, 0, "other run").unwrap();
         assert_eq!(w.setting::<bool>("x").unwrap(), None);
-        w.set_setting("x", &false).unwrap();
+        w.put_setting("x", &false).unwrap();
         assert_eq!(next_id(&w, "ansible_runs").unwrap(), 1);
         w.commit().unwrap();
         let r = s.read().unwrap();
