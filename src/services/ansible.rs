@@ -546,9 +546,9 @@ impl App {
                 _ = persist.tick() => flush(),
                 st = child.wait(), if out_done && err_done => break st,
                 _ = live.cancel.notified() => {
-                    kill_group(child.id(), "TERM");
+                    kill_group(child.id(), libc::SIGTERM);
                     if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                        kill_group(child.id(), "KILL");
+                        kill_group(child.id(), libc::SIGKILL);
                     }
                     let _ = child.wait().await;
                     push("[aiops] cancelled");
@@ -874,12 +874,10 @@ fn run_visible(r: &crate::store::ReadTxn, g: &Grants, caller: &Identity, run: &A
     }
 }
 
-fn kill_group(pid: Option<u32>, signal: &str) {
-    if let Some(pid) = pid {
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg("--")
-            .arg(format!("-{pid}"))
-            .output();
+/// Signal the playbook's whole process group (it was started as the group's leader).
+fn kill_group(pid: Option<u32>, signal: libc::c_int) {
+    if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: kill takes plain integers; a negative pid names the process group.
+        unsafe { libc::kill(-pid, signal) };
     }
 }
