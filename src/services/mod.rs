@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod git;
 pub mod gitread;
+#[cfg(feature = "import-sqlite")]
 pub mod import;
 pub mod integrations;
 pub mod issues;
