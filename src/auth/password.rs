@@ -163,4 +163,3 @@ mod tests {
         assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
     }
 }
-

@@ -201,6 +201,7 @@ impl WriteTxn {
         self.0.delete_table(def)
     }
 
+    #[cfg_attr(not(feature = "import-sqlite"), allow(dead_code))] // only the SQLite import
     pub(crate) fn delete_multimap_table<K: redb::Key + 'static, V: redb::Key + 'static>(
         &self,
         def: MultimapTableDefinition<K, V>,

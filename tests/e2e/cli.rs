@@ -200,7 +200,10 @@ async fn tenants_projects_and_keys_through_the_cli() {
     // -o after the subcommand works too, and YAML parses.
     let yaml = c.ok(&["tenants", "list", "-o", "yaml"]);
     let y: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
-    assert_eq!(y[0]["slug"], serde_norway::Value::String("acme-corp".into()));
+    assert_eq!(
+        y[0]["slug"],
+        serde_norway::Value::String("acme-corp".into())
+    );
     // Table output has the names.
     let table = c.ok(&["projects", "list"]);
     assert!(
