@@ -3,9 +3,7 @@
 //! at the next successful login.
 
 use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 
 use crate::error::AppError;
 
@@ -46,9 +44,9 @@ fn slot() -> Slot {
 
 pub fn hash_password(password: &str) -> Result<String, AppError> {
     let _slot = slot();
-    let salt = SaltString::generate(&mut OsRng);
+    // A random 16-byte salt from the OS (argon2's getrandom feature).
     Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
 }
@@ -77,13 +75,13 @@ fn verify_werkzeug(password: &str, stored: &str) -> bool {
     };
     let mut out = vec![0u8; want.len().clamp(1, 64)];
     match algo {
-        "sha256" => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+        "sha256" => pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(
             password.as_bytes(),
             salt.as_bytes(),
             iterations,
             &mut out,
         ),
-        "sha512" => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(
+        "sha512" => pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha512>(
             password.as_bytes(),
             salt.as_bytes(),
             iterations,
@@ -113,9 +111,8 @@ pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| {
         // Not through the gate's slot twice: verify_password holds one while this runs.
-        let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
-            .hash_password(b"not-a-real-password", &salt)
+            .hash_password(b"not-a-real-password")
             .map(|h| h.to_string())
             .unwrap_or_default()
     })
@@ -139,7 +136,7 @@ mod tests {
         // generate_password_hash("secret-pass", method="pbkdf2:sha256:1000", salt_length=8)
         // computed independently: pbkdf2_hmac(sha256, b"secret-pass", b"abcdefgh", 1000).
         let mut out = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"secret-pass", b"abcdefgh", 1000, &mut out);
+        pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(b"secret-pass", b"abcdefgh", 1000, &mut out);
         let stored = format!("pbkdf2:sha256:1000$abcdefgh${}", hex::encode(out));
         assert!(is_legacy(&stored));
         assert!(verify_password("secret-pass", &stored));
@@ -148,10 +145,21 @@ mod tests {
         assert!(!verify_password("secret-pass", "pbkdf2:sha256:1000$abc"));
         // A known vector (Werkzeug docs style): sha256, 1 iteration, salt "salt".
         let mut one = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"password", b"salt", 1, &mut one);
+        pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(b"password", b"salt", 1, &mut one);
         assert_eq!(
             hex::encode(one),
             "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
         );
+    }
+
+    #[test]
+    fn hashes_made_by_argon2_0_5_still_verify() {
+        // hash_password("correct horse battery staple") with argon2 0.5.3, before the upgrade
+        // to 0.6: stored hashes must keep verifying.
+        let old = "$argon2id$v=19$m=19456,t=2,p=1$yxvMq6lNKiAwLlCKRiqxOA$RD6ICZp0sN6nqtBkFkDhV9kx/Znv47v38DJlWLjLufM";
+        assert!(verify_password("correct horse battery staple", old));
+        assert!(!verify_password("correct horse battery stapler", old));
+        let new = hash_password("correct horse battery staple").unwrap();
+        assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
     }
 }

@@ -75,8 +75,21 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
     Ok(p)
 }
 
+/// `aiops import-sqlite` in a build without the `import-sqlite` feature: says so.
+#[cfg(not(feature = "import-sqlite"))]
+pub fn import_sqlite(
+    _store_args: StoreArgs,
+    _path: &std::path::Path,
+    _keys_dir: Option<&std::path::Path>,
+    _dry_run: bool,
+    _force: bool,
+) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no SQLite import; build with --features import-sqlite")
+}
+
 /// `aiops import-sqlite`: offline, against the data dir. A dry run writes nothing at all (not
 /// the store, not the master key, not the data dir itself).
+#[cfg(feature = "import-sqlite")]
 pub fn import_sqlite(
     store_args: StoreArgs,
     path: &std::path::Path,

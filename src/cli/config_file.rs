@@ -27,15 +27,15 @@ pub fn load(home: &Path) -> anyhow::Result<ConfigMap> {
     if text.trim().is_empty() {
         return Ok(ConfigMap::new());
     }
-    let raw: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_str(&text)
+    let raw: BTreeMap<String, serde_norway::Value> = serde_norway::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{} is not a YAML mapping: {e}", path.display()))?;
     Ok(raw
         .into_iter()
         .map(|(k, v)| {
             let s = match v {
-                serde_yaml::Value::String(s) => s,
-                serde_yaml::Value::Null => String::new(),
-                other => serde_yaml::to_string(&other)
+                serde_norway::Value::String(s) => s,
+                serde_norway::Value::Null => String::new(),
+                other => serde_norway::to_string(&other)
                     .unwrap_or_default()
                     .trim()
                     .to_string(),
@@ -51,7 +51,7 @@ pub fn save(home: &Path, map: &ConfigMap) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
-    let text = serde_yaml::to_string(map)?;
+    let text = serde_norway::to_string(map)?;
     let tmp = path.with_extension("yaml.tmp");
     {
         use std::io::Write;

@@ -26,7 +26,7 @@ impl Format {
 pub fn render(data: &Value, format: Format, title: Option<&str>) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(data).unwrap_or_else(|_| "null".into()),
-        Format::Yaml => serde_yaml::to_string(data)
+        Format::Yaml => serde_norway::to_string(data)
             .unwrap_or_default()
             .trim_end()
             .to_string(),
@@ -188,6 +188,6 @@ mod tests {
         let out = render(&v, Format::Json, None);
         assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), v);
         let y = render(&v, Format::Yaml, None);
-        assert_eq!(serde_yaml::from_str::<Value>(&y).unwrap(), v);
+        assert_eq!(serde_norway::from_str::<Value>(&y).unwrap(), v);
     }
 }

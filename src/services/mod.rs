@@ -10,6 +10,7 @@ pub mod context;
 pub mod dashboard;
 pub mod demo;
 pub mod git;
+#[cfg(feature = "import-sqlite")]
 pub mod import;
 pub mod integrations;
 pub mod issues;

@@ -497,6 +497,7 @@ impl App {
 /// For the SQLite import: the public line, SHA-256 fingerprint and encrypted private key of a
 /// key pair from the Python aiops (the private half may be missing or unreadable: then None,
 /// with the reason).
+#[cfg_attr(not(feature = "import-sqlite"), allow(dead_code))] // only the SQLite import
 pub(crate) fn import_key_material(
     secrets: &super::secrets::Secrets,
     public: &str,

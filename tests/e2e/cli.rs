@@ -199,8 +199,11 @@ async fn tenants_projects_and_keys_through_the_cli() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     // -o after the subcommand works too, and YAML parses.
     let yaml = c.ok(&["tenants", "list", "-o", "yaml"]);
-    let y: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    assert_eq!(y[0]["slug"], serde_yaml::Value::String("acme-corp".into()));
+    let y: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+    assert_eq!(
+        y[0]["slug"],
+        serde_norway::Value::String("acme-corp".into())
+    );
     // Table output has the names.
     let table = c.ok(&["projects", "list"]);
     assert!(

@@ -70,7 +70,12 @@ pub(crate) const FIRST_ISSUE: u64 = 17;
 
 fn werkzeug(password: &str, salt: &str, iterations: u32) -> String {
     let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(
+        password.as_bytes(),
+        salt.as_bytes(),
+        iterations,
+        &mut out,
+    );
     format!("pbkdf2:sha256:{iterations}${salt}${}", hex::encode(out))
 }
 
