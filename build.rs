@@ -2,6 +2,11 @@
 //! Outside a git checkout (e.g. a source tarball) the commit is "unknown"; SOURCE_DATE_EPOCH,
 //! when set, makes the date reproducible.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a build script runs no async runtime"
+)]
+
 use std::process::Command;
 
 fn main() {

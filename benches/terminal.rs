@@ -3,6 +3,14 @@
 //! and p99 over 1,000 keystrokes, and the memory one attached terminal costs.
 //! Run: `cargo bench --bench terminal`. Loopback only; needs tmux.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test and benchmark code: a panic is a failed run, and setup may block"
+)]
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};

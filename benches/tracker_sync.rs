@@ -2,6 +2,14 @@
 //! GitHub into a real `aiops serve`, then sequential latency of the issue list over them.
 //! Run: `cargo bench --bench tracker_sync` (release build). Loopback only.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test and benchmark code: a panic is a failed run, and setup may block"
+)]
+
 #[path = "../tests/e2e/fakes.rs"]
 #[allow(dead_code)]
 mod fakes;

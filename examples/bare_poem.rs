@@ -4,6 +4,14 @@
 //!
 //!   cargo run --release --example bare_poem -- <file> <127.0.0.1:port>
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test and benchmark code: a panic is a failed run, and setup may block"
+)]
+
 use poem::{
     EndpointExt, IntoResponse, Route, Server, get, handler, listener::TcpListener, web::Data,
 };

@@ -389,7 +389,10 @@ fn init_logging(config: &Config) -> Option<tracing_appender::non_blocking::Worke
 
 /// Replace this process with a fresh run of the binary on disk (which `system update` may
 /// have replaced), with the same arguments and environment, on the same address.
-#[allow(clippy::disallowed_methods, reason = "the process replaces itself (exec): nothing is left to block")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the process replaces itself (exec): nothing is left to block"
+)]
 fn reexec(bound: std::net::SocketAddr, secret_key: Option<&str>) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()?;

@@ -82,10 +82,9 @@ pub enum WorkspaceCommand {
 }
 
 fn encode(s: &str) -> String {
-    let mut u = reqwest::Url::parse("http://x/").expect("static URL");
-    u.query_pairs_mut().append_pair("v", s);
-    u.query()
-        .unwrap_or_default()
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("v", s)
+        .finish()
         .trim_start_matches("v=")
         .to_string()
 }

@@ -233,16 +233,13 @@ pub(super) fn query(pairs: &[(&str, Option<String>)]) -> String {
 }
 
 fn url_encode_pairs(pairs: &[(&str, Option<String>)]) -> String {
-    let mut u = reqwest::Url::parse("http://x/").expect("static URL");
-    {
-        let mut q = u.query_pairs_mut();
-        for (k, v) in pairs {
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                q.append_pair(k, v);
-            }
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            q.append_pair(k, v);
         }
     }
-    u.query().unwrap_or_default().to_string()
+    q.finish()
 }
 
 pub async fn issues(ctx: Ctx, cmd: IssuesCommand) -> anyhow::Result<()> {

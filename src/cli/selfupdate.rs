@@ -211,6 +211,10 @@ async fn download(from: &Location, file: &mut std::fs::File) -> anyhow::Result<S
 }
 
 /// Run `bin --version` (retrying briefly on "text file busy").
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a one-shot `--version` of the new binary in the CLI"
+)]
 fn runs(bin: &Path) -> anyhow::Result<String> {
     let mut last = None;
     for _ in 0..20 {

@@ -112,6 +112,10 @@ async fn find(ctx: &Ctx, id: &str, project: Option<&str>) -> anyhow::Result<Valu
 /// `tmux -S <socket> attach -t <target>` when the socket is on this machine; otherwise
 /// `ssh -t <ssh_user>@<server host> tmux -S <socket> attach-session -t <target>`, the server
 /// host being the one of the configured URL.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the CLI hands the terminal to tmux/ssh and waits: blocking is the point"
+)]
 pub fn attach(session: &Value, base_url: &str, wording: Wording) -> anyhow::Result<()> {
     let target = session["tmux_target"]
         .as_str()

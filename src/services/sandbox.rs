@@ -100,7 +100,10 @@ pub(crate) fn private_dir(p: &Path) -> AppResult<()> {
 }
 
 /// Whether bubblewrap can build a sandbox here; the error says how to make it work.
-#[allow(clippy::disallowed_methods, reason = "run once at start, before serving")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "run once at start, before serving"
+)]
 pub fn check_bwrap() -> Result<(), String> {
     let out = std::process::Command::new("bwrap")
         .args([

@@ -225,6 +225,7 @@ impl WriteTxn {
 /// runtime's workers: on the multi-threaded runtime the worker hands its other tasks to another
 /// thread for the duration; on a current-thread runtime (some tests) it simply runs. This is the
 /// one place that decides how; nothing else calls `block_in_place`.
+#[allow(clippy::disallowed_methods, reason = "this is the one place")]
 pub fn run_blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {

@@ -77,9 +77,8 @@ pub fn issue_table(list: &[IssueView], id: &str) -> Markup {
 }
 
 fn query_string(q: &IssueQuery, page: usize) -> String {
-    let mut u = reqwest::Url::parse("http://x/issues").expect("static URL");
+    let mut p = form_urlencoded::Serializer::new(String::new());
     {
-        let mut p = u.query_pairs_mut();
         for (k, v) in [
             ("project_id", &q.project_id),
             ("tenant_id", &q.tenant_id),
@@ -96,7 +95,7 @@ fn query_string(q: &IssueQuery, page: usize) -> String {
             p.append_pair("page", &page.to_string());
         }
     }
-    format!("/issues?{}", u.query().unwrap_or_default())
+    format!("/issues?{}", p.finish())
 }
 
 fn sel(current: &Option<String>, v: &str) -> bool {

@@ -21,20 +21,30 @@ pub const OFFLINE_PAGE: &str = "offline.html";
 pub fn asset_url(path: &str) -> String {
     static CACHE: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(u) = cache.lock().unwrap().get(path) {
+    if let Some(u) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(path)
+    {
         return u.clone();
     }
     let url = match Assets::get(path) {
         Some(f) => {
-            let hash: String = f.metadata.sha256_hash()[..8]
+            let hash: String = f
+                .metadata
+                .sha256_hash()
                 .iter()
+                .take(8)
                 .map(|b| format!("{b:02x}"))
                 .collect();
             format!("/assets/{path}?v={hash}")
         }
         None => format!("/assets/{path}"),
     };
-    cache.lock().unwrap().insert(path.to_string(), url.clone());
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(path.to_string(), url.clone());
     url
 }
 
@@ -160,7 +170,10 @@ fn sw_body() -> &'static str {
         SW_TEMPLATE
             .replace("{:version}", &version)
             .replace("{:offline}", &asset_url(OFFLINE_PAGE))
-            .replace("{:precache}", &serde_json::to_string(&list).unwrap())
+            .replace(
+                "{:precache}",
+                &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+            )
     })
 }
 

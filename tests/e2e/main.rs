@@ -1,5 +1,13 @@
 //! Black-box tests: the real `aiops` binary, a real redb data dir, HTTP over loopback.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test and benchmark code: a panic is a failed run, and setup may block"
+)]
+
 mod harness;
 
 mod ansible;

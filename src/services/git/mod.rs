@@ -141,7 +141,10 @@ fn workspace_dir(parent: &Path, slug: &str, id: Id, slug_shared: bool) -> PathBu
 }
 
 /// The home directory of a Linux account (through NSS: `getent passwd`).
-#[allow(clippy::disallowed_methods, reason = "getent answers at once from NSS; called from blocking contexts (run_blocking) and at start")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "getent answers at once from NSS; called from blocking contexts (run_blocking) and at start"
+)]
 pub(crate) fn linux_home(user: &str) -> AppResult<PathBuf> {
     let out = std::process::Command::new("getent")
         .args(["passwd", user])

@@ -1045,6 +1045,10 @@ eozxU/wbgK8naqGP
     /// A real TLS server (openssl s_server) with a certificate from a private CA: reached with
     /// the CA in `ca_bundle`, refused without it.
     #[tokio::test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "test setup: openssl makes the certificates"
+    )]
     async fn a_tracker_behind_a_private_ca_is_reached_with_ca_bundle() {
         use std::process::{Command, Stdio};
         if Command::new("openssl").arg("version").output().is_err() {
