@@ -16,12 +16,15 @@ mod api_errors;
 mod authz;
 mod browser;
 mod cli;
+#[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod compat;
 mod dropin;
 mod fakes;
 mod git;
 mod hardening;
+#[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod import;
+#[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod issues_list;
 mod openapi;
 mod packaging;
@@ -42,6 +45,7 @@ mod web_audit;
 mod web_backup;
 mod web_dashboard;
 mod web_feedback;
+#[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod web_layout;
 mod web_members;
 mod web_workspace;
