@@ -32,8 +32,9 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> &'a str {
 }
 
 fn short_hash(s: &str) -> String {
-    sha2::Sha256::digest(s.as_bytes())[..8]
+    sha2::Sha256::digest(s.as_bytes())
         .iter()
+        .take(8)
         .map(|b| format!("{b:02x}"))
         .collect()
 }

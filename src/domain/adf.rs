@@ -193,8 +193,7 @@ pub fn from_markdown(md: &str) -> Value {
     let lines: Vec<&str> = md.lines().collect();
     let mut content: Vec<Value> = Vec::new();
     let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
+    while let Some(line) = lines.get(i) {
         let t = line.trim();
         if t.is_empty() {
             i += 1;
@@ -203,19 +202,23 @@ pub fn from_markdown(md: &str) -> Value {
         if let Some(lang) = t.strip_prefix("```") {
             let mut body = Vec::new();
             i += 1;
-            while i < lines.len() && !lines[i].trim_start().starts_with("```") {
-                body.push(lines[i]);
+            while let Some(l) = lines.get(i).filter(|l| !l.trim_start().starts_with("```")) {
+                body.push(*l);
                 i += 1;
             }
             i += 1; // closing fence (or end of text)
-            let mut node = json!({"type": "codeBlock", "content": [{"type": "text", "text": body.join("\n")}]});
+            let mut node = serde_json::Map::new();
+            node.insert("type".into(), json!("codeBlock"));
+            let text = if body.is_empty() {
+                json!([])
+            } else {
+                json!([{"type": "text", "text": body.join("\n")}])
+            };
+            node.insert("content".into(), text);
             if !lang.trim().is_empty() {
-                node["attrs"] = json!({"language": lang.trim()});
+                node.insert("attrs".into(), json!({"language": lang.trim()}));
             }
-            if body.is_empty() {
-                node["content"] = json!([]);
-            }
-            content.push(node);
+            content.push(Value::Object(node));
             continue;
         }
         if t == "---" || t == "***" {
@@ -232,20 +235,24 @@ pub fn from_markdown(md: &str) -> Value {
         }
         if t.starts_with("> ") || t == ">" {
             let mut quoted = Vec::new();
-            while i < lines.len() && (lines[i].trim().starts_with("> ") || lines[i].trim() == ">") {
-                quoted.push(lines[i].trim().trim_start_matches('>').trim_start());
+            while let Some(l) = lines
+                .get(i)
+                .map(|l| l.trim())
+                .filter(|l| l.starts_with("> ") || *l == ">")
+            {
+                quoted.push(l.trim_start_matches('>').trim_start());
                 i += 1;
             }
             let inner = from_markdown(&quoted.join("\n"));
-            content.push(json!({"type": "blockquote", "content": inner["content"]}));
+            let inner = inner.get("content").cloned().unwrap_or_default();
+            content.push(json!({"type": "blockquote", "content": inner}));
             continue;
         }
         if bullet(t).is_some() || ordered(t).is_some() {
             let is_ordered = ordered(t).is_some();
             let start = ordered(t).map(|(n, _)| n).unwrap_or(1);
             let mut items = Vec::new();
-            while i < lines.len() {
-                let lt = lines[i].trim();
+            while let Some(lt) = lines.get(i).map(|l| l.trim()) {
                 let text = if is_ordered {
                     ordered(lt).map(|(_, s)| s)
                 } else {
@@ -261,17 +268,23 @@ pub fn from_markdown(md: &str) -> Value {
                     None => break,
                 }
             }
-            let mut node = json!({"type": if is_ordered { "orderedList" } else { "bulletList" }, "content": items});
+            let mut node = serde_json::Map::new();
+            let kind = if is_ordered {
+                "orderedList"
+            } else {
+                "bulletList"
+            };
+            node.insert("type".into(), json!(kind));
+            node.insert("content".into(), Value::Array(items));
             if is_ordered && start != 1 {
-                node["attrs"] = json!({"order": start});
+                node.insert("attrs".into(), json!({"order": start}));
             }
-            content.push(node);
+            content.push(Value::Object(node));
             continue;
         }
         // A paragraph: consecutive plain lines, joined with hard breaks.
         let mut para: Vec<Value> = Vec::new();
-        while i < lines.len() {
-            let lt = lines[i].trim();
+        while let Some(lt) = lines.get(i).map(|l| l.trim()) {
             if lt.is_empty()
                 || lt.starts_with("```")
                 || lt.starts_with("> ")
@@ -308,11 +321,11 @@ fn ordered(t: &str) -> Option<(u64, &str)> {
 }
 
 fn text_node(s: &str, marks: &[Value]) -> Value {
-    let mut n = json!({"type": "text", "text": s});
-    if !marks.is_empty() {
-        n["marks"] = Value::Array(marks.to_vec());
+    if marks.is_empty() {
+        json!({"type": "text", "text": s})
+    } else {
+        json!({"type": "text", "text": s, "marks": marks})
     }
-    n
 }
 
 /// Inline Markdown to ADF inline nodes (one level of emphasis nesting is enough for comments).

@@ -98,7 +98,7 @@ pub fn read_record(r: &mut impl std::io::Read) -> std::io::Result<Option<(Vec<u8
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < 4 {
-        let n = r.read(&mut len[got..])?;
+        let n = r.read(len.get_mut(got..).unwrap_or_default())?;
         if n == 0 {
             return if got == 0 {
                 Ok(None)

@@ -274,7 +274,7 @@ fn trim_separators(text: &str) -> String {
         return String::new();
     };
     let last = lines.iter().rposition(keep).unwrap_or(first);
-    lines[first..=last].join("\n")
+    lines.get(first..=last).unwrap_or_default().join("\n")
 }
 
 /// Remove the base from the start of the existing file's text, leaving the user's notes.

@@ -242,13 +242,13 @@ pub fn parse_changes(out: &[u8]) -> Vec<ChangedFile> {
             }
             Some('u') => {
                 let parts: Vec<&str> = rec.splitn(11, ' ').collect();
-                if parts.len() < 11 {
+                let (Some(xy), Some(path)) = (parts.get(1), parts.get(10)) else {
                     continue;
-                }
+                };
                 files.push(ChangedFile {
-                    path: parts[10].to_string(),
+                    path: path.to_string(),
                     orig_path: None,
-                    xy: parts[1].to_string(),
+                    xy: xy.to_string(),
                     change: Change::Conflicted,
                     staged: true,
                     unstaged: true,

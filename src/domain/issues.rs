@@ -345,14 +345,17 @@ pub fn resolve_mentions(
     let mut used = Vec::new();
     let chars: Vec<char> = body.chars().collect();
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let prev_is_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '.');
+    while let Some(&c) = chars.get(i) {
+        let prev_is_word = i
+            .checked_sub(1)
+            .and_then(|p| chars.get(p))
+            .is_some_and(|&p| p.is_alphanumeric() || p == '.');
         if c == '@' && !prev_is_word {
             // @"Quoted Name"
             if chars.get(i + 1) == Some(&'"') {
-                if let Some(end) = chars[i + 2..].iter().position(|&c| c == '"') {
-                    let name: String = chars[i + 2..i + 2 + end].iter().collect();
+                let quoted = chars.get(i + 2..).unwrap_or_default();
+                if let Some(end) = quoted.iter().position(|&c| c == '"') {
+                    let name: String = quoted.iter().take(end).collect();
                     if let Some(id) = lookup(&name.to_lowercase()) {
                         out.push_str(&format!("[~accountid:{id}]"));
                         used.push((name, id));
@@ -362,12 +365,13 @@ pub fn resolve_mentions(
                 }
             } else {
                 let mut j = i + 1;
-                while j < chars.len()
-                    && (chars[j].is_alphanumeric() || chars[j] == '.' || chars[j] == '_')
+                while chars
+                    .get(j)
+                    .is_some_and(|&c| c.is_alphanumeric() || c == '.' || c == '_')
                 {
                     j += 1;
                 }
-                let mut token: String = chars[i + 1..j].iter().collect();
+                let mut token: String = chars.get(i + 1..j).unwrap_or_default().iter().collect();
                 // A sentence-ending dot is not part of the name.
                 while token.ends_with('.') {
                     token.pop();
@@ -407,22 +411,20 @@ const CRON_HINT: &str = "use 5 fields (minute hour day month weekday), e.g. '*/1
 pub fn cron_expression(s: &str) -> Result<String, String> {
     let s = s.trim();
     let fields: Vec<&str> = s.split_whitespace().collect();
-    let (seconds, rest) = match fields.len() {
-        5 => ("0", &fields[..]),
-        6 => (fields[0], &fields[1..]),
-        7 => {
+    let (seconds, rest) = match fields.as_slice() {
+        [m, h, dom, mon, dow] => ("0", [*m, *h, *dom, *mon, *dow]),
+        [sec, m, h, dom, mon, dow] => (*sec, [*m, *h, *dom, *mon, *dow]),
+        [_, _, _, _, _, _, _] => {
             return Err(format!(
                 "'{s}' has 7 fields, but a year field is not supported: {CRON_HINT}, or 6 with seconds first"
             ));
         }
         _ => return Err(format!("'{s}' is not a cron expression: {CRON_HINT}")),
     };
-    let weekdays = crontab_weekdays(rest[4])
+    let [minute, hour, day_of_month, month, weekday] = rest;
+    let weekdays = crontab_weekdays(weekday)
         .map_err(|e| format!("'{s}' is not a valid cron expression: {e}"))?;
-    let expr = format!(
-        "{seconds} {} {} {} {} {weekdays}",
-        rest[0], rest[1], rest[2], rest[3]
-    );
+    let expr = format!("{seconds} {minute} {hour} {day_of_month} {month} {weekdays}");
     expr.parse::<cron::Schedule>()
         .map_err(|e| format!("'{s}' is not a valid cron expression: {e}"))?;
     Ok(expr)
@@ -493,7 +495,9 @@ fn crontab_weekdays(field: &str) -> Result<String, String> {
             ));
         }
         for d in (first..=last).step_by(usize::from(step)) {
-            days[usize::from(d % 7)] = true;
+            if let Some(day) = days.get_mut(usize::from(d % 7)) {
+                *day = true;
+            }
         }
     }
     if days.iter().all(|d| *d) {

@@ -146,25 +146,27 @@ fn first_uuid(s: &str) -> Option<(usize, String)> {
         return None;
     }
     'outer: for i in 0..=b.len() - total {
-        if i > 0 && b[i - 1].is_ascii_hexdigit() {
+        if i > 0 && b.get(i - 1).is_some_and(u8::is_ascii_hexdigit) {
             continue;
         }
         let mut j = i;
         for (n, g) in groups.iter().enumerate() {
             for _ in 0..*g {
-                if !b[j].is_ascii_hexdigit() {
+                if !b.get(j).is_some_and(u8::is_ascii_hexdigit) {
                     continue 'outer;
                 }
                 j += 1;
             }
             if n < 4 {
-                if b[j] != b'-' {
+                if b.get(j) != Some(&b'-') {
                     continue 'outer;
                 }
                 j += 1;
             }
         }
-        if j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b'-') {
+        if b.get(j)
+            .is_some_and(|c| c.is_ascii_hexdigit() || *c == b'-')
+        {
             continue;
         }
         return Some((i, s[i..j].to_ascii_lowercase()));

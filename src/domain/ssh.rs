@@ -151,8 +151,8 @@ pub fn parse_ssh_args(args: &[String]) -> Result<SshInvocation, String> {
     let mut user = None;
     let mut send_env = Vec::new();
     let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
+    while let Some(a) = args.get(i) {
+        let a = a.as_str();
         match a {
             "-p" | "-o" | "-l" => {
                 let v = args
@@ -190,7 +190,7 @@ pub fn parse_ssh_args(args: &[String]) -> Result<SshInvocation, String> {
         Some((u, h)) => (Some(u.to_string()), h.to_string()),
         None => (None, dest.clone()),
     };
-    let command = args[i + 1..].join(" ");
+    let command = args.get(i + 1..).unwrap_or_default().join(" ");
     if command.trim().is_empty() {
         return Err("missing remote command (aiops ssh-git only runs git's commands)".into());
     }

@@ -501,12 +501,13 @@ pub fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     fn decode(s: &[u8]) -> String {
         let mut out = Vec::with_capacity(s.len());
         let mut i = 0;
-        while i < s.len() {
-            match s[i] {
+        while let Some(&c) = s.get(i) {
+            match c {
                 b'+' => out.push(b' '),
                 b'%' if i + 2 < s.len() => {
-                    match std::str::from_utf8(&s[i + 1..i + 3])
-                        .ok()
+                    match s
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
                         .and_then(|h| u8::from_str_radix(h, 16).ok())
                     {
                         Some(b) => {
@@ -525,9 +526,12 @@ pub fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     bytes
         .split(|b| *b == b'&')
         .filter(|p| !p.is_empty())
-        .map(|p| match p.iter().position(|b| *b == b'=') {
-            Some(eq) => (decode(&p[..eq]), decode(&p[eq + 1..])),
-            None => (decode(p), String::new()),
+        .map(|p| {
+            let mut kv = p.splitn(2, |b| *b == b'=');
+            match (kv.next(), kv.next()) {
+                (Some(k), Some(v)) => (decode(k), decode(v)),
+                _ => (decode(p), String::new()),
+            }
         })
         .collect()
 }

@@ -69,7 +69,7 @@ pub(crate) fn sha256_file(p: &Path) -> AppResult<String> {
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        h.update(buf.get(..n).unwrap_or(&buf));
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -111,7 +111,7 @@ fn verify_archive(path: &Path, schema: u64, key_id: &str) -> AppResult<Verified>
                     break;
                 }
                 total += n as u64;
-                h.update(&buf[..n]);
+                h.update(buf.get(..n).unwrap_or(&buf));
             }
             seen.insert(table, (hex::encode(h.finalize()), total));
         } else {
@@ -222,7 +222,7 @@ fn check_upload(path: &Path, file_name: &str, schema: u64, key_id: &str) -> AppR
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .map_err(|e| io_err("read", path, e))?;
-    if let Some(why) = upload_problem(&head[..n], file_name) {
+    if let Some(why) = upload_problem(head.get(..n).unwrap_or(&head), file_name) {
         return Err(AppError::BadRequest(why));
     }
     verify_archive(path, schema, key_id).map(|v| v.manifest)
@@ -588,7 +588,7 @@ impl App {
                         UPLOAD_MAX_BYTES >> 30
                     )));
                 }
-                f.write_all(&buf[..n])
+                f.write_all(buf.get(..n).unwrap_or(&buf))
                     .await
                     .map_err(|e| io_err("write", &part, e))?;
             }

@@ -34,7 +34,13 @@ impl App {
                 id: next_id(&w, "tenants")?,
                 name: format!("demo-tenant-{t:03}"),
                 description: Some("Demo data".into()),
-                color: crate::domain::rules::PALETTE[(t as usize) % 10].0.into(),
+                color: crate::domain::rules::PALETTE
+                    .iter()
+                    .cycle()
+                    .nth(t as usize)
+                    .map(|(hex, _)| *hex)
+                    .unwrap_or_default()
+                    .into(),
                 created_at: now,
                 updated_at: now,
             };
@@ -101,8 +107,7 @@ impl App {
         }
         if !links.is_empty() {
             let body = "Demo issue body. ".repeat(90);
-            for n in 0..issues {
-                let (link, project_id, tenant_id) = links[(n as usize) % links.len()];
+            for (n, &(link, project_id, tenant_id)) in (0..issues).zip(links.iter().cycle()) {
                 let status = if n % 3 == 0 { "closed" } else { "open" };
                 let issue = ExternalIssue {
                     id: next_id(&w, "issues")?,

@@ -141,11 +141,11 @@ pub fn description_of(provider: &str, raw: &Value) -> Option<String> {
         "github" => s(&raw["body"]),
         "gitlab" => s(&raw["description"]),
         "jira" => {
-            let d = &raw["fields"]["description"];
+            let d = raw.pointer("/fields/description").unwrap_or(&Value::Null);
             if adf::is_doc(d) {
                 Some(adf::to_markdown(d)).filter(|t| !t.is_empty())
             } else {
-                s(d).or_else(|| s(&raw["renderedFields"]["description"]))
+                s(d).or_else(|| raw.pointer("/renderedFields/description").and_then(s))
             }
         }
         _ => ["description", "body", "content", "details"]

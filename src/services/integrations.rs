@@ -263,7 +263,7 @@ impl App {
                         "Jira integrations need the Atlassian account email (jira_email)".into(),
                     )
                 })?;
-            settings["username"] = Value::String(validate_email(&email)?);
+            set_username(&mut settings, validate_email(&email)?)?;
         }
         let sync_cron = self.parse_cron(input.sync_cron)?;
         let token_enc = self.secrets.encrypt(&token)?;
@@ -361,7 +361,7 @@ impl App {
             }
         }
         if let Some(e) = clean(input.jira_email) {
-            i.settings["username"] = Value::String(validate_email(&e)?);
+            set_username(&mut i.settings, validate_email(&e)?)?;
         }
         if let Some(t) = token_enc {
             i.api_token_enc = t;
@@ -916,7 +916,7 @@ impl App {
             let e = jira_email.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
                 AppError::BadRequest("Jira needs an account email (jira_email)".into())
             })?;
-            settings["username"] = Value::String(e.trim().into());
+            set_username(&mut settings, e.trim().into())?;
         }
         let p = AnyProvider::new(
             &provider,
@@ -947,6 +947,23 @@ pub fn identity_value(v: &str) -> Result<Option<String>, String> {
 pub fn user_matches(email: &str, name: &str, filter: &str) -> bool {
     let f = filter.trim().to_lowercase();
     f.is_empty() || email.to_lowercase().contains(&f) || name.to_lowercase().contains(&f)
+}
+
+/// Put the Jira account email into a connection's settings as `username` (`null` settings
+/// become an object; any other non-object is refused rather than overwritten).
+fn set_username(settings: &mut Value, email: String) -> AppResult<()> {
+    if settings.is_null() {
+        *settings = Value::Object(Default::default());
+    }
+    match settings.as_object_mut() {
+        Some(o) => {
+            o.insert("username".into(), Value::String(email));
+            Ok(())
+        }
+        None => Err(AppError::BadRequest(
+            "the integration's settings are not a JSON object; replace them with an object (settings: {}) first".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -263,7 +263,7 @@ pub fn tool_update_plan(
 /// Bytes as text, at most `TOOL_OUTPUT_CAP` of them (the end is kept: errors come last).
 fn capped(b: &[u8]) -> String {
     let start = b.len().saturating_sub(TOOL_OUTPUT_CAP);
-    let mut t = String::from_utf8_lossy(&b[start..]).into_owned();
+    let mut t = String::from_utf8_lossy(b.get(start..).unwrap_or_default()).into_owned();
     if start > 0 {
         t.insert_str(0, "[… earlier output cut …]\n");
     }
@@ -669,7 +669,7 @@ impl App {
         let keep = |l: &str| {
             let lvl = serde_json::from_str::<Value>(l)
                 .ok()
-                .and_then(|v| v["level"].as_str().map(rank))
+                .and_then(|v| v.get("level").and_then(Value::as_str).map(rank))
                 .unwrap_or(0);
             lvl >= min
                 && needle
@@ -913,8 +913,13 @@ impl App {
             tool_update_plan(tool, source, &self.config.ai_tool_update_commands)?;
         let command = argv.join(" ");
         let upper = source.to_uppercase();
-        let mut cmd = tokio::process::Command::new(&argv[0]);
-        cmd.args(&argv[1..])
+        let Some((program, args)) = argv.split_first() else {
+            return Err(AppError::BadRequest(format!(
+                "The {source} update command for {label} is empty: set ai_tool_update_commands ({tool}.{source}=…)"
+            )));
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
             .env_clear()
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -932,11 +937,11 @@ impl App {
                 String::new(),
                 format!(
                     "{} is not installed on the server (not found on PATH); install it, or set ai_tool_update_commands",
-                    argv[0]
+                    program
                 ),
                 127,
             ),
-            Err(e) => (String::new(), format!("cannot run {}: {e}", argv[0]), 126),
+            Err(e) => (String::new(), format!("cannot run {program}: {e}"), 126),
             Ok(child) => match tokio::time::timeout(timeout, child.wait_with_output()).await {
                 Err(_) => (
                     String::new(),
@@ -946,7 +951,7 @@ impl App {
                     ),
                     124,
                 ),
-                Ok(Err(e)) => (String::new(), format!("cannot run {}: {e}", argv[0]), 126),
+                Ok(Err(e)) => (String::new(), format!("cannot run {program}: {e}"), 126),
                 Ok(Ok(o)) => (
                     capped(&o.stdout),
                     capped(&o.stderr),

@@ -173,7 +173,7 @@ pub async fn bridge(ws: WebSocketStream, at: AttachTarget) {
                     break;
                 }
                 Ok(n) => {
-                    if ws_tx.send(Message::Binary(buf[..n].to_vec())).await.is_err() { break; }
+                    if ws_tx.send(Message::Binary(buf.get(..n).unwrap_or(&buf).to_vec())).await.is_err() { break; }
                 }
             },
         }

@@ -36,10 +36,11 @@ pub fn start_form(app: &App, who: &Identity, action: &str, for_issue: bool) -> M
             }
         };
     }
+    // `tools` is not empty here (the empty case returned above).
     let default = if tools.iter().any(|t| t.as_str() == "claude") {
         "claude"
     } else {
-        tools[0].as_str()
+        tools.first().map_or("claude", |t| t.as_str())
     };
     html! {
         form.agent-start method="post" action=(action) {

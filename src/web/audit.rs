@@ -79,11 +79,13 @@ fn web_body(form: bool, ct: &str, bytes: &[u8]) -> Option<serde_json::Value> {
     {
         return Some(audit_body(v));
     }
-    let mut out = serde_json::json!({"_bytes": bytes.len(), "_content_type": ct});
+    let mut out = serde_json::Map::new();
+    out.insert("_bytes".into(), bytes.len().into());
+    out.insert("_content_type".into(), ct.into());
     if ct.starts_with("multipart/") {
-        out["_files"] = multipart_file_names(bytes).into();
+        out.insert("_files".into(), multipart_file_names(bytes).into());
     }
-    Some(out)
+    Some(serde_json::Value::Object(out))
 }
 
 /// The `filename="…"` of each part of a multipart body (its headers only; no content).
@@ -92,13 +94,14 @@ fn multipart_file_names(bytes: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = bytes;
     while let Some(i) = rest.windows(NEEDLE.len()).position(|w| w == NEEDLE) {
-        rest = &rest[i + NEEDLE.len()..];
+        rest = rest.get(i + NEEDLE.len()..).unwrap_or_default();
         let end = rest
             .iter()
             .position(|b| *b == b'"' || *b == b'\r' || *b == b'\n')
             .unwrap_or(rest.len())
             .min(200);
-        names.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+        let name = rest.get(..end).unwrap_or_default();
+        names.push(String::from_utf8_lossy(name).into_owned());
         if names.len() >= 20 {
             break;
         }

@@ -450,12 +450,13 @@ pub fn logs_get(
                             tbody {
                                 @for l in t.lines.iter().rev() {
                                     @let j: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-                                    @let ts = j["timestamp"].as_str().unwrap_or("");
-                                    tr.{ "log-" (j["level"].as_str().unwrap_or("").to_lowercase()) } {
+                                    @let ts = j.get("timestamp").and_then(|v| v.as_str()).unwrap_or("");
+                                    @let level = j.get("level").and_then(|v| v.as_str()).unwrap_or("");
+                                    tr.{ "log-" (level.to_lowercase()) } {
                                         td.log-time { time datetime=(ts) title=(ts) { (log_time(ts)) } }
-                                        td.log-level { (j["level"].as_str().unwrap_or("")) }
-                                        td.wrap.log-message { (j["fields"]["message"].as_str().unwrap_or(l)) }
-                                        td.wrap.log-fields { code { @if let Some(o) = j["fields"].as_object() {
+                                        td.log-level { (level) }
+                                        td.wrap.log-message { (j.pointer("/fields/message").and_then(|v| v.as_str()).unwrap_or(l)) }
+                                        td.wrap.log-fields { code { @if let Some(o) = j.get("fields").and_then(|v| v.as_object()) {
                                             @for (k, v) in o { @if k != "message" { (k) "=" (v) " " } }
                                         } } }
                                     }

@@ -92,7 +92,10 @@ pub(super) async fn run_git_limited(
             let (p, a) = jail.argv(&git, Some(dir), true, &env, &[]);
             (p, a, Vec::new())
         }
-        (None, None) => (git[0].clone(), git[1..].to_vec(), env.clone()),
+        (None, None) => match git.split_first() {
+            Some((program, argv)) => (program.clone(), argv.to_vec(), env.clone()),
+            None => return Err(AppError::Internal("no git command line was built".into())),
+        },
         (None, Some(user)) => {
             let names: Vec<&str> = GIT_ENV_NAMES
                 .iter()

@@ -294,15 +294,16 @@ impl Provider for GitHub {
     }
 
     async fn create(&self, req: &CreateRequest) -> TResult<IssuePayload> {
-        let mut body = json!({"title": req.title.trim()});
+        let mut body = serde_json::Map::new();
+        body.insert("title".into(), json!(req.title.trim()));
         if let Some(d) = req.description.as_deref().filter(|d| !d.trim().is_empty()) {
-            body["body"] = json!(d);
+            body.insert("body".into(), json!(d));
         }
         if !req.labels.is_empty() {
-            body["labels"] = json!(req.labels);
+            body.insert("labels".into(), json!(req.labels));
         }
         if let Some(a) = req.assignee.as_deref().filter(|a| !a.is_empty()) {
-            body["assignees"] = json!([a]);
+            body.insert("assignees".into(), json!([a]));
         }
         if let Some(m) = req
             .milestone
@@ -311,7 +312,7 @@ impl Provider for GitHub {
             .filter(|m| !m.is_empty())
         {
             if let Ok(n) = m.parse::<u64>() {
-                body["milestone"] = json!(n);
+                body.insert("milestone".into(), json!(n));
             } else if let Ok(list) = self
                 .call(Method::GET, "/milestones?state=all&per_page=100", None)
                 .await
@@ -321,10 +322,12 @@ impl Provider for GitHub {
                         .flatten()
                 })
             {
-                body["milestone"] = json!(n);
+                body.insert("milestone".into(), json!(n));
             }
         }
-        let i = self.call_obj(Method::POST, "/issues", Some(body)).await?;
+        let i = self
+            .call_obj(Method::POST, "/issues", Some(Value::Object(body)))
+            .await?;
         let mut p = payload(&i)?;
         p.comments = Some(Vec::new());
         Ok(p)
@@ -363,17 +366,17 @@ impl Provider for GitHub {
     }
 
     async fn update(&self, external_id: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
-        let mut body = json!({});
+        let mut body = serde_json::Map::new();
         if let Some(t) = req.title.as_deref().filter(|t| !t.trim().is_empty()) {
-            body["title"] = json!(t.trim());
+            body.insert("title".into(), json!(t.trim()));
         }
         if let Some(d) = &req.description {
-            body["body"] = json!(d);
+            body.insert("body".into(), json!(d));
         }
         if let Some(l) = &req.labels {
-            body["labels"] = json!(l);
+            body.insert("labels".into(), json!(l));
         }
-        self.patch(external_id, body).await
+        self.patch(external_id, Value::Object(body)).await
     }
 
     async fn assign(&self, external_id: &str, assignee: &str) -> TResult<IssuePayload> {

@@ -300,17 +300,18 @@ impl Provider for GitLab {
     }
 
     async fn create(&self, req: &CreateRequest) -> TResult<IssuePayload> {
-        let mut body = json!({"title": req.title.trim()});
+        let mut body = serde_json::Map::new();
+        body.insert("title".into(), json!(req.title.trim()));
         if let Some(d) = req.description.as_deref().filter(|d| !d.trim().is_empty()) {
-            body["description"] = json!(d);
+            body.insert("description".into(), json!(d));
         }
         if !req.labels.is_empty() {
-            body["labels"] = json!(req.labels.join(","));
+            body.insert("labels".into(), json!(req.labels.join(",")));
         }
         if let Some(a) = req.assignee.as_deref().filter(|a| !a.is_empty())
             && let Ok(Some(id)) = self.user_id(a).await
         {
-            body["assignee_ids"] = json!([id]);
+            body.insert("assignee_ids".into(), json!([id]));
         }
         if let Some(m) = req
             .milestone
@@ -319,7 +320,7 @@ impl Provider for GitLab {
             .filter(|m| !m.is_empty())
         {
             if let Ok(n) = m.parse::<u64>() {
-                body["milestone_id"] = json!(n);
+                body.insert("milestone_id".into(), json!(n));
             } else {
                 let mut u = self.url(&["milestones"])?;
                 u.query_pairs_mut()
@@ -332,11 +333,13 @@ impl Provider for GitLab {
                             .flatten()
                     })
                 {
-                    body["milestone_id"] = json!(id);
+                    body.insert("milestone_id".into(), json!(id));
                 }
             }
         }
-        let i = self.call(Method::POST, &["issues"], Some(body)).await?;
+        let i = self
+            .call(Method::POST, &["issues"], Some(Value::Object(body)))
+            .await?;
         let mut p = payload(&i)?;
         p.comments = Some(Vec::new());
         Ok(p)
@@ -365,17 +368,17 @@ impl Provider for GitLab {
     }
 
     async fn update(&self, iid: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
-        let mut body = json!({});
+        let mut body = serde_json::Map::new();
         if let Some(t) = req.title.as_deref().filter(|t| !t.trim().is_empty()) {
-            body["title"] = json!(t.trim());
+            body.insert("title".into(), json!(t.trim()));
         }
         if let Some(d) = &req.description {
-            body["description"] = json!(d);
+            body.insert("description".into(), json!(d));
         }
         if let Some(l) = &req.labels {
-            body["labels"] = json!(l.join(","));
+            body.insert("labels".into(), json!(l.join(",")));
         }
-        self.put(iid, body).await
+        self.put(iid, Value::Object(body)).await
     }
 
     async fn assign(&self, iid: &str, assignee: &str) -> TResult<IssuePayload> {

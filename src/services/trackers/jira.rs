@@ -382,17 +382,22 @@ impl Provider for Jira {
     }
 
     async fn create(&self, req: &CreateRequest) -> TResult<IssuePayload> {
-        let mut fields = json!({
-            "project": {"key": self.c.identifier.trim()},
-            "summary": req.title.trim(),
-            "issuetype": {"name": req.issue_type.as_deref().filter(|t| !t.trim().is_empty())
-                .or(self.c.config_str("issue_type")).unwrap_or("Task").trim()},
-        });
+        let issue_type = req
+            .issue_type
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .or(self.c.config_str("issue_type"))
+            .unwrap_or("Task")
+            .trim();
+        let mut fields = serde_json::Map::new();
+        fields.insert("project".into(), json!({"key": self.c.identifier.trim()}));
+        fields.insert("summary".into(), json!(req.title.trim()));
+        fields.insert("issuetype".into(), json!({"name": issue_type}));
         if let Some(d) = req.description.as_deref().filter(|d| !d.trim().is_empty()) {
-            fields["description"] = self.body(d);
+            fields.insert("description".into(), self.body(d));
         }
         if !req.labels.is_empty() {
-            fields["labels"] = json!(req.labels);
+            fields.insert("labels".into(), json!(req.labels));
         }
         if let Some(p) = req
             .priority
@@ -400,14 +405,14 @@ impl Provider for Jira {
             .map(str::trim)
             .filter(|p| !p.is_empty())
         {
-            fields["priority"] = json!({"name": p});
+            fields.insert("priority".into(), json!({"name": p}));
         }
         if let Some(a) = req.assignee.as_deref().filter(|a| !a.is_empty()) {
-            fields["assignee"] = json!({"accountId": a});
+            fields.insert("assignee".into(), json!({"accountId": a}));
         }
         for (k, v) in &req.custom_fields {
             if !v.is_null() {
-                fields[k] = v.clone();
+                fields.insert(k.clone(), v.clone());
             }
         }
         let created: Issue = self
@@ -460,15 +465,15 @@ impl Provider for Jira {
 
     async fn update(&self, external_id: &str, req: &UpdateRequest) -> TResult<IssuePayload> {
         let key = self.key(external_id)?;
-        let mut fields = json!({});
+        let mut fields = serde_json::Map::new();
         if let Some(t) = req.title.as_deref().filter(|t| !t.trim().is_empty()) {
-            fields["summary"] = json!(t.trim());
+            fields.insert("summary".into(), json!(t.trim()));
         }
         if let Some(d) = &req.description {
-            fields["description"] = self.body(d);
+            fields.insert("description".into(), self.body(d));
         }
         if let Some(l) = &req.labels {
-            fields["labels"] = json!(l);
+            fields.insert("labels".into(), json!(l));
         }
         self.call(
             Method::PUT,
