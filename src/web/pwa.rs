@@ -163,8 +163,9 @@ fn sw_body() -> &'static str {
     BODY.get_or_init(|| {
         use sha2::Digest;
         let list = precache();
-        let version: String = sha2::Sha256::digest(list.join("\n").as_bytes())[..8]
+        let version: String = sha2::Sha256::digest(list.join("\n").as_bytes())
             .iter()
+            .take(8)
             .map(|b| format!("{b:02x}"))
             .collect();
         SW_TEMPLATE
