@@ -130,12 +130,7 @@ fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
 }
 
 /// `POST /issues/{id}/agent`: start (or reuse) an agent on the issue, then open its terminal.
-pub async fn issue_agent(
-    app: &App,
-    who: &Identity,
-    id: u64,
-    f: &StartForm,
-) -> Response {
+pub async fn issue_agent(app: &App, who: &Identity, id: u64, f: &StartForm) -> Response {
     let issue = match app.get_issue(who, id) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),

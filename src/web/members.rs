@@ -158,12 +158,7 @@ pub struct ChangeForm {
     role: String,
 }
 
-fn add(
-    app: &App,
-    who: &Identity,
-    target: MemberOf,
-    f: &AddForm,
-) -> Result<String, AppError> {
+fn add(app: &App, who: &Identity, target: MemberOf, f: &AddForm) -> Result<String, AppError> {
     let email = f.email.trim();
     if email.is_empty() {
         return Err(AppError::BadRequest(
