@@ -13,6 +13,32 @@ use crate::services::sessions::{Control, LiveSession, StartRequest};
 use maud::{Markup, html};
 use poem::web::{Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+
+/// The "Start agent" form: the tool (blank: the default one) and an optional prompt.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StartForm {
+    pub tool: String,
+    pub prompt: String,
+}
+
+/// The global agent instructions form: `action=clear` clears them, else `content` is saved.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct GlobalForm {
+    action: String,
+    content: String,
+}
+
+/// A session control's form: where it was sent from (`from`: "terminal", "history",
+/// "project:ID", "issue:ID", else the dashboard) and, on the dashboard, `agents=all`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ControlForm {
+    from: String,
+    agents: String,
+}
 
 /// The "Start agent" form (a tool picker and an optional prompt). A plain form post: the
 /// answer is a redirect to the new session's terminal.
@@ -69,9 +95,9 @@ async fn start(
     who: &Identity,
     project_id: u64,
     issue_id: Option<u64>,
-    f: &std::collections::HashMap<String, String>,
+    f: &StartForm,
 ) -> Result<u64, AppError> {
-    let prompt = Some(field(f, "prompt").trim().to_string())
+    let prompt = Some(f.prompt.trim().to_string())
         .filter(|p| !p.is_empty())
         .or_else(|| issue_id.map(|i| format!("Work on issue {i}. Read AGENTS.override.md first.")));
     let s = app
@@ -79,7 +105,7 @@ async fn start(
             who,
             project_id,
             StartRequest {
-                tool: Some(field(f, "tool").to_string()).filter(|t| !t.is_empty()),
+                tool: Some(f.tool.clone()).filter(|t| !t.is_empty()),
                 prompt,
                 issue_id,
                 ..Default::default()
@@ -105,12 +131,7 @@ fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
 }
 
 /// `POST /issues/{id}/agent`: start (or reuse) an agent on the issue, then open its terminal.
-pub async fn issue_agent(
-    app: &App,
-    who: &Identity,
-    id: u64,
-    f: &std::collections::HashMap<String, String>,
-) -> Response {
+pub async fn issue_agent(app: &App, who: &Identity, id: u64, f: &StartForm) -> Response {
     let issue = match app.get_issue(who, id) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
@@ -125,7 +146,7 @@ pub async fn issue_agent(
 pub async fn project_agent(
     poem::web::Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<StartForm>,
 ) -> Response {
     match start(app, &who, id, None, &f).await {
         Ok(sid) => redirect(&format!("/sessions/{sid}/terminal")),
@@ -183,13 +204,13 @@ pub fn global_get(poem::web::Data(app): AppData<'_>, WebUser(who): WebUser) -> R
 #[handler]
 pub fn global_post(
     poem::web::Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<GlobalForm>,
 ) -> Response {
-    let res = if field(&f, "action") == "clear" {
+    let res = if f.action == "clear" {
         app.clear_global_context(&who)
             .map(|_| "Cleared: agents get the repository's AGENTS.md.".to_string())
     } else {
-        app.set_global_context(&who, field(&f, "content"))
+        app.set_global_context(&who, &f.content)
             .map(|_| "Saved. New agent sessions start with these instructions.".to_string())
     };
     match res {
@@ -609,10 +630,10 @@ pub async fn session_action(
     req: &Request,
     poem::web::Data(app): AppData<'_>,
     Path((key, action)): Path<(String, String)>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<ControlForm>,
 ) -> Response {
-    let all = field(&f, "agents") == "all" && who.user.is_admin;
-    let from = field(&f, "from");
+    let all = f.agents == "all" && who.user.is_admin;
+    let from = f.from.as_str();
     let scoped = AgentsOf::from_field(from);
     let back = match from {
         "terminal" => format!("/sessions/{key}/terminal"),

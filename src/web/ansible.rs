@@ -150,24 +150,36 @@ pub fn ansible_get(
     ansible_page(app, &who, q.project_id, None).into_response()
 }
 
+/// The "Run a playbook" form (`check=1`: a dry run).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PlaybookForm {
+    project_id: String,
+    playbook: String,
+    inventory: String,
+    hosts: String,
+    extra_vars: String,
+    check: String,
+}
+
 #[handler]
 pub fn ansible_post(
     poem::web::Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<PlaybookForm>,
 ) -> Response {
-    let project_id = field(&f, "project_id").parse::<u64>().ok();
-    let text = |k: &str| Some(field(&f, k).trim().to_string()).filter(|s| !s.is_empty());
+    let project_id = f.project_id.parse::<u64>().ok();
+    let text = |v: &str| Some(v.trim().to_string()).filter(|s| !s.is_empty());
     let res = app.start_playbook(
         &who,
         RunRequest {
-            playbook: field(&f, "playbook").to_string(),
+            playbook: f.playbook.clone(),
             project_id,
-            inventory: text("inventory"),
-            hosts: text("hosts"),
-            extra_vars: text("extra_vars")
+            inventory: text(&f.inventory),
+            hosts: text(&f.hosts),
+            extra_vars: text(&f.extra_vars)
                 .map(serde_json::Value::String)
                 .unwrap_or_default(),
-            check: field(&f, "check") == "1",
+            check: f.check == "1",
             limit: None,
             tags: None,
         },

@@ -11,6 +11,7 @@ use crate::services::context::{PROJECT_CONTEXT_MAX_BYTES, ProjectContextView};
 use maud::{Markup, html};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
+use serde::Deserialize;
 
 /// What the page shows besides the stored state: an outcome, and the text sent (kept on an
 /// error, so nothing typed is lost).
@@ -90,13 +91,21 @@ pub fn agents_md_get(
     }
 }
 
+/// The project instructions form: the text to save (`set_project_context` decides what a
+/// blank one means).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ContextForm {
+    content: String,
+}
+
 #[handler]
 pub fn agents_md_post(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<ContextForm>,
 ) -> Response {
-    let sent = field(&f, "content");
+    let sent = f.content.as_str();
     match crate::store::run_blocking(|| app.set_project_context(&who, id, sent)) {
         Ok(v) => {
             let msg = if v.context.is_some() {

@@ -337,11 +337,27 @@ pub async fn workspace_diff(
     }
 }
 
+/// A workspace action's form: the ref to push, the commit's message and files (comma-separated),
+/// the branch to check out, merge or delete, and the new branch's name, mode and switch box.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct WorkspaceForm {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    files: String,
+    message: String,
+    branch: String,
+    name: String,
+    mode: String,
+    has_switch: Option<String>,
+    switch: Option<String>,
+}
+
 #[handler]
 pub async fn workspace_post(
     poem::web::Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<WorkspaceForm>,
 ) -> Response {
     let res: Result<(String, String), AppError> = match action.as_str() {
         "init" => app
@@ -359,17 +375,18 @@ pub async fn workspace_post(
             )
         }),
         "push" => app
-            .git_push_to(&who, id, Some(field(&f, "ref")))
+            .git_push_to(&who, id, Some(f.git_ref.as_str()))
             .await
             .map(|(to, o)| (format!("Push completed. Pushed to origin/{to}."), o)),
         "commit" => {
-            let files: Vec<String> = field(&f, "files")
+            let files: Vec<String> = f
+                .files
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect();
-            app.git_commit(&who, id, field(&f, "message"), &files)
+            app.git_commit(&who, id, &f.message, &files)
                 .await
                 .map(|(o, h)| {
                     (
@@ -379,32 +396,32 @@ pub async fn workspace_post(
                 })
         }
         "checkout" => app
-            .git_checkout(&who, id, field(&f, "branch"))
+            .git_checkout(&who, id, &f.branch)
             .await
             .map(|b| (format!("Switched to {b}."), String::new())),
         "merge" => {
-            let b = field(&f, "branch").trim();
+            let b = f.branch.trim();
             app.git_merge(&who, id, b).await.map(|o| {
                 let b = b.trim_start_matches("remotes/");
                 (format!("Merged {b} into the current branch."), o)
             })
         }
         "delete" => {
-            let b = field(&f, "branch").trim();
+            let b = f.branch.trim();
             app.git_delete_branch(&who, id, b)
                 .await
                 .map(|o| (format!("Deleted branch {b}."), o))
         }
         "branch" => {
-            let name = field(&f, "name").trim();
-            if field(&f, "mode") == "checkout" {
+            let name = f.name.trim();
+            if f.mode == "checkout" {
                 app.git_checkout(&who, id, name)
                     .await
                     .map(|b| (format!("Switched to {b}."), String::new()))
             } else {
                 // The panel's form says whether to switch; a form without the field (older
                 // pages) creates and switches, as it always did.
-                let switch = !f.contains_key("has_switch") || f.contains_key("switch");
+                let switch = f.has_switch.is_none() || f.switch.is_some();
                 app.git_create_branch(&who, id, name, None, switch)
                     .await
                     .map(|_| {

@@ -401,16 +401,28 @@ async fn after_action(
     }
 }
 
+/// An issue action's form: the comment's `body`, the `assignee`, the agent's `tool` and
+/// `prompt` (see `agents::StartForm`), and `from=dashboard` for a pinned-issue card.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct IssueActionForm {
+    body: String,
+    assignee: Option<String>,
+    tool: String,
+    prompt: String,
+    from: String,
+}
+
 #[handler]
 pub async fn issue_action(
     req: &Request,
     Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<IssueActionForm>,
 ) -> Response {
     let res = match action.as_str() {
         "comment" => app
-            .comment_issue(&who, id, field(&f, "body"))
+            .comment_issue(&who, id, &f.body)
             .await
             .map(|_| "Comment added.".to_string()),
         "close" => app
@@ -427,14 +439,21 @@ pub async fn issue_action(
             .map(|_| "Refreshed from the tracker.".to_string()),
         "assign" => {
             let a = f
-                .get("assignee")
+                .assignee
+                .as_deref()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
             app.assign_issue(&who, id, None, a)
                 .await
                 .map(|v| format!("Assigned to {}.", v.issue.assignee.unwrap_or_default()))
         }
-        "agent" => return super::agents::issue_agent(app, &who, id, &f).await,
+        "agent" => {
+            let start = super::agents::StartForm {
+                tool: f.tool,
+                prompt: f.prompt,
+            };
+            return super::agents::issue_agent(app, &who, id, &start).await;
+        }
         "context" => app
             .populate_context(&who, id)
             .await
@@ -450,7 +469,7 @@ pub async fn issue_action(
             );
         }
     };
-    if field(&f, "from") == "dashboard" && is_htmx(req) {
+    if f.from == "dashboard" && is_htmx(req) {
         // A pinned-issue card's action: the refreshed section, the outcome as a toast (or
         // the error next to the button).
         return match res {
@@ -1088,31 +1107,45 @@ pub fn trackers_account_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Re
     trackers_account_page(app, &who, None, None).into_response()
 }
 
+/// The tracker account forms: `identity` (the user names on each tracker; a field not sent
+/// is `None`) and `credentials` (an integration's API token, and the Jira email).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TrackersAccountForm {
+    github_username: Option<String>,
+    gitlab_username: Option<String>,
+    jira_account_id: Option<String>,
+    jira_email: Option<String>,
+    integration_id: String,
+    api_token: String,
+}
+
 #[handler]
 pub fn trackers_account_post(
     Data(app): AppData<'_>,
     Path(action): Path<String>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<TrackersAccountForm>,
 ) -> Response {
     let res = crate::store::run_blocking(|| match action.as_str() {
         "identity" => app
             .update_identity_map(
                 &who,
                 who.id(),
-                f.get("github_username").cloned(),
-                f.get("gitlab_username").cloned(),
-                f.get("jira_account_id").cloned(),
+                f.github_username.clone(),
+                f.gitlab_username.clone(),
+                f.jira_account_id.clone(),
             )
             .map(|_| "Identities saved.".to_string()),
         "credentials" => {
             let settings = f
-                .get("jira_email")
+                .jira_email
+                .as_deref()
                 .map(|e| e.trim())
                 .filter(|e| !e.is_empty())
                 .map(|e| serde_json::json!({"username": e}));
-            match field(&f, "integration_id").parse::<u64>() {
+            match f.integration_id.parse::<u64>() {
                 Ok(i) => app
-                    .set_credential(&who, i, field(&f, "api_token"), settings)
+                    .set_credential(&who, i, &f.api_token, settings)
                     .map(|(_, created)| {
                         if created {
                             "Token saved.".to_string()

@@ -14,7 +14,7 @@ use crate::services::access::{MemberChange, MemberOf, MemberView};
 use maud::{Markup, html};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
-use std::collections::HashMap;
+use serde::Deserialize;
 
 fn base(target: MemberOf) -> String {
     match target {
@@ -142,19 +142,30 @@ pub(super) fn members_section(
     }
 }
 
-fn add(
-    app: &App,
-    who: &Identity,
-    target: MemberOf,
-    f: &HashMap<String, String>,
-) -> Result<String, AppError> {
-    let email = field(f, "email").trim();
+/// The "Add a member" form: the user's email and the role to give.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AddForm {
+    email: String,
+    role: String,
+}
+
+/// A member row's form: `action` is `role` (with the new `role`) or `remove`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ChangeForm {
+    action: String,
+    role: String,
+}
+
+fn add(app: &App, who: &Identity, target: MemberOf, f: &AddForm) -> Result<String, AppError> {
+    let email = f.email.trim();
     if email.is_empty() {
         return Err(AppError::BadRequest(
             "Enter the email of the user to add".into(),
         ));
     }
-    let role = Role::parse(field(f, "role")).map_err(AppError::BadRequest)?;
+    let role = Role::parse(&f.role).map_err(AppError::BadRequest)?;
     let user_id = app.member_user_by_email(who, target, email)?;
     crate::store::run_blocking(|| {
         app.change_member(who, target, user_id, MemberChange::Add(role))
@@ -171,7 +182,7 @@ fn change(
     who: &Identity,
     target: MemberOf,
     user_id: u64,
-    f: &HashMap<String, String>,
+    f: &ChangeForm,
 ) -> Result<String, AppError> {
     let email = app
         .list_members(who, target)?
@@ -179,7 +190,7 @@ fn change(
         .find(|m| m.membership.user_id == user_id)
         .map(|m| m.email)
         .unwrap_or_else(|| format!("user {user_id}"));
-    match field(f, "action") {
+    match f.action.as_str() {
         "remove" => {
             crate::store::run_blocking(|| {
                 app.change_member(who, target, user_id, MemberChange::Remove)
@@ -187,7 +198,7 @@ fn change(
             Ok(format!("Removed {email}"))
         }
         "role" => {
-            let role = Role::parse(field(f, "role")).map_err(AppError::BadRequest)?;
+            let role = Role::parse(&f.role).map_err(AppError::BadRequest)?;
             crate::store::run_blocking(|| {
                 app.change_member(who, target, user_id, MemberChange::Set(role))
             })?;
@@ -222,7 +233,7 @@ fn respond(app: &App, who: &Identity, target: MemberOf, res: Result<String, AppE
 pub fn tenant_members_post(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<AddForm>,
 ) -> Response {
     let target = MemberOf::Tenant(id);
     respond(app, &who, target, add(app, &who, target, &f))
@@ -232,7 +243,7 @@ pub fn tenant_members_post(
 pub fn tenant_member_post(
     Data(app): AppData<'_>,
     Path((id, user_id)): Path<(u64, u64)>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<ChangeForm>,
 ) -> Response {
     let target = MemberOf::Tenant(id);
     respond(app, &who, target, change(app, &who, target, user_id, &f))
@@ -242,7 +253,7 @@ pub fn tenant_member_post(
 pub fn project_members_post(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<AddForm>,
 ) -> Response {
     let target = MemberOf::Project(id);
     respond(app, &who, target, add(app, &who, target, &f))
@@ -252,7 +263,7 @@ pub fn project_members_post(
 pub fn project_member_post(
     Data(app): AppData<'_>,
     Path((id, user_id)): Path<(u64, u64)>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<ChangeForm>,
 ) -> Response {
     let target = MemberOf::Project(id);
     respond(app, &who, target, change(app, &who, target, user_id, &f))

@@ -9,12 +9,29 @@ use crate::services::ssh::SshKeyInput;
 use maud::{Markup, html};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
-use std::collections::HashMap;
+use serde::Deserialize;
+
+/// The page's forms (add a key, assign a key, trust on first use, scan a host): every field
+/// as sent, blank when missing; on an error the page shows the add and scan fields again.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct SshForm {
+    name: String,
+    tenant_id: String,
+    private_key_content: String,
+    public_key_content: String,
+    project_id: String,
+    ssh_key_id: String,
+    state: String,
+    host: String,
+    port: String,
+    pin: String,
+}
 
 fn ssh_page(
     app: &App,
     who: &Identity,
-    f: &HashMap<String, String>,
+    f: &SshForm,
     error: Option<&str>,
     notice: Option<&str>,
     created: Option<(&str, &str)>,
@@ -65,14 +82,14 @@ fn ssh_page(
                 form #ssh-key-form method="post" action="/ssh-keys" hx-post="/ssh-keys" hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" {
                     (csrf_field(who))
                     div.grid {
-                        label { "Name" input type="text" name="name" value=(field(f, "name")) required maxlength="255"; }
+                        label { "Name" input type="text" name="name" value=(f.name) required maxlength="255"; }
                         label { "Tenant" select name="tenant_id" {
                             option value="" { "All tenants" }
-                            @for t in &tenants { option value=(t.tenant.id) selected[field(f, "tenant_id") == t.tenant.id.to_string()] { (t.tenant.name) } }
+                            @for t in &tenants { option value=(t.tenant.id) selected[f.tenant_id == t.tenant.id.to_string()] { (t.tenant.name) } }
                         } }
                     }
                     label { "Private key (leave empty to generate a new ed25519 key)" textarea name="private_key_content" rows="4" autocomplete="off" placeholder="Paste an OpenSSH or PEM private key (no passphrase)" {} }
-                    label { "Public key (optional)" input type="text" name="public_key_content" value=(field(f, "public_key_content")); }
+                    label { "Public key (optional)" input type="text" name="public_key_content" value=(f.public_key_content); }
                     button #ssh-key-submit type="submit" { "Save key" }
                 }
             }
@@ -128,8 +145,8 @@ fn ssh_page(
             form #known-host-form method="post" action="/known-hosts/scan" hx-post="/known-hosts/scan" hx-target="#ssh-section" hx-select="#ssh-section" hx-swap="outerHTML" hx-disabled-elt="find button" {
                 (csrf_field(who))
                 div.grid {
-                    label { "Host" input type="text" name="host" value=(field(f, "host")) required placeholder="github.com"; }
-                    label { "Port" input type="number" name="port" value=(if field(f, "port").is_empty() { "22" } else { field(f, "port") }) min="1" max="65535"; }
+                    label { "Host" input type="text" name="host" value=(f.host) required placeholder="github.com"; }
+                    label { "Port" input type="number" name="port" value=(if f.port.is_empty() { "22" } else { f.port.as_str() }) min="1" max="65535"; }
                 }
                 label { input type="checkbox" name="pin" value="1"; " Trust the key now (check the fingerprint first)" }
                 button.secondary type="submit" { "Check host key" } span.htmx-indicator { " Connecting…" }
@@ -151,12 +168,12 @@ fn full(who: &Identity, body: Markup) -> Markup {
     page("SSH keys", Some(who), body)
 }
 
-fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome) -> Response {
+fn respond(app: &App, who: &Identity, f: &SshForm, res: Outcome) -> Response {
     let shown = match &res {
         Ok((notice, created)) => ssh_page(
             app,
             who,
-            &HashMap::new(),
+            &SshForm::default(),
             None,
             notice.as_deref(),
             created.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
@@ -174,25 +191,24 @@ fn respond(app: &App, who: &Identity, f: &HashMap<String, String>, res: Outcome)
 
 #[handler]
 pub fn ssh_keys_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
-    match ssh_page(app, &who, &HashMap::new(), None, None, None, None) {
+    match ssh_page(app, &who, &SshForm::default(), None, None, None, None) {
         Ok(m) => full(&who, m).into_response(),
         Err(e) => not_found(&who, &e),
     }
 }
 
-fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
-    f.get(k)
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+/// A field trimmed, `None` when blank.
+fn opt(v: &str) -> Option<String> {
+    Some(v.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 #[handler]
-pub fn ssh_keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
+pub fn ssh_keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm>) -> Response {
     let input = SshKeyInput {
-        name: opt(&f, "name").unwrap_or_default(),
-        tenant_id: opt(&f, "tenant_id").and_then(|t| t.parse().ok()),
-        private_key: opt(&f, "private_key_content"),
-        public_key: opt(&f, "public_key_content"),
+        name: opt(&f.name).unwrap_or_default(),
+        tenant_id: opt(&f.tenant_id).and_then(|t| t.parse().ok()),
+        private_key: opt(&f.private_key_content),
+        public_key: opt(&f.public_key_content),
     };
     let res = crate::store::run_blocking(|| app.add_ssh_key(&who, input)).map(|v| {
         (
@@ -207,17 +223,17 @@ pub fn ssh_keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>)
 pub fn ssh_key_delete(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let res = crate::store::run_blocking(|| app.delete_ssh_key(&who, id))
         .map(|_| (Some(format!("SSH key {id} deleted.")), None));
-    respond(app, &who, &f, res)
+    respond(app, &who, &SshForm::default(), res)
 }
 
 #[handler]
-pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
-    let project = opt(&f, "project_id").and_then(|p| p.parse::<u64>().ok());
-    let key = opt(&f, "ssh_key_id").and_then(|k| k.parse::<u64>().ok());
+pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm>) -> Response {
+    let project = opt(&f.project_id).and_then(|p| p.parse::<u64>().ok());
+    let key = opt(&f.ssh_key_id).and_then(|k| k.parse::<u64>().ok());
     let res = match project {
         None => Err(crate::error::AppError::BadRequest(
             "Choose a project".into(),
@@ -239,11 +255,11 @@ pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>
 pub async fn known_hosts_post(
     Data(app): AppData<'_>,
     Path(action): Path<String>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<SshForm>,
 ) -> Response {
     let res = match action.as_str() {
         "tofu" => {
-            let on = field(&f, "state") == "on";
+            let on = f.state == "on";
             app.set_trust_on_first_use(&who, on).map(|_| {
                 (
                     Some(format!(
@@ -255,10 +271,10 @@ pub async fn known_hosts_post(
             })
         }
         "scan" => {
-            let host = field(&f, "host").to_string();
-            let port = field(&f, "port").parse::<u16>().unwrap_or(22);
+            let host = f.host.clone();
+            let port = f.port.parse::<u16>().unwrap_or(22);
             let res = app
-                .scan_host(&who, &host, port, !field(&f, "pin").is_empty())
+                .scan_host(&who, &host, port, !f.pin.is_empty())
                 .await
                 .map(|(_, fp, state)| {
                     let advice = match state {
@@ -280,11 +296,11 @@ pub async fn known_hosts_post(
 fn scan_response(
     app: &App,
     who: &Identity,
-    f: &HashMap<String, String>,
+    f: &SshForm,
     res: Result<String, crate::error::AppError>,
 ) -> Response {
     let (kept, scan) = match &res {
-        Ok(m) => (HashMap::new(), Ok(m.clone())),
+        Ok(m) => (SshForm::default(), Ok(m.clone())),
         Err(e) => (f.clone(), Err(e.to_string())),
     };
     let scan = scan.as_ref().map(String::as_str).map_err(String::as_str);
@@ -299,9 +315,9 @@ fn scan_response(
 pub fn known_host_delete(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let res = crate::store::run_blocking(|| app.delete_known_host(&who, id))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));
-    respond(app, &who, &f, res)
+    respond(app, &who, &SshForm::default(), res)
 }
