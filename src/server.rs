@@ -220,7 +220,7 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
-    let _ = app.self_url.set(format!("http://{local}"));
+    let _ = app.sessions.self_url.set(format!("http://{local}"));
     serve_http(
         listener,
         build_routes(app),
@@ -502,15 +502,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let store = Store::open(&config.data_dir)?;
     let app = App::new(store, config.clone())?.shared();
-    let sandbox_broken = app.check_sandbox();
+    let sandbox_broken = app.sandbox.check_sandbox();
     if let Some(why) = &sandbox_broken {
         tracing::error!(error = %why, "the agent sandbox cannot be built: agents, git and project playbooks will refuse to run");
     }
-    if let Err(e) = app.ansible_startup() {
+    if let Err(e) = app.ansible.ansible_startup() {
         tracing::warn!(error = %e, "ansible directory not prepared");
     }
-    let bootstrap = app.bootstrap()?;
-    let interrupted = app.mark_interrupted_syncs()?;
+    let bootstrap = app.accounts.bootstrap()?;
+    let interrupted = app.trackers.mark_interrupted_syncs()?;
     if interrupted > 0 {
         tracing::warn!(
             interrupted,
@@ -529,8 +529,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         local
     };
-    let _ = app.self_url.set(format!("http://{loopback}"));
-    match app.rediscover_sessions().await {
+    let _ = app.sessions.self_url.set(format!("http://{loopback}"));
+    match app.sessions.rediscover_sessions().await {
         Ok((kept, ended)) if kept + ended > 0 => {
             tracing::info!(kept, ended, "ai sessions checked against tmux")
         }
@@ -583,7 +583,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
     };
-    let mut restart_rx = app.restart.subscribe();
+    let mut restart_rx = app.system.restart.subscribe();
     let restart_app = app.clone();
     let shutdown = async move {
         tokio::select! {
@@ -608,7 +608,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
-    if *restart_app.restart.borrow() {
+    if *restart_app.system.restart.borrow() {
         drop(restart_app);
         return reexec(local, config.secret_key.as_deref());
     }

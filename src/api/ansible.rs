@@ -215,6 +215,7 @@ impl AnsibleApi {
         project_id: Query<Option<u64>>,
     ) -> R<Json<PlaybooksEnvelope>> {
         let list: Vec<PlaybookObj> = app
+            .ansible
             .list_playbooks(auth.identity(), project_id.0)?
             .into_iter()
             .map(|p| PlaybookObj {
@@ -237,7 +238,9 @@ impl AnsibleApi {
         auth: Auth,
         project_id: Query<Option<u64>>,
     ) -> R<Json<InventoriesEnvelope>> {
-        let list = app.list_inventories(auth.identity(), project_id.0)?;
+        let list = app
+            .ansible
+            .list_inventories(auth.identity(), project_id.0)?;
         Ok(Json(InventoriesEnvelope {
             count: list.len(),
             inventories: list,
@@ -254,7 +257,7 @@ impl AnsibleApi {
         body: Json<RunBody>,
     ) -> R<Accepted<RunEnvelope>> {
         let b = body.0;
-        let run = app.0.start_playbook(
+        let run = app.ansible.start_playbook(
             auth.identity(),
             RunRequest {
                 playbook: b.playbook.0,
@@ -282,6 +285,7 @@ impl AnsibleApi {
         limit: Query<Option<usize>>,
     ) -> R<Json<RunsEnvelope>> {
         let runs: Vec<RunObj> = app
+            .ansible
             .list_runs(auth.identity(), limit.0.unwrap_or(50))?
             .into_iter()
             .map(|r| run_obj(r, false))
@@ -295,7 +299,7 @@ impl AnsibleApi {
     /// One run with its full output.
     #[oai(path = "/ansible/runs/:id", method = "get")]
     async fn run_get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<RunEnvelope>> {
-        let r = app.get_run(auth.identity(), id.0)?;
+        let r = app.ansible.get_run(auth.identity(), id.0)?;
         Ok(Json(RunEnvelope {
             stream: format!("/streams/ansible/runs/{}", r.id),
             run: run_obj(r, true),
@@ -311,7 +315,7 @@ impl AnsibleApi {
         id: Path<u64>,
         offset: Query<Option<usize>>,
     ) -> R<Json<RunOutput>> {
-        let r = app.get_run(auth.identity(), id.0)?;
+        let r = app.ansible.get_run(auth.identity(), id.0)?;
         let from = offset.0.unwrap_or(0).min(r.output.len());
         let from = (0..=from)
             .rev()
@@ -330,7 +334,7 @@ impl AnsibleApi {
     /// Stop a queued or running run (the whole ansible-playbook process group).
     #[oai(path = "/ansible/runs/:id/cancel", method = "post")]
     async fn cancel(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<AnsibleMessage>> {
-        app.cancel_run(auth.identity(), id.0)?;
+        app.ansible.cancel_run(auth.identity(), id.0)?;
         Ok(Json(AnsibleMessage {
             message: format!("Run {} is being cancelled", id.0),
         }))
@@ -340,6 +344,7 @@ impl AnsibleApi {
     #[oai(path = "/ansible/schedules", method = "get")]
     async fn schedules(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SchedulesEnvelope>> {
         let list: Vec<AnsibleScheduleObj> = app
+            .ansible
             .list_schedules(auth.identity())?
             .into_iter()
             .map(ansible_schedule_obj)
@@ -358,7 +363,7 @@ impl AnsibleApi {
         body: Json<ScheduleBody>,
     ) -> R<Created<AnsibleScheduleObj>> {
         let b = body.0;
-        let s = app.add_schedule(
+        let s = app.ansible.add_schedule(
             auth.identity(),
             &b.cron.0,
             RunRequest {
@@ -382,7 +387,7 @@ impl AnsibleApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<AnsibleMessage>> {
-        app.delete_schedule(auth.identity(), id.0)?;
+        app.ansible.delete_schedule(auth.identity(), id.0)?;
         Ok(Json(AnsibleMessage {
             message: format!("Schedule {} deleted", id.0),
         }))
@@ -396,8 +401,11 @@ impl AnsibleApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Accepted<RunEnvelope>> {
-        let run_id = app.run_ansible_schedule(auth.identity(), id.0).await?;
-        let r = app.get_run(auth.identity(), run_id)?;
+        let run_id = app
+            .ansible
+            .run_ansible_schedule(auth.identity(), id.0)
+            .await?;
+        let r = app.ansible.get_run(auth.identity(), run_id)?;
         Ok(Accepted::Accepted(Json(RunEnvelope {
             stream: format!("/streams/ansible/runs/{run_id}"),
             run: run_obj(r, false),

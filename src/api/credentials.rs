@@ -105,6 +105,7 @@ impl CredentialsApi {
     async fn credentials(&self, app: AppRef<'_>, auth: Auth) -> R<Json<CredentialsEnvelope>> {
         Ok(Json(CredentialsEnvelope {
             credentials: app
+                .trackers
                 .list_credentials(auth.identity())?
                 .into_iter()
                 .map(Into::into)
@@ -126,7 +127,8 @@ impl CredentialsApi {
             .ok_or_else(|| AppError::BadRequest("integration_id is required".into()))?;
         let token = opt(b.api_token).unwrap_or_default();
         let (c, created) = crate::store::run_blocking(|| {
-            app.set_credential(auth.identity(), integration_id, &token, b.settings)
+            app.trackers
+                .set_credential(auth.identity(), integration_id, &token, b.settings)
         })?;
         Ok(if created {
             CreatedOrOk::Created(Json(CredentialSaved {
@@ -143,7 +145,7 @@ impl CredentialsApi {
 
     #[oai(path = "/auth/integration-credentials/:id", method = "delete")]
     async fn delete_credential(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.delete_credential(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.delete_credential(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -152,7 +154,7 @@ impl CredentialsApi {
     async fn my_identity(&self, app: AppRef<'_>, auth: Auth) -> R<Json<IdentityEnvelope>> {
         let id = auth.identity();
         Ok(Json(IdentityEnvelope {
-            identity: app.get_identity_map(id, id.id())?.into(),
+            identity: app.trackers.get_identity_map(id, id.id())?.into(),
         }))
     }
 
@@ -166,7 +168,7 @@ impl CredentialsApi {
         let id = auth.identity();
         let b = body.0;
         let m = crate::store::run_blocking(|| {
-            app.update_identity_map(
+            app.trackers.update_identity_map(
                 id,
                 id.id(),
                 opt(b.github_username),
@@ -186,7 +188,7 @@ impl CredentialsApi {
         id: Path<u64>,
     ) -> R<Json<IdentityEnvelope>> {
         Ok(Json(IdentityEnvelope {
-            identity: app.get_identity_map(auth.identity(), id.0)?.into(),
+            identity: app.trackers.get_identity_map(auth.identity(), id.0)?.into(),
         }))
     }
 
@@ -200,7 +202,7 @@ impl CredentialsApi {
     ) -> R<Json<IdentityEnvelope>> {
         let b = body.0;
         let m = crate::store::run_blocking(|| {
-            app.update_identity_map(
+            app.trackers.update_identity_map(
                 auth.identity(),
                 id.0,
                 opt(b.github_username),

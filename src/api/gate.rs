@@ -161,9 +161,9 @@ impl FreshKeys {
 fn key_identity(app: &App, fresh: &FreshKeys, key: &str, slow: bool) -> Result<Identity, AppError> {
     let digest = crate::domain::keys::digest(key.trim());
     let res = if fresh.is_fresh(&digest, crate::domain::model::now()) {
-        app.authenticate_key_with(key, slow)
+        app.accounts.authenticate_key_with(key, slow)
     } else {
-        crate::store::run_blocking(|| app.authenticate_key_with(key, slow))
+        crate::store::run_blocking(|| app.accounts.authenticate_key_with(key, slow))
     };
     if let Some(t) = res
         .as_ref()
@@ -201,7 +201,7 @@ fn resolve(
     if let Some(key) = presented_key {
         // A valid key always works, whoever else failed from the same address (every agent on
         // a host shares 127.0.0.1); only failing credentials are slowed down.
-        let blocked = app.api_limiter.blocked_for(client);
+        let blocked = app.accounts.api_limiter.blocked_for(client);
         let res = key_identity(app, fresh, &key, blocked.is_none());
         if matches!(res, Err(AppError::Unauthorized { .. })) {
             if let Some(wait) = blocked {
@@ -209,12 +209,13 @@ fn resolve(
                     "Too many failed authentication attempts from {client}. Try again in {wait} seconds."
                 )));
             }
-            app.api_limiter.record_failure(client);
+            app.accounts.api_limiter.record_failure(client);
         }
         return res;
     }
     if let Some(token) = cookie_value(req, SESSION_COOKIE) {
         let id = app
+            .accounts
             .session_identity(&token)?
             .ok_or_else(|| AppError::unauthorized("Your session has expired; log in again"))?;
         if is_write(req.method()) {
@@ -567,7 +568,7 @@ impl<E> ApiGateEndpoint<E> {
             client,
             error,
         );
-        crate::store::run_blocking(|| self.app.record_audit(entry));
+        crate::store::run_blocking(|| self.app.audit.record_audit(entry));
     }
 }
 

@@ -310,7 +310,7 @@ impl GitApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<WorkspaceStatusObj>> {
-        let s = app.workspace_status(auth.identity(), id.0)?;
+        let s = app.git.workspace_status(auth.identity(), id.0)?;
         Ok(Json(WorkspaceStatusObj {
             error: (!s.has_git).then(|| {
                 "Workspace not initialised: POST /projects/{id}/workspace/init"
@@ -330,7 +330,7 @@ impl GitApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<WorkspaceInit>> {
-        let (path, created) = app.workspace_init(auth.identity(), id.0).await?;
+        let (path, created) = app.git.workspace_init(auth.identity(), id.0).await?;
         let p = path.display().to_string();
         Ok(Json(WorkspaceInit {
             success: true,
@@ -351,7 +351,8 @@ impl GitApi {
     async fn status(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<StatusEnvelope>> {
         Ok(Json(StatusEnvelope {
             status: GitStatusObj::from_report(
-                app.git_status_or_reason(auth.identity(), id.0, true)
+                app.git
+                    .git_status_or_reason(auth.identity(), id.0, true)
                     .await?,
             ),
         }))
@@ -368,6 +369,7 @@ impl GitApi {
         clean: Query<Option<bool>>,
     ) -> R<Json<ResultEnvelope>> {
         let out = app
+            .git
             .git_pull(
                 auth.identity(),
                 id.0,
@@ -384,7 +386,7 @@ impl GitApi {
     /// Fetch from origin (remote-tracking branches only; the working tree is untouched).
     #[oai(path = "/projects/:id/git/fetch", method = "post")]
     async fn fetch(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<ResultEnvelope>> {
-        let out = app.git_fetch(auth.identity(), id.0).await?;
+        let out = app.git.git_fetch(auth.identity(), id.0).await?;
         Ok(Json(ResultEnvelope {
             result: out,
             message: "Fetch completed successfully".into(),
@@ -401,6 +403,7 @@ impl GitApi {
         r#ref: Query<Option<String>>,
     ) -> R<Json<ResultEnvelope>> {
         let out = app
+            .git
             .git_push(auth.identity(), id.0, r#ref.0.as_deref())
             .await?;
         Ok(Json(ResultEnvelope {
@@ -426,6 +429,7 @@ impl GitApi {
             .map(|s| s.0)
             .collect();
         let (output, commit) = app
+            .git
             .git_commit(
                 auth.identity(),
                 id.0,
@@ -448,7 +452,7 @@ impl GitApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<BranchesEnvelope>> {
-        let (list, current) = app.git_branches(auth.identity(), id.0).await?;
+        let (list, current) = app.git.git_branches(auth.identity(), id.0).await?;
         Ok(Json(BranchesEnvelope {
             branches: list
                 .into_iter()
@@ -474,14 +478,15 @@ impl GitApi {
         let b = body.0;
         let name = opt(b.name).unwrap_or_default();
         let checkout = b.checkout.unwrap_or(true);
-        app.git_create_branch(
-            auth.identity(),
-            id.0,
-            &name,
-            opt(b.from_branch).as_deref(),
-            checkout,
-        )
-        .await?;
+        app.git
+            .git_create_branch(
+                auth.identity(),
+                id.0,
+                &name,
+                opt(b.from_branch).as_deref(),
+                checkout,
+            )
+            .await?;
         let name = name.trim().to_string();
         Ok(Created::Created(Json(BranchCreated {
             message: format!("Branch '{name}' created successfully"),
@@ -500,7 +505,7 @@ impl GitApi {
         body: Json<CheckoutRequest>,
     ) -> R<Json<CheckoutResult>> {
         let b = opt(body.0.branch).unwrap_or_default();
-        app.git_checkout(auth.identity(), id.0, &b).await?;
+        app.git.git_checkout(auth.identity(), id.0, &b).await?;
         let b = b.trim().to_string();
         Ok(Json(CheckoutResult {
             message: format!("Switched to branch '{b}'"),
@@ -521,7 +526,7 @@ impl GitApi {
         )]
         limit: Query<usize>,
     ) -> R<Json<LogEnvelope>> {
-        let commits = app.git_log(auth.identity(), id.0, limit.0).await?;
+        let commits = app.git.git_log(auth.identity(), id.0, limit.0).await?;
         Ok(Json(LogEnvelope {
             commits: commits.into_iter().map(Into::into).collect(),
         }))
@@ -538,6 +543,7 @@ impl GitApi {
         staged: Query<Option<bool>>,
     ) -> R<Json<DiffEnvelope>> {
         let (diff, truncated) = app
+            .git
             .git_diff(
                 auth.identity(),
                 id.0,
@@ -558,7 +564,8 @@ impl GitApi {
         path: Query<Option<String>>,
     ) -> R<Json<FilesEnvelope>> {
         let (p, list) = crate::store::run_blocking(|| {
-            app.list_files(auth.identity(), id.0, path.0.as_deref().unwrap_or(""))
+            app.git
+                .list_files(auth.identity(), id.0, path.0.as_deref().unwrap_or(""))
         })?;
         Ok(Json(FilesEnvelope {
             path: p,
@@ -594,7 +601,7 @@ fn file_content(
     id: u64,
     path: &str,
 ) -> Result<ContentEnvelope, crate::error::AppError> {
-    let (p, c) = crate::store::run_blocking(|| app.read_file(who, id, path))?;
+    let (p, c) = crate::store::run_blocking(|| app.git.read_file(who, id, path))?;
     Ok(match c {
         FileContent::Text(t) => ContentEnvelope {
             path: p,

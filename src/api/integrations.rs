@@ -240,6 +240,7 @@ impl IntegrationsApi {
         provider: Query<Option<String>>,
     ) -> R<Json<IntegrationsEnvelope>> {
         let list: Vec<IntegrationObj> = app
+            .trackers
             .list_integrations(auth.identity(), tenant_id.0, provider.0.as_deref())?
             .into_iter()
             .map(Into::into)
@@ -259,6 +260,7 @@ impl IntegrationsApi {
         id: Path<u64>,
     ) -> R<Json<IntegrationsEnvelope>> {
         let list: Vec<IntegrationObj> = app
+            .trackers
             .list_integrations(auth.identity(), Some(id.0), None)?
             .into_iter()
             .map(Into::into)
@@ -277,8 +279,10 @@ impl IntegrationsApi {
         auth: Auth,
         body: Json<IntegrationRequest>,
     ) -> R<Created<IntegrationEnvelope>> {
-        let v =
-            crate::store::run_blocking(|| app.create_integration(auth.identity(), body.0.into()))?;
+        let v = crate::store::run_blocking(|| {
+            app.trackers
+                .create_integration(auth.identity(), body.0.into())
+        })?;
         Ok(Created::Created(Json(IntegrationEnvelope {
             integration: v.into(),
         })))
@@ -305,14 +309,15 @@ impl IntegrationsApi {
             return Err(AppError::BadRequest("Jira needs base_url".into()).into());
         }
         test_result(
-            app.test_credentials(
-                auth.identity(),
-                &provider,
-                &token,
-                base.as_deref(),
-                email.as_deref(),
-            )
-            .await,
+            app.trackers
+                .test_credentials(
+                    auth.identity(),
+                    &provider,
+                    &token,
+                    base.as_deref(),
+                    email.as_deref(),
+                )
+                .await,
         )
     }
 
@@ -324,7 +329,7 @@ impl IntegrationsApi {
         id: Path<u64>,
     ) -> R<Json<IntegrationEnvelope>> {
         Ok(Json(IntegrationEnvelope {
-            integration: app.get_integration(auth.identity(), id.0)?.into(),
+            integration: app.trackers.get_integration(auth.identity(), id.0)?.into(),
         }))
     }
 
@@ -338,7 +343,8 @@ impl IntegrationsApi {
         body: Json<IntegrationRequest>,
     ) -> R<Json<IntegrationEnvelope>> {
         let v = crate::store::run_blocking(|| {
-            app.update_integration(auth.identity(), id.0, body.0.into())
+            app.trackers
+                .update_integration(auth.identity(), id.0, body.0.into())
         })?;
         Ok(Json(IntegrationEnvelope {
             integration: v.into(),
@@ -348,20 +354,21 @@ impl IntegrationsApi {
     /// Delete an integration with its project links and their stored issues (admin).
     #[oai(path = "/integrations/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.delete_integration(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.delete_integration(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
     /// Test the stored credentials of an integration (admin).
     #[oai(path = "/integrations/:id/test", method = "post")]
     async fn test(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TestResult>> {
-        test_result(app.test_integration(auth.identity(), id.0).await)
+        test_result(app.trackers.test_integration(auth.identity(), id.0).await)
     }
 
     /// Project links of an integration.
     #[oai(path = "/integrations/:id/projects", method = "get")]
     async fn links(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinksEnvelope>> {
         let links: Vec<LinkObj> = app
+            .trackers
             .list_links(auth.identity(), Some(id.0), None)?
             .into_iter()
             .map(Into::into)
@@ -381,8 +388,10 @@ impl IntegrationsApi {
         id: Path<u64>,
         body: Json<LinkRequest>,
     ) -> R<Created<LinkEnvelope>> {
-        let v =
-            crate::store::run_blocking(|| app.create_link(auth.identity(), id.0, body.0.into()))?;
+        let v = crate::store::run_blocking(|| {
+            app.trackers
+                .create_link(auth.identity(), id.0, body.0.into())
+        })?;
         Ok(Created::Created(Json(LinkEnvelope { link: v.into() })))
     }
 
@@ -395,6 +404,7 @@ impl IntegrationsApi {
         id: Path<u64>,
     ) -> R<Json<LinksEnvelope>> {
         let links: Vec<LinkObj> = app
+            .trackers
             .list_links(auth.identity(), None, Some(id.0))?
             .into_iter()
             .map(Into::into)
@@ -408,7 +418,7 @@ impl IntegrationsApi {
     #[oai(path = "/project-integrations/:id", method = "get")]
     async fn get_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinkEnvelope>> {
         Ok(Json(LinkEnvelope {
-            link: app.get_link(auth.identity(), id.0)?.into(),
+            link: app.trackers.get_link(auth.identity(), id.0)?.into(),
         }))
     }
 
@@ -421,15 +431,17 @@ impl IntegrationsApi {
         id: Path<u64>,
         body: Json<LinkRequest>,
     ) -> R<Json<LinkEnvelope>> {
-        let v =
-            crate::store::run_blocking(|| app.update_link(auth.identity(), id.0, body.0.into()))?;
+        let v = crate::store::run_blocking(|| {
+            app.trackers
+                .update_link(auth.identity(), id.0, body.0.into())
+        })?;
         Ok(Json(LinkEnvelope { link: v.into() }))
     }
 
     /// Remove a project link and its stored issues (admin).
     #[oai(path = "/project-integrations/:id", method = "delete")]
     async fn delete_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.delete_link(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.delete_link(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 }

@@ -92,7 +92,7 @@ pub async fn stream_issues(app: Arc<App>, who: Identity, f: IssueFilter) -> R<Is
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     let offset = f.offset;
     tokio::task::spawn_blocking(move || {
-        let listing = match app.plan_issues(&who, &f) {
+        let listing = match app.trackers.plan_issues(&who, &f) {
             Ok(l) => l,
             Err(e) => {
                 let _ = ready_tx.send(Err(e));
@@ -166,7 +166,7 @@ pub async fn page_issues(
 ) -> R<IssuesListResponse> {
     use crate::domain::issues::{link_header, next_page_link};
     let (offset, limit) = (f.offset, f.limit);
-    let page = tokio::task::spawn_blocking(move || app.list_issues(&who, &f))
+    let page = tokio::task::spawn_blocking(move || app.trackers.list_issues(&who, &f))
         .await
         .map_err(|e| AppError::Internal(format!("the issue list failed: {e}")))??;
     let next = next_page_link("/api/v1/issues", query, offset, limit, page.total);

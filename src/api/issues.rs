@@ -289,6 +289,7 @@ impl IssuesApi {
     #[oai(path = "/issues/pinned", method = "get")]
     async fn pinned(&self, app: AppRef<'_>, auth: Auth) -> R<Json<PinnedEnvelope>> {
         let issues: Vec<IssueObj> = app
+            .trackers
             .pinned_issues(auth.identity())?
             .into_iter()
             .map(Into::into)
@@ -309,6 +310,7 @@ impl IssuesApi {
     ) -> R<Created<IssueEnvelope>> {
         let b = body.0;
         let v = app
+            .trackers
             .create_issue(
                 auth.identity(),
                 NewIssue {
@@ -331,7 +333,7 @@ impl IssuesApi {
     #[oai(path = "/issues/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
         Ok(Json(IssueEnvelope {
-            issue: app.get_issue(auth.identity(), id.0)?.into(),
+            issue: app.trackers.get_issue(auth.identity(), id.0)?.into(),
         }))
     }
 
@@ -346,6 +348,7 @@ impl IssuesApi {
     ) -> R<Json<IssueEnvelope>> {
         let b = body.0;
         let v = app
+            .trackers
             .update_issue(
                 auth.identity(),
                 id.0,
@@ -364,7 +367,11 @@ impl IssuesApi {
     #[oai(path = "/issues/:id/close", method = "post")]
     async fn close(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
         Ok(Json(IssueEnvelope {
-            issue: app.close_issue(auth.identity(), id.0, false).await?.into(),
+            issue: app
+                .trackers
+                .close_issue(auth.identity(), id.0, false)
+                .await?
+                .into(),
         }))
     }
 
@@ -372,7 +379,11 @@ impl IssuesApi {
     #[oai(path = "/issues/:id/reopen", method = "post")]
     async fn reopen(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
         Ok(Json(IssueEnvelope {
-            issue: app.close_issue(auth.identity(), id.0, true).await?.into(),
+            issue: app
+                .trackers
+                .close_issue(auth.identity(), id.0, true)
+                .await?
+                .into(),
         }))
     }
 
@@ -387,6 +398,7 @@ impl IssuesApi {
         body: Json<CommentRequest>,
     ) -> R<Created<CommentEnvelope>> {
         let c = app
+            .trackers
             .comment_issue(auth.identity(), id.0, &opt(body.0.body).unwrap_or_default())
             .await?;
         Ok(Created::Created(Json(CommentEnvelope {
@@ -406,6 +418,7 @@ impl IssuesApi {
         body: Json<CommentRequest>,
     ) -> R<Json<CommentEnvelope>> {
         let c = app
+            .trackers
             .edit_comment(
                 auth.identity(),
                 id.0,
@@ -430,6 +443,7 @@ impl IssuesApi {
     ) -> R<Json<IssueEnvelope>> {
         let b = body.0;
         let v = app
+            .trackers
             .assign_issue(auth.identity(), id.0, b.user_id, opt(b.assignee))
             .await?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
@@ -439,7 +453,11 @@ impl IssuesApi {
     #[oai(path = "/issues/:id/refresh", method = "post")]
     async fn refresh(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
         Ok(Json(IssueEnvelope {
-            issue: app.refresh_issue(auth.identity(), id.0).await?.into(),
+            issue: app
+                .trackers
+                .refresh_issue(auth.identity(), id.0)
+                .await?
+                .into(),
         }))
     }
 
@@ -453,7 +471,8 @@ impl IssuesApi {
         body: Json<LocalStatusRequest>,
     ) -> R<Json<IssueEnvelope>> {
         let v = crate::store::run_blocking(|| {
-            app.set_local_status(auth.identity(), id.0, &body.0.status.0)
+            app.trackers
+                .set_local_status(auth.identity(), id.0, &body.0.status.0)
         })?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
     }
@@ -461,7 +480,7 @@ impl IssuesApi {
     /// Pin for yourself (200 also when already pinned).
     #[oai(path = "/issues/:id/pin", method = "post")]
     async fn pin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        let pin = crate::store::run_blocking(|| app.pin_issue(auth.identity(), id.0))?;
+        let pin = crate::store::run_blocking(|| app.trackers.pin_issue(auth.identity(), id.0))?;
         Ok(Json(match pin {
             Some(p) => PinResult {
                 message: "Issue pinned successfully".into(),
@@ -479,7 +498,7 @@ impl IssuesApi {
     /// Unpin (404 when it was not pinned).
     #[oai(path = "/issues/:id/pin", method = "delete")]
     async fn unpin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        crate::store::run_blocking(|| app.unpin_issue(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.unpin_issue(auth.identity(), id.0))?;
         Ok(Json(PinResult {
             message: "Issue unpinned successfully".into(),
             issue_id: id.0,

@@ -32,7 +32,9 @@ fn user_of(
 ) -> Result<u64, AppError> {
     match (b.user_id, b.email.as_ref()) {
         (Some(id), None) => Ok(id),
-        (None, Some(e)) => app.member_user_by_email(auth.identity(), target, &e.0),
+        (None, Some(e)) => app
+            .tenancy
+            .member_user_by_email(auth.identity(), target, &e.0),
         _ => Err(AppError::BadRequest(
             "Give either user_id or email of the user to add".into(),
         )),
@@ -41,6 +43,7 @@ fn user_of(
 
 fn list(app: &App, auth: &Auth, target: MemberOf) -> R<Json<MembersEnvelope>> {
     let members: Vec<MemberObj> = app
+        .tenancy
         .list_members(auth.identity(), target)?
         .into_iter()
         .map(Into::into)
@@ -58,8 +61,11 @@ fn change(
     user_id: u64,
     c: MemberChange,
 ) -> Result<Option<MemberObj>, AppError> {
-    crate::store::run_blocking(|| app.change_member(auth.identity(), target, user_id, c))
-        .map(|m| m.map(Into::into))
+    crate::store::run_blocking(|| {
+        app.tenancy
+            .change_member(auth.identity(), target, user_id, c)
+    })
+    .map(|m| m.map(Into::into))
 }
 
 fn member(m: Option<MemberObj>) -> R<MemberObj> {

@@ -60,6 +60,7 @@ impl AuthApi {
         let id = auth.identity();
         let mut me = MeEnvelope::from(id);
         me.memberships = app
+            .tenancy
             .my_memberships(id)?
             .into_iter()
             .map(MembershipObj::from)
@@ -70,7 +71,7 @@ impl AuthApi {
     /// The caller's API keys, newest first.
     #[oai(path = "/auth/keys", method = "get")]
     async fn list_keys(&self, app: AppRef<'_>, auth: Auth) -> R<Json<KeysEnvelope>> {
-        let keys = app.list_keys(auth.identity())?;
+        let keys = app.accounts.list_keys(auth.identity())?;
         Ok(Json(KeysEnvelope {
             keys: keys.into_iter().map(|k| ApiKeyObj::new(k, None)).collect(),
         }))
@@ -87,7 +88,7 @@ impl AuthApi {
         let b = body.0;
         let (key, raw) = run_blocking(|| {
             let scopes: Vec<String> = b.scopes.into_iter().map(|s| s.0).collect();
-            app.create_key(
+            app.accounts.create_key(
                 auth.identity(),
                 opt(b.name).as_deref().unwrap_or(""),
                 &scopes,
@@ -116,7 +117,7 @@ impl AuthApi {
         let key = run_blocking(|| {
             let scopes: Option<Vec<String>> =
                 b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
-            app.update_key(
+            app.accounts.update_key(
                 auth.identity(),
                 id.0,
                 opt(b.name).as_deref(),
@@ -133,7 +134,7 @@ impl AuthApi {
     /// Revoke (delete) one of the caller's keys.
     #[oai(path = "/auth/keys/:id", method = "delete")]
     async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.revoke_key(auth.identity(), id.0))?;
+        run_blocking(|| app.accounts.revoke_key(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -150,11 +151,11 @@ impl TenantsApi {
         include_projects: Query<Option<bool>>,
     ) -> R<Json<TenantsEnvelope>> {
         let id = auth.identity();
-        let views = app.list_tenants(id)?;
+        let views = app.tenancy.list_tenants(id)?;
         let mut tenants = Vec::with_capacity(views.len());
         for v in views {
             let projects = if include_projects.0.unwrap_or(false) {
-                Some(app.get_tenant(id, v.tenant.id)?.1)
+                Some(app.tenancy.get_tenant(id, v.tenant.id)?.1)
             } else {
                 None
             };
@@ -176,7 +177,7 @@ impl TenantsApi {
     ) -> R<Created<TenantEnvelope>> {
         let b = body.0;
         let v = run_blocking(|| {
-            app.create_tenant(
+            app.tenancy.create_tenant(
                 auth.identity(),
                 TenantInput {
                     name: opt(b.name),
@@ -193,7 +194,7 @@ impl TenantsApi {
     /// One tenant with the caller's projects in it.
     #[oai(path = "/tenants/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TenantEnvelope>> {
-        let (v, projects) = app.get_tenant(auth.identity(), id.0)?;
+        let (v, projects) = app.tenancy.get_tenant(auth.identity(), id.0)?;
         Ok(Json(TenantEnvelope {
             tenant: TenantObj::new(v, Some(projects)),
         }))
@@ -210,7 +211,7 @@ impl TenantsApi {
     ) -> R<Json<TenantEnvelope>> {
         let b = body.0;
         let v = run_blocking(|| {
-            app.update_tenant(
+            app.tenancy.update_tenant(
                 auth.identity(),
                 id.0,
                 TenantInput {
@@ -228,7 +229,7 @@ impl TenantsApi {
     /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
     #[oai(path = "/tenants/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.delete_tenant(auth.identity(), id.0))?;
+        run_blocking(|| app.tenancy.delete_tenant(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -255,6 +256,7 @@ impl ProjectsApi {
         tenant_id: Query<Option<u64>>,
     ) -> R<Json<ProjectsEnvelope>> {
         let projects: Vec<ProjectObj> = app
+            .tenancy
             .list_projects(auth.identity(), tenant_id.0)?
             .into_iter()
             .map(Into::into)
@@ -274,7 +276,10 @@ impl ProjectsApi {
         auth: Auth,
         body: Json<ProjectRequest>,
     ) -> R<Created<ProjectEnvelope>> {
-        let v = run_blocking(|| app.create_project(auth.identity(), project_input(body.0)))?;
+        let v = run_blocking(|| {
+            app.tenancy
+                .create_project(auth.identity(), project_input(body.0))
+        })?;
         Ok(Created::Created(Json(ProjectEnvelope {
             project: v.into(),
         })))
@@ -291,6 +296,7 @@ impl ProjectsApi {
         id: Path<u64>,
     ) -> R<Json<ProjectDetailEnvelope>> {
         let (v, status) = app
+            .tenancy
             .get_project_with_git_status(auth.identity(), id.0)
             .await?;
         Ok(Json(ProjectDetailEnvelope {
@@ -311,7 +317,10 @@ impl ProjectsApi {
         id: Path<u64>,
         body: Json<ProjectRequest>,
     ) -> R<Json<ProjectEnvelope>> {
-        let v = run_blocking(|| app.update_project(auth.identity(), id.0, project_input(body.0)))?;
+        let v = run_blocking(|| {
+            app.tenancy
+                .update_project(auth.identity(), id.0, project_input(body.0))
+        })?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
 
@@ -319,7 +328,7 @@ impl ProjectsApi {
     /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.delete_project(auth.identity(), id.0))?;
+        run_blocking(|| app.tenancy.delete_project(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -330,6 +339,7 @@ impl UsersApi {
     #[oai(path = "/users", method = "get")]
     async fn list(&self, app: AppRef<'_>, auth: Auth) -> R<Json<UsersEnvelope>> {
         let users: Vec<UserObj> = app
+            .accounts
             .list_users(auth.identity())?
             .into_iter()
             .map(Into::into)
@@ -350,7 +360,7 @@ impl UsersApi {
     ) -> R<Created<UserEnvelope>> {
         let b = body.0;
         let u = run_blocking(|| {
-            app.create_user(
+            app.accounts.create_user(
                 auth.identity(),
                 NewUser {
                     email: b.email.as_ref().map(|s| s.0.as_str()).unwrap_or(""),
@@ -367,7 +377,7 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<UserEnvelope>> {
         Ok(Json(UserEnvelope {
-            user: app.get_user(auth.identity(), id.0)?.into(),
+            user: app.accounts.get_user(auth.identity(), id.0)?.into(),
         }))
     }
 
@@ -382,7 +392,7 @@ impl UsersApi {
     ) -> R<Json<UserEnvelope>> {
         let b = body.0;
         let u = run_blocking(|| {
-            app.update_user(
+            app.accounts.update_user(
                 auth.identity(),
                 id.0,
                 UserUpdate {
@@ -400,7 +410,7 @@ impl UsersApi {
     /// Delete a user (admin). Refused while they own projects.
     #[oai(path = "/users/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.delete_user(auth.identity(), id.0))?;
+        run_blocking(|| app.accounts.delete_user(auth.identity(), id.0))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -419,7 +429,7 @@ impl SystemApi {
     /// Version, schema, uptime and counts.
     #[oai(path = "/system/info", method = "get")]
     async fn info(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SystemInfo>> {
-        let snap = app.system_info(auth.identity())?;
+        let snap = app.system.system_info(auth.identity())?;
         Ok(Json(SystemInfo {
             name: "aiops".into(),
             version: snap.version.into(),
@@ -444,7 +454,7 @@ impl SystemApi {
         #[oai(default = "default_limit", validator(maximum(value = "500")))] limit: Query<usize>,
         #[oai(default)] offset: Query<usize>,
     ) -> R<Json<AuditEnvelope>> {
-        let (entries, total) = app.list_audit(auth.identity(), limit.0, offset.0)?;
+        let (entries, total) = app.audit.list_audit(auth.identity(), limit.0, offset.0)?;
         Ok(Json(AuditEnvelope {
             entries: entries.into_iter().map(Into::into).collect(),
             total,

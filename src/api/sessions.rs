@@ -202,8 +202,9 @@ impl SessionsApi {
         id: Path<u64>,
         all_users: Query<Option<bool>>,
     ) -> R<Json<SessionsEnvelope>> {
-        app.workspace(auth.identity(), id.0)?;
+        app.git.workspace(auth.identity(), id.0)?;
         let live = app
+            .sessions
             .live_sessions(auth.identity(), Some(id.0), all_users.0.unwrap_or(false))
             .await?;
         let sessions: Vec<SessionObj> = live.into_iter().filter(|l| l.alive).map(listed).collect();
@@ -225,6 +226,7 @@ impl SessionsApi {
     ) -> R<Created<StartResult>> {
         let b = body.0;
         let started = app
+            .sessions
             .start_session(
                 auth.identity(),
                 id.0,
@@ -264,7 +266,8 @@ impl SessionsApi {
         body: Json<InputBody>,
     ) -> R<Json<StatusOk>> {
         let _ = id;
-        app.send_input(auth.identity(), &sid.0, &body.0.data)
+        app.sessions
+            .send_input(auth.identity(), &sid.0, &body.0.data)
             .await?;
         Ok(Json(StatusOk {
             status: "ok".into(),
@@ -281,7 +284,7 @@ impl SessionsApi {
         sid: Path<String>,
     ) -> R<NoContent> {
         let _ = id;
-        app.stop_session(auth.identity(), &sid.0).await?;
+        app.sessions.stop_session(auth.identity(), &sid.0).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -297,6 +300,7 @@ impl SessionsApi {
         limit: Query<Option<u32>>,
     ) -> R<Json<SessionsEnvelope>> {
         let rows = app
+            .sessions
             .session_overview(
                 auth.identity(),
                 project_id.0,
@@ -322,6 +326,7 @@ impl SessionsApi {
         lines: Query<Option<u32>>,
     ) -> R<Json<OutputObj>> {
         let (_, output, state) = app
+            .sessions
             .session_output(auth.identity(), &id.0, lines.0.unwrap_or(200))
             .await?;
         Ok(Json(OutputObj {
@@ -338,7 +343,10 @@ impl SessionsApi {
         auth: Auth,
         id: Path<String>,
     ) -> R<Json<ValidateObj>> {
-        let (exists, marked_inactive) = app.validate_session(auth.identity(), &id.0).await?;
+        let (exists, marked_inactive) = app
+            .sessions
+            .validate_session(auth.identity(), &id.0)
+            .await?;
         Ok(Json(ValidateObj {
             exists,
             marked_inactive,
@@ -356,7 +364,7 @@ impl SessionsApi {
         auth: Auth,
         id: Path<String>,
     ) -> R<Created<ResumeResult>> {
-        let (started, project) = app.resume_session(auth.identity(), &id.0).await?;
+        let (started, project) = app.sessions.resume_session(auth.identity(), &id.0).await?;
         let s = started.session;
         Ok(Created::Created(Json(ResumeResult {
             message: format!("Resumed {} session in project {project}", s.tool),
@@ -376,7 +384,7 @@ impl SessionsApi {
         auth: Auth,
         id: Path<String>,
     ) -> R<Json<SessionEnvelope>> {
-        let s = app.respawn_session(auth.identity(), &id.0).await?;
+        let s = app.sessions.respawn_session(auth.identity(), &id.0).await?;
         Ok(Json(SessionEnvelope {
             message: format!("Respawned {} session {}", s.tool, s.id),
             session: obj(s, None),
@@ -386,7 +394,7 @@ impl SessionsApi {
     /// Stop a session.
     #[oai(path = "/ai/sessions/:id", method = "delete")]
     async fn stop(&self, app: AppRef<'_>, auth: Auth, id: Path<String>) -> R<NoContent> {
-        app.stop_session(auth.identity(), &id.0).await?;
+        app.sessions.stop_session(auth.identity(), &id.0).await?;
         Ok(NoContent::NoContent)
     }
 }

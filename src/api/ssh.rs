@@ -209,7 +209,7 @@ impl SshApi {
         auth: Auth,
         tenant_id: Query<Option<u64>>,
     ) -> R<Json<SshKeysEnvelope>> {
-        let keys = run_blocking(|| app.list_ssh_keys(auth.identity(), tenant_id.0))?;
+        let keys = run_blocking(|| app.git.list_ssh_keys(auth.identity(), tenant_id.0))?;
         Ok(Json(SshKeysEnvelope {
             ssh_keys: keys.into_iter().map(Into::into).collect(),
         }))
@@ -230,7 +230,7 @@ impl SshApi {
             private_key: opt(b.private_key_content),
             public_key: opt(b.public_key_content),
         };
-        let key = run_blocking(|| app.add_ssh_key(auth.identity(), input))?;
+        let key = run_blocking(|| app.git.add_ssh_key(auth.identity(), input))?;
         Ok(Created::Created(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         })))
@@ -238,7 +238,7 @@ impl SshApi {
 
     #[oai(path = "/admin/ssh-keys/:id", method = "get")]
     async fn get_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<SshKeyEnvelope>> {
-        let key = run_blocking(|| app.get_ssh_key(auth.identity(), id.0))?;
+        let key = run_blocking(|| app.git.get_ssh_key(auth.identity(), id.0))?;
         Ok(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         }))
@@ -247,7 +247,7 @@ impl SshApi {
     /// Delete a key; projects using it fall back to their tenant's keys.
     #[oai(path = "/admin/ssh-keys/:id", method = "delete")]
     async fn delete_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        run_blocking(|| app.delete_ssh_key(auth.identity(), id.0))?;
+        run_blocking(|| app.git.delete_ssh_key(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -261,7 +261,10 @@ impl SshApi {
         body: Json<MigrateRequest>,
     ) -> R<Json<SshKeyEnvelope>> {
         let text = body.0.private_key_content.0;
-        let key = run_blocking(|| app.replace_ssh_private_key(auth.identity(), id.0, &text))?;
+        let key = run_blocking(|| {
+            app.git
+                .replace_ssh_private_key(auth.identity(), id.0, &text)
+        })?;
         Ok(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         }))
@@ -277,7 +280,7 @@ impl SshApi {
         body: Json<ProjectKeyRequest>,
     ) -> R<Json<ProjectKeyObj>> {
         let k = body.0.ssh_key_id;
-        run_blocking(|| app.set_project_ssh_key(auth.identity(), id.0, k))?;
+        run_blocking(|| app.git.set_project_ssh_key(auth.identity(), id.0, k))?;
         Ok(Json(ProjectKeyObj {
             project_id: id.0,
             ssh_key_id: k,
@@ -287,10 +290,10 @@ impl SshApi {
     /// Trusted SSH host keys and the first-use policy.
     #[oai(path = "/admin/known-hosts", method = "get")]
     async fn known_hosts(&self, app: AppRef<'_>, auth: Auth) -> R<Json<KnownHostsEnvelope>> {
-        let list = run_blocking(|| app.list_known_hosts(auth.identity()))?;
+        let list = run_blocking(|| app.git.list_known_hosts(auth.identity()))?;
         Ok(Json(KnownHostsEnvelope {
             known_hosts: list.into_iter().map(Into::into).collect(),
-            trust_on_first_use: app.trust_on_first_use()?,
+            trust_on_first_use: app.git.trust_on_first_use()?,
         }))
     }
 
@@ -304,7 +307,8 @@ impl SshApi {
     ) -> R<Created<KnownHostEnvelope>> {
         let b = body.0;
         let kh = run_blocking(|| {
-            app.add_known_host(auth.identity(), &b.host.0, b.port.unwrap_or(22), &b.key.0)
+            app.git
+                .add_known_host(auth.identity(), &b.host.0, b.port.unwrap_or(22), &b.key.0)
         })?;
         Ok(Created::Created(Json(KnownHostEnvelope {
             known_host: kh.into(),
@@ -314,7 +318,7 @@ impl SshApi {
     /// Forget a host key (the next connection learns or must pin the new one).
     #[oai(path = "/admin/known-hosts/:id", method = "delete")]
     async fn delete_known_host(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        run_blocking(|| app.delete_known_host(auth.identity(), id.0))?;
+        run_blocking(|| app.git.delete_known_host(auth.identity(), id.0))?;
         Ok(NoContent::NoContent)
     }
 
@@ -329,6 +333,7 @@ impl SshApi {
         let b = body.0;
         let port = b.port.unwrap_or(22);
         let (key, fingerprint, state) = app
+            .git
             .scan_host(auth.identity(), &b.host.0, port, b.pin.unwrap_or(false))
             .await?;
         Ok(Json(ScanResult {
@@ -349,7 +354,7 @@ impl SshApi {
         body: Json<PolicyRequest>,
     ) -> R<Json<PolicyObj>> {
         let on = body.0.trust_on_first_use;
-        run_blocking(|| app.set_trust_on_first_use(auth.identity(), on))?;
+        run_blocking(|| app.git.set_trust_on_first_use(auth.identity(), on))?;
         Ok(Json(PolicyObj {
             trust_on_first_use: on,
         }))

@@ -142,7 +142,10 @@ impl SyncApi {
             project_id: b.project_id,
             force_full: b.force_full.unwrap_or(false),
         };
-        let outcomes = app.sync_links(auth.identity(), &req, "manual").await?;
+        let outcomes = app
+            .trackers
+            .sync_links(auth.identity(), &req, "manual")
+            .await?;
         if outcomes.is_empty() {
             return Ok(Json(SyncResult {
                 message: "No project integrations matched the filters".into(),
@@ -196,6 +199,7 @@ impl SyncApi {
         project_integration_id: Query<Option<u64>>,
     ) -> R<Json<SyncHistory>> {
         let runs: Vec<SyncRunObj> = app
+            .trackers
             .sync_history(auth.identity(), limit.0, project_integration_id.0)?
             .into_iter()
             .map(Into::into)

@@ -362,14 +362,14 @@ impl SystemApi {
         refresh: Query<Option<String>>,
     ) -> R<Json<StatusObj>> {
         let refresh = matches!(refresh.0.as_deref(), Some("1" | "true" | "yes"));
-        let s = app.system_status(auth.identity(), refresh).await?;
+        let s = app.system.system_status(auth.identity(), refresh).await?;
         let healthy_components = s.components.iter().filter(|(_, c)| c.healthy).count();
         let total = s.components.len();
         Ok(Json(StatusObj {
             healthy: s.healthy,
             timestamp: crate::domain::model::now(),
             version: env!("CARGO_PKG_VERSION").into(),
-            started_at: app.started_at,
+            started_at: app.system.started_at,
             uptime_seconds: s.uptime_seconds,
             data_dir: s.data_dir.display().to_string(),
             data_dir_bytes: s.data_dir_bytes,
@@ -408,7 +408,7 @@ impl SystemApi {
         filter: Query<Option<String>>,
         level: Query<Option<String>>,
     ) -> R<Json<LogsObj>> {
-        let t = app.recent_logs(
+        let t = app.system.recent_logs(
             auth.identity(),
             lines.0.unwrap_or(400),
             filter.0.as_deref(),
@@ -437,8 +437,16 @@ impl SystemApi {
         let b = body.0;
         let given = |v: Option<Str>| opt(v).filter(|s| !s.trim().is_empty());
         let u = match (given(b.source), given(b.sha256)) {
-            (Some(source), Some(sha)) => app.system_update(auth.identity(), &source, &sha).await?,
-            (None, None) => app.system_update_from_channel(auth.identity()).await?,
+            (Some(source), Some(sha)) => {
+                app.system
+                    .system_update(auth.identity(), &source, &sha)
+                    .await?
+            }
+            (None, None) => {
+                app.system
+                    .system_update_from_channel(auth.identity())
+                    .await?
+            }
             _ => {
                 auth.identity().require_admin()?;
                 return Err(crate::error::AppError::BadRequest(
@@ -449,7 +457,7 @@ impl SystemApi {
         };
         let restarting = b.restart.unwrap_or(false);
         if restarting {
-            app.request_restart(auth.identity())?;
+            app.system.request_restart(auth.identity())?;
         }
         let message = if restarting {
             format!(
@@ -478,8 +486,11 @@ impl SystemApi {
         body: Json<UpdateRestartBody>,
     ) -> R<Json<UpdateObj>> {
         let _ = body.0.skip_migrations;
-        let u = app.system_update_from_channel(auth.identity()).await?;
-        app.request_restart(auth.identity())?;
+        let u = app
+            .system
+            .system_update_from_channel(auth.identity())
+            .await?;
+        app.system.request_restart(auth.identity())?;
         Ok(Json(update_obj(
             u,
             true,
@@ -492,7 +503,7 @@ impl SystemApi {
     #[oai(path = "/system/update-channel", method = "get", tag = "Tag::System")]
     async fn update_channel(&self, app: AppRef<'_>, auth: Auth) -> R<Json<UpdateChannelObj>> {
         Ok(Json(UpdateChannelObj {
-            update_url: app.update_channel(auth.identity())?,
+            update_url: app.system.update_channel(auth.identity())?,
             version: env!("CARGO_PKG_VERSION").into(),
         }))
     }
@@ -513,6 +524,7 @@ impl SystemApi {
     ) -> R<Json<ToolUpdateObj>> {
         let source = opt(body.0.source);
         let t = app
+            .system
             .update_ai_tool(auth.identity(), &tool.0, source.as_deref())
             .await?;
         Ok(Json(ToolUpdateObj {
@@ -537,7 +549,7 @@ impl SystemApi {
     /// executed again (same arguments and address).
     #[oai(path = "/system/restart", method = "post", tag = "Tag::System")]
     async fn restart(&self, app: AppRef<'_>, auth: Auth) -> R<Json<SystemMessage>> {
-        app.request_restart(auth.identity())?;
+        app.system.request_restart(auth.identity())?;
         Ok(Json(SystemMessage {
             message: "Restart initiated. The server will be back in a moment.".into(),
         }))
@@ -547,6 +559,7 @@ impl SystemApi {
     #[oai(path = "/system/scheduler", method = "get", tag = "Tag::System")]
     async fn scheduler(&self, app: AppRef<'_>, auth: Auth) -> R<Json<JobsObj>> {
         let jobs: Vec<JobObj> = app
+            .scheduler
             .scheduled_jobs(auth.identity())?
             .into_iter()
             .map(|j| JobObj {
@@ -574,8 +587,11 @@ impl SystemApi {
         body: Json<BackupBody>,
     ) -> R<Created<BackupCreated>> {
         let d = opt(body.0.description);
-        let b = app.create_backup(auth.identity(), d.as_deref()).await?;
-        let v = app.get_backup(auth.identity(), b.id)?;
+        let b = app
+            .backups
+            .create_backup(auth.identity(), d.as_deref())
+            .await?;
+        let v = app.backups.get_backup(auth.identity(), b.id)?;
         Ok(Created::Created(Json(BackupCreated {
             message: "Backup created successfully".into(),
             backup: backup_obj(v),
@@ -586,6 +602,7 @@ impl SystemApi {
     #[oai(path = "/system/backups", method = "get", tag = "Tag::Backups")]
     async fn backups(&self, app: AppRef<'_>, auth: Auth) -> R<Json<BackupsEnvelope>> {
         let list: Vec<BackupObj> = app
+            .backups
             .list_backups(auth.identity())?
             .into_iter()
             .map(backup_obj)
@@ -604,7 +621,7 @@ impl SystemApi {
         id: Path<u64>,
     ) -> R<Json<BackupEnvelope>> {
         Ok(Json(BackupEnvelope {
-            backup: backup_obj(app.get_backup(auth.identity(), id.0)?),
+            backup: backup_obj(app.backups.get_backup(auth.identity(), id.0)?),
         }))
     }
 
@@ -615,7 +632,7 @@ impl SystemApi {
         tag = "Tag::Backups"
     )]
     async fn backup_download(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Archive> {
-        let v = app.get_backup(auth.identity(), id.0)?;
+        let v = app.backups.get_backup(auth.identity(), id.0)?;
         let f = tokio::fs::File::open(&v.backup.filepath)
             .await
             .map_err(|e| {
@@ -640,7 +657,7 @@ impl SystemApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<RestoreObj>> {
-        let r = app.restore_backup(auth.identity(), id.0).await?;
+        let r = app.backups.restore_backup(auth.identity(), id.0).await?;
         Ok(Json(RestoreObj {
             message: format!(
                 "Database restored from backup {}; the server is running on the restored data (safety backup {} holds the data from before).",
@@ -669,6 +686,7 @@ impl SystemApi {
         let (ArchiveBody::Gzip(b) | ArchiveBody::Bytes(b)) = body;
         let name = filename.0.unwrap_or_else(|| "upload.tar.gz".into());
         let r = app
+            .backups
             .restore_from_upload(auth.identity(), &name, std::io::Cursor::new(b.0))
             .await?;
         Ok(Json(RestoreObj {
@@ -690,7 +708,7 @@ impl SystemApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<SystemMessage>> {
-        app.delete_backup(auth.identity(), id.0)?;
+        app.backups.delete_backup(auth.identity(), id.0)?;
         Ok(Json(SystemMessage {
             message: format!("Backup {} deleted", id.0),
         }))
@@ -699,7 +717,7 @@ impl SystemApi {
     /// When scheduled backups run and how many are kept.
     #[oai(path = "/system/backup-schedule", method = "get", tag = "Tag::Backups")]
     async fn schedule_get(&self, app: AppRef<'_>, auth: Auth) -> R<Json<ScheduleObj>> {
-        let s = app.backup_schedule(auth.identity())?;
+        let s = app.backups.backup_schedule(auth.identity())?;
         Ok(Json(ScheduleObj {
             cron: s.cron,
             keep_last: s.keep_last.map(|n| n as u64),
@@ -715,7 +733,7 @@ impl SystemApi {
         body: Json<ScheduleObj>,
     ) -> R<Json<ScheduleObj>> {
         let b = body.0;
-        let s = app.set_backup_schedule(
+        let s = app.backups.set_backup_schedule(
             auth.identity(),
             BackupSchedule {
                 cron: b.cron,

@@ -219,7 +219,10 @@ impl WorkflowApi {
         auth: Auth,
         body: Json<IssueIdBody>,
     ) -> R<Json<ClaimResult>> {
-        let c = app.workflow_claim(auth.identity(), body.0.issue_id).await?;
+        let c = app
+            .sessions
+            .workflow_claim(auth.identity(), body.0.issue_id)
+            .await?;
         Ok(Json(ClaimResult {
             message: "Issue claimed successfully".into(),
             issue: c.issue.into(),
@@ -249,6 +252,7 @@ impl WorkflowApi {
         let b = body.0;
         let comment = opt(b.comment);
         let c = app
+            .sessions
             .workflow_progress(auth.identity(), b.issue_id, &b.status.0, comment.as_deref())
             .await?;
         Ok(Json(ProgressResult {
@@ -272,6 +276,7 @@ impl WorkflowApi {
     ) -> R<Json<SubmitResult>> {
         let b = body.0;
         let s = app
+            .sessions
             .workflow_submit(
                 auth.identity(),
                 SubmitRequest {
@@ -310,6 +315,7 @@ impl WorkflowApi {
         let b = body.0;
         let m = opt(b.message);
         let c = app
+            .sessions
             .workflow_approve(auth.identity(), b.issue_id, m.as_deref())
             .await?;
         Ok(Json(CommentResult {
@@ -333,6 +339,7 @@ impl WorkflowApi {
         let b = body.0;
         let s = opt(b.summary);
         let i = app
+            .sessions
             .workflow_complete(auth.identity(), b.issue_id, s.as_deref())
             .await?;
         Ok(Json(IssueResult {
@@ -354,7 +361,7 @@ impl WorkflowApi {
         auth: Auth,
         id: poem_openapi::param::Path<u64>,
     ) -> R<Json<ContextResult>> {
-        let w = app.populate_context(auth.identity(), id.0).await?;
+        let w = app.sessions.populate_context(auth.identity(), id.0).await?;
         Ok(Json(ContextResult {
             message: "Updated agent context files.".into(),
             tracked_path: w.path.display().to_string(),
@@ -364,30 +371,32 @@ impl WorkflowApi {
     /// The global agent instructions (null content: agents get the repository's AGENTS.md).
     #[oai(path = "/agents/global", method = "get", tag = "Tag::Agents")]
     async fn global_get(&self, app: AppRef<'_>, auth: Auth) -> R<Json<GlobalObj>> {
-        Ok(Json(match app.global_context_with_id(auth.identity())? {
-            Some((g, by, id)) => GlobalObj {
-                id: Some(id),
-                content: Some(g.content),
-                created_at: Some(g.created_at),
-                updated_at: Some(g.updated_at),
-                updated_by: by.map(|u| UserRef {
-                    id: u.id,
-                    name: u.name,
-                    email: u.email,
-                }),
-                message: None,
+        Ok(Json(
+            match app.sessions.global_context_with_id(auth.identity())? {
+                Some((g, by, id)) => GlobalObj {
+                    id: Some(id),
+                    content: Some(g.content),
+                    created_at: Some(g.created_at),
+                    updated_at: Some(g.updated_at),
+                    updated_by: by.map(|u| UserRef {
+                        id: u.id,
+                        name: u.name,
+                        email: u.email,
+                    }),
+                    message: None,
+                },
+                None => GlobalObj {
+                    id: None,
+                    content: None,
+                    created_at: None,
+                    updated_at: None,
+                    updated_by: None,
+                    message: Some(
+                        "No global context set. System will use AGENTS.md from repository.".into(),
+                    ),
+                },
             },
-            None => GlobalObj {
-                id: None,
-                content: None,
-                created_at: None,
-                updated_at: None,
-                updated_by: None,
-                message: Some(
-                    "No global context set. System will use AGENTS.md from repository.".into(),
-                ),
-            },
-        }))
+        ))
     }
 
     /// Set the global agent instructions (admins).
@@ -398,7 +407,9 @@ impl WorkflowApi {
         auth: Auth,
         body: Json<GlobalBody>,
     ) -> R<Json<GlobalObj>> {
-        let (g, id) = app.set_global_context_with_id(auth.identity(), &body.0.content.0)?;
+        let (g, id) = app
+            .sessions
+            .set_global_context_with_id(auth.identity(), &body.0.content.0)?;
         let u = &auth.identity().user;
         Ok(Json(GlobalObj {
             id: Some(id),
@@ -426,7 +437,9 @@ impl WorkflowApi {
         auth: Auth,
         id: poem_openapi::param::Path<u64>,
     ) -> R<Json<ProjectContextObj>> {
-        Ok(Json(app.project_context(auth.identity(), id.0)?.into()))
+        Ok(Json(
+            app.sessions.project_context(auth.identity(), id.0)?.into(),
+        ))
     }
 
     /// Set a project's own agent instructions (maintainers of the project); blank text removes
@@ -444,7 +457,8 @@ impl WorkflowApi {
         body: Json<ProjectContextBody>,
     ) -> R<Json<ProjectContextObj>> {
         let v = crate::store::run_blocking(|| {
-            app.set_project_context(auth.identity(), id.0, &body.0.content.0)
+            app.sessions
+                .set_project_context(auth.identity(), id.0, &body.0.content.0)
         })?;
         let saved = v.context.is_some();
         let mut o: ProjectContextObj = v.into();
@@ -462,7 +476,7 @@ impl WorkflowApi {
     /// Remove the global agent instructions (admins): agents get the repository's AGENTS.md.
     #[oai(path = "/agents/global", method = "delete", tag = "Tag::Agents")]
     async fn global_delete(&self, app: AppRef<'_>, auth: Auth) -> R<Json<MessageObj>> {
-        let existed = app.clear_global_context(auth.identity())?;
+        let existed = app.sessions.clear_global_context(auth.identity())?;
         Ok(Json(MessageObj {
             message: if existed {
                 "Global agent context deleted. System will now use AGENTS.md from repository."

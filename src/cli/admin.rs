@@ -110,7 +110,7 @@ pub fn import_sqlite(
     } else {
         let store = Store::open(&config.data_dir)?;
         let app = App::new(store, config)?;
-        app.import_sqlite(path, keys_dir, false, force)?
+        app.backups.import_sqlite(path, keys_dir, false, force)?
     };
     if report.already_imported {
         println!(
@@ -185,7 +185,7 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             let password = read_password(password)?;
             let name =
                 name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
-            let u = app.create_user(
+            let u = app.accounts.create_user(
                 &crate::auth::Identity::system(),
                 NewUser {
                     email: &email,
@@ -203,10 +203,12 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::ResetPassword { email, password } => {
             let user = app
+                .accounts
                 .find_user_by_email(&email)?
                 .ok_or_else(|| anyhow::anyhow!("no user with email {}", email.trim()))?;
             let password = read_password(password)?;
-            app.set_password(&crate::auth::Identity::system(), user.id, &password)?;
+            app.accounts
+                .set_password(&crate::auth::Identity::system(), user.id, &password)?;
             println!("Password reset for {}", user.email);
         }
         AdminCommand::CreateKey {
@@ -215,7 +217,9 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             name,
             expires_days,
         } => {
-            let (key, raw) = app.create_key_offline(&email, &name, &scopes, expires_days)?;
+            let (key, raw) =
+                app.accounts
+                    .create_key_offline(&email, &name, &scopes, expires_days)?;
             eprintln!(
                 "Created API key {} ({}) with scopes {}. It is shown only once:",
                 key.id,
@@ -234,7 +238,9 @@ pub fn run(store_args: StoreArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             projects_per_tenant,
             issues,
         } => {
-            let s = app.seed_demo(&email, tenants, projects_per_tenant, issues)?;
+            let s = app
+                .accounts
+                .seed_demo(&email, tenants, projects_per_tenant, issues)?;
             println!(
                 "Seeded {} tenants, {} projects, {} issues",
                 s.tenants, s.projects, s.issues

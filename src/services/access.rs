@@ -4,7 +4,7 @@
 //! their tenant and project roles, capped by their key. Every service asks it before it reads
 //! or writes anything of a project or tenant; the rules themselves are `domain::access`.
 
-use super::App;
+use super::tenants::Tenancy;
 use crate::auth::Identity;
 use crate::domain::access::{
     Action, Decision, SESSION_KEY_CAP, decide, effective_role, may_change_member, scope_cap,
@@ -313,7 +313,7 @@ pub enum MemberChange {
     Remove,
 }
 
-impl App {
+impl Tenancy {
     /// The caller's role on the target (checked for `action`), for member operations.
     fn member_target_role(
         &self,

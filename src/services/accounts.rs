@@ -1,16 +1,20 @@
 //! Users, web sessions, API keys and the first-start bootstrap.
 
-use super::App;
 use crate::auth::password::{dummy_hash, hash_password, verify_password};
+use crate::auth::ratelimit::FailureLimiter;
 use crate::auth::{AuthMethod, Identity};
+use crate::config::Config;
 use crate::domain::keys::{self, check_requested_scopes, key_unusable};
 use crate::domain::rules::{normalize_email, validate_name, validate_password};
 use crate::domain::{ApiKey, Id, Scope, User, WebSession};
 use crate::error::{AppError, AppResult};
+use crate::services::secrets::Secrets;
+use crate::store::Store;
 use crate::store::accounts::AccountReads;
 use crate::store::tenancy::TenancyReads;
 use crate::store::{meta_del, meta_get, meta_set, next_id};
 use chrono::Duration;
+use std::sync::Arc;
 
 /// What the first start did.
 pub enum Bootstrap {
@@ -47,7 +51,18 @@ fn random_token() -> String {
     keys::generate_key()[keys::KEY_PREFIX.len()..].to_string()
 }
 
-impl App {
+/// Users, logins, API keys, personal tokens and settings.
+pub struct Accounts {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) secrets: Arc<Secrets>,
+    /// Failed web logins per client IP.
+    pub login_limiter: FailureLimiter,
+    /// Failed API authentications per client IP.
+    pub api_limiter: FailureLimiter,
+}
+
+impl Accounts {
     pub fn user_count(&self) -> AppResult<u64> {
         let r = self.store.read()?;
         r.user_count()

@@ -4,13 +4,15 @@
 //! `ansible_max_concurrent` at once), its output streamed to followers as it comes and stored
 //! with the exit code. Cancelling kills the whole process group.
 
-use super::App;
 use super::access::{Grants, project_for};
 use crate::auth::Identity;
+use crate::config::Config;
 use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
 use crate::error::{AppError, AppResult};
+use crate::services::git::Git;
+use crate::store::Store;
 use crate::store::ops::ANSIBLE_LAST_CHUNK;
 use crate::store::tables::*;
 use crate::store::*;
@@ -126,7 +128,17 @@ fn files(dir: &Path) -> Vec<String> {
     v
 }
 
-impl App {
+/// Playbooks, inventories, runs and schedules.
+pub struct Ansible {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    /// Concurrency slots and the live runs.
+    pub(crate) state: AnsibleState,
+    /// Project playbooks run in the project's workspace.
+    pub(crate) git: Arc<Git>,
+}
+
+impl Ansible {
     fn playbook_dir(&self) -> PathBuf {
         self.config.ansible_dir.join("playbooks")
     }
@@ -182,7 +194,7 @@ impl App {
         caller: &Identity,
         project_id: Id,
     ) -> AppResult<super::git::Workspace> {
-        let ws = self.workspace(caller, project_id)?;
+        let ws = self.git.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {
             return Err(AppError::NotFound(format!(
                 "Your workspace of project {project_id} is not cloned yet: aiops workspace init {project_id}"
@@ -363,7 +375,7 @@ impl App {
             pid: Mutex::new(None),
             cancel: tokio::sync::Notify::new(),
         });
-        if let Ok(mut m) = self.ansible.live.lock() {
+        if let Ok(mut m) = self.state.live.lock() {
             m.insert(run.id, live.clone());
         }
         let app = self.clone();
@@ -409,7 +421,7 @@ impl App {
         live: Arc<Live>,
         jail: Option<super::sandbox::Jail>,
     ) {
-        let slots = self.ansible.slots.clone();
+        let slots = self.state.slots.clone();
         let permit = tokio::select! {
             p = slots.acquire_owned() => p.ok(),
             _ = live.cancel.notified() => None,
@@ -457,7 +469,7 @@ impl App {
                 r.exit_code = code;
                 r.finished_at = Some(crate::domain::model::now());
             });
-            if let Ok(mut m) = self.ansible.live.lock() {
+            if let Ok(mut m) = self.state.live.lock() {
                 m.remove(&id);
             }
             // "\0done:<status>:<exit code or -1>:<duration ms or -1>"
@@ -581,7 +593,7 @@ impl App {
             }
         }
         let live = self
-            .ansible
+            .state
             .live
             .lock()
             .ok()
@@ -611,7 +623,7 @@ impl App {
         }
         // A live run's newest output is in memory.
         if let Some(l) = self
-            .ansible
+            .state
             .live
             .lock()
             .ok()
@@ -687,7 +699,7 @@ impl App {
     ) -> AppResult<(AnsibleRun, Option<tokio::sync::broadcast::Receiver<String>>)> {
         let mut run = self.get_run(caller, id)?;
         let live = self
-            .ansible
+            .state
             .live
             .lock()
             .ok()
@@ -799,7 +811,11 @@ impl App {
 
     /// Start a schedule's run now, as the schedule's creator (administrators, or the system
     /// caller for the scheduler). Refused (409) while its previous run is queued or running.
-    pub async fn run_ansible_schedule(&self, caller: &Identity, schedule_id: Id) -> AppResult<Id> {
+    pub async fn run_ansible_schedule(
+        self: &Arc<Self>,
+        caller: &Identity,
+        schedule_id: Id,
+    ) -> AppResult<Id> {
         caller.require_admin()?;
         if let Some(why) = self.ansible_schedule_busy(schedule_id)? {
             return Err(AppError::Conflict(format!("Schedule {schedule_id}: {why}")));
@@ -822,8 +838,7 @@ impl App {
                 .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
         }
         let who = Identity::from_session(user, String::new());
-        let app = self.self_arc()?;
-        let run = app.start_playbook(
+        let run = self.start_playbook(
             &who,
             RunRequest {
                 playbook: s.playbook.clone(),

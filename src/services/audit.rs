@@ -2,18 +2,26 @@
 //! (`web::audit`), recorded with the same fields and the same redaction; and the admin's view of
 //! it (names instead of ids, filters, paging newest first).
 
-use super::App;
 use crate::auth::Identity;
+use crate::config::Config;
 use crate::domain::rules::redact;
 use crate::domain::{AuditEntry, AuditSource, Id, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
+use crate::store::Store;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::NaiveDate;
 use serde::Deserialize;
+use std::sync::Arc;
 
-impl App {
+/// The audit log: recording and reading.
+pub struct Audit {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+}
+
+impl Audit {
     /// Append one entry. Never fails the request: errors are logged.
     pub fn record_audit(&self, mut entry: AuditEntry) {
         let res = (|| -> AppResult<()> {
@@ -1107,15 +1115,16 @@ mod tests {
         assert_eq!(full.source, AuditSource::Web);
     }
 
-    fn test_app(dir: &std::path::Path) -> App {
+    fn test_app(dir: &std::path::Path) -> crate::services::App {
         let mut args = crate::config::ServeArgs::default();
         args.store.data_dir = Some(dir.to_path_buf());
         let config = crate::config::Config::resolve(&args).expect("config");
-        App::new(Store::open(dir).expect("store"), config).expect("app")
+        crate::services::App::new(Store::open(dir).expect("store"), config).expect("app")
     }
 
-    fn person(app: &App, email: &str, admin: bool) -> Identity {
+    fn person(app: &crate::services::App, email: &str, admin: bool) -> Identity {
         let u = app
+            .accounts
             .create_user(
                 &Identity::system(),
                 crate::services::accounts::NewUser {
@@ -1128,6 +1137,7 @@ mod tests {
             .expect("user");
         let scopes = if admin { "admin" } else { "write" };
         let (k, _) = app
+            .accounts
             .create_key_offline(email, "k", &[scopes.into()], None)
             .expect("key");
         Identity::from_key(u, k)
@@ -1140,6 +1150,7 @@ mod tests {
         let admin = person(&app, "root@example.com", true);
         let dev = person(&app, "dev@example.com", false);
         let kept = app
+            .tenancy
             .create_tenant(
                 &admin,
                 crate::services::tenants::TenantInput {
@@ -1182,7 +1193,7 @@ mod tests {
             }
             w.commit().expect("commit");
         }
-        app.record_audit(entry(
+        app.audit.record_audit(entry(
             1,
             Some(admin.id()),
             "/api/v1/tenants/999".into(),
@@ -1195,8 +1206,8 @@ mod tests {
             AuditSource::Api,
         );
         keyed.api_key_id = admin.key.as_ref().map(|k| k.id);
-        app.record_audit(keyed);
-        app.record_audit(entry(
+        app.audit.record_audit(keyed);
+        app.audit.record_audit(entry(
             3,
             None,
             "/api/v1/system/restart".into(),
@@ -1204,6 +1215,7 @@ mod tests {
         ));
 
         let all = app
+            .audit
             .audit_view(&admin, &AuditFilter::default(), 2, 0)
             .expect("view");
         assert_eq!(all.total, 20_003);
@@ -1216,6 +1228,7 @@ mod tests {
         assert_eq!(all.rows[1].targets, vec!["tenant t2 (new)".to_string()]);
         assert_eq!(all.users.len(), 2);
         let third = app
+            .audit
             .audit_view(&admin, &AuditFilter::default(), 1, 2)
             .expect("view");
         assert_eq!(
@@ -1230,7 +1243,7 @@ mod tests {
             ok: Some(false),
             ..Default::default()
         };
-        let failed = app.audit_view(&admin, &f, 50, 10).expect("filtered");
+        let failed = app.audit.audit_view(&admin, &f, 50, 10).expect("filtered");
         eprintln!("filtered scan of 20,003 rows: {:?}", started.elapsed());
         assert_eq!(failed.total, 2_000);
         assert_eq!(failed.rows.len(), 50);
@@ -1246,20 +1259,30 @@ mod tests {
             source: Some(AuditSource::Api),
             ..Default::default()
         };
-        assert_eq!(app.audit_view(&admin, &api, 50, 0).expect("api").total, 3);
+        assert_eq!(
+            app.audit
+                .audit_view(&admin, &api, 50, 0)
+                .expect("api")
+                .total,
+            3
+        );
         let system = AuditFilter {
             user: Some(UserFilter::System),
             ..Default::default()
         };
         assert_eq!(
-            app.audit_view(&admin, &system, 50, 0)
+            app.audit
+                .audit_view(&admin, &system, 50, 0)
                 .expect("system")
                 .total,
             1
         );
 
         // Only admins read it.
-        let e = app.audit_view(&dev, &AuditFilter::default(), 50, 0).err();
+        let e = app
+            .audit
+            .audit_view(&dev, &AuditFilter::default(), 50, 0)
+            .err();
         assert!(e.is_some_and(|e| e.status().as_u16() == 403));
     }
 }

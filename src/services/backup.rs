@@ -9,11 +9,14 @@
 //! Kept across a restore: the backup catalogue (so later backups stay listed), the audit log
 //! and web logins.
 
-use super::App;
 use crate::auth::Identity;
+use crate::config::Config;
 use crate::domain::backup::{self as dom, Manifest, TableEntry};
 use crate::domain::{Backup, Id, User};
 use crate::error::{AppError, AppResult};
+use crate::services::secrets::Secrets;
+use crate::services::sessions::Sessions;
+use crate::store::Store;
 use crate::store::backup::NewFile;
 use crate::store::tables::*;
 use crate::store::*;
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const SCHEDULE_SETTING: &str = "backup.schedule";
 
@@ -228,7 +232,18 @@ fn check_upload(path: &Path, file_name: &str, schema: u64, key_id: &str) -> AppR
     verify_archive(path, schema, key_id).map(|v| v.manifest)
 }
 
-impl App {
+/// Backups, restore and the one-time import.
+pub struct Backups {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) secrets: Arc<Secrets>,
+    /// One backup or restore at a time.
+    pub(crate) backup_lock: tokio::sync::Mutex<()>,
+    /// A restore closes the agents' sessions first.
+    pub(crate) sessions: Arc<Sessions>,
+}
+
+impl Backups {
     pub fn backups_dir(&self) -> PathBuf {
         self.config.data_dir.join("backups")
     }
@@ -454,7 +469,7 @@ impl App {
         let view = self.get_backup(caller, id)?;
         let _g = self.backup_lock.lock().await;
         let restored = crate::store::run_blocking(|| self.restore_locked(caller, view.backup))?;
-        match self.rediscover_sessions().await {
+        match self.sessions.rediscover_sessions().await {
             Ok((kept, ended)) => tracing::info!(kept, ended, "sessions checked after restore"),
             Err(e) => tracing::warn!(error = %e, "sessions not checked after restore"),
         }
@@ -680,7 +695,7 @@ impl App {
             w.commit()?;
             self.restore_locked(caller, b)
         })?;
-        match self.rediscover_sessions().await {
+        match self.sessions.rediscover_sessions().await {
             Ok((kept, ended)) => tracing::info!(kept, ended, "sessions checked after restore"),
             Err(e) => tracing::warn!(error = %e, "sessions not checked after restore"),
         }

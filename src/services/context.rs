@@ -5,10 +5,10 @@
 //! (the merge rules are `domain::context`'s); this module gathers the inputs and writes it as the
 //! workspace's user.
 
-use super::App;
 use super::access::{Grants, project_for};
 use super::git::Workspace;
 use super::issues::{CONTEXT_ISSUES, IssueFilter};
+use super::sessions::Sessions;
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::context as ctx;
@@ -128,7 +128,7 @@ pub struct ContextWritten {
     pub issue: bool,
 }
 
-impl App {
+impl Sessions {
     pub fn global_context(
         &self,
         caller: &Identity,
@@ -300,7 +300,7 @@ impl App {
         let body = match issue_id {
             None => None,
             Some(id) => {
-                let issue = self.get_issue(caller, id)?;
+                let issue = self.trackers.get_issue(caller, id)?;
                 let view = |v: &super::issues::IssueView| ctx::IssueView {
                     id: v.issue.id,
                     provider: v.provider.clone(),
@@ -314,7 +314,7 @@ impl App {
                     description: v.issue.body.clone(),
                     comments: v.issue.comments.clone(),
                 };
-                let others = self.list_issues(
+                let others = self.trackers.list_issues(
                     caller,
                     &IssueFilter {
                         project_id: Some(issue.issue.project_id),
@@ -367,11 +367,11 @@ impl App {
         issue_id: Id,
     ) -> AppResult<ContextWritten> {
         caller.require(Scope::Write)?;
-        let issue = self.issue_for_work(caller, issue_id)?;
+        let issue = self.trackers.issue_for_work(caller, issue_id)?;
         let project_id = issue.issue.project_id;
-        let ws = self.workspace(caller, project_id)?;
+        let ws = self.git.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {
-            self.workspace_init(caller, project_id).await?;
+            self.git.workspace_init(caller, project_id).await?;
         }
         self.write_agent_context(caller, &ws, Some(issue_id)).await
     }

@@ -2,7 +2,17 @@
 //! each with its open-issue count and the caller's workspace state (read from the files, no
 //! git process), so the first screen answers "where is work waiting?".
 
-use super::App;
+use super::git::Git;
+use super::integrations::Trackers;
+use super::tenants::Tenancy;
+use std::sync::Arc;
+
+/// The dashboard's read model across projects, issues and workspaces.
+pub struct Dashboard {
+    pub(crate) tenancy: Arc<Tenancy>,
+    pub(crate) git: Arc<Git>,
+    pub(crate) trackers: Arc<Trackers>,
+}
 use super::issues::IssueFilter;
 use super::projects::ProjectView;
 use crate::auth::Identity;
@@ -44,7 +54,7 @@ pub fn project_matches(v: &ProjectView, q: &str) -> bool {
     .any(|f| f.to_lowercase().contains(&q))
 }
 
-impl App {
+impl Dashboard {
     /// The dashboard's cards, newest project first.
     pub fn project_cards(
         &self,
@@ -54,6 +64,7 @@ impl App {
         limit: usize,
     ) -> AppResult<ProjectCards> {
         let matching: Vec<ProjectView> = self
+            .tenancy
             .list_projects(caller, tenant_id)?
             .into_iter()
             .filter(|v| project_matches(v, q))
@@ -63,6 +74,7 @@ impl App {
         for view in matching.into_iter().take(limit) {
             let id = view.project.id;
             let open_issues = self
+                .trackers
                 .list_issues(
                     caller,
                     &IssueFilter {
@@ -75,6 +87,7 @@ impl App {
                 .map(|p| p.total)
                 .unwrap_or(0);
             let workspace = self
+                .git
                 .workspace_status(caller, id)
                 .ok()
                 .filter(|w| w.has_git)

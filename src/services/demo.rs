@@ -1,6 +1,6 @@
 //! Demo and benchmark data: tenants, projects, tracker links and issues in one transaction.
 
-use super::App;
+use super::accounts::Accounts;
 use crate::domain::*;
 use crate::error::{AppError, AppResult};
 use crate::store::next_id;
@@ -12,7 +12,7 @@ pub struct SeedSummary {
     pub issues: u64,
 }
 
-impl App {
+impl Accounts {
     /// Seed `tenants` tenants × `projects_per_tenant` projects owned by `owner_email`, and
     /// `issues` tracker issues spread over them (GitHub-style, each linked through a project
     /// integration). Idempotence is not attempted: use a fresh data dir.

@@ -12,7 +12,7 @@
 //! - Idempotent: the source's SHA-256 is recorded; importing the same file again changes
 //!   nothing. A store holding anything else is refused unless `force`, which replaces it.
 
-use super::App;
+use super::backup::Backups;
 use super::context::GlobalContext;
 use crate::domain::adf;
 use crate::domain::*;
@@ -693,7 +693,7 @@ pub fn preview_sqlite(
     Ok(report)
 }
 
-impl App {
+impl Backups {
     /// Import `db_path` into this app's store. `dry_run` builds the whole plan and writes
     /// nothing to the store (but the `App` itself has its store and key: for a dry run that
     /// must not touch the data dir, use `preview_sqlite`).

@@ -2,7 +2,6 @@
 //! credentials, identity mapping, and building the effective provider for a call.
 //! Tokens are encrypted at rest and never returned.
 
-use super::App;
 use super::access::{Grants, project_for, tenant_for};
 use super::trackers::{AnyProvider, Conn, Provider};
 use crate::auth::Identity;
@@ -16,11 +15,16 @@ use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
 use crate::error::{AppError, AppResult};
+use crate::services::secrets::Secrets;
+use crate::services::sync::SyncLocks;
+use crate::services::trackers::Http;
+use crate::store::Store;
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
 use crate::store::{ReadTxn, next_id};
 use serde_json::Value;
+use std::sync::Arc;
 
 const MAX_TOKEN_LEN: usize = 4096;
 
@@ -150,7 +154,17 @@ fn link_for(
     }
 }
 
-impl App {
+/// Integrations, issues and their links, pins, mentions and sync with the trackers.
+pub struct Trackers {
+    pub(crate) store: Arc<Store>,
+    pub(crate) secrets: Arc<Secrets>,
+    /// Shared HTTP client for the trackers (connection pooling, rustls).
+    pub(crate) http: Http,
+    /// One sync per project link at a time (manual and scheduled runs may overlap).
+    pub(crate) sync_locks: SyncLocks,
+}
+
+impl Trackers {
     /// The integration as `g`'s caller may see it: the token hint only for maintainers of its
     /// tenant and admins.
     fn integration_view(

@@ -31,88 +31,151 @@ pub mod workflow;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::config::Config;
 use crate::store::Store;
+use std::sync::Arc;
 use std::time::Duration;
 
+/// The composition root: every capability service, built once at start in dependency order
+/// (each service holds only what it names in its struct). Handlers take the service they need
+/// (`app.accounts`, `app.trackers`, ...); services never see `App`.
 pub struct App {
-    pub store: Store,
-    pub config: Config,
-    /// Failed web logins per client IP.
-    pub login_limiter: FailureLimiter,
-    /// Failed API authentications per client IP.
-    pub api_limiter: FailureLimiter,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub secrets: secrets::Secrets,
-    /// Shared HTTP client for the trackers (connection pooling, rustls).
-    pub http: trackers::Http,
-    /// One sync per project link at a time (manual and scheduled runs may overlap).
-    pub sync_locks: sync::SyncLocks,
-    /// One git operation at a time per workspace.
-    pub git_locks: git::GitLocks,
-    /// How processes on this machine (agents in tmux) reach this server; set once listening.
-    pub self_url: std::sync::OnceLock<String>,
-    /// One backup or restore at a time.
-    pub backup_lock: tokio::sync::Mutex<()>,
-    /// The scheduler's view of its jobs (next and last runs), for status pages.
-    pub jobs: scheduler::JobBoard,
-    /// Set to true to make the server restart (re-exec) gracefully.
-    pub restart: tokio::sync::watch::Sender<bool>,
-    /// Playbook runs: concurrency slots and the live ones.
-    pub ansible: ansible::AnsibleState,
-    /// This app as shared by the server (for work that outlives a request).
-    pub me: std::sync::OnceLock<std::sync::Weak<App>>,
-    /// Why the agent sandbox cannot be built here (checked at start), if it cannot: agents,
-    /// git and project playbooks then refuse to run, with this message.
-    pub sandbox_broken: std::sync::OnceLock<String>,
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    /// Users, logins, API keys, personal tokens, settings (and the demo seed).
+    pub accounts: Arc<accounts::Accounts>,
+    /// Whether agents, git and playbooks can be confined here, and the confinement itself.
+    pub sandbox: Arc<sandbox::Sandbox>,
+    /// Workspaces: git operations, files, SSH keys.
+    pub git: Arc<git::Git>,
+    /// Tenants, projects, memberships, access decisions, the dashboard's project cards.
+    pub tenancy: Arc<tenants::Tenancy>,
+    /// The dashboard's project cards.
+    pub dashboard: Arc<dashboard::Dashboard>,
+    /// The audit log.
+    pub audit: Arc<audit::Audit>,
+    /// Integrations, issues, links, pins, mentions, sync.
+    pub trackers: Arc<integrations::Trackers>,
+    /// Agent sessions in tmux, their terminal, context files and the issue workflow.
+    pub sessions: Arc<sessions::Sessions>,
+    /// Playbooks, inventories, runs and schedules.
+    pub ansible: Arc<ansible::Ansible>,
+    /// Backups, restore and the one-time import.
+    pub backups: Arc<backup::Backups>,
+    /// Status, logs, updates, restart.
+    pub system: Arc<system::System>,
+    /// The scheduled jobs and what runs them.
+    pub scheduler: Arc<scheduler::Scheduler>,
 }
 
 impl App {
     pub fn new(store: Store, config: Config) -> crate::error::AppResult<App> {
+        let config = Arc::new(config);
+        let store = Arc::new(store);
         let per_minute = config.login_attempts_per_minute;
-        let secrets = secrets::Secrets::load(config.secret_key.as_deref(), &config.data_dir)?;
-        Ok(App {
-            store,
-            secrets,
-            http: trackers::Http::from_config(&config)?,
-            sync_locks: Default::default(),
-            git_locks: Default::default(),
-            self_url: Default::default(),
-            backup_lock: Default::default(),
-            jobs: Default::default(),
-            restart: tokio::sync::watch::Sender::new(false),
-            ansible: ansible::AnsibleState::new(config.ansible_max_concurrent),
-            me: Default::default(),
-            sandbox_broken: Default::default(),
+        let secrets = Arc::new(secrets::Secrets::load(
+            config.secret_key.as_deref(),
+            &config.data_dir,
+        )?);
+        let accounts = Arc::new(accounts::Accounts {
+            store: store.clone(),
+            config: config.clone(),
+            secrets: secrets.clone(),
             login_limiter: FailureLimiter::new(per_minute, Duration::from_secs(60)),
             // Scripts with a wrong key retry; allow more than a person typing, but still bounded.
             api_limiter: FailureLimiter::new(per_minute.saturating_mul(6), Duration::from_secs(60)),
-            config,
+        });
+        let sandbox = Arc::new(sandbox::Sandbox {
+            config: config.clone(),
+            sandbox_broken: Default::default(),
+        });
+        let git = Arc::new(git::Git {
+            store: store.clone(),
+            config: config.clone(),
+            secrets: secrets.clone(),
+            git_locks: Default::default(),
+            sandbox: sandbox.clone(),
+        });
+        let tenancy = Arc::new(tenants::Tenancy {
+            store: store.clone(),
+            config: config.clone(),
+            git: git.clone(),
+        });
+        let audit = Arc::new(audit::Audit {
+            store: store.clone(),
+            config: config.clone(),
+        });
+        let trackers = Arc::new(integrations::Trackers {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            http: trackers::Http::from_config(&config)?,
+            sync_locks: Default::default(),
+        });
+        let dashboard = Arc::new(dashboard::Dashboard {
+            tenancy: tenancy.clone(),
+            git: git.clone(),
+            trackers: trackers.clone(),
+        });
+        let jobs: Arc<scheduler::JobBoard> = Default::default();
+        let system = Arc::new(system::System {
+            store: store.clone(),
+            config: config.clone(),
+            jobs: jobs.clone(),
+            restart: tokio::sync::watch::Sender::new(false),
             started_at: crate::domain::model::now(),
+            sandbox: sandbox.clone(),
+            http: trackers.http.clone(),
+        });
+        let sessions = Arc::new(sessions::Sessions {
+            store: store.clone(),
+            config: config.clone(),
+            self_url: Default::default(),
+            accounts: accounts.clone(),
+            sandbox: sandbox.clone(),
+            git: git.clone(),
+            audit: audit.clone(),
+            trackers: trackers.clone(),
+        });
+        let ansible = Arc::new(ansible::Ansible {
+            store: store.clone(),
+            config: config.clone(),
+            state: ansible::AnsibleState::new(config.ansible_max_concurrent),
+            git: git.clone(),
+        });
+        let backups = Arc::new(backup::Backups {
+            store: store.clone(),
+            config: config.clone(),
+            secrets,
+            backup_lock: Default::default(),
+            sessions: sessions.clone(),
+        });
+        let scheduler = Arc::new(scheduler::Scheduler {
+            store: store.clone(),
+            jobs,
+            trackers: trackers.clone(),
+            ansible: ansible.clone(),
+            backups: backups.clone(),
+            audit: audit.clone(),
+        });
+        Ok(App {
+            config,
+            store,
+            accounts,
+            sandbox,
+            git,
+            tenancy,
+            dashboard,
+            audit,
+            trackers,
+            sessions,
+            ansible,
+            backups,
+            system,
+            scheduler,
         })
     }
-}
 
-impl App {
-    /// Wrap in an `Arc` and remember it (see `self_arc`).
-    pub fn shared(self) -> std::sync::Arc<App> {
-        let app = std::sync::Arc::new(self);
-        let _ = app.me.set(std::sync::Arc::downgrade(&app));
-        app
-    }
-
-    /// The shared app, for work that outlives the current call.
-    pub fn self_arc(&self) -> crate::error::AppResult<std::sync::Arc<App>> {
-        self.me
-            .get()
-            .and_then(std::sync::Weak::upgrade)
-            .ok_or_else(|| crate::error::AppError::Internal("the app is shutting down".into()))
-    }
-
-    /// The URL an agent on this machine uses for the API (loopback when bound to all addresses).
-    pub fn self_url(&self) -> String {
-        self.self_url
-            .get()
-            .cloned()
-            .unwrap_or_else(|| format!("http://{}", self.config.bind))
+    /// Wrap in an `Arc`, as the server shares it.
+    pub fn shared(self) -> Arc<App> {
+        Arc::new(self)
     }
 }
 
@@ -127,7 +190,7 @@ pub struct SystemSnapshot {
     pub api_keys: u64,
 }
 
-impl App {
+impl system::System {
     pub fn system_info(
         &self,
         caller: &crate::auth::Identity,

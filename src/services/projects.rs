@@ -1,7 +1,7 @@
 //! Projects: a git repository in a tenant, with an owner and members.
 
-use super::App;
 use super::access::{Grants, MemberOf, project_for, put_member, tenant_for};
+use super::tenants::Tenancy;
 use crate::auth::Identity;
 use crate::domain::Role;
 use crate::domain::access::Action;
@@ -82,7 +82,7 @@ fn check_unique_slug(w: &WriteTxn, tenant_id: Id, name: &str, except: Option<Id>
     Ok(())
 }
 
-impl App {
+impl Tenancy {
     /// The projects the caller is a member of (directly or through the tenant), newest first.
     pub fn list_projects(
         &self,
@@ -126,7 +126,7 @@ impl App {
         id: Id,
     ) -> AppResult<(ProjectView, Result<super::git::GitStatus, String>)> {
         let view = self.get_project(caller, id)?;
-        let status = match self.git_status_or_reason(caller, id, false).await {
+        let status = match self.git.git_status_or_reason(caller, id, false).await {
             Ok(r) => r,
             Err(e) => Err(match e {
                 crate::error::AppError::Forbidden(why) => {

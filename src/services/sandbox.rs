@@ -4,11 +4,12 @@
 //! `/tmp`, and nothing of the data directory, other users' workspaces or sockets. With
 //! Linux-user workspaces the jail is entered as the mapped account (`sudo -n -u`).
 
-use super::App;
+use crate::config::Config;
 use crate::domain::sandbox::{Profile, bwrap_args, is_within, minimal_cover};
 use crate::domain::{Id, User};
 use crate::error::{AppError, AppResult};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One user's sandbox.
 #[derive(Debug, Clone)]
@@ -138,7 +139,15 @@ pub fn check_bwrap() -> Result<(), String> {
     }
 }
 
-impl App {
+/// Whether agents, git and project playbooks can be confined on this machine.
+pub struct Sandbox {
+    pub(crate) config: Arc<Config>,
+    /// Why the agent sandbox cannot be built here (checked at start), if it cannot: agents,
+    /// git and project playbooks then refuse to run, with this message.
+    pub sandbox_broken: std::sync::OnceLock<String>,
+}
+
+impl Sandbox {
     /// Whether agents run in the sandbox (on unless an admin turned it off).
     pub fn sandbox_on(&self) -> bool {
         self.config.sandbox

@@ -18,6 +18,11 @@ use super::App;
 use crate::domain::issues::{DEFAULT_SYNC_CRON, cron_expression};
 use crate::domain::{Id, TenantIntegration};
 use crate::error::AppResult;
+use crate::services::ansible::Ansible;
+use crate::services::audit::Audit;
+use crate::services::backup::Backups;
+use crate::services::integrations::Trackers;
+use crate::store::Store;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::{DateTime, DurationRound, Utc};
@@ -170,7 +175,17 @@ impl JobBoard {
     }
 }
 
-impl App {
+/// What the scheduled jobs run: syncs, playbook schedules, backups, audit pruning.
+pub struct Scheduler {
+    pub(crate) store: Arc<Store>,
+    pub(crate) jobs: Arc<JobBoard>,
+    pub(crate) trackers: Arc<Trackers>,
+    pub(crate) ansible: Arc<Ansible>,
+    pub(crate) backups: Arc<Backups>,
+    pub(crate) audit: Arc<Audit>,
+}
+
+impl Scheduler {
     /// The scheduler's jobs with their next and last runs (administrators).
     pub fn scheduled_jobs(&self, caller: &crate::auth::Identity) -> AppResult<Vec<JobInfo>> {
         caller.require_admin()?;
@@ -189,7 +204,7 @@ pub fn missed(expr: &str, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bo
         .is_some_and(|n| n <= now)
 }
 
-impl JobSource for App {
+impl JobSource for Scheduler {
     fn current_jobs(&self) -> AppResult<Vec<(JobKind, String, String)>> {
         let app = self;
         let mut out = Vec::new();
@@ -209,12 +224,15 @@ impl JobSource for App {
                 }
             }
         }
-        if let Some(c) = app.backup_schedule(&crate::auth::Identity::system())?.cron
+        if let Some(c) = app
+            .backups
+            .backup_schedule(&crate::auth::Identity::system())?
+            .cron
             && let Ok(e) = cron_expression(&c)
         {
             out.push((JobKind::Backup, e, JobKind::Backup.display_name(None)));
         }
-        for (id, expr, playbook) in app.ansible_schedules_due_source()? {
+        for (id, expr, playbook) in app.ansible.ansible_schedules_due_source()? {
             let kind = JobKind::Ansible(id);
             let name = kind.display_name(Some(&playbook));
             out.push((kind, expr, name));
@@ -261,6 +279,7 @@ impl JobSource for App {
                     ..Default::default()
                 };
                 let results = app
+                    .trackers
                     .sync_links(&crate::auth::Identity::system(), &req, "scheduled")
                     .await
                     .map_err(|e| e.to_string())?;
@@ -271,21 +290,29 @@ impl JobSource for App {
                     Ok(format!("{} links synced", results.len()))
                 }
             }
-            JobKind::AuditRetention => crate::store::run_blocking(|| app.apply_audit_retention())
-                .map(|n| format!("{n} old audit entries removed"))
-                .map_err(|e| e.to_string()),
+            JobKind::AuditRetention => {
+                crate::store::run_blocking(|| app.audit.apply_audit_retention())
+                    .map(|n| format!("{n} old audit entries removed"))
+                    .map_err(|e| e.to_string())
+            }
             JobKind::Backup => app
+                .backups
                 .run_scheduled_backup()
                 .await
                 .map(|b| format!("backup #{} ({} bytes)", b.id, b.size_bytes))
                 .map_err(|e| e.to_string()),
             JobKind::Ansible(id) => {
                 // A previous run still queued or running: this turn is skipped, nothing queued.
-                if let Some(why) = app.ansible_schedule_busy(*id).map_err(|e| e.to_string())? {
+                if let Some(why) = app
+                    .ansible
+                    .ansible_schedule_busy(*id)
+                    .map_err(|e| e.to_string())?
+                {
                     tracing::info!(job = %kind.key(), "{why}");
                     return Ok(why);
                 }
-                app.run_ansible_schedule(&crate::auth::Identity::system(), *id)
+                app.ansible
+                    .run_ansible_schedule(&crate::auth::Identity::system(), *id)
                     .await
                     .map(|run| format!("run #{run} started"))
                     .map_err(|e| e.to_string())
@@ -309,7 +336,7 @@ pub fn spawn(
     let mut probe_stop = stop.clone();
     tokio::spawn(async move {
         loop {
-            probe_app.refresh_probes().await;
+            probe_app.system.refresh_probes().await;
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_EVERY) => {}
                 _ = probe_stop.changed() => break,
@@ -319,7 +346,7 @@ pub fn spawn(
             }
         }
     });
-    spawn_with(app, Clock::System, stop)
+    spawn_with(app.scheduler.clone(), Clock::System, stop)
 }
 
 /// The scheduling loop alone, over any `JobSource`, reading time from `clock`; it stops when

@@ -4,17 +4,24 @@
 //! each other's sessions; tmux keeps running when aiops restarts, and the rows are checked
 //! against tmux again at start.
 
-use super::App;
 use crate::auth::Identity;
+use crate::config::Config;
 use crate::domain::sessions::{
     AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
     tmux_name,
 };
 use crate::domain::{AiSession, ExternalIssue, Id, Scope};
 use crate::error::{AppError, AppResult};
+use crate::services::accounts::Accounts;
+use crate::services::audit::Audit;
+use crate::services::git::Git;
+use crate::services::integrations::Trackers;
+use crate::services::sandbox::Sandbox;
+use crate::store::Store;
 use crate::store::tables::*;
 use crate::store::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -210,7 +217,30 @@ fn program_exists(program: &str) -> bool {
     which(program).is_some()
 }
 
-impl App {
+/// Agent sessions in tmux, their terminal, their context files and the issue workflow.
+pub struct Sessions {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    /// How processes on this machine (agents in tmux) reach this server; set once listening.
+    pub self_url: std::sync::OnceLock<String>,
+    pub(crate) accounts: Arc<Accounts>,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) git: Arc<Git>,
+    pub(crate) audit: Arc<Audit>,
+    pub(crate) trackers: Arc<Trackers>,
+}
+
+impl Sessions {
+    /// The URL an agent on this machine uses for the API (loopback when bound to all addresses).
+    pub fn self_url(&self) -> String {
+        self.self_url
+            .get()
+            .cloned()
+            .unwrap_or_else(|| format!("http://{}", self.config.bind))
+    }
+}
+
+impl Sessions {
     /// The configured agent tools, sorted, each with whether its program is installed (on
     /// PATH, or an executable path): what the web's tool pickers offer.
     pub fn agent_tools(&self) -> Vec<(String, bool)> {
@@ -273,11 +303,11 @@ fn session_visible(caller: &Identity, s: &AiSession) -> bool {
         && caller.project_limit().is_none_or(|p| p == s.project_id)
 }
 
-impl App {
+impl Sessions {
     /// The tmux socket of an aiops user (its directory is created with mode 0700).
     pub fn tmux_socket(&self, user_id: Id) -> AppResult<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = self.tmux_dir(user_id);
+        let dir = self.sandbox.tmux_dir(user_id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
@@ -354,7 +384,7 @@ impl App {
                 other => other,
             };
         }
-        let ws = self.workspace(caller, project_id)?;
+        let ws = self.git.workspace(caller, project_id)?;
         if let Some(issue_id) = req.issue_id {
             let r = self.store.read()?;
             let issue: ExternalIssue = get_row(&r, ISSUES, issue_id)?
@@ -417,7 +447,7 @@ impl App {
             )));
         }
         if !ws.path.join(".git").exists() {
-            self.workspace_init(caller, project_id).await?;
+            self.git.workspace_init(caller, project_id).await?;
         }
         // The agent reads its instructions first: a failure here is logged, not fatal.
         let context_populated = match self.write_agent_context(caller, &ws, req.issue_id).await {
@@ -481,7 +511,7 @@ impl App {
             run_as: s.run_as.clone(),
         };
         let name = tmux_name(s.id);
-        let (key, raw) = self.insert_key(
+        let (key, raw) = self.accounts.insert_key(
             s.user_id,
             &format!("session {} ({})", s.id, s.tool),
             vec![Scope::Read, Scope::Write],
@@ -489,7 +519,7 @@ impl App {
             Some(s.project_id),
         )?;
         if let Some(old) = s.api_key_id.replace(key.id) {
-            self.revoke_key_internal(old)?;
+            self.accounts.revoke_key_internal(old)?;
         }
         self.save_session(s)?;
         let buffer = format!("aiops-key-{}", s.id);
@@ -590,7 +620,7 @@ impl App {
             get_row(&r, USERS, user_id)?
                 .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")))?
         };
-        let Some(jail) = self.jail_for(&user)? else {
+        let Some(jail) = self.sandbox.jail_for(&user)? else {
             return Ok(());
         };
         if tm.run(&["list-sessions"], None).await?.ok {
@@ -682,7 +712,7 @@ impl App {
         };
         w.commit()?;
         if let Some(k) = key {
-            self.revoke_key_internal(k)?;
+            self.accounts.revoke_key_internal(k)?;
         }
         Ok(())
     }
@@ -1057,7 +1087,7 @@ impl App {
         };
         w.commit()?;
         if let Some(k) = key {
-            self.revoke_key_internal(k)?;
+            self.accounts.revoke_key_internal(k)?;
         }
         Ok(())
     }

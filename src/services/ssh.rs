@@ -2,7 +2,7 @@
 //! (trust on first use or pinned; a changed key is refused), and the environment that sends
 //! git's SSH traffic through `aiops ssh-git`.
 
-use super::App;
+use super::git::Git;
 use super::sshclient::{fingerprint, key_line, probe_host_key};
 use crate::auth::Identity;
 use crate::domain::rules::validate_name;
@@ -82,7 +82,7 @@ fn require_admin(caller: &Identity) -> AppResult<()> {
     caller.require_admin()
 }
 
-impl App {
+impl Git {
     fn key_views(
         &self,
         r: &crate::store::ReadTxn,

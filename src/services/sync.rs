@@ -2,8 +2,8 @@
 //! so an interrupted sync leaves the previous state intact and the next run starts over from
 //! the same point (nothing duplicated: issues are keyed by link + external id).
 
-use super::App;
 use super::access::{Grants, project_for};
+use super::integrations::Trackers;
 use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
@@ -61,7 +61,7 @@ pub struct SyncOutcome {
     pub run_id: Option<Id>,
 }
 
-impl App {
+impl Trackers {
     /// Links matching the filters that the caller may sync (developers of the link's project;
     /// enabled integrations only).
     fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<Id>> {

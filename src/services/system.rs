@@ -1,11 +1,14 @@
 //! System administration (admins): status, recent logs, self-update from a release file or URL
 //! with checksum verification, and a graceful restart that re-executes the binary.
 
-use super::App;
 use super::scheduler::JobInfo;
 use crate::auth::Identity;
+use crate::config::Config;
 use crate::domain::{AiSession, TenantIntegration};
 use crate::error::{AppError, AppResult};
+use crate::services::sandbox::Sandbox;
+use crate::services::scheduler::JobBoard;
+use crate::store::Store;
 use crate::store::tables::*;
 use crate::store::*;
 use chrono::{DateTime, Utc};
@@ -370,7 +373,21 @@ async fn aiops_version(bin: &Path) -> Option<String> {
     v.starts_with("aiops ").then_some(v)
 }
 
-impl App {
+/// Status, logs, updates and restart.
+pub struct System {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    /// The scheduler's view of its jobs (next and last runs), and the probes' last results.
+    pub(crate) jobs: Arc<JobBoard>,
+    /// Set to true to make the server restart (re-exec) gracefully.
+    pub restart: tokio::sync::watch::Sender<bool>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) sandbox: Arc<Sandbox>,
+    /// For release manifests and downloads (shared with the trackers' client).
+    pub(crate) http: crate::services::trackers::Http,
+}
+
+impl System {
     pub fn log_dir(&self) -> PathBuf {
         self.config.data_dir.join("logs")
     }
@@ -472,13 +489,13 @@ impl App {
         let bwrap = probes.bwrap.clone();
         c.push((
             "sandbox".into(),
-            if let Some(why) = self.sandbox_broken.get().filter(|_| self.sandbox_on()) {
+            if let Some(why) = self.sandbox.sandbox_broken.get().filter(|_| self.sandbox.sandbox_on()) {
                 component(
                     false,
                     format!("cannot be built, so agents, git and project playbooks refuse to run: {why}"),
                     json!({"enabled": true, "working": false, "bwrap": bwrap}),
                 )
-            } else if self.sandbox_on() {
+            } else if self.sandbox.sandbox_on() {
                 component(
                     true,
                     format!(

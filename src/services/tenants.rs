@@ -1,16 +1,19 @@
 //! Tenants: labels that group projects, integrations and SSH keys.
 
-use super::App;
 use super::access::{Grants, tenant_for, tenant_not_found};
 use super::projects::{ProjectView, project_views};
 use crate::auth::Identity;
+use crate::config::Config;
 use crate::domain::access::Action;
 use crate::domain::rules::{sanitize_color, tenant_slug, validate_name, validate_text};
 use crate::domain::{Id, Project, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
+use crate::services::git::Git;
+use crate::store::Store;
 use crate::store::integrations::IntegrationReads;
 use crate::store::next_id;
 use crate::store::tenancy::TenancyReads;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct TenantView {
@@ -49,7 +52,15 @@ fn view(r: &crate::store::ReadTxn, g: &Grants, t: Tenant) -> AppResult<TenantVie
     })
 }
 
-impl App {
+/// Tenants, projects and memberships: who sees and changes what.
+pub struct Tenancy {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    /// For a project's workspace state (branch, changes) on its page.
+    pub(crate) git: Arc<Git>,
+}
+
+impl Tenancy {
     /// The tenants the caller is a member of, or has a project in (admins: all), by name.
     pub fn list_tenants(&self, caller: &Identity) -> AppResult<Vec<TenantView>> {
         caller.require(Scope::Read)?;

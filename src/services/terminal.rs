@@ -2,7 +2,7 @@
 //! Only the session's owner or an admin may attach (others get "not found", as for every
 //! session route), and every attach is written to the audit log.
 
-use super::App;
+use super::sessions::Sessions;
 use super::sessions::Tmux;
 use crate::auth::Identity;
 use crate::domain::{AiSession, AuditEntry};
@@ -34,7 +34,7 @@ pub struct AttachTarget {
     pub target: String,
 }
 
-impl App {
+impl Sessions {
     /// Check the caller may attach (owner or admin; 404 otherwise), and that tmux still has the
     /// session; record the attach in the audit log.
     pub async fn terminal_attach(
@@ -55,7 +55,7 @@ impl App {
                 session.id
             )));
         }
-        self.record_audit(AuditEntry {
+        self.audit.record_audit(AuditEntry {
             id: 0,
             user_id: Some(caller.id()),
             api_key_id: caller.key.as_ref().map(|k| k.id),

@@ -17,6 +17,7 @@ fn app(dir: &std::path::Path) -> App {
 
 fn admin(app: &App) -> Identity {
     let u = app
+        .accounts
         .create_user(
             &crate::auth::Identity::system(),
             NewUser {
@@ -28,6 +29,7 @@ fn admin(app: &App) -> Identity {
         )
         .unwrap();
     let (k, _) = app
+        .accounts
         .create_key_offline(&u.email, "k", &["admin".into()], None)
         .unwrap();
     Identity::from_key(u, k)
@@ -48,7 +50,7 @@ fn deleting_a_tenant_leaves_no_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     let me = admin(&app);
-    app.seed_demo("a@example.com", 2, 3, 60).unwrap();
+    app.accounts.seed_demo("a@example.com", 2, 3, 60).unwrap();
     // Pin a few issues.
     {
         let w = app.store.write().unwrap();
@@ -66,8 +68,8 @@ fn deleting_a_tenant_leaves_no_orphans() {
         w.commit().unwrap();
     }
     assert_eq!(rows(&app, ISSUES), 60);
-    for t in app.list_tenants(&me).unwrap() {
-        app.delete_tenant(&me, t.tenant.id).unwrap();
+    for t in app.tenancy.list_tenants(&me).unwrap() {
+        app.tenancy.delete_tenant(&me, t.tenant.id).unwrap();
     }
     for t in [
         TENANTS,
@@ -104,10 +106,12 @@ fn deleting_a_project_keeps_its_siblings() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     let me = admin(&app);
-    app.seed_demo("a@example.com", 1, 2, 10).unwrap();
-    let projects = app.list_projects(&me, None).unwrap();
-    app.delete_project(&me, projects[0].project.id).unwrap();
-    assert_eq!(app.list_projects(&me, None).unwrap().len(), 1);
+    app.accounts.seed_demo("a@example.com", 1, 2, 10).unwrap();
+    let projects = app.tenancy.list_projects(&me, None).unwrap();
+    app.tenancy
+        .delete_project(&me, projects[0].project.id)
+        .unwrap();
+    assert_eq!(app.tenancy.list_projects(&me, None).unwrap().len(), 1);
     assert_eq!(rows(&app, ISSUES), 5);
     assert_eq!(multi_rows(&app, ISSUES_BY_PROJECT), 5);
     assert_eq!(rows(&app, PROJECT_INTEGRATIONS), 1);
@@ -119,6 +123,7 @@ fn demoting_an_admin_strips_admin_scope_from_their_keys() {
     let app = app(dir.path());
     let me = admin(&app);
     let other = app
+        .accounts
         .create_user(
             &crate::auth::Identity::system(),
             NewUser {
@@ -129,17 +134,19 @@ fn demoting_an_admin_strips_admin_scope_from_their_keys() {
             },
         )
         .unwrap();
-    app.create_key_offline("b@example.com", "k", &["admin".into()], None)
+    app.accounts
+        .create_key_offline("b@example.com", "k", &["admin".into()], None)
         .unwrap();
-    app.update_user(
-        &me,
-        other.id,
-        super::accounts::UserUpdate {
-            is_admin: Some(false),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    app.accounts
+        .update_user(
+            &me,
+            other.id,
+            super::accounts::UserUpdate {
+                is_admin: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let r = app.store.read().unwrap();
     let keys: Vec<crate::domain::ApiKey> = all_rows(&r, API_KEYS).unwrap();
     let theirs = keys.iter().find(|k| k.user_id == other.id).unwrap();

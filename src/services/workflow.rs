@@ -2,9 +2,9 @@
 //! push and comment), ask for review, complete (comment and close). Every step goes through
 //! the tracker providers, so the issue in GitHub/GitLab/Jira shows what happened.
 
-use super::App;
 use super::git::WorkspaceStatus;
 use super::issues::IssueView;
+use super::sessions::Sessions;
 use crate::auth::Identity;
 use crate::domain::{Comment, Id, ProjectIntegration, Scope};
 use crate::error::{AppError, AppResult};
@@ -44,12 +44,12 @@ fn with_text(head: &str, text: Option<&str>) -> String {
     }
 }
 
-impl App {
+impl Sessions {
     /// Assign the issue to the caller (or to the link's configured username) on the tracker.
     /// A tracker refusal becomes a warning and leaves the local assignee as it was.
     pub async fn workflow_claim(&self, caller: &Identity, issue_id: Id) -> AppResult<Claimed> {
         caller.require(Scope::Write)?;
-        let issue = self.issue_for_work(caller, issue_id)?;
+        let issue = self.trackers.issue_for_work(caller, issue_id)?;
         let link: Option<ProjectIntegration> = {
             let r = self.store.read()?;
             get_row(&r, PROJECT_INTEGRATIONS, issue.issue.project_integration_id)?
@@ -64,7 +64,7 @@ impl App {
             .map(str::to_string);
         let who = match configured {
             Some(u) => u,
-            None => self.identity_for(caller.id(), &issue.provider)?.ok_or_else(|| {
+            None => self.trackers.identity_for(caller.id(), &issue.provider)?.ok_or_else(|| {
                 AppError::BadRequest(format!(
                     "No {p} identity configured for user: set your {p} username on the Account page or with PUT /api/v1/auth/identity",
                     p = issue.provider
@@ -72,14 +72,18 @@ impl App {
             })?,
         };
         let provider = issue.provider.clone();
-        let (issue, warning) = match self.assign_issue(caller, issue_id, None, Some(who)).await {
+        let (issue, warning) = match self
+            .trackers
+            .assign_issue(caller, issue_id, None, Some(who))
+            .await
+        {
             Ok(v) => (v, None),
             Err(e) => (
                 issue,
                 Some(format!("Could not assign issue on {provider}: {e}")),
             ),
         };
-        let workspace = self.workspace_status(caller, issue.issue.project_id)?;
+        let workspace = self.git.workspace_status(caller, issue.issue.project_id)?;
         let pid = issue.issue.project_id;
         let next_steps = vec![
             format!(
@@ -115,12 +119,13 @@ impl App {
                 "issue_id and status are required".into(),
             ));
         }
-        self.comment_issue(
-            caller,
-            issue_id,
-            &with_text(&format!("**Status Update:** {status}"), comment),
-        )
-        .await
+        self.trackers
+            .comment_issue(
+                caller,
+                issue_id,
+                &with_text(&format!("**Status Update:** {status}"), comment),
+            )
+            .await
     }
 
     /// Commit the workspace's changes (all, or `files`), push the branch, and comment the commit
@@ -131,7 +136,7 @@ impl App {
         req: SubmitRequest,
     ) -> AppResult<Submitted> {
         caller.require(Scope::Write)?;
-        let issue = self.issue_for_work(caller, req.issue_id)?;
+        let issue = self.trackers.issue_for_work(caller, req.issue_id)?;
         if issue.issue.project_id != req.project_id {
             return Err(AppError::BadRequest(format!(
                 "Issue {} belongs to project {}, not {}",
@@ -139,13 +144,14 @@ impl App {
             )));
         }
         let (commit_output, hash) = self
+            .git
             .git_commit(caller, req.project_id, &req.message, &req.files)
             .await?;
         let short: String = hash.chars().take(7).collect();
         let (branch, push_output) = if req.push {
-            let ws = self.workspace(caller, req.project_id)?;
+            let ws = self.git.workspace(caller, req.project_id)?;
             let branch = crate::store::run_blocking(|| super::git::current_branch(&ws.path))?;
-            let out = self.git_push(caller, req.project_id, None).await.map_err(|e| {
+            let out = self.git.git_push(caller, req.project_id, None).await.map_err(|e| {
                 AppError::Conflict(format!(
                     "Committed {short} but the push failed: {e}. The commit is in your workspace; fix the cause and run `aiops git push {}` (or submit again with nothing new to commit)",
                     req.project_id
@@ -171,7 +177,11 @@ impl App {
         {
             head.push_str(&format!("\n\n{c}"));
         }
-        let (comment, warning) = match self.comment_issue(caller, req.issue_id, &head).await {
+        let (comment, warning) = match self
+            .trackers
+            .comment_issue(caller, req.issue_id, &head)
+            .await
+        {
             Ok(c) => (Some(c), None),
             Err(e) => (
                 None,
@@ -195,15 +205,16 @@ impl App {
         issue_id: Id,
         message: Option<&str>,
     ) -> AppResult<Comment> {
-        self.comment_issue(
-            caller,
-            issue_id,
-            &with_text(
-                "**📝 Review Request**\n\nChanges are ready for review.",
-                message,
-            ),
-        )
-        .await
+        self.trackers
+            .comment_issue(
+                caller,
+                issue_id,
+                &with_text(
+                    "**📝 Review Request**\n\nChanges are ready for review.",
+                    message,
+                ),
+            )
+            .await
     }
 
     /// Comment `**✅ Issue Completed**` (and the summary) and close the issue on the tracker.
@@ -213,12 +224,13 @@ impl App {
         issue_id: Id,
         summary: Option<&str>,
     ) -> AppResult<IssueView> {
-        self.comment_issue(
-            caller,
-            issue_id,
-            &with_text("**✅ Issue Completed**", summary),
-        )
-        .await?;
-        self.close_issue(caller, issue_id, false).await
+        self.trackers
+            .comment_issue(
+                caller,
+                issue_id,
+                &with_text("**✅ Issue Completed**", summary),
+            )
+            .await?;
+        self.trackers.close_issue(caller, issue_id, false).await
     }
 }

@@ -58,7 +58,8 @@ pub fn account_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<PasswordF
             account_page(&who, Some("The new passwords do not match"), None),
         );
     }
-    match crate::store::run_blocking(|| app.change_own_password(&who, &f.current, &f.new)) {
+    match crate::store::run_blocking(|| app.accounts.change_own_password(&who, &f.current, &f.new))
+    {
         // Changing the password ends all sessions, this one included.
         Ok(()) => with_cookie(
             redirect("/login"),

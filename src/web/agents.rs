@@ -46,7 +46,7 @@ pub fn start_form(app: &App, who: &Identity, action: &str, for_issue: bool) -> M
     if !who.has(Scope::Write) {
         return html! {};
     }
-    let all = app.agent_tools();
+    let all = app.sessions.agent_tools();
     let tools: Vec<&String> = all.iter().filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
     let missing: Vec<&str> = all
         .iter()
@@ -101,6 +101,7 @@ async fn start(
         .filter(|p| !p.is_empty())
         .or_else(|| issue_id.map(|i| format!("Work on issue {i}. Read AGENTS.override.md first.")));
     let s = app
+        .sessions
         .start_session(
             who,
             project_id,
@@ -132,7 +133,7 @@ fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
 
 /// `POST /issues/{id}/agent`: start (or reuse) an agent on the issue, then open its terminal.
 pub async fn issue_agent(app: &App, who: &Identity, id: u64, f: &StartForm) -> Response {
-    let issue = match app.get_issue(who, id) {
+    let issue = match app.trackers.get_issue(who, id) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
@@ -155,7 +156,7 @@ pub async fn project_agent(
 }
 
 fn global_page(app: &App, who: &Identity, error: Option<&str>, notice: Option<&str>) -> Markup {
-    let current = app.global_context(who).ok().flatten();
+    let current = app.sessions.global_context(who).ok().flatten();
     let admin = who.user.is_admin;
     page(
         "Agent instructions",
@@ -207,10 +208,12 @@ pub fn global_post(
     CsrfForm(who, f): CsrfForm<GlobalForm>,
 ) -> Response {
     let res = if f.action == "clear" {
-        app.clear_global_context(&who)
+        app.sessions
+            .clear_global_context(&who)
             .map(|_| "Cleared: agents get the repository's AGENTS.md.".to_string())
     } else {
-        app.set_global_context(&who, &f.content)
+        app.sessions
+            .set_global_context(&who, &f.content)
             .map(|_| "Saved. New agent sessions start with these instructions.".to_string())
     };
     match res {
@@ -255,7 +258,7 @@ fn panel_feed(
         // finger about to tap it.
         let mut last_sig = None;
         loop {
-            let live = app.live_sessions(&who, None, all).await;
+            let live = app.sessions.live_sessions(&who, None, all).await;
             let sig = panel_signature(&live);
             if last_sig.as_ref() != Some(&sig) {
                 let html = agents_list_from(&who, all, live).into_string();
@@ -436,7 +439,7 @@ fn agent_card_at(who: &Identity, l: &LiveSession, all: bool, at: &Place) -> Mark
 /// The inside of the agents panel (also what `/streams/agents` sends): waiting agents first,
 /// then exited ones (they need a restart or a close), then working ones.
 pub(super) async fn agents_list(app: &App, who: &Identity, all: bool) -> Markup {
-    let live = app.live_sessions(who, None, all).await;
+    let live = app.sessions.live_sessions(who, None, all).await;
     agents_list_from(who, all, live)
 }
 
@@ -541,7 +544,7 @@ async fn scoped_agents_inner(app: &App, who: &Identity, of: AgentsOf) -> Markup 
         AgentsOf::Project(id) => Some(id),
         AgentsOf::Issue(_) => None,
     };
-    let live = app.live_sessions(who, project, false).await;
+    let live = app.sessions.live_sessions(who, project, false).await;
     let from = of.field();
     let at = Place {
         from: &from,
@@ -643,7 +646,7 @@ pub async fn session_action(
         _ => "/".to_string(),
     };
     if action == "again" {
-        return match app.start_again(&who, &key).await {
+        return match app.sessions.start_again(&who, &key).await {
             Ok(s) => done(
                 req,
                 &format!("/sessions/{}/terminal", s.session.id),
@@ -660,7 +663,7 @@ pub async fn session_action(
         };
     }
     if action == "resume" {
-        return match app.resume_session(&who, &key).await {
+        return match app.sessions.resume_session(&who, &key).await {
             Ok((s, project)) => done(
                 req,
                 &format!("/sessions/{}/terminal", s.session.id),
@@ -679,7 +682,7 @@ pub async fn session_action(
             Err(e) => control_failed(req, &who, &back, &e),
         };
     }
-    let (s, outcome) = match app.control_session(&who, &key, &action).await {
+    let (s, outcome) = match app.sessions.control_session(&who, &key, &action).await {
         Ok(v) => v,
         Err(e) => return control_failed(req, &who, &back, &e),
     };
@@ -723,7 +726,7 @@ pub async fn history_get(
     WebUser(who): WebUser,
 ) -> Response {
     let all = q.all_users(&who);
-    let rows = app.session_history(&who, all, 100).await;
+    let rows = app.sessions.session_history(&who, all, 100).await;
     page(
         "Session history",
         Some(&who),

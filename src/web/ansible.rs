@@ -76,9 +76,15 @@ fn run_ms(r: &crate::domain::AnsibleRun) -> Option<i64> {
 }
 
 fn ansible_page(app: &App, who: &Identity, project_id: Option<u64>, error: Option<&str>) -> Markup {
-    let playbooks = app.list_playbooks(who, project_id);
-    let inventories = app.list_inventories(who, project_id).unwrap_or_default();
-    let runs = app.list_run_views(who, project_id, 20).unwrap_or_default();
+    let playbooks = app.ansible.list_playbooks(who, project_id);
+    let inventories = app
+        .ansible
+        .list_inventories(who, project_id)
+        .unwrap_or_default();
+    let runs = app
+        .ansible
+        .list_run_views(who, project_id, 20)
+        .unwrap_or_default();
     page(
         "Ansible",
         Some(who),
@@ -169,7 +175,7 @@ pub fn ansible_post(
 ) -> Response {
     let project_id = f.project_id.parse::<u64>().ok();
     let text = |v: &str| Some(v.trim().to_string()).filter(|s| !s.is_empty());
-    let res = app.start_playbook(
+    let res = app.ansible.start_playbook(
         &who,
         RunRequest {
             playbook: f.playbook.clone(),
@@ -199,7 +205,7 @@ pub fn run_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    let (r, actor) = match app.get_run_view(&who, id) {
+    let (r, actor) = match app.ansible.get_run_view(&who, id) {
         Ok(v) => (v.run, v.actor),
         Err(e) => return not_found(&who, &e),
     };
@@ -243,7 +249,7 @@ pub fn run_cancel(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match app.cancel_run(&who, id) {
+    match app.ansible.cancel_run(&who, id) {
         Ok(_) => redirect(&format!("/ansible/runs/{id}")),
         Err(e) => shown_error(
             error_status(&e),
@@ -270,7 +276,7 @@ pub async fn ansible_events(
         )
             .into_response();
     };
-    let (run, rx) = match app.follow_run(&who, id) {
+    let (run, rx) = match app.ansible.follow_run(&who, id) {
         Ok(x) => x,
         Err(e) => return (e.status(), e.to_string()).into_response(),
     };

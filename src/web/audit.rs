@@ -160,7 +160,7 @@ impl<E: Endpoint> WebAuditEndpoint<E> {
         error: Option<&str>,
     ) {
         let entry = info.entry(AuditSource::Web, who, status, started, body, client, error);
-        crate::store::run_blocking(|| self.app.record_audit(entry));
+        crate::store::run_blocking(|| self.app.audit.record_audit(entry));
     }
 }
 
@@ -238,7 +238,9 @@ impl<E: Endpoint> Endpoint for WebAuditEndpoint<E> {
         let who = match before {
             Some(who) => who,
             None => {
-                match started_session(&resp).and_then(|t| app.session_identity(&t).ok().flatten()) {
+                match started_session(&resp)
+                    .and_then(|t| app.accounts.session_identity(&t).ok().flatten())
+                {
                     Some(who) => who,
                     // Anonymous (a failed login): like the API, only identified callers are
                     // recorded; failures are counted by the rate limiter.
@@ -346,7 +348,7 @@ pub fn audit_get(
     };
     let (filter, result) = match AuditFilter::parse(&input) {
         Ok(f) => {
-            let res = crate::store::run_blocking(|| app.audit_view(&who, &f, PAGE, offset));
+            let res = crate::store::run_blocking(|| app.audit.audit_view(&who, &f, PAGE, offset));
             (f, res)
         }
         Err(e) => (AuditFilter::default(), Err(e)),

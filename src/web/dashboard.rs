@@ -22,8 +22,8 @@ pub async fn dashboard(
 ) -> Response {
     let all = q.agents.as_deref() == Some("all") && who.user.is_admin;
     let tenant = q.tenant.as_deref().and_then(|t| t.parse::<u64>().ok());
-    let tenants = app.list_tenants(&who).unwrap_or_default();
-    let cards = app.project_cards(&who, &q.q, tenant, 12);
+    let tenants = app.tenancy.list_tenants(&who).unwrap_or_default();
+    let cards = app.dashboard.project_cards(&who, &q.q, tenant, 12);
     // Agents first (on a phone the first screen answers "which agent needs me?").
     let agents = super::agents::agents_panel(app, &who, all).await;
     page(

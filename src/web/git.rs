@@ -86,23 +86,23 @@ fn diff_view(id: u64, d: &FileDiff) -> Markup {
 async fn panel(app: &App, who: &Identity, id: u64, x: Extra<'_>) -> Markup {
     let base = format!("/projects/{id}/workspace");
     let form = |action: &str| format!("{base}/{action}");
-    let status = match app.workspace_status(who, id) {
+    let status = match app.git.workspace_status(who, id) {
         Ok(s) => s,
         Err(e) => return html! { section #workspace-panel { (error_box(Some(&e.to_string()))) } },
     };
     let can_write = who.has(Scope::Write);
     let git = if status.has_git {
-        Some(app.git_status(who, id).await)
+        Some(app.git.git_status(who, id).await)
     } else {
         None
     };
     let log = if status.has_git {
-        app.git_log(who, id, 5).await.unwrap_or_default()
+        app.git.git_log(who, id, 5).await.unwrap_or_default()
     } else {
         Vec::new()
     };
     let (branches, current) = if status.has_git {
-        app.git_branches(who, id).await.unwrap_or_default()
+        app.git.git_branches(who, id).await.unwrap_or_default()
     } else {
         Default::default()
     };
@@ -315,7 +315,7 @@ pub async fn workspace_diff(
     WebUser(who): WebUser,
 ) -> Response {
     let path = q.path.unwrap_or_default();
-    match app.git_file_diff(&who, id, &path).await {
+    match app.git.git_file_diff(&who, id, &path).await {
         Ok(d) => {
             let extra = Extra {
                 diff: Some(&d),
@@ -361,20 +361,23 @@ pub async fn workspace_post(
 ) -> Response {
     let res: Result<(String, String), AppError> = match action.as_str() {
         "init" => app
+            .git
             .workspace_init(&who, id)
             .await
             .map(|(p, _)| (format!("Cloned into {}.", p.display()), String::new())),
         "pull" => app
+            .git
             .git_pull(&who, id, None, false)
             .await
             .map(|o| ("Pull completed.".to_string(), o)),
-        "clean-pull" => app.git_pull(&who, id, None, true).await.map(|o| {
+        "clean-pull" => app.git.git_pull(&who, id, None, true).await.map(|o| {
             (
                 "Clean pull completed: local changes were discarded, then pulled.".to_string(),
                 o,
             )
         }),
         "push" => app
+            .git
             .git_push_to(&who, id, Some(f.git_ref.as_str()))
             .await
             .map(|(to, o)| (format!("Push completed. Pushed to origin/{to}."), o)),
@@ -386,7 +389,8 @@ pub async fn workspace_post(
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect();
-            app.git_commit(&who, id, &f.message, &files)
+            app.git
+                .git_commit(&who, id, &f.message, &files)
                 .await
                 .map(|(o, h)| {
                     (
@@ -396,33 +400,37 @@ pub async fn workspace_post(
                 })
         }
         "checkout" => app
+            .git
             .git_checkout(&who, id, &f.branch)
             .await
             .map(|b| (format!("Switched to {b}."), String::new())),
         "merge" => {
             let b = f.branch.trim();
-            app.git_merge(&who, id, b).await.map(|o| {
+            app.git.git_merge(&who, id, b).await.map(|o| {
                 let b = b.trim_start_matches("remotes/");
                 (format!("Merged {b} into the current branch."), o)
             })
         }
         "delete" => {
             let b = f.branch.trim();
-            app.git_delete_branch(&who, id, b)
+            app.git
+                .git_delete_branch(&who, id, b)
                 .await
                 .map(|o| (format!("Deleted branch {b}."), o))
         }
         "branch" => {
             let name = f.name.trim();
             if f.mode == "checkout" {
-                app.git_checkout(&who, id, name)
+                app.git
+                    .git_checkout(&who, id, name)
                     .await
                     .map(|b| (format!("Switched to {b}."), String::new()))
             } else {
                 // The panel's form says whether to switch; a form without the field (older
                 // pages) creates and switches, as it always did.
                 let switch = f.has_switch.is_none() || f.switch.is_some();
-                app.git_create_branch(&who, id, name, None, switch)
+                app.git
+                    .git_create_branch(&who, id, name, None, switch)
                     .await
                     .map(|_| {
                         let msg = if switch {

@@ -80,7 +80,7 @@ fn identities_page(
     q: &str,
     out: Option<&Outcome>,
 ) -> Result<Markup, AppError> {
-    let rows = app.list_identity_maps(who, Some(q))?;
+    let rows = app.trackers.list_identity_maps(who, Some(q))?;
     Ok(page(
         "Tracker identities",
         Some(who),
@@ -163,7 +163,7 @@ pub fn identity_post(
     let q = field(&f, "q").trim();
     let value = |k: &str| Some(field(&f, k).to_string());
     let res = crate::store::run_blocking(|| {
-        app.admin_set_identities(
+        app.trackers.admin_set_identities(
             &who,
             id,
             value("github_username"),

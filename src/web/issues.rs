@@ -32,12 +32,12 @@ pub struct IssueQuery {
 /// The caller's role on a project (None: not a member). Only decides what the page shows;
 /// the services refuse what the role does not allow.
 fn role_on(app: &App, who: &Identity, project_id: u64) -> Option<Role> {
-    app.project_role(who, project_id).ok().flatten()
+    app.tenancy.project_role(who, project_id).ok().flatten()
 }
 
 /// The caller's role on a tenant itself (None: not a tenant member).
 fn tenant_role_on(app: &App, who: &Identity, tenant_id: u64) -> Option<Role> {
-    app.tenant_role(who, tenant_id).ok().flatten()
+    app.tenancy.tenant_role(who, tenant_id).ok().flatten()
 }
 
 fn num(s: &Option<String>) -> Option<u64> {
@@ -123,12 +123,12 @@ fn issues_page(
         sort: crate::domain::issues::IssueSort::IdDesc,
         ..Default::default()
     };
-    let (list, total, list_error) = match app.list_issues(who, &f) {
+    let (list, total, list_error) = match app.trackers.list_issues(who, &f) {
         Ok(p) => (p.issues, p.total, None),
         Err(e) => (Vec::new(), 0, Some(e.to_string())),
     };
-    let projects = app.list_projects(who, None).unwrap_or_default();
-    let tenants = app.list_tenants(who).unwrap_or_default();
+    let projects = app.tenancy.list_projects(who, None).unwrap_or_default();
+    let tenants = app.tenancy.list_tenants(who).unwrap_or_default();
     // New issues and syncs need the developer role on some project (viewers only read).
     let works_somewhere = projects
         .iter()
@@ -207,6 +207,7 @@ pub async fn issues_sync(
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let out = match app
+        .trackers
         .sync_links(&who, &SyncRequest::default(), "manual")
         .await
     {
@@ -297,7 +298,7 @@ fn issue_detail(
     notice: Option<&str>,
 ) -> Markup {
     let id = v.issue.id;
-    let pinned = app.is_pinned(who, id).unwrap_or(false);
+    let pinned = app.trackers.is_pinned(who, id).unwrap_or(false);
     // Pins are the caller's own (any reader may pin); everything else changes the issue or
     // starts work on it, which needs the developer role on its project.
     let can_pin = who.has(Scope::Write);
@@ -375,7 +376,7 @@ fn issue_detail(
 
 #[handler]
 pub fn issue_show(Data(app): AppData<'_>, Path(id): Path<u64>, WebUser(who): WebUser) -> Response {
-    match app.get_issue(&who, id) {
+    match app.trackers.get_issue(&who, id) {
         Ok(v) => issue_detail(app, &who, &v, None, None).into_response(),
         Err(e) => not_found(&who, &e),
     }
@@ -388,7 +389,7 @@ async fn after_action(
     id: u64,
     res: Result<String, crate::error::AppError>,
 ) -> Response {
-    let v = match app.get_issue(who, id) {
+    let v = match app.trackers.get_issue(who, id) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
@@ -422,18 +423,22 @@ pub async fn issue_action(
 ) -> Response {
     let res = match action.as_str() {
         "comment" => app
+            .trackers
             .comment_issue(&who, id, &f.body)
             .await
             .map(|_| "Comment added.".to_string()),
         "close" => app
+            .trackers
             .close_issue(&who, id, false)
             .await
             .map(|_| "Issue closed.".to_string()),
         "reopen" => app
+            .trackers
             .close_issue(&who, id, true)
             .await
             .map(|_| "Issue reopened.".to_string()),
         "refresh" => app
+            .trackers
             .refresh_issue(&who, id)
             .await
             .map(|_| "Refreshed from the tracker.".to_string()),
@@ -443,7 +448,8 @@ pub async fn issue_action(
                 .as_deref()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
-            app.assign_issue(&who, id, None, a)
+            app.trackers
+                .assign_issue(&who, id, None, a)
                 .await
                 .map(|v| format!("Assigned to {}.", v.issue.assignee.unwrap_or_default()))
         }
@@ -455,12 +461,13 @@ pub async fn issue_action(
             return super::agents::issue_agent(app, &who, id, &start).await;
         }
         "context" => app
+            .sessions
             .populate_context(&who, id)
             .await
             .map(|w| format!("Updated {}.", w.path.display())),
-        "pin" => crate::store::run_blocking(|| app.pin_issue(&who, id))
+        "pin" => crate::store::run_blocking(|| app.trackers.pin_issue(&who, id))
             .map(|_| "Pinned to your dashboard.".to_string()),
-        "unpin" => crate::store::run_blocking(|| app.unpin_issue(&who, id))
+        "unpin" => crate::store::run_blocking(|| app.trackers.unpin_issue(&who, id))
             .map(|_| "Unpinned.".to_string()),
         _ => {
             return not_found(
@@ -491,9 +498,10 @@ fn new_issue_page(
     f: &HashMap<String, String>,
     error: Option<&str>,
 ) -> Markup {
-    let links = app.list_links(who, None, None).unwrap_or_default();
+    let links = app.trackers.list_links(who, None, None).unwrap_or_default();
     // Creating issues is work: only the projects where the caller is a developer or more.
     let projects: Vec<u64> = app
+        .tenancy
         .list_projects(who, None)
         .unwrap_or_default()
         .iter()
@@ -557,6 +565,7 @@ pub async fn issue_new_post(
             .filter(|s| !s.is_empty())
     };
     let res = app
+        .trackers
         .create_issue(
             &who,
             NewIssue {
@@ -589,7 +598,10 @@ fn integrations_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Markup {
-    let list = app.list_integrations(who, None, None).unwrap_or_default();
+    let list = app
+        .trackers
+        .list_integrations(who, None, None)
+        .unwrap_or_default();
     let tenants = managed_tenants(app, who);
     page(
         "Integrations",
@@ -643,7 +655,8 @@ fn integrations_page(
 
 /// The tenants whose integrations the caller manages (tenant maintainers; admins: all).
 fn managed_tenants(app: &App, who: &Identity) -> Vec<crate::services::tenants::TenantView> {
-    app.list_tenants(who)
+    app.tenancy
+        .list_tenants(who)
         .unwrap_or_default()
         .into_iter()
         .filter(|t| tenant_role_on(app, who, t.tenant.id) >= Some(Role::Maintainer))
@@ -654,6 +667,7 @@ fn managed_tenants(app: &App, who: &Identity) -> Vec<crate::services::tenants::T
 pub fn integrations_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
     // Nothing to see and nothing to add: say why instead of an empty page.
     if app
+        .trackers
         .list_integrations(&who, None, None)
         .is_ok_and(|l| l.is_empty())
         && managed_tenants(app, &who).is_empty()
@@ -687,7 +701,7 @@ pub fn integrations_post(
         sync_cron: opt("sync_cron"),
         ..Default::default()
     };
-    match crate::store::run_blocking(|| app.create_integration(&who, input)) {
+    match crate::store::run_blocking(|| app.trackers.create_integration(&who, input)) {
         // Land on the new integration (htmx: a full page load, its target is not there).
         Ok(v) => done(
             req,
@@ -712,11 +726,12 @@ fn integration_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Markup, crate::error::AppError> {
-    let v = app.get_integration(who, id)?;
-    let links = app.list_links(who, Some(id), None)?;
+    let v = app.trackers.get_integration(who, id)?;
+    let links = app.trackers.list_links(who, Some(id), None)?;
     // What the caller's roles allow is only shown here; the services decide.
     let manage = tenant_role_on(app, who, v.integration.tenant_id) >= Some(Role::Maintainer);
     let projects: Vec<_> = app
+        .tenancy
         .list_projects(who, None)?
         .into_iter()
         .filter(|p| p.project.tenant_id == v.integration.tenant_id)
@@ -724,7 +739,7 @@ fn integration_page(
         .collect();
     let mut runs = Vec::new();
     for l in &links {
-        runs.extend(app.sync_history(who, 10, Some(l.link.id))?);
+        runs.extend(app.trackers.sync_history(who, 10, Some(l.link.id))?);
     }
     runs.sort_by_key(|r| std::cmp::Reverse(r.id));
     let base = format!("/integrations/{id}");
@@ -867,11 +882,12 @@ pub async fn integration_action(
 ) -> Response {
     let res = match action.as_str() {
         "test" => app
+            .trackers
             .test_integration(&who, id)
             .await
             .map(|m| format!("✓ {m}")),
         "delete" => {
-            return match crate::store::run_blocking(|| app.delete_integration(&who, id)) {
+            return match crate::store::run_blocking(|| app.trackers.delete_integration(&who, id)) {
                 Ok(()) => done(req, "/integrations", "Integration deleted."),
                 Err(e) => show_integration(app, &who, id, &f, Err(e)),
             };
@@ -887,7 +903,7 @@ pub async fn integration_action(
                 config: Some(serde_json::Value::Object(config)),
                 ..Default::default()
             };
-            crate::store::run_blocking(|| app.create_link(&who, id, input)).map(|l| {
+            crate::store::run_blocking(|| app.trackers.create_link(&who, id, input)).map(|l| {
                 format!(
                     "Linked {} to {}. Sync it to fetch its issues.",
                     l.project_name, l.link.external_identifier
@@ -914,6 +930,7 @@ pub async fn link_action(
     let res = match action.as_str() {
         "sync" => {
             match app
+                .trackers
                 .sync_one_link(&who, link)
                 .await
                 .map(|o| (o.error.clone(), o))
@@ -928,7 +945,7 @@ pub async fn link_action(
                 ))),
             }
         }
-        "delete" => crate::store::run_blocking(|| app.delete_link(&who, link))
+        "delete" => crate::store::run_blocking(|| app.trackers.delete_link(&who, link))
             .map(|_| "Project unlinked; its stored issues were removed.".to_string()),
         _ => {
             return not_found(
@@ -948,11 +965,11 @@ pub fn pinned_section(app: &App, who: &Identity) -> Markup {
 }
 
 fn pinned_inner(app: &App, who: &Identity) -> Markup {
-    let pinned = match app.pinned_issues(who) {
+    let pinned = match app.trackers.pinned_issues(who) {
         Ok(p) => p,
         Err(e) => return html! { h2 { "Pinned issues" } p.error role="alert" { (e.to_string()) } },
     };
-    let tools = app.agent_tools();
+    let tools = app.sessions.agent_tools();
     let tool = tools
         .iter()
         .filter(|(_, ok)| *ok)
@@ -1018,7 +1035,7 @@ pub fn project_issues(app: &App, who: &Identity, project_id: u64) -> Markup {
     };
     html! {
         section #project-issues {
-            @match app.list_issues(who, &f) {
+            @match app.trackers.list_issues(who, &f) {
                 Err(e) => { h2 { "Open issues" } p.error role="alert" { (e.to_string()) } },
                 Ok(page) => {
                     h2 { "Open issues " small.muted { "(" (page.total) ")" } }
@@ -1044,9 +1061,15 @@ fn trackers_account_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Markup {
-    let me = app.get_identity_map(who, who.id()).unwrap_or_default();
-    let creds = app.list_credentials(who).unwrap_or_default();
-    let integrations = app.list_integrations(who, None, None).unwrap_or_default();
+    let me = app
+        .trackers
+        .get_identity_map(who, who.id())
+        .unwrap_or_default();
+    let creds = app.trackers.list_credentials(who).unwrap_or_default();
+    let integrations = app
+        .trackers
+        .list_integrations(who, None, None)
+        .unwrap_or_default();
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     page(
         "My trackers",
@@ -1128,6 +1151,7 @@ pub fn trackers_account_post(
 ) -> Response {
     let res = crate::store::run_blocking(|| match action.as_str() {
         "identity" => app
+            .trackers
             .update_identity_map(
                 &who,
                 who.id(),
@@ -1145,6 +1169,7 @@ pub fn trackers_account_post(
                 .map(|e| serde_json::json!({"username": e}));
             match f.integration_id.parse::<u64>() {
                 Ok(i) => app
+                    .trackers
                     .set_credential(&who, i, &f.api_token, settings)
                     .map(|(_, created)| {
                         if created {
@@ -1175,7 +1200,7 @@ pub fn credential_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.delete_credential(&who, id)) {
+    match crate::store::run_blocking(|| app.trackers.delete_credential(&who, id)) {
         Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),
         Err(e) => shown_error(
             error_status(&e),

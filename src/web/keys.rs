@@ -26,7 +26,7 @@ fn keys_page(
     f: &KeyForm,
     error: Option<&str>,
 ) -> Markup {
-    let keys = app.list_keys(who).unwrap_or_default();
+    let keys = app.accounts.list_keys(who).unwrap_or_default();
     page(
         "API keys",
         Some(who),
@@ -108,7 +108,7 @@ pub fn keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<KeyForm>) ->
         "" => None,
         d => d.parse::<i64>().ok(),
     };
-    match crate::store::run_blocking(|| app.create_key(&who, &f.name, &scopes, expires)) {
+    match crate::store::run_blocking(|| app.accounts.create_key(&who, &f.name, &scopes, expires)) {
         // Shown once, in this response only (never in a redirect URL or the log).
         Ok((_, raw)) => keys_page(app, &who, Some(&raw), &KeyForm::default(), None).into_response(),
         Err(e) => shown_error(
@@ -124,7 +124,7 @@ pub fn key_revoke(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.revoke_key(&who, id)) {
+    match crate::store::run_blocking(|| app.accounts.revoke_key(&who, id)) {
         Ok(()) => done_here("/keys", &format!("API key {id} revoked.")),
         Err(e) => not_found(&who, &e),
     }

@@ -69,7 +69,7 @@ pub fn login_get(req: &Request, Data(app): AppData<'_>, Query(q): Query<NextQuer
     if current(app, req).is_some() {
         return redirect(&safe_next(q.next.as_deref()));
     }
-    if app.setup_pending().unwrap_or(false) {
+    if app.accounts.setup_pending().unwrap_or(false) {
         return html_status(
             StatusCode::OK,
             page(
@@ -108,7 +108,7 @@ pub fn login_post(
     let next = safe_next(f.next.as_deref().or(q.next.as_deref()));
     let client = crate::api::gate::client_ip(req, &app.config.trusted_proxies);
     let email = f.email.as_str();
-    match crate::store::run_blocking(|| app.login(email, &f.password, &client)) {
+    match crate::store::run_blocking(|| app.accounts.login(email, &f.password, &client)) {
         Ok((token, _)) => with_cookie(
             with_cookie(redirect(&next), &clear_login_csrf_cookie()),
             &session_cookie(
@@ -157,7 +157,7 @@ fn setup_form(token: &str, f: &SetupForm, error: Option<&str>) -> Markup {
 #[handler]
 pub fn setup_get(Data(app): AppData<'_>, Query(q): Query<NextQuery>) -> Response {
     match q.token {
-        Some(t) if app.setup_token_valid(&t).unwrap_or(false) => {
+        Some(t) if app.accounts.setup_token_valid(&t).unwrap_or(false) => {
             setup_form(&t, &SetupForm::default(), None).into_response()
         }
         _ => redirect("/login"),
@@ -166,12 +166,12 @@ pub fn setup_get(Data(app): AppData<'_>, Query(q): Query<NextQuery>) -> Response
 
 #[handler]
 pub fn setup_post(Data(app): AppData<'_>, WebForm(f): WebForm<SetupForm>) -> Response {
-    if !app.setup_pending().unwrap_or(false) {
+    if !app.accounts.setup_pending().unwrap_or(false) {
         return redirect("/login");
     }
     let token = f.token.as_str();
     let res = crate::store::run_blocking(|| {
-        let u = app.complete_setup(
+        let u = app.accounts.complete_setup(
             token,
             NewUser {
                 email: &f.email,
@@ -180,7 +180,7 @@ pub fn setup_post(Data(app): AppData<'_>, WebForm(f): WebForm<SetupForm>) -> Res
                 is_admin: true,
             },
         )?;
-        app.create_session(u.id)
+        app.accounts.create_session(u.id)
     });
     match res {
         Ok(session) => with_cookie(
@@ -209,7 +209,7 @@ pub fn logout(
     CsrfForm(_who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     if let Some(token) = crate::api::gate::cookie_value(req, crate::api::gate::SESSION_COOKIE) {
-        let _ = crate::store::run_blocking(|| app.logout(&token));
+        let _ = crate::store::run_blocking(|| app.accounts.logout(&token));
     }
     with_cookie(
         redirect("/login"),

@@ -25,8 +25,8 @@ fn base(target: MemberOf) -> String {
 
 fn caller_role(app: &App, who: &Identity, target: MemberOf) -> Option<Role> {
     match target {
-        MemberOf::Tenant(id) => app.tenant_role(who, id),
-        MemberOf::Project(id) => app.project_role(who, id),
+        MemberOf::Tenant(id) => app.tenancy.tenant_role(who, id),
+        MemberOf::Project(id) => app.tenancy.project_role(who, id),
     }
     .ok()
     .flatten()
@@ -100,7 +100,7 @@ pub(super) fn members_section(
 ) -> Markup {
     let manage = caller_role(app, who, target) >= Some(Role::Maintainer);
     let admin = who.user.is_admin && who.has(Scope::Admin);
-    let members = app.list_members(who, target);
+    let members = app.tenancy.list_members(who, target);
     let action = base(target);
     let hx = "#members-section";
     html! {
@@ -166,9 +166,10 @@ fn add(app: &App, who: &Identity, target: MemberOf, f: &AddForm) -> Result<Strin
         ));
     }
     let role = Role::parse(&f.role).map_err(AppError::BadRequest)?;
-    let user_id = app.member_user_by_email(who, target, email)?;
+    let user_id = app.tenancy.member_user_by_email(who, target, email)?;
     crate::store::run_blocking(|| {
-        app.change_member(who, target, user_id, MemberChange::Add(role))
+        app.tenancy
+            .change_member(who, target, user_id, MemberChange::Add(role))
     })?;
     Ok(format!(
         "Added {} as {}",
@@ -185,6 +186,7 @@ fn change(
     f: &ChangeForm,
 ) -> Result<String, AppError> {
     let email = app
+        .tenancy
         .list_members(who, target)?
         .into_iter()
         .find(|m| m.membership.user_id == user_id)
@@ -193,14 +195,16 @@ fn change(
     match f.action.as_str() {
         "remove" => {
             crate::store::run_blocking(|| {
-                app.change_member(who, target, user_id, MemberChange::Remove)
+                app.tenancy
+                    .change_member(who, target, user_id, MemberChange::Remove)
             })?;
             Ok(format!("Removed {email}"))
         }
         "role" => {
             let role = Role::parse(&f.role).map_err(AppError::BadRequest)?;
             crate::store::run_blocking(|| {
-                app.change_member(who, target, user_id, MemberChange::Set(role))
+                app.tenancy
+                    .change_member(who, target, user_id, MemberChange::Set(role))
             })?;
             Ok(format!("{email} is now {}", role.as_str()))
         }

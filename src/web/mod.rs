@@ -138,7 +138,7 @@ async fn shell<E: Endpoint>(
                 Ok(form_address_get(get_path.as_deref().unwrap_or("/")))
             }
             Err(e) if e.is::<poem::error::NotFoundError>() => {
-                let who = token.and_then(|t| app.session_identity(&t).ok().flatten());
+                let who = token.and_then(|t| app.accounts.session_identity(&t).ok().flatten());
                 Ok(not_found_page(who.as_ref()))
             }
             Err(e) => Err(e),

@@ -42,12 +42,14 @@ pub(super) fn project_table(projects: &[ProjectView], id: &str) -> Markup {
 /// The tenants the caller may create projects in (tenant maintainers; admins: all), plus
 /// `keep` (a project's current tenant on its edit form) so the select always holds it.
 fn creatable_tenants(app: &App, who: &Identity, keep: Option<u64>) -> Vec<TenantView> {
-    app.list_tenants(who)
+    app.tenancy
+        .list_tenants(who)
         .unwrap_or_default()
         .into_iter()
         .filter(|t| {
             Some(t.tenant.id) == keep
-                || app.tenant_role(who, t.tenant.id).ok().flatten() >= Some(Role::Maintainer)
+                || app.tenancy.tenant_role(who, t.tenant.id).ok().flatten()
+                    >= Some(Role::Maintainer)
         })
         .collect()
 }
@@ -55,7 +57,7 @@ fn creatable_tenants(app: &App, who: &Identity, keep: Option<u64>) -> Vec<Tenant
 /// Everyone an administrator may name as a project's owner (nobody for other callers).
 fn owner_choices(app: &App, who: &Identity) -> Vec<User> {
     if who.user.is_admin {
-        app.list_users(who).unwrap_or_default()
+        app.accounts.list_users(who).unwrap_or_default()
     } else {
         Vec::new()
     }
@@ -110,7 +112,7 @@ fn projects_page(
     f: &HashMap<String, String>,
     error: Option<&str>,
 ) -> Markup {
-    let projects = app.list_projects(who, None).unwrap_or_default();
+    let projects = app.tenancy.list_projects(who, None).unwrap_or_default();
     let tenants = creatable_tenants(app, who, None);
     let owners = owner_choices(app, who);
     let open = error.is_some() || projects.is_empty() || !field(f, "tenant_id").is_empty();
@@ -180,7 +182,7 @@ pub fn projects_get(
 #[handler]
 pub fn projects_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
     let res = project_input(&f)
-        .and_then(|input| crate::store::run_blocking(|| app.create_project(&who, input)));
+        .and_then(|input| crate::store::run_blocking(|| app.tenancy.create_project(&who, input)));
     match res {
         Ok(p) => done_here("/projects", &format!("Project {} created.", p.project.name)),
         Err(e) => shown_error(
@@ -199,8 +201,8 @@ pub(super) fn project_page(
     id: u64,
     members: Markup,
 ) -> Result<Markup, AppError> {
-    let p = app.get_project(who, id)?;
-    let role = app.project_role(who, id).ok().flatten();
+    let p = app.tenancy.get_project(who, id)?;
+    let role = app.tenancy.project_role(who, id).ok().flatten();
     let work = role >= Some(Role::Developer);
     let manage = role >= Some(Role::Maintainer);
     Ok(page(
@@ -290,7 +292,7 @@ pub fn project_edit_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.get_project(&who, id) {
+    match app.tenancy.get_project(&who, id) {
         Ok(p) => {
             let f = HashMap::from([
                 ("name".to_string(), p.project.name.clone()),
@@ -323,15 +325,18 @@ pub fn project_edit_post(
     Path(id): Path<u64>,
     CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
-    let res = project_input(&f)
-        .and_then(|input| crate::store::run_blocking(|| app.update_project(&who, id, input)));
+    let res = project_input(&f).and_then(|input| {
+        crate::store::run_blocking(|| app.tenancy.update_project(&who, id, input))
+    });
     match res {
         Ok(p) => done(
             req,
             &format!("/projects/{id}"),
             &format!("Project {} saved.", p.project.name),
         ),
-        Err(e @ AppError::NotFound(_)) if app.get_project(&who, id).is_err() => not_found(&who, &e),
+        Err(e @ AppError::NotFound(_)) if app.tenancy.get_project(&who, id).is_err() => {
+            not_found(&who, &e)
+        }
         Err(e) => shown_error(
             error_status(&e),
             project_edit_page(app, &who, id, &f, Some(&e.to_string())),
@@ -345,7 +350,7 @@ pub fn project_delete_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.get_project(&who, id) {
+    match app.tenancy.get_project(&who, id) {
         Ok(p) => page(
             "Delete project",
             Some(&who),
@@ -370,7 +375,7 @@ pub fn project_delete_post(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.delete_project(&who, id)) {
+    match crate::store::run_blocking(|| app.tenancy.delete_project(&who, id)) {
         Ok(()) => done(req, "/projects", "Project deleted."),
         Err(e) => not_found(&who, &e),
     }

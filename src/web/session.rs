@@ -10,7 +10,7 @@ pub const LOGIN_CSRF_COOKIE: &str = "aiops_login_csrf";
 
 pub fn current(app: &App, req: &Request) -> Option<Identity> {
     let token = cookie_value(req, SESSION_COOKIE)?;
-    app.session_identity(&token).ok().flatten()
+    app.accounts.session_identity(&token).ok().flatten()
 }
 
 pub fn redirect(to: &str) -> Response {
@@ -116,7 +116,7 @@ pub fn caller(app: &App, req: &Request) -> Option<Identity> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))?;
-    app.authenticate_key(header).ok()
+    app.accounts.authenticate_key(header).ok()
 }
 
 #[cfg(test)]

@@ -38,11 +38,11 @@ fn ssh_page(
     scan: Option<Result<&str, &str>>,
 ) -> Result<Markup, crate::error::AppError> {
     // The services decide who may see the keys (administrators).
-    let keys = app.list_ssh_keys(who, None)?;
-    let hosts = app.list_known_hosts(who)?;
-    let tofu = app.trust_on_first_use().unwrap_or(true);
-    let tenants = app.list_tenants(who).unwrap_or_default();
-    let projects = app.list_projects(who, None).unwrap_or_default();
+    let keys = app.git.list_ssh_keys(who, None)?;
+    let hosts = app.git.list_known_hosts(who)?;
+    let tofu = app.git.trust_on_first_use().unwrap_or(true);
+    let tenants = app.tenancy.list_tenants(who).unwrap_or_default();
+    let projects = app.tenancy.list_projects(who, None).unwrap_or_default();
     Ok(html! {
         section #ssh-section {
             h1 { "SSH keys" }
@@ -210,7 +210,7 @@ pub fn ssh_keys_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm>
         private_key: opt(&f.private_key_content),
         public_key: opt(&f.public_key_content),
     };
-    let res = crate::store::run_blocking(|| app.add_ssh_key(&who, input)).map(|v| {
+    let res = crate::store::run_blocking(|| app.git.add_ssh_key(&who, input)).map(|v| {
         (
             None,
             Some((v.key.fingerprint.clone(), v.key.public_key.clone())),
@@ -225,7 +225,7 @@ pub fn ssh_key_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let res = crate::store::run_blocking(|| app.delete_ssh_key(&who, id))
+    let res = crate::store::run_blocking(|| app.git.delete_ssh_key(&who, id))
         .map(|_| (Some(format!("SSH key {id} deleted.")), None));
     respond(app, &who, &SshForm::default(), res)
 }
@@ -238,15 +238,17 @@ pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm
         None => Err(crate::error::AppError::BadRequest(
             "Choose a project".into(),
         )),
-        Some(p) => crate::store::run_blocking(|| app.set_project_ssh_key(&who, p, key)).map(|_| {
-            (
-                Some(match key {
-                    Some(k) => format!("Project {p} now uses SSH key {k}."),
-                    None => format!("Project {p} now uses its tenant's SSH keys."),
-                }),
-                None,
-            )
-        }),
+        Some(p) => {
+            crate::store::run_blocking(|| app.git.set_project_ssh_key(&who, p, key)).map(|_| {
+                (
+                    Some(match key {
+                        Some(k) => format!("Project {p} now uses SSH key {k}."),
+                        None => format!("Project {p} now uses its tenant's SSH keys."),
+                    }),
+                    None,
+                )
+            })
+        }
     };
     respond(app, &who, &f, res)
 }
@@ -260,7 +262,7 @@ pub async fn known_hosts_post(
     let res = match action.as_str() {
         "tofu" => {
             let on = f.state == "on";
-            app.set_trust_on_first_use(&who, on).map(|_| {
+            app.git.set_trust_on_first_use(&who, on).map(|_| {
                 (
                     Some(format!(
                         "Trust on first use is {}.",
@@ -274,7 +276,7 @@ pub async fn known_hosts_post(
             let host = f.host.clone();
             let port = f.port.parse::<u16>().unwrap_or(22);
             let res = app
-                .scan_host(&who, &host, port, !f.pin.is_empty())
+                .git.scan_host(&who, &host, port, !f.pin.is_empty())
                 .await
                 .map(|(_, fp, state)| {
                     let advice = match state {
@@ -317,7 +319,7 @@ pub fn known_host_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let res = crate::store::run_blocking(|| app.delete_known_host(&who, id))
+    let res = crate::store::run_blocking(|| app.git.delete_known_host(&who, id))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));
     respond(app, &who, &SshForm::default(), res)
 }

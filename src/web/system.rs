@@ -40,11 +40,11 @@ pub async fn status_get(
     WebUser(who): WebUser,
 ) -> Response {
     let refresh = matches!(q.refresh.as_deref(), Some("1" | "true"));
-    let s = match app.system_status(&who, refresh).await {
+    let s = match app.system.system_status(&who, refresh).await {
         Ok(s) => s,
         Err(e) => return not_found(&who, &e),
     };
-    let jobs = app.scheduled_jobs(&who).unwrap_or_default();
+    let jobs = app.scheduler.scheduled_jobs(&who).unwrap_or_default();
     let checked = (crate::domain::model::now() - s.checked_at).num_seconds();
     page(
         "System",
@@ -55,13 +55,13 @@ pub async fn status_get(
                 "aiops " (env!("CARGO_PKG_VERSION")) " · up " (s.uptime_seconds / 60) " min · data "
                 code { (s.data_dir.display()) } " (" (size(s.data_dir_bytes)) ")"
             }
-            @if let Some(why) = app.sandbox_broken.get().filter(|_| app.sandbox_on()) {
+            @if let Some(why) = app.sandbox.sandbox_broken.get().filter(|_| app.sandbox.sandbox_on()) {
                 p #sandbox-broken.error role="alert" {
                     strong { "The agent sandbox cannot be built, so agents, git and project playbooks are disabled. " }
                     (why)
                 }
             }
-            @if !app.sandbox_on() {
+            @if !app.sandbox.sandbox_on() {
                 p #sandbox-off.error role="alert" {
                     strong { "The agent sandbox is off. " }
                     "Agents, shells and project playbooks run with this server's own powers: any of them can read the data directory, the master key and other users' sessions. Set "
@@ -132,8 +132,8 @@ fn backups_page(
     notice: Option<&str>,
 ) -> Result<Markup, crate::error::AppError> {
     // The services decide who may see the backups (administrators).
-    let list = app.list_backups(who)?;
-    let sched = app.backup_schedule(who)?;
+    let list = app.backups.list_backups(who)?;
+    let sched = app.backups.backup_schedule(who)?;
     Ok(page(
         "Backups",
         Some(who),
@@ -237,22 +237,24 @@ pub async fn backups_post(
     let res = match field(&f, "action") {
         "schedule" => {
             let num = |k: &str| field(&f, k).trim().parse::<u64>().ok();
-            app.set_backup_schedule(
-                &who,
-                BackupSchedule {
-                    cron: Some(field(&f, "cron").trim().to_string()).filter(|c| !c.is_empty()),
-                    keep_last: num("keep_last").map(|n| n as usize),
-                    keep_days: num("keep_days").map(|n| n as u32),
-                },
-            )
-            .map(|s| match s.cron {
-                Some(c) => format!("Scheduled backups: {c}."),
-                None => "Scheduled backups are off.".to_string(),
-            })
+            app.backups
+                .set_backup_schedule(
+                    &who,
+                    BackupSchedule {
+                        cron: Some(field(&f, "cron").trim().to_string()).filter(|c| !c.is_empty()),
+                        keep_last: num("keep_last").map(|n| n as usize),
+                        keep_days: num("keep_days").map(|n| n as u32),
+                    },
+                )
+                .map(|s| match s.cron {
+                    Some(c) => format!("Scheduled backups: {c}."),
+                    None => "Scheduled backups are off.".to_string(),
+                })
         }
         _ => {
             let d = field(&f, "description").trim().to_string();
-            app.create_backup(&who, Some(&d).filter(|d| !d.is_empty()).map(|d| d.as_str()))
+            app.backups
+                .create_backup(&who, Some(&d).filter(|d| !d.is_empty()).map(|d| d.as_str()))
                 .await
                 .map(|b| format!("Backup #{} created ({}).", b.id, size(b.size_bytes)))
         }
@@ -267,13 +269,14 @@ pub async fn backup_action(
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let res = match action.as_str() {
-        "restore" => app.restore_backup(&who, id).await.map(|r| {
+        "restore" => app.backups.restore_backup(&who, id).await.map(|r| {
             format!(
                 "Restored backup #{}. The data from just before is in safety backup #{}.",
                 r.backup.id, r.safety_backup.id
             )
         }),
         "delete" => app
+            .backups
             .delete_backup(&who, id)
             .map(|_| format!("Backup #{id} deleted.")),
         _ => Err(crate::error::AppError::NotFound("No such action".into())),
@@ -362,6 +365,7 @@ pub async fn backup_upload(
                 }
                 let name = field.file_name().unwrap_or("upload").to_string();
                 break app
+                    .backups
                     .stage_backup_upload(&who, &name, field.into_async_read())
                     .await;
             }
@@ -385,6 +389,7 @@ pub async fn backup_upload_confirm(
 ) -> Response {
     let name = field(&f, "file_name").to_string();
     match app
+        .backups
         .restore_uploaded_backup(&who, field(&f, "token"), &name)
         .await
     {
@@ -418,7 +423,9 @@ pub fn logs_get(
     let lines = q.lines.unwrap_or(200).clamp(10, 2000);
     let level = q.level.clone().filter(|l| !l.is_empty());
     let filter = q.filter.clone().filter(|l| !l.is_empty());
-    let tail = app.recent_logs(&who, lines, filter.as_deref(), level.as_deref());
+    let tail = app
+        .system
+        .recent_logs(&who, lines, filter.as_deref(), level.as_deref());
     // The service decides who may read the log (administrators).
     if let Err(e @ crate::error::AppError::Forbidden(_)) = &tail {
         return not_found(&who, e);

@@ -65,7 +65,7 @@ fn tenants_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Markup {
-    let tenants = app.list_tenants(who).unwrap_or_default();
+    let tenants = app.tenancy.list_tenants(who).unwrap_or_default();
     page(
         "Tenants",
         Some(who),
@@ -105,7 +105,7 @@ pub fn tenants_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<TenantFor
         description: f.description.clone(),
         color: f.color.clone(),
     };
-    match crate::store::run_blocking(|| app.create_tenant(&who, input)) {
+    match crate::store::run_blocking(|| app.tenancy.create_tenant(&who, input)) {
         Ok(t) => done_here("/tenants", &format!("Tenant {} created.", t.tenant.name)),
         // The real status (400 bad input, 409 name taken), swapped in by the form.
         Err(e) => shown_error(
@@ -132,8 +132,8 @@ pub(super) fn tenant_page(
     id: u64,
     members: Markup,
 ) -> Result<Markup, AppError> {
-    let (t, projects) = app.get_tenant(who, id)?;
-    let role = app.tenant_role(who, id).ok().flatten();
+    let (t, projects) = app.tenancy.get_tenant(who, id)?;
+    let role = app.tenancy.tenant_role(who, id).ok().flatten();
     let manage = role >= Some(Role::Maintainer);
     Ok(page(
         &t.tenant.name,
@@ -196,7 +196,7 @@ pub fn tenant_edit_get(
     WebUser(who): WebUser,
 ) -> Response {
     // Shown to whoever sees the tenant; saving is the service's decision (administrators).
-    match app.get_tenant(&who, id) {
+    match app.tenancy.get_tenant(&who, id) {
         Ok((t, _)) => {
             let f = TenantForm {
                 name: Some(t.tenant.name.clone()),
@@ -221,7 +221,7 @@ pub fn tenant_edit_post(
         description: Some(f.description.clone().unwrap_or_default()),
         color: f.color.clone(),
     };
-    match crate::store::run_blocking(|| app.update_tenant(&who, id, input)) {
+    match crate::store::run_blocking(|| app.tenancy.update_tenant(&who, id, input)) {
         Ok(t) => done(
             req,
             &format!("/tenants/{id}"),
@@ -241,12 +241,12 @@ pub fn tenant_delete_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    let (t, _) = match app.get_tenant(&who, id) {
+    let (t, _) = match app.tenancy.get_tenant(&who, id) {
         Ok(t) => t,
         Err(e) => return not_found(&who, &e),
     };
     // Only administrators may delete a tenant: the impact query says so for everyone else.
-    let impact = match app.tenant_impact(&who, id) {
+    let impact = match app.tenancy.tenant_impact(&who, id) {
         Ok(i) => i,
         Err(e) => return not_found(&who, &e),
     };
@@ -273,7 +273,7 @@ pub fn tenant_delete_post(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.delete_tenant(&who, id)) {
+    match crate::store::run_blocking(|| app.tenancy.delete_tenant(&who, id)) {
         Ok(()) => done(req, "/tenants", "Tenant deleted."),
         Err(e) => not_found(&who, &e),
     }

@@ -17,7 +17,7 @@ pub async fn terminal_page(
     Path(key): Path<String>,
     WebUser(who): WebUser,
 ) -> Response {
-    let l = match app.session_view(&who, &key).await {
+    let l = match app.sessions.session_view(&who, &key).await {
         Ok(l) => l,
         Err(e) => return not_found(&who, &e),
     };
@@ -117,7 +117,7 @@ pub async fn terminal_ws(
         .remote_addr()
         .as_socket_addr()
         .map(|a| a.ip().to_string());
-    let target = match app.terminal_attach(&who, &key, ip).await {
+    let target = match app.sessions.terminal_attach(&who, &key, ip).await {
         Ok(t) => t,
         Err(e) => return (e.status(), e.to_string()).into_response(),
     };

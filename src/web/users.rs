@@ -80,7 +80,7 @@ fn users_page(
     edit: Option<&UserEdit>,
 ) -> Result<Markup, AppError> {
     // The service decides who may see the users (administrators).
-    let users = app.list_users(who)?;
+    let users = app.accounts.list_users(who)?;
     Ok(page(
         "Users",
         Some(who),
@@ -136,7 +136,7 @@ pub fn users_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
 #[handler]
 pub fn users_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
     let res = crate::store::run_blocking(|| {
-        app.create_user(
+        app.accounts.create_user(
             &who,
             NewUser {
                 email: field(&f, "email"),
@@ -188,7 +188,7 @@ pub fn user_edit(
         password,
     };
     let empty = HashMap::new();
-    match crate::store::run_blocking(|| app.update_user(&who, id, upd)) {
+    match crate::store::run_blocking(|| app.accounts.update_user(&who, id, upd)) {
         Ok(u) => {
             let notice = if new_password {
                 format!(
@@ -228,7 +228,7 @@ pub fn user_delete(
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let empty = HashMap::new();
-    match crate::store::run_blocking(|| app.delete_user(&who, id)) {
+    match crate::store::run_blocking(|| app.accounts.delete_user(&who, id)) {
         Ok(()) => users_response(
             app,
             &who,

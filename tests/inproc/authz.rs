@@ -46,6 +46,7 @@ fn ids(list: &Value, field: &str) -> Vec<u64> {
 async fn world() -> World {
     let s = Inproc::start().await;
     s.app
+        .accounts
         .seed_demo(ADMIN_EMAIL, 2, 1, 20)
         .expect("seed two tenants, a project each, 20 issues");
     let tenants = s

@@ -58,6 +58,7 @@ impl Inproc {
     pub fn user(&self, email: &str, is_admin: bool, scopes: &[&str]) -> (u64, String) {
         let u = self
             .app
+            .accounts
             .create_user(
                 &Identity::system(),
                 NewUser {
@@ -71,6 +72,7 @@ impl Inproc {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         let (_, key) = self
             .app
+            .accounts
             .create_key_offline(email, "test", &scopes, None)
             .expect("create key");
         (u.id, key)

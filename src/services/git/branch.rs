@@ -8,9 +8,9 @@ use crate::domain::Id;
 use crate::domain::gitrules::ChangedFile;
 use crate::domain::gitrules::{self, BranchPick};
 use crate::error::{AppError, AppResult};
-use crate::services::App;
+use crate::services::git::Git;
 
-impl App {
+impl Git {
     pub async fn git_create_branch(
         &self,
         caller: &Identity,

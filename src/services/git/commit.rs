@@ -6,9 +6,9 @@ use crate::auth::Identity;
 use crate::domain::Id;
 use crate::domain::git::relative_path;
 use crate::error::{AppError, AppResult};
-use crate::services::App;
+use crate::services::git::Git;
 
-impl App {
+impl Git {
     /// Stage `files` (or everything) and commit with the caller as author. Returns the output
     /// and the new commit hash.
     pub async fn git_commit(

@@ -7,7 +7,7 @@ use crate::auth::Identity;
 use crate::domain::Id;
 use crate::domain::git::relative_path;
 use crate::error::{AppError, AppResult};
-use crate::services::App;
+use crate::services::git::Git;
 use std::path::{Path, PathBuf};
 
 const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
@@ -199,7 +199,7 @@ fn mode_string(m: u32, dir: bool) -> String {
     s
 }
 
-impl App {
+impl Git {
     /// Directory listing inside the workspace (directories first, then by name; `.git` hidden).
     pub fn list_files(
         &self,

@@ -9,6 +9,10 @@
 //! one operation at a time per workspace. Every path from a request is confined to the
 //! workspace (no `..`, no absolute paths, no symlink escape); branch names are validated.
 
+use crate::config::Config;
+use crate::services::sandbox::Sandbox;
+use crate::services::secrets::Secrets;
+use crate::store::Store;
 mod branch;
 mod commit;
 mod files;
@@ -20,7 +24,6 @@ pub use crate::domain::git::CommitInfo;
 pub use read::{Branches, current_branch};
 pub use runner::KEY_FD;
 
-use super::App;
 use super::access::project_for;
 use crate::auth::Identity;
 use crate::domain::access::Action;
@@ -169,7 +172,17 @@ pub(super) fn not_initialised(p: &Project) -> String {
     )
 }
 
-impl App {
+/// Workspaces: every git operation, workspace files and the SSH keys git uses.
+pub struct Git {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) secrets: Arc<Secrets>,
+    /// One git operation at a time per workspace.
+    pub(crate) git_locks: GitLocks,
+    pub(crate) sandbox: Arc<Sandbox>,
+}
+
+impl Git {
     /// The caller's workspace for a project (developers and up). Each user has their own clone,
     /// at `<root>/<user>/<tenant slug>/<project slug>-<project id>`: keyed by id, so two
     /// projects never share one. A workspace made by an older version at the path without the id
@@ -217,7 +230,7 @@ impl App {
         let path = workspace_dir(&parent, &slug, project.id, slug_shared);
         // A local remote (a path on this machine) is reachable from the sandbox unless it is
         // one of the server's own places (another user's workspace, the data directory).
-        let jail = self.jail_for(&caller.user)?.map(|j| {
+        let jail = self.sandbox.jail_for(&caller.user)?.map(|j| {
             let remote = project
                 .repo_url
                 .strip_prefix("file://")

@@ -16,7 +16,7 @@ use crate::domain::git::{
 };
 use crate::domain::gitrules;
 use crate::error::{AppError, AppResult};
-use crate::services::App;
+use crate::services::git::Git;
 use std::path::Path;
 
 const MAX_DIFF_BYTES: usize = 2 * 1024 * 1024;
@@ -112,7 +112,7 @@ async fn branches_in(ws: &Workspace) -> AppResult<Branches> {
     Ok((parse_branch_refs(&o.stdout, current.as_deref()), current))
 }
 
-impl App {
+impl Git {
     pub async fn git_status(&self, caller: &Identity, project_id: Id) -> AppResult<GitStatus> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = acquire(&lock).await?;

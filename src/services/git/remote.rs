@@ -7,10 +7,10 @@ use crate::auth::Identity;
 use crate::domain::gitrules;
 use crate::domain::{Id, Scope};
 use crate::error::{AppError, AppResult};
-use crate::services::App;
+use crate::services::git::Git;
 use std::path::PathBuf;
 
-impl App {
+impl Git {
     /// Clone the project into the caller's workspace; an existing workspace is left as it is.
     /// Returns the path and whether it was created now.
     pub async fn workspace_init(

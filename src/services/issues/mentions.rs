@@ -3,11 +3,11 @@
 
 use crate::domain::issues::resolve_mentions;
 use crate::error::AppResult;
-use crate::services::App;
+use crate::services::integrations::Trackers;
 use crate::services::trackers::{AnyProvider, Provider};
 use std::collections::HashMap;
 
-impl App {
+impl Trackers {
     /// Resolve `@name` mentions for Jira: the identity map first, then Jira's user search.
     pub(super) async fn jira_mentions(
         &self,

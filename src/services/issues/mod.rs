@@ -10,8 +10,8 @@ pub use crate::domain::issues::{IssueFilter, IssueView};
 pub use crate::store::issues::{IssueListing, ListedCounts};
 pub(crate) use writes::{index_issue, put_issue, upsert_payload};
 
-use super::App;
 use super::access::{Grants, project_for};
+use super::integrations::Trackers;
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::{ExternalIssue, Id, ProjectIntegration, Scope};
@@ -41,7 +41,7 @@ pub struct NewIssue {
 /// How many of a project's other issues an agent's context lists (newest first).
 pub const CONTEXT_ISSUES: usize = 500;
 
-impl App {
+impl Trackers {
     /// Plan an issue list: check the caller, resolve which projects they see (in the same read
     /// transaction), and let the store's planner check the filters and pick the index
     /// (`store::ReadTxn::plan_issues`). Nothing is listed yet: errors come before the first

@@ -5,9 +5,9 @@ use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::{Id, PinnedIssue, Scope};
 use crate::error::{AppError, AppResult};
-use crate::services::App;
+use crate::services::integrations::Trackers;
 
-impl App {
+impl Trackers {
     /// Pin for the caller; `None` when it was already pinned.
     pub fn pin_issue(&self, caller: &Identity, id: Id) -> AppResult<Option<PinnedIssue>> {
         caller.require(Scope::Write)?;

@@ -20,6 +20,7 @@ fn app(dir: &std::path::Path) -> App {
 
 fn user(app: &App, email: &str, is_admin: bool, scopes: &[&str]) -> Identity {
     let u = app
+        .accounts
         .create_user(
             &Identity::system(),
             NewUser {
@@ -31,7 +32,10 @@ fn user(app: &App, email: &str, is_admin: bool, scopes: &[&str]) -> Identity {
         )
         .unwrap();
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    let (k, _) = app.create_key_offline(email, "k", &scopes, None).unwrap();
+    let (k, _) = app
+        .accounts
+        .create_key_offline(email, "k", &scopes, None)
+        .unwrap();
     Identity::from_key(u, k)
 }
 
@@ -41,8 +45,11 @@ fn a_project_member_sees_only_that_projects_issues() {
     let app = app(dir.path());
     let admin = user(&app, "a@example.com", true, &["admin"]);
     // 2 tenants x 2 projects, 40 issues spread round-robin over the 4 projects.
-    app.seed_demo("a@example.com", 2, 2, 40).unwrap();
-    let all = app.list_issues(&admin, &IssueFilter::default()).unwrap();
+    app.accounts.seed_demo("a@example.com", 2, 2, 40).unwrap();
+    let all = app
+        .trackers
+        .list_issues(&admin, &IssueFilter::default())
+        .unwrap();
     assert_eq!((all.total, all.issues.len()), (40, 40));
     let project = all.issues[0].issue.project_id;
     let other = all
@@ -54,14 +61,16 @@ fn a_project_member_sees_only_that_projects_issues() {
         .id;
 
     let member = user(&app, "d@example.com", false, &["read", "write"]);
-    app.change_member(
-        &admin,
-        MemberOf::Project(project),
-        member.id(),
-        MemberChange::Add(Role::Developer),
-    )
-    .unwrap();
+    app.tenancy
+        .change_member(
+            &admin,
+            MemberOf::Project(project),
+            member.id(),
+            MemberChange::Add(Role::Developer),
+        )
+        .unwrap();
     let page = app
+        .trackers
         .list_issues(
             &member,
             &IssueFilter {
@@ -76,8 +85,14 @@ fn a_project_member_sees_only_that_projects_issues() {
     assert!(page.issues.iter().all(|v| v.issue.project_id == project));
     assert!(page.issues[0].issue.id > page.issues[1].issue.id);
     // Another project's issue is "not found", in a list filter and read alone.
-    let other_project = app.get_issue(&admin, other).unwrap().issue.project_id;
+    let other_project = app
+        .trackers
+        .get_issue(&admin, other)
+        .unwrap()
+        .issue
+        .project_id;
     let err = app
+        .trackers
         .plan_issues(
             &member,
             &IssueFilter {
@@ -89,30 +104,36 @@ fn a_project_member_sees_only_that_projects_issues() {
         .unwrap();
     assert!(matches!(err, AppError::NotFound(_)), "{err}");
     assert!(matches!(
-        app.get_issue(&member, other),
+        app.trackers.get_issue(&member, other),
         Err(AppError::NotFound(_))
     ));
     assert!(matches!(
-        app.pin_issue(&member, other),
+        app.trackers.pin_issue(&member, other),
         Err(AppError::NotFound(_))
     ));
     // Its own issues: read, pin once, list pins, unpin.
     let mine = page.issues[0].issue.id;
-    assert_eq!(app.get_issue(&member, mine).unwrap().issue.id, mine);
-    assert!(app.pin_issue(&member, mine).unwrap().is_some());
-    assert!(app.pin_issue(&member, mine).unwrap().is_none());
-    assert!(app.is_pinned(&member, mine).unwrap());
-    let pins = app.pinned_issues(&member).unwrap();
+    assert_eq!(
+        app.trackers.get_issue(&member, mine).unwrap().issue.id,
+        mine
+    );
+    assert!(app.trackers.pin_issue(&member, mine).unwrap().is_some());
+    assert!(app.trackers.pin_issue(&member, mine).unwrap().is_none());
+    assert!(app.trackers.is_pinned(&member, mine).unwrap());
+    let pins = app.trackers.pinned_issues(&member).unwrap();
     assert_eq!(pins.len(), 1);
     assert!(pins[0].pinned_at.is_some());
-    app.unpin_issue(&member, mine).unwrap();
+    app.trackers.unpin_issue(&member, mine).unwrap();
     assert!(matches!(
-        app.unpin_issue(&member, mine),
+        app.trackers.unpin_issue(&member, mine),
         Err(AppError::NotFound(_))
     ));
     // Nobody's member: an empty list, not an error.
     let stranger = user(&app, "s@example.com", false, &["read"]);
-    let none = app.list_issues(&stranger, &IssueFilter::default()).unwrap();
+    let none = app
+        .trackers
+        .list_issues(&stranger, &IssueFilter::default())
+        .unwrap();
     assert_eq!((none.total, none.issues.len()), (0, 0));
 }
 
@@ -121,21 +142,22 @@ fn a_read_only_key_cannot_pin_or_edit() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     user(&app, "a@example.com", true, &["admin"]);
-    app.seed_demo("a@example.com", 1, 1, 3).unwrap();
+    app.accounts.seed_demo("a@example.com", 1, 1, 3).unwrap();
     let reader = user(&app, "r@example.com", true, &["read"]);
     let id = app
+        .trackers
         .list_issues(&reader, &IssueFilter::default())
         .unwrap()
         .issues[0]
         .issue
         .id;
-    assert!(app.get_issue(&reader, id).is_ok());
+    assert!(app.trackers.get_issue(&reader, id).is_ok());
     assert!(matches!(
-        app.pin_issue(&reader, id),
+        app.trackers.pin_issue(&reader, id),
         Err(AppError::Forbidden(_))
     ));
     assert!(matches!(
-        app.set_local_status(&reader, id, "triage"),
+        app.trackers.set_local_status(&reader, id, "triage"),
         Err(AppError::Forbidden(_))
     ));
 }

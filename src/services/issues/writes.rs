@@ -8,8 +8,8 @@ use crate::domain::access::Action;
 use crate::domain::issues::validate_status_update;
 use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, Timestamp};
 use crate::error::{AppError, AppResult};
-use crate::services::App;
 use crate::services::access::project_for;
+use crate::services::integrations::Trackers;
 use crate::services::trackers::{CreateRequest, IssuePayload, Provider, UpdateRequest};
 use crate::store::WriteTxn;
 
@@ -86,7 +86,7 @@ pub(crate) fn apply_payload(issue: &mut ExternalIssue, p: &IssuePayload, now: Ti
     issue.updated_at = now;
 }
 
-impl App {
+impl Trackers {
     /// Write a tracker answer back into the stored issue.
     fn store_payload(
         &self,
