@@ -9,7 +9,6 @@ use crate::domain::{ApiKey, Id, Scope, User, WebSession};
 use crate::error::{AppError, AppResult};
 use crate::store::accounts::AccountReads;
 use crate::store::tenancy::TenancyReads;
-use crate::store::{meta_del, meta_get, meta_set, next_id};
 use chrono::Duration;
 
 /// What the first start did.
@@ -39,7 +38,6 @@ pub struct UserUpdate {
     pub password: Option<String>,
 }
 
-const SETUP_TOKEN_META: &str = "setup_token_digest";
 /// Don't write `last_used_at` more often than this per key: authentication stays read-only.
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
@@ -74,14 +72,14 @@ impl App {
         }
         let token = random_token();
         let w = self.store.write()?;
-        meta_set(&w, SETUP_TOKEN_META, keys::digest(&token).as_bytes())?;
+        w.put_setup_token_digest(&keys::digest(&token))?;
         w.commit()?;
         Ok(Bootstrap::SetupToken(token))
     }
 
     pub fn setup_pending(&self) -> AppResult<bool> {
         let r = self.store.read()?;
-        Ok(meta_get(&r, SETUP_TOKEN_META)?.is_some() && r.user_count()? == 0)
+        Ok(r.setup_token_digest()?.is_some() && r.user_count()? == 0)
     }
 
     /// True when `token` is the pending one-time setup token (constant-time comparison).
@@ -90,7 +88,7 @@ impl App {
         if r.user_count()? > 0 {
             return Ok(false);
         }
-        let stored = meta_get(&r, SETUP_TOKEN_META)?;
+        let stored = r.setup_token_digest()?;
         Ok(stored.is_some_and(|d| {
             subtle::ConstantTimeEq::ct_eq(d.as_slice(), keys::digest(token.trim()).as_bytes())
                 .into()
@@ -112,7 +110,7 @@ impl App {
             },
         )?;
         let w = self.store.write()?;
-        meta_del(&w, SETUP_TOKEN_META)?;
+        w.delete_setup_token()?;
         w.commit()?;
         Ok(user)
     }
@@ -132,7 +130,7 @@ impl App {
         }
         let now = crate::domain::model::now();
         let user = User {
-            id: next_id(&w, "users")?,
+            id: w.new_user_id()?,
             email,
             name,
             password_hash,
@@ -553,7 +551,7 @@ impl App {
         let now = crate::domain::model::now();
         let w = self.store.write()?;
         let key = ApiKey {
-            id: next_id(&w, "api_keys")?,
+            id: w.new_api_key_id()?,
             user_id,
             name,
             key_digest: keys::digest(&raw),

@@ -11,9 +11,9 @@ use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
 use crate::error::{AppError, AppResult};
+use crate::store::accounts::AccountReads;
 use crate::store::ops::ANSIBLE_LAST_CHUNK;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::tenancy::TenancyReads;
 use rust_embed::RustEmbed;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -332,7 +332,7 @@ impl App {
         let now = crate::domain::model::now();
         let run = {
             let w = self.store.write()?;
-            let id = next_id(&w, "ansible_runs")?;
+            let id = w.new_ansible_run_id()?;
             let run = AnsibleRun {
                 id,
                 user_id: caller.id(),
@@ -661,7 +661,7 @@ impl App {
             let actor = match emails.get(&run.user_id) {
                 Some(e) => e.clone(),
                 None => {
-                    let e = get_row::<User>(&r, USERS, run.user_id)?.map(|u| u.email);
+                    let e = r.get_user(run.user_id)?.map(|u| u.email);
                     emails.insert(run.user_id, e.clone());
                     e
                 }
@@ -675,7 +675,7 @@ impl App {
     pub fn get_run_view(&self, caller: &Identity, id: Id) -> AppResult<RunView> {
         let run = self.get_run(caller, id)?;
         let r = self.store.read()?;
-        let actor = get_row::<User>(&r, USERS, run.user_id)?.map(|u| u.email);
+        let actor = r.get_user(run.user_id)?.map(|u| u.email);
         Ok(RunView { run, actor })
     }
 
@@ -733,7 +733,7 @@ impl App {
         let vars = dom::extra_vars(&req.extra_vars).map_err(AppError::BadRequest)?;
         let w = self.store.write()?;
         let s = AnsibleSchedule {
-            id: next_id(&w, "ansible_schedules")?,
+            id: w.new_ansible_schedule_id()?,
             cron: cron.trim().to_string(),
             playbook: req.playbook,
             project_id: req.project_id,
@@ -809,7 +809,7 @@ impl App {
             let s: AnsibleSchedule = r
                 .ansible_schedule(schedule_id)?
                 .ok_or_else(|| AppError::NotFound(format!("Schedule {schedule_id} not found")))?;
-            let u: User = get_row(&r, USERS, s.created_by)?.ok_or_else(|| {
+            let u: User = r.get_user(s.created_by)?.ok_or_else(|| {
                 AppError::NotFound(format!(
                     "The user who made schedule {schedule_id} no longer exists"
                 ))
@@ -818,7 +818,8 @@ impl App {
         };
         if let Some(p) = s.project_id {
             let r = self.store.read()?;
-            let _: Project = get_row(&r, PROJECTS, p)?
+            let _: Project = r
+                .get_project(p)?
                 .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
         }
         let who = Identity::from_session(user, String::new());
@@ -863,7 +864,7 @@ fn confine(base: &Path, rel: &Path) -> Option<PathBuf> {
 /// a session key sees only runs of its project.
 fn run_visible(r: &crate::store::ReadTxn, g: &Grants, caller: &Identity, run: &AnsibleRun) -> bool {
     let of_project = run.project_id.is_some_and(|p| {
-        get_row::<Project>(r, PROJECTS, p)
+        r.get_project(p)
             .ok()
             .flatten()
             .is_some_and(|p| g.project_role(&p).is_some())

@@ -8,8 +8,8 @@ use crate::domain::rules::redact;
 use crate::domain::{AuditEntry, AuditSource, Id, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::accounts::AccountReads;
+use crate::store::decode;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
@@ -107,10 +107,8 @@ impl App {
         for e in entries {
             rows.push(view_row(&r, e)?);
         }
-        let mut users: Vec<(Id, String)> = all_rows::<crate::domain::User>(&r, USERS)?
-            .into_iter()
-            .map(|u| (u.id, u.email))
-            .collect();
+        let mut users: Vec<(Id, String)> =
+            r.users()?.into_iter().map(|u| (u.id, u.email)).collect();
         users.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(AuditPage {
             rows,
@@ -1111,7 +1109,7 @@ mod tests {
         let mut args = crate::config::ServeArgs::default();
         args.store.data_dir = Some(dir.to_path_buf());
         let config = crate::config::Config::resolve(&args).expect("config");
-        App::new(Store::open(dir).expect("store"), config).expect("app")
+        App::new(crate::store::Store::open(dir).expect("store"), config).expect("app")
     }
 
     fn person(app: &App, email: &str, admin: bool) -> Identity {

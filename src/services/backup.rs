@@ -14,9 +14,9 @@ use crate::auth::Identity;
 use crate::domain::backup::{self as dom, Manifest, TableEntry};
 use crate::domain::{Backup, Id, User};
 use crate::error::{AppError, AppResult};
+use crate::store::accounts::AccountReads;
 use crate::store::backup::NewFile;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::tables::{ALL_TABLES, AnyTable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -256,7 +256,7 @@ impl App {
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
         let id = {
             let w = self.store.write()?;
-            let id = next_id(&w, "backups")?;
+            let id = w.new_backup_id()?;
             w.commit()?;
             id
         };
@@ -401,7 +401,7 @@ impl App {
         all.into_iter()
             .map(|b| {
                 let created_by = match b.created_by_user_id {
-                    Some(u) => get_row::<User>(&r, USERS, u)?,
+                    Some(u) => r.get_user(u)?,
                     None => None,
                 };
                 Ok(BackupView {
@@ -425,7 +425,7 @@ impl App {
             )));
         }
         let created_by = match b.created_by_user_id {
-            Some(u) => get_row::<User>(&r, USERS, u)?,
+            Some(u) => r.get_user(u)?,
             None => None,
         };
         Ok(BackupView {
@@ -654,7 +654,7 @@ impl App {
             let dir = self.backups_dir();
             let id = {
                 let w = self.store.write()?;
-                let id = next_id(&w, "backups")?;
+                let id = w.new_backup_id()?;
                 w.commit()?;
                 id
             };

@@ -16,10 +16,10 @@ use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
 use crate::error::{AppError, AppResult};
+use crate::store::ReadTxn;
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
-use crate::store::{ReadTxn, next_id};
 use serde_json::Value;
 
 const MAX_TOKEN_LEN: usize = 4096;
@@ -278,7 +278,7 @@ impl App {
         }
         let now = crate::domain::model::now();
         let integ = TenantIntegration {
-            id: next_id(&w, "integrations")?,
+            id: w.new_integration_id()?,
             tenant_id,
             provider,
             name,
@@ -510,7 +510,7 @@ impl App {
         };
         let now = crate::domain::model::now();
         let link = ProjectIntegration {
-            id: next_id(&w, "project_integrations")?,
+            id: w.new_link_id()?,
             project_id,
             integration_id,
             external_identifier: identifier,
@@ -661,7 +661,7 @@ impl App {
             }
             None => (
                 UserCredential {
-                    id: next_id(&w, "user_credentials")?,
+                    id: w.new_credential_id()?,
                     user_id: caller.id(),
                     integration_id,
                     api_token_enc: enc,

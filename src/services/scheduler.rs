@@ -18,8 +18,7 @@ use super::App;
 use crate::domain::issues::{DEFAULT_SYNC_CRON, cron_expression};
 use crate::domain::{Id, TenantIntegration};
 use crate::error::AppResult;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::integrations::IntegrationReads;
 use chrono::{DateTime, DurationRound, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -195,7 +194,7 @@ impl JobSource for App {
         let mut out = Vec::new();
         {
             let r = app.store.read()?;
-            let all: Vec<TenantIntegration> = all_rows(&r, INTEGRATIONS)?;
+            let all: Vec<TenantIntegration> = r.integrations()?;
             for i in all.into_iter().filter(|i| i.enabled) {
                 let expr = match i.sync_cron.as_deref().map(str::trim) {
                     Some("off") => continue,

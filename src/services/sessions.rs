@@ -12,8 +12,8 @@ use crate::domain::sessions::{
 };
 use crate::domain::{AiSession, ExternalIssue, Id, Scope};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::accounts::AccountReads;
+use crate::store::tenancy::TenancyReads;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -335,7 +335,7 @@ impl App {
         if let Some(uid) = req.as_user.filter(|u| *u != caller.id()) {
             let user: crate::domain::User = {
                 let r = self.store.read()?;
-                get_row(&r, USERS, uid)?
+                r.get_user(uid)?
                     .ok_or_else(|| AppError::NotFound(format!("User {uid} not found")))?
             };
             let target = caller.acting_as(user)?;
@@ -357,7 +357,8 @@ impl App {
         let ws = self.workspace(caller, project_id)?;
         if let Some(issue_id) = req.issue_id {
             let r = self.store.read()?;
-            let issue: ExternalIssue = get_row(&r, ISSUES, issue_id)?
+            let issue: ExternalIssue = r
+                .get_issue(issue_id)?
                 .ok_or_else(|| AppError::NotFound(format!("Issue {issue_id} not found")))?;
             if issue.project_id != project_id {
                 return Err(AppError::BadRequest(format!(
@@ -436,7 +437,7 @@ impl App {
         let now = crate::domain::model::now();
         let mut session = {
             let w = self.store.write()?;
-            let id = next_id(&w, "ai_sessions")?;
+            let id = w.new_ai_session_id()?;
             let s = AiSession {
                 id,
                 project_id,
@@ -587,7 +588,7 @@ impl App {
     async fn ensure_tmux_server(&self, tm: &Tmux, user_id: Id) -> AppResult<()> {
         let user: crate::domain::User = {
             let r = self.store.read()?;
-            get_row(&r, USERS, user_id)?
+            r.get_user(user_id)?
                 .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")))?
         };
         let Some(jail) = self.jail_for(&user)? else {
@@ -751,13 +752,13 @@ impl App {
             let mut titles: std::collections::HashMap<Id, String> = Default::default();
             for s in &rows {
                 if !names.contains_key(&s.project_id)
-                    && let Some(p) = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
+                    && let Some(p) = r.get_project(s.project_id)?
                 {
                     names.insert(p.id, p.name);
                 }
                 if let Some(i) = s.issue_id
                     && !titles.contains_key(&i)
-                    && let Some(issue) = get_row::<ExternalIssue>(&r, ISSUES, i)?
+                    && let Some(issue) = r.get_issue(i)?
                 {
                     titles.insert(i, issue.title);
                 }
@@ -980,7 +981,8 @@ impl App {
             )
             .await?;
         let r = self.store.read()?;
-        let project = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
+        let project = r
+            .get_project(s.project_id)?
             .map(|p| p.name)
             .unwrap_or_else(|| format!("#{}", s.project_id));
         Ok((started, project))

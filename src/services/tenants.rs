@@ -9,7 +9,6 @@ use crate::domain::rules::{sanitize_color, tenant_slug, validate_name, validate_
 use crate::domain::{Id, Project, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
-use crate::store::next_id;
 use crate::store::tenancy::TenancyReads;
 
 #[derive(Debug, Clone)]
@@ -102,7 +101,7 @@ impl App {
         }
         let now = crate::domain::model::now();
         let t = Tenant {
-            id: next_id(&w, "tenants")?,
+            id: w.new_tenant_id()?,
             name,
             description,
             color,
