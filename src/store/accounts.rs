@@ -1,5 +1,6 @@
 //! Accounts in the store: users (with the email index), API keys (digest and per-user indexes),
-//! web sessions (keyed by the token's digest) and global settings rows; plus `Lookup`, the few
+//! web sessions (keyed by the token's digest), global settings rows (`setting` is their one
+//! reader) and the pending setup token (in `meta`); plus `Lookup`, the few
 //! table reads a read and a write transaction answer alike, which the entity reads of
 //! `accounts`, `tenancy` and `integrations` are built on.
 //!

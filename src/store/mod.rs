@@ -3,9 +3,12 @@
 //! same write transaction as the row, and a schema version with ordered migrations.
 //!
 //! Only `services` use this module. Handlers never see a transaction. Services call entity
-//! methods on `ReadTxn`/`WriteTxn` (ops.rs: Ansible, SSH keys, known hosts, sessions, sync
-//! runs, backups, settings; audit.rs: the audit log; backup.rs: other database files, table
-//! loads and the import reset); each write of an indexed entity keeps its indexes itself.
+//! methods on `ReadTxn`/`WriteTxn` (accounts.rs: users, keys, web sessions, settings, the setup
+//! token; tenancy.rs; integrations.rs; issues.rs; ops.rs: Ansible, SSH keys, known hosts,
+//! sessions, sync runs, backups; audit.rs: the audit log; backup.rs: other database files, table
+//! loads and the import); each write of an indexed entity keeps its indexes itself, and ids come
+//! from a per-entity `new_*_id` method. The table constants and the generic row/index helpers
+//! below are private to `store`, so no service can name a table.
 
 pub mod accounts;
 pub mod integrations;
@@ -140,7 +143,7 @@ impl Store {
 }
 
 /// A read transaction of the store. Only `store` sees the redb transaction inside; services
-/// use the entity and row methods of this module.
+/// use the entity methods of this module and its area files.
 pub struct ReadTxn(redb::ReadTransaction);
 
 /// A write transaction of the store: every row and its indexes change together at `commit`.
@@ -274,7 +277,7 @@ pub fn migrate_db(db: &Database, path: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-// ---- typed helpers -------------------------------------------------------------------------------
+// ---- typed helpers (private to `store`: the entity methods are built on them) -------------------
 
 pub(in crate::store) type RowTable = TableDefinition<'static, u64, &'static [u8]>;
 pub(in crate::store) type IndexTable = TableDefinition<'static, &'static str, u64>;
@@ -316,8 +319,8 @@ pub(in crate::store) fn get_row_w<T: DeserializeOwned>(
     v.map(|v| decode(v.value())).transpose()
 }
 
-/// Reads that work the same inside a read or a write transaction (for code that decides access
-/// both before and inside a write).
+/// Reads that work the same inside a read or a write transaction (store-internal: the entity
+/// reads are built on them; outside `store` no table can be named to pass them).
 pub trait Reader {
     fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError>;
     fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError>;
@@ -515,6 +518,44 @@ mod tests {
         assert_eq!(next_id(&w, "tenants").unwrap(), 2);
         assert_eq!(next_id(&w, "projects").unwrap(), 1);
         w.commit().unwrap();
+    }
+
+    #[test]
+    fn the_owner_backfill_adds_one_maintainer_membership_per_project_once() {
+        use crate::domain::{Project, Role};
+        use tenancy::TenancyReads;
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let now = crate::domain::model::now();
+        let w = s.write().unwrap();
+        for id in [1, 2] {
+            w.put_project(&Project {
+                id,
+                name: format!("p{id}"),
+                repo_url: String::new(),
+                default_branch: "main".into(),
+                local_path: String::new(),
+                description: None,
+                tenant_id: 1,
+                owner_id: 7,
+                ssh_key_id: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .unwrap();
+        }
+        assert_eq!(backfill_owner_memberships(&w).unwrap(), 2);
+        assert_eq!(backfill_owner_memberships(&w).unwrap(), 0);
+        let mine = w.memberships_of_user(7).unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(mine.iter().all(|m| m.role == Role::Maintainer));
+        assert_eq!(w.project_members(2).unwrap().len(), 1);
+        w.commit().unwrap();
+        let r = s.read().unwrap();
+        let counts = r.row_counts().unwrap();
+        assert!(counts.contains(&("projects", 2)));
+        assert!(counts.contains(&("memberships", 2)));
+        assert_eq!(r.entries_of("memberships_by_project").unwrap(), 2);
     }
 
     #[test]

@@ -405,6 +405,15 @@ mod tests {
         let r = s.read().unwrap();
         assert_eq!(r.ai_sessions_of_user(8).unwrap().len(), 1);
         assert_eq!(r.ai_sessions().unwrap().len(), 1);
+        drop(r);
+
+        // Deleting removes the row and both index entries; a second delete is a no-op.
+        let w = s.write().unwrap();
+        w.delete_ai_session(1).unwrap();
+        w.delete_ai_session(1).unwrap();
+        assert!(w.ids(AI_SESSIONS_BY_USER, 8).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4).unwrap().is_empty());
+        assert!(w.ai_sessions().unwrap().is_empty());
     }
 
     #[test]

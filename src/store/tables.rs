@@ -1,4 +1,5 @@
-//! Every table of the store, and the registry of them (used by migrations and backups).
+//! Every table of the store, and the registry of them (used by migrations and backups). The
+//! table constants are private to `store`; `ALL_TABLES` is public for the backup's dump.
 
 use super::WriteTxn;
 use crate::error::AppError;

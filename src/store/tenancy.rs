@@ -235,7 +235,7 @@ impl WriteTxn {
 mod tests {
     use super::*;
     use crate::domain::Role;
-    use crate::store::Store;
+    use crate::store::{Reader, Store};
 
     fn tenant(id: Id, name: &str) -> Tenant {
         let now = crate::domain::model::now();
@@ -387,6 +387,20 @@ mod tests {
         w.put_membership(&membership(1, 10, Some(1), None)).unwrap();
         w.put_membership(&membership(2, 10, None, Some(1))).unwrap();
         w.put_membership(&membership(3, 10, Some(2), None)).unwrap();
+        let now = crate::domain::model::now();
+        let key = |id: Id, tenant_id: Option<Id>| SshKey {
+            id,
+            name: format!("k{id}"),
+            public_key: String::new(),
+            fingerprint: format!("SHA256:{id}"),
+            private_key_enc: None,
+            user_id: 10,
+            tenant_id,
+            created_at: now,
+            updated_at: now,
+        };
+        w.put_ssh_key(&key(1, Some(1))).unwrap();
+        w.put_ssh_key(&key(2, None)).unwrap();
         w.delete_tenant(1).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
@@ -401,5 +415,11 @@ mod tests {
             .map(|m| m.id)
             .collect();
         assert_eq!(left, vec![3]);
+        // The tenant's SSH key went with its index entries (through `delete_ssh_key`); the key
+        // for all tenants stays.
+        let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(keys, vec![2]);
+        assert_eq!(r.ids(SSH_KEYS_BY_USER, 10).unwrap(), vec![2]);
+        assert!(r.ssh_keys_of_tenant(1).unwrap().is_empty());
     }
 }
