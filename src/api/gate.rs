@@ -139,8 +139,7 @@ struct FreshKeys(Mutex<HashMap<String, crate::domain::Timestamp>>);
 const FRESH_MARGIN_SECS: i64 = 10;
 /// Derived from the services' resolution (not a number of its own), so a key the gate calls
 /// fresh is one the service will not write: changing the resolution moves this with it.
-const FRESH_SECS: i64 =
-    crate::services::accounts::LAST_USED_RESOLUTION_SECS - FRESH_MARGIN_SECS;
+const FRESH_SECS: i64 = crate::services::accounts::LAST_USED_RESOLUTION_SECS - FRESH_MARGIN_SECS;
 const _: () = assert!(FRESH_SECS > 0, "the margin must stay below the resolution");
 /// The map is cleared past this many keys (only keys that authenticated get in).
 const FRESH_MAX: usize = 10_000;

@@ -189,10 +189,12 @@ pub(crate) async fn collect(
     limit: Option<usize>,
 ) -> Result<std::io::Result<(std::process::Output, bool)>, tokio::time::error::Elapsed> {
     match limit {
-        None => tokio::time::timeout(timeout, async {
-            child.wait_with_output().await.map(|out| (out, false))
-        })
-        .await,
+        None => {
+            tokio::time::timeout(timeout, async {
+                child.wait_with_output().await.map(|out| (out, false))
+            })
+            .await
+        }
         Some(limit) => tokio::time::timeout(timeout, read_limited(child, limit)).await,
     }
 }
