@@ -39,7 +39,7 @@ pub struct UserUpdate {
 }
 
 /// Don't write `last_used_at` more often than this per key: authentication stays read-only.
-const LAST_USED_RESOLUTION_SECS: i64 = 60;
+pub(crate) const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 fn random_token() -> String {
     keys::generate_key()[keys::KEY_PREFIX.len()..].to_string()

@@ -16,7 +16,6 @@ use crate::store::accounts::AccountReads;
 use crate::store::tenancy::TenancyReads;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const TMUX_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -116,18 +115,16 @@ impl Tmux {
 
     /// The program and arguments that run `tmux -S <sock> <args…>` as the right user.
     pub fn argv(&self, args: &[&str]) -> (String, Vec<String>) {
-        let mut v: Vec<String> = Vec::new();
-        let program = match &self.run_as {
-            Some(u) => {
-                v.extend(["-n", "-H", "-u", u, "--", "tmux"].map(String::from));
-                "sudo".to_string()
-            }
-            None => "tmux".to_string(),
-        };
-        v.push("-S".into());
-        v.push(self.sock.display().to_string());
+        let mut v: Vec<String> = vec!["-S".into(), self.sock.display().to_string()];
         v.extend(args.iter().map(|a| a.to_string()));
-        (program, v)
+        match &self.run_as {
+            Some(u) => crate::services::sandbox::as_linux_user(
+                u,
+                &[],
+                std::iter::once("tmux".to_string()).chain(v),
+            ),
+            None => ("tmux".to_string(), v),
+        }
     }
 
     async fn run(&self, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
@@ -152,27 +149,19 @@ impl Tmux {
 async fn tmux(at: &Tmux, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
     let (program, argv) = at.argv(args);
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(argv)
-        .stdin(if input.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args(argv);
+    crate::services::git::runner::captured(&mut cmd, input.is_some());
     let mut child = cmd.spawn().map_err(|e| {
         AppError::Internal(format!(
             "cannot run tmux (is it installed? apt-get install tmux): {e}"
         ))
     })?;
-    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin
-            .write_all(data)
+    if let Some(data) = input {
+        crate::services::git::runner::feed(&mut child, data)
             .await
             .map_err(|e| AppError::Internal(format!("cannot talk to tmux: {e}")))?;
     }
-    let out = tokio::time::timeout(TMUX_TIMEOUT, child.wait_with_output())
+    let (out, _) = crate::services::git::runner::collect(child, TMUX_TIMEOUT, None)
         .await
         .map_err(|_| AppError::Upstream("tmux did not answer within 10s".into()))?
         .map_err(|e| AppError::Internal(format!("tmux failed: {e}")))?;
@@ -233,10 +222,13 @@ impl App {
 async fn linux_tmux_socket(user: &str) -> AppResult<PathBuf> {
     let home = super::git::linux_home(user)?;
     let dir = home.join(".aiops");
-    let out = tokio::process::Command::new("sudo")
-        .args([
-            "-n", "-H", "-u", user, "--", "mkdir", "-p", "-m", "700", "--",
-        ])
+    let (program, argv) = crate::services::sandbox::as_linux_user(
+        user,
+        &[],
+        ["mkdir", "-p", "-m", "700", "--"].map(String::from),
+    );
+    let out = tokio::process::Command::new(program)
+        .args(argv)
         .arg(&dir)
         .stdin(std::process::Stdio::null())
         .output()

@@ -14,7 +14,7 @@ mod commit;
 mod files;
 mod read;
 mod remote;
-mod runner;
+pub(crate) mod runner;
 
 pub use crate::domain::git::CommitInfo;
 pub use read::{Branches, current_branch};
