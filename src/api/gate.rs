@@ -133,8 +133,14 @@ fn is_write(m: &Method) -> bool {
 #[derive(Default)]
 struct FreshKeys(Mutex<HashMap<String, crate::domain::Timestamp>>);
 
-/// Below the services' one-minute `last_used_at` resolution, with a margin for clock steps.
-const FRESH_SECS: i64 = 50;
+/// How far below the services' `last_used_at` resolution the gate stays: the gate and the
+/// service each read the clock, and a step between the two readings must not make the gate
+/// call a key fresh that the service then writes.
+const FRESH_MARGIN_SECS: i64 = 10;
+/// Derived from the services' resolution (not a number of its own), so a key the gate calls
+/// fresh is one the service will not write: changing the resolution moves this with it.
+const FRESH_SECS: i64 = crate::services::accounts::LAST_USED_RESOLUTION_SECS - FRESH_MARGIN_SECS;
+const _: () = assert!(FRESH_SECS > 0, "the margin must stay below the resolution");
 /// The map is cleared past this many keys (only keys that authenticated get in).
 const FRESH_MAX: usize = 10_000;
 

@@ -277,7 +277,7 @@ pub(crate) fn put_member(
         return Ok(m);
     }
     let m = Membership {
-        id: crate::store::next_id(w, "memberships")?,
+        id: w.new_membership_id()?,
         user_id,
         tenant_id: match target {
             MemberOf::Tenant(t) => Some(t),

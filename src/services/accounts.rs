@@ -12,7 +12,6 @@ use crate::services::secrets::Secrets;
 use crate::store::Store;
 use crate::store::accounts::AccountReads;
 use crate::store::tenancy::TenancyReads;
-use crate::store::{meta_del, meta_get, meta_set, next_id};
 use chrono::Duration;
 use std::sync::Arc;
 
@@ -43,9 +42,8 @@ pub struct UserUpdate {
     pub password: Option<String>,
 }
 
-const SETUP_TOKEN_META: &str = "setup_token_digest";
 /// Don't write `last_used_at` more often than this per key: authentication stays read-only.
-const LAST_USED_RESOLUTION_SECS: i64 = 60;
+pub(crate) const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 fn random_token() -> String {
     keys::generate_key()[keys::KEY_PREFIX.len()..].to_string()
@@ -89,14 +87,14 @@ impl Accounts {
         }
         let token = random_token();
         let w = self.store.write()?;
-        meta_set(&w, SETUP_TOKEN_META, keys::digest(&token).as_bytes())?;
+        w.put_setup_token_digest(&keys::digest(&token))?;
         w.commit()?;
         Ok(Bootstrap::SetupToken(token))
     }
 
     pub fn setup_pending(&self) -> AppResult<bool> {
         let r = self.store.read()?;
-        Ok(meta_get(&r, SETUP_TOKEN_META)?.is_some() && r.user_count()? == 0)
+        Ok(r.setup_token_digest()?.is_some() && r.user_count()? == 0)
     }
 
     /// True when `token` is the pending one-time setup token (constant-time comparison).
@@ -105,7 +103,7 @@ impl Accounts {
         if r.user_count()? > 0 {
             return Ok(false);
         }
-        let stored = meta_get(&r, SETUP_TOKEN_META)?;
+        let stored = r.setup_token_digest()?;
         Ok(stored.is_some_and(|d| {
             subtle::ConstantTimeEq::ct_eq(d.as_slice(), keys::digest(token.trim()).as_bytes())
                 .into()
@@ -127,7 +125,7 @@ impl Accounts {
             },
         )?;
         let w = self.store.write()?;
-        meta_del(&w, SETUP_TOKEN_META)?;
+        w.delete_setup_token()?;
         w.commit()?;
         Ok(user)
     }
@@ -147,7 +145,7 @@ impl Accounts {
         }
         let now = crate::domain::model::now();
         let user = User {
-            id: next_id(&w, "users")?,
+            id: w.new_user_id()?,
             email,
             name,
             password_hash,
@@ -568,7 +566,7 @@ impl Accounts {
         let now = crate::domain::model::now();
         let w = self.store.write()?;
         let key = ApiKey {
-            id: next_id(&w, "api_keys")?,
+            id: w.new_api_key_id()?,
             user_id,
             name,
             key_digest: keys::digest(&raw),

@@ -13,9 +13,9 @@ use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
 use crate::store::Store;
+use crate::store::accounts::AccountReads;
 use crate::store::ops::ANSIBLE_LAST_CHUNK;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::tenancy::TenancyReads;
 use rust_embed::RustEmbed;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -344,7 +344,7 @@ impl Ansible {
         let now = crate::domain::model::now();
         let run = {
             let w = self.store.write()?;
-            let id = next_id(&w, "ansible_runs")?;
+            let id = w.new_ansible_run_id()?;
             let run = AnsibleRun {
                 id,
                 user_id: caller.id(),
@@ -673,7 +673,7 @@ impl Ansible {
             let actor = match emails.get(&run.user_id) {
                 Some(e) => e.clone(),
                 None => {
-                    let e = get_row::<User>(&r, USERS, run.user_id)?.map(|u| u.email);
+                    let e = r.get_user(run.user_id)?.map(|u| u.email);
                     emails.insert(run.user_id, e.clone());
                     e
                 }
@@ -687,7 +687,7 @@ impl Ansible {
     pub fn get_run_view(&self, caller: &Identity, id: Id) -> AppResult<RunView> {
         let run = self.get_run(caller, id)?;
         let r = self.store.read()?;
-        let actor = get_row::<User>(&r, USERS, run.user_id)?.map(|u| u.email);
+        let actor = r.get_user(run.user_id)?.map(|u| u.email);
         Ok(RunView { run, actor })
     }
 
@@ -745,7 +745,7 @@ impl Ansible {
         let vars = dom::extra_vars(&req.extra_vars).map_err(AppError::BadRequest)?;
         let w = self.store.write()?;
         let s = AnsibleSchedule {
-            id: next_id(&w, "ansible_schedules")?,
+            id: w.new_ansible_schedule_id()?,
             cron: cron.trim().to_string(),
             playbook: req.playbook,
             project_id: req.project_id,
@@ -825,7 +825,7 @@ impl Ansible {
             let s: AnsibleSchedule = r
                 .ansible_schedule(schedule_id)?
                 .ok_or_else(|| AppError::NotFound(format!("Schedule {schedule_id} not found")))?;
-            let u: User = get_row(&r, USERS, s.created_by)?.ok_or_else(|| {
+            let u: User = r.get_user(s.created_by)?.ok_or_else(|| {
                 AppError::NotFound(format!(
                     "The user who made schedule {schedule_id} no longer exists"
                 ))
@@ -834,7 +834,8 @@ impl Ansible {
         };
         if let Some(p) = s.project_id {
             let r = self.store.read()?;
-            let _: Project = get_row(&r, PROJECTS, p)?
+            let _: Project = r
+                .get_project(p)?
                 .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
         }
         let who = Identity::from_session(user, String::new());
@@ -878,7 +879,7 @@ fn confine(base: &Path, rel: &Path) -> Option<PathBuf> {
 /// a session key sees only runs of its project.
 fn run_visible(r: &crate::store::ReadTxn, g: &Grants, caller: &Identity, run: &AnsibleRun) -> bool {
     let of_project = run.project_id.is_some_and(|p| {
-        get_row::<Project>(r, PROJECTS, p)
+        r.get_project(p)
             .ok()
             .flatten()
             .is_some_and(|p| g.project_role(&p).is_some())

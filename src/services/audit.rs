@@ -9,8 +9,8 @@ use crate::domain::{AuditEntry, AuditSource, Id, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
 use crate::store::Store;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::accounts::AccountReads;
+use crate::store::decode;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -115,10 +115,8 @@ impl Audit {
         for e in entries {
             rows.push(view_row(&r, e)?);
         }
-        let mut users: Vec<(Id, String)> = all_rows::<crate::domain::User>(&r, USERS)?
-            .into_iter()
-            .map(|u| (u.id, u.email))
-            .collect();
+        let mut users: Vec<(Id, String)> =
+            r.users()?.into_iter().map(|u| (u.id, u.email)).collect();
         users.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(AuditPage {
             rows,
@@ -1119,7 +1117,8 @@ mod tests {
         let mut args = crate::config::ServeArgs::default();
         args.store.data_dir = Some(dir.to_path_buf());
         let config = crate::config::Config::resolve(&args).expect("config");
-        crate::services::App::new(Store::open(dir).expect("store"), config).expect("app")
+        crate::services::App::new(crate::store::Store::open(dir).expect("store"), config)
+            .expect("app")
     }
 
     fn person(app: &crate::services::App, email: &str, admin: bool) -> Identity {

@@ -17,9 +17,9 @@ use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sessions::Sessions;
 use crate::store::Store;
+use crate::store::accounts::AccountReads;
 use crate::store::backup::NewFile;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::tables::{ALL_TABLES, AnyTable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -271,7 +271,7 @@ impl Backups {
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
         let id = {
             let w = self.store.write()?;
-            let id = next_id(&w, "backups")?;
+            let id = w.new_backup_id()?;
             w.commit()?;
             id
         };
@@ -416,7 +416,7 @@ impl Backups {
         all.into_iter()
             .map(|b| {
                 let created_by = match b.created_by_user_id {
-                    Some(u) => get_row::<User>(&r, USERS, u)?,
+                    Some(u) => r.get_user(u)?,
                     None => None,
                 };
                 Ok(BackupView {
@@ -440,7 +440,7 @@ impl Backups {
             )));
         }
         let created_by = match b.created_by_user_id {
-            Some(u) => get_row::<User>(&r, USERS, u)?,
+            Some(u) => r.get_user(u)?,
             None => None,
         };
         Ok(BackupView {
@@ -669,7 +669,7 @@ impl Backups {
             let dir = self.backups_dir();
             let id = {
                 let w = self.store.write()?;
-                let id = next_id(&w, "backups")?;
+                let id = w.new_backup_id()?;
                 w.commit()?;
                 id
             };

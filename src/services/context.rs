@@ -14,14 +14,11 @@ use crate::domain::access::Action;
 use crate::domain::context as ctx;
 use crate::domain::{Id, Scope, Timestamp, User};
 use crate::error::{AppError, AppResult};
+use crate::store::ReadTxn;
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
-use crate::store::{ReadTxn, next_id};
 use serde::{Deserialize, Serialize};
 
-/// The `seq` name the ids of the global instructions come from (a new one each time they are
-/// set after none). The rows themselves are kept by `store::integrations`.
-const GLOBAL_SEQ: &str = "agent_contexts";
 /// The most a project's instructions may hold (bytes, after line endings are normalised).
 pub const PROJECT_CONTEXT_MAX_BYTES: usize = 32 * 1024;
 /// The heading of the project's section in the file (followed by the project's name).
@@ -182,7 +179,7 @@ impl Sessions {
         let id = match &existing {
             Some((_, Some(id))) => *id,
             // New, or set before ids existed (shown as 1 until now: the first id is 1).
-            _ => next_id(&w, GLOBAL_SEQ)?,
+            _ => w.new_global_context_id()?,
         };
         let created_at = match &existing {
             Some((g, _)) => g.created_at,

@@ -3,7 +3,6 @@
 use super::accounts::Accounts;
 use crate::domain::*;
 use crate::error::{AppError, AppResult};
-use crate::store::next_id;
 use crate::store::tenancy::TenancyReads;
 
 pub struct SeedSummary {
@@ -31,7 +30,7 @@ impl Accounts {
         let mut links = Vec::new();
         for t in 0..tenants {
             let tenant = Tenant {
-                id: next_id(&w, "tenants")?,
+                id: w.new_tenant_id()?,
                 name: format!("demo-tenant-{t:03}"),
                 description: Some("Demo data".into()),
                 color: crate::domain::rules::PALETTE
@@ -52,7 +51,7 @@ impl Accounts {
             }
             w.put_tenant(&tenant)?;
             let integ = TenantIntegration {
-                id: next_id(&w, "integrations")?,
+                id: w.new_integration_id()?,
                 tenant_id: tenant.id,
                 provider: "github".into(),
                 name: format!("github-{t:03}"),
@@ -67,7 +66,7 @@ impl Accounts {
             };
             w.put_integration(&integ)?;
             for p in 0..projects_per_tenant {
-                let id = next_id(&w, "projects")?;
+                let id = w.new_project_id()?;
                 let name = format!("demo-project-{t:03}-{p:03}");
                 let project = Project {
                     id,
@@ -89,7 +88,7 @@ impl Accounts {
                 };
                 w.put_project(&project)?;
                 let link = ProjectIntegration {
-                    id: next_id(&w, "project_integrations")?,
+                    id: w.new_link_id()?,
                     project_id: id,
                     integration_id: integ.id,
                     external_identifier: format!("demo/{t}-{p}"),
@@ -110,7 +109,7 @@ impl Accounts {
             for (n, &(link, project_id, tenant_id)) in (0..issues).zip(links.iter().cycle()) {
                 let status = if n % 3 == 0 { "closed" } else { "open" };
                 let issue = ExternalIssue {
-                    id: next_id(&w, "issues")?,
+                    id: w.next_issue_id()?,
                     project_integration_id: link,
                     project_id,
                     tenant_id,

@@ -17,8 +17,7 @@ use super::context::GlobalContext;
 use crate::domain::adf;
 use crate::domain::*;
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::backfill_owner_memberships;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
@@ -735,14 +734,14 @@ impl Backups {
             let e = seq.entry(name).or_default();
             *e = (*e).max(id);
         };
+        // Every row goes through its entity's own write (which keeps its indexes); the tables
+        // are empty, so each write finds no earlier row and the result is a plain copy.
         for u in &plan.users {
-            put_row(&w, USERS, u.id, u)?;
-            index_set(&w, USERS_BY_EMAIL, &u.email, u.id)?;
+            w.put_user(u)?;
             bump("users", u.id);
         }
         for t in &plan.tenants {
-            put_row(&w, TENANTS, t.id, t)?;
-            index_set(&w, TENANTS_BY_NAME, &t.name.to_lowercase(), t.id)?;
+            w.put_tenant(t)?;
             bump("tenants", t.id);
         }
         for k in &plan.ssh_keys {
@@ -750,50 +749,35 @@ impl Backups {
             bump("ssh_keys", k.id);
         }
         for p in &plan.projects {
-            put_row(&w, PROJECTS, p.id, p)?;
-            multi_add(&w, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
-            multi_add(&w, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
+            w.put_project(p)?;
             bump("projects", p.id);
         }
         for i in &plan.integrations {
-            put_row(&w, INTEGRATIONS, i.id, i)?;
-            multi_add(&w, INTEGRATIONS_BY_TENANT, i.tenant_id, i.id)?;
+            w.put_integration(i)?;
             bump("integrations", i.id);
         }
         for l in &plan.links {
-            put_row(&w, PROJECT_INTEGRATIONS, l.id, l)?;
-            multi_add(&w, PROJECT_INTEGRATIONS_BY_PROJECT, l.project_id, l.id)?;
-            multi_add(
-                &w,
-                PROJECT_INTEGRATIONS_BY_INTEGRATION,
-                l.integration_id,
-                l.id,
-            )?;
+            w.put_link(l)?;
             bump("project_integrations", l.id);
         }
         for i in &plan.issues {
-            put_row(&w, ISSUES, i.id, i)?;
-            super::issues::index_issue(&w, i)?;
+            w.put_issue(None, i)?;
             bump("issues", i.id);
         }
         for p in &plan.pins {
-            put_row(&w, PINS, p.id, p)?;
-            multi_add(&w, PINS_BY_USER, p.user_id, p.id)?;
-            multi_add(&w, PINS_BY_ISSUE, p.issue_id, p.id)?;
+            // Pins keep their ids: `import_pin`, not `add_pin` (which would allocate new ones).
+            w.import_pin(p)?;
             bump("pins", p.id);
         }
         for c in &plan.credentials {
-            put_row(&w, USER_CREDENTIALS, c.id, c)?;
-            multi_add(&w, USER_CREDENTIALS_BY_USER, c.user_id, c.id)?;
+            w.put_credential(c)?;
             bump("user_credentials", c.id);
         }
         for m in &plan.identities {
-            put_row(&w, IDENTITY_MAP, m.user_id, m)?;
+            w.put_identity_map(m)?;
         }
         for k in &plan.keys {
-            put_row(&w, API_KEYS, k.id, k)?;
-            index_set(&w, API_KEYS_BY_DIGEST, &k.key_digest, k.id)?;
-            multi_add(&w, API_KEYS_BY_USER, k.user_id, k.id)?;
+            w.put_api_key(k)?;
             bump("api_keys", k.id);
         }
         for a in &plan.audit {

@@ -18,11 +18,11 @@ use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sync::SyncLocks;
 use crate::services::trackers::Http;
+use crate::store::ReadTxn;
 use crate::store::Store;
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
-use crate::store::{ReadTxn, next_id};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -292,7 +292,7 @@ impl Trackers {
         }
         let now = crate::domain::model::now();
         let integ = TenantIntegration {
-            id: next_id(&w, "integrations")?,
+            id: w.new_integration_id()?,
             tenant_id,
             provider,
             name,
@@ -524,7 +524,7 @@ impl Trackers {
         };
         let now = crate::domain::model::now();
         let link = ProjectIntegration {
-            id: next_id(&w, "project_integrations")?,
+            id: w.new_link_id()?,
             project_id,
             integration_id,
             external_identifier: identifier,
@@ -675,7 +675,7 @@ impl Trackers {
             }
             None => (
                 UserCredential {
-                    id: next_id(&w, "user_credentials")?,
+                    id: w.new_credential_id()?,
                     user_id: caller.id(),
                     integration_id,
                     api_token_enc: enc,

@@ -13,7 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
-use crate::store::{ReadTxn, WriteTxn, next_id};
+use crate::store::{ReadTxn, WriteTxn};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
@@ -178,7 +178,7 @@ impl Tenancy {
             return Err(AppError::NotFound(format!("Owner {owner_id} not found")));
         }
         check_unique_slug(&w, tenant_id, &name, None)?;
-        let id = next_id(&w, "projects")?;
+        let id = w.new_project_id()?;
         let local_path = self
             .config
             .repo_storage_path

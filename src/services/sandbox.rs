@@ -2,7 +2,8 @@
 //! through bubblewrap (`bwrap`) with that user's `Jail`, so it sees its own processes only, its
 //! user's workspaces, socket directory and home read-write, the system read-only, a private
 //! `/tmp`, and nothing of the data directory, other users' workspaces or sockets. With
-//! Linux-user workspaces the jail is entered as the mapped account (`sudo -n -u`).
+//! Linux-user workspaces the jail is entered as the mapped account (`sudo -n -u`), with the same
+//! `sudo` prefix (`as_linux_user`) that git and tmux use to act as that account.
 
 use crate::config::Config;
 use crate::domain::sandbox::{Profile, bwrap_args, is_within, minimal_cover};
@@ -65,14 +66,7 @@ impl Jail {
         let args = bwrap_args(&profile, command);
         match &self.run_as {
             None => ("bwrap".into(), args),
-            Some(u) => {
-                let mut v: Vec<String> = ["-n", "-H", "-u", u.as_str(), "--", "bwrap"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
-                v.extend(args);
-                ("sudo".into(), v)
-            }
+            Some(u) => as_linux_user(u, &[], std::iter::once("bwrap".to_string()).chain(args)),
         }
     }
 
@@ -84,6 +78,24 @@ impl Jail {
         }
         self
     }
+}
+
+/// The program and arguments that run `command` as the Linux account `user`:
+/// `sudo -n -H -u <user> [--preserve-env=<names>] -- <command…>` (never a password prompt, the
+/// account's own HOME, and of the caller's environment only the variables named in
+/// `preserve_env`). Every child run as a mapped account (the jail, git, tmux) starts this way.
+pub(crate) fn as_linux_user(
+    user: &str,
+    preserve_env: &[&str],
+    command: impl IntoIterator<Item = String>,
+) -> (String, Vec<String>) {
+    let mut v: Vec<String> = ["-n", "-H", "-u", user].map(String::from).to_vec();
+    if !preserve_env.is_empty() {
+        v.push(format!("--preserve-env={}", preserve_env.join(",")));
+    }
+    v.push("--".into());
+    v.extend(command);
+    ("sudo".into(), v)
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -259,5 +271,52 @@ impl Sandbox {
         absolute(&self.config.data_dir)
             .join("sandbox")
             .join(format!("u{user_id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_linux_user_never_prompts_and_passes_on_only_named_variables() {
+        let cmd = || ["git", "status"].map(String::from);
+        let (p, a) = as_linux_user("alice", &[], cmd());
+        assert_eq!(p, "sudo");
+        assert_eq!(a, ["-n", "-H", "-u", "alice", "--", "git", "status"]);
+        let (_, a) = as_linux_user("alice", &["LC_ALL", "GIT_ASKPASS"], cmd());
+        assert_eq!(
+            a,
+            [
+                "-n",
+                "-H",
+                "-u",
+                "alice",
+                "--preserve-env=LC_ALL,GIT_ASKPASS",
+                "--",
+                "git",
+                "status"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mapped_jail_is_entered_through_sudo() {
+        let jail = Jail {
+            hide: vec![],
+            rw: vec![],
+            ro: vec![],
+            home: PathBuf::from("/home/alice"),
+            run_as: Some("alice".into()),
+        };
+        let (p, a) = jail.argv(&["true".to_string()], None, true, &[], &[]);
+        assert_eq!(p, "sudo");
+        assert_eq!(a[..6], ["-n", "-H", "-u", "alice", "--", "bwrap"]);
+        let (p, _) = Jail {
+            run_as: None,
+            ..jail
+        }
+        .argv(&["true".to_string()], None, true, &[], &[]);
+        assert_eq!(p, "bwrap");
     }
 }

@@ -23,8 +23,7 @@ use crate::services::audit::Audit;
 use crate::services::backup::Backups;
 use crate::services::integrations::Trackers;
 use crate::store::Store;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::integrations::IntegrationReads;
 use chrono::{DateTime, DurationRound, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -210,7 +209,7 @@ impl JobSource for Scheduler {
         let mut out = Vec::new();
         {
             let r = app.store.read()?;
-            let all: Vec<TenantIntegration> = all_rows(&r, INTEGRATIONS)?;
+            let all: Vec<TenantIntegration> = r.integrations()?;
             for i in all.into_iter().filter(|i| i.enabled) {
                 let expr = match i.sync_cron.as_deref().map(str::trim) {
                     Some("off") => continue,

@@ -18,12 +18,11 @@ use crate::services::git::Git;
 use crate::services::integrations::Trackers;
 use crate::services::sandbox::Sandbox;
 use crate::store::Store;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::accounts::AccountReads;
+use crate::store::tenancy::TenancyReads;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const TMUX_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,18 +122,16 @@ impl Tmux {
 
     /// The program and arguments that run `tmux -S <sock> <args…>` as the right user.
     pub fn argv(&self, args: &[&str]) -> (String, Vec<String>) {
-        let mut v: Vec<String> = Vec::new();
-        let program = match &self.run_as {
-            Some(u) => {
-                v.extend(["-n", "-H", "-u", u, "--", "tmux"].map(String::from));
-                "sudo".to_string()
-            }
-            None => "tmux".to_string(),
-        };
-        v.push("-S".into());
-        v.push(self.sock.display().to_string());
+        let mut v: Vec<String> = vec!["-S".into(), self.sock.display().to_string()];
         v.extend(args.iter().map(|a| a.to_string()));
-        (program, v)
+        match &self.run_as {
+            Some(u) => crate::services::sandbox::as_linux_user(
+                u,
+                &[],
+                std::iter::once("tmux".to_string()).chain(v),
+            ),
+            None => ("tmux".to_string(), v),
+        }
     }
 
     async fn run(&self, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
@@ -159,27 +156,19 @@ impl Tmux {
 async fn tmux(at: &Tmux, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
     let (program, argv) = at.argv(args);
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(argv)
-        .stdin(if input.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args(argv);
+    crate::services::git::runner::captured(&mut cmd, input.is_some());
     let mut child = cmd.spawn().map_err(|e| {
         AppError::Internal(format!(
             "cannot run tmux (is it installed? apt-get install tmux): {e}"
         ))
     })?;
-    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin
-            .write_all(data)
+    if let Some(data) = input {
+        crate::services::git::runner::feed(&mut child, data)
             .await
             .map_err(|e| AppError::Internal(format!("cannot talk to tmux: {e}")))?;
     }
-    let out = tokio::time::timeout(TMUX_TIMEOUT, child.wait_with_output())
+    let (out, _) = crate::services::git::runner::collect(child, TMUX_TIMEOUT, None)
         .await
         .map_err(|_| AppError::Upstream("tmux did not answer within 10s".into()))?
         .map_err(|e| AppError::Internal(format!("tmux failed: {e}")))?;
@@ -263,10 +252,13 @@ impl Sessions {
 async fn linux_tmux_socket(user: &str) -> AppResult<PathBuf> {
     let home = super::git::linux_home(user)?;
     let dir = home.join(".aiops");
-    let out = tokio::process::Command::new("sudo")
-        .args([
-            "-n", "-H", "-u", user, "--", "mkdir", "-p", "-m", "700", "--",
-        ])
+    let (program, argv) = crate::services::sandbox::as_linux_user(
+        user,
+        &[],
+        ["mkdir", "-p", "-m", "700", "--"].map(String::from),
+    );
+    let out = tokio::process::Command::new(program)
+        .args(argv)
         .arg(&dir)
         .stdin(std::process::Stdio::null())
         .output()
@@ -365,7 +357,7 @@ impl Sessions {
         if let Some(uid) = req.as_user.filter(|u| *u != caller.id()) {
             let user: crate::domain::User = {
                 let r = self.store.read()?;
-                get_row(&r, USERS, uid)?
+                r.get_user(uid)?
                     .ok_or_else(|| AppError::NotFound(format!("User {uid} not found")))?
             };
             let target = caller.acting_as(user)?;
@@ -387,7 +379,8 @@ impl Sessions {
         let ws = self.git.workspace(caller, project_id)?;
         if let Some(issue_id) = req.issue_id {
             let r = self.store.read()?;
-            let issue: ExternalIssue = get_row(&r, ISSUES, issue_id)?
+            let issue: ExternalIssue = r
+                .get_issue(issue_id)?
                 .ok_or_else(|| AppError::NotFound(format!("Issue {issue_id} not found")))?;
             if issue.project_id != project_id {
                 return Err(AppError::BadRequest(format!(
@@ -466,7 +459,7 @@ impl Sessions {
         let now = crate::domain::model::now();
         let mut session = {
             let w = self.store.write()?;
-            let id = next_id(&w, "ai_sessions")?;
+            let id = w.new_ai_session_id()?;
             let s = AiSession {
                 id,
                 project_id,
@@ -617,7 +610,7 @@ impl Sessions {
     async fn ensure_tmux_server(&self, tm: &Tmux, user_id: Id) -> AppResult<()> {
         let user: crate::domain::User = {
             let r = self.store.read()?;
-            get_row(&r, USERS, user_id)?
+            r.get_user(user_id)?
                 .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")))?
         };
         let Some(jail) = self.sandbox.jail_for(&user)? else {
@@ -781,13 +774,13 @@ impl Sessions {
             let mut titles: std::collections::HashMap<Id, String> = Default::default();
             for s in &rows {
                 if !names.contains_key(&s.project_id)
-                    && let Some(p) = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
+                    && let Some(p) = r.get_project(s.project_id)?
                 {
                     names.insert(p.id, p.name);
                 }
                 if let Some(i) = s.issue_id
                     && !titles.contains_key(&i)
-                    && let Some(issue) = get_row::<ExternalIssue>(&r, ISSUES, i)?
+                    && let Some(issue) = r.get_issue(i)?
                 {
                     titles.insert(i, issue.title);
                 }
@@ -1010,7 +1003,8 @@ impl Sessions {
             )
             .await?;
         let r = self.store.read()?;
-        let project = get_row::<crate::domain::Project>(&r, PROJECTS, s.project_id)?
+        let project = r
+            .get_project(s.project_id)?
             .map(|p| p.name)
             .unwrap_or_else(|| format!("#{}", s.project_id));
         Ok((started, project))

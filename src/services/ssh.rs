@@ -7,10 +7,9 @@ use super::sshclient::{fingerprint, key_line, probe_host_key};
 use crate::auth::Identity;
 use crate::domain::rules::validate_name;
 use crate::domain::ssh::{HostCheck, check_host, host_label, key_body, sh_quote, ssh_target};
-use crate::domain::{Id, KnownHost, Project, SshKey, Tenant};
+use crate::domain::{Id, KnownHost, Project, SshKey};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::tenancy::TenancyReads;
 use rand::RngCore;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
@@ -88,11 +87,11 @@ impl Git {
         r: &crate::store::ReadTxn,
         keys: Vec<SshKey>,
     ) -> AppResult<Vec<SshKeyView>> {
-        let projects: Vec<Project> = all_rows(r, PROJECTS)?;
+        let projects: Vec<Project> = r.projects()?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let tenant_name = match key.tenant_id {
-                Some(t) => get_row::<Tenant>(r, TENANTS, t)?.map(|t| t.name),
+                Some(t) => r.get_tenant(t)?.map(|t| t.name),
                 None => None,
             };
             out.push(SshKeyView {
@@ -175,7 +174,7 @@ impl Git {
         let enc = self.secrets.encrypt(&openssh_private(&private)?)?;
         let w = self.store.write()?;
         if let Some(t) = input.tenant_id
-            && get_row_w::<Tenant>(&w, TENANTS, t)?.is_none()
+            && w.get_tenant(t)?.is_none()
         {
             return Err(AppError::NotFound(format!("Tenant {t} not found")));
         }
@@ -187,7 +186,7 @@ impl Git {
         }
         let now = crate::domain::model::now();
         let key = SshKey {
-            id: next_id(&w, "ssh_keys")?,
+            id: w.new_ssh_key_id()?,
             name,
             public_key: public_line,
             fingerprint: fp,
@@ -275,7 +274,7 @@ impl Git {
         }
         p.ssh_key_id = key_id;
         p.updated_at = crate::domain::model::now();
-        put_row(&w, PROJECTS, p.id, &p)?;
+        w.put_project(&p)?;
         w.commit()?;
         Ok(())
     }
@@ -362,7 +361,7 @@ impl Git {
                 .ok_or_else(|| AppError::Internal("known host vanished".into()));
         }
         let kh = KnownHost {
-            id: next_id(&w, "known_hosts")?,
+            id: w.new_known_host_id()?,
             host: host.to_string(),
             port,
             key: line,

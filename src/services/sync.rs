@@ -8,12 +8,10 @@ use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
 use crate::domain::access::Action;
-use crate::domain::{
-    ExternalIssue, Id, Project, ProjectIntegration, Scope, SyncRun, Tenant, TenantIntegration,
-};
+use crate::domain::{Id, Project, ProjectIntegration, Scope, SyncRun, TenantIntegration};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::integrations::IntegrationReads;
+use crate::store::tenancy::TenancyReads;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -69,7 +67,8 @@ impl Trackers {
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
         if let (Some(t), Some(i)) = (req.tenant_id, req.integration_id) {
-            let integ: TenantIntegration = get_row(&r, INTEGRATIONS, i)?
+            let integ: TenantIntegration = r
+                .get_integration(i)?
                 .ok_or_else(|| AppError::NotFound(format!("Integration {i} not found")))?;
             if integ.tenant_id != t {
                 return Err(AppError::BadRequest(
@@ -78,25 +77,25 @@ impl Trackers {
             }
         }
         if let Some(p) = req.project_id {
-            let project: Project = get_row(&r, PROJECTS, p)?
+            let project: Project = r
+                .get_project(p)?
                 .ok_or_else(|| AppError::NotFound(format!("Project {p} not found")))?;
             g.check_project(&project, Action::Work)?;
         }
         let mut out = Vec::new();
-        for link in all_rows::<ProjectIntegration>(&r, PROJECT_INTEGRATIONS)? {
+        for link in r.links()? {
             if req.project_id.is_some_and(|p| p != link.project_id)
                 || req.integration_id.is_some_and(|i| i != link.integration_id)
             {
                 continue;
             }
-            let Some(integ) = get_row::<TenantIntegration>(&r, INTEGRATIONS, link.integration_id)?
-            else {
+            let Some(integ) = r.get_integration(link.integration_id)? else {
                 continue;
             };
             if !integ.enabled || req.tenant_id.is_some_and(|t| t != integ.tenant_id) {
                 continue;
             }
-            let Some(project) = get_row::<Project>(&r, PROJECTS, link.project_id)? else {
+            let Some(project) = r.get_project(link.project_id)? else {
                 continue;
             };
             if g.project_role(&project) >= Some(Action::Work.needs()) {
@@ -127,10 +126,9 @@ impl Trackers {
         caller.require(Scope::Write)?;
         crate::store::run_blocking(|| {
             let r = self.store.read()?;
-            let link: ProjectIntegration =
-                get_row(&r, PROJECT_INTEGRATIONS, link_id)?.ok_or_else(|| {
-                    AppError::NotFound(format!("Project integration {link_id} not found"))
-                })?;
+            let link: ProjectIntegration = r.get_link(link_id)?.ok_or_else(|| {
+                AppError::NotFound(format!("Project integration {link_id} not found"))
+            })?;
             project_for(&r, caller, link.project_id, Action::Work).map(|_| ())
         })?;
         Ok(self.sync_link(link_id, false, "manual").await)
@@ -178,17 +176,19 @@ impl Trackers {
     ) -> AppResult<()> {
         let (link, integ) = {
             let r = self.store.read()?;
-            let link: ProjectIntegration =
-                get_row(&r, PROJECT_INTEGRATIONS, link_id)?.ok_or_else(|| {
-                    AppError::NotFound(format!("Project integration {link_id} not found"))
-                })?;
-            let integ: TenantIntegration = get_row(&r, INTEGRATIONS, link.integration_id)?
+            let link: ProjectIntegration = r.get_link(link_id)?.ok_or_else(|| {
+                AppError::NotFound(format!("Project integration {link_id} not found"))
+            })?;
+            let integ: TenantIntegration = r
+                .get_integration(link.integration_id)?
                 .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
             o.project_id = link.project_id;
-            o.project_name = get_row::<Project>(&r, PROJECTS, link.project_id)?
+            o.project_name = r
+                .get_project(link.project_id)?
                 .map(|p| p.name)
                 .unwrap_or_default();
-            o.tenant_name = get_row::<Tenant>(&r, TENANTS, integ.tenant_id)?
+            o.tenant_name = r
+                .get_tenant(integ.tenant_id)?
                 .map(|t| t.name)
                 .unwrap_or_default();
             o.provider = integ.provider.clone();
@@ -210,7 +210,7 @@ impl Trackers {
         let run_id = crate::store::run_blocking(|| -> AppResult<Id> {
             let w = self.store.write()?;
             let run = SyncRun {
-                id: next_id(&w, "sync_runs")?,
+                id: w.new_sync_run_id()?,
                 project_integration_id: link_id,
                 integration_id: integ.id,
                 project_id: link.project_id,
@@ -238,9 +238,7 @@ impl Trackers {
             crate::store::run_blocking(|| -> AppResult<(u64, u64, u64)> {
                 let w = self.store.write()?;
                 // The link may have been deleted while we were fetching.
-                let Some(mut link) =
-                    get_row_w::<ProjectIntegration>(&w, PROJECT_INTEGRATIONS, link_id)?
-                else {
+                let Some(mut link) = w.get_link(link_id)? else {
                     return Err(AppError::NotFound(
                         "The project link was deleted during the sync".into(),
                     ));
@@ -260,11 +258,11 @@ impl Trackers {
                 // A full sync sees everything: issues it did not see are gone upstream (marked).
                 let mut missing = 0u64;
                 if since.is_none() {
-                    for id in multi_ids_w(&w, ISSUES_BY_PROJECT_INTEGRATION, link_id)? {
+                    for id in w.issue_ids_of_link(link_id)? {
                         if seen.contains(&id) {
                             continue;
                         }
-                        if let Some(old) = get_row_w::<ExternalIssue>(&w, ISSUES, id)? {
+                        if let Some(old) = w.get_issue(id)? {
                             if !old.missing_upstream {
                                 let mut new = old.clone();
                                 new.missing_upstream = true;
@@ -277,7 +275,7 @@ impl Trackers {
                 }
                 // The next incremental run starts from when this fetch began (no race window).
                 link.last_synced_at = Some(started);
-                put_row(&w, PROJECT_INTEGRATIONS, link_id, &link)?;
+                w.put_link(&link)?;
                 if let Some(mut run) = w.sync_run(run_id)? {
                     run.status = "success".into();
                     run.finished_at = Some(crate::domain::model::now());

@@ -9,8 +9,7 @@ use crate::error::{AppError, AppResult};
 use crate::services::sandbox::Sandbox;
 use crate::services::scheduler::JobBoard;
 use crate::store::Store;
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::integrations::IntegrationReads;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -464,13 +463,11 @@ impl System {
         let (counts, sessions, integrations) = {
             let r = self.store.read()?;
             let mut counts = serde_json::Map::new();
-            for t in ALL_TABLES {
-                if let AnyTable::RowU64(d) = t {
-                    counts.insert(t.name().to_string(), json!(table_len(&r, *d)?));
-                }
+            for (name, n) in r.row_counts()? {
+                counts.insert(name.to_string(), json!(n));
             }
-            let sessions: Vec<AiSession> = all_rows(&r, AI_SESSIONS)?;
-            let integ: Vec<TenantIntegration> = all_rows(&r, INTEGRATIONS)?;
+            let sessions: Vec<AiSession> = r.ai_sessions()?;
+            let integ: Vec<TenantIntegration> = r.integrations()?;
             (counts, sessions, integ)
         };
         let db_size = std::fs::metadata(self.store.path())

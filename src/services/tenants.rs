@@ -11,7 +11,6 @@ use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
 use crate::store::Store;
 use crate::store::integrations::IntegrationReads;
-use crate::store::next_id;
 use crate::store::tenancy::TenancyReads;
 use std::sync::Arc;
 
@@ -113,7 +112,7 @@ impl Tenancy {
         }
         let now = crate::domain::model::now();
         let t = Tenant {
-            id: next_id(&w, "tenants")?,
+            id: w.new_tenant_id()?,
             name,
             description,
             color,

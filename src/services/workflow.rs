@@ -8,8 +8,7 @@ use super::sessions::Sessions;
 use crate::auth::Identity;
 use crate::domain::{Comment, Id, ProjectIntegration, Scope};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::integrations::IntegrationReads;
 
 pub struct Claimed {
     pub issue: IssueView,
@@ -52,7 +51,7 @@ impl Sessions {
         let issue = self.trackers.issue_for_work(caller, issue_id)?;
         let link: Option<ProjectIntegration> = {
             let r = self.store.read()?;
-            get_row(&r, PROJECT_INTEGRATIONS, issue.issue.project_integration_id)?
+            r.get_link(issue.issue.project_integration_id)?
         };
         let configured = link
             .as_ref()

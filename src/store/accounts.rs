@@ -1,5 +1,6 @@
 //! Accounts in the store: users (with the email index), API keys (digest and per-user indexes),
-//! web sessions (keyed by the token's digest) and global settings rows; plus `Lookup`, the few
+//! web sessions (keyed by the token's digest), global settings rows (`setting` is their one
+//! reader) and the pending setup token (in `meta`); plus `Lookup`, the few
 //! table reads a read and a write transaction answer alike, which the entity reads of
 //! `accounts`, `tenancy` and `integrations` are built on.
 //!
@@ -10,11 +11,14 @@ use super::tables::*;
 use super::tenancy::TenancyReads;
 use super::{
     IndexTable, MultiIndex, ReadTxn, Reader, RowTable, WriteTxn, decode, delete_row, encode,
-    get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w, put_row,
+    get_row_w, index_del, index_set, meta_del, meta_get, meta_set, multi_add, multi_del,
+    multi_ids_w, next_id, put_row,
 };
 use crate::domain::{ApiKey, Id, PinnedIssue, User, WebSession};
 use crate::error::AppResult;
-use redb::{ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// A table of rows keyed by a string (web sessions, settings).
@@ -103,7 +107,8 @@ macro_rules! impl_lookup {
 impl_lookup!(ReadTxn);
 impl_lookup!(WriteTxn);
 
-/// Reads of users, API keys, web sessions and settings (in a read or a write transaction).
+/// Reads of users, API keys and web sessions (in a read or a write transaction; settings are
+/// read by `setting`, below).
 pub trait AccountReads: Lookup {
     fn get_user(&self, id: Id) -> AppResult<Option<User>> {
         self.row(USERS, id)
@@ -166,16 +171,40 @@ pub trait AccountReads: Lookup {
     fn get_web_session(&self, digest: &str) -> AppResult<Option<WebSession>> {
         self.keyed_row(WEB_SESSIONS, digest)
     }
-
-    /// A global setting (`settings` table), decoded.
-    fn get_setting<T: DeserializeOwned>(&self, key: &str) -> AppResult<Option<T>> {
-        self.keyed_row(SETTINGS, key)
-    }
 }
 
 impl<X: Lookup> AccountReads for X {}
 
+/// The one reader of global settings, for both kinds of transaction: a setting's value (JSON),
+/// or None when it was never set (or the table is missing, as in a file from before settings
+/// existed).
+macro_rules! setting_reader {
+    ($t:ty) => {
+        impl $t {
+            /// A global setting (`settings` table), decoded; None when never set.
+            pub fn setting<T: DeserializeOwned>(&self, key: &str) -> AppResult<Option<T>> {
+                match self.open_table(SETTINGS) {
+                    Ok(t) => t.get(key)?.map(|v| decode(v.value())).transpose(),
+                    Err(TableError::TableDoesNotExist(_)) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    };
+}
+
+setting_reader!(ReadTxn);
+setting_reader!(WriteTxn);
+
+/// The `meta` key of the pending one-time setup token's digest.
+const SETUP_TOKEN_META: &str = "setup_token_digest";
+
 impl ReadTxn {
+    /// The digest of the pending one-time setup token, if one was issued and not used.
+    pub fn setup_token_digest(&self) -> AppResult<Option<Vec<u8>>> {
+        meta_get(self, SETUP_TOKEN_META)
+    }
+
     /// Ids of the keys imported from the Python aiops whose digest entry starts with `prefix`
     /// (`legacy:<first 12 characters>:`).
     pub fn legacy_api_key_ids(&self, prefix: &str) -> AppResult<Vec<Id>> {
@@ -193,6 +222,26 @@ impl ReadTxn {
 }
 
 impl WriteTxn {
+    /// A new user id (ids are never reused).
+    pub fn new_user_id(&self) -> AppResult<Id> {
+        next_id(self, "users")
+    }
+
+    /// A new API key id.
+    pub fn new_api_key_id(&self) -> AppResult<Id> {
+        next_id(self, "api_keys")
+    }
+
+    /// Record the digest of a new one-time setup token (replacing any earlier one).
+    pub fn put_setup_token_digest(&self, digest: &str) -> AppResult<()> {
+        meta_set(self, SETUP_TOKEN_META, digest.as_bytes())
+    }
+
+    /// Forget the setup token (it was used).
+    pub fn delete_setup_token(&self) -> AppResult<()> {
+        meta_del(self, SETUP_TOKEN_META)
+    }
+
     /// Save a user with its email index (a changed email moves the entry). Callers check that
     /// the email is free first.
     pub fn put_user(&self, u: &User) -> AppResult<()> {
@@ -220,10 +269,10 @@ impl WriteTxn {
         }
         self.open_multimap_table(API_KEYS_BY_USER)?.remove_all(id)?;
         for pid in multi_ids_w(self, PINS_BY_USER, id)? {
-            if let Some(pin) = get_row_w::<PinnedIssue>(self, PINS, pid)? {
-                multi_del(self, PINS_BY_ISSUE, pin.issue_id, pid)?;
+            match get_row_w::<PinnedIssue>(self, PINS, pid)? {
+                Some(pin) => self.delete_pin(&pin)?,
+                None => delete_row(self, PINS, pid)?,
             }
-            delete_row(self, PINS, pid)?;
         }
         self.open_multimap_table(PINS_BY_USER)?.remove_all(id)?;
         for cid in multi_ids_w(self, USER_CREDENTIALS_BY_USER, id)? {
@@ -428,7 +477,7 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
         w.put_setting("k", &42u64).unwrap();
-        assert_eq!(w.get_setting::<u64>("k").unwrap(), Some(42));
+        assert_eq!(w.setting::<u64>("k").unwrap(), Some(42));
         assert!(w.delete_setting("k").unwrap());
         assert!(!w.delete_setting("k").unwrap());
         w.commit().unwrap();

@@ -1,10 +1,12 @@
 //! Whole-database work in the store: other database files (a restore's new file, built from an
 //! archive's table dumps and migrated before it replaces anything; an existing store read for an
 //! import's checks), loading dumped tables by name, keeping the live backup catalogue and audit
-//! log across a restore, and the forced import's reset of every table.
+//! log across a restore, the forced import's reset of every table, its sequence counters and
+//! the one row it copies that no entity method writes with a given id (pins).
 
 use super::tables::*;
-use super::{ReadTxn, RowTable, WriteTxn, migrate_db, open_db_with_cache};
+use super::{ReadTxn, RowTable, WriteTxn, migrate_db, multi_add, open_db_with_cache, put_row};
+use crate::domain::PinnedIssue;
 use crate::error::{AppError, AppResult};
 use redb::{Database, ReadOnlyDatabase, ReadableTable, ReadableTableMetadata, TableError};
 use std::path::{Path, PathBuf};
@@ -139,6 +141,15 @@ impl WriteTxn {
             t.create(self)?;
         }
         Ok(())
+    }
+
+    /// Store a pin with the id it already has (the import copies rows with their ids;
+    /// `add_pin`, in `issues`, allocates a new one), with its by-user and by-issue indexes.
+    /// It belongs with the other pin writes in `issues.rs`, which another change owns now.
+    pub fn import_pin(&self, pin: &PinnedIssue) -> AppResult<()> {
+        put_row(self, PINS, pin.id, pin)?;
+        multi_add(self, PINS_BY_USER, pin.user_id, pin.id)?;
+        multi_add(self, PINS_BY_ISSUE, pin.issue_id, pin.id)
     }
 
     /// Set the last id handed out for `table` (rows written with their own ids: imports).

@@ -8,7 +8,9 @@
 
 use super::accounts::Lookup;
 use super::tables::*;
-use super::{WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, put_row};
+use super::{
+    WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, next_id, put_row,
+};
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
@@ -126,6 +128,26 @@ pub trait IntegrationReads: Lookup {
 impl<X: Lookup> IntegrationReads for X {}
 
 impl WriteTxn {
+    /// A new integration id (ids are never reused).
+    pub fn new_integration_id(&self) -> AppResult<Id> {
+        next_id(self, "integrations")
+    }
+
+    /// A new project link id.
+    pub fn new_link_id(&self) -> AppResult<Id> {
+        next_id(self, "project_integrations")
+    }
+
+    /// A new personal credential id.
+    pub fn new_credential_id(&self) -> AppResult<Id> {
+        next_id(self, "user_credentials")
+    }
+
+    /// A new id for the global agent instructions (its own sequence, `agent_contexts`).
+    pub fn new_global_context_id(&self) -> AppResult<Id> {
+        next_id(self, "agent_contexts")
+    }
+
     /// Save an integration with its tenant index.
     pub fn put_integration(&self, i: &TenantIntegration) -> AppResult<()> {
         if let Some(old) = get_row_w::<TenantIntegration>(self, INTEGRATIONS, i.id)?

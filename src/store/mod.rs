@@ -3,9 +3,12 @@
 //! same write transaction as the row, and a schema version with ordered migrations.
 //!
 //! Only `services` use this module. Handlers never see a transaction. Services call entity
-//! methods on `ReadTxn`/`WriteTxn` (ops.rs: Ansible, SSH keys, known hosts, sessions, sync
-//! runs, backups, settings; audit.rs: the audit log; backup.rs: other database files, table
-//! loads and the import reset); each write of an indexed entity keeps its indexes itself.
+//! methods on `ReadTxn`/`WriteTxn` (accounts.rs: users, keys, web sessions, settings, the setup
+//! token; tenancy.rs; integrations.rs; issues.rs; ops.rs: Ansible, SSH keys, known hosts,
+//! sessions, sync runs, backups; audit.rs: the audit log; backup.rs: other database files, table
+//! loads and the import); each write of an indexed entity keeps its indexes itself, and ids come
+//! from a per-entity `new_*_id` method. The table constants and the generic row/index helpers
+//! below are private to `store`, so no service can name a table.
 
 pub mod accounts;
 pub mod integrations;
@@ -55,37 +58,25 @@ fn migrate_owner_memberships(w: &WriteTxn) -> Result<(), AppError> {
 /// Give each project's owner a `maintainer` membership of that project unless they already
 /// have one (used by the v4 migration and the SQLite import). Returns how many were added.
 pub fn backfill_owner_memberships(w: &WriteTxn) -> Result<u64, AppError> {
-    use crate::domain::{Membership, Project, Role};
-    let projects: Vec<Project> = {
-        let t = w.open_table(PROJECTS)?;
-        let mut v = Vec::new();
-        for item in t.iter()? {
-            v.push(decode(item?.1.value())?);
-        }
-        v
-    };
+    use crate::domain::{Membership, Role};
+    use tenancy::TenancyReads;
     let mut added = 0;
-    for p in projects {
-        let existing: Vec<Membership> = rows_by_ids_w(
-            w,
-            MEMBERSHIPS,
-            multi_ids_w(w, MEMBERSHIPS_BY_PROJECT, p.id)?,
-        )?;
-        if existing.iter().any(|m| m.user_id == p.owner_id) {
+    for p in w.projects()? {
+        if w.project_members(p.id)?
+            .iter()
+            .any(|m| m.user_id == p.owner_id)
+        {
             continue;
         }
-        let m = Membership {
-            id: next_id(w, "memberships")?,
+        w.put_membership(&Membership {
+            id: w.new_membership_id()?,
             user_id: p.owner_id,
             tenant_id: None,
             project_id: Some(p.id),
             role: Role::Maintainer,
             created_at: p.created_at,
             updated_at: p.created_at,
-        };
-        put_row(w, MEMBERSHIPS, m.id, &m)?;
-        multi_add(w, MEMBERSHIPS_BY_USER, m.user_id, m.id)?;
-        multi_add(w, MEMBERSHIPS_BY_PROJECT, p.id, m.id)?;
+        })?;
         added += 1;
     }
     Ok(added)
@@ -152,7 +143,7 @@ impl Store {
 }
 
 /// A read transaction of the store. Only `store` sees the redb transaction inside; services
-/// use the entity and row methods of this module.
+/// use the entity methods of this module and its area files.
 pub struct ReadTxn(redb::ReadTransaction);
 
 /// A write transaction of the store: every row and its indexes change together at `commit`.
@@ -286,29 +277,29 @@ pub fn migrate_db(db: &Database, path: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-// ---- typed helpers -------------------------------------------------------------------------------
+// ---- typed helpers (private to `store`: the entity methods are built on them) -------------------
 
-pub type RowTable = TableDefinition<'static, u64, &'static [u8]>;
-pub type IndexTable = TableDefinition<'static, &'static str, u64>;
-pub type MultiIndex = MultimapTableDefinition<'static, u64, u64>;
+pub(in crate::store) type RowTable = TableDefinition<'static, u64, &'static [u8]>;
+pub(in crate::store) type IndexTable = TableDefinition<'static, &'static str, u64>;
+pub(in crate::store) type MultiIndex = MultimapTableDefinition<'static, u64, u64>;
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(bytes).map_err(|e| AppError::Internal(format!("corrupt row: {e}")))
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AppError> {
+pub(in crate::store) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AppError> {
     serde_json::to_vec(value).map_err(|e| AppError::Internal(format!("cannot encode row: {e}")))
 }
 
 /// Allocate the next id of a table (ids are never reused, even after deletes).
-pub fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppError> {
+pub(in crate::store) fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppError> {
     let mut seq = w.open_table(SEQ)?;
     let next = seq.get(table)?.map(|v| v.value()).unwrap_or(0) + 1;
     seq.insert(table, next)?;
     Ok(next)
 }
 
-pub fn get_row<T: DeserializeOwned>(
+pub(in crate::store) fn get_row<T: DeserializeOwned>(
     r: &ReadTxn,
     def: RowTable,
     id: u64,
@@ -318,7 +309,7 @@ pub fn get_row<T: DeserializeOwned>(
     v.map(|v| decode(v.value())).transpose()
 }
 
-pub fn get_row_w<T: DeserializeOwned>(
+pub(in crate::store) fn get_row_w<T: DeserializeOwned>(
     w: &WriteTxn,
     def: RowTable,
     id: u64,
@@ -328,8 +319,8 @@ pub fn get_row_w<T: DeserializeOwned>(
     v.map(|v| decode(v.value())).transpose()
 }
 
-/// Reads that work the same inside a read or a write transaction (for code that decides access
-/// both before and inside a write).
+/// Reads that work the same inside a read or a write transaction (store-internal: the entity
+/// reads are built on them; outside `store` no table can be named to pass them).
 pub trait Reader {
     fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError>;
     fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError>;
@@ -362,15 +353,7 @@ impl Reader for WriteTxn {
     }
 }
 
-pub fn rows_by_ids_w<T: DeserializeOwned>(
-    w: &WriteTxn,
-    def: RowTable,
-    ids: Vec<u64>,
-) -> Result<Vec<T>, AppError> {
-    w.rows(def, ids)
-}
-
-pub fn put_row<T: Serialize>(
+pub(in crate::store) fn put_row<T: Serialize>(
     w: &WriteTxn,
     def: RowTable,
     id: u64,
@@ -382,61 +365,38 @@ pub fn put_row<T: Serialize>(
     Ok(())
 }
 
-pub fn delete_row(w: &WriteTxn, def: RowTable, id: u64) -> Result<(), AppError> {
+pub(in crate::store) fn delete_row(w: &WriteTxn, def: RowTable, id: u64) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.remove(id)?;
     Ok(())
 }
 
-/// Every row of a table, in id order.
-pub fn all_rows<T: DeserializeOwned>(r: &ReadTxn, def: RowTable) -> Result<Vec<T>, AppError> {
-    let t = r.open_table(def)?;
-    let mut out = Vec::with_capacity(t.len()? as usize);
-    for item in t.iter()? {
-        let (_, v) = item?;
-        out.push(decode(v.value())?);
-    }
-    Ok(out)
-}
-
-pub fn rows_by_ids<T: DeserializeOwned>(
-    r: &ReadTxn,
-    def: RowTable,
-    ids: impl IntoIterator<Item = u64>,
-) -> Result<Vec<T>, AppError> {
-    let t = r.open_table(def)?;
-    let mut out = Vec::new();
-    for id in ids {
-        if let Some(v) = t.get(id)? {
-            out.push(decode(v.value())?);
-        }
-    }
-    Ok(out)
-}
-
-pub fn index_get(r: &ReadTxn, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
-    let t = r.open_table(def)?;
-    Ok(t.get(key)?.map(|v| v.value()))
-}
-
-pub fn index_get_w(w: &WriteTxn, def: IndexTable, key: &str) -> Result<Option<u64>, AppError> {
-    let t = w.open_table(def)?;
-    Ok(t.get(key)?.map(|v| v.value()))
-}
-
-pub fn index_set(w: &WriteTxn, def: IndexTable, key: &str, id: u64) -> Result<(), AppError> {
+pub(in crate::store) fn index_set(
+    w: &WriteTxn,
+    def: IndexTable,
+    key: &str,
+    id: u64,
+) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.insert(key, id)?;
     Ok(())
 }
 
-pub fn index_del(w: &WriteTxn, def: IndexTable, key: &str) -> Result<(), AppError> {
+pub(in crate::store) fn index_del(
+    w: &WriteTxn,
+    def: IndexTable,
+    key: &str,
+) -> Result<(), AppError> {
     let mut t = w.open_table(def)?;
     t.remove(key)?;
     Ok(())
 }
 
-pub fn multi_ids(r: &ReadTxn, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+pub(in crate::store) fn multi_ids(
+    r: &ReadTxn,
+    def: MultiIndex,
+    key: u64,
+) -> Result<Vec<u64>, AppError> {
     let t = r.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -445,7 +405,11 @@ pub fn multi_ids(r: &ReadTxn, def: MultiIndex, key: u64) -> Result<Vec<u64>, App
     Ok(out)
 }
 
-pub fn multi_ids_w(w: &WriteTxn, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+pub(in crate::store) fn multi_ids_w(
+    w: &WriteTxn,
+    def: MultiIndex,
+    key: u64,
+) -> Result<Vec<u64>, AppError> {
     let t = w.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -454,42 +418,70 @@ pub fn multi_ids_w(w: &WriteTxn, def: MultiIndex, key: u64) -> Result<Vec<u64>, 
     Ok(out)
 }
 
-pub fn multi_count(r: &ReadTxn, def: MultiIndex, key: u64) -> Result<u64, AppError> {
-    let t = r.open_multimap_table(def)?;
-    Ok(t.get(key)?.len())
-}
-
-pub fn multi_add(w: &WriteTxn, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
+pub(in crate::store) fn multi_add(
+    w: &WriteTxn,
+    def: MultiIndex,
+    key: u64,
+    id: u64,
+) -> Result<(), AppError> {
     let mut t = w.open_multimap_table(def)?;
     t.insert(key, id)?;
     Ok(())
 }
 
-pub fn multi_del(w: &WriteTxn, def: MultiIndex, key: u64, id: u64) -> Result<(), AppError> {
+pub(in crate::store) fn multi_del(
+    w: &WriteTxn,
+    def: MultiIndex,
+    key: u64,
+    id: u64,
+) -> Result<(), AppError> {
     let mut t = w.open_multimap_table(def)?;
     t.remove(key, id)?;
     Ok(())
 }
 
-pub fn meta_get(r: &ReadTxn, key: &str) -> Result<Option<Vec<u8>>, AppError> {
+pub(in crate::store) fn meta_get(r: &ReadTxn, key: &str) -> Result<Option<Vec<u8>>, AppError> {
     let t = r.open_table(META)?;
     Ok(t.get(key)?.map(|v| v.value().to_vec()))
 }
 
-pub fn meta_set(w: &WriteTxn, key: &str, value: &[u8]) -> Result<(), AppError> {
+pub(in crate::store) fn meta_set(w: &WriteTxn, key: &str, value: &[u8]) -> Result<(), AppError> {
     let mut t = w.open_table(META)?;
     t.insert(key, value)?;
     Ok(())
 }
 
-pub fn meta_del(w: &WriteTxn, key: &str) -> Result<(), AppError> {
+pub(in crate::store) fn meta_del(w: &WriteTxn, key: &str) -> Result<(), AppError> {
     let mut t = w.open_table(META)?;
     t.remove(key)?;
     Ok(())
 }
 
-pub fn table_len(r: &ReadTxn, def: RowTable) -> Result<u64, AppError> {
+pub(in crate::store) fn table_len(r: &ReadTxn, def: RowTable) -> Result<u64, AppError> {
     Ok(r.open_table(def)?.len()?)
+}
+
+impl ReadTxn {
+    /// How many rows each row table (keyed by id) holds, by table name, in registry order.
+    pub fn row_counts(&self) -> Result<Vec<(&'static str, u64)>, AppError> {
+        let mut out = Vec::new();
+        for t in ALL_TABLES {
+            if let AnyTable::RowU64(d) = t {
+                out.push((t.name(), table_len(self, *d)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many entries the table named `name` holds (a multimap counts each value), for
+    /// tests that check a cascade left nothing behind.
+    #[cfg(test)]
+    pub fn entries_of(&self, name: &str) -> Result<u64, AppError> {
+        match ALL_TABLES.iter().find(|t| t.name() == name) {
+            Some(t) => t.entries(self),
+            None => Err(AppError::Internal(format!("no table named {name}"))),
+        }
+    }
 }
 
 // Entity methods of the transactions, by capability (each file adds `impl ReadTxn`/`WriteTxn`).
@@ -526,6 +518,44 @@ mod tests {
         assert_eq!(next_id(&w, "tenants").unwrap(), 2);
         assert_eq!(next_id(&w, "projects").unwrap(), 1);
         w.commit().unwrap();
+    }
+
+    #[test]
+    fn the_owner_backfill_adds_one_maintainer_membership_per_project_once() {
+        use crate::domain::{Project, Role};
+        use tenancy::TenancyReads;
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let now = crate::domain::model::now();
+        let w = s.write().unwrap();
+        for id in [1, 2] {
+            w.put_project(&Project {
+                id,
+                name: format!("p{id}"),
+                repo_url: String::new(),
+                default_branch: "main".into(),
+                local_path: String::new(),
+                description: None,
+                tenant_id: 1,
+                owner_id: 7,
+                ssh_key_id: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .unwrap();
+        }
+        assert_eq!(backfill_owner_memberships(&w).unwrap(), 2);
+        assert_eq!(backfill_owner_memberships(&w).unwrap(), 0);
+        let mine = w.memberships_of_user(7).unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(mine.iter().all(|m| m.role == Role::Maintainer));
+        assert_eq!(w.project_members(2).unwrap().len(), 1);
+        w.commit().unwrap();
+        let r = s.read().unwrap();
+        let counts = r.row_counts().unwrap();
+        assert!(counts.contains(&("projects", 2)));
+        assert!(counts.contains(&("memberships", 2)));
+        assert_eq!(r.entries_of("memberships_by_project").unwrap(), 2);
     }
 
     #[test]

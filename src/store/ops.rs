@@ -1,16 +1,17 @@
 //! Store entities of operations: Ansible runs, schedules and output chunks, SSH keys (with
 //! their by-user and by-tenant indexes), known hosts, sync runs, agent sessions (by user and by
-//! project), the backup catalogue and the global settings. Each write of an indexed entity goes
-//! through one method here that keeps all its indexes in step.
+//! project) and the backup catalogue, with a new-id method per entity. Each write of an indexed
+//! entity goes through one method here that keeps all its indexes in step.
 
 use super::tables::*;
-use super::{ReadTxn, Reader, WriteTxn, decode, multi_add, multi_del, put_row};
+use super::{
+    ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
+};
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
 };
 use crate::error::AppResult;
-use redb::{ReadableTable, TableError};
-use serde::de::DeserializeOwned;
+use redb::ReadableTable;
 
 /// The chunk number of the note added when a run was cut short by a stop (sorts last).
 pub const ANSIBLE_LAST_CHUNK: u64 = 9_999_999_999;
@@ -29,18 +30,6 @@ macro_rules! every_row {
             v.push(decode(item?.1.value())?);
         }
         v
-    }};
-}
-
-/// A setting's value (JSON), or None when it was never set (or the table is missing, as in a
-/// file from before settings existed), in either kind of transaction.
-macro_rules! setting_of {
-    ($txn:expr, $key:expr) => {{
-        match $txn.open_table(SETTINGS) {
-            Ok(t) => t.get($key)?.map(|v| decode(v.value())).transpose(),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
     }};
 }
 
@@ -118,11 +107,6 @@ macro_rules! op_reads {
             pub fn backups(&self) -> AppResult<Vec<Backup>> {
                 Ok(every_row!(self, BACKUPS))
             }
-
-            /// A global setting (JSON), None when never set.
-            pub fn setting<T: DeserializeOwned>(&self, key: &str) -> AppResult<Option<T>> {
-                setting_of!(self, key)
-            }
         }
     };
 }
@@ -156,6 +140,36 @@ impl ReadTxn {
 }
 
 impl WriteTxn {
+    // ---- ids (never reused) ----
+
+    pub fn new_ansible_run_id(&self) -> AppResult<Id> {
+        next_id(self, "ansible_runs")
+    }
+
+    pub fn new_ansible_schedule_id(&self) -> AppResult<Id> {
+        next_id(self, "ansible_schedules")
+    }
+
+    pub fn new_ssh_key_id(&self) -> AppResult<Id> {
+        next_id(self, "ssh_keys")
+    }
+
+    pub fn new_known_host_id(&self) -> AppResult<Id> {
+        next_id(self, "known_hosts")
+    }
+
+    pub fn new_ai_session_id(&self) -> AppResult<Id> {
+        next_id(self, "ai_sessions")
+    }
+
+    pub fn new_sync_run_id(&self) -> AppResult<Id> {
+        next_id(self, "sync_runs")
+    }
+
+    pub fn new_backup_id(&self) -> AppResult<Id> {
+        next_id(self, "backups")
+    }
+
     // ---- Ansible ----
 
     /// Store a run (runs carry no index).
@@ -259,7 +273,17 @@ impl WriteTxn {
         Ok(())
     }
 
-    // ---- sync runs, backups, settings ----
+    /// Remove a session with its by-user and by-project index entries (nothing when it is
+    /// gone already).
+    pub fn delete_ai_session(&self, id: Id) -> AppResult<()> {
+        if let Some(s) = self.ai_session(id)? {
+            multi_del(self, AI_SESSIONS_BY_USER, s.user_id, id)?;
+            multi_del(self, AI_SESSIONS_BY_PROJECT, s.project_id, id)?;
+        }
+        delete_row(self, AI_SESSIONS, id)
+    }
+
+    // ---- sync runs, backups ----
 
     pub fn put_sync_run(&self, run: &SyncRun) -> AppResult<()> {
         put_row(self, SYNC_RUNS, run.id, run)
@@ -281,7 +305,7 @@ impl WriteTxn {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Store, multi_ids, next_id};
+    use super::super::{Store, multi_ids};
     use super::*;
 
     fn store() -> (tempfile::TempDir, Store) {
@@ -381,6 +405,15 @@ mod tests {
         let r = s.read().unwrap();
         assert_eq!(r.ai_sessions_of_user(8).unwrap().len(), 1);
         assert_eq!(r.ai_sessions().unwrap().len(), 1);
+        drop(r);
+
+        // Deleting removes the row and both index entries; a second delete is a no-op.
+        let w = s.write().unwrap();
+        w.delete_ai_session(1).unwrap();
+        w.delete_ai_session(1).unwrap();
+        assert!(w.ids(AI_SESSIONS_BY_USER, 8).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4).unwrap().is_empty());
+        assert!(w.ai_sessions().unwrap().is_empty());
     }
 
     #[test]
@@ -394,7 +427,7 @@ mod tests {
         w.append_ansible_output(3, 0, "other run").unwrap();
         assert_eq!(w.setting::<bool>("x").unwrap(), None);
         w.put_setting("x", &false).unwrap();
-        assert_eq!(next_id(&w, "ansible_runs").unwrap(), 1);
+        assert_eq!(w.new_ansible_run_id().unwrap(), 1);
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.ansible_output(2).unwrap(), "abend\n");

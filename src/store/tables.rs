@@ -1,82 +1,86 @@
-//! Every table of the store, and the registry of them (used by migrations and backups).
+//! Every table of the store, and the registry of them (used by migrations and backups). The
+//! table constants are private to `store`; `ALL_TABLES` is public for the backup's dump.
 
 use super::WriteTxn;
 use crate::error::AppError;
 use crate::store::ReadTxn;
 use redb::{MultimapTableDefinition as M, TableDefinition as T};
 
-pub const META: T<&str, &[u8]> = T::new("meta");
-pub const SEQ: T<&str, u64> = T::new("seq");
+pub(in crate::store) const META: T<&str, &[u8]> = T::new("meta");
+pub(in crate::store) const SEQ: T<&str, u64> = T::new("seq");
 
-pub const USERS: T<u64, &[u8]> = T::new("users");
-pub const USERS_BY_EMAIL: T<&str, u64> = T::new("users_by_email");
+pub(in crate::store) const USERS: T<u64, &[u8]> = T::new("users");
+pub(in crate::store) const USERS_BY_EMAIL: T<&str, u64> = T::new("users_by_email");
 
-pub const TENANTS: T<u64, &[u8]> = T::new("tenants");
+pub(in crate::store) const TENANTS: T<u64, &[u8]> = T::new("tenants");
 /// lower-cased name -> id (names are unique case-insensitively)
-pub const TENANTS_BY_NAME: T<&str, u64> = T::new("tenants_by_name");
+pub(in crate::store) const TENANTS_BY_NAME: T<&str, u64> = T::new("tenants_by_name");
 
-pub const PROJECTS: T<u64, &[u8]> = T::new("projects");
-pub const PROJECTS_BY_TENANT: M<u64, u64> = M::new("projects_by_tenant");
-pub const PROJECTS_BY_OWNER: M<u64, u64> = M::new("projects_by_owner");
+pub(in crate::store) const PROJECTS: T<u64, &[u8]> = T::new("projects");
+pub(in crate::store) const PROJECTS_BY_TENANT: M<u64, u64> = M::new("projects_by_tenant");
+pub(in crate::store) const PROJECTS_BY_OWNER: M<u64, u64> = M::new("projects_by_owner");
 
-pub const API_KEYS: T<u64, &[u8]> = T::new("api_keys");
+pub(in crate::store) const API_KEYS: T<u64, &[u8]> = T::new("api_keys");
 /// sha256 hex of the key -> id
-pub const API_KEYS_BY_DIGEST: T<&str, u64> = T::new("api_keys_by_digest");
-pub const API_KEYS_BY_USER: M<u64, u64> = M::new("api_keys_by_user");
+pub(in crate::store) const API_KEYS_BY_DIGEST: T<&str, u64> = T::new("api_keys_by_digest");
+pub(in crate::store) const API_KEYS_BY_USER: M<u64, u64> = M::new("api_keys_by_user");
 
 /// sha256 hex of the session token -> WebSession
 /// Tenant and project memberships (`Membership` rows) and their indexes.
-pub const MEMBERSHIPS: T<u64, &[u8]> = T::new("memberships");
-pub const MEMBERSHIPS_BY_USER: M<u64, u64> = M::new("memberships_by_user");
-pub const MEMBERSHIPS_BY_TENANT: M<u64, u64> = M::new("memberships_by_tenant");
-pub const MEMBERSHIPS_BY_PROJECT: M<u64, u64> = M::new("memberships_by_project");
+pub(in crate::store) const MEMBERSHIPS: T<u64, &[u8]> = T::new("memberships");
+pub(in crate::store) const MEMBERSHIPS_BY_USER: M<u64, u64> = M::new("memberships_by_user");
+pub(in crate::store) const MEMBERSHIPS_BY_TENANT: M<u64, u64> = M::new("memberships_by_tenant");
+pub(in crate::store) const MEMBERSHIPS_BY_PROJECT: M<u64, u64> = M::new("memberships_by_project");
 
-pub const WEB_SESSIONS: T<&str, &[u8]> = T::new("web_sessions");
+pub(in crate::store) const WEB_SESSIONS: T<&str, &[u8]> = T::new("web_sessions");
 
-pub const AUDIT_LOG: T<u64, &[u8]> = T::new("audit_log");
+pub(in crate::store) const AUDIT_LOG: T<u64, &[u8]> = T::new("audit_log");
 
-pub const INTEGRATIONS: T<u64, &[u8]> = T::new("integrations");
-pub const INTEGRATIONS_BY_TENANT: M<u64, u64> = M::new("integrations_by_tenant");
-pub const PROJECT_INTEGRATIONS: T<u64, &[u8]> = T::new("project_integrations");
-pub const PROJECT_INTEGRATIONS_BY_PROJECT: M<u64, u64> = M::new("project_integrations_by_project");
-pub const PROJECT_INTEGRATIONS_BY_INTEGRATION: M<u64, u64> =
+pub(in crate::store) const INTEGRATIONS: T<u64, &[u8]> = T::new("integrations");
+pub(in crate::store) const INTEGRATIONS_BY_TENANT: M<u64, u64> = M::new("integrations_by_tenant");
+pub(in crate::store) const PROJECT_INTEGRATIONS: T<u64, &[u8]> = T::new("project_integrations");
+pub(in crate::store) const PROJECT_INTEGRATIONS_BY_PROJECT: M<u64, u64> =
+    M::new("project_integrations_by_project");
+pub(in crate::store) const PROJECT_INTEGRATIONS_BY_INTEGRATION: M<u64, u64> =
     M::new("project_integrations_by_integration");
 
-pub const ISSUES: T<u64, &[u8]> = T::new("issues");
-pub const ISSUES_BY_PROJECT_INTEGRATION: M<u64, u64> = M::new("issues_by_project_integration");
-pub const ISSUES_BY_PROJECT: M<u64, u64> = M::new("issues_by_project");
-pub const ISSUES_BY_TENANT: M<u64, u64> = M::new("issues_by_tenant");
+pub(in crate::store) const ISSUES: T<u64, &[u8]> = T::new("issues");
+pub(in crate::store) const ISSUES_BY_PROJECT_INTEGRATION: M<u64, u64> =
+    M::new("issues_by_project_integration");
+pub(in crate::store) const ISSUES_BY_PROJECT: M<u64, u64> = M::new("issues_by_project");
+pub(in crate::store) const ISSUES_BY_TENANT: M<u64, u64> = M::new("issues_by_tenant");
 /// "<status_key>" -> issue ids
-pub const ISSUES_BY_STATUS: M<&str, u64> = M::new("issues_by_status");
+pub(in crate::store) const ISSUES_BY_STATUS: M<&str, u64> = M::new("issues_by_status");
 /// "<project_integration_id>:<external_id>" -> issue id
-pub const ISSUES_BY_EXTERNAL: T<&str, u64> = T::new("issues_by_external");
+pub(in crate::store) const ISSUES_BY_EXTERNAL: T<&str, u64> = T::new("issues_by_external");
 
-pub const PINS: T<u64, &[u8]> = T::new("pins");
-pub const PINS_BY_USER: M<u64, u64> = M::new("pins_by_user");
-pub const PINS_BY_ISSUE: M<u64, u64> = M::new("pins_by_issue");
+pub(in crate::store) const PINS: T<u64, &[u8]> = T::new("pins");
+pub(in crate::store) const PINS_BY_USER: M<u64, u64> = M::new("pins_by_user");
+pub(in crate::store) const PINS_BY_ISSUE: M<u64, u64> = M::new("pins_by_issue");
 
-pub const USER_CREDENTIALS: T<u64, &[u8]> = T::new("user_credentials");
-pub const USER_CREDENTIALS_BY_USER: M<u64, u64> = M::new("user_credentials_by_user");
+pub(in crate::store) const USER_CREDENTIALS: T<u64, &[u8]> = T::new("user_credentials");
+pub(in crate::store) const USER_CREDENTIALS_BY_USER: M<u64, u64> =
+    M::new("user_credentials_by_user");
 /// user id -> IdentityMap
-pub const IDENTITY_MAP: T<u64, &[u8]> = T::new("identity_map");
+pub(in crate::store) const IDENTITY_MAP: T<u64, &[u8]> = T::new("identity_map");
 
-pub const SSH_KEYS: T<u64, &[u8]> = T::new("ssh_keys");
-pub const SSH_KEYS_BY_TENANT: M<u64, u64> = M::new("ssh_keys_by_tenant");
-pub const SSH_KEYS_BY_USER: M<u64, u64> = M::new("ssh_keys_by_user");
-pub const KNOWN_HOSTS: T<u64, &[u8]> = T::new("known_hosts");
+pub(in crate::store) const SSH_KEYS: T<u64, &[u8]> = T::new("ssh_keys");
+pub(in crate::store) const SSH_KEYS_BY_TENANT: M<u64, u64> = M::new("ssh_keys_by_tenant");
+pub(in crate::store) const SSH_KEYS_BY_USER: M<u64, u64> = M::new("ssh_keys_by_user");
+pub(in crate::store) const KNOWN_HOSTS: T<u64, &[u8]> = T::new("known_hosts");
 
-pub const AI_SESSIONS: T<u64, &[u8]> = T::new("ai_sessions");
-pub const AI_SESSIONS_BY_USER: M<u64, u64> = M::new("ai_sessions_by_user");
-pub const AI_SESSIONS_BY_PROJECT: M<u64, u64> = M::new("ai_sessions_by_project");
+pub(in crate::store) const AI_SESSIONS: T<u64, &[u8]> = T::new("ai_sessions");
+pub(in crate::store) const AI_SESSIONS_BY_USER: M<u64, u64> = M::new("ai_sessions_by_user");
+pub(in crate::store) const AI_SESSIONS_BY_PROJECT: M<u64, u64> = M::new("ai_sessions_by_project");
 
-pub const SYNC_RUNS: T<u64, &[u8]> = T::new("sync_runs");
-pub const BACKUPS: T<u64, &[u8]> = T::new("backups");
+pub(in crate::store) const SYNC_RUNS: T<u64, &[u8]> = T::new("sync_runs");
+pub(in crate::store) const BACKUPS: T<u64, &[u8]> = T::new("backups");
 /// Global key/value settings (linux user mapping, global agent context, …).
-pub const SETTINGS: T<&str, &[u8]> = T::new("settings");
-pub const ANSIBLE_RUNS: T<u64, &[u8]> = T::new("ansible_runs");
-pub const ANSIBLE_SCHEDULES: T<u64, &[u8]> = T::new("ansible_schedules");
+pub(in crate::store) const SETTINGS: T<&str, &[u8]> = T::new("settings");
+pub(in crate::store) const ANSIBLE_RUNS: T<u64, &[u8]> = T::new("ansible_runs");
+pub(in crate::store) const ANSIBLE_SCHEDULES: T<u64, &[u8]> = T::new("ansible_schedules");
 /// A run's output in appended chunks: "<run id, 20 digits>:<chunk no, 8 digits>" -> UTF-8 text.
-pub const ANSIBLE_OUTPUT: T<&str, &[u8]> = T::new("ansible_output");
+pub(in crate::store) const ANSIBLE_OUTPUT: T<&str, &[u8]> = T::new("ansible_output");
 
 /// Receives each (key, value) of a table dump.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;

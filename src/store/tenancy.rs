@@ -10,9 +10,9 @@ use super::integrations::IntegrationReads;
 use super::tables::*;
 use super::{
     WriteTxn, delete_row, get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w,
-    put_row,
+    next_id, put_row,
 };
-use crate::domain::{AiSession, Id, Membership, Project, SshKey, Tenant};
+use crate::domain::{Id, Membership, Project, SshKey, Tenant};
 use crate::error::AppResult;
 
 /// Reads of tenants, projects and memberships (in a read or a write transaction).
@@ -99,6 +99,21 @@ pub trait TenancyReads: Lookup {
 impl<X: Lookup> TenancyReads for X {}
 
 impl WriteTxn {
+    /// A new tenant id (ids are never reused).
+    pub fn new_tenant_id(&self) -> AppResult<Id> {
+        next_id(self, "tenants")
+    }
+
+    /// A new project id.
+    pub fn new_project_id(&self) -> AppResult<Id> {
+        next_id(self, "projects")
+    }
+
+    /// A new membership id.
+    pub fn new_membership_id(&self) -> AppResult<Id> {
+        next_id(self, "memberships")
+    }
+
     /// Save a tenant with its name index (a rename moves the entry). Callers check that the
     /// name is free first.
     pub fn put_tenant(&self, t: &Tenant) -> AppResult<()> {
@@ -129,10 +144,7 @@ impl WriteTxn {
         self.open_multimap_table(INTEGRATIONS_BY_TENANT)?
             .remove_all(id)?;
         for kid in multi_ids_w(self, SSH_KEYS_BY_TENANT, id)? {
-            if let Some(k) = get_row_w::<SshKey>(self, SSH_KEYS, kid)? {
-                multi_del(self, SSH_KEYS_BY_USER, k.user_id, kid)?;
-            }
-            delete_row(self, SSH_KEYS, kid)?;
+            self.delete_ssh_key(kid)?;
         }
         self.open_multimap_table(SSH_KEYS_BY_TENANT)?
             .remove_all(id)?;
@@ -172,10 +184,7 @@ impl WriteTxn {
         self.open_multimap_table(ISSUES_BY_PROJECT)?
             .remove_all(p.id)?;
         for sid in multi_ids_w(self, AI_SESSIONS_BY_PROJECT, p.id)? {
-            if let Some(s) = get_row_w::<AiSession>(self, AI_SESSIONS, sid)? {
-                multi_del(self, AI_SESSIONS_BY_USER, s.user_id, sid)?;
-            }
-            delete_row(self, AI_SESSIONS, sid)?;
+            self.delete_ai_session(sid)?;
         }
         self.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
             .remove_all(p.id)?;
@@ -226,7 +235,7 @@ impl WriteTxn {
 mod tests {
     use super::*;
     use crate::domain::Role;
-    use crate::store::{Store, accounts::AccountReads, next_id};
+    use crate::store::{Reader, Store};
 
     fn tenant(id: Id, name: &str) -> Tenant {
         let now = crate::domain::model::now();
@@ -334,7 +343,7 @@ mod tests {
         assert!(r.project_members(1).unwrap().is_empty());
         assert!(r.memberships_of_user(10).unwrap().is_empty());
         assert!(
-            r.get_setting::<String>("agents.project_context.1")
+            r.setting::<String>("agents.project_context.1")
                 .unwrap()
                 .is_none()
         );
@@ -346,8 +355,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        let t = membership(next_id(&w, "memberships").unwrap(), 5, Some(1), None);
-        let p = membership(next_id(&w, "memberships").unwrap(), 5, None, Some(3));
+        let t = membership(w.new_membership_id().unwrap(), 5, Some(1), None);
+        let p = membership(w.new_membership_id().unwrap(), 5, None, Some(3));
         w.put_membership(&t).unwrap();
         w.put_membership(&p).unwrap();
         assert_eq!(w.memberships_of_user(5).unwrap().len(), 2);
@@ -378,6 +387,20 @@ mod tests {
         w.put_membership(&membership(1, 10, Some(1), None)).unwrap();
         w.put_membership(&membership(2, 10, None, Some(1))).unwrap();
         w.put_membership(&membership(3, 10, Some(2), None)).unwrap();
+        let now = crate::domain::model::now();
+        let key = |id: Id, tenant_id: Option<Id>| SshKey {
+            id,
+            name: format!("k{id}"),
+            public_key: String::new(),
+            fingerprint: format!("SHA256:{id}"),
+            private_key_enc: None,
+            user_id: 10,
+            tenant_id,
+            created_at: now,
+            updated_at: now,
+        };
+        w.put_ssh_key(&key(1, Some(1))).unwrap();
+        w.put_ssh_key(&key(2, None)).unwrap();
         w.delete_tenant(1).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
@@ -392,5 +415,11 @@ mod tests {
             .map(|m| m.id)
             .collect();
         assert_eq!(left, vec![3]);
+        // The tenant's SSH key went with its index entries (through `delete_ssh_key`); the key
+        // for all tenants stays.
+        let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(keys, vec![2]);
+        assert_eq!(r.ids(SSH_KEYS_BY_USER, 10).unwrap(), vec![2]);
+        assert!(r.ssh_keys_of_tenant(1).unwrap().is_empty());
     }
 }

@@ -1,4 +1,9 @@
-//! A real `aiops` server on port 0 with its own data directory, driven over HTTP.
+//! A real `aiops` server on port 0 with its own data directory, driven over HTTP (the calls are
+//! the shared `tests/common/http.rs`).
+
+#[path = "../common/http.rs"]
+mod http;
+pub use http::{Http, parse};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -216,34 +221,6 @@ impl Server {
         None
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// A JSON call with a key (Bearer). Returns status and parsed body (Null when empty).
-    pub async fn call(
-        &self,
-        key: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        parse(resp).await
-    }
-
-    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        self.call(key, Method::GET, path, None).await
-    }
-
-    pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(key, Method::POST, path, Some(body)).await
-    }
-
     /// Create a user through the API and return (id).
     pub async fn create_user(&self, email: &str, password: &str, is_admin: bool) -> u64 {
         let (st, body) = self
@@ -292,18 +269,6 @@ impl Server {
             .await;
         assert_eq!(st, StatusCode::CREATED, "{body}");
         body["project"]["id"].as_u64().unwrap()
-    }
-
-    /// Make a user a member of `of` (`tenants` or `projects`) `id` with `role`.
-    pub async fn add_member(&self, of: &str, id: u64, user_id: u64, role: &str) {
-        let (st, body) = self
-            .post(
-                &self.admin_key,
-                &format!("/api/v1/{of}/{id}/members"),
-                serde_json::json!({"user_id": user_id, "role": role}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{body}");
     }
 
     /// Log in through the web form; returns the session cookie value.
@@ -383,15 +348,16 @@ impl Drop for Server {
     }
 }
 
-pub async fn parse(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if text.is_empty() {
-        return (status, Value::Null);
+impl Http for Server {
+    fn base(&self) -> &str {
+        &self.base
     }
-    let v =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
-    (status, v)
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+    fn admin_key(&self) -> &str {
+        &self.admin_key
+    }
 }
 
 pub fn set_cookies(resp: &reqwest::Response) -> Vec<(String, String)> {

@@ -1,15 +1,18 @@
 //! One aiops server inside the test process: a temp on-disk store, the App and its routes
 //! built from a `Config`, served on a `127.0.0.1:0` listener that is bound first, and a client
 //! holding an admin key. Users, keys and memberships are made through the services directly
-//! (no web login), so a whole world of tenants and callers is ready in milliseconds.
+//! (no web login), so a whole world of tenants and callers is ready in milliseconds. The calls
+//! are the shared `tests/common/http.rs`, the same as the end-to-end suite's.
+
+#[path = "../common/http.rs"]
+mod http;
+pub use http::Http;
 
 use aiops::auth::Identity;
 use aiops::config::{Config, ServeArgs};
 use aiops::services::App;
 use aiops::services::accounts::NewUser;
 use aiops::store::Store;
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use std::sync::Arc;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -77,61 +80,16 @@ impl Inproc {
             .expect("create key");
         (u.id, key)
     }
+}
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+impl Http for Inproc {
+    fn base(&self) -> &str {
+        &self.base
     }
-
-    /// A JSON call with a key (Bearer): status and parsed body (Null when empty).
-    pub async fn call(
-        &self,
-        key: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if text.is_empty() {
-            return (status, Value::Null);
-        }
-        let v = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
-        (status, v)
+    fn client(&self) -> &reqwest::Client {
+        &self.client
     }
-
-    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        self.call(key, Method::GET, path, None).await
-    }
-
-    /// A call that must answer `want`; its body.
-    pub async fn expect(
-        &self,
-        want: StatusCode,
-        key: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Value {
-        let (st, v) = self.call(key, method.clone(), path, body).await;
-        assert_eq!(st, want, "{method} {path}: {v}");
-        v
-    }
-
-    /// Make a user a member of `of` (`tenants` or `projects`) `id` with `role` (as the admin).
-    pub async fn add_member(&self, of: &str, id: u64, user_id: u64, role: &str) {
-        self.expect(
-            StatusCode::CREATED,
-            &self.admin_key,
-            Method::POST,
-            &format!("/api/v1/{of}/{id}/members"),
-            Some(serde_json::json!({"user_id": user_id, "role": role})),
-        )
-        .await;
+    fn admin_key(&self) -> &str {
+        &self.admin_key
     }
 }

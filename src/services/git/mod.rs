@@ -18,7 +18,7 @@ mod commit;
 mod files;
 mod read;
 mod remote;
-mod runner;
+pub(crate) mod runner;
 
 pub use crate::domain::git::CommitInfo;
 pub use read::{Branches, current_branch};
@@ -32,8 +32,7 @@ use crate::domain::gitrules::ChangedFile;
 use crate::domain::rules::{project_path_slug, tenant_slug, validate_branch};
 use crate::domain::{Id, Project, Scope, Tenant};
 use crate::error::{AppError, AppResult};
-use crate::store::tables::*;
-use crate::store::*;
+use crate::store::tenancy::TenancyReads;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -191,18 +190,15 @@ impl Git {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let project = project_for(&r, caller, project_id, Action::Work)?;
-        let tenant: Option<Tenant> = get_row(&r, TENANTS, project.tenant_id)?;
+        let tenant: Option<Tenant> = r.get_tenant(project.tenant_id)?;
         let tslug = tenant
             .map(|t| tenant_slug(&t.name, t.id))
             .unwrap_or_else(|| "tenant".into());
         let slug = project_path_slug(&project.name);
-        let slug_shared = rows_by_ids::<Project>(
-            &r,
-            PROJECTS,
-            multi_ids(&r, PROJECTS_BY_TENANT, project.tenant_id)?,
-        )?
-        .iter()
-        .any(|o| o.id != project.id && project_path_slug(&o.name) == slug);
+        let slug_shared = r
+            .projects_in_tenant(project.tenant_id)?
+            .iter()
+            .any(|o| o.id != project.id && project_path_slug(&o.name) == slug);
         drop(r);
         let linux_user = caller
             .user

@@ -2,6 +2,7 @@
 //! configuration from running programs, as the workspace's Linux user (`sudo -n`) or in the
 //! user's sandbox, with a timeout, an optional stdout cap, and a private key passed on a
 //! descriptor (never in the environment or argv); and the mapping of a failed run to an error.
+//! Its capture steps (`captured`, `feed`, `collect`) are also how `sessions.rs` runs tmux.
 
 use super::Workspace;
 use crate::error::{AppError, AppResult};
@@ -102,30 +103,15 @@ pub(super) async fn run_git_limited(
                 .copied()
                 .chain(env.iter().map(|(k, _)| k.as_str()))
                 .collect();
-            let mut a = vec![
-                "-n".to_string(),
-                "-H".into(),
-                "-u".into(),
-                user.to_string(),
-                format!("--preserve-env={}", names.join(",")),
-                "--".into(),
-            ];
-            a.extend(git);
-            ("sudo".to_string(), a, env.clone())
+            let (p, a) = crate::services::sandbox::as_linux_user(user, &names, git);
+            (p, a, env.clone())
         }
     };
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&argv)
         .envs(pass_env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .stdin(if secret.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+        .current_dir(dir);
+    captured(&mut cmd, secret.is_some());
     let mut child = cmd.spawn().map_err(|e| match (run_as, ws.jail.is_some()) {
         (_, true) => AppError::Internal(format!(
             "cannot run git in the agent sandbox (is bubblewrap installed? apt-get install bubblewrap): {e}"
@@ -135,32 +121,21 @@ pub(super) async fn run_git_limited(
             "cannot run sudo to act as Linux user {u} (is sudo installed?): {e}"
         )),
     })?;
-    if let (Some(key), Some(mut stdin)) = (secret, child.stdin.take()) {
-        use tokio::io::AsyncWriteExt;
-        // The key is far smaller than a pipe's buffer; closing stdin ends it.
-        let _ = stdin.write_all(key.as_bytes()).await;
-        drop(stdin);
+    if let Some(key) = secret {
+        // The key is far smaller than a pipe's buffer. A failed write is not an error here: git
+        // then fails to authenticate, and its own message says so.
+        let _ = feed(&mut child, key.as_bytes()).await;
     }
-    let too_long = || {
-        AppError::Upstream(format!(
-            "git {} took longer than {}s and was stopped",
-            args.first().unwrap_or(&""),
-            timeout.as_secs()
-        ))
-    };
-    let (out, truncated) = match limit {
-        None => (
-            tokio::time::timeout(timeout, child.wait_with_output())
-                .await
-                .map_err(|_| too_long())?
-                .map_err(|e| AppError::Internal(format!("git failed: {e}")))?,
-            false,
-        ),
-        Some(limit) => tokio::time::timeout(timeout, read_limited(child, limit))
-            .await
-            .map_err(|_| too_long())?
-            .map_err(|e| AppError::Internal(format!("git failed: {e}")))?,
-    };
+    let (out, truncated) = collect(child, timeout, limit)
+        .await
+        .map_err(|_| {
+            AppError::Upstream(format!(
+                "git {} took longer than {}s and was stopped",
+                args.first().unwrap_or(&""),
+                timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| AppError::Internal(format!("git failed: {e}")))?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if let Some(u) = run_as
         && !out.status.success()
@@ -178,6 +153,50 @@ pub(super) async fn run_git_limited(
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr,
     })
+}
+
+/// Set up `cmd` to be captured: stdin a pipe when the caller will `feed` it (else `/dev/null`,
+/// so a child never reads the server's stdin), stdout and stderr pipes, and the child killed
+/// when its handle is dropped (a timed-out or abandoned call leaves nothing running). Git here
+/// and tmux (`sessions.rs`) run this way.
+pub(crate) fn captured(cmd: &mut tokio::process::Command, input: bool) {
+    cmd.stdin(if input {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    })
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+}
+
+/// Write `data` to a `captured` child's stdin and close it (closing is the end of the input).
+/// Nothing to do when its stdin is not a pipe.
+pub(crate) async fn feed(child: &mut tokio::process::Child, data: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(data).await,
+        None => Ok(()),
+    }
+}
+
+/// Wait up to `timeout` for a `captured` child and its output, all of stdout or at most `limit`
+/// bytes of it (then the answer says it was truncated). `Err` when the time ran out: the child
+/// is killed as its handle drops.
+pub(crate) async fn collect(
+    child: tokio::process::Child,
+    timeout: Duration,
+    limit: Option<usize>,
+) -> Result<std::io::Result<(std::process::Output, bool)>, tokio::time::error::Elapsed> {
+    match limit {
+        None => {
+            tokio::time::timeout(timeout, async {
+                child.wait_with_output().await.map(|out| (out, false))
+            })
+            .await
+        }
+        Some(limit) => tokio::time::timeout(timeout, read_limited(child, limit)).await,
+    }
 }
 
 /// Wait for `child`, keeping at most `limit` bytes of its stdout (and 64 KB of stderr). Past

@@ -8,7 +8,7 @@ mod writes;
 
 pub use crate::domain::issues::{IssueFilter, IssueView};
 pub use crate::store::issues::{IssueListing, ListedCounts};
-pub(crate) use writes::{index_issue, put_issue, upsert_payload};
+pub(crate) use writes::{put_issue, upsert_payload};
 
 use super::access::{Grants, project_for};
 use super::integrations::Trackers;

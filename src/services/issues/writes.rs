@@ -13,12 +13,6 @@ use crate::services::integrations::Trackers;
 use crate::services::trackers::{CreateRequest, IssuePayload, Provider, UpdateRequest};
 use crate::store::WriteTxn;
 
-/// Add an issue's index entries (inside the caller's transaction; the import writes rows
-/// itself).
-pub(crate) fn index_issue(w: &WriteTxn, issue: &ExternalIssue) -> AppResult<()> {
-    w.index_issue(issue)
-}
-
 /// Store an issue, keeping its indexes (see `store::WriteTxn::put_issue`).
 pub(crate) fn put_issue(
     w: &WriteTxn,
