@@ -445,13 +445,15 @@ impl Provider for Source {
 
 /// The defaults as a figment dictionary.
 fn defaults_dict() -> anyhow::Result<Dict> {
-    to_dict(&Config::default()).map_err(|e| anyhow::anyhow!("cannot lay out the defaults: {e}"))
+    to_dict(&Config::default(), "defaults")
 }
 
 /// A serializable value as a figment dictionary, without its unset (`None`) entries.
-fn to_dict<T: Serialize>(v: &T) -> Result<Dict, figment::Error> {
-    let Value::Dict(_, mut d) = Value::serialize(v)? else {
-        return Err(figment::Error::from("not a table".to_string()));
+fn to_dict<T: Serialize>(v: &T, what: &str) -> anyhow::Result<Dict> {
+    let Value::Dict(_, mut d) =
+        Value::serialize(v).map_err(|e| anyhow::anyhow!("invalid {what}: {e}"))?
+    else {
+        anyhow::bail!("invalid {what}: not a table of options");
     };
     d.retain(|_, v| !matches!(v, Value::Empty(..)));
     Ok(d)
@@ -510,7 +512,7 @@ fn read_file(path: &Path) -> anyhow::Result<Dict> {
         .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
     let table: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
-    to_dict(&table).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    to_dict(&table, &format!("config file {}", path.display()))
 }
 
 /// The four layers, lowest first. `flags` holds the command line's values.
@@ -532,7 +534,7 @@ fn layers(store: &StoreArgs, flags: Dict) -> anyhow::Result<Vec<Source>> {
             Ok((k.clone(), Value::from(text)))
         })
         .collect::<anyhow::Result<Dict>>()?;
-    let env = shape(&defaults, env, |k| env_name(k))?;
+    let env = shape(&defaults, env, env_name)?;
     let flags = shape(&defaults, flags, |k| format!("--{}", k.replace('_', "-")))?;
     Ok(vec![
         Source {
@@ -633,14 +635,14 @@ impl Config {
     /// The configuration `aiops serve` runs with: defaults < config file < `args.store.env` <
     /// the flags in `args`, then what depends on other options derived.
     pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
-        let flags = to_dict(args).map_err(|e| anyhow::anyhow!("invalid flag: {e}"))?;
+        let flags = to_dict(args, "command line")?;
         let sources = layers(&args.store, flags)?;
         extract(&sources)?.derive(&sources, config_path(&args.store))
     }
 
     /// Data dir for the offline `admin` commands (same layers; nothing else derived).
     pub fn data_dir_for(store: &StoreArgs) -> anyhow::Result<PathBuf> {
-        let flags = to_dict(store).map_err(|e| anyhow::anyhow!("invalid flag: {e}"))?;
+        let flags = to_dict(store, "command line")?;
         Ok(extract(&layers(store, flags)?)?.data_dir)
     }
 

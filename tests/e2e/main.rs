@@ -16,6 +16,7 @@ mod api_errors;
 mod authz;
 mod browser;
 mod cli;
+mod config;
 #[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod compat;
 mod dropin;
