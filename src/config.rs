@@ -4,11 +4,12 @@
 //!
 //! Adding an option is one field in [`Config`] (its default in `impl Default for Config`), plus
 //! a flag in [`ServeArgs`] of the same name if it should have one. The file key is the field's
-//! name, the environment variable `AIOPS_` + the name in capitals. In the environment and on
-//! the command line every value is text: numbers and switches (`true`/`false`, `on`/`off`,
-//! `yes`/`no`, `1`/`0`) are read from it, a list is written comma-separated and a table (an
-//! option whose default is a table, such as `tools`) as `key=value;…`, whose entries are added
-//! to those of the layers below.
+//! name, the environment variable `AIOPS_` + the name in capitals. Every environment value is
+//! text, never guessed at: numbers and switches (`true`/`false`, `on`/`off`, `yes`/`no`,
+//! `1`/`0`) are read from it when the option asks for one, so a numeric-looking password stays
+//! a string. There and in a flag's text, a list is written comma-separated (it replaces the
+//! list below) and a table (an option whose default is a table, such as `tools`) as
+//! `key=value;…` (its entries are added to those of the layers below).
 
 use clap::Args;
 use figment::value::{Dict, Value};
@@ -24,8 +25,8 @@ pub const DEFAULT_DATA_DIR: &str = "./instance";
 /// Options shared by every command that opens the data directory.
 #[derive(Args, Debug, Clone, Default, Serialize)]
 pub struct StoreArgs {
-    /// Path of an aiops.toml file [env: AIOPS_CONFIG]. Keys are the long option names with `_`
-    /// for `-` (bind, data_dir, admin_email, …).
+    /// Path of an aiops.toml file. Keys are the long option names with `_` for `-` (bind,
+    /// data_dir, admin_email, …).
     #[arg(long, env = "AIOPS_CONFIG", global = true)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -124,35 +125,42 @@ pub struct ServeArgs {
     /// Email of the admin created on first start when no user exists [env: AIOPS_ADMIN_EMAIL]
     #[arg(long)]
     pub admin_email: Option<String>,
-    /// Password of that admin (8-255 characters). Without it, a one-time setup link is printed [env: AIOPS_ADMIN_PASSWORD]
+    /// Password of that admin (8-255 characters). Without it, a one-time setup link is printed
+    /// [env: AIOPS_ADMIN_PASSWORD]
     #[arg(long)]
     pub admin_password: Option<String>,
-    /// A file holding that password (preferred: it never shows in a process's environment) [env: AIOPS_ADMIN_PASSWORD_FILE]
+    /// A file holding that password (preferred: it never shows in a process's environment)
+    /// [env: AIOPS_ADMIN_PASSWORD_FILE]
     #[arg(long)]
     pub admin_password_file: Option<PathBuf>,
     /// The agent sandbox (bubblewrap): `on` (default) or `off`. Off runs every agent, shell and
     /// project playbook with the server's own powers [env: AIOPS_SANDBOX]
     #[arg(long)]
     pub sandbox: Option<String>,
-    /// URL people use to reach this server, for printed links [default: http://<bind>] [env: AIOPS_PUBLIC_URL]
+    /// URL people use to reach this server, for printed links [default: http://<bind>]
+    /// [env: AIOPS_PUBLIC_URL]
     #[arg(long)]
     pub public_url: Option<String>,
-    /// Mark the session cookie Secure (set when served over HTTPS) [default: false] [env: AIOPS_COOKIE_SECURE]
+    /// Mark the session cookie Secure (set when served over HTTPS) [default: false]
+    /// [env: AIOPS_COOKIE_SECURE]
     #[arg(long)]
     pub cookie_secure: Option<bool>,
     /// Web session lifetime in hours [default: 168] [env: AIOPS_SESSION_HOURS]
     #[arg(long)]
     pub session_hours: Option<u64>,
-    /// Failed logins (web) or failed API authentications allowed per client IP per minute [default: 10] [env: AIOPS_LOGIN_ATTEMPTS_PER_MINUTE]
+    /// Failed logins (web) or failed API authentications allowed per client IP per minute [default:
+    /// 10] [env: AIOPS_LOGIN_ATTEMPTS_PER_MINUTE]
     #[arg(long)]
     pub login_attempts_per_minute: Option<u32>,
     /// Largest accepted request body in bytes [default: 1048576] [env: AIOPS_MAX_BODY_BYTES]
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
-    /// Root of the managed project checkouts [default: <data_dir>/repos] [env: AIOPS_REPO_STORAGE_PATH]
+    /// Root of the managed project checkouts [default: <data_dir>/repos]
+    /// [env: AIOPS_REPO_STORAGE_PATH]
     #[arg(long)]
     pub repo_storage_path: Option<PathBuf>,
-    /// Root of the per-user workspaces: <root>/<user>/<tenant>/<project> [default: <data_dir>/workspaces] [env: AIOPS_WORKSPACE_ROOT]
+    /// Root of the per-user workspaces: <root>/<user>/<tenant>/<project> [default:
+    /// <data_dir>/workspaces] [env: AIOPS_WORKSPACE_ROOT]
     #[arg(long)]
     pub workspace_root: Option<PathBuf>,
     /// Put the workspaces of users with a Linux username under that account's home
@@ -160,34 +168,41 @@ pub struct ServeArgs {
     /// [default: false] [env: AIOPS_LINUX_USER_WORKSPACES]
     #[arg(long)]
     pub linux_user_workspaces: Option<bool>,
-    /// Agent tools, `name=command;…`, added to (or replacing) claude, codex, gemini and shell [env: AIOPS_TOOLS]
+    /// Agent tools, `name=command;…`, added to (or replacing) claude, codex, gemini and shell
+    /// [env: AIOPS_TOOLS]
     #[arg(long)]
     pub tools: Option<String>,
     /// Log filter, e.g. info or aiops=debug [default: info] [env: AIOPS_LOG]
     #[arg(long)]
     pub log: Option<String>,
-    /// Seconds one tracker request (GitHub, GitLab, Jira) may take [default: 30] [env: AIOPS_TRACKER_TIMEOUT_SECS]
+    /// Seconds one tracker request (GitHub, GitLab, Jira) may take [default: 30]
+    /// [env: AIOPS_TRACKER_TIMEOUT_SECS]
     #[arg(long)]
     pub tracker_timeout_secs: Option<u64>,
     /// A PEM file of extra CA certificates trusted for trackers (self-hosted GitLab or Jira
     /// behind a private CA), on top of the bundled and the system's roots [env: AIOPS_CA_BUNDLE]
     #[arg(long)]
     pub ca_bundle: Option<PathBuf>,
-    /// Playbooks (`playbooks/`) and inventories (`inventories/`) of the server
-    /// [default: <data_dir>/ansible, with an example playbook installed on first start] [env: AIOPS_ANSIBLE_DIR]
+    /// Playbooks (`playbooks/`) and inventories (`inventories/`) of the server [default:
+    /// <data_dir>/ansible, with an example playbook installed on first start]
+    /// [env: AIOPS_ANSIBLE_DIR]
     #[arg(long)]
     pub ansible_dir: Option<PathBuf>,
-    /// Playbook runs at the same time; more wait in a queue [default: 2] [env: AIOPS_ANSIBLE_MAX_CONCURRENT]
+    /// Playbook runs at the same time; more wait in a queue [default: 2]
+    /// [env: AIOPS_ANSIBLE_MAX_CONCURRENT]
     #[arg(long)]
     pub ansible_max_concurrent: Option<usize>,
-    /// Audit entries older than this many days are removed (hourly) [default: 90] [env: AIOPS_AUDIT_RETENTION_DAYS]
+    /// Audit entries older than this many days are removed (hourly) [default: 90]
+    /// [env: AIOPS_AUDIT_RETENTION_DAYS]
     #[arg(long)]
     pub audit_retention_days: Option<u64>,
-    /// At most this many audit entries are kept (oldest removed first) [default: 1000000] [env: AIOPS_AUDIT_MAX_ROWS]
+    /// At most this many audit entries are kept (oldest removed first) [default: 1000000]
+    /// [env: AIOPS_AUDIT_MAX_ROWS]
     #[arg(long)]
     pub audit_max_rows: Option<u64>,
-    /// Addresses of reverse proxies (comma-separated IPs) whose X-Forwarded-For / Forwarded
-    /// header names the real client, for rate limits and the audit log [default: none] [env: AIOPS_TRUSTED_PROXIES]
+    /// Addresses of reverse proxies (comma-separated IPs) whose X-Forwarded-For / Forwarded header
+    /// names the real client, for rate limits and the audit log [default: none]
+    /// [env: AIOPS_TRUSTED_PROXIES]
     #[arg(long)]
     pub trusted_proxies: Option<String>,
     /// Release channel for `POST /system/update` and `aiops update`: an http(s) URL or a file
@@ -195,11 +210,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub update_url: Option<String>,
     /// Update commands for the agent tools, `tool.source=command;…` (source npm or brew), run
-    /// without a shell, e.g. `claude.npm=npm install -g @anthropic-ai/claude-code`
-    /// [default: npm install -g <package> / brew upgrade <formula>] [env: AIOPS_AI_TOOL_UPDATE_COMMANDS]
+    /// without a shell, e.g. `claude.npm=npm install -g @anthropic-ai/claude-code` [default: npm
+    /// install -g <package> / brew upgrade <formula>] [env: AIOPS_AI_TOOL_UPDATE_COMMANDS]
     #[arg(long)]
     pub ai_tool_update_commands: Option<String>,
-    /// Seconds an agent tool update command may take [default: 900] [env: AIOPS_AI_TOOL_UPDATE_TIMEOUT_SECS]
+    /// Seconds an agent tool update command may take [default: 900]
+    /// [env: AIOPS_AI_TOOL_UPDATE_TIMEOUT_SECS]
     #[arg(long)]
     pub ai_tool_update_timeout_secs: Option<u64>,
 }
@@ -1022,16 +1038,17 @@ mod tests {
         let mut flags = 0;
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
+            if id == "config" {
+                // The file's path cannot come from the file: clap reads AIOPS_CONFIG itself
+                // (and its help says so).
+                assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new("AIOPS_CONFIG")));
+                continue;
+            }
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             assert!(
                 help.contains(&format!("[env: {}]", env_name(id))),
                 "--{id}: {help}"
             );
-            if id == "config" {
-                // The file's path cannot come from the file: clap reads AIOPS_CONFIG itself.
-                assert!(arg.get_env().is_some());
-                continue;
-            }
             assert!(
                 arg.get_env().is_none(),
                 "--{id}: the env is read by Config::resolve"

@@ -70,10 +70,13 @@ fn a_bad_value_stops_the_server_naming_the_option_and_its_source() {
 
 #[test]
 fn serve_help_names_the_variable_of_every_flag() {
-    let out = Command::new(BIN).args(["serve", "--help"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for var in [
-        "[env: AIOPS_CONFIG]",
+        "[env: AIOPS_CONFIG",
         "[env: AIOPS_DATA_DIR]",
         "[env: AIOPS_BIND]",
         "[env: AIOPS_ADMIN_PASSWORD]",

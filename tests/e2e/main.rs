@@ -16,9 +16,9 @@ mod api_errors;
 mod authz;
 mod browser;
 mod cli;
-mod config;
 #[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod compat;
+mod config;
 mod dropin;
 mod fakes;
 mod git;
