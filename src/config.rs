@@ -275,13 +275,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The admin created on first start when no user exists.
     pub admin_email: Option<String>,
-    /// That admin's password; once resolved, the one from `admin_password_file` when that is
-    /// given in a higher layer.
+    /// That admin's password. Once resolved, read from `admin_password_file` instead when that
+    /// is named and no non-empty value comes from the same or a higher layer.
     pub admin_password: Option<String>,
     /// A file holding that password.
     pub admin_password_file: Option<PathBuf>,
-    /// The master key (64 hex characters); once resolved, the one from `secret_key_file` when
-    /// that is given in a higher layer. None: `<data_dir>/secret.key`.
+    /// The master key (64 hex characters); None: `<data_dir>/secret.key`. Once resolved, read
+    /// from `secret_key_file` under the same rule as `admin_password`.
     pub secret_key: Option<String>,
     /// A file holding the master key.
     pub secret_key_file: Option<PathBuf>,
