@@ -18,6 +18,7 @@ mod browser;
 mod cli;
 #[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod compat;
+mod config;
 mod dropin;
 mod fakes;
 mod git;
