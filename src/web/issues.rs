@@ -509,12 +509,7 @@ pub struct NewIssueForm {
     priority: String,
 }
 
-fn new_issue_page(
-    app: &App,
-    who: &Identity,
-    f: &NewIssueForm,
-    error: Option<&str>,
-) -> Markup {
+fn new_issue_page(app: &App, who: &Identity, f: &NewIssueForm, error: Option<&str>) -> Markup {
     let links = app.trackers.list_links(who, None, None).unwrap_or_default();
     // Creating issues is work: only the projects where the caller is a developer or more.
     let projects: Vec<u64> = app

@@ -121,12 +121,7 @@ fn project_fields(
     }
 }
 
-fn projects_page(
-    app: &App,
-    who: &Identity,
-    f: &ProjectForm,
-    error: Option<&str>,
-) -> Markup {
+fn projects_page(app: &App, who: &Identity, f: &ProjectForm, error: Option<&str>) -> Markup {
     let projects = app.tenancy.list_projects(who, None).unwrap_or_default();
     let tenants = creatable_tenants(app, who, None);
     let owners = owner_choices(app, who);

@@ -147,7 +147,15 @@ fn users_response(
 
 #[handler]
 pub fn users_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
-    users_response(app, &who, StatusCode::OK, &UserForm::default(), None, None, None)
+    users_response(
+        app,
+        &who,
+        StatusCode::OK,
+        &UserForm::default(),
+        None,
+        None,
+        None,
+    )
 }
 
 #[handler]
