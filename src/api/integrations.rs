@@ -72,6 +72,16 @@ pub struct IntegrationsEnvelope {
     pub count: usize,
 }
 
+impl From<Vec<IntegrationView>> for IntegrationsEnvelope {
+    fn from(list: Vec<IntegrationView>) -> Self {
+        let integrations: Vec<IntegrationObj> = list.into_iter().map(Into::into).collect();
+        IntegrationsEnvelope {
+            count: integrations.len(),
+            integrations,
+        }
+    }
+}
+
 #[derive(Object)]
 pub struct IntegrationEnvelope {
     pub integration: IntegrationObj,
@@ -191,6 +201,16 @@ pub struct LinksEnvelope {
     pub count: usize,
 }
 
+impl From<Vec<LinkView>> for LinksEnvelope {
+    fn from(list: Vec<LinkView>) -> Self {
+        let links: Vec<LinkObj> = list.into_iter().map(Into::into).collect();
+        LinksEnvelope {
+            count: links.len(),
+            links,
+        }
+    }
+}
+
 #[derive(Object)]
 pub struct LinkEnvelope {
     pub link: LinkObj,
@@ -239,16 +259,11 @@ impl IntegrationsApi {
         tenant_id: Query<Option<u64>>,
         provider: Query<Option<String>>,
     ) -> R<Json<IntegrationsEnvelope>> {
-        let list: Vec<IntegrationObj> = app
-            .trackers
-            .list_integrations(auth.identity(), tenant_id.0, provider.0.as_deref())?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        Ok(Json(IntegrationsEnvelope {
-            count: list.len(),
-            integrations: list,
-        }))
+        Ok(Json(
+            app.trackers
+                .list_integrations(auth.identity(), tenant_id.0, provider.0.as_deref())?
+                .into(),
+        ))
     }
 
     /// One tenant's integrations.
@@ -259,16 +274,11 @@ impl IntegrationsApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<IntegrationsEnvelope>> {
-        let list: Vec<IntegrationObj> = app
-            .trackers
-            .list_integrations(auth.identity(), Some(id.0), None)?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        Ok(Json(IntegrationsEnvelope {
-            count: list.len(),
-            integrations: list,
-        }))
+        Ok(Json(
+            app.trackers
+                .list_integrations(auth.identity(), Some(id.0), None)?
+                .into(),
+        ))
     }
 
     /// Add a tracker integration to a tenant (admin). The token is stored encrypted.
@@ -367,16 +377,11 @@ impl IntegrationsApi {
     /// Project links of an integration.
     #[oai(path = "/integrations/:id/projects", method = "get")]
     async fn links(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinksEnvelope>> {
-        let links: Vec<LinkObj> = app
-            .trackers
-            .list_links(auth.identity(), Some(id.0), None)?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        Ok(Json(LinksEnvelope {
-            count: links.len(),
-            links,
-        }))
+        Ok(Json(
+            app.trackers
+                .list_links(auth.identity(), Some(id.0), None)?
+                .into(),
+        ))
     }
 
     /// Link a project (same tenant) to the integration (admin).
@@ -403,16 +408,11 @@ impl IntegrationsApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<LinksEnvelope>> {
-        let links: Vec<LinkObj> = app
-            .trackers
-            .list_links(auth.identity(), None, Some(id.0))?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        Ok(Json(LinksEnvelope {
-            count: links.len(),
-            links,
-        }))
+        Ok(Json(
+            app.trackers
+                .list_links(auth.identity(), None, Some(id.0))?
+                .into(),
+        ))
     }
 
     #[oai(path = "/project-integrations/:id", method = "get")]

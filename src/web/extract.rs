@@ -146,7 +146,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn typed_forms_keep_values_and_treat_missing_fields_as_empty() {
+    async fn typed_forms_keep_values_and_tell_missing_from_blank_fields() {
         let (req, mut body) = post("name=a+b%26c&admin=true&note=x%3Dy&name=last%20one");
         let f = fields(&req, &mut body).await.expect("fields");
         let s: Sample = typed(&req, &f).await.expect("typed");
@@ -159,6 +159,14 @@ mod tests {
         let s: Sample = typed(&req, &f).await.expect("typed");
         assert_eq!(s.name, None);
         assert_eq!(s.admin.as_deref(), Some("on"));
+        assert_eq!(s.note, "");
+
+        // A field sent blank is there (`Some("")`), unlike one not sent (`None`).
+        let (req, mut body) = post("name=&note=");
+        let f = fields(&req, &mut body).await.expect("fields");
+        let s: Sample = typed(&req, &f).await.expect("typed");
+        assert_eq!(s.name.as_deref(), Some(""));
+        assert_eq!(s.admin, None);
         assert_eq!(s.note, "");
     }
 

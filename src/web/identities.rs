@@ -14,13 +14,34 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
-use std::collections::HashMap;
+
+/// A card's form: the three identities (a blank one clears it) and the list's filter `q`, so
+/// the page comes back filtered. Kept on an error, so nothing typed is lost.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct IdentityForm {
+    q: String,
+    github_username: String,
+    gitlab_username: String,
+    jira_account_id: String,
+}
+
+impl IdentityForm {
+    /// The submitted value of one of `FIELDS`.
+    fn value(&self, k: &str) -> &str {
+        match k {
+            "github_username" => &self.github_username,
+            "gitlab_username" => &self.gitlab_username,
+            _ => &self.jira_account_id,
+        }
+    }
+}
 
 /// The outcome of a save, shown on that user's card.
 struct Outcome<'a> {
     user_id: u64,
     /// The submitted fields (kept on an error, so nothing typed is lost).
-    form: Option<&'a HashMap<String, String>>,
+    form: Option<&'a IdentityForm>,
     error: Option<&'a str>,
     notice: Option<&'a str>,
 }
@@ -64,7 +85,7 @@ fn card(who: &Identity, u: &User, m: &IdentityMap, q: &str, out: Option<&Outcome
                         label {
                             (label)
                             input type="text" name=(k) maxlength="255" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="not set"
-                                value=(kept.map(|f| field(f, k)).unwrap_or_else(|| current_value(m, k)));
+                                value=(kept.map(|f| f.value(k)).unwrap_or_else(|| current_value(m, k)));
                         }
                     }
                 }
@@ -158,17 +179,16 @@ pub fn identities_get(
 pub fn identity_post(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<IdentityForm>,
 ) -> Response {
-    let q = field(&f, "q").trim();
-    let value = |k: &str| Some(field(&f, k).to_string());
+    let q = f.q.trim();
     let res = crate::store::run_blocking(|| {
         app.trackers.admin_set_identities(
             &who,
             id,
-            value("github_username"),
-            value("gitlab_username"),
-            value("jira_account_id"),
+            Some(f.github_username.clone()),
+            Some(f.gitlab_username.clone()),
+            Some(f.jira_account_id.clone()),
         )
     });
     match res {

@@ -13,7 +13,6 @@ use maud::{Markup, html};
 use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 const PAGE: usize = 50;
 
@@ -492,12 +491,25 @@ pub async fn issue_action(
 
 // ---- create ----------------------------------------------------------------------------------------
 
-fn new_issue_page(
-    app: &App,
-    who: &Identity,
-    f: &HashMap<String, String>,
-    error: Option<&str>,
-) -> Markup {
+/// A form field as the service takes an optional text: trimmed, blank as `None`.
+fn trimmed(s: &str) -> Option<String> {
+    Some(s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The new-issue form: `link` is `<project id>:<integration id>`; `issue_type` and
+/// `priority` are for Jira. Kept on an error, so nothing typed is lost.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NewIssueForm {
+    link: String,
+    title: String,
+    description: String,
+    labels: String,
+    issue_type: String,
+    priority: String,
+}
+
+fn new_issue_page(app: &App, who: &Identity, f: &NewIssueForm, error: Option<&str>) -> Markup {
     let links = app.trackers.list_links(who, None, None).unwrap_or_default();
     // Creating issues is work: only the projects where the caller is a developer or more.
     let projects: Vec<u64> = app
@@ -527,16 +539,16 @@ fn new_issue_page(
                         select name="link" required {
                             @for l in &links {
                                 @let v = format!("{}:{}", l.link.project_id, l.link.integration_id);
-                                option value=(v) selected[field(f, "link") == v] { (l.project_name) " → " (l.integration_name) " (" (l.provider) " " (l.link.external_identifier) ")" }
+                                option value=(v) selected[f.link == v] { (l.project_name) " → " (l.integration_name) " (" (l.provider) " " (l.link.external_identifier) ")" }
                             }
                         }
                     }
-                    label { "Title" input type="text" name="title" value=(field(f, "title")) maxlength="512" required; }
-                    label { "Description (Markdown)" textarea name="description" rows="6" { (field(f, "description")) } }
-                    label { "Labels (comma-separated)" input type="text" name="labels" value=(field(f, "labels")); }
+                    label { "Title" input type="text" name="title" value=(f.title) maxlength="512" required; }
+                    label { "Description (Markdown)" textarea name="description" rows="6" { (f.description) } }
+                    label { "Labels (comma-separated)" input type="text" name="labels" value=(f.labels); }
                     div.grid {
-                        label { "Issue type (Jira)" input type="text" name="issue_type" value=(field(f, "issue_type")) placeholder="Task"; }
-                        label { "Priority (Jira)" input type="text" name="priority" value=(field(f, "priority")); }
+                        label { "Issue type (Jira)" input type="text" name="issue_type" value=(f.issue_type) placeholder="Task"; }
+                        label { "Priority (Jira)" input type="text" name="priority" value=(f.priority); }
                     }
                     button #new-issue-submit type="submit" { "Create issue" }
                 }
@@ -547,22 +559,17 @@ fn new_issue_page(
 
 #[handler]
 pub fn issue_new_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
-    new_issue_page(app, &who, &HashMap::new(), None).into_response()
+    new_issue_page(app, &who, &NewIssueForm::default(), None).into_response()
 }
 
 #[handler]
 pub async fn issue_new_post(
     Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<NewIssueForm>,
 ) -> Response {
-    let (project_id, integration_id) = match field(&f, "link").split_once(':') {
+    let (project_id, integration_id) = match f.link.split_once(':') {
         Some((p, i)) => (p.parse().ok(), i.parse().ok()),
         None => (None, None),
-    };
-    let opt = |k: &str| {
-        f.get(k)
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
     };
     let res = app
         .trackers
@@ -571,11 +578,11 @@ pub async fn issue_new_post(
             NewIssue {
                 project_id,
                 integration_id,
-                title: field(&f, "title").to_string(),
-                description: opt("description"),
-                labels: crate::domain::issues::parse_labels(field(&f, "labels")),
-                issue_type: opt("issue_type"),
-                priority: opt("priority"),
+                title: f.title.clone(),
+                description: trimmed(&f.description),
+                labels: crate::domain::issues::parse_labels(&f.labels),
+                issue_type: trimmed(&f.issue_type),
+                priority: trimmed(&f.priority),
                 ..Default::default()
             },
         )
@@ -591,10 +598,24 @@ pub async fn issue_new_post(
 
 // ---- integrations (admin) ----------------------------------------------------------------------
 
+/// The add-integration form (the token is never shown again, so never kept). Kept on an
+/// error, so nothing typed is lost.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct IntegrationForm {
+    tenant_id: String,
+    provider: String,
+    name: String,
+    base_url: String,
+    api_token: String,
+    jira_email: String,
+    sync_cron: String,
+}
+
 fn integrations_page(
     app: &App,
     who: &Identity,
-    f: &HashMap<String, String>,
+    f: &IntegrationForm,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Markup {
@@ -636,14 +657,14 @@ fn integrations_page(
                         (csrf_field(who))
                         (error_box(error))
                         div.grid {
-                            label { "Tenant" select name="tenant_id" required { @for t in &tenants { option value=(t.tenant.id) selected[field(f, "tenant_id") == t.tenant.id.to_string()] { (t.tenant.name) } } } }
-                            label { "Tracker" select name="provider" { @for p in ["github", "gitlab", "jira"] { option value=(p) selected[field(f, "provider") == p] { (p) } } } }
+                            label { "Tenant" select name="tenant_id" required { @for t in &tenants { option value=(t.tenant.id) selected[f.tenant_id == t.tenant.id.to_string()] { (t.tenant.name) } } } }
+                            label { "Tracker" select name="provider" { @for p in ["github", "gitlab", "jira"] { option value=(p) selected[f.provider == p] { (p) } } } }
                         }
-                        label { "Name" input type="text" name="name" value=(field(f, "name")) required maxlength="255"; }
-                        label { "Base URL (self-hosted GitLab, GitHub Enterprise, Jira site)" input type="url" name="base_url" value=(field(f, "base_url")) placeholder="https://your-site.atlassian.net"; }
+                        label { "Name" input type="text" name="name" value=(f.name) required maxlength="255"; }
+                        label { "Base URL (self-hosted GitLab, GitHub Enterprise, Jira site)" input type="url" name="base_url" value=(f.base_url) placeholder="https://your-site.atlassian.net"; }
                         label { "API token (stored encrypted, never shown again)" input type="password" name="api_token" required autocomplete="off"; }
-                        label { "Jira account email" input type="email" name="jira_email" value=(field(f, "jira_email")); }
-                        label { "Sync schedule (cron; blank = every 15 minutes; off = manual only)" input type="text" name="sync_cron" value=(field(f, "sync_cron")) placeholder="*/15 * * * *"; }
+                        label { "Jira account email" input type="email" name="jira_email" value=(f.jira_email); }
+                        label { "Sync schedule (cron; blank = every 15 minutes; off = manual only)" input type="text" name="sync_cron" value=(f.sync_cron) placeholder="*/15 * * * *"; }
                         button #integration-submit type="submit" { "Add integration" }
                     }
                 }
@@ -677,28 +698,23 @@ pub fn integrations_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Respon
             "Tracker integrations are added by the maintainers of a tenant and by administrators; you maintain no tenant, and no tenant of yours has an integration yet.",
         );
     }
-    integrations_page(app, &who, &HashMap::new(), None, None).into_response()
+    integrations_page(app, &who, &IntegrationForm::default(), None, None).into_response()
 }
 
 #[handler]
 pub fn integrations_post(
     req: &Request,
     Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<IntegrationForm>,
 ) -> Response {
-    let opt = |k: &str| {
-        f.get(k)
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
     let input = IntegrationInput {
-        tenant_id: opt("tenant_id").and_then(|t| t.parse().ok()),
-        provider: opt("provider"),
-        name: opt("name"),
-        base_url: opt("base_url"),
-        api_token: opt("api_token"),
-        jira_email: opt("jira_email"),
-        sync_cron: opt("sync_cron"),
+        tenant_id: trimmed(&f.tenant_id).and_then(|t| t.parse().ok()),
+        provider: trimmed(&f.provider),
+        name: trimmed(&f.name),
+        base_url: trimmed(&f.base_url),
+        api_token: trimmed(&f.api_token),
+        jira_email: trimmed(&f.jira_email),
+        sync_cron: trimmed(&f.sync_cron),
         ..Default::default()
     };
     match crate::store::run_blocking(|| app.trackers.create_integration(&who, input)) {
@@ -718,11 +734,21 @@ pub fn integrations_post(
     }
 }
 
+/// The forms of an integration's page: the link form's fields (`jql` for Jira); the test
+/// and delete buttons send none. Kept on an error, so nothing typed is lost.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LinkForm {
+    project_id: String,
+    external_identifier: Option<String>,
+    jql: String,
+}
+
 fn integration_page(
     app: &App,
     who: &Identity,
     id: u64,
-    f: &HashMap<String, String>,
+    f: &LinkForm,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Markup, crate::error::AppError> {
@@ -810,9 +836,9 @@ fn integration_page(
                                 "gitlab" => "Project path or id (group/project)",
                                 _ => "Jira project key",
                             }
-                            input type="text" name="external_identifier" value=(field(f, "external_identifier")) required; }
+                            input type="text" name="external_identifier" value=(f.external_identifier.as_deref().unwrap_or("")) required; }
                         @if v.integration.provider == "jira" {
-                            label { "Custom JQL (optional)" input type="text" name="jql" value=(field(f, "jql")); }
+                            label { "Custom JQL (optional)" input type="text" name="jql" value=(f.jql); }
                         }
                         button #link-submit type="submit" { "Link project" }
                     }
@@ -845,7 +871,7 @@ fn show_integration(
     app: &App,
     who: &Identity,
     id: u64,
-    f: &HashMap<String, String>,
+    f: &LinkForm,
     res: Result<String, crate::error::AppError>,
 ) -> Response {
     let (err, ok) = match &res {
@@ -867,7 +893,7 @@ pub fn integration_show(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match integration_page(app, &who, id, &HashMap::new(), None, None) {
+    match integration_page(app, &who, id, &LinkForm::default(), None, None) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
     }
@@ -878,7 +904,7 @@ pub async fn integration_action(
     req: &Request,
     Data(app): AppData<'_>,
     Path((id, action)): Path<(u64, String)>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<LinkForm>,
 ) -> Response {
     let res = match action.as_str() {
         "test" => app
@@ -894,12 +920,12 @@ pub async fn integration_action(
         }
         "links" => {
             let mut config = serde_json::Map::new();
-            if let Some(j) = f.get("jql").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-                config.insert("jql".into(), serde_json::Value::String(j.into()));
+            if let Some(j) = trimmed(&f.jql) {
+                config.insert("jql".into(), serde_json::Value::String(j));
             }
             let input = LinkInput {
-                project_id: field(&f, "project_id").parse().ok(),
-                external_identifier: f.get("external_identifier").cloned(),
+                project_id: f.project_id.parse().ok(),
+                external_identifier: f.external_identifier.clone(),
                 config: Some(serde_json::Value::Object(config)),
                 ..Default::default()
             };
@@ -917,7 +943,7 @@ pub async fn integration_action(
             );
         }
     };
-    let f = if res.is_ok() { HashMap::new() } else { f };
+    let f = if res.is_ok() { LinkForm::default() } else { f };
     show_integration(app, &who, id, &f, res)
 }
 
@@ -954,7 +980,7 @@ pub async fn link_action(
             );
         }
     };
-    show_integration(app, &who, id, &HashMap::new(), res)
+    show_integration(app, &who, id, &LinkForm::default(), res)
 }
 
 /// Pinned issues for the dashboard.

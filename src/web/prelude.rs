@@ -12,22 +12,9 @@ use maud::{Markup, html};
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{IntoResponse, Request, Response};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) type AppData<'a> = Data<&'a Arc<App>>;
-/// A form whose fields are read by name (`CsrfForm<Fields>`), where a typed struct would not
-/// be clearer.
-pub(super) type Fields = HashMap<String, String>;
-
-pub(super) fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
-
-pub(super) fn opt_field(f: &HashMap<String, String>, k: &str) -> Option<String> {
-    f.get(k).cloned()
-}
-
 pub(super) fn html_status(status: StatusCode, m: Markup) -> Response {
     m.into_response().with_status(status).into_response()
 }

@@ -15,7 +15,22 @@ use maud::{Markup, html};
 use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
-use std::collections::HashMap;
+
+/// The create and edit forms of a project (the edit form also carries the project's
+/// `current_tenant_id`, so its tenant stays choosable). `name`, `repo_url` and
+/// `default_branch` are `None` when not sent (the service says what is missing); the ids are
+/// read when the project is saved. Kept on an error, so nothing typed is lost.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ProjectForm {
+    name: Option<String>,
+    repo_url: Option<String>,
+    default_branch: Option<String>,
+    description: String,
+    tenant_id: String,
+    owner_id: String,
+    current_tenant_id: String,
+}
 
 pub(super) fn project_table(projects: &[ProjectView], id: &str) -> Markup {
     html! {
@@ -67,22 +82,22 @@ fn project_fields(
     who: &Identity,
     tenants: &[TenantView],
     owners: &[User],
-    f: &HashMap<String, String>,
+    f: &ProjectForm,
 ) -> Markup {
-    let selected = field(f, "tenant_id");
-    let owner = match field(f, "owner_id") {
+    let selected = f.tenant_id.as_str();
+    let owner = match f.owner_id.as_str() {
         "" => who.id().to_string(),
         o => o.to_string(),
     };
     let branch = f
-        .get("default_branch")
-        .map(String::as_str)
+        .default_branch
+        .as_deref()
         .filter(|b| !b.is_empty())
         .unwrap_or("main");
     html! {
         (csrf_field(who))
-        label { "Name" input type="text" name="name" value=(field(f, "name")) maxlength="255" required; }
-        label { "Repository URL" input type="text" name="repo_url" value=(field(f, "repo_url")) placeholder="git@github.com:owner/repo.git" required; }
+        label { "Name" input type="text" name="name" value=(f.name.as_deref().unwrap_or("")) maxlength="255" required; }
+        label { "Repository URL" input type="text" name="repo_url" value=(f.repo_url.as_deref().unwrap_or("")) placeholder="git@github.com:owner/repo.git" required; }
         div.grid {
             label { "Default branch" input type="text" name="default_branch" value=(branch) required; }
             label { "Tenant"
@@ -102,20 +117,15 @@ fn project_fields(
                 }
             }
         }
-        label { "Description" textarea name="description" rows="2" { (field(f, "description")) } }
+        label { "Description" textarea name="description" rows="2" { (f.description) } }
     }
 }
 
-fn projects_page(
-    app: &App,
-    who: &Identity,
-    f: &HashMap<String, String>,
-    error: Option<&str>,
-) -> Markup {
+fn projects_page(app: &App, who: &Identity, f: &ProjectForm, error: Option<&str>) -> Markup {
     let projects = app.tenancy.list_projects(who, None).unwrap_or_default();
     let tenants = creatable_tenants(app, who, None);
     let owners = owner_choices(app, who);
-    let open = error.is_some() || projects.is_empty() || !field(f, "tenant_id").is_empty();
+    let open = error.is_some() || projects.is_empty() || !f.tenant_id.is_empty();
     page(
         "Projects",
         Some(who),
@@ -142,8 +152,8 @@ fn projects_page(
     )
 }
 
-fn project_input(f: &HashMap<String, String>) -> Result<ProjectInput, AppError> {
-    let id = |k: &str, what: &str| match field(f, k) {
+fn project_input(f: &ProjectForm) -> Result<ProjectInput, AppError> {
+    let id = |v: &str, what: &str| match v {
         "" => Ok(None),
         s => s
             .parse::<u64>()
@@ -151,12 +161,12 @@ fn project_input(f: &HashMap<String, String>) -> Result<ProjectInput, AppError> 
             .map_err(|_| AppError::BadRequest(format!("Choose {what}"))),
     };
     Ok(ProjectInput {
-        name: opt_field(f, "name"),
-        repo_url: opt_field(f, "repo_url"),
-        default_branch: opt_field(f, "default_branch").filter(|b| !b.trim().is_empty()),
-        description: Some(field(f, "description").to_string()),
-        tenant_id: id("tenant_id", "a tenant")?,
-        owner_id: id("owner_id", "an owner")?,
+        name: f.name.clone(),
+        repo_url: f.repo_url.clone(),
+        default_branch: f.default_branch.clone().filter(|b| !b.trim().is_empty()),
+        description: Some(f.description.clone()),
+        tenant_id: id(&f.tenant_id, "a tenant")?,
+        owner_id: id(&f.owner_id, "an owner")?,
     })
 }
 
@@ -172,15 +182,15 @@ pub fn projects_get(
     WebUser(who): WebUser,
 ) -> Response {
     // `?tenant_id=` (the tenant page's "New project"): that tenant preselected, the form open.
-    let f: HashMap<String, String> = q
-        .tenant_id
-        .map(|t| HashMap::from([("tenant_id".to_string(), t.to_string())]))
-        .unwrap_or_default();
+    let f = ProjectForm {
+        tenant_id: q.tenant_id.map(|t| t.to_string()).unwrap_or_default(),
+        ..ProjectForm::default()
+    };
     projects_page(app, &who, &f, None).into_response()
 }
 
 #[handler]
-pub fn projects_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
+pub fn projects_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<ProjectForm>) -> Response {
     let res = project_input(&f)
         .and_then(|input| crate::store::run_blocking(|| app.tenancy.create_project(&who, input)));
     match res {
@@ -265,10 +275,10 @@ fn project_edit_page(
     app: &App,
     who: &Identity,
     id: u64,
-    f: &HashMap<String, String>,
+    f: &ProjectForm,
     error: Option<&str>,
 ) -> Markup {
-    let current = field(f, "current_tenant_id").parse().ok();
+    let current = f.current_tenant_id.parse().ok();
     let tenants = creatable_tenants(app, who, current);
     let owners = owner_choices(app, who);
     page(
@@ -278,7 +288,7 @@ fn project_edit_page(
             h1 { "Edit project" }
             form #project-edit-form method="post" action={ "/projects/" (id) "/edit" } {
                 (error_box(error))
-                input type="hidden" name="current_tenant_id" value=(field(f, "current_tenant_id"));
+                input type="hidden" name="current_tenant_id" value=(f.current_tenant_id);
                 (project_fields(who, &tenants, &owners, f))
                 button type="submit" { "Save" } " " a href={ "/projects/" (id) } { "Cancel" }
             }
@@ -294,24 +304,15 @@ pub fn project_edit_get(
 ) -> Response {
     match app.tenancy.get_project(&who, id) {
         Ok(p) => {
-            let f = HashMap::from([
-                ("name".to_string(), p.project.name.clone()),
-                ("repo_url".to_string(), p.project.repo_url.clone()),
-                (
-                    "default_branch".to_string(),
-                    p.project.default_branch.clone(),
-                ),
-                ("tenant_id".to_string(), p.project.tenant_id.to_string()),
-                (
-                    "current_tenant_id".to_string(),
-                    p.project.tenant_id.to_string(),
-                ),
-                ("owner_id".to_string(), p.project.owner_id.to_string()),
-                (
-                    "description".to_string(),
-                    p.project.description.clone().unwrap_or_default(),
-                ),
-            ]);
+            let f = ProjectForm {
+                name: Some(p.project.name.clone()),
+                repo_url: Some(p.project.repo_url.clone()),
+                default_branch: Some(p.project.default_branch.clone()),
+                description: p.project.description.clone().unwrap_or_default(),
+                tenant_id: p.project.tenant_id.to_string(),
+                owner_id: p.project.owner_id.to_string(),
+                current_tenant_id: p.project.tenant_id.to_string(),
+            };
             project_edit_page(app, &who, id, &f, None).into_response()
         }
         Err(e) => not_found(&who, &e),
@@ -323,7 +324,7 @@ pub fn project_edit_post(
     req: &Request,
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<ProjectForm>,
 ) -> Response {
     let res = project_input(&f).and_then(|input| {
         crate::store::run_blocking(|| app.tenancy.update_project(&who, id, input))

@@ -229,21 +229,33 @@ fn outcome(app: &App, who: &Identity, res: Result<String, crate::error::AppError
     }
 }
 
+/// The backups page's forms: `action=schedule` with the schedule's fields (a blank or bad
+/// number is "not set"), else a new backup with its `description`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct BackupsForm {
+    action: String,
+    cron: String,
+    keep_last: String,
+    keep_days: String,
+    description: String,
+}
+
 #[handler]
 pub async fn backups_post(
     poem::web::Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<BackupsForm>,
 ) -> Response {
-    let res = match field(&f, "action") {
+    let res = match f.action.as_str() {
         "schedule" => {
-            let num = |k: &str| field(&f, k).trim().parse::<u64>().ok();
+            let num = |v: &str| v.trim().parse::<u64>().ok();
             app.backups
                 .set_backup_schedule(
                     &who,
                     BackupSchedule {
-                        cron: Some(field(&f, "cron").trim().to_string()).filter(|c| !c.is_empty()),
-                        keep_last: num("keep_last").map(|n| n as usize),
-                        keep_days: num("keep_days").map(|n| n as u32),
+                        cron: Some(f.cron.trim().to_string()).filter(|c| !c.is_empty()),
+                        keep_last: num(&f.keep_last).map(|n| n as usize),
+                        keep_days: num(&f.keep_days).map(|n| n as u32),
                     },
                 )
                 .map(|s| match s.cron {
@@ -252,7 +264,7 @@ pub async fn backups_post(
                 })
         }
         _ => {
-            let d = field(&f, "description").trim().to_string();
+            let d = f.description.trim().to_string();
             app.backups
                 .create_backup(&who, Some(&d).filter(|d| !d.is_empty()).map(|d| d.as_str()))
                 .await
@@ -381,16 +393,24 @@ pub async fn backup_upload(
     }
 }
 
+/// The confirm step's form: the staged upload's token and file name (`upload_confirm_page`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct UploadConfirmForm {
+    token: String,
+    file_name: String,
+}
+
 /// `POST /admin/backups/restore-upload`: the confirmed restore of an uploaded archive.
 #[handler]
 pub async fn backup_upload_confirm(
     poem::web::Data(app): AppData<'_>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<UploadConfirmForm>,
 ) -> Response {
-    let name = field(&f, "file_name").to_string();
+    let name = f.file_name;
     match app
         .backups
-        .restore_uploaded_backup(&who, field(&f, "token"), &name)
+        .restore_uploaded_backup(&who, &f.token, &name)
         .await
     {
         Ok(r) => with_cookie(

@@ -10,25 +10,42 @@ use maud::{Markup, html};
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
-use std::collections::HashMap;
+use serde::Deserialize;
+
+/// The new-user form and each user's edit form (a field not sent reads as blank; `is_admin` is
+/// the checkbox, `true` when ticked). Kept on an error, so nothing typed is lost.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct UserForm {
+    email: String,
+    name: String,
+    password: String,
+    linux_username: String,
+    is_admin: String,
+}
+
+impl UserForm {
+    fn admin(&self) -> bool {
+        self.is_admin == "true"
+    }
+}
 
 /// The outcome of saving one user, shown on that user's card.
 struct UserEdit<'a> {
     id: u64,
     /// The submitted fields (kept on an error, so nothing typed is lost).
-    form: Option<&'a HashMap<String, String>>,
+    form: Option<&'a UserForm>,
     error: Option<&'a str>,
     notice: Option<&'a str>,
 }
 
 fn user_card(who: &Identity, u: &User, edit: Option<&UserEdit>) -> Markup {
     let kept = edit.and_then(|e| e.form);
-    let val = |k: &str, current: &str| -> String {
-        kept.map(|f| field(f, k).to_string())
-            .unwrap_or_else(|| current.to_string())
+    let val = |kept_value: fn(&UserForm) -> &str, current: &str| -> String {
+        kept.map(kept_value).unwrap_or(current).to_string()
     };
     let admin_checked = match kept {
-        Some(f) => field(f, "is_admin") == "true",
+        Some(f) => f.admin(),
         None => u.is_admin,
     };
     let action = format!("/users/{}", u.id);
@@ -50,11 +67,11 @@ fn user_card(who: &Identity, u: &User, edit: Option<&UserEdit>) -> Markup {
                     (csrf_field(who))
                     (error_box(edit.and_then(|e| e.error)))
                     div.grid {
-                        label { "Name" input type="text" name="name" value=(val("name", &u.name)) maxlength="255" required; }
-                        label { "Email" input type="email" name="email" value=(val("email", &u.email)) required; }
+                        label { "Name" input type="text" name="name" value=(val(|f| &f.name, &u.name)) maxlength="255" required; }
+                        label { "Email" input type="email" name="email" value=(val(|f| &f.email, &u.email)) required; }
                     }
                     div.grid {
-                        label { "Linux user (blank: none)" input type="text" name="linux_username" value=(val("linux_username", u.linux_username.as_deref().unwrap_or(""))) autocomplete="off"; }
+                        label { "Linux user (blank: none)" input type="text" name="linux_username" value=(val(|f| &f.linux_username, u.linux_username.as_deref().unwrap_or(""))) autocomplete="off"; }
                         label { "New password (blank: unchanged)" input type="password" name="password" minlength="8" autocomplete="new-password"; }
                     }
                     label { input type="checkbox" name="is_admin" value="true" checked[admin_checked]; " Administrator" }
@@ -74,7 +91,7 @@ fn user_card(who: &Identity, u: &User, edit: Option<&UserEdit>) -> Markup {
 fn users_page(
     app: &App,
     who: &Identity,
-    f: &HashMap<String, String>,
+    f: &UserForm,
     error: Option<&str>,
     notice: Option<&str>,
     edit: Option<&UserEdit>,
@@ -99,11 +116,11 @@ fn users_page(
                 form #user-form method="post" action="/users" {
                     (csrf_field(who))
                     div.grid {
-                        label { "Email" input type="email" name="email" value=(field(f, "email")) required; }
-                        label { "Name" input type="text" name="name" value=(field(f, "name")) required; }
+                        label { "Email" input type="email" name="email" value=(f.email) required; }
+                        label { "Name" input type="text" name="name" value=(f.name) required; }
                     }
                     label { "Password (8+ characters)" input type="password" name="password" minlength="8" required; }
-                    label { input type="checkbox" name="is_admin" value="true" checked[field(f, "is_admin") == "true"]; " Administrator" }
+                    label { input type="checkbox" name="is_admin" value="true" checked[f.admin()]; " Administrator" }
                     button #user-submit type="submit" { "Create user" }
                 }
             }
@@ -116,7 +133,7 @@ fn users_response(
     app: &App,
     who: &Identity,
     status: StatusCode,
-    f: &HashMap<String, String>,
+    f: &UserForm,
     error: Option<&str>,
     notice: Option<&str>,
     edit: Option<&UserEdit>,
@@ -130,19 +147,27 @@ fn users_response(
 
 #[handler]
 pub fn users_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
-    users_response(app, &who, StatusCode::OK, &HashMap::new(), None, None, None)
+    users_response(
+        app,
+        &who,
+        StatusCode::OK,
+        &UserForm::default(),
+        None,
+        None,
+        None,
+    )
 }
 
 #[handler]
-pub fn users_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) -> Response {
+pub fn users_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<UserForm>) -> Response {
     let res = crate::store::run_blocking(|| {
         app.accounts.create_user(
             &who,
             NewUser {
-                email: field(&f, "email"),
-                name: field(&f, "name"),
-                password: field(&f, "password"),
-                is_admin: field(&f, "is_admin") == "true",
+                email: &f.email,
+                name: &f.name,
+                password: &f.password,
+                is_admin: f.admin(),
             },
         )
     });
@@ -151,7 +176,7 @@ pub fn users_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) ->
             app,
             &who,
             StatusCode::OK,
-            &HashMap::new(),
+            &UserForm::default(),
             None,
             Some(&format!("Created {}", u.email)),
             None,
@@ -174,20 +199,18 @@ pub fn users_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<Fields>) ->
 pub fn user_edit(
     Data(app): AppData<'_>,
     Path(id): Path<u64>,
-    CsrfForm(who, f): CsrfForm<Fields>,
+    CsrfForm(who, f): CsrfForm<UserForm>,
 ) -> Response {
-    let password = Some(field(&f, "password").to_string()).filter(|p| !p.is_empty());
+    let password = Some(f.password.clone()).filter(|p| !p.is_empty());
     let new_password = password.is_some();
     let upd = UserUpdate {
-        name: Some(field(&f, "name").to_string()),
-        email: Some(field(&f, "email").to_string()),
-        is_admin: Some(field(&f, "is_admin") == "true"),
-        linux_username: Some(
-            Some(field(&f, "linux_username").trim().to_string()).filter(|s| !s.is_empty()),
-        ),
+        name: Some(f.name.clone()),
+        email: Some(f.email.clone()),
+        is_admin: Some(f.admin()),
+        linux_username: Some(Some(f.linux_username.trim().to_string()).filter(|s| !s.is_empty())),
         password,
     };
-    let empty = HashMap::new();
+    let empty = UserForm::default();
     match crate::store::run_blocking(|| app.accounts.update_user(&who, id, upd)) {
         Ok(u) => {
             let notice = if new_password {
@@ -227,7 +250,7 @@ pub fn user_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let empty = HashMap::new();
+    let empty = UserForm::default();
     match crate::store::run_blocking(|| app.accounts.delete_user(&who, id)) {
         Ok(()) => users_response(
             app,

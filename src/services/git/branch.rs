@@ -19,11 +19,7 @@ impl Git {
         from: Option<&str>,
         checkout: bool,
     ) -> AppResult<()> {
-        if name.trim().is_empty() {
-            return Err(AppError::BadRequest("Branch name is required".into()));
-        }
-        let name = gitrules::check_ref_name(name)
-            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let name = branch_arg(name, "Branch name is required", gitrules::check_ref_name)?;
         let from = Self::ref_arg(from)?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
@@ -53,11 +49,7 @@ impl Git {
         project_id: Id,
         branch: &str,
     ) -> AppResult<String> {
-        if branch.trim().is_empty() {
-            return Err(AppError::BadRequest("Branch name is required".into()));
-        }
-        let pick = gitrules::parse_pick(branch)
-            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let pick = branch_arg(branch, "Branch name is required", gitrules::parse_pick)?;
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
         let (name, o) = match &pick {
@@ -100,13 +92,11 @@ impl Git {
         project_id: Id,
         branch: &str,
     ) -> AppResult<String> {
-        if branch.trim().is_empty() {
-            return Err(AppError::BadRequest(
-                "Pick the branch to merge into the current one".into(),
-            ));
-        }
-        let pick = gitrules::parse_pick(branch)
-            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let pick = branch_arg(
+            branch,
+            "Pick the branch to merge into the current one",
+            gitrules::parse_pick,
+        )?;
         let rev = pick.rev();
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
@@ -195,11 +185,7 @@ impl Git {
         project_id: Id,
         branch: &str,
     ) -> AppResult<String> {
-        if branch.trim().is_empty() {
-            return Err(AppError::BadRequest("Pick the branch to delete".into()));
-        }
-        let pick = gitrules::parse_pick(branch)
-            .map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))?;
+        let pick = branch_arg(branch, "Pick the branch to delete", gitrules::parse_pick)?;
         let name = match pick {
             BranchPick::Local(b) => b,
             BranchPick::Remote { .. } => {
@@ -224,6 +210,16 @@ impl Git {
         }
         Ok(o.stdout.trim().to_string())
     }
+}
+
+/// The opening of every branch operation: the branch name the caller gave, read by `parse`
+/// (`check_ref_name` for a new branch, `parse_pick` for an existing one); a blank name is
+/// answered with `blank`, a bad one with why it is invalid (both 400).
+fn branch_arg<T>(raw: &str, blank: &str, parse: fn(&str) -> Result<T, String>) -> AppResult<T> {
+    if raw.trim().is_empty() {
+        return Err(AppError::BadRequest(blank.into()));
+    }
+    parse(raw).map_err(|e| AppError::BadRequest(format!("Invalid branch name: {e}")))
 }
 
 /// The first few paths of `files`, for a message (`a, b, c and 4 more`).

@@ -8,9 +8,19 @@ use crate::domain::Id;
 use crate::domain::git::relative_path;
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
+use crate::services::sandbox::as_linux_user;
 use std::path::{Path, PathBuf};
 
 const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// `command -- <path>` run as the Linux account `user` (`sandbox::as_linux_user`: `sudo -n -H
+/// -u <user> -- …`). The path is passed as it is, not as text.
+fn as_user(user: &str, command: &[&str], path: &Path) -> tokio::process::Command {
+    let (program, args) = as_linux_user(user, &[], command.iter().map(|s| s.to_string()));
+    let mut c = tokio::process::Command::new(program);
+    c.args(args).arg("--").arg(path);
+    c
+}
 
 impl Workspace {
     pub(super) async fn mkdir_p(&self, dir: &Path) -> AppResult<()> {
@@ -18,9 +28,7 @@ impl Workspace {
             None => std::fs::create_dir_all(dir)
                 .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", dir.display()))),
             Some(u) => {
-                let out = tokio::process::Command::new("sudo")
-                    .args(["-n", "-H", "-u", u, "--", "mkdir", "-p", "--"])
-                    .arg(dir)
+                let out = as_user(u, &["mkdir", "-p"], dir)
                     .output()
                     .await
                     .map_err(|e| AppError::Internal(format!("cannot run sudo: {e}")))?;
@@ -55,9 +63,7 @@ impl Workspace {
                 ))),
             },
             Some(u) => {
-                let out = tokio::process::Command::new("sudo")
-                    .args(["-n", "-H", "-u", u, "--", "cat", "--"])
-                    .arg(&path)
+                let out = as_user(u, &["cat"], &path)
                     .stdin(std::process::Stdio::null())
                     .output()
                     .await
@@ -89,9 +95,7 @@ impl Workspace {
                     })
             }
             Some(u) => {
-                let mut child = tokio::process::Command::new("sudo")
-                    .args(["-n", "-H", "-u", u, "--", "tee", "--"])
-                    .arg(&path)
+                let mut child = as_user(u, &["tee"], &path)
                     .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::piped())
@@ -146,11 +150,7 @@ impl Workspace {
                 let _ = std::fs::remove_dir_all(&self.path);
             }
             Some(u) => {
-                let _ = tokio::process::Command::new("sudo")
-                    .args(["-n", "-H", "-u", u, "--", "rm", "-rf", "--"])
-                    .arg(&self.path)
-                    .output()
-                    .await;
+                let _ = as_user(u, &["rm", "-rf"], &self.path).output().await;
             }
         }
     }
@@ -291,6 +291,32 @@ impl Git {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_as_the_linux_user_keep_the_sudo_prefix() {
+        let c = as_user(
+            "alice",
+            &["mkdir", "-p"],
+            Path::new("/home/alice/w/.git/info"),
+        );
+        let c = c.as_std();
+        assert_eq!(c.get_program(), "sudo");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(
+            args,
+            [
+                "-n",
+                "-H",
+                "-u",
+                "alice",
+                "--",
+                "mkdir",
+                "-p",
+                "--",
+                "/home/alice/w/.git/info"
+            ]
+        );
+    }
 
     #[test]
     fn modes() {
