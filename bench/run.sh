@@ -29,11 +29,13 @@ PID=$!
 until curl -sf "$BASE/api/v1/health" >/dev/null; do sleep 0.002; done
 first_ns=$(date +%s%N)
 row "start to first answer" "$(( (first_ns - start_ns) / 1000000 )) ms"
+# Idle RSS is read 1 s after the last request (fresh: after start; after load: after the wrk
+# runs), beside the bare poem server's (examples/bare_poem.rs, same allocator) read
+# the same way, as a ratio.
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 sleep 1
-row "idle RSS (10,000 issues in the store)" "$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
-# Where it goes: anonymous memory (heap, stacks, redb cache) against file pages (the mapped
-# binary, embedded assets included).
-row "idle RSS: anonymous / file-backed" "$(awk '/^Anonymous:/ {a=$2} /^Pss_File:/ {f=$2} END {printf "%.1f / %.1f MiB", a/1024, f/1024}' /proc/$PID/smaps_rollup)"
+AIOPS_FRESH=$(rss_mib "$PID")
+row "idle RSS, fresh: anonymous / file-backed" "$(awk '/^Anonymous:/ {a=$2} /^Rss:/ {r=$2} END {printf "%.1f / %.1f MiB", a/1024, (r-a)/1024}' /proc/$PID/smaps_rollup)"
 row "binary size (release, glibc)" "$(du -h "$BIN" | cut -f1)"
 # Without the one-time SQLite import (a separate target dir, so the release build stays warm):
 # slow, so only with BENCH_SIZES=1.
@@ -76,12 +78,22 @@ BARE_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 "$PWD/target/release/examples/bare_poem" "$WORK/issues.json" "127.0.0.1:$BARE_PORT" >/dev/null 2>&1 &
 BARE_PID=$!
 until curl -sf "http://127.0.0.1:$BARE_PORT/" >/dev/null; do sleep 0.002; done
+sleep 1
+BARE_FRESH=$(rss_mib "$BARE_PID")
 measure "bare poem, the same $(du -b "$WORK/issues.json" | cut -f1) bytes" "X-Bench: 1" / "http://127.0.0.1:$BARE_PORT" ", $(ratio "$RPS" "$ISSUES_RPS")x the issue list"
+sleep 1
+BARE_AFTER=$(rss_mib "$BARE_PID")
 kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true; BARE_PID=
 measure "GET /api/v1/issues/{id}" "X-API-Key: $KEY" "/api/v1/issues/$ISSUE"
 measure "page: dashboard /" "Cookie: aiops_session=$SESSION" /
 measure "page: /issues" "Cookie: aiops_session=$SESSION" /issues
-row "RSS after load" "$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+sleep 1
+AIOPS_AFTER=$(rss_mib "$PID")
+row "idle RSS, fresh (10,000 issues in the store): aiops / bare poem" "$AIOPS_FRESH / $BARE_FRESH MiB, $(ratio "$AIOPS_FRESH" "$BARE_FRESH")x"
+row "idle RSS, after the load above: aiops / bare poem" "$AIOPS_AFTER / $BARE_AFTER MiB, $(ratio "$AIOPS_AFTER" "$BARE_AFTER")x (target <= 30 MiB)"
+# Where it goes: anonymous memory (heap, stacks, redb cache) against file pages (the mapped
+# binary, embedded assets included).
+row "idle RSS after load: anonymous / file-backed" "$(awk '/^Anonymous:/ {a=$2} /^Rss:/ {r=$2} END {printf "%.1f / %.1f MiB", a/1024, (r-a)/1024}' /proc/$PID/smaps_rollup)"
 row "peak RSS, 300 concurrent failing logins" "$(python3 bench/hostile.py logins "$BASE" "$PID" 300) MiB"
 read -r SLOW_RSS SLOW_OK < <(python3 bench/hostile.py slow "$BASE" "$PID" 1000)
 row "peak RSS, 1,000 idle slow-header connections (12 s)" "$SLOW_RSS MiB, $SLOW_OK of 5 normal requests served meanwhile"

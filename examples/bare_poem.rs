@@ -1,6 +1,8 @@
 //! A bare poem server for bench/run.sh: answers `GET /` with the bytes of one file as JSON,
 //! nothing else (no store, no auth, no middleware), so the bench can show how close an aiops
-//! endpoint gets to serving the same bytes from memory.
+//! endpoint gets to serving the same bytes from memory, and how much memory aiops idles at
+//! beyond it. Same allocator as `aiops` (mimalloc, src/main.rs), so the RSS ratio is aiops's own
+//! memory, not the allocator's.
 //!
 //!   cargo run --release --example bare_poem -- <file> <127.0.0.1:port>
 
@@ -16,6 +18,9 @@ use poem::{
     EndpointExt, IntoResponse, Route, Server, get, handler, listener::TcpListener, web::Data,
 };
 use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[handler]
 fn serve_bytes(body: Data<&Arc<::bytes::Bytes>>) -> impl IntoResponse {
