@@ -6,7 +6,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `mi_option_set` and the numbers of `mi_option_arena_eager_commit` and `mi_option_purge_delay`
 /// in the `mi_option_e` enum of the mimalloc 3.3 header that libmimalloc-sys 0.1.49 builds
 /// (`c_src/mimalloc/v3/include/mimalloc.h`); the `mimalloc` crate does not re-export them.
-/// Re-check the numbers when that crate moves.
+/// Cargo.toml pins libmimalloc-sys to that version: an upgrade re-checks the numbers here.
 mod mi {
     use std::ffi::{c_int, c_long};
     pub const ARENA_EAGER_COMMIT: c_int = 4;
