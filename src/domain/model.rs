@@ -411,7 +411,9 @@ pub struct SyncRun {
     pub project_integration_id: Id,
     pub integration_id: Id,
     pub project_id: Id,
+    /// "manual" or "scheduled"
     pub trigger: SyncTrigger,
+    /// "running", "success", "failed" or "interrupted"
     pub status: SyncStatus,
     pub full: bool,
     pub started_at: Timestamp,
