@@ -100,7 +100,7 @@ fn run_obj(r: AnsibleRun, with_output: bool) -> RunObj {
         extra_vars: r.extra_vars,
         check: r.check,
         args: r.args,
-        status: r.status,
+        status: r.status.as_str().to_string(),
         exit_code: r.exit_code,
         schedule_id: r.schedule_id,
         created_at: r.created_at,
@@ -323,8 +323,8 @@ impl AnsibleApi {
             .unwrap_or(0);
         Ok(Json(RunOutput {
             id: r.id,
-            done: !matches!(r.status.as_str(), "queued" | "running"),
-            status: r.status,
+            done: r.status.is_terminal(),
+            status: r.status.as_str().to_string(),
             exit_code: r.exit_code,
             next_offset: r.output.len(),
             output: r.output[from..].to_string(),

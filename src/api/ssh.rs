@@ -341,7 +341,7 @@ impl SshApi {
             port,
             key,
             fingerprint,
-            state: state.into(),
+            state: state.as_str().to_string(),
         }))
     }
 

@@ -9,6 +9,8 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
+use crate::domain::SyncStatus;
+
 #[derive(Object)]
 pub struct SyncRequestBody {
     pub tenant_id: Option<u64>,
@@ -51,10 +53,12 @@ impl From<SyncOutcome> for SyncProject {
             issues_created: o.created,
             issues_missing: o.missing,
             status: if o.error.is_some() {
-                "failed".into()
+                SyncStatus::Failed
             } else {
-                "success".into()
-            },
+                SyncStatus::Success
+            }
+            .as_str()
+            .to_string(),
             error: o.error,
             run_id: o.run_id,
         }
@@ -103,8 +107,8 @@ impl From<SyncRun> for SyncRunObj {
             project_integration_id: r.project_integration_id,
             integration_id: r.integration_id,
             project_id: r.project_id,
-            trigger: r.trigger,
-            status: r.status,
+            trigger: r.trigger.as_str().to_string(),
+            status: r.status.as_str().to_string(),
             full: r.full,
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -144,7 +148,7 @@ impl SyncApi {
         };
         let outcomes = app
             .trackers
-            .sync_links(auth.identity(), &req, "manual")
+            .sync_links(auth.identity(), &req, crate::domain::SyncTrigger::Manual)
             .await?;
         if outcomes.is_empty() {
             return Ok(Json(SyncResult {

@@ -270,7 +270,7 @@ fn backup_obj(v: BackupView) -> BackupObj {
         filepath: b.filepath,
         size_bytes: b.size_bytes,
         description: b.description,
-        kind: b.kind,
+        kind: b.kind.map(|k| k.as_str().to_string()),
         sha256: b.sha256,
         schema_version: b.schema_version,
         created_at: b.created_at,

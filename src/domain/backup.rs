@@ -5,7 +5,7 @@
 //! `u32 LE key length, key, u32 LE value length, value` with keys and values as the store holds
 //! them (integers as 8 little-endian bytes, text as UTF-8, rows as JSON).
 
-use super::model::{Backup, Timestamp};
+use super::model::{Backup, BackupKind, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -125,8 +125,8 @@ pub fn file_name(at: Timestamp, id: u64) -> String {
 }
 
 /// Which scheduled backups retention removes: beyond the newest `keep_last`, and (when
-/// `keep_days` is set) older than that many days — but never the newest one. Manual and
-/// safety backups are never removed by retention.
+/// `keep_days` is set) older than that many days — but never the newest one. Only scheduled
+/// backups are removed (manual, safety and uploaded ones never).
 pub fn expired(
     backups: &[Backup],
     keep_last: Option<usize>,
@@ -135,7 +135,7 @@ pub fn expired(
 ) -> Vec<u64> {
     let mut scheduled: Vec<&Backup> = backups
         .iter()
-        .filter(|b| b.kind.as_deref() == Some("scheduled"))
+        .filter(|b| b.kind == Some(BackupKind::Scheduled))
         .collect();
     scheduled.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     let mut out = Vec::new();
@@ -158,7 +158,7 @@ mod tests {
     use super::*;
     use chrono::Duration;
 
-    fn b(id: u64, kind: &str, days_ago: i64) -> Backup {
+    fn b(id: u64, kind: BackupKind, days_ago: i64) -> Backup {
         Backup {
             id,
             filename: format!("f{id}"),
@@ -167,7 +167,7 @@ mod tests {
             description: None,
             created_by_user_id: None,
             created_at: crate::domain::model::now() - Duration::days(days_ago),
-            kind: Some(kind.into()),
+            kind: Some(kind),
             sha256: None,
             schema_version: None,
         }
@@ -194,12 +194,12 @@ mod tests {
     #[test]
     fn retention_keeps_newest_and_manual_backups() {
         let all = vec![
-            b(1, "scheduled", 10),
-            b(2, "manual", 9),
-            b(3, "scheduled", 3),
-            b(4, "scheduled", 2),
-            b(5, "safety", 1),
-            b(6, "scheduled", 0),
+            b(1, BackupKind::Scheduled, 10),
+            b(2, BackupKind::Manual, 9),
+            b(3, BackupKind::Scheduled, 3),
+            b(4, BackupKind::Scheduled, 2),
+            b(5, BackupKind::Safety, 1),
+            b(6, BackupKind::Scheduled, 0),
         ];
         let now = crate::domain::model::now();
         assert_eq!(expired(&all, Some(2), None, now), vec![3, 1]);

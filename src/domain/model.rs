@@ -394,9 +394,9 @@ pub struct Backup {
     #[serde(default)]
     pub created_by_user_id: Option<Id>,
     pub created_at: Timestamp,
-    /// manual, scheduled or safety (taken before a restore).
+    /// None on rows written before kinds were recorded (shown as manual).
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<BackupKind>,
     /// SHA-256 of the archive file.
     #[serde(default)]
     pub sha256: Option<String>,
@@ -412,9 +412,9 @@ pub struct SyncRun {
     pub integration_id: Id,
     pub project_id: Id,
     /// "manual" or "scheduled"
-    pub trigger: String,
+    pub trigger: SyncTrigger,
     /// "running", "success", "failed" or "interrupted"
-    pub status: String,
+    pub status: SyncStatus,
     pub full: bool,
     pub started_at: Timestamp,
     #[serde(default)]
@@ -449,8 +449,7 @@ pub struct AnsibleRun {
     /// The arguments after `ansible-playbook`.
     #[serde(default)]
     pub args: Vec<String>,
-    /// queued, running, succeeded, failed, cancelled
-    pub status: String,
+    pub status: RunStatus,
     #[serde(default)]
     pub exit_code: Option<i32>,
     /// The combined output (capped; the cap is noted at its end).
@@ -486,4 +485,233 @@ pub struct AnsibleSchedule {
     #[serde(default)]
     pub last_run_id: Option<Id>,
     pub created_at: Timestamp,
+}
+
+// ---- Statuses, triggers and kinds of the rows above. Every word is one this program wrote
+// ---- (none of these rows comes from the SQLite import), so each set is closed: serde reads and
+// ---- writes exactly the words the string fields held, and an unknown word is a decode error.
+// ---- Tracker issue statuses (`ExternalIssue::status`) are the trackers' own words and stay
+// ---- strings (`domain::issues` normalises them).
+
+/// Why a sync ran.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncTrigger {
+    /// A caller asked (API, web, CLI).
+    Manual,
+    /// The scheduler started it (the integration's `sync_cron`).
+    Scheduled,
+}
+
+impl SyncTrigger {
+    pub const ALL: [SyncTrigger; 2] = [SyncTrigger::Manual, SyncTrigger::Scheduled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncTrigger::Manual => "manual",
+            SyncTrigger::Scheduled => "scheduled",
+        }
+    }
+}
+
+/// Where a sync run is: `running` until it ends `success` or `failed`; a run left `running` by
+/// a stopped server is marked `interrupted` at start-up.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    Running,
+    Success,
+    Failed,
+    Interrupted,
+}
+
+impl SyncStatus {
+    pub const ALL: [SyncStatus; 4] = [
+        SyncStatus::Running,
+        SyncStatus::Success,
+        SyncStatus::Failed,
+        SyncStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Running => "running",
+            SyncStatus::Success => "success",
+            SyncStatus::Failed => "failed",
+            SyncStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// The run has ended (it changes no more).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, SyncStatus::Running)
+    }
+}
+
+/// Where an Ansible run is: `queued` (waiting for a slot), `running`, then one of `succeeded`,
+/// `failed` (also: the server stopped while it was live) or `cancelled`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The run has ended: its status, exit code and output change no more.
+    pub fn is_terminal(self) -> bool {
+        !self.is_live()
+    }
+
+    /// Queued or running: the run can still be followed and cancelled.
+    pub fn is_live(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+/// Why a backup was taken.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupKind {
+    /// An admin asked for it.
+    Manual,
+    /// The backup schedule took it (only these count for retention).
+    Scheduled,
+    /// Taken before a restore.
+    Safety,
+    /// An archive an admin uploaded to restore from.
+    Uploaded,
+}
+
+impl BackupKind {
+    pub const ALL: [BackupKind; 4] = [
+        BackupKind::Manual,
+        BackupKind::Scheduled,
+        BackupKind::Safety,
+        BackupKind::Uploaded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupKind::Manual => "manual",
+            BackupKind::Scheduled => "scheduled",
+            BackupKind::Safety => "safety",
+            BackupKind::Uploaded => "uploaded",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(SyncTrigger, SyncStatus, RunStatus, BackupKind);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde writes and reads exactly the words `as_str` gives (the words the string fields
+    /// held), so stored rows and API JSON are unchanged.
+    fn round_trips<T>(all: &[T], word: fn(&T) -> &'static str)
+    where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug + std::fmt::Display,
+    {
+        for v in all {
+            let json = serde_json::to_string(v).unwrap();
+            assert_eq!(json, format!("\"{}\"", word(v)));
+            assert_eq!(v.to_string(), word(v));
+            assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), v);
+        }
+        assert!(serde_json::from_str::<T>("\"Running\"").is_err());
+    }
+
+    #[test]
+    fn words_are_the_stored_ones() {
+        round_trips(&SyncTrigger::ALL, |v| v.as_str());
+        round_trips(&SyncStatus::ALL, |v| v.as_str());
+        round_trips(&RunStatus::ALL, |v| v.as_str());
+        round_trips(&BackupKind::ALL, |v| v.as_str());
+        let words = |all: &[&str]| all.join(",");
+        assert_eq!(
+            words(&SyncStatus::ALL.map(SyncStatus::as_str)),
+            "running,success,failed,interrupted"
+        );
+        assert_eq!(
+            words(&RunStatus::ALL.map(RunStatus::as_str)),
+            "queued,running,succeeded,failed,cancelled"
+        );
+    }
+
+    #[test]
+    fn terminal_states() {
+        let ended: Vec<_> = SyncStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(
+            ended,
+            [
+                SyncStatus::Success,
+                SyncStatus::Failed,
+                SyncStatus::Interrupted
+            ]
+        );
+        let live: Vec<_> = RunStatus::ALL.into_iter().filter(|s| s.is_live()).collect();
+        assert_eq!(live, [RunStatus::Queued, RunStatus::Running]);
+        for s in RunStatus::ALL {
+            assert_ne!(s.is_live(), s.is_terminal(), "{s}");
+        }
+    }
+
+    #[test]
+    fn rows_written_with_string_fields_still_load() {
+        let run = serde_json::json!({
+            "id": 1, "project_integration_id": 2, "integration_id": 3, "project_id": 4,
+            "trigger": "scheduled", "status": "interrupted", "full": false,
+            "started_at": "2026-01-01T00:00:00Z"
+        });
+        let run: SyncRun = serde_json::from_value(run).unwrap();
+        assert_eq!(
+            (run.trigger, run.status),
+            (SyncTrigger::Scheduled, SyncStatus::Interrupted)
+        );
+        let backup = serde_json::json!({
+            "id": 1, "filename": "a.tar.gz", "filepath": "/b/a.tar.gz", "size_bytes": 1,
+            "created_at": "2026-01-01T00:00:00Z"
+        });
+        let b: Backup = serde_json::from_value(backup.clone()).unwrap();
+        assert_eq!(b.kind, None);
+        let mut with_kind = backup;
+        with_kind["kind"] = "safety".into();
+        let b: Backup = serde_json::from_value(with_kind.clone()).unwrap();
+        assert_eq!(b.kind, Some(BackupKind::Safety));
+        assert_eq!(serde_json::to_value(&b).unwrap()["kind"], with_kind["kind"]);
+    }
 }

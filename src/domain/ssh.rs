@@ -111,6 +111,41 @@ pub enum HostCheck {
     Changed(KnownHost),
 }
 
+impl HostCheck {
+    /// The word a host-key scan answers with (`state` of `POST /admin/known-hosts/scan`).
+    pub fn state(&self) -> HostKeyState {
+        match self {
+            HostCheck::Trusted(_) => HostKeyState::Trusted,
+            HostCheck::Unknown => HostKeyState::Unknown,
+            HostCheck::Changed(_) => HostKeyState::Changed,
+        }
+    }
+}
+
+/// A scanned host key's standing, as the scan answers it: `trusted`, `unknown` or `changed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyState {
+    Trusted,
+    Unknown,
+    Changed,
+}
+
+impl HostKeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKeyState::Trusted => "trusted",
+            HostKeyState::Unknown => "unknown",
+            HostKeyState::Changed => "changed",
+        }
+    }
+}
+
+impl std::fmt::Display for HostKeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub fn check_host(entries: &[KnownHost], host: &str, port: u16, offered: &str) -> HostCheck {
     let host = host.to_ascii_lowercase();
     let Some(offered) = key_body(offered) else {
@@ -292,6 +327,13 @@ mod tests {
             check_host(&list, "a", 23, "ssh-ed25519 AAAA1"),
             HostCheck::Unknown
         );
+        let states = [
+            HostCheck::Trusted(1),
+            HostCheck::Unknown,
+            HostCheck::Changed(kh(1, "a", 22, "ssh-ed25519 AAAA1")),
+        ]
+        .map(|c| c.state().to_string());
+        assert_eq!(states, ["trusted", "unknown", "changed"]);
     }
 
     #[test]

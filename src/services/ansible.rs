@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 
+use crate::domain::RunStatus;
+
 /// The shipped example playbook and inventory.
 #[derive(RustEmbed)]
 #[folder = "ansible/"]
@@ -167,12 +169,9 @@ impl Ansible {
             }
         }
         let w = self.store.write()?;
-        let runs = w
-            .ansible_runs()?
-            .into_iter()
-            .filter(|r| r.status == "running" || r.status == "queued");
+        let runs = w.ansible_runs()?.into_iter().filter(|r| r.status.is_live());
         for mut r in runs {
-            r.status = "failed".into();
+            r.status = RunStatus::Failed;
             r.finished_at = Some(crate::domain::model::now());
             w.put_ansible_run(&r)?;
             w.append_ansible_output(
@@ -357,7 +356,7 @@ impl Ansible {
                 extra_vars: vars,
                 check: req.check,
                 args: args.clone(),
-                status: "queued".into(),
+                status: RunStatus::Queued,
                 exit_code: None,
                 output: String::new(),
                 schedule_id: None,
@@ -461,11 +460,11 @@ impl Ansible {
             }
         };
         let began: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let finish = |status: &str, code: Option<i32>| {
+        let finish = |status: RunStatus, code: Option<i32>| {
             flush();
             let ms = began.get().map(|t| t.elapsed().as_millis() as u64);
             self.update_run(id, |r| {
-                r.status = status.into();
+                r.status = status;
                 r.exit_code = code;
                 r.finished_at = Some(crate::domain::model::now());
             });
@@ -478,15 +477,20 @@ impl Ansible {
                 code.unwrap_or(-1),
                 ms.map_or(-1, |m| m as i64)
             ));
-            tracing::info!(run = id, status, code, "ansible run finished");
+            tracing::info!(
+                run = id,
+                status = status.as_str(),
+                code,
+                "ansible run finished"
+            );
         };
         let Some(_permit) = permit else {
             push("[aiops] cancelled before it started");
-            finish("cancelled", None);
+            finish(RunStatus::Cancelled, None);
             return;
         };
         self.update_run(id, |r| {
-            r.status = "running".into();
+            r.status = RunStatus::Running;
             r.started_at = Some(crate::domain::model::now());
         });
         let _ = began.set(std::time::Instant::now());
@@ -530,7 +534,7 @@ impl Ansible {
                 push(&format!(
                     "[aiops] cannot run ansible-playbook ({e}): install it (apt-get install ansible)"
                 ));
-                finish("failed", None);
+                finish(RunStatus::Failed, None);
                 return;
             }
         };
@@ -538,7 +542,7 @@ impl Ansible {
             *p = child.id();
         }
         let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-            finish("failed", None);
+            finish(RunStatus::Failed, None);
             return;
         };
         let mut out = tokio::io::BufReader::new(out).lines();
@@ -564,7 +568,7 @@ impl Ansible {
                     }
                     let _ = child.wait().await;
                     push("[aiops] cancelled");
-                    finish("cancelled", None);
+                    finish(RunStatus::Cancelled, None);
                     return;
                 }
             }
@@ -572,9 +576,9 @@ impl Ansible {
         let code = status.ok().and_then(|s| s.code());
         finish(
             if code == Some(0) {
-                "succeeded"
+                RunStatus::Succeeded
             } else {
-                "failed"
+                RunStatus::Failed
             },
             code,
         );
@@ -800,7 +804,7 @@ impl Ansible {
             return Ok(None);
         };
         Ok(r.ansible_run(last)?
-            .filter(|run| run.status == "queued" || run.status == "running")
+            .filter(|run| run.status.is_live())
             .map(|run| {
                 format!(
                     "skipped: previous run #{last} still {} (wait for it, or cancel it: aiops ansible cancel {last})",

@@ -26,6 +26,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::domain::BackupKind;
+
 const SCHEDULE_SETTING: &str = "backup.schedule";
 
 /// Tables whose live content survives a restore.
@@ -256,7 +258,9 @@ impl Backups {
     ) -> AppResult<Backup> {
         caller.require_admin()?;
         let _g = self.backup_lock.lock().await;
-        crate::store::run_blocking(|| self.write_backup(Some(caller.id()), description, "manual"))
+        crate::store::run_blocking(|| {
+            self.write_backup(Some(caller.id()), description, BackupKind::Manual)
+        })
     }
 
     /// The archive itself. Runs under `backup_lock` (callers hold it).
@@ -264,7 +268,7 @@ impl Backups {
         &self,
         user: Option<Id>,
         description: Option<&str>,
-        kind: &str,
+        kind: BackupKind,
     ) -> AppResult<Backup> {
         let started = std::time::Instant::now();
         let dir = self.backups_dir();
@@ -389,7 +393,7 @@ impl Backups {
                 .map(str::to_string),
             created_by_user_id: user,
             created_at: now,
-            kind: Some(kind.to_string()),
+            kind: Some(kind),
             sha256: Some(sha256_file(&path)?),
             schema_version: Some(manifest.schema_version),
         };
@@ -398,7 +402,7 @@ impl Backups {
         w.commit()?;
         tracing::info!(
             backup = id,
-            kind,
+            kind = kind.as_str(),
             bytes = size_bytes,
             ms = started.elapsed().as_millis() as u64,
             "backup written"
@@ -488,7 +492,7 @@ impl Backups {
                 "Safety copy taken before restoring backup #{}",
                 backup.id
             )),
-            "safety",
+            BackupKind::Safety,
         )?;
         // 3. A new store file from the archive, migrated to the current schema.
         let tmp = self.config.data_dir.join("aiops.redb.restoring");
@@ -686,7 +690,7 @@ impl Backups {
                 description: Some(format!("Uploaded archive {}", clean_name(file_name))),
                 created_by_user_id: Some(caller.id()),
                 created_at: now,
-                kind: Some("uploaded".into()),
+                kind: Some(BackupKind::Uploaded),
                 sha256: Some(sha256_file(&path)?),
                 schema_version: None,
             };
@@ -761,7 +765,7 @@ impl Backups {
     pub(crate) async fn run_scheduled_backup(&self) -> AppResult<Backup> {
         let _g = self.backup_lock.lock().await;
         let b = crate::store::run_blocking(|| {
-            self.write_backup(None, Some("Scheduled backup"), "scheduled")
+            self.write_backup(None, Some("Scheduled backup"), BackupKind::Scheduled)
         })?;
         let removed = self.apply_retention()?;
         if !removed.is_empty() {

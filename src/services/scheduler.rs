@@ -279,7 +279,11 @@ impl JobSource for Scheduler {
                 };
                 let results = app
                     .trackers
-                    .sync_links(&crate::auth::Identity::system(), &req, "scheduled")
+                    .sync_links(
+                        &crate::auth::Identity::system(),
+                        &req,
+                        crate::domain::SyncTrigger::Scheduled,
+                    )
                     .await
                     .map_err(|e| e.to_string())?;
                 let failed = results.iter().filter(|o| o.error.is_some()).count();

@@ -6,7 +6,9 @@ use super::git::Git;
 use super::sshclient::{fingerprint, key_line, probe_host_key};
 use crate::auth::Identity;
 use crate::domain::rules::validate_name;
-use crate::domain::ssh::{HostCheck, check_host, host_label, key_body, sh_quote, ssh_target};
+use crate::domain::ssh::{
+    HostCheck, HostKeyState, check_host, host_label, key_body, sh_quote, ssh_target,
+};
 use crate::domain::{Id, KnownHost, Project, SshKey};
 use crate::error::{AppError, AppResult};
 use crate::store::tenancy::TenancyReads;
@@ -394,7 +396,7 @@ impl Git {
         host: &str,
         port: u16,
         pin: bool,
-    ) -> AppResult<(String, String, &'static str)> {
+    ) -> AppResult<(String, String, HostKeyState)> {
         require_admin(caller)?;
         let host = checked_host(host, port)?;
         let key = probe_host_key(&host, port)
@@ -402,14 +404,10 @@ impl Git {
             .map_err(AppError::Upstream)?;
         let line = key_line(&key);
         let entries = self.list_known_hosts(caller)?;
-        let state = match check_host(&entries, &host, port, &line) {
-            HostCheck::Trusted(_) => "trusted",
-            HostCheck::Unknown => "unknown",
-            HostCheck::Changed(_) => "changed",
-        };
-        if pin && state == "unknown" {
+        let state = check_host(&entries, &host, port, &line).state();
+        if pin && state == HostKeyState::Unknown {
             self.insert_known_host(&host, port, &key, "pinned", Some(caller.id()))?;
-            return Ok((line, fingerprint(&key), "trusted"));
+            return Ok((line, fingerprint(&key), HostKeyState::Trusted));
         }
         Ok((line, fingerprint(&key), state))
     }

@@ -15,6 +15,8 @@ use crate::store::tenancy::TenancyReads;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use crate::domain::{SyncStatus, SyncTrigger};
+
 /// Links with a sync in progress.
 #[derive(Default)]
 pub struct SyncLocks(Mutex<HashSet<Id>>);
@@ -106,12 +108,12 @@ impl Trackers {
     }
 
     /// Sync every link matching the filters that the caller may sync, one after the other; a
-    /// failure is recorded and the others go on. `trigger` is "manual" or "scheduled".
+    /// failure is recorded and the others go on.
     pub async fn sync_links(
         &self,
         caller: &Identity,
         req: &SyncRequest,
-        trigger: &str,
+        trigger: SyncTrigger,
     ) -> AppResult<Vec<SyncOutcome>> {
         let links = crate::store::run_blocking(|| self.links_to_sync(caller, req))?;
         let mut out = Vec::with_capacity(links.len());
@@ -131,10 +133,10 @@ impl Trackers {
             })?;
             project_for(&r, caller, link.project_id, Action::Work).map(|_| ())
         })?;
-        Ok(self.sync_link(link_id, false, "manual").await)
+        Ok(self.sync_link(link_id, false, SyncTrigger::Manual).await)
     }
 
-    async fn sync_link(&self, link_id: Id, force_full: bool, trigger: &str) -> SyncOutcome {
+    async fn sync_link(&self, link_id: Id, force_full: bool, trigger: SyncTrigger) -> SyncOutcome {
         let mut outcome = SyncOutcome {
             project_integration_id: link_id,
             project_id: 0,
@@ -158,7 +160,7 @@ impl Trackers {
                 let msg: String = e.to_string().chars().take(1000).collect();
                 let _ = crate::store::run_blocking(|| {
                     self.finish_run(run, |r| {
-                        r.status = "failed".into();
+                        r.status = SyncStatus::Failed;
                         r.error = Some(msg);
                     })
                 });
@@ -171,7 +173,7 @@ impl Trackers {
         &self,
         link_id: Id,
         force_full: bool,
-        trigger: &str,
+        trigger: SyncTrigger,
         o: &mut SyncOutcome,
     ) -> AppResult<()> {
         let (link, integ) = {
@@ -214,8 +216,8 @@ impl Trackers {
                 project_integration_id: link_id,
                 integration_id: integ.id,
                 project_id: link.project_id,
-                trigger: trigger.into(),
-                status: "running".into(),
+                trigger,
+                status: SyncStatus::Running,
                 full: since.is_none(),
                 started_at: started,
                 finished_at: None,
@@ -277,7 +279,7 @@ impl Trackers {
                 link.last_synced_at = Some(started);
                 w.put_link(&link)?;
                 if let Some(mut run) = w.sync_run(run_id)? {
-                    run.status = "success".into();
+                    run.status = SyncStatus::Success;
                     run.finished_at = Some(crate::domain::model::now());
                     run.fetched = payloads.len() as u64;
                     run.created = created;
@@ -307,16 +309,16 @@ impl Trackers {
         Ok(())
     }
 
-    /// Runs left "running" by a stopped server are marked interrupted at start-up.
+    /// Runs left running by a stopped server are marked interrupted at start-up.
     pub fn mark_interrupted_syncs(&self) -> AppResult<u64> {
         let w = self.store.write()?;
         let mut n = 0;
         let running = w
             .sync_runs()?
             .into_iter()
-            .filter(|run| run.status == "running");
+            .filter(|run| !run.status.is_terminal());
         for mut run in running {
-            run.status = "interrupted".into();
+            run.status = SyncStatus::Interrupted;
             run.error = Some("The server stopped during this sync; the next run starts again from the last completed one.".into());
             run.finished_at = Some(crate::domain::model::now());
             w.put_sync_run(&run)?;

@@ -12,6 +12,8 @@ use poem::web::{Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
+use crate::domain::RunStatus;
+
 #[derive(Deserialize)]
 pub struct ProjectQuery {
     project_id: Option<u64>,
@@ -22,34 +24,29 @@ pub struct ProjectQuery {
 pub struct Badge {
     pub class: &'static str,
     pub icon: &'static str,
-    pub word: String,
+    pub word: &'static str,
 }
 
 /// The badge of a run state (assets/ansible.js has the same table for live updates).
-pub fn run_badge(status: &str) -> Badge {
+pub fn run_badge(status: RunStatus) -> Badge {
     let (class, icon) = match status {
-        "queued" => ("run-queued", "◷"),
-        "running" => ("run-running", "↻"),
-        "succeeded" => ("run-succeeded", "✓"),
-        "failed" => ("run-failed", "✗"),
-        "cancelled" => ("run-cancelled", "⊘"),
-        _ => ("run-unknown", "?"),
+        RunStatus::Queued => ("run-queued", "◷"),
+        RunStatus::Running => ("run-running", "↻"),
+        RunStatus::Succeeded => ("run-succeeded", "✓"),
+        RunStatus::Failed => ("run-failed", "✗"),
+        RunStatus::Cancelled => ("run-cancelled", "⊘"),
     };
     Badge {
         class,
         icon,
-        word: if status.is_empty() {
-            "unknown".into()
-        } else {
-            status.to_string()
-        },
+        word: status.as_str(),
     }
 }
 
-fn badge(status: &str, id: Option<&str>) -> Markup {
+fn badge(status: RunStatus, id: Option<&str>) -> Markup {
     let b = run_badge(status);
     html! {
-        mark.run-badge.(b.class) id=[id] data-status=(status) {
+        mark.run-badge.(b.class) id=[id] data-status=(status.as_str()) {
             // The icon is drawn from data-icon by CSS: the badge's text is its word.
             span.run-icon aria-hidden="true" data-icon=(b.icon) {} span.run-word { (b.word) }
         }
@@ -129,7 +126,7 @@ fn ansible_page(app: &App, who: &Identity, project_id: Option<u64>, error: Optio
                                 tr data-run=(r.id) {
                                     td data-label="Run" { a href={ "/ansible/runs/" (r.id) } { "#" (r.id) } }
                                     td.wrap data-label="Playbook" { (r.playbook) @if r.check { " (check)" } " on " code { (r.inventory) } }
-                                    td data-label="Status" { (badge(&r.status, None)) }
+                                    td data-label="Status" { (badge(r.status, None)) }
                                     td.run-exit data-label="Exit code" { (r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())) }
                                     td.run-duration data-label="Duration" { (run_ms(r).map(fmt_duration).unwrap_or_else(|| "—".into())) }
                                     td.wrap.run-actor data-label="Started by" {
@@ -209,7 +206,7 @@ pub fn run_get(
         Ok(v) => (v.run, v.actor),
         Err(e) => return not_found(&who, &e),
     };
-    let live = matches!(r.status.as_str(), "queued" | "running");
+    let live = r.status.is_live();
     let back = match r.project_id {
         Some(p) => format!("/ansible?project_id={p}"),
         None => "/ansible".to_string(),
@@ -220,7 +217,7 @@ pub fn run_get(
         html! {
             h1 { "Run " (id) ": " (r.playbook) }
             p #run-head {
-                (badge(&r.status, Some("run-status")))
+                (badge(r.status, Some("run-status")))
                 " on " code { (r.inventory) } @if r.check { " · check mode" }
             }
             p #run-meta.wrap {
@@ -294,7 +291,11 @@ pub async fn ansible_events(
     }
     let head = futures_util::stream::iter(first);
     let Some(rx) = rx else {
-        let tail = futures_util::stream::iter(vec![done(&run.status, run.exit_code, run_ms(&run))]);
+        let tail = futures_util::stream::iter(vec![done(
+            run.status.as_str(),
+            run.exit_code,
+            run_ms(&run),
+        )]);
         return SSE::new(head.chain(tail)).into_response();
     };
     let tail = futures_util::stream::unfold(Some(rx), move |rx| async move {
@@ -336,24 +337,18 @@ mod tests {
 
     #[test]
     fn every_run_state_has_its_own_class_icon_and_word() {
-        let states = ["queued", "running", "succeeded", "failed", "cancelled"];
-        let badges: Vec<Badge> = states.iter().map(|s| run_badge(s)).collect();
+        let states = RunStatus::ALL;
+        let badges: Vec<Badge> = states.iter().map(|s| run_badge(*s)).collect();
         for (s, b) in states.iter().zip(&badges) {
             assert_eq!(b.class, format!("run-{s}"));
-            assert_eq!(b.word, *s);
+            assert_eq!(b.word, s.as_str());
         }
         let mut icons: Vec<&str> = badges.iter().map(|b| b.icon).collect();
         icons.sort();
         icons.dedup();
         assert_eq!(icons.len(), states.len(), "one icon per state");
-        assert_eq!(run_badge("succeeded").icon, "✓");
-        assert_eq!(run_badge("failed").icon, "✗");
-        let odd = run_badge("interrupted");
-        assert_eq!(
-            (odd.class, odd.word.as_str()),
-            ("run-unknown", "interrupted")
-        );
-        assert_eq!(run_badge("").word, "unknown");
+        assert_eq!(run_badge(RunStatus::Succeeded).icon, "✓");
+        assert_eq!(run_badge(RunStatus::Failed).icon, "✗");
     }
 
     #[test]

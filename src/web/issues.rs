@@ -207,7 +207,11 @@ pub async fn issues_sync(
 ) -> Response {
     let out = match app
         .trackers
-        .sync_links(&who, &SyncRequest::default(), "manual")
+        .sync_links(
+            &who,
+            &SyncRequest::default(),
+            crate::domain::SyncTrigger::Manual,
+        )
         .await
     {
         Ok(l) => l,
@@ -852,8 +856,8 @@ fn integration_page(
                             @for r in &runs {
                                 tr {
                                     td { (fmt_time(&r.started_at)) }
-                                    td { (r.trigger) @if r.full { " (full)" } }
-                                    td { span class={ "badge run-" (r.status) } { (r.status) } }
+                                    td { (r.trigger.as_str()) @if r.full { " (full)" } }
+                                    td { span class={ "badge run-" (r.status.as_str()) } { (r.status.as_str()) } }
                                     td { (r.fetched) } td { (r.created) } td { (r.missing) }
                                     td.wrap { (r.error.as_deref().unwrap_or("")) }
                                 }

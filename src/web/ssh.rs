@@ -11,6 +11,8 @@ use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
 use serde::Deserialize;
 
+use crate::domain::ssh::HostKeyState;
+
 /// The page's forms (add a key, assign a key, trust on first use, scan a host): every field
 /// as sent, blank when missing; on an error the page shows the add and scan fields again.
 #[derive(Deserialize, Default, Clone)]
@@ -280,9 +282,9 @@ pub async fn known_hosts_post(
                 .await
                 .map(|(_, fp, state)| {
                     let advice = match state {
-                        "unknown" => " Not trusted yet: compare the fingerprint with the host's owner, then tick \"Trust the key now\".",
-                        "changed" => " THE HOST KEY CHANGED: connections are refused until the old entry is forgotten.",
-                        _ => "",
+                        HostKeyState::Unknown => " Not trusted yet: compare the fingerprint with the host's owner, then tick \"Trust the key now\".",
+                        HostKeyState::Changed => " THE HOST KEY CHANGED: connections are refused until the old entry is forgotten.",
+                        HostKeyState::Trusted => "",
                     };
                     format!("{host}:{port} offers {fp}: {state}.{advice}")
                 });

@@ -11,6 +11,8 @@ use poem::web::{Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
+use crate::domain::BackupKind;
+
 fn size(bytes: u64) -> String {
     if bytes >= 1 << 20 {
         format!("{:.2} MB", bytes as f64 / 1048576.0)
@@ -170,7 +172,7 @@ fn backups_page(
                             tr {
                                 td { (b.id) }
                                 td { (fmt_time(&b.created_at)) }
-                                td { (b.kind.as_deref().unwrap_or("manual")) }
+                                td { (b.kind.map_or("manual", BackupKind::as_str)) }
                                 td { (size(b.size_bytes)) }
                                 td.wrap { (b.description.as_deref().unwrap_or("")) }
                                 td.actions {
