@@ -50,6 +50,8 @@ pub const ISSUES_BY_TENANT: M<u64, u64> = M::new("issues_by_tenant");
 pub const ISSUES_BY_STATUS: M<&str, u64> = M::new("issues_by_status");
 /// "<project_integration_id>:<external_id>" -> issue id
 pub const ISSUES_BY_EXTERNAL: T<&str, u64> = T::new("issues_by_external");
+/// issue id -> the issue without its description (what lists show and filter on)
+pub const ISSUE_SUMMARIES: T<u64, &[u8]> = T::new("issue_summaries");
 
 pub const PINS: T<u64, &[u8]> = T::new("pins");
 pub const PINS_BY_USER: M<u64, u64> = M::new("pins_by_user");
@@ -290,6 +292,7 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::MultiU64(ISSUES_BY_TENANT),
     AnyTable::MultiStr(ISSUES_BY_STATUS),
     AnyTable::IdxStr(ISSUES_BY_EXTERNAL),
+    AnyTable::RowU64(ISSUE_SUMMARIES),
     AnyTable::RowU64(PINS),
     AnyTable::MultiU64(PINS_BY_USER),
     AnyTable::MultiU64(PINS_BY_ISSUE),
