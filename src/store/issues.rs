@@ -1402,7 +1402,9 @@ mod tests {
         let summary = |id| {
             let r = fx.store.read().unwrap();
             let t = r.open_table(ISSUE_SUMMARIES).unwrap();
-            t.get(id).unwrap().map(|v| decode_listed(v.value()).unwrap())
+            t.get(id)
+                .unwrap()
+                .map(|v| decode_listed(v.value()).unwrap())
         };
         let listed = summary(3).unwrap();
         assert_eq!((listed.title.as_str(), listed.body), ("Add search", None));
@@ -1459,7 +1461,12 @@ mod tests {
             let s = decode_listed(t.get(4).unwrap().unwrap().value()).unwrap();
             assert_eq!((s.id, s.title.as_str(), s.body), (4, "Disk full", None));
             let meta = r.open_table(META).unwrap();
-            let v = meta.get("schema_version").unwrap().unwrap().value().to_vec();
+            let v = meta
+                .get("schema_version")
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
             assert_eq!(v, crate::store::SCHEMA_VERSION.to_le_bytes());
         }
         let fx = Fixture { _dir: dir, store };
