@@ -296,10 +296,10 @@ mod tests {
             tenant_name: "t\u{e9}nant".into(),
             status_key: "in_progress".into(),
             status_label: "In Progress".into(),
-            provider: if n % 2 == 0 { "GitHub" } else { "" }.into(),
+            provider: if n.is_multiple_of(2) { "GitHub" } else { "" }.into(),
             integration_id: n * 3,
             integration_name: "gh </script>".into(),
-            pinned_at: (n % 3 == 0).then_some(t),
+            pinned_at: n.is_multiple_of(3).then_some(t),
             issue: ExternalIssue {
                 id: n,
                 project_integration_id: 9,
@@ -307,24 +307,28 @@ mod tests {
                 tenant_id: 20,
                 external_id: format!("PROJ-{n}"),
                 title: "A \"quoted\" title\u{0}\u{1f}".into(),
-                status: (n % 2 == 0).then(|| "In Progress".into()),
-                assignee: (n % 2 == 1).then(|| "Ali".into()),
+                status: n.is_multiple_of(2).then(|| "In Progress".into()),
+                assignee: (!n.is_multiple_of(2)).then(|| "Ali".into()),
                 assignee_key: None,
-                url: (n % 2 == 0).then(|| "https://example.com/i?a=1&b=2".into()),
-                labels: if n % 2 == 0 {
+                url: n
+                    .is_multiple_of(2)
+                    .then(|| "https://example.com/i?a=1&b=2".into()),
+                labels: if n.is_multiple_of(2) {
                     vec!["bug".into(), "ü".into()]
                 } else {
                     Vec::new()
                 },
-                comments: if n % 2 == 0 {
+                comments: if n.is_multiple_of(2) {
                     vec![comment(Some("c1")), comment(None)]
                 } else {
                     Vec::new()
                 },
                 body: Some("never listed".into()),
-                external_updated_at: (n % 2 == 0).then(|| "2026-03-04T05:06:07Z".parse().unwrap()),
+                external_updated_at: n
+                    .is_multiple_of(2)
+                    .then(|| "2026-03-04T05:06:07Z".parse().unwrap()),
                 last_seen_at: None,
-                missing_upstream: n % 2 == 1,
+                missing_upstream: !n.is_multiple_of(2),
                 created_at: t,
                 updated_at: "2026-02-03T04:05:06.7Z".parse().unwrap(),
             },
