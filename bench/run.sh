@@ -72,6 +72,11 @@ PROJECTS_RPS=$RPS
 measure "GET /api/v1/issues?status=open&limit=50" "X-API-Key: $KEY" "/api/v1/issues?status=open&limit=50"
 ISSUES_RPS=$RPS
 row "issue list vs tenants / projects (throughput ratio; the target is <= 2x)" "$(ratio "$TENANTS_RPS" "$ISSUES_RPS")x / $(ratio "$PROJECTS_RPS" "$ISSUES_RPS")x slower"
+# The same page with a filter the status index does not serve (checked on each summary row),
+# and newest first.
+TENANT=$(curl -sf -H "X-API-Key: $KEY" "$BASE/api/v1/tenants" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tenants"][0]["id"])')
+measure "GET /api/v1/issues?status=open&tenant_id=$TENANT&limit=50" "X-API-Key: $KEY" "/api/v1/issues?status=open&tenant_id=$TENANT&limit=50"
+measure "GET /api/v1/issues?sort=-id&limit=50" "X-API-Key: $KEY" "/api/v1/issues?sort=-id&limit=50"
 # The same bytes from a bare poem server (examples/bare_poem.rs: no store, no auth, no middleware).
 curl -sf -H "X-API-Key: $KEY" "$BASE/api/v1/issues?status=open&limit=50" > "$WORK/issues.json"
 BARE_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

@@ -1,5 +1,6 @@
-//! Issues and pins in the store: an issue row and its five indexes written together
-//! (`WriteTxn::put_issue`, `delete_issue`), the issue list planner (`ReadTxn::plan_issues`:
+//! Issues and pins in the store: an issue row, its summary (the row without its description,
+//! what lists read) and its five indexes written together (`WriteTxn::put_issue`,
+//! `delete_issue`), the issue list planner (`ReadTxn::plan_issues`:
 //! which index serves a filter and what is still checked per row) and its walk
 //! (`IssueListing::for_each`), and the names a shown issue carries (`IssueNames`).
 
@@ -23,6 +24,50 @@ pub fn external_key(link: Id, external_id: &str) -> String {
 
 fn status_key_of(issue: &ExternalIssue) -> String {
     normalize_status(issue.status.as_deref()).0
+}
+
+/// The `issue_summaries` row of an issue: the issue without its description (which is most of
+/// a row's bytes and which no list shows), read back by `decode_listed`.
+fn summary_of(issue: &ExternalIssue) -> AppResult<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        id: Id,
+        project_integration_id: Id,
+        project_id: Id,
+        tenant_id: Id,
+        external_id: &'a str,
+        title: &'a str,
+        status: &'a Option<String>,
+        assignee: &'a Option<String>,
+        assignee_key: &'a Option<String>,
+        url: &'a Option<String>,
+        labels: &'a [String],
+        comments: &'a [Comment],
+        external_updated_at: &'a Option<Timestamp>,
+        last_seen_at: &'a Option<Timestamp>,
+        missing_upstream: bool,
+        created_at: &'a Timestamp,
+        updated_at: &'a Timestamp,
+    }
+    encode(&Summary {
+        id: issue.id,
+        project_integration_id: issue.project_integration_id,
+        project_id: issue.project_id,
+        tenant_id: issue.tenant_id,
+        external_id: &issue.external_id,
+        title: &issue.title,
+        status: &issue.status,
+        assignee: &issue.assignee,
+        assignee_key: &issue.assignee_key,
+        url: &issue.url,
+        labels: &issue.labels,
+        comments: &issue.comments,
+        external_updated_at: &issue.external_updated_at,
+        last_seen_at: &issue.last_seen_at,
+        missing_upstream: issue.missing_upstream,
+        created_at: &issue.created_at,
+        updated_at: &issue.updated_at,
+    })
 }
 
 // ---- writes --------------------------------------------------------------------------------
@@ -68,8 +113,10 @@ impl WriteTxn {
     }
 
     /// Add an issue's entries to every issue index (link, project, tenant, status key,
-    /// external id); the row itself is written by `put_issue` (or by an import's own copy).
+    /// external id) and its summary; the row itself is written by `put_issue` (or by an
+    /// import's own copy).
     pub fn index_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
+        self.put_issue_summary(issue)?;
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
             .insert(issue.project_integration_id, issue.id)?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
@@ -85,9 +132,9 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// Store an issue with its indexes: a new one (`old` = `None`) gets every index entry; an
-    /// update moves its status index entry when the status key changed (the link, project,
-    /// tenant and external id of an issue never change).
+    /// Store an issue with its summary and indexes: a new one (`old` = `None`) gets every index
+    /// entry; an update rewrites its summary and moves its status index entry when the status
+    /// key changed (the link, project, tenant and external id of an issue never change).
     pub fn put_issue(&self, old: Option<&ExternalIssue>, new: &ExternalIssue) -> AppResult<()> {
         match old {
             None => self.index_issue(new)?,
@@ -98,6 +145,7 @@ impl WriteTxn {
                     t.remove(ok.as_str(), new.id)?;
                     t.insert(nk.as_str(), new.id)?;
                 }
+                self.put_issue_summary(new)?;
             }
         }
         let bytes = encode(new)?;
@@ -139,8 +187,31 @@ impl WriteTxn {
             .remove(status_key_of(issue).as_str(), issue.id)?;
         self.open_table(ISSUES_BY_EXTERNAL)?
             .remove(external_key(issue.project_integration_id, &issue.external_id).as_str())?;
+        self.open_table(ISSUE_SUMMARIES)?.remove(issue.id)?;
         self.open_table(ISSUES)?.remove(issue.id)?;
         Ok(())
+    }
+
+    fn put_issue_summary(&self, issue: &ExternalIssue) -> AppResult<()> {
+        let bytes = summary_of(issue)?;
+        self.open_table(ISSUE_SUMMARIES)?
+            .insert(issue.id, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Write the summary of every stored issue (the v6 migration: stores made before
+    /// `issue_summaries` existed). Returns how many were written.
+    pub fn backfill_issue_summaries(&self) -> AppResult<u64> {
+        let rows = self.open_table(ISSUES)?;
+        let mut summaries = self.open_table(ISSUE_SUMMARIES)?;
+        let mut n = 0;
+        for item in rows.iter()? {
+            let (_, v) = item?;
+            let issue: ExternalIssue = decode(v.value())?;
+            summaries.insert(issue.id, summary_of(&issue)?.as_slice())?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// The user's pin of an issue, if they pinned it.
@@ -530,8 +601,8 @@ impl IssueNames {
 
 // ---- the planned list ----------------------------------------------------------------------
 
-/// A stored issue without its description, for lists: the (possibly long) body is skipped by
-/// the decoder instead of being copied, since list answers do not carry it.
+/// A stored issue without its description, for lists, decoded from its summary (or from its
+/// row, whose (possibly long) body the decoder skips instead of copying).
 #[derive(serde::Deserialize)]
 struct ListedIssue {
     id: Id,
@@ -678,7 +749,7 @@ pub struct ListedCounts {
     pub count: usize,
 }
 
-/// A stored issue seen by a walk: its row bytes (when walking the table) or its id.
+/// A stored issue seen by a walk: its summary or row bytes (when walking a table) or its id.
 enum Candidate<'a> {
     Row(&'a [u8]),
     Id(Id),
@@ -729,6 +800,7 @@ impl IssueListing {
         let limit = limit.unwrap_or(usize::MAX);
         let filtered = !residual.is_empty();
         let issues_t = r.open_table(ISSUES)?;
+        let summaries_t = r.open_table(ISSUE_SUMMARIES)?;
         let status_t = r.open_multimap_table(ISSUES_BY_STATUS)?;
         let known_total = if filtered {
             None
@@ -755,9 +827,13 @@ impl IssueListing {
             }
             let issue = match c {
                 Candidate::Row(bytes) => Some(decode_listed(bytes)?),
-                Candidate::Id(id) => match issues_t.get(id)? {
+                // The summary, or the row of an issue written without one.
+                Candidate::Id(id) => match summaries_t.get(id)? {
                     Some(v) => Some(decode_listed(v.value())?),
-                    None => None,
+                    None => match issues_t.get(id)? {
+                        Some(v) => Some(decode_listed(v.value())?),
+                        None => None,
+                    },
                 },
             };
             let Some(issue) = issue else {
@@ -777,6 +853,13 @@ impl IssueListing {
             Ok(true)
         };
         match &source {
+            // The summaries when every issue has one, else the rows themselves.
+            Source::All if summaries_t.len()? == issues_t.len()? => {
+                walk(summaries_t.iter()?, sort, |item| {
+                    let (_, row) = item?;
+                    offer(Candidate::Row(row.value()))
+                })?
+            }
             Source::All => walk(issues_t.iter()?, sort, |item| {
                 let (_, row) = item?;
                 offer(Candidate::Row(row.value()))
@@ -1311,6 +1394,87 @@ mod tests {
         w.delete_pin(&pin).unwrap();
         assert!(w.pin_of(8, 3).unwrap().is_none());
         w.commit().unwrap();
+    }
+
+    #[test]
+    fn writes_keep_the_summaries() {
+        let fx = fixture();
+        let summary = |id| {
+            let r = fx.store.read().unwrap();
+            let t = r.open_table(ISSUE_SUMMARIES).unwrap();
+            t.get(id)
+                .unwrap()
+                .map(|v| decode_listed(v.value()).unwrap())
+        };
+        let listed = summary(3).unwrap();
+        assert_eq!((listed.title.as_str(), listed.body), ("Add search", None));
+        {
+            let w = fx.store.write().unwrap();
+            let old = w.get_issue(3).unwrap().unwrap();
+            let new = ExternalIssue {
+                title: "Add fast search".into(),
+                ..old.clone()
+            };
+            w.put_issue(Some(&old), &new).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(summary(3).unwrap().title, "Add fast search");
+        {
+            let w = fx.store.write().unwrap();
+            let issue = w.get_issue(3).unwrap().unwrap();
+            w.delete_issue(&issue).unwrap();
+            w.commit().unwrap();
+        }
+        assert!(summary(3).is_none());
+    }
+
+    /// A store from before `issue_summaries` (schema 5, issues without summaries) lists every
+    /// issue from the rows, and gets the summaries when it is opened by this version.
+    #[test]
+    fn an_old_store_gets_the_summaries_by_migration() {
+        let Fixture { _dir: dir, store } = fixture();
+        {
+            let w = store.write().unwrap();
+            {
+                let mut t = w.open_table(ISSUE_SUMMARIES).unwrap();
+                for id in 1..=6u64 {
+                    t.remove(id).unwrap();
+                }
+            }
+            w.open_table(META)
+                .unwrap()
+                .insert("schema_version", 5u64.to_le_bytes().as_slice())
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let fx = Fixture { _dir: dir, store };
+        // Without summaries the rows serve the lists (no description either way).
+        assert_eq!(all(&fx, IssueFilter::default()), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
+        let Fixture { _dir: dir, store } = fx;
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        {
+            let r = store.read().unwrap();
+            let t = r.open_table(ISSUE_SUMMARIES).unwrap();
+            assert_eq!(t.len().unwrap(), 6);
+            let s = decode_listed(t.get(4).unwrap().unwrap().value()).unwrap();
+            assert_eq!((s.id, s.title.as_str(), s.body), (4, "Disk full", None));
+            let meta = r.open_table(META).unwrap();
+            let v = meta
+                .get("schema_version")
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            assert_eq!(v, crate::store::SCHEMA_VERSION.to_le_bytes());
+        }
+        let fx = Fixture { _dir: dir, store };
+        assert_eq!(all(&fx, IssueFilter::default()), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            list(&fx, &by_status("open"), Some(&[10, 20])),
+            (vec![1, 4], 2)
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 use tables::*;
 
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// The open database. The handle can be swapped for another file while the server runs
 /// (backup restore): transactions already begun finish on the old file.
@@ -40,14 +40,22 @@ type Migration = fn(&WriteTxn) -> Result<(), AppError>;
 /// Version 0 is an empty file; v1 creates every table; v2 adds `known_hosts`; v3 adds the
 /// Ansible runs and schedules (creating tables is idempotent, so each runs the same step); v4
 /// adds memberships and makes every project's owner a maintainer of it (nobody loses access);
-/// v5 keeps Ansible run output in its own table of appended chunks.
+/// v5 keeps Ansible run output in its own table of appended chunks; v6 adds `issue_summaries`
+/// (each issue without its description, what lists read) and fills it from the stored issues.
 const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
     migrate_create_all_tables,
     migrate_create_all_tables,
     migrate_owner_memberships,
     migrate_create_all_tables,
+    migrate_issue_summaries,
 ];
+
+fn migrate_issue_summaries(w: &WriteTxn) -> Result<(), AppError> {
+    migrate_create_all_tables(w)?;
+    w.backfill_issue_summaries()?;
+    Ok(())
+}
 
 fn migrate_owner_memberships(w: &WriteTxn) -> Result<(), AppError> {
     migrate_create_all_tables(w)?;

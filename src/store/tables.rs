@@ -53,6 +53,8 @@ pub(in crate::store) const ISSUES_BY_TENANT: M<u64, u64> = M::new("issues_by_ten
 pub(in crate::store) const ISSUES_BY_STATUS: M<&str, u64> = M::new("issues_by_status");
 /// "<project_integration_id>:<external_id>" -> issue id
 pub(in crate::store) const ISSUES_BY_EXTERNAL: T<&str, u64> = T::new("issues_by_external");
+/// issue id -> the issue without its description (what lists show and filter on)
+pub(in crate::store) const ISSUE_SUMMARIES: T<u64, &[u8]> = T::new("issue_summaries");
 
 pub(in crate::store) const PINS: T<u64, &[u8]> = T::new("pins");
 pub(in crate::store) const PINS_BY_USER: M<u64, u64> = M::new("pins_by_user");
@@ -294,6 +296,7 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::MultiU64(ISSUES_BY_TENANT),
     AnyTable::MultiStr(ISSUES_BY_STATUS),
     AnyTable::IdxStr(ISSUES_BY_EXTERNAL),
+    AnyTable::RowU64(ISSUE_SUMMARIES),
     AnyTable::RowU64(PINS),
     AnyTable::MultiU64(PINS_BY_USER),
     AnyTable::MultiU64(PINS_BY_ISSUE),
