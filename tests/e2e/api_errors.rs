@@ -230,5 +230,5 @@ async fn health_needs_no_auth() {
     let (st, info) = s.get(&s.admin_key, "/api/v1/system/info").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(info["counts"]["users"], 1);
-    assert_eq!(info["schema_version"], 5);
+    assert_eq!(info["schema_version"], aiops::store::SCHEMA_VERSION);
 }

@@ -168,7 +168,7 @@ async fn backup_under_writes_restore_round_trip_and_refused_archives() {
         serde_json::from_slice(&files.iter().find(|(n, _)| n == "manifest.json").unwrap().1)
             .unwrap();
     assert_eq!(manifest["format"], "aiops-backup");
-    assert_eq!(manifest["schema_version"], 5);
+    assert_eq!(manifest["schema_version"], aiops::store::SCHEMA_VERSION);
     let tenants_at_backup = manifest["counts"]["tenants"].as_u64().unwrap();
     assert!(tenants_at_backup >= 2, "{manifest}");
     assert!(
@@ -387,7 +387,7 @@ async fn backup_under_writes_restore_round_trip_and_refused_archives() {
     .await;
     assert_eq!(r["from_schema_version"], 1, "{r}");
     let info = ok(&s, &k, Method::GET, "/api/v1/system/info", None).await;
-    assert_eq!(info["schema_version"], 5, "{info}");
+    assert_eq!(info["schema_version"], aiops::store::SCHEMA_VERSION, "{info}");
     ok(&s, &k, Method::GET, "/api/v1/admin/known-hosts", None).await;
 }
 
