@@ -168,7 +168,7 @@ impl From<LinkView> for LinkObj {
                 .and_then(Value::as_str)
                 .map(String::from),
             id: l.id,
-            project_id: l.project_id,
+            project_id: l.project_id.get(),
             project_name: v.project_name,
             integration_id: l.integration_id,
             integration_name: v.integration_name,
@@ -216,7 +216,7 @@ pub struct LinkRequest {
 impl From<LinkRequest> for LinkInput {
     fn from(b: LinkRequest) -> Self {
         LinkInput {
-            project_id: b.project_id,
+            project_id: b.project_id.map(Into::into),
             external_identifier: opt(b.external_identifier),
             config: b.config,
             override_api_token: opt(b.override_api_token),
@@ -405,7 +405,7 @@ impl IntegrationsApi {
     ) -> R<Json<LinksEnvelope>> {
         let links: Vec<LinkObj> = app
             .trackers
-            .list_links(auth.identity(), None, Some(id.0))?
+            .list_links(auth.identity(), None, Some(id.0.into()))?
             .into_iter()
             .map(Into::into)
             .collect();

@@ -104,7 +104,7 @@ impl From<IssueView> for IssueObj {
             provider: v.provider,
             integration_id: v.integration_id,
             integration_name: v.integration_name,
-            project_id: i.project_id,
+            project_id: i.project_id.get(),
             project_name: v.project_name,
             tenant_id: i.tenant_id,
             tenant_name: v.tenant_name,
@@ -260,7 +260,7 @@ impl IssuesApi {
         let f = IssueFilter {
             status: status.0,
             provider: provider.0.or(source.0),
-            project_id: project_id.0,
+            project_id: project_id.0.map(Into::into),
             tenant_id: tenant_id.0,
             integration_id: integration_id.0,
             assignee: assignee.0,
@@ -314,7 +314,7 @@ impl IssuesApi {
             .create_issue(
                 auth.identity(),
                 NewIssue {
-                    project_id: b.project_id,
+                    project_id: b.project_id.map(Into::into),
                     integration_id: b.integration_id,
                     title: opt(b.title).unwrap_or_default(),
                     description: opt(b.description),

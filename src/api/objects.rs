@@ -67,7 +67,7 @@ impl From<MyMembership> for MembershipObj {
             }
             .into(),
             tenant_id: m.tenant_id,
-            project_id: m.project_id,
+            project_id: m.project_id.map(u64::from),
             name: v.name,
             role: m.role.as_str().into(),
             created_at: m.created_at,
@@ -101,7 +101,7 @@ impl From<MemberView> for MemberObj {
             name: v.name,
             role: m.role.as_str().into(),
             tenant_id: m.tenant_id,
-            project_id: m.project_id,
+            project_id: m.project_id.map(u64::from),
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -156,7 +156,7 @@ impl From<&Identity> for MeEnvelope {
                 api_key_id: id.key.as_ref().map(|k| k.id),
                 api_key_name: id.key.as_ref().map(|k| k.name.clone()),
                 scopes: id.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-                project_id: id.project_limit(),
+                project_id: id.project_limit().map(u64::from),
             },
             memberships: Vec::new(),
         }
@@ -253,7 +253,7 @@ impl From<ProjectView> for ProjectObj {
     fn from(v: ProjectView) -> Self {
         let p = v.project;
         ProjectObj {
-            id: p.id,
+            id: p.id.get(),
             name: p.name,
             description: p.description.unwrap_or_default(),
             repo_url: p.repo_url,

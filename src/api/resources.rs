@@ -297,7 +297,7 @@ impl ProjectsApi {
     ) -> R<Json<ProjectDetailEnvelope>> {
         let (v, status) = app
             .tenancy
-            .get_project_with_git_status(auth.identity(), id.0)
+            .get_project_with_git_status(auth.identity(), id.0.into())
             .await?;
         Ok(Json(ProjectDetailEnvelope {
             project: ProjectDetail {
@@ -319,7 +319,7 @@ impl ProjectsApi {
     ) -> R<Json<ProjectEnvelope>> {
         let v = run_blocking(|| {
             app.tenancy
-                .update_project(auth.identity(), id.0, project_input(body.0))
+                .update_project(auth.identity(), id.0.into(), project_input(body.0))
         })?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
@@ -328,7 +328,7 @@ impl ProjectsApi {
     /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.tenancy.delete_project(auth.identity(), id.0))?;
+        run_blocking(|| app.tenancy.delete_project(auth.identity(), id.0.into()))?;
         Ok(Deleted::NoContent)
     }
 }

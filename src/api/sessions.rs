@@ -72,7 +72,7 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
     SessionObj {
         id: s.id,
         session_id: s.session_id,
-        project_id: s.project_id,
+        project_id: s.project_id.get(),
         user_id: s.user_id,
         issue_id: s.issue_id,
         tool: s.tool,
@@ -202,10 +202,14 @@ impl SessionsApi {
         id: Path<u64>,
         all_users: Query<Option<bool>>,
     ) -> R<Json<SessionsEnvelope>> {
-        app.git.workspace(auth.identity(), id.0)?;
+        app.git.workspace(auth.identity(), id.0.into())?;
         let live = app
             .sessions
-            .live_sessions(auth.identity(), Some(id.0), all_users.0.unwrap_or(false))
+            .live_sessions(
+                auth.identity(),
+                Some(id.0.into()),
+                all_users.0.unwrap_or(false),
+            )
             .await?;
         let sessions: Vec<SessionObj> = live.into_iter().filter(|l| l.alive).map(listed).collect();
         Ok(Json(SessionsEnvelope {
@@ -229,7 +233,7 @@ impl SessionsApi {
             .sessions
             .start_session(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 StartRequest {
                     tool: opt(b.tool),
                     command: opt(b.command),
@@ -303,7 +307,7 @@ impl SessionsApi {
             .sessions
             .session_overview(
                 auth.identity(),
-                project_id.0,
+                project_id.0.map(Into::into),
                 active_only.0.unwrap_or(false),
                 all_users.0.unwrap_or(false),
                 limit.0.unwrap_or(50) as usize,

@@ -58,7 +58,7 @@ impl From<SshKeyView> for SshKeyObj {
             projects: v
                 .projects
                 .into_iter()
-                .map(|(id, name)| ProjectRef { id, name })
+                .map(|(id, name)| ProjectRef { id: id.get(), name })
                 .collect(),
             created_at: k.created_at,
             updated_at: k.updated_at,
@@ -280,7 +280,7 @@ impl SshApi {
         body: Json<ProjectKeyRequest>,
     ) -> R<Json<ProjectKeyObj>> {
         let k = body.0.ssh_key_id;
-        run_blocking(|| app.git.set_project_ssh_key(auth.identity(), id.0, k))?;
+        run_blocking(|| app.git.set_project_ssh_key(auth.identity(), id.0.into(), k))?;
         Ok(Json(ProjectKeyObj {
             project_id: id.0,
             ssh_key_id: k,

@@ -42,7 +42,7 @@ impl From<SyncOutcome> for SyncProject {
     fn from(o: SyncOutcome) -> Self {
         SyncProject {
             project_integration_id: o.project_integration_id,
-            project_id: o.project_id,
+            project_id: o.project_id.get(),
             project_name: o.project_name,
             tenant_name: o.tenant_name,
             provider: o.provider,
@@ -102,7 +102,7 @@ impl From<SyncRun> for SyncRunObj {
             id: r.id,
             project_integration_id: r.project_integration_id,
             integration_id: r.integration_id,
-            project_id: r.project_id,
+            project_id: r.project_id.get(),
             trigger: r.trigger,
             status: r.status,
             full: r.full,
@@ -139,7 +139,7 @@ impl SyncApi {
         let req = SyncRequest {
             tenant_id: b.tenant_id,
             integration_id: b.integration_id,
-            project_id: b.project_id,
+            project_id: b.project_id.map(Into::into),
             force_full: b.force_full.unwrap_or(false),
         };
         let outcomes = app

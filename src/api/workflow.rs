@@ -168,7 +168,7 @@ pub struct ProjectContextObj {
 impl From<crate::services::context::ProjectContextView> for ProjectContextObj {
     fn from(v: crate::services::context::ProjectContextView) -> Self {
         ProjectContextObj {
-            project_id: v.project_id,
+            project_id: v.project_id.get(),
             updated_at: v.context.as_ref().map(|c| c.updated_at),
             content: v.context.map(|c| c.content),
             updated_by: v.updated_by.map(|u| UserRef {
@@ -281,7 +281,7 @@ impl WorkflowApi {
                 auth.identity(),
                 SubmitRequest {
                     issue_id: b.issue_id,
-                    project_id: b.project_id,
+                    project_id: b.project_id.into(),
                     message: b.commit_message.0,
                     files: b.files.unwrap_or_default(),
                     comment: opt(b.comment),
@@ -438,7 +438,9 @@ impl WorkflowApi {
         id: poem_openapi::param::Path<u64>,
     ) -> R<Json<ProjectContextObj>> {
         Ok(Json(
-            app.sessions.project_context(auth.identity(), id.0)?.into(),
+            app.sessions
+                .project_context(auth.identity(), id.0.into())?
+                .into(),
         ))
     }
 
@@ -458,7 +460,7 @@ impl WorkflowApi {
     ) -> R<Json<ProjectContextObj>> {
         let v = crate::store::run_blocking(|| {
             app.sessions
-                .set_project_context(auth.identity(), id.0, &body.0.content.0)
+                .set_project_context(auth.identity(), id.0.into(), &body.0.content.0)
         })?;
         let saved = v.context.is_some();
         let mut o: ProjectContextObj = v.into();

@@ -2,6 +2,7 @@
 //! Jira transition choice, credential precedence and @mention rewriting; the issue list's
 //! filter, order and paging, and the shape of a listed issue (`IssueView`).
 
+use super::ids::ProjectId;
 use super::model::{ExternalIssue, Id, Timestamp};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -558,7 +559,7 @@ pub struct IssueView {
 pub struct IssueFilter {
     pub status: Option<String>,
     pub provider: Option<String>,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub tenant_id: Option<Id>,
     pub integration_id: Option<Id>,
     pub assignee: Option<String>,

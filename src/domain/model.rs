@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ids::*;
+
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
@@ -46,7 +48,7 @@ pub struct Tenant {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Project {
-    pub id: Id,
+    pub id: ProjectId,
     pub name: String,
     pub repo_url: String,
     pub default_branch: String,
@@ -113,7 +115,7 @@ pub struct ApiKey {
     pub legacy_bcrypt: Option<String>,
     /// A key made for an agent session reaches only this project (as a developer at most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
 }
 
 /// A user's role in one tenant (all its projects) or in one project. Exactly one of
@@ -125,7 +127,7 @@ pub struct Membership {
     #[serde(default)]
     pub tenant_id: Option<Id>,
     #[serde(default)]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub role: super::access::Role,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -213,7 +215,7 @@ pub struct TenantIntegration {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProjectIntegration {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub integration_id: Id,
     pub external_identifier: String,
     #[serde(default)]
@@ -247,7 +249,7 @@ pub struct ExternalIssue {
     pub id: Id,
     pub project_integration_id: Id,
     /// Denormalised for the list indexes.
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub tenant_id: Id,
     pub external_id: String,
     pub title: String,
@@ -347,7 +349,7 @@ pub struct SshKey {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AiSession {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub user_id: Id,
     #[serde(default)]
     pub issue_id: Option<Id>,
@@ -410,7 +412,7 @@ pub struct SyncRun {
     pub id: Id,
     pub project_integration_id: Id,
     pub integration_id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     /// "manual" or "scheduled"
     pub trigger: String,
     /// "running", "success", "failed" or "interrupted"
@@ -438,7 +440,7 @@ pub struct AnsibleRun {
     pub id: Id,
     pub user_id: Id,
     #[serde(default)]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     /// The playbook as listed (`example.yml`, or a path in the project's checkout).
     pub playbook: String,
     /// The inventory file or the hosts given.
@@ -472,7 +474,7 @@ pub struct AnsibleSchedule {
     pub cron: String,
     pub playbook: String,
     #[serde(default)]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     #[serde(default)]
     pub inventory: Option<String>,
     #[serde(default)]

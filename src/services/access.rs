@@ -9,7 +9,7 @@ use crate::auth::Identity;
 use crate::domain::access::{
     Action, Decision, SESSION_KEY_CAP, decide, effective_role, may_change_member, scope_cap,
 };
-use crate::domain::{Id, Membership, Project, Role, Scope, Tenant};
+use crate::domain::{Id, Membership, Project, ProjectId, Role, Scope, Tenant};
 use crate::error::{AppError, AppResult};
 use crate::store::WriteTxn;
 use crate::store::accounts::AccountReads;
@@ -22,10 +22,10 @@ pub struct Grants {
     admin: bool,
     cap: Option<Role>,
     /// A session key: only this (project, tenant).
-    limit: Option<(Id, Id)>,
+    limit: Option<(ProjectId, Id)>,
     tenants: HashMap<Id, Role>,
     /// project id -> (its tenant, the caller's project role)
-    projects: HashMap<Id, (Id, Role)>,
+    projects: HashMap<ProjectId, (Id, Role)>,
 }
 
 impl Grants {
@@ -118,7 +118,10 @@ impl Grants {
     }
 
     /// Ids of every project the caller can see, or None for "all of them".
-    pub fn visible_project_ids(&self, r: &impl TenancyReads) -> AppResult<Option<BTreeSet<Id>>> {
+    pub fn visible_project_ids(
+        &self,
+        r: &impl TenancyReads,
+    ) -> AppResult<Option<BTreeSet<ProjectId>>> {
         if self.cap.is_none() {
             return Ok(Some(BTreeSet::new()));
         }
@@ -134,7 +137,7 @@ impl Grants {
         if self.admin {
             return Ok(None);
         }
-        let mut s: BTreeSet<Id> = self.projects.keys().copied().collect();
+        let mut s: BTreeSet<ProjectId> = self.projects.keys().copied().collect();
         for t in self.tenants.keys() {
             s.extend(r.project_ids_in_tenant(*t)?);
         }
@@ -193,7 +196,7 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-pub fn project_not_found(id: Id) -> AppError {
+pub fn project_not_found(id: ProjectId) -> AppError {
     AppError::NotFound(format!("Project {id} not found"))
 }
 
@@ -205,7 +208,7 @@ pub fn tenant_not_found(id: Id) -> AppError {
 pub fn project_for(
     tx: &impl TenancyReads,
     caller: &Identity,
-    id: Id,
+    id: ProjectId,
     action: Action,
 ) -> AppResult<Project> {
     let p = tx.get_project(id)?.ok_or_else(|| project_not_found(id))?;
@@ -231,7 +234,7 @@ pub fn tenant_for(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberOf {
     Tenant(Id),
-    Project(Id),
+    Project(ProjectId),
 }
 
 /// A member as listed: the row and the user's name and email.

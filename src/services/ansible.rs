@@ -7,6 +7,7 @@
 use super::access::{Grants, project_for};
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
@@ -56,7 +57,7 @@ impl AnsibleState {
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {
     pub playbook: String,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub inventory: Option<String>,
     pub hosts: Option<String>,
     pub extra_vars: Value,
@@ -76,7 +77,7 @@ pub struct RunView {
 pub struct PlaybookView {
     /// `system` or `project`
     pub source: String,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub name: String,
 }
 
@@ -185,14 +186,14 @@ impl Ansible {
         Ok(())
     }
 
-    fn project_checkout(&self, caller: &Identity, project_id: Id) -> AppResult<PathBuf> {
+    fn project_checkout(&self, caller: &Identity, project_id: ProjectId) -> AppResult<PathBuf> {
         Ok(self.project_workspace(caller, project_id)?.path)
     }
 
     fn project_workspace(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> AppResult<super::git::Workspace> {
         let ws = self.git.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {
@@ -207,7 +208,7 @@ impl Ansible {
     pub fn list_playbooks(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<Vec<PlaybookView>> {
         caller.require(Scope::Read)?;
         let mut out = Vec::new();
@@ -242,7 +243,7 @@ impl Ansible {
     pub fn list_inventories(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<Vec<String>> {
         caller.require(Scope::Read)?;
         Ok(match project_id {
@@ -654,7 +655,7 @@ impl Ansible {
     pub fn list_run_views(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         limit: usize,
     ) -> AppResult<Vec<RunView>> {
         caller.require(Scope::Read)?;

@@ -110,13 +110,13 @@ impl Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Project;
+    use crate::domain::{Project, ProjectId};
 
     #[test]
     fn the_search_looks_at_name_repository_tenant_and_description() {
         let v = ProjectView {
             project: Project {
-                id: 1,
+                id: ProjectId(1),
                 name: "Payments API".into(),
                 repo_url: "git@github.com:acme/pay.git".into(),
                 default_branch: "main".into(),

@@ -303,7 +303,7 @@ fn build_plan(
             continue;
         };
         plan.projects.push(Project {
-            id,
+            id: id.into(),
             name,
             repo_url: text(&r, "repo_url").unwrap_or_default(),
             default_branch: opt_text(&r, "default_branch").unwrap_or_else(|| "main".into()),
@@ -316,8 +316,11 @@ fn build_plan(
             updated_at: updated(&r),
         });
     }
-    let project_tenant: HashMap<u64, u64> =
-        plan.projects.iter().map(|p| (p.id, p.tenant_id)).collect();
+    let project_tenant: HashMap<u64, u64> = plan
+        .projects
+        .iter()
+        .map(|p| (p.id.get(), p.tenant_id))
+        .collect();
     let mut providers: HashMap<u64, String> = HashMap::new();
     for r in read_table(db, "tenant_integrations")? {
         let (Some(id), Some(tenant_id)) = (int(&r, "id"), int(&r, "tenant_id")) else {
@@ -374,7 +377,7 @@ fn build_plan(
         link_info.insert(id, (project_id, provider.clone()));
         plan.links.push(ProjectIntegration {
             id,
-            project_id,
+            project_id: project_id.into(),
             integration_id,
             external_identifier: text(&r, "external_identifier").unwrap_or_default(),
             config: match json(&r, "config") {
@@ -409,7 +412,7 @@ fn build_plan(
         plan.issues.push(ExternalIssue {
             id,
             project_integration_id: link,
-            project_id: *project_id,
+            project_id: (*project_id).into(),
             tenant_id: project_tenant.get(project_id).copied().unwrap_or(0),
             external_id: text(&r, "external_id").unwrap_or_default(),
             title: text(&r, "title").unwrap_or_default(),
@@ -750,7 +753,7 @@ impl Backups {
         }
         for p in &plan.projects {
             w.put_project(p)?;
-            bump("projects", p.id);
+            bump("projects", p.id.get());
         }
         for i in &plan.integrations {
             w.put_integration(i)?;

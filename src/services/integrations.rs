@@ -5,6 +5,7 @@
 use super::access::{Grants, project_for, tenant_for};
 use super::trackers::{AnyProvider, Conn, Provider};
 use crate::auth::Identity;
+use crate::domain::ProjectId;
 use crate::domain::Role;
 use crate::domain::access::Action;
 use crate::domain::issues::{
@@ -63,7 +64,7 @@ pub struct IntegrationInput {
 
 #[derive(Debug, Default, Clone)]
 pub struct LinkInput {
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub external_identifier: Option<String>,
     pub config: Option<Value>,
     /// `None` keeps, `Some("")` clears.
@@ -422,7 +423,7 @@ impl Trackers {
         &self,
         caller: &Identity,
         integration_id: Option<Id>,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<Vec<LinkView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
@@ -893,7 +894,7 @@ impl Trackers {
         integration_for(&self.store.read()?, caller, id, Action::Manage)?;
         let link = ProjectIntegration {
             id: 0,
-            project_id: 0,
+            project_id: ProjectId(0),
             integration_id: id,
             external_identifier: "test/test".into(),
             config: Value::Null,

@@ -6,6 +6,7 @@
 
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::ProjectId;
 use crate::domain::sessions::{
     AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
     tmux_name,
@@ -350,7 +351,7 @@ impl Sessions {
     pub async fn start_session(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         req: StartRequest,
     ) -> AppResult<Started> {
         caller.require(Scope::Write)?;
@@ -446,7 +447,7 @@ impl Sessions {
         let context_populated = match self.write_agent_context(caller, &ws, req.issue_id).await {
             Ok(w) => w.issue,
             Err(e) => {
-                tracing::warn!(project = project_id, error = %e, "agent context file not written");
+                tracing::warn!(project = project_id.get(), error = %e, "agent context file not written");
                 false
             }
         };
@@ -714,7 +715,7 @@ impl Sessions {
     pub fn list_sessions(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         active_only: bool,
         all_users: bool,
         limit: usize,
@@ -745,7 +746,7 @@ impl Sessions {
     pub async fn live_sessions(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         all_users: bool,
     ) -> AppResult<Vec<LiveSession>> {
         self.session_overview(caller, project_id, true, all_users, 500)
@@ -757,7 +758,7 @@ impl Sessions {
     pub async fn session_overview(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         active_only: bool,
         all_users: bool,
         limit: usize,
@@ -770,7 +771,7 @@ impl Sessions {
     async fn overview_of(&self, rows: Vec<AiSession>) -> AppResult<Vec<LiveSession>> {
         let (names, titles) = {
             let r = self.store.read()?;
-            let mut names: std::collections::HashMap<Id, String> = Default::default();
+            let mut names: std::collections::HashMap<ProjectId, String> = Default::default();
             let mut titles: std::collections::HashMap<Id, String> = Default::default();
             for s in &rows {
                 if !names.contains_key(&s.project_id)

@@ -5,6 +5,7 @@
 use super::git::Git;
 use super::sshclient::{fingerprint, key_line, probe_host_key};
 use crate::auth::Identity;
+use crate::domain::ProjectId;
 use crate::domain::rules::validate_name;
 use crate::domain::ssh::{HostCheck, check_host, host_label, key_body, sh_quote, ssh_target};
 use crate::domain::{Id, KnownHost, Project, SshKey};
@@ -29,7 +30,7 @@ pub struct SshKeyView {
     pub key: SshKey,
     pub tenant_name: Option<String>,
     /// Projects that use this key explicitly (id, name).
-    pub projects: Vec<(Id, String)>,
+    pub projects: Vec<(ProjectId, String)>,
 }
 
 #[derive(Default)]
@@ -245,7 +246,7 @@ impl Git {
     pub fn set_project_ssh_key(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         key_id: Option<Id>,
     ) -> AppResult<()> {
         caller.require(crate::domain::Scope::Write)?;

@@ -7,6 +7,7 @@ use super::integrations::Trackers;
 use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
+use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::{Id, Project, ProjectIntegration, Scope, SyncRun, TenantIntegration};
 use crate::error::{AppError, AppResult};
@@ -40,14 +41,14 @@ impl SyncLocks {
 pub struct SyncRequest {
     pub tenant_id: Option<Id>,
     pub integration_id: Option<Id>,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub force_full: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct SyncOutcome {
     pub project_integration_id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub project_name: String,
     pub tenant_name: String,
     pub provider: String,
@@ -137,7 +138,7 @@ impl Trackers {
     async fn sync_link(&self, link_id: Id, force_full: bool, trigger: &str) -> SyncOutcome {
         let mut outcome = SyncOutcome {
             project_integration_id: link_id,
-            project_id: 0,
+            project_id: ProjectId(0),
             project_name: String::new(),
             tenant_name: String::new(),
             provider: String::new(),

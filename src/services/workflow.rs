@@ -6,6 +6,7 @@ use super::git::WorkspaceStatus;
 use super::issues::IssueView;
 use super::sessions::Sessions;
 use crate::auth::Identity;
+use crate::domain::ProjectId;
 use crate::domain::{Comment, Id, ProjectIntegration, Scope};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
@@ -28,7 +29,7 @@ pub struct Submitted {
 
 pub struct SubmitRequest {
     pub issue_id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub message: String,
     pub files: Vec<String>,
     pub comment: Option<String>,

@@ -11,6 +11,7 @@ use super::tables::*;
 use super::{
     WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, next_id, put_row,
 };
+use crate::domain::ProjectId;
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
@@ -24,7 +25,7 @@ const GLOBAL_CONTEXT_ID: &str = "agents.global_context.id";
 /// A project's instructions: `settings["agents.project_context.<project id>"]`.
 const PROJECT_CONTEXT_PREFIX: &str = "agents.project_context.";
 
-fn project_context_key(project_id: Id) -> String {
+fn project_context_key(project_id: ProjectId) -> String {
     format!("{PROJECT_CONTEXT_PREFIX}{project_id}")
 }
 
@@ -59,14 +60,14 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A project's links, in id order.
-    fn links_of_project(&self, project_id: Id) -> AppResult<Vec<ProjectIntegration>> {
+    fn links_of_project(&self, project_id: ProjectId) -> AppResult<Vec<ProjectIntegration>> {
         self.rows_at(
             PROJECT_INTEGRATIONS,
             self.ids(PROJECT_INTEGRATIONS_BY_PROJECT, project_id)?,
         )
     }
 
-    fn link_count_of_project(&self, project_id: Id) -> AppResult<u64> {
+    fn link_count_of_project(&self, project_id: ProjectId) -> AppResult<u64> {
         self.id_count(PROJECT_INTEGRATIONS_BY_PROJECT, project_id)
     }
 
@@ -120,7 +121,7 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A project's agent instructions row.
-    fn project_context<T: DeserializeOwned>(&self, project_id: Id) -> AppResult<Option<T>> {
+    fn project_context<T: DeserializeOwned>(&self, project_id: ProjectId) -> AppResult<Option<T>> {
         self.keyed_row(SETTINGS, &project_context_key(project_id))
     }
 }
@@ -276,7 +277,11 @@ impl WriteTxn {
     }
 
     /// Save a project's agent instructions row.
-    pub fn put_project_context<T: Serialize>(&self, project_id: Id, row: &T) -> AppResult<()> {
+    pub fn put_project_context<T: Serialize>(
+        &self,
+        project_id: ProjectId,
+        row: &T,
+    ) -> AppResult<()> {
         let bytes = encode(row)?;
         self.open_table(SETTINGS)?
             .insert(project_context_key(project_id).as_str(), bytes.as_slice())?;
@@ -284,7 +289,7 @@ impl WriteTxn {
     }
 
     /// Remove a project's agent instructions (none is fine).
-    pub fn delete_project_context(&self, project_id: Id) -> AppResult<()> {
+    pub fn delete_project_context(&self, project_id: ProjectId) -> AppResult<()> {
         self.open_table(SETTINGS)?
             .remove(project_context_key(project_id).as_str())?;
         Ok(())
@@ -323,7 +328,7 @@ mod tests {
         }
     }
 
-    fn link(id: Id, project_id: Id, integration_id: Id) -> ProjectIntegration {
+    fn link(id: Id, project_id: ProjectId, integration_id: Id) -> ProjectIntegration {
         let now = crate::domain::model::now();
         ProjectIntegration {
             id,
@@ -340,7 +345,7 @@ mod tests {
         }
     }
 
-    fn issue(id: Id, link_id: Id, project_id: Id, tenant_id: Id) -> ExternalIssue {
+    fn issue(id: Id, link_id: Id, project_id: ProjectId, tenant_id: Id) -> ExternalIssue {
         let now = crate::domain::model::now();
         ExternalIssue {
             id,
@@ -383,24 +388,24 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
         w.put_integration(&integration(1, 1)).unwrap();
-        let l = link(1, 7, 1);
+        let l = link(1, ProjectId(7), 1);
         w.put_link(&l).unwrap();
-        w.put_link(&link(2, 8, 1)).unwrap();
-        w.seed_issue(&issue(1, 1, 7, 1)).unwrap();
-        w.seed_issue(&issue(2, 1, 7, 1)).unwrap();
-        assert_eq!(w.links_of_project(7).unwrap(), vec![l.clone()]);
+        w.put_link(&link(2, ProjectId(8), 1)).unwrap();
+        w.seed_issue(&issue(1, 1, ProjectId(7), 1)).unwrap();
+        w.seed_issue(&issue(2, 1, ProjectId(7), 1)).unwrap();
+        assert_eq!(w.links_of_project(ProjectId(7)).unwrap(), vec![l.clone()]);
         assert_eq!(w.link_count_of_integration(1).unwrap(), 2);
         assert_eq!(w.issue_count_of_link(1).unwrap(), 2);
         w.delete_link(&l).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert!(r.get_link(1).unwrap().is_none());
-        assert!(r.links_of_project(7).unwrap().is_empty());
+        assert!(r.links_of_project(ProjectId(7)).unwrap().is_empty());
         assert_eq!(r.link_count_of_integration(1).unwrap(), 1);
         assert_eq!(r.issue_count_of_link(1).unwrap(), 0);
         assert_eq!(crate::store::table_len(&r, ISSUES).unwrap(), 0);
         assert!(
-            crate::store::multi_ids(&r, ISSUES_BY_PROJECT, 7)
+            crate::store::multi_ids(&r, ISSUES_BY_PROJECT, 7u64)
                 .unwrap()
                 .is_empty()
         );
@@ -413,8 +418,8 @@ mod tests {
         let w = s.write().unwrap();
         w.put_integration(&integration(1, 1)).unwrap();
         w.put_integration(&integration(2, 1)).unwrap();
-        w.put_link(&link(1, 7, 1)).unwrap();
-        w.put_link(&link(2, 7, 2)).unwrap();
+        w.put_link(&link(1, ProjectId(7), 1)).unwrap();
+        w.put_link(&link(2, ProjectId(7), 2)).unwrap();
         w.put_credential(&credential(1, 5, 1)).unwrap();
         w.put_credential(&credential(2, 5, 2)).unwrap();
         w.delete_integration(1).unwrap();
@@ -464,13 +469,16 @@ mod tests {
         assert!(w.delete_global_context().unwrap());
         assert!(!w.delete_global_context().unwrap());
         assert_eq!(w.global_context_id().unwrap(), None);
-        w.put_project_context(9, &"p".to_string()).unwrap();
+        w.put_project_context(ProjectId(9), &"p".to_string())
+            .unwrap();
         assert_eq!(
-            w.project_context::<String>(9).unwrap().as_deref(),
+            w.project_context::<String>(ProjectId(9))
+                .unwrap()
+                .as_deref(),
             Some("p")
         );
-        w.delete_project_context(9).unwrap();
-        assert_eq!(w.project_context::<String>(9).unwrap(), None);
+        w.delete_project_context(ProjectId(9)).unwrap();
+        assert_eq!(w.project_context::<String>(ProjectId(9)).unwrap(), None);
         w.commit().unwrap();
     }
 }

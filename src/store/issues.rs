@@ -5,6 +5,7 @@
 
 use super::tables::*;
 use super::{ReadTxn, WriteTxn, decode, encode, next_id};
+use crate::domain::ProjectId;
 use crate::domain::issues::{
     IssueFilter, IssueSort, IssueView, normalize_status, provider_filter, status_filter_key,
 };
@@ -73,7 +74,7 @@ impl WriteTxn {
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
             .insert(issue.project_integration_id, issue.id)?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .insert(issue.project_id, issue.id)?;
+            .insert(issue.project_id.get(), issue.id)?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
             .insert(issue.tenant_id, issue.id)?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
@@ -132,7 +133,7 @@ impl WriteTxn {
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
             .remove(issue.project_integration_id, issue.id)?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .remove(issue.project_id, issue.id)?;
+            .remove(issue.project_id.get(), issue.id)?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
             .remove(issue.tenant_id, issue.id)?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
@@ -215,7 +216,7 @@ impl ReadTxn {
     /// where a new issue of the project goes.
     pub fn issue_target(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         integration_id: Id,
     ) -> AppResult<(Option<TenantIntegration>, Option<ProjectIntegration>)> {
         let integ: Option<TenantIntegration> = {
@@ -226,7 +227,7 @@ impl ReadTxn {
         let links = self.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?;
         let rows = self.open_table(PROJECT_INTEGRATIONS)?;
         let mut found = None;
-        for id in links.get(project_id)? {
+        for id in links.get(project_id.get())? {
             if let Some(v) = rows.get(id?.value())? {
                 let l: ProjectIntegration = decode(v.value())?;
                 if l.integration_id == integration_id {
@@ -273,7 +274,7 @@ impl ReadTxn {
     pub fn plan_issues(
         self,
         f: &IssueFilter,
-        visible: Option<BTreeSet<Id>>,
+        visible: Option<BTreeSet<ProjectId>>,
         caller: Id,
     ) -> AppResult<IssueListing> {
         let r = self;
@@ -310,7 +311,7 @@ impl ReadTxn {
         if let Some(p) = f.project_id {
             let known = match &visible {
                 Some(vis) => vis.contains(&p),
-                None => r.open_table(PROJECTS)?.get(p)?.is_some(),
+                None => r.open_table(PROJECTS)?.get(p.get())?.is_some(),
             };
             if !known {
                 return Err(AppError::NotFound(format!(
@@ -382,7 +383,7 @@ impl ReadTxn {
             // Checked above: the caller sees this project.
             residual.project_id = None;
             residual.visible = None;
-            Source::Index(ISSUES_BY_PROJECT, p)
+            Source::Index(ISSUES_BY_PROJECT, p.get())
         } else if let Some(links) = &link_filter {
             residual.links = None;
             Source::Ids(ids_under(
@@ -391,7 +392,10 @@ impl ReadTxn {
             )?)
         } else if let Some(vis) = &visible {
             residual.visible = None;
-            Source::Ids(ids_under(ISSUES_BY_PROJECT, &mut vis.iter().copied())?)
+            Source::Ids(ids_under(
+                ISSUES_BY_PROJECT,
+                &mut vis.iter().map(|p| p.get()),
+            )?)
         } else if let Some(t) = f.tenant_id {
             residual.tenant_id = None;
             Source::Index(ISSUES_BY_TENANT, t)
@@ -446,7 +450,7 @@ pub struct IssueNames {
     links: HashMap<Id, Option<(String, Id, String)>>,
     /// integration id -> (provider, id, name); many links share one integration.
     integrations: HashMap<Id, Option<(String, Id, String)>>,
-    projects: HashMap<Id, String>,
+    projects: HashMap<ProjectId, String>,
     tenants: HashMap<Id, String>,
 }
 
@@ -500,7 +504,7 @@ impl IssueNames {
         let project_name = match self.projects.get(&issue.project_id) {
             Some(n) => n.clone(),
             None => {
-                let n = name_in(&self.projects_t, issue.project_id)?;
+                let n = name_in(&self.projects_t, issue.project_id.get())?;
                 self.projects.insert(issue.project_id, n.clone());
                 n
             }
@@ -536,7 +540,7 @@ impl IssueNames {
 struct ListedIssue {
     id: Id,
     project_integration_id: Id,
-    project_id: Id,
+    project_id: ProjectId,
     tenant_id: Id,
     external_id: String,
     title: String,
@@ -603,10 +607,10 @@ enum Source {
 #[derive(Default)]
 struct Residual {
     status: Option<String>,
-    project_id: Option<Id>,
+    project_id: Option<ProjectId>,
     tenant_id: Option<Id>,
     links: Option<HashSet<Id>>,
-    visible: Option<BTreeSet<Id>>,
+    visible: Option<BTreeSet<ProjectId>>,
     assignee: Option<String>,
     /// `assignee=me`: the caller's mapped tracker identities (lower case).
     mine: Option<Vec<String>>,
@@ -824,7 +828,7 @@ mod tests {
     fn issue(
         id: Id,
         link: Id,
-        project_id: Id,
+        project_id: ProjectId,
         tenant_id: Id,
         external_id: &str,
         title: &str,
@@ -896,7 +900,7 @@ mod tests {
             issue(
                 1,
                 1000,
-                10,
+                ProjectId(10),
                 1,
                 "1",
                 "Login fails",
@@ -907,7 +911,7 @@ mod tests {
             issue(
                 2,
                 1000,
-                10,
+                ProjectId(10),
                 1,
                 "2",
                 "Crash on start",
@@ -918,7 +922,7 @@ mod tests {
             issue(
                 3,
                 1001,
-                11,
+                ProjectId(11),
                 1,
                 "3",
                 "Add search",
@@ -929,7 +933,7 @@ mod tests {
             issue(
                 4,
                 2000,
-                20,
+                ProjectId(20),
                 2,
                 "OPS-1",
                 "Disk full",
@@ -937,11 +941,21 @@ mod tests {
                 Some(("Carol", "acc-carol")),
                 &["ops"],
             ),
-            issue(5, 2000, 20, 2, "OPS-2", "No status here", None, None, &[]),
+            issue(
+                5,
+                2000,
+                ProjectId(20),
+                2,
+                "OPS-2",
+                "No status here",
+                None,
+                None,
+                &[],
+            ),
             issue(
                 6,
                 1001,
-                11,
+                ProjectId(11),
                 1,
                 "4",
                 "Search speed",
@@ -959,7 +973,7 @@ mod tests {
 
     /// The ids listed and the total, as the caller (user 7) who sees `visible`.
     fn list(fx: &Fixture, f: &IssueFilter, visible: Option<&[Id]>) -> (Vec<Id>, usize) {
-        let visible = visible.map(|v| v.iter().copied().collect());
+        let visible = visible.map(|v| v.iter().map(|&p| ProjectId(p)).collect());
         let listing = fx.store.read().unwrap().plan_issues(f, visible, 7).unwrap();
         let mut ids = Vec::new();
         let counts = listing
@@ -1040,12 +1054,12 @@ mod tests {
             project_id: Some(p),
             ..Default::default()
         };
-        assert_eq!(all(&fx, project(11)), [3, 6]);
+        assert_eq!(all(&fx, project(ProjectId(11))), [3, 6]);
         let err = fx
             .store
             .read()
             .unwrap()
-            .plan_issues(&project(99), None, 7)
+            .plan_issues(&project(ProjectId(99)), None, 7)
             .err()
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
@@ -1060,7 +1074,7 @@ mod tests {
         };
         assert_eq!(all(&fx, open_in_alpha), [1, 6]);
         let closed_in_web = IssueFilter {
-            project_id: Some(10),
+            project_id: Some(ProjectId(10)),
             ..by_status("closed")
         };
         assert_eq!(all(&fx, closed_in_web), [2]);
@@ -1085,7 +1099,7 @@ mod tests {
                 gitlab_username: None,
                 jira_account_id: Some("acc-carol".into()),
             };
-            put_row(&w, IDENTITY_MAP, 7, &m).unwrap();
+            put_row(&w, IDENTITY_MAP, 7u64, &m).unwrap();
             w.commit().unwrap();
         }
         assert_eq!(all(&fx, assignee("Me")), [1, 4, 6]);
@@ -1165,18 +1179,18 @@ mod tests {
         };
         assert_eq!(list(&fx, &github, Some(vis)), (vec![1, 2], 2));
         let web = IssueFilter {
-            project_id: Some(10),
+            project_id: Some(ProjectId(10)),
             ..Default::default()
         };
         assert_eq!(list(&fx, &web, Some(vis)), (vec![1, 2], 2));
         // A project the caller cannot see is "not found", like one that does not exist.
         let api = IssueFilter {
-            project_id: Some(11),
+            project_id: Some(ProjectId(11)),
             ..Default::default()
         };
         let r = fx.store.read().unwrap();
         let err = r
-            .plan_issues(&api, Some(vis.iter().copied().collect()), 7)
+            .plan_issues(&api, Some(vis.iter().map(|&p| ProjectId(p)).collect()), 7)
             .err()
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
@@ -1295,7 +1309,7 @@ mod tests {
         drop(r);
         assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
         let web = IssueFilter {
-            project_id: Some(10),
+            project_id: Some(ProjectId(10)),
             ..Default::default()
         };
         assert_eq!(all(&fx, web), [1]);
@@ -1317,9 +1331,9 @@ mod tests {
     fn issue_target_finds_the_projects_link() {
         let fx = fixture();
         let r = fx.store.read().unwrap();
-        let (i, l) = r.issue_target(11, 100).unwrap();
+        let (i, l) = r.issue_target(ProjectId(11), 100).unwrap();
         assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(100), Some(1001)));
-        let (i, l) = r.issue_target(11, 200).unwrap();
+        let (i, l) = r.issue_target(ProjectId(11), 200).unwrap();
         assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(200), None));
         let issue = r.get_issue(4).unwrap().unwrap();
         assert_eq!(r.issue_link(&issue).unwrap().map(|l| l.id), Some(2000));

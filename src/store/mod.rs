@@ -291,6 +291,12 @@ pub(in crate::store) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AppEr
     serde_json::to_vec(value).map_err(|e| AppError::Internal(format!("cannot encode row: {e}")))
 }
 
+/// Typed ids from an index's bare keys (the tables are keyed by `u64`; entity methods answer
+/// `ProjectId`, …).
+pub(in crate::store) fn typed<I: From<u64>>(ids: Vec<u64>) -> Vec<I> {
+    ids.into_iter().map(I::from).collect()
+}
+
 /// Allocate the next id of a table (ids are never reused, even after deletes).
 pub(in crate::store) fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppError> {
     let mut seq = w.open_table(SEQ)?;
@@ -302,8 +308,9 @@ pub(in crate::store) fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppErr
 pub(in crate::store) fn get_row<T: DeserializeOwned>(
     r: &ReadTxn,
     def: RowTable,
-    id: u64,
+    id: impl Into<u64>,
 ) -> Result<Option<T>, AppError> {
+    let id: u64 = id.into();
     let t = r.open_table(def)?;
     let v = t.get(id)?;
     v.map(|v| decode(v.value())).transpose()
@@ -312,8 +319,9 @@ pub(in crate::store) fn get_row<T: DeserializeOwned>(
 pub(in crate::store) fn get_row_w<T: DeserializeOwned>(
     w: &WriteTxn,
     def: RowTable,
-    id: u64,
+    id: impl Into<u64>,
 ) -> Result<Option<T>, AppError> {
+    let id: u64 = id.into();
     let t = w.open_table(def)?;
     let v = t.get(id)?;
     v.map(|v| decode(v.value())).transpose()
@@ -322,9 +330,17 @@ pub(in crate::store) fn get_row_w<T: DeserializeOwned>(
 /// Reads that work the same inside a read or a write transaction (store-internal: the entity
 /// reads are built on them; outside `store` no table can be named to pass them).
 pub trait Reader {
-    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError>;
-    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError>;
-    fn rows<T: DeserializeOwned>(&self, def: RowTable, ids: Vec<u64>) -> Result<Vec<T>, AppError> {
+    fn row<T: DeserializeOwned>(
+        &self,
+        def: RowTable,
+        id: impl Into<u64>,
+    ) -> Result<Option<T>, AppError>;
+    fn ids(&self, def: MultiIndex, key: impl Into<u64>) -> Result<Vec<u64>, AppError>;
+    fn rows<T: DeserializeOwned, I: Into<u64>>(
+        &self,
+        def: RowTable,
+        ids: Vec<I>,
+    ) -> Result<Vec<T>, AppError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(v) = self.row(def, id)? {
@@ -336,19 +352,27 @@ pub trait Reader {
 }
 
 impl Reader for ReadTxn {
-    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
+    fn row<T: DeserializeOwned>(
+        &self,
+        def: RowTable,
+        id: impl Into<u64>,
+    ) -> Result<Option<T>, AppError> {
         get_row(self, def, id)
     }
-    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+    fn ids(&self, def: MultiIndex, key: impl Into<u64>) -> Result<Vec<u64>, AppError> {
         multi_ids(self, def, key)
     }
 }
 
 impl Reader for WriteTxn {
-    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
+    fn row<T: DeserializeOwned>(
+        &self,
+        def: RowTable,
+        id: impl Into<u64>,
+    ) -> Result<Option<T>, AppError> {
         get_row_w(self, def, id)
     }
-    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+    fn ids(&self, def: MultiIndex, key: impl Into<u64>) -> Result<Vec<u64>, AppError> {
         multi_ids_w(self, def, key)
     }
 }
@@ -356,16 +380,22 @@ impl Reader for WriteTxn {
 pub(in crate::store) fn put_row<T: Serialize>(
     w: &WriteTxn,
     def: RowTable,
-    id: u64,
+    id: impl Into<u64>,
     value: &T,
 ) -> Result<(), AppError> {
+    let id: u64 = id.into();
     let bytes = encode(value)?;
     let mut t = w.open_table(def)?;
     t.insert(id, bytes.as_slice())?;
     Ok(())
 }
 
-pub(in crate::store) fn delete_row(w: &WriteTxn, def: RowTable, id: u64) -> Result<(), AppError> {
+pub(in crate::store) fn delete_row(
+    w: &WriteTxn,
+    def: RowTable,
+    id: impl Into<u64>,
+) -> Result<(), AppError> {
+    let id: u64 = id.into();
     let mut t = w.open_table(def)?;
     t.remove(id)?;
     Ok(())
@@ -375,8 +405,9 @@ pub(in crate::store) fn index_set(
     w: &WriteTxn,
     def: IndexTable,
     key: &str,
-    id: u64,
+    id: impl Into<u64>,
 ) -> Result<(), AppError> {
+    let id: u64 = id.into();
     let mut t = w.open_table(def)?;
     t.insert(key, id)?;
     Ok(())
@@ -395,8 +426,9 @@ pub(in crate::store) fn index_del(
 pub(in crate::store) fn multi_ids(
     r: &ReadTxn,
     def: MultiIndex,
-    key: u64,
+    key: impl Into<u64>,
 ) -> Result<Vec<u64>, AppError> {
+    let key: u64 = key.into();
     let t = r.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -408,8 +440,9 @@ pub(in crate::store) fn multi_ids(
 pub(in crate::store) fn multi_ids_w(
     w: &WriteTxn,
     def: MultiIndex,
-    key: u64,
+    key: impl Into<u64>,
 ) -> Result<Vec<u64>, AppError> {
+    let key: u64 = key.into();
     let t = w.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -421,9 +454,11 @@ pub(in crate::store) fn multi_ids_w(
 pub(in crate::store) fn multi_add(
     w: &WriteTxn,
     def: MultiIndex,
-    key: u64,
-    id: u64,
+    key: impl Into<u64>,
+    id: impl Into<u64>,
 ) -> Result<(), AppError> {
+    let key: u64 = key.into();
+    let id: u64 = id.into();
     let mut t = w.open_multimap_table(def)?;
     t.insert(key, id)?;
     Ok(())
@@ -432,9 +467,11 @@ pub(in crate::store) fn multi_add(
 pub(in crate::store) fn multi_del(
     w: &WriteTxn,
     def: MultiIndex,
-    key: u64,
-    id: u64,
+    key: impl Into<u64>,
+    id: impl Into<u64>,
 ) -> Result<(), AppError> {
+    let key: u64 = key.into();
+    let id: u64 = id.into();
     let mut t = w.open_multimap_table(def)?;
     t.remove(key, id)?;
     Ok(())
@@ -492,6 +529,7 @@ pub mod ops;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ProjectId;
 
     #[test]
     fn open_creates_every_table_and_records_the_schema_version() {
@@ -530,7 +568,7 @@ mod tests {
         let w = s.write().unwrap();
         for id in [1, 2] {
             w.put_project(&Project {
-                id,
+                id: ProjectId(id),
                 name: format!("p{id}"),
                 repo_url: String::new(),
                 default_branch: "main".into(),
@@ -549,7 +587,7 @@ mod tests {
         let mine = w.memberships_of_user(7).unwrap();
         assert_eq!(mine.len(), 2);
         assert!(mine.iter().all(|m| m.role == Role::Maintainer));
-        assert_eq!(w.project_members(2).unwrap().len(), 1);
+        assert_eq!(w.project_members(ProjectId(2)).unwrap().len(), 1);
         w.commit().unwrap();
         let r = s.read().unwrap();
         let counts = r.row_counts().unwrap();

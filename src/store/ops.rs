@@ -337,7 +337,7 @@ mod tests {
         w.put_ssh_key(&key(2, 7, None)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7).unwrap(), vec![1, 2]);
+        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![1, 2]);
         assert_eq!(r.ssh_keys_of_tenant(3).unwrap().len(), 1);
         drop(r);
 
@@ -346,8 +346,8 @@ mod tests {
         w.put_ssh_key(&key(1, 8, Some(4))).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7).unwrap(), vec![2]);
-        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8).unwrap(), vec![1]);
+        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![2]);
+        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap(), vec![1]);
         assert!(r.ssh_keys_of_tenant(3).unwrap().is_empty());
         assert_eq!(r.ssh_keys_of_tenant(4).unwrap()[0].id, 1);
         drop(r);
@@ -358,7 +358,7 @@ mod tests {
         assert!(w.delete_ssh_key(1).unwrap().is_none());
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8).unwrap().is_empty());
+        assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap().is_empty());
         assert!(r.ssh_keys_of_tenant(4).unwrap().is_empty());
         assert_eq!(r.ssh_keys().unwrap().len(), 1);
     }
@@ -377,7 +377,7 @@ mod tests {
         .unwrap();
         put_row(&w, PROJECTS, p.id, &p).unwrap();
         w.delete_ssh_key(1).unwrap();
-        let p: Project = w.row(PROJECTS, 5).unwrap().unwrap();
+        let p: Project = w.row(PROJECTS, 5u64).unwrap().unwrap();
         assert_eq!(p.ssh_key_id, None);
     }
 
@@ -396,11 +396,11 @@ mod tests {
         w.put_ai_session(&session(7, 3)).unwrap();
         // Writing the same row again adds nothing.
         w.put_ai_session(&session(7, 3)).unwrap();
-        assert_eq!(w.ids(AI_SESSIONS_BY_USER, 7).unwrap(), vec![1]);
+        assert_eq!(w.ids(AI_SESSIONS_BY_USER, 7u64).unwrap(), vec![1]);
         w.put_ai_session(&session(8, 4)).unwrap();
-        assert!(w.ids(AI_SESSIONS_BY_USER, 7).unwrap().is_empty());
-        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 3).unwrap().is_empty());
-        assert_eq!(w.ids(AI_SESSIONS_BY_PROJECT, 4).unwrap(), vec![1]);
+        assert!(w.ids(AI_SESSIONS_BY_USER, 7u64).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 3u64).unwrap().is_empty());
+        assert_eq!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap(), vec![1]);
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.ai_sessions_of_user(8).unwrap().len(), 1);
@@ -411,8 +411,8 @@ mod tests {
         let w = s.write().unwrap();
         w.delete_ai_session(1).unwrap();
         w.delete_ai_session(1).unwrap();
-        assert!(w.ids(AI_SESSIONS_BY_USER, 8).unwrap().is_empty());
-        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_USER, 8u64).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap().is_empty());
         assert!(w.ai_sessions().unwrap().is_empty());
     }
 

@@ -10,9 +10,9 @@ use super::integrations::IntegrationReads;
 use super::tables::*;
 use super::{
     WriteTxn, delete_row, get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w,
-    next_id, put_row,
+    next_id, put_row, typed,
 };
-use crate::domain::{Id, Membership, Project, SshKey, Tenant};
+use crate::domain::{Id, Membership, Project, ProjectId, SshKey, Tenant};
 use crate::error::AppResult;
 
 /// Reads of tenants, projects and memberships (in a read or a write transaction).
@@ -40,7 +40,7 @@ pub trait TenancyReads: Lookup {
         self.rows_at(TENANTS, ids)
     }
 
-    fn get_project(&self, id: Id) -> AppResult<Option<Project>> {
+    fn get_project(&self, id: ProjectId) -> AppResult<Option<Project>> {
         self.row(PROJECTS, id)
     }
 
@@ -54,12 +54,12 @@ pub trait TenancyReads: Lookup {
     }
 
     /// The projects with these ids that exist, in the order given.
-    fn projects_by_ids(&self, ids: impl IntoIterator<Item = Id>) -> AppResult<Vec<Project>> {
+    fn projects_by_ids(&self, ids: impl IntoIterator<Item = ProjectId>) -> AppResult<Vec<Project>> {
         self.rows_at(PROJECTS, ids.into_iter().collect())
     }
 
-    fn project_ids_in_tenant(&self, tenant_id: Id) -> AppResult<Vec<Id>> {
-        self.ids(PROJECTS_BY_TENANT, tenant_id)
+    fn project_ids_in_tenant(&self, tenant_id: Id) -> AppResult<Vec<ProjectId>> {
+        Ok(typed(self.ids(PROJECTS_BY_TENANT, tenant_id)?))
     }
 
     /// A tenant's projects, in id order.
@@ -72,8 +72,8 @@ pub trait TenancyReads: Lookup {
     }
 
     /// Ids of the projects a user owns.
-    fn project_ids_of_owner(&self, user_id: Id) -> AppResult<Vec<Id>> {
-        self.ids(PROJECTS_BY_OWNER, user_id)
+    fn project_ids_of_owner(&self, user_id: Id) -> AppResult<Vec<ProjectId>> {
+        Ok(typed(self.ids(PROJECTS_BY_OWNER, user_id)?))
     }
 
     /// A user's memberships (tenant and project ones), in id order.
@@ -85,7 +85,7 @@ pub trait TenancyReads: Lookup {
         self.rows_at(MEMBERSHIPS, self.ids(MEMBERSHIPS_BY_TENANT, tenant_id)?)
     }
 
-    fn project_members(&self, project_id: Id) -> AppResult<Vec<Membership>> {
+    fn project_members(&self, project_id: ProjectId) -> AppResult<Vec<Membership>> {
         self.rows_at(MEMBERSHIPS, self.ids(MEMBERSHIPS_BY_PROJECT, project_id)?)
     }
 
@@ -105,8 +105,8 @@ impl WriteTxn {
     }
 
     /// A new project id.
-    pub fn new_project_id(&self) -> AppResult<Id> {
-        next_id(self, "projects")
+    pub fn new_project_id(&self) -> AppResult<ProjectId> {
+        next_id(self, "projects").map(ProjectId)
     }
 
     /// A new membership id.
@@ -180,19 +180,19 @@ impl WriteTxn {
             self.delete_link(&link)?;
         }
         self.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         for sid in multi_ids_w(self, AI_SESSIONS_BY_PROJECT, p.id)? {
             self.delete_ai_session(sid)?;
         }
         self.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         for m in self.project_members(p.id)? {
             self.delete_membership(&m)?;
         }
         self.open_multimap_table(MEMBERSHIPS_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         self.delete_project_context(p.id)?;
         multi_del(self, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
         multi_del(self, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
@@ -252,7 +252,7 @@ mod tests {
     fn project(id: Id, tenant_id: Id, owner_id: Id) -> Project {
         let now = crate::domain::model::now();
         Project {
-            id,
+            id: ProjectId(id),
             name: format!("p{id}"),
             repo_url: "https://example.com/r.git".into(),
             default_branch: "main".into(),
@@ -270,7 +270,7 @@ mod tests {
         id: Id,
         user_id: Id,
         tenant_id: Option<Id>,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> Membership {
         let now = crate::domain::model::now();
         Membership {
@@ -285,7 +285,7 @@ mod tests {
     }
 
     fn ids(ps: Vec<Project>) -> Vec<Id> {
-        ps.into_iter().map(|p| p.id).collect()
+        ps.into_iter().map(|p| p.id.get()).collect()
     }
 
     #[test]
@@ -327,20 +327,21 @@ mod tests {
         w.put_project(&p).unwrap();
         assert_eq!(ids(w.projects_in_tenant(1).unwrap()), vec![2]);
         assert_eq!(ids(w.projects_in_tenant(2).unwrap()), vec![1]);
-        assert_eq!(w.project_ids_of_owner(10).unwrap(), vec![2]);
-        assert_eq!(w.project_ids_of_owner(11).unwrap(), vec![1]);
+        assert_eq!(w.project_ids_of_owner(10).unwrap(), vec![ProjectId(2)]);
+        assert_eq!(w.project_ids_of_owner(11).unwrap(), vec![ProjectId(1)]);
         w.commit().unwrap();
 
         let w = s.write().unwrap();
-        w.put_membership(&membership(1, 10, None, Some(1))).unwrap();
+        w.put_membership(&membership(1, 10, None, Some(ProjectId(1))))
+            .unwrap();
         w.put_setting("agents.project_context.1", &"x").unwrap();
         w.delete_project(&p).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(r.get_project(1).unwrap().is_none());
+        assert!(r.get_project(ProjectId(1)).unwrap().is_none());
         assert!(r.projects_in_tenant(2).unwrap().is_empty());
         assert!(r.project_ids_of_owner(11).unwrap().is_empty());
-        assert!(r.project_members(1).unwrap().is_empty());
+        assert!(r.project_members(ProjectId(1)).unwrap().is_empty());
         assert!(r.memberships_of_user(10).unwrap().is_empty());
         assert!(
             r.setting::<String>("agents.project_context.1")
@@ -356,7 +357,7 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
         let t = membership(w.new_membership_id().unwrap(), 5, Some(1), None);
-        let p = membership(w.new_membership_id().unwrap(), 5, None, Some(3));
+        let p = membership(w.new_membership_id().unwrap(), 5, None, Some(ProjectId(3)));
         w.put_membership(&t).unwrap();
         w.put_membership(&p).unwrap();
         assert_eq!(w.memberships_of_user(5).unwrap().len(), 2);
@@ -367,10 +368,13 @@ mod tests {
         // A role change keeps the entries; moving a row moves them.
         let mut moved = p.clone();
         moved.role = Role::Maintainer;
-        moved.project_id = Some(4);
+        moved.project_id = Some(ProjectId(4));
         w.put_membership(&moved).unwrap();
-        assert!(w.project_members(3).unwrap().is_empty());
-        assert_eq!(w.project_members(4).unwrap(), vec![moved.clone()]);
+        assert!(w.project_members(ProjectId(3)).unwrap().is_empty());
+        assert_eq!(
+            w.project_members(ProjectId(4)).unwrap(),
+            vec![moved.clone()]
+        );
         assert_eq!(w.memberships_of_user(5).unwrap(), vec![moved]);
         w.commit().unwrap();
     }
@@ -385,7 +389,8 @@ mod tests {
         w.put_project(&project(1, 1, 10)).unwrap();
         w.put_project(&project(2, 2, 10)).unwrap();
         w.put_membership(&membership(1, 10, Some(1), None)).unwrap();
-        w.put_membership(&membership(2, 10, None, Some(1))).unwrap();
+        w.put_membership(&membership(2, 10, None, Some(ProjectId(1))))
+            .unwrap();
         w.put_membership(&membership(3, 10, Some(2), None)).unwrap();
         let now = crate::domain::model::now();
         let key = |id: Id, tenant_id: Option<Id>| SshKey {
@@ -407,7 +412,7 @@ mod tests {
         assert!(r.get_tenant(1).unwrap().is_none());
         assert_eq!(r.tenant_id_by_name("a").unwrap(), None);
         assert_eq!(ids(r.projects().unwrap()), vec![2]);
-        assert_eq!(r.project_ids_of_owner(10).unwrap(), vec![2]);
+        assert_eq!(r.project_ids_of_owner(10).unwrap(), vec![ProjectId(2)]);
         let left: Vec<Id> = r
             .memberships_of_user(10)
             .unwrap()
@@ -419,7 +424,7 @@ mod tests {
         // for all tenants stays.
         let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
         assert_eq!(keys, vec![2]);
-        assert_eq!(r.ids(SSH_KEYS_BY_USER, 10).unwrap(), vec![2]);
+        assert_eq!(r.ids(SSH_KEYS_BY_USER, 10u64).unwrap(), vec![2]);
         assert!(r.ssh_keys_of_tenant(1).unwrap().is_empty());
     }
 }

@@ -104,7 +104,7 @@ async fn start(
         .sessions
         .start_session(
             who,
-            project_id,
+            project_id.into(),
             StartRequest {
                 tool: Some(f.tool.clone()).filter(|t| !t.is_empty()),
                 prompt,
@@ -137,7 +137,7 @@ pub async fn issue_agent(app: &App, who: &Identity, id: u64, f: &StartForm) -> R
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
-    match start(app, who, issue.issue.project_id, Some(id), f).await {
+    match start(app, who, issue.issue.project_id.get(), Some(id), f).await {
         Ok(sid) => redirect(&format!("/sessions/{sid}/terminal")),
         Err(e) => failed(who, "Agent not started", &format!("/issues/{id}"), &e),
     }
@@ -544,7 +544,10 @@ async fn scoped_agents_inner(app: &App, who: &Identity, of: AgentsOf) -> Markup 
         AgentsOf::Project(id) => Some(id),
         AgentsOf::Issue(_) => None,
     };
-    let live = app.sessions.live_sessions(who, project, false).await;
+    let live = app
+        .sessions
+        .live_sessions(who, project.map(Into::into), false)
+        .await;
     let from = of.field();
     let at = Place {
         from: &from,
@@ -824,14 +827,14 @@ pub async fn issue_agents_get(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::AiSession;
+    use crate::domain::{AiSession, ProjectId};
 
     fn live(id: u64, state: AgentState, since_secs: i64) -> LiveSession {
         let now = crate::domain::model::now();
         LiveSession {
             session: AiSession {
                 id,
-                project_id: 1,
+                project_id: ProjectId(1),
                 user_id: 1,
                 issue_id: None,
                 tool: "codex".into(),

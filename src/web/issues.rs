@@ -4,7 +4,7 @@
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::prelude::*;
 use crate::auth::Identity;
-use crate::domain::{Role, Scope};
+use crate::domain::{ProjectId, Role, Scope};
 use crate::services::App;
 use crate::services::integrations::{IntegrationInput, LinkInput};
 use crate::services::issues::{IssueFilter, IssueView, NewIssue};
@@ -31,7 +31,7 @@ pub struct IssueQuery {
 
 /// The caller's role on a project (None: not a member). Only decides what the page shows;
 /// the services refuse what the role does not allow.
-fn role_on(app: &App, who: &Identity, project_id: u64) -> Option<Role> {
+fn role_on(app: &App, who: &Identity, project_id: ProjectId) -> Option<Role> {
     app.tenancy.project_role(who, project_id).ok().flatten()
 }
 
@@ -113,7 +113,7 @@ fn issues_page(
     let f = IssueFilter {
         status: q.status.clone(),
         provider: q.provider.clone(),
-        project_id: num(&q.project_id),
+        project_id: (num(&q.project_id)).map(Into::into),
         tenant_id: num(&q.tenant_id),
         assignee: q.assignee.clone(),
         q: q.q.clone(),
@@ -500,7 +500,7 @@ fn new_issue_page(
 ) -> Markup {
     let links = app.trackers.list_links(who, None, None).unwrap_or_default();
     // Creating issues is work: only the projects where the caller is a developer or more.
-    let projects: Vec<u64> = app
+    let projects: Vec<ProjectId> = app
         .tenancy
         .list_projects(who, None)
         .unwrap_or_default()
@@ -1027,7 +1027,7 @@ fn pinned_inner(app: &App, who: &Identity) -> Markup {
 /// The project page's open issues (newest first, the first 10) with a link to all of them.
 pub fn project_issues(app: &App, who: &Identity, project_id: u64) -> Markup {
     let f = IssueFilter {
-        project_id: Some(project_id),
+        project_id: Some(project_id.into()),
         status: Some("open".into()),
         limit: Some(10),
         sort: crate::domain::issues::IssueSort::IdDesc,

@@ -201,8 +201,8 @@ pub(super) fn project_page(
     id: u64,
     members: Markup,
 ) -> Result<Markup, AppError> {
-    let p = app.tenancy.get_project(who, id)?;
-    let role = app.tenancy.project_role(who, id).ok().flatten();
+    let p = app.tenancy.get_project(who, id.into())?;
+    let role = app.tenancy.project_role(who, id.into()).ok().flatten();
     let work = role >= Some(Role::Developer);
     let manage = role >= Some(Role::Maintainer);
     Ok(page(
@@ -254,7 +254,7 @@ pub fn project_show(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    let members = members_section(app, &who, MemberOf::Project(id), None, None);
+    let members = members_section(app, &who, MemberOf::Project(id.into()), None, None);
     match project_page(app, &who, id, members) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
@@ -292,7 +292,7 @@ pub fn project_edit_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.tenancy.get_project(&who, id) {
+    match app.tenancy.get_project(&who, id.into()) {
         Ok(p) => {
             let f = HashMap::from([
                 ("name".to_string(), p.project.name.clone()),
@@ -326,7 +326,7 @@ pub fn project_edit_post(
     CsrfForm(who, f): CsrfForm<Fields>,
 ) -> Response {
     let res = project_input(&f).and_then(|input| {
-        crate::store::run_blocking(|| app.tenancy.update_project(&who, id, input))
+        crate::store::run_blocking(|| app.tenancy.update_project(&who, id.into(), input))
     });
     match res {
         Ok(p) => done(
@@ -334,7 +334,7 @@ pub fn project_edit_post(
             &format!("/projects/{id}"),
             &format!("Project {} saved.", p.project.name),
         ),
-        Err(e @ AppError::NotFound(_)) if app.tenancy.get_project(&who, id).is_err() => {
+        Err(e @ AppError::NotFound(_)) if app.tenancy.get_project(&who, id.into()).is_err() => {
             not_found(&who, &e)
         }
         Err(e) => shown_error(
@@ -350,7 +350,7 @@ pub fn project_delete_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.tenancy.get_project(&who, id) {
+    match app.tenancy.get_project(&who, id.into()) {
         Ok(p) => page(
             "Delete project",
             Some(&who),
@@ -375,7 +375,7 @@ pub fn project_delete_post(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.tenancy.delete_project(&who, id)) {
+    match crate::store::run_blocking(|| app.tenancy.delete_project(&who, id.into())) {
         Ok(()) => done(req, "/projects", "Project deleted."),
         Err(e) => not_found(&who, &e),
     }

@@ -4,7 +4,7 @@
 use super::runner::failed;
 use super::{NETWORK, QUICK, acquire, current_branch};
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::ProjectId;
 use crate::domain::gitrules::ChangedFile;
 use crate::domain::gitrules::{self, BranchPick};
 use crate::error::{AppError, AppResult};
@@ -14,7 +14,7 @@ impl Git {
     pub async fn git_create_branch(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         name: &str,
         from: Option<&str>,
         checkout: bool,
@@ -50,7 +50,7 @@ impl Git {
     pub async fn git_checkout(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         branch: &str,
     ) -> AppResult<String> {
         if branch.trim().is_empty() {
@@ -97,7 +97,7 @@ impl Git {
     pub async fn git_merge(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         branch: &str,
     ) -> AppResult<String> {
         if branch.trim().is_empty() {
@@ -192,7 +192,7 @@ impl Git {
     pub async fn git_delete_branch(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         branch: &str,
     ) -> AppResult<String> {
         if branch.trim().is_empty() {

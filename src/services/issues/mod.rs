@@ -13,6 +13,7 @@ pub(crate) use writes::{put_issue, upsert_payload};
 use super::access::{Grants, project_for};
 use super::integrations::Trackers;
 use crate::auth::Identity;
+use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::{ExternalIssue, Id, ProjectIntegration, Scope};
 use crate::error::{AppError, AppResult};
@@ -25,7 +26,7 @@ pub struct IssuePage {
 
 #[derive(Debug, Default, Clone)]
 pub struct NewIssue {
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub integration_id: Option<Id>,
     pub title: String,
     pub description: Option<String>,
