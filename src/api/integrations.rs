@@ -55,7 +55,7 @@ impl From<IntegrationView> for IntegrationObj {
             provider: i.provider,
             base_url: i.base_url,
             enabled: i.enabled,
-            tenant_id: i.tenant_id,
+            tenant_id: i.tenant_id.get(),
             tenant_name: v.tenant_name,
             token_hint: v.token_hint,
             sync_cron: i.sync_cron,
@@ -104,7 +104,7 @@ pub struct IntegrationRequest {
 impl From<IntegrationRequest> for IntegrationInput {
     fn from(b: IntegrationRequest) -> Self {
         IntegrationInput {
-            tenant_id: b.tenant_id,
+            tenant_id: b.tenant_id.map(Into::into),
             provider: opt(b.provider),
             name: opt(b.name),
             base_url: opt(b.base_url),
@@ -241,7 +241,11 @@ impl IntegrationsApi {
     ) -> R<Json<IntegrationsEnvelope>> {
         let list: Vec<IntegrationObj> = app
             .trackers
-            .list_integrations(auth.identity(), tenant_id.0, provider.0.as_deref())?
+            .list_integrations(
+                auth.identity(),
+                tenant_id.0.map(Into::into),
+                provider.0.as_deref(),
+            )?
             .into_iter()
             .map(Into::into)
             .collect();
@@ -261,7 +265,7 @@ impl IntegrationsApi {
     ) -> R<Json<IntegrationsEnvelope>> {
         let list: Vec<IntegrationObj> = app
             .trackers
-            .list_integrations(auth.identity(), Some(id.0), None)?
+            .list_integrations(auth.identity(), Some(id.0.into()), None)?
             .into_iter()
             .map(Into::into)
             .collect();

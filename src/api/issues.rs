@@ -106,7 +106,7 @@ impl From<IssueView> for IssueObj {
             integration_name: v.integration_name,
             project_id: i.project_id.get(),
             project_name: v.project_name,
-            tenant_id: i.tenant_id,
+            tenant_id: i.tenant_id.get(),
             tenant_name: v.tenant_name,
             missing_upstream: i.missing_upstream,
             updated_at: i.external_updated_at.unwrap_or(i.updated_at),
@@ -261,7 +261,7 @@ impl IssuesApi {
             status: status.0,
             provider: provider.0.or(source.0),
             project_id: project_id.0.map(Into::into),
-            tenant_id: tenant_id.0,
+            tenant_id: tenant_id.0.map(Into::into),
             integration_id: integration_id.0,
             assignee: assignee.0,
             labels: labels

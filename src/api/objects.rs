@@ -66,7 +66,7 @@ impl From<MyMembership> for MembershipObj {
                 "project"
             }
             .into(),
-            tenant_id: m.tenant_id,
+            tenant_id: m.tenant_id.map(u64::from),
             project_id: m.project_id.map(u64::from),
             name: v.name,
             role: m.role.as_str().into(),
@@ -100,7 +100,7 @@ impl From<MemberView> for MemberObj {
             email: v.email,
             name: v.name,
             role: m.role.as_str().into(),
-            tenant_id: m.tenant_id,
+            tenant_id: m.tenant_id.map(u64::from),
             project_id: m.project_id.map(u64::from),
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -259,7 +259,7 @@ impl From<ProjectView> for ProjectObj {
             repo_url: p.repo_url,
             default_branch: p.default_branch,
             local_path: p.local_path,
-            tenant_id: p.tenant_id,
+            tenant_id: p.tenant_id.get(),
             tenant_name: v.tenant_name,
             tenant_color: v.tenant_color,
             owner_id: p.owner_id,
@@ -289,7 +289,7 @@ impl TenantObj {
     pub fn new(v: TenantView, projects: Option<Vec<ProjectView>>) -> TenantObj {
         let t = v.tenant;
         TenantObj {
-            id: t.id,
+            id: t.id.get(),
             name: t.name,
             slug: v.slug,
             description: t.description.unwrap_or_default(),

@@ -137,7 +137,7 @@ impl SyncApi {
     ) -> R<Json<SyncResult>> {
         let b = body.0;
         let req = SyncRequest {
-            tenant_id: b.tenant_id,
+            tenant_id: b.tenant_id.map(Into::into),
             integration_id: b.integration_id,
             project_id: b.project_id.map(Into::into),
             force_full: b.force_full.unwrap_or(false),

@@ -58,6 +58,8 @@ macro_rules! id_type {
 }
 
 id_type! {
+    /// A tenant (`tenants` table).
+    TenantId;
     /// A project (`projects` table).
     ProjectId;
 }

@@ -2,7 +2,7 @@
 //! Jira transition choice, credential precedence and @mention rewriting; the issue list's
 //! filter, order and paging, and the shape of a listed issue (`IssueView`).
 
-use super::ids::ProjectId;
+use super::ids::{ProjectId, TenantId};
 use super::model::{ExternalIssue, Id, Timestamp};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -560,7 +560,7 @@ pub struct IssueFilter {
     pub status: Option<String>,
     pub provider: Option<String>,
     pub project_id: Option<ProjectId>,
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub integration_id: Option<Id>,
     pub assignee: Option<String>,
     pub labels: Vec<String>,

@@ -37,7 +37,7 @@ pub struct User {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Tenant {
-    pub id: Id,
+    pub id: TenantId,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -55,7 +55,7 @@ pub struct Project {
     pub local_path: String,
     #[serde(default)]
     pub description: Option<String>,
-    pub tenant_id: Id,
+    pub tenant_id: TenantId,
     pub owner_id: Id,
     #[serde(default)]
     pub ssh_key_id: Option<Id>,
@@ -125,7 +125,7 @@ pub struct Membership {
     pub id: Id,
     pub user_id: Id,
     #[serde(default)]
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     #[serde(default)]
     pub project_id: Option<ProjectId>,
     pub role: super::access::Role,
@@ -196,7 +196,7 @@ impl AuditSource {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TenantIntegration {
     pub id: Id,
-    pub tenant_id: Id,
+    pub tenant_id: TenantId,
     pub provider: String,
     pub name: String,
     #[serde(default)]
@@ -250,7 +250,7 @@ pub struct ExternalIssue {
     pub project_integration_id: Id,
     /// Denormalised for the list indexes.
     pub project_id: ProjectId,
-    pub tenant_id: Id,
+    pub tenant_id: TenantId,
     pub external_id: String,
     pub title: String,
     #[serde(default)]
@@ -341,7 +341,7 @@ pub struct SshKey {
     pub private_key_enc: Option<String>,
     pub user_id: Id,
     #[serde(default)]
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

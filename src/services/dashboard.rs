@@ -16,7 +16,7 @@ pub struct Dashboard {
 use super::issues::IssueFilter;
 use super::projects::ProjectView;
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::TenantId;
 use crate::error::AppResult;
 
 pub struct ProjectCard {
@@ -60,7 +60,7 @@ impl Dashboard {
         &self,
         caller: &Identity,
         q: &str,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
         limit: usize,
     ) -> AppResult<ProjectCards> {
         let matching: Vec<ProjectView> = self
@@ -122,7 +122,7 @@ mod tests {
                 default_branch: "main".into(),
                 local_path: String::new(),
                 description: Some("Stripe glue".into()),
-                tenant_id: 1,
+                tenant_id: TenantId(1),
                 owner_id: 1,
                 ssh_key_id: None,
                 created_at: crate::domain::model::now(),

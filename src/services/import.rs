@@ -243,7 +243,7 @@ fn build_plan(
             continue;
         };
         plan.tenants.push(Tenant {
-            id,
+            id: id.into(),
             name,
             description: opt_text(&r, "description"),
             color: crate::domain::rules::sanitize_color(&text(&r, "color").unwrap_or_default())
@@ -284,7 +284,7 @@ fn build_plan(
                     fingerprint: fp,
                     private_key_enc: enc,
                     user_id: int(&r, "user_id").unwrap_or(0),
-                    tenant_id: int(&r, "tenant_id"),
+                    tenant_id: (int(&r, "tenant_id")).map(Into::into),
                     created_at: created(&r),
                     updated_at: updated(&r),
                 });
@@ -309,7 +309,7 @@ fn build_plan(
             default_branch: opt_text(&r, "default_branch").unwrap_or_else(|| "main".into()),
             local_path: text(&r, "local_path").unwrap_or_default(),
             description: opt_text(&r, "description"),
-            tenant_id,
+            tenant_id: tenant_id.into(),
             owner_id: int(&r, "owner_id").unwrap_or(0),
             ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
             created_at: created(&r),
@@ -319,7 +319,7 @@ fn build_plan(
     let project_tenant: HashMap<u64, u64> = plan
         .projects
         .iter()
-        .map(|p| (p.id.get(), p.tenant_id))
+        .map(|p| (p.id.get(), p.tenant_id.get()))
         .collect();
     let mut providers: HashMap<u64, String> = HashMap::new();
     for r in read_table(db, "tenant_integrations")? {
@@ -344,7 +344,7 @@ fn build_plan(
         };
         plan.integrations.push(TenantIntegration {
             id,
-            tenant_id,
+            tenant_id: tenant_id.into(),
             provider,
             name: opt_text(&r, "name").unwrap_or_else(|| format!("integration-{id}")),
             base_url: opt_text(&r, "base_url"),
@@ -413,7 +413,7 @@ fn build_plan(
             id,
             project_integration_id: link,
             project_id: (*project_id).into(),
-            tenant_id: project_tenant.get(project_id).copied().unwrap_or(0),
+            tenant_id: (project_tenant.get(project_id).copied().unwrap_or(0)).into(),
             external_id: text(&r, "external_id").unwrap_or_default(),
             title: text(&r, "title").unwrap_or_default(),
             status: opt_text(&r, "status"),
@@ -745,7 +745,7 @@ impl Backups {
         }
         for t in &plan.tenants {
             w.put_tenant(t)?;
-            bump("tenants", t.id);
+            bump("tenants", t.id.get());
         }
         for k in &plan.ssh_keys {
             w.put_ssh_key(k)?;

@@ -5,7 +5,6 @@
 use super::access::{Grants, project_for, tenant_for};
 use super::trackers::{AnyProvider, Conn, Provider};
 use crate::auth::Identity;
-use crate::domain::ProjectId;
 use crate::domain::Role;
 use crate::domain::access::Action;
 use crate::domain::issues::{
@@ -15,6 +14,7 @@ use crate::domain::rules::validate_name;
 use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
+use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sync::SyncLocks;
@@ -49,7 +49,7 @@ pub struct LinkView {
 
 #[derive(Debug, Default, Clone)]
 pub struct IntegrationInput {
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub provider: Option<String>,
     pub name: Option<String>,
     pub base_url: Option<String>,
@@ -196,7 +196,7 @@ impl Trackers {
     pub fn list_integrations(
         &self,
         caller: &Identity,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
         provider: Option<&str>,
     ) -> AppResult<Vec<IntegrationView>> {
         caller.require(Scope::Read)?;

@@ -8,7 +8,7 @@ use crate::domain::access::Action;
 use crate::domain::rules::{
     project_path_slug, validate_branch, validate_name, validate_repo_url, validate_text,
 };
-use crate::domain::{Id, Project, ProjectId, Scope, Tenant, User};
+use crate::domain::{Id, Project, ProjectId, Scope, Tenant, TenantId, User};
 use crate::error::{AppError, AppResult};
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
@@ -30,18 +30,18 @@ pub struct ProjectInput {
     pub repo_url: Option<String>,
     pub default_branch: Option<String>,
     pub description: Option<String>,
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub owner_id: Option<Id>,
 }
 
 pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Vec<ProjectView>> {
-    let mut tenant_ids: Vec<Id> = projects.iter().map(|p| p.tenant_id).collect();
+    let mut tenant_ids: Vec<TenantId> = projects.iter().map(|p| p.tenant_id).collect();
     tenant_ids.sort_unstable();
     tenant_ids.dedup();
     let mut owner_ids: Vec<Id> = projects.iter().map(|p| p.owner_id).collect();
     owner_ids.sort_unstable();
     owner_ids.dedup();
-    let tenants: HashMap<Id, Tenant> = r
+    let tenants: HashMap<TenantId, Tenant> = r
         .tenants_by_ids(tenant_ids)?
         .into_iter()
         .map(|t| (t.id, t))
@@ -69,7 +69,12 @@ pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Ve
 
 /// Refuse a project name whose workspace slug another project of the tenant already has
 /// ("Dup Web" and "dup-web" would otherwise look alike to people and tools).
-fn check_unique_slug(w: &WriteTxn, tenant_id: Id, name: &str, except: Option<Id>) -> AppResult<()> {
+fn check_unique_slug(
+    w: &WriteTxn,
+    tenant_id: TenantId,
+    name: &str,
+    except: Option<Id>,
+) -> AppResult<()> {
     let slug = project_path_slug(name);
     for other in w.projects_in_tenant(tenant_id)? {
         if Some(other.id) != except.map(Into::into) && project_path_slug(&other.name) == slug {
@@ -87,7 +92,7 @@ impl Tenancy {
     pub fn list_projects(
         &self,
         caller: &Identity,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
     ) -> AppResult<Vec<ProjectView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;

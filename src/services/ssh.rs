@@ -5,10 +5,10 @@
 use super::git::Git;
 use super::sshclient::{fingerprint, key_line, probe_host_key};
 use crate::auth::Identity;
-use crate::domain::ProjectId;
 use crate::domain::rules::validate_name;
 use crate::domain::ssh::{HostCheck, check_host, host_label, key_body, sh_quote, ssh_target};
 use crate::domain::{Id, KnownHost, Project, SshKey};
+use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::tenancy::TenancyReads;
 use rand::RngCore;
@@ -36,7 +36,7 @@ pub struct SshKeyView {
 #[derive(Default)]
 pub struct SshKeyInput {
     pub name: String,
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub private_key: Option<String>,
     pub public_key: Option<String>,
 }
@@ -111,12 +111,12 @@ impl Git {
     pub fn list_ssh_keys(
         &self,
         caller: &Identity,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
     ) -> AppResult<Vec<SshKeyView>> {
         require_admin(caller)?;
         let r = self.store.read()?;
         let keys: Vec<SshKey> = match tenant_id {
-            Some(t) => r.ssh_keys_of_tenant(t)?,
+            Some(t) => r.ssh_keys_of_tenant(t.get())?,
             None => r.ssh_keys()?,
         };
         self.key_views(&r, keys)
@@ -290,7 +290,7 @@ impl Git {
         {
             return Ok(Some(k));
         }
-        let mut tenant_keys: Vec<SshKey> = r.ssh_keys_of_tenant(p.tenant_id)?;
+        let mut tenant_keys: Vec<SshKey> = r.ssh_keys_of_tenant(p.tenant_id.get())?;
         tenant_keys.sort_by_key(|k| (k.created_at, k.id));
         if let Some(k) = tenant_keys
             .into_iter()

@@ -7,9 +7,9 @@ use super::integrations::Trackers;
 use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
-use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::{Id, Project, ProjectIntegration, Scope, SyncRun, TenantIntegration};
+use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
@@ -39,7 +39,7 @@ impl SyncLocks {
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub integration_id: Option<Id>,
     pub project_id: Option<ProjectId>,
     pub force_full: bool,

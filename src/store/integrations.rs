@@ -11,10 +11,10 @@ use super::tables::*;
 use super::{
     WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, next_id, put_row,
 };
-use crate::domain::ProjectId;
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
+use crate::domain::{ProjectId, TenantId};
 use crate::error::AppResult;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -42,11 +42,11 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A tenant's integrations, in id order.
-    fn integrations_in_tenant(&self, tenant_id: Id) -> AppResult<Vec<TenantIntegration>> {
+    fn integrations_in_tenant(&self, tenant_id: TenantId) -> AppResult<Vec<TenantIntegration>> {
         self.rows_at(INTEGRATIONS, self.ids(INTEGRATIONS_BY_TENANT, tenant_id)?)
     }
 
-    fn integration_count_in_tenant(&self, tenant_id: Id) -> AppResult<u64> {
+    fn integration_count_in_tenant(&self, tenant_id: TenantId) -> AppResult<u64> {
         self.id_count(INTEGRATIONS_BY_TENANT, tenant_id)
     }
 
@@ -311,7 +311,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    fn integration(id: Id, tenant_id: Id) -> TenantIntegration {
+    fn integration(id: Id, tenant_id: TenantId) -> TenantIntegration {
         let now = crate::domain::model::now();
         TenantIntegration {
             id,
@@ -345,7 +345,7 @@ mod tests {
         }
     }
 
-    fn issue(id: Id, link_id: Id, project_id: ProjectId, tenant_id: Id) -> ExternalIssue {
+    fn issue(id: Id, link_id: Id, project_id: ProjectId, tenant_id: TenantId) -> ExternalIssue {
         let now = crate::domain::model::now();
         ExternalIssue {
             id,
@@ -387,12 +387,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        w.put_integration(&integration(1, 1)).unwrap();
+        w.put_integration(&integration(1, TenantId(1))).unwrap();
         let l = link(1, ProjectId(7), 1);
         w.put_link(&l).unwrap();
         w.put_link(&link(2, ProjectId(8), 1)).unwrap();
-        w.seed_issue(&issue(1, 1, ProjectId(7), 1)).unwrap();
-        w.seed_issue(&issue(2, 1, ProjectId(7), 1)).unwrap();
+        w.seed_issue(&issue(1, 1, ProjectId(7), TenantId(1)))
+            .unwrap();
+        w.seed_issue(&issue(2, 1, ProjectId(7), TenantId(1)))
+            .unwrap();
         assert_eq!(w.links_of_project(ProjectId(7)).unwrap(), vec![l.clone()]);
         assert_eq!(w.link_count_of_integration(1).unwrap(), 2);
         assert_eq!(w.issue_count_of_link(1).unwrap(), 2);
@@ -416,8 +418,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        w.put_integration(&integration(1, 1)).unwrap();
-        w.put_integration(&integration(2, 1)).unwrap();
+        w.put_integration(&integration(1, TenantId(1))).unwrap();
+        w.put_integration(&integration(2, TenantId(1))).unwrap();
         w.put_link(&link(1, ProjectId(7), 1)).unwrap();
         w.put_link(&link(2, ProjectId(7), 2)).unwrap();
         w.put_credential(&credential(1, 5, 1)).unwrap();
@@ -426,8 +428,8 @@ mod tests {
         w.commit().unwrap();
         let r = s.read().unwrap();
         let ids = |v: Vec<TenantIntegration>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
-        assert_eq!(ids(r.integrations_in_tenant(1).unwrap()), vec![2]);
-        assert_eq!(r.integration_count_in_tenant(1).unwrap(), 1);
+        assert_eq!(ids(r.integrations_in_tenant(TenantId(1)).unwrap()), vec![2]);
+        assert_eq!(r.integration_count_in_tenant(TenantId(1)).unwrap(), 1);
         let links: Vec<Id> = r.links().unwrap().into_iter().map(|l| l.id).collect();
         assert_eq!(links, vec![2]);
         let creds: Vec<Id> = r
@@ -444,12 +446,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        let mut i = integration(1, 1);
+        let mut i = integration(1, TenantId(1));
         w.put_integration(&i).unwrap();
-        i.tenant_id = 2;
+        i.tenant_id = TenantId(2);
         w.put_integration(&i).unwrap();
-        assert!(w.integrations_in_tenant(1).unwrap().is_empty());
-        assert_eq!(w.integrations_in_tenant(2).unwrap(), vec![i]);
+        assert!(w.integrations_in_tenant(TenantId(1)).unwrap().is_empty());
+        assert_eq!(w.integrations_in_tenant(TenantId(2)).unwrap(), vec![i]);
         let c = credential(1, 5, 1);
         w.put_credential(&c).unwrap();
         w.delete_credential(&c).unwrap();

@@ -5,7 +5,6 @@
 
 use super::tables::*;
 use super::{ReadTxn, WriteTxn, decode, encode, next_id};
-use crate::domain::ProjectId;
 use crate::domain::issues::{
     IssueFilter, IssueSort, IssueView, normalize_status, provider_filter, status_filter_key,
 };
@@ -13,6 +12,7 @@ use crate::domain::{
     Comment, ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
     Timestamp,
 };
+use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use redb::{ReadOnlyTable, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -76,7 +76,7 @@ impl WriteTxn {
         self.open_multimap_table(ISSUES_BY_PROJECT)?
             .insert(issue.project_id.get(), issue.id)?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
-            .insert(issue.tenant_id, issue.id)?;
+            .insert(issue.tenant_id.get(), issue.id)?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
             .insert(status_key_of(issue).as_str(), issue.id)?;
         self.open_table(ISSUES_BY_EXTERNAL)?.insert(
@@ -135,7 +135,7 @@ impl WriteTxn {
         self.open_multimap_table(ISSUES_BY_PROJECT)?
             .remove(issue.project_id.get(), issue.id)?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
-            .remove(issue.tenant_id, issue.id)?;
+            .remove(issue.tenant_id.get(), issue.id)?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
             .remove(status_key_of(issue).as_str(), issue.id)?;
         self.open_table(ISSUES_BY_EXTERNAL)?
@@ -398,7 +398,7 @@ impl ReadTxn {
             )?)
         } else if let Some(t) = f.tenant_id {
             residual.tenant_id = None;
-            Source::Index(ISSUES_BY_TENANT, t)
+            Source::Index(ISSUES_BY_TENANT, t.get())
         } else if let Some(s) = status {
             residual.status = None;
             Source::Status(s)
@@ -451,7 +451,7 @@ pub struct IssueNames {
     /// integration id -> (provider, id, name); many links share one integration.
     integrations: HashMap<Id, Option<(String, Id, String)>>,
     projects: HashMap<ProjectId, String>,
-    tenants: HashMap<Id, String>,
+    tenants: HashMap<TenantId, String>,
 }
 
 fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
@@ -512,7 +512,7 @@ impl IssueNames {
         let tenant_name = match self.tenants.get(&issue.tenant_id) {
             Some(n) => n.clone(),
             None => {
-                let n = name_in(&self.tenants_t, issue.tenant_id)?;
+                let n = name_in(&self.tenants_t, issue.tenant_id.get())?;
                 self.tenants.insert(issue.tenant_id, n.clone());
                 n
             }
@@ -541,7 +541,7 @@ struct ListedIssue {
     id: Id,
     project_integration_id: Id,
     project_id: ProjectId,
-    tenant_id: Id,
+    tenant_id: TenantId,
     external_id: String,
     title: String,
     #[serde(default)]
@@ -608,7 +608,7 @@ enum Source {
 struct Residual {
     status: Option<String>,
     project_id: Option<ProjectId>,
-    tenant_id: Option<Id>,
+    tenant_id: Option<TenantId>,
     links: Option<HashSet<Id>>,
     visible: Option<BTreeSet<ProjectId>>,
     assignee: Option<String>,
@@ -829,7 +829,7 @@ mod tests {
         id: Id,
         link: Id,
         project_id: ProjectId,
-        tenant_id: Id,
+        tenant_id: TenantId,
         external_id: &str,
         title: &str,
         status: Option<&str>,
@@ -901,7 +901,7 @@ mod tests {
                 1,
                 1000,
                 ProjectId(10),
-                1,
+                TenantId(1),
                 "1",
                 "Login fails",
                 Some("open"),
@@ -912,7 +912,7 @@ mod tests {
                 2,
                 1000,
                 ProjectId(10),
-                1,
+                TenantId(1),
                 "2",
                 "Crash on start",
                 Some("closed"),
@@ -923,7 +923,7 @@ mod tests {
                 3,
                 1001,
                 ProjectId(11),
-                1,
+                TenantId(1),
                 "3",
                 "Add search",
                 Some("Waiting on customer"),
@@ -934,7 +934,7 @@ mod tests {
                 4,
                 2000,
                 ProjectId(20),
-                2,
+                TenantId(2),
                 "OPS-1",
                 "Disk full",
                 Some("Open"),
@@ -945,7 +945,7 @@ mod tests {
                 5,
                 2000,
                 ProjectId(20),
-                2,
+                TenantId(2),
                 "OPS-2",
                 "No status here",
                 None,
@@ -956,7 +956,7 @@ mod tests {
                 6,
                 1001,
                 ProjectId(11),
-                1,
+                TenantId(1),
                 "4",
                 "Search speed",
                 Some("open"),
@@ -1064,12 +1064,12 @@ mod tests {
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
         let tenant = IssueFilter {
-            tenant_id: Some(2),
+            tenant_id: Some(TenantId(2)),
             ..Default::default()
         };
         assert_eq!(all(&fx, tenant), [4, 5]);
         let open_in_alpha = IssueFilter {
-            tenant_id: Some(1),
+            tenant_id: Some(TenantId(1)),
             ..by_status("open")
         };
         assert_eq!(all(&fx, open_in_alpha), [1, 6]);
@@ -1169,7 +1169,7 @@ mod tests {
         );
         assert_eq!(list(&fx, &by_status("open"), Some(vis)), (vec![1, 4], 2));
         let alpha = IssueFilter {
-            tenant_id: Some(1),
+            tenant_id: Some(TenantId(1)),
             ..Default::default()
         };
         assert_eq!(list(&fx, &alpha, Some(vis)), (vec![1, 2], 2));
@@ -1314,7 +1314,7 @@ mod tests {
         };
         assert_eq!(all(&fx, web), [1]);
         let alpha = IssueFilter {
-            tenant_id: Some(1),
+            tenant_id: Some(TenantId(1)),
             ..Default::default()
         };
         assert_eq!(all(&fx, alpha), [1, 3, 6]);

@@ -529,7 +529,7 @@ pub mod ops;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ProjectId;
+    use crate::domain::{ProjectId, TenantId};
 
     #[test]
     fn open_creates_every_table_and_records_the_schema_version() {
@@ -574,7 +574,7 @@ mod tests {
                 default_branch: "main".into(),
                 local_path: String::new(),
                 description: None,
-                tenant_id: 1,
+                tenant_id: TenantId(1),
                 owner_id: 7,
                 ssh_key_id: None,
                 created_at: now,

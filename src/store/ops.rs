@@ -323,7 +323,7 @@ mod tests {
             fingerprint: format!("SHA256:{id}"),
             private_key_enc: None,
             user_id: user,
-            tenant_id: tenant,
+            tenant_id: tenant.map(Into::into),
             created_at: now,
             updated_at: now,
         }

@@ -37,7 +37,10 @@ fn role_on(app: &App, who: &Identity, project_id: ProjectId) -> Option<Role> {
 
 /// The caller's role on a tenant itself (None: not a tenant member).
 fn tenant_role_on(app: &App, who: &Identity, tenant_id: u64) -> Option<Role> {
-    app.tenancy.tenant_role(who, tenant_id).ok().flatten()
+    app.tenancy
+        .tenant_role(who, tenant_id.into())
+        .ok()
+        .flatten()
 }
 
 fn num(s: &Option<String>) -> Option<u64> {
@@ -114,7 +117,7 @@ fn issues_page(
         status: q.status.clone(),
         provider: q.provider.clone(),
         project_id: (num(&q.project_id)).map(Into::into),
-        tenant_id: num(&q.tenant_id),
+        tenant_id: (num(&q.tenant_id)).map(Into::into),
         assignee: q.assignee.clone(),
         q: q.q.clone(),
         limit: Some(PAGE),
@@ -659,7 +662,7 @@ fn managed_tenants(app: &App, who: &Identity) -> Vec<crate::services::tenants::T
         .list_tenants(who)
         .unwrap_or_default()
         .into_iter()
-        .filter(|t| tenant_role_on(app, who, t.tenant.id) >= Some(Role::Maintainer))
+        .filter(|t| tenant_role_on(app, who, t.tenant.id.get()) >= Some(Role::Maintainer))
         .collect()
 }
 
@@ -729,7 +732,7 @@ fn integration_page(
     let v = app.trackers.get_integration(who, id)?;
     let links = app.trackers.list_links(who, Some(id), None)?;
     // What the caller's roles allow is only shown here; the services decide.
-    let manage = tenant_role_on(app, who, v.integration.tenant_id) >= Some(Role::Maintainer);
+    let manage = tenant_role_on(app, who, v.integration.tenant_id.get()) >= Some(Role::Maintainer);
     let projects: Vec<_> = app
         .tenancy
         .list_projects(who, None)?

@@ -47,7 +47,7 @@ fn creatable_tenants(app: &App, who: &Identity, keep: Option<u64>) -> Vec<Tenant
         .unwrap_or_default()
         .into_iter()
         .filter(|t| {
-            Some(t.tenant.id) == keep
+            Some(t.tenant.id) == keep.map(Into::into)
                 || app.tenancy.tenant_role(who, t.tenant.id).ok().flatten()
                     >= Some(Role::Maintainer)
         })
@@ -155,7 +155,7 @@ fn project_input(f: &HashMap<String, String>) -> Result<ProjectInput, AppError> 
         repo_url: opt_field(f, "repo_url"),
         default_branch: opt_field(f, "default_branch").filter(|b| !b.trim().is_empty()),
         description: Some(field(f, "description").to_string()),
-        tenant_id: id("tenant_id", "a tenant")?,
+        tenant_id: (id("tenant_id", "a tenant")?).map(Into::into),
         owner_id: id("owner_id", "an owner")?,
     })
 }

@@ -193,7 +193,7 @@ impl Git {
         let project = project_for(&r, caller, project_id, Action::Work)?;
         let tenant: Option<Tenant> = r.get_tenant(project.tenant_id)?;
         let tslug = tenant
-            .map(|t| tenant_slug(&t.name, t.id))
+            .map(|t| tenant_slug(&t.name, t.id.get()))
             .unwrap_or_else(|| "tenant".into());
         let slug = project_path_slug(&project.name);
         let slug_shared = r

@@ -6,7 +6,7 @@ use super::{IssueView, NewIssue};
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::issues::validate_status_update;
-use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, Timestamp};
+use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, TenantId, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::services::access::project_for;
 use crate::services::integrations::Trackers;
@@ -27,7 +27,7 @@ pub(crate) fn put_issue(
 pub(crate) fn upsert_payload(
     w: &WriteTxn,
     link: &ProjectIntegration,
-    tenant_id: Id,
+    tenant_id: TenantId,
     p: &IssuePayload,
     now: Timestamp,
 ) -> AppResult<(ExternalIssue, bool)> {
