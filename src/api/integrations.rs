@@ -50,7 +50,7 @@ impl From<IntegrationView> for IntegrationObj {
                 .get("username")
                 .and_then(Value::as_str)
                 .map(String::from),
-            id: i.id,
+            id: i.id.get(),
             name: i.name,
             provider: i.provider,
             base_url: i.base_url,
@@ -167,10 +167,10 @@ impl From<LinkView> for LinkObj {
                 .and_then(|s| s.get("username"))
                 .and_then(Value::as_str)
                 .map(String::from),
-            id: l.id,
+            id: l.id.get(),
             project_id: l.project_id.get(),
             project_name: v.project_name,
-            integration_id: l.integration_id,
+            integration_id: l.integration_id.get(),
             integration_name: v.integration_name,
             provider: v.provider,
             external_identifier: l.external_identifier,
@@ -333,7 +333,10 @@ impl IntegrationsApi {
         id: Path<u64>,
     ) -> R<Json<IntegrationEnvelope>> {
         Ok(Json(IntegrationEnvelope {
-            integration: app.trackers.get_integration(auth.identity(), id.0)?.into(),
+            integration: app
+                .trackers
+                .get_integration(auth.identity(), id.0.into())?
+                .into(),
         }))
     }
 
@@ -358,14 +361,21 @@ impl IntegrationsApi {
     /// Delete an integration with its project links and their stored issues (admin).
     #[oai(path = "/integrations/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.trackers.delete_integration(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| {
+            app.trackers
+                .delete_integration(auth.identity(), id.0.into())
+        })?;
         Ok(NoContent::NoContent)
     }
 
     /// Test the stored credentials of an integration (admin).
     #[oai(path = "/integrations/:id/test", method = "post")]
     async fn test(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TestResult>> {
-        test_result(app.trackers.test_integration(auth.identity(), id.0).await)
+        test_result(
+            app.trackers
+                .test_integration(auth.identity(), id.0.into())
+                .await,
+        )
     }
 
     /// Project links of an integration.
@@ -373,7 +383,7 @@ impl IntegrationsApi {
     async fn links(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinksEnvelope>> {
         let links: Vec<LinkObj> = app
             .trackers
-            .list_links(auth.identity(), Some(id.0), None)?
+            .list_links(auth.identity(), Some(id.0.into()), None)?
             .into_iter()
             .map(Into::into)
             .collect();
@@ -394,7 +404,7 @@ impl IntegrationsApi {
     ) -> R<Created<LinkEnvelope>> {
         let v = crate::store::run_blocking(|| {
             app.trackers
-                .create_link(auth.identity(), id.0, body.0.into())
+                .create_link(auth.identity(), id.0.into(), body.0.into())
         })?;
         Ok(Created::Created(Json(LinkEnvelope { link: v.into() })))
     }
@@ -422,7 +432,7 @@ impl IntegrationsApi {
     #[oai(path = "/project-integrations/:id", method = "get")]
     async fn get_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinkEnvelope>> {
         Ok(Json(LinkEnvelope {
-            link: app.trackers.get_link(auth.identity(), id.0)?.into(),
+            link: app.trackers.get_link(auth.identity(), id.0.into())?.into(),
         }))
     }
 
@@ -437,7 +447,7 @@ impl IntegrationsApi {
     ) -> R<Json<LinkEnvelope>> {
         let v = crate::store::run_blocking(|| {
             app.trackers
-                .update_link(auth.identity(), id.0, body.0.into())
+                .update_link(auth.identity(), id.0.into(), body.0.into())
         })?;
         Ok(Json(LinkEnvelope { link: v.into() }))
     }
@@ -445,7 +455,7 @@ impl IntegrationsApi {
     /// Remove a project link and its stored issues (admin).
     #[oai(path = "/project-integrations/:id", method = "delete")]
     async fn delete_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.trackers.delete_link(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.delete_link(auth.identity(), id.0.into()))?;
         Ok(NoContent::NoContent)
     }
 }

@@ -89,7 +89,7 @@ impl From<IssueView> for IssueObj {
     fn from(v: IssueView) -> Self {
         let i = v.issue;
         IssueObj {
-            id: i.id,
+            id: i.id.get(),
             external_id: i.external_id,
             title: i.title,
             status: i.status,
@@ -102,7 +102,7 @@ impl From<IssueView> for IssueObj {
             comments: i.comments.into_iter().map(Into::into).collect(),
             provider_key: v.provider.to_lowercase(),
             provider: v.provider,
-            integration_id: v.integration_id,
+            integration_id: v.integration_id.get(),
             integration_name: v.integration_name,
             project_id: i.project_id.get(),
             project_name: v.project_name,
@@ -262,7 +262,7 @@ impl IssuesApi {
             provider: provider.0.or(source.0),
             project_id: project_id.0.map(Into::into),
             tenant_id: tenant_id.0.map(Into::into),
-            integration_id: integration_id.0,
+            integration_id: integration_id.0.map(Into::into),
             assignee: assignee.0,
             labels: labels
                 .0
@@ -315,7 +315,7 @@ impl IssuesApi {
                 auth.identity(),
                 NewIssue {
                     project_id: b.project_id.map(Into::into),
-                    integration_id: b.integration_id,
+                    integration_id: b.integration_id.map(Into::into),
                     title: opt(b.title).unwrap_or_default(),
                     description: opt(b.description),
                     labels: labels(b.labels).unwrap_or_default(),
@@ -333,7 +333,7 @@ impl IssuesApi {
     #[oai(path = "/issues/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
         Ok(Json(IssueEnvelope {
-            issue: app.trackers.get_issue(auth.identity(), id.0)?.into(),
+            issue: app.trackers.get_issue(auth.identity(), id.0.into())?.into(),
         }))
     }
 
@@ -399,7 +399,11 @@ impl IssuesApi {
     ) -> R<Created<CommentEnvelope>> {
         let c = app
             .trackers
-            .comment_issue(auth.identity(), id.0, &opt(body.0.body).unwrap_or_default())
+            .comment_issue(
+                auth.identity(),
+                id.0.into(),
+                &opt(body.0.body).unwrap_or_default(),
+            )
             .await?;
         Ok(Created::Created(Json(CommentEnvelope {
             message: "Comment added successfully".into(),
@@ -455,7 +459,7 @@ impl IssuesApi {
         Ok(Json(IssueEnvelope {
             issue: app
                 .trackers
-                .refresh_issue(auth.identity(), id.0)
+                .refresh_issue(auth.identity(), id.0.into())
                 .await?
                 .into(),
         }))
@@ -480,7 +484,8 @@ impl IssuesApi {
     /// Pin for yourself (200 also when already pinned).
     #[oai(path = "/issues/:id/pin", method = "post")]
     async fn pin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        let pin = crate::store::run_blocking(|| app.trackers.pin_issue(auth.identity(), id.0))?;
+        let pin =
+            crate::store::run_blocking(|| app.trackers.pin_issue(auth.identity(), id.0.into()))?;
         Ok(Json(match pin {
             Some(p) => PinResult {
                 message: "Issue pinned successfully".into(),
@@ -498,7 +503,7 @@ impl IssuesApi {
     /// Unpin (404 when it was not pinned).
     #[oai(path = "/issues/:id/pin", method = "delete")]
     async fn unpin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        crate::store::run_blocking(|| app.trackers.unpin_issue(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.unpin_issue(auth.identity(), id.0.into()))?;
         Ok(Json(PinResult {
             message: "Issue unpinned successfully".into(),
             issue_id: id.0,

@@ -74,7 +74,7 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         session_id: s.session_id,
         project_id: s.project_id.get(),
         user_id: s.user_id,
-        issue_id: s.issue_id,
+        issue_id: s.issue_id.map(u64::from),
         tool: s.tool,
         command: s.command,
         tmux_target: s.tmux_target,
@@ -240,7 +240,7 @@ impl SessionsApi {
                     prompt: opt(b.prompt),
                     rows: b.rows,
                     cols: b.cols,
-                    issue_id: b.issue_id,
+                    issue_id: b.issue_id.map(Into::into),
                     as_user: b.user_id,
                 },
             )

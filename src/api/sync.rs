@@ -41,7 +41,7 @@ pub struct SyncProject {
 impl From<SyncOutcome> for SyncProject {
     fn from(o: SyncOutcome) -> Self {
         SyncProject {
-            project_integration_id: o.project_integration_id,
+            project_integration_id: o.project_integration_id.get(),
             project_id: o.project_id.get(),
             project_name: o.project_name,
             tenant_name: o.tenant_name,
@@ -100,8 +100,8 @@ impl From<SyncRun> for SyncRunObj {
                 .finished_at
                 .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0),
             id: r.id,
-            project_integration_id: r.project_integration_id,
-            integration_id: r.integration_id,
+            project_integration_id: r.project_integration_id.get(),
+            integration_id: r.integration_id.get(),
             project_id: r.project_id.get(),
             trigger: r.trigger,
             status: r.status,
@@ -138,7 +138,7 @@ impl SyncApi {
         let b = body.0;
         let req = SyncRequest {
             tenant_id: b.tenant_id.map(Into::into),
-            integration_id: b.integration_id,
+            integration_id: b.integration_id.map(Into::into),
             project_id: b.project_id.map(Into::into),
             force_full: b.force_full.unwrap_or(false),
         };
@@ -200,7 +200,11 @@ impl SyncApi {
     ) -> R<Json<SyncHistory>> {
         let runs: Vec<SyncRunObj> = app
             .trackers
-            .sync_history(auth.identity(), limit.0, project_integration_id.0)?
+            .sync_history(
+                auth.identity(),
+                limit.0,
+                project_integration_id.0.map(Into::into),
+            )?
             .into_iter()
             .map(Into::into)
             .collect();

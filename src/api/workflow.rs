@@ -221,7 +221,7 @@ impl WorkflowApi {
     ) -> R<Json<ClaimResult>> {
         let c = app
             .sessions
-            .workflow_claim(auth.identity(), body.0.issue_id)
+            .workflow_claim(auth.identity(), body.0.issue_id.into())
             .await?;
         Ok(Json(ClaimResult {
             message: "Issue claimed successfully".into(),
@@ -253,7 +253,12 @@ impl WorkflowApi {
         let comment = opt(b.comment);
         let c = app
             .sessions
-            .workflow_progress(auth.identity(), b.issue_id, &b.status.0, comment.as_deref())
+            .workflow_progress(
+                auth.identity(),
+                b.issue_id.into(),
+                &b.status.0,
+                comment.as_deref(),
+            )
             .await?;
         Ok(Json(ProgressResult {
             message: "Progress updated successfully".into(),
@@ -280,7 +285,7 @@ impl WorkflowApi {
             .workflow_submit(
                 auth.identity(),
                 SubmitRequest {
-                    issue_id: b.issue_id,
+                    issue_id: b.issue_id.into(),
                     project_id: b.project_id.into(),
                     message: b.commit_message.0,
                     files: b.files.unwrap_or_default(),
@@ -316,7 +321,7 @@ impl WorkflowApi {
         let m = opt(b.message);
         let c = app
             .sessions
-            .workflow_approve(auth.identity(), b.issue_id, m.as_deref())
+            .workflow_approve(auth.identity(), b.issue_id.into(), m.as_deref())
             .await?;
         Ok(Json(CommentResult {
             message: "Approval requested successfully".into(),
@@ -340,7 +345,7 @@ impl WorkflowApi {
         let s = opt(b.summary);
         let i = app
             .sessions
-            .workflow_complete(auth.identity(), b.issue_id, s.as_deref())
+            .workflow_complete(auth.identity(), b.issue_id.into(), s.as_deref())
             .await?;
         Ok(Json(IssueResult {
             message: "Issue completed successfully".into(),
@@ -361,7 +366,10 @@ impl WorkflowApi {
         auth: Auth,
         id: poem_openapi::param::Path<u64>,
     ) -> R<Json<ContextResult>> {
-        let w = app.sessions.populate_context(auth.identity(), id.0).await?;
+        let w = app
+            .sessions
+            .populate_context(auth.identity(), id.0.into())
+            .await?;
         Ok(Json(ContextResult {
             message: "Updated agent context files.".into(),
             tracked_path: w.path.display().to_string(),

@@ -62,6 +62,12 @@ id_type! {
     TenantId;
     /// A project (`projects` table).
     ProjectId;
+    /// A tenant's tracker integration (`tenant_integrations`).
+    IntegrationId;
+    /// A project's link to an integration (`project_integrations`).
+    LinkId;
+    /// A tracker issue as stored (`external_issues`; not the tracker's own number).
+    IssueId;
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ impl AuditSource {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TenantIntegration {
-    pub id: Id,
+    pub id: IntegrationId,
     pub tenant_id: TenantId,
     pub provider: String,
     pub name: String,
@@ -214,9 +214,9 @@ pub struct TenantIntegration {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProjectIntegration {
-    pub id: Id,
+    pub id: LinkId,
     pub project_id: ProjectId,
-    pub integration_id: Id,
+    pub integration_id: IntegrationId,
     pub external_identifier: String,
     #[serde(default)]
     pub config: serde_json::Value,
@@ -246,8 +246,8 @@ pub struct Comment {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExternalIssue {
-    pub id: Id,
-    pub project_integration_id: Id,
+    pub id: IssueId,
+    pub project_integration_id: LinkId,
     /// Denormalised for the list indexes.
     pub project_id: ProjectId,
     pub tenant_id: TenantId,
@@ -303,7 +303,7 @@ pub struct KnownHost {
 pub struct PinnedIssue {
     pub id: Id,
     pub user_id: Id,
-    pub issue_id: Id,
+    pub issue_id: IssueId,
     pub pinned_at: Timestamp,
 }
 
@@ -311,7 +311,7 @@ pub struct PinnedIssue {
 pub struct UserCredential {
     pub id: Id,
     pub user_id: Id,
-    pub integration_id: Id,
+    pub integration_id: IntegrationId,
     pub api_token_enc: String,
     #[serde(default)]
     pub settings: Option<serde_json::Value>,
@@ -352,7 +352,7 @@ pub struct AiSession {
     pub project_id: ProjectId,
     pub user_id: Id,
     #[serde(default)]
-    pub issue_id: Option<Id>,
+    pub issue_id: Option<IssueId>,
     pub tool: String,
     pub session_id: String,
     #[serde(default)]
@@ -410,8 +410,8 @@ pub struct Backup {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SyncRun {
     pub id: Id,
-    pub project_integration_id: Id,
-    pub integration_id: Id,
+    pub project_integration_id: LinkId,
+    pub integration_id: IntegrationId,
     pub project_id: ProjectId,
     /// "manual" or "scheduled"
     pub trigger: String,

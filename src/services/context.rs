@@ -10,6 +10,7 @@ use super::git::Workspace;
 use super::issues::{CONTEXT_ISSUES, IssueFilter};
 use super::sessions::Sessions;
 use crate::auth::Identity;
+use crate::domain::IssueId;
 use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::context as ctx;
@@ -284,7 +285,7 @@ impl Sessions {
         &self,
         caller: &Identity,
         ws: &Workspace,
-        issue_id: Option<Id>,
+        issue_id: Option<IssueId>,
     ) -> AppResult<ContextWritten> {
         let base = match self.global_text()? {
             Some(g) => g,
@@ -300,7 +301,7 @@ impl Sessions {
             Some(id) => {
                 let issue = self.trackers.get_issue(caller, id)?;
                 let view = |v: &super::issues::IssueView| ctx::IssueView {
-                    id: v.issue.id,
+                    id: v.issue.id.get(),
                     provider: v.provider.clone(),
                     external_id: v.issue.external_id.clone(),
                     title: v.issue.title.clone(),
@@ -362,7 +363,7 @@ impl Sessions {
     pub async fn populate_context(
         &self,
         caller: &Identity,
-        issue_id: Id,
+        issue_id: IssueId,
     ) -> AppResult<ContextWritten> {
         caller.require(Scope::Write)?;
         let issue = self.trackers.issue_for_work(caller, issue_id)?;

@@ -343,7 +343,7 @@ fn build_plan(
             v => v,
         };
         plan.integrations.push(TenantIntegration {
-            id,
+            id: id.into(),
             tenant_id: tenant_id.into(),
             provider,
             name: opt_text(&r, "name").unwrap_or_else(|| format!("integration-{id}")),
@@ -376,9 +376,9 @@ fn build_plan(
         };
         link_info.insert(id, (project_id, provider.clone()));
         plan.links.push(ProjectIntegration {
-            id,
+            id: id.into(),
             project_id: project_id.into(),
-            integration_id,
+            integration_id: integration_id.into(),
             external_identifier: text(&r, "external_identifier").unwrap_or_default(),
             config: match json(&r, "config") {
                 Value::Null => Value::Object(Default::default()),
@@ -410,8 +410,8 @@ fn build_plan(
             .filter_map(|l| l.as_str().map(str::to_string))
             .collect();
         plan.issues.push(ExternalIssue {
-            id,
-            project_integration_id: link,
+            id: id.into(),
+            project_integration_id: link.into(),
             project_id: (*project_id).into(),
             tenant_id: (project_tenant.get(project_id).copied().unwrap_or(0)).into(),
             external_id: text(&r, "external_id").unwrap_or_default(),
@@ -430,7 +430,8 @@ fn build_plan(
             updated_at: updated(&r),
         });
     }
-    let issue_ids: std::collections::HashSet<u64> = plan.issues.iter().map(|i| i.id).collect();
+    let issue_ids: std::collections::HashSet<u64> =
+        plan.issues.iter().map(|i| i.id.get()).collect();
     for r in read_table(db, "pinned_issues")? {
         let (Some(id), Some(user_id), Some(issue_id)) =
             (int(&r, "id"), int(&r, "user_id"), int(&r, "issue_id"))
@@ -444,7 +445,7 @@ fn build_plan(
         plan.pins.push(PinnedIssue {
             id,
             user_id,
-            issue_id,
+            issue_id: issue_id.into(),
             pinned_at: time(&r, "pinned_at").unwrap_or(now),
         });
     }
@@ -457,7 +458,7 @@ fn build_plan(
         plan.credentials.push(UserCredential {
             id,
             user_id,
-            integration_id,
+            integration_id: integration_id.into(),
             api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
             settings: Some(json(&r, "settings")).filter(|v| !v.is_null()),
             created_at: created(&r),
@@ -650,7 +651,7 @@ fn fill_counts(plan: &Plan, report: &mut ImportReport) {
     report.integrations = plan
         .integrations
         .iter()
-        .map(|i| (i.id, i.name.clone(), i.provider.clone()))
+        .map(|i| (i.id.get(), i.name.clone(), i.provider.clone()))
         .collect();
 }
 
@@ -757,15 +758,15 @@ impl Backups {
         }
         for i in &plan.integrations {
             w.put_integration(i)?;
-            bump("integrations", i.id);
+            bump("integrations", i.id.get());
         }
         for l in &plan.links {
             w.put_link(l)?;
-            bump("project_integrations", l.id);
+            bump("project_integrations", l.id.get());
         }
         for i in &plan.issues {
             w.put_issue(None, i)?;
-            bump("issues", i.id);
+            bump("issues", i.id.get());
         }
         for p in &plan.pins {
             // Pins keep their ids: `import_pin`, not `add_pin` (which would allocate new ones).

@@ -14,7 +14,7 @@ use crate::domain::rules::validate_name;
 use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
-use crate::domain::{ProjectId, TenantId};
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sync::SyncLocks;
@@ -129,7 +129,7 @@ fn integration_for(
     action: Action,
 ) -> AppResult<(TenantIntegration, Grants)> {
     let not_found = || AppError::NotFound(format!("Integration {id} not found"));
-    let i = tx.get_integration(id)?.ok_or_else(not_found)?;
+    let i = tx.get_integration(id.into())?.ok_or_else(not_found)?;
     let t = tx.get_tenant(i.tenant_id)?.ok_or_else(not_found)?;
     let g = Grants::load(tx, caller)?;
     if !g.sees_tenant(t.id) {
@@ -147,7 +147,7 @@ fn link_for(
     action: Action,
 ) -> AppResult<ProjectIntegration> {
     let not_found = || AppError::NotFound(format!("Project integration {id} not found"));
-    let l = tx.get_link(id)?.ok_or_else(not_found)?;
+    let l = tx.get_link(id.into())?.ok_or_else(not_found)?;
     match project_for(tx, caller, l.project_id, action) {
         Ok(_) => Ok(l),
         Err(AppError::NotFound(_)) => Err(not_found()),
@@ -225,10 +225,14 @@ impl Trackers {
             .collect()
     }
 
-    pub fn get_integration(&self, caller: &Identity, id: Id) -> AppResult<IntegrationView> {
+    pub fn get_integration(
+        &self,
+        caller: &Identity,
+        id: IntegrationId,
+    ) -> AppResult<IntegrationView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let (i, g) = integration_for(&r, caller, id, Action::View)?;
+        let (i, g) = integration_for(&r, caller, id.get(), Action::View)?;
         self.integration_view(&r, &g, i)
     }
 
@@ -344,7 +348,7 @@ impl Trackers {
         if let Some(n) = input.name {
             let n = validate_name("Name", &n).map_err(AppError::BadRequest)?;
             for o in w.integrations_in_tenant(i.tenant_id)? {
-                if o.id == id {
+                if o.id == id.into() {
                     continue;
                 }
                 if o.name.to_lowercase() == n.to_lowercase() {
@@ -395,10 +399,10 @@ impl Trackers {
         self.integration_view(&r, &g, i)
     }
 
-    pub fn delete_integration(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_integration(&self, caller: &Identity, id: IntegrationId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        integration_for(&w, caller, id, Action::Manage)?;
+        integration_for(&w, caller, id.get(), Action::Manage)?;
         w.delete_integration(id)?;
         w.commit()?;
         Ok(())
@@ -422,7 +426,7 @@ impl Trackers {
     pub fn list_links(
         &self,
         caller: &Identity,
-        integration_id: Option<Id>,
+        integration_id: Option<IntegrationId>,
         project_id: Option<ProjectId>,
     ) -> AppResult<Vec<LinkView>> {
         caller.require(Scope::Read)?;
@@ -430,7 +434,7 @@ impl Trackers {
         let g = Grants::load(&r, caller)?;
         let links = match (integration_id, project_id) {
             (Some(i), _) => {
-                integration_for(&r, caller, i, Action::View)?;
+                integration_for(&r, caller, i.get(), Action::View)?;
                 r.links_of_integration(i)?
             }
             (None, Some(p)) => {
@@ -454,10 +458,10 @@ impl Trackers {
         Ok(out)
     }
 
-    pub fn get_link(&self, caller: &Identity, id: Id) -> AppResult<LinkView> {
+    pub fn get_link(&self, caller: &Identity, id: LinkId) -> AppResult<LinkView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let l = link_for(&r, caller, id, Action::View)?;
+        let l = link_for(&r, caller, id.get(), Action::View)?;
         self.link_view(&r, l)
     }
 
@@ -472,7 +476,7 @@ impl Trackers {
     pub fn create_link(
         &self,
         caller: &Identity,
-        integration_id: Id,
+        integration_id: IntegrationId,
         input: LinkInput,
     ) -> AppResult<LinkView> {
         caller.require(Scope::Write)?;
@@ -482,7 +486,7 @@ impl Trackers {
         {
             let r = self.store.read()?;
             project_for(&r, caller, project_id, Action::Manage)?;
-            integration_for(&r, caller, integration_id, Action::View)?;
+            integration_for(&r, caller, integration_id.get(), Action::View)?;
         }
         let identifier = clean(input.external_identifier).ok_or_else(|| {
             AppError::BadRequest(
@@ -500,7 +504,7 @@ impl Trackers {
         };
         let w = self.store.write()?;
         let project = project_for(&w, caller, project_id, Action::Manage)?;
-        let (integ, _) = integration_for(&w, caller, integration_id, Action::View)?;
+        let (integ, _) = integration_for(&w, caller, integration_id.get(), Action::View)?;
         if project.tenant_id != integ.tenant_id {
             return Err(AppError::BadRequest(
                 "Integration does not belong to project's tenant".into(),
@@ -543,16 +547,21 @@ impl Trackers {
         self.link_view(&r, link)
     }
 
-    pub fn update_link(&self, caller: &Identity, id: Id, input: LinkInput) -> AppResult<LinkView> {
+    pub fn update_link(
+        &self,
+        caller: &Identity,
+        id: LinkId,
+        input: LinkInput,
+    ) -> AppResult<LinkView> {
         caller.require(Scope::Write)?;
-        link_for(&self.store.read()?, caller, id, Action::Manage)?;
+        link_for(&self.store.read()?, caller, id.get(), Action::Manage)?;
         let token = match input.override_api_token {
             None => None,
             Some(t) if t.trim().is_empty() => Some(None),
             Some(t) => Some(Some(self.secrets.encrypt(&validate_token(&t)?)?)),
         };
         let w = self.store.write()?;
-        let mut l = link_for(&w, caller, id, Action::Manage)?;
+        let mut l = link_for(&w, caller, id.get(), Action::Manage)?;
         let integ = w
             .get_integration(l.integration_id)?
             .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
@@ -607,10 +616,10 @@ impl Trackers {
         self.link_view(&r, l)
     }
 
-    pub fn delete_link(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_link(&self, caller: &Identity, id: LinkId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        let l = link_for(&w, caller, id, Action::Manage)?;
+        let l = link_for(&w, caller, id.get(), Action::Manage)?;
         w.delete_link(&l)?;
         w.commit()?;
         Ok(())
@@ -639,7 +648,7 @@ impl Trackers {
     pub fn set_credential(
         &self,
         caller: &Identity,
-        integration_id: Id,
+        integration_id: IntegrationId,
         token: &str,
         settings: Option<Value>,
     ) -> AppResult<(UserCredential, bool)> {
@@ -657,7 +666,7 @@ impl Trackers {
         };
         let enc = self.secrets.encrypt(&token)?;
         let w = self.store.write()?;
-        integration_for(&w, caller, integration_id, Action::View)?;
+        integration_for(&w, caller, integration_id.get(), Action::View)?;
         let now = crate::domain::model::now();
         let mut existing = None;
         for c in w.credentials_of_user(caller.id())? {
@@ -889,11 +898,15 @@ impl Trackers {
     }
 
     /// "Test connection" with the stored credentials of an integration.
-    pub async fn test_integration(&self, caller: &Identity, id: Id) -> AppResult<String> {
+    pub async fn test_integration(
+        &self,
+        caller: &Identity,
+        id: IntegrationId,
+    ) -> AppResult<String> {
         caller.require(Scope::Write)?;
-        integration_for(&self.store.read()?, caller, id, Action::Manage)?;
+        integration_for(&self.store.read()?, caller, id.get(), Action::Manage)?;
         let link = ProjectIntegration {
-            id: 0,
+            id: LinkId(0),
             project_id: ProjectId(0),
             integration_id: id,
             external_identifier: "test/test".into(),

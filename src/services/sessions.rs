@@ -6,6 +6,7 @@
 
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::IssueId;
 use crate::domain::ProjectId;
 use crate::domain::sessions::{
     AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
@@ -34,7 +35,7 @@ pub struct StartRequest {
     pub prompt: Option<String>,
     pub rows: Option<u16>,
     pub cols: Option<u16>,
-    pub issue_id: Option<Id>,
+    pub issue_id: Option<IssueId>,
     /// Start as this user instead of the caller (administrators only).
     pub as_user: Option<Id>,
 }
@@ -772,7 +773,7 @@ impl Sessions {
         let (names, titles) = {
             let r = self.store.read()?;
             let mut names: std::collections::HashMap<ProjectId, String> = Default::default();
-            let mut titles: std::collections::HashMap<Id, String> = Default::default();
+            let mut titles: std::collections::HashMap<IssueId, String> = Default::default();
             for s in &rows {
                 if !names.contains_key(&s.project_id)
                     && let Some(p) = r.get_project(s.project_id)?
@@ -783,7 +784,7 @@ impl Sessions {
                     && !titles.contains_key(&i)
                     && let Some(issue) = r.get_issue(i)?
                 {
-                    titles.insert(i, issue.title);
+                    titles.insert(i.get().into(), issue.title);
                 }
             }
             (names, titles)

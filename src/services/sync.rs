@@ -9,7 +9,7 @@ use super::trackers::Provider;
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::{Id, Project, ProjectIntegration, Scope, SyncRun, TenantIntegration};
-use crate::domain::{ProjectId, TenantId};
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
@@ -40,14 +40,14 @@ impl SyncLocks {
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
     pub tenant_id: Option<TenantId>,
-    pub integration_id: Option<Id>,
+    pub integration_id: Option<IntegrationId>,
     pub project_id: Option<ProjectId>,
     pub force_full: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct SyncOutcome {
-    pub project_integration_id: Id,
+    pub project_integration_id: LinkId,
     pub project_id: ProjectId,
     pub project_name: String,
     pub tenant_name: String,
@@ -63,7 +63,7 @@ pub struct SyncOutcome {
 impl Trackers {
     /// Links matching the filters that the caller may sync (developers of the link's project;
     /// enabled integrations only).
-    fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<Id>> {
+    fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<LinkId>> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -117,13 +117,17 @@ impl Trackers {
         let links = crate::store::run_blocking(|| self.links_to_sync(caller, req))?;
         let mut out = Vec::with_capacity(links.len());
         for id in links {
-            out.push(self.sync_link(id, req.force_full, trigger).await);
+            out.push(self.sync_link(id.into(), req.force_full, trigger).await);
         }
         Ok(out)
     }
 
     /// Sync one link (developers of its project).
-    pub async fn sync_one_link(&self, caller: &Identity, link_id: Id) -> AppResult<SyncOutcome> {
+    pub async fn sync_one_link(
+        &self,
+        caller: &Identity,
+        link_id: LinkId,
+    ) -> AppResult<SyncOutcome> {
         caller.require(Scope::Write)?;
         crate::store::run_blocking(|| {
             let r = self.store.read()?;
@@ -135,7 +139,7 @@ impl Trackers {
         Ok(self.sync_link(link_id, false, "manual").await)
     }
 
-    async fn sync_link(&self, link_id: Id, force_full: bool, trigger: &str) -> SyncOutcome {
+    async fn sync_link(&self, link_id: LinkId, force_full: bool, trigger: &str) -> SyncOutcome {
         let mut outcome = SyncOutcome {
             project_integration_id: link_id,
             project_id: ProjectId(0),
@@ -153,7 +157,7 @@ impl Trackers {
             .sync_link_inner(link_id, force_full, trigger, &mut outcome)
             .await
         {
-            tracing::warn!(link = link_id, error = %e, "issue sync failed");
+            tracing::warn!(link = link_id.get(), error = %e, "issue sync failed");
             outcome.error = Some(e.to_string());
             if let Some(run) = outcome.run_id {
                 let msg: String = e.to_string().chars().take(1000).collect();
@@ -170,7 +174,7 @@ impl Trackers {
 
     async fn sync_link_inner(
         &self,
-        link_id: Id,
+        link_id: LinkId,
         force_full: bool,
         trigger: &str,
         o: &mut SyncOutcome,
@@ -196,7 +200,7 @@ impl Trackers {
             o.integration_name = integ.name.clone();
             (link, integ)
         };
-        let _guard = self.sync_locks.try_lock(link_id).ok_or_else(|| {
+        let _guard = self.sync_locks.try_lock(link_id.get()).ok_or_else(|| {
             AppError::Conflict(format!(
                 "A sync of {} -> {} is already running; try again when it finishes",
                 integ.name, o.project_name
@@ -290,7 +294,7 @@ impl Trackers {
                 Ok((created, updated, missing))
             })?;
         let write_ms = fetched_at.elapsed().as_millis() as u64;
-        tracing::info!(link = link_id, provider = %integ.provider, fetched = payloads.len(), created, updated, missing, fetch_ms, write_ms, "issue sync finished");
+        tracing::info!(link = link_id.get(), provider = %integ.provider, fetched = payloads.len(), created, updated, missing, fetch_ms, write_ms, "issue sync finished");
         o.issues_synced = payloads.len() as u64;
         o.created = created;
         o.missing = missing;
@@ -332,7 +336,7 @@ impl Trackers {
         &self,
         caller: &Identity,
         limit: usize,
-        link_id: Option<Id>,
+        link_id: Option<LinkId>,
     ) -> AppResult<Vec<SyncRun>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;

@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
-use crate::domain::{ProjectId, TenantId};
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::AppResult;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -32,7 +32,7 @@ fn project_context_key(project_id: ProjectId) -> String {
 /// Reads of integrations, links, credentials, identity maps and agent instructions (in a read
 /// or a write transaction).
 pub trait IntegrationReads: Lookup {
-    fn get_integration(&self, id: Id) -> AppResult<Option<TenantIntegration>> {
+    fn get_integration(&self, id: IntegrationId) -> AppResult<Option<TenantIntegration>> {
         self.row(INTEGRATIONS, id)
     }
 
@@ -50,7 +50,7 @@ pub trait IntegrationReads: Lookup {
         self.id_count(INTEGRATIONS_BY_TENANT, tenant_id)
     }
 
-    fn get_link(&self, id: Id) -> AppResult<Option<ProjectIntegration>> {
+    fn get_link(&self, id: LinkId) -> AppResult<Option<ProjectIntegration>> {
         self.row(PROJECT_INTEGRATIONS, id)
     }
 
@@ -72,19 +72,22 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// An integration's links, in id order.
-    fn links_of_integration(&self, integration_id: Id) -> AppResult<Vec<ProjectIntegration>> {
+    fn links_of_integration(
+        &self,
+        integration_id: IntegrationId,
+    ) -> AppResult<Vec<ProjectIntegration>> {
         self.rows_at(
             PROJECT_INTEGRATIONS,
             self.ids(PROJECT_INTEGRATIONS_BY_INTEGRATION, integration_id)?,
         )
     }
 
-    fn link_count_of_integration(&self, integration_id: Id) -> AppResult<u64> {
+    fn link_count_of_integration(&self, integration_id: IntegrationId) -> AppResult<u64> {
         self.id_count(PROJECT_INTEGRATIONS_BY_INTEGRATION, integration_id)
     }
 
     /// How many stored issues came through a link.
-    fn issue_count_of_link(&self, link_id: Id) -> AppResult<u64> {
+    fn issue_count_of_link(&self, link_id: LinkId) -> AppResult<u64> {
         self.id_count(ISSUES_BY_PROJECT_INTEGRATION, link_id)
     }
 
@@ -130,13 +133,13 @@ impl<X: Lookup> IntegrationReads for X {}
 
 impl WriteTxn {
     /// A new integration id (ids are never reused).
-    pub fn new_integration_id(&self) -> AppResult<Id> {
-        next_id(self, "integrations")
+    pub fn new_integration_id(&self) -> AppResult<IntegrationId> {
+        next_id(self, "integrations").map(IntegrationId)
     }
 
     /// A new project link id.
-    pub fn new_link_id(&self) -> AppResult<Id> {
-        next_id(self, "project_integrations")
+    pub fn new_link_id(&self) -> AppResult<LinkId> {
+        next_id(self, "project_integrations").map(LinkId)
     }
 
     /// A new personal credential id.
@@ -162,7 +165,7 @@ impl WriteTxn {
 
     /// Remove an integration with its links, their issues and pins, and the personal
     /// credentials for it (nothing when it is gone already).
-    pub fn delete_integration(&self, id: Id) -> AppResult<()> {
+    pub fn delete_integration(&self, id: IntegrationId) -> AppResult<()> {
         let Some(integ) = get_row_w::<TenantIntegration>(self, INTEGRATIONS, id)? else {
             return Ok(());
         };
@@ -170,7 +173,7 @@ impl WriteTxn {
             self.delete_link(&link)?;
         }
         self.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         let mut gone = Vec::new();
         self.open_table(USER_CREDENTIALS)?.retain(|cid, v| {
             match super::decode::<UserCredential>(v) {
@@ -221,7 +224,7 @@ impl WriteTxn {
             }
         }
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .remove_all(link.id)?;
+            .remove_all(link.id.get())?;
         multi_del(
             self,
             PROJECT_INTEGRATIONS_BY_PROJECT,
@@ -314,7 +317,7 @@ mod tests {
     fn integration(id: Id, tenant_id: TenantId) -> TenantIntegration {
         let now = crate::domain::model::now();
         TenantIntegration {
-            id,
+            id: id.into(),
             tenant_id,
             provider: "github".into(),
             name: format!("i{id}"),
@@ -328,10 +331,10 @@ mod tests {
         }
     }
 
-    fn link(id: Id, project_id: ProjectId, integration_id: Id) -> ProjectIntegration {
+    fn link(id: Id, project_id: ProjectId, integration_id: IntegrationId) -> ProjectIntegration {
         let now = crate::domain::model::now();
         ProjectIntegration {
-            id,
+            id: id.into(),
             project_id,
             integration_id,
             external_identifier: "o/r".into(),
@@ -345,10 +348,10 @@ mod tests {
         }
     }
 
-    fn issue(id: Id, link_id: Id, project_id: ProjectId, tenant_id: TenantId) -> ExternalIssue {
+    fn issue(id: Id, link_id: LinkId, project_id: ProjectId, tenant_id: TenantId) -> ExternalIssue {
         let now = crate::domain::model::now();
         ExternalIssue {
-            id,
+            id: id.into(),
             project_integration_id: link_id,
             project_id,
             tenant_id,
@@ -369,7 +372,7 @@ mod tests {
         }
     }
 
-    fn credential(id: Id, user_id: Id, integration_id: Id) -> UserCredential {
+    fn credential(id: Id, user_id: Id, integration_id: IntegrationId) -> UserCredential {
         let now = crate::domain::model::now();
         UserCredential {
             id,
@@ -388,23 +391,24 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
         w.put_integration(&integration(1, TenantId(1))).unwrap();
-        let l = link(1, ProjectId(7), 1);
+        let l = link(1, ProjectId(7), IntegrationId(1));
         w.put_link(&l).unwrap();
-        w.put_link(&link(2, ProjectId(8), 1)).unwrap();
-        w.seed_issue(&issue(1, 1, ProjectId(7), TenantId(1)))
+        w.put_link(&link(2, ProjectId(8), IntegrationId(1)))
             .unwrap();
-        w.seed_issue(&issue(2, 1, ProjectId(7), TenantId(1)))
+        w.seed_issue(&issue(1, LinkId(1), ProjectId(7), TenantId(1)))
+            .unwrap();
+        w.seed_issue(&issue(2, LinkId(1), ProjectId(7), TenantId(1)))
             .unwrap();
         assert_eq!(w.links_of_project(ProjectId(7)).unwrap(), vec![l.clone()]);
-        assert_eq!(w.link_count_of_integration(1).unwrap(), 2);
-        assert_eq!(w.issue_count_of_link(1).unwrap(), 2);
+        assert_eq!(w.link_count_of_integration(IntegrationId(1)).unwrap(), 2);
+        assert_eq!(w.issue_count_of_link(LinkId(1)).unwrap(), 2);
         w.delete_link(&l).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(r.get_link(1).unwrap().is_none());
+        assert!(r.get_link(LinkId(1)).unwrap().is_none());
         assert!(r.links_of_project(ProjectId(7)).unwrap().is_empty());
-        assert_eq!(r.link_count_of_integration(1).unwrap(), 1);
-        assert_eq!(r.issue_count_of_link(1).unwrap(), 0);
+        assert_eq!(r.link_count_of_integration(IntegrationId(1)).unwrap(), 1);
+        assert_eq!(r.issue_count_of_link(LinkId(1)).unwrap(), 0);
         assert_eq!(crate::store::table_len(&r, ISSUES).unwrap(), 0);
         assert!(
             crate::store::multi_ids(&r, ISSUES_BY_PROJECT, 7u64)
@@ -420,17 +424,21 @@ mod tests {
         let w = s.write().unwrap();
         w.put_integration(&integration(1, TenantId(1))).unwrap();
         w.put_integration(&integration(2, TenantId(1))).unwrap();
-        w.put_link(&link(1, ProjectId(7), 1)).unwrap();
-        w.put_link(&link(2, ProjectId(7), 2)).unwrap();
-        w.put_credential(&credential(1, 5, 1)).unwrap();
-        w.put_credential(&credential(2, 5, 2)).unwrap();
-        w.delete_integration(1).unwrap();
+        w.put_link(&link(1, ProjectId(7), IntegrationId(1)))
+            .unwrap();
+        w.put_link(&link(2, ProjectId(7), IntegrationId(2)))
+            .unwrap();
+        w.put_credential(&credential(1, 5, IntegrationId(1)))
+            .unwrap();
+        w.put_credential(&credential(2, 5, IntegrationId(2)))
+            .unwrap();
+        w.delete_integration(IntegrationId(1)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        let ids = |v: Vec<TenantIntegration>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
+        let ids = |v: Vec<TenantIntegration>| v.into_iter().map(|i| i.id.get()).collect::<Vec<_>>();
         assert_eq!(ids(r.integrations_in_tenant(TenantId(1)).unwrap()), vec![2]);
         assert_eq!(r.integration_count_in_tenant(TenantId(1)).unwrap(), 1);
-        let links: Vec<Id> = r.links().unwrap().into_iter().map(|l| l.id).collect();
+        let links: Vec<Id> = r.links().unwrap().into_iter().map(|l| l.id.get()).collect();
         assert_eq!(links, vec![2]);
         let creds: Vec<Id> = r
             .credentials_of_user(5)
@@ -452,7 +460,7 @@ mod tests {
         w.put_integration(&i).unwrap();
         assert!(w.integrations_in_tenant(TenantId(1)).unwrap().is_empty());
         assert_eq!(w.integrations_in_tenant(TenantId(2)).unwrap(), vec![i]);
-        let c = credential(1, 5, 1);
+        let c = credential(1, 5, IntegrationId(1));
         w.put_credential(&c).unwrap();
         w.delete_credential(&c).unwrap();
         assert!(w.credentials_of_user(5).unwrap().is_empty());

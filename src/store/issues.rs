@@ -12,13 +12,13 @@ use crate::domain::{
     Comment, ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
     Timestamp,
 };
-use crate::domain::{ProjectId, TenantId};
+use crate::domain::{IntegrationId, IssueId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use redb::{ReadOnlyTable, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The `issues_by_external` key of an issue: `<project_integration_id>:<external_id>`.
-pub fn external_key(link: Id, external_id: &str) -> String {
+pub fn external_key(link: LinkId, external_id: &str) -> String {
     format!("{link}:{external_id}")
 }
 
@@ -30,58 +30,58 @@ fn status_key_of(issue: &ExternalIssue) -> String {
 
 impl WriteTxn {
     /// One stored issue (inside this write, so a read-modify-write sees its own changes).
-    pub fn get_issue(&self, id: Id) -> AppResult<Option<ExternalIssue>> {
+    pub fn get_issue(&self, id: IssueId) -> AppResult<Option<ExternalIssue>> {
         let t = self.open_table(ISSUES)?;
-        let v = t.get(id)?;
+        let v = t.get(id.get())?;
         v.map(|v| decode(v.value())).transpose()
     }
 
     /// The stored issue of a link with this tracker id (`42`, `PROJ-12`), if any.
     pub fn issue_by_external(
         &self,
-        link: Id,
+        link: LinkId,
         external_id: &str,
     ) -> AppResult<Option<ExternalIssue>> {
         let id = {
             let t = self.open_table(ISSUES_BY_EXTERNAL)?;
-            let v = t.get(external_key(link, external_id).as_str())?;
+            let v = t.get(external_key(link.into(), external_id).as_str())?;
             v.map(|v| v.value())
         };
         match id {
-            Some(id) => self.get_issue(id),
+            Some(id) => self.get_issue(id.into()),
             None => Ok(None),
         }
     }
 
     /// The ids of a link's stored issues, ascending.
-    pub fn issue_ids_of_link(&self, link: Id) -> AppResult<Vec<Id>> {
+    pub fn issue_ids_of_link(&self, link: LinkId) -> AppResult<Vec<IssueId>> {
         let t = self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?;
         let mut out = Vec::new();
-        for v in t.get(link)? {
-            out.push(v?.value());
+        for v in t.get(link.get())? {
+            out.push(IssueId(v?.value()));
         }
         Ok(out)
     }
 
     /// A new issue id (ids are never reused).
-    pub fn next_issue_id(&self) -> AppResult<Id> {
-        next_id(self, "issues")
+    pub fn next_issue_id(&self) -> AppResult<IssueId> {
+        next_id(self, "issues").map(IssueId)
     }
 
     /// Add an issue's entries to every issue index (link, project, tenant, status key,
     /// external id); the row itself is written by `put_issue` (or by an import's own copy).
     pub fn index_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .insert(issue.project_integration_id, issue.id)?;
+            .insert(issue.project_integration_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .insert(issue.project_id.get(), issue.id)?;
+            .insert(issue.project_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
-            .insert(issue.tenant_id.get(), issue.id)?;
+            .insert(issue.tenant_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
-            .insert(status_key_of(issue).as_str(), issue.id)?;
+            .insert(status_key_of(issue).as_str(), issue.id.get())?;
         self.open_table(ISSUES_BY_EXTERNAL)?.insert(
             external_key(issue.project_integration_id, &issue.external_id).as_str(),
-            issue.id,
+            issue.id.get(),
         )?;
         Ok(())
     }
@@ -96,13 +96,14 @@ impl WriteTxn {
                 let (ok, nk) = (status_key_of(o), status_key_of(new));
                 if ok != nk {
                     let mut t = self.open_multimap_table(ISSUES_BY_STATUS)?;
-                    t.remove(ok.as_str(), new.id)?;
-                    t.insert(nk.as_str(), new.id)?;
+                    t.remove(ok.as_str(), new.id.get())?;
+                    t.insert(nk.as_str(), new.id.get())?;
                 }
             }
         }
         let bytes = encode(new)?;
-        self.open_table(ISSUES)?.insert(new.id, bytes.as_slice())?;
+        self.open_table(ISSUES)?
+            .insert(new.id.get(), bytes.as_slice())?;
         Ok(())
     }
 
@@ -111,7 +112,7 @@ impl WriteTxn {
         let pin_ids: Vec<Id> = {
             let t = self.open_multimap_table(PINS_BY_ISSUE)?;
             let mut v = Vec::new();
-            for id in t.get(issue.id)? {
+            for id in t.get(issue.id.get())? {
                 v.push(id?.value());
             }
             v
@@ -129,23 +130,23 @@ impl WriteTxn {
             self.open_table(PINS)?.remove(pin_id)?;
         }
         self.open_multimap_table(PINS_BY_ISSUE)?
-            .remove_all(issue.id)?;
+            .remove_all(issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .remove(issue.project_integration_id, issue.id)?;
+            .remove(issue.project_integration_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .remove(issue.project_id.get(), issue.id)?;
+            .remove(issue.project_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
-            .remove(issue.tenant_id.get(), issue.id)?;
+            .remove(issue.tenant_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
-            .remove(status_key_of(issue).as_str(), issue.id)?;
+            .remove(status_key_of(issue).as_str(), issue.id.get())?;
         self.open_table(ISSUES_BY_EXTERNAL)?
             .remove(external_key(issue.project_integration_id, &issue.external_id).as_str())?;
-        self.open_table(ISSUES)?.remove(issue.id)?;
+        self.open_table(ISSUES)?.remove(issue.id.get())?;
         Ok(())
     }
 
     /// The user's pin of an issue, if they pinned it.
-    pub fn pin_of(&self, user_id: Id, issue_id: Id) -> AppResult<Option<PinnedIssue>> {
+    pub fn pin_of(&self, user_id: Id, issue_id: IssueId) -> AppResult<Option<PinnedIssue>> {
         let ids: Vec<Id> = {
             let t = self.open_multimap_table(PINS_BY_USER)?;
             let mut v = Vec::new();
@@ -168,7 +169,7 @@ impl WriteTxn {
     }
 
     /// Pin an issue for a user (the caller checked that it is not pinned yet).
-    pub fn add_pin(&self, user_id: Id, issue_id: Id, at: Timestamp) -> AppResult<PinnedIssue> {
+    pub fn add_pin(&self, user_id: Id, issue_id: IssueId, at: Timestamp) -> AppResult<PinnedIssue> {
         let pin = PinnedIssue {
             id: next_id(self, "pins")?,
             user_id,
@@ -180,7 +181,7 @@ impl WriteTxn {
         self.open_multimap_table(PINS_BY_USER)?
             .insert(user_id, pin.id)?;
         self.open_multimap_table(PINS_BY_ISSUE)?
-            .insert(issue_id, pin.id)?;
+            .insert(issue_id.get(), pin.id)?;
         Ok(pin)
     }
 
@@ -189,7 +190,7 @@ impl WriteTxn {
         self.open_multimap_table(PINS_BY_USER)?
             .remove(pin.user_id, pin.id)?;
         self.open_multimap_table(PINS_BY_ISSUE)?
-            .remove(pin.issue_id, pin.id)?;
+            .remove(pin.issue_id.get(), pin.id)?;
         self.open_table(PINS)?.remove(pin.id)?;
         Ok(())
     }
@@ -199,16 +200,16 @@ impl WriteTxn {
 
 impl ReadTxn {
     /// One stored issue (with its description).
-    pub fn get_issue(&self, id: Id) -> AppResult<Option<ExternalIssue>> {
+    pub fn get_issue(&self, id: IssueId) -> AppResult<Option<ExternalIssue>> {
         let t = self.open_table(ISSUES)?;
-        let v = t.get(id)?;
+        let v = t.get(id.get())?;
         v.map(|v| decode(v.value())).transpose()
     }
 
     /// The link an issue was fetched through, if it still exists.
     pub fn issue_link(&self, issue: &ExternalIssue) -> AppResult<Option<ProjectIntegration>> {
         let t = self.open_table(PROJECT_INTEGRATIONS)?;
-        let v = t.get(issue.project_integration_id)?;
+        let v = t.get(issue.project_integration_id.get())?;
         v.map(|v| decode(v.value())).transpose()
     }
 
@@ -217,11 +218,11 @@ impl ReadTxn {
     pub fn issue_target(
         &self,
         project_id: ProjectId,
-        integration_id: Id,
+        integration_id: IntegrationId,
     ) -> AppResult<(Option<TenantIntegration>, Option<ProjectIntegration>)> {
         let integ: Option<TenantIntegration> = {
             let t = self.open_table(INTEGRATIONS)?;
-            let v = t.get(integration_id)?;
+            let v = t.get(integration_id.get())?;
             v.map(|v| decode(v.value())).transpose()?
         };
         let links = self.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?;
@@ -320,11 +321,11 @@ impl ReadTxn {
             }
         }
         // Links allowed by integration / provider filters.
-        let link_filter: Option<Vec<Id>> = if f.integration_id.is_some() || provider.is_some() {
+        let link_filter: Option<Vec<LinkId>> = if f.integration_id.is_some() || provider.is_some() {
             let integs: Vec<TenantIntegration> = {
                 let t = r.open_table(INTEGRATIONS)?;
                 match f.integration_id {
-                    Some(i) => match t.get(i)? {
+                    Some(i) => match t.get(i.get())? {
                         Some(v) => vec![decode(v.value())?],
                         None => Vec::new(),
                     },
@@ -346,8 +347,8 @@ impl ReadTxn {
                 {
                     continue;
                 }
-                for l in by_integration.get(i.id)? {
-                    links.push(l?.value());
+                for l in by_integration.get(i.id.get())? {
+                    links.push(LinkId(l?.value()));
                 }
             }
             Some(links)
@@ -388,7 +389,7 @@ impl ReadTxn {
             residual.links = None;
             Source::Ids(ids_under(
                 ISSUES_BY_PROJECT_INTEGRATION,
-                &mut links.iter().copied(),
+                &mut links.iter().map(|l| l.get()),
             )?)
         } else if let Some(vis) = &visible {
             residual.visible = None;
@@ -424,12 +425,12 @@ type MultiIndex = redb::MultimapTableDefinition<'static, u64, u64>;
 /// only these skips the rest of each row (settings, configs, descriptions).
 #[derive(serde::Deserialize)]
 struct LinkRef {
-    integration_id: Id,
+    integration_id: IntegrationId,
 }
 
 #[derive(serde::Deserialize)]
 struct IntegrationRef {
-    id: Id,
+    id: IntegrationId,
     provider: String,
     name: String,
 }
@@ -447,9 +448,9 @@ pub struct IssueNames {
     links_t: ReadOnlyTable<u64, &'static [u8]>,
     integrations_t: ReadOnlyTable<u64, &'static [u8]>,
     /// link id -> (provider, integration id, integration name); `None` when either is gone.
-    links: HashMap<Id, Option<(String, Id, String)>>,
+    links: HashMap<LinkId, Option<(String, IntegrationId, String)>>,
     /// integration id -> (provider, id, name); many links share one integration.
-    integrations: HashMap<Id, Option<(String, Id, String)>>,
+    integrations: HashMap<IntegrationId, Option<(String, IntegrationId, String)>>,
     projects: HashMap<ProjectId, String>,
     tenants: HashMap<TenantId, String>,
 }
@@ -462,11 +463,11 @@ fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
 }
 
 impl IssueNames {
-    fn link(&mut self, id: Id) -> AppResult<Option<(String, Id, String)>> {
+    fn link(&mut self, id: LinkId) -> AppResult<Option<(String, IntegrationId, String)>> {
         if let Some(v) = self.links.get(&id) {
             return Ok(v.clone());
         }
-        let integration_id = match self.links_t.get(id)? {
+        let integration_id = match self.links_t.get(id.get())? {
             Some(v) => Some(decode::<LinkRef>(v.value())?.integration_id),
             None => None,
         };
@@ -474,7 +475,7 @@ impl IssueNames {
             Some(i) => match self.integrations.get(&i) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = match self.integrations_t.get(i)? {
+                    let v = match self.integrations_t.get(i.get())? {
                         Some(v) => {
                             let i: IntegrationRef = decode(v.value())?;
                             Some((i.provider, i.id, i.name))
@@ -499,8 +500,8 @@ impl IssueNames {
         pinned_at: Option<Timestamp>,
     ) -> AppResult<IssueView> {
         let (provider, integration_id, integration_name) = self
-            .link(issue.project_integration_id)?
-            .unwrap_or((String::new(), 0, String::new()));
+            .link(issue.project_integration_id.get().into())?
+            .unwrap_or((String::new(), IntegrationId(0), String::new()));
         let project_name = match self.projects.get(&issue.project_id) {
             Some(n) => n.clone(),
             None => {
@@ -524,7 +525,7 @@ impl IssueNames {
             status_key,
             status_label,
             provider,
-            integration_id,
+            integration_id: integration_id.into(),
             integration_name,
             pinned_at,
             issue,
@@ -539,7 +540,7 @@ impl IssueNames {
 #[derive(serde::Deserialize)]
 struct ListedIssue {
     id: Id,
-    project_integration_id: Id,
+    project_integration_id: LinkId,
     project_id: ProjectId,
     tenant_id: TenantId,
     external_id: String,
@@ -569,7 +570,7 @@ struct ListedIssue {
 fn decode_listed(bytes: &[u8]) -> AppResult<ExternalIssue> {
     let l: ListedIssue = decode(bytes)?;
     Ok(ExternalIssue {
-        id: l.id,
+        id: l.id.into(),
         project_integration_id: l.project_integration_id,
         project_id: l.project_id,
         tenant_id: l.tenant_id,
@@ -609,7 +610,7 @@ struct Residual {
     status: Option<String>,
     project_id: Option<ProjectId>,
     tenant_id: Option<TenantId>,
-    links: Option<HashSet<Id>>,
+    links: Option<HashSet<LinkId>>,
     visible: Option<BTreeSet<ProjectId>>,
     assignee: Option<String>,
     /// `assignee=me`: the caller's mapped tracker identities (lower case).
@@ -837,8 +838,8 @@ mod tests {
         labels: &[&str],
     ) -> ExternalIssue {
         ExternalIssue {
-            id,
-            project_integration_id: link,
+            id: id.into(),
+            project_integration_id: link.into(),
             project_id,
             tenant_id,
             external_id: external_id.into(),
@@ -978,7 +979,7 @@ mod tests {
         let mut ids = Vec::new();
         let counts = listing
             .for_each(|v| {
-                ids.push(v.issue.id);
+                ids.push(v.issue.id.get());
                 Ok(true)
             })
             .unwrap()
@@ -1033,7 +1034,7 @@ mod tests {
     #[test]
     fn provider_and_integration_filters_go_through_the_links() {
         let fx = fixture();
-        let f = |provider: Option<&str>, integration_id: Option<Id>| IssueFilter {
+        let f = |provider: Option<&str>, integration_id: Option<IntegrationId>| IssueFilter {
             provider: provider.map(Into::into),
             integration_id,
             ..Default::default()
@@ -1042,9 +1043,15 @@ mod tests {
         assert_eq!(all(&fx, f(Some("GitHub"), None)), [1, 2, 3, 6]);
         assert_eq!(all(&fx, f(Some("all"), None)), [1, 2, 3, 4, 5, 6]);
         assert_eq!(all(&fx, f(Some("gitlab"), None)), Vec::<Id>::new());
-        assert_eq!(all(&fx, f(None, Some(100))), [1, 2, 3, 6]);
-        assert_eq!(all(&fx, f(Some("jira"), Some(100))), Vec::<Id>::new());
-        assert_eq!(all(&fx, f(None, Some(999))), Vec::<Id>::new());
+        assert_eq!(all(&fx, f(None, Some(IntegrationId(100)))), [1, 2, 3, 6]);
+        assert_eq!(
+            all(&fx, f(Some("jira"), Some(IntegrationId(100)))),
+            Vec::<Id>::new()
+        );
+        assert_eq!(
+            all(&fx, f(None, Some(IntegrationId(999)))),
+            Vec::<Id>::new()
+        );
     }
 
     #[test]
@@ -1221,14 +1228,14 @@ mod tests {
             })
             .unwrap();
         let v = &views[1];
-        assert_eq!(v.issue.id, 4);
+        assert_eq!(v.issue.id, IssueId(4));
         assert_eq!(
             (
                 v.provider.as_str(),
                 v.integration_id,
                 v.integration_name.as_str()
             ),
-            ("jira", 200, "jr")
+            ("jira", IntegrationId(200), "jr")
         );
         assert_eq!(
             (v.project_name.as_str(), v.tenant_name.as_str()),
@@ -1243,7 +1250,7 @@ mod tests {
         // A single issue keeps its description.
         let r = fx.store.read().unwrap();
         assert_eq!(
-            r.get_issue(4).unwrap().unwrap().body.as_deref(),
+            r.get_issue(IssueId(4)).unwrap().unwrap().body.as_deref(),
             Some("body of 4")
         );
     }
@@ -1273,7 +1280,7 @@ mod tests {
         // A status change moves the issue between status keys.
         {
             let w = fx.store.write().unwrap();
-            let old = w.get_issue(2).unwrap().unwrap();
+            let old = w.get_issue(IssueId(2)).unwrap().unwrap();
             let mut new = old.clone();
             new.status = Some("Reopened (triage)".into());
             w.put_issue(Some(&old), &new).unwrap();
@@ -1284,23 +1291,25 @@ mod tests {
         // Pins, then deleting a pinned issue removes it from every index and every pin.
         {
             let w = fx.store.write().unwrap();
-            let pin = w.add_pin(7, 2, ts()).unwrap();
-            assert_eq!(w.pin_of(7, 2).unwrap().map(|p| p.id), Some(pin.id));
-            assert!(w.pin_of(7, 1).unwrap().is_none());
-            w.add_pin(8, 3, ts()).unwrap();
+            let pin = w.add_pin(7, IssueId(2), ts()).unwrap();
+            assert_eq!(w.pin_of(7, IssueId(2)).unwrap().map(|p| p.id), Some(pin.id));
+            assert!(w.pin_of(7, IssueId(1)).unwrap().is_none());
+            w.add_pin(8, IssueId(3), ts()).unwrap();
             w.commit().unwrap();
         }
         assert_eq!(fx.store.read().unwrap().pins_of_user(7).unwrap().len(), 1);
         {
             let w = fx.store.write().unwrap();
             assert_eq!(
-                w.issue_by_external(1000, "2").unwrap().map(|i| i.id),
+                w.issue_by_external(LinkId(1000), "2")
+                    .unwrap()
+                    .map(|i| i.id.get()),
                 Some(2)
             );
-            let issue = w.get_issue(2).unwrap().unwrap();
+            let issue = w.get_issue(IssueId(2)).unwrap().unwrap();
             w.delete_issue(&issue).unwrap();
-            assert!(w.issue_by_external(1000, "2").unwrap().is_none());
-            assert_eq!(w.issue_ids_of_link(1000).unwrap(), [1]);
+            assert!(w.issue_by_external(LinkId(1000), "2").unwrap().is_none());
+            assert_eq!(w.issue_ids_of_link(LinkId(1000)).unwrap(), [IssueId(1)]);
             w.commit().unwrap();
         }
         let r = fx.store.read().unwrap();
@@ -1321,9 +1330,9 @@ mod tests {
         assert_eq!(all(&fx, IssueFilter::default()), [1, 3, 4, 5, 6]);
         // Unpinning removes the pin and its index entries.
         let w = fx.store.write().unwrap();
-        let pin = w.pin_of(8, 3).unwrap().unwrap();
+        let pin = w.pin_of(8, IssueId(3)).unwrap().unwrap();
         w.delete_pin(&pin).unwrap();
-        assert!(w.pin_of(8, 3).unwrap().is_none());
+        assert!(w.pin_of(8, IssueId(3)).unwrap().is_none());
         w.commit().unwrap();
     }
 
@@ -1331,11 +1340,20 @@ mod tests {
     fn issue_target_finds_the_projects_link() {
         let fx = fixture();
         let r = fx.store.read().unwrap();
-        let (i, l) = r.issue_target(ProjectId(11), 100).unwrap();
-        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(100), Some(1001)));
-        let (i, l) = r.issue_target(ProjectId(11), 200).unwrap();
-        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(200), None));
-        let issue = r.get_issue(4).unwrap().unwrap();
-        assert_eq!(r.issue_link(&issue).unwrap().map(|l| l.id), Some(2000));
+        let (i, l) = r.issue_target(ProjectId(11), IntegrationId(100)).unwrap();
+        assert_eq!(
+            (i.map(|i| i.id.get()), l.map(|l| l.id.get())),
+            (Some(100), Some(1001))
+        );
+        let (i, l) = r.issue_target(ProjectId(11), IntegrationId(200)).unwrap();
+        assert_eq!(
+            (i.map(|i| i.id.get()), l.map(|l| l.id.get())),
+            (Some(200), None)
+        );
+        let issue = r.get_issue(IssueId(4)).unwrap().unwrap();
+        assert_eq!(
+            r.issue_link(&issue).unwrap().map(|l| l.id.get()),
+            Some(2000)
+        );
     }
 }

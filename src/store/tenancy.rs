@@ -141,7 +141,7 @@ impl WriteTxn {
             }
         }
         for iid in multi_ids_w(self, INTEGRATIONS_BY_TENANT, id)? {
-            self.delete_integration(iid)?;
+            self.delete_integration(iid.into())?;
         }
         self.open_multimap_table(INTEGRATIONS_BY_TENANT)?
             .remove_all(id.get())?;

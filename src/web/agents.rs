@@ -108,7 +108,7 @@ async fn start(
             StartRequest {
                 tool: Some(f.tool.clone()).filter(|t| !t.is_empty()),
                 prompt,
-                issue_id,
+                issue_id: issue_id.map(Into::into),
                 ..Default::default()
             },
         )
@@ -133,7 +133,7 @@ fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
 
 /// `POST /issues/{id}/agent`: start (or reuse) an agent on the issue, then open its terminal.
 pub async fn issue_agent(app: &App, who: &Identity, id: u64, f: &StartForm) -> Response {
-    let issue = match app.trackers.get_issue(who, id) {
+    let issue = match app.trackers.get_issue(who, id.into()) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
@@ -559,7 +559,7 @@ async fn scoped_agents_inner(app: &App, who: &Identity, of: AgentsOf) -> Markup 
             Err(e) => p.error role="alert" { (e.to_string()) },
             Ok(live) => {
                 @let live: Vec<&LiveSession> = live.iter().filter(|l| l.alive && match of {
-                    AgentsOf::Issue(i) => l.session.issue_id == Some(i),
+                    AgentsOf::Issue(i) => l.session.issue_id == Some(i.into()),
                     AgentsOf::Project(_) => true,
                 }).collect();
                 @if !live.is_empty() {

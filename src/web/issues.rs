@@ -353,7 +353,7 @@ fn issue_detail(
                     }
                 }
                 @if can_write {
-                    (super::agents::scoped_agents_placeholder(super::agents::AgentsOf::Issue(id)))
+                    (super::agents::scoped_agents_placeholder(super::agents::AgentsOf::Issue(id.get())))
                     (super::agents::start_form(app, who, &form_attrs("agent"), true))
                     form #assign-form method="post" action=(form_attrs("assign")) hx-post=(form_attrs("assign")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                         (csrf_field(who))
@@ -379,7 +379,7 @@ fn issue_detail(
 
 #[handler]
 pub fn issue_show(Data(app): AppData<'_>, Path(id): Path<u64>, WebUser(who): WebUser) -> Response {
-    match app.trackers.get_issue(&who, id) {
+    match app.trackers.get_issue(&who, id.into()) {
         Ok(v) => issue_detail(app, &who, &v, None, None).into_response(),
         Err(e) => not_found(&who, &e),
     }
@@ -392,7 +392,7 @@ async fn after_action(
     id: u64,
     res: Result<String, crate::error::AppError>,
 ) -> Response {
-    let v = match app.trackers.get_issue(who, id) {
+    let v = match app.trackers.get_issue(who, id.into()) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
@@ -427,7 +427,7 @@ pub async fn issue_action(
     let res = match action.as_str() {
         "comment" => app
             .trackers
-            .comment_issue(&who, id, &f.body)
+            .comment_issue(&who, id.into(), &f.body)
             .await
             .map(|_| "Comment added.".to_string()),
         "close" => app
@@ -442,7 +442,7 @@ pub async fn issue_action(
             .map(|_| "Issue reopened.".to_string()),
         "refresh" => app
             .trackers
-            .refresh_issue(&who, id)
+            .refresh_issue(&who, id.into())
             .await
             .map(|_| "Refreshed from the tracker.".to_string()),
         "assign" => {
@@ -465,12 +465,12 @@ pub async fn issue_action(
         }
         "context" => app
             .sessions
-            .populate_context(&who, id)
+            .populate_context(&who, id.into())
             .await
             .map(|w| format!("Updated {}.", w.path.display())),
-        "pin" => crate::store::run_blocking(|| app.trackers.pin_issue(&who, id))
+        "pin" => crate::store::run_blocking(|| app.trackers.pin_issue(&who, id.into()))
             .map(|_| "Pinned to your dashboard.".to_string()),
-        "unpin" => crate::store::run_blocking(|| app.trackers.unpin_issue(&who, id))
+        "unpin" => crate::store::run_blocking(|| app.trackers.unpin_issue(&who, id.into()))
             .map(|_| "Unpinned.".to_string()),
         _ => {
             return not_found(
@@ -729,8 +729,8 @@ fn integration_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Markup, crate::error::AppError> {
-    let v = app.trackers.get_integration(who, id)?;
-    let links = app.trackers.list_links(who, Some(id), None)?;
+    let v = app.trackers.get_integration(who, id.into())?;
+    let links = app.trackers.list_links(who, Some(id.into()), None)?;
     // What the caller's roles allow is only shown here; the services decide.
     let manage = tenant_role_on(app, who, v.integration.tenant_id.get()) >= Some(Role::Maintainer);
     let projects: Vec<_> = app
@@ -886,11 +886,13 @@ pub async fn integration_action(
     let res = match action.as_str() {
         "test" => app
             .trackers
-            .test_integration(&who, id)
+            .test_integration(&who, id.into())
             .await
             .map(|m| format!("✓ {m}")),
         "delete" => {
-            return match crate::store::run_blocking(|| app.trackers.delete_integration(&who, id)) {
+            return match crate::store::run_blocking(|| {
+                app.trackers.delete_integration(&who, id.into())
+            }) {
                 Ok(()) => done(req, "/integrations", "Integration deleted."),
                 Err(e) => show_integration(app, &who, id, &f, Err(e)),
             };
@@ -906,12 +908,14 @@ pub async fn integration_action(
                 config: Some(serde_json::Value::Object(config)),
                 ..Default::default()
             };
-            crate::store::run_blocking(|| app.trackers.create_link(&who, id, input)).map(|l| {
-                format!(
-                    "Linked {} to {}. Sync it to fetch its issues.",
-                    l.project_name, l.link.external_identifier
-                )
-            })
+            crate::store::run_blocking(|| app.trackers.create_link(&who, id.into(), input)).map(
+                |l| {
+                    format!(
+                        "Linked {} to {}. Sync it to fetch its issues.",
+                        l.project_name, l.link.external_identifier
+                    )
+                },
+            )
         }
         _ => {
             return not_found(
@@ -934,7 +938,7 @@ pub async fn link_action(
         "sync" => {
             match app
                 .trackers
-                .sync_one_link(&who, link)
+                .sync_one_link(&who, link.into())
                 .await
                 .map(|o| (o.error.clone(), o))
             {
@@ -948,7 +952,7 @@ pub async fn link_action(
                 ))),
             }
         }
-        "delete" => crate::store::run_blocking(|| app.trackers.delete_link(&who, link))
+        "delete" => crate::store::run_blocking(|| app.trackers.delete_link(&who, link.into()))
             .map(|_| "Project unlinked; its stored issues were removed.".to_string()),
         _ => {
             return not_found(
@@ -979,7 +983,7 @@ fn pinned_inner(app: &App, who: &Identity) -> Markup {
         .map(|(t, _)| t.as_str())
         .find(|t| *t == "claude")
         .or_else(|| tools.iter().find(|(_, ok)| *ok).map(|(t, _)| t.as_str()));
-    let hx = |id: u64, a: &str| format!("/issues/{id}/{a}");
+    let hx = |id: crate::domain::IssueId, a: &str| format!("/issues/{id}/{a}");
     html! {
         h2 { "Pinned issues" }
         @if pinned.is_empty() {
@@ -1173,7 +1177,7 @@ pub fn trackers_account_post(
             match f.integration_id.parse::<u64>() {
                 Ok(i) => app
                     .trackers
-                    .set_credential(&who, i, &f.api_token, settings)
+                    .set_credential(&who, i.into(), &f.api_token, settings)
                     .map(|(_, created)| {
                         if created {
                             "Token saved.".to_string()

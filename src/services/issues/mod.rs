@@ -16,6 +16,7 @@ use crate::auth::Identity;
 use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::{ExternalIssue, Id, ProjectIntegration, Scope};
+use crate::domain::{IntegrationId, IssueId};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
 
@@ -27,7 +28,7 @@ pub struct IssuePage {
 #[derive(Debug, Default, Clone)]
 pub struct NewIssue {
     pub project_id: Option<ProjectId>,
-    pub integration_id: Option<Id>,
+    pub integration_id: Option<IntegrationId>,
     pub title: String,
     pub description: Option<String>,
     pub labels: Vec<String>,
@@ -67,18 +68,18 @@ impl Trackers {
     }
 
     /// One issue the caller may see (404 otherwise, so ids of others' issues don't leak).
-    pub fn get_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+    pub fn get_issue(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let issue = self.visible_issue(&r, caller, id, Action::View)?;
+        let issue = self.visible_issue(&r, caller, id.get(), Action::View)?;
         r.issue_names()?.view(issue, None)
     }
 
     /// An issue the caller may work on (developers of its project), for the issue workflow.
-    pub(crate) fn issue_for_work(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+    pub(crate) fn issue_for_work(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
-        let issue = self.visible_issue(&r, caller, id, Action::Work)?;
+        let issue = self.visible_issue(&r, caller, id.get(), Action::Work)?;
         r.issue_names()?.view(issue, None)
     }
 
@@ -92,7 +93,7 @@ impl Trackers {
         action: Action,
     ) -> AppResult<ExternalIssue> {
         let not_found = || AppError::NotFound(format!("Issue {id} not found"));
-        let issue = r.get_issue(id)?.ok_or_else(not_found)?;
+        let issue = r.get_issue(id.into())?.ok_or_else(not_found)?;
         match project_for(r, caller, issue.project_id, action) {
             Ok(_) => Ok(issue),
             Err(AppError::NotFound(_)) => Err(not_found()),

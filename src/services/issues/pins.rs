@@ -2,18 +2,19 @@
 
 use super::IssueView;
 use crate::auth::Identity;
+use crate::domain::IssueId;
 use crate::domain::access::Action;
-use crate::domain::{Id, PinnedIssue, Scope};
+use crate::domain::{PinnedIssue, Scope};
 use crate::error::{AppError, AppResult};
 use crate::services::integrations::Trackers;
 
 impl Trackers {
     /// Pin for the caller; `None` when it was already pinned.
-    pub fn pin_issue(&self, caller: &Identity, id: Id) -> AppResult<Option<PinnedIssue>> {
+    pub fn pin_issue(&self, caller: &Identity, id: IssueId) -> AppResult<Option<PinnedIssue>> {
         caller.require(Scope::Write)?;
         {
             let r = self.store.read()?;
-            self.visible_issue(&r, caller, id, Action::View)?;
+            self.visible_issue(&r, caller, id.get(), Action::View)?;
         }
         let w = self.store.write()?;
         if w.pin_of(caller.id(), id)?.is_some() {
@@ -24,7 +25,7 @@ impl Trackers {
         Ok(Some(pin))
     }
 
-    pub fn unpin_issue(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn unpin_issue(&self, caller: &Identity, id: IssueId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let pin = w
@@ -44,14 +45,14 @@ impl Trackers {
         let mut names = r.issue_names()?;
         let mut out = Vec::new();
         for p in pins {
-            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id, Action::View) {
+            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id.get(), Action::View) {
                 out.push(names.view(issue, Some(p.pinned_at))?);
             }
         }
         Ok(out)
     }
 
-    pub fn is_pinned(&self, caller: &Identity, id: Id) -> AppResult<bool> {
+    pub fn is_pinned(&self, caller: &Identity, id: IssueId) -> AppResult<bool> {
         let r = self.store.read()?;
         Ok(r.pins_of_user(caller.id())?
             .iter()

@@ -4,6 +4,7 @@
 
 use super::{IssueView, NewIssue};
 use crate::auth::Identity;
+use crate::domain::IssueId;
 use crate::domain::access::Action;
 use crate::domain::issues::validate_status_update;
 use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, TenantId, Timestamp};
@@ -31,7 +32,7 @@ pub(crate) fn upsert_payload(
     p: &IssuePayload,
     now: Timestamp,
 ) -> AppResult<(ExternalIssue, bool)> {
-    let old = w.issue_by_external(link.id, &p.external_id)?;
+    let old = w.issue_by_external(link.id.get().into(), &p.external_id)?;
     let mut issue = match &old {
         Some(o) => o.clone(),
         None => ExternalIssue {
@@ -91,7 +92,7 @@ impl Trackers {
         crate::store::run_blocking(|| {
             let w = self.store.write()?;
             let old = w
-                .get_issue(id)?
+                .get_issue(id.into())?
                 .ok_or_else(|| AppError::NotFound(format!("Issue {id} was deleted meanwhile")))?;
             let mut new = old.clone();
             apply_payload(&mut new, p, crate::domain::model::now());
@@ -221,11 +222,11 @@ impl Trackers {
     /// Re-read one issue from the tracker.
     /// Fetch the issue again from its tracker (a store write that spends the caller's tracker
     /// quota: write scope, developers).
-    pub async fn refresh_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+    pub async fn refresh_issue(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
         let (issue, link) = {
             let r = self.store.read()?;
-            let issue = self.visible_issue(&r, caller, id, Action::Work)?;
+            let issue = self.visible_issue(&r, caller, id.get(), Action::Work)?;
             let link = r.issue_link(&issue)?.ok_or_else(|| {
                 AppError::NotFound("Project is not linked to this integration".into())
             })?;
@@ -233,7 +234,7 @@ impl Trackers {
         };
         let (provider, _, _) = self.provider_for(&link, Some(caller.id()))?;
         let p = provider.get(&issue.external_id).await?;
-        let new = self.store_payload(id, &p, |_| {})?;
+        let new = self.store_payload(id.get(), &p, |_| {})?;
         self.view_of(new)
     }
 
@@ -267,12 +268,17 @@ impl Trackers {
         self.view_of(new)
     }
 
-    pub async fn comment_issue(&self, caller: &Identity, id: Id, body: &str) -> AppResult<Comment> {
+    pub async fn comment_issue(
+        &self,
+        caller: &Identity,
+        id: IssueId,
+        body: &str,
+    ) -> AppResult<Comment> {
         let body = body.trim();
         if body.is_empty() {
             return Err(AppError::BadRequest("Comment body is required".into()));
         }
-        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (issue, link) = self.issue_for_write(caller, id.get())?;
         let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
         let body = if integ.provider == "jira" {
             self.jira_mentions(&provider, body).await?
@@ -321,7 +327,7 @@ impl Trackers {
         let cid = comment_id.to_string();
         crate::store::run_blocking(|| -> AppResult<()> {
             let w = self.store.write()?;
-            if let Some(old) = w.get_issue(id)? {
+            if let Some(old) = w.get_issue(id.into())? {
                 let mut new = old.clone();
                 match new
                     .comments
@@ -354,7 +360,7 @@ impl Trackers {
         }
         let w = self.store.write()?;
         let old = w
-            .get_issue(id)?
+            .get_issue(id.into())?
             .ok_or_else(|| AppError::NotFound(format!("Issue {id} not found")))?;
         let mut new = old.clone();
         new.status = status;
