@@ -351,7 +351,7 @@ impl IssuesApi {
             .trackers
             .update_issue(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 UpdateRequest {
                     title: opt(b.title),
                     description: opt(b.description),
@@ -369,7 +369,7 @@ impl IssuesApi {
         Ok(Json(IssueEnvelope {
             issue: app
                 .trackers
-                .close_issue(auth.identity(), id.0, false)
+                .close_issue(auth.identity(), id.0.into(), false)
                 .await?
                 .into(),
         }))
@@ -381,7 +381,7 @@ impl IssuesApi {
         Ok(Json(IssueEnvelope {
             issue: app
                 .trackers
-                .close_issue(auth.identity(), id.0, true)
+                .close_issue(auth.identity(), id.0.into(), true)
                 .await?
                 .into(),
         }))
@@ -448,7 +448,7 @@ impl IssuesApi {
         let b = body.0;
         let v = app
             .trackers
-            .assign_issue(auth.identity(), id.0, b.user_id, opt(b.assignee))
+            .assign_issue(auth.identity(), id.0.into(), b.user_id, opt(b.assignee))
             .await?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
     }
@@ -476,7 +476,7 @@ impl IssuesApi {
     ) -> R<Json<IssueEnvelope>> {
         let v = crate::store::run_blocking(|| {
             app.trackers
-                .set_local_status(auth.identity(), id.0, &body.0.status.0)
+                .set_local_status(auth.identity(), id.0.into(), &body.0.status.0)
         })?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
     }

@@ -125,7 +125,7 @@ pub const HIDDEN_HINT: &str = "(hidden: maintainers only)";
 fn integration_for(
     tx: &impl IntegrationReads,
     caller: &Identity,
-    id: Id,
+    id: IntegrationId,
     action: Action,
 ) -> AppResult<(TenantIntegration, Grants)> {
     let not_found = || AppError::NotFound(format!("Integration {id} not found"));
@@ -143,7 +143,7 @@ fn integration_for(
 fn link_for(
     tx: &impl IntegrationReads,
     caller: &Identity,
-    id: Id,
+    id: LinkId,
     action: Action,
 ) -> AppResult<ProjectIntegration> {
     let not_found = || AppError::NotFound(format!("Project integration {id} not found"));
@@ -232,7 +232,7 @@ impl Trackers {
     ) -> AppResult<IntegrationView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let (i, g) = integration_for(&r, caller, id.get(), Action::View)?;
+        let (i, g) = integration_for(&r, caller, id, Action::View)?;
         self.integration_view(&r, &g, i)
     }
 
@@ -334,7 +334,7 @@ impl Trackers {
         input: IntegrationInput,
     ) -> AppResult<IntegrationView> {
         caller.require(Scope::Write)?;
-        integration_for(&self.store.read()?, caller, id, Action::Manage)?;
+        integration_for(&self.store.read()?, caller, id.into(), Action::Manage)?;
         let token_enc = match clean(input.api_token) {
             Some(t) => Some(self.secrets.encrypt(&validate_token(&t)?)?),
             None => None,
@@ -344,7 +344,7 @@ impl Trackers {
             None => None,
         };
         let w = self.store.write()?;
-        let (mut i, _) = integration_for(&w, caller, id, Action::Manage)?;
+        let (mut i, _) = integration_for(&w, caller, id.into(), Action::Manage)?;
         if let Some(n) = input.name {
             let n = validate_name("Name", &n).map_err(AppError::BadRequest)?;
             for o in w.integrations_in_tenant(i.tenant_id)? {
@@ -402,7 +402,7 @@ impl Trackers {
     pub fn delete_integration(&self, caller: &Identity, id: IntegrationId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        integration_for(&w, caller, id.get(), Action::Manage)?;
+        integration_for(&w, caller, id, Action::Manage)?;
         w.delete_integration(id)?;
         w.commit()?;
         Ok(())
@@ -434,7 +434,7 @@ impl Trackers {
         let g = Grants::load(&r, caller)?;
         let links = match (integration_id, project_id) {
             (Some(i), _) => {
-                integration_for(&r, caller, i.get(), Action::View)?;
+                integration_for(&r, caller, i, Action::View)?;
                 r.links_of_integration(i)?
             }
             (None, Some(p)) => {
@@ -461,7 +461,7 @@ impl Trackers {
     pub fn get_link(&self, caller: &Identity, id: LinkId) -> AppResult<LinkView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let l = link_for(&r, caller, id.get(), Action::View)?;
+        let l = link_for(&r, caller, id, Action::View)?;
         self.link_view(&r, l)
     }
 
@@ -486,7 +486,7 @@ impl Trackers {
         {
             let r = self.store.read()?;
             project_for(&r, caller, project_id, Action::Manage)?;
-            integration_for(&r, caller, integration_id.get(), Action::View)?;
+            integration_for(&r, caller, integration_id, Action::View)?;
         }
         let identifier = clean(input.external_identifier).ok_or_else(|| {
             AppError::BadRequest(
@@ -504,7 +504,7 @@ impl Trackers {
         };
         let w = self.store.write()?;
         let project = project_for(&w, caller, project_id, Action::Manage)?;
-        let (integ, _) = integration_for(&w, caller, integration_id.get(), Action::View)?;
+        let (integ, _) = integration_for(&w, caller, integration_id, Action::View)?;
         if project.tenant_id != integ.tenant_id {
             return Err(AppError::BadRequest(
                 "Integration does not belong to project's tenant".into(),
@@ -554,14 +554,14 @@ impl Trackers {
         input: LinkInput,
     ) -> AppResult<LinkView> {
         caller.require(Scope::Write)?;
-        link_for(&self.store.read()?, caller, id.get(), Action::Manage)?;
+        link_for(&self.store.read()?, caller, id, Action::Manage)?;
         let token = match input.override_api_token {
             None => None,
             Some(t) if t.trim().is_empty() => Some(None),
             Some(t) => Some(Some(self.secrets.encrypt(&validate_token(&t)?)?)),
         };
         let w = self.store.write()?;
-        let mut l = link_for(&w, caller, id.get(), Action::Manage)?;
+        let mut l = link_for(&w, caller, id, Action::Manage)?;
         let integ = w
             .get_integration(l.integration_id)?
             .ok_or_else(|| AppError::NotFound("Integration not found".into()))?;
@@ -619,7 +619,7 @@ impl Trackers {
     pub fn delete_link(&self, caller: &Identity, id: LinkId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
-        let l = link_for(&w, caller, id.get(), Action::Manage)?;
+        let l = link_for(&w, caller, id, Action::Manage)?;
         w.delete_link(&l)?;
         w.commit()?;
         Ok(())
@@ -666,7 +666,7 @@ impl Trackers {
         };
         let enc = self.secrets.encrypt(&token)?;
         let w = self.store.write()?;
-        integration_for(&w, caller, integration_id.get(), Action::View)?;
+        integration_for(&w, caller, integration_id, Action::View)?;
         let now = crate::domain::model::now();
         let mut existing = None;
         for c in w.credentials_of_user(caller.id())? {
@@ -904,7 +904,7 @@ impl Trackers {
         id: IntegrationId,
     ) -> AppResult<String> {
         caller.require(Scope::Write)?;
-        integration_for(&self.store.read()?, caller, id.get(), Action::Manage)?;
+        integration_for(&self.store.read()?, caller, id, Action::Manage)?;
         let link = ProjectIntegration {
             id: LinkId(0),
             project_id: ProjectId(0),

@@ -73,7 +73,7 @@ fn check_unique_slug(
     w: &WriteTxn,
     tenant_id: TenantId,
     name: &str,
-    except: Option<Id>,
+    except: Option<ProjectId>,
 ) -> AppResult<()> {
     let slug = project_path_slug(name);
     for other in w.projects_in_tenant(tenant_id)? {
@@ -264,7 +264,7 @@ impl Tenancy {
             p.owner_id = o;
         }
         if p.name != old.name || p.tenant_id != old.tenant_id {
-            check_unique_slug(&w, p.tenant_id, &p.name, Some(id.get()))?;
+            check_unique_slug(&w, p.tenant_id, &p.name, Some(id))?;
         }
         // All checks passed: write (the store moves the tenant and owner index entries).
         if p.owner_id != old.owner_id {

@@ -784,7 +784,7 @@ impl Sessions {
                     && !titles.contains_key(&i)
                     && let Some(issue) = r.get_issue(i)?
                 {
-                    titles.insert(i.get().into(), issue.title);
+                    titles.insert(i, issue.title);
                 }
             }
             (names, titles)

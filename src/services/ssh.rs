@@ -116,7 +116,7 @@ impl Git {
         require_admin(caller)?;
         let r = self.store.read()?;
         let keys: Vec<SshKey> = match tenant_id {
-            Some(t) => r.ssh_keys_of_tenant(t.get())?,
+            Some(t) => r.ssh_keys_of_tenant(t)?,
             None => r.ssh_keys()?,
         };
         self.key_views(&r, keys)
@@ -290,7 +290,7 @@ impl Git {
         {
             return Ok(Some(k));
         }
-        let mut tenant_keys: Vec<SshKey> = r.ssh_keys_of_tenant(p.tenant_id.get())?;
+        let mut tenant_keys: Vec<SshKey> = r.ssh_keys_of_tenant(p.tenant_id)?;
         tenant_keys.sort_by_key(|k| (k.created_at, k.id));
         if let Some(k) = tenant_keys
             .into_iter()

@@ -18,9 +18,9 @@ use std::sync::Mutex;
 
 /// Links with a sync in progress.
 #[derive(Default)]
-pub struct SyncLocks(Mutex<HashSet<Id>>);
+pub struct SyncLocks(Mutex<HashSet<LinkId>>);
 
-struct LockGuard<'a>(&'a SyncLocks, Id);
+struct LockGuard<'a>(&'a SyncLocks, LinkId);
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ impl Drop for LockGuard<'_> {
 }
 
 impl SyncLocks {
-    fn try_lock(&self, id: Id) -> Option<LockGuard<'_>> {
+    fn try_lock(&self, id: LinkId) -> Option<LockGuard<'_>> {
         let mut s = self.0.lock().ok()?;
         s.insert(id).then(|| LockGuard(self, id))
     }
@@ -200,7 +200,7 @@ impl Trackers {
             o.integration_name = integ.name.clone();
             (link, integ)
         };
-        let _guard = self.sync_locks.try_lock(link_id.get()).ok_or_else(|| {
+        let _guard = self.sync_locks.try_lock(link_id).ok_or_else(|| {
             AppError::Conflict(format!(
                 "A sync of {} -> {} is already running; try again when it finishes",
                 integ.name, o.project_name

@@ -75,7 +75,7 @@ impl Sessions {
         let provider = issue.provider.clone();
         let (issue, warning) = match self
             .trackers
-            .assign_issue(caller, issue_id.get(), None, Some(who))
+            .assign_issue(caller, issue_id, None, Some(who))
             .await
         {
             Ok(v) => (v, None),
@@ -232,8 +232,6 @@ impl Sessions {
                 &with_text("**✅ Issue Completed**", summary),
             )
             .await?;
-        self.trackers
-            .close_issue(caller, issue_id.get(), false)
-            .await
+        self.trackers.close_issue(caller, issue_id, false).await
     }
 }

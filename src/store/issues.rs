@@ -500,7 +500,7 @@ impl IssueNames {
         pinned_at: Option<Timestamp>,
     ) -> AppResult<IssueView> {
         let (provider, integration_id, integration_name) = self
-            .link(issue.project_integration_id.get().into())?
+            .link(issue.project_integration_id)?
             .unwrap_or((String::new(), IntegrationId(0), String::new()));
         let project_name = match self.projects.get(&issue.project_id) {
             Some(n) => n.clone(),

@@ -7,6 +7,7 @@ use super::tables::*;
 use super::{
     ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
 };
+use crate::domain::TenantId;
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
 };
@@ -65,7 +66,7 @@ macro_rules! op_reads {
             }
 
             /// The keys of one tenant (not the global ones), in index order.
-            pub fn ssh_keys_of_tenant(&self, tenant: Id) -> AppResult<Vec<SshKey>> {
+            pub fn ssh_keys_of_tenant(&self, tenant: TenantId) -> AppResult<Vec<SshKey>> {
                 let ids = self.ids(SSH_KEYS_BY_TENANT, tenant)?;
                 self.rows(SSH_KEYS, ids)
             }
@@ -338,7 +339,7 @@ mod tests {
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![1, 2]);
-        assert_eq!(r.ssh_keys_of_tenant(3).unwrap().len(), 1);
+        assert_eq!(r.ssh_keys_of_tenant(TenantId(3)).unwrap().len(), 1);
         drop(r);
 
         // Moving a key to another user and tenant moves its index entries.
@@ -348,8 +349,8 @@ mod tests {
         let r = s.read().unwrap();
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![2]);
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap(), vec![1]);
-        assert!(r.ssh_keys_of_tenant(3).unwrap().is_empty());
-        assert_eq!(r.ssh_keys_of_tenant(4).unwrap()[0].id, 1);
+        assert!(r.ssh_keys_of_tenant(TenantId(3)).unwrap().is_empty());
+        assert_eq!(r.ssh_keys_of_tenant(TenantId(4)).unwrap()[0].id, 1);
         drop(r);
 
         // Deleting removes the row and every index entry; a second delete finds nothing.
@@ -359,7 +360,7 @@ mod tests {
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap().is_empty());
-        assert!(r.ssh_keys_of_tenant(4).unwrap().is_empty());
+        assert!(r.ssh_keys_of_tenant(TenantId(4)).unwrap().is_empty());
         assert_eq!(r.ssh_keys().unwrap().len(), 1);
     }
 

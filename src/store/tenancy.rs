@@ -429,6 +429,6 @@ mod tests {
         let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
         assert_eq!(keys, vec![2]);
         assert_eq!(r.ids(SSH_KEYS_BY_USER, 10u64).unwrap(), vec![2]);
-        assert!(r.ssh_keys_of_tenant(1).unwrap().is_empty());
+        assert!(r.ssh_keys_of_tenant(TenantId(1)).unwrap().is_empty());
     }
 }

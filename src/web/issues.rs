@@ -4,6 +4,7 @@
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::prelude::*;
 use crate::auth::Identity;
+use crate::domain::IssueId;
 use crate::domain::{ProjectId, Role, Scope};
 use crate::services::App;
 use crate::services::integrations::{IntegrationInput, LinkInput};
@@ -432,12 +433,12 @@ pub async fn issue_action(
             .map(|_| "Comment added.".to_string()),
         "close" => app
             .trackers
-            .close_issue(&who, id, false)
+            .close_issue(&who, id.into(), false)
             .await
             .map(|_| "Issue closed.".to_string()),
         "reopen" => app
             .trackers
-            .close_issue(&who, id, true)
+            .close_issue(&who, id.into(), true)
             .await
             .map(|_| "Issue reopened.".to_string()),
         "refresh" => app
@@ -452,7 +453,7 @@ pub async fn issue_action(
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
             app.trackers
-                .assign_issue(&who, id, None, a)
+                .assign_issue(&who, id.into(), None, a)
                 .await
                 .map(|v| format!("Assigned to {}.", v.issue.assignee.unwrap_or_default()))
         }
@@ -983,7 +984,7 @@ fn pinned_inner(app: &App, who: &Identity) -> Markup {
         .map(|(t, _)| t.as_str())
         .find(|t| *t == "claude")
         .or_else(|| tools.iter().find(|(_, ok)| *ok).map(|(t, _)| t.as_str()));
-    let hx = |id: crate::domain::IssueId, a: &str| format!("/issues/{id}/{a}");
+    let hx = |id: IssueId, a: &str| format!("/issues/{id}/{a}");
     html! {
         h2 { "Pinned issues" }
         @if pinned.is_empty() {

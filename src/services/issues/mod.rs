@@ -71,7 +71,7 @@ impl Trackers {
     pub fn get_issue(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
-        let issue = self.visible_issue(&r, caller, id.get(), Action::View)?;
+        let issue = self.visible_issue(&r, caller, id, Action::View)?;
         r.issue_names()?.view(issue, None)
     }
 
@@ -79,7 +79,7 @@ impl Trackers {
     pub(crate) fn issue_for_work(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
-        let issue = self.visible_issue(&r, caller, id.get(), Action::Work)?;
+        let issue = self.visible_issue(&r, caller, id, Action::Work)?;
         r.issue_names()?.view(issue, None)
     }
 
@@ -89,7 +89,7 @@ impl Trackers {
         &self,
         r: &ReadTxn,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         action: Action,
     ) -> AppResult<ExternalIssue> {
         let not_found = || AppError::NotFound(format!("Issue {id} not found"));
@@ -105,7 +105,7 @@ impl Trackers {
     fn issue_for_write(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
     ) -> AppResult<(ExternalIssue, ProjectIntegration)> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;

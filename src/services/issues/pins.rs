@@ -14,7 +14,7 @@ impl Trackers {
         caller.require(Scope::Write)?;
         {
             let r = self.store.read()?;
-            self.visible_issue(&r, caller, id.get(), Action::View)?;
+            self.visible_issue(&r, caller, id, Action::View)?;
         }
         let w = self.store.write()?;
         if w.pin_of(caller.id(), id)?.is_some() {
@@ -45,7 +45,7 @@ impl Trackers {
         let mut names = r.issue_names()?;
         let mut out = Vec::new();
         for p in pins {
-            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id.get(), Action::View) {
+            if let Ok(issue) = self.visible_issue(&r, caller, p.issue_id, Action::View) {
                 out.push(names.view(issue, Some(p.pinned_at))?);
             }
         }

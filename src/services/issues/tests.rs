@@ -157,7 +157,7 @@ fn a_read_only_key_cannot_pin_or_edit() {
         Err(AppError::Forbidden(_))
     ));
     assert!(matches!(
-        app.trackers.set_local_status(&reader, id.get(), "triage"),
+        app.trackers.set_local_status(&reader, id, "triage"),
         Err(AppError::Forbidden(_))
     ));
 }

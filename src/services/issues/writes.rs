@@ -32,7 +32,7 @@ pub(crate) fn upsert_payload(
     p: &IssuePayload,
     now: Timestamp,
 ) -> AppResult<(ExternalIssue, bool)> {
-    let old = w.issue_by_external(link.id.get().into(), &p.external_id)?;
+    let old = w.issue_by_external(link.id, &p.external_id)?;
     let mut issue = match &old {
         Some(o) => o.clone(),
         None => ExternalIssue {
@@ -85,7 +85,7 @@ impl Trackers {
     /// Write a tracker answer back into the stored issue.
     fn store_payload(
         &self,
-        id: Id,
+        id: IssueId,
         p: &IssuePayload,
         tweak: impl FnOnce(&mut ExternalIssue),
     ) -> AppResult<ExternalIssue> {
@@ -169,7 +169,7 @@ impl Trackers {
     pub async fn update_issue(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         req: UpdateRequest,
         status: Option<String>,
     ) -> AppResult<IssueView> {
@@ -205,7 +205,7 @@ impl Trackers {
     pub async fn close_issue(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         reopen: bool,
     ) -> AppResult<IssueView> {
         let (issue, link) = self.issue_for_write(caller, id)?;
@@ -226,7 +226,7 @@ impl Trackers {
         caller.require(Scope::Write)?;
         let (issue, link) = {
             let r = self.store.read()?;
-            let issue = self.visible_issue(&r, caller, id.get(), Action::Work)?;
+            let issue = self.visible_issue(&r, caller, id, Action::Work)?;
             let link = r.issue_link(&issue)?.ok_or_else(|| {
                 AppError::NotFound("Project is not linked to this integration".into())
             })?;
@@ -234,7 +234,7 @@ impl Trackers {
         };
         let (provider, _, _) = self.provider_for(&link, Some(caller.id()))?;
         let p = provider.get(&issue.external_id).await?;
-        let new = self.store_payload(id.get(), &p, |_| {})?;
+        let new = self.store_payload(id, &p, |_| {})?;
         self.view_of(new)
     }
 
@@ -242,7 +242,7 @@ impl Trackers {
     pub async fn assign_issue(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         user_id: Option<Id>,
         assignee: Option<String>,
     ) -> AppResult<IssueView> {
@@ -278,7 +278,7 @@ impl Trackers {
         if body.is_empty() {
             return Err(AppError::BadRequest("Comment body is required".into()));
         }
-        let (issue, link) = self.issue_for_write(caller, id.get())?;
+        let (issue, link) = self.issue_for_write(caller, id)?;
         let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
         let body = if integ.provider == "jira" {
             self.jira_mentions(&provider, body).await?
@@ -313,7 +313,7 @@ impl Trackers {
         if body.trim().is_empty() {
             return Err(AppError::BadRequest("Comment body is required".into()));
         }
-        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (issue, link) = self.issue_for_write(caller, id.into())?;
         let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
         let body = if integ.provider == "jira" {
             self.jira_mentions(&provider, body.trim()).await?
@@ -349,7 +349,7 @@ impl Trackers {
     pub fn set_local_status(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         status: &str,
     ) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
