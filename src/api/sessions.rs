@@ -70,7 +70,7 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         s.tool_session_id.as_deref(),
     );
     SessionObj {
-        id: s.id,
+        id: s.id.get(),
         session_id: s.session_id,
         project_id: s.project_id.get(),
         user_id: s.user_id,
@@ -247,7 +247,7 @@ impl SessionsApi {
             .await?;
         let s = started.session;
         Ok(Created::Created(Json(StartResult {
-            id: s.id,
+            id: s.id.get(),
             session_id: s.session_id,
             tmux_target: s.tmux_target,
             tmux_socket: s.tmux_socket,
@@ -372,7 +372,7 @@ impl SessionsApi {
         let s = started.session;
         Ok(Created::Created(Json(ResumeResult {
             message: format!("Resumed {} session in project {project}", s.tool),
-            id: s.id,
+            id: s.id.get(),
             session_id: s.session_id.clone(),
             tmux_target: s.tmux_target.clone(),
             command: s.command.clone(),

@@ -68,6 +68,8 @@ id_type! {
     LinkId;
     /// A tracker issue as stored (`external_issues`; not the tracker's own number).
     IssueId;
+    /// An AI agent session (`ai_sessions`; its tmux name is the `session_id` string).
+    SessionId;
 }
 
 #[cfg(test)]

@@ -348,7 +348,7 @@ pub struct SshKey {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AiSession {
-    pub id: Id,
+    pub id: SessionId,
     pub project_id: ProjectId,
     pub user_id: Id,
     #[serde(default)]

@@ -8,6 +8,7 @@ use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::IssueId;
 use crate::domain::ProjectId;
+use crate::domain::SessionId;
 use crate::domain::sessions::{
     AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
     tmux_name,
@@ -71,14 +72,15 @@ pub enum Control {
 
 /// When each active session was first seen in its current state (kept in memory: a restart
 /// forgets it, and "since" starts again from the first look).
-type Seen = std::sync::Mutex<std::collections::HashMap<Id, (AgentState, crate::domain::Timestamp)>>;
+type Seen =
+    std::sync::Mutex<std::collections::HashMap<SessionId, (AgentState, crate::domain::Timestamp)>>;
 
 fn seen() -> &'static Seen {
     static S: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
     S.get_or_init(Default::default)
 }
 
-fn state_since(id: Id, state: Option<AgentState>) -> Option<crate::domain::Timestamp> {
+fn state_since(id: SessionId, state: Option<AgentState>) -> Option<crate::domain::Timestamp> {
     let mut map = seen().lock().unwrap_or_else(|p| p.into_inner());
     let Some(state) = state else {
         map.remove(&id);
@@ -312,7 +314,7 @@ impl Sessions {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let found: Option<AiSession> = match key.parse::<u64>() {
-            Ok(id) => r.ai_session(id)?,
+            Ok(id) => r.ai_session(id.into())?,
             Err(_) => {
                 let rows: Vec<AiSession> = if caller.user.is_admin {
                     r.ai_sessions()?
@@ -471,7 +473,7 @@ impl Sessions {
                 session_id: hex::encode(rand::random::<[u8; 16]>()),
                 command: Some(command.clone()),
                 description: None,
-                tmux_target: Some(format!("{}:0", tmux_name(id))),
+                tmux_target: Some(format!("{}:0", tmux_name(id.get()))),
                 started_at: now,
                 ended_at: None,
                 is_active: true,
@@ -505,7 +507,7 @@ impl Sessions {
             sock: PathBuf::from(s.tmux_socket.clone().unwrap_or_default()),
             run_as: s.run_as.clone(),
         };
-        let name = tmux_name(s.id);
+        let name = tmux_name(s.id.get());
         let (key, raw) = self.accounts.insert_key(
             s.user_id,
             &format!("session {} ({})", s.id, s.tool),
@@ -602,7 +604,7 @@ impl Sessions {
             tm.run(&["send-keys", "-t", &t, "-l", p], None).await?;
             tm.run(&["send-keys", "-t", &t, "Enter"], None).await?;
         }
-        tracing::info!(session = s.id, user = s.user_id, tool = %s.tool, "ai session started");
+        tracing::info!(session = s.id.get(), user = s.user_id, tool = %s.tool, "ai session started");
         Ok(())
     }
 
@@ -691,7 +693,7 @@ impl Sessions {
         Ok(())
     }
 
-    fn end_row(&self, id: Id, reason: &str) -> AppResult<()> {
+    fn end_row(&self, id: SessionId, reason: &str) -> AppResult<()> {
         let w = self.store.write()?;
         let key = if let Some(mut s) = w.ai_session(id)? {
             if s.is_active || s.end_reason.is_none() {
@@ -919,7 +921,7 @@ impl Sessions {
             let _ = tm.run(&["kill-session", "-t", name], None).await;
         }
         self.end_row(s.id, reason)?;
-        tracing::info!(session = s.id, by = caller.id(), "ai session stopped");
+        tracing::info!(session = s.id.get(), by = caller.id(), "ai session stopped");
         let r = self.store.read()?;
         r.ai_session(s.id)?
             .ok_or_else(|| AppError::NotFound("session vanished".into()))
@@ -954,7 +956,7 @@ impl Sessions {
             Ok(())
         })();
         if let Err(e) = saved {
-            tracing::warn!(session = s.id, error = %e, "tool session id not kept");
+            tracing::warn!(session = s.id.get(), error = %e, "tool session id not kept");
         }
     }
 
@@ -1059,7 +1061,12 @@ impl Sessions {
             for _ in 0..30 {
                 if tm.pane_dead(t).await != Some(false) {
                     self.revoke_session_key(s.id)?;
-                    tracing::info!(session = s.id, by = caller.id(), signal, "agent stopped");
+                    tracing::info!(
+                        session = s.id.get(),
+                        by = caller.id(),
+                        signal,
+                        "agent stopped"
+                    );
                     return Ok(Control::Stopped);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1071,7 +1078,7 @@ impl Sessions {
         )))
     }
 
-    fn revoke_session_key(&self, id: Id) -> AppResult<()> {
+    fn revoke_session_key(&self, id: SessionId) -> AppResult<()> {
         let w = self.store.write()?;
         let key = match w.ai_session(id)? {
             Some(mut s) => {

@@ -7,6 +7,7 @@ use super::tables::*;
 use super::{
     ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
 };
+use crate::domain::SessionId;
 use crate::domain::TenantId;
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
@@ -76,7 +77,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, KNOWN_HOSTS))
             }
 
-            pub fn ai_session(&self, id: Id) -> AppResult<Option<AiSession>> {
+            pub fn ai_session(&self, id: SessionId) -> AppResult<Option<AiSession>> {
                 self.row(AI_SESSIONS, id)
             }
 
@@ -159,8 +160,8 @@ impl WriteTxn {
         next_id(self, "known_hosts")
     }
 
-    pub fn new_ai_session_id(&self) -> AppResult<Id> {
-        next_id(self, "ai_sessions")
+    pub fn new_ai_session_id(&self) -> AppResult<SessionId> {
+        next_id(self, "ai_sessions").map(SessionId)
     }
 
     pub fn new_sync_run_id(&self) -> AppResult<Id> {
@@ -276,7 +277,7 @@ impl WriteTxn {
 
     /// Remove a session with its by-user and by-project index entries (nothing when it is
     /// gone already).
-    pub fn delete_ai_session(&self, id: Id) -> AppResult<()> {
+    pub fn delete_ai_session(&self, id: SessionId) -> AppResult<()> {
         if let Some(s) = self.ai_session(id)? {
             multi_del(self, AI_SESSIONS_BY_USER, s.user_id, id)?;
             multi_del(self, AI_SESSIONS_BY_PROJECT, s.project_id, id)?;
@@ -410,8 +411,8 @@ mod tests {
 
         // Deleting removes the row and both index entries; a second delete is a no-op.
         let w = s.write().unwrap();
-        w.delete_ai_session(1).unwrap();
-        w.delete_ai_session(1).unwrap();
+        w.delete_ai_session(SessionId(1)).unwrap();
+        w.delete_ai_session(SessionId(1)).unwrap();
         assert!(w.ids(AI_SESSIONS_BY_USER, 8u64).unwrap().is_empty());
         assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap().is_empty());
         assert!(w.ai_sessions().unwrap().is_empty());

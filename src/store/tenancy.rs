@@ -12,7 +12,7 @@ use super::{
     WriteTxn, delete_row, get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w,
     next_id, put_row, typed,
 };
-use crate::domain::{Id, Membership, Project, ProjectId, SshKey, Tenant, TenantId};
+use crate::domain::{Id, Membership, Project, ProjectId, SessionId, SshKey, Tenant, TenantId};
 use crate::error::AppResult;
 
 /// Reads of tenants, projects and memberships (in a read or a write transaction).
@@ -186,7 +186,7 @@ impl WriteTxn {
         self.open_multimap_table(ISSUES_BY_PROJECT)?
             .remove_all(p.id.get())?;
         for sid in multi_ids_w(self, AI_SESSIONS_BY_PROJECT, p.id)? {
-            self.delete_ai_session(sid)?;
+            self.delete_ai_session(SessionId(sid))?;
         }
         self.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
             .remove_all(p.id.get())?;

@@ -113,7 +113,7 @@ async fn start(
             },
         )
         .await?;
-    Ok(s.session.id)
+    Ok(s.session.id.get())
 }
 
 fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
@@ -431,7 +431,7 @@ fn agent_card_at(who: &Identity, l: &LiveSession, all: bool, at: &Place) -> Mark
                 p.agent-exited { "The agent exited — restart it or close the session." }
             }
             a.terminal-link.agent-open role="button" href={ "/sessions/" (s.id) "/terminal" } { "Open terminal" }
-            (controls(who, s.id, l.state == Some(AgentState::Exited), at))
+            (controls(who, s.id.get(), l.state == Some(AgentState::Exited), at))
         }
     }
 }
@@ -689,7 +689,7 @@ pub async fn session_action(
         Ok(v) => v,
         Err(e) => return control_failed(req, &who, &back, &e),
     };
-    let msg = control_message(s.id, &outcome);
+    let msg = control_message(s.id.get(), &outcome);
     if !is_htmx(req) {
         return done(req, &back, &msg);
     }
@@ -697,7 +697,7 @@ pub async fn session_action(
         "terminal" if matches!(outcome, Control::Closed) => return done(req, "/", &msg),
         "terminal" => {
             let exited = !matches!(outcome, Control::Restarted);
-            terminal_controls(&who, s.id, exited)
+            terminal_controls(&who, s.id.get(), exited)
         }
         _ => match scoped {
             Some(of) => scoped_agents_inner(app, &who, of).await,
@@ -833,7 +833,7 @@ mod tests {
         let now = crate::domain::model::now();
         LiveSession {
             session: AiSession {
-                id,
+                id: id.into(),
                 project_id: ProjectId(1),
                 user_id: 1,
                 issue_id: None,
