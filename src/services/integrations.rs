@@ -129,7 +129,7 @@ fn integration_for(
     action: Action,
 ) -> AppResult<(TenantIntegration, Grants)> {
     let not_found = || AppError::NotFound(format!("Integration {id} not found"));
-    let i = tx.get_integration(id.into())?.ok_or_else(not_found)?;
+    let i = tx.get_integration(id)?.ok_or_else(not_found)?;
     let t = tx.get_tenant(i.tenant_id)?.ok_or_else(not_found)?;
     let g = Grants::load(tx, caller)?;
     if !g.sees_tenant(t.id) {
@@ -147,7 +147,7 @@ fn link_for(
     action: Action,
 ) -> AppResult<ProjectIntegration> {
     let not_found = || AppError::NotFound(format!("Project integration {id} not found"));
-    let l = tx.get_link(id.into())?.ok_or_else(not_found)?;
+    let l = tx.get_link(id)?.ok_or_else(not_found)?;
     match project_for(tx, caller, l.project_id, action) {
         Ok(_) => Ok(l),
         Err(AppError::NotFound(_)) => Err(not_found()),

@@ -77,7 +77,7 @@ fn check_unique_slug(
 ) -> AppResult<()> {
     let slug = project_path_slug(name);
     for other in w.projects_in_tenant(tenant_id)? {
-        if Some(other.id) != except.map(Into::into) && project_path_slug(&other.name) == slug {
+        if Some(other.id) != except && project_path_slug(&other.name) == slug {
             return Err(AppError::Conflict(format!(
                 "Project '{}' (id {}) in this tenant already has the name '{slug}' once spaces and punctuation are folded; choose another name",
                 other.name, other.id

@@ -117,7 +117,7 @@ impl Trackers {
         let links = crate::store::run_blocking(|| self.links_to_sync(caller, req))?;
         let mut out = Vec::with_capacity(links.len());
         for id in links {
-            out.push(self.sync_link(id.into(), req.force_full, trigger).await);
+            out.push(self.sync_link(id, req.force_full, trigger).await);
         }
         Ok(out)
     }

@@ -44,7 +44,7 @@ impl WriteTxn {
     ) -> AppResult<Option<ExternalIssue>> {
         let id = {
             let t = self.open_table(ISSUES_BY_EXTERNAL)?;
-            let v = t.get(external_key(link.into(), external_id).as_str())?;
+            let v = t.get(external_key(link, external_id).as_str())?;
             v.map(|v| v.value())
         };
         match id {
@@ -525,7 +525,7 @@ impl IssueNames {
             status_key,
             status_label,
             provider,
-            integration_id: integration_id.into(),
+            integration_id,
             integration_name,
             pinned_at,
             issue,

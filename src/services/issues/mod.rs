@@ -93,7 +93,7 @@ impl Trackers {
         action: Action,
     ) -> AppResult<ExternalIssue> {
         let not_found = || AppError::NotFound(format!("Issue {id} not found"));
-        let issue = r.get_issue(id.into())?.ok_or_else(not_found)?;
+        let issue = r.get_issue(id)?.ok_or_else(not_found)?;
         match project_for(r, caller, issue.project_id, action) {
             Ok(_) => Ok(issue),
             Err(AppError::NotFound(_)) => Err(not_found()),

@@ -92,7 +92,7 @@ impl Trackers {
         crate::store::run_blocking(|| {
             let w = self.store.write()?;
             let old = w
-                .get_issue(id.into())?
+                .get_issue(id)?
                 .ok_or_else(|| AppError::NotFound(format!("Issue {id} was deleted meanwhile")))?;
             let mut new = old.clone();
             apply_payload(&mut new, p, crate::domain::model::now());
@@ -360,7 +360,7 @@ impl Trackers {
         }
         let w = self.store.write()?;
         let old = w
-            .get_issue(id.into())?
+            .get_issue(id)?
             .ok_or_else(|| AppError::NotFound(format!("Issue {id} not found")))?;
         let mut new = old.clone();
         new.status = status;
