@@ -5,10 +5,23 @@
 //! `u64` in its path parameters and objects (the OpenAPI document is the contract) and converts
 //! in the handlers.
 //!
-//! ```compile_fail
+//! ```
+//! use aiops::domain::{ProjectId, TenantId};
+//! fn tenant(_: TenantId) {}
+//! tenant(TenantId::from(1));
+//! assert_eq!(ProjectId::from(7).to_string(), "7");
+//! ```
+//!
+//! ```compile_fail,E0308
 //! use aiops::domain::{ProjectId, TenantId};
 //! fn tenant(_: TenantId) {}
 //! tenant(ProjectId::from(1)); // a project id is not a tenant id
+//! ```
+//!
+//! ```compile_fail,E0308
+//! use aiops::domain::ProjectId;
+//! fn project(_: ProjectId) {}
+//! project(7u64); // nor is a bare number
 //! ```
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::*;
 
+/// The bare id of the entities without a type of their own yet (users, API keys, memberships,
+/// SSH keys, runs, …); tenants, projects, integrations, links, issues and agent sessions have
+/// theirs in `ids` (`TenantId`, `ProjectId`, …).
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
