@@ -94,7 +94,7 @@ fn run_obj(r: AnsibleRun, with_output: bool) -> RunObj {
     RunObj {
         id: r.id,
         user_id: r.user_id,
-        project_id: r.project_id,
+        project_id: r.project_id.map(u64::from),
         playbook: r.playbook,
         inventory: r.inventory,
         extra_vars: r.extra_vars,
@@ -179,7 +179,7 @@ fn ansible_schedule_obj(s: AnsibleSchedule) -> AnsibleScheduleObj {
         id: s.id,
         cron: s.cron,
         playbook: s.playbook,
-        project_id: s.project_id,
+        project_id: s.project_id.map(u64::from),
         inventory: s.inventory,
         hosts: s.hosts,
         extra_vars: s.extra_vars,
@@ -216,11 +216,11 @@ impl AnsibleApi {
     ) -> R<Json<PlaybooksEnvelope>> {
         let list: Vec<PlaybookObj> = app
             .ansible
-            .list_playbooks(auth.identity(), project_id.0)?
+            .list_playbooks(auth.identity(), project_id.0.map(Into::into))?
             .into_iter()
             .map(|p| PlaybookObj {
                 source: p.source,
-                project_id: p.project_id,
+                project_id: p.project_id.map(u64::from),
                 name: p.name,
             })
             .collect();
@@ -240,7 +240,7 @@ impl AnsibleApi {
     ) -> R<Json<InventoriesEnvelope>> {
         let list = app
             .ansible
-            .list_inventories(auth.identity(), project_id.0)?;
+            .list_inventories(auth.identity(), project_id.0.map(Into::into))?;
         Ok(Json(InventoriesEnvelope {
             count: list.len(),
             inventories: list,
@@ -261,7 +261,7 @@ impl AnsibleApi {
             auth.identity(),
             RunRequest {
                 playbook: b.playbook.0,
-                project_id: b.project_id,
+                project_id: b.project_id.map(Into::into),
                 inventory: opt(b.inventory),
                 hosts: opt(b.hosts),
                 extra_vars: b.extra_vars.unwrap_or(Value::Null),
@@ -368,7 +368,7 @@ impl AnsibleApi {
             &b.cron.0,
             RunRequest {
                 playbook: b.playbook.0,
-                project_id: b.project_id,
+                project_id: b.project_id.map(Into::into),
                 inventory: opt(b.inventory),
                 hosts: opt(b.hosts),
                 extra_vars: b.extra_vars.unwrap_or(Value::Null),

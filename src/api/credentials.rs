@@ -28,7 +28,7 @@ impl From<CredentialView> for CredentialObj {
         let c = v.credential;
         CredentialObj {
             id: c.id,
-            integration_id: c.integration_id,
+            integration_id: c.integration_id.get(),
             integration_name: v.integration_name,
             integration_provider: v.provider,
             has_settings: c.settings.is_some(),
@@ -128,7 +128,7 @@ impl CredentialsApi {
         let token = opt(b.api_token).unwrap_or_default();
         let (c, created) = crate::store::run_blocking(|| {
             app.trackers
-                .set_credential(auth.identity(), integration_id, &token, b.settings)
+                .set_credential(auth.identity(), integration_id.into(), &token, b.settings)
         })?;
         Ok(if created {
             CreatedOrOk::Created(Json(CredentialSaved {

@@ -310,7 +310,7 @@ impl GitApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<WorkspaceStatusObj>> {
-        let s = app.git.workspace_status(auth.identity(), id.0)?;
+        let s = app.git.workspace_status(auth.identity(), id.0.into())?;
         Ok(Json(WorkspaceStatusObj {
             error: (!s.has_git).then(|| {
                 "Workspace not initialised: POST /projects/{id}/workspace/init"
@@ -330,7 +330,7 @@ impl GitApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<WorkspaceInit>> {
-        let (path, created) = app.git.workspace_init(auth.identity(), id.0).await?;
+        let (path, created) = app.git.workspace_init(auth.identity(), id.0.into()).await?;
         let p = path.display().to_string();
         Ok(Json(WorkspaceInit {
             success: true,
@@ -352,7 +352,7 @@ impl GitApi {
         Ok(Json(StatusEnvelope {
             status: GitStatusObj::from_report(
                 app.git
-                    .git_status_or_reason(auth.identity(), id.0, true)
+                    .git_status_or_reason(auth.identity(), id.0.into(), true)
                     .await?,
             ),
         }))
@@ -372,7 +372,7 @@ impl GitApi {
             .git
             .git_pull(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 r#ref.0.as_deref(),
                 clean.0.unwrap_or(false),
             )
@@ -386,7 +386,7 @@ impl GitApi {
     /// Fetch from origin (remote-tracking branches only; the working tree is untouched).
     #[oai(path = "/projects/:id/git/fetch", method = "post")]
     async fn fetch(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<ResultEnvelope>> {
-        let out = app.git.git_fetch(auth.identity(), id.0).await?;
+        let out = app.git.git_fetch(auth.identity(), id.0.into()).await?;
         Ok(Json(ResultEnvelope {
             result: out,
             message: "Fetch completed successfully".into(),
@@ -404,7 +404,7 @@ impl GitApi {
     ) -> R<Json<ResultEnvelope>> {
         let out = app
             .git
-            .git_push(auth.identity(), id.0, r#ref.0.as_deref())
+            .git_push(auth.identity(), id.0.into(), r#ref.0.as_deref())
             .await?;
         Ok(Json(ResultEnvelope {
             result: out,
@@ -432,7 +432,7 @@ impl GitApi {
             .git
             .git_commit(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 &opt(b.message).unwrap_or_default(),
                 &files,
             )
@@ -452,7 +452,7 @@ impl GitApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<BranchesEnvelope>> {
-        let (list, current) = app.git.git_branches(auth.identity(), id.0).await?;
+        let (list, current) = app.git.git_branches(auth.identity(), id.0.into()).await?;
         Ok(Json(BranchesEnvelope {
             branches: list
                 .into_iter()
@@ -481,7 +481,7 @@ impl GitApi {
         app.git
             .git_create_branch(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 &name,
                 opt(b.from_branch).as_deref(),
                 checkout,
@@ -505,7 +505,9 @@ impl GitApi {
         body: Json<CheckoutRequest>,
     ) -> R<Json<CheckoutResult>> {
         let b = opt(body.0.branch).unwrap_or_default();
-        app.git.git_checkout(auth.identity(), id.0, &b).await?;
+        app.git
+            .git_checkout(auth.identity(), id.0.into(), &b)
+            .await?;
         let b = b.trim().to_string();
         Ok(Json(CheckoutResult {
             message: format!("Switched to branch '{b}'"),
@@ -526,7 +528,10 @@ impl GitApi {
         )]
         limit: Query<usize>,
     ) -> R<Json<LogEnvelope>> {
-        let commits = app.git.git_log(auth.identity(), id.0, limit.0).await?;
+        let commits = app
+            .git
+            .git_log(auth.identity(), id.0.into(), limit.0)
+            .await?;
         Ok(Json(LogEnvelope {
             commits: commits.into_iter().map(Into::into).collect(),
         }))
@@ -546,7 +551,7 @@ impl GitApi {
             .git
             .git_diff(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 path.0.as_deref(),
                 staged.0.unwrap_or(false),
             )
@@ -564,8 +569,11 @@ impl GitApi {
         path: Query<Option<String>>,
     ) -> R<Json<FilesEnvelope>> {
         let (p, list) = crate::store::run_blocking(|| {
-            app.git
-                .list_files(auth.identity(), id.0, path.0.as_deref().unwrap_or(""))
+            app.git.list_files(
+                auth.identity(),
+                id.0.into(),
+                path.0.as_deref().unwrap_or(""),
+            )
         })?;
         Ok(Json(FilesEnvelope {
             path: p,
@@ -601,7 +609,7 @@ fn file_content(
     id: u64,
     path: &str,
 ) -> Result<ContentEnvelope, crate::error::AppError> {
-    let (p, c) = crate::store::run_blocking(|| app.git.read_file(who, id, path))?;
+    let (p, c) = crate::store::run_blocking(|| app.git.read_file(who, id.into(), path))?;
     Ok(match c {
         FileContent::Text(t) => ContentEnvelope {
             path: p,

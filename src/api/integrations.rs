@@ -50,12 +50,12 @@ impl From<IntegrationView> for IntegrationObj {
                 .get("username")
                 .and_then(Value::as_str)
                 .map(String::from),
-            id: i.id,
+            id: i.id.get(),
             name: i.name,
             provider: i.provider,
             base_url: i.base_url,
             enabled: i.enabled,
-            tenant_id: i.tenant_id,
+            tenant_id: i.tenant_id.get(),
             tenant_name: v.tenant_name,
             token_hint: v.token_hint,
             sync_cron: i.sync_cron,
@@ -114,7 +114,7 @@ pub struct IntegrationRequest {
 impl From<IntegrationRequest> for IntegrationInput {
     fn from(b: IntegrationRequest) -> Self {
         IntegrationInput {
-            tenant_id: b.tenant_id,
+            tenant_id: b.tenant_id.map(Into::into),
             provider: opt(b.provider),
             name: opt(b.name),
             base_url: opt(b.base_url),
@@ -177,10 +177,10 @@ impl From<LinkView> for LinkObj {
                 .and_then(|s| s.get("username"))
                 .and_then(Value::as_str)
                 .map(String::from),
-            id: l.id,
-            project_id: l.project_id,
+            id: l.id.get(),
+            project_id: l.project_id.get(),
             project_name: v.project_name,
-            integration_id: l.integration_id,
+            integration_id: l.integration_id.get(),
             integration_name: v.integration_name,
             provider: v.provider,
             external_identifier: l.external_identifier,
@@ -236,7 +236,7 @@ pub struct LinkRequest {
 impl From<LinkRequest> for LinkInput {
     fn from(b: LinkRequest) -> Self {
         LinkInput {
-            project_id: b.project_id,
+            project_id: b.project_id.map(Into::into),
             external_identifier: opt(b.external_identifier),
             config: b.config,
             override_api_token: opt(b.override_api_token),
@@ -261,7 +261,11 @@ impl IntegrationsApi {
     ) -> R<Json<IntegrationsEnvelope>> {
         Ok(Json(
             app.trackers
-                .list_integrations(auth.identity(), tenant_id.0, provider.0.as_deref())?
+                .list_integrations(
+                    auth.identity(),
+                    tenant_id.0.map(Into::into),
+                    provider.0.as_deref(),
+                )?
                 .into(),
         ))
     }
@@ -276,7 +280,7 @@ impl IntegrationsApi {
     ) -> R<Json<IntegrationsEnvelope>> {
         Ok(Json(
             app.trackers
-                .list_integrations(auth.identity(), Some(id.0), None)?
+                .list_integrations(auth.identity(), Some(id.0.into()), None)?
                 .into(),
         ))
     }
@@ -339,7 +343,10 @@ impl IntegrationsApi {
         id: Path<u64>,
     ) -> R<Json<IntegrationEnvelope>> {
         Ok(Json(IntegrationEnvelope {
-            integration: app.trackers.get_integration(auth.identity(), id.0)?.into(),
+            integration: app
+                .trackers
+                .get_integration(auth.identity(), id.0.into())?
+                .into(),
         }))
     }
 
@@ -364,14 +371,21 @@ impl IntegrationsApi {
     /// Delete an integration with its project links and their stored issues (admin).
     #[oai(path = "/integrations/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.trackers.delete_integration(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| {
+            app.trackers
+                .delete_integration(auth.identity(), id.0.into())
+        })?;
         Ok(NoContent::NoContent)
     }
 
     /// Test the stored credentials of an integration (admin).
     #[oai(path = "/integrations/:id/test", method = "post")]
     async fn test(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TestResult>> {
-        test_result(app.trackers.test_integration(auth.identity(), id.0).await)
+        test_result(
+            app.trackers
+                .test_integration(auth.identity(), id.0.into())
+                .await,
+        )
     }
 
     /// Project links of an integration.
@@ -379,7 +393,7 @@ impl IntegrationsApi {
     async fn links(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinksEnvelope>> {
         Ok(Json(
             app.trackers
-                .list_links(auth.identity(), Some(id.0), None)?
+                .list_links(auth.identity(), Some(id.0.into()), None)?
                 .into(),
         ))
     }
@@ -395,7 +409,7 @@ impl IntegrationsApi {
     ) -> R<Created<LinkEnvelope>> {
         let v = crate::store::run_blocking(|| {
             app.trackers
-                .create_link(auth.identity(), id.0, body.0.into())
+                .create_link(auth.identity(), id.0.into(), body.0.into())
         })?;
         Ok(Created::Created(Json(LinkEnvelope { link: v.into() })))
     }
@@ -410,7 +424,7 @@ impl IntegrationsApi {
     ) -> R<Json<LinksEnvelope>> {
         Ok(Json(
             app.trackers
-                .list_links(auth.identity(), None, Some(id.0))?
+                .list_links(auth.identity(), None, Some(id.0.into()))?
                 .into(),
         ))
     }
@@ -418,7 +432,7 @@ impl IntegrationsApi {
     #[oai(path = "/project-integrations/:id", method = "get")]
     async fn get_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<LinkEnvelope>> {
         Ok(Json(LinkEnvelope {
-            link: app.trackers.get_link(auth.identity(), id.0)?.into(),
+            link: app.trackers.get_link(auth.identity(), id.0.into())?.into(),
         }))
     }
 
@@ -433,7 +447,7 @@ impl IntegrationsApi {
     ) -> R<Json<LinkEnvelope>> {
         let v = crate::store::run_blocking(|| {
             app.trackers
-                .update_link(auth.identity(), id.0, body.0.into())
+                .update_link(auth.identity(), id.0.into(), body.0.into())
         })?;
         Ok(Json(LinkEnvelope { link: v.into() }))
     }
@@ -441,7 +455,7 @@ impl IntegrationsApi {
     /// Remove a project link and its stored issues (admin).
     #[oai(path = "/project-integrations/:id", method = "delete")]
     async fn delete_link(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.trackers.delete_link(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.delete_link(auth.identity(), id.0.into()))?;
         Ok(NoContent::NoContent)
     }
 }

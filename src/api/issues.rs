@@ -89,7 +89,7 @@ impl From<IssueView> for IssueObj {
     fn from(v: IssueView) -> Self {
         let i = v.issue;
         IssueObj {
-            id: i.id,
+            id: i.id.get(),
             external_id: i.external_id,
             title: i.title,
             status: i.status,
@@ -102,11 +102,11 @@ impl From<IssueView> for IssueObj {
             comments: i.comments.into_iter().map(Into::into).collect(),
             provider_key: v.provider.to_lowercase(),
             provider: v.provider,
-            integration_id: v.integration_id,
+            integration_id: v.integration_id.get(),
             integration_name: v.integration_name,
-            project_id: i.project_id,
+            project_id: i.project_id.get(),
             project_name: v.project_name,
-            tenant_id: i.tenant_id,
+            tenant_id: i.tenant_id.get(),
             tenant_name: v.tenant_name,
             missing_upstream: i.missing_upstream,
             updated_at: i.external_updated_at.unwrap_or(i.updated_at),
@@ -260,9 +260,9 @@ impl IssuesApi {
         let f = IssueFilter {
             status: status.0,
             provider: provider.0.or(source.0),
-            project_id: project_id.0,
-            tenant_id: tenant_id.0,
-            integration_id: integration_id.0,
+            project_id: project_id.0.map(Into::into),
+            tenant_id: tenant_id.0.map(Into::into),
+            integration_id: integration_id.0.map(Into::into),
             assignee: assignee.0,
             labels: labels
                 .0
@@ -314,8 +314,8 @@ impl IssuesApi {
             .create_issue(
                 auth.identity(),
                 NewIssue {
-                    project_id: b.project_id,
-                    integration_id: b.integration_id,
+                    project_id: b.project_id.map(Into::into),
+                    integration_id: b.integration_id.map(Into::into),
                     title: opt(b.title).unwrap_or_default(),
                     description: opt(b.description),
                     labels: labels(b.labels).unwrap_or_default(),
@@ -333,7 +333,7 @@ impl IssuesApi {
     #[oai(path = "/issues/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<IssueEnvelope>> {
         Ok(Json(IssueEnvelope {
-            issue: app.trackers.get_issue(auth.identity(), id.0)?.into(),
+            issue: app.trackers.get_issue(auth.identity(), id.0.into())?.into(),
         }))
     }
 
@@ -351,7 +351,7 @@ impl IssuesApi {
             .trackers
             .update_issue(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 UpdateRequest {
                     title: opt(b.title),
                     description: opt(b.description),
@@ -369,7 +369,7 @@ impl IssuesApi {
         Ok(Json(IssueEnvelope {
             issue: app
                 .trackers
-                .close_issue(auth.identity(), id.0, false)
+                .close_issue(auth.identity(), id.0.into(), false)
                 .await?
                 .into(),
         }))
@@ -381,7 +381,7 @@ impl IssuesApi {
         Ok(Json(IssueEnvelope {
             issue: app
                 .trackers
-                .close_issue(auth.identity(), id.0, true)
+                .close_issue(auth.identity(), id.0.into(), true)
                 .await?
                 .into(),
         }))
@@ -399,7 +399,11 @@ impl IssuesApi {
     ) -> R<Created<CommentEnvelope>> {
         let c = app
             .trackers
-            .comment_issue(auth.identity(), id.0, &opt(body.0.body).unwrap_or_default())
+            .comment_issue(
+                auth.identity(),
+                id.0.into(),
+                &opt(body.0.body).unwrap_or_default(),
+            )
             .await?;
         Ok(Created::Created(Json(CommentEnvelope {
             message: "Comment added successfully".into(),
@@ -444,7 +448,7 @@ impl IssuesApi {
         let b = body.0;
         let v = app
             .trackers
-            .assign_issue(auth.identity(), id.0, b.user_id, opt(b.assignee))
+            .assign_issue(auth.identity(), id.0.into(), b.user_id, opt(b.assignee))
             .await?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
     }
@@ -455,7 +459,7 @@ impl IssuesApi {
         Ok(Json(IssueEnvelope {
             issue: app
                 .trackers
-                .refresh_issue(auth.identity(), id.0)
+                .refresh_issue(auth.identity(), id.0.into())
                 .await?
                 .into(),
         }))
@@ -472,7 +476,7 @@ impl IssuesApi {
     ) -> R<Json<IssueEnvelope>> {
         let v = crate::store::run_blocking(|| {
             app.trackers
-                .set_local_status(auth.identity(), id.0, &body.0.status.0)
+                .set_local_status(auth.identity(), id.0.into(), &body.0.status.0)
         })?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
     }
@@ -480,7 +484,8 @@ impl IssuesApi {
     /// Pin for yourself (200 also when already pinned).
     #[oai(path = "/issues/:id/pin", method = "post")]
     async fn pin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        let pin = crate::store::run_blocking(|| app.trackers.pin_issue(auth.identity(), id.0))?;
+        let pin =
+            crate::store::run_blocking(|| app.trackers.pin_issue(auth.identity(), id.0.into()))?;
         Ok(Json(match pin {
             Some(p) => PinResult {
                 message: "Issue pinned successfully".into(),
@@ -498,7 +503,7 @@ impl IssuesApi {
     /// Unpin (404 when it was not pinned).
     #[oai(path = "/issues/:id/pin", method = "delete")]
     async fn unpin(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<PinResult>> {
-        crate::store::run_blocking(|| app.trackers.unpin_issue(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| app.trackers.unpin_issue(auth.identity(), id.0.into()))?;
         Ok(Json(PinResult {
             message: "Issue unpinned successfully".into(),
             issue_id: id.0,

@@ -82,7 +82,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<MembersEnvelope>> {
-        list(&app, &auth, MemberOf::Tenant(id.0))
+        list(&app, &auth, MemberOf::Tenant(id.0.into()))
     }
 
     /// Add a member to a tenant: maintainers add viewers and developers, admins anyone.
@@ -98,8 +98,8 @@ impl MembersApi {
         let m = change(
             &app,
             &auth,
-            MemberOf::Tenant(id.0),
-            user_of(&app, &auth, MemberOf::Tenant(id.0), &b)?,
+            MemberOf::Tenant(id.0.into()),
+            user_of(&app, &auth, MemberOf::Tenant(id.0.into()), &b)?,
             MemberChange::Add(role(&b.role.0)?),
         )?;
         Ok(Created::Created(Json(MemberEnvelope {
@@ -120,7 +120,7 @@ impl MembersApi {
         let m = change(
             &app,
             &auth,
-            MemberOf::Tenant(id.0),
+            MemberOf::Tenant(id.0.into()),
             user_id.0,
             MemberChange::Set(role(&body.0.role.0)?),
         )?;
@@ -139,7 +139,7 @@ impl MembersApi {
         change(
             &app,
             &auth,
-            MemberOf::Tenant(id.0),
+            MemberOf::Tenant(id.0.into()),
             user_id.0,
             MemberChange::Remove,
         )?;
@@ -154,7 +154,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<MembersEnvelope>> {
-        list(&app, &auth, MemberOf::Project(id.0))
+        list(&app, &auth, MemberOf::Project(id.0.into()))
     }
 
     /// Add a member to a project: maintainers add viewers and developers, admins anyone.
@@ -170,8 +170,8 @@ impl MembersApi {
         let m = change(
             &app,
             &auth,
-            MemberOf::Project(id.0),
-            user_of(&app, &auth, MemberOf::Project(id.0), &b)?,
+            MemberOf::Project(id.0.into()),
+            user_of(&app, &auth, MemberOf::Project(id.0.into()), &b)?,
             MemberChange::Add(role(&b.role.0)?),
         )?;
         Ok(Created::Created(Json(MemberEnvelope {
@@ -192,7 +192,7 @@ impl MembersApi {
         let m = change(
             &app,
             &auth,
-            MemberOf::Project(id.0),
+            MemberOf::Project(id.0.into()),
             user_id.0,
             MemberChange::Set(role(&body.0.role.0)?),
         )?;
@@ -211,7 +211,7 @@ impl MembersApi {
         change(
             &app,
             &auth,
-            MemberOf::Project(id.0),
+            MemberOf::Project(id.0.into()),
             user_id.0,
             MemberChange::Remove,
         )?;

@@ -66,8 +66,8 @@ impl From<MyMembership> for MembershipObj {
                 "project"
             }
             .into(),
-            tenant_id: m.tenant_id,
-            project_id: m.project_id,
+            tenant_id: m.tenant_id.map(u64::from),
+            project_id: m.project_id.map(u64::from),
             name: v.name,
             role: m.role.as_str().into(),
             created_at: m.created_at,
@@ -100,8 +100,8 @@ impl From<MemberView> for MemberObj {
             email: v.email,
             name: v.name,
             role: m.role.as_str().into(),
-            tenant_id: m.tenant_id,
-            project_id: m.project_id,
+            tenant_id: m.tenant_id.map(u64::from),
+            project_id: m.project_id.map(u64::from),
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -156,7 +156,7 @@ impl From<&Identity> for MeEnvelope {
                 api_key_id: id.key.as_ref().map(|k| k.id),
                 api_key_name: id.key.as_ref().map(|k| k.name.clone()),
                 scopes: id.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-                project_id: id.project_limit(),
+                project_id: id.project_limit().map(u64::from),
             },
             memberships: Vec::new(),
         }
@@ -253,13 +253,13 @@ impl From<ProjectView> for ProjectObj {
     fn from(v: ProjectView) -> Self {
         let p = v.project;
         ProjectObj {
-            id: p.id,
+            id: p.id.get(),
             name: p.name,
             description: p.description.unwrap_or_default(),
             repo_url: p.repo_url,
             default_branch: p.default_branch,
             local_path: p.local_path,
-            tenant_id: p.tenant_id,
+            tenant_id: p.tenant_id.get(),
             tenant_name: v.tenant_name,
             tenant_color: v.tenant_color,
             owner_id: p.owner_id,
@@ -289,7 +289,7 @@ impl TenantObj {
     pub fn new(v: TenantView, projects: Option<Vec<ProjectView>>) -> TenantObj {
         let t = v.tenant;
         TenantObj {
-            id: t.id,
+            id: t.id.get(),
             name: t.name,
             slug: v.slug,
             description: t.description.unwrap_or_default(),

@@ -194,7 +194,7 @@ impl TenantsApi {
     /// One tenant with the caller's projects in it.
     #[oai(path = "/tenants/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<TenantEnvelope>> {
-        let (v, projects) = app.tenancy.get_tenant(auth.identity(), id.0)?;
+        let (v, projects) = app.tenancy.get_tenant(auth.identity(), id.0.into())?;
         Ok(Json(TenantEnvelope {
             tenant: TenantObj::new(v, Some(projects)),
         }))
@@ -213,7 +213,7 @@ impl TenantsApi {
         let v = run_blocking(|| {
             app.tenancy.update_tenant(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 TenantInput {
                     name: opt(b.name),
                     description: opt(b.description),
@@ -229,7 +229,7 @@ impl TenantsApi {
     /// Delete a tenant with all its projects, integrations, issues and SSH keys (admin).
     #[oai(path = "/tenants/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.tenancy.delete_tenant(auth.identity(), id.0))?;
+        run_blocking(|| app.tenancy.delete_tenant(auth.identity(), id.0.into()))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -240,7 +240,7 @@ fn project_input(b: ProjectRequest) -> ProjectInput {
         repo_url: opt(b.repo_url),
         default_branch: opt(b.default_branch),
         description: opt(b.description),
-        tenant_id: b.tenant_id,
+        tenant_id: b.tenant_id.map(Into::into),
         owner_id: b.owner_id,
     }
 }
@@ -257,7 +257,7 @@ impl ProjectsApi {
     ) -> R<Json<ProjectsEnvelope>> {
         let projects: Vec<ProjectObj> = app
             .tenancy
-            .list_projects(auth.identity(), tenant_id.0)?
+            .list_projects(auth.identity(), tenant_id.0.map(Into::into))?
             .into_iter()
             .map(Into::into)
             .collect();
@@ -297,7 +297,7 @@ impl ProjectsApi {
     ) -> R<Json<ProjectDetailEnvelope>> {
         let (v, status) = app
             .tenancy
-            .get_project_with_git_status(auth.identity(), id.0)
+            .get_project_with_git_status(auth.identity(), id.0.into())
             .await?;
         Ok(Json(ProjectDetailEnvelope {
             project: ProjectDetail {
@@ -319,7 +319,7 @@ impl ProjectsApi {
     ) -> R<Json<ProjectEnvelope>> {
         let v = run_blocking(|| {
             app.tenancy
-                .update_project(auth.identity(), id.0, project_input(body.0))
+                .update_project(auth.identity(), id.0.into(), project_input(body.0))
         })?;
         Ok(Json(ProjectEnvelope { project: v.into() }))
     }
@@ -328,7 +328,7 @@ impl ProjectsApi {
     /// (maintainers).
     #[oai(path = "/projects/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.tenancy.delete_project(auth.identity(), id.0))?;
+        run_blocking(|| app.tenancy.delete_project(auth.identity(), id.0.into()))?;
         Ok(Deleted::NoContent)
     }
 }

@@ -70,11 +70,11 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         s.tool_session_id.as_deref(),
     );
     SessionObj {
-        id: s.id,
+        id: s.id.get(),
         session_id: s.session_id,
-        project_id: s.project_id,
+        project_id: s.project_id.get(),
         user_id: s.user_id,
-        issue_id: s.issue_id,
+        issue_id: s.issue_id.map(u64::from),
         tool: s.tool,
         command: s.command,
         tmux_target: s.tmux_target,
@@ -202,10 +202,14 @@ impl SessionsApi {
         id: Path<u64>,
         all_users: Query<Option<bool>>,
     ) -> R<Json<SessionsEnvelope>> {
-        app.git.workspace(auth.identity(), id.0)?;
+        app.git.workspace(auth.identity(), id.0.into())?;
         let live = app
             .sessions
-            .live_sessions(auth.identity(), Some(id.0), all_users.0.unwrap_or(false))
+            .live_sessions(
+                auth.identity(),
+                Some(id.0.into()),
+                all_users.0.unwrap_or(false),
+            )
             .await?;
         let sessions: Vec<SessionObj> = live.into_iter().filter(|l| l.alive).map(listed).collect();
         Ok(Json(SessionsEnvelope {
@@ -229,21 +233,21 @@ impl SessionsApi {
             .sessions
             .start_session(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 StartRequest {
                     tool: opt(b.tool),
                     command: opt(b.command),
                     prompt: opt(b.prompt),
                     rows: b.rows,
                     cols: b.cols,
-                    issue_id: b.issue_id,
+                    issue_id: b.issue_id.map(Into::into),
                     as_user: b.user_id,
                 },
             )
             .await?;
         let s = started.session;
         Ok(Created::Created(Json(StartResult {
-            id: s.id,
+            id: s.id.get(),
             session_id: s.session_id,
             tmux_target: s.tmux_target,
             tmux_socket: s.tmux_socket,
@@ -303,7 +307,7 @@ impl SessionsApi {
             .sessions
             .session_overview(
                 auth.identity(),
-                project_id.0,
+                project_id.0.map(Into::into),
                 active_only.0.unwrap_or(false),
                 all_users.0.unwrap_or(false),
                 limit.0.unwrap_or(50) as usize,
@@ -368,7 +372,7 @@ impl SessionsApi {
         let s = started.session;
         Ok(Created::Created(Json(ResumeResult {
             message: format!("Resumed {} session in project {project}", s.tool),
-            id: s.id,
+            id: s.id.get(),
             session_id: s.session_id.clone(),
             tmux_target: s.tmux_target.clone(),
             command: s.command.clone(),

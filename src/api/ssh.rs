@@ -51,14 +51,14 @@ impl From<SshKeyView> for SshKeyObj {
             name: k.name,
             public_key: k.public_key,
             fingerprint: k.fingerprint,
-            tenant_id: k.tenant_id,
+            tenant_id: k.tenant_id.map(u64::from),
             tenant_name: v.tenant_name,
             user_id: k.user_id,
             has_private_key: k.private_key_enc.is_some(),
             projects: v
                 .projects
                 .into_iter()
-                .map(|(id, name)| ProjectRef { id, name })
+                .map(|(id, name)| ProjectRef { id: id.get(), name })
                 .collect(),
             created_at: k.created_at,
             updated_at: k.updated_at,
@@ -209,7 +209,10 @@ impl SshApi {
         auth: Auth,
         tenant_id: Query<Option<u64>>,
     ) -> R<Json<SshKeysEnvelope>> {
-        let keys = run_blocking(|| app.git.list_ssh_keys(auth.identity(), tenant_id.0))?;
+        let keys = run_blocking(|| {
+            app.git
+                .list_ssh_keys(auth.identity(), tenant_id.0.map(Into::into))
+        })?;
         Ok(Json(SshKeysEnvelope {
             ssh_keys: keys.into_iter().map(Into::into).collect(),
         }))
@@ -226,7 +229,7 @@ impl SshApi {
         let b = body.0;
         let input = SshKeyInput {
             name: b.name.0,
-            tenant_id: b.tenant_id,
+            tenant_id: b.tenant_id.map(Into::into),
             private_key: opt(b.private_key_content),
             public_key: opt(b.public_key_content),
         };
@@ -280,7 +283,7 @@ impl SshApi {
         body: Json<ProjectKeyRequest>,
     ) -> R<Json<ProjectKeyObj>> {
         let k = body.0.ssh_key_id;
-        run_blocking(|| app.git.set_project_ssh_key(auth.identity(), id.0, k))?;
+        run_blocking(|| app.git.set_project_ssh_key(auth.identity(), id.0.into(), k))?;
         Ok(Json(ProjectKeyObj {
             project_id: id.0,
             ssh_key_id: k,

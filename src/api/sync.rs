@@ -43,8 +43,8 @@ pub struct SyncProject {
 impl From<SyncOutcome> for SyncProject {
     fn from(o: SyncOutcome) -> Self {
         SyncProject {
-            project_integration_id: o.project_integration_id,
-            project_id: o.project_id,
+            project_integration_id: o.project_integration_id.get(),
+            project_id: o.project_id.get(),
             project_name: o.project_name,
             tenant_name: o.tenant_name,
             provider: o.provider,
@@ -104,9 +104,9 @@ impl From<SyncRun> for SyncRunObj {
                 .finished_at
                 .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0),
             id: r.id,
-            project_integration_id: r.project_integration_id,
-            integration_id: r.integration_id,
-            project_id: r.project_id,
+            project_integration_id: r.project_integration_id.get(),
+            integration_id: r.integration_id.get(),
+            project_id: r.project_id.get(),
             trigger: r.trigger.as_str().to_string(),
             status: r.status.as_str().to_string(),
             full: r.full,
@@ -141,9 +141,9 @@ impl SyncApi {
     ) -> R<Json<SyncResult>> {
         let b = body.0;
         let req = SyncRequest {
-            tenant_id: b.tenant_id,
-            integration_id: b.integration_id,
-            project_id: b.project_id,
+            tenant_id: b.tenant_id.map(Into::into),
+            integration_id: b.integration_id.map(Into::into),
+            project_id: b.project_id.map(Into::into),
             force_full: b.force_full.unwrap_or(false),
         };
         let outcomes = app
@@ -204,7 +204,11 @@ impl SyncApi {
     ) -> R<Json<SyncHistory>> {
         let runs: Vec<SyncRunObj> = app
             .trackers
-            .sync_history(auth.identity(), limit.0, project_integration_id.0)?
+            .sync_history(
+                auth.identity(),
+                limit.0,
+                project_integration_id.0.map(Into::into),
+            )?
             .into_iter()
             .map(Into::into)
             .collect();

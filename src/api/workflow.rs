@@ -168,7 +168,7 @@ pub struct ProjectContextObj {
 impl From<crate::services::context::ProjectContextView> for ProjectContextObj {
     fn from(v: crate::services::context::ProjectContextView) -> Self {
         ProjectContextObj {
-            project_id: v.project_id,
+            project_id: v.project_id.get(),
             updated_at: v.context.as_ref().map(|c| c.updated_at),
             content: v.context.map(|c| c.content),
             updated_by: v.updated_by.map(|u| UserRef {
@@ -221,7 +221,7 @@ impl WorkflowApi {
     ) -> R<Json<ClaimResult>> {
         let c = app
             .sessions
-            .workflow_claim(auth.identity(), body.0.issue_id)
+            .workflow_claim(auth.identity(), body.0.issue_id.into())
             .await?;
         Ok(Json(ClaimResult {
             message: "Issue claimed successfully".into(),
@@ -253,7 +253,12 @@ impl WorkflowApi {
         let comment = opt(b.comment);
         let c = app
             .sessions
-            .workflow_progress(auth.identity(), b.issue_id, &b.status.0, comment.as_deref())
+            .workflow_progress(
+                auth.identity(),
+                b.issue_id.into(),
+                &b.status.0,
+                comment.as_deref(),
+            )
             .await?;
         Ok(Json(ProgressResult {
             message: "Progress updated successfully".into(),
@@ -280,8 +285,8 @@ impl WorkflowApi {
             .workflow_submit(
                 auth.identity(),
                 SubmitRequest {
-                    issue_id: b.issue_id,
-                    project_id: b.project_id,
+                    issue_id: b.issue_id.into(),
+                    project_id: b.project_id.into(),
                     message: b.commit_message.0,
                     files: b.files.unwrap_or_default(),
                     comment: opt(b.comment),
@@ -316,7 +321,7 @@ impl WorkflowApi {
         let m = opt(b.message);
         let c = app
             .sessions
-            .workflow_approve(auth.identity(), b.issue_id, m.as_deref())
+            .workflow_approve(auth.identity(), b.issue_id.into(), m.as_deref())
             .await?;
         Ok(Json(CommentResult {
             message: "Approval requested successfully".into(),
@@ -340,7 +345,7 @@ impl WorkflowApi {
         let s = opt(b.summary);
         let i = app
             .sessions
-            .workflow_complete(auth.identity(), b.issue_id, s.as_deref())
+            .workflow_complete(auth.identity(), b.issue_id.into(), s.as_deref())
             .await?;
         Ok(Json(IssueResult {
             message: "Issue completed successfully".into(),
@@ -361,7 +366,10 @@ impl WorkflowApi {
         auth: Auth,
         id: poem_openapi::param::Path<u64>,
     ) -> R<Json<ContextResult>> {
-        let w = app.sessions.populate_context(auth.identity(), id.0).await?;
+        let w = app
+            .sessions
+            .populate_context(auth.identity(), id.0.into())
+            .await?;
         Ok(Json(ContextResult {
             message: "Updated agent context files.".into(),
             tracked_path: w.path.display().to_string(),
@@ -438,7 +446,9 @@ impl WorkflowApi {
         id: poem_openapi::param::Path<u64>,
     ) -> R<Json<ProjectContextObj>> {
         Ok(Json(
-            app.sessions.project_context(auth.identity(), id.0)?.into(),
+            app.sessions
+                .project_context(auth.identity(), id.0.into())?
+                .into(),
         ))
     }
 
@@ -458,7 +468,7 @@ impl WorkflowApi {
     ) -> R<Json<ProjectContextObj>> {
         let v = crate::store::run_blocking(|| {
             app.sessions
-                .set_project_context(auth.identity(), id.0, &body.0.content.0)
+                .set_project_context(auth.identity(), id.0.into(), &body.0.content.0)
         })?;
         let saved = v.context.is_some();
         let mut o: ProjectContextObj = v.into();

@@ -110,7 +110,7 @@ impl Identity {
     }
 
     /// The project a session key is limited to (agents' keys reach only their project).
-    pub fn project_limit(&self) -> Option<Id> {
+    pub fn project_limit(&self) -> Option<crate::domain::ProjectId> {
         self.key.as_ref().and_then(|k| k.project_id)
     }
 

@@ -2,7 +2,8 @@
 //! Jira transition choice, credential precedence and @mention rewriting; the issue list's
 //! filter, order and paging, and the shape of a listed issue (`IssueView`).
 
-use super::model::{ExternalIssue, Id, Timestamp};
+use super::ids::{IntegrationId, ProjectId, TenantId};
+use super::model::{ExternalIssue, Timestamp};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
@@ -545,7 +546,7 @@ pub struct IssueView {
     /// The integration's provider as stored (`github`, `gitlab`, `jira`); empty when the
     /// issue's link or integration is gone.
     pub provider: String,
-    pub integration_id: Id,
+    pub integration_id: IntegrationId,
     pub integration_name: String,
     pub project_name: String,
     pub tenant_name: String,
@@ -558,9 +559,9 @@ pub struct IssueView {
 pub struct IssueFilter {
     pub status: Option<String>,
     pub provider: Option<String>,
-    pub project_id: Option<Id>,
-    pub tenant_id: Option<Id>,
-    pub integration_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
+    pub tenant_id: Option<TenantId>,
+    pub integration_id: Option<IntegrationId>,
     pub assignee: Option<String>,
     pub labels: Vec<String>,
     /// Case-insensitive substring of title or external id (web UI search).

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod context;
 pub mod git;
 pub mod gitrules;
+pub mod ids;
 pub mod issues;
 pub mod keys;
 pub mod model;
@@ -17,4 +18,5 @@ pub mod sessions;
 pub mod ssh;
 
 pub use access::Role;
+pub use ids::*;
 pub use model::*;

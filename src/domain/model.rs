@@ -4,6 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ids::*;
+
+/// The bare id of the entities without a type of their own yet (users, API keys, memberships,
+/// SSH keys, runs, …); tenants, projects, integrations, links, issues and agent sessions have
+/// theirs in `ids` (`TenantId`, `ProjectId`, …).
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
@@ -35,7 +40,7 @@ pub struct User {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Tenant {
-    pub id: Id,
+    pub id: TenantId,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -46,14 +51,14 @@ pub struct Tenant {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Project {
-    pub id: Id,
+    pub id: ProjectId,
     pub name: String,
     pub repo_url: String,
     pub default_branch: String,
     pub local_path: String,
     #[serde(default)]
     pub description: Option<String>,
-    pub tenant_id: Id,
+    pub tenant_id: TenantId,
     pub owner_id: Id,
     #[serde(default)]
     pub ssh_key_id: Option<Id>,
@@ -113,7 +118,7 @@ pub struct ApiKey {
     pub legacy_bcrypt: Option<String>,
     /// A key made for an agent session reaches only this project (as a developer at most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
 }
 
 /// A user's role in one tenant (all its projects) or in one project. Exactly one of
@@ -123,9 +128,9 @@ pub struct Membership {
     pub id: Id,
     pub user_id: Id,
     #[serde(default)]
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     #[serde(default)]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub role: super::access::Role,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -193,8 +198,8 @@ impl AuditSource {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TenantIntegration {
-    pub id: Id,
-    pub tenant_id: Id,
+    pub id: IntegrationId,
+    pub tenant_id: TenantId,
     pub provider: String,
     pub name: String,
     #[serde(default)]
@@ -212,9 +217,9 @@ pub struct TenantIntegration {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProjectIntegration {
-    pub id: Id,
-    pub project_id: Id,
-    pub integration_id: Id,
+    pub id: LinkId,
+    pub project_id: ProjectId,
+    pub integration_id: IntegrationId,
     pub external_identifier: String,
     #[serde(default)]
     pub config: serde_json::Value,
@@ -244,11 +249,11 @@ pub struct Comment {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExternalIssue {
-    pub id: Id,
-    pub project_integration_id: Id,
+    pub id: IssueId,
+    pub project_integration_id: LinkId,
     /// Denormalised for the list indexes.
-    pub project_id: Id,
-    pub tenant_id: Id,
+    pub project_id: ProjectId,
+    pub tenant_id: TenantId,
     pub external_id: String,
     pub title: String,
     #[serde(default)]
@@ -301,7 +306,7 @@ pub struct KnownHost {
 pub struct PinnedIssue {
     pub id: Id,
     pub user_id: Id,
-    pub issue_id: Id,
+    pub issue_id: IssueId,
     pub pinned_at: Timestamp,
 }
 
@@ -309,7 +314,7 @@ pub struct PinnedIssue {
 pub struct UserCredential {
     pub id: Id,
     pub user_id: Id,
-    pub integration_id: Id,
+    pub integration_id: IntegrationId,
     pub api_token_enc: String,
     #[serde(default)]
     pub settings: Option<serde_json::Value>,
@@ -339,18 +344,18 @@ pub struct SshKey {
     pub private_key_enc: Option<String>,
     pub user_id: Id,
     #[serde(default)]
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AiSession {
-    pub id: Id,
-    pub project_id: Id,
+    pub id: SessionId,
+    pub project_id: ProjectId,
     pub user_id: Id,
     #[serde(default)]
-    pub issue_id: Option<Id>,
+    pub issue_id: Option<IssueId>,
     pub tool: String,
     pub session_id: String,
     #[serde(default)]
@@ -408,9 +413,9 @@ pub struct Backup {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SyncRun {
     pub id: Id,
-    pub project_integration_id: Id,
-    pub integration_id: Id,
-    pub project_id: Id,
+    pub project_integration_id: LinkId,
+    pub integration_id: IntegrationId,
+    pub project_id: ProjectId,
     /// "manual" or "scheduled"
     pub trigger: SyncTrigger,
     /// "running", "success", "failed" or "interrupted"
@@ -438,7 +443,7 @@ pub struct AnsibleRun {
     pub id: Id,
     pub user_id: Id,
     #[serde(default)]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     /// The playbook as listed (`example.yml`, or a path in the project's checkout).
     pub playbook: String,
     /// The inventory file or the hosts given.
@@ -471,7 +476,7 @@ pub struct AnsibleSchedule {
     pub cron: String,
     pub playbook: String,
     #[serde(default)]
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     #[serde(default)]
     pub inventory: Option<String>,
     #[serde(default)]

@@ -9,7 +9,7 @@ use crate::auth::Identity;
 use crate::domain::access::{
     Action, Decision, SESSION_KEY_CAP, decide, effective_role, may_change_member, scope_cap,
 };
-use crate::domain::{Id, Membership, Project, Role, Scope, Tenant};
+use crate::domain::{Id, Membership, Project, ProjectId, Role, Scope, Tenant, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::WriteTxn;
 use crate::store::accounts::AccountReads;
@@ -22,10 +22,10 @@ pub struct Grants {
     admin: bool,
     cap: Option<Role>,
     /// A session key: only this (project, tenant).
-    limit: Option<(Id, Id)>,
-    tenants: HashMap<Id, Role>,
+    limit: Option<(ProjectId, TenantId)>,
+    tenants: HashMap<TenantId, Role>,
     /// project id -> (its tenant, the caller's project role)
-    projects: HashMap<Id, (Id, Role)>,
+    projects: HashMap<ProjectId, (TenantId, Role)>,
 }
 
 impl Grants {
@@ -46,7 +46,7 @@ impl Grants {
         if let Some(pid) = limit_project {
             // A session key whose project is gone reaches nothing.
             let p = tx.get_project(pid)?;
-            g.limit = Some((pid, p.map(|p| p.tenant_id).unwrap_or(0)));
+            g.limit = Some((pid, p.map(|p| p.tenant_id).unwrap_or_default()));
         }
         if caller.user.id == 0 {
             return Ok(g); // the system caller has no rows
@@ -88,7 +88,7 @@ impl Grants {
     }
 
     /// The caller's role on a tenant itself (tenant membership, or admin).
-    pub fn tenant_role(&self, tenant_id: Id) -> Option<Role> {
+    pub fn tenant_role(&self, tenant_id: TenantId) -> Option<Role> {
         if self.limit.is_some() {
             return None;
         }
@@ -101,7 +101,7 @@ impl Grants {
     }
 
     /// Whether the caller may see a tenant at all: a member of it or of one of its projects.
-    pub fn sees_tenant(&self, tenant_id: Id) -> bool {
+    pub fn sees_tenant(&self, tenant_id: TenantId) -> bool {
         if let Some((_, lt)) = self.limit {
             return lt == tenant_id && self.cap.is_some();
         }
@@ -118,7 +118,10 @@ impl Grants {
     }
 
     /// Ids of every project the caller can see, or None for "all of them".
-    pub fn visible_project_ids(&self, r: &impl TenancyReads) -> AppResult<Option<BTreeSet<Id>>> {
+    pub fn visible_project_ids(
+        &self,
+        r: &impl TenancyReads,
+    ) -> AppResult<Option<BTreeSet<ProjectId>>> {
         if self.cap.is_none() {
             return Ok(Some(BTreeSet::new()));
         }
@@ -134,7 +137,7 @@ impl Grants {
         if self.admin {
             return Ok(None);
         }
-        let mut s: BTreeSet<Id> = self.projects.keys().copied().collect();
+        let mut s: BTreeSet<ProjectId> = self.projects.keys().copied().collect();
         for t in self.tenants.keys() {
             s.extend(r.project_ids_in_tenant(*t)?);
         }
@@ -193,11 +196,11 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-pub fn project_not_found(id: Id) -> AppError {
+pub fn project_not_found(id: ProjectId) -> AppError {
     AppError::NotFound(format!("Project {id} not found"))
 }
 
-pub fn tenant_not_found(id: Id) -> AppError {
+pub fn tenant_not_found(id: TenantId) -> AppError {
     AppError::NotFound(format!("Tenant {id} not found"))
 }
 
@@ -205,7 +208,7 @@ pub fn tenant_not_found(id: Id) -> AppError {
 pub fn project_for(
     tx: &impl TenancyReads,
     caller: &Identity,
-    id: Id,
+    id: ProjectId,
     action: Action,
 ) -> AppResult<Project> {
     let p = tx.get_project(id)?.ok_or_else(|| project_not_found(id))?;
@@ -217,7 +220,7 @@ pub fn project_for(
 pub fn tenant_for(
     tx: &impl TenancyReads,
     caller: &Identity,
-    id: Id,
+    id: TenantId,
     action: Action,
 ) -> AppResult<Tenant> {
     let t = tx.get_tenant(id)?.ok_or_else(|| tenant_not_found(id))?;
@@ -230,8 +233,8 @@ pub fn tenant_for(
 /// Where a membership applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberOf {
-    Tenant(Id),
-    Project(Id),
+    Tenant(TenantId),
+    Project(ProjectId),
 }
 
 /// A member as listed: the row and the user's name and email.

@@ -4,6 +4,7 @@ use crate::auth::password::{dummy_hash, hash_password, verify_password};
 use crate::auth::ratelimit::FailureLimiter;
 use crate::auth::{AuthMethod, Identity};
 use crate::config::Config;
+use crate::domain::ProjectId;
 use crate::domain::keys::{self, check_requested_scopes, key_unusable};
 use crate::domain::rules::{normalize_email, validate_name, validate_password};
 use crate::domain::{ApiKey, Id, Scope, User, WebSession};
@@ -542,7 +543,7 @@ impl Accounts {
         name: &str,
         scopes: Vec<Scope>,
         expires_days: Option<i64>,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<(ApiKey, String)> {
         let name = validate_name("Key name", name).map_err(|m| {
             AppError::BadRequest(if m.ends_with("required") {

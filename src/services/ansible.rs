@@ -7,6 +7,7 @@
 use super::access::{Grants, project_for};
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
 use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
@@ -58,7 +59,7 @@ impl AnsibleState {
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {
     pub playbook: String,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub inventory: Option<String>,
     pub hosts: Option<String>,
     pub extra_vars: Value,
@@ -78,7 +79,7 @@ pub struct RunView {
 pub struct PlaybookView {
     /// `system` or `project`
     pub source: String,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub name: String,
 }
 
@@ -184,14 +185,14 @@ impl Ansible {
         Ok(())
     }
 
-    fn project_checkout(&self, caller: &Identity, project_id: Id) -> AppResult<PathBuf> {
+    fn project_checkout(&self, caller: &Identity, project_id: ProjectId) -> AppResult<PathBuf> {
         Ok(self.project_workspace(caller, project_id)?.path)
     }
 
     fn project_workspace(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> AppResult<super::git::Workspace> {
         let ws = self.git.workspace(caller, project_id)?;
         if !ws.path.join(".git").exists() {
@@ -206,7 +207,7 @@ impl Ansible {
     pub fn list_playbooks(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<Vec<PlaybookView>> {
         caller.require(Scope::Read)?;
         let mut out = Vec::new();
@@ -241,7 +242,7 @@ impl Ansible {
     pub fn list_inventories(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<Vec<String>> {
         caller.require(Scope::Read)?;
         Ok(match project_id {
@@ -658,7 +659,7 @@ impl Ansible {
     pub fn list_run_views(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         limit: usize,
     ) -> AppResult<Vec<RunView>> {
         caller.require(Scope::Read)?;

@@ -10,6 +10,8 @@ use super::git::Workspace;
 use super::issues::{CONTEXT_ISSUES, IssueFilter};
 use super::sessions::Sessions;
 use crate::auth::Identity;
+use crate::domain::IssueId;
+use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::context as ctx;
 use crate::domain::{Id, Scope, Timestamp, User};
@@ -27,7 +29,7 @@ pub const PROJECT_HEADING: &str = "## Project Instructions";
 /// A project's own agent instructions (one per project; saving blank text removes them).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProjectContext {
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub content: String,
     pub updated_at: Timestamp,
     #[serde(default)]
@@ -38,7 +40,7 @@ pub struct ProjectContext {
 /// agent gets.
 #[derive(Debug, Clone)]
 pub struct ProjectContextView {
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub project_name: String,
     /// None: the project has no instructions of its own.
     pub context: Option<ProjectContext>,
@@ -215,7 +217,7 @@ impl Sessions {
     pub fn project_context(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> AppResult<ProjectContextView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
@@ -253,7 +255,7 @@ impl Sessions {
     pub fn set_project_context(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         content: &str,
     ) -> AppResult<ProjectContextView> {
         caller.require(Scope::Write)?;
@@ -283,7 +285,7 @@ impl Sessions {
         &self,
         caller: &Identity,
         ws: &Workspace,
-        issue_id: Option<Id>,
+        issue_id: Option<IssueId>,
     ) -> AppResult<ContextWritten> {
         let base = match self.global_text()? {
             Some(g) => g,
@@ -299,7 +301,7 @@ impl Sessions {
             Some(id) => {
                 let issue = self.trackers.get_issue(caller, id)?;
                 let view = |v: &super::issues::IssueView| ctx::IssueView {
-                    id: v.issue.id,
+                    id: v.issue.id.get(),
                     provider: v.provider.clone(),
                     external_id: v.issue.external_id.clone(),
                     title: v.issue.title.clone(),
@@ -322,7 +324,7 @@ impl Sessions {
                 )?;
                 let others: Vec<ctx::IssueView> = others.issues.iter().map(view).collect();
                 let project = ctx::ProjectView {
-                    id: ws.project.id,
+                    id: ws.project.id.get(),
                     name: ws.project.name.clone(),
                     repo_url: ws.project.repo_url.clone(),
                     workspace: ws.path.display().to_string(),
@@ -361,7 +363,7 @@ impl Sessions {
     pub async fn populate_context(
         &self,
         caller: &Identity,
-        issue_id: Id,
+        issue_id: IssueId,
     ) -> AppResult<ContextWritten> {
         caller.require(Scope::Write)?;
         let issue = self.trackers.issue_for_work(caller, issue_id)?;
@@ -380,7 +382,7 @@ fn global_text_in(r: &ReadTxn) -> AppResult<Option<String>> {
         .filter(|c| !c.trim().is_empty()))
 }
 
-fn project_context_in(r: &ReadTxn, project_id: Id) -> AppResult<Option<ProjectContext>> {
+fn project_context_in(r: &ReadTxn, project_id: ProjectId) -> AppResult<Option<ProjectContext>> {
     r.project_context(project_id)
 }
 

@@ -16,7 +16,7 @@ pub struct Dashboard {
 use super::issues::IssueFilter;
 use super::projects::ProjectView;
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::TenantId;
 use crate::error::AppResult;
 
 pub struct ProjectCard {
@@ -60,7 +60,7 @@ impl Dashboard {
         &self,
         caller: &Identity,
         q: &str,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
         limit: usize,
     ) -> AppResult<ProjectCards> {
         let matching: Vec<ProjectView> = self
@@ -110,19 +110,19 @@ impl Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Project;
+    use crate::domain::{Project, ProjectId};
 
     #[test]
     fn the_search_looks_at_name_repository_tenant_and_description() {
         let v = ProjectView {
             project: Project {
-                id: 1,
+                id: ProjectId(1),
                 name: "Payments API".into(),
                 repo_url: "git@github.com:acme/pay.git".into(),
                 default_branch: "main".into(),
                 local_path: String::new(),
                 description: Some("Stripe glue".into()),
-                tenant_id: 1,
+                tenant_id: TenantId(1),
                 owner_id: 1,
                 ssh_key_id: None,
                 created_at: crate::domain::model::now(),

@@ -243,7 +243,7 @@ fn build_plan(
             continue;
         };
         plan.tenants.push(Tenant {
-            id,
+            id: id.into(),
             name,
             description: opt_text(&r, "description"),
             color: crate::domain::rules::sanitize_color(&text(&r, "color").unwrap_or_default())
@@ -284,7 +284,7 @@ fn build_plan(
                     fingerprint: fp,
                     private_key_enc: enc,
                     user_id: int(&r, "user_id").unwrap_or(0),
-                    tenant_id: int(&r, "tenant_id"),
+                    tenant_id: (int(&r, "tenant_id")).map(Into::into),
                     created_at: created(&r),
                     updated_at: updated(&r),
                 });
@@ -303,21 +303,24 @@ fn build_plan(
             continue;
         };
         plan.projects.push(Project {
-            id,
+            id: id.into(),
             name,
             repo_url: text(&r, "repo_url").unwrap_or_default(),
             default_branch: opt_text(&r, "default_branch").unwrap_or_else(|| "main".into()),
             local_path: text(&r, "local_path").unwrap_or_default(),
             description: opt_text(&r, "description"),
-            tenant_id,
+            tenant_id: tenant_id.into(),
             owner_id: int(&r, "owner_id").unwrap_or(0),
             ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
             created_at: created(&r),
             updated_at: updated(&r),
         });
     }
-    let project_tenant: HashMap<u64, u64> =
-        plan.projects.iter().map(|p| (p.id, p.tenant_id)).collect();
+    let project_tenant: HashMap<u64, u64> = plan
+        .projects
+        .iter()
+        .map(|p| (p.id.get(), p.tenant_id.get()))
+        .collect();
     let mut providers: HashMap<u64, String> = HashMap::new();
     for r in read_table(db, "tenant_integrations")? {
         let (Some(id), Some(tenant_id)) = (int(&r, "id"), int(&r, "tenant_id")) else {
@@ -340,8 +343,8 @@ fn build_plan(
             v => v,
         };
         plan.integrations.push(TenantIntegration {
-            id,
-            tenant_id,
+            id: id.into(),
+            tenant_id: tenant_id.into(),
             provider,
             name: opt_text(&r, "name").unwrap_or_else(|| format!("integration-{id}")),
             base_url: opt_text(&r, "base_url"),
@@ -373,9 +376,9 @@ fn build_plan(
         };
         link_info.insert(id, (project_id, provider.clone()));
         plan.links.push(ProjectIntegration {
-            id,
-            project_id,
-            integration_id,
+            id: id.into(),
+            project_id: project_id.into(),
+            integration_id: integration_id.into(),
             external_identifier: text(&r, "external_identifier").unwrap_or_default(),
             config: match json(&r, "config") {
                 Value::Null => Value::Object(Default::default()),
@@ -407,10 +410,10 @@ fn build_plan(
             .filter_map(|l| l.as_str().map(str::to_string))
             .collect();
         plan.issues.push(ExternalIssue {
-            id,
-            project_integration_id: link,
-            project_id: *project_id,
-            tenant_id: project_tenant.get(project_id).copied().unwrap_or(0),
+            id: id.into(),
+            project_integration_id: link.into(),
+            project_id: (*project_id).into(),
+            tenant_id: (project_tenant.get(project_id).copied().unwrap_or(0)).into(),
             external_id: text(&r, "external_id").unwrap_or_default(),
             title: text(&r, "title").unwrap_or_default(),
             status: opt_text(&r, "status"),
@@ -427,7 +430,8 @@ fn build_plan(
             updated_at: updated(&r),
         });
     }
-    let issue_ids: std::collections::HashSet<u64> = plan.issues.iter().map(|i| i.id).collect();
+    let issue_ids: std::collections::HashSet<u64> =
+        plan.issues.iter().map(|i| i.id.get()).collect();
     for r in read_table(db, "pinned_issues")? {
         let (Some(id), Some(user_id), Some(issue_id)) =
             (int(&r, "id"), int(&r, "user_id"), int(&r, "issue_id"))
@@ -441,7 +445,7 @@ fn build_plan(
         plan.pins.push(PinnedIssue {
             id,
             user_id,
-            issue_id,
+            issue_id: issue_id.into(),
             pinned_at: time(&r, "pinned_at").unwrap_or(now),
         });
     }
@@ -454,7 +458,7 @@ fn build_plan(
         plan.credentials.push(UserCredential {
             id,
             user_id,
-            integration_id,
+            integration_id: integration_id.into(),
             api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
             settings: Some(json(&r, "settings")).filter(|v| !v.is_null()),
             created_at: created(&r),
@@ -647,7 +651,7 @@ fn fill_counts(plan: &Plan, report: &mut ImportReport) {
     report.integrations = plan
         .integrations
         .iter()
-        .map(|i| (i.id, i.name.clone(), i.provider.clone()))
+        .map(|i| (i.id.get(), i.name.clone(), i.provider.clone()))
         .collect();
 }
 
@@ -742,7 +746,7 @@ impl Backups {
         }
         for t in &plan.tenants {
             w.put_tenant(t)?;
-            bump("tenants", t.id);
+            bump("tenants", t.id.get());
         }
         for k in &plan.ssh_keys {
             w.put_ssh_key(k)?;
@@ -750,19 +754,19 @@ impl Backups {
         }
         for p in &plan.projects {
             w.put_project(p)?;
-            bump("projects", p.id);
+            bump("projects", p.id.get());
         }
         for i in &plan.integrations {
             w.put_integration(i)?;
-            bump("integrations", i.id);
+            bump("integrations", i.id.get());
         }
         for l in &plan.links {
             w.put_link(l)?;
-            bump("project_integrations", l.id);
+            bump("project_integrations", l.id.get());
         }
         for i in &plan.issues {
             w.put_issue(None, i)?;
-            bump("issues", i.id);
+            bump("issues", i.id.get());
         }
         for p in &plan.pins {
             // Pins keep their ids: `import_pin`, not `add_pin` (which would allocate new ones).

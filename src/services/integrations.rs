@@ -14,6 +14,7 @@ use crate::domain::rules::validate_name;
 use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sync::SyncLocks;
@@ -48,7 +49,7 @@ pub struct LinkView {
 
 #[derive(Debug, Default, Clone)]
 pub struct IntegrationInput {
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub provider: Option<String>,
     pub name: Option<String>,
     pub base_url: Option<String>,
@@ -63,7 +64,7 @@ pub struct IntegrationInput {
 
 #[derive(Debug, Default, Clone)]
 pub struct LinkInput {
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub external_identifier: Option<String>,
     pub config: Option<Value>,
     /// `None` keeps, `Some("")` clears.
@@ -124,7 +125,7 @@ pub const HIDDEN_HINT: &str = "(hidden: maintainers only)";
 fn integration_for(
     tx: &impl IntegrationReads,
     caller: &Identity,
-    id: Id,
+    id: IntegrationId,
     action: Action,
 ) -> AppResult<(TenantIntegration, Grants)> {
     let not_found = || AppError::NotFound(format!("Integration {id} not found"));
@@ -142,7 +143,7 @@ fn integration_for(
 fn link_for(
     tx: &impl IntegrationReads,
     caller: &Identity,
-    id: Id,
+    id: LinkId,
     action: Action,
 ) -> AppResult<ProjectIntegration> {
     let not_found = || AppError::NotFound(format!("Project integration {id} not found"));
@@ -195,7 +196,7 @@ impl Trackers {
     pub fn list_integrations(
         &self,
         caller: &Identity,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
         provider: Option<&str>,
     ) -> AppResult<Vec<IntegrationView>> {
         caller.require(Scope::Read)?;
@@ -224,7 +225,11 @@ impl Trackers {
             .collect()
     }
 
-    pub fn get_integration(&self, caller: &Identity, id: Id) -> AppResult<IntegrationView> {
+    pub fn get_integration(
+        &self,
+        caller: &Identity,
+        id: IntegrationId,
+    ) -> AppResult<IntegrationView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let (i, g) = integration_for(&r, caller, id, Action::View)?;
@@ -329,7 +334,7 @@ impl Trackers {
         input: IntegrationInput,
     ) -> AppResult<IntegrationView> {
         caller.require(Scope::Write)?;
-        integration_for(&self.store.read()?, caller, id, Action::Manage)?;
+        integration_for(&self.store.read()?, caller, id.into(), Action::Manage)?;
         let token_enc = match clean(input.api_token) {
             Some(t) => Some(self.secrets.encrypt(&validate_token(&t)?)?),
             None => None,
@@ -339,11 +344,11 @@ impl Trackers {
             None => None,
         };
         let w = self.store.write()?;
-        let (mut i, _) = integration_for(&w, caller, id, Action::Manage)?;
+        let (mut i, _) = integration_for(&w, caller, id.into(), Action::Manage)?;
         if let Some(n) = input.name {
             let n = validate_name("Name", &n).map_err(AppError::BadRequest)?;
             for o in w.integrations_in_tenant(i.tenant_id)? {
-                if o.id == id {
+                if o.id == id.into() {
                     continue;
                 }
                 if o.name.to_lowercase() == n.to_lowercase() {
@@ -394,7 +399,7 @@ impl Trackers {
         self.integration_view(&r, &g, i)
     }
 
-    pub fn delete_integration(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_integration(&self, caller: &Identity, id: IntegrationId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         integration_for(&w, caller, id, Action::Manage)?;
@@ -421,8 +426,8 @@ impl Trackers {
     pub fn list_links(
         &self,
         caller: &Identity,
-        integration_id: Option<Id>,
-        project_id: Option<Id>,
+        integration_id: Option<IntegrationId>,
+        project_id: Option<ProjectId>,
     ) -> AppResult<Vec<LinkView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
@@ -453,7 +458,7 @@ impl Trackers {
         Ok(out)
     }
 
-    pub fn get_link(&self, caller: &Identity, id: Id) -> AppResult<LinkView> {
+    pub fn get_link(&self, caller: &Identity, id: LinkId) -> AppResult<LinkView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let l = link_for(&r, caller, id, Action::View)?;
@@ -471,7 +476,7 @@ impl Trackers {
     pub fn create_link(
         &self,
         caller: &Identity,
-        integration_id: Id,
+        integration_id: IntegrationId,
         input: LinkInput,
     ) -> AppResult<LinkView> {
         caller.require(Scope::Write)?;
@@ -542,7 +547,12 @@ impl Trackers {
         self.link_view(&r, link)
     }
 
-    pub fn update_link(&self, caller: &Identity, id: Id, input: LinkInput) -> AppResult<LinkView> {
+    pub fn update_link(
+        &self,
+        caller: &Identity,
+        id: LinkId,
+        input: LinkInput,
+    ) -> AppResult<LinkView> {
         caller.require(Scope::Write)?;
         link_for(&self.store.read()?, caller, id, Action::Manage)?;
         let token = match input.override_api_token {
@@ -606,7 +616,7 @@ impl Trackers {
         self.link_view(&r, l)
     }
 
-    pub fn delete_link(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_link(&self, caller: &Identity, id: LinkId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let l = link_for(&w, caller, id, Action::Manage)?;
@@ -638,7 +648,7 @@ impl Trackers {
     pub fn set_credential(
         &self,
         caller: &Identity,
-        integration_id: Id,
+        integration_id: IntegrationId,
         token: &str,
         settings: Option<Value>,
     ) -> AppResult<(UserCredential, bool)> {
@@ -888,12 +898,16 @@ impl Trackers {
     }
 
     /// "Test connection" with the stored credentials of an integration.
-    pub async fn test_integration(&self, caller: &Identity, id: Id) -> AppResult<String> {
+    pub async fn test_integration(
+        &self,
+        caller: &Identity,
+        id: IntegrationId,
+    ) -> AppResult<String> {
         caller.require(Scope::Write)?;
         integration_for(&self.store.read()?, caller, id, Action::Manage)?;
         let link = ProjectIntegration {
-            id: 0,
-            project_id: 0,
+            id: LinkId(0),
+            project_id: ProjectId(0),
             integration_id: id,
             external_identifier: "test/test".into(),
             config: Value::Null,

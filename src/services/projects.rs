@@ -8,7 +8,7 @@ use crate::domain::access::Action;
 use crate::domain::rules::{
     project_path_slug, validate_branch, validate_name, validate_repo_url, validate_text,
 };
-use crate::domain::{Id, Project, Scope, Tenant, User};
+use crate::domain::{Id, Project, ProjectId, Scope, Tenant, TenantId, User};
 use crate::error::{AppError, AppResult};
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
@@ -30,18 +30,18 @@ pub struct ProjectInput {
     pub repo_url: Option<String>,
     pub default_branch: Option<String>,
     pub description: Option<String>,
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub owner_id: Option<Id>,
 }
 
 pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Vec<ProjectView>> {
-    let mut tenant_ids: Vec<Id> = projects.iter().map(|p| p.tenant_id).collect();
+    let mut tenant_ids: Vec<TenantId> = projects.iter().map(|p| p.tenant_id).collect();
     tenant_ids.sort_unstable();
     tenant_ids.dedup();
     let mut owner_ids: Vec<Id> = projects.iter().map(|p| p.owner_id).collect();
     owner_ids.sort_unstable();
     owner_ids.dedup();
-    let tenants: HashMap<Id, Tenant> = r
+    let tenants: HashMap<TenantId, Tenant> = r
         .tenants_by_ids(tenant_ids)?
         .into_iter()
         .map(|t| (t.id, t))
@@ -69,7 +69,12 @@ pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Ve
 
 /// Refuse a project name whose workspace slug another project of the tenant already has
 /// ("Dup Web" and "dup-web" would otherwise look alike to people and tools).
-fn check_unique_slug(w: &WriteTxn, tenant_id: Id, name: &str, except: Option<Id>) -> AppResult<()> {
+fn check_unique_slug(
+    w: &WriteTxn,
+    tenant_id: TenantId,
+    name: &str,
+    except: Option<ProjectId>,
+) -> AppResult<()> {
     let slug = project_path_slug(name);
     for other in w.projects_in_tenant(tenant_id)? {
         if Some(other.id) != except && project_path_slug(&other.name) == slug {
@@ -87,12 +92,12 @@ impl Tenancy {
     pub fn list_projects(
         &self,
         caller: &Identity,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
     ) -> AppResult<Vec<ProjectView>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
-        let ids: Vec<Id> = match (g.visible_project_ids(&r)?, tenant_id) {
+        let ids: Vec<ProjectId> = match (g.visible_project_ids(&r)?, tenant_id) {
             (None, Some(t)) => r.project_ids_in_tenant(t)?,
             (None, None) => {
                 let mut projects = r.projects()?;
@@ -111,7 +116,7 @@ impl Tenancy {
     }
 
     /// 404 when it does not exist or the caller is not a member (ids do not leak).
-    pub fn get_project(&self, caller: &Identity, id: Id) -> AppResult<ProjectView> {
+    pub fn get_project(&self, caller: &Identity, id: ProjectId) -> AppResult<ProjectView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let p = project_for(&r, caller, id, Action::View)?;
@@ -123,7 +128,7 @@ impl Tenancy {
     pub async fn get_project_with_git_status(
         &self,
         caller: &Identity,
-        id: Id,
+        id: ProjectId,
     ) -> AppResult<(ProjectView, Result<super::git::GitStatus, String>)> {
         let view = self.get_project(caller, id)?;
         let status = match self.git.git_status_or_reason(caller, id, false).await {
@@ -133,7 +138,7 @@ impl Tenancy {
                     format!("No workspace status: {why} (workspaces are for developers and up)")
                 }
                 crate::error::AppError::Internal(detail) => {
-                    tracing::error!(project = id, error = %detail, "workspace status failed");
+                    tracing::error!(project = id.get(), error = %detail, "workspace status failed");
                     "The workspace status could not be read (see the server log); try GET /projects/{id}/git/status".to_string()
                 }
                 other => other.to_string(),
@@ -143,7 +148,7 @@ impl Tenancy {
     }
 
     /// The caller's effective role on a project (None: not a member).
-    pub fn project_role(&self, caller: &Identity, id: Id) -> AppResult<Option<Role>> {
+    pub fn project_role(&self, caller: &Identity, id: ProjectId) -> AppResult<Option<Role>> {
         let r = self.store.read()?;
         let Some(p) = r.get_project(id)? else {
             return Ok(None);
@@ -211,7 +216,7 @@ impl Tenancy {
     pub fn update_project(
         &self,
         caller: &Identity,
-        id: Id,
+        id: ProjectId,
         input: ProjectInput,
     ) -> AppResult<ProjectView> {
         caller.require(Scope::Write)?;
@@ -274,7 +279,7 @@ impl Tenancy {
 
     /// Maintainers and admins may delete; issues, integration links, pins, sessions and
     /// memberships go with it.
-    pub fn delete_project(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_project(&self, caller: &Identity, id: ProjectId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let p = project_for(&w, caller, id, Action::Manage)?;

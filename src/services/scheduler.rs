@@ -217,7 +217,7 @@ impl JobSource for Scheduler {
                     _ => DEFAULT_SYNC_CRON.to_string(),
                 };
                 if let Ok(e) = cron_expression(&expr) {
-                    let kind = JobKind::Sync(i.id);
+                    let kind = JobKind::Sync(i.id.get());
                     let name = kind.display_name(Some(&i.name));
                     out.push((kind, e, name));
                 }
@@ -274,7 +274,7 @@ impl JobSource for Scheduler {
         match kind {
             JobKind::Sync(id) => {
                 let req = crate::services::sync::SyncRequest {
-                    integration_id: Some(*id),
+                    integration_id: Some((*id).into()),
                     ..Default::default()
                 };
                 let results = app

@@ -6,6 +6,9 @@
 
 use crate::auth::Identity;
 use crate::config::Config;
+use crate::domain::IssueId;
+use crate::domain::ProjectId;
+use crate::domain::SessionId;
 use crate::domain::sessions::{
     AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
     tmux_name,
@@ -33,7 +36,7 @@ pub struct StartRequest {
     pub prompt: Option<String>,
     pub rows: Option<u16>,
     pub cols: Option<u16>,
-    pub issue_id: Option<Id>,
+    pub issue_id: Option<IssueId>,
     /// Start as this user instead of the caller (administrators only).
     pub as_user: Option<Id>,
 }
@@ -69,14 +72,15 @@ pub enum Control {
 
 /// When each active session was first seen in its current state (kept in memory: a restart
 /// forgets it, and "since" starts again from the first look).
-type Seen = std::sync::Mutex<std::collections::HashMap<Id, (AgentState, crate::domain::Timestamp)>>;
+type Seen =
+    std::sync::Mutex<std::collections::HashMap<SessionId, (AgentState, crate::domain::Timestamp)>>;
 
 fn seen() -> &'static Seen {
     static S: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
     S.get_or_init(Default::default)
 }
 
-fn state_since(id: Id, state: Option<AgentState>) -> Option<crate::domain::Timestamp> {
+fn state_since(id: SessionId, state: Option<AgentState>) -> Option<crate::domain::Timestamp> {
     let mut map = seen().lock().unwrap_or_else(|p| p.into_inner());
     let Some(state) = state else {
         map.remove(&id);
@@ -310,7 +314,7 @@ impl Sessions {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let found: Option<AiSession> = match key.parse::<u64>() {
-            Ok(id) => r.ai_session(id)?,
+            Ok(id) => r.ai_session(id.into())?,
             Err(_) => {
                 let rows: Vec<AiSession> = if caller.user.is_admin {
                     r.ai_sessions()?
@@ -350,7 +354,7 @@ impl Sessions {
     pub async fn start_session(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         req: StartRequest,
     ) -> AppResult<Started> {
         caller.require(Scope::Write)?;
@@ -446,7 +450,7 @@ impl Sessions {
         let context_populated = match self.write_agent_context(caller, &ws, req.issue_id).await {
             Ok(w) => w.issue,
             Err(e) => {
-                tracing::warn!(project = project_id, error = %e, "agent context file not written");
+                tracing::warn!(project = project_id.get(), error = %e, "agent context file not written");
                 false
             }
         };
@@ -469,7 +473,7 @@ impl Sessions {
                 session_id: hex::encode(rand::random::<[u8; 16]>()),
                 command: Some(command.clone()),
                 description: None,
-                tmux_target: Some(format!("{}:0", tmux_name(id))),
+                tmux_target: Some(format!("{}:0", tmux_name(id.get()))),
                 started_at: now,
                 ended_at: None,
                 is_active: true,
@@ -503,7 +507,7 @@ impl Sessions {
             sock: PathBuf::from(s.tmux_socket.clone().unwrap_or_default()),
             run_as: s.run_as.clone(),
         };
-        let name = tmux_name(s.id);
+        let name = tmux_name(s.id.get());
         let (key, raw) = self.accounts.insert_key(
             s.user_id,
             &format!("session {} ({})", s.id, s.tool),
@@ -600,7 +604,7 @@ impl Sessions {
             tm.run(&["send-keys", "-t", &t, "-l", p], None).await?;
             tm.run(&["send-keys", "-t", &t, "Enter"], None).await?;
         }
-        tracing::info!(session = s.id, user = s.user_id, tool = %s.tool, "ai session started");
+        tracing::info!(session = s.id.get(), user = s.user_id, tool = %s.tool, "ai session started");
         Ok(())
     }
 
@@ -689,7 +693,7 @@ impl Sessions {
         Ok(())
     }
 
-    fn end_row(&self, id: Id, reason: &str) -> AppResult<()> {
+    fn end_row(&self, id: SessionId, reason: &str) -> AppResult<()> {
         let w = self.store.write()?;
         let key = if let Some(mut s) = w.ai_session(id)? {
             if s.is_active || s.end_reason.is_none() {
@@ -714,7 +718,7 @@ impl Sessions {
     pub fn list_sessions(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         active_only: bool,
         all_users: bool,
         limit: usize,
@@ -745,7 +749,7 @@ impl Sessions {
     pub async fn live_sessions(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         all_users: bool,
     ) -> AppResult<Vec<LiveSession>> {
         self.session_overview(caller, project_id, true, all_users, 500)
@@ -757,7 +761,7 @@ impl Sessions {
     pub async fn session_overview(
         &self,
         caller: &Identity,
-        project_id: Option<Id>,
+        project_id: Option<ProjectId>,
         active_only: bool,
         all_users: bool,
         limit: usize,
@@ -770,8 +774,8 @@ impl Sessions {
     async fn overview_of(&self, rows: Vec<AiSession>) -> AppResult<Vec<LiveSession>> {
         let (names, titles) = {
             let r = self.store.read()?;
-            let mut names: std::collections::HashMap<Id, String> = Default::default();
-            let mut titles: std::collections::HashMap<Id, String> = Default::default();
+            let mut names: std::collections::HashMap<ProjectId, String> = Default::default();
+            let mut titles: std::collections::HashMap<IssueId, String> = Default::default();
             for s in &rows {
                 if !names.contains_key(&s.project_id)
                     && let Some(p) = r.get_project(s.project_id)?
@@ -917,7 +921,7 @@ impl Sessions {
             let _ = tm.run(&["kill-session", "-t", name], None).await;
         }
         self.end_row(s.id, reason)?;
-        tracing::info!(session = s.id, by = caller.id(), "ai session stopped");
+        tracing::info!(session = s.id.get(), by = caller.id(), "ai session stopped");
         let r = self.store.read()?;
         r.ai_session(s.id)?
             .ok_or_else(|| AppError::NotFound("session vanished".into()))
@@ -952,7 +956,7 @@ impl Sessions {
             Ok(())
         })();
         if let Err(e) = saved {
-            tracing::warn!(session = s.id, error = %e, "tool session id not kept");
+            tracing::warn!(session = s.id.get(), error = %e, "tool session id not kept");
         }
     }
 
@@ -1057,7 +1061,12 @@ impl Sessions {
             for _ in 0..30 {
                 if tm.pane_dead(t).await != Some(false) {
                     self.revoke_session_key(s.id)?;
-                    tracing::info!(session = s.id, by = caller.id(), signal, "agent stopped");
+                    tracing::info!(
+                        session = s.id.get(),
+                        by = caller.id(),
+                        signal,
+                        "agent stopped"
+                    );
                     return Ok(Control::Stopped);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1069,7 +1078,7 @@ impl Sessions {
         )))
     }
 
-    fn revoke_session_key(&self, id: Id) -> AppResult<()> {
+    fn revoke_session_key(&self, id: SessionId) -> AppResult<()> {
         let w = self.store.write()?;
         let key = match w.ai_session(id)? {
             Some(mut s) => {

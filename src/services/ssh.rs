@@ -10,6 +10,7 @@ use crate::domain::ssh::{
     HostCheck, HostKeyState, check_host, host_label, key_body, sh_quote, ssh_target,
 };
 use crate::domain::{Id, KnownHost, Project, SshKey};
+use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::tenancy::TenancyReads;
 use rand::RngCore;
@@ -31,13 +32,13 @@ pub struct SshKeyView {
     pub key: SshKey,
     pub tenant_name: Option<String>,
     /// Projects that use this key explicitly (id, name).
-    pub projects: Vec<(Id, String)>,
+    pub projects: Vec<(ProjectId, String)>,
 }
 
 #[derive(Default)]
 pub struct SshKeyInput {
     pub name: String,
-    pub tenant_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
     pub private_key: Option<String>,
     pub public_key: Option<String>,
 }
@@ -112,7 +113,7 @@ impl Git {
     pub fn list_ssh_keys(
         &self,
         caller: &Identity,
-        tenant_id: Option<Id>,
+        tenant_id: Option<TenantId>,
     ) -> AppResult<Vec<SshKeyView>> {
         require_admin(caller)?;
         let r = self.store.read()?;
@@ -247,7 +248,7 @@ impl Git {
     pub fn set_project_ssh_key(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         key_id: Option<Id>,
     ) -> AppResult<()> {
         caller.require(crate::domain::Scope::Write)?;

@@ -9,6 +9,7 @@ use super::trackers::Provider;
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::{Id, Project, ProjectIntegration, Scope, SyncRun, TenantIntegration};
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
@@ -19,9 +20,9 @@ use crate::domain::{SyncStatus, SyncTrigger};
 
 /// Links with a sync in progress.
 #[derive(Default)]
-pub struct SyncLocks(Mutex<HashSet<Id>>);
+pub struct SyncLocks(Mutex<HashSet<LinkId>>);
 
-struct LockGuard<'a>(&'a SyncLocks, Id);
+struct LockGuard<'a>(&'a SyncLocks, LinkId);
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
@@ -32,7 +33,7 @@ impl Drop for LockGuard<'_> {
 }
 
 impl SyncLocks {
-    fn try_lock(&self, id: Id) -> Option<LockGuard<'_>> {
+    fn try_lock(&self, id: LinkId) -> Option<LockGuard<'_>> {
         let mut s = self.0.lock().ok()?;
         s.insert(id).then(|| LockGuard(self, id))
     }
@@ -40,16 +41,16 @@ impl SyncLocks {
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
-    pub tenant_id: Option<Id>,
-    pub integration_id: Option<Id>,
-    pub project_id: Option<Id>,
+    pub tenant_id: Option<TenantId>,
+    pub integration_id: Option<IntegrationId>,
+    pub project_id: Option<ProjectId>,
     pub force_full: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct SyncOutcome {
-    pub project_integration_id: Id,
-    pub project_id: Id,
+    pub project_integration_id: LinkId,
+    pub project_id: ProjectId,
     pub project_name: String,
     pub tenant_name: String,
     pub provider: String,
@@ -64,7 +65,7 @@ pub struct SyncOutcome {
 impl Trackers {
     /// Links matching the filters that the caller may sync (developers of the link's project;
     /// enabled integrations only).
-    fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<Id>> {
+    fn links_to_sync(&self, caller: &Identity, req: &SyncRequest) -> AppResult<Vec<LinkId>> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -124,7 +125,11 @@ impl Trackers {
     }
 
     /// Sync one link (developers of its project).
-    pub async fn sync_one_link(&self, caller: &Identity, link_id: Id) -> AppResult<SyncOutcome> {
+    pub async fn sync_one_link(
+        &self,
+        caller: &Identity,
+        link_id: LinkId,
+    ) -> AppResult<SyncOutcome> {
         caller.require(Scope::Write)?;
         crate::store::run_blocking(|| {
             let r = self.store.read()?;
@@ -136,10 +141,15 @@ impl Trackers {
         Ok(self.sync_link(link_id, false, SyncTrigger::Manual).await)
     }
 
-    async fn sync_link(&self, link_id: Id, force_full: bool, trigger: SyncTrigger) -> SyncOutcome {
+    async fn sync_link(
+        &self,
+        link_id: LinkId,
+        force_full: bool,
+        trigger: SyncTrigger,
+    ) -> SyncOutcome {
         let mut outcome = SyncOutcome {
             project_integration_id: link_id,
-            project_id: 0,
+            project_id: ProjectId(0),
             project_name: String::new(),
             tenant_name: String::new(),
             provider: String::new(),
@@ -154,7 +164,7 @@ impl Trackers {
             .sync_link_inner(link_id, force_full, trigger, &mut outcome)
             .await
         {
-            tracing::warn!(link = link_id, error = %e, "issue sync failed");
+            tracing::warn!(link = link_id.get(), error = %e, "issue sync failed");
             outcome.error = Some(e.to_string());
             if let Some(run) = outcome.run_id {
                 let msg: String = e.to_string().chars().take(1000).collect();
@@ -171,7 +181,7 @@ impl Trackers {
 
     async fn sync_link_inner(
         &self,
-        link_id: Id,
+        link_id: LinkId,
         force_full: bool,
         trigger: SyncTrigger,
         o: &mut SyncOutcome,
@@ -291,7 +301,7 @@ impl Trackers {
                 Ok((created, updated, missing))
             })?;
         let write_ms = fetched_at.elapsed().as_millis() as u64;
-        tracing::info!(link = link_id, provider = %integ.provider, fetched = payloads.len(), created, updated, missing, fetch_ms, write_ms, "issue sync finished");
+        tracing::info!(link = link_id.get(), provider = %integ.provider, fetched = payloads.len(), created, updated, missing, fetch_ms, write_ms, "issue sync finished");
         o.issues_synced = payloads.len() as u64;
         o.created = created;
         o.missing = missing;
@@ -333,7 +343,7 @@ impl Trackers {
         &self,
         caller: &Identity,
         limit: usize,
-        link_id: Option<Id>,
+        link_id: Option<LinkId>,
     ) -> AppResult<Vec<SyncRun>> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;

@@ -6,7 +6,7 @@ use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::access::Action;
 use crate::domain::rules::{sanitize_color, tenant_slug, validate_name, validate_text};
-use crate::domain::{Id, Project, Role, Scope, Tenant};
+use crate::domain::{Project, Role, Scope, Tenant, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
 use crate::store::Store;
@@ -45,7 +45,7 @@ fn view(r: &crate::store::ReadTxn, g: &Grants, t: Tenant) -> AppResult<TenantVie
             .count() as u64,
     };
     Ok(TenantView {
-        slug: tenant_slug(&t.name, t.id),
+        slug: tenant_slug(&t.name, t.id.get()),
         project_count,
         tenant: t,
     })
@@ -75,7 +75,7 @@ impl Tenancy {
     pub fn get_tenant(
         &self,
         caller: &Identity,
-        id: Id,
+        id: TenantId,
     ) -> AppResult<(TenantView, Vec<ProjectView>)> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
@@ -91,7 +91,7 @@ impl Tenancy {
     }
 
     /// The caller's role on a tenant itself (None: not a tenant member).
-    pub fn tenant_role(&self, caller: &Identity, id: Id) -> AppResult<Option<Role>> {
+    pub fn tenant_role(&self, caller: &Identity, id: TenantId) -> AppResult<Option<Role>> {
         let r = self.store.read()?;
         Ok(Grants::load(&r, caller)?.tenant_role(id))
     }
@@ -129,7 +129,7 @@ impl Tenancy {
     pub fn update_tenant(
         &self,
         caller: &Identity,
-        id: Id,
+        id: TenantId,
         input: TenantInput,
     ) -> AppResult<TenantView> {
         caller.require_admin()?;
@@ -163,7 +163,7 @@ impl Tenancy {
     }
 
     /// What deleting the tenant would remove (admins, who alone may delete it).
-    pub fn tenant_impact(&self, caller: &Identity, id: Id) -> AppResult<TenantImpact> {
+    pub fn tenant_impact(&self, caller: &Identity, id: TenantId) -> AppResult<TenantImpact> {
         caller.require_admin()?;
         let r = self.store.read()?;
         if r.get_tenant(id)?.is_none() {
@@ -177,7 +177,7 @@ impl Tenancy {
 
     /// Delete a tenant and everything under it (projects, their integrations, issues, pins,
     /// sessions; the tenant's integrations, credentials for them, SSH keys) in one transaction.
-    pub fn delete_tenant(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_tenant(&self, caller: &Identity, id: TenantId) -> AppResult<()> {
         caller.require_admin()?;
         let w = self.store.write()?;
         if w.get_tenant(id)?.is_none() {
@@ -185,7 +185,7 @@ impl Tenancy {
         }
         w.delete_tenant(id)?;
         w.commit()?;
-        tracing::info!(tenant = id, "tenant deleted with its projects");
+        tracing::info!(tenant = id.get(), "tenant deleted with its projects");
         Ok(())
     }
 }

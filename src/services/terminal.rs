@@ -77,7 +77,7 @@ impl Sessions {
             request_id: None,
         });
         tracing::info!(
-            session = session.id,
+            session = session.id.get(),
             user = caller.id(),
             "terminal attached"
         );
@@ -180,7 +180,7 @@ pub async fn bridge(ws: WebSocketStream, at: AttachTarget) {
     }
     let _ = child.start_kill();
     let _ = child.wait().await;
-    tracing::info!(session = at.session.id, "terminal detached");
+    tracing::info!(session = at.session.id.get(), "terminal detached");
 }
 
 #[cfg(test)]

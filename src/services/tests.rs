@@ -50,7 +50,7 @@ fn deleting_a_tenant_leaves_no_orphans() {
     {
         let w = app.store.write().unwrap();
         for issue_id in [1u64, 2, 3] {
-            w.add_pin(me.id(), issue_id, crate::domain::model::now())
+            w.add_pin(me.id(), issue_id.into(), crate::domain::model::now())
                 .unwrap();
         }
         w.commit().unwrap();

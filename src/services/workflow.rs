@@ -6,7 +6,9 @@ use super::git::WorkspaceStatus;
 use super::issues::IssueView;
 use super::sessions::Sessions;
 use crate::auth::Identity;
-use crate::domain::{Comment, Id, ProjectIntegration, Scope};
+use crate::domain::IssueId;
+use crate::domain::ProjectId;
+use crate::domain::{Comment, ProjectIntegration, Scope};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
 
@@ -27,8 +29,8 @@ pub struct Submitted {
 }
 
 pub struct SubmitRequest {
-    pub issue_id: Id,
-    pub project_id: Id,
+    pub issue_id: IssueId,
+    pub project_id: ProjectId,
     pub message: String,
     pub files: Vec<String>,
     pub comment: Option<String>,
@@ -46,7 +48,7 @@ fn with_text(head: &str, text: Option<&str>) -> String {
 impl Sessions {
     /// Assign the issue to the caller (or to the link's configured username) on the tracker.
     /// A tracker refusal becomes a warning and leaves the local assignee as it was.
-    pub async fn workflow_claim(&self, caller: &Identity, issue_id: Id) -> AppResult<Claimed> {
+    pub async fn workflow_claim(&self, caller: &Identity, issue_id: IssueId) -> AppResult<Claimed> {
         caller.require(Scope::Write)?;
         let issue = self.trackers.issue_for_work(caller, issue_id)?;
         let link: Option<ProjectIntegration> = {
@@ -108,7 +110,7 @@ impl Sessions {
     pub async fn workflow_progress(
         &self,
         caller: &Identity,
-        issue_id: Id,
+        issue_id: IssueId,
         status: &str,
         comment: Option<&str>,
     ) -> AppResult<Comment> {
@@ -201,7 +203,7 @@ impl Sessions {
     pub async fn workflow_approve(
         &self,
         caller: &Identity,
-        issue_id: Id,
+        issue_id: IssueId,
         message: Option<&str>,
     ) -> AppResult<Comment> {
         self.trackers
@@ -220,7 +222,7 @@ impl Sessions {
     pub async fn workflow_complete(
         &self,
         caller: &Identity,
-        issue_id: Id,
+        issue_id: IssueId,
         summary: Option<&str>,
     ) -> AppResult<IssueView> {
         self.trackers

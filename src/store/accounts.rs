@@ -38,9 +38,13 @@ pub trait Lookup: Reader {
     /// How many rows a table holds.
     fn row_count(&self, def: RowTable) -> AppResult<u64>;
     /// How many ids an index holds under `key`.
-    fn id_count(&self, def: MultiIndex, key: Id) -> AppResult<u64>;
+    fn id_count(&self, def: MultiIndex, key: impl Into<u64>) -> AppResult<u64>;
     /// The rows with these ids that exist, in the order given (the table is opened once).
-    fn rows_at<T: DeserializeOwned>(&self, def: RowTable, ids: Vec<Id>) -> AppResult<Vec<T>>;
+    fn rows_at<T: DeserializeOwned, I: Into<u64>>(
+        &self,
+        def: RowTable,
+        ids: Vec<I>,
+    ) -> AppResult<Vec<T>>;
 }
 
 macro_rules! impl_lookup {
@@ -81,20 +85,20 @@ macro_rules! impl_lookup {
                 let n = t.len()?;
                 Ok(n)
             }
-            fn id_count(&self, def: MultiIndex, key: Id) -> AppResult<u64> {
+            fn id_count(&self, def: MultiIndex, key: impl Into<u64>) -> AppResult<u64> {
                 let t = self.open_multimap_table(def)?;
-                let n = t.get(key)?.len();
+                let n = t.get(key.into())?.len();
                 Ok(n)
             }
-            fn rows_at<T: DeserializeOwned>(
+            fn rows_at<T: DeserializeOwned, I: Into<u64>>(
                 &self,
                 def: RowTable,
-                ids: Vec<Id>,
+                ids: Vec<I>,
             ) -> AppResult<Vec<T>> {
                 let t = self.open_table(def)?;
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if let Some(v) = t.get(id)? {
+                    if let Some(v) = t.get(id.into())? {
                         out.push(decode(v.value())?);
                     }
                 }

@@ -191,7 +191,7 @@ mod tests {
         for t in ALL_TABLES {
             t.create(&w).unwrap();
         }
-        put_row(&w, BACKUPS, 9, &backup(9)).unwrap();
+        put_row(&w, BACKUPS, 9u64, &backup(9)).unwrap();
         let mut none = std::iter::empty();
         assert!(w.load_table_named("no_such_table", &mut none).is_err());
         w.keep_live_tables(&s.read().unwrap()).unwrap();
@@ -201,7 +201,7 @@ mod tests {
         let other = OtherFile::open(&path).unwrap();
         let r = other.read().unwrap();
         assert_eq!(r.backups().unwrap().len(), 3);
-        assert!(get_row::<Backup>(&r, BACKUPS, 9).unwrap().is_none());
+        assert!(get_row::<Backup>(&r, BACKUPS, 9u64).unwrap().is_none());
         assert_eq!(r.schema_version().unwrap(), super::super::SCHEMA_VERSION);
         assert!(!r.holds_data().unwrap());
         drop(r);

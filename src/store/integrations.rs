@@ -14,6 +14,7 @@ use super::{
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::AppResult;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -24,14 +25,14 @@ const GLOBAL_CONTEXT_ID: &str = "agents.global_context.id";
 /// A project's instructions: `settings["agents.project_context.<project id>"]`.
 const PROJECT_CONTEXT_PREFIX: &str = "agents.project_context.";
 
-fn project_context_key(project_id: Id) -> String {
+fn project_context_key(project_id: ProjectId) -> String {
     format!("{PROJECT_CONTEXT_PREFIX}{project_id}")
 }
 
 /// Reads of integrations, links, credentials, identity maps and agent instructions (in a read
 /// or a write transaction).
 pub trait IntegrationReads: Lookup {
-    fn get_integration(&self, id: Id) -> AppResult<Option<TenantIntegration>> {
+    fn get_integration(&self, id: IntegrationId) -> AppResult<Option<TenantIntegration>> {
         self.row(INTEGRATIONS, id)
     }
 
@@ -41,15 +42,15 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A tenant's integrations, in id order.
-    fn integrations_in_tenant(&self, tenant_id: Id) -> AppResult<Vec<TenantIntegration>> {
+    fn integrations_in_tenant(&self, tenant_id: TenantId) -> AppResult<Vec<TenantIntegration>> {
         self.rows_at(INTEGRATIONS, self.ids(INTEGRATIONS_BY_TENANT, tenant_id)?)
     }
 
-    fn integration_count_in_tenant(&self, tenant_id: Id) -> AppResult<u64> {
+    fn integration_count_in_tenant(&self, tenant_id: TenantId) -> AppResult<u64> {
         self.id_count(INTEGRATIONS_BY_TENANT, tenant_id)
     }
 
-    fn get_link(&self, id: Id) -> AppResult<Option<ProjectIntegration>> {
+    fn get_link(&self, id: LinkId) -> AppResult<Option<ProjectIntegration>> {
         self.row(PROJECT_INTEGRATIONS, id)
     }
 
@@ -59,31 +60,34 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A project's links, in id order.
-    fn links_of_project(&self, project_id: Id) -> AppResult<Vec<ProjectIntegration>> {
+    fn links_of_project(&self, project_id: ProjectId) -> AppResult<Vec<ProjectIntegration>> {
         self.rows_at(
             PROJECT_INTEGRATIONS,
             self.ids(PROJECT_INTEGRATIONS_BY_PROJECT, project_id)?,
         )
     }
 
-    fn link_count_of_project(&self, project_id: Id) -> AppResult<u64> {
+    fn link_count_of_project(&self, project_id: ProjectId) -> AppResult<u64> {
         self.id_count(PROJECT_INTEGRATIONS_BY_PROJECT, project_id)
     }
 
     /// An integration's links, in id order.
-    fn links_of_integration(&self, integration_id: Id) -> AppResult<Vec<ProjectIntegration>> {
+    fn links_of_integration(
+        &self,
+        integration_id: IntegrationId,
+    ) -> AppResult<Vec<ProjectIntegration>> {
         self.rows_at(
             PROJECT_INTEGRATIONS,
             self.ids(PROJECT_INTEGRATIONS_BY_INTEGRATION, integration_id)?,
         )
     }
 
-    fn link_count_of_integration(&self, integration_id: Id) -> AppResult<u64> {
+    fn link_count_of_integration(&self, integration_id: IntegrationId) -> AppResult<u64> {
         self.id_count(PROJECT_INTEGRATIONS_BY_INTEGRATION, integration_id)
     }
 
     /// How many stored issues came through a link.
-    fn issue_count_of_link(&self, link_id: Id) -> AppResult<u64> {
+    fn issue_count_of_link(&self, link_id: LinkId) -> AppResult<u64> {
         self.id_count(ISSUES_BY_PROJECT_INTEGRATION, link_id)
     }
 
@@ -120,7 +124,7 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A project's agent instructions row.
-    fn project_context<T: DeserializeOwned>(&self, project_id: Id) -> AppResult<Option<T>> {
+    fn project_context<T: DeserializeOwned>(&self, project_id: ProjectId) -> AppResult<Option<T>> {
         self.keyed_row(SETTINGS, &project_context_key(project_id))
     }
 }
@@ -129,13 +133,13 @@ impl<X: Lookup> IntegrationReads for X {}
 
 impl WriteTxn {
     /// A new integration id (ids are never reused).
-    pub fn new_integration_id(&self) -> AppResult<Id> {
-        next_id(self, "integrations")
+    pub fn new_integration_id(&self) -> AppResult<IntegrationId> {
+        next_id(self, "integrations").map(IntegrationId)
     }
 
     /// A new project link id.
-    pub fn new_link_id(&self) -> AppResult<Id> {
-        next_id(self, "project_integrations")
+    pub fn new_link_id(&self) -> AppResult<LinkId> {
+        next_id(self, "project_integrations").map(LinkId)
     }
 
     /// A new personal credential id.
@@ -161,7 +165,7 @@ impl WriteTxn {
 
     /// Remove an integration with its links, their issues and pins, and the personal
     /// credentials for it (nothing when it is gone already).
-    pub fn delete_integration(&self, id: Id) -> AppResult<()> {
+    pub fn delete_integration(&self, id: IntegrationId) -> AppResult<()> {
         let Some(integ) = get_row_w::<TenantIntegration>(self, INTEGRATIONS, id)? else {
             return Ok(());
         };
@@ -169,7 +173,7 @@ impl WriteTxn {
             self.delete_link(&link)?;
         }
         self.open_multimap_table(PROJECT_INTEGRATIONS_BY_INTEGRATION)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         let mut gone = Vec::new();
         self.open_table(USER_CREDENTIALS)?.retain(|cid, v| {
             match super::decode::<UserCredential>(v) {
@@ -220,7 +224,7 @@ impl WriteTxn {
             }
         }
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .remove_all(link.id)?;
+            .remove_all(link.id.get())?;
         multi_del(
             self,
             PROJECT_INTEGRATIONS_BY_PROJECT,
@@ -276,7 +280,11 @@ impl WriteTxn {
     }
 
     /// Save a project's agent instructions row.
-    pub fn put_project_context<T: Serialize>(&self, project_id: Id, row: &T) -> AppResult<()> {
+    pub fn put_project_context<T: Serialize>(
+        &self,
+        project_id: ProjectId,
+        row: &T,
+    ) -> AppResult<()> {
         let bytes = encode(row)?;
         self.open_table(SETTINGS)?
             .insert(project_context_key(project_id).as_str(), bytes.as_slice())?;
@@ -284,7 +292,7 @@ impl WriteTxn {
     }
 
     /// Remove a project's agent instructions (none is fine).
-    pub fn delete_project_context(&self, project_id: Id) -> AppResult<()> {
+    pub fn delete_project_context(&self, project_id: ProjectId) -> AppResult<()> {
         self.open_table(SETTINGS)?
             .remove(project_context_key(project_id).as_str())?;
         Ok(())
@@ -306,10 +314,10 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    fn integration(id: Id, tenant_id: Id) -> TenantIntegration {
+    fn integration(id: Id, tenant_id: TenantId) -> TenantIntegration {
         let now = crate::domain::model::now();
         TenantIntegration {
-            id,
+            id: id.into(),
             tenant_id,
             provider: "github".into(),
             name: format!("i{id}"),
@@ -323,10 +331,10 @@ mod tests {
         }
     }
 
-    fn link(id: Id, project_id: Id, integration_id: Id) -> ProjectIntegration {
+    fn link(id: Id, project_id: ProjectId, integration_id: IntegrationId) -> ProjectIntegration {
         let now = crate::domain::model::now();
         ProjectIntegration {
-            id,
+            id: id.into(),
             project_id,
             integration_id,
             external_identifier: "o/r".into(),
@@ -340,10 +348,10 @@ mod tests {
         }
     }
 
-    fn issue(id: Id, link_id: Id, project_id: Id, tenant_id: Id) -> ExternalIssue {
+    fn issue(id: Id, link_id: LinkId, project_id: ProjectId, tenant_id: TenantId) -> ExternalIssue {
         let now = crate::domain::model::now();
         ExternalIssue {
-            id,
+            id: id.into(),
             project_integration_id: link_id,
             project_id,
             tenant_id,
@@ -364,7 +372,7 @@ mod tests {
         }
     }
 
-    fn credential(id: Id, user_id: Id, integration_id: Id) -> UserCredential {
+    fn credential(id: Id, user_id: Id, integration_id: IntegrationId) -> UserCredential {
         let now = crate::domain::model::now();
         UserCredential {
             id,
@@ -382,25 +390,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        w.put_integration(&integration(1, 1)).unwrap();
-        let l = link(1, 7, 1);
+        w.put_integration(&integration(1, TenantId(1))).unwrap();
+        let l = link(1, ProjectId(7), IntegrationId(1));
         w.put_link(&l).unwrap();
-        w.put_link(&link(2, 8, 1)).unwrap();
-        w.seed_issue(&issue(1, 1, 7, 1)).unwrap();
-        w.seed_issue(&issue(2, 1, 7, 1)).unwrap();
-        assert_eq!(w.links_of_project(7).unwrap(), vec![l.clone()]);
-        assert_eq!(w.link_count_of_integration(1).unwrap(), 2);
-        assert_eq!(w.issue_count_of_link(1).unwrap(), 2);
+        w.put_link(&link(2, ProjectId(8), IntegrationId(1)))
+            .unwrap();
+        w.seed_issue(&issue(1, LinkId(1), ProjectId(7), TenantId(1)))
+            .unwrap();
+        w.seed_issue(&issue(2, LinkId(1), ProjectId(7), TenantId(1)))
+            .unwrap();
+        assert_eq!(w.links_of_project(ProjectId(7)).unwrap(), vec![l.clone()]);
+        assert_eq!(w.link_count_of_integration(IntegrationId(1)).unwrap(), 2);
+        assert_eq!(w.issue_count_of_link(LinkId(1)).unwrap(), 2);
         w.delete_link(&l).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(r.get_link(1).unwrap().is_none());
-        assert!(r.links_of_project(7).unwrap().is_empty());
-        assert_eq!(r.link_count_of_integration(1).unwrap(), 1);
-        assert_eq!(r.issue_count_of_link(1).unwrap(), 0);
+        assert!(r.get_link(LinkId(1)).unwrap().is_none());
+        assert!(r.links_of_project(ProjectId(7)).unwrap().is_empty());
+        assert_eq!(r.link_count_of_integration(IntegrationId(1)).unwrap(), 1);
+        assert_eq!(r.issue_count_of_link(LinkId(1)).unwrap(), 0);
         assert_eq!(crate::store::table_len(&r, ISSUES).unwrap(), 0);
         assert!(
-            crate::store::multi_ids(&r, ISSUES_BY_PROJECT, 7)
+            crate::store::multi_ids(&r, ISSUES_BY_PROJECT, 7u64)
                 .unwrap()
                 .is_empty()
         );
@@ -411,19 +422,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        w.put_integration(&integration(1, 1)).unwrap();
-        w.put_integration(&integration(2, 1)).unwrap();
-        w.put_link(&link(1, 7, 1)).unwrap();
-        w.put_link(&link(2, 7, 2)).unwrap();
-        w.put_credential(&credential(1, 5, 1)).unwrap();
-        w.put_credential(&credential(2, 5, 2)).unwrap();
-        w.delete_integration(1).unwrap();
+        w.put_integration(&integration(1, TenantId(1))).unwrap();
+        w.put_integration(&integration(2, TenantId(1))).unwrap();
+        w.put_link(&link(1, ProjectId(7), IntegrationId(1)))
+            .unwrap();
+        w.put_link(&link(2, ProjectId(7), IntegrationId(2)))
+            .unwrap();
+        w.put_credential(&credential(1, 5, IntegrationId(1)))
+            .unwrap();
+        w.put_credential(&credential(2, 5, IntegrationId(2)))
+            .unwrap();
+        w.delete_integration(IntegrationId(1)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        let ids = |v: Vec<TenantIntegration>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
-        assert_eq!(ids(r.integrations_in_tenant(1).unwrap()), vec![2]);
-        assert_eq!(r.integration_count_in_tenant(1).unwrap(), 1);
-        let links: Vec<Id> = r.links().unwrap().into_iter().map(|l| l.id).collect();
+        let ids = |v: Vec<TenantIntegration>| v.into_iter().map(|i| i.id.get()).collect::<Vec<_>>();
+        assert_eq!(ids(r.integrations_in_tenant(TenantId(1)).unwrap()), vec![2]);
+        assert_eq!(r.integration_count_in_tenant(TenantId(1)).unwrap(), 1);
+        let links: Vec<Id> = r.links().unwrap().into_iter().map(|l| l.id.get()).collect();
         assert_eq!(links, vec![2]);
         let creds: Vec<Id> = r
             .credentials_of_user(5)
@@ -439,13 +454,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        let mut i = integration(1, 1);
+        let mut i = integration(1, TenantId(1));
         w.put_integration(&i).unwrap();
-        i.tenant_id = 2;
+        i.tenant_id = TenantId(2);
         w.put_integration(&i).unwrap();
-        assert!(w.integrations_in_tenant(1).unwrap().is_empty());
-        assert_eq!(w.integrations_in_tenant(2).unwrap(), vec![i]);
-        let c = credential(1, 5, 1);
+        assert!(w.integrations_in_tenant(TenantId(1)).unwrap().is_empty());
+        assert_eq!(w.integrations_in_tenant(TenantId(2)).unwrap(), vec![i]);
+        let c = credential(1, 5, IntegrationId(1));
         w.put_credential(&c).unwrap();
         w.delete_credential(&c).unwrap();
         assert!(w.credentials_of_user(5).unwrap().is_empty());
@@ -464,13 +479,16 @@ mod tests {
         assert!(w.delete_global_context().unwrap());
         assert!(!w.delete_global_context().unwrap());
         assert_eq!(w.global_context_id().unwrap(), None);
-        w.put_project_context(9, &"p".to_string()).unwrap();
+        w.put_project_context(ProjectId(9), &"p".to_string())
+            .unwrap();
         assert_eq!(
-            w.project_context::<String>(9).unwrap().as_deref(),
+            w.project_context::<String>(ProjectId(9))
+                .unwrap()
+                .as_deref(),
             Some("p")
         );
-        w.delete_project_context(9).unwrap();
-        assert_eq!(w.project_context::<String>(9).unwrap(), None);
+        w.delete_project_context(ProjectId(9)).unwrap();
+        assert_eq!(w.project_context::<String>(ProjectId(9)).unwrap(), None);
         w.commit().unwrap();
     }
 }

@@ -13,12 +13,13 @@ use crate::domain::{
     Comment, ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
     Timestamp,
 };
+use crate::domain::{IntegrationId, IssueId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use redb::{ReadOnlyTable, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The `issues_by_external` key of an issue: `<project_integration_id>:<external_id>`.
-pub fn external_key(link: Id, external_id: &str) -> String {
+pub fn external_key(link: LinkId, external_id: &str) -> String {
     format!("{link}:{external_id}")
 }
 
@@ -50,10 +51,10 @@ fn summary_of(issue: &ExternalIssue) -> AppResult<Vec<u8>> {
         updated_at: &'a Timestamp,
     }
     encode(&Summary {
-        id: issue.id,
-        project_integration_id: issue.project_integration_id,
-        project_id: issue.project_id,
-        tenant_id: issue.tenant_id,
+        id: issue.id.get(),
+        project_integration_id: issue.project_integration_id.get(),
+        project_id: issue.project_id.get(),
+        tenant_id: issue.tenant_id.get(),
         external_id: &issue.external_id,
         title: &issue.title,
         status: &issue.status,
@@ -74,16 +75,16 @@ fn summary_of(issue: &ExternalIssue) -> AppResult<Vec<u8>> {
 
 impl WriteTxn {
     /// One stored issue (inside this write, so a read-modify-write sees its own changes).
-    pub fn get_issue(&self, id: Id) -> AppResult<Option<ExternalIssue>> {
+    pub fn get_issue(&self, id: IssueId) -> AppResult<Option<ExternalIssue>> {
         let t = self.open_table(ISSUES)?;
-        let v = t.get(id)?;
+        let v = t.get(id.get())?;
         v.map(|v| decode(v.value())).transpose()
     }
 
     /// The stored issue of a link with this tracker id (`42`, `PROJ-12`), if any.
     pub fn issue_by_external(
         &self,
-        link: Id,
+        link: LinkId,
         external_id: &str,
     ) -> AppResult<Option<ExternalIssue>> {
         let id = {
@@ -92,24 +93,24 @@ impl WriteTxn {
             v.map(|v| v.value())
         };
         match id {
-            Some(id) => self.get_issue(id),
+            Some(id) => self.get_issue(id.into()),
             None => Ok(None),
         }
     }
 
     /// The ids of a link's stored issues, ascending.
-    pub fn issue_ids_of_link(&self, link: Id) -> AppResult<Vec<Id>> {
+    pub fn issue_ids_of_link(&self, link: LinkId) -> AppResult<Vec<IssueId>> {
         let t = self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?;
         let mut out = Vec::new();
-        for v in t.get(link)? {
-            out.push(v?.value());
+        for v in t.get(link.get())? {
+            out.push(IssueId(v?.value()));
         }
         Ok(out)
     }
 
     /// A new issue id (ids are never reused).
-    pub fn next_issue_id(&self) -> AppResult<Id> {
-        next_id(self, "issues")
+    pub fn next_issue_id(&self) -> AppResult<IssueId> {
+        next_id(self, "issues").map(IssueId)
     }
 
     /// Add an issue's entries to every issue index (link, project, tenant, status key,
@@ -118,16 +119,16 @@ impl WriteTxn {
     pub fn index_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
         self.put_issue_summary(issue)?;
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .insert(issue.project_integration_id, issue.id)?;
+            .insert(issue.project_integration_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .insert(issue.project_id, issue.id)?;
+            .insert(issue.project_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
-            .insert(issue.tenant_id, issue.id)?;
+            .insert(issue.tenant_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
-            .insert(status_key_of(issue).as_str(), issue.id)?;
+            .insert(status_key_of(issue).as_str(), issue.id.get())?;
         self.open_table(ISSUES_BY_EXTERNAL)?.insert(
             external_key(issue.project_integration_id, &issue.external_id).as_str(),
-            issue.id,
+            issue.id.get(),
         )?;
         Ok(())
     }
@@ -142,14 +143,15 @@ impl WriteTxn {
                 let (ok, nk) = (status_key_of(o), status_key_of(new));
                 if ok != nk {
                     let mut t = self.open_multimap_table(ISSUES_BY_STATUS)?;
-                    t.remove(ok.as_str(), new.id)?;
-                    t.insert(nk.as_str(), new.id)?;
+                    t.remove(ok.as_str(), new.id.get())?;
+                    t.insert(nk.as_str(), new.id.get())?;
                 }
                 self.put_issue_summary(new)?;
             }
         }
         let bytes = encode(new)?;
-        self.open_table(ISSUES)?.insert(new.id, bytes.as_slice())?;
+        self.open_table(ISSUES)?
+            .insert(new.id.get(), bytes.as_slice())?;
         Ok(())
     }
 
@@ -158,7 +160,7 @@ impl WriteTxn {
         let pin_ids: Vec<Id> = {
             let t = self.open_multimap_table(PINS_BY_ISSUE)?;
             let mut v = Vec::new();
-            for id in t.get(issue.id)? {
+            for id in t.get(issue.id.get())? {
                 v.push(id?.value());
             }
             v
@@ -176,26 +178,26 @@ impl WriteTxn {
             self.open_table(PINS)?.remove(pin_id)?;
         }
         self.open_multimap_table(PINS_BY_ISSUE)?
-            .remove_all(issue.id)?;
+            .remove_all(issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
-            .remove(issue.project_integration_id, issue.id)?;
+            .remove(issue.project_integration_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .remove(issue.project_id, issue.id)?;
+            .remove(issue.project_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_TENANT)?
-            .remove(issue.tenant_id, issue.id)?;
+            .remove(issue.tenant_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_STATUS)?
-            .remove(status_key_of(issue).as_str(), issue.id)?;
+            .remove(status_key_of(issue).as_str(), issue.id.get())?;
         self.open_table(ISSUES_BY_EXTERNAL)?
             .remove(external_key(issue.project_integration_id, &issue.external_id).as_str())?;
-        self.open_table(ISSUE_SUMMARIES)?.remove(issue.id)?;
-        self.open_table(ISSUES)?.remove(issue.id)?;
+        self.open_table(ISSUE_SUMMARIES)?.remove(issue.id.get())?;
+        self.open_table(ISSUES)?.remove(issue.id.get())?;
         Ok(())
     }
 
     fn put_issue_summary(&self, issue: &ExternalIssue) -> AppResult<()> {
         let bytes = summary_of(issue)?;
         self.open_table(ISSUE_SUMMARIES)?
-            .insert(issue.id, bytes.as_slice())?;
+            .insert(issue.id.get(), bytes.as_slice())?;
         Ok(())
     }
 
@@ -208,14 +210,14 @@ impl WriteTxn {
         for item in rows.iter()? {
             let (_, v) = item?;
             let issue: ExternalIssue = decode(v.value())?;
-            summaries.insert(issue.id, summary_of(&issue)?.as_slice())?;
+            summaries.insert(issue.id.get(), summary_of(&issue)?.as_slice())?;
             n += 1;
         }
         Ok(n)
     }
 
     /// The user's pin of an issue, if they pinned it.
-    pub fn pin_of(&self, user_id: Id, issue_id: Id) -> AppResult<Option<PinnedIssue>> {
+    pub fn pin_of(&self, user_id: Id, issue_id: IssueId) -> AppResult<Option<PinnedIssue>> {
         let ids: Vec<Id> = {
             let t = self.open_multimap_table(PINS_BY_USER)?;
             let mut v = Vec::new();
@@ -238,7 +240,7 @@ impl WriteTxn {
     }
 
     /// Pin an issue for a user (the caller checked that it is not pinned yet).
-    pub fn add_pin(&self, user_id: Id, issue_id: Id, at: Timestamp) -> AppResult<PinnedIssue> {
+    pub fn add_pin(&self, user_id: Id, issue_id: IssueId, at: Timestamp) -> AppResult<PinnedIssue> {
         let pin = PinnedIssue {
             id: next_id(self, "pins")?,
             user_id,
@@ -250,7 +252,7 @@ impl WriteTxn {
         self.open_multimap_table(PINS_BY_USER)?
             .insert(user_id, pin.id)?;
         self.open_multimap_table(PINS_BY_ISSUE)?
-            .insert(issue_id, pin.id)?;
+            .insert(issue_id.get(), pin.id)?;
         Ok(pin)
     }
 
@@ -259,7 +261,7 @@ impl WriteTxn {
         self.open_multimap_table(PINS_BY_USER)?
             .remove(pin.user_id, pin.id)?;
         self.open_multimap_table(PINS_BY_ISSUE)?
-            .remove(pin.issue_id, pin.id)?;
+            .remove(pin.issue_id.get(), pin.id)?;
         self.open_table(PINS)?.remove(pin.id)?;
         Ok(())
     }
@@ -269,16 +271,16 @@ impl WriteTxn {
 
 impl ReadTxn {
     /// One stored issue (with its description).
-    pub fn get_issue(&self, id: Id) -> AppResult<Option<ExternalIssue>> {
+    pub fn get_issue(&self, id: IssueId) -> AppResult<Option<ExternalIssue>> {
         let t = self.open_table(ISSUES)?;
-        let v = t.get(id)?;
+        let v = t.get(id.get())?;
         v.map(|v| decode(v.value())).transpose()
     }
 
     /// The link an issue was fetched through, if it still exists.
     pub fn issue_link(&self, issue: &ExternalIssue) -> AppResult<Option<ProjectIntegration>> {
         let t = self.open_table(PROJECT_INTEGRATIONS)?;
-        let v = t.get(issue.project_integration_id)?;
+        let v = t.get(issue.project_integration_id.get())?;
         v.map(|v| decode(v.value())).transpose()
     }
 
@@ -286,18 +288,18 @@ impl ReadTxn {
     /// where a new issue of the project goes.
     pub fn issue_target(
         &self,
-        project_id: Id,
-        integration_id: Id,
+        project_id: ProjectId,
+        integration_id: IntegrationId,
     ) -> AppResult<(Option<TenantIntegration>, Option<ProjectIntegration>)> {
         let integ: Option<TenantIntegration> = {
             let t = self.open_table(INTEGRATIONS)?;
-            let v = t.get(integration_id)?;
+            let v = t.get(integration_id.get())?;
             v.map(|v| decode(v.value())).transpose()?
         };
         let links = self.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?;
         let rows = self.open_table(PROJECT_INTEGRATIONS)?;
         let mut found = None;
-        for id in links.get(project_id)? {
+        for id in links.get(project_id.get())? {
             if let Some(v) = rows.get(id?.value())? {
                 let l: ProjectIntegration = decode(v.value())?;
                 if l.integration_id == integration_id {
@@ -344,7 +346,7 @@ impl ReadTxn {
     pub fn plan_issues(
         self,
         f: &IssueFilter,
-        visible: Option<BTreeSet<Id>>,
+        visible: Option<BTreeSet<ProjectId>>,
         caller: Id,
     ) -> AppResult<IssueListing> {
         let r = self;
@@ -381,7 +383,7 @@ impl ReadTxn {
         if let Some(p) = f.project_id {
             let known = match &visible {
                 Some(vis) => vis.contains(&p),
-                None => r.open_table(PROJECTS)?.get(p)?.is_some(),
+                None => r.open_table(PROJECTS)?.get(p.get())?.is_some(),
             };
             if !known {
                 return Err(AppError::NotFound(format!(
@@ -390,11 +392,11 @@ impl ReadTxn {
             }
         }
         // Links allowed by integration / provider filters.
-        let link_filter: Option<Vec<Id>> = if f.integration_id.is_some() || provider.is_some() {
+        let link_filter: Option<Vec<LinkId>> = if f.integration_id.is_some() || provider.is_some() {
             let integs: Vec<TenantIntegration> = {
                 let t = r.open_table(INTEGRATIONS)?;
                 match f.integration_id {
-                    Some(i) => match t.get(i)? {
+                    Some(i) => match t.get(i.get())? {
                         Some(v) => vec![decode(v.value())?],
                         None => Vec::new(),
                     },
@@ -416,8 +418,8 @@ impl ReadTxn {
                 {
                     continue;
                 }
-                for l in by_integration.get(i.id)? {
-                    links.push(l?.value());
+                for l in by_integration.get(i.id.get())? {
+                    links.push(LinkId(l?.value()));
                 }
             }
             Some(links)
@@ -453,19 +455,22 @@ impl ReadTxn {
             // Checked above: the caller sees this project.
             residual.project_id = None;
             residual.visible = None;
-            Source::Index(ISSUES_BY_PROJECT, p)
+            Source::Index(ISSUES_BY_PROJECT, p.get())
         } else if let Some(links) = &link_filter {
             residual.links = None;
             Source::Ids(ids_under(
                 ISSUES_BY_PROJECT_INTEGRATION,
-                &mut links.iter().copied(),
+                &mut links.iter().map(|l| l.get()),
             )?)
         } else if let Some(vis) = &visible {
             residual.visible = None;
-            Source::Ids(ids_under(ISSUES_BY_PROJECT, &mut vis.iter().copied())?)
+            Source::Ids(ids_under(
+                ISSUES_BY_PROJECT,
+                &mut vis.iter().map(|p| p.get()),
+            )?)
         } else if let Some(t) = f.tenant_id {
             residual.tenant_id = None;
-            Source::Index(ISSUES_BY_TENANT, t)
+            Source::Index(ISSUES_BY_TENANT, t.get())
         } else if let Some(s) = status {
             residual.status = None;
             Source::Status(s)
@@ -491,12 +496,12 @@ type MultiIndex = redb::MultimapTableDefinition<'static, u64, u64>;
 /// only these skips the rest of each row (settings, configs, descriptions).
 #[derive(serde::Deserialize)]
 struct LinkRef {
-    integration_id: Id,
+    integration_id: IntegrationId,
 }
 
 #[derive(serde::Deserialize)]
 struct IntegrationRef {
-    id: Id,
+    id: IntegrationId,
     provider: String,
     name: String,
 }
@@ -514,11 +519,11 @@ pub struct IssueNames {
     links_t: ReadOnlyTable<u64, &'static [u8]>,
     integrations_t: ReadOnlyTable<u64, &'static [u8]>,
     /// link id -> (provider, integration id, integration name); `None` when either is gone.
-    links: HashMap<Id, Option<(String, Id, String)>>,
+    links: HashMap<LinkId, Option<(String, IntegrationId, String)>>,
     /// integration id -> (provider, id, name); many links share one integration.
-    integrations: HashMap<Id, Option<(String, Id, String)>>,
-    projects: HashMap<Id, String>,
-    tenants: HashMap<Id, String>,
+    integrations: HashMap<IntegrationId, Option<(String, IntegrationId, String)>>,
+    projects: HashMap<ProjectId, String>,
+    tenants: HashMap<TenantId, String>,
 }
 
 fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
@@ -529,11 +534,11 @@ fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
 }
 
 impl IssueNames {
-    fn link(&mut self, id: Id) -> AppResult<Option<(String, Id, String)>> {
+    fn link(&mut self, id: LinkId) -> AppResult<Option<(String, IntegrationId, String)>> {
         if let Some(v) = self.links.get(&id) {
             return Ok(v.clone());
         }
-        let integration_id = match self.links_t.get(id)? {
+        let integration_id = match self.links_t.get(id.get())? {
             Some(v) => Some(decode::<LinkRef>(v.value())?.integration_id),
             None => None,
         };
@@ -541,7 +546,7 @@ impl IssueNames {
             Some(i) => match self.integrations.get(&i) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = match self.integrations_t.get(i)? {
+                    let v = match self.integrations_t.get(i.get())? {
                         Some(v) => {
                             let i: IntegrationRef = decode(v.value())?;
                             Some((i.provider, i.id, i.name))
@@ -567,11 +572,11 @@ impl IssueNames {
     ) -> AppResult<IssueView> {
         let (provider, integration_id, integration_name) = self
             .link(issue.project_integration_id)?
-            .unwrap_or((String::new(), 0, String::new()));
+            .unwrap_or((String::new(), IntegrationId(0), String::new()));
         let project_name = match self.projects.get(&issue.project_id) {
             Some(n) => n.clone(),
             None => {
-                let n = name_in(&self.projects_t, issue.project_id)?;
+                let n = name_in(&self.projects_t, issue.project_id.get())?;
                 self.projects.insert(issue.project_id, n.clone());
                 n
             }
@@ -579,7 +584,7 @@ impl IssueNames {
         let tenant_name = match self.tenants.get(&issue.tenant_id) {
             Some(n) => n.clone(),
             None => {
-                let n = name_in(&self.tenants_t, issue.tenant_id)?;
+                let n = name_in(&self.tenants_t, issue.tenant_id.get())?;
                 self.tenants.insert(issue.tenant_id, n.clone());
                 n
             }
@@ -606,9 +611,9 @@ impl IssueNames {
 #[derive(serde::Deserialize)]
 struct ListedIssue {
     id: Id,
-    project_integration_id: Id,
-    project_id: Id,
-    tenant_id: Id,
+    project_integration_id: LinkId,
+    project_id: ProjectId,
+    tenant_id: TenantId,
     external_id: String,
     title: String,
     #[serde(default)]
@@ -636,7 +641,7 @@ struct ListedIssue {
 fn decode_listed(bytes: &[u8]) -> AppResult<ExternalIssue> {
     let l: ListedIssue = decode(bytes)?;
     Ok(ExternalIssue {
-        id: l.id,
+        id: l.id.into(),
         project_integration_id: l.project_integration_id,
         project_id: l.project_id,
         tenant_id: l.tenant_id,
@@ -674,10 +679,10 @@ enum Source {
 #[derive(Default)]
 struct Residual {
     status: Option<String>,
-    project_id: Option<Id>,
-    tenant_id: Option<Id>,
-    links: Option<HashSet<Id>>,
-    visible: Option<BTreeSet<Id>>,
+    project_id: Option<ProjectId>,
+    tenant_id: Option<TenantId>,
+    links: Option<HashSet<LinkId>>,
+    visible: Option<BTreeSet<ProjectId>>,
     assignee: Option<String>,
     /// `assignee=me`: the caller's mapped tracker identities (lower case).
     mine: Option<Vec<String>>,
@@ -907,8 +912,8 @@ mod tests {
     fn issue(
         id: Id,
         link: Id,
-        project_id: Id,
-        tenant_id: Id,
+        project_id: ProjectId,
+        tenant_id: TenantId,
         external_id: &str,
         title: &str,
         status: Option<&str>,
@@ -916,8 +921,8 @@ mod tests {
         labels: &[&str],
     ) -> ExternalIssue {
         ExternalIssue {
-            id,
-            project_integration_id: link,
+            id: id.into(),
+            project_integration_id: link.into(),
             project_id,
             tenant_id,
             external_id: external_id.into(),
@@ -979,8 +984,8 @@ mod tests {
             issue(
                 1,
                 1000,
-                10,
-                1,
+                ProjectId(10),
+                TenantId(1),
                 "1",
                 "Login fails",
                 Some("open"),
@@ -990,8 +995,8 @@ mod tests {
             issue(
                 2,
                 1000,
-                10,
-                1,
+                ProjectId(10),
+                TenantId(1),
                 "2",
                 "Crash on start",
                 Some("closed"),
@@ -1001,8 +1006,8 @@ mod tests {
             issue(
                 3,
                 1001,
-                11,
-                1,
+                ProjectId(11),
+                TenantId(1),
                 "3",
                 "Add search",
                 Some("Waiting on customer"),
@@ -1012,20 +1017,30 @@ mod tests {
             issue(
                 4,
                 2000,
-                20,
-                2,
+                ProjectId(20),
+                TenantId(2),
                 "OPS-1",
                 "Disk full",
                 Some("Open"),
                 Some(("Carol", "acc-carol")),
                 &["ops"],
             ),
-            issue(5, 2000, 20, 2, "OPS-2", "No status here", None, None, &[]),
+            issue(
+                5,
+                2000,
+                ProjectId(20),
+                TenantId(2),
+                "OPS-2",
+                "No status here",
+                None,
+                None,
+                &[],
+            ),
             issue(
                 6,
                 1001,
-                11,
-                1,
+                ProjectId(11),
+                TenantId(1),
                 "4",
                 "Search speed",
                 Some("open"),
@@ -1042,12 +1057,12 @@ mod tests {
 
     /// The ids listed and the total, as the caller (user 7) who sees `visible`.
     fn list(fx: &Fixture, f: &IssueFilter, visible: Option<&[Id]>) -> (Vec<Id>, usize) {
-        let visible = visible.map(|v| v.iter().copied().collect());
+        let visible = visible.map(|v| v.iter().map(|&p| ProjectId(p)).collect());
         let listing = fx.store.read().unwrap().plan_issues(f, visible, 7).unwrap();
         let mut ids = Vec::new();
         let counts = listing
             .for_each(|v| {
-                ids.push(v.issue.id);
+                ids.push(v.issue.id.get());
                 Ok(true)
             })
             .unwrap()
@@ -1102,7 +1117,7 @@ mod tests {
     #[test]
     fn provider_and_integration_filters_go_through_the_links() {
         let fx = fixture();
-        let f = |provider: Option<&str>, integration_id: Option<Id>| IssueFilter {
+        let f = |provider: Option<&str>, integration_id: Option<IntegrationId>| IssueFilter {
             provider: provider.map(Into::into),
             integration_id,
             ..Default::default()
@@ -1111,9 +1126,15 @@ mod tests {
         assert_eq!(all(&fx, f(Some("GitHub"), None)), [1, 2, 3, 6]);
         assert_eq!(all(&fx, f(Some("all"), None)), [1, 2, 3, 4, 5, 6]);
         assert_eq!(all(&fx, f(Some("gitlab"), None)), Vec::<Id>::new());
-        assert_eq!(all(&fx, f(None, Some(100))), [1, 2, 3, 6]);
-        assert_eq!(all(&fx, f(Some("jira"), Some(100))), Vec::<Id>::new());
-        assert_eq!(all(&fx, f(None, Some(999))), Vec::<Id>::new());
+        assert_eq!(all(&fx, f(None, Some(IntegrationId(100)))), [1, 2, 3, 6]);
+        assert_eq!(
+            all(&fx, f(Some("jira"), Some(IntegrationId(100)))),
+            Vec::<Id>::new()
+        );
+        assert_eq!(
+            all(&fx, f(None, Some(IntegrationId(999)))),
+            Vec::<Id>::new()
+        );
     }
 
     #[test]
@@ -1123,27 +1144,27 @@ mod tests {
             project_id: Some(p),
             ..Default::default()
         };
-        assert_eq!(all(&fx, project(11)), [3, 6]);
+        assert_eq!(all(&fx, project(ProjectId(11))), [3, 6]);
         let err = fx
             .store
             .read()
             .unwrap()
-            .plan_issues(&project(99), None, 7)
+            .plan_issues(&project(ProjectId(99)), None, 7)
             .err()
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
         let tenant = IssueFilter {
-            tenant_id: Some(2),
+            tenant_id: Some(TenantId(2)),
             ..Default::default()
         };
         assert_eq!(all(&fx, tenant), [4, 5]);
         let open_in_alpha = IssueFilter {
-            tenant_id: Some(1),
+            tenant_id: Some(TenantId(1)),
             ..by_status("open")
         };
         assert_eq!(all(&fx, open_in_alpha), [1, 6]);
         let closed_in_web = IssueFilter {
-            project_id: Some(10),
+            project_id: Some(ProjectId(10)),
             ..by_status("closed")
         };
         assert_eq!(all(&fx, closed_in_web), [2]);
@@ -1168,7 +1189,7 @@ mod tests {
                 gitlab_username: None,
                 jira_account_id: Some("acc-carol".into()),
             };
-            put_row(&w, IDENTITY_MAP, 7, &m).unwrap();
+            put_row(&w, IDENTITY_MAP, 7u64, &m).unwrap();
             w.commit().unwrap();
         }
         assert_eq!(all(&fx, assignee("Me")), [1, 4, 6]);
@@ -1238,7 +1259,7 @@ mod tests {
         );
         assert_eq!(list(&fx, &by_status("open"), Some(vis)), (vec![1, 4], 2));
         let alpha = IssueFilter {
-            tenant_id: Some(1),
+            tenant_id: Some(TenantId(1)),
             ..Default::default()
         };
         assert_eq!(list(&fx, &alpha, Some(vis)), (vec![1, 2], 2));
@@ -1248,18 +1269,18 @@ mod tests {
         };
         assert_eq!(list(&fx, &github, Some(vis)), (vec![1, 2], 2));
         let web = IssueFilter {
-            project_id: Some(10),
+            project_id: Some(ProjectId(10)),
             ..Default::default()
         };
         assert_eq!(list(&fx, &web, Some(vis)), (vec![1, 2], 2));
         // A project the caller cannot see is "not found", like one that does not exist.
         let api = IssueFilter {
-            project_id: Some(11),
+            project_id: Some(ProjectId(11)),
             ..Default::default()
         };
         let r = fx.store.read().unwrap();
         let err = r
-            .plan_issues(&api, Some(vis.iter().copied().collect()), 7)
+            .plan_issues(&api, Some(vis.iter().map(|&p| ProjectId(p)).collect()), 7)
             .err()
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
@@ -1290,14 +1311,14 @@ mod tests {
             })
             .unwrap();
         let v = &views[1];
-        assert_eq!(v.issue.id, 4);
+        assert_eq!(v.issue.id, IssueId(4));
         assert_eq!(
             (
                 v.provider.as_str(),
                 v.integration_id,
                 v.integration_name.as_str()
             ),
-            ("jira", 200, "jr")
+            ("jira", IntegrationId(200), "jr")
         );
         assert_eq!(
             (v.project_name.as_str(), v.tenant_name.as_str()),
@@ -1312,7 +1333,7 @@ mod tests {
         // A single issue keeps its description.
         let r = fx.store.read().unwrap();
         assert_eq!(
-            r.get_issue(4).unwrap().unwrap().body.as_deref(),
+            r.get_issue(IssueId(4)).unwrap().unwrap().body.as_deref(),
             Some("body of 4")
         );
     }
@@ -1342,7 +1363,7 @@ mod tests {
         // A status change moves the issue between status keys.
         {
             let w = fx.store.write().unwrap();
-            let old = w.get_issue(2).unwrap().unwrap();
+            let old = w.get_issue(IssueId(2)).unwrap().unwrap();
             let mut new = old.clone();
             new.status = Some("Reopened (triage)".into());
             w.put_issue(Some(&old), &new).unwrap();
@@ -1353,23 +1374,25 @@ mod tests {
         // Pins, then deleting a pinned issue removes it from every index and every pin.
         {
             let w = fx.store.write().unwrap();
-            let pin = w.add_pin(7, 2, ts()).unwrap();
-            assert_eq!(w.pin_of(7, 2).unwrap().map(|p| p.id), Some(pin.id));
-            assert!(w.pin_of(7, 1).unwrap().is_none());
-            w.add_pin(8, 3, ts()).unwrap();
+            let pin = w.add_pin(7, IssueId(2), ts()).unwrap();
+            assert_eq!(w.pin_of(7, IssueId(2)).unwrap().map(|p| p.id), Some(pin.id));
+            assert!(w.pin_of(7, IssueId(1)).unwrap().is_none());
+            w.add_pin(8, IssueId(3), ts()).unwrap();
             w.commit().unwrap();
         }
         assert_eq!(fx.store.read().unwrap().pins_of_user(7).unwrap().len(), 1);
         {
             let w = fx.store.write().unwrap();
             assert_eq!(
-                w.issue_by_external(1000, "2").unwrap().map(|i| i.id),
+                w.issue_by_external(LinkId(1000), "2")
+                    .unwrap()
+                    .map(|i| i.id.get()),
                 Some(2)
             );
-            let issue = w.get_issue(2).unwrap().unwrap();
+            let issue = w.get_issue(IssueId(2)).unwrap().unwrap();
             w.delete_issue(&issue).unwrap();
-            assert!(w.issue_by_external(1000, "2").unwrap().is_none());
-            assert_eq!(w.issue_ids_of_link(1000).unwrap(), [1]);
+            assert!(w.issue_by_external(LinkId(1000), "2").unwrap().is_none());
+            assert_eq!(w.issue_ids_of_link(LinkId(1000)).unwrap(), [IssueId(1)]);
             w.commit().unwrap();
         }
         let r = fx.store.read().unwrap();
@@ -1378,21 +1401,21 @@ mod tests {
         drop(r);
         assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
         let web = IssueFilter {
-            project_id: Some(10),
+            project_id: Some(ProjectId(10)),
             ..Default::default()
         };
         assert_eq!(all(&fx, web), [1]);
         let alpha = IssueFilter {
-            tenant_id: Some(1),
+            tenant_id: Some(TenantId(1)),
             ..Default::default()
         };
         assert_eq!(all(&fx, alpha), [1, 3, 6]);
         assert_eq!(all(&fx, IssueFilter::default()), [1, 3, 4, 5, 6]);
         // Unpinning removes the pin and its index entries.
         let w = fx.store.write().unwrap();
-        let pin = w.pin_of(8, 3).unwrap().unwrap();
+        let pin = w.pin_of(8, IssueId(3)).unwrap().unwrap();
         w.delete_pin(&pin).unwrap();
-        assert!(w.pin_of(8, 3).unwrap().is_none());
+        assert!(w.pin_of(8, IssueId(3)).unwrap().is_none());
         w.commit().unwrap();
     }
 
@@ -1410,7 +1433,7 @@ mod tests {
         assert_eq!((listed.title.as_str(), listed.body), ("Add search", None));
         {
             let w = fx.store.write().unwrap();
-            let old = w.get_issue(3).unwrap().unwrap();
+            let old = w.get_issue(3.into()).unwrap().unwrap();
             let new = ExternalIssue {
                 title: "Add fast search".into(),
                 ..old.clone()
@@ -1421,7 +1444,7 @@ mod tests {
         assert_eq!(summary(3).unwrap().title, "Add fast search");
         {
             let w = fx.store.write().unwrap();
-            let issue = w.get_issue(3).unwrap().unwrap();
+            let issue = w.get_issue(3.into()).unwrap().unwrap();
             w.delete_issue(&issue).unwrap();
             w.commit().unwrap();
         }
@@ -1459,7 +1482,10 @@ mod tests {
             let t = r.open_table(ISSUE_SUMMARIES).unwrap();
             assert_eq!(t.len().unwrap(), 6);
             let s = decode_listed(t.get(4).unwrap().unwrap().value()).unwrap();
-            assert_eq!((s.id, s.title.as_str(), s.body), (4, "Disk full", None));
+            assert_eq!(
+                (s.id, s.title.as_str(), s.body),
+                (4.into(), "Disk full", None)
+            );
             let meta = r.open_table(META).unwrap();
             let v = meta
                 .get("schema_version")
@@ -1481,11 +1507,20 @@ mod tests {
     fn issue_target_finds_the_projects_link() {
         let fx = fixture();
         let r = fx.store.read().unwrap();
-        let (i, l) = r.issue_target(11, 100).unwrap();
-        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(100), Some(1001)));
-        let (i, l) = r.issue_target(11, 200).unwrap();
-        assert_eq!((i.map(|i| i.id), l.map(|l| l.id)), (Some(200), None));
-        let issue = r.get_issue(4).unwrap().unwrap();
-        assert_eq!(r.issue_link(&issue).unwrap().map(|l| l.id), Some(2000));
+        let (i, l) = r.issue_target(ProjectId(11), IntegrationId(100)).unwrap();
+        assert_eq!(
+            (i.map(|i| i.id.get()), l.map(|l| l.id.get())),
+            (Some(100), Some(1001))
+        );
+        let (i, l) = r.issue_target(ProjectId(11), IntegrationId(200)).unwrap();
+        assert_eq!(
+            (i.map(|i| i.id.get()), l.map(|l| l.id.get())),
+            (Some(200), None)
+        );
+        let issue = r.get_issue(IssueId(4)).unwrap().unwrap();
+        assert_eq!(
+            r.issue_link(&issue).unwrap().map(|l| l.id.get()),
+            Some(2000)
+        );
     }
 }

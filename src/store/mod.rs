@@ -299,6 +299,12 @@ pub(in crate::store) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, AppEr
     serde_json::to_vec(value).map_err(|e| AppError::Internal(format!("cannot encode row: {e}")))
 }
 
+/// Typed ids from an index's bare keys (the tables are keyed by `u64`; entity methods answer
+/// `ProjectId`, …).
+pub(in crate::store) fn typed<I: From<u64>>(ids: Vec<u64>) -> Vec<I> {
+    ids.into_iter().map(I::from).collect()
+}
+
 /// Allocate the next id of a table (ids are never reused, even after deletes).
 pub(in crate::store) fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppError> {
     let mut seq = w.open_table(SEQ)?;
@@ -310,8 +316,9 @@ pub(in crate::store) fn next_id(w: &WriteTxn, table: &str) -> Result<u64, AppErr
 pub(in crate::store) fn get_row<T: DeserializeOwned>(
     r: &ReadTxn,
     def: RowTable,
-    id: u64,
+    id: impl Into<u64>,
 ) -> Result<Option<T>, AppError> {
+    let id: u64 = id.into();
     let t = r.open_table(def)?;
     let v = t.get(id)?;
     v.map(|v| decode(v.value())).transpose()
@@ -320,8 +327,9 @@ pub(in crate::store) fn get_row<T: DeserializeOwned>(
 pub(in crate::store) fn get_row_w<T: DeserializeOwned>(
     w: &WriteTxn,
     def: RowTable,
-    id: u64,
+    id: impl Into<u64>,
 ) -> Result<Option<T>, AppError> {
+    let id: u64 = id.into();
     let t = w.open_table(def)?;
     let v = t.get(id)?;
     v.map(|v| decode(v.value())).transpose()
@@ -330,9 +338,17 @@ pub(in crate::store) fn get_row_w<T: DeserializeOwned>(
 /// Reads that work the same inside a read or a write transaction (store-internal: the entity
 /// reads are built on them; outside `store` no table can be named to pass them).
 pub trait Reader {
-    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError>;
-    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError>;
-    fn rows<T: DeserializeOwned>(&self, def: RowTable, ids: Vec<u64>) -> Result<Vec<T>, AppError> {
+    fn row<T: DeserializeOwned>(
+        &self,
+        def: RowTable,
+        id: impl Into<u64>,
+    ) -> Result<Option<T>, AppError>;
+    fn ids(&self, def: MultiIndex, key: impl Into<u64>) -> Result<Vec<u64>, AppError>;
+    fn rows<T: DeserializeOwned, I: Into<u64>>(
+        &self,
+        def: RowTable,
+        ids: Vec<I>,
+    ) -> Result<Vec<T>, AppError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(v) = self.row(def, id)? {
@@ -344,19 +360,27 @@ pub trait Reader {
 }
 
 impl Reader for ReadTxn {
-    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
+    fn row<T: DeserializeOwned>(
+        &self,
+        def: RowTable,
+        id: impl Into<u64>,
+    ) -> Result<Option<T>, AppError> {
         get_row(self, def, id)
     }
-    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+    fn ids(&self, def: MultiIndex, key: impl Into<u64>) -> Result<Vec<u64>, AppError> {
         multi_ids(self, def, key)
     }
 }
 
 impl Reader for WriteTxn {
-    fn row<T: DeserializeOwned>(&self, def: RowTable, id: u64) -> Result<Option<T>, AppError> {
+    fn row<T: DeserializeOwned>(
+        &self,
+        def: RowTable,
+        id: impl Into<u64>,
+    ) -> Result<Option<T>, AppError> {
         get_row_w(self, def, id)
     }
-    fn ids(&self, def: MultiIndex, key: u64) -> Result<Vec<u64>, AppError> {
+    fn ids(&self, def: MultiIndex, key: impl Into<u64>) -> Result<Vec<u64>, AppError> {
         multi_ids_w(self, def, key)
     }
 }
@@ -364,16 +388,22 @@ impl Reader for WriteTxn {
 pub(in crate::store) fn put_row<T: Serialize>(
     w: &WriteTxn,
     def: RowTable,
-    id: u64,
+    id: impl Into<u64>,
     value: &T,
 ) -> Result<(), AppError> {
+    let id: u64 = id.into();
     let bytes = encode(value)?;
     let mut t = w.open_table(def)?;
     t.insert(id, bytes.as_slice())?;
     Ok(())
 }
 
-pub(in crate::store) fn delete_row(w: &WriteTxn, def: RowTable, id: u64) -> Result<(), AppError> {
+pub(in crate::store) fn delete_row(
+    w: &WriteTxn,
+    def: RowTable,
+    id: impl Into<u64>,
+) -> Result<(), AppError> {
+    let id: u64 = id.into();
     let mut t = w.open_table(def)?;
     t.remove(id)?;
     Ok(())
@@ -383,8 +413,9 @@ pub(in crate::store) fn index_set(
     w: &WriteTxn,
     def: IndexTable,
     key: &str,
-    id: u64,
+    id: impl Into<u64>,
 ) -> Result<(), AppError> {
+    let id: u64 = id.into();
     let mut t = w.open_table(def)?;
     t.insert(key, id)?;
     Ok(())
@@ -403,8 +434,9 @@ pub(in crate::store) fn index_del(
 pub(in crate::store) fn multi_ids(
     r: &ReadTxn,
     def: MultiIndex,
-    key: u64,
+    key: impl Into<u64>,
 ) -> Result<Vec<u64>, AppError> {
+    let key: u64 = key.into();
     let t = r.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -416,8 +448,9 @@ pub(in crate::store) fn multi_ids(
 pub(in crate::store) fn multi_ids_w(
     w: &WriteTxn,
     def: MultiIndex,
-    key: u64,
+    key: impl Into<u64>,
 ) -> Result<Vec<u64>, AppError> {
+    let key: u64 = key.into();
     let t = w.open_multimap_table(def)?;
     let mut out = Vec::new();
     for v in t.get(key)? {
@@ -429,9 +462,11 @@ pub(in crate::store) fn multi_ids_w(
 pub(in crate::store) fn multi_add(
     w: &WriteTxn,
     def: MultiIndex,
-    key: u64,
-    id: u64,
+    key: impl Into<u64>,
+    id: impl Into<u64>,
 ) -> Result<(), AppError> {
+    let key: u64 = key.into();
+    let id: u64 = id.into();
     let mut t = w.open_multimap_table(def)?;
     t.insert(key, id)?;
     Ok(())
@@ -440,9 +475,11 @@ pub(in crate::store) fn multi_add(
 pub(in crate::store) fn multi_del(
     w: &WriteTxn,
     def: MultiIndex,
-    key: u64,
-    id: u64,
+    key: impl Into<u64>,
+    id: impl Into<u64>,
 ) -> Result<(), AppError> {
+    let key: u64 = key.into();
+    let id: u64 = id.into();
     let mut t = w.open_multimap_table(def)?;
     t.remove(key, id)?;
     Ok(())
@@ -500,6 +537,7 @@ pub mod ops;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ProjectId, TenantId};
 
     #[test]
     fn open_creates_every_table_and_records_the_schema_version() {
@@ -538,13 +576,13 @@ mod tests {
         let w = s.write().unwrap();
         for id in [1, 2] {
             w.put_project(&Project {
-                id,
+                id: ProjectId(id),
                 name: format!("p{id}"),
                 repo_url: String::new(),
                 default_branch: "main".into(),
                 local_path: String::new(),
                 description: None,
-                tenant_id: 1,
+                tenant_id: TenantId(1),
                 owner_id: 7,
                 ssh_key_id: None,
                 created_at: now,
@@ -557,7 +595,7 @@ mod tests {
         let mine = w.memberships_of_user(7).unwrap();
         assert_eq!(mine.len(), 2);
         assert!(mine.iter().all(|m| m.role == Role::Maintainer));
-        assert_eq!(w.project_members(2).unwrap().len(), 1);
+        assert_eq!(w.project_members(ProjectId(2)).unwrap().len(), 1);
         w.commit().unwrap();
         let r = s.read().unwrap();
         let counts = r.row_counts().unwrap();

@@ -7,6 +7,8 @@ use super::tables::*;
 use super::{
     ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
 };
+use crate::domain::SessionId;
+use crate::domain::TenantId;
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
 };
@@ -65,7 +67,7 @@ macro_rules! op_reads {
             }
 
             /// The keys of one tenant (not the global ones), in index order.
-            pub fn ssh_keys_of_tenant(&self, tenant: Id) -> AppResult<Vec<SshKey>> {
+            pub fn ssh_keys_of_tenant(&self, tenant: TenantId) -> AppResult<Vec<SshKey>> {
                 let ids = self.ids(SSH_KEYS_BY_TENANT, tenant)?;
                 self.rows(SSH_KEYS, ids)
             }
@@ -75,7 +77,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, KNOWN_HOSTS))
             }
 
-            pub fn ai_session(&self, id: Id) -> AppResult<Option<AiSession>> {
+            pub fn ai_session(&self, id: SessionId) -> AppResult<Option<AiSession>> {
                 self.row(AI_SESSIONS, id)
             }
 
@@ -158,8 +160,8 @@ impl WriteTxn {
         next_id(self, "known_hosts")
     }
 
-    pub fn new_ai_session_id(&self) -> AppResult<Id> {
-        next_id(self, "ai_sessions")
+    pub fn new_ai_session_id(&self) -> AppResult<SessionId> {
+        next_id(self, "ai_sessions").map(SessionId)
     }
 
     pub fn new_sync_run_id(&self) -> AppResult<Id> {
@@ -275,7 +277,7 @@ impl WriteTxn {
 
     /// Remove a session with its by-user and by-project index entries (nothing when it is
     /// gone already).
-    pub fn delete_ai_session(&self, id: Id) -> AppResult<()> {
+    pub fn delete_ai_session(&self, id: SessionId) -> AppResult<()> {
         if let Some(s) = self.ai_session(id)? {
             multi_del(self, AI_SESSIONS_BY_USER, s.user_id, id)?;
             multi_del(self, AI_SESSIONS_BY_PROJECT, s.project_id, id)?;
@@ -323,7 +325,7 @@ mod tests {
             fingerprint: format!("SHA256:{id}"),
             private_key_enc: None,
             user_id: user,
-            tenant_id: tenant,
+            tenant_id: tenant.map(Into::into),
             created_at: now,
             updated_at: now,
         }
@@ -337,8 +339,8 @@ mod tests {
         w.put_ssh_key(&key(2, 7, None)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7).unwrap(), vec![1, 2]);
-        assert_eq!(r.ssh_keys_of_tenant(3).unwrap().len(), 1);
+        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![1, 2]);
+        assert_eq!(r.ssh_keys_of_tenant(TenantId(3)).unwrap().len(), 1);
         drop(r);
 
         // Moving a key to another user and tenant moves its index entries.
@@ -346,10 +348,10 @@ mod tests {
         w.put_ssh_key(&key(1, 8, Some(4))).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7).unwrap(), vec![2]);
-        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8).unwrap(), vec![1]);
-        assert!(r.ssh_keys_of_tenant(3).unwrap().is_empty());
-        assert_eq!(r.ssh_keys_of_tenant(4).unwrap()[0].id, 1);
+        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![2]);
+        assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap(), vec![1]);
+        assert!(r.ssh_keys_of_tenant(TenantId(3)).unwrap().is_empty());
+        assert_eq!(r.ssh_keys_of_tenant(TenantId(4)).unwrap()[0].id, 1);
         drop(r);
 
         // Deleting removes the row and every index entry; a second delete finds nothing.
@@ -358,8 +360,8 @@ mod tests {
         assert!(w.delete_ssh_key(1).unwrap().is_none());
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8).unwrap().is_empty());
-        assert!(r.ssh_keys_of_tenant(4).unwrap().is_empty());
+        assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap().is_empty());
+        assert!(r.ssh_keys_of_tenant(TenantId(4)).unwrap().is_empty());
         assert_eq!(r.ssh_keys().unwrap().len(), 1);
     }
 
@@ -377,7 +379,7 @@ mod tests {
         .unwrap();
         put_row(&w, PROJECTS, p.id, &p).unwrap();
         w.delete_ssh_key(1).unwrap();
-        let p: Project = w.row(PROJECTS, 5).unwrap().unwrap();
+        let p: Project = w.row(PROJECTS, 5u64).unwrap().unwrap();
         assert_eq!(p.ssh_key_id, None);
     }
 
@@ -396,11 +398,11 @@ mod tests {
         w.put_ai_session(&session(7, 3)).unwrap();
         // Writing the same row again adds nothing.
         w.put_ai_session(&session(7, 3)).unwrap();
-        assert_eq!(w.ids(AI_SESSIONS_BY_USER, 7).unwrap(), vec![1]);
+        assert_eq!(w.ids(AI_SESSIONS_BY_USER, 7u64).unwrap(), vec![1]);
         w.put_ai_session(&session(8, 4)).unwrap();
-        assert!(w.ids(AI_SESSIONS_BY_USER, 7).unwrap().is_empty());
-        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 3).unwrap().is_empty());
-        assert_eq!(w.ids(AI_SESSIONS_BY_PROJECT, 4).unwrap(), vec![1]);
+        assert!(w.ids(AI_SESSIONS_BY_USER, 7u64).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 3u64).unwrap().is_empty());
+        assert_eq!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap(), vec![1]);
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.ai_sessions_of_user(8).unwrap().len(), 1);
@@ -409,10 +411,10 @@ mod tests {
 
         // Deleting removes the row and both index entries; a second delete is a no-op.
         let w = s.write().unwrap();
-        w.delete_ai_session(1).unwrap();
-        w.delete_ai_session(1).unwrap();
-        assert!(w.ids(AI_SESSIONS_BY_USER, 8).unwrap().is_empty());
-        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4).unwrap().is_empty());
+        w.delete_ai_session(SessionId(1)).unwrap();
+        w.delete_ai_session(SessionId(1)).unwrap();
+        assert!(w.ids(AI_SESSIONS_BY_USER, 8u64).unwrap().is_empty());
+        assert!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap().is_empty());
         assert!(w.ai_sessions().unwrap().is_empty());
     }
 

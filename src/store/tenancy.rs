@@ -10,14 +10,14 @@ use super::integrations::IntegrationReads;
 use super::tables::*;
 use super::{
     WriteTxn, delete_row, get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w,
-    next_id, put_row,
+    next_id, put_row, typed,
 };
-use crate::domain::{Id, Membership, Project, SshKey, Tenant};
+use crate::domain::{Id, Membership, Project, ProjectId, SessionId, SshKey, Tenant, TenantId};
 use crate::error::AppResult;
 
 /// Reads of tenants, projects and memberships (in a read or a write transaction).
 pub trait TenancyReads: Lookup {
-    fn get_tenant(&self, id: Id) -> AppResult<Option<Tenant>> {
+    fn get_tenant(&self, id: TenantId) -> AppResult<Option<Tenant>> {
         self.row(TENANTS, id)
     }
 
@@ -31,16 +31,18 @@ pub trait TenancyReads: Lookup {
     }
 
     /// The tenant with this name, ignoring case.
-    fn tenant_id_by_name(&self, name: &str) -> AppResult<Option<Id>> {
-        self.key_id(TENANTS_BY_NAME, &name.to_lowercase())
+    fn tenant_id_by_name(&self, name: &str) -> AppResult<Option<TenantId>> {
+        Ok(self
+            .key_id(TENANTS_BY_NAME, &name.to_lowercase())?
+            .map(TenantId))
     }
 
     /// The tenants with these ids that exist, in the order given.
-    fn tenants_by_ids(&self, ids: Vec<Id>) -> AppResult<Vec<Tenant>> {
+    fn tenants_by_ids(&self, ids: Vec<TenantId>) -> AppResult<Vec<Tenant>> {
         self.rows_at(TENANTS, ids)
     }
 
-    fn get_project(&self, id: Id) -> AppResult<Option<Project>> {
+    fn get_project(&self, id: ProjectId) -> AppResult<Option<Project>> {
         self.row(PROJECTS, id)
     }
 
@@ -54,26 +56,26 @@ pub trait TenancyReads: Lookup {
     }
 
     /// The projects with these ids that exist, in the order given.
-    fn projects_by_ids(&self, ids: impl IntoIterator<Item = Id>) -> AppResult<Vec<Project>> {
+    fn projects_by_ids(&self, ids: impl IntoIterator<Item = ProjectId>) -> AppResult<Vec<Project>> {
         self.rows_at(PROJECTS, ids.into_iter().collect())
     }
 
-    fn project_ids_in_tenant(&self, tenant_id: Id) -> AppResult<Vec<Id>> {
-        self.ids(PROJECTS_BY_TENANT, tenant_id)
+    fn project_ids_in_tenant(&self, tenant_id: TenantId) -> AppResult<Vec<ProjectId>> {
+        Ok(typed(self.ids(PROJECTS_BY_TENANT, tenant_id)?))
     }
 
     /// A tenant's projects, in id order.
-    fn projects_in_tenant(&self, tenant_id: Id) -> AppResult<Vec<Project>> {
+    fn projects_in_tenant(&self, tenant_id: TenantId) -> AppResult<Vec<Project>> {
         self.rows_at(PROJECTS, self.project_ids_in_tenant(tenant_id)?)
     }
 
-    fn project_count_in_tenant(&self, tenant_id: Id) -> AppResult<u64> {
+    fn project_count_in_tenant(&self, tenant_id: TenantId) -> AppResult<u64> {
         self.id_count(PROJECTS_BY_TENANT, tenant_id)
     }
 
     /// Ids of the projects a user owns.
-    fn project_ids_of_owner(&self, user_id: Id) -> AppResult<Vec<Id>> {
-        self.ids(PROJECTS_BY_OWNER, user_id)
+    fn project_ids_of_owner(&self, user_id: Id) -> AppResult<Vec<ProjectId>> {
+        Ok(typed(self.ids(PROJECTS_BY_OWNER, user_id)?))
     }
 
     /// A user's memberships (tenant and project ones), in id order.
@@ -81,17 +83,17 @@ pub trait TenancyReads: Lookup {
         self.rows_at(MEMBERSHIPS, self.ids(MEMBERSHIPS_BY_USER, user_id)?)
     }
 
-    fn tenant_members(&self, tenant_id: Id) -> AppResult<Vec<Membership>> {
+    fn tenant_members(&self, tenant_id: TenantId) -> AppResult<Vec<Membership>> {
         self.rows_at(MEMBERSHIPS, self.ids(MEMBERSHIPS_BY_TENANT, tenant_id)?)
     }
 
-    fn project_members(&self, project_id: Id) -> AppResult<Vec<Membership>> {
+    fn project_members(&self, project_id: ProjectId) -> AppResult<Vec<Membership>> {
         self.rows_at(MEMBERSHIPS, self.ids(MEMBERSHIPS_BY_PROJECT, project_id)?)
     }
 
     /// Which tenant an SSH key is for: None when there is no such key, `Some(None)` for a key
     /// of all tenants (a project's key is never another tenant's).
-    fn ssh_key_tenant(&self, key_id: Id) -> AppResult<Option<Option<Id>>> {
+    fn ssh_key_tenant(&self, key_id: Id) -> AppResult<Option<Option<TenantId>>> {
         Ok(self.row::<SshKey>(SSH_KEYS, key_id)?.map(|k| k.tenant_id))
     }
 }
@@ -100,13 +102,13 @@ impl<X: Lookup> TenancyReads for X {}
 
 impl WriteTxn {
     /// A new tenant id (ids are never reused).
-    pub fn new_tenant_id(&self) -> AppResult<Id> {
-        next_id(self, "tenants")
+    pub fn new_tenant_id(&self) -> AppResult<TenantId> {
+        next_id(self, "tenants").map(TenantId)
     }
 
     /// A new project id.
-    pub fn new_project_id(&self) -> AppResult<Id> {
-        next_id(self, "projects")
+    pub fn new_project_id(&self) -> AppResult<ProjectId> {
+        next_id(self, "projects").map(ProjectId)
     }
 
     /// A new membership id.
@@ -129,7 +131,7 @@ impl WriteTxn {
 
     /// Remove a tenant and everything under it: its projects (with theirs), integrations (with
     /// their links, issues and personal credentials), SSH keys and memberships.
-    pub fn delete_tenant(&self, id: Id) -> AppResult<()> {
+    pub fn delete_tenant(&self, id: TenantId) -> AppResult<()> {
         let Some(t) = get_row_w::<Tenant>(self, TENANTS, id)? else {
             return Ok(());
         };
@@ -139,20 +141,20 @@ impl WriteTxn {
             }
         }
         for iid in multi_ids_w(self, INTEGRATIONS_BY_TENANT, id)? {
-            self.delete_integration(iid)?;
+            self.delete_integration(iid.into())?;
         }
         self.open_multimap_table(INTEGRATIONS_BY_TENANT)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         for kid in multi_ids_w(self, SSH_KEYS_BY_TENANT, id)? {
             self.delete_ssh_key(kid)?;
         }
         self.open_multimap_table(SSH_KEYS_BY_TENANT)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         for m in self.tenant_members(id)? {
             self.delete_membership(&m)?;
         }
         self.open_multimap_table(MEMBERSHIPS_BY_TENANT)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         index_del(self, TENANTS_BY_NAME, &t.name.to_lowercase())?;
         delete_row(self, TENANTS, id)
     }
@@ -180,19 +182,19 @@ impl WriteTxn {
             self.delete_link(&link)?;
         }
         self.open_multimap_table(PROJECT_INTEGRATIONS_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         for sid in multi_ids_w(self, AI_SESSIONS_BY_PROJECT, p.id)? {
-            self.delete_ai_session(sid)?;
+            self.delete_ai_session(SessionId(sid))?;
         }
         self.open_multimap_table(AI_SESSIONS_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         for m in self.project_members(p.id)? {
             self.delete_membership(&m)?;
         }
         self.open_multimap_table(MEMBERSHIPS_BY_PROJECT)?
-            .remove_all(p.id)?;
+            .remove_all(p.id.get())?;
         self.delete_project_context(p.id)?;
         multi_del(self, PROJECTS_BY_TENANT, p.tenant_id, p.id)?;
         multi_del(self, PROJECTS_BY_OWNER, p.owner_id, p.id)?;
@@ -240,7 +242,7 @@ mod tests {
     fn tenant(id: Id, name: &str) -> Tenant {
         let now = crate::domain::model::now();
         Tenant {
-            id,
+            id: TenantId(id),
             name: name.into(),
             description: None,
             color: "#2563eb".into(),
@@ -249,10 +251,10 @@ mod tests {
         }
     }
 
-    fn project(id: Id, tenant_id: Id, owner_id: Id) -> Project {
+    fn project(id: Id, tenant_id: TenantId, owner_id: Id) -> Project {
         let now = crate::domain::model::now();
         Project {
-            id,
+            id: ProjectId(id),
             name: format!("p{id}"),
             repo_url: "https://example.com/r.git".into(),
             default_branch: "main".into(),
@@ -269,8 +271,8 @@ mod tests {
     fn membership(
         id: Id,
         user_id: Id,
-        tenant_id: Option<Id>,
-        project_id: Option<Id>,
+        tenant_id: Option<TenantId>,
+        project_id: Option<ProjectId>,
     ) -> Membership {
         let now = crate::domain::model::now();
         Membership {
@@ -285,7 +287,7 @@ mod tests {
     }
 
     fn ids(ps: Vec<Project>) -> Vec<Id> {
-        ps.into_iter().map(|p| p.id).collect()
+        ps.into_iter().map(|p| p.id.get()).collect()
     }
 
     #[test]
@@ -295,15 +297,15 @@ mod tests {
         let w = s.write().unwrap();
         let mut t = tenant(1, "Acme");
         w.put_tenant(&t).unwrap();
-        assert_eq!(w.tenant_id_by_name("ACME").unwrap(), Some(1));
+        assert_eq!(w.tenant_id_by_name("ACME").unwrap(), Some(TenantId(1)));
         t.name = "Globex".into();
         w.put_tenant(&t).unwrap();
         assert_eq!(w.tenant_id_by_name("acme").unwrap(), None);
-        assert_eq!(w.tenant_id_by_name("globex").unwrap(), Some(1));
+        assert_eq!(w.tenant_id_by_name("globex").unwrap(), Some(TenantId(1)));
         // A change of case only keeps the entry.
         t.name = "GLOBEX".into();
         w.put_tenant(&t).unwrap();
-        assert_eq!(w.tenant_id_by_name("Globex").unwrap(), Some(1));
+        assert_eq!(w.tenant_id_by_name("Globex").unwrap(), Some(TenantId(1)));
         w.commit().unwrap();
     }
 
@@ -314,33 +316,34 @@ mod tests {
         let w = s.write().unwrap();
         w.put_tenant(&tenant(1, "a")).unwrap();
         w.put_tenant(&tenant(2, "b")).unwrap();
-        let mut p = project(1, 1, 10);
+        let mut p = project(1, TenantId(1), 10);
         w.put_project(&p).unwrap();
-        w.put_project(&project(2, 1, 10)).unwrap();
-        assert_eq!(ids(w.projects_in_tenant(1).unwrap()), vec![1, 2]);
+        w.put_project(&project(2, TenantId(1), 10)).unwrap();
+        assert_eq!(ids(w.projects_in_tenant(TenantId(1)).unwrap()), vec![1, 2]);
         // Saving again changes nothing.
         w.put_project(&p).unwrap();
-        assert_eq!(w.project_count_in_tenant(1).unwrap(), 2);
+        assert_eq!(w.project_count_in_tenant(TenantId(1)).unwrap(), 2);
         // Move to tenant 2 and hand over to user 11.
-        p.tenant_id = 2;
+        p.tenant_id = TenantId(2);
         p.owner_id = 11;
         w.put_project(&p).unwrap();
-        assert_eq!(ids(w.projects_in_tenant(1).unwrap()), vec![2]);
-        assert_eq!(ids(w.projects_in_tenant(2).unwrap()), vec![1]);
-        assert_eq!(w.project_ids_of_owner(10).unwrap(), vec![2]);
-        assert_eq!(w.project_ids_of_owner(11).unwrap(), vec![1]);
+        assert_eq!(ids(w.projects_in_tenant(TenantId(1)).unwrap()), vec![2]);
+        assert_eq!(ids(w.projects_in_tenant(TenantId(2)).unwrap()), vec![1]);
+        assert_eq!(w.project_ids_of_owner(10).unwrap(), vec![ProjectId(2)]);
+        assert_eq!(w.project_ids_of_owner(11).unwrap(), vec![ProjectId(1)]);
         w.commit().unwrap();
 
         let w = s.write().unwrap();
-        w.put_membership(&membership(1, 10, None, Some(1))).unwrap();
+        w.put_membership(&membership(1, 10, None, Some(ProjectId(1))))
+            .unwrap();
         w.put_setting("agents.project_context.1", &"x").unwrap();
         w.delete_project(&p).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(r.get_project(1).unwrap().is_none());
-        assert!(r.projects_in_tenant(2).unwrap().is_empty());
+        assert!(r.get_project(ProjectId(1)).unwrap().is_none());
+        assert!(r.projects_in_tenant(TenantId(2)).unwrap().is_empty());
         assert!(r.project_ids_of_owner(11).unwrap().is_empty());
-        assert!(r.project_members(1).unwrap().is_empty());
+        assert!(r.project_members(ProjectId(1)).unwrap().is_empty());
         assert!(r.memberships_of_user(10).unwrap().is_empty());
         assert!(
             r.setting::<String>("agents.project_context.1")
@@ -355,22 +358,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        let t = membership(w.new_membership_id().unwrap(), 5, Some(1), None);
-        let p = membership(w.new_membership_id().unwrap(), 5, None, Some(3));
+        let t = membership(w.new_membership_id().unwrap(), 5, Some(TenantId(1)), None);
+        let p = membership(w.new_membership_id().unwrap(), 5, None, Some(ProjectId(3)));
         w.put_membership(&t).unwrap();
         w.put_membership(&p).unwrap();
         assert_eq!(w.memberships_of_user(5).unwrap().len(), 2);
-        assert_eq!(w.tenant_members(1).unwrap().len(), 1);
+        assert_eq!(w.tenant_members(TenantId(1)).unwrap().len(), 1);
         w.delete_membership(&t).unwrap();
         assert_eq!(w.memberships_of_user(5).unwrap(), vec![p.clone()]);
-        assert!(w.tenant_members(1).unwrap().is_empty());
+        assert!(w.tenant_members(TenantId(1)).unwrap().is_empty());
         // A role change keeps the entries; moving a row moves them.
         let mut moved = p.clone();
         moved.role = Role::Maintainer;
-        moved.project_id = Some(4);
+        moved.project_id = Some(ProjectId(4));
         w.put_membership(&moved).unwrap();
-        assert!(w.project_members(3).unwrap().is_empty());
-        assert_eq!(w.project_members(4).unwrap(), vec![moved.clone()]);
+        assert!(w.project_members(ProjectId(3)).unwrap().is_empty());
+        assert_eq!(
+            w.project_members(ProjectId(4)).unwrap(),
+            vec![moved.clone()]
+        );
         assert_eq!(w.memberships_of_user(5).unwrap(), vec![moved]);
         w.commit().unwrap();
     }
@@ -382,13 +388,16 @@ mod tests {
         let w = s.write().unwrap();
         w.put_tenant(&tenant(1, "a")).unwrap();
         w.put_tenant(&tenant(2, "b")).unwrap();
-        w.put_project(&project(1, 1, 10)).unwrap();
-        w.put_project(&project(2, 2, 10)).unwrap();
-        w.put_membership(&membership(1, 10, Some(1), None)).unwrap();
-        w.put_membership(&membership(2, 10, None, Some(1))).unwrap();
-        w.put_membership(&membership(3, 10, Some(2), None)).unwrap();
+        w.put_project(&project(1, TenantId(1), 10)).unwrap();
+        w.put_project(&project(2, TenantId(2), 10)).unwrap();
+        w.put_membership(&membership(1, 10, Some(TenantId(1)), None))
+            .unwrap();
+        w.put_membership(&membership(2, 10, None, Some(ProjectId(1))))
+            .unwrap();
+        w.put_membership(&membership(3, 10, Some(TenantId(2)), None))
+            .unwrap();
         let now = crate::domain::model::now();
-        let key = |id: Id, tenant_id: Option<Id>| SshKey {
+        let key = |id: Id, tenant_id: Option<TenantId>| SshKey {
             id,
             name: format!("k{id}"),
             public_key: String::new(),
@@ -399,15 +408,15 @@ mod tests {
             created_at: now,
             updated_at: now,
         };
-        w.put_ssh_key(&key(1, Some(1))).unwrap();
+        w.put_ssh_key(&key(1, Some(TenantId(1)))).unwrap();
         w.put_ssh_key(&key(2, None)).unwrap();
-        w.delete_tenant(1).unwrap();
+        w.delete_tenant(TenantId(1)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(r.get_tenant(1).unwrap().is_none());
+        assert!(r.get_tenant(TenantId(1)).unwrap().is_none());
         assert_eq!(r.tenant_id_by_name("a").unwrap(), None);
         assert_eq!(ids(r.projects().unwrap()), vec![2]);
-        assert_eq!(r.project_ids_of_owner(10).unwrap(), vec![2]);
+        assert_eq!(r.project_ids_of_owner(10).unwrap(), vec![ProjectId(2)]);
         let left: Vec<Id> = r
             .memberships_of_user(10)
             .unwrap()
@@ -419,7 +428,7 @@ mod tests {
         // for all tenants stays.
         let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
         assert_eq!(keys, vec![2]);
-        assert_eq!(r.ids(SSH_KEYS_BY_USER, 10).unwrap(), vec![2]);
-        assert!(r.ssh_keys_of_tenant(1).unwrap().is_empty());
+        assert_eq!(r.ids(SSH_KEYS_BY_USER, 10u64).unwrap(), vec![2]);
+        assert!(r.ssh_keys_of_tenant(TenantId(1)).unwrap().is_empty());
     }
 }

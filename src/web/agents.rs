@@ -104,16 +104,16 @@ async fn start(
         .sessions
         .start_session(
             who,
-            project_id,
+            project_id.into(),
             StartRequest {
                 tool: Some(f.tool.clone()).filter(|t| !t.is_empty()),
                 prompt,
-                issue_id,
+                issue_id: issue_id.map(Into::into),
                 ..Default::default()
             },
         )
         .await?;
-    Ok(s.session.id)
+    Ok(s.session.id.get())
 }
 
 fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
@@ -133,11 +133,11 @@ fn failed(who: &Identity, title: &str, back: &str, e: &AppError) -> Response {
 
 /// `POST /issues/{id}/agent`: start (or reuse) an agent on the issue, then open its terminal.
 pub async fn issue_agent(app: &App, who: &Identity, id: u64, f: &StartForm) -> Response {
-    let issue = match app.trackers.get_issue(who, id) {
+    let issue = match app.trackers.get_issue(who, id.into()) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
-    match start(app, who, issue.issue.project_id, Some(id), f).await {
+    match start(app, who, issue.issue.project_id.get(), Some(id), f).await {
         Ok(sid) => redirect(&format!("/sessions/{sid}/terminal")),
         Err(e) => failed(who, "Agent not started", &format!("/issues/{id}"), &e),
     }
@@ -431,7 +431,7 @@ fn agent_card_at(who: &Identity, l: &LiveSession, all: bool, at: &Place) -> Mark
                 p.agent-exited { "The agent exited — restart it or close the session." }
             }
             a.terminal-link.agent-open role="button" href={ "/sessions/" (s.id) "/terminal" } { "Open terminal" }
-            (controls(who, s.id, l.state == Some(AgentState::Exited), at))
+            (controls(who, s.id.get(), l.state == Some(AgentState::Exited), at))
         }
     }
 }
@@ -544,7 +544,10 @@ async fn scoped_agents_inner(app: &App, who: &Identity, of: AgentsOf) -> Markup 
         AgentsOf::Project(id) => Some(id),
         AgentsOf::Issue(_) => None,
     };
-    let live = app.sessions.live_sessions(who, project, false).await;
+    let live = app
+        .sessions
+        .live_sessions(who, project.map(Into::into), false)
+        .await;
     let from = of.field();
     let at = Place {
         from: &from,
@@ -556,7 +559,7 @@ async fn scoped_agents_inner(app: &App, who: &Identity, of: AgentsOf) -> Markup 
             Err(e) => p.error role="alert" { (e.to_string()) },
             Ok(live) => {
                 @let live: Vec<&LiveSession> = live.iter().filter(|l| l.alive && match of {
-                    AgentsOf::Issue(i) => l.session.issue_id == Some(i),
+                    AgentsOf::Issue(i) => l.session.issue_id == Some(i.into()),
                     AgentsOf::Project(_) => true,
                 }).collect();
                 @if !live.is_empty() {
@@ -686,7 +689,7 @@ pub async fn session_action(
         Ok(v) => v,
         Err(e) => return control_failed(req, &who, &back, &e),
     };
-    let msg = control_message(s.id, &outcome);
+    let msg = control_message(s.id.get(), &outcome);
     if !is_htmx(req) {
         return done(req, &back, &msg);
     }
@@ -694,7 +697,7 @@ pub async fn session_action(
         "terminal" if matches!(outcome, Control::Closed) => return done(req, "/", &msg),
         "terminal" => {
             let exited = !matches!(outcome, Control::Restarted);
-            terminal_controls(&who, s.id, exited)
+            terminal_controls(&who, s.id.get(), exited)
         }
         _ => match scoped {
             Some(of) => scoped_agents_inner(app, &who, of).await,
@@ -824,14 +827,14 @@ pub async fn issue_agents_get(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::AiSession;
+    use crate::domain::{AiSession, ProjectId};
 
     fn live(id: u64, state: AgentState, since_secs: i64) -> LiveSession {
         let now = crate::domain::model::now();
         LiveSession {
             session: AiSession {
-                id,
-                project_id: 1,
+                id: id.into(),
+                project_id: ProjectId(1),
                 user_id: 1,
                 issue_id: None,
                 tool: "codex".into(),

@@ -73,14 +73,14 @@ fn run_ms(r: &crate::domain::AnsibleRun) -> Option<i64> {
 }
 
 fn ansible_page(app: &App, who: &Identity, project_id: Option<u64>, error: Option<&str>) -> Markup {
-    let playbooks = app.ansible.list_playbooks(who, project_id);
+    let playbooks = app.ansible.list_playbooks(who, project_id.map(Into::into));
     let inventories = app
         .ansible
-        .list_inventories(who, project_id)
+        .list_inventories(who, project_id.map(Into::into))
         .unwrap_or_default();
     let runs = app
         .ansible
-        .list_run_views(who, project_id, 20)
+        .list_run_views(who, project_id.map(Into::into), 20)
         .unwrap_or_default();
     page(
         "Ansible",
@@ -176,7 +176,7 @@ pub fn ansible_post(
         &who,
         RunRequest {
             playbook: f.playbook.clone(),
-            project_id,
+            project_id: project_id.map(Into::into),
             inventory: text(&f.inventory),
             hosts: text(&f.hosts),
             extra_vars: text(&f.extra_vars)

@@ -85,7 +85,7 @@ pub fn agents_md_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.sessions.project_context(&who, id) {
+    match app.sessions.project_context(&who, id.into()) {
         Ok(v) => agents_md_page(&who, &v, &Shown::default()).into_response(),
         Err(e) => not_found(&who, &e),
     }
@@ -106,7 +106,7 @@ pub fn agents_md_post(
     CsrfForm(who, f): CsrfForm<ContextForm>,
 ) -> Response {
     let sent = f.content.as_str();
-    match crate::store::run_blocking(|| app.sessions.set_project_context(&who, id, sent)) {
+    match crate::store::run_blocking(|| app.sessions.set_project_context(&who, id.into(), sent)) {
         Ok(v) => {
             let msg = if v.context.is_some() {
                 format!(
@@ -126,7 +126,7 @@ pub fn agents_md_post(
             agents_md_page(&who, &v, &shown).into_response()
         }
         // A validation error: the page again, with the reason and the text kept.
-        Err(e @ AppError::BadRequest(_)) => match app.sessions.project_context(&who, id) {
+        Err(e @ AppError::BadRequest(_)) => match app.sessions.project_context(&who, id.into()) {
             Ok(v) => {
                 let msg = format!("Nothing was saved: {e}");
                 let shown = Shown {

@@ -23,7 +23,9 @@ pub async fn dashboard(
     let all = q.agents.as_deref() == Some("all") && who.user.is_admin;
     let tenant = q.tenant.as_deref().and_then(|t| t.parse::<u64>().ok());
     let tenants = app.tenancy.list_tenants(&who).unwrap_or_default();
-    let cards = app.dashboard.project_cards(&who, &q.q, tenant, 12);
+    let cards = app
+        .dashboard
+        .project_cards(&who, &q.q, tenant.map(Into::into), 12);
     // Agents first (on a phone the first screen answers "which agent needs me?").
     let agents = super::agents::agents_panel(app, &who, all).await;
     page(
@@ -45,7 +47,7 @@ pub async fn dashboard(
                         select name="tenant" aria-label="Tenant" {
                             option value="" { "All tenants" }
                             @for t in &tenants {
-                                option value=(t.tenant.id) selected[tenant == Some(t.tenant.id)] { (t.tenant.name) }
+                                option value=(t.tenant.id) selected[tenant == Some(t.tenant.id.get())] { (t.tenant.name) }
                             }
                         }
                     }

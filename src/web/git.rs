@@ -86,23 +86,26 @@ fn diff_view(id: u64, d: &FileDiff) -> Markup {
 async fn panel(app: &App, who: &Identity, id: u64, x: Extra<'_>) -> Markup {
     let base = format!("/projects/{id}/workspace");
     let form = |action: &str| format!("{base}/{action}");
-    let status = match app.git.workspace_status(who, id) {
+    let status = match app.git.workspace_status(who, id.into()) {
         Ok(s) => s,
         Err(e) => return html! { section #workspace-panel { (error_box(Some(&e.to_string()))) } },
     };
     let can_write = who.has(Scope::Write);
     let git = if status.has_git {
-        Some(app.git.git_status(who, id).await)
+        Some(app.git.git_status(who, id.into()).await)
     } else {
         None
     };
     let log = if status.has_git {
-        app.git.git_log(who, id, 5).await.unwrap_or_default()
+        app.git.git_log(who, id.into(), 5).await.unwrap_or_default()
     } else {
         Vec::new()
     };
     let (branches, current) = if status.has_git {
-        app.git.git_branches(who, id).await.unwrap_or_default()
+        app.git
+            .git_branches(who, id.into())
+            .await
+            .unwrap_or_default()
     } else {
         Default::default()
     };
@@ -315,7 +318,7 @@ pub async fn workspace_diff(
     WebUser(who): WebUser,
 ) -> Response {
     let path = q.path.unwrap_or_default();
-    match app.git.git_file_diff(&who, id, &path).await {
+    match app.git.git_file_diff(&who, id.into(), &path).await {
         Ok(d) => {
             let extra = Extra {
                 diff: Some(&d),
@@ -362,23 +365,27 @@ pub async fn workspace_post(
     let res: Result<(String, String), AppError> = match action.as_str() {
         "init" => app
             .git
-            .workspace_init(&who, id)
+            .workspace_init(&who, id.into())
             .await
             .map(|(p, _)| (format!("Cloned into {}.", p.display()), String::new())),
         "pull" => app
             .git
-            .git_pull(&who, id, None, false)
+            .git_pull(&who, id.into(), None, false)
             .await
             .map(|o| ("Pull completed.".to_string(), o)),
-        "clean-pull" => app.git.git_pull(&who, id, None, true).await.map(|o| {
-            (
-                "Clean pull completed: local changes were discarded, then pulled.".to_string(),
-                o,
-            )
-        }),
+        "clean-pull" => app
+            .git
+            .git_pull(&who, id.into(), None, true)
+            .await
+            .map(|o| {
+                (
+                    "Clean pull completed: local changes were discarded, then pulled.".to_string(),
+                    o,
+                )
+            }),
         "push" => app
             .git
-            .git_push_to(&who, id, Some(f.git_ref.as_str()))
+            .git_push_to(&who, id.into(), Some(f.git_ref.as_str()))
             .await
             .map(|(to, o)| (format!("Push completed. Pushed to origin/{to}."), o)),
         "commit" => {
@@ -390,7 +397,7 @@ pub async fn workspace_post(
                 .map(String::from)
                 .collect();
             app.git
-                .git_commit(&who, id, &f.message, &files)
+                .git_commit(&who, id.into(), &f.message, &files)
                 .await
                 .map(|(o, h)| {
                     (
@@ -401,12 +408,12 @@ pub async fn workspace_post(
         }
         "checkout" => app
             .git
-            .git_checkout(&who, id, &f.branch)
+            .git_checkout(&who, id.into(), &f.branch)
             .await
             .map(|b| (format!("Switched to {b}."), String::new())),
         "merge" => {
             let b = f.branch.trim();
-            app.git.git_merge(&who, id, b).await.map(|o| {
+            app.git.git_merge(&who, id.into(), b).await.map(|o| {
                 let b = b.trim_start_matches("remotes/");
                 (format!("Merged {b} into the current branch."), o)
             })
@@ -414,7 +421,7 @@ pub async fn workspace_post(
         "delete" => {
             let b = f.branch.trim();
             app.git
-                .git_delete_branch(&who, id, b)
+                .git_delete_branch(&who, id.into(), b)
                 .await
                 .map(|o| (format!("Deleted branch {b}."), o))
         }
@@ -422,7 +429,7 @@ pub async fn workspace_post(
             let name = f.name.trim();
             if f.mode == "checkout" {
                 app.git
-                    .git_checkout(&who, id, name)
+                    .git_checkout(&who, id.into(), name)
                     .await
                     .map(|b| (format!("Switched to {b}."), String::new()))
             } else {
@@ -430,7 +437,7 @@ pub async fn workspace_post(
                 // pages) creates and switches, as it always did.
                 let switch = f.has_switch.is_none() || f.switch.is_some();
                 app.git
-                    .git_create_branch(&who, id, name, None, switch)
+                    .git_create_branch(&who, id.into(), name, None, switch)
                     .await
                     .map(|_| {
                         let msg = if switch {

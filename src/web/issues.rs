@@ -4,7 +4,8 @@
 use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::prelude::*;
 use crate::auth::Identity;
-use crate::domain::{Role, Scope};
+use crate::domain::IssueId;
+use crate::domain::{ProjectId, Role, Scope};
 use crate::services::App;
 use crate::services::integrations::{IntegrationInput, LinkInput};
 use crate::services::issues::{IssueFilter, IssueView, NewIssue};
@@ -30,13 +31,16 @@ pub struct IssueQuery {
 
 /// The caller's role on a project (None: not a member). Only decides what the page shows;
 /// the services refuse what the role does not allow.
-fn role_on(app: &App, who: &Identity, project_id: u64) -> Option<Role> {
+fn role_on(app: &App, who: &Identity, project_id: ProjectId) -> Option<Role> {
     app.tenancy.project_role(who, project_id).ok().flatten()
 }
 
 /// The caller's role on a tenant itself (None: not a tenant member).
 fn tenant_role_on(app: &App, who: &Identity, tenant_id: u64) -> Option<Role> {
-    app.tenancy.tenant_role(who, tenant_id).ok().flatten()
+    app.tenancy
+        .tenant_role(who, tenant_id.into())
+        .ok()
+        .flatten()
 }
 
 fn num(s: &Option<String>) -> Option<u64> {
@@ -112,8 +116,8 @@ fn issues_page(
     let f = IssueFilter {
         status: q.status.clone(),
         provider: q.provider.clone(),
-        project_id: num(&q.project_id),
-        tenant_id: num(&q.tenant_id),
+        project_id: (num(&q.project_id)).map(Into::into),
+        tenant_id: (num(&q.tenant_id)).map(Into::into),
         assignee: q.assignee.clone(),
         q: q.q.clone(),
         limit: Some(PAGE),
@@ -353,7 +357,7 @@ fn issue_detail(
                     }
                 }
                 @if can_write {
-                    (super::agents::scoped_agents_placeholder(super::agents::AgentsOf::Issue(id)))
+                    (super::agents::scoped_agents_placeholder(super::agents::AgentsOf::Issue(id.get())))
                     (super::agents::start_form(app, who, &form_attrs("agent"), true))
                     form #assign-form method="post" action=(form_attrs("assign")) hx-post=(form_attrs("assign")) hx-target="#issue-detail" hx-select="#issue-detail" hx-swap="outerHTML" {
                         (csrf_field(who))
@@ -379,7 +383,7 @@ fn issue_detail(
 
 #[handler]
 pub fn issue_show(Data(app): AppData<'_>, Path(id): Path<u64>, WebUser(who): WebUser) -> Response {
-    match app.trackers.get_issue(&who, id) {
+    match app.trackers.get_issue(&who, id.into()) {
         Ok(v) => issue_detail(app, &who, &v, None, None).into_response(),
         Err(e) => not_found(&who, &e),
     }
@@ -392,7 +396,7 @@ async fn after_action(
     id: u64,
     res: Result<String, crate::error::AppError>,
 ) -> Response {
-    let v = match app.trackers.get_issue(who, id) {
+    let v = match app.trackers.get_issue(who, id.into()) {
         Ok(v) => v,
         Err(e) => return not_found(who, &e),
     };
@@ -427,22 +431,22 @@ pub async fn issue_action(
     let res = match action.as_str() {
         "comment" => app
             .trackers
-            .comment_issue(&who, id, &f.body)
+            .comment_issue(&who, id.into(), &f.body)
             .await
             .map(|_| "Comment added.".to_string()),
         "close" => app
             .trackers
-            .close_issue(&who, id, false)
+            .close_issue(&who, id.into(), false)
             .await
             .map(|_| "Issue closed.".to_string()),
         "reopen" => app
             .trackers
-            .close_issue(&who, id, true)
+            .close_issue(&who, id.into(), true)
             .await
             .map(|_| "Issue reopened.".to_string()),
         "refresh" => app
             .trackers
-            .refresh_issue(&who, id)
+            .refresh_issue(&who, id.into())
             .await
             .map(|_| "Refreshed from the tracker.".to_string()),
         "assign" => {
@@ -452,7 +456,7 @@ pub async fn issue_action(
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
             app.trackers
-                .assign_issue(&who, id, None, a)
+                .assign_issue(&who, id.into(), None, a)
                 .await
                 .map(|v| format!("Assigned to {}.", v.issue.assignee.unwrap_or_default()))
         }
@@ -465,12 +469,12 @@ pub async fn issue_action(
         }
         "context" => app
             .sessions
-            .populate_context(&who, id)
+            .populate_context(&who, id.into())
             .await
             .map(|w| format!("Updated {}.", w.path.display())),
-        "pin" => crate::store::run_blocking(|| app.trackers.pin_issue(&who, id))
+        "pin" => crate::store::run_blocking(|| app.trackers.pin_issue(&who, id.into()))
             .map(|_| "Pinned to your dashboard.".to_string()),
-        "unpin" => crate::store::run_blocking(|| app.trackers.unpin_issue(&who, id))
+        "unpin" => crate::store::run_blocking(|| app.trackers.unpin_issue(&who, id.into()))
             .map(|_| "Unpinned.".to_string()),
         _ => {
             return not_found(
@@ -516,7 +520,7 @@ pub struct NewIssueForm {
 fn new_issue_page(app: &App, who: &Identity, f: &NewIssueForm, error: Option<&str>) -> Markup {
     let links = app.trackers.list_links(who, None, None).unwrap_or_default();
     // Creating issues is work: only the projects where the caller is a developer or more.
-    let projects: Vec<u64> = app
+    let projects: Vec<ProjectId> = app
         .tenancy
         .list_projects(who, None)
         .unwrap_or_default()
@@ -684,7 +688,7 @@ fn managed_tenants(app: &App, who: &Identity) -> Vec<crate::services::tenants::T
         .list_tenants(who)
         .unwrap_or_default()
         .into_iter()
-        .filter(|t| tenant_role_on(app, who, t.tenant.id) >= Some(Role::Maintainer))
+        .filter(|t| tenant_role_on(app, who, t.tenant.id.get()) >= Some(Role::Maintainer))
         .collect()
 }
 
@@ -756,10 +760,10 @@ fn integration_page(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Markup, crate::error::AppError> {
-    let v = app.trackers.get_integration(who, id)?;
-    let links = app.trackers.list_links(who, Some(id), None)?;
+    let v = app.trackers.get_integration(who, id.into())?;
+    let links = app.trackers.list_links(who, Some(id.into()), None)?;
     // What the caller's roles allow is only shown here; the services decide.
-    let manage = tenant_role_on(app, who, v.integration.tenant_id) >= Some(Role::Maintainer);
+    let manage = tenant_role_on(app, who, v.integration.tenant_id.get()) >= Some(Role::Maintainer);
     let projects: Vec<_> = app
         .tenancy
         .list_projects(who, None)?
@@ -913,11 +917,13 @@ pub async fn integration_action(
     let res = match action.as_str() {
         "test" => app
             .trackers
-            .test_integration(&who, id)
+            .test_integration(&who, id.into())
             .await
             .map(|m| format!("✓ {m}")),
         "delete" => {
-            return match crate::store::run_blocking(|| app.trackers.delete_integration(&who, id)) {
+            return match crate::store::run_blocking(|| {
+                app.trackers.delete_integration(&who, id.into())
+            }) {
                 Ok(()) => done(req, "/integrations", "Integration deleted."),
                 Err(e) => show_integration(app, &who, id, &f, Err(e)),
             };
@@ -933,12 +939,14 @@ pub async fn integration_action(
                 config: Some(serde_json::Value::Object(config)),
                 ..Default::default()
             };
-            crate::store::run_blocking(|| app.trackers.create_link(&who, id, input)).map(|l| {
-                format!(
-                    "Linked {} to {}. Sync it to fetch its issues.",
-                    l.project_name, l.link.external_identifier
-                )
-            })
+            crate::store::run_blocking(|| app.trackers.create_link(&who, id.into(), input)).map(
+                |l| {
+                    format!(
+                        "Linked {} to {}. Sync it to fetch its issues.",
+                        l.project_name, l.link.external_identifier
+                    )
+                },
+            )
         }
         _ => {
             return not_found(
@@ -961,7 +969,7 @@ pub async fn link_action(
         "sync" => {
             match app
                 .trackers
-                .sync_one_link(&who, link)
+                .sync_one_link(&who, link.into())
                 .await
                 .map(|o| (o.error.clone(), o))
             {
@@ -975,7 +983,7 @@ pub async fn link_action(
                 ))),
             }
         }
-        "delete" => crate::store::run_blocking(|| app.trackers.delete_link(&who, link))
+        "delete" => crate::store::run_blocking(|| app.trackers.delete_link(&who, link.into()))
             .map(|_| "Project unlinked; its stored issues were removed.".to_string()),
         _ => {
             return not_found(
@@ -1006,7 +1014,7 @@ fn pinned_inner(app: &App, who: &Identity) -> Markup {
         .map(|(t, _)| t.as_str())
         .find(|t| *t == "claude")
         .or_else(|| tools.iter().find(|(_, ok)| *ok).map(|(t, _)| t.as_str()));
-    let hx = |id: u64, a: &str| format!("/issues/{id}/{a}");
+    let hx = |id: IssueId, a: &str| format!("/issues/{id}/{a}");
     html! {
         h2 { "Pinned issues" }
         @if pinned.is_empty() {
@@ -1057,7 +1065,7 @@ fn pinned_inner(app: &App, who: &Identity) -> Markup {
 /// The project page's open issues (newest first, the first 10) with a link to all of them.
 pub fn project_issues(app: &App, who: &Identity, project_id: u64) -> Markup {
     let f = IssueFilter {
-        project_id: Some(project_id),
+        project_id: Some(project_id.into()),
         status: Some("open".into()),
         limit: Some(10),
         sort: crate::domain::issues::IssueSort::IdDesc,
@@ -1200,7 +1208,7 @@ pub fn trackers_account_post(
             match f.integration_id.parse::<u64>() {
                 Ok(i) => app
                     .trackers
-                    .set_credential(&who, i, &f.api_token, settings)
+                    .set_credential(&who, i.into(), &f.api_token, settings)
                     .map(|(_, created)| {
                         if created {
                             "Token saved.".to_string()

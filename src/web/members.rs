@@ -223,8 +223,8 @@ fn respond(app: &App, who: &Identity, target: MemberOf, res: Result<String, AppE
     };
     let section = members_section(app, who, target, notice, error.as_deref());
     let page = match target {
-        MemberOf::Tenant(id) => tenant_page(app, who, id, section),
-        MemberOf::Project(id) => project_page(app, who, id, section),
+        MemberOf::Tenant(id) => tenant_page(app, who, id.get(), section),
+        MemberOf::Project(id) => project_page(app, who, id.get(), section),
     };
     match (page, res) {
         (Err(e), _) => not_found(who, &e),
@@ -239,7 +239,7 @@ pub fn tenant_members_post(
     Path(id): Path<u64>,
     CsrfForm(who, f): CsrfForm<AddForm>,
 ) -> Response {
-    let target = MemberOf::Tenant(id);
+    let target = MemberOf::Tenant(id.into());
     respond(app, &who, target, add(app, &who, target, &f))
 }
 
@@ -249,7 +249,7 @@ pub fn tenant_member_post(
     Path((id, user_id)): Path<(u64, u64)>,
     CsrfForm(who, f): CsrfForm<ChangeForm>,
 ) -> Response {
-    let target = MemberOf::Tenant(id);
+    let target = MemberOf::Tenant(id.into());
     respond(app, &who, target, change(app, &who, target, user_id, &f))
 }
 
@@ -259,7 +259,7 @@ pub fn project_members_post(
     Path(id): Path<u64>,
     CsrfForm(who, f): CsrfForm<AddForm>,
 ) -> Response {
-    let target = MemberOf::Project(id);
+    let target = MemberOf::Project(id.into());
     respond(app, &who, target, add(app, &who, target, &f))
 }
 
@@ -269,7 +269,7 @@ pub fn project_member_post(
     Path((id, user_id)): Path<(u64, u64)>,
     CsrfForm(who, f): CsrfForm<ChangeForm>,
 ) -> Response {
-    let target = MemberOf::Project(id);
+    let target = MemberOf::Project(id.into());
     respond(app, &who, target, change(app, &who, target, user_id, &f))
 }
 

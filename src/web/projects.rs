@@ -62,7 +62,7 @@ fn creatable_tenants(app: &App, who: &Identity, keep: Option<u64>) -> Vec<Tenant
         .unwrap_or_default()
         .into_iter()
         .filter(|t| {
-            Some(t.tenant.id) == keep
+            Some(t.tenant.id) == keep.map(Into::into)
                 || app.tenancy.tenant_role(who, t.tenant.id).ok().flatten()
                     >= Some(Role::Maintainer)
         })
@@ -165,7 +165,7 @@ fn project_input(f: &ProjectForm) -> Result<ProjectInput, AppError> {
         repo_url: f.repo_url.clone(),
         default_branch: f.default_branch.clone().filter(|b| !b.trim().is_empty()),
         description: Some(f.description.clone()),
-        tenant_id: id(&f.tenant_id, "a tenant")?,
+        tenant_id: id(&f.tenant_id, "a tenant")?.map(Into::into),
         owner_id: id(&f.owner_id, "an owner")?,
     })
 }
@@ -211,8 +211,8 @@ pub(super) fn project_page(
     id: u64,
     members: Markup,
 ) -> Result<Markup, AppError> {
-    let p = app.tenancy.get_project(who, id)?;
-    let role = app.tenancy.project_role(who, id).ok().flatten();
+    let p = app.tenancy.get_project(who, id.into())?;
+    let role = app.tenancy.project_role(who, id.into()).ok().flatten();
     let work = role >= Some(Role::Developer);
     let manage = role >= Some(Role::Maintainer);
     Ok(page(
@@ -264,7 +264,7 @@ pub fn project_show(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    let members = members_section(app, &who, MemberOf::Project(id), None, None);
+    let members = members_section(app, &who, MemberOf::Project(id.into()), None, None);
     match project_page(app, &who, id, members) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
@@ -302,7 +302,7 @@ pub fn project_edit_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.tenancy.get_project(&who, id) {
+    match app.tenancy.get_project(&who, id.into()) {
         Ok(p) => {
             let f = ProjectForm {
                 name: Some(p.project.name.clone()),
@@ -327,7 +327,7 @@ pub fn project_edit_post(
     CsrfForm(who, f): CsrfForm<ProjectForm>,
 ) -> Response {
     let res = project_input(&f).and_then(|input| {
-        crate::store::run_blocking(|| app.tenancy.update_project(&who, id, input))
+        crate::store::run_blocking(|| app.tenancy.update_project(&who, id.into(), input))
     });
     match res {
         Ok(p) => done(
@@ -335,7 +335,7 @@ pub fn project_edit_post(
             &format!("/projects/{id}"),
             &format!("Project {} saved.", p.project.name),
         ),
-        Err(e @ AppError::NotFound(_)) if app.tenancy.get_project(&who, id).is_err() => {
+        Err(e @ AppError::NotFound(_)) if app.tenancy.get_project(&who, id.into()).is_err() => {
             not_found(&who, &e)
         }
         Err(e) => shown_error(
@@ -351,7 +351,7 @@ pub fn project_delete_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    match app.tenancy.get_project(&who, id) {
+    match app.tenancy.get_project(&who, id.into()) {
         Ok(p) => page(
             "Delete project",
             Some(&who),
@@ -376,7 +376,7 @@ pub fn project_delete_post(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.tenancy.delete_project(&who, id)) {
+    match crate::store::run_blocking(|| app.tenancy.delete_project(&who, id.into())) {
         Ok(()) => done(req, "/projects", "Project deleted."),
         Err(e) => not_found(&who, &e),
     }

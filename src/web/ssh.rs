@@ -240,8 +240,8 @@ pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm
         None => Err(crate::error::AppError::BadRequest(
             "Choose a project".into(),
         )),
-        Some(p) => {
-            crate::store::run_blocking(|| app.git.set_project_ssh_key(&who, p, key)).map(|_| {
+        Some(p) => crate::store::run_blocking(|| app.git.set_project_ssh_key(&who, p.into(), key))
+            .map(|_| {
                 (
                     Some(match key {
                         Some(k) => format!("Project {p} now uses SSH key {k}."),
@@ -249,8 +249,7 @@ pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm
                     }),
                     None,
                 )
-            })
-        }
+            }),
     };
     respond(app, &who, &f, res)
 }

@@ -132,8 +132,8 @@ pub(super) fn tenant_page(
     id: u64,
     members: Markup,
 ) -> Result<Markup, AppError> {
-    let (t, projects) = app.tenancy.get_tenant(who, id)?;
-    let role = app.tenancy.tenant_role(who, id).ok().flatten();
+    let (t, projects) = app.tenancy.get_tenant(who, id.into())?;
+    let role = app.tenancy.tenant_role(who, id.into()).ok().flatten();
     let manage = role >= Some(Role::Maintainer);
     Ok(page(
         &t.tenant.name,
@@ -164,7 +164,7 @@ pub(super) fn tenant_page(
 
 #[handler]
 pub fn tenant_show(Data(app): AppData<'_>, Path(id): Path<u64>, WebUser(who): WebUser) -> Response {
-    let members = members_section(app, &who, MemberOf::Tenant(id), None, None);
+    let members = members_section(app, &who, MemberOf::Tenant(id.into()), None, None);
     match tenant_page(app, &who, id, members) {
         Ok(m) => m.into_response(),
         Err(e) => not_found(&who, &e),
@@ -196,7 +196,7 @@ pub fn tenant_edit_get(
     WebUser(who): WebUser,
 ) -> Response {
     // Shown to whoever sees the tenant; saving is the service's decision (administrators).
-    match app.tenancy.get_tenant(&who, id) {
+    match app.tenancy.get_tenant(&who, id.into()) {
         Ok((t, _)) => {
             let f = TenantForm {
                 name: Some(t.tenant.name.clone()),
@@ -221,7 +221,7 @@ pub fn tenant_edit_post(
         description: Some(f.description.clone().unwrap_or_default()),
         color: f.color.clone(),
     };
-    match crate::store::run_blocking(|| app.tenancy.update_tenant(&who, id, input)) {
+    match crate::store::run_blocking(|| app.tenancy.update_tenant(&who, id.into(), input)) {
         Ok(t) => done(
             req,
             &format!("/tenants/{id}"),
@@ -241,12 +241,12 @@ pub fn tenant_delete_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    let (t, _) = match app.tenancy.get_tenant(&who, id) {
+    let (t, _) = match app.tenancy.get_tenant(&who, id.into()) {
         Ok(t) => t,
         Err(e) => return not_found(&who, &e),
     };
     // Only administrators may delete a tenant: the impact query says so for everyone else.
-    let impact = match app.tenancy.tenant_impact(&who, id) {
+    let impact = match app.tenancy.tenant_impact(&who, id.into()) {
         Ok(i) => i,
         Err(e) => return not_found(&who, &e),
     };
@@ -273,7 +273,7 @@ pub fn tenant_delete_post(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.tenancy.delete_tenant(&who, id)) {
+    match crate::store::run_blocking(|| app.tenancy.delete_tenant(&who, id.into())) {
         Ok(()) => done(req, "/tenants", "Tenant deleted."),
         Err(e) => not_found(&who, &e),
     }

@@ -42,7 +42,7 @@ pub async fn terminal_page(
                 " "
                 @if s.is_active {
                     span #term-status.pending role="status" { "connecting…" }
-                    div #term-actions { (super::agents::terminal_controls(&who, s.id, exited)) }
+                    div #term-actions { (super::agents::terminal_controls(&who, s.id.get(), exited)) }
                 } @else {
                     p.muted { "This session has ended. " a href="/agents/history" { "Start it again from the history" } "." }
                 }

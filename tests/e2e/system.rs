@@ -387,7 +387,11 @@ async fn backup_under_writes_restore_round_trip_and_refused_archives() {
     .await;
     assert_eq!(r["from_schema_version"], 1, "{r}");
     let info = ok(&s, &k, Method::GET, "/api/v1/system/info", None).await;
-    assert_eq!(info["schema_version"], aiops::store::SCHEMA_VERSION, "{info}");
+    assert_eq!(
+        info["schema_version"],
+        aiops::store::SCHEMA_VERSION,
+        "{info}"
+    );
     ok(&s, &k, Method::GET, "/api/v1/admin/known-hosts", None).await;
 }
 

@@ -4,7 +4,7 @@
 use super::runner::failed;
 use super::{NETWORK, QUICK, acquire, current_branch};
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::ProjectId;
 use crate::domain::gitrules::ChangedFile;
 use crate::domain::gitrules::{self, BranchPick};
 use crate::error::{AppError, AppResult};
@@ -14,7 +14,7 @@ impl Git {
     pub async fn git_create_branch(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         name: &str,
         from: Option<&str>,
         checkout: bool,
@@ -46,7 +46,7 @@ impl Git {
     pub async fn git_checkout(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         branch: &str,
     ) -> AppResult<String> {
         let pick = branch_arg(branch, "Branch name is required", gitrules::parse_pick)?;
@@ -89,7 +89,7 @@ impl Git {
     pub async fn git_merge(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         branch: &str,
     ) -> AppResult<String> {
         let pick = branch_arg(
@@ -182,7 +182,7 @@ impl Git {
     pub async fn git_delete_branch(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         branch: &str,
     ) -> AppResult<String> {
         let pick = branch_arg(branch, "Pick the branch to delete", gitrules::parse_pick)?;

@@ -3,7 +3,7 @@
 use super::runner::failed;
 use super::{QUICK, acquire};
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::ProjectId;
 use crate::domain::git::relative_path;
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
@@ -14,7 +14,7 @@ impl Git {
     pub async fn git_commit(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         message: &str,
         files: &[String],
     ) -> AppResult<(String, String)> {

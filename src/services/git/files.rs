@@ -4,7 +4,7 @@
 
 use super::{FileContent, FileEntry, QUICK, Workspace};
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::ProjectId;
 use crate::domain::git::relative_path;
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
@@ -204,7 +204,7 @@ impl Git {
     pub fn list_files(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         path: &str,
     ) -> AppResult<(String, Vec<FileEntry>)> {
         let rel = relative_path(path).map_err(AppError::BadRequest)?;
@@ -250,7 +250,7 @@ impl Git {
     pub fn read_file(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         path: &str,
     ) -> AppResult<(String, FileContent)> {
         let rel =

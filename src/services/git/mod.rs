@@ -10,6 +10,7 @@
 //! workspace (no `..`, no absolute paths, no symlink escape); branch names are validated.
 
 use crate::config::Config;
+use crate::domain::ProjectId;
 use crate::services::sandbox::Sandbox;
 use crate::services::secrets::Secrets;
 use crate::store::Store;
@@ -186,13 +187,13 @@ impl Git {
     /// at `<root>/<user>/<tenant slug>/<project slug>-<project id>`: keyed by id, so two
     /// projects never share one. A workspace made by an older version at the path without the id
     /// is still used, unless another project of the tenant has the same slug.
-    pub fn workspace(&self, caller: &Identity, project_id: Id) -> AppResult<Workspace> {
+    pub fn workspace(&self, caller: &Identity, project_id: ProjectId) -> AppResult<Workspace> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let project = project_for(&r, caller, project_id, Action::Work)?;
         let tenant: Option<Tenant> = r.get_tenant(project.tenant_id)?;
         let tslug = tenant
-            .map(|t| tenant_slug(&t.name, t.id))
+            .map(|t| tenant_slug(&t.name, t.id.get()))
             .unwrap_or_else(|| "tenant".into());
         let slug = project_path_slug(&project.name);
         let slug_shared = r
@@ -223,7 +224,7 @@ impl Git {
                 None,
             ),
         };
-        let path = workspace_dir(&parent, &slug, project.id, slug_shared);
+        let path = workspace_dir(&parent, &slug, project.id.get(), slug_shared);
         // A local remote (a path on this machine) is reachable from the sandbox unless it is
         // one of the server's own places (another user's workspace, the data directory).
         let jail = self.sandbox.jail_for(&caller.user)?.map(|j| {
@@ -246,7 +247,7 @@ impl Git {
     pub fn workspace_status(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> AppResult<WorkspaceStatus> {
         let ws = self.workspace(caller, project_id)?;
         Ok(WorkspaceStatus {
@@ -259,7 +260,7 @@ impl Git {
     pub(super) async fn ready(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         write: bool,
     ) -> AppResult<(Workspace, Arc<tokio::sync::Mutex<()>>)> {
         if write {

@@ -9,7 +9,7 @@ use super::{
     not_initialised,
 };
 use crate::auth::Identity;
-use crate::domain::Id;
+use crate::domain::ProjectId;
 use crate::domain::git::{
     PorcelainStatus, gitdir_of, head_branch, parse_branch_refs, parse_log, parse_status_v2,
     relative_path,
@@ -113,7 +113,11 @@ async fn branches_in(ws: &Workspace) -> AppResult<Branches> {
 }
 
 impl Git {
-    pub async fn git_status(&self, caller: &Identity, project_id: Id) -> AppResult<GitStatus> {
+    pub async fn git_status(
+        &self,
+        caller: &Identity,
+        project_id: ProjectId,
+    ) -> AppResult<GitStatus> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = acquire(&lock).await?;
         self.status_in(&ws).await
@@ -125,7 +129,7 @@ impl Git {
     pub async fn git_status_or_reason(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         wait: bool,
     ) -> AppResult<Result<GitStatus, String>> {
         let ws = self.workspace(caller, project_id)?;
@@ -149,7 +153,7 @@ impl Git {
         };
         Ok(self.status_in(&ws).await.map_err(|e| match e {
             AppError::Internal(detail) => {
-                tracing::error!(project = project_id, error = %detail, "git status failed");
+                tracing::error!(project = project_id.get(), error = %detail, "git status failed");
                 "git status failed on the server (see its log); try again, or re-create the workspace with `aiops workspace init`".to_string()
             }
             other => other.to_string(),
@@ -187,7 +191,7 @@ impl Git {
     pub async fn git_log(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         limit: usize,
     ) -> AppResult<Vec<CommitInfo>> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
@@ -195,7 +199,11 @@ impl Git {
         log_in(&ws, limit).await
     }
 
-    pub async fn git_branches(&self, caller: &Identity, project_id: Id) -> AppResult<Branches> {
+    pub async fn git_branches(
+        &self,
+        caller: &Identity,
+        project_id: ProjectId,
+    ) -> AppResult<Branches> {
         let (ws, lock) = self.ready(caller, project_id, false).await?;
         let _g = acquire(&lock).await?;
         branches_in(&ws).await
@@ -209,7 +217,7 @@ impl Git {
     pub async fn git_file_diff(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         path: &str,
     ) -> AppResult<FileDiff> {
         let rel = gitrules::diff_path(path).map_err(AppError::BadRequest)?;
@@ -310,7 +318,7 @@ impl Git {
     pub async fn git_diff(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         path: Option<&str>,
         staged: bool,
     ) -> AppResult<(String, bool)> {

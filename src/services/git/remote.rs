@@ -4,8 +4,9 @@
 use super::runner::{failed, run_git};
 use super::{NETWORK, QUICK, Workspace, acquire, current_branch};
 use crate::auth::Identity;
+use crate::domain::ProjectId;
+use crate::domain::Scope;
 use crate::domain::gitrules;
-use crate::domain::{Id, Scope};
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ impl Git {
     pub async fn workspace_init(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> AppResult<(PathBuf, bool)> {
         caller.require(Scope::Write)?;
         let ws = self.workspace(caller, project_id)?;
@@ -57,14 +58,14 @@ impl Git {
                 &o,
             ));
         }
-        tracing::info!(project = project_id, user = caller.id(), path = %ws.path.display(), "workspace cloned");
+        tracing::info!(project = project_id.get(), user = caller.id(), path = %ws.path.display(), "workspace cloned");
         Ok((ws.path, true))
     }
 
     pub async fn git_pull(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         r: Option<&str>,
         clean: bool,
     ) -> AppResult<String> {
@@ -107,7 +108,7 @@ impl Git {
 
     /// `git fetch --prune origin`: update the remote-tracking branches without touching
     /// the working tree.
-    pub async fn git_fetch(&self, caller: &Identity, project_id: Id) -> AppResult<String> {
+    pub async fn git_fetch(&self, caller: &Identity, project_id: ProjectId) -> AppResult<String> {
         let (ws, lock) = self.ready(caller, project_id, true).await?;
         let _g = acquire(&lock).await?;
         let env = self.git_ssh_env(&ws.project).await?;
@@ -130,7 +131,7 @@ impl Git {
     pub async fn git_push(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         r: Option<&str>,
     ) -> AppResult<String> {
         let r = Self::ref_arg(r)?;
@@ -160,7 +161,7 @@ impl Git {
     pub async fn git_push_to(
         &self,
         caller: &Identity,
-        project_id: Id,
+        project_id: ProjectId,
         target: Option<&str>,
     ) -> AppResult<(String, String)> {
         let Some(t) = target.map(str::trim).filter(|t| !t.is_empty()) else {

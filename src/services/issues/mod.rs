@@ -13,8 +13,10 @@ pub(crate) use writes::{put_issue, upsert_payload};
 use super::access::{Grants, project_for};
 use super::integrations::Trackers;
 use crate::auth::Identity;
+use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::{ExternalIssue, Id, ProjectIntegration, Scope};
+use crate::domain::{IntegrationId, IssueId};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
 
@@ -25,8 +27,8 @@ pub struct IssuePage {
 
 #[derive(Debug, Default, Clone)]
 pub struct NewIssue {
-    pub project_id: Option<Id>,
-    pub integration_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
+    pub integration_id: Option<IntegrationId>,
     pub title: String,
     pub description: Option<String>,
     pub labels: Vec<String>,
@@ -66,7 +68,7 @@ impl Trackers {
     }
 
     /// One issue the caller may see (404 otherwise, so ids of others' issues don't leak).
-    pub fn get_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+    pub fn get_issue(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let issue = self.visible_issue(&r, caller, id, Action::View)?;
@@ -74,7 +76,7 @@ impl Trackers {
     }
 
     /// An issue the caller may work on (developers of its project), for the issue workflow.
-    pub(crate) fn issue_for_work(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+    pub(crate) fn issue_for_work(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
         let issue = self.visible_issue(&r, caller, id, Action::Work)?;
@@ -87,7 +89,7 @@ impl Trackers {
         &self,
         r: &ReadTxn,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         action: Action,
     ) -> AppResult<ExternalIssue> {
         let not_found = || AppError::NotFound(format!("Issue {id} not found"));
@@ -103,7 +105,7 @@ impl Trackers {
     fn issue_for_write(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
     ) -> AppResult<(ExternalIssue, ProjectIntegration)> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;

@@ -2,14 +2,15 @@
 
 use super::IssueView;
 use crate::auth::Identity;
+use crate::domain::IssueId;
 use crate::domain::access::Action;
-use crate::domain::{Id, PinnedIssue, Scope};
+use crate::domain::{PinnedIssue, Scope};
 use crate::error::{AppError, AppResult};
 use crate::services::integrations::Trackers;
 
 impl Trackers {
     /// Pin for the caller; `None` when it was already pinned.
-    pub fn pin_issue(&self, caller: &Identity, id: Id) -> AppResult<Option<PinnedIssue>> {
+    pub fn pin_issue(&self, caller: &Identity, id: IssueId) -> AppResult<Option<PinnedIssue>> {
         caller.require(Scope::Write)?;
         {
             let r = self.store.read()?;
@@ -24,7 +25,7 @@ impl Trackers {
         Ok(Some(pin))
     }
 
-    pub fn unpin_issue(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn unpin_issue(&self, caller: &Identity, id: IssueId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         let w = self.store.write()?;
         let pin = w
@@ -51,7 +52,7 @@ impl Trackers {
         Ok(out)
     }
 
-    pub fn is_pinned(&self, caller: &Identity, id: Id) -> AppResult<bool> {
+    pub fn is_pinned(&self, caller: &Identity, id: IssueId) -> AppResult<bool> {
         let r = self.store.read()?;
         Ok(r.pins_of_user(caller.id())?
             .iter()

@@ -4,9 +4,10 @@
 
 use super::{IssueView, NewIssue};
 use crate::auth::Identity;
+use crate::domain::IssueId;
 use crate::domain::access::Action;
 use crate::domain::issues::validate_status_update;
-use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, Timestamp};
+use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, TenantId, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::services::access::project_for;
 use crate::services::integrations::Trackers;
@@ -27,7 +28,7 @@ pub(crate) fn put_issue(
 pub(crate) fn upsert_payload(
     w: &WriteTxn,
     link: &ProjectIntegration,
-    tenant_id: Id,
+    tenant_id: TenantId,
     p: &IssuePayload,
     now: Timestamp,
 ) -> AppResult<(ExternalIssue, bool)> {
@@ -84,7 +85,7 @@ impl Trackers {
     /// Write a tracker answer back into the stored issue.
     fn store_payload(
         &self,
-        id: Id,
+        id: IssueId,
         p: &IssuePayload,
         tweak: impl FnOnce(&mut ExternalIssue),
     ) -> AppResult<ExternalIssue> {
@@ -168,7 +169,7 @@ impl Trackers {
     pub async fn update_issue(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         req: UpdateRequest,
         status: Option<String>,
     ) -> AppResult<IssueView> {
@@ -204,7 +205,7 @@ impl Trackers {
     pub async fn close_issue(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         reopen: bool,
     ) -> AppResult<IssueView> {
         let (issue, link) = self.issue_for_write(caller, id)?;
@@ -221,7 +222,7 @@ impl Trackers {
     /// Re-read one issue from the tracker.
     /// Fetch the issue again from its tracker (a store write that spends the caller's tracker
     /// quota: write scope, developers).
-    pub async fn refresh_issue(&self, caller: &Identity, id: Id) -> AppResult<IssueView> {
+    pub async fn refresh_issue(&self, caller: &Identity, id: IssueId) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
         let (issue, link) = {
             let r = self.store.read()?;
@@ -241,7 +242,7 @@ impl Trackers {
     pub async fn assign_issue(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         user_id: Option<Id>,
         assignee: Option<String>,
     ) -> AppResult<IssueView> {
@@ -267,7 +268,12 @@ impl Trackers {
         self.view_of(new)
     }
 
-    pub async fn comment_issue(&self, caller: &Identity, id: Id, body: &str) -> AppResult<Comment> {
+    pub async fn comment_issue(
+        &self,
+        caller: &Identity,
+        id: IssueId,
+        body: &str,
+    ) -> AppResult<Comment> {
         let body = body.trim();
         if body.is_empty() {
             return Err(AppError::BadRequest("Comment body is required".into()));
@@ -307,7 +313,7 @@ impl Trackers {
         if body.trim().is_empty() {
             return Err(AppError::BadRequest("Comment body is required".into()));
         }
-        let (issue, link) = self.issue_for_write(caller, id)?;
+        let (issue, link) = self.issue_for_write(caller, id.into())?;
         let (provider, integ, _) = self.provider_for(&link, Some(caller.id()))?;
         let body = if integ.provider == "jira" {
             self.jira_mentions(&provider, body.trim()).await?
@@ -321,7 +327,7 @@ impl Trackers {
         let cid = comment_id.to_string();
         crate::store::run_blocking(|| -> AppResult<()> {
             let w = self.store.write()?;
-            if let Some(old) = w.get_issue(id)? {
+            if let Some(old) = w.get_issue(id.into())? {
                 let mut new = old.clone();
                 match new
                     .comments
@@ -343,7 +349,7 @@ impl Trackers {
     pub fn set_local_status(
         &self,
         caller: &Identity,
-        id: Id,
+        id: IssueId,
         status: &str,
     ) -> AppResult<IssueView> {
         caller.require(Scope::Write)?;
