@@ -22,9 +22,12 @@ for p in 18001 18002; do
   curl -s -b "$J" -c "$J" -o /dev/null -d "email=bench%40example.com&password=bench-password&csrf_token=$CSRF" "http://127.0.0.1:$p/login"
 done
 S1=$(awk '$6 == "aiops_session" {print $7}' $W/j18001); S2=$(awk '$6 == "aiops_session" {print $7}' $W/j18002)
-for path in /api/v1/tenants /api/v1/projects "/api/v1/issues?status=open&limit=50" /; do
-  for round in 1 2; do
-    for p in 18001 18002; do
+PATHS="${PATHS:-/api/v1/tenants /api/v1/projects /api/v1/issues?status=open&limit=50 /}"
+for path in $PATHS; do
+  for round in $(seq 1 "${ROUNDS:-2}"); do
+    # alternate which binary runs first, so warm-up and ordering do not favour one side
+    if [ $((round % 2)) = 1 ]; then order="18001 18002"; else order="18002 18001"; fi
+    for p in $order; do
       if [ "$path" = / ]; then H="Cookie: aiops_session=$([ $p = 18001 ] && echo $S1 || echo $S2)"; else H="X-API-Key: $KEY"; fi
       r=$(wrk -t2 -c32 -d4s -H "$H" "http://127.0.0.1:$p$path" | awk '/Requests\/sec/ {printf "%d", $2}')
       echo "$path $([ $p = 18001 ] && echo old || echo new) $r"
