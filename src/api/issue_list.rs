@@ -6,7 +6,9 @@ use super::issues::IssueObj;
 use crate::auth::Identity;
 use crate::error::AppError;
 use crate::services::App;
-use crate::services::issues::{IssueFilter, IssueView};
+use crate::services::issues::IssueFilter;
+#[cfg(test)]
+use crate::services::issues::IssueView;
 use poem::IntoResponse;
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
@@ -77,90 +79,11 @@ fn list_item(v: IssueView) -> IssueObj {
     }
 }
 
-/// An issue as lists show it, written straight from the view: the bytes of `list_item(v)`'s
-/// JSON (poem-openapi writes an object's keys sorted, timestamps in RFC 3339, `null` for an
-/// absent nullable field, no description), without building a JSON tree per issue. The test
-/// `list_rows_are_the_issue_objects_json` holds the two together.
-#[derive(serde::Serialize)]
-struct ListItem<'a> {
-    assignee: &'a Option<String>,
-    comments: Vec<CommentItem<'a>>,
-    created_at: String,
-    external_id: &'a str,
-    id: u64,
-    integration_id: u64,
-    integration_name: &'a str,
-    labels: &'a [String],
-    missing_upstream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pinned_at: Option<String>,
-    project_id: u64,
-    project_name: &'a str,
-    provider: &'a str,
-    provider_key: String,
-    status: &'a Option<String>,
-    status_key: &'a str,
-    status_label: &'a str,
-    tenant_id: u64,
-    tenant_name: &'a str,
-    title: &'a str,
-    updated_at: String,
-    url: &'a Option<String>,
-}
-
-/// A comment as `CommentObj` writes it.
-#[derive(serde::Serialize)]
-struct CommentItem<'a> {
-    author: &'a str,
-    body: &'a str,
-    created_at: &'a Option<String>,
-    id: &'a Option<String>,
-    url: &'a Option<String>,
-}
-
-impl<'a> ListItem<'a> {
-    fn of(v: &'a IssueView) -> Self {
-        let i = &v.issue;
-        ListItem {
-            assignee: &i.assignee,
-            comments: i
-                .comments
-                .iter()
-                .map(|c| CommentItem {
-                    author: &c.author,
-                    body: &c.body,
-                    created_at: &c.created_at,
-                    id: &c.id,
-                    url: &c.url,
-                })
-                .collect(),
-            created_at: i.created_at.to_rfc3339(),
-            external_id: &i.external_id,
-            id: i.id.get(),
-            integration_id: v.integration_id.get(),
-            integration_name: &v.integration_name,
-            labels: &i.labels,
-            missing_upstream: i.missing_upstream,
-            pinned_at: v.pinned_at.map(|t| t.to_rfc3339()),
-            project_id: i.project_id.get(),
-            project_name: &v.project_name,
-            provider: &v.provider,
-            provider_key: v.provider.to_lowercase(),
-            status: &i.status,
-            status_key: &v.status_key,
-            status_label: &v.status_label,
-            tenant_id: i.tenant_id.get(),
-            tenant_name: &v.tenant_name,
-            title: &i.title,
-            updated_at: i.external_updated_at.unwrap_or(i.updated_at).to_rfc3339(),
-            url: &i.url,
-        }
-    }
-}
-
-/// Append one listed issue's JSON to `buf`.
+/// Append one listed issue's JSON to `buf` (`domain::list_row`; the answers copy the
+/// pre-rendered rows, which the tests hold equal to this).
+#[cfg(test)]
 fn write_item(buf: &mut Vec<u8>, v: &IssueView) -> Result<(), AppError> {
-    serde_json::to_writer(buf, &ListItem::of(v))
+    crate::domain::list_row::write_list_item(buf, v)
         .map_err(|e| AppError::Internal(format!("cannot encode an issue: {e}")))
 }
 
@@ -192,12 +115,12 @@ pub async fn stream_issues(app: Arc<App>, who: Identity, f: IssueFilter) -> R<Is
         let mut buf: Vec<u8> = Vec::with_capacity(STREAM_CHUNK_BYTES + 16 * 1024);
         buf.extend_from_slice(b"{\"issues\":[");
         let (mut in_batch, mut first) = (0usize, true);
-        let walked = listing.for_each(|v| {
+        let walked = listing.for_each_row(|row| {
             if !first {
                 buf.push(b',');
             }
             first = false;
-            write_item(&mut buf, &v)?;
+            buf.extend_from_slice(row);
             in_batch += 1;
             if in_batch >= STREAM_BATCH || buf.len() >= STREAM_CHUNK_BYTES {
                 in_batch = 0;
@@ -252,24 +175,39 @@ pub async fn page_issues(
 ) -> R<IssuesListResponse> {
     use crate::domain::issues::{link_header, next_page_link};
     let (offset, limit) = (f.offset, f.limit);
-    let page = tokio::task::spawn_blocking(move || app.trackers.list_issues(&who, &f))
-        .await
-        .map_err(|e| AppError::Internal(format!("the issue list failed: {e}")))??;
-    let next = next_page_link("/api/v1/issues", query, offset, limit, page.total);
-    // `IssuesEnvelope`'s JSON (keys sorted), each issue written by `write_item`.
-    let mut body: Vec<u8> = Vec::with_capacity(256 + 640 * page.issues.len());
-    body.extend_from_slice(format!("{{\"count\":{},\"issues\":[", page.issues.len()).as_bytes());
-    for (n, v) in page.issues.iter().enumerate() {
-        if n > 0 {
-            body.push(b',');
-        }
-        write_item(&mut body, v)?;
-    }
+    let listing = app.trackers.plan_issues(&who, &f)?;
+    // Each issue's pre-rendered row (`IssuesEnvelope`'s JSON, keys sorted, is put together
+    // below). A page the index answers reads at most offset + limit index entries and limit
+    // rows: it runs here. One the residual filters decide reads every candidate: it leaves the
+    // async worker.
+    let mut items: Vec<u8> = Vec::with_capacity(256 + 700 * limit.unwrap_or(50).min(500));
+    let mut count = 0usize;
+    let bounded = listing.is_bounded();
+    let walk = || {
+        listing.for_each_row(|row| {
+            if count > 0 {
+                items.push(b',');
+            }
+            items.extend_from_slice(row);
+            count += 1;
+            Ok(true)
+        })
+    };
+    let counts = if bounded {
+        walk()?
+    } else {
+        crate::store::run_blocking(walk)?
+    };
+    let total = counts.map_or(count, |c| c.total);
+    let next = next_page_link("/api/v1/issues", query, offset, limit, total);
+    let mut body: Vec<u8> = Vec::with_capacity(items.len() + 256);
+    body.extend_from_slice(format!("{{\"count\":{count},\"issues\":[").as_bytes());
+    body.extend_from_slice(&items);
     let limit_json = limit.map_or_else(|| "null".to_string(), |l| l.to_string());
     body.extend_from_slice(format!("],\"limit\":{limit_json},\"next\":").as_bytes());
     serde_json::to_writer(&mut body, &next)
         .map_err(|e| AppError::Internal(format!("cannot encode the issue list: {e}")))?;
-    body.extend_from_slice(format!(",\"offset\":{offset},\"total\":{}}}", page.total).as_bytes());
+    body.extend_from_slice(format!(",\"offset\":{offset},\"total\":{total}}}").as_bytes());
     Ok(IssuesListResponse::Ok(
         IssuesBody(poem::Body::from_vec(body)),
         next.as_deref().map(link_header),

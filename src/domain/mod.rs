@@ -10,6 +10,7 @@ pub mod gitrules;
 pub mod ids;
 pub mod issues;
 pub mod keys;
+pub mod list_row;
 pub mod model;
 pub mod release;
 pub mod rules;

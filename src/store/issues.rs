@@ -9,6 +9,9 @@ use super::{ReadTxn, WriteTxn, decode, encode, next_id};
 use crate::domain::issues::{
     IssueFilter, IssueSort, IssueView, normalize_status, provider_filter, status_filter_key,
 };
+use crate::domain::list_row::{
+    RowNames, integration_fragment, list_row_keys, render_list_row, splice_list_row,
+};
 use crate::domain::{
     Comment, ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
     Timestamp,
@@ -25,6 +28,13 @@ pub fn external_key(link: LinkId, external_id: &str) -> String {
 
 fn status_key_of(issue: &ExternalIssue) -> String {
     normalize_status(issue.status.as_deref()).0
+}
+
+/// The `issue_list_rows` row of an issue (`domain::list_row`).
+fn list_row_of(issue: &ExternalIssue) -> AppResult<Vec<u8>> {
+    render_list_row(issue).map_err(|e| {
+        AppError::Internal(format!("cannot render issue {}'s list row: {e}", issue.id))
+    })
 }
 
 /// The `issue_summaries` row of an issue: the issue without its description (which is most of
@@ -118,6 +128,7 @@ impl WriteTxn {
     /// import's own copy).
     pub fn index_issue(&self, issue: &ExternalIssue) -> AppResult<()> {
         self.put_issue_summary(issue)?;
+        self.put_issue_list_row(issue)?;
         self.open_multimap_table(ISSUES_BY_PROJECT_INTEGRATION)?
             .insert(issue.project_integration_id.get(), issue.id.get())?;
         self.open_multimap_table(ISSUES_BY_PROJECT)?
@@ -147,6 +158,7 @@ impl WriteTxn {
                     t.insert(nk.as_str(), new.id.get())?;
                 }
                 self.put_issue_summary(new)?;
+                self.put_issue_list_row(new)?;
             }
         }
         let bytes = encode(new)?;
@@ -190,6 +202,7 @@ impl WriteTxn {
         self.open_table(ISSUES_BY_EXTERNAL)?
             .remove(external_key(issue.project_integration_id, &issue.external_id).as_str())?;
         self.open_table(ISSUE_SUMMARIES)?.remove(issue.id.get())?;
+        self.open_table(ISSUE_LIST_ROWS)?.remove(issue.id.get())?;
         self.open_table(ISSUES)?.remove(issue.id.get())?;
         Ok(())
     }
@@ -199,6 +212,28 @@ impl WriteTxn {
         self.open_table(ISSUE_SUMMARIES)?
             .insert(issue.id.get(), bytes.as_slice())?;
         Ok(())
+    }
+
+    fn put_issue_list_row(&self, issue: &ExternalIssue) -> AppResult<()> {
+        let bytes = list_row_of(issue)?;
+        self.open_table(ISSUE_LIST_ROWS)?
+            .insert(issue.id.get(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Write the list row of every stored issue (the v7 migration: stores made before
+    /// `issue_list_rows` existed). Returns how many were written.
+    pub fn backfill_issue_list_rows(&self) -> AppResult<u64> {
+        let rows = self.open_table(ISSUES)?;
+        let mut list_rows = self.open_table(ISSUE_LIST_ROWS)?;
+        let mut n = 0;
+        for item in rows.iter()? {
+            let (_, v) = item?;
+            let issue: ExternalIssue = decode(v.value())?;
+            list_rows.insert(issue.id.get(), list_row_of(&issue)?.as_slice())?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Write the summary of every stored issue (the v6 migration: stores made before
@@ -334,6 +369,7 @@ impl ReadTxn {
             integrations: HashMap::new(),
             projects: HashMap::new(),
             tenants: HashMap::new(),
+            rows: HashMap::new(),
         })
     }
 
@@ -524,6 +560,8 @@ pub struct IssueNames {
     integrations: HashMap<IntegrationId, Option<(String, IntegrationId, String)>>,
     projects: HashMap<ProjectId, String>,
     tenants: HashMap<TenantId, String>,
+    /// The JSON fragments of the names a list row shows, per (link, project, tenant).
+    rows: HashMap<(LinkId, ProjectId, TenantId), RowNames>,
 }
 
 fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
@@ -563,6 +601,52 @@ impl IssueNames {
         Ok(v)
     }
 
+    fn project_name(&mut self, id: ProjectId) -> AppResult<String> {
+        if let Some(n) = self.projects.get(&id) {
+            return Ok(n.clone());
+        }
+        let n = name_in(&self.projects_t, id.get())?;
+        self.projects.insert(id, n.clone());
+        Ok(n)
+    }
+
+    fn tenant_name(&mut self, id: TenantId) -> AppResult<String> {
+        if let Some(n) = self.tenants.get(&id) {
+            return Ok(n.clone());
+        }
+        let n = name_in(&self.tenants_t, id.get())?;
+        self.tenants.insert(id, n.clone());
+        Ok(n)
+    }
+
+    /// The names a list row of this link, project and tenant shows, as JSON fragments (the
+    /// same names `view` gives).
+    pub fn row_names(
+        &mut self,
+        link: LinkId,
+        project: ProjectId,
+        tenant: TenantId,
+    ) -> AppResult<&RowNames> {
+        let key = (link, project, tenant);
+        if !self.rows.contains_key(&key) {
+            let integration = self.link(link)?;
+            let fragment = integration_fragment(
+                integration
+                    .as_ref()
+                    .map(|(p, id, n)| (p.as_str(), *id, n.as_str())),
+            );
+            let (project_name, tenant_name) =
+                (self.project_name(project)?, self.tenant_name(tenant)?);
+            let names = fragment
+                .and_then(|f| RowNames::new(&f, &project_name, &tenant_name))
+                .map_err(|e| AppError::Internal(format!("cannot encode an issue's names: {e}")))?;
+            self.rows.insert(key, names);
+        }
+        self.rows
+            .get(&key)
+            .ok_or_else(|| AppError::Internal("an issue list lost its names".into()))
+    }
+
     /// The issue with its names (empty names for a link, integration, project or tenant that
     /// is gone).
     pub fn view(
@@ -573,22 +657,8 @@ impl IssueNames {
         let (provider, integration_id, integration_name) = self
             .link(issue.project_integration_id)?
             .unwrap_or((String::new(), IntegrationId(0), String::new()));
-        let project_name = match self.projects.get(&issue.project_id) {
-            Some(n) => n.clone(),
-            None => {
-                let n = name_in(&self.projects_t, issue.project_id.get())?;
-                self.projects.insert(issue.project_id, n.clone());
-                n
-            }
-        };
-        let tenant_name = match self.tenants.get(&issue.tenant_id) {
-            Some(n) => n.clone(),
-            None => {
-                let n = name_in(&self.tenants_t, issue.tenant_id.get())?;
-                self.tenants.insert(issue.tenant_id, n.clone());
-                n
-            }
-        };
+        let project_name = self.project_name(issue.project_id)?;
+        let tenant_name = self.tenant_name(issue.tenant_id)?;
         let (status_key, status_label) = normalize_status(issue.status.as_deref());
         Ok(IssueView {
             project_name,
@@ -754,10 +824,40 @@ pub struct ListedCounts {
     pub count: usize,
 }
 
-/// A stored issue seen by a walk: its summary or row bytes (when walking a table) or its id.
+/// A stored issue seen by a walk: its summary or row bytes (when walking a table), its
+/// pre-rendered list row (when walking `issue_list_rows`) or its id.
+#[derive(Clone, Copy)]
 enum Candidate<'a> {
     Row(&'a [u8]),
+    ListRow(&'a [u8]),
     Id(Id),
+}
+
+/// The tables a walk reads candidates and page items from.
+struct WalkTables {
+    issues: ReadOnlyTable<u64, &'static [u8]>,
+    summaries: ReadOnlyTable<u64, &'static [u8]>,
+    list_rows: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl WalkTables {
+    /// The issue (without its description) a candidate stands for; `None` if it is gone.
+    fn decode(&self, c: Candidate<'_>) -> AppResult<Option<ExternalIssue>> {
+        match c {
+            Candidate::Row(bytes) => decode_listed(bytes).map(Some),
+            // The summary, or the row of an issue written without one.
+            Candidate::Id(id) => match self.summaries.get(id)? {
+                Some(v) => decode_listed(v.value()).map(Some),
+                None => match self.issues.get(id)? {
+                    Some(v) => decode_listed(v.value()).map(Some),
+                    None => Ok(None),
+                },
+            },
+            Candidate::ListRow(_) => Err(AppError::Internal(
+                "an issue list read a list row where it needed the issue".into(),
+            )),
+        }
+    }
 }
 
 /// Feed `it` to `f` in `sort` order until `f` says stop.
@@ -786,6 +886,13 @@ fn walk<I: DoubleEndedIterator>(
 }
 
 impl IssueListing {
+    /// Whether the walk is bounded by the page: no residual filter, so it reads at most
+    /// offset + limit index entries and decodes only the page (else every candidate is read to
+    /// check it and count the total).
+    pub fn is_bounded(&self) -> bool {
+        self.residual.is_empty() && self.limit.is_some()
+    }
+
     /// Visit the page's issues (after `offset`, at most `limit`) in order. `visit` returns
     /// whether to go on; `Ok(None)` when it stopped the walk (a client that went away), else the
     /// counts. Without residual filters the source's length is the total and rows before the
@@ -793,6 +900,90 @@ impl IssueListing {
     pub fn for_each(
         self,
         mut visit: impl FnMut(IssueView) -> AppResult<bool>,
+    ) -> AppResult<Option<ListedCounts>> {
+        let mut names = self.r.issue_names()?;
+        self.walk_page(false, |t, c, decoded| {
+            let issue = match decoded {
+                Some(i) => i,
+                None => match t.decode(c)? {
+                    Some(i) => i,
+                    None => return Ok(None),
+                },
+            };
+            visit(names.view(issue, None)?).map(Some)
+        })
+    }
+
+    /// The same walk, visiting each page issue's API list row (`domain::list_row`: the JSON
+    /// `write_list_item` writes, with the names of this snapshot) instead of its view: copied
+    /// from `issue_list_rows`, not decoded and encoded again.
+    pub fn for_each_row(
+        self,
+        mut visit: impl FnMut(&[u8]) -> AppResult<bool>,
+    ) -> AppResult<Option<ListedCounts>> {
+        let mut names = self.r.issue_names()?;
+        let mut buf = Vec::with_capacity(2048);
+        self.walk_page(true, |t, c, decoded| {
+            buf.clear();
+            let (guard, owned);
+            let stored_id = match (c, &decoded) {
+                (Candidate::ListRow(_), _) => None,
+                (_, Some(i)) => Some(i.id.get()),
+                (Candidate::Id(id), None) => Some(id),
+                (Candidate::Row(_), None) => None,
+            };
+            let row: &[u8] = match (
+                c,
+                stored_id
+                    .map(|id| t.list_rows.get(id))
+                    .transpose()?
+                    .flatten(),
+            ) {
+                (Candidate::ListRow(bytes), _) => bytes,
+                (_, Some(g)) => {
+                    guard = g;
+                    guard.value()
+                }
+                // An issue written without a list row: render it now.
+                (_, None) => {
+                    let issue = match decoded {
+                        Some(i) => i,
+                        None => match t.decode(c)? {
+                            Some(i) => i,
+                            None => return Ok(None),
+                        },
+                    };
+                    owned = list_row_of(&issue)?;
+                    &owned
+                }
+            };
+            let Some((link, project, tenant)) = list_row_keys(row) else {
+                return Err(AppError::Internal(
+                    "a stored issue list row is corrupt".into(),
+                ));
+            };
+            let row_names = names.row_names(link, project, tenant)?;
+            if !splice_list_row(row, row_names, &mut buf) {
+                return Err(AppError::Internal(
+                    "a stored issue list row is corrupt".into(),
+                ));
+            }
+            visit(&buf).map(Some)
+        })
+    }
+
+    /// The walk both visitors share: candidates from the planned source in order, the
+    /// residual filters checked (decoding a candidate only then), the page cut out. `take`
+    /// gets each page candidate with its decoded issue when the filters needed it, and answers
+    /// `None` when the issue is gone (not counted), else whether to go on.
+    fn walk_page(
+        self,
+        rows_source: bool,
+        mut take: impl FnMut(
+            &WalkTables,
+            Candidate<'_>,
+            Option<ExternalIssue>,
+        ) -> AppResult<Option<bool>>,
     ) -> AppResult<Option<ListedCounts>> {
         let IssueListing {
             r,
@@ -804,23 +995,34 @@ impl IssueListing {
         } = self;
         let limit = limit.unwrap_or(usize::MAX);
         let filtered = !residual.is_empty();
-        let issues_t = r.open_table(ISSUES)?;
-        let summaries_t = r.open_table(ISSUE_SUMMARIES)?;
+        let t = WalkTables {
+            issues: r.open_table(ISSUES)?,
+            summaries: r.open_table(ISSUE_SUMMARIES)?,
+            list_rows: r.open_table(ISSUE_LIST_ROWS)?,
+        };
         let status_t = r.open_multimap_table(ISSUES_BY_STATUS)?;
         let known_total = if filtered {
             None
         } else {
             Some(match &source {
-                Source::All => issues_t.len()? as usize,
+                Source::All => t.issues.len()? as usize,
                 Source::Index(def, key) => r.open_multimap_table(*def)?.get(*key)?.len() as usize,
                 Source::Status(s) => status_t.get(s.as_str())?.len() as usize,
                 Source::Ids(ids) => ids.len(),
             })
         };
-        let mut names = r.issue_names()?;
         let (mut seen, mut taken, mut stopped) = (0usize, 0usize, false);
         let mut offer = |c: Candidate<'_>| -> AppResult<bool> {
-            if !filtered {
+            let mut decoded = None;
+            if filtered {
+                let Some(issue) = t.decode(c)? else {
+                    return Ok(true);
+                };
+                if !residual.matches(&issue) {
+                    return Ok(true);
+                }
+                decoded = Some(issue);
+            } else {
                 // Every candidate matches: skip to the page undecoded, stop after it.
                 if seen < offset {
                     seen += 1;
@@ -830,48 +1032,45 @@ impl IssueListing {
                     return Ok(false);
                 }
             }
-            let issue = match c {
-                Candidate::Row(bytes) => Some(decode_listed(bytes)?),
-                // The summary, or the row of an issue written without one.
-                Candidate::Id(id) => match summaries_t.get(id)? {
-                    Some(v) => Some(decode_listed(v.value())?),
-                    None => match issues_t.get(id)? {
-                        Some(v) => Some(decode_listed(v.value())?),
-                        None => None,
-                    },
-                },
-            };
-            let Some(issue) = issue else {
-                return Ok(true);
-            };
-            if filtered && !residual.matches(&issue) {
+            if filtered && (seen < offset || taken >= limit) {
+                seen += 1;
                 return Ok(true);
             }
-            seen += 1;
-            if seen > offset && taken < limit {
-                taken += 1;
-                if !visit(names.view(issue, None)?)? {
-                    stopped = true;
-                    return Ok(false);
+            match take(&t, c, decoded)? {
+                None => Ok(true),
+                Some(go_on) => {
+                    seen += 1;
+                    taken += 1;
+                    if !go_on {
+                        stopped = true;
+                    }
+                    Ok(go_on)
                 }
             }
-            Ok(true)
         };
+        let issues_len = t.issues.len()?;
         match &source {
+            // Unfiltered lists of rows walk the rows themselves, when every issue has one.
+            Source::All if rows_source && !filtered && t.list_rows.len()? == issues_len => {
+                walk(t.list_rows.iter()?, sort, |item| {
+                    let (_, row) = item?;
+                    offer(Candidate::ListRow(row.value()))
+                })?
+            }
             // The summaries when every issue has one, else the rows themselves.
-            Source::All if summaries_t.len()? == issues_t.len()? => {
-                walk(summaries_t.iter()?, sort, |item| {
+            Source::All if t.summaries.len()? == issues_len => {
+                walk(t.summaries.iter()?, sort, |item| {
                     let (_, row) = item?;
                     offer(Candidate::Row(row.value()))
                 })?
             }
-            Source::All => walk(issues_t.iter()?, sort, |item| {
+            Source::All => walk(t.issues.iter()?, sort, |item| {
                 let (_, row) = item?;
                 offer(Candidate::Row(row.value()))
             })?,
             Source::Index(def, key) => {
-                let t = r.open_multimap_table(*def)?;
-                walk(t.get(*key)?, sort, |id| offer(Candidate::Id(id?.value())))?
+                let idx = r.open_multimap_table(*def)?;
+                walk(idx.get(*key)?, sort, |id| offer(Candidate::Id(id?.value())))?
             }
             Source::Status(s) => walk(status_t.get(s.as_str())?, sort, |id| {
                 offer(Candidate::Id(id?.value()))
@@ -1058,16 +1257,36 @@ mod tests {
     /// The ids listed and the total, as the caller (user 7) who sees `visible`.
     fn list(fx: &Fixture, f: &IssueFilter, visible: Option<&[Id]>) -> (Vec<Id>, usize) {
         let visible = visible.map(|v| v.iter().map(|&p| ProjectId(p)).collect());
-        let listing = fx.store.read().unwrap().plan_issues(f, visible, 7).unwrap();
-        let mut ids = Vec::new();
-        let counts = listing
+        let plan = || {
+            fx.store
+                .read()
+                .unwrap()
+                .plan_issues(f, visible.clone(), 7)
+                .unwrap()
+        };
+        let (mut ids, mut written) = (Vec::new(), Vec::new());
+        let counts = plan()
             .for_each(|v| {
                 ids.push(v.issue.id.get());
+                let mut json = Vec::new();
+                crate::domain::list_row::write_list_item(&mut json, &v).unwrap();
+                written.push(String::from_utf8(json).unwrap());
                 Ok(true)
             })
             .unwrap()
             .unwrap();
         assert_eq!(counts.count, ids.len());
+        // The API's walk copies the stored rows: the same issues, the same JSON, the same counts.
+        let mut copied = Vec::new();
+        let row_counts = plan()
+            .for_each_row(|row| {
+                copied.push(String::from_utf8(row.to_vec()).unwrap());
+                Ok(true)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(copied, written);
+        assert_eq!(row_counts, counts);
         (ids, counts.total)
     }
 
@@ -1442,6 +1661,18 @@ mod tests {
             w.commit().unwrap();
         }
         assert_eq!(summary(3).unwrap().title, "Add fast search");
+        let list_row = |id| {
+            let r = fx.store.read().unwrap();
+            let t = r.open_table(ISSUE_LIST_ROWS).unwrap();
+            t.get(id)
+                .unwrap()
+                .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+        };
+        assert!(
+            list_row(3)
+                .unwrap()
+                .contains("\"title\":\"Add fast search\"")
+        );
         {
             let w = fx.store.write().unwrap();
             let issue = w.get_issue(3.into()).unwrap().unwrap();
@@ -1449,10 +1680,12 @@ mod tests {
             w.commit().unwrap();
         }
         assert!(summary(3).is_none());
+        assert!(list_row(3).is_none());
     }
 
-    /// A store from before `issue_summaries` (schema 5, issues without summaries) lists every
-    /// issue from the rows, and gets the summaries when it is opened by this version.
+    /// A store from before `issue_summaries` (schema 5, issues without summaries or list rows)
+    /// lists every issue from the rows, and gets the summaries and list rows when it is opened
+    /// by this version.
     #[test]
     fn an_old_store_gets_the_summaries_by_migration() {
         let Fixture { _dir: dir, store } = fixture();
@@ -1460,8 +1693,10 @@ mod tests {
             let w = store.write().unwrap();
             {
                 let mut t = w.open_table(ISSUE_SUMMARIES).unwrap();
+                let mut rows = w.open_table(ISSUE_LIST_ROWS).unwrap();
                 for id in 1..=6u64 {
                     t.remove(id).unwrap();
+                    rows.remove(id).unwrap();
                 }
             }
             w.open_table(META)
@@ -1481,6 +1716,7 @@ mod tests {
             let r = store.read().unwrap();
             let t = r.open_table(ISSUE_SUMMARIES).unwrap();
             assert_eq!(t.len().unwrap(), 6);
+            assert_eq!(r.open_table(ISSUE_LIST_ROWS).unwrap().len().unwrap(), 6);
             let s = decode_listed(t.get(4).unwrap().unwrap().value()).unwrap();
             assert_eq!(
                 (s.id, s.title.as_str(), s.body),

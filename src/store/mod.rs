@@ -25,7 +25,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 use tables::*;
 
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// The open database. The handle can be swapped for another file while the server runs
 /// (backup restore): transactions already begun finish on the old file.
@@ -41,7 +41,8 @@ type Migration = fn(&WriteTxn) -> Result<(), AppError>;
 /// Ansible runs and schedules (creating tables is idempotent, so each runs the same step); v4
 /// adds memberships and makes every project's owner a maintainer of it (nobody loses access);
 /// v5 keeps Ansible run output in its own table of appended chunks; v6 adds `issue_summaries`
-/// (each issue without its description, what lists read) and fills it from the stored issues.
+/// (each issue without its description, what lists read) and fills it from the stored issues;
+/// v7 adds `issue_list_rows` (each issue's API list row, pre-rendered) and fills it.
 const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
     migrate_create_all_tables,
@@ -49,7 +50,14 @@ const MIGRATIONS: &[Migration] = &[
     migrate_owner_memberships,
     migrate_create_all_tables,
     migrate_issue_summaries,
+    migrate_issue_list_rows,
 ];
+
+fn migrate_issue_list_rows(w: &WriteTxn) -> Result<(), AppError> {
+    migrate_create_all_tables(w)?;
+    w.backfill_issue_list_rows()?;
+    Ok(())
+}
 
 fn migrate_issue_summaries(w: &WriteTxn) -> Result<(), AppError> {
     migrate_create_all_tables(w)?;

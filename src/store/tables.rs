@@ -55,6 +55,8 @@ pub(in crate::store) const ISSUES_BY_STATUS: M<&str, u64> = M::new("issues_by_st
 pub(in crate::store) const ISSUES_BY_EXTERNAL: T<&str, u64> = T::new("issues_by_external");
 /// issue id -> the issue without its description (what lists show and filter on)
 pub(in crate::store) const ISSUE_SUMMARIES: T<u64, &[u8]> = T::new("issue_summaries");
+/// issue id -> its API list row, pre-rendered without the names it shows (`domain::list_row`)
+pub(in crate::store) const ISSUE_LIST_ROWS: T<u64, &[u8]> = T::new("issue_list_rows");
 
 pub(in crate::store) const PINS: T<u64, &[u8]> = T::new("pins");
 pub(in crate::store) const PINS_BY_USER: M<u64, u64> = M::new("pins_by_user");
@@ -297,6 +299,7 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::MultiStr(ISSUES_BY_STATUS),
     AnyTable::IdxStr(ISSUES_BY_EXTERNAL),
     AnyTable::RowU64(ISSUE_SUMMARIES),
+    AnyTable::RowU64(ISSUE_LIST_ROWS),
     AnyTable::RowU64(PINS),
     AnyTable::MultiU64(PINS_BY_USER),
     AnyTable::MultiU64(PINS_BY_ISSUE),
