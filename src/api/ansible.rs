@@ -93,7 +93,7 @@ pub struct RunObj {
 fn run_obj(r: AnsibleRun, with_output: bool) -> RunObj {
     RunObj {
         id: r.id,
-        user_id: r.user_id,
+        user_id: r.user_id.get(),
         project_id: r.project_id.map(u64::from),
         playbook: r.playbook,
         inventory: r.inventory,
@@ -185,7 +185,7 @@ fn ansible_schedule_obj(s: AnsibleSchedule) -> AnsibleScheduleObj {
         extra_vars: s.extra_vars,
         check: s.check,
         enabled: s.enabled,
-        created_by: s.created_by,
+        created_by: s.created_by.get(),
         last_run_id: s.last_run_id,
         created_at: s.created_at,
     }

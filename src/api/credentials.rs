@@ -72,7 +72,7 @@ pub struct IdentityObj {
 impl From<IdentityMap> for IdentityObj {
     fn from(m: IdentityMap) -> Self {
         IdentityObj {
-            user_id: m.user_id,
+            user_id: m.user_id.get(),
             github_username: m.github_username,
             gitlab_username: m.gitlab_username,
             jira_account_id: m.jira_account_id,
@@ -188,7 +188,10 @@ impl CredentialsApi {
         id: Path<u64>,
     ) -> R<Json<IdentityEnvelope>> {
         Ok(Json(IdentityEnvelope {
-            identity: app.trackers.get_identity_map(auth.identity(), id.0)?.into(),
+            identity: app
+                .trackers
+                .get_identity_map(auth.identity(), id.0.into())?
+                .into(),
         }))
     }
 
@@ -204,7 +207,7 @@ impl CredentialsApi {
         let m = crate::store::run_blocking(|| {
             app.trackers.update_identity_map(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 opt(b.github_username),
                 opt(b.gitlab_username),
                 opt(b.jira_account_id),

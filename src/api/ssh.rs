@@ -53,7 +53,7 @@ impl From<SshKeyView> for SshKeyObj {
             fingerprint: k.fingerprint,
             tenant_id: k.tenant_id.map(u64::from),
             tenant_name: v.tenant_name,
-            user_id: k.user_id,
+            user_id: k.user_id.get(),
             has_private_key: k.private_key_enc.is_some(),
             projects: v
                 .projects
@@ -136,7 +136,7 @@ impl From<KnownHost> for KnownHostObj {
             key: k.key,
             fingerprint: k.fingerprint,
             source: k.source,
-            created_by: k.created_by,
+            created_by: k.created_by.map(u64::from),
             created_at: k.created_at,
         }
     }

@@ -275,7 +275,7 @@ fn backup_obj(v: BackupView) -> BackupObj {
         schema_version: b.schema_version,
         created_at: b.created_at,
         created_by: v.created_by.map(|u| BackupUser {
-            id: u.id,
+            id: u.id.get(),
             name: u.name,
             email: u.email,
         }),

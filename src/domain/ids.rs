@@ -83,6 +83,8 @@ id_type! {
     IssueId;
     /// An AI agent session (`ai_sessions`; its tmux name is the `session_id` string).
     SessionId;
+    /// A user (`users`).
+    UserId;
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::*;
 
-/// The bare id of the entities without a type of their own yet (users, API keys, memberships,
-/// SSH keys, runs, …); tenants, projects, integrations, links, issues and agent sessions have
-/// theirs in `ids` (`TenantId`, `ProjectId`, …).
+/// The bare id of the entities without a type of their own yet (API keys, memberships, SSH
+/// keys, runs, …); users, tenants, projects, integrations, links, issues and agent sessions
+/// have theirs in `ids` (`UserId`, `TenantId`, `ProjectId`, …).
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
@@ -22,7 +22,7 @@ pub fn now() -> Timestamp {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct User {
-    pub id: Id,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub password_hash: String,
@@ -59,7 +59,7 @@ pub struct Project {
     #[serde(default)]
     pub description: Option<String>,
     pub tenant_id: TenantId,
-    pub owner_id: Id,
+    pub owner_id: UserId,
     #[serde(default)]
     pub ssh_key_id: Option<Id>,
     pub created_at: Timestamp,
@@ -98,7 +98,7 @@ impl Scope {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiKey {
     pub id: Id,
-    pub user_id: Id,
+    pub user_id: UserId,
     pub name: String,
     /// Hex SHA-256 of the full key. The key itself is never stored.
     pub key_digest: String,
@@ -126,7 +126,7 @@ pub struct ApiKey {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Membership {
     pub id: Id,
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
     #[serde(default)]
@@ -138,7 +138,7 @@ pub struct Membership {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebSession {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub csrf_token: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -148,7 +148,7 @@ pub struct WebSession {
 pub struct AuditEntry {
     pub id: Id,
     #[serde(default)]
-    pub user_id: Option<Id>,
+    pub user_id: Option<UserId>,
     #[serde(default)]
     pub api_key_id: Option<Id>,
     pub method: String,
@@ -296,7 +296,7 @@ pub struct KnownHost {
     /// `tofu` (learned on first use) or `pinned` (entered by an admin).
     pub source: String,
     #[serde(default)]
-    pub created_by: Option<Id>,
+    pub created_by: Option<UserId>,
     pub created_at: Timestamp,
     #[serde(default)]
     pub last_seen_at: Option<Timestamp>,
@@ -305,7 +305,7 @@ pub struct KnownHost {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PinnedIssue {
     pub id: Id,
-    pub user_id: Id,
+    pub user_id: UserId,
     pub issue_id: IssueId,
     pub pinned_at: Timestamp,
 }
@@ -313,7 +313,7 @@ pub struct PinnedIssue {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserCredential {
     pub id: Id,
-    pub user_id: Id,
+    pub user_id: UserId,
     pub integration_id: IntegrationId,
     pub api_token_enc: String,
     #[serde(default)]
@@ -324,7 +324,7 @@ pub struct UserCredential {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct IdentityMap {
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub github_username: Option<String>,
     #[serde(default)]
@@ -342,7 +342,7 @@ pub struct SshKey {
     /// Encrypted private key (never written to disk in clear).
     #[serde(default)]
     pub private_key_enc: Option<String>,
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
     pub created_at: Timestamp,
@@ -353,7 +353,7 @@ pub struct SshKey {
 pub struct AiSession {
     pub id: SessionId,
     pub project_id: ProjectId,
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub issue_id: Option<IssueId>,
     pub tool: String,
@@ -397,7 +397,7 @@ pub struct Backup {
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
-    pub created_by_user_id: Option<Id>,
+    pub created_by_user_id: Option<UserId>,
     pub created_at: Timestamp,
     /// None on rows written before kinds were recorded (shown as manual).
     #[serde(default)]
@@ -441,7 +441,7 @@ pub struct SyncRun {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnsibleRun {
     pub id: Id,
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub project_id: Option<ProjectId>,
     /// The playbook as listed (`example.yml`, or a path in the project's checkout).
@@ -486,7 +486,7 @@ pub struct AnsibleSchedule {
     pub check: bool,
     pub enabled: bool,
     /// Runs as this user.
-    pub created_by: Id,
+    pub created_by: UserId,
     #[serde(default)]
     pub last_run_id: Option<Id>,
     pub created_at: Timestamp,

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::domain::keys::{self, check_requested_scopes, key_unusable};
 use crate::domain::rules::{normalize_email, validate_name, validate_password};
-use crate::domain::{ApiKey, Id, Scope, User, WebSession};
+use crate::domain::{ApiKey, Id, Scope, User, UserId, WebSession};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::store::Store;
@@ -159,12 +159,12 @@ impl Accounts {
         };
         w.put_user(&user)?;
         w.commit()?;
-        tracing::info!(user = user.id, admin = user.is_admin, "user created");
+        tracing::info!(user = user.id.get(), admin = user.is_admin, "user created");
         Ok(user)
     }
 
     /// One user: yourself, or anyone for administrators.
-    pub fn get_user(&self, caller: &Identity, id: Id) -> AppResult<User> {
+    pub fn get_user(&self, caller: &Identity, id: UserId) -> AppResult<User> {
         caller.require(Scope::Read)?;
         if caller.id() != id {
             caller.require_admin()?;
@@ -189,7 +189,7 @@ impl Accounts {
 
     /// Change a user (administrators). Everything is validated (and a new password hashed)
     /// first, then written in one transaction: a bad field changes nothing.
-    pub fn update_user(&self, caller: &Identity, id: Id, upd: UserUpdate) -> AppResult<User> {
+    pub fn update_user(&self, caller: &Identity, id: UserId, upd: UserUpdate) -> AppResult<User> {
         caller.require_admin()?;
         let name = upd
             .name
@@ -278,12 +278,12 @@ impl Accounts {
     }
 
     /// Set a user's password (administrators, or the system caller for offline commands).
-    pub fn set_password(&self, caller: &Identity, id: Id, password: &str) -> AppResult<()> {
+    pub fn set_password(&self, caller: &Identity, id: UserId, password: &str) -> AppResult<()> {
         caller.require_admin()?;
         self.store_password(id, password)
     }
 
-    fn store_password(&self, id: Id, password: &str) -> AppResult<()> {
+    fn store_password(&self, id: UserId, password: &str) -> AppResult<()> {
         validate_password(password).map_err(AppError::BadRequest)?;
         let hash = hash_password(password)?;
         let w = self.store.write()?;
@@ -312,7 +312,7 @@ impl Accounts {
         self.store_password(caller.id(), new)
     }
 
-    pub fn delete_user(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_user(&self, caller: &Identity, id: UserId) -> AppResult<()> {
         caller.require_admin()?;
         if caller.id() == id {
             return Err(AppError::BadRequest(
@@ -374,13 +374,16 @@ impl Accounts {
             }
             w.commit()?;
             user.password_hash = hash;
-            tracing::info!(user = user.id, "legacy password hash upgraded to argon2id");
+            tracing::info!(
+                user = user.id.get(),
+                "legacy password hash upgraded to argon2id"
+            );
         }
         let token = self.create_session(user.id)?;
         Ok((token, user))
     }
 
-    pub fn create_session(&self, user_id: Id) -> AppResult<String> {
+    pub fn create_session(&self, user_id: UserId) -> AppResult<String> {
         let token = random_token();
         let now = crate::domain::model::now();
         let session = WebSession {
@@ -539,7 +542,7 @@ impl Accounts {
 
     pub(crate) fn insert_key(
         &self,
-        user_id: Id,
+        user_id: UserId,
         name: &str,
         scopes: Vec<Scope>,
         expires_days: Option<i64>,

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
-use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
+use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
 use crate::store::Store;
@@ -384,7 +384,7 @@ impl Ansible {
         tokio::spawn(async move {
             app.execute(id, args, cwd, live, jail).await;
         });
-        tracing::info!(run = id, user = caller.id(), playbook = %run.playbook, "ansible run queued");
+        tracing::info!(run = id, user = caller.id().get(), playbook = %run.playbook, "ansible run queued");
         Ok(run)
     }
 
@@ -671,7 +671,7 @@ impl Ansible {
         });
         all.reverse();
         all.truncate(limit.clamp(1, 500));
-        let mut emails: HashMap<Id, Option<String>> = HashMap::new();
+        let mut emails: HashMap<UserId, Option<String>> = HashMap::new();
         let mut out = Vec::with_capacity(all.len());
         for mut run in all {
             run.output.clear();

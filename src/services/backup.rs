@@ -12,7 +12,7 @@
 use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::backup::{self as dom, Manifest, TableEntry};
-use crate::domain::{Backup, Id, User};
+use crate::domain::{Backup, Id, User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sessions::Sessions;
@@ -266,7 +266,7 @@ impl Backups {
     /// The archive itself. Runs under `backup_lock` (callers hold it).
     fn write_backup(
         &self,
-        user: Option<Id>,
+        user: Option<UserId>,
         description: Option<&str>,
         kind: BackupKind,
     ) -> AppResult<Backup> {
@@ -542,7 +542,7 @@ impl Backups {
         self.store.swap_in(&tmp)?;
         tracing::warn!(
             backup = backup.id,
-            by = caller.id(),
+            by = caller.id().get(),
             from_schema = manifest.schema_version,
             "store restored from backup"
         );
@@ -636,7 +636,7 @@ impl Backups {
         let path = dir.join(format!("{token}.tar.gz"));
         std::fs::rename(&part, &path).map_err(|e| io_err("rename", &part, e))?;
         tracing::info!(
-            by = caller.id(),
+            by = caller.id().get(),
             bytes = size_bytes,
             "backup archive uploaded and verified"
         );

@@ -225,7 +225,7 @@ fn build_plan(
             continue;
         }
         plan.users.push(User {
-            id,
+            id: id.into(),
             name: opt_text(&r, "name").unwrap_or_else(|| email.clone()),
             linux_username: opt_text(&r, "linux_username").or_else(|| mapping.get(&email).cloned()),
             email,
@@ -237,7 +237,7 @@ fn build_plan(
             updated_at: updated(&r),
         });
     }
-    let user_ids: std::collections::HashSet<u64> = plan.users.iter().map(|u| u.id).collect();
+    let user_ids: std::collections::HashSet<u64> = plan.users.iter().map(|u| u.id.get()).collect();
     for r in read_table(db, "tenants")? {
         let (Some(id), Some(name)) = (int(&r, "id"), opt_text(&r, "name")) else {
             continue;
@@ -283,7 +283,7 @@ fn build_plan(
                     public_key: line,
                     fingerprint: fp,
                     private_key_enc: enc,
-                    user_id: int(&r, "user_id").unwrap_or(0),
+                    user_id: int(&r, "user_id").unwrap_or(0).into(),
                     tenant_id: (int(&r, "tenant_id")).map(Into::into),
                     created_at: created(&r),
                     updated_at: updated(&r),
@@ -310,7 +310,7 @@ fn build_plan(
             local_path: text(&r, "local_path").unwrap_or_default(),
             description: opt_text(&r, "description"),
             tenant_id: tenant_id.into(),
-            owner_id: int(&r, "owner_id").unwrap_or(0),
+            owner_id: int(&r, "owner_id").unwrap_or(0).into(),
             ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
             created_at: created(&r),
             updated_at: updated(&r),
@@ -444,7 +444,7 @@ fn build_plan(
         }
         plan.pins.push(PinnedIssue {
             id,
-            user_id,
+            user_id: user_id.into(),
             issue_id: issue_id.into(),
             pinned_at: time(&r, "pinned_at").unwrap_or(now),
         });
@@ -457,7 +457,7 @@ fn build_plan(
         };
         plan.credentials.push(UserCredential {
             id,
-            user_id,
+            user_id: user_id.into(),
             integration_id: integration_id.into(),
             api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
             settings: Some(json(&r, "settings")).filter(|v| !v.is_null()),
@@ -476,7 +476,7 @@ fn build_plan(
             continue;
         }
         plan.identities.push(IdentityMap {
-            user_id,
+            user_id: user_id.into(),
             github_username: opt_text(&r, "github_username"),
             gitlab_username: opt_text(&r, "gitlab_username"),
             jira_account_id: opt_text(&r, "jira_account_id"),
@@ -497,7 +497,7 @@ fn build_plan(
             .collect();
         plan.keys.push(ApiKey {
             id,
-            user_id,
+            user_id: user_id.into(),
             name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
             key_digest: format!("legacy:{}:{id}", prefix.get(..12).unwrap_or(&prefix)),
             key_prefix: prefix,
@@ -516,7 +516,7 @@ fn build_plan(
         let q = json(&r, "query_params");
         plan.audit.push(AuditEntry {
             id,
-            user_id: int(&r, "user_id"),
+            user_id: int(&r, "user_id").map(Into::into),
             api_key_id: int(&r, "api_key_id"),
             method: text(&r, "method").unwrap_or_default(),
             path: text(&r, "path").unwrap_or_default(),
@@ -557,7 +557,9 @@ fn build_plan(
                 content: content.trim().to_string(),
                 created_at: created(&r),
                 updated_at: updated(&r),
-                updated_by: int(&r, "updated_by_user_id").filter(|u| user_ids.contains(u)),
+                updated_by: int(&r, "updated_by_user_id")
+                    .filter(|u| user_ids.contains(u))
+                    .map(Into::into),
             })
         });
     for (table, what) in [
@@ -742,7 +744,7 @@ impl Backups {
         // are empty, so each write finds no earlier row and the result is a plain copy.
         for u in &plan.users {
             w.put_user(u)?;
-            bump("users", u.id);
+            bump("users", u.id.get());
         }
         for t in &plan.tenants {
             w.put_tenant(t)?;

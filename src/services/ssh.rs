@@ -9,7 +9,7 @@ use crate::domain::rules::validate_name;
 use crate::domain::ssh::{
     HostCheck, HostKeyState, check_host, host_label, key_body, sh_quote, ssh_target,
 };
-use crate::domain::{Id, KnownHost, Project, SshKey};
+use crate::domain::{Id, KnownHost, Project, SshKey, UserId};
 use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::tenancy::TenancyReads;
@@ -352,7 +352,7 @@ impl Git {
         port: u16,
         key: &PublicKey,
         source: &str,
-        by: Option<Id>,
+        by: Option<UserId>,
     ) -> AppResult<KnownHost> {
         let line = key_line(key);
         let w = self.store.write()?;

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::domain::SessionId;
 use crate::domain::TenantId;
+use crate::domain::UserId;
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
 };
@@ -87,7 +88,7 @@ macro_rules! op_reads {
             }
 
             /// One user's agent sessions, oldest first.
-            pub fn ai_sessions_of_user(&self, user: Id) -> AppResult<Vec<AiSession>> {
+            pub fn ai_sessions_of_user(&self, user: UserId) -> AppResult<Vec<AiSession>> {
                 let ids = self.ids(AI_SESSIONS_BY_USER, user)?;
                 self.rows(AI_SESSIONS, ids)
             }
@@ -316,7 +317,7 @@ mod tests {
         (dir, s)
     }
 
-    fn key(id: Id, user: Id, tenant: Option<Id>) -> SshKey {
+    fn key(id: Id, user: UserId, tenant: Option<Id>) -> SshKey {
         let now = crate::domain::model::now();
         SshKey {
             id,
@@ -335,8 +336,8 @@ mod tests {
     fn ssh_key_indexes_follow_every_write() {
         let (_d, s) = store();
         let w = s.write().unwrap();
-        w.put_ssh_key(&key(1, 7, Some(3))).unwrap();
-        w.put_ssh_key(&key(2, 7, None)).unwrap();
+        w.put_ssh_key(&key(1, UserId(7), Some(3))).unwrap();
+        w.put_ssh_key(&key(2, UserId(7), None)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![1, 2]);
@@ -345,7 +346,7 @@ mod tests {
 
         // Moving a key to another user and tenant moves its index entries.
         let w = s.write().unwrap();
-        w.put_ssh_key(&key(1, 8, Some(4))).unwrap();
+        w.put_ssh_key(&key(1, UserId(8), Some(4))).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![2]);
@@ -370,7 +371,7 @@ mod tests {
         let (_d, s) = store();
         let now = crate::domain::model::now();
         let w = s.write().unwrap();
-        w.put_ssh_key(&key(1, 7, Some(3))).unwrap();
+        w.put_ssh_key(&key(1, UserId(7), Some(3))).unwrap();
         let p: Project = serde_json::from_value(serde_json::json!({
             "id": 5, "tenant_id": 3, "owner_id": 7, "name": "p", "repo_url": "",
             "default_branch": "main", "local_path": "", "ssh_key_id": 1,
@@ -405,7 +406,7 @@ mod tests {
         assert_eq!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap(), vec![1]);
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(r.ai_sessions_of_user(8).unwrap().len(), 1);
+        assert_eq!(r.ai_sessions_of_user(UserId(8)).unwrap().len(), 1);
         assert_eq!(r.ai_sessions().unwrap().len(), 1);
         drop(r);
 
