@@ -27,7 +27,7 @@ impl From<CredentialView> for CredentialObj {
     fn from(v: CredentialView) -> Self {
         let c = v.credential;
         CredentialObj {
-            id: c.id,
+            id: c.id.get(),
             integration_id: c.integration_id.get(),
             integration_name: v.integration_name,
             integration_provider: v.provider,
@@ -133,19 +133,21 @@ impl CredentialsApi {
         Ok(if created {
             CreatedOrOk::Created(Json(CredentialSaved {
                 message: "Credential created successfully".into(),
-                credential_id: c.id,
+                credential_id: c.id.get(),
             }))
         } else {
             CreatedOrOk::Ok(Json(CredentialSaved {
                 message: "Credential updated successfully".into(),
-                credential_id: c.id,
+                credential_id: c.id.get(),
             }))
         })
     }
 
     #[oai(path = "/auth/integration-credentials/:id", method = "delete")]
     async fn delete_credential(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.trackers.delete_credential(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| {
+            app.trackers.delete_credential(auth.identity(), id.0.into())
+        })?;
         Ok(NoContent::NoContent)
     }
 

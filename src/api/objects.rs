@@ -58,7 +58,7 @@ impl From<MyMembership> for MembershipObj {
     fn from(v: MyMembership) -> Self {
         let m = v.membership;
         MembershipObj {
-            id: m.id,
+            id: m.id.get(),
             user_id: m.user_id.get(),
             kind: if m.tenant_id.is_some() {
                 "tenant"
@@ -153,7 +153,7 @@ impl From<&Identity> for MeEnvelope {
                     AuthMethod::Session => "session".into(),
                     AuthMethod::System => "system".into(),
                 },
-                api_key_id: id.key.as_ref().map(|k| k.id),
+                api_key_id: id.key.as_ref().map(|k| k.id.get()),
                 api_key_name: id.key.as_ref().map(|k| k.name.clone()),
                 scopes: id.scopes.iter().map(|s| s.as_str().to_string()).collect(),
                 project_id: id.project_limit().map(u64::from),
@@ -183,7 +183,7 @@ pub struct ApiKeyObj {
 impl ApiKeyObj {
     pub fn new(k: ApiKey, raw: Option<String>) -> ApiKeyObj {
         ApiKeyObj {
-            id: k.id,
+            id: k.id.get(),
             name: k.name,
             key_prefix: k.key_prefix,
             scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
@@ -264,7 +264,7 @@ impl From<ProjectView> for ProjectObj {
             tenant_color: v.tenant_color,
             owner_id: p.owner_id.get(),
             owner_name: v.owner_name,
-            ssh_key_id: p.ssh_key_id,
+            ssh_key_id: p.ssh_key_id.map(u64::from),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -451,7 +451,7 @@ impl From<AuditEntry> for AuditObj {
             action,
             id: e.id,
             user_id: e.user_id.map(u64::from),
-            api_key_id: e.api_key_id,
+            api_key_id: e.api_key_id.map(u64::from),
             method: e.method,
             path: e.path,
             query: e.query,

@@ -119,7 +119,7 @@ impl AuthApi {
                 b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
             app.accounts.update_key(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 opt(b.name).as_deref(),
                 scopes.as_deref(),
                 b.is_active,
@@ -134,7 +134,7 @@ impl AuthApi {
     /// Revoke (delete) one of the caller's keys.
     #[oai(path = "/auth/keys/:id", method = "delete")]
     async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.accounts.revoke_key(auth.identity(), id.0))?;
+        run_blocking(|| app.accounts.revoke_key(auth.identity(), id.0.into()))?;
         Ok(Deleted::NoContent)
     }
 }

@@ -85,6 +85,14 @@ id_type! {
     SessionId;
     /// A user (`users`).
     UserId;
+    /// An API key (`api_keys`).
+    ApiKeyId;
+    /// An SSH key (`ssh_keys`).
+    SshKeyId;
+    /// A tenant or project membership (`memberships`).
+    MembershipId;
+    /// A user's personal tracker credential (`user_credentials`).
+    CredentialId;
 }
 
 #[cfg(test)]

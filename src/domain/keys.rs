@@ -93,7 +93,7 @@ pub fn key_unusable(key: &ApiKey, now: Timestamp) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::UserId;
+    use crate::domain::{ApiKeyId, UserId};
     use chrono::Duration;
 
     #[test]
@@ -141,7 +141,7 @@ mod tests {
     fn expiry_and_revocation() {
         let now = crate::domain::model::now();
         let mut k = ApiKey {
-            id: 1,
+            id: ApiKeyId(1),
             user_id: UserId(1),
             name: "k".into(),
             key_digest: String::new(),

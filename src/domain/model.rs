@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::*;
 
-/// The bare id of the entities without a type of their own yet (API keys, memberships, SSH
-/// keys, runs, …); users, tenants, projects, integrations, links, issues and agent sessions
-/// have theirs in `ids` (`UserId`, `TenantId`, `ProjectId`, …).
+/// The bare id of the entities without a type of their own yet (Ansible runs and schedules,
+/// sync runs, backups, known hosts, pins, audit entries); users, API keys, SSH keys,
+/// memberships, credentials, tenants, projects, integrations, links, issues and agent sessions
+/// have theirs in `ids` (`UserId`, `ApiKeyId`, `TenantId`, …).
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
@@ -61,7 +62,7 @@ pub struct Project {
     pub tenant_id: TenantId,
     pub owner_id: UserId,
     #[serde(default)]
-    pub ssh_key_id: Option<Id>,
+    pub ssh_key_id: Option<SshKeyId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -97,7 +98,7 @@ impl Scope {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiKey {
-    pub id: Id,
+    pub id: ApiKeyId,
     pub user_id: UserId,
     pub name: String,
     /// Hex SHA-256 of the full key. The key itself is never stored.
@@ -125,7 +126,7 @@ pub struct ApiKey {
 /// `tenant_id` and `project_id` is set; one row per (user, tenant) and per (user, project).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Membership {
-    pub id: Id,
+    pub id: MembershipId,
     pub user_id: UserId,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
@@ -150,7 +151,7 @@ pub struct AuditEntry {
     #[serde(default)]
     pub user_id: Option<UserId>,
     #[serde(default)]
-    pub api_key_id: Option<Id>,
+    pub api_key_id: Option<ApiKeyId>,
     pub method: String,
     pub path: String,
     #[serde(default)]
@@ -312,7 +313,7 @@ pub struct PinnedIssue {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserCredential {
-    pub id: Id,
+    pub id: CredentialId,
     pub user_id: UserId,
     pub integration_id: IntegrationId,
     pub api_token_enc: String,
@@ -335,7 +336,7 @@ pub struct IdentityMap {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SshKey {
-    pub id: Id,
+    pub id: SshKeyId,
     pub name: String,
     pub public_key: String,
     pub fingerprint: String,
@@ -370,7 +371,7 @@ pub struct AiSession {
     pub is_active: bool,
     /// The API key made for this session's agent (revoked when the session stops).
     #[serde(default)]
-    pub api_key_id: Option<Id>,
+    pub api_key_id: Option<ApiKeyId>,
     /// The tmux socket of the session's user.
     #[serde(default)]
     pub tmux_socket: Option<String>,

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::domain::keys::{self, check_requested_scopes, key_unusable};
 use crate::domain::rules::{normalize_email, validate_name, validate_password};
-use crate::domain::{ApiKey, Id, Scope, User, UserId, WebSession};
+use crate::domain::{ApiKey, ApiKeyId, Scope, User, UserId, WebSession};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::store::Store;
@@ -497,7 +497,10 @@ impl Accounts {
             key.legacy_bcrypt = None;
             w.put_api_key(&key)?; // moves the digest index entry
             w.commit()?;
-            tracing::info!(key = key.id, "imported API key verified and re-indexed");
+            tracing::info!(
+                key = key.id.get(),
+                "imported API key verified and re-indexed"
+            );
             return self.authenticate_key(raw);
         }
         Err(invalid())
@@ -597,7 +600,7 @@ impl Accounts {
         Ok(keys)
     }
 
-    fn own_key(w: &crate::store::WriteTxn, caller: &Identity, id: Id) -> AppResult<ApiKey> {
+    fn own_key(w: &crate::store::WriteTxn, caller: &Identity, id: ApiKeyId) -> AppResult<ApiKey> {
         w.get_api_key(id)?
             .filter(|k| k.user_id == caller.id())
             .ok_or_else(|| AppError::NotFound("API key not found".into()))
@@ -606,7 +609,7 @@ impl Accounts {
     pub fn update_key(
         &self,
         caller: &Identity,
-        id: Id,
+        id: ApiKeyId,
         name: Option<&str>,
         scopes: Option<&[String]>,
         is_active: Option<bool>,
@@ -644,14 +647,14 @@ impl Accounts {
     }
 
     /// Remove a key the server made itself (a session's agent key).
-    pub(crate) fn revoke_key_internal(&self, id: Id) -> AppResult<()> {
+    pub(crate) fn revoke_key_internal(&self, id: ApiKeyId) -> AppResult<()> {
         let w = self.store.write()?;
         w.delete_api_key(id)?;
         w.commit()?;
         Ok(())
     }
 
-    pub fn revoke_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn revoke_key(&self, caller: &Identity, id: ApiKeyId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let w = self.store.write()?;

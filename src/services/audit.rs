@@ -173,7 +173,9 @@ fn view_row(r: &ReadTxn, entry: AuditEntry) -> AppResult<AuditRow> {
     };
     let key = match entry.api_key_id {
         None => None,
-        Some(id) => Some(label(r, "key", id)?.unwrap_or_else(|| format!("deleted key #{id}"))),
+        Some(id) => {
+            Some(label(r, "key", id.get())?.unwrap_or_else(|| format!("deleted key #{id}")))
+        }
     };
     let mut targets = Vec::new();
     let mut seen: Vec<(&str, Id)> = Vec::new();

@@ -278,7 +278,7 @@ fn build_plan(
                     ));
                 }
                 plan.ssh_keys.push(SshKey {
-                    id,
+                    id: id.into(),
                     name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
                     public_key: line,
                     fingerprint: fp,
@@ -295,7 +295,8 @@ fn build_plan(
             }
         }
     }
-    let key_ids: std::collections::HashSet<u64> = plan.ssh_keys.iter().map(|k| k.id).collect();
+    let key_ids: std::collections::HashSet<u64> =
+        plan.ssh_keys.iter().map(|k| k.id.get()).collect();
     for r in read_table(db, "projects")? {
         let (Some(id), Some(name), Some(tenant_id)) =
             (int(&r, "id"), opt_text(&r, "name"), int(&r, "tenant_id"))
@@ -311,7 +312,9 @@ fn build_plan(
             description: opt_text(&r, "description"),
             tenant_id: tenant_id.into(),
             owner_id: int(&r, "owner_id").unwrap_or(0).into(),
-            ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
+            ssh_key_id: int(&r, "ssh_key_id")
+                .filter(|k| key_ids.contains(k))
+                .map(Into::into),
             created_at: created(&r),
             updated_at: updated(&r),
         });
@@ -456,7 +459,7 @@ fn build_plan(
             continue;
         };
         plan.credentials.push(UserCredential {
-            id,
+            id: id.into(),
             user_id: user_id.into(),
             integration_id: integration_id.into(),
             api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
@@ -496,7 +499,7 @@ fn build_plan(
             .filter_map(|s| s.as_str().and_then(Scope::parse))
             .collect();
         plan.keys.push(ApiKey {
-            id,
+            id: id.into(),
             user_id: user_id.into(),
             name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
             key_digest: format!("legacy:{}:{id}", prefix.get(..12).unwrap_or(&prefix)),
@@ -517,7 +520,7 @@ fn build_plan(
         plan.audit.push(AuditEntry {
             id,
             user_id: int(&r, "user_id").map(Into::into),
-            api_key_id: int(&r, "api_key_id"),
+            api_key_id: int(&r, "api_key_id").map(Into::into),
             method: text(&r, "method").unwrap_or_default(),
             path: text(&r, "path").unwrap_or_default(),
             query: q.as_object().map(|o| {
@@ -752,7 +755,7 @@ impl Backups {
         }
         for k in &plan.ssh_keys {
             w.put_ssh_key(k)?;
-            bump("ssh_keys", k.id);
+            bump("ssh_keys", k.id.get());
         }
         for p in &plan.projects {
             w.put_project(p)?;
@@ -777,14 +780,14 @@ impl Backups {
         }
         for c in &plan.credentials {
             w.put_credential(c)?;
-            bump("user_credentials", c.id);
+            bump("user_credentials", c.id.get());
         }
         for m in &plan.identities {
             w.put_identity_map(m)?;
         }
         for k in &plan.keys {
             w.put_api_key(k)?;
-            bump("api_keys", k.id);
+            bump("api_keys", k.id.get());
         }
         for a in &plan.audit {
             w.insert_audit(a)?;

@@ -11,10 +11,10 @@ use crate::domain::issues::{
     Effective, Layer, cron_expression, effective_credentials, ensure_base_url, validate_provider,
 };
 use crate::domain::rules::validate_name;
+use crate::domain::{CredentialId, IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
-use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sync::SyncLocks;
@@ -701,7 +701,7 @@ impl Trackers {
         Ok((cred, created))
     }
 
-    pub fn delete_credential(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_credential(&self, caller: &Identity, id: CredentialId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let w = self.store.write()?;

@@ -14,7 +14,7 @@ use super::{
     get_row_w, index_del, index_set, meta_del, meta_get, meta_set, multi_add, multi_del,
     multi_ids_w, next_id, put_row,
 };
-use crate::domain::{ApiKey, Id, PinnedIssue, User, UserId, WebSession};
+use crate::domain::{ApiKey, ApiKeyId, Id, PinnedIssue, User, UserId, WebSession};
 use crate::error::AppResult;
 use redb::{
     ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
@@ -149,13 +149,13 @@ pub trait AccountReads: Lookup {
         Ok(self.users()?.iter().filter(|u| u.is_admin).count())
     }
 
-    fn get_api_key(&self, id: Id) -> AppResult<Option<ApiKey>> {
+    fn get_api_key(&self, id: ApiKeyId) -> AppResult<Option<ApiKey>> {
         self.row(API_KEYS, id)
     }
 
     /// The key stored under a SHA-256 digest (or a `legacy:` prefix entry).
-    fn api_key_id_by_digest(&self, digest: &str) -> AppResult<Option<Id>> {
-        self.key_id(API_KEYS_BY_DIGEST, digest)
+    fn api_key_id_by_digest(&self, digest: &str) -> AppResult<Option<ApiKeyId>> {
+        Ok(self.key_id(API_KEYS_BY_DIGEST, digest)?.map(ApiKeyId))
     }
 
     /// A user's keys, in id order.
@@ -211,7 +211,7 @@ impl ReadTxn {
 
     /// Ids of the keys imported from the Python aiops whose digest entry starts with `prefix`
     /// (`legacy:<first 12 characters>:`).
-    pub fn legacy_api_key_ids(&self, prefix: &str) -> AppResult<Vec<Id>> {
+    pub fn legacy_api_key_ids(&self, prefix: &str) -> AppResult<Vec<ApiKeyId>> {
         let t = self.open_table(API_KEYS_BY_DIGEST)?;
         let mut ids = Vec::new();
         for item in t.range(prefix..)? {
@@ -219,7 +219,7 @@ impl ReadTxn {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            ids.push(v.value());
+            ids.push(ApiKeyId(v.value()));
         }
         Ok(ids)
     }
@@ -232,8 +232,8 @@ impl WriteTxn {
     }
 
     /// A new API key id.
-    pub fn new_api_key_id(&self) -> AppResult<Id> {
-        next_id(self, "api_keys")
+    pub fn new_api_key_id(&self) -> AppResult<ApiKeyId> {
+        next_id(self, "api_keys").map(ApiKeyId)
     }
 
     /// Record the digest of a new one-time setup token (replacing any earlier one).
@@ -313,7 +313,7 @@ impl WriteTxn {
     }
 
     /// Remove an API key with its index entries (nothing when it is gone already).
-    pub fn delete_api_key(&self, id: Id) -> AppResult<()> {
+    pub fn delete_api_key(&self, id: ApiKeyId) -> AppResult<()> {
         if let Some(k) = get_row_w::<ApiKey>(self, API_KEYS, id)? {
             index_del(self, API_KEYS_BY_DIGEST, &k.key_digest)?;
             multi_del(self, API_KEYS_BY_USER, k.user_id, id)?;
@@ -394,7 +394,7 @@ mod tests {
     fn key(id: Id, user_id: UserId, digest: &str) -> ApiKey {
         let now = crate::domain::model::now();
         ApiKey {
-            id,
+            id: id.into(),
             user_id,
             name: "k".into(),
             key_digest: digest.into(),
@@ -451,7 +451,7 @@ mod tests {
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.api_key_id_by_digest("d1").unwrap(), None);
-        assert_eq!(r.api_key_id_by_digest("d2").unwrap(), Some(1));
+        assert_eq!(r.api_key_id_by_digest("d2").unwrap(), Some(ApiKeyId(1)));
         assert_eq!(r.api_keys_of_user(UserId(1)).unwrap().len(), 1);
         drop(r);
 
@@ -465,12 +465,12 @@ mod tests {
         assert_eq!(r.api_key_count_of_user(UserId(1)).unwrap(), 0);
         assert!(r.get_web_session("s1").unwrap().is_none());
         // The other user keeps theirs.
-        assert_eq!(r.api_key_id_by_digest("d3").unwrap(), Some(2));
+        assert_eq!(r.api_key_id_by_digest("d3").unwrap(), Some(ApiKeyId(2)));
         assert!(r.get_web_session("s2").unwrap().is_some());
         drop(r);
 
         let w = s.write().unwrap();
-        w.delete_api_key(2).unwrap();
+        w.delete_api_key(ApiKeyId(2)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.api_key_id_by_digest("d3").unwrap(), None);

@@ -11,10 +11,10 @@ use super::tables::*;
 use super::{
     WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, next_id, put_row,
 };
+use crate::domain::{CredentialId, IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
-use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::error::AppResult;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -91,7 +91,7 @@ pub trait IntegrationReads: Lookup {
         self.id_count(ISSUES_BY_PROJECT_INTEGRATION, link_id)
     }
 
-    fn get_credential(&self, id: Id) -> AppResult<Option<UserCredential>> {
+    fn get_credential(&self, id: CredentialId) -> AppResult<Option<UserCredential>> {
         self.row(USER_CREDENTIALS, id)
     }
 
@@ -143,8 +143,8 @@ impl WriteTxn {
     }
 
     /// A new personal credential id.
-    pub fn new_credential_id(&self) -> AppResult<Id> {
-        next_id(self, "user_credentials")
+    pub fn new_credential_id(&self) -> AppResult<CredentialId> {
+        next_id(self, "user_credentials").map(CredentialId)
     }
 
     /// A new id for the global agent instructions (its own sequence, `agent_contexts`).
@@ -375,7 +375,7 @@ mod tests {
     fn credential(id: Id, user_id: UserId, integration_id: IntegrationId) -> UserCredential {
         let now = crate::domain::model::now();
         UserCredential {
-            id,
+            id: id.into(),
             user_id,
             integration_id,
             api_token_enc: String::new(),
@@ -444,7 +444,7 @@ mod tests {
             .credentials_of_user(UserId(5))
             .unwrap()
             .into_iter()
-            .map(|c| c.id)
+            .map(|c| c.id.get())
             .collect();
         assert_eq!(creds, vec![2]);
     }

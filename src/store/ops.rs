@@ -8,6 +8,7 @@ use super::{
     ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
 };
 use crate::domain::SessionId;
+use crate::domain::SshKeyId;
 use crate::domain::TenantId;
 use crate::domain::UserId;
 use crate::domain::{
@@ -58,7 +59,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, ANSIBLE_SCHEDULES))
             }
 
-            pub fn ssh_key(&self, id: Id) -> AppResult<Option<SshKey>> {
+            pub fn ssh_key(&self, id: SshKeyId) -> AppResult<Option<SshKey>> {
                 self.row(SSH_KEYS, id)
             }
 
@@ -153,8 +154,8 @@ impl WriteTxn {
         next_id(self, "ansible_schedules")
     }
 
-    pub fn new_ssh_key_id(&self) -> AppResult<Id> {
-        next_id(self, "ssh_keys")
+    pub fn new_ssh_key_id(&self) -> AppResult<SshKeyId> {
+        next_id(self, "ssh_keys").map(SshKeyId)
     }
 
     pub fn new_known_host_id(&self) -> AppResult<Id> {
@@ -221,7 +222,7 @@ impl WriteTxn {
 
     /// Remove a key with its index entries; projects that used it fall back to their
     /// tenant's keys (`ssh_key_id` cleared). None when there was no such key.
-    pub fn delete_ssh_key(&self, id: Id) -> AppResult<Option<SshKey>> {
+    pub fn delete_ssh_key(&self, id: SshKeyId) -> AppResult<Option<SshKey>> {
         let Some(key) = self.ssh_key(id)? else {
             return Ok(None);
         };
@@ -245,7 +246,7 @@ impl WriteTxn {
         if let Some(t) = key.tenant_id {
             multi_del(self, SSH_KEYS_BY_TENANT, t, id)?;
         }
-        self.open_table(SSH_KEYS)?.remove(id)?;
+        self.open_table(SSH_KEYS)?.remove(id.get())?;
         Ok(Some(key))
     }
 
@@ -320,7 +321,7 @@ mod tests {
     fn key(id: Id, user: UserId, tenant: Option<Id>) -> SshKey {
         let now = crate::domain::model::now();
         SshKey {
-            id,
+            id: id.into(),
             name: format!("k{id}"),
             public_key: String::new(),
             fingerprint: format!("SHA256:{id}"),
@@ -352,13 +353,19 @@ mod tests {
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![2]);
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap(), vec![1]);
         assert!(r.ssh_keys_of_tenant(TenantId(3)).unwrap().is_empty());
-        assert_eq!(r.ssh_keys_of_tenant(TenantId(4)).unwrap()[0].id, 1);
+        assert_eq!(
+            r.ssh_keys_of_tenant(TenantId(4)).unwrap()[0].id,
+            SshKeyId(1)
+        );
         drop(r);
 
         // Deleting removes the row and every index entry; a second delete finds nothing.
         let w = s.write().unwrap();
-        assert_eq!(w.delete_ssh_key(1).unwrap().map(|k| k.id), Some(1));
-        assert!(w.delete_ssh_key(1).unwrap().is_none());
+        assert_eq!(
+            w.delete_ssh_key(SshKeyId(1)).unwrap().map(|k| k.id),
+            Some(SshKeyId(1))
+        );
+        assert!(w.delete_ssh_key(SshKeyId(1)).unwrap().is_none());
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap().is_empty());
@@ -379,7 +386,7 @@ mod tests {
         }))
         .unwrap();
         put_row(&w, PROJECTS, p.id, &p).unwrap();
-        w.delete_ssh_key(1).unwrap();
+        w.delete_ssh_key(SshKeyId(1)).unwrap();
         let p: Project = w.row(PROJECTS, 5u64).unwrap().unwrap();
         assert_eq!(p.ssh_key_id, None);
     }

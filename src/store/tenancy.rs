@@ -12,9 +12,9 @@ use super::{
     WriteTxn, delete_row, get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w,
     next_id, put_row, typed,
 };
-use crate::domain::{
-    Id, Membership, Project, ProjectId, SessionId, SshKey, Tenant, TenantId, UserId,
-};
+use crate::domain::MembershipId;
+use crate::domain::SshKeyId;
+use crate::domain::{Membership, Project, ProjectId, SessionId, SshKey, Tenant, TenantId, UserId};
 use crate::error::AppResult;
 
 /// Reads of tenants, projects and memberships (in a read or a write transaction).
@@ -95,7 +95,7 @@ pub trait TenancyReads: Lookup {
 
     /// Which tenant an SSH key is for: None when there is no such key, `Some(None)` for a key
     /// of all tenants (a project's key is never another tenant's).
-    fn ssh_key_tenant(&self, key_id: Id) -> AppResult<Option<Option<TenantId>>> {
+    fn ssh_key_tenant(&self, key_id: SshKeyId) -> AppResult<Option<Option<TenantId>>> {
         Ok(self.row::<SshKey>(SSH_KEYS, key_id)?.map(|k| k.tenant_id))
     }
 }
@@ -114,8 +114,8 @@ impl WriteTxn {
     }
 
     /// A new membership id.
-    pub fn new_membership_id(&self) -> AppResult<Id> {
-        next_id(self, "memberships")
+    pub fn new_membership_id(&self) -> AppResult<MembershipId> {
+        next_id(self, "memberships").map(MembershipId)
     }
 
     /// Save a tenant with its name index (a rename moves the entry). Callers check that the
@@ -148,7 +148,7 @@ impl WriteTxn {
         self.open_multimap_table(INTEGRATIONS_BY_TENANT)?
             .remove_all(id.get())?;
         for kid in multi_ids_w(self, SSH_KEYS_BY_TENANT, id)? {
-            self.delete_ssh_key(kid)?;
+            self.delete_ssh_key(kid.into())?;
         }
         self.open_multimap_table(SSH_KEYS_BY_TENANT)?
             .remove_all(id.get())?;
@@ -238,7 +238,7 @@ impl WriteTxn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Role;
+    use crate::domain::{Id, Role};
     use crate::store::{Reader, Store};
 
     fn tenant(id: Id, name: &str) -> Tenant {
@@ -271,7 +271,7 @@ mod tests {
     }
 
     fn membership(
-        id: Id,
+        id: MembershipId,
         user_id: UserId,
         tenant_id: Option<TenantId>,
         project_id: Option<ProjectId>,
@@ -342,8 +342,13 @@ mod tests {
         w.commit().unwrap();
 
         let w = s.write().unwrap();
-        w.put_membership(&membership(1, UserId(10), None, Some(ProjectId(1))))
-            .unwrap();
+        w.put_membership(&membership(
+            MembershipId(1),
+            UserId(10),
+            None,
+            Some(ProjectId(1)),
+        ))
+        .unwrap();
         w.put_setting("agents.project_context.1", &"x").unwrap();
         w.delete_project(&p).unwrap();
         w.commit().unwrap();
@@ -408,15 +413,30 @@ mod tests {
         w.put_tenant(&tenant(2, "b")).unwrap();
         w.put_project(&project(1, TenantId(1), UserId(10))).unwrap();
         w.put_project(&project(2, TenantId(2), UserId(10))).unwrap();
-        w.put_membership(&membership(1, UserId(10), Some(TenantId(1)), None))
-            .unwrap();
-        w.put_membership(&membership(2, UserId(10), None, Some(ProjectId(1))))
-            .unwrap();
-        w.put_membership(&membership(3, UserId(10), Some(TenantId(2)), None))
-            .unwrap();
+        w.put_membership(&membership(
+            MembershipId(1),
+            UserId(10),
+            Some(TenantId(1)),
+            None,
+        ))
+        .unwrap();
+        w.put_membership(&membership(
+            MembershipId(2),
+            UserId(10),
+            None,
+            Some(ProjectId(1)),
+        ))
+        .unwrap();
+        w.put_membership(&membership(
+            MembershipId(3),
+            UserId(10),
+            Some(TenantId(2)),
+            None,
+        ))
+        .unwrap();
         let now = crate::domain::model::now();
         let key = |id: Id, tenant_id: Option<TenantId>| SshKey {
-            id,
+            id: id.into(),
             name: format!("k{id}"),
             public_key: String::new(),
             fingerprint: format!("SHA256:{id}"),
@@ -442,13 +462,13 @@ mod tests {
             .memberships_of_user(UserId(10))
             .unwrap()
             .into_iter()
-            .map(|m| m.id)
+            .map(|m| m.id.get())
             .collect();
         assert_eq!(left, vec![3]);
         // The tenant's SSH key went with its index entries (through `delete_ssh_key`); the key
         // for all tenants stays.
-        let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
-        assert_eq!(keys, vec![2]);
+        let keys: Vec<SshKeyId> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(keys, vec![SshKeyId(2)]);
         assert_eq!(r.ids(SSH_KEYS_BY_USER, 10u64).unwrap(), vec![2]);
         assert!(r.ssh_keys_of_tenant(TenantId(1)).unwrap().is_empty());
     }
