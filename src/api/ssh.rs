@@ -130,7 +130,7 @@ pub struct KnownHostObj {
 impl From<KnownHost> for KnownHostObj {
     fn from(k: KnownHost) -> Self {
         KnownHostObj {
-            id: k.id,
+            id: k.id.get(),
             host: k.host,
             port: k.port,
             key: k.key,
@@ -324,7 +324,7 @@ impl SshApi {
     /// Forget a host key (the next connection learns or must pin the new one).
     #[oai(path = "/admin/known-hosts/:id", method = "delete")]
     async fn delete_known_host(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        run_blocking(|| app.git.delete_known_host(auth.identity(), id.0))?;
+        run_blocking(|| app.git.delete_known_host(auth.identity(), id.0.into()))?;
         Ok(NoContent::NoContent)
     }
 

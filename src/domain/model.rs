@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::*;
 
-/// The bare id of the entities without a type of their own yet (Ansible runs and schedules,
-/// sync runs, backups, known hosts, pins, audit entries); users, API keys, SSH keys,
-/// memberships, credentials, tenants, projects, integrations, links, issues and agent sessions
-/// have theirs in `ids` (`UserId`, `ApiKeyId`, `TenantId`, …).
+/// The bare number under every typed id: the store's key type (tables are keyed by `u64`), and
+/// the id of the few rows without a type of their own: pins, audit entries (whose `refs` name
+/// rows of any kind) and the global context row. Every other entity has its type in `ids`
+/// (`UserId`, `TenantId`, `ProjectId`, `RunId`, …).
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
@@ -286,7 +286,7 @@ pub struct ExternalIssue {
 /// A trusted SSH host key (global: hosts are the same whoever connects).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KnownHost {
-    pub id: Id,
+    pub id: KnownHostId,
     /// Lower-cased host name or address as written in the remote URL.
     pub host: String,
     pub port: u16,
@@ -391,7 +391,7 @@ pub struct AiSession {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Backup {
-    pub id: Id,
+    pub id: BackupId,
     pub filename: String,
     pub filepath: String,
     pub size_bytes: u64,
@@ -413,7 +413,7 @@ pub struct Backup {
 /// One sync of one project link (manual or scheduled).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SyncRun {
-    pub id: Id,
+    pub id: SyncRunId,
     pub project_integration_id: LinkId,
     pub integration_id: IntegrationId,
     pub project_id: ProjectId,
@@ -441,7 +441,7 @@ pub struct SyncRun {
 /// One `ansible-playbook` run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnsibleRun {
-    pub id: Id,
+    pub id: RunId,
     pub user_id: UserId,
     #[serde(default)]
     pub project_id: Option<ProjectId>,
@@ -462,7 +462,7 @@ pub struct AnsibleRun {
     #[serde(default)]
     pub output: String,
     #[serde(default)]
-    pub schedule_id: Option<Id>,
+    pub schedule_id: Option<ScheduleId>,
     pub created_at: Timestamp,
     #[serde(default)]
     pub started_at: Option<Timestamp>,
@@ -473,7 +473,7 @@ pub struct AnsibleRun {
 /// A playbook run on a cron expression.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnsibleSchedule {
-    pub id: Id,
+    pub id: ScheduleId,
     pub cron: String,
     pub playbook: String,
     #[serde(default)]
@@ -489,7 +489,7 @@ pub struct AnsibleSchedule {
     /// Runs as this user.
     pub created_by: UserId,
     #[serde(default)]
-    pub last_run_id: Option<Id>,
+    pub last_run_id: Option<RunId>,
     pub created_at: Timestamp,
 }
 

@@ -9,7 +9,7 @@ use crate::domain::rules::validate_name;
 use crate::domain::ssh::{
     HostCheck, HostKeyState, check_host, host_label, key_body, sh_quote, ssh_target,
 };
-use crate::domain::{Id, KnownHost, Project, SshKey, SshKeyId, UserId};
+use crate::domain::{KnownHost, KnownHostId, Project, SshKey, SshKeyId, UserId};
 use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::tenancy::TenancyReads;
@@ -379,7 +379,7 @@ impl Git {
         Ok(kh)
     }
 
-    pub fn delete_known_host(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_known_host(&self, caller: &Identity, id: KnownHostId) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
         if !w.delete_known_host(id)? {

@@ -7,8 +7,13 @@ use super::tables::*;
 use super::{
     ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
 };
+use crate::domain::BackupId;
+use crate::domain::KnownHostId;
+use crate::domain::RunId;
+use crate::domain::ScheduleId;
 use crate::domain::SessionId;
 use crate::domain::SshKeyId;
+use crate::domain::SyncRunId;
 use crate::domain::TenantId;
 use crate::domain::UserId;
 use crate::domain::{
@@ -41,7 +46,7 @@ macro_rules! every_row {
 macro_rules! op_reads {
     ($t:ty) => {
         impl $t {
-            pub fn ansible_run(&self, id: Id) -> AppResult<Option<AnsibleRun>> {
+            pub fn ansible_run(&self, id: RunId) -> AppResult<Option<AnsibleRun>> {
                 self.row(ANSIBLE_RUNS, id)
             }
 
@@ -50,7 +55,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, ANSIBLE_RUNS))
             }
 
-            pub fn ansible_schedule(&self, id: Id) -> AppResult<Option<AnsibleSchedule>> {
+            pub fn ansible_schedule(&self, id: ScheduleId) -> AppResult<Option<AnsibleSchedule>> {
                 self.row(ANSIBLE_SCHEDULES, id)
             }
 
@@ -94,7 +99,7 @@ macro_rules! op_reads {
                 self.rows(AI_SESSIONS, ids)
             }
 
-            pub fn sync_run(&self, id: Id) -> AppResult<Option<SyncRun>> {
+            pub fn sync_run(&self, id: SyncRunId) -> AppResult<Option<SyncRun>> {
                 self.row(SYNC_RUNS, id)
             }
 
@@ -103,7 +108,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, SYNC_RUNS))
             }
 
-            pub fn backup(&self, id: Id) -> AppResult<Option<Backup>> {
+            pub fn backup(&self, id: BackupId) -> AppResult<Option<Backup>> {
                 self.row(BACKUPS, id)
             }
 
@@ -120,9 +125,9 @@ op_reads!(WriteTxn);
 
 impl ReadTxn {
     /// A run's stored output: its chunks, in order.
-    pub fn ansible_output(&self, run: Id) -> AppResult<String> {
+    pub fn ansible_output(&self, run: RunId) -> AppResult<String> {
         let t = self.open_table(ANSIBLE_OUTPUT)?;
-        let (from, to) = (output_key(run, 0), output_key(run + 1, 0));
+        let (from, to) = (output_key(run.get(), 0), output_key(run.get() + 1, 0));
         let mut out = String::new();
         for item in t.range(from.as_str()..to.as_str())? {
             let (_, v) = item?;
@@ -146,32 +151,32 @@ impl ReadTxn {
 impl WriteTxn {
     // ---- ids (never reused) ----
 
-    pub fn new_ansible_run_id(&self) -> AppResult<Id> {
-        next_id(self, "ansible_runs")
+    pub fn new_ansible_run_id(&self) -> AppResult<RunId> {
+        next_id(self, "ansible_runs").map(RunId)
     }
 
-    pub fn new_ansible_schedule_id(&self) -> AppResult<Id> {
-        next_id(self, "ansible_schedules")
+    pub fn new_ansible_schedule_id(&self) -> AppResult<ScheduleId> {
+        next_id(self, "ansible_schedules").map(ScheduleId)
     }
 
     pub fn new_ssh_key_id(&self) -> AppResult<SshKeyId> {
         next_id(self, "ssh_keys").map(SshKeyId)
     }
 
-    pub fn new_known_host_id(&self) -> AppResult<Id> {
-        next_id(self, "known_hosts")
+    pub fn new_known_host_id(&self) -> AppResult<KnownHostId> {
+        next_id(self, "known_hosts").map(KnownHostId)
     }
 
     pub fn new_ai_session_id(&self) -> AppResult<SessionId> {
         next_id(self, "ai_sessions").map(SessionId)
     }
 
-    pub fn new_sync_run_id(&self) -> AppResult<Id> {
-        next_id(self, "sync_runs")
+    pub fn new_sync_run_id(&self) -> AppResult<SyncRunId> {
+        next_id(self, "sync_runs").map(SyncRunId)
     }
 
-    pub fn new_backup_id(&self) -> AppResult<Id> {
-        next_id(self, "backups")
+    pub fn new_backup_id(&self) -> AppResult<BackupId> {
+        next_id(self, "backups").map(BackupId)
     }
 
     // ---- Ansible ----
@@ -182,9 +187,9 @@ impl WriteTxn {
     }
 
     /// Add chunk `n` of a run's output (`ANSIBLE_LAST_CHUNK` sorts after every other).
-    pub fn append_ansible_output(&self, run: Id, n: u64, text: &str) -> AppResult<()> {
+    pub fn append_ansible_output(&self, run: RunId, n: u64, text: &str) -> AppResult<()> {
         let mut t = self.open_table(ANSIBLE_OUTPUT)?;
-        t.insert(output_key(run, n).as_str(), text.as_bytes())?;
+        t.insert(output_key(run.get(), n).as_str(), text.as_bytes())?;
         Ok(())
     }
 
@@ -193,8 +198,11 @@ impl WriteTxn {
     }
 
     /// Remove a schedule; false when there was none.
-    pub fn delete_ansible_schedule(&self, id: Id) -> AppResult<bool> {
-        Ok(self.open_table(ANSIBLE_SCHEDULES)?.remove(id)?.is_some())
+    pub fn delete_ansible_schedule(&self, id: ScheduleId) -> AppResult<bool> {
+        Ok(self
+            .open_table(ANSIBLE_SCHEDULES)?
+            .remove(id.get())?
+            .is_some())
     }
 
     // ---- SSH keys and known hosts ----
@@ -255,8 +263,8 @@ impl WriteTxn {
     }
 
     /// Remove a known host; false when there was none.
-    pub fn delete_known_host(&self, id: Id) -> AppResult<bool> {
-        Ok(self.open_table(KNOWN_HOSTS)?.remove(id)?.is_some())
+    pub fn delete_known_host(&self, id: KnownHostId) -> AppResult<bool> {
+        Ok(self.open_table(KNOWN_HOSTS)?.remove(id.get())?.is_some())
     }
 
     // ---- agent sessions ----
@@ -298,11 +306,11 @@ impl WriteTxn {
     }
 
     /// Remove a backup from the catalogue (not its file); None when there was none.
-    pub fn delete_backup(&self, id: Id) -> AppResult<Option<Backup>> {
+    pub fn delete_backup(&self, id: BackupId) -> AppResult<Option<Backup>> {
         let Some(b) = self.backup(id)? else {
             return Ok(None);
         };
-        self.open_table(BACKUPS)?.remove(id)?;
+        self.open_table(BACKUPS)?.remove(id.get())?;
         Ok(Some(b))
     }
 }
@@ -430,17 +438,17 @@ mod tests {
     fn output_chunks_read_back_in_order_and_settings_round_trip() {
         let (_d, s) = store();
         let w = s.write().unwrap();
-        w.append_ansible_output(2, ANSIBLE_LAST_CHUNK, "end\n")
+        w.append_ansible_output(RunId(2), ANSIBLE_LAST_CHUNK, "end\n")
             .unwrap();
-        w.append_ansible_output(2, 1, "b").unwrap();
-        w.append_ansible_output(2, 0, "a").unwrap();
-        w.append_ansible_output(3, 0, "other run").unwrap();
+        w.append_ansible_output(RunId(2), 1, "b").unwrap();
+        w.append_ansible_output(RunId(2), 0, "a").unwrap();
+        w.append_ansible_output(RunId(3), 0, "other run").unwrap();
         assert_eq!(w.setting::<bool>("x").unwrap(), None);
         w.put_setting("x", &false).unwrap();
-        assert_eq!(w.new_ansible_run_id().unwrap(), 1);
+        assert_eq!(w.new_ansible_run_id().unwrap(), RunId(1));
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(r.ansible_output(2).unwrap(), "abend\n");
+        assert_eq!(r.ansible_output(RunId(2)).unwrap(), "abend\n");
         assert_eq!(r.setting::<bool>("x").unwrap(), Some(false));
     }
 }

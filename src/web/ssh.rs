@@ -323,7 +323,7 @@ pub fn known_host_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let res = crate::store::run_blocking(|| app.git.delete_known_host(&who, id))
+    let res = crate::store::run_blocking(|| app.git.delete_known_host(&who, id.into()))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));
     respond(app, &who, &SshForm::default(), res)
 }
