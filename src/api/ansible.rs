@@ -92,8 +92,8 @@ pub struct RunObj {
 
 fn run_obj(r: AnsibleRun, with_output: bool) -> RunObj {
     RunObj {
-        id: r.id,
-        user_id: r.user_id,
+        id: r.id.get(),
+        user_id: r.user_id.get(),
         project_id: r.project_id.map(u64::from),
         playbook: r.playbook,
         inventory: r.inventory,
@@ -102,7 +102,7 @@ fn run_obj(r: AnsibleRun, with_output: bool) -> RunObj {
         args: r.args,
         status: r.status.as_str().to_string(),
         exit_code: r.exit_code,
-        schedule_id: r.schedule_id,
+        schedule_id: r.schedule_id.map(u64::from),
         created_at: r.created_at,
         started_at: r.started_at,
         finished_at: r.finished_at,
@@ -176,7 +176,7 @@ pub struct AnsibleScheduleObj {
 
 fn ansible_schedule_obj(s: AnsibleSchedule) -> AnsibleScheduleObj {
     AnsibleScheduleObj {
-        id: s.id,
+        id: s.id.get(),
         cron: s.cron,
         playbook: s.playbook,
         project_id: s.project_id.map(u64::from),
@@ -185,8 +185,8 @@ fn ansible_schedule_obj(s: AnsibleSchedule) -> AnsibleScheduleObj {
         extra_vars: s.extra_vars,
         check: s.check,
         enabled: s.enabled,
-        created_by: s.created_by,
-        last_run_id: s.last_run_id,
+        created_by: s.created_by.get(),
+        last_run_id: s.last_run_id.map(u64::from),
         created_at: s.created_at,
     }
 }
@@ -299,7 +299,7 @@ impl AnsibleApi {
     /// One run with its full output.
     #[oai(path = "/ansible/runs/:id", method = "get")]
     async fn run_get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<RunEnvelope>> {
-        let r = app.ansible.get_run(auth.identity(), id.0)?;
+        let r = app.ansible.get_run(auth.identity(), id.0.into())?;
         Ok(Json(RunEnvelope {
             stream: format!("/streams/ansible/runs/{}", r.id),
             run: run_obj(r, true),
@@ -315,14 +315,14 @@ impl AnsibleApi {
         id: Path<u64>,
         offset: Query<Option<usize>>,
     ) -> R<Json<RunOutput>> {
-        let r = app.ansible.get_run(auth.identity(), id.0)?;
+        let r = app.ansible.get_run(auth.identity(), id.0.into())?;
         let from = offset.0.unwrap_or(0).min(r.output.len());
         let from = (0..=from)
             .rev()
             .find(|i| r.output.is_char_boundary(*i))
             .unwrap_or(0);
         Ok(Json(RunOutput {
-            id: r.id,
+            id: r.id.get(),
             done: r.status.is_terminal(),
             status: r.status.as_str().to_string(),
             exit_code: r.exit_code,
@@ -334,7 +334,7 @@ impl AnsibleApi {
     /// Stop a queued or running run (the whole ansible-playbook process group).
     #[oai(path = "/ansible/runs/:id/cancel", method = "post")]
     async fn cancel(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<AnsibleMessage>> {
-        app.ansible.cancel_run(auth.identity(), id.0)?;
+        app.ansible.cancel_run(auth.identity(), id.0.into())?;
         Ok(Json(AnsibleMessage {
             message: format!("Run {} is being cancelled", id.0),
         }))
@@ -387,7 +387,7 @@ impl AnsibleApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<AnsibleMessage>> {
-        app.ansible.delete_schedule(auth.identity(), id.0)?;
+        app.ansible.delete_schedule(auth.identity(), id.0.into())?;
         Ok(Json(AnsibleMessage {
             message: format!("Schedule {} deleted", id.0),
         }))
@@ -403,7 +403,7 @@ impl AnsibleApi {
     ) -> R<Accepted<RunEnvelope>> {
         let run_id = app
             .ansible
-            .run_ansible_schedule(auth.identity(), id.0)
+            .run_ansible_schedule(auth.identity(), id.0.into())
             .await?;
         let r = app.ansible.get_run(auth.identity(), run_id)?;
         Ok(Accepted::Accepted(Json(RunEnvelope {

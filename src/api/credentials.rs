@@ -27,7 +27,7 @@ impl From<CredentialView> for CredentialObj {
     fn from(v: CredentialView) -> Self {
         let c = v.credential;
         CredentialObj {
-            id: c.id,
+            id: c.id.get(),
             integration_id: c.integration_id.get(),
             integration_name: v.integration_name,
             integration_provider: v.provider,
@@ -72,7 +72,7 @@ pub struct IdentityObj {
 impl From<IdentityMap> for IdentityObj {
     fn from(m: IdentityMap) -> Self {
         IdentityObj {
-            user_id: m.user_id,
+            user_id: m.user_id.get(),
             github_username: m.github_username,
             gitlab_username: m.gitlab_username,
             jira_account_id: m.jira_account_id,
@@ -133,19 +133,21 @@ impl CredentialsApi {
         Ok(if created {
             CreatedOrOk::Created(Json(CredentialSaved {
                 message: "Credential created successfully".into(),
-                credential_id: c.id,
+                credential_id: c.id.get(),
             }))
         } else {
             CreatedOrOk::Ok(Json(CredentialSaved {
                 message: "Credential updated successfully".into(),
-                credential_id: c.id,
+                credential_id: c.id.get(),
             }))
         })
     }
 
     #[oai(path = "/auth/integration-credentials/:id", method = "delete")]
     async fn delete_credential(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        crate::store::run_blocking(|| app.trackers.delete_credential(auth.identity(), id.0))?;
+        crate::store::run_blocking(|| {
+            app.trackers.delete_credential(auth.identity(), id.0.into())
+        })?;
         Ok(NoContent::NoContent)
     }
 
@@ -188,7 +190,10 @@ impl CredentialsApi {
         id: Path<u64>,
     ) -> R<Json<IdentityEnvelope>> {
         Ok(Json(IdentityEnvelope {
-            identity: app.trackers.get_identity_map(auth.identity(), id.0)?.into(),
+            identity: app
+                .trackers
+                .get_identity_map(auth.identity(), id.0.into())?
+                .into(),
         }))
     }
 
@@ -204,7 +209,7 @@ impl CredentialsApi {
         let m = crate::store::run_blocking(|| {
             app.trackers.update_identity_map(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 opt(b.github_username),
                 opt(b.gitlab_username),
                 opt(b.jira_account_id),

@@ -435,7 +435,7 @@ impl<E: Endpoint> Endpoint for ApiGateEndpoint<E> {
             &identity,
             req.extensions().get::<crate::server::RequestCtx>(),
         ) {
-            let _ = ctx.user.set(id.user.id);
+            let _ = ctx.user.set(id.user.id.get());
         }
         let auth_error = auth.as_ref().err().cloned();
         req.extensions_mut().insert(AuthState(auth));

@@ -319,7 +319,7 @@ impl IssuesApi {
                     title: opt(b.title).unwrap_or_default(),
                     description: opt(b.description),
                     labels: labels(b.labels).unwrap_or_default(),
-                    assignee_user_id: b.assignee_user_id,
+                    assignee_user_id: b.assignee_user_id.map(Into::into),
                     assignee: opt(b.assignee),
                     issue_type: opt(b.issue_type),
                     priority: opt(b.priority),
@@ -448,7 +448,12 @@ impl IssuesApi {
         let b = body.0;
         let v = app
             .trackers
-            .assign_issue(auth.identity(), id.0.into(), b.user_id, opt(b.assignee))
+            .assign_issue(
+                auth.identity(),
+                id.0.into(),
+                b.user_id.map(Into::into),
+                opt(b.assignee),
+            )
             .await?;
         Ok(Json(IssueEnvelope { issue: v.into() }))
     }

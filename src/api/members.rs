@@ -34,7 +34,8 @@ fn user_of(
         (Some(id), None) => Ok(id),
         (None, Some(e)) => app
             .tenancy
-            .member_user_by_email(auth.identity(), target, &e.0),
+            .member_user_by_email(auth.identity(), target, &e.0)
+            .map(u64::from),
         _ => Err(AppError::BadRequest(
             "Give either user_id or email of the user to add".into(),
         )),
@@ -63,7 +64,7 @@ fn change(
 ) -> Result<Option<MemberObj>, AppError> {
     crate::store::run_blocking(|| {
         app.tenancy
-            .change_member(auth.identity(), target, user_id, c)
+            .change_member(auth.identity(), target, user_id.into(), c)
     })
     .map(|m| m.map(Into::into))
 }

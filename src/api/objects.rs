@@ -58,8 +58,8 @@ impl From<MyMembership> for MembershipObj {
     fn from(v: MyMembership) -> Self {
         let m = v.membership;
         MembershipObj {
-            id: m.id,
-            user_id: m.user_id,
+            id: m.id.get(),
+            user_id: m.user_id.get(),
             kind: if m.tenant_id.is_some() {
                 "tenant"
             } else {
@@ -96,7 +96,7 @@ impl From<MemberView> for MemberObj {
     fn from(v: MemberView) -> Self {
         let m = v.membership;
         MemberObj {
-            user_id: m.user_id,
+            user_id: m.user_id.get(),
             email: v.email,
             name: v.name,
             role: m.role.as_str().into(),
@@ -144,7 +144,7 @@ impl From<&Identity> for MeEnvelope {
     fn from(id: &Identity) -> Self {
         MeEnvelope {
             user: MeUser {
-                id: id.user.id,
+                id: id.user.id.get(),
                 email: id.user.email.clone(),
                 name: id.user.name.clone(),
                 is_admin: id.user.is_admin,
@@ -153,7 +153,7 @@ impl From<&Identity> for MeEnvelope {
                     AuthMethod::Session => "session".into(),
                     AuthMethod::System => "system".into(),
                 },
-                api_key_id: id.key.as_ref().map(|k| k.id),
+                api_key_id: id.key.as_ref().map(|k| k.id.get()),
                 api_key_name: id.key.as_ref().map(|k| k.name.clone()),
                 scopes: id.scopes.iter().map(|s| s.as_str().to_string()).collect(),
                 project_id: id.project_limit().map(u64::from),
@@ -183,7 +183,7 @@ pub struct ApiKeyObj {
 impl ApiKeyObj {
     pub fn new(k: ApiKey, raw: Option<String>) -> ApiKeyObj {
         ApiKeyObj {
-            id: k.id,
+            id: k.id.get(),
             name: k.name,
             key_prefix: k.key_prefix,
             scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
@@ -262,9 +262,9 @@ impl From<ProjectView> for ProjectObj {
             tenant_id: p.tenant_id.get(),
             tenant_name: v.tenant_name,
             tenant_color: v.tenant_color,
-            owner_id: p.owner_id,
+            owner_id: p.owner_id.get(),
             owner_name: v.owner_name,
-            ssh_key_id: p.ssh_key_id,
+            ssh_key_id: p.ssh_key_id.map(u64::from),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -367,7 +367,7 @@ pub struct UserObj {
 impl From<User> for UserObj {
     fn from(u: User) -> Self {
         UserObj {
-            id: u.id,
+            id: u.id.get(),
             email: u.email,
             name: u.name,
             is_admin: u.is_admin,
@@ -450,8 +450,8 @@ impl From<AuditEntry> for AuditObj {
             request_id: e.request_id.clone(),
             action,
             id: e.id,
-            user_id: e.user_id,
-            api_key_id: e.api_key_id,
+            user_id: e.user_id.map(u64::from),
+            api_key_id: e.api_key_id.map(u64::from),
             method: e.method,
             path: e.path,
             query: e.query,

@@ -119,7 +119,7 @@ impl AuthApi {
                 b.scopes.map(|v| v.into_iter().map(|s| s.0).collect());
             app.accounts.update_key(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 opt(b.name).as_deref(),
                 scopes.as_deref(),
                 b.is_active,
@@ -134,7 +134,7 @@ impl AuthApi {
     /// Revoke (delete) one of the caller's keys.
     #[oai(path = "/auth/keys/:id", method = "delete")]
     async fn revoke_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.accounts.revoke_key(auth.identity(), id.0))?;
+        run_blocking(|| app.accounts.revoke_key(auth.identity(), id.0.into()))?;
         Ok(Deleted::NoContent)
     }
 }
@@ -241,7 +241,7 @@ fn project_input(b: ProjectRequest) -> ProjectInput {
         default_branch: opt(b.default_branch),
         description: opt(b.description),
         tenant_id: b.tenant_id.map(Into::into),
-        owner_id: b.owner_id,
+        owner_id: b.owner_id.map(Into::into),
     }
 }
 
@@ -377,7 +377,7 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "get")]
     async fn get(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<UserEnvelope>> {
         Ok(Json(UserEnvelope {
-            user: app.accounts.get_user(auth.identity(), id.0)?.into(),
+            user: app.accounts.get_user(auth.identity(), id.0.into())?.into(),
         }))
     }
 
@@ -394,7 +394,7 @@ impl UsersApi {
         let u = run_blocking(|| {
             app.accounts.update_user(
                 auth.identity(),
-                id.0,
+                id.0.into(),
                 UserUpdate {
                     name: opt(b.name),
                     email: opt(b.email),
@@ -410,7 +410,7 @@ impl UsersApi {
     /// Delete a user (admin). Refused while they own projects.
     #[oai(path = "/users/:id", method = "delete")]
     async fn delete(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Deleted> {
-        run_blocking(|| app.accounts.delete_user(auth.identity(), id.0))?;
+        run_blocking(|| app.accounts.delete_user(auth.identity(), id.0.into()))?;
         Ok(Deleted::NoContent)
     }
 }

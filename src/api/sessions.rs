@@ -73,7 +73,7 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         id: s.id.get(),
         session_id: s.session_id,
         project_id: s.project_id.get(),
-        user_id: s.user_id,
+        user_id: s.user_id.get(),
         issue_id: s.issue_id.map(u64::from),
         tool: s.tool,
         command: s.command,
@@ -241,7 +241,7 @@ impl SessionsApi {
                     rows: b.rows,
                     cols: b.cols,
                     issue_id: b.issue_id.map(Into::into),
-                    as_user: b.user_id,
+                    as_user: b.user_id.map(Into::into),
                 },
             )
             .await?;

@@ -47,13 +47,13 @@ impl From<SshKeyView> for SshKeyObj {
     fn from(v: SshKeyView) -> Self {
         let k = v.key;
         SshKeyObj {
-            id: k.id,
+            id: k.id.get(),
             name: k.name,
             public_key: k.public_key,
             fingerprint: k.fingerprint,
             tenant_id: k.tenant_id.map(u64::from),
             tenant_name: v.tenant_name,
-            user_id: k.user_id,
+            user_id: k.user_id.get(),
             has_private_key: k.private_key_enc.is_some(),
             projects: v
                 .projects
@@ -130,13 +130,13 @@ pub struct KnownHostObj {
 impl From<KnownHost> for KnownHostObj {
     fn from(k: KnownHost) -> Self {
         KnownHostObj {
-            id: k.id,
+            id: k.id.get(),
             host: k.host,
             port: k.port,
             key: k.key,
             fingerprint: k.fingerprint,
             source: k.source,
-            created_by: k.created_by,
+            created_by: k.created_by.map(u64::from),
             created_at: k.created_at,
         }
     }
@@ -241,7 +241,7 @@ impl SshApi {
 
     #[oai(path = "/admin/ssh-keys/:id", method = "get")]
     async fn get_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Json<SshKeyEnvelope>> {
-        let key = run_blocking(|| app.git.get_ssh_key(auth.identity(), id.0))?;
+        let key = run_blocking(|| app.git.get_ssh_key(auth.identity(), id.0.into()))?;
         Ok(Json(SshKeyEnvelope {
             ssh_key: key.into(),
         }))
@@ -250,7 +250,7 @@ impl SshApi {
     /// Delete a key; projects using it fall back to their tenant's keys.
     #[oai(path = "/admin/ssh-keys/:id", method = "delete")]
     async fn delete_key(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        run_blocking(|| app.git.delete_ssh_key(auth.identity(), id.0))?;
+        run_blocking(|| app.git.delete_ssh_key(auth.identity(), id.0.into()))?;
         Ok(NoContent::NoContent)
     }
 
@@ -266,7 +266,7 @@ impl SshApi {
         let text = body.0.private_key_content.0;
         let key = run_blocking(|| {
             app.git
-                .replace_ssh_private_key(auth.identity(), id.0, &text)
+                .replace_ssh_private_key(auth.identity(), id.0.into(), &text)
         })?;
         Ok(Json(SshKeyEnvelope {
             ssh_key: key.into(),
@@ -283,7 +283,10 @@ impl SshApi {
         body: Json<ProjectKeyRequest>,
     ) -> R<Json<ProjectKeyObj>> {
         let k = body.0.ssh_key_id;
-        run_blocking(|| app.git.set_project_ssh_key(auth.identity(), id.0.into(), k))?;
+        run_blocking(|| {
+            app.git
+                .set_project_ssh_key(auth.identity(), id.0.into(), k.map(Into::into))
+        })?;
         Ok(Json(ProjectKeyObj {
             project_id: id.0,
             ssh_key_id: k,
@@ -321,7 +324,7 @@ impl SshApi {
     /// Forget a host key (the next connection learns or must pin the new one).
     #[oai(path = "/admin/known-hosts/:id", method = "delete")]
     async fn delete_known_host(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<NoContent> {
-        run_blocking(|| app.git.delete_known_host(auth.identity(), id.0))?;
+        run_blocking(|| app.git.delete_known_host(auth.identity(), id.0.into()))?;
         Ok(NoContent::NoContent)
     }
 

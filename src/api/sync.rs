@@ -60,7 +60,7 @@ impl From<SyncOutcome> for SyncProject {
             .as_str()
             .to_string(),
             error: o.error,
-            run_id: o.run_id,
+            run_id: o.run_id.map(u64::from),
         }
     }
 }
@@ -103,7 +103,7 @@ impl From<SyncRun> for SyncRunObj {
             duration_seconds: r
                 .finished_at
                 .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0),
-            id: r.id,
+            id: r.id.get(),
             project_integration_id: r.project_integration_id.get(),
             integration_id: r.integration_id.get(),
             project_id: r.project_id.get(),

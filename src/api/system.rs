@@ -265,7 +265,7 @@ pub struct BackupObj {
 fn backup_obj(v: BackupView) -> BackupObj {
     let b = v.backup;
     BackupObj {
-        id: b.id,
+        id: b.id.get(),
         filename: b.filename,
         filepath: b.filepath,
         size_bytes: b.size_bytes,
@@ -275,7 +275,7 @@ fn backup_obj(v: BackupView) -> BackupObj {
         schema_version: b.schema_version,
         created_at: b.created_at,
         created_by: v.created_by.map(|u| BackupUser {
-            id: u.id,
+            id: u.id.get(),
             name: u.name,
             email: u.email,
         }),
@@ -621,7 +621,7 @@ impl SystemApi {
         id: Path<u64>,
     ) -> R<Json<BackupEnvelope>> {
         Ok(Json(BackupEnvelope {
-            backup: backup_obj(app.backups.get_backup(auth.identity(), id.0)?),
+            backup: backup_obj(app.backups.get_backup(auth.identity(), id.0.into())?),
         }))
     }
 
@@ -632,7 +632,7 @@ impl SystemApi {
         tag = "Tag::Backups"
     )]
     async fn backup_download(&self, app: AppRef<'_>, auth: Auth, id: Path<u64>) -> R<Archive> {
-        let v = app.backups.get_backup(auth.identity(), id.0)?;
+        let v = app.backups.get_backup(auth.identity(), id.0.into())?;
         let f = tokio::fs::File::open(&v.backup.filepath)
             .await
             .map_err(|e| {
@@ -657,14 +657,17 @@ impl SystemApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<RestoreObj>> {
-        let r = app.backups.restore_backup(auth.identity(), id.0).await?;
+        let r = app
+            .backups
+            .restore_backup(auth.identity(), id.0.into())
+            .await?;
         Ok(Json(RestoreObj {
             message: format!(
                 "Database restored from backup {}; the server is running on the restored data (safety backup {} holds the data from before).",
                 r.backup.id, r.safety_backup.id
             ),
-            backup_id: r.backup.id,
-            safety_backup_id: r.safety_backup.id,
+            backup_id: r.backup.id.get(),
+            safety_backup_id: r.safety_backup.id.get(),
             from_schema_version: r.from_schema,
             counts: r.counts,
         }))
@@ -694,8 +697,8 @@ impl SystemApi {
                 "Database restored from the uploaded archive (now backup {}); the server is running on the restored data (safety backup {} holds the data from before).",
                 r.backup.id, r.safety_backup.id
             ),
-            backup_id: r.backup.id,
-            safety_backup_id: r.safety_backup.id,
+            backup_id: r.backup.id.get(),
+            safety_backup_id: r.safety_backup.id.get(),
             from_schema_version: r.from_schema,
             counts: r.counts,
         }))
@@ -708,7 +711,7 @@ impl SystemApi {
         auth: Auth,
         id: Path<u64>,
     ) -> R<Json<SystemMessage>> {
-        app.backups.delete_backup(auth.identity(), id.0)?;
+        app.backups.delete_backup(auth.identity(), id.0.into())?;
         Ok(Json(SystemMessage {
             message: format!("Backup {} deleted", id.0),
         }))

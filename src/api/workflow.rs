@@ -172,7 +172,7 @@ impl From<crate::services::context::ProjectContextView> for ProjectContextObj {
             updated_at: v.context.as_ref().map(|c| c.updated_at),
             content: v.context.map(|c| c.content),
             updated_by: v.updated_by.map(|u| UserRef {
-                id: u.id,
+                id: u.id.get(),
                 name: u.name,
                 email: u.email,
             }),
@@ -387,7 +387,7 @@ impl WorkflowApi {
                     created_at: Some(g.created_at),
                     updated_at: Some(g.updated_at),
                     updated_by: by.map(|u| UserRef {
-                        id: u.id,
+                        id: u.id.get(),
                         name: u.name,
                         email: u.email,
                     }),
@@ -425,7 +425,7 @@ impl WorkflowApi {
             created_at: Some(g.created_at),
             updated_at: Some(g.updated_at),
             updated_by: Some(UserRef {
-                id: u.id,
+                id: u.id.get(),
                 name: u.name.clone(),
                 email: u.email.clone(),
             }),

@@ -5,7 +5,7 @@ pub mod password;
 pub mod ratelimit;
 
 use crate::domain::keys::{scopes_allowed_for_user, scopes_grant};
-use crate::domain::{ApiKey, Id, Scope, User};
+use crate::domain::{ApiKey, Scope, User, UserId};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Identity {
         let now = crate::domain::model::now();
         Identity {
             user: User {
-                id: 0,
+                id: UserId(0),
                 email: "system@aiops.invalid".into(),
                 name: "aiops (system)".into(),
                 password_hash: String::new(),
@@ -125,7 +125,7 @@ impl Identity {
         }
     }
 
-    pub fn id(&self) -> Id {
+    pub fn id(&self) -> UserId {
         self.user.id
     }
 

@@ -5,6 +5,7 @@
 //! `u32 LE key length, key, u32 LE value length, value` with keys and values as the store holds
 //! them (integers as 8 little-endian bytes, text as UTF-8, rows as JSON).
 
+use super::ids::BackupId;
 use super::model::{Backup, BackupKind, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -120,7 +121,7 @@ pub fn read_record(r: &mut impl std::io::Read) -> std::io::Result<Option<(Vec<u8
 }
 
 /// `aiops_backup_20261125T101500Z_7.tar.gz`
-pub fn file_name(at: Timestamp, id: u64) -> String {
+pub fn file_name(at: Timestamp, id: BackupId) -> String {
     format!("aiops_backup_{}_{id}.tar.gz", at.format("%Y%m%dT%H%M%SZ"))
 }
 
@@ -132,7 +133,7 @@ pub fn expired(
     keep_last: Option<usize>,
     keep_days: Option<u32>,
     now: Timestamp,
-) -> Vec<u64> {
+) -> Vec<BackupId> {
     let mut scheduled: Vec<&Backup> = backups
         .iter()
         .filter(|b| b.kind == Some(BackupKind::Scheduled))
@@ -160,7 +161,7 @@ mod tests {
 
     fn b(id: u64, kind: BackupKind, days_ago: i64) -> Backup {
         Backup {
-            id,
+            id: BackupId(id),
             filename: format!("f{id}"),
             filepath: format!("/b/f{id}"),
             size_bytes: 1,
@@ -202,12 +203,15 @@ mod tests {
             b(6, BackupKind::Scheduled, 0),
         ];
         let now = crate::domain::model::now();
-        assert_eq!(expired(&all, Some(2), None, now), vec![3, 1]);
-        assert_eq!(expired(&all, None, Some(5), now), vec![1]);
-        assert_eq!(expired(&all, Some(10), None, now), Vec::<u64>::new());
+        assert_eq!(
+            expired(&all, Some(2), None, now),
+            vec![BackupId(3), BackupId(1)]
+        );
+        assert_eq!(expired(&all, None, Some(5), now), vec![BackupId(1)]);
+        assert_eq!(expired(&all, Some(10), None, now), Vec::<BackupId>::new());
         // Everything too old: the newest scheduled one stays.
         assert_eq!(expired(&all, None, Some(0), now).len(), 3);
-        assert!(!expired(&all, None, Some(0), now).contains(&6));
+        assert!(!expired(&all, None, Some(0), now).contains(&BackupId(6)));
     }
 
     #[test]

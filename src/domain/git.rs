@@ -1,6 +1,7 @@
 //! Git rules with no I/O: request paths confined to a workspace, workspace directory names,
 //! and parsers for git's machine-readable output.
 
+use super::ids::UserId;
 use std::path::{Component, Path, PathBuf};
 
 /// A path from a request, relative to the workspace: no absolute paths, no `..`, no NUL, no
@@ -140,7 +141,7 @@ pub fn parse_branch_refs(out: &str, current: Option<&str>) -> Vec<(String, bool)
         .collect()
 }
 
-pub fn user_dir(linux_username: Option<&str>, email: &str, id: u64) -> String {
+pub fn user_dir(linux_username: Option<&str>, email: &str, id: UserId) -> String {
     if let Some(u) = linux_username.filter(|u| valid_linux_username(u)) {
         return u.to_string();
     }
@@ -317,12 +318,12 @@ mod tests {
 
     #[test]
     fn user_dirs() {
-        assert_eq!(user_dir(Some("alice"), "a@x", 3), "alice");
+        assert_eq!(user_dir(Some("alice"), "a@x", UserId(3)), "alice");
         assert_eq!(
-            user_dir(None, "Alice.Smith@example.com", 7),
+            user_dir(None, "Alice.Smith@example.com", UserId(7)),
             "alice-smith-7"
         );
-        assert_eq!(user_dir(Some("../root"), "bob@x", 2), "bob-2");
+        assert_eq!(user_dir(Some("../root"), "bob@x", UserId(2)), "bob-2");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! number, byte for byte as before) and displayed as the number, so every message is unchanged.
 //! The store keys its tables by the bare `u64` and converts at its entity methods; the API keeps
 //! `u64` in its path parameters and objects (the OpenAPI document is the contract) and converts
-//! in the handlers.
+//! in the handlers. Users, keys, memberships, tenants, projects, trackers, sessions, runs,
+//! backups and known hosts have one; `model::Id` is left as the bare key type and the id of
+//! pins, audit entries and the global context row.
 //!
 //! ```
 //! use aiops::domain::{ProjectId, TenantId};
@@ -83,6 +85,26 @@ id_type! {
     IssueId;
     /// An AI agent session (`ai_sessions`; its tmux name is the `session_id` string).
     SessionId;
+    /// A user (`users`).
+    UserId;
+    /// An API key (`api_keys`).
+    ApiKeyId;
+    /// An SSH key (`ssh_keys`).
+    SshKeyId;
+    /// A tenant or project membership (`memberships`).
+    MembershipId;
+    /// A user's personal tracker credential (`user_credentials`).
+    CredentialId;
+    /// An `ansible-playbook` run (`ansible_runs`).
+    RunId;
+    /// A playbook schedule (`ansible_schedules`).
+    ScheduleId;
+    /// One sync of one project link (`sync_runs`).
+    SyncRunId;
+    /// A backup archive's record (`backups`).
+    BackupId;
+    /// A trusted SSH host key (`known_hosts`).
+    KnownHostId;
 }
 
 #[cfg(test)]

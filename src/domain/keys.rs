@@ -93,6 +93,7 @@ pub fn key_unusable(key: &ApiKey, now: Timestamp) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ApiKeyId, UserId};
     use chrono::Duration;
 
     #[test]
@@ -140,8 +141,8 @@ mod tests {
     fn expiry_and_revocation() {
         let now = crate::domain::model::now();
         let mut k = ApiKey {
-            id: 1,
-            user_id: 1,
+            id: ApiKeyId(1),
+            user_id: UserId(1),
             name: "k".into(),
             key_digest: String::new(),
             key_prefix: String::new(),

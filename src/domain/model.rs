@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::*;
 
-/// The bare id of the entities without a type of their own yet (users, API keys, memberships,
-/// SSH keys, runs, …); tenants, projects, integrations, links, issues and agent sessions have
-/// theirs in `ids` (`TenantId`, `ProjectId`, …).
+/// The bare number under every typed id: the store's key type (tables are keyed by `u64`), and
+/// the id of the few rows without a type of their own: pins, audit entries (whose `refs` name
+/// rows of any kind) and the global context row. Every other entity has its type in `ids`
+/// (`UserId`, `TenantId`, `ProjectId`, `RunId`, …).
 pub type Id = u64;
 pub type Timestamp = DateTime<Utc>;
 
@@ -22,7 +23,7 @@ pub fn now() -> Timestamp {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct User {
-    pub id: Id,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub password_hash: String,
@@ -59,9 +60,9 @@ pub struct Project {
     #[serde(default)]
     pub description: Option<String>,
     pub tenant_id: TenantId,
-    pub owner_id: Id,
+    pub owner_id: UserId,
     #[serde(default)]
-    pub ssh_key_id: Option<Id>,
+    pub ssh_key_id: Option<SshKeyId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -97,8 +98,8 @@ impl Scope {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiKey {
-    pub id: Id,
-    pub user_id: Id,
+    pub id: ApiKeyId,
+    pub user_id: UserId,
     pub name: String,
     /// Hex SHA-256 of the full key. The key itself is never stored.
     pub key_digest: String,
@@ -125,8 +126,8 @@ pub struct ApiKey {
 /// `tenant_id` and `project_id` is set; one row per (user, tenant) and per (user, project).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Membership {
-    pub id: Id,
-    pub user_id: Id,
+    pub id: MembershipId,
+    pub user_id: UserId,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
     #[serde(default)]
@@ -138,7 +139,7 @@ pub struct Membership {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WebSession {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub csrf_token: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -148,9 +149,9 @@ pub struct WebSession {
 pub struct AuditEntry {
     pub id: Id,
     #[serde(default)]
-    pub user_id: Option<Id>,
+    pub user_id: Option<UserId>,
     #[serde(default)]
-    pub api_key_id: Option<Id>,
+    pub api_key_id: Option<ApiKeyId>,
     pub method: String,
     pub path: String,
     #[serde(default)]
@@ -285,7 +286,7 @@ pub struct ExternalIssue {
 /// A trusted SSH host key (global: hosts are the same whoever connects).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KnownHost {
-    pub id: Id,
+    pub id: KnownHostId,
     /// Lower-cased host name or address as written in the remote URL.
     pub host: String,
     pub port: u16,
@@ -296,7 +297,7 @@ pub struct KnownHost {
     /// `tofu` (learned on first use) or `pinned` (entered by an admin).
     pub source: String,
     #[serde(default)]
-    pub created_by: Option<Id>,
+    pub created_by: Option<UserId>,
     pub created_at: Timestamp,
     #[serde(default)]
     pub last_seen_at: Option<Timestamp>,
@@ -305,15 +306,15 @@ pub struct KnownHost {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PinnedIssue {
     pub id: Id,
-    pub user_id: Id,
+    pub user_id: UserId,
     pub issue_id: IssueId,
     pub pinned_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserCredential {
-    pub id: Id,
-    pub user_id: Id,
+    pub id: CredentialId,
+    pub user_id: UserId,
     pub integration_id: IntegrationId,
     pub api_token_enc: String,
     #[serde(default)]
@@ -324,7 +325,7 @@ pub struct UserCredential {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct IdentityMap {
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub github_username: Option<String>,
     #[serde(default)]
@@ -335,14 +336,14 @@ pub struct IdentityMap {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SshKey {
-    pub id: Id,
+    pub id: SshKeyId,
     pub name: String,
     pub public_key: String,
     pub fingerprint: String,
     /// Encrypted private key (never written to disk in clear).
     #[serde(default)]
     pub private_key_enc: Option<String>,
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
     pub created_at: Timestamp,
@@ -353,7 +354,7 @@ pub struct SshKey {
 pub struct AiSession {
     pub id: SessionId,
     pub project_id: ProjectId,
-    pub user_id: Id,
+    pub user_id: UserId,
     #[serde(default)]
     pub issue_id: Option<IssueId>,
     pub tool: String,
@@ -370,7 +371,7 @@ pub struct AiSession {
     pub is_active: bool,
     /// The API key made for this session's agent (revoked when the session stops).
     #[serde(default)]
-    pub api_key_id: Option<Id>,
+    pub api_key_id: Option<ApiKeyId>,
     /// The tmux socket of the session's user.
     #[serde(default)]
     pub tmux_socket: Option<String>,
@@ -390,14 +391,14 @@ pub struct AiSession {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Backup {
-    pub id: Id,
+    pub id: BackupId,
     pub filename: String,
     pub filepath: String,
     pub size_bytes: u64,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
-    pub created_by_user_id: Option<Id>,
+    pub created_by_user_id: Option<UserId>,
     pub created_at: Timestamp,
     /// None on rows written before kinds were recorded (shown as manual).
     #[serde(default)]
@@ -412,7 +413,7 @@ pub struct Backup {
 /// One sync of one project link (manual or scheduled).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SyncRun {
-    pub id: Id,
+    pub id: SyncRunId,
     pub project_integration_id: LinkId,
     pub integration_id: IntegrationId,
     pub project_id: ProjectId,
@@ -440,8 +441,8 @@ pub struct SyncRun {
 /// One `ansible-playbook` run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnsibleRun {
-    pub id: Id,
-    pub user_id: Id,
+    pub id: RunId,
+    pub user_id: UserId,
     #[serde(default)]
     pub project_id: Option<ProjectId>,
     /// The playbook as listed (`example.yml`, or a path in the project's checkout).
@@ -461,7 +462,7 @@ pub struct AnsibleRun {
     #[serde(default)]
     pub output: String,
     #[serde(default)]
-    pub schedule_id: Option<Id>,
+    pub schedule_id: Option<ScheduleId>,
     pub created_at: Timestamp,
     #[serde(default)]
     pub started_at: Option<Timestamp>,
@@ -472,7 +473,7 @@ pub struct AnsibleRun {
 /// A playbook run on a cron expression.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnsibleSchedule {
-    pub id: Id,
+    pub id: ScheduleId,
     pub cron: String,
     pub playbook: String,
     #[serde(default)]
@@ -486,9 +487,9 @@ pub struct AnsibleSchedule {
     pub check: bool,
     pub enabled: bool,
     /// Runs as this user.
-    pub created_by: Id,
+    pub created_by: UserId,
     #[serde(default)]
-    pub last_run_id: Option<Id>,
+    pub last_run_id: Option<RunId>,
     pub created_at: Timestamp,
 }
 

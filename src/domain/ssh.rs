@@ -1,7 +1,7 @@
 //! SSH rules with no I/O: which remotes use SSH, how `ssh` is invoked by git, and the
 //! known-hosts decision (trusted / unknown / changed).
 
-use super::KnownHost;
+use super::{KnownHost, KnownHostId};
 
 /// Where an SSH remote points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ pub fn key_body(line: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostCheck {
     /// An entry for this host and port holds exactly this key.
-    Trusted(u64),
+    Trusted(KnownHostId),
     /// No entry for this host and port.
     Unknown,
     /// Entries exist for this host and port, none with this key: refuse.
@@ -285,7 +285,7 @@ mod tests {
 
     fn kh(id: u64, host: &str, port: u16, key: &str) -> KnownHost {
         KnownHost {
-            id,
+            id: KnownHostId(id),
             host: host.into(),
             port,
             key: key.into(),
@@ -305,15 +305,15 @@ mod tests {
         ];
         assert_eq!(
             check_host(&list, "A", 22, "ssh-ed25519 AAAA1"),
-            HostCheck::Trusted(1)
+            HostCheck::Trusted(KnownHostId(1))
         );
         assert_eq!(
             check_host(&list, "a", 2222, "ssh-ed25519 AAAA2 x@y"),
-            HostCheck::Trusted(2)
+            HostCheck::Trusted(KnownHostId(2))
         );
         assert!(matches!(
             check_host(&list, "a", 22, "ssh-ed25519 AAAA9"),
-            HostCheck::Changed(e) if e.id == 1
+            HostCheck::Changed(e) if e.id == KnownHostId(1)
         ));
         assert!(matches!(
             check_host(&list, "a", 22, "ecdsa-sha2-nistp256 AAAA1"),
@@ -328,7 +328,7 @@ mod tests {
             HostCheck::Unknown
         );
         let states = [
-            HostCheck::Trusted(1),
+            HostCheck::Trusted(KnownHostId(1)),
             HostCheck::Unknown,
             HostCheck::Changed(kh(1, "a", 22, "ssh-ed25519 AAAA1")),
         ]

@@ -9,7 +9,7 @@ use crate::auth::Identity;
 use crate::domain::access::{
     Action, Decision, SESSION_KEY_CAP, decide, effective_role, may_change_member, scope_cap,
 };
-use crate::domain::{Id, Membership, Project, ProjectId, Role, Scope, Tenant, TenantId};
+use crate::domain::{Membership, Project, ProjectId, Role, Scope, Tenant, TenantId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::WriteTxn;
 use crate::store::accounts::AccountReads;
@@ -48,7 +48,7 @@ impl Grants {
             let p = tx.get_project(pid)?;
             g.limit = Some((pid, p.map(|p| p.tenant_id).unwrap_or_default()));
         }
-        if caller.user.id == 0 {
+        if caller.user.id == UserId(0) {
             return Ok(g); // the system caller has no rows
         }
         for m in tx.memberships_of_user(caller.user.id)? {
@@ -266,7 +266,7 @@ fn members_of(tx: &impl TenancyReads, target: MemberOf) -> AppResult<Vec<Members
 pub(crate) fn put_member(
     w: &WriteTxn,
     target: MemberOf,
-    user_id: Id,
+    user_id: UserId,
     role: Role,
 ) -> AppResult<Membership> {
     let now = crate::domain::model::now();
@@ -362,7 +362,7 @@ impl Tenancy {
         &self,
         caller: &Identity,
         target: MemberOf,
-        user_id: Id,
+        user_id: UserId,
         change: MemberChange,
     ) -> AppResult<Option<MemberView>> {
         caller.require(Scope::Write)?;
@@ -424,7 +424,7 @@ impl Tenancy {
         caller: &Identity,
         target: MemberOf,
         email: &str,
-    ) -> AppResult<Id> {
+    ) -> AppResult<UserId> {
         caller.require(Scope::Write)?;
         let r = self.store.read()?;
         self.member_target_role(&r, caller, target, Action::Manage)?;

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::domain::keys::{self, check_requested_scopes, key_unusable};
 use crate::domain::rules::{normalize_email, validate_name, validate_password};
-use crate::domain::{ApiKey, Id, Scope, User, WebSession};
+use crate::domain::{ApiKey, ApiKeyId, Scope, User, UserId, WebSession};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::store::Store;
@@ -159,12 +159,12 @@ impl Accounts {
         };
         w.put_user(&user)?;
         w.commit()?;
-        tracing::info!(user = user.id, admin = user.is_admin, "user created");
+        tracing::info!(user = user.id.get(), admin = user.is_admin, "user created");
         Ok(user)
     }
 
     /// One user: yourself, or anyone for administrators.
-    pub fn get_user(&self, caller: &Identity, id: Id) -> AppResult<User> {
+    pub fn get_user(&self, caller: &Identity, id: UserId) -> AppResult<User> {
         caller.require(Scope::Read)?;
         if caller.id() != id {
             caller.require_admin()?;
@@ -189,7 +189,7 @@ impl Accounts {
 
     /// Change a user (administrators). Everything is validated (and a new password hashed)
     /// first, then written in one transaction: a bad field changes nothing.
-    pub fn update_user(&self, caller: &Identity, id: Id, upd: UserUpdate) -> AppResult<User> {
+    pub fn update_user(&self, caller: &Identity, id: UserId, upd: UserUpdate) -> AppResult<User> {
         caller.require_admin()?;
         let name = upd
             .name
@@ -278,12 +278,12 @@ impl Accounts {
     }
 
     /// Set a user's password (administrators, or the system caller for offline commands).
-    pub fn set_password(&self, caller: &Identity, id: Id, password: &str) -> AppResult<()> {
+    pub fn set_password(&self, caller: &Identity, id: UserId, password: &str) -> AppResult<()> {
         caller.require_admin()?;
         self.store_password(id, password)
     }
 
-    fn store_password(&self, id: Id, password: &str) -> AppResult<()> {
+    fn store_password(&self, id: UserId, password: &str) -> AppResult<()> {
         validate_password(password).map_err(AppError::BadRequest)?;
         let hash = hash_password(password)?;
         let w = self.store.write()?;
@@ -312,7 +312,7 @@ impl Accounts {
         self.store_password(caller.id(), new)
     }
 
-    pub fn delete_user(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_user(&self, caller: &Identity, id: UserId) -> AppResult<()> {
         caller.require_admin()?;
         if caller.id() == id {
             return Err(AppError::BadRequest(
@@ -374,13 +374,16 @@ impl Accounts {
             }
             w.commit()?;
             user.password_hash = hash;
-            tracing::info!(user = user.id, "legacy password hash upgraded to argon2id");
+            tracing::info!(
+                user = user.id.get(),
+                "legacy password hash upgraded to argon2id"
+            );
         }
         let token = self.create_session(user.id)?;
         Ok((token, user))
     }
 
-    pub fn create_session(&self, user_id: Id) -> AppResult<String> {
+    pub fn create_session(&self, user_id: UserId) -> AppResult<String> {
         let token = random_token();
         let now = crate::domain::model::now();
         let session = WebSession {
@@ -494,7 +497,10 @@ impl Accounts {
             key.legacy_bcrypt = None;
             w.put_api_key(&key)?; // moves the digest index entry
             w.commit()?;
-            tracing::info!(key = key.id, "imported API key verified and re-indexed");
+            tracing::info!(
+                key = key.id.get(),
+                "imported API key verified and re-indexed"
+            );
             return self.authenticate_key(raw);
         }
         Err(invalid())
@@ -539,7 +545,7 @@ impl Accounts {
 
     pub(crate) fn insert_key(
         &self,
-        user_id: Id,
+        user_id: UserId,
         name: &str,
         scopes: Vec<Scope>,
         expires_days: Option<i64>,
@@ -594,7 +600,7 @@ impl Accounts {
         Ok(keys)
     }
 
-    fn own_key(w: &crate::store::WriteTxn, caller: &Identity, id: Id) -> AppResult<ApiKey> {
+    fn own_key(w: &crate::store::WriteTxn, caller: &Identity, id: ApiKeyId) -> AppResult<ApiKey> {
         w.get_api_key(id)?
             .filter(|k| k.user_id == caller.id())
             .ok_or_else(|| AppError::NotFound("API key not found".into()))
@@ -603,7 +609,7 @@ impl Accounts {
     pub fn update_key(
         &self,
         caller: &Identity,
-        id: Id,
+        id: ApiKeyId,
         name: Option<&str>,
         scopes: Option<&[String]>,
         is_active: Option<bool>,
@@ -641,14 +647,14 @@ impl Accounts {
     }
 
     /// Remove a key the server made itself (a session's agent key).
-    pub(crate) fn revoke_key_internal(&self, id: Id) -> AppResult<()> {
+    pub(crate) fn revoke_key_internal(&self, id: ApiKeyId) -> AppResult<()> {
         let w = self.store.write()?;
         w.delete_api_key(id)?;
         w.commit()?;
         Ok(())
     }
 
-    pub fn revoke_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn revoke_key(&self, caller: &Identity, id: ApiKeyId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let w = self.store.write()?;

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::ansible::{self as dom, Inventory, RunArgs};
-use crate::domain::{AnsibleRun, AnsibleSchedule, Id, Project, Scope, User};
+use crate::domain::{AnsibleRun, AnsibleSchedule, Project, RunId, ScheduleId, Scope, User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::services::git::Git;
 use crate::store::Store;
@@ -44,7 +44,7 @@ pub struct Live {
 
 pub struct AnsibleState {
     slots: Arc<tokio::sync::Semaphore>,
-    live: Mutex<HashMap<Id, Arc<Live>>>,
+    live: Mutex<HashMap<RunId, Arc<Live>>>,
 }
 
 impl AnsibleState {
@@ -384,11 +384,11 @@ impl Ansible {
         tokio::spawn(async move {
             app.execute(id, args, cwd, live, jail).await;
         });
-        tracing::info!(run = id, user = caller.id(), playbook = %run.playbook, "ansible run queued");
+        tracing::info!(run = id.get(), user = caller.id().get(), playbook = %run.playbook, "ansible run queued");
         Ok(run)
     }
 
-    fn append_output(&self, id: Id, n: u64, text: &str) -> AppResult<()> {
+    fn append_output(&self, id: RunId, n: u64, text: &str) -> AppResult<()> {
         crate::store::run_blocking(|| {
             let w = self.store.write()?;
             w.append_ansible_output(id, n, text)?;
@@ -398,7 +398,7 @@ impl Ansible {
     }
 
     /// Change a stored run (called from the run's task: the write leaves the async worker).
-    fn update_run(&self, id: Id, f: impl FnOnce(&mut AnsibleRun)) {
+    fn update_run(&self, id: RunId, f: impl FnOnce(&mut AnsibleRun)) {
         let res = crate::store::run_blocking(|| -> AppResult<()> {
             let w = self.store.write()?;
             if let Some(mut r) = w.ansible_run(id)? {
@@ -409,13 +409,13 @@ impl Ansible {
             Ok(())
         });
         if let Err(e) = res {
-            tracing::warn!(run = id, error = %e, "cannot store the ansible run");
+            tracing::warn!(run = id.get(), error = %e, "cannot store the ansible run");
         }
     }
 
     async fn execute(
         self: Arc<Self>,
-        id: Id,
+        id: RunId,
         args: Vec<String>,
         cwd: PathBuf,
         live: Arc<Live>,
@@ -454,7 +454,7 @@ impl Ansible {
             if let Some(text) = new {
                 let n = chunk_no.fetch_add(1, SeqCst);
                 if let Err(e) = self.append_output(id, n, &text) {
-                    tracing::warn!(run = id, error = %e, "cannot store ansible output");
+                    tracing::warn!(run = id.get(), error = %e, "cannot store ansible output");
                 } else {
                     persisted.store(from + text.len(), SeqCst);
                 }
@@ -479,7 +479,7 @@ impl Ansible {
                 ms.map_or(-1, |m| m as i64)
             ));
             tracing::info!(
-                run = id,
+                run = id.get(),
                 status = status.as_str(),
                 code,
                 "ansible run finished"
@@ -585,7 +585,7 @@ impl Ansible {
         );
     }
 
-    pub fn cancel_run(&self, caller: &Identity, id: Id) -> AppResult<AnsibleRun> {
+    pub fn cancel_run(&self, caller: &Identity, id: RunId) -> AppResult<AnsibleRun> {
         caller.require(Scope::Write)?;
         let run = self.get_run(caller, id)?;
         if run.user_id != caller.id() && !caller.user.is_admin {
@@ -615,7 +615,7 @@ impl Ansible {
         }
     }
 
-    pub fn get_run(&self, caller: &Identity, id: Id) -> AppResult<AnsibleRun> {
+    pub fn get_run(&self, caller: &Identity, id: RunId) -> AppResult<AnsibleRun> {
         caller.require(Scope::Read)?;
         let r = self.store.read()?;
         let g = Grants::load(&r, caller)?;
@@ -671,7 +671,7 @@ impl Ansible {
         });
         all.reverse();
         all.truncate(limit.clamp(1, 500));
-        let mut emails: HashMap<Id, Option<String>> = HashMap::new();
+        let mut emails: HashMap<UserId, Option<String>> = HashMap::new();
         let mut out = Vec::with_capacity(all.len());
         for mut run in all {
             run.output.clear();
@@ -689,7 +689,7 @@ impl Ansible {
     }
 
     /// One run with who started it.
-    pub fn get_run_view(&self, caller: &Identity, id: Id) -> AppResult<RunView> {
+    pub fn get_run_view(&self, caller: &Identity, id: RunId) -> AppResult<RunView> {
         let run = self.get_run(caller, id)?;
         let r = self.store.read()?;
         let actor = r.get_user(run.user_id)?.map(|u| u.email);
@@ -700,7 +700,7 @@ impl Ansible {
     pub fn follow_run(
         &self,
         caller: &Identity,
-        id: Id,
+        id: RunId,
     ) -> AppResult<(AnsibleRun, Option<tokio::sync::broadcast::Receiver<String>>)> {
         let mut run = self.get_run(caller, id)?;
         let live = self
@@ -768,7 +768,7 @@ impl Ansible {
         Ok(s)
     }
 
-    pub fn delete_schedule(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_schedule(&self, caller: &Identity, id: ScheduleId) -> AppResult<()> {
         caller.require_admin()?;
         let w = self.store.write()?;
         if !w.delete_ansible_schedule(id)? {
@@ -779,7 +779,9 @@ impl Ansible {
     }
 
     /// Enabled schedules, their expressions and playbooks, for the scheduler.
-    pub(crate) fn ansible_schedules_due_source(&self) -> AppResult<Vec<(Id, String, String)>> {
+    pub(crate) fn ansible_schedules_due_source(
+        &self,
+    ) -> AppResult<Vec<(ScheduleId, String, String)>> {
         let r = self.store.read()?;
         let all = r.ansible_schedules()?;
         Ok(all
@@ -796,7 +798,10 @@ impl Ansible {
     /// Why a schedule's turn is skipped: its previous run (`last_run_id`) is still queued or
     /// running. A schedule never queues a second run behind its own (an every-second schedule
     /// of a slow playbook would pile them up otherwise).
-    pub(crate) fn ansible_schedule_busy(&self, schedule_id: Id) -> AppResult<Option<String>> {
+    pub(crate) fn ansible_schedule_busy(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> AppResult<Option<String>> {
         let r = self.store.read()?;
         let Some(s) = r.ansible_schedule(schedule_id)? else {
             return Ok(None);
@@ -819,8 +824,8 @@ impl Ansible {
     pub async fn run_ansible_schedule(
         self: &Arc<Self>,
         caller: &Identity,
-        schedule_id: Id,
-    ) -> AppResult<Id> {
+        schedule_id: ScheduleId,
+    ) -> AppResult<RunId> {
         caller.require_admin()?;
         if let Some(why) = self.ansible_schedule_busy(schedule_id)? {
             return Err(AppError::Conflict(format!("Schedule {schedule_id}: {why}")));

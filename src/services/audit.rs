@@ -5,7 +5,7 @@
 use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::rules::redact;
-use crate::domain::{AuditEntry, AuditSource, Id, Timestamp};
+use crate::domain::{AuditEntry, AuditSource, Id, Timestamp, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
 use crate::store::Store;
@@ -115,7 +115,7 @@ impl Audit {
         for e in entries {
             rows.push(view_row(&r, e)?);
         }
-        let mut users: Vec<(Id, String)> =
+        let mut users: Vec<(UserId, String)> =
             r.users()?.into_iter().map(|u| (u.id, u.email)).collect();
         users.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(AuditPage {
@@ -152,7 +152,7 @@ pub struct AuditPage {
     /// False when the scan stopped at `AUDIT_SCAN_CAP`: `total` is then a lower bound.
     pub complete: bool,
     /// (id, email) of every user, for the filter.
-    pub users: Vec<(Id, String)>,
+    pub users: Vec<(UserId, String)>,
 }
 
 fn view_row(r: &ReadTxn, entry: AuditEntry) -> AppResult<AuditRow> {
@@ -168,12 +168,14 @@ fn view_row(r: &ReadTxn, entry: AuditEntry) -> AppResult<AuditRow> {
         .flatten();
     let d = describe(&entry.method, &entry.path, body_action.as_deref());
     let user = match entry.user_id {
-        None | Some(0) => "system".to_string(),
-        Some(id) => label(r, "user", id)?.unwrap_or_else(|| format!("deleted user #{id}")),
+        None | Some(UserId(0)) => "system".to_string(),
+        Some(id) => label(r, "user", id.get())?.unwrap_or_else(|| format!("deleted user #{id}")),
     };
     let key = match entry.api_key_id {
         None => None,
-        Some(id) => Some(label(r, "key", id)?.unwrap_or_else(|| format!("deleted key #{id}"))),
+        Some(id) => {
+            Some(label(r, "key", id.get())?.unwrap_or_else(|| format!("deleted key #{id}")))
+        }
     };
     let mut targets = Vec::new();
     let mut seen: Vec<(&str, Id)> = Vec::new();
@@ -549,7 +551,7 @@ pub fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 pub enum UserFilter {
     /// Entries with no user (the server itself).
     System,
-    User(Id),
+    User(UserId),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -667,7 +669,7 @@ impl AuditFilter {
     fn matches(&self, e: &LiteEntry) -> bool {
         if let Some(u) = self.user {
             let ok = match (u, e.user_id) {
-                (UserFilter::System, None | Some(0)) => true,
+                (UserFilter::System, None | Some(UserId(0))) => true,
                 (UserFilter::User(want), Some(got)) => want == got,
                 _ => false,
             };
@@ -729,7 +731,7 @@ impl AuditFilter {
 #[derive(Deserialize)]
 struct LiteEntry {
     #[serde(default)]
-    user_id: Option<Id>,
+    user_id: Option<UserId>,
     method: String,
     path: String,
     status: u16,
@@ -1016,7 +1018,7 @@ mod tests {
             ("to", "2026-12-02"),
         ]))
         .unwrap_or_default();
-        assert_eq!(f.user, Some(UserFilter::User(3)));
+        assert_eq!(f.user, Some(UserFilter::User(UserId(3))));
         assert_eq!(f.action.as_deref(), Some("tenant.create"));
         assert_eq!(f.source, Some(AuditSource::Web));
         assert_eq!(f.ok, Some(false));
@@ -1161,7 +1163,7 @@ mod tests {
             .expect("tenant")
             .tenant
             .id;
-        let entry = |i: u64, user: Option<Id>, path: String, source: AuditSource| AuditEntry {
+        let entry = |i: u64, user: Option<UserId>, path: String, source: AuditSource| AuditEntry {
             id: 0,
             user_id: user,
             api_key_id: None,

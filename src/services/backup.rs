@@ -12,7 +12,7 @@
 use crate::auth::Identity;
 use crate::config::Config;
 use crate::domain::backup::{self as dom, Manifest, TableEntry};
-use crate::domain::{Backup, Id, User};
+use crate::domain::{Backup, BackupId, User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sessions::Sessions;
@@ -266,7 +266,7 @@ impl Backups {
     /// The archive itself. Runs under `backup_lock` (callers hold it).
     fn write_backup(
         &self,
-        user: Option<Id>,
+        user: Option<UserId>,
         description: Option<&str>,
         kind: BackupKind,
     ) -> AppResult<Backup> {
@@ -401,7 +401,7 @@ impl Backups {
         w.put_backup(&b)?;
         w.commit()?;
         tracing::info!(
-            backup = id,
+            backup = id.get(),
             kind = kind.as_str(),
             bytes = size_bytes,
             ms = started.elapsed().as_millis() as u64,
@@ -431,7 +431,7 @@ impl Backups {
             .collect()
     }
 
-    pub fn get_backup(&self, caller: &Identity, id: Id) -> AppResult<BackupView> {
+    pub fn get_backup(&self, caller: &Identity, id: BackupId) -> AppResult<BackupView> {
         caller.require_admin()?;
         let r = self.store.read()?;
         let b: Backup = r.backup(id)?.ok_or_else(|| {
@@ -453,7 +453,7 @@ impl Backups {
         })
     }
 
-    pub fn delete_backup(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_backup(&self, caller: &Identity, id: BackupId) -> AppResult<()> {
         caller.require_admin()?;
         let w = self.store.write()?;
         let b: Backup = w.delete_backup(id)?.ok_or_else(|| {
@@ -468,7 +468,7 @@ impl Backups {
     }
 
     /// Replace all data with the backup's (admins). See the module comment for the steps.
-    pub async fn restore_backup(&self, caller: &Identity, id: Id) -> AppResult<Restored> {
+    pub async fn restore_backup(&self, caller: &Identity, id: BackupId) -> AppResult<Restored> {
         caller.require_admin()?;
         let view = self.get_backup(caller, id)?;
         let _g = self.backup_lock.lock().await;
@@ -541,8 +541,8 @@ impl Backups {
         // 4. Swap: requests from now on use the restored data.
         self.store.swap_in(&tmp)?;
         tracing::warn!(
-            backup = backup.id,
-            by = caller.id(),
+            backup = backup.id.get(),
+            by = caller.id().get(),
             from_schema = manifest.schema_version,
             "store restored from backup"
         );
@@ -636,7 +636,7 @@ impl Backups {
         let path = dir.join(format!("{token}.tar.gz"));
         std::fs::rename(&part, &path).map_err(|e| io_err("rename", &part, e))?;
         tracing::info!(
-            by = caller.id(),
+            by = caller.id().get(),
             bytes = size_bytes,
             "backup archive uploaded and verified"
         );
@@ -775,7 +775,7 @@ impl Backups {
     }
 
     /// Remove scheduled backups beyond the retention settings; returns their ids.
-    pub(crate) fn apply_retention(&self) -> AppResult<Vec<Id>> {
+    pub(crate) fn apply_retention(&self) -> AppResult<Vec<BackupId>> {
         let s = self.backup_schedule(&Identity::system())?;
         let all: Vec<Backup> = {
             let r = self.store.read()?;

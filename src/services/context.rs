@@ -14,7 +14,7 @@ use crate::domain::IssueId;
 use crate::domain::ProjectId;
 use crate::domain::access::Action;
 use crate::domain::context as ctx;
-use crate::domain::{Id, Scope, Timestamp, User};
+use crate::domain::{Id, Scope, Timestamp, User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
 use crate::store::accounts::AccountReads;
@@ -33,7 +33,7 @@ pub struct ProjectContext {
     pub content: String,
     pub updated_at: Timestamp,
     #[serde(default)]
-    pub updated_by: Option<Id>,
+    pub updated_by: Option<UserId>,
 }
 
 /// A project's instructions as a reader sees them, with what the caller may do and the file an
@@ -118,7 +118,7 @@ pub struct GlobalContext {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     #[serde(default)]
-    pub updated_by: Option<Id>,
+    pub updated_by: Option<UserId>,
 }
 
 /// Where the context file was written and whether it carries an issue.

@@ -110,7 +110,7 @@ impl Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Project, ProjectId};
+    use crate::domain::{Project, ProjectId, UserId};
 
     #[test]
     fn the_search_looks_at_name_repository_tenant_and_description() {
@@ -123,7 +123,7 @@ mod tests {
                 local_path: String::new(),
                 description: Some("Stripe glue".into()),
                 tenant_id: TenantId(1),
-                owner_id: 1,
+                owner_id: UserId(1),
                 ssh_key_id: None,
                 created_at: crate::domain::model::now(),
                 updated_at: crate::domain::model::now(),

@@ -225,7 +225,7 @@ fn build_plan(
             continue;
         }
         plan.users.push(User {
-            id,
+            id: id.into(),
             name: opt_text(&r, "name").unwrap_or_else(|| email.clone()),
             linux_username: opt_text(&r, "linux_username").or_else(|| mapping.get(&email).cloned()),
             email,
@@ -237,7 +237,7 @@ fn build_plan(
             updated_at: updated(&r),
         });
     }
-    let user_ids: std::collections::HashSet<u64> = plan.users.iter().map(|u| u.id).collect();
+    let user_ids: std::collections::HashSet<u64> = plan.users.iter().map(|u| u.id.get()).collect();
     for r in read_table(db, "tenants")? {
         let (Some(id), Some(name)) = (int(&r, "id"), opt_text(&r, "name")) else {
             continue;
@@ -278,12 +278,12 @@ fn build_plan(
                     ));
                 }
                 plan.ssh_keys.push(SshKey {
-                    id,
+                    id: id.into(),
                     name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
                     public_key: line,
                     fingerprint: fp,
                     private_key_enc: enc,
-                    user_id: int(&r, "user_id").unwrap_or(0),
+                    user_id: int(&r, "user_id").unwrap_or(0).into(),
                     tenant_id: (int(&r, "tenant_id")).map(Into::into),
                     created_at: created(&r),
                     updated_at: updated(&r),
@@ -295,7 +295,8 @@ fn build_plan(
             }
         }
     }
-    let key_ids: std::collections::HashSet<u64> = plan.ssh_keys.iter().map(|k| k.id).collect();
+    let key_ids: std::collections::HashSet<u64> =
+        plan.ssh_keys.iter().map(|k| k.id.get()).collect();
     for r in read_table(db, "projects")? {
         let (Some(id), Some(name), Some(tenant_id)) =
             (int(&r, "id"), opt_text(&r, "name"), int(&r, "tenant_id"))
@@ -310,8 +311,10 @@ fn build_plan(
             local_path: text(&r, "local_path").unwrap_or_default(),
             description: opt_text(&r, "description"),
             tenant_id: tenant_id.into(),
-            owner_id: int(&r, "owner_id").unwrap_or(0),
-            ssh_key_id: int(&r, "ssh_key_id").filter(|k| key_ids.contains(k)),
+            owner_id: int(&r, "owner_id").unwrap_or(0).into(),
+            ssh_key_id: int(&r, "ssh_key_id")
+                .filter(|k| key_ids.contains(k))
+                .map(Into::into),
             created_at: created(&r),
             updated_at: updated(&r),
         });
@@ -444,7 +447,7 @@ fn build_plan(
         }
         plan.pins.push(PinnedIssue {
             id,
-            user_id,
+            user_id: user_id.into(),
             issue_id: issue_id.into(),
             pinned_at: time(&r, "pinned_at").unwrap_or(now),
         });
@@ -456,8 +459,8 @@ fn build_plan(
             continue;
         };
         plan.credentials.push(UserCredential {
-            id,
-            user_id,
+            id: id.into(),
+            user_id: user_id.into(),
             integration_id: integration_id.into(),
             api_token_enc: secrets.encrypt(&text(&r, "api_token").unwrap_or_default())?,
             settings: Some(json(&r, "settings")).filter(|v| !v.is_null()),
@@ -476,7 +479,7 @@ fn build_plan(
             continue;
         }
         plan.identities.push(IdentityMap {
-            user_id,
+            user_id: user_id.into(),
             github_username: opt_text(&r, "github_username"),
             gitlab_username: opt_text(&r, "gitlab_username"),
             jira_account_id: opt_text(&r, "jira_account_id"),
@@ -496,8 +499,8 @@ fn build_plan(
             .filter_map(|s| s.as_str().and_then(Scope::parse))
             .collect();
         plan.keys.push(ApiKey {
-            id,
-            user_id,
+            id: id.into(),
+            user_id: user_id.into(),
             name: opt_text(&r, "name").unwrap_or_else(|| format!("key-{id}")),
             key_digest: format!("legacy:{}:{id}", prefix.get(..12).unwrap_or(&prefix)),
             key_prefix: prefix,
@@ -516,8 +519,8 @@ fn build_plan(
         let q = json(&r, "query_params");
         plan.audit.push(AuditEntry {
             id,
-            user_id: int(&r, "user_id"),
-            api_key_id: int(&r, "api_key_id"),
+            user_id: int(&r, "user_id").map(Into::into),
+            api_key_id: int(&r, "api_key_id").map(Into::into),
             method: text(&r, "method").unwrap_or_default(),
             path: text(&r, "path").unwrap_or_default(),
             query: q.as_object().map(|o| {
@@ -557,7 +560,9 @@ fn build_plan(
                 content: content.trim().to_string(),
                 created_at: created(&r),
                 updated_at: updated(&r),
-                updated_by: int(&r, "updated_by_user_id").filter(|u| user_ids.contains(u)),
+                updated_by: int(&r, "updated_by_user_id")
+                    .filter(|u| user_ids.contains(u))
+                    .map(Into::into),
             })
         });
     for (table, what) in [
@@ -742,7 +747,7 @@ impl Backups {
         // are empty, so each write finds no earlier row and the result is a plain copy.
         for u in &plan.users {
             w.put_user(u)?;
-            bump("users", u.id);
+            bump("users", u.id.get());
         }
         for t in &plan.tenants {
             w.put_tenant(t)?;
@@ -750,7 +755,7 @@ impl Backups {
         }
         for k in &plan.ssh_keys {
             w.put_ssh_key(k)?;
-            bump("ssh_keys", k.id);
+            bump("ssh_keys", k.id.get());
         }
         for p in &plan.projects {
             w.put_project(p)?;
@@ -775,14 +780,14 @@ impl Backups {
         }
         for c in &plan.credentials {
             w.put_credential(c)?;
-            bump("user_credentials", c.id);
+            bump("user_credentials", c.id.get());
         }
         for m in &plan.identities {
             w.put_identity_map(m)?;
         }
         for k in &plan.keys {
             w.put_api_key(k)?;
-            bump("api_keys", k.id);
+            bump("api_keys", k.id.get());
         }
         for a in &plan.audit {
             w.insert_audit(a)?;

@@ -11,10 +11,10 @@ use crate::domain::issues::{
     Effective, Layer, cron_expression, effective_credentials, ensure_base_url, validate_provider,
 };
 use crate::domain::rules::validate_name;
+use crate::domain::{CredentialId, IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::domain::{
     Id, IdentityMap, ProjectIntegration, Scope, TenantIntegration, UserCredential,
 };
-use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::services::secrets::Secrets;
 use crate::services::sync::SyncLocks;
@@ -701,7 +701,7 @@ impl Trackers {
         Ok((cred, created))
     }
 
-    pub fn delete_credential(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_credential(&self, caller: &Identity, id: CredentialId) -> AppResult<()> {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let w = self.store.write()?;
@@ -715,7 +715,7 @@ impl Trackers {
 
     // ---- identity mapping --------------------------------------------------------------------
 
-    pub fn get_identity_map(&self, caller: &Identity, user_id: Id) -> AppResult<IdentityMap> {
+    pub fn get_identity_map(&self, caller: &Identity, user_id: UserId) -> AppResult<IdentityMap> {
         caller.require(Scope::Read)?;
         if user_id != caller.id() {
             caller.require_admin().map_err(|_| {
@@ -757,7 +757,7 @@ impl Trackers {
     pub fn admin_set_identities(
         &self,
         caller: &Identity,
-        user_id: Id,
+        user_id: UserId,
         github: Option<String>,
         gitlab: Option<String>,
         jira: Option<String>,
@@ -775,7 +775,7 @@ impl Trackers {
     pub fn update_identity_map(
         &self,
         caller: &Identity,
-        user_id: Id,
+        user_id: UserId,
         github: Option<String>,
         gitlab: Option<String>,
         jira: Option<String>,
@@ -807,7 +807,11 @@ impl Trackers {
         Ok(m)
     }
 
-    pub(crate) fn identity_for(&self, user_id: Id, provider: &str) -> AppResult<Option<String>> {
+    pub(crate) fn identity_for(
+        &self,
+        user_id: UserId,
+        provider: &str,
+    ) -> AppResult<Option<String>> {
         let r = self.store.read()?;
         let m = r.get_identity_map(user_id)?;
         Ok(m.and_then(|m| match provider {
@@ -846,7 +850,7 @@ impl Trackers {
     pub(crate) fn provider_for(
         &self,
         link: &ProjectIntegration,
-        user_id: Option<Id>,
+        user_id: Option<UserId>,
     ) -> AppResult<(AnyProvider, TenantIntegration, Effective)> {
         let r = self.store.read()?;
         let integ = r

@@ -8,7 +8,7 @@ use crate::domain::access::Action;
 use crate::domain::rules::{
     project_path_slug, validate_branch, validate_name, validate_repo_url, validate_text,
 };
-use crate::domain::{Id, Project, ProjectId, Scope, Tenant, TenantId, User};
+use crate::domain::{Project, ProjectId, Scope, Tenant, TenantId, User, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::accounts::AccountReads;
 use crate::store::integrations::IntegrationReads;
@@ -31,14 +31,14 @@ pub struct ProjectInput {
     pub default_branch: Option<String>,
     pub description: Option<String>,
     pub tenant_id: Option<TenantId>,
-    pub owner_id: Option<Id>,
+    pub owner_id: Option<UserId>,
 }
 
 pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Vec<ProjectView>> {
     let mut tenant_ids: Vec<TenantId> = projects.iter().map(|p| p.tenant_id).collect();
     tenant_ids.sort_unstable();
     tenant_ids.dedup();
-    let mut owner_ids: Vec<Id> = projects.iter().map(|p| p.owner_id).collect();
+    let mut owner_ids: Vec<UserId> = projects.iter().map(|p| p.owner_id).collect();
     owner_ids.sort_unstable();
     owner_ids.dedup();
     let tenants: HashMap<TenantId, Tenant> = r
@@ -46,7 +46,7 @@ pub(crate) fn project_views(r: &ReadTxn, projects: Vec<Project>) -> AppResult<Ve
         .into_iter()
         .map(|t| (t.id, t))
         .collect();
-    let owners: HashMap<Id, User> = r
+    let owners: HashMap<UserId, User> = r
         .users_by_ids(owner_ids)?
         .into_iter()
         .map(|u| (u.id, u))

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::domain::sandbox::{Profile, bwrap_args, is_within, minimal_cover};
-use crate::domain::{Id, User};
+use crate::domain::{User, UserId};
 use crate::error::{AppError, AppResult};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -260,14 +260,14 @@ impl Sandbox {
     }
 
     /// `<data_dir>/tmux/u<id>`: the directory of a user's tmux socket.
-    pub(crate) fn tmux_dir(&self, user_id: Id) -> PathBuf {
+    pub(crate) fn tmux_dir(&self, user_id: UserId) -> PathBuf {
         absolute(&self.config.data_dir)
             .join("tmux")
             .join(format!("u{user_id}"))
     }
 
     /// `<data_dir>/sandbox/u<id>`: the home directory of a user's jailed processes.
-    fn jail_home(&self, user_id: Id) -> PathBuf {
+    fn jail_home(&self, user_id: UserId) -> PathBuf {
         absolute(&self.config.data_dir)
             .join("sandbox")
             .join(format!("u{user_id}"))

@@ -16,7 +16,7 @@
 
 use super::App;
 use crate::domain::issues::{DEFAULT_SYNC_CRON, cron_expression};
-use crate::domain::{Id, TenantIntegration};
+use crate::domain::{Id, ScheduleId, TenantIntegration};
 use crate::error::AppResult;
 use crate::services::ansible::Ansible;
 use crate::services::audit::Audit;
@@ -96,7 +96,7 @@ pub trait JobSource: Send + Sync + 'static {
 pub enum JobKind {
     Sync(Id),
     Backup,
-    Ansible(Id),
+    Ansible(ScheduleId),
     /// Hourly: the audit log's retention (days and row cap).
     AuditRetention,
 }
@@ -689,7 +689,7 @@ mod tests {
     fn job_keys() {
         assert_eq!(JobKind::Sync(3).key(), "sync:3");
         assert_eq!(JobKind::Backup.key(), "backup");
-        assert_eq!(JobKind::Ansible(2).key(), "ansible:2");
+        assert_eq!(JobKind::Ansible(ScheduleId(2)).key(), "ansible:2");
     }
 
     #[test]
@@ -703,7 +703,7 @@ mod tests {
             "Issue sync of integration #4"
         );
         assert_eq!(
-            JobKind::Ansible(2).display_name(Some("site.yml")),
+            JobKind::Ansible(ScheduleId(2)).display_name(Some("site.yml")),
             "Scheduled playbook site.yml (schedule #2)"
         );
         assert_eq!(JobKind::Backup.display_name(None), "Scheduled backup");

@@ -13,7 +13,7 @@ use crate::domain::sessions::{
     AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
     tmux_name,
 };
-use crate::domain::{AiSession, ExternalIssue, Id, Scope};
+use crate::domain::{AiSession, ExternalIssue, Scope, UserId};
 use crate::error::{AppError, AppResult};
 use crate::services::accounts::Accounts;
 use crate::services::audit::Audit;
@@ -38,7 +38,7 @@ pub struct StartRequest {
     pub cols: Option<u16>,
     pub issue_id: Option<IssueId>,
     /// Start as this user instead of the caller (administrators only).
-    pub as_user: Option<Id>,
+    pub as_user: Option<UserId>,
 }
 
 pub struct Started {
@@ -301,7 +301,7 @@ fn session_visible(caller: &Identity, s: &AiSession) -> bool {
 
 impl Sessions {
     /// The tmux socket of an aiops user (its directory is created with mode 0700).
-    pub fn tmux_socket(&self, user_id: Id) -> AppResult<PathBuf> {
+    pub fn tmux_socket(&self, user_id: UserId) -> AppResult<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let dir = self.sandbox.tmux_dir(user_id);
         std::fs::create_dir_all(&dir)
@@ -604,14 +604,14 @@ impl Sessions {
             tm.run(&["send-keys", "-t", &t, "-l", p], None).await?;
             tm.run(&["send-keys", "-t", &t, "Enter"], None).await?;
         }
-        tracing::info!(session = s.id.get(), user = s.user_id, tool = %s.tool, "ai session started");
+        tracing::info!(session = s.id.get(), user = s.user_id.get(), tool = %s.tool, "ai session started");
         Ok(())
     }
 
     /// With the sandbox on, the user's tmux server runs inside the user's jail (started here,
     /// detached, so it outlives a server restart), so every pane's process is jailed. A server
     /// found running outside the jail (started while the sandbox was off) is stopped first.
-    async fn ensure_tmux_server(&self, tm: &Tmux, user_id: Id) -> AppResult<()> {
+    async fn ensure_tmux_server(&self, tm: &Tmux, user_id: UserId) -> AppResult<()> {
         let user: crate::domain::User = {
             let r = self.store.read()?;
             r.get_user(user_id)?
@@ -631,7 +631,7 @@ impl Sessions {
                 return Ok(());
             }
             tracing::warn!(
-                user = user_id,
+                user = user_id.get(),
                 "tmux server found outside the sandbox: stopping it"
             );
             let _ = tm.run(&["kill-server"], None).await;
@@ -921,7 +921,11 @@ impl Sessions {
             let _ = tm.run(&["kill-session", "-t", name], None).await;
         }
         self.end_row(s.id, reason)?;
-        tracing::info!(session = s.id.get(), by = caller.id(), "ai session stopped");
+        tracing::info!(
+            session = s.id.get(),
+            by = caller.id().get(),
+            "ai session stopped"
+        );
         let r = self.store.read()?;
         r.ai_session(s.id)?
             .ok_or_else(|| AppError::NotFound("session vanished".into()))
@@ -1063,7 +1067,7 @@ impl Sessions {
                     self.revoke_session_key(s.id)?;
                     tracing::info!(
                         session = s.id.get(),
-                        by = caller.id(),
+                        by = caller.id().get(),
                         signal,
                         "agent stopped"
                     );

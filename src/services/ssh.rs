@@ -9,7 +9,7 @@ use crate::domain::rules::validate_name;
 use crate::domain::ssh::{
     HostCheck, HostKeyState, check_host, host_label, key_body, sh_quote, ssh_target,
 };
-use crate::domain::{Id, KnownHost, Project, SshKey};
+use crate::domain::{KnownHost, KnownHostId, Project, SshKey, SshKeyId, UserId};
 use crate::domain::{ProjectId, TenantId};
 use crate::error::{AppError, AppResult};
 use crate::store::tenancy::TenancyReads;
@@ -124,7 +124,7 @@ impl Git {
         self.key_views(&r, keys)
     }
 
-    pub fn get_ssh_key(&self, caller: &Identity, id: Id) -> AppResult<SshKeyView> {
+    pub fn get_ssh_key(&self, caller: &Identity, id: SshKeyId) -> AppResult<SshKeyView> {
         require_admin(caller)?;
         let r = self.store.read()?;
         let key: SshKey = r
@@ -201,7 +201,7 @@ impl Git {
         };
         w.put_ssh_key(&key)?;
         w.commit()?;
-        tracing::info!(key = key.id, fingerprint = %key.fingerprint, "ssh key stored");
+        tracing::info!(key = key.id.get(), fingerprint = %key.fingerprint, "ssh key stored");
         self.get_ssh_key(caller, key.id)
     }
 
@@ -209,7 +209,7 @@ impl Git {
     pub fn replace_ssh_private_key(
         &self,
         caller: &Identity,
-        id: Id,
+        id: SshKeyId,
         private_key: &str,
     ) -> AppResult<SshKeyView> {
         require_admin(caller)?;
@@ -234,7 +234,7 @@ impl Git {
     }
 
     /// Delete a key; projects that used it fall back to their tenant's keys.
-    pub fn delete_ssh_key(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_ssh_key(&self, caller: &Identity, id: SshKeyId) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
         w.delete_ssh_key(id)?
@@ -249,7 +249,7 @@ impl Git {
         &self,
         caller: &Identity,
         project_id: ProjectId,
-        key_id: Option<Id>,
+        key_id: Option<SshKeyId>,
     ) -> AppResult<()> {
         caller.require(crate::domain::Scope::Write)?;
         let w = self.store.write()?;
@@ -352,7 +352,7 @@ impl Git {
         port: u16,
         key: &PublicKey,
         source: &str,
-        by: Option<Id>,
+        by: Option<UserId>,
     ) -> AppResult<KnownHost> {
         let line = key_line(key);
         let w = self.store.write()?;
@@ -379,7 +379,7 @@ impl Git {
         Ok(kh)
     }
 
-    pub fn delete_known_host(&self, caller: &Identity, id: Id) -> AppResult<()> {
+    pub fn delete_known_host(&self, caller: &Identity, id: KnownHostId) -> AppResult<()> {
         require_admin(caller)?;
         let w = self.store.write()?;
         if !w.delete_known_host(id)? {

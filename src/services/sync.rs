@@ -8,8 +8,8 @@ use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
 use crate::domain::access::Action;
-use crate::domain::{Id, Project, ProjectIntegration, Scope, SyncRun, TenantIntegration};
 use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
+use crate::domain::{Project, ProjectIntegration, Scope, SyncRun, SyncRunId, TenantIntegration};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
 use crate::store::tenancy::TenancyReads;
@@ -59,7 +59,7 @@ pub struct SyncOutcome {
     pub created: u64,
     pub missing: u64,
     pub error: Option<String>,
-    pub run_id: Option<Id>,
+    pub run_id: Option<SyncRunId>,
 }
 
 impl Trackers {
@@ -219,7 +219,7 @@ impl Trackers {
             link.last_synced_at
         };
         let started = crate::domain::model::now();
-        let run_id = crate::store::run_blocking(|| -> AppResult<Id> {
+        let run_id = crate::store::run_blocking(|| -> AppResult<SyncRunId> {
             let w = self.store.write()?;
             let run = SyncRun {
                 id: w.new_sync_run_id()?,
@@ -308,7 +308,7 @@ impl Trackers {
         Ok(())
     }
 
-    fn finish_run(&self, id: Id, f: impl FnOnce(&mut SyncRun)) -> AppResult<()> {
+    fn finish_run(&self, id: SyncRunId, f: impl FnOnce(&mut SyncRun)) -> AppResult<()> {
         let w = self.store.write()?;
         if let Some(mut run) = w.sync_run(id)? {
             f(&mut run);

@@ -878,7 +878,7 @@ impl System {
             let _ = std::fs::remove_file(&tmp);
             AppError::Internal(format!("cannot replace {}: {e}", exe.display()))
         })?;
-        tracing::warn!(by = caller.id(), new = %new_version, "binary updated; restart to run it");
+        tracing::warn!(by = caller.id().get(), new = %new_version, "binary updated; restart to run it");
         let install = Step {
             success: true,
             stdout: format!(
@@ -944,7 +944,7 @@ impl System {
                 cmd.env(k, v);
             }
         }
-        tracing::warn!(by = caller.id(), tool, source = %source, command = %command, "agent tool update");
+        tracing::warn!(by = caller.id().get(), tool, source = %source, command = %command, "agent tool update");
         let timeout = Duration::from_secs(self.config.ai_tool_update_timeout_secs);
         let (stdout, stderr, returncode) = match cmd.spawn() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
@@ -996,7 +996,7 @@ impl System {
     /// scheduler, then re-executes its binary (same arguments, same address).
     pub fn request_restart(&self, caller: &Identity) -> AppResult<()> {
         caller.require_admin()?;
-        tracing::warn!(by = caller.id(), "restart requested");
+        tracing::warn!(by = caller.id().get(), "restart requested");
         let _ = self.restart.send(true);
         Ok(())
     }

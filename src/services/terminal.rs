@@ -78,7 +78,7 @@ impl Sessions {
         });
         tracing::info!(
             session = session.id.get(),
-            user = caller.id(),
+            user = caller.id().get(),
             "terminal attached"
         );
         Ok(AttachTarget {

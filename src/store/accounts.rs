@@ -14,7 +14,7 @@ use super::{
     get_row_w, index_del, index_set, meta_del, meta_get, meta_set, multi_add, multi_del,
     multi_ids_w, next_id, put_row,
 };
-use crate::domain::{ApiKey, Id, PinnedIssue, User, WebSession};
+use crate::domain::{ApiKey, ApiKeyId, Id, PinnedIssue, User, UserId, WebSession};
 use crate::error::AppResult;
 use redb::{
     ReadableMultimapTable, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
@@ -114,18 +114,18 @@ impl_lookup!(WriteTxn);
 /// Reads of users, API keys and web sessions (in a read or a write transaction; settings are
 /// read by `setting`, below).
 pub trait AccountReads: Lookup {
-    fn get_user(&self, id: Id) -> AppResult<Option<User>> {
+    fn get_user(&self, id: UserId) -> AppResult<Option<User>> {
         self.row(USERS, id)
     }
 
     /// The users with these ids that exist, in the order given.
-    fn users_by_ids(&self, ids: Vec<Id>) -> AppResult<Vec<User>> {
+    fn users_by_ids(&self, ids: Vec<UserId>) -> AppResult<Vec<User>> {
         self.rows_at(USERS, ids)
     }
 
     /// The user id registered for an email (as stored: normalised, lower case).
-    fn user_id_by_email(&self, email: &str) -> AppResult<Option<Id>> {
-        self.key_id(USERS_BY_EMAIL, email)
+    fn user_id_by_email(&self, email: &str) -> AppResult<Option<UserId>> {
+        Ok(self.key_id(USERS_BY_EMAIL, email)?.map(UserId))
     }
 
     fn user_by_email(&self, email: &str) -> AppResult<Option<User>> {
@@ -149,17 +149,17 @@ pub trait AccountReads: Lookup {
         Ok(self.users()?.iter().filter(|u| u.is_admin).count())
     }
 
-    fn get_api_key(&self, id: Id) -> AppResult<Option<ApiKey>> {
+    fn get_api_key(&self, id: ApiKeyId) -> AppResult<Option<ApiKey>> {
         self.row(API_KEYS, id)
     }
 
     /// The key stored under a SHA-256 digest (or a `legacy:` prefix entry).
-    fn api_key_id_by_digest(&self, digest: &str) -> AppResult<Option<Id>> {
-        self.key_id(API_KEYS_BY_DIGEST, digest)
+    fn api_key_id_by_digest(&self, digest: &str) -> AppResult<Option<ApiKeyId>> {
+        Ok(self.key_id(API_KEYS_BY_DIGEST, digest)?.map(ApiKeyId))
     }
 
     /// A user's keys, in id order.
-    fn api_keys_of_user(&self, user_id: Id) -> AppResult<Vec<ApiKey>> {
+    fn api_keys_of_user(&self, user_id: UserId) -> AppResult<Vec<ApiKey>> {
         self.rows_at(API_KEYS, self.ids(API_KEYS_BY_USER, user_id)?)
     }
 
@@ -167,7 +167,7 @@ pub trait AccountReads: Lookup {
         self.row_count(API_KEYS)
     }
 
-    fn api_key_count_of_user(&self, user_id: Id) -> AppResult<u64> {
+    fn api_key_count_of_user(&self, user_id: UserId) -> AppResult<u64> {
         self.id_count(API_KEYS_BY_USER, user_id)
     }
 
@@ -211,7 +211,7 @@ impl ReadTxn {
 
     /// Ids of the keys imported from the Python aiops whose digest entry starts with `prefix`
     /// (`legacy:<first 12 characters>:`).
-    pub fn legacy_api_key_ids(&self, prefix: &str) -> AppResult<Vec<Id>> {
+    pub fn legacy_api_key_ids(&self, prefix: &str) -> AppResult<Vec<ApiKeyId>> {
         let t = self.open_table(API_KEYS_BY_DIGEST)?;
         let mut ids = Vec::new();
         for item in t.range(prefix..)? {
@@ -219,7 +219,7 @@ impl ReadTxn {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            ids.push(v.value());
+            ids.push(ApiKeyId(v.value()));
         }
         Ok(ids)
     }
@@ -227,13 +227,13 @@ impl ReadTxn {
 
 impl WriteTxn {
     /// A new user id (ids are never reused).
-    pub fn new_user_id(&self) -> AppResult<Id> {
-        next_id(self, "users")
+    pub fn new_user_id(&self) -> AppResult<UserId> {
+        next_id(self, "users").map(UserId)
     }
 
     /// A new API key id.
-    pub fn new_api_key_id(&self) -> AppResult<Id> {
-        next_id(self, "api_keys")
+    pub fn new_api_key_id(&self) -> AppResult<ApiKeyId> {
+        next_id(self, "api_keys").map(ApiKeyId)
     }
 
     /// Record the digest of a new one-time setup token (replacing any earlier one).
@@ -261,7 +261,7 @@ impl WriteTxn {
     /// Remove a user and everything of theirs: API keys, pins, personal credentials, the
     /// identity map, memberships and web sessions. Callers refuse first while the user owns
     /// projects.
-    pub fn delete_user(&self, id: Id) -> AppResult<()> {
+    pub fn delete_user(&self, id: UserId) -> AppResult<()> {
         let Some(user) = get_row_w::<User>(self, USERS, id)? else {
             return Ok(());
         };
@@ -271,25 +271,27 @@ impl WriteTxn {
             }
             delete_row(self, API_KEYS, kid)?;
         }
-        self.open_multimap_table(API_KEYS_BY_USER)?.remove_all(id)?;
+        self.open_multimap_table(API_KEYS_BY_USER)?
+            .remove_all(id.get())?;
         for pid in multi_ids_w(self, PINS_BY_USER, id)? {
             match get_row_w::<PinnedIssue>(self, PINS, pid)? {
                 Some(pin) => self.delete_pin(&pin)?,
                 None => delete_row(self, PINS, pid)?,
             }
         }
-        self.open_multimap_table(PINS_BY_USER)?.remove_all(id)?;
+        self.open_multimap_table(PINS_BY_USER)?
+            .remove_all(id.get())?;
         for cid in multi_ids_w(self, USER_CREDENTIALS_BY_USER, id)? {
             delete_row(self, USER_CREDENTIALS, cid)?;
         }
         self.open_multimap_table(USER_CREDENTIALS_BY_USER)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         delete_row(self, IDENTITY_MAP, id)?;
         for m in self.memberships_of_user(id)? {
             self.delete_membership(&m)?;
         }
         self.open_multimap_table(MEMBERSHIPS_BY_USER)?
-            .remove_all(id)?;
+            .remove_all(id.get())?;
         self.end_web_sessions_of(id)?;
         index_del(self, USERS_BY_EMAIL, &user.email)?;
         delete_row(self, USERS, id)
@@ -311,7 +313,7 @@ impl WriteTxn {
     }
 
     /// Remove an API key with its index entries (nothing when it is gone already).
-    pub fn delete_api_key(&self, id: Id) -> AppResult<()> {
+    pub fn delete_api_key(&self, id: ApiKeyId) -> AppResult<()> {
         if let Some(k) = get_row_w::<ApiKey>(self, API_KEYS, id)? {
             index_del(self, API_KEYS_BY_DIGEST, &k.key_digest)?;
             multi_del(self, API_KEYS_BY_USER, k.user_id, id)?;
@@ -335,7 +337,7 @@ impl WriteTxn {
 
     /// End every web session of a user (a password change, a deleted account). Rows that do
     /// not decode go too.
-    pub fn end_web_sessions_of(&self, user_id: Id) -> AppResult<()> {
+    pub fn end_web_sessions_of(&self, user_id: UserId) -> AppResult<()> {
         self.open_table(WEB_SESSIONS)?.retain(|_, v| {
             decode::<WebSession>(v)
                 .map(|s| s.user_id != user_id)
@@ -373,7 +375,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    fn user(id: Id, email: &str, admin: bool) -> User {
+    fn user(id: UserId, email: &str, admin: bool) -> User {
         let now = crate::domain::model::now();
         User {
             id,
@@ -389,10 +391,10 @@ mod tests {
         }
     }
 
-    fn key(id: Id, user_id: Id, digest: &str) -> ApiKey {
+    fn key(id: Id, user_id: UserId, digest: &str) -> ApiKey {
         let now = crate::domain::model::now();
         ApiKey {
-            id,
+            id: id.into(),
             user_id,
             name: "k".into(),
             key_digest: digest.into(),
@@ -413,14 +415,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        let mut u = user(1, "a@x.test", true);
+        let mut u = user(UserId(1), "a@x.test", true);
         w.put_user(&u).unwrap();
         u.email = "b@x.test".into();
         w.put_user(&u).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.user_id_by_email("a@x.test").unwrap(), None);
-        assert_eq!(r.user_by_email("b@x.test").unwrap().unwrap().id, 1);
+        assert_eq!(r.user_by_email("b@x.test").unwrap().unwrap().id, UserId(1));
         assert_eq!(r.user_count().unwrap(), 1);
         assert_eq!(r.admin_count().unwrap(), 1);
     }
@@ -430,13 +432,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        w.put_user(&user(1, "a@x.test", false)).unwrap();
-        w.put_user(&user(2, "b@x.test", false)).unwrap();
-        let mut k = key(1, 1, "d1");
+        w.put_user(&user(UserId(1), "a@x.test", false)).unwrap();
+        w.put_user(&user(UserId(2), "b@x.test", false)).unwrap();
+        let mut k = key(1, UserId(1), "d1");
         w.put_api_key(&k).unwrap();
         k.key_digest = "d2".into();
         w.put_api_key(&k).unwrap();
-        w.put_api_key(&key(2, 2, "d3")).unwrap();
+        w.put_api_key(&key(2, UserId(2), "d3")).unwrap();
         let now = crate::domain::model::now();
         let session = |user_id| WebSession {
             user_id,
@@ -444,35 +446,35 @@ mod tests {
             created_at: now,
             expires_at: now + chrono::Duration::hours(1),
         };
-        w.put_web_session("s1", &session(1)).unwrap();
-        w.put_web_session("s2", &session(2)).unwrap();
+        w.put_web_session("s1", &session(UserId(1))).unwrap();
+        w.put_web_session("s2", &session(UserId(2))).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.api_key_id_by_digest("d1").unwrap(), None);
-        assert_eq!(r.api_key_id_by_digest("d2").unwrap(), Some(1));
-        assert_eq!(r.api_keys_of_user(1).unwrap().len(), 1);
+        assert_eq!(r.api_key_id_by_digest("d2").unwrap(), Some(ApiKeyId(1)));
+        assert_eq!(r.api_keys_of_user(UserId(1)).unwrap().len(), 1);
         drop(r);
 
         let w = s.write().unwrap();
-        w.delete_user(1).unwrap();
+        w.delete_user(UserId(1)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert!(r.get_user(1).unwrap().is_none());
+        assert!(r.get_user(UserId(1)).unwrap().is_none());
         assert_eq!(r.user_id_by_email("a@x.test").unwrap(), None);
         assert_eq!(r.api_key_id_by_digest("d2").unwrap(), None);
-        assert_eq!(r.api_key_count_of_user(1).unwrap(), 0);
+        assert_eq!(r.api_key_count_of_user(UserId(1)).unwrap(), 0);
         assert!(r.get_web_session("s1").unwrap().is_none());
         // The other user keeps theirs.
-        assert_eq!(r.api_key_id_by_digest("d3").unwrap(), Some(2));
+        assert_eq!(r.api_key_id_by_digest("d3").unwrap(), Some(ApiKeyId(2)));
         assert!(r.get_web_session("s2").unwrap().is_some());
         drop(r);
 
         let w = s.write().unwrap();
-        w.delete_api_key(2).unwrap();
+        w.delete_api_key(ApiKeyId(2)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(r.api_key_id_by_digest("d3").unwrap(), None);
-        assert!(r.api_keys_of_user(2).unwrap().is_empty());
+        assert!(r.api_keys_of_user(UserId(2)).unwrap().is_empty());
     }
 
     #[test]

@@ -11,10 +11,10 @@ use super::tables::*;
 use super::{
     WriteTxn, delete_row, encode, get_row_w, multi_add, multi_del, multi_ids_w, next_id, put_row,
 };
+use crate::domain::{CredentialId, IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::domain::{
     ExternalIssue, Id, IdentityMap, ProjectIntegration, TenantIntegration, UserCredential,
 };
-use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
 use crate::error::AppResult;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -91,12 +91,12 @@ pub trait IntegrationReads: Lookup {
         self.id_count(ISSUES_BY_PROJECT_INTEGRATION, link_id)
     }
 
-    fn get_credential(&self, id: Id) -> AppResult<Option<UserCredential>> {
+    fn get_credential(&self, id: CredentialId) -> AppResult<Option<UserCredential>> {
         self.row(USER_CREDENTIALS, id)
     }
 
     /// A user's personal credentials, in id order.
-    fn credentials_of_user(&self, user_id: Id) -> AppResult<Vec<UserCredential>> {
+    fn credentials_of_user(&self, user_id: UserId) -> AppResult<Vec<UserCredential>> {
         self.rows_at(
             USER_CREDENTIALS,
             self.ids(USER_CREDENTIALS_BY_USER, user_id)?,
@@ -104,7 +104,7 @@ pub trait IntegrationReads: Lookup {
     }
 
     /// A user's tracker identities (None: never set).
-    fn get_identity_map(&self, user_id: Id) -> AppResult<Option<IdentityMap>> {
+    fn get_identity_map(&self, user_id: UserId) -> AppResult<Option<IdentityMap>> {
         self.row(IDENTITY_MAP, user_id)
     }
 
@@ -143,8 +143,8 @@ impl WriteTxn {
     }
 
     /// A new personal credential id.
-    pub fn new_credential_id(&self) -> AppResult<Id> {
-        next_id(self, "user_credentials")
+    pub fn new_credential_id(&self) -> AppResult<CredentialId> {
+        next_id(self, "user_credentials").map(CredentialId)
     }
 
     /// A new id for the global agent instructions (its own sequence, `agent_contexts`).
@@ -372,10 +372,10 @@ mod tests {
         }
     }
 
-    fn credential(id: Id, user_id: Id, integration_id: IntegrationId) -> UserCredential {
+    fn credential(id: Id, user_id: UserId, integration_id: IntegrationId) -> UserCredential {
         let now = crate::domain::model::now();
         UserCredential {
-            id,
+            id: id.into(),
             user_id,
             integration_id,
             api_token_enc: String::new(),
@@ -428,9 +428,9 @@ mod tests {
             .unwrap();
         w.put_link(&link(2, ProjectId(7), IntegrationId(2)))
             .unwrap();
-        w.put_credential(&credential(1, 5, IntegrationId(1)))
+        w.put_credential(&credential(1, UserId(5), IntegrationId(1)))
             .unwrap();
-        w.put_credential(&credential(2, 5, IntegrationId(2)))
+        w.put_credential(&credential(2, UserId(5), IntegrationId(2)))
             .unwrap();
         w.delete_integration(IntegrationId(1)).unwrap();
         w.commit().unwrap();
@@ -441,10 +441,10 @@ mod tests {
         let links: Vec<Id> = r.links().unwrap().into_iter().map(|l| l.id.get()).collect();
         assert_eq!(links, vec![2]);
         let creds: Vec<Id> = r
-            .credentials_of_user(5)
+            .credentials_of_user(UserId(5))
             .unwrap()
             .into_iter()
-            .map(|c| c.id)
+            .map(|c| c.id.get())
             .collect();
         assert_eq!(creds, vec![2]);
     }
@@ -460,10 +460,10 @@ mod tests {
         w.put_integration(&i).unwrap();
         assert!(w.integrations_in_tenant(TenantId(1)).unwrap().is_empty());
         assert_eq!(w.integrations_in_tenant(TenantId(2)).unwrap(), vec![i]);
-        let c = credential(1, 5, IntegrationId(1));
+        let c = credential(1, UserId(5), IntegrationId(1));
         w.put_credential(&c).unwrap();
         w.delete_credential(&c).unwrap();
-        assert!(w.credentials_of_user(5).unwrap().is_empty());
+        assert!(w.credentials_of_user(UserId(5)).unwrap().is_empty());
         w.commit().unwrap();
     }
 

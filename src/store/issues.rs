@@ -16,7 +16,7 @@ use crate::domain::{
     Comment, ExternalIssue, Id, IdentityMap, PinnedIssue, ProjectIntegration, TenantIntegration,
     Timestamp,
 };
-use crate::domain::{IntegrationId, IssueId, LinkId, ProjectId, TenantId};
+use crate::domain::{IntegrationId, IssueId, LinkId, ProjectId, TenantId, UserId};
 use crate::error::{AppError, AppResult};
 use redb::{ReadOnlyTable, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -185,7 +185,7 @@ impl WriteTxn {
             };
             if let Some(pin) = pin {
                 self.open_multimap_table(PINS_BY_USER)?
-                    .remove(pin.user_id, pin_id)?;
+                    .remove(pin.user_id.get(), pin_id)?;
             }
             self.open_table(PINS)?.remove(pin_id)?;
         }
@@ -252,11 +252,11 @@ impl WriteTxn {
     }
 
     /// The user's pin of an issue, if they pinned it.
-    pub fn pin_of(&self, user_id: Id, issue_id: IssueId) -> AppResult<Option<PinnedIssue>> {
+    pub fn pin_of(&self, user_id: UserId, issue_id: IssueId) -> AppResult<Option<PinnedIssue>> {
         let ids: Vec<Id> = {
             let t = self.open_multimap_table(PINS_BY_USER)?;
             let mut v = Vec::new();
-            for id in t.get(user_id)? {
+            for id in t.get(user_id.get())? {
                 v.push(id?.value());
             }
             v
@@ -275,7 +275,12 @@ impl WriteTxn {
     }
 
     /// Pin an issue for a user (the caller checked that it is not pinned yet).
-    pub fn add_pin(&self, user_id: Id, issue_id: IssueId, at: Timestamp) -> AppResult<PinnedIssue> {
+    pub fn add_pin(
+        &self,
+        user_id: UserId,
+        issue_id: IssueId,
+        at: Timestamp,
+    ) -> AppResult<PinnedIssue> {
         let pin = PinnedIssue {
             id: next_id(self, "pins")?,
             user_id,
@@ -285,7 +290,7 @@ impl WriteTxn {
         let bytes = encode(&pin)?;
         self.open_table(PINS)?.insert(pin.id, bytes.as_slice())?;
         self.open_multimap_table(PINS_BY_USER)?
-            .insert(user_id, pin.id)?;
+            .insert(user_id.get(), pin.id)?;
         self.open_multimap_table(PINS_BY_ISSUE)?
             .insert(issue_id.get(), pin.id)?;
         Ok(pin)
@@ -294,7 +299,7 @@ impl WriteTxn {
     /// Remove a pin with its index entries.
     pub fn delete_pin(&self, pin: &PinnedIssue) -> AppResult<()> {
         self.open_multimap_table(PINS_BY_USER)?
-            .remove(pin.user_id, pin.id)?;
+            .remove(pin.user_id.get(), pin.id)?;
         self.open_multimap_table(PINS_BY_ISSUE)?
             .remove(pin.issue_id.get(), pin.id)?;
         self.open_table(PINS)?.remove(pin.id)?;
@@ -346,11 +351,11 @@ impl ReadTxn {
     }
 
     /// A user's pins, in pin id order.
-    pub fn pins_of_user(&self, user_id: Id) -> AppResult<Vec<PinnedIssue>> {
+    pub fn pins_of_user(&self, user_id: UserId) -> AppResult<Vec<PinnedIssue>> {
         let idx = self.open_multimap_table(PINS_BY_USER)?;
         let t = self.open_table(PINS)?;
         let mut out = Vec::new();
-        for id in idx.get(user_id)? {
+        for id in idx.get(user_id.get())? {
             if let Some(v) = t.get(id?.value())? {
                 out.push(decode(v.value())?);
             }
@@ -383,7 +388,7 @@ impl ReadTxn {
         self,
         f: &IssueFilter,
         visible: Option<BTreeSet<ProjectId>>,
-        caller: Id,
+        caller: UserId,
     ) -> AppResult<IssueListing> {
         let r = self;
         let status = f.status.as_deref().and_then(status_filter_key);
@@ -397,7 +402,7 @@ impl ReadTxn {
         let mine: Option<Vec<String>> = if assignee.as_deref() == Some("me") {
             let m: IdentityMap = {
                 let t = r.open_table(IDENTITY_MAP)?;
-                let v = t.get(caller)?;
+                let v = t.get(caller.get())?;
                 v.map(|v| decode(v.value())).transpose()?
             }
             .unwrap_or_default();
@@ -1261,7 +1266,7 @@ mod tests {
             fx.store
                 .read()
                 .unwrap()
-                .plan_issues(f, visible.clone(), 7)
+                .plan_issues(f, visible.clone(), UserId(7))
                 .unwrap()
         };
         let (mut ids, mut written) = (Vec::new(), Vec::new());
@@ -1368,7 +1373,7 @@ mod tests {
             .store
             .read()
             .unwrap()
-            .plan_issues(&project(ProjectId(99)), None, 7)
+            .plan_issues(&project(ProjectId(99)), None, UserId(7))
             .err()
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
@@ -1403,7 +1408,7 @@ mod tests {
         {
             let w = fx.store.write().unwrap();
             let m = IdentityMap {
-                user_id: 7,
+                user_id: UserId(7),
                 github_username: Some("Alice".into()),
                 gitlab_username: None,
                 jira_account_id: Some("acc-carol".into()),
@@ -1499,7 +1504,11 @@ mod tests {
         };
         let r = fx.store.read().unwrap();
         let err = r
-            .plan_issues(&api, Some(vis.iter().map(|&p| ProjectId(p)).collect()), 7)
+            .plan_issues(
+                &api,
+                Some(vis.iter().map(|&p| ProjectId(p)).collect()),
+                UserId(7),
+            )
             .err()
             .unwrap();
         assert!(matches!(err, AppError::NotFound(_)), "{err}");
@@ -1520,7 +1529,7 @@ mod tests {
             .store
             .read()
             .unwrap()
-            .plan_issues(&by_status("open"), None, 7)
+            .plan_issues(&by_status("open"), None, UserId(7))
             .unwrap();
         let mut views = Vec::new();
         listing
@@ -1564,7 +1573,7 @@ mod tests {
             .store
             .read()
             .unwrap()
-            .plan_issues(&IssueFilter::default(), None, 7)
+            .plan_issues(&IssueFilter::default(), None, UserId(7))
             .unwrap();
         let mut n = 0;
         let out = listing
@@ -1593,13 +1602,24 @@ mod tests {
         // Pins, then deleting a pinned issue removes it from every index and every pin.
         {
             let w = fx.store.write().unwrap();
-            let pin = w.add_pin(7, IssueId(2), ts()).unwrap();
-            assert_eq!(w.pin_of(7, IssueId(2)).unwrap().map(|p| p.id), Some(pin.id));
-            assert!(w.pin_of(7, IssueId(1)).unwrap().is_none());
-            w.add_pin(8, IssueId(3), ts()).unwrap();
+            let pin = w.add_pin(UserId(7), IssueId(2), ts()).unwrap();
+            assert_eq!(
+                w.pin_of(UserId(7), IssueId(2)).unwrap().map(|p| p.id),
+                Some(pin.id)
+            );
+            assert!(w.pin_of(UserId(7), IssueId(1)).unwrap().is_none());
+            w.add_pin(UserId(8), IssueId(3), ts()).unwrap();
             w.commit().unwrap();
         }
-        assert_eq!(fx.store.read().unwrap().pins_of_user(7).unwrap().len(), 1);
+        assert_eq!(
+            fx.store
+                .read()
+                .unwrap()
+                .pins_of_user(UserId(7))
+                .unwrap()
+                .len(),
+            1
+        );
         {
             let w = fx.store.write().unwrap();
             assert_eq!(
@@ -1615,8 +1635,8 @@ mod tests {
             w.commit().unwrap();
         }
         let r = fx.store.read().unwrap();
-        assert!(r.pins_of_user(7).unwrap().is_empty());
-        assert_eq!(r.pins_of_user(8).unwrap().len(), 1);
+        assert!(r.pins_of_user(UserId(7)).unwrap().is_empty());
+        assert_eq!(r.pins_of_user(UserId(8)).unwrap().len(), 1);
         drop(r);
         assert_eq!(all(&fx, by_status("open")), [1, 4, 6]);
         let web = IssueFilter {
@@ -1632,9 +1652,9 @@ mod tests {
         assert_eq!(all(&fx, IssueFilter::default()), [1, 3, 4, 5, 6]);
         // Unpinning removes the pin and its index entries.
         let w = fx.store.write().unwrap();
-        let pin = w.pin_of(8, IssueId(3)).unwrap().unwrap();
+        let pin = w.pin_of(UserId(8), IssueId(3)).unwrap().unwrap();
         w.delete_pin(&pin).unwrap();
-        assert!(w.pin_of(8, IssueId(3)).unwrap().is_none());
+        assert!(w.pin_of(UserId(8), IssueId(3)).unwrap().is_none());
         w.commit().unwrap();
     }
 

@@ -545,7 +545,7 @@ pub mod ops;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ProjectId, TenantId};
+    use crate::domain::{ProjectId, TenantId, UserId};
 
     #[test]
     fn open_creates_every_table_and_records_the_schema_version() {
@@ -591,7 +591,7 @@ mod tests {
                 local_path: String::new(),
                 description: None,
                 tenant_id: TenantId(1),
-                owner_id: 7,
+                owner_id: UserId(7),
                 ssh_key_id: None,
                 created_at: now,
                 updated_at: now,
@@ -600,7 +600,7 @@ mod tests {
         }
         assert_eq!(backfill_owner_memberships(&w).unwrap(), 2);
         assert_eq!(backfill_owner_memberships(&w).unwrap(), 0);
-        let mine = w.memberships_of_user(7).unwrap();
+        let mine = w.memberships_of_user(UserId(7)).unwrap();
         assert_eq!(mine.len(), 2);
         assert!(mine.iter().all(|m| m.role == Role::Maintainer));
         assert_eq!(w.project_members(ProjectId(2)).unwrap().len(), 1);

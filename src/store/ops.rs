@@ -7,8 +7,15 @@ use super::tables::*;
 use super::{
     ReadTxn, Reader, WriteTxn, decode, delete_row, multi_add, multi_del, next_id, put_row,
 };
+use crate::domain::BackupId;
+use crate::domain::KnownHostId;
+use crate::domain::RunId;
+use crate::domain::ScheduleId;
 use crate::domain::SessionId;
+use crate::domain::SshKeyId;
+use crate::domain::SyncRunId;
 use crate::domain::TenantId;
+use crate::domain::UserId;
 use crate::domain::{
     AiSession, AnsibleRun, AnsibleSchedule, Backup, Id, KnownHost, Project, SshKey, SyncRun,
 };
@@ -39,7 +46,7 @@ macro_rules! every_row {
 macro_rules! op_reads {
     ($t:ty) => {
         impl $t {
-            pub fn ansible_run(&self, id: Id) -> AppResult<Option<AnsibleRun>> {
+            pub fn ansible_run(&self, id: RunId) -> AppResult<Option<AnsibleRun>> {
                 self.row(ANSIBLE_RUNS, id)
             }
 
@@ -48,7 +55,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, ANSIBLE_RUNS))
             }
 
-            pub fn ansible_schedule(&self, id: Id) -> AppResult<Option<AnsibleSchedule>> {
+            pub fn ansible_schedule(&self, id: ScheduleId) -> AppResult<Option<AnsibleSchedule>> {
                 self.row(ANSIBLE_SCHEDULES, id)
             }
 
@@ -57,7 +64,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, ANSIBLE_SCHEDULES))
             }
 
-            pub fn ssh_key(&self, id: Id) -> AppResult<Option<SshKey>> {
+            pub fn ssh_key(&self, id: SshKeyId) -> AppResult<Option<SshKey>> {
                 self.row(SSH_KEYS, id)
             }
 
@@ -87,12 +94,12 @@ macro_rules! op_reads {
             }
 
             /// One user's agent sessions, oldest first.
-            pub fn ai_sessions_of_user(&self, user: Id) -> AppResult<Vec<AiSession>> {
+            pub fn ai_sessions_of_user(&self, user: UserId) -> AppResult<Vec<AiSession>> {
                 let ids = self.ids(AI_SESSIONS_BY_USER, user)?;
                 self.rows(AI_SESSIONS, ids)
             }
 
-            pub fn sync_run(&self, id: Id) -> AppResult<Option<SyncRun>> {
+            pub fn sync_run(&self, id: SyncRunId) -> AppResult<Option<SyncRun>> {
                 self.row(SYNC_RUNS, id)
             }
 
@@ -101,7 +108,7 @@ macro_rules! op_reads {
                 Ok(every_row!(self, SYNC_RUNS))
             }
 
-            pub fn backup(&self, id: Id) -> AppResult<Option<Backup>> {
+            pub fn backup(&self, id: BackupId) -> AppResult<Option<Backup>> {
                 self.row(BACKUPS, id)
             }
 
@@ -118,9 +125,9 @@ op_reads!(WriteTxn);
 
 impl ReadTxn {
     /// A run's stored output: its chunks, in order.
-    pub fn ansible_output(&self, run: Id) -> AppResult<String> {
+    pub fn ansible_output(&self, run: RunId) -> AppResult<String> {
         let t = self.open_table(ANSIBLE_OUTPUT)?;
-        let (from, to) = (output_key(run, 0), output_key(run + 1, 0));
+        let (from, to) = (output_key(run.get(), 0), output_key(run.get() + 1, 0));
         let mut out = String::new();
         for item in t.range(from.as_str()..to.as_str())? {
             let (_, v) = item?;
@@ -144,32 +151,32 @@ impl ReadTxn {
 impl WriteTxn {
     // ---- ids (never reused) ----
 
-    pub fn new_ansible_run_id(&self) -> AppResult<Id> {
-        next_id(self, "ansible_runs")
+    pub fn new_ansible_run_id(&self) -> AppResult<RunId> {
+        next_id(self, "ansible_runs").map(RunId)
     }
 
-    pub fn new_ansible_schedule_id(&self) -> AppResult<Id> {
-        next_id(self, "ansible_schedules")
+    pub fn new_ansible_schedule_id(&self) -> AppResult<ScheduleId> {
+        next_id(self, "ansible_schedules").map(ScheduleId)
     }
 
-    pub fn new_ssh_key_id(&self) -> AppResult<Id> {
-        next_id(self, "ssh_keys")
+    pub fn new_ssh_key_id(&self) -> AppResult<SshKeyId> {
+        next_id(self, "ssh_keys").map(SshKeyId)
     }
 
-    pub fn new_known_host_id(&self) -> AppResult<Id> {
-        next_id(self, "known_hosts")
+    pub fn new_known_host_id(&self) -> AppResult<KnownHostId> {
+        next_id(self, "known_hosts").map(KnownHostId)
     }
 
     pub fn new_ai_session_id(&self) -> AppResult<SessionId> {
         next_id(self, "ai_sessions").map(SessionId)
     }
 
-    pub fn new_sync_run_id(&self) -> AppResult<Id> {
-        next_id(self, "sync_runs")
+    pub fn new_sync_run_id(&self) -> AppResult<SyncRunId> {
+        next_id(self, "sync_runs").map(SyncRunId)
     }
 
-    pub fn new_backup_id(&self) -> AppResult<Id> {
-        next_id(self, "backups")
+    pub fn new_backup_id(&self) -> AppResult<BackupId> {
+        next_id(self, "backups").map(BackupId)
     }
 
     // ---- Ansible ----
@@ -180,9 +187,9 @@ impl WriteTxn {
     }
 
     /// Add chunk `n` of a run's output (`ANSIBLE_LAST_CHUNK` sorts after every other).
-    pub fn append_ansible_output(&self, run: Id, n: u64, text: &str) -> AppResult<()> {
+    pub fn append_ansible_output(&self, run: RunId, n: u64, text: &str) -> AppResult<()> {
         let mut t = self.open_table(ANSIBLE_OUTPUT)?;
-        t.insert(output_key(run, n).as_str(), text.as_bytes())?;
+        t.insert(output_key(run.get(), n).as_str(), text.as_bytes())?;
         Ok(())
     }
 
@@ -191,8 +198,11 @@ impl WriteTxn {
     }
 
     /// Remove a schedule; false when there was none.
-    pub fn delete_ansible_schedule(&self, id: Id) -> AppResult<bool> {
-        Ok(self.open_table(ANSIBLE_SCHEDULES)?.remove(id)?.is_some())
+    pub fn delete_ansible_schedule(&self, id: ScheduleId) -> AppResult<bool> {
+        Ok(self
+            .open_table(ANSIBLE_SCHEDULES)?
+            .remove(id.get())?
+            .is_some())
     }
 
     // ---- SSH keys and known hosts ----
@@ -220,7 +230,7 @@ impl WriteTxn {
 
     /// Remove a key with its index entries; projects that used it fall back to their
     /// tenant's keys (`ssh_key_id` cleared). None when there was no such key.
-    pub fn delete_ssh_key(&self, id: Id) -> AppResult<Option<SshKey>> {
+    pub fn delete_ssh_key(&self, id: SshKeyId) -> AppResult<Option<SshKey>> {
         let Some(key) = self.ssh_key(id)? else {
             return Ok(None);
         };
@@ -244,7 +254,7 @@ impl WriteTxn {
         if let Some(t) = key.tenant_id {
             multi_del(self, SSH_KEYS_BY_TENANT, t, id)?;
         }
-        self.open_table(SSH_KEYS)?.remove(id)?;
+        self.open_table(SSH_KEYS)?.remove(id.get())?;
         Ok(Some(key))
     }
 
@@ -253,8 +263,8 @@ impl WriteTxn {
     }
 
     /// Remove a known host; false when there was none.
-    pub fn delete_known_host(&self, id: Id) -> AppResult<bool> {
-        Ok(self.open_table(KNOWN_HOSTS)?.remove(id)?.is_some())
+    pub fn delete_known_host(&self, id: KnownHostId) -> AppResult<bool> {
+        Ok(self.open_table(KNOWN_HOSTS)?.remove(id.get())?.is_some())
     }
 
     // ---- agent sessions ----
@@ -296,11 +306,11 @@ impl WriteTxn {
     }
 
     /// Remove a backup from the catalogue (not its file); None when there was none.
-    pub fn delete_backup(&self, id: Id) -> AppResult<Option<Backup>> {
+    pub fn delete_backup(&self, id: BackupId) -> AppResult<Option<Backup>> {
         let Some(b) = self.backup(id)? else {
             return Ok(None);
         };
-        self.open_table(BACKUPS)?.remove(id)?;
+        self.open_table(BACKUPS)?.remove(id.get())?;
         Ok(Some(b))
     }
 }
@@ -316,10 +326,10 @@ mod tests {
         (dir, s)
     }
 
-    fn key(id: Id, user: Id, tenant: Option<Id>) -> SshKey {
+    fn key(id: Id, user: UserId, tenant: Option<Id>) -> SshKey {
         let now = crate::domain::model::now();
         SshKey {
-            id,
+            id: id.into(),
             name: format!("k{id}"),
             public_key: String::new(),
             fingerprint: format!("SHA256:{id}"),
@@ -335,8 +345,8 @@ mod tests {
     fn ssh_key_indexes_follow_every_write() {
         let (_d, s) = store();
         let w = s.write().unwrap();
-        w.put_ssh_key(&key(1, 7, Some(3))).unwrap();
-        w.put_ssh_key(&key(2, 7, None)).unwrap();
+        w.put_ssh_key(&key(1, UserId(7), Some(3))).unwrap();
+        w.put_ssh_key(&key(2, UserId(7), None)).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![1, 2]);
@@ -345,19 +355,25 @@ mod tests {
 
         // Moving a key to another user and tenant moves its index entries.
         let w = s.write().unwrap();
-        w.put_ssh_key(&key(1, 8, Some(4))).unwrap();
+        w.put_ssh_key(&key(1, UserId(8), Some(4))).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 7u64).unwrap(), vec![2]);
         assert_eq!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap(), vec![1]);
         assert!(r.ssh_keys_of_tenant(TenantId(3)).unwrap().is_empty());
-        assert_eq!(r.ssh_keys_of_tenant(TenantId(4)).unwrap()[0].id, 1);
+        assert_eq!(
+            r.ssh_keys_of_tenant(TenantId(4)).unwrap()[0].id,
+            SshKeyId(1)
+        );
         drop(r);
 
         // Deleting removes the row and every index entry; a second delete finds nothing.
         let w = s.write().unwrap();
-        assert_eq!(w.delete_ssh_key(1).unwrap().map(|k| k.id), Some(1));
-        assert!(w.delete_ssh_key(1).unwrap().is_none());
+        assert_eq!(
+            w.delete_ssh_key(SshKeyId(1)).unwrap().map(|k| k.id),
+            Some(SshKeyId(1))
+        );
+        assert!(w.delete_ssh_key(SshKeyId(1)).unwrap().is_none());
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert!(multi_ids(&r, SSH_KEYS_BY_USER, 8u64).unwrap().is_empty());
@@ -370,7 +386,7 @@ mod tests {
         let (_d, s) = store();
         let now = crate::domain::model::now();
         let w = s.write().unwrap();
-        w.put_ssh_key(&key(1, 7, Some(3))).unwrap();
+        w.put_ssh_key(&key(1, UserId(7), Some(3))).unwrap();
         let p: Project = serde_json::from_value(serde_json::json!({
             "id": 5, "tenant_id": 3, "owner_id": 7, "name": "p", "repo_url": "",
             "default_branch": "main", "local_path": "", "ssh_key_id": 1,
@@ -378,7 +394,7 @@ mod tests {
         }))
         .unwrap();
         put_row(&w, PROJECTS, p.id, &p).unwrap();
-        w.delete_ssh_key(1).unwrap();
+        w.delete_ssh_key(SshKeyId(1)).unwrap();
         let p: Project = w.row(PROJECTS, 5u64).unwrap().unwrap();
         assert_eq!(p.ssh_key_id, None);
     }
@@ -405,7 +421,7 @@ mod tests {
         assert_eq!(w.ids(AI_SESSIONS_BY_PROJECT, 4u64).unwrap(), vec![1]);
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(r.ai_sessions_of_user(8).unwrap().len(), 1);
+        assert_eq!(r.ai_sessions_of_user(UserId(8)).unwrap().len(), 1);
         assert_eq!(r.ai_sessions().unwrap().len(), 1);
         drop(r);
 
@@ -422,17 +438,17 @@ mod tests {
     fn output_chunks_read_back_in_order_and_settings_round_trip() {
         let (_d, s) = store();
         let w = s.write().unwrap();
-        w.append_ansible_output(2, ANSIBLE_LAST_CHUNK, "end\n")
+        w.append_ansible_output(RunId(2), ANSIBLE_LAST_CHUNK, "end\n")
             .unwrap();
-        w.append_ansible_output(2, 1, "b").unwrap();
-        w.append_ansible_output(2, 0, "a").unwrap();
-        w.append_ansible_output(3, 0, "other run").unwrap();
+        w.append_ansible_output(RunId(2), 1, "b").unwrap();
+        w.append_ansible_output(RunId(2), 0, "a").unwrap();
+        w.append_ansible_output(RunId(3), 0, "other run").unwrap();
         assert_eq!(w.setting::<bool>("x").unwrap(), None);
         w.put_setting("x", &false).unwrap();
-        assert_eq!(w.new_ansible_run_id().unwrap(), 1);
+        assert_eq!(w.new_ansible_run_id().unwrap(), RunId(1));
         w.commit().unwrap();
         let r = s.read().unwrap();
-        assert_eq!(r.ansible_output(2).unwrap(), "abend\n");
+        assert_eq!(r.ansible_output(RunId(2)).unwrap(), "abend\n");
         assert_eq!(r.setting::<bool>("x").unwrap(), Some(false));
     }
 }

@@ -12,7 +12,9 @@ use super::{
     WriteTxn, delete_row, get_row_w, index_del, index_set, multi_add, multi_del, multi_ids_w,
     next_id, put_row, typed,
 };
-use crate::domain::{Id, Membership, Project, ProjectId, SessionId, SshKey, Tenant, TenantId};
+use crate::domain::MembershipId;
+use crate::domain::SshKeyId;
+use crate::domain::{Membership, Project, ProjectId, SessionId, SshKey, Tenant, TenantId, UserId};
 use crate::error::AppResult;
 
 /// Reads of tenants, projects and memberships (in a read or a write transaction).
@@ -74,12 +76,12 @@ pub trait TenancyReads: Lookup {
     }
 
     /// Ids of the projects a user owns.
-    fn project_ids_of_owner(&self, user_id: Id) -> AppResult<Vec<ProjectId>> {
+    fn project_ids_of_owner(&self, user_id: UserId) -> AppResult<Vec<ProjectId>> {
         Ok(typed(self.ids(PROJECTS_BY_OWNER, user_id)?))
     }
 
     /// A user's memberships (tenant and project ones), in id order.
-    fn memberships_of_user(&self, user_id: Id) -> AppResult<Vec<Membership>> {
+    fn memberships_of_user(&self, user_id: UserId) -> AppResult<Vec<Membership>> {
         self.rows_at(MEMBERSHIPS, self.ids(MEMBERSHIPS_BY_USER, user_id)?)
     }
 
@@ -93,7 +95,7 @@ pub trait TenancyReads: Lookup {
 
     /// Which tenant an SSH key is for: None when there is no such key, `Some(None)` for a key
     /// of all tenants (a project's key is never another tenant's).
-    fn ssh_key_tenant(&self, key_id: Id) -> AppResult<Option<Option<TenantId>>> {
+    fn ssh_key_tenant(&self, key_id: SshKeyId) -> AppResult<Option<Option<TenantId>>> {
         Ok(self.row::<SshKey>(SSH_KEYS, key_id)?.map(|k| k.tenant_id))
     }
 }
@@ -112,8 +114,8 @@ impl WriteTxn {
     }
 
     /// A new membership id.
-    pub fn new_membership_id(&self) -> AppResult<Id> {
-        next_id(self, "memberships")
+    pub fn new_membership_id(&self) -> AppResult<MembershipId> {
+        next_id(self, "memberships").map(MembershipId)
     }
 
     /// Save a tenant with its name index (a rename moves the entry). Callers check that the
@@ -146,7 +148,7 @@ impl WriteTxn {
         self.open_multimap_table(INTEGRATIONS_BY_TENANT)?
             .remove_all(id.get())?;
         for kid in multi_ids_w(self, SSH_KEYS_BY_TENANT, id)? {
-            self.delete_ssh_key(kid)?;
+            self.delete_ssh_key(kid.into())?;
         }
         self.open_multimap_table(SSH_KEYS_BY_TENANT)?
             .remove_all(id.get())?;
@@ -236,7 +238,7 @@ impl WriteTxn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Role;
+    use crate::domain::{Id, Role};
     use crate::store::{Reader, Store};
 
     fn tenant(id: Id, name: &str) -> Tenant {
@@ -251,7 +253,7 @@ mod tests {
         }
     }
 
-    fn project(id: Id, tenant_id: TenantId, owner_id: Id) -> Project {
+    fn project(id: Id, tenant_id: TenantId, owner_id: UserId) -> Project {
         let now = crate::domain::model::now();
         Project {
             id: ProjectId(id),
@@ -269,8 +271,8 @@ mod tests {
     }
 
     fn membership(
-        id: Id,
-        user_id: Id,
+        id: MembershipId,
+        user_id: UserId,
         tenant_id: Option<TenantId>,
         project_id: Option<ProjectId>,
     ) -> Membership {
@@ -316,35 +318,46 @@ mod tests {
         let w = s.write().unwrap();
         w.put_tenant(&tenant(1, "a")).unwrap();
         w.put_tenant(&tenant(2, "b")).unwrap();
-        let mut p = project(1, TenantId(1), 10);
+        let mut p = project(1, TenantId(1), UserId(10));
         w.put_project(&p).unwrap();
-        w.put_project(&project(2, TenantId(1), 10)).unwrap();
+        w.put_project(&project(2, TenantId(1), UserId(10))).unwrap();
         assert_eq!(ids(w.projects_in_tenant(TenantId(1)).unwrap()), vec![1, 2]);
         // Saving again changes nothing.
         w.put_project(&p).unwrap();
         assert_eq!(w.project_count_in_tenant(TenantId(1)).unwrap(), 2);
         // Move to tenant 2 and hand over to user 11.
         p.tenant_id = TenantId(2);
-        p.owner_id = 11;
+        p.owner_id = UserId(11);
         w.put_project(&p).unwrap();
         assert_eq!(ids(w.projects_in_tenant(TenantId(1)).unwrap()), vec![2]);
         assert_eq!(ids(w.projects_in_tenant(TenantId(2)).unwrap()), vec![1]);
-        assert_eq!(w.project_ids_of_owner(10).unwrap(), vec![ProjectId(2)]);
-        assert_eq!(w.project_ids_of_owner(11).unwrap(), vec![ProjectId(1)]);
+        assert_eq!(
+            w.project_ids_of_owner(UserId(10)).unwrap(),
+            vec![ProjectId(2)]
+        );
+        assert_eq!(
+            w.project_ids_of_owner(UserId(11)).unwrap(),
+            vec![ProjectId(1)]
+        );
         w.commit().unwrap();
 
         let w = s.write().unwrap();
-        w.put_membership(&membership(1, 10, None, Some(ProjectId(1))))
-            .unwrap();
+        w.put_membership(&membership(
+            MembershipId(1),
+            UserId(10),
+            None,
+            Some(ProjectId(1)),
+        ))
+        .unwrap();
         w.put_setting("agents.project_context.1", &"x").unwrap();
         w.delete_project(&p).unwrap();
         w.commit().unwrap();
         let r = s.read().unwrap();
         assert!(r.get_project(ProjectId(1)).unwrap().is_none());
         assert!(r.projects_in_tenant(TenantId(2)).unwrap().is_empty());
-        assert!(r.project_ids_of_owner(11).unwrap().is_empty());
+        assert!(r.project_ids_of_owner(UserId(11)).unwrap().is_empty());
         assert!(r.project_members(ProjectId(1)).unwrap().is_empty());
-        assert!(r.memberships_of_user(10).unwrap().is_empty());
+        assert!(r.memberships_of_user(UserId(10)).unwrap().is_empty());
         assert!(
             r.setting::<String>("agents.project_context.1")
                 .unwrap()
@@ -358,14 +371,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let w = s.write().unwrap();
-        let t = membership(w.new_membership_id().unwrap(), 5, Some(TenantId(1)), None);
-        let p = membership(w.new_membership_id().unwrap(), 5, None, Some(ProjectId(3)));
+        let t = membership(
+            w.new_membership_id().unwrap(),
+            UserId(5),
+            Some(TenantId(1)),
+            None,
+        );
+        let p = membership(
+            w.new_membership_id().unwrap(),
+            UserId(5),
+            None,
+            Some(ProjectId(3)),
+        );
         w.put_membership(&t).unwrap();
         w.put_membership(&p).unwrap();
-        assert_eq!(w.memberships_of_user(5).unwrap().len(), 2);
+        assert_eq!(w.memberships_of_user(UserId(5)).unwrap().len(), 2);
         assert_eq!(w.tenant_members(TenantId(1)).unwrap().len(), 1);
         w.delete_membership(&t).unwrap();
-        assert_eq!(w.memberships_of_user(5).unwrap(), vec![p.clone()]);
+        assert_eq!(w.memberships_of_user(UserId(5)).unwrap(), vec![p.clone()]);
         assert!(w.tenant_members(TenantId(1)).unwrap().is_empty());
         // A role change keeps the entries; moving a row moves them.
         let mut moved = p.clone();
@@ -377,7 +400,7 @@ mod tests {
             w.project_members(ProjectId(4)).unwrap(),
             vec![moved.clone()]
         );
-        assert_eq!(w.memberships_of_user(5).unwrap(), vec![moved]);
+        assert_eq!(w.memberships_of_user(UserId(5)).unwrap(), vec![moved]);
         w.commit().unwrap();
     }
 
@@ -388,22 +411,37 @@ mod tests {
         let w = s.write().unwrap();
         w.put_tenant(&tenant(1, "a")).unwrap();
         w.put_tenant(&tenant(2, "b")).unwrap();
-        w.put_project(&project(1, TenantId(1), 10)).unwrap();
-        w.put_project(&project(2, TenantId(2), 10)).unwrap();
-        w.put_membership(&membership(1, 10, Some(TenantId(1)), None))
-            .unwrap();
-        w.put_membership(&membership(2, 10, None, Some(ProjectId(1))))
-            .unwrap();
-        w.put_membership(&membership(3, 10, Some(TenantId(2)), None))
-            .unwrap();
+        w.put_project(&project(1, TenantId(1), UserId(10))).unwrap();
+        w.put_project(&project(2, TenantId(2), UserId(10))).unwrap();
+        w.put_membership(&membership(
+            MembershipId(1),
+            UserId(10),
+            Some(TenantId(1)),
+            None,
+        ))
+        .unwrap();
+        w.put_membership(&membership(
+            MembershipId(2),
+            UserId(10),
+            None,
+            Some(ProjectId(1)),
+        ))
+        .unwrap();
+        w.put_membership(&membership(
+            MembershipId(3),
+            UserId(10),
+            Some(TenantId(2)),
+            None,
+        ))
+        .unwrap();
         let now = crate::domain::model::now();
         let key = |id: Id, tenant_id: Option<TenantId>| SshKey {
-            id,
+            id: id.into(),
             name: format!("k{id}"),
             public_key: String::new(),
             fingerprint: format!("SHA256:{id}"),
             private_key_enc: None,
-            user_id: 10,
+            user_id: UserId(10),
             tenant_id,
             created_at: now,
             updated_at: now,
@@ -416,18 +454,21 @@ mod tests {
         assert!(r.get_tenant(TenantId(1)).unwrap().is_none());
         assert_eq!(r.tenant_id_by_name("a").unwrap(), None);
         assert_eq!(ids(r.projects().unwrap()), vec![2]);
-        assert_eq!(r.project_ids_of_owner(10).unwrap(), vec![ProjectId(2)]);
+        assert_eq!(
+            r.project_ids_of_owner(UserId(10)).unwrap(),
+            vec![ProjectId(2)]
+        );
         let left: Vec<Id> = r
-            .memberships_of_user(10)
+            .memberships_of_user(UserId(10))
             .unwrap()
             .into_iter()
-            .map(|m| m.id)
+            .map(|m| m.id.get())
             .collect();
         assert_eq!(left, vec![3]);
         // The tenant's SSH key went with its index entries (through `delete_ssh_key`); the key
         // for all tenants stays.
-        let keys: Vec<Id> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
-        assert_eq!(keys, vec![2]);
+        let keys: Vec<SshKeyId> = r.ssh_keys().unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(keys, vec![SshKeyId(2)]);
         assert_eq!(r.ids(SSH_KEYS_BY_USER, 10u64).unwrap(), vec![2]);
         assert!(r.ssh_keys_of_tenant(TenantId(1)).unwrap().is_empty());
     }

@@ -229,7 +229,7 @@ pub fn global_post(
 /// their dashboards listens, and every listener gets the same rendering (tmux is asked once per
 /// user, however many dashboards are open).
 type Panels = std::sync::Mutex<
-    std::collections::HashMap<(crate::domain::Id, bool), tokio::sync::watch::Receiver<String>>,
+    std::collections::HashMap<(crate::domain::UserId, bool), tokio::sync::watch::Receiver<String>>,
 >;
 
 fn panels() -> &'static Panels {
@@ -827,7 +827,7 @@ pub async fn issue_agents_get(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AiSession, ProjectId};
+    use crate::domain::{AiSession, ProjectId, UserId};
 
     fn live(id: u64, state: AgentState, since_secs: i64) -> LiveSession {
         let now = crate::domain::model::now();
@@ -835,7 +835,7 @@ mod tests {
             session: AiSession {
                 id: id.into(),
                 project_id: ProjectId(1),
-                user_id: 1,
+                user_id: UserId(1),
                 issue_id: None,
                 tool: "codex".into(),
                 session_id: "x".into(),

@@ -202,7 +202,7 @@ pub fn run_get(
     Path(id): Path<u64>,
     WebUser(who): WebUser,
 ) -> Response {
-    let (r, actor) = match app.ansible.get_run_view(&who, id) {
+    let (r, actor) = match app.ansible.get_run_view(&who, id.into()) {
         Ok(v) => (v.run, v.actor),
         Err(e) => return not_found(&who, &e),
     };
@@ -246,7 +246,7 @@ pub fn run_cancel(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match app.ansible.cancel_run(&who, id) {
+    match app.ansible.cancel_run(&who, id.into()) {
         Ok(_) => redirect(&format!("/ansible/runs/{id}")),
         Err(e) => shown_error(
             error_status(&e),
@@ -273,7 +273,7 @@ pub async fn ansible_events(
         )
             .into_response();
     };
-    let (run, rx) = match app.ansible.follow_run(&who, id) {
+    let (run, rx) = match app.ansible.follow_run(&who, id.into()) {
         Ok(x) => x,
         Err(e) => return (e.status(), e.to_string()).into_response(),
     };

@@ -249,7 +249,7 @@ impl<E: Endpoint> Endpoint for WebAuditEndpoint<E> {
             }
         };
         if let Some(ctx) = &ctx {
-            let _ = ctx.user.set(who.user.id);
+            let _ = ctx.user.set(who.user.id.get());
         }
         let status = resp.status();
         let is_html = content_type(resp.headers()).starts_with("text/html");

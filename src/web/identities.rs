@@ -121,13 +121,13 @@ fn identities_page(
                     }
                 }
                 div #identity-list {
-                    @if let Some(o) = out.filter(|o| !rows.iter().any(|(u, _)| u.id == o.user_id)) {
+                    @if let Some(o) = out.filter(|o| !rows.iter().any(|(u, _)| u.id.get() == o.user_id)) {
                         // The user is gone (or filtered out): say so at the top.
                         (error_box(o.error))
                         (notice_box(o.notice))
                     }
                     @for (u, m) in &rows {
-                        (card(who, u, m, q, out.filter(|o| o.user_id == u.id)))
+                        (card(who, u, m, q, out.filter(|o| o.user_id == u.id.get())))
                     }
                     @if rows.is_empty() {
                         p #identity-none { "No user matches \"" (q) "\". " a href="/admin/identities" { "Show everyone" } }
@@ -185,7 +185,7 @@ pub fn identity_post(
     let res = crate::store::run_blocking(|| {
         app.trackers.admin_set_identities(
             &who,
-            id,
+            id.into(),
             Some(f.github_username.clone()),
             Some(f.gitlab_username.clone()),
             Some(f.jira_account_id.clone()),

@@ -1238,7 +1238,7 @@ pub fn credential_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.trackers.delete_credential(&who, id)) {
+    match crate::store::run_blocking(|| app.trackers.delete_credential(&who, id.into())) {
         Ok(()) => trackers_account_page(app, &who, None, Some("Token removed.")).into_response(),
         Err(e) => shown_error(
             error_status(&e),

@@ -124,7 +124,7 @@ pub fn key_revoke(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match crate::store::run_blocking(|| app.accounts.revoke_key(&who, id)) {
+    match crate::store::run_blocking(|| app.accounts.revoke_key(&who, id.into())) {
         Ok(()) => done_here("/keys", &format!("API key {id} revoked.")),
         Err(e) => not_found(&who, &e),
     }

@@ -189,14 +189,14 @@ fn change(
         .tenancy
         .list_members(who, target)?
         .into_iter()
-        .find(|m| m.membership.user_id == user_id)
+        .find(|m| m.membership.user_id.get() == user_id)
         .map(|m| m.email)
         .unwrap_or_else(|| format!("user {user_id}"));
     match f.action.as_str() {
         "remove" => {
             crate::store::run_blocking(|| {
                 app.tenancy
-                    .change_member(who, target, user_id, MemberChange::Remove)
+                    .change_member(who, target, user_id.into(), MemberChange::Remove)
             })?;
             Ok(format!("Removed {email}"))
         }
@@ -204,7 +204,7 @@ fn change(
             let role = Role::parse(&f.role).map_err(AppError::BadRequest)?;
             crate::store::run_blocking(|| {
                 app.tenancy
-                    .change_member(who, target, user_id, MemberChange::Set(role))
+                    .change_member(who, target, user_id.into(), MemberChange::Set(role))
             })?;
             Ok(format!("{email} is now {}", role.as_str()))
         }

@@ -166,7 +166,7 @@ fn project_input(f: &ProjectForm) -> Result<ProjectInput, AppError> {
         default_branch: f.default_branch.clone().filter(|b| !b.trim().is_empty()),
         description: Some(f.description.clone()),
         tenant_id: id(&f.tenant_id, "a tenant")?.map(Into::into),
-        owner_id: id(&f.owner_id, "an owner")?,
+        owner_id: id(&f.owner_id, "an owner")?.map(Into::into),
     })
 }
 

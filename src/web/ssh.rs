@@ -227,7 +227,7 @@ pub fn ssh_key_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let res = crate::store::run_blocking(|| app.git.delete_ssh_key(&who, id))
+    let res = crate::store::run_blocking(|| app.git.delete_ssh_key(&who, id.into()))
         .map(|_| (Some(format!("SSH key {id} deleted.")), None));
     respond(app, &who, &SshForm::default(), res)
 }
@@ -240,16 +240,19 @@ pub fn ssh_key_assign(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<SshForm
         None => Err(crate::error::AppError::BadRequest(
             "Choose a project".into(),
         )),
-        Some(p) => crate::store::run_blocking(|| app.git.set_project_ssh_key(&who, p.into(), key))
-            .map(|_| {
-                (
-                    Some(match key {
-                        Some(k) => format!("Project {p} now uses SSH key {k}."),
-                        None => format!("Project {p} now uses its tenant's SSH keys."),
-                    }),
-                    None,
-                )
-            }),
+        Some(p) => crate::store::run_blocking(|| {
+            app.git
+                .set_project_ssh_key(&who, p.into(), key.map(Into::into))
+        })
+        .map(|_| {
+            (
+                Some(match key {
+                    Some(k) => format!("Project {p} now uses SSH key {k}."),
+                    None => format!("Project {p} now uses its tenant's SSH keys."),
+                }),
+                None,
+            )
+        }),
     };
     respond(app, &who, &f, res)
 }
@@ -320,7 +323,7 @@ pub fn known_host_delete(
     Path(id): Path<u64>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let res = crate::store::run_blocking(|| app.git.delete_known_host(&who, id))
+    let res = crate::store::run_blocking(|| app.git.delete_known_host(&who, id.into()))
         .map(|_| (Some(format!("Known host {id} forgotten.")), None));
     respond(app, &who, &SshForm::default(), res)
 }

@@ -283,7 +283,7 @@ pub async fn backup_action(
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let res = match action.as_str() {
-        "restore" => app.backups.restore_backup(&who, id).await.map(|r| {
+        "restore" => app.backups.restore_backup(&who, id.into()).await.map(|r| {
             format!(
                 "Restored backup #{}. The data from just before is in safety backup #{}.",
                 r.backup.id, r.safety_backup.id
@@ -291,7 +291,7 @@ pub async fn backup_action(
         }),
         "delete" => app
             .backups
-            .delete_backup(&who, id)
+            .delete_backup(&who, id.into())
             .map(|_| format!("Backup #{id} deleted.")),
         _ => Err(crate::error::AppError::NotFound("No such action".into())),
     };

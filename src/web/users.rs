@@ -109,7 +109,7 @@ fn users_page(
                 (notice_box(notice))
                 ul #user-list.member-list {
                     @for u in &users {
-                        (user_card(who, u, edit.filter(|e| e.id == u.id)))
+                        (user_card(who, u, edit.filter(|e| e.id == u.id.get())))
                     }
                 }
                 h2 { "New user" }
@@ -211,7 +211,7 @@ pub fn user_edit(
         password,
     };
     let empty = UserForm::default();
-    match crate::store::run_blocking(|| app.accounts.update_user(&who, id, upd)) {
+    match crate::store::run_blocking(|| app.accounts.update_user(&who, id.into(), upd)) {
         Ok(u) => {
             let notice = if new_password {
                 format!(
@@ -251,7 +251,7 @@ pub fn user_delete(
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let empty = UserForm::default();
-    match crate::store::run_blocking(|| app.accounts.delete_user(&who, id)) {
+    match crate::store::run_blocking(|| app.accounts.delete_user(&who, id.into())) {
         Ok(()) => users_response(
             app,
             &who,

@@ -78,7 +78,7 @@ impl Inproc {
             .accounts
             .create_key_offline(email, "test", &scopes, None)
             .expect("create key");
-        (u.id, key)
+        (u.id.get(), key)
     }
 }
 

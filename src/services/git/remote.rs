@@ -58,7 +58,7 @@ impl Git {
                 &o,
             ));
         }
-        tracing::info!(project = project_id.get(), user = caller.id(), path = %ws.path.display(), "workspace cloned");
+        tracing::info!(project = project_id.get(), user = caller.id().get(), path = %ws.path.display(), "workspace cloned");
         Ok((ws.path, true))
     }
 

@@ -15,7 +15,7 @@ use super::integrations::Trackers;
 use crate::auth::Identity;
 use crate::domain::ProjectId;
 use crate::domain::access::Action;
-use crate::domain::{ExternalIssue, Id, ProjectIntegration, Scope};
+use crate::domain::{ExternalIssue, ProjectIntegration, Scope, UserId};
 use crate::domain::{IntegrationId, IssueId};
 use crate::error::{AppError, AppResult};
 use crate::store::ReadTxn;
@@ -33,7 +33,7 @@ pub struct NewIssue {
     pub description: Option<String>,
     pub labels: Vec<String>,
     /// aiops user to assign (mapped to the tracker identity).
-    pub assignee_user_id: Option<Id>,
+    pub assignee_user_id: Option<UserId>,
     /// A raw tracker identity (login, username, account id).
     pub assignee: Option<String>,
     pub issue_type: Option<String>,

@@ -7,7 +7,9 @@ use crate::auth::Identity;
 use crate::domain::IssueId;
 use crate::domain::access::Action;
 use crate::domain::issues::validate_status_update;
-use crate::domain::{Comment, ExternalIssue, Id, ProjectIntegration, Scope, TenantId, Timestamp};
+use crate::domain::{
+    Comment, ExternalIssue, Id, ProjectIntegration, Scope, TenantId, Timestamp, UserId,
+};
 use crate::error::{AppError, AppResult};
 use crate::services::access::project_for;
 use crate::services::integrations::Trackers;
@@ -243,7 +245,7 @@ impl Trackers {
         &self,
         caller: &Identity,
         id: IssueId,
-        user_id: Option<Id>,
+        user_id: Option<UserId>,
         assignee: Option<String>,
     ) -> AppResult<IssueView> {
         let (issue, link) = self.issue_for_write(caller, id)?;
