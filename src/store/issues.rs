@@ -20,6 +20,7 @@ use crate::domain::{IntegrationId, IssueId, LinkId, ProjectId, TenantId, UserId}
 use crate::error::{AppError, AppResult};
 use redb::{ReadOnlyTable, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 
 /// The `issues_by_external` key of an issue: `<project_integration_id>:<external_id>`.
 pub fn external_key(link: LinkId, external_id: &str) -> String {
@@ -569,9 +570,58 @@ pub struct IssueNames {
     rows: HashMap<(LinkId, ProjectId, TenantId), RowNames>,
 }
 
-fn name_in(t: &ReadOnlyTable<u64, &'static [u8]>, id: Id) -> AppResult<String> {
+/// Values decoded from rows, remembered across listings next to the bytes they came from: a
+/// hit costs a row read and a comparison instead of a decode, and a changed row (a rename) no
+/// longer matches and is decoded again, so nothing needs invalidating. Bounded: it starts over
+/// when full.
+struct Memo<T> {
+    map: LazyLock<Mutex<HashMap<Id, (Box<[u8]>, T)>>>,
+}
+
+const MEMO_ROWS: usize = 4096;
+
+impl<T: Clone> Memo<T> {
+    const fn new() -> Self {
+        Memo {
+            map: LazyLock::new(|| Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn decode(
+        &self,
+        id: Id,
+        bytes: &[u8],
+        decode: impl FnOnce(&[u8]) -> AppResult<T>,
+    ) -> AppResult<T> {
+        if let Ok(m) = self.map.lock()
+            && let Some((seen, v)) = m.get(&id)
+            && **seen == *bytes
+        {
+            return Ok(v.clone());
+        }
+        let v = decode(bytes)?;
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= MEMO_ROWS {
+                m.clear();
+            }
+            m.insert(id, (bytes.into(), v.clone()));
+        }
+        Ok(v)
+    }
+}
+
+static LINK_MEMO: Memo<IntegrationId> = Memo::new();
+static INTEGRATION_MEMO: Memo<(String, IntegrationId, String)> = Memo::new();
+static PROJECT_NAME_MEMO: Memo<String> = Memo::new();
+static TENANT_NAME_MEMO: Memo<String> = Memo::new();
+
+fn name_in(
+    t: &ReadOnlyTable<u64, &'static [u8]>,
+    memo: &Memo<String>,
+    id: Id,
+) -> AppResult<String> {
     Ok(match t.get(id)? {
-        Some(v) => decode::<NameRef>(v.value())?.name,
+        Some(v) => memo.decode(id, v.value(), |b| Ok(decode::<NameRef>(b)?.name))?,
         None => String::new(),
     })
 }
@@ -582,7 +632,9 @@ impl IssueNames {
             return Ok(v.clone());
         }
         let integration_id = match self.links_t.get(id.get())? {
-            Some(v) => Some(decode::<LinkRef>(v.value())?.integration_id),
+            Some(v) => Some(LINK_MEMO.decode(id.get(), v.value(), |b| {
+                Ok(decode::<LinkRef>(b)?.integration_id)
+            })?),
             None => None,
         };
         let v = match integration_id {
@@ -590,10 +642,10 @@ impl IssueNames {
                 Some(v) => v.clone(),
                 None => {
                     let v = match self.integrations_t.get(i.get())? {
-                        Some(v) => {
-                            let i: IntegrationRef = decode(v.value())?;
-                            Some((i.provider, i.id, i.name))
-                        }
+                        Some(v) => Some(INTEGRATION_MEMO.decode(i.get(), v.value(), |b| {
+                            let i: IntegrationRef = decode(b)?;
+                            Ok((i.provider, i.id, i.name))
+                        })?),
                         None => None,
                     };
                     self.integrations.insert(i, v.clone());
@@ -610,7 +662,7 @@ impl IssueNames {
         if let Some(n) = self.projects.get(&id) {
             return Ok(n.clone());
         }
-        let n = name_in(&self.projects_t, id.get())?;
+        let n = name_in(&self.projects_t, &PROJECT_NAME_MEMO, id.get())?;
         self.projects.insert(id, n.clone());
         Ok(n)
     }
@@ -619,7 +671,7 @@ impl IssueNames {
         if let Some(n) = self.tenants.get(&id) {
             return Ok(n.clone());
         }
-        let n = name_in(&self.tenants_t, id.get())?;
+        let n = name_in(&self.tenants_t, &TENANT_NAME_MEMO, id.get())?;
         self.tenants.insert(id, n.clone());
         Ok(n)
     }
@@ -1564,6 +1616,48 @@ mod tests {
             r.get_issue(IssueId(4)).unwrap().unwrap().body.as_deref(),
             Some("body of 4")
         );
+    }
+
+    /// Names are remembered across listings by the bytes of their rows: a rename changes the
+    /// bytes, so the next listing shows the new name (in both walks).
+    #[test]
+    fn a_rename_shows_in_the_next_listing() {
+        let fx = fixture();
+        let rows = |fx: &Fixture| {
+            let mut out = String::new();
+            fx.store
+                .read()
+                .unwrap()
+                .plan_issues(&by_status("open"), None, UserId(7))
+                .unwrap()
+                .for_each_row(|r| {
+                    out.push_str(std::str::from_utf8(r).unwrap());
+                    Ok(true)
+                })
+                .unwrap();
+            out
+        };
+        let before = rows(&fx);
+        assert!(before.contains(r#""integration_name":"jr""#), "{before}");
+        assert!(before.contains(r#""project_name":"ops""#), "{before}");
+        {
+            let w = fx.store.write().unwrap();
+            let p = json!({"id": 20, "name": "ops 2", "repo_url": "https://example.com/r.git",
+                "default_branch": "main", "local_path": "/tmp/x", "tenant_id": 2,
+                "owner_id": 1, "created_at": NOW, "updated_at": NOW});
+            put_row(&w, PROJECTS, 20u64, &p).unwrap();
+            let i = json!({"id": 200, "tenant_id": 2, "provider": "jira", "name": "jr 2",
+                "api_token_enc": "", "settings": {"x": [1, 2, 3]}, "enabled": true,
+                "created_at": NOW, "updated_at": NOW});
+            put_row(&w, INTEGRATIONS, 200u64, &i).unwrap();
+            w.commit().unwrap();
+        }
+        let after = rows(&fx);
+        assert!(after.contains(r#""integration_name":"jr 2""#), "{after}");
+        assert!(after.contains(r#""project_name":"ops 2""#), "{after}");
+        assert!(!after.contains(r#""project_name":"ops""#), "{after}");
+        let (ids, _) = list(&fx, &by_status("open"), None);
+        assert_eq!(ids, [1, 4, 6]);
     }
 
     #[test]
