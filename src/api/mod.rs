@@ -64,13 +64,47 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
     .server("/api/v1")
 }
 
-/// Everything under `/api`: the v1 routes, the OpenAPI document and the Swagger UI.
+/// An endpoint made on its first request: the OpenAPI document (271 kB, written from every
+/// operation's metadata) and the Swagger UI (1.5 MB of script) are built when someone asks for
+/// them, not at every start (idle memory, start time).
+struct OnFirstUse<F> {
+    make: F,
+    made: std::sync::OnceLock<poem::endpoint::BoxEndpoint<'static>>,
+}
+
+fn on_first_use<F>(make: F) -> OnFirstUse<F>
+where
+    F: Fn() -> poem::endpoint::BoxEndpoint<'static> + Send + Sync,
+{
+    OnFirstUse {
+        make,
+        made: std::sync::OnceLock::new(),
+    }
+}
+
+impl<F> Endpoint for OnFirstUse<F>
+where
+    F: Fn() -> poem::endpoint::BoxEndpoint<'static> + Send + Sync,
+{
+    type Output = poem::Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Self::Output> {
+        self.made.get_or_init(|| (self.make)()).call(req).await
+    }
+}
+
+/// Everything under `/api`: the v1 routes, the OpenAPI document and the Swagger UI (those two
+/// built on first use).
 pub fn routes(app: Arc<App>) -> impl Endpoint {
     let service = openapi_service();
-    let spec = service.spec_endpoint();
-    let spec_legacy = service.spec_endpoint();
-    let ui = service.swagger_ui();
-    let docs = docs::endpoint(service.swagger_ui_html(), ui);
+    let spec = on_first_use(|| openapi_service().spec_endpoint().map_to_response().boxed());
+    let spec_legacy = on_first_use(|| openapi_service().spec_endpoint().map_to_response().boxed());
+    let docs = on_first_use(|| {
+        let service = openapi_service();
+        docs::endpoint(service.swagger_ui_html(), service.swagger_ui())
+            .map_to_response()
+            .boxed()
+    });
     Route::new()
         .at("/v1/openapi.json", spec)
         .at("/v1/apispec.json", spec_legacy)
