@@ -575,8 +575,11 @@ pub struct IssueNames {
 /// longer matches and is decoded again, so nothing needs invalidating. Bounded: it starts over
 /// when full.
 struct Memo<T> {
-    map: LazyLock<Mutex<HashMap<Id, (Box<[u8]>, T)>>>,
+    map: LazyLock<Mutex<HashMap<Id, Remembered<T>>>>,
 }
+
+/// A row's bytes and the value decoded from them.
+type Remembered<T> = (Box<[u8]>, T);
 
 const MEMO_ROWS: usize = 4096;
 
