@@ -54,9 +54,6 @@ pub fn run_main(args: Vec<String>) -> i32 {
     }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Blocking-pool threads (`run_blocking`, child processes) exit after 500 ms idle, not
-        // tokio's 10 s: a burst's threads and their heaps are gone soon after it (idle RSS).
-        .thread_keep_alive(std::time::Duration::from_millis(500))
         .build()
     {
         Ok(rt) => rt.block_on(async {
