@@ -529,7 +529,7 @@ impl Ansible {
             .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = match cmd.spawn() {
+        let mut child = match crate::services::sandbox::spawn_owned(cmd).await {
             Ok(c) => c,
             Err(e) => {
                 push(&format!(

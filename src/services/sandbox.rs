@@ -102,6 +102,47 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// Start a child that must die with the server (bubblewrap's `--die-with-parent`, which every
+/// jailed git and playbook run uses). That flag is the kernel's parent-death signal, and the
+/// kernel sends it when the *thread* that forked the child ends, not the process: a runtime
+/// worker that went through `run_blocking` retires to the blocking pool and exits after tokio's
+/// keep-alive, which killed a jailed playbook mid-run. So these children are forked from one
+/// thread that lives as long as the process, inside the caller's runtime (the child's exit is
+/// then reported to that runtime as usual).
+pub(crate) async fn spawn_owned(
+    cmd: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let handle = tokio::runtime::Handle::current();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let gone = || std::io::Error::other("the server's process starter has stopped");
+    spawner()
+        .send(Box::new(move || {
+            let _in = handle.enter();
+            let mut cmd = cmd;
+            let _ = tx.send(cmd.spawn());
+        }))
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
+}
+
+type SpawnJob = Box<dyn FnOnce() + Send>;
+
+fn spawner() -> &'static std::sync::mpsc::Sender<SpawnJob> {
+    static S: std::sync::OnceLock<std::sync::mpsc::Sender<SpawnJob>> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        // If the thread cannot start, every send fails and `spawn_owned` says so.
+        let _ = std::thread::Builder::new()
+            .name("aiops-spawner".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            });
+        tx
+    })
+}
+
 /// Create a private directory (0700) and its parents.
 pub(crate) fn private_dir(p: &Path) -> AppResult<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -277,6 +318,7 @@ impl Sandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn as_linux_user_never_prompts_and_passes_on_only_named_variables() {
@@ -318,5 +360,70 @@ mod tests {
         }
         .argv(&["true".to_string()], None, true, &[], &[]);
         assert_eq!(p, "bwrap");
+    }
+
+    /// The kernel's parent-death signal follows the thread that forked the child. A jailed
+    /// child started from a thread that ends once the child runs must keep running
+    /// (`spawn_owned`); the control shows the same child started plainly from that thread is
+    /// killed when the thread ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_jailed_child_outlives_the_thread_that_started_it() {
+        use std::os::unix::process::ExitStatusExt;
+        use tokio::io::AsyncBufReadExt;
+        let jail = Jail {
+            hide: vec![],
+            rw: vec![],
+            ro: vec![],
+            home: std::env::temp_dir(),
+            run_as: None,
+        };
+        let script = ["sh", "-c", "echo up; exec sleep 60"].map(String::from);
+        let (program, args) = jail.argv(&script, None, true, &[], &[]);
+        let cmd = move || {
+            let mut c = tokio::process::Command::new(&program);
+            c.args(&args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            c
+        };
+        // Wait (on the starting thread) until the jailed command runs, so bwrap has armed its
+        // parent-death signal before the thread ends.
+        async fn running(mut c: tokio::process::Child) -> tokio::process::Child {
+            let out = c.stdout.take().expect("stdout is piped");
+            let mut line = String::new();
+            tokio::io::BufReader::new(out)
+                .read_line(&mut line)
+                .await
+                .expect("bwrap runs (apt-get install bubblewrap)");
+            assert_eq!(line.trim(), "up", "the jailed command started");
+            c
+        }
+        let h = tokio::runtime::Handle::current();
+        let (h2, mut plain) = (h.clone(), cmd());
+        let mut plain = std::thread::spawn(move || {
+            h2.block_on(async move { running(plain.spawn().expect("bwrap is installed")).await })
+        })
+        .join()
+        .unwrap();
+        let st = tokio::time::timeout(Duration::from_secs(20), plain.wait())
+            .await
+            .expect("control: a child forked from an ended thread is killed")
+            .unwrap();
+        assert_eq!(st.signal(), Some(libc::SIGKILL), "control: {st:?}");
+
+        let owned = cmd();
+        let mut owned = std::thread::spawn(move || {
+            h.block_on(async move { running(spawn_owned(owned).await.unwrap()).await })
+        })
+        .join()
+        .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), owned.wait())
+                .await
+                .is_err(),
+            "the owned child is still running after its starter thread ended"
+        );
+        owned.kill().await.unwrap();
     }
 }

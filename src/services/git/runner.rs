@@ -112,7 +112,7 @@ pub(super) async fn run_git_limited(
         .envs(pass_env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir);
     captured(&mut cmd, secret.is_some());
-    let mut child = cmd.spawn().map_err(|e| match (run_as, ws.jail.is_some()) {
+    let mut child = crate::services::sandbox::spawn_owned(cmd).await.map_err(|e| match (run_as, ws.jail.is_some()) {
         (_, true) => AppError::Internal(format!(
             "cannot run git in the agent sandbox (is bubblewrap installed? apt-get install bubblewrap): {e}"
         )),
