@@ -97,8 +97,10 @@ where
 /// built on first use).
 pub fn routes(app: Arc<App>) -> impl Endpoint {
     let service = openapi_service();
-    let spec = on_first_use(|| openapi_service().spec_endpoint().map_to_response().boxed());
-    let spec_legacy = on_first_use(|| openapi_service().spec_endpoint().map_to_response().boxed());
+    // One document for both paths (the legacy name is the Python server's).
+    let spec = Arc::new(on_first_use(|| {
+        openapi_service().spec_endpoint().map_to_response().boxed()
+    }));
     let docs = on_first_use(|| {
         let service = openapi_service();
         docs::endpoint(service.swagger_ui_html(), service.swagger_ui())
@@ -106,8 +108,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             .boxed()
     });
     Route::new()
-        .at("/v1/openapi.json", spec)
-        .at("/v1/apispec.json", spec_legacy)
+        .at("/v1/openapi.json", spec.clone())
+        .at("/v1/apispec.json", spec.clone())
         .at(
             "/v1/projects/:id/files/*path",
             poem::get(git::file_any_depth),

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod adf;
+pub mod agent_state;
 pub mod ansible;
 pub mod backup;
 pub mod context;

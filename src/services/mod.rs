@@ -9,6 +9,7 @@ pub mod backup;
 pub mod context;
 pub mod dashboard;
 pub mod demo;
+pub mod events;
 pub mod git;
 #[cfg(feature = "import-sqlite")]
 pub mod import;
@@ -64,12 +65,15 @@ pub struct App {
     pub system: Arc<system::System>,
     /// The scheduled jobs and what runs them.
     pub scheduler: Arc<scheduler::Scheduler>,
+    /// What happened, for the notifier and live views (see `events`).
+    pub events: Arc<events::Events>,
 }
 
 impl App {
     pub fn new(store: Store, config: Config) -> crate::error::AppResult<App> {
         let config = Arc::new(config);
         let store = Arc::new(store);
+        let events: Arc<events::Events> = Default::default();
         let per_minute = config.login_attempts_per_minute;
         let secrets = Arc::new(secrets::Secrets::load(
             config.secret_key.as_deref(),
@@ -170,6 +174,7 @@ impl App {
             backups,
             system,
             scheduler,
+            events,
         })
     }
 

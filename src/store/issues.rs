@@ -225,28 +225,28 @@ impl WriteTxn {
     /// Write the list row of every stored issue (the v7 migration: stores made before
     /// `issue_list_rows` existed). Returns how many were written.
     pub fn backfill_issue_list_rows(&self) -> AppResult<u64> {
-        let rows = self.open_table(ISSUES)?;
-        let mut list_rows = self.open_table(ISSUE_LIST_ROWS)?;
-        let mut n = 0;
-        for item in rows.iter()? {
-            let (_, v) = item?;
-            let issue: ExternalIssue = decode(v.value())?;
-            list_rows.insert(issue.id.get(), list_row_of(&issue)?.as_slice())?;
-            n += 1;
-        }
-        Ok(n)
+        self.backfill_derived(ISSUE_LIST_ROWS, list_row_of)
     }
 
     /// Write the summary of every stored issue (the v6 migration: stores made before
     /// `issue_summaries` existed). Returns how many were written.
     pub fn backfill_issue_summaries(&self) -> AppResult<u64> {
+        self.backfill_derived(ISSUE_SUMMARIES, summary_of)
+    }
+
+    /// Fill `table` with `derive(issue)` for every stored issue, keyed by its id.
+    fn backfill_derived(
+        &self,
+        table: redb::TableDefinition<u64, &[u8]>,
+        derive: fn(&ExternalIssue) -> AppResult<Vec<u8>>,
+    ) -> AppResult<u64> {
         let rows = self.open_table(ISSUES)?;
-        let mut summaries = self.open_table(ISSUE_SUMMARIES)?;
+        let mut out = self.open_table(table)?;
         let mut n = 0;
         for item in rows.iter()? {
             let (_, v) = item?;
             let issue: ExternalIssue = decode(v.value())?;
-            summaries.insert(issue.id.get(), summary_of(&issue)?.as_slice())?;
+            out.insert(issue.id.get(), derive(&issue)?.as_slice())?;
             n += 1;
         }
         Ok(n)
@@ -986,35 +986,31 @@ impl IssueListing {
         self.walk_page(true, |t, c, decoded| {
             buf.clear();
             let (guard, owned);
-            let stored_id = match (c, &decoded) {
-                (Candidate::ListRow(_), _) => None,
-                (_, Some(i)) => Some(i.id.get()),
-                (Candidate::Id(id), None) => Some(id),
-                (Candidate::Row(_), None) => None,
-            };
-            let row: &[u8] = match (
-                c,
-                stored_id
-                    .map(|id| t.list_rows.get(id))
-                    .transpose()?
-                    .flatten(),
-            ) {
-                (Candidate::ListRow(bytes), _) => bytes,
-                (_, Some(g)) => {
-                    guard = g;
-                    guard.value()
-                }
-                // An issue written without a list row: render it now.
-                (_, None) => {
-                    let issue = match decoded {
-                        Some(i) => i,
-                        None => match t.decode(c)? {
+            let row: &[u8] = if let Candidate::ListRow(bytes) = c {
+                bytes
+            } else {
+                let id = match (c, &decoded) {
+                    (_, Some(i)) => Some(i.id.get()),
+                    (Candidate::Id(id), None) => Some(id),
+                    _ => None,
+                };
+                match id.map(|id| t.list_rows.get(id)).transpose()?.flatten() {
+                    Some(g) => {
+                        guard = g;
+                        guard.value()
+                    }
+                    // An issue written without a list row: render it now.
+                    None => {
+                        let issue = match decoded {
                             Some(i) => i,
-                            None => return Ok(None),
-                        },
-                    };
-                    owned = list_row_of(&issue)?;
-                    &owned
+                            None => match t.decode(c)? {
+                                Some(i) => i,
+                                None => return Ok(None),
+                            },
+                        };
+                        owned = list_row_of(&issue)?;
+                        &owned
+                    }
                 }
             };
             let Some((link, project, tenant)) = list_row_keys(row) else {
