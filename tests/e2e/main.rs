@@ -19,6 +19,7 @@ mod cli;
 #[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod compat;
 mod config;
+mod container;
 mod dropin;
 mod fakes;
 mod git;
