@@ -52,3 +52,4 @@ mod web_members;
 mod web_workspace;
 mod webdriver;
 mod workflow;
+mod worktrees;
