@@ -29,6 +29,8 @@ pub struct Submitted {
     pub push_output: Option<String>,
     pub comment: Option<Comment>,
     pub warning: Option<String>,
+    /// The pull request opened with `pr`.
+    pub pull_request: Option<PullRequest>,
 }
 
 pub struct SubmitRequest {
@@ -39,6 +41,8 @@ pub struct SubmitRequest {
     pub comment: Option<String>,
     /// Push the current branch after committing (default on).
     pub push: bool,
+    /// Also open the pull request of the session's branch (a worktree session, pushed).
+    pub pr: bool,
 }
 
 fn with_text(head: &str, text: Option<&str>) -> String {
@@ -148,7 +152,39 @@ impl Sessions {
             )));
         }
         if let Some(s) = self.worktree_session(caller, req.project_id, req.issue_id)? {
-            return self.submit_in_worktree(caller, &req, &s).await;
+            let mut done = self.submit_in_worktree(caller, &req, &s).await?;
+            if req.pr {
+                if done.push_output.is_none() {
+                    return Err(AppError::BadRequest(
+                        "A pull request needs the branch pushed: submit without --no-push".into(),
+                    ));
+                }
+                match self
+                    .open_or_merge_for_session(
+                        caller,
+                        &s.id.to_string(),
+                        false,
+                        req.comment.as_deref(),
+                    )
+                    .await
+                {
+                    Ok(p) => done.pull_request = Some(p),
+                    Err(e) => {
+                        let w = format!("Pushed, but the pull request was not opened: {e}");
+                        done.warning = Some(match done.warning.take() {
+                            Some(old) => format!("{old}; {w}"),
+                            None => w,
+                        });
+                    }
+                }
+            }
+            return Ok(done);
+        }
+        if req.pr {
+            return Err(AppError::BadRequest(format!(
+                "--pr needs a session on issue {} working in its own worktree (start it with aiops issues start {})",
+                req.issue_id, req.issue_id
+            )));
         }
         let (commit_output, hash) = self
             .git
@@ -217,6 +253,7 @@ impl Sessions {
             push_output,
             comment,
             warning,
+            pull_request: None,
         })
     }
 
