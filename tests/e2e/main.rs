@@ -30,6 +30,7 @@ mod issues_list;
 mod openapi;
 mod packaging;
 mod persistence;
+mod pulls;
 mod resume;
 mod robustness;
 mod sandbox;
