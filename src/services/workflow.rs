@@ -295,11 +295,13 @@ impl Sessions {
             .worktree_submit(
                 caller,
                 req.project_id,
-                &path,
-                &branch,
-                &req.message,
-                &req.files,
-                req.push,
+                super::git::WorktreeCommit {
+                    path: &path,
+                    branch: &branch,
+                    message: &req.message,
+                    files: &req.files,
+                    push: req.push,
+                },
             )
             .await
             .map_err(|e| match e {

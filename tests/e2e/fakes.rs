@@ -506,13 +506,13 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
             json_resp(200, json!(v))
         }
         ("GET", ["repos", _, _, "pulls", n]) => {
-            match s.pulls.iter().find(|p| p["number"].to_string() == *n) {
+            match s.pulls.iter().find(|p| same(&p["number"], n)) {
                 Some(p) => json_resp(200, p.clone()),
                 None => json_resp(404, json!({"message": "Not Found"})),
             }
         }
         ("PUT", ["repos", _, _, "pulls", n, "merge"]) => {
-            let Some(p) = s.pulls.iter_mut().find(|p| p["number"].to_string() == *n) else {
+            let Some(p) = s.pulls.iter_mut().find(|p| same(&p["number"], n)) else {
                 return json_resp(404, json!({"message": "Not Found"}));
             };
             if p["state"] != "open" {
@@ -691,7 +691,7 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
             json_resp(200, json!(v))
         }
         ("PUT", ["api", "v4", "projects", _, "merge_requests", iid, "merge"]) => {
-            let Some(p) = s.pulls.iter_mut().find(|p| p["iid"].to_string() == *iid) else {
+            let Some(p) = s.pulls.iter_mut().find(|p| same(&p["iid"], iid)) else {
                 return json_resp(404, json!({"message": "404 Not found"}));
             };
             if p["state"] != "opened" {

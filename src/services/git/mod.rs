@@ -25,7 +25,7 @@ mod worktree;
 pub use crate::domain::git::CommitInfo;
 pub use read::{Branches, current_branch};
 pub use runner::KEY_FD;
-pub use worktree::{Worktree, WorktreeSubmit, worktrees_dir};
+pub use worktree::{Worktree, WorktreeCommit, WorktreeSubmit, worktrees_dir};
 
 use super::access::project_for;
 use crate::auth::Identity;

@@ -34,6 +34,17 @@ pub struct WorktreeSubmit {
     pub push_output: Option<String>,
 }
 
+/// What `worktree_submit` commits and pushes.
+pub struct WorktreeCommit<'a> {
+    /// The worktree (one of the caller's, checked).
+    pub path: &'a Path,
+    pub branch: &'a str,
+    pub message: &'a str,
+    /// Only these paths; everything when empty.
+    pub files: &'a [String],
+    pub push: bool,
+}
+
 /// Where a workspace's worktrees live: `<workspace>.worktrees`.
 pub fn worktrees_dir(workspace: &Path) -> PathBuf {
     let mut name = workspace
@@ -237,12 +248,15 @@ impl Git {
         &self,
         caller: &Identity,
         project_id: ProjectId,
-        path: &Path,
-        branch: &str,
-        message: &str,
-        files: &[String],
-        push: bool,
+        req: WorktreeCommit<'_>,
     ) -> AppResult<WorktreeSubmit> {
+        let WorktreeCommit {
+            path,
+            branch,
+            message,
+            files,
+            push,
+        } = req;
         let message = message.trim();
         if message.is_empty() {
             return Err(AppError::BadRequest("Commit message is required".into()));
