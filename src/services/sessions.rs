@@ -1225,7 +1225,7 @@ impl Sessions {
             }
             other => {
                 return Err(AppError::NotFound(format!(
-                    "No session action '{other}' (stop, restart, close or close-remove)"
+                    "No session action '{other}' (stop, restart or close)"
                 )));
             }
         };
