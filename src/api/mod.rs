@@ -12,6 +12,7 @@ mod issue_list;
 mod issues;
 mod members;
 pub mod objects;
+mod pulls;
 mod resources;
 mod sessions;
 mod ssh;
@@ -40,6 +41,7 @@ pub type AllApis = (
     system::SystemApi,
     ansible::AnsibleApi,
     members::MembersApi,
+    pulls::PullsApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -57,6 +59,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             system::SystemApi,
             ansible::AnsibleApi,
             members::MembersApi,
+            pulls::PullsApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -4,7 +4,7 @@ use super::common::{AppRef, Created, NoContent, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
 use crate::domain::{AiSession, Timestamp};
-use crate::services::sessions::{LiveSession, StartRequest};
+use crate::services::sessions::{LiveSession, StartRequest, WorktreeChoice};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
@@ -61,6 +61,13 @@ pub struct SessionObj {
     /// cannot resume.
     #[oai(nullable)]
     pub resume_command: Option<String>,
+    /// The session's own branch when it works in a git worktree (`workspace_path` is then
+    /// the worktree).
+    #[oai(nullable)]
+    pub branch: Option<String>,
+    /// The branch that branch was made from.
+    #[oai(nullable)]
+    pub base: Option<String>,
 }
 
 fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
@@ -89,6 +96,8 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         pane_dead: state.map(|st| st == "exited"),
         tmux_server_user: s.run_as.clone().unwrap_or_else(ssh_user),
         resume_command: resume,
+        branch: s.branch,
+        base: s.base,
     }
 }
 
@@ -123,6 +132,10 @@ pub struct StartBody {
     /// Start the session as this user (administrators only; the user must be able to work in
     /// the project).
     pub user_id: Option<u64>,
+    /// An issue session's worktree branch starts from this branch (default: the project's
+    /// default branch).
+    #[oai(validator(max_length = 200))]
+    pub base: Option<Str>,
 }
 
 #[derive(Object)]
@@ -242,6 +255,7 @@ impl SessionsApi {
                     cols: b.cols,
                     issue_id: b.issue_id.map(Into::into),
                     as_user: b.user_id.map(Into::into),
+                    base: opt(b.base),
                 },
             )
             .await?;
@@ -286,9 +300,16 @@ impl SessionsApi {
         auth: Auth,
         id: Path<u64>,
         sid: Path<String>,
+        /// What to do with the session's worktree: `keep` (default) or `remove`.
+        worktree: Query<Option<String>>,
+        /// With `worktree=remove`: remove it even with uncommitted changes.
+        force: Query<Option<bool>>,
     ) -> R<NoContent> {
         let _ = id;
-        app.sessions.stop_session(auth.identity(), &sid.0).await?;
+        let choice = WorktreeChoice::parse(worktree.0.as_deref(), force.0.unwrap_or(false))?;
+        app.sessions
+            .stop_session(auth.identity(), &sid.0, choice)
+            .await?;
         Ok(NoContent::NoContent)
     }
 
@@ -397,8 +418,20 @@ impl SessionsApi {
 
     /// Stop a session.
     #[oai(path = "/ai/sessions/:id", method = "delete")]
-    async fn stop(&self, app: AppRef<'_>, auth: Auth, id: Path<String>) -> R<NoContent> {
-        app.sessions.stop_session(auth.identity(), &id.0).await?;
+    async fn stop(
+        &self,
+        app: AppRef<'_>,
+        auth: Auth,
+        id: Path<String>,
+        /// What to do with the session's worktree: `keep` (default) or `remove`.
+        worktree: Query<Option<String>>,
+        /// With `worktree=remove`: remove it even with uncommitted changes.
+        force: Query<Option<bool>>,
+    ) -> R<NoContent> {
+        let choice = WorktreeChoice::parse(worktree.0.as_deref(), force.0.unwrap_or(false))?;
+        app.sessions
+            .stop_session(auth.identity(), &id.0, choice)
+            .await?;
         Ok(NoContent::NoContent)
     }
 }

@@ -65,6 +65,9 @@ pub struct SubmitBody {
     pub comment: Option<Str>,
     /// Push the current branch after committing (default true).
     pub push: Option<bool>,
+    /// Also open the pull (merge) request of the session's branch (issue sessions in a
+    /// worktree; needs the push).
+    pub pr: Option<bool>,
 }
 
 #[derive(Object)]
@@ -83,6 +86,9 @@ pub struct SubmitResult {
     pub comment: Option<CommentObj>,
     #[oai(skip_serializing_if_is_none)]
     pub warning: Option<String>,
+    /// The pull request opened with `pr: true`.
+    #[oai(skip_serializing_if_is_none)]
+    pub pull_request: Option<super::pulls::PullObj>,
 }
 
 #[derive(Object)]
@@ -291,6 +297,7 @@ impl WorkflowApi {
                     files: b.files.unwrap_or_default(),
                     comment: opt(b.comment),
                     push: b.push.unwrap_or(true),
+                    pr: b.pr.unwrap_or(false),
                 },
             )
             .await?;
@@ -302,6 +309,7 @@ impl WorkflowApi {
             push_output: s.push_output,
             comment: s.comment.map(Into::into),
             warning: s.warning,
+            pull_request: s.pull_request.map(Into::into),
         }))
     }
 

@@ -71,6 +71,31 @@ pub enum GitCommand {
     },
     /// Print a file of the workspace
     Cat { project: String, file_path: String },
+    /// Open a pull request (GitHub) or merge request (GitLab) on the project's repository
+    #[command(name = "pr-create")]
+    PrCreate {
+        project: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// The branch with the changes
+        #[arg(long = "source-branch")]
+        source_branch: String,
+        /// The branch it goes into (default: the project's default branch)
+        #[arg(long = "target-branch")]
+        target_branch: Option<String>,
+    },
+    /// The project's pull (merge) requests
+    #[command(name = "pr-list")]
+    PrList {
+        project: String,
+        #[arg(long, default_value = "open", value_parser = ["open", "closed", "merged", "all"])]
+        state: String,
+    },
+    /// Merge a pull (merge) request
+    #[command(name = "pr-merge")]
+    PrMerge { project: String, number: u64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -166,6 +191,71 @@ pub async fn git(ctx: Ctx, cmd: GitCommand) -> anyhow::Result<()> {
             println!("Commit created successfully!");
             if let Some(c) = r["commit"].as_str() {
                 println!("{c}");
+            }
+        }
+        GitCommand::PrCreate {
+            project,
+            title,
+            description,
+            source_branch,
+            target_branch,
+        } => {
+            let id = resolve_project(&ctx, &project).await?;
+            let mut body = json!({"title": title, "source_branch": source_branch});
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
+            if let Some(t) = target_branch {
+                body["target_branch"] = json!(t);
+            }
+            let v = ctx
+                .client
+                .post(&format!("projects/{id}/pulls"), &body)
+                .await?;
+            let pr = &v["pull_request"];
+            match f {
+                Format::Table => println!(
+                    "Pull request #{} created: {}",
+                    pr["number"],
+                    pr["url"].as_str().unwrap_or("")
+                ),
+                _ => println!("{}", render(pr, f, None)),
+            }
+        }
+        GitCommand::PrList { project, state } => {
+            let id = resolve_project(&ctx, &project).await?;
+            let v = unwrap_key(
+                ctx.client
+                    .get(&format!("projects/{id}/pulls?state={}", encode(&state)))
+                    .await?,
+                "pull_requests",
+            );
+            if f == Format::Table {
+                println!(
+                    "{}",
+                    table_of(
+                        &v,
+                        &["number", "state", "source_branch", "target_branch", "url"],
+                        Some("Pull requests")
+                    )
+                );
+            } else {
+                println!("{}", render(&v, f, None));
+            }
+        }
+        GitCommand::PrMerge { project, number } => {
+            let id = resolve_project(&ctx, &project).await?;
+            let v = ctx
+                .client
+                .post(&format!("projects/{id}/pulls/{number}/merge"), &json!({}))
+                .await?;
+            let pr = &v["pull_request"];
+            match f {
+                Format::Table => println!(
+                    "Pull request #{number} merged: {}",
+                    pr["url"].as_str().unwrap_or("")
+                ),
+                _ => println!("{}", render(pr, f, None)),
             }
         }
         GitCommand::Branches { project } => {

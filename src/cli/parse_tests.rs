@@ -139,6 +139,14 @@ fn projects_git_workflow() {
         "workflow progress 7 in_progress --comment c" => Command::Workflow { command: WorkflowCommand::Progress { .. } },
         "workflow submit 7 --project 3 --message m --files a,b --comment c" =>
             Command::Workflow { command: WorkflowCommand::Submit { project: 3, .. } },
+        "workflow submit 7 --project 3 -m m --pr" =>
+            Command::Workflow { command: WorkflowCommand::Submit { pr: true, no_push: false, .. } },
+        "git pr-create web --title t --source-branch aiops/7-x --target-branch main --description d" =>
+            Command::Git { command: GitCommand::PrCreate { target_branch: Some(_), .. } },
+        "git pr-list web --state merged -o json" => Command::Git { command: GitCommand::PrList { .. } },
+        "git pr-merge web 12" => Command::Git { command: GitCommand::PrMerge { number: 12, .. } },
+        "sessions stop 5 --worktree remove --force" =>
+            Command::Sessions { command: SessionsCommand::Stop { worktree: Some(_), force: true, .. } },
         "workflow approve 7 --message m" => Command::Workflow { command: WorkflowCommand::Approve { message: Some(_), .. } },
         "workflow complete 7 --summary s" => Command::Workflow { command: WorkflowCommand::Complete { summary: Some(_), .. } },
     };
@@ -281,6 +289,15 @@ fn usage_errors() {
             ErrorKind::ValueValidation,
         ),
         ("nonsense", ErrorKind::InvalidSubcommand),
+        (
+            "workflow submit 7 --project 3 -m m --pr --no-push",
+            ErrorKind::ArgumentConflict,
+        ),
+        ("sessions stop 5 --worktree maybe", ErrorKind::InvalidValue),
+        (
+            "git pr-create web --title t",
+            ErrorKind::MissingRequiredArgument,
+        ),
         ("issues view 5", ErrorKind::InvalidSubcommand),
         ("tenants create", ErrorKind::MissingRequiredArgument),
         (

@@ -60,7 +60,16 @@ pub enum SessionsCommand {
         project: Option<String>,
     },
     /// Stop a session
-    Stop { id: String },
+    Stop {
+        id: String,
+        /// An issue session's worktree: keep it (default) or remove it (its branch merged or
+        /// abandoned; refused with uncommitted changes unless --force)
+        #[arg(long, value_parser = ["keep", "remove"])]
+        worktree: Option<String>,
+        /// With --worktree remove: remove it even with uncommitted changes (they are lost)
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the session's command again
     Respawn {
         id: String,
@@ -315,9 +324,20 @@ pub async fn sessions(ctx: Ctx, cmd: SessionsCommand) -> anyhow::Result<()> {
             }
             attach(&s, ctx.client.base(), Wording::Sessions)?;
         }
-        SessionsCommand::Stop { id } => {
-            ctx.client.delete(&format!("ai/sessions/{id}")).await?;
-            println!("Session {id} stopped.");
+        SessionsCommand::Stop {
+            id,
+            worktree,
+            force,
+        } => {
+            let path = match worktree.as_deref() {
+                Some(w) => format!("ai/sessions/{id}?worktree={w}&force={force}"),
+                None => format!("ai/sessions/{id}"),
+            };
+            ctx.client.delete(&path).await?;
+            match worktree.as_deref() {
+                Some("remove") => println!("Session {id} stopped; its worktree was removed."),
+                _ => println!("Session {id} stopped."),
+            }
         }
         SessionsCommand::Respawn { id, project } => {
             let s = find(&ctx, &id, project.as_deref()).await?;

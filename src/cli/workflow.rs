@@ -35,6 +35,9 @@ pub enum WorkflowCommand {
         /// Commit without pushing
         #[arg(long)]
         no_push: bool,
+        /// Also open the pull (merge) request of the session's branch and print its URL
+        #[arg(long, conflicts_with = "no_push")]
+        pr: bool,
     },
     /// Ask for review on the issue
     Approve {
@@ -114,9 +117,13 @@ pub async fn workflow(ctx: Ctx, cmd: WorkflowCommand) -> anyhow::Result<()> {
             files,
             comment,
             no_push,
+            pr,
         } => {
             let mut body = json!({"issue_id": issue_id, "project_id": project,
                                   "commit_message": message, "push": !no_push});
+            if pr {
+                body["pr"] = json!(true);
+            }
             if let Some(fs) = files {
                 let list: Vec<&str> = fs
                     .split(',')
@@ -135,6 +142,13 @@ pub async fn workflow(ctx: Ctx, cmd: WorkflowCommand) -> anyhow::Result<()> {
             );
             if let Some(b) = v["branch"].as_str() {
                 text.push_str(&format!(", pushed to {b}"));
+            }
+            if let Some(u) = v["pull_request"]["url"].as_str() {
+                text.push_str(&format!(
+                    "\nPull request #{} ({}): {u}",
+                    v["pull_request"]["number"],
+                    v["pull_request"]["state"].as_str().unwrap_or("")
+                ));
             }
             if let Some(w) = v["warning"].as_str() {
                 text.push_str(&format!("\n⚠ {w}"));

@@ -149,6 +149,40 @@ pub fn user_dir(linux_username: Option<&str>, email: &str, id: UserId) -> String
     format!("{}-{id}", super::rules::project_path_slug(local))
 }
 
+/// The most characters of an issue title kept in its branch's slug.
+pub const BRANCH_SLUG_MAX: usize = 40;
+
+/// The slug of an issue title for its branch: lowercase ASCII letters and digits, every other
+/// run of characters one `-`, no leading or trailing `-`, at most `BRANCH_SLUG_MAX` characters
+/// (cut at a dash when there is one near the end); `issue` when nothing is left. Always a valid
+/// part of a git ref (`gitrules::check_ref_name`).
+pub fn branch_slug(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    if out.len() > BRANCH_SLUG_MAX {
+        out.truncate(BRANCH_SLUG_MAX);
+        if let Some(i) = out.rfind('-').filter(|i| *i >= BRANCH_SLUG_MAX / 2) {
+            out.truncate(i);
+        }
+    }
+    let out = out.trim_matches('-').to_string();
+    if out.is_empty() { "issue".into() } else { out }
+}
+
+/// The worktree name and branch of an issue session: `<issue-id>-<slug>` and
+/// `aiops/<issue-id>-<slug>`.
+pub fn issue_branch(issue_id: u64, title: &str) -> (String, String) {
+    let name = format!("{issue_id}-{}", branch_slug(title));
+    let branch = format!("aiops/{name}");
+    (name, branch)
+}
+
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PorcelainStatus {
     pub branch: Option<String>,
@@ -224,6 +258,46 @@ pub fn parse_status_v2(out: &[u8]) -> PorcelainStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branch_slugs_are_lowercase_ascii_dashes_bounded_and_ref_safe() {
+        assert_eq!(branch_slug("Fix the Login page!"), "fix-the-login-page");
+        assert_eq!(
+            branch_slug("  --Ünïcode: ~^:?*[\\ @{x} ..lock  "),
+            "n-code-x-lock"
+        );
+        assert_eq!(branch_slug("???"), "issue");
+        assert_eq!(branch_slug(""), "issue");
+        let long = branch_slug(&"word ".repeat(40));
+        assert!(
+            long.len() <= BRANCH_SLUG_MAX && !long.ends_with('-'),
+            "{long}"
+        );
+        let one = branch_slug(&"a".repeat(100));
+        assert_eq!(one.len(), BRANCH_SLUG_MAX);
+        for t in [
+            "HEAD",
+            "a.lock",
+            "x/../y",
+            "-rf",
+            "@",
+            "foo.",
+            "émoji 🎉 title",
+            "tab\there",
+        ] {
+            let (name, branch) = issue_branch(7, t);
+            assert!(name.starts_with("7-"), "{name}");
+            assert_eq!(
+                crate::domain::gitrules::check_ref_name(&branch).as_deref(),
+                Ok(branch.as_str()),
+                "{t:?} gave {branch}"
+            );
+        }
+        assert_eq!(
+            issue_branch(12, "Add dark mode"),
+            ("12-add-dark-mode".into(), "aiops/12-add-dark-mode".into())
+        );
+    }
 
     #[test]
     fn cli_reads_parse_like_git_shows_them() {

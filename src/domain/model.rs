@@ -387,6 +387,32 @@ pub struct AiSession {
     /// print one); `domain::sessions::resume_command` uses it.
     #[serde(default)]
     pub tool_session_id: Option<String>,
+    /// The session's own branch (`aiops/<issue-id>-<slug>`) when it works in a git worktree
+    /// (`workspace_path` is then the worktree); None: the user's workspace itself.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The branch the worktree's branch was made from (the project's default branch, or the
+    /// base chosen at start).
+    #[serde(default)]
+    pub base: Option<String>,
+    /// The pull (merge) request opened for the session's branch, as last seen.
+    #[serde(default)]
+    pub pull_request: Option<PullRequest>,
+}
+
+/// A pull request (GitHub) or merge request (GitLab) opened for a session's branch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PullRequest {
+    /// GitHub's number, GitLab's iid.
+    pub number: u64,
+    pub url: String,
+    /// `open`, `closed` or `merged`.
+    pub state: String,
+    /// `github` or `gitlab`.
+    pub provider: String,
+    pub head: String,
+    pub base: String,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -359,7 +359,8 @@ impl Sessions {
         })
     }
 
-    /// Regenerate the context file for an issue in the caller's workspace (cloning it first).
+    /// Regenerate the context file for an issue in the caller's workspace (cloning it first), or
+    /// in the worktree of the caller's session on the issue.
     pub async fn populate_context(
         &self,
         caller: &Identity,
@@ -372,6 +373,14 @@ impl Sessions {
         if !ws.path.join(".git").exists() {
             self.git.workspace_init(caller, project_id).await?;
         }
+        // The issue's session works in its worktree: its context file is there.
+        let ws = match self.worktree_session(caller, project_id, issue_id)? {
+            Some(s) => match s.workspace_path.map(std::path::PathBuf::from) {
+                Some(p) if p.join(".git").is_file() => ws.at(p),
+                _ => ws,
+            },
+            None => ws,
+        };
         self.write_agent_context(caller, &ws, Some(issue_id)).await
     }
 }

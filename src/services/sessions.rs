@@ -39,6 +39,35 @@ pub struct StartRequest {
     pub issue_id: Option<IssueId>,
     /// Start as this user instead of the caller (administrators only).
     pub as_user: Option<UserId>,
+    /// The branch an issue session's worktree branch is made from (default: the project's
+    /// default branch). Ignored when the issue's worktree exists already.
+    pub base: Option<String>,
+}
+
+/// What to do with a session's worktree when it is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorktreeChoice {
+    /// Leave the worktree and its branch as they are.
+    #[default]
+    Keep,
+    /// Remove the worktree (refused with uncommitted changes); the branch stays.
+    Remove,
+    /// Remove it even with uncommitted changes (they are lost).
+    ForceRemove,
+}
+
+impl WorktreeChoice {
+    /// `keep`, `remove` (with `force`: `ForceRemove`); anything else is refused.
+    pub fn parse(word: Option<&str>, force: bool) -> AppResult<WorktreeChoice> {
+        match word.map(str::trim).filter(|w| !w.is_empty()) {
+            None | Some("keep") => Ok(WorktreeChoice::Keep),
+            Some("remove") if force => Ok(WorktreeChoice::ForceRemove),
+            Some("remove") => Ok(WorktreeChoice::Remove),
+            Some(o) => Err(AppError::BadRequest(format!(
+                "worktree must be keep or remove, not '{o}'"
+            ))),
+        }
+    }
 }
 
 pub struct Started {
@@ -381,6 +410,7 @@ impl Sessions {
             };
         }
         let ws = self.git.workspace(caller, project_id)?;
+        let mut issue_title = None;
         if let Some(issue_id) = req.issue_id {
             let r = self.store.read()?;
             let issue: ExternalIssue = r
@@ -392,6 +422,7 @@ impl Sessions {
                     issue.project_id
                 )));
             }
+            issue_title = Some(issue.title.clone());
             let mine: Vec<AiSession> = r.ai_sessions_of_user(caller.id())?;
             drop(r);
             for s in mine.into_iter().filter(|s| {
@@ -446,6 +477,26 @@ impl Sessions {
         if !ws.path.join(".git").exists() {
             self.git.workspace_init(caller, project_id).await?;
         }
+        // An issue session works in its own worktree, on its own branch.
+        let worktree = match (req.issue_id, issue_title.as_deref()) {
+            (Some(issue_id), Some(title)) => Some(
+                self.git
+                    .issue_worktree(caller, project_id, issue_id, title, req.base.as_deref())
+                    .await?,
+            ),
+            _ => None,
+        };
+        let ws = match &worktree {
+            Some(wt) => {
+                // The worktree shares the workspace's `info/exclude`: keep the context file
+                // out of commits there first.
+                if let Err(e) = ws.exclude(crate::domain::context::FILE_NAME).await {
+                    tracing::warn!(project = project_id.get(), error = %e, "context file not excluded");
+                }
+                ws.at(wt.path.clone())
+            }
+            None => ws,
+        };
         // The agent reads its instructions first: a failure here is logged, not fatal.
         let context_populated = match self.write_agent_context(caller, &ws, req.issue_id).await {
             Ok(w) => w.issue,
@@ -483,6 +534,9 @@ impl Sessions {
                 workspace_path: Some(ws.path.display().to_string()),
                 end_reason: None,
                 tool_session_id: None,
+                branch: worktree.as_ref().map(|w| w.branch.clone()),
+                base: worktree.as_ref().map(|w| w.base.clone()),
+                pull_request: None,
             };
             w.put_ai_session(&s)?;
             w.commit()?;
@@ -907,11 +961,43 @@ impl Sessions {
         Ok(())
     }
 
-    /// Stop the agent: kill its tmux session, end the row, revoke its key.
-    pub async fn stop_session(&self, caller: &Identity, key: &str) -> AppResult<AiSession> {
+    /// Stop the agent: kill its tmux session, end the row, revoke its key. A session in a
+    /// worktree keeps it unless `worktree` says remove; the removal is checked first (an
+    /// uncommitted change refuses a plain remove before anything is stopped).
+    pub async fn stop_session(
+        &self,
+        caller: &Identity,
+        key: &str,
+        worktree: WorktreeChoice,
+    ) -> AppResult<AiSession> {
         caller.require(Scope::Write)?;
         let s = self.session_row(caller, key)?;
+        let wt_path = s
+            .branch
+            .as_ref()
+            .and(s.workspace_path.as_deref())
+            .map(PathBuf::from);
+        if worktree != WorktreeChoice::Keep && wt_path.is_none() {
+            return Err(AppError::BadRequest(format!(
+                "Session {} has no worktree to remove (it works in the workspace itself); close it with worktree=keep",
+                s.id
+            )));
+        }
         let mut reason = "closed";
+        if let (Some(path), true) = (&wt_path, worktree != WorktreeChoice::Keep) {
+            // As the session's owner (the worktree is in their workspace), before the agent is
+            // stopped: a refused removal leaves the session running.
+            let owner = self.owner_identity(caller, &s)?;
+            self.git
+                .remove_worktree(
+                    &owner,
+                    s.project_id,
+                    path,
+                    worktree == WorktreeChoice::ForceRemove,
+                )
+                .await?;
+            reason = "closed, worktree removed";
+        }
         if let Some((tm, t)) = Tmux::of(&s) {
             if s.is_active && tm.pane_dead(t).await == Some(true) {
                 reason = "agent exited, then closed";
@@ -929,6 +1015,20 @@ impl Sessions {
         let r = self.store.read()?;
         r.ai_session(s.id)?
             .ok_or_else(|| AppError::NotFound("session vanished".into()))
+    }
+
+    /// The identity a session's own git work runs as: the caller when it is theirs, else an
+    /// administrator acting as its owner (only administrators see others' sessions).
+    pub(crate) fn owner_identity(&self, caller: &Identity, s: &AiSession) -> AppResult<Identity> {
+        if s.user_id == caller.id() {
+            return Ok(caller.clone());
+        }
+        let user: crate::domain::User = {
+            let r = self.store.read()?;
+            r.get_user(s.user_id)?
+                .ok_or_else(|| AppError::NotFound(format!("User {} not found", s.user_id)))?
+        };
+        caller.acting_as(user)
     }
 
     /// Keep the tool's own conversation id from its pane (Codex and Claude print one when they
@@ -1101,7 +1201,7 @@ impl Sessions {
 
     /// The web's agent controls: `stop` (kill the agent, keep the session), `restart` (run
     /// its command again), `close` (stop and end it: it leaves the active list for the
-    /// history).
+    /// history; a worktree is kept), `close-remove` (close and remove its worktree).
     pub async fn control_session(
         &self,
         caller: &Identity,
@@ -1115,7 +1215,12 @@ impl Sessions {
                 Control::Restarted
             }
             "close" => {
-                self.stop_session(caller, key).await?;
+                self.stop_session(caller, key, WorktreeChoice::Keep).await?;
+                Control::Closed
+            }
+            "close-remove" => {
+                self.stop_session(caller, key, WorktreeChoice::Remove)
+                    .await?;
                 Control::Closed
             }
             other => {

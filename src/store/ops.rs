@@ -9,6 +9,7 @@ use super::{
 };
 use crate::domain::BackupId;
 use crate::domain::KnownHostId;
+use crate::domain::ProjectId;
 use crate::domain::RunId;
 use crate::domain::ScheduleId;
 use crate::domain::SessionId;
@@ -96,6 +97,12 @@ macro_rules! op_reads {
             /// One user's agent sessions, oldest first.
             pub fn ai_sessions_of_user(&self, user: UserId) -> AppResult<Vec<AiSession>> {
                 let ids = self.ids(AI_SESSIONS_BY_USER, user)?;
+                self.rows(AI_SESSIONS, ids)
+            }
+
+            /// One project's agent sessions, oldest first.
+            pub fn ai_sessions_of_project(&self, project: ProjectId) -> AppResult<Vec<AiSession>> {
+                let ids = self.ids(AI_SESSIONS_BY_PROJECT, project)?;
                 self.rows(AI_SESSIONS, ids)
             }
 

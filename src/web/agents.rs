@@ -389,6 +389,19 @@ fn controls(who: &Identity, id: u64, exited: bool, at: &Place) -> Markup {
     }
 }
 
+/// Close a worktree session and remove its worktree (its branch merged or abandoned); the plain
+/// Close keeps it. Never silent: the confirm names the branch, and uncommitted changes refuse.
+fn worktree_close(who: &Identity, id: u64, branch: &str, at: &Place) -> Markup {
+    html! {
+        @if who.has(Scope::Write) {
+            div.agent-actions.agent-worktree {
+                small { "Branch " code { (branch) } " (Close keeps its worktree)" }
+                (control_form(who, id, "close-remove", "Close + remove worktree", Some(format!("Branch {branch} merged or abandoned? Close session {id} and remove its worktree. The branch stays; uncommitted changes refuse the removal.")), at))
+            }
+        }
+    }
+}
+
 fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
     agent_card_at(
         who,
@@ -432,6 +445,7 @@ fn agent_card_at(who: &Identity, l: &LiveSession, all: bool, at: &Place) -> Mark
             }
             a.terminal-link.agent-open role="button" href={ "/sessions/" (s.id) "/terminal" } { "Open terminal" }
             (controls(who, s.id.get(), l.state == Some(AgentState::Exited), at))
+            @if let Some(b) = &s.branch { (worktree_close(who, s.id.get(), b, at)) }
         }
     }
 }
@@ -851,6 +865,9 @@ mod tests {
                 run_as: None,
                 end_reason: None,
                 tool_session_id: None,
+                branch: None,
+                base: None,
+                pull_request: None,
             },
             alive: true,
             state: Some(state),

@@ -310,6 +310,8 @@ fn issue_detail(
     // starts work on it, which needs the developer role on its project.
     let can_pin = who.has(Scope::Write);
     let can_write = role_on(app, who, v.issue.project_id) >= Some(Role::Developer);
+    // The pull requests its sessions opened (a failure to read them hides the line).
+    let pulls = app.sessions.pulls_of_issue(who, id).unwrap_or_default();
     let form_attrs = |action: &str| format!("/issues/{id}/{action}");
     page(
         &v.issue.title,
@@ -327,6 +329,13 @@ fn issue_detail(
                     dt { "Labels" } dd { @for l in &v.issue.labels { span.label { (l) } " " } @if v.issue.labels.is_empty() { "None" } }
                     dt { "aiops id" } dd { code { (id) } " (use this id with the CLI and API)" }
                     @if v.issue.missing_upstream { dt { "Upstream" } dd { "No longer returned by the tracker (deleted or moved)." } }
+                    @for pr in &pulls {
+                        dt { "Pull request" }
+                        dd.pull-request data-state=(pr.state) {
+                            a href=(pr.url) target="_blank" rel="noopener noreferrer" { "#" (pr.number) }
+                            " " mark.{ "pr-" (pr.state) } { (pr.state) } " · " code { (pr.head) } " → " code { (pr.base) }
+                        }
+                    }
                 }
                 h2 { "Description" }
                 @match v.issue.body.as_deref().filter(|b| !b.trim().is_empty()) {

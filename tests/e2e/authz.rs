@@ -205,7 +205,13 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("DELETE", "/projects/{id}/ai/sessions/{sid}")
         | ("POST", "/ai/sessions/{id}/respawn")
         | ("POST", "/ai/sessions/{id}/resume")
-        | ("DELETE", "/ai/sessions/{id}") => AuthedWrite,
+        | ("DELETE", "/ai/sessions/{id}")
+        | ("POST", "/ai/sessions/{id}/pull-request") => AuthedWrite,
+        // Pull requests use the project's tracker credentials: developers and up.
+        ("POST", "/projects/{id}/pulls")
+        | ("GET", "/projects/{id}/pulls")
+        | ("POST", "/projects/{id}/pulls/{number}/merge") => ProjectWork,
+        ("GET", "/issues/{id}/pulls") => ProjectView,
         ("GET", "/projects/{id}/agents/context") => ProjectView,
         ("PUT", "/projects/{id}/agents/context") => ProjectManage,
         ("GET", "/ai/sessions")
@@ -277,7 +283,8 @@ impl Fixture {
             .replace("{user_id}", &self.member_target.to_string())
             .replace("{comment_id}", "1")
             .replace("{sid}", "no-such-session")
-            .replace("{path}", "README.md");
+            .replace("{path}", "README.md")
+            .replace("{number}", "1");
         if method == "GET" && (p == "/ansible/playbooks" || p == "/ansible/inventories") {
             p.push_str(&format!("?project_id={}", self.p1));
         }
@@ -340,6 +347,10 @@ impl Fixture {
             ("PUT", "/admin/known-hosts/policy") => json!({"trust_on_first_use": true}),
             ("POST", "/projects/{id}/ai/sessions") => json!({"tool": "no-such-tool"}),
             ("POST", "/projects/{id}/ai/sessions/{sid}/input") => json!({"data": "x"}),
+            ("POST", "/projects/{id}/pulls") => {
+                json!({"title": format!("pr-{tag}"), "source_branch": format!("b-{tag}")})
+            }
+            ("POST", "/ai/sessions/{id}/pull-request") => json!({}),
             ("POST", "/workflows/claim-issue")
             | ("POST", "/workflows/request-approval")
             | ("POST", "/workflows/complete-issue") => json!({"issue_id": issue}),

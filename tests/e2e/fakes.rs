@@ -1,6 +1,7 @@
 //! In-process fake GitHub, GitLab and Jira servers on loopback. They answer with the documented
 //! upstream JSON (pagination headers, PRs among GitHub issues, GitLab system notes, Jira ADF and
-//! transitions), record every request, and can be told to fail (401/404/422/429/5xx) or stall.
+//! transitions, GitHub pull requests and GitLab merge requests with their merge), record every
+//! request, and can be told to fail (401/404/422/429/5xx) or stall.
 
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -66,6 +67,8 @@ pub struct State {
     /// GitHub next-page links start with this instead of the fake's own address (look-alike
     /// host tests).
     pub link_base: Option<String>,
+    /// GitHub pull requests / GitLab merge requests (provider-native JSON, oldest first).
+    pub pulls: Vec<Value>,
 }
 
 pub struct Fake {
@@ -467,6 +470,62 @@ fn github(s: &mut State, m: &Method, path: &str, query: &str, body: Value, host:
             s.comments.entry(n.to_string()).or_default().push(c.clone());
             json_resp(201, c)
         }
+        ("POST", ["repos", o, r, "pulls"]) => {
+            let (title, head, base) = (&body["title"], &body["head"], &body["base"]);
+            if !title.is_string() || !head.is_string() || !base.is_string() {
+                return json_resp(
+                    422,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "missing_field"}]}),
+                );
+            }
+            if s.pulls
+                .iter()
+                .any(|p| p["head"]["ref"] == *head && p["state"] == "open")
+            {
+                return json_resp(
+                    422,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom",
+                        "message": format!("A pull request already exists for {o}:{}.", head.as_str().unwrap_or(""))}]}),
+                );
+            }
+            let n = s.issues.len() + s.pulls.len() + 1;
+            let p = json!({"id": 50_000 + n, "number": n, "state": "open", "title": title, "body": body["body"],
+                "html_url": format!("https://github.com/{o}/{r}/pull/{n}"), "merged": false, "merged_at": null,
+                "head": {"ref": head}, "base": {"ref": base}, "created_at": now(), "updated_at": now()});
+            s.pulls.push(p.clone());
+            json_resp(201, p)
+        }
+        ("GET", ["repos", _, _, "pulls"]) => {
+            let state = query_param(query, "state").unwrap_or_else(|| "open".into());
+            let v: Vec<Value> = s
+                .pulls
+                .iter()
+                .filter(|p| state == "all" || p["state"] == state.as_str())
+                .cloned()
+                .collect();
+            json_resp(200, json!(v))
+        }
+        ("GET", ["repos", _, _, "pulls", n]) => {
+            match s.pulls.iter().find(|p| same(&p["number"], n)) {
+                Some(p) => json_resp(200, p.clone()),
+                None => json_resp(404, json!({"message": "Not Found"})),
+            }
+        }
+        ("PUT", ["repos", _, _, "pulls", n, "merge"]) => {
+            let Some(p) = s.pulls.iter_mut().find(|p| same(&p["number"], n)) else {
+                return json_resp(404, json!({"message": "Not Found"}));
+            };
+            if p["state"] != "open" {
+                return json_resp(405, json!({"message": "Pull Request is not mergeable"}));
+            }
+            p["state"] = json!("closed");
+            p["merged"] = json!(true);
+            p["merged_at"] = json!(now());
+            json_resp(
+                200,
+                json!({"sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "merged": true, "message": "Pull Request successfully merged"}),
+            )
+        }
         _ => json_resp(404, json!({"message": "Not Found"})),
     }
 }
@@ -589,6 +648,58 @@ fn gitlab(s: &mut State, m: &Method, path: &str, query: &str, body: Value) -> Re
                 .or_default()
                 .push(c.clone());
             json_resp(201, c)
+        }
+        ("POST", ["api", "v4", "projects", proj, "merge_requests"]) => {
+            let (title, src, dst) = (
+                &body["title"],
+                &body["source_branch"],
+                &body["target_branch"],
+            );
+            if !title.is_string() || !src.is_string() || !dst.is_string() {
+                return json_resp(
+                    400,
+                    json!({"message": "400 Bad request - title, source_branch, target_branch are missing"}),
+                );
+            }
+            if let Some(o) = s
+                .pulls
+                .iter()
+                .find(|p| p["source_branch"] == *src && p["state"] == "opened")
+            {
+                return json_resp(
+                    409,
+                    json!({"message": [format!("Another open merge request already exists for this source branch: !{}", o["iid"])]}),
+                );
+            }
+            let iid = s.pulls.len() + 1;
+            let path = proj.replace("%2F", "/");
+            let p = json!({"id": 70_000 + iid, "iid": iid, "state": "opened", "title": title,
+                "description": body["description"], "source_branch": src, "target_branch": dst,
+                "web_url": format!("https://gitlab.example.com/{path}/-/merge_requests/{iid}"),
+                "merged_at": null, "created_at": now(), "updated_at": now()});
+            s.pulls.push(p.clone());
+            json_resp(201, p)
+        }
+        ("GET", ["api", "v4", "projects", _, "merge_requests"]) => {
+            let state = query_param(query, "state").unwrap_or_else(|| "all".into());
+            let v: Vec<Value> = s
+                .pulls
+                .iter()
+                .filter(|p| state == "all" || p["state"] == state.as_str())
+                .cloned()
+                .collect();
+            json_resp(200, json!(v))
+        }
+        ("PUT", ["api", "v4", "projects", _, "merge_requests", iid, "merge"]) => {
+            let Some(p) = s.pulls.iter_mut().find(|p| same(&p["iid"], iid)) else {
+                return json_resp(404, json!({"message": "404 Not found"}));
+            };
+            if p["state"] != "opened" {
+                return json_resp(405, json!({"message": "405 Method Not Allowed"}));
+            }
+            p["state"] = json!("merged");
+            p["merged_at"] = json!(now());
+            json_resp(200, p.clone())
         }
         _ => json_resp(404, json!({"message": "404 Not found"})),
     }

@@ -194,9 +194,12 @@ async fn issue_work_agent_submits_over_ssh_and_completes_on_the_tracker() {
     assert!(out.contains("CONTEXT-OK"), "{out}");
     assert!(out.contains("PROGRESS-OK"), "{out}");
     assert!(out.contains("SUBMIT-OK"), "{out}");
-    let log = sh_git(&bare, &["log", "--format=%s", "-1", "HEAD"]);
+    // The issue session works in its own worktree and pushed its own branch.
+    let branch = format!("aiops/{issue}-issue-1");
+    assert_eq!(session["branch"], branch.as_str(), "{session}");
+    let log = sh_git(&bare, &["log", "--format=%s", "-1", &branch]);
     assert_eq!(log.trim(), format!("Add feature for issue {issue}"));
-    let tree = sh_git(&bare, &["ls-tree", "--name-only", "HEAD"]);
+    let tree = sh_git(&bare, &["ls-tree", "--name-only", &branch]);
     assert!(tree.contains("feature.txt"), "{tree}");
     assert!(
         !tree.contains("AGENTS.override.md"),

@@ -128,6 +128,11 @@ impl Workspace {
     /// Make git ignore a generated file in this checkout only (`.git/info/exclude`), so that
     /// committing everything never picks it up.
     pub(crate) async fn exclude(&self, name: &str) -> AppResult<()> {
+        // A worktree's `.git` is a file: it shares the main checkout's `info/exclude`, which
+        // `start_session` fills before writing a worktree's context.
+        if self.path.join(".git").is_file() {
+            return Ok(());
+        }
         let rel = ".git/info/exclude";
         let current = self.read_text(rel).await?.unwrap_or_default();
         if current.lines().any(|l| l.trim() == name) {

@@ -3,7 +3,7 @@
 //! the only git stack (see ARCHITECTURE.md, "Git"): `runner` runs it as a child process;
 //! `read` (status, log, branches, diffs), `remote` (clone, pull, fetch, push), `commit`,
 //! `branch` (create, check out, merge, delete) are the operations; `files` is the workspace's
-//! file I/O (listing, reading, the context file).
+//! file I/O (listing, reading, the context file); `worktree` the issue sessions' worktrees.
 //!
 //! git runs with an argument vector (never a shell), `GIT_TERMINAL_PROMPT=0`, a timeout, and
 //! one operation at a time per workspace. Every path from a request is confined to the
@@ -20,10 +20,12 @@ mod files;
 mod read;
 mod remote;
 pub(crate) mod runner;
+mod worktree;
 
 pub use crate::domain::git::CommitInfo;
 pub use read::{Branches, current_branch};
 pub use runner::KEY_FD;
+pub use worktree::{Worktree, WorktreeCommit, WorktreeSubmit, worktrees_dir};
 
 use super::access::project_for;
 use crate::auth::Identity;

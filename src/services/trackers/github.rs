@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 const LABEL: &str = "GitHub";
 
 pub struct GitHub {
-    c: Conn,
+    pub(super) c: Conn,
     owner: String,
     repo: String,
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 const LABEL: &str = "GitLab";
 
 pub struct GitLab {
-    c: Conn,
+    pub(super) c: Conn,
 }
 
 // ---- GitLab's JSON (see `wire` for the leniency rules) ----------------------------------------

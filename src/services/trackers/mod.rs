@@ -9,6 +9,7 @@ mod github;
 mod gitlab;
 mod http;
 mod jira;
+pub mod pulls;
 mod wire;
 
 pub use http::{DEFAULT_TIMEOUT_SECS, Http};
