@@ -204,3 +204,207 @@ pub fn spawn_with(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The watcher against real tmux panes running scripted agents, on a real store and the
+    //! real bus.
+
+    use super::*;
+    use crate::config::ServeArgs;
+    use crate::domain::{ProjectId, UserId};
+    use crate::services::events::Event;
+    use std::path::Path;
+    use std::time::Instant;
+
+    fn app(dir: &Path) -> App {
+        let mut args = ServeArgs::default();
+        args.store.data_dir = Some(dir.to_path_buf());
+        let config = Config::resolve(&args).unwrap();
+        App::new(crate::store::Store::open(dir).unwrap(), config).unwrap()
+    }
+
+    fn tmux(sock: &Path, args: &[&str]) {
+        let st = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(sock)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "tmux {args:?}");
+    }
+
+    /// A tmux session `aiops-<id>` running `script`, and its active row.
+    fn agent(app: &App, sock: &Path, id: u64, tool: &str, script: &Path) -> AiSession {
+        let name = format!("aiops-{id}");
+        let cmd = format!("sh {}", script.display());
+        tmux(
+            sock,
+            &[
+                "new-session", "-d", "-s", &name, "-x", "100", "-y", "30", &cmd, ";",
+                "set-option", "-t", &name, "remain-on-exit", "on",
+            ],
+        );
+        let s = AiSession {
+            id: id.into(),
+            project_id: ProjectId(1),
+            user_id: UserId(1),
+            issue_id: None,
+            tool: tool.into(),
+            session_id: format!("{id:032x}"),
+            command: None,
+            description: None,
+            tmux_target: Some(format!("{name}:0")),
+            started_at: crate::domain::model::now(),
+            ended_at: None,
+            is_active: true,
+            api_key_id: None,
+            tmux_socket: Some(sock.display().to_string()),
+            workspace_path: None,
+            run_as: None,
+            end_reason: None,
+            tool_session_id: None,
+        };
+        let w = app.store.write().unwrap();
+        w.put_ai_session(&s).unwrap();
+        w.commit().unwrap();
+        s
+    }
+
+    /// Tick (every 100 ms, the injectable tick) until `done` says so, gathering the events;
+    /// at most 20 s.
+    async fn run_until(
+        watch: &AgentWatch,
+        rx: &mut tokio::sync::broadcast::Receiver<Event>,
+        got: &mut Vec<(String, AgentState, String)>,
+        done: impl Fn(&[(String, AgentState, String)]) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        while !done(got) {
+            assert!(Instant::now() < deadline, "timed out; events so far: {got:?}");
+            tick.tick().await;
+            watch.tick().await;
+            while let Ok(e) = rx.try_recv() {
+                if let Event::AgentState {
+                    session,
+                    state,
+                    summary,
+                    ..
+                } = e
+                {
+                    got.push((session, state, summary));
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scripted_agent_reaching_its_permission_prompt_is_one_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let sock = dir.path().join("tmux.sock");
+        let go = dir.path().join("go");
+        let script = dir.path().join("agent.sh");
+        // Works (prints) until told to go on, then asks like Claude Code and waits; answered,
+        // it ends with status 0.
+        std::fs::write(
+            &script,
+            format!(
+                "n=0\nwhile [ ! -e {go} ]; do n=$((n+1)); echo \"step $n\"; sleep 0.1; done\n\
+                 printf ' Bash command\\n\\n   cargo test\\n   Run the tests\\n\\n Do you want to proceed?\\n \
+                 \\342\\235\\257 1. Yes\\n   2. Yes, and don'\"'\"'t ask again\\n   3. No, and tell Claude what to do differently (esc)\\n'\n\
+                 read answer\necho \"ran cargo test ($answer)\"\nexit 0\n",
+                go = go.display()
+            ),
+        )
+        .unwrap();
+        let s = agent(&app, &sock, 1, "claude", &script);
+        let watch = AgentWatch::new(app.sessions.clone(), app.events.clone());
+        let mut rx = app.events.subscribe();
+        let mut got = Vec::new();
+        // Printing: working (a fresh session's first state, not announced).
+        let states = app.sessions.agent_states.clone();
+        run_until(&watch, &mut rx, &mut got, |_| {
+            states.get(s.id).is_some_and(|x| x.state == AgentState::Working)
+        })
+        .await;
+        std::fs::write(&go, "").unwrap();
+        let approval = |g: &[(String, AgentState, String)]| {
+            g.iter()
+                .filter(|e| e.1 == AgentState::WaitingForApproval)
+                .count()
+        };
+        run_until(&watch, &mut rx, &mut got, |g| approval(g) >= 1).await;
+        // Ten more looks at the same prompt: no second event.
+        for _ in 0..10 {
+            watch.tick().await;
+        }
+        while let Ok(Event::AgentState { session, state, summary, .. }) = rx.try_recv() {
+            got.push((session, state, summary));
+        }
+        assert_eq!(approval(&got), 1, "{got:?}");
+        let (key, _, summary) = got
+            .iter()
+            .find(|e| e.1 == AgentState::WaitingForApproval)
+            .unwrap();
+        assert_eq!(key, "1");
+        assert_eq!(summary, "Do you want to proceed?");
+        assert!(
+            got.windows(2).all(|w| w[0].1 != w[1].1),
+            "never the same state twice in a row: {got:?}"
+        );
+        // The web and API read it from here.
+        assert_eq!(
+            app.sessions.agent_states.get(s.id).map(|x| x.state),
+            Some(AgentState::WaitingForApproval)
+        );
+        // Answered, the agent ends with status 0: exited.
+        tmux(&sock, &["send-keys", "-t", "aiops-1:0", "1", "Enter"]);
+        run_until(&watch, &mut rx, &mut got, |g| {
+            g.last().is_some_and(|e| e.1 == AgentState::Exited)
+        })
+        .await;
+        assert_eq!(got.last().unwrap().2, "exited (status 0)");
+        tmux(&sock, &["kill-server"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bell_asks_for_input_and_a_bad_exit_is_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let sock = dir.path().join("tmux.sock");
+        let bell = dir.path().join("bell.sh");
+        std::fs::write(&bell, "echo 'all 48 tests pass'\nprintf '\\a'\nread x\nexit 3\n").unwrap();
+        let quiet = dir.path().join("quiet.sh");
+        std::fs::write(&quiet, "echo 'all 48 tests pass'\nread x\n").unwrap();
+        let a = agent(&app, &sock, 1, "mytool", &bell);
+        let b = agent(&app, &sock, 2, "mytool", &quiet);
+        let watch = AgentWatch::new(app.sessions.clone(), app.events.clone());
+        let mut rx = app.events.subscribe();
+        let mut got = Vec::new();
+        let states = app.sessions.agent_states.clone();
+        let state = |id: SessionId| states.get(id).map(|x| x.state);
+        run_until(&watch, &mut rx, &mut got, |_| {
+            state(a.id) == Some(AgentState::WaitingForInput)
+                && state(b.id) == Some(AgentState::Idle)
+        })
+        .await;
+        // The control (no bell, same output) is idle; the bell one was announced.
+        assert!(
+            got.iter().any(|e| e.0 == "1" && e.1 == AgentState::WaitingForInput),
+            "{got:?}"
+        );
+        tmux(&sock, &["send-keys", "-t", "aiops-1:0", "x", "Enter"]);
+        run_until(&watch, &mut rx, &mut got, |_| {
+            state(a.id) == Some(AgentState::Failed)
+        })
+        .await;
+        assert_eq!(got.last().unwrap().2, "failed (status 3)");
+        // A session tmux no longer has is forgotten.
+        tmux(&sock, &["kill-session", "-t", "aiops-2"]);
+        watch.tick().await;
+        assert_eq!(state(b.id), None);
+        tmux(&sock, &["kill-server"]);
+    }
+}

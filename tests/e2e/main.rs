@@ -11,6 +11,7 @@
 mod harness;
 
 mod ansible;
+mod agent_state;
 mod api_auth;
 mod api_errors;
 mod authz;
