@@ -1055,7 +1055,10 @@ mod tests {
                     [agent_patterns.\"*\"]\ninput = [\"READY>\"]\n";
         let c = Config::resolve(&args(dir.path(), Some(toml), &[])).unwrap();
         assert_eq!(c.agent_patterns["aider"].approval, ["(Y)es/(N)o"]);
-        assert_eq!(c.agent_patterns["aider"].rate_limited, ["re:RateLimitError"]);
+        assert_eq!(
+            c.agent_patterns["aider"].rate_limited,
+            ["re:RateLimitError"]
+        );
         assert!(c.agent_patterns["aider"].input.is_empty());
         assert_eq!(c.agent_patterns["*"].input, ["READY>"]);
         assert!(Config::default().agent_patterns.is_empty());

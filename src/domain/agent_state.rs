@@ -78,7 +78,6 @@ impl AgentState {
     }
 }
 
-
 /// The coarse word the session API's `state` field has always carried (`running`, `waiting`,
 /// `exited`); `agent_state` carries the full state.
 pub fn coarse(state: AgentState) -> &'static str {
@@ -238,8 +237,7 @@ fn builtin_approval(kind: &str, b: &[Line]) -> bool {
     match kind {
         "claude" => {
             has(b, "no, and tell claude what to do differently")
-                || (any(b, yes_option)
-                    && (has(b, "do you want to") || has(b, "would you like to")))
+                || (any(b, yes_option) && (has(b, "do you want to") || has(b, "would you like to")))
         }
         "codex" => {
             has(b, "allow command?")
@@ -410,7 +408,10 @@ pub fn summary(state: AgentState, pane: &str) -> String {
             let weak = ["limit", "quota"];
             near.iter()
                 .find(|l| strong.iter().any(|w| l.lower.contains(w)))
-                .or_else(|| near.iter().find(|l| weak.iter().any(|w| l.lower.contains(w))))
+                .or_else(|| {
+                    near.iter()
+                        .find(|l| weak.iter().any(|w| l.lower.contains(w)))
+                })
                 .map(|l| {
                     l.text
                         .trim_start_matches(|c: char| "⎿✕■⚠[ ".contains(c))
@@ -517,23 +518,108 @@ mod tests {
     fn recorded_captures_read_as_their_state_with_their_question() {
         use AgentState::*;
         let cases: &[(&str, &str, AgentState, &str)] = &[
-            ("claude", include_str!("../../tests/fixtures/panes/claude_permission.txt"), WaitingForApproval, "Do you want to proceed?"),
-            ("claude", include_str!("../../tests/fixtures/panes/claude_edit_permission.txt"), WaitingForApproval, "Do you want to make this edit to cart.rs?"),
-            ("claude", include_str!("../../tests/fixtures/panes/claude_input.txt"), WaitingForInput, "waiting for input"),
-            ("claude", include_str!("../../tests/fixtures/panes/claude_working.txt"), Working, "working"),
-            ("claude", include_str!("../../tests/fixtures/panes/claude_rate_limited.txt"), RateLimited, "Claude usage limit reached. Your limit will reset at 3pm (Europe/Berlin)."),
-            ("codex", include_str!("../../tests/fixtures/panes/codex_approval.txt"), WaitingForApproval, "Would you like to run the following command?"),
-            ("codex", include_str!("../../tests/fixtures/panes/codex_allow_command.txt"), WaitingForApproval, "Allow command?"),
-            ("codex", include_str!("../../tests/fixtures/panes/codex_input.txt"), WaitingForInput, "waiting for input"),
-            ("codex", include_str!("../../tests/fixtures/panes/codex_input_legacy.txt"), WaitingForInput, "waiting for input"),
-            ("codex", include_str!("../../tests/fixtures/panes/codex_working.txt"), Working, "working"),
-            ("codex", include_str!("../../tests/fixtures/panes/codex_rate_limited.txt"), RateLimited, "You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing)"),
-            ("gemini", include_str!("../../tests/fixtures/panes/gemini_allow_once.txt"), WaitingForApproval, "Allow execution of: 'cargo'?"),
-            ("gemini", include_str!("../../tests/fixtures/panes/gemini_input.txt"), WaitingForInput, "waiting for input"),
-            ("gemini", include_str!("../../tests/fixtures/panes/gemini_working.txt"), Working, "working"),
-            ("gemini", include_str!("../../tests/fixtures/panes/gemini_rate_limited.txt"), RateLimited, "API Error: Quota exceeded for quota metric 'Gemini 2.5 Pro Requests' and limit"),
-            ("shell", include_str!("../../tests/fixtures/panes/generic_question.txt"), WaitingForApproval, "Apply them now (y/n)"),
-            ("shell", include_str!("../../tests/fixtures/panes/generic_working.txt"), Idle, "idle"),
+            (
+                "claude",
+                include_str!("../../tests/fixtures/panes/claude_permission.txt"),
+                WaitingForApproval,
+                "Do you want to proceed?",
+            ),
+            (
+                "claude",
+                include_str!("../../tests/fixtures/panes/claude_edit_permission.txt"),
+                WaitingForApproval,
+                "Do you want to make this edit to cart.rs?",
+            ),
+            (
+                "claude",
+                include_str!("../../tests/fixtures/panes/claude_input.txt"),
+                WaitingForInput,
+                "waiting for input",
+            ),
+            (
+                "claude",
+                include_str!("../../tests/fixtures/panes/claude_working.txt"),
+                Working,
+                "working",
+            ),
+            (
+                "claude",
+                include_str!("../../tests/fixtures/panes/claude_rate_limited.txt"),
+                RateLimited,
+                "Claude usage limit reached. Your limit will reset at 3pm (Europe/Berlin).",
+            ),
+            (
+                "codex",
+                include_str!("../../tests/fixtures/panes/codex_approval.txt"),
+                WaitingForApproval,
+                "Would you like to run the following command?",
+            ),
+            (
+                "codex",
+                include_str!("../../tests/fixtures/panes/codex_allow_command.txt"),
+                WaitingForApproval,
+                "Allow command?",
+            ),
+            (
+                "codex",
+                include_str!("../../tests/fixtures/panes/codex_input.txt"),
+                WaitingForInput,
+                "waiting for input",
+            ),
+            (
+                "codex",
+                include_str!("../../tests/fixtures/panes/codex_input_legacy.txt"),
+                WaitingForInput,
+                "waiting for input",
+            ),
+            (
+                "codex",
+                include_str!("../../tests/fixtures/panes/codex_working.txt"),
+                Working,
+                "working",
+            ),
+            (
+                "codex",
+                include_str!("../../tests/fixtures/panes/codex_rate_limited.txt"),
+                RateLimited,
+                "You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing)",
+            ),
+            (
+                "gemini",
+                include_str!("../../tests/fixtures/panes/gemini_allow_once.txt"),
+                WaitingForApproval,
+                "Allow execution of: 'cargo'?",
+            ),
+            (
+                "gemini",
+                include_str!("../../tests/fixtures/panes/gemini_input.txt"),
+                WaitingForInput,
+                "waiting for input",
+            ),
+            (
+                "gemini",
+                include_str!("../../tests/fixtures/panes/gemini_working.txt"),
+                Working,
+                "working",
+            ),
+            (
+                "gemini",
+                include_str!("../../tests/fixtures/panes/gemini_rate_limited.txt"),
+                RateLimited,
+                "API Error: Quota exceeded for quota metric 'Gemini 2.5 Pro Requests' and limit",
+            ),
+            (
+                "shell",
+                include_str!("../../tests/fixtures/panes/generic_question.txt"),
+                WaitingForApproval,
+                "Apply them now (y/n)",
+            ),
+            (
+                "shell",
+                include_str!("../../tests/fixtures/panes/generic_working.txt"),
+                Idle,
+                "idle",
+            ),
         ];
         for (tool, pane, want, line) in cases {
             let got = fixture_state(tool, pane);
@@ -550,21 +636,30 @@ mod tests {
         assert_eq!(detect("shell", pane, false, false, &p), AgentState::Idle);
         // A prompt wins over changing output (the user typing into it changes it).
         let claude = include_str!("../../tests/fixtures/panes/claude_input.txt");
-        assert_eq!(detect("claude", claude, false, true, &p), AgentState::WaitingForInput);
+        assert_eq!(
+            detect("claude", claude, false, true, &p),
+            AgentState::WaitingForInput
+        );
     }
 
     #[test]
     fn a_bell_with_nothing_changing_asks_for_input() {
         let p = Patterns::default();
         let pane = "compiling…\nall 48 tests passed\n";
-        assert_eq!(detect("shell", pane, true, false, &p), AgentState::WaitingForInput);
+        assert_eq!(
+            detect("shell", pane, true, false, &p),
+            AgentState::WaitingForInput
+        );
         // Still printing: the bell is old news, the agent works.
         assert_eq!(detect("shell", pane, true, true, &p), AgentState::Working);
         // Control: no bell, nothing changing, no prompt: idle.
         assert_eq!(detect("shell", pane, false, false, &p), AgentState::Idle);
         // An approval prompt is more than a bell.
         let ask = include_str!("../../tests/fixtures/panes/claude_permission.txt");
-        assert_eq!(detect("claude", ask, true, false, &p), AgentState::WaitingForApproval);
+        assert_eq!(
+            detect("claude", ask, true, false, &p),
+            AgentState::WaitingForApproval
+        );
     }
 
     #[test]
@@ -589,7 +684,10 @@ mod tests {
             "● I added a rate limit to the login route\n{}✻ Editing… (esc to interrupt)\n",
             "  + let limiter = RateLimiter::new(10);\n".repeat(10)
         );
-        assert_eq!(detect("claude", &pane, false, true, &p), AgentState::Working);
+        assert_eq!(
+            detect("claude", &pane, false, true, &p),
+            AgentState::Working
+        );
     }
 
     #[test]
@@ -613,14 +711,29 @@ mod tests {
         let p = Patterns::from_config(&cfg).unwrap();
         let d = |tool: &str, pane: &str| detect(tool, pane, false, true, &p);
         assert_eq!(
-            d("aider", "Add src/x.rs to the chat?\n(Y)es/(N)o/(D)on't ask again [Yes]: "),
+            d(
+                "aider",
+                "Add src/x.rs to the chat?\n(Y)es/(N)o/(D)on't ask again [Yes]: "
+            ),
             AgentState::WaitingForApproval
         );
-        assert_eq!(d("aider", "diff applied\naider> \nmodel: sonnet"), AgentState::WaitingForInput);
-        assert_eq!(d("aider", "retrying\nlitellm.RateLimitError: 429"), AgentState::RateLimited);
-        assert_eq!(d("mybot", "ready for orders\n(tokens: 12)"), AgentState::WaitingForInput);
+        assert_eq!(
+            d("aider", "diff applied\naider> \nmodel: sonnet"),
+            AgentState::WaitingForInput
+        );
+        assert_eq!(
+            d("aider", "retrying\nlitellm.RateLimitError: 429"),
+            AgentState::RateLimited
+        );
+        assert_eq!(
+            d("mybot", "ready for orders\n(tokens: 12)"),
+            AgentState::WaitingForInput
+        );
         // Control: another tool does not get aider's patterns.
-        assert_eq!(d("mybot", "diff applied\naider> \nmodel: sonnet"), AgentState::Working);
+        assert_eq!(
+            d("mybot", "diff applied\naider> \nmodel: sonnet"),
+            AgentState::Working
+        );
         // A bad regex is refused with the tool and the pattern named.
         let mut bad = BTreeMap::new();
         bad.insert(
@@ -637,7 +750,10 @@ mod tests {
     #[test]
     fn tools_are_known_by_name_or_by_program() {
         assert_eq!(tool_kind("claude", None), "claude");
-        assert_eq!(tool_kind("my-agent", Some("/usr/local/bin/codex --full-auto")), "codex");
+        assert_eq!(
+            tool_kind("my-agent", Some("/usr/local/bin/codex --full-auto")),
+            "codex"
+        );
         assert_eq!(tool_kind("gemini-pro", None), "gemini");
         assert_eq!(tool_kind("shell", Some("bash")), "generic");
     }

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often every live pane is looked at.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -31,6 +31,9 @@ const PARALLEL: usize = 8;
 /// the compiled prompt patterns (built-in ones plus the `agent_patterns` option).
 pub struct States {
     seen: Mutex<HashMap<SessionId, Seen>>,
+    /// Sessions whose pane a control (stop, restart) changed since the watcher's last look, and
+    /// when: readers look at the pane themselves until the watcher has looked again.
+    stale: Mutex<HashMap<SessionId, Instant>>,
     pub patterns: Patterns,
 }
 
@@ -42,12 +45,41 @@ impl States {
             .map_err(|e| AppError::BadRequest(format!("invalid agent_patterns: {e}")))?;
         Ok(States {
             seen: Mutex::default(),
+            stale: Mutex::default(),
             patterns,
         })
     }
 
-    /// What the watcher last saw of a session.
+    /// What the watcher last saw of a session, unless a control changed the pane since.
     pub fn get(&self, id: SessionId) -> Option<Seen> {
+        if self.stale.lock().ok()?.contains_key(&id) {
+            return None;
+        }
+        self.seen.lock().ok()?.get(&id).copied()
+    }
+
+    /// A control just changed the session's pane (stopped or restarted its agent): until the
+    /// watcher looks again, pages and the API look at the pane themselves.
+    pub fn mark_stale(&self, id: SessionId) {
+        if let Ok(mut m) = self.stale.lock() {
+            m.insert(id, Instant::now());
+        }
+    }
+
+    /// The watcher's look that began at `began` is newer than any control before it; true
+    /// when there was such a control (what the look saw, the user just did).
+    fn fresh_since(&self, id: SessionId, began: Instant) -> bool {
+        if let Ok(mut m) = self.stale.lock()
+            && m.get(&id).is_some_and(|at| *at <= began)
+        {
+            m.remove(&id);
+            return true;
+        }
+        false
+    }
+
+    /// The watcher's own memory (stale or not).
+    fn last(&self, id: SessionId) -> Option<Seen> {
         self.seen.lock().ok()?.get(&id).copied()
     }
 
@@ -63,6 +95,9 @@ impl States {
     /// Forget sessions that are no longer active.
     fn keep_only(&self, live: &std::collections::HashSet<SessionId>) {
         if let Ok(mut m) = self.seen.lock() {
+            m.retain(|id, _| live.contains(id));
+        }
+        if let Ok(mut m) = self.stale.lock() {
             m.retain(|id, _| live.contains(id));
         }
     }
@@ -140,19 +175,22 @@ impl AgentWatch {
         let Some((tm, target)) = Tmux::of(&s) else {
             return;
         };
+        let began = Instant::now();
         let Some(look) = tm.look(target).await else {
             // tmux no longer has it: nothing to show (the session list marks it gone).
             states.remember(s.id, None);
             return;
         };
-        let prev = states.get(s.id);
+        let prev = states.last(s.id);
         let fresh = (now - s.started_at).num_seconds() < FRESH_SECS;
         let hash = capture_hash(&look.pane, look.bell);
         let (changed, quiet) = agent_state::changing(prev.as_ref(), hash, fresh);
         let state = look.state(&s, &states.patterns, changed);
         let (seen, announce) = agent_state::next(prev.as_ref(), (hash, quiet), state, now, fresh);
         states.remember(s.id, Some(seen));
-        if announce {
+        // A stop or restart the user just made is no news to them.
+        let controlled = states.fresh_since(s.id, began);
+        if announce && !controlled {
             tracing::debug!(
                 session = s.id.get(),
                 state = state.as_str(),
@@ -215,7 +253,6 @@ mod tests {
     use crate::domain::{ProjectId, UserId};
     use crate::services::events::Event;
     use std::path::Path;
-    use std::time::Instant;
 
     fn app(dir: &Path) -> App {
         let mut args = ServeArgs::default();
@@ -241,8 +278,21 @@ mod tests {
         tmux(
             sock,
             &[
-                "new-session", "-d", "-s", &name, "-x", "100", "-y", "30", &cmd, ";",
-                "set-option", "-t", &name, "remain-on-exit", "on",
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                &cmd,
+                ";",
+                "set-option",
+                "-t",
+                &name,
+                "remain-on-exit",
+                "on",
             ],
         );
         let s = AiSession {
@@ -282,7 +332,10 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         while !done(got) {
-            assert!(Instant::now() < deadline, "timed out; events so far: {got:?}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out; events so far: {got:?}"
+            );
             tick.tick().await;
             watch.tick().await;
             while let Ok(e) = rx.try_recv() {
@@ -326,7 +379,9 @@ mod tests {
         // Printing: working (a fresh session's first state, not announced).
         let states = app.sessions.agent_states.clone();
         run_until(&watch, &mut rx, &mut got, |_| {
-            states.get(s.id).is_some_and(|x| x.state == AgentState::Working)
+            states
+                .get(s.id)
+                .is_some_and(|x| x.state == AgentState::Working)
         })
         .await;
         std::fs::write(&go, "").unwrap();
@@ -340,7 +395,13 @@ mod tests {
         for _ in 0..10 {
             watch.tick().await;
         }
-        while let Ok(Event::AgentState { session, state, summary, .. }) = rx.try_recv() {
+        while let Ok(Event::AgentState {
+            session,
+            state,
+            summary,
+            ..
+        }) = rx.try_recv()
+        {
             got.push((session, state, summary));
         }
         assert_eq!(approval(&got), 1, "{got:?}");
@@ -375,7 +436,11 @@ mod tests {
         let app = app(dir.path());
         let sock = dir.path().join("tmux.sock");
         let bell = dir.path().join("bell.sh");
-        std::fs::write(&bell, "echo 'all 48 tests pass'\nprintf '\\a'\nread x\nexit 3\n").unwrap();
+        std::fs::write(
+            &bell,
+            "echo 'all 48 tests pass'\nprintf '\\a'\nread x\nexit 3\n",
+        )
+        .unwrap();
         let quiet = dir.path().join("quiet.sh");
         std::fs::write(&quiet, "echo 'all 48 tests pass'\nread x\n").unwrap();
         let a = agent(&app, &sock, 1, "mytool", &bell);
@@ -392,7 +457,8 @@ mod tests {
         .await;
         // The control (no bell, same output) is idle; the bell one was announced.
         assert!(
-            got.iter().any(|e| e.0 == "1" && e.1 == AgentState::WaitingForInput),
+            got.iter()
+                .any(|e| e.0 == "1" && e.1 == AgentState::WaitingForInput),
             "{got:?}"
         );
         tmux(&sock, &["send-keys", "-t", "aiops-1:0", "x", "Enter"]);
@@ -401,6 +467,17 @@ mod tests {
         })
         .await;
         assert_eq!(got.last().unwrap().2, "failed (status 3)");
+        // After a control (stop, restart), readers look for themselves until the watcher has
+        // looked again, and that look announces nothing: the user did it.
+        let before = got.len();
+        states.mark_stale(a.id);
+        assert_eq!(state(a.id), None);
+        watch.tick().await;
+        assert_eq!(state(a.id), Some(AgentState::Failed));
+        while let Ok(e) = rx.try_recv() {
+            panic!("no event after a control: {e:?}");
+        }
+        assert_eq!(got.len(), before);
         // A session tmux no longer has is forgotten.
         tmux(&sock, &["kill-session", "-t", "aiops-2"]);
         watch.tick().await;

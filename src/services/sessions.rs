@@ -1105,6 +1105,7 @@ impl Sessions {
         s.end_reason = None;
         self.launch(&mut s, &dir, &StartRequest::default()).await?;
         self.save_session(&s)?;
+        self.agent_states.mark_stale(s.id);
         Ok(s)
     }
 
@@ -1135,6 +1136,7 @@ impl Sessions {
             tm.run(&["run-shell", "-t", t, &cmd], None).await?;
             for _ in 0..30 {
                 if tm.pane_dead(t).await != Some(false) {
+                    self.agent_states.mark_stale(s.id);
                     self.revoke_session_key(s.id)?;
                     tracing::info!(
                         session = s.id.get(),

@@ -26,7 +26,9 @@ exit 0
 async fn wait_agent_state(s: &Server, key: &str, id: u64, want: &[&str]) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (st, v) = s.get(key, &format!("/api/v1/ai/sessions/{id}/output")).await;
+        let (st, v) = s
+            .get(key, &format!("/api/v1/ai/sessions/{id}/output"))
+            .await;
         if st.is_success() && want.iter().any(|w| v["agent_state"] == *w) {
             return v;
         }

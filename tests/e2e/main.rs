@@ -10,8 +10,8 @@
 
 mod harness;
 
-mod ansible;
 mod agent_state;
+mod ansible;
 mod api_auth;
 mod api_errors;
 mod authz;
