@@ -217,6 +217,11 @@ fn bottom(pane: &str) -> Vec<Line<'_>> {
     v
 }
 
+/// The last `n` lines (all when fewer).
+fn tail<'a, 'b>(lines: &'a [Line<'b>], n: usize) -> &'a [Line<'b>] {
+    lines.get(lines.len().saturating_sub(n)..).unwrap_or(lines)
+}
+
 fn any(lines: &[Line], f: impl Fn(&Line) -> bool) -> bool {
     lines.iter().any(f)
 }
@@ -353,7 +358,7 @@ pub fn detect_as(
     patterns: &Patterns,
 ) -> AgentState {
     let b = bottom(pane);
-    let near = &b[b.len().saturating_sub(RATE_LINES)..];
+    let near = tail(&b, RATE_LINES);
     let extra = |pick: fn(&Compiled) -> &Vec<Matcher>, lines: &[Line]| {
         patterns
             .for_tool(tool)
@@ -403,7 +408,7 @@ pub fn summary(state: AgentState, pane: &str) -> String {
             })
             .find(|t| t.ends_with('?') || t.to_lowercase().ends_with("(y/n)")),
         AgentState::RateLimited => {
-            let near = &b[b.len().saturating_sub(RATE_LINES)..];
+            let near = tail(&b, RATE_LINES);
             let strong = ["reached", "exceeded", "hit your", "exhausted", "429"];
             let weak = ["limit", "quota"];
             near.iter()
