@@ -319,6 +319,10 @@ pub struct Config {
     /// then the flag).
     pub ai_tool_update_commands: BTreeMap<String, String>,
     pub ai_tool_update_timeout_secs: u64,
+    /// Extra prompt patterns per agent tool (`[agent_patterns.<tool>]` with `approval`,
+    /// `input` and `rate_limited` lists; `*` for every tool), added to the built-in ones.
+    /// Each is text found in a line (any case) or `re:<regex>`. File only.
+    pub agent_patterns: BTreeMap<String, crate::domain::agent_state::PatternConfig>,
     /// The aiops.toml read, if any (hidden from the sandbox with its directory).
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -358,6 +362,7 @@ impl Default for Config {
             update_url: None,
             ai_tool_update_commands: default_ai_tool_update_commands(),
             ai_tool_update_timeout_secs: 900,
+            agent_patterns: BTreeMap::new(),
             config_file: None,
             server_home: None,
         }
@@ -690,6 +695,18 @@ impl Config {
                 )
             })?;
             ai_tool_update_commands.insert(k2, v);
+        }
+        for (tool, set) in &self.agent_patterns {
+            crate::domain::agent_state::Patterns::from_config(&BTreeMap::from([(
+                tool.clone(),
+                set.clone(),
+            )]))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid {}: {e}",
+                    entry_source(sources, "agent_patterns", tool)
+                )
+            })?;
         }
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         Ok(Config {
@@ -1028,6 +1045,33 @@ mod tests {
             ("AIOPS_CONFIG_FILE", "x"),
         ];
         assert!(Config::resolve(&args(dir.path(), None, &env)).is_ok());
+    }
+
+    #[test]
+    fn agent_patterns_come_from_the_file_and_bad_regexes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = "[agent_patterns.aider]\napproval = [\"(Y)es/(N)o\"]\n\
+                    rate_limited = [\"re:RateLimitError\"]\n\
+                    [agent_patterns.\"*\"]\ninput = [\"READY>\"]\n";
+        let c = Config::resolve(&args(dir.path(), Some(toml), &[])).unwrap();
+        assert_eq!(c.agent_patterns["aider"].approval, ["(Y)es/(N)o"]);
+        assert_eq!(
+            c.agent_patterns["aider"].rate_limited,
+            ["re:RateLimitError"]
+        );
+        assert!(c.agent_patterns["aider"].input.is_empty());
+        assert_eq!(c.agent_patterns["*"].input, ["READY>"]);
+        assert!(Config::default().agent_patterns.is_empty());
+        let bad = "[agent_patterns.codex]\ninput = [\"re:([\"]\n";
+        let err = Config::resolve(&args(dir.path(), Some(bad), &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("agent_patterns") && err.contains("codex.input") && err.contains("re:(["),
+            "{err}"
+        );
+        let unknown = "[agent_patterns.codex]\nprompt = [\"x\"]\n";
+        assert!(Config::resolve(&args(dir.path(), Some(unknown), &[])).is_err());
     }
 
     #[test]

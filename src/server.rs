@@ -596,6 +596,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let agent_watch = crate::services::agent_watch::spawn(app.clone(), stop_rx.clone());
     let scheduler = crate::services::scheduler::spawn(app.clone(), stop_rx);
     // Nagle's algorithm is off on every connection: small writes (terminal echo, SSE events,
     // short API answers) leave at once instead of waiting up to 40 ms for an ACK.
@@ -608,6 +609,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    let _ = agent_watch.await;
     if *restart_app.system.restart.borrow() {
         drop(restart_app);
         return reexec(local, config.secret_key.as_deref());

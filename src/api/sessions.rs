@@ -3,6 +3,7 @@
 use super::common::{AppRef, Created, NoContent, R};
 use super::gate::Auth;
 use super::strict::{Str, opt};
+use crate::domain::agent_state::{AgentState, coarse};
 use crate::domain::{AiSession, Timestamp};
 use crate::services::sessions::{LiveSession, StartRequest, WorktreeChoice};
 use poem_openapi::param::{Path, Query};
@@ -44,6 +45,10 @@ pub struct SessionObj {
     /// running, waiting (for input), exited; null when tmux no longer has the session.
     #[oai(nullable)]
     pub state: Option<String>,
+    /// The detected agent state (working, waiting_for_input, waiting_for_approval,
+    /// rate_limited, idle, exited, failed); null when `state` is.
+    #[oai(nullable)]
+    pub agent_state: Option<AgentState>,
     pub started_at: Timestamp,
     #[oai(nullable)]
     pub ended_at: Option<Timestamp>,
@@ -70,7 +75,7 @@ pub struct SessionObj {
     pub base: Option<String>,
 }
 
-fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
+fn obj(s: AiSession, state: Option<AgentState>) -> SessionObj {
     let resume = crate::domain::sessions::resume_command(
         &s.tool,
         s.command.as_deref().unwrap_or(&s.tool),
@@ -89,11 +94,12 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
         ssh_user: ssh_user(),
         workspace_path: s.workspace_path,
         is_active: s.is_active,
-        state: state.map(str::to_string),
+        state: state.map(|st| coarse(st).to_string()),
+        agent_state: state,
         started_at: s.started_at,
         ended_at: s.ended_at,
         project_name: None,
-        pane_dead: state.map(|st| st == "exited"),
+        pane_dead: state.map(AgentState::is_final),
         tmux_server_user: s.run_as.clone().unwrap_or_else(ssh_user),
         resume_command: resume,
         branch: s.branch,
@@ -104,7 +110,7 @@ fn obj(s: AiSession, state: Option<&str>) -> SessionObj {
 fn listed(l: LiveSession) -> SessionObj {
     SessionObj {
         project_name: l.project_name,
-        ..obj(l.session, l.state.map(|s| s.as_str()))
+        ..obj(l.session, l.state)
     }
 }
 
@@ -184,8 +190,12 @@ pub struct StatusOk {
 #[derive(Object)]
 pub struct OutputObj {
     pub output: String,
+    /// running, waiting, exited (see the session's `state`).
     #[oai(nullable)]
     pub state: Option<String>,
+    /// The detected agent state (see the session's `agent_state`).
+    #[oai(nullable)]
+    pub agent_state: Option<AgentState>,
 }
 
 #[derive(Object)]
@@ -356,7 +366,8 @@ impl SessionsApi {
             .await?;
         Ok(Json(OutputObj {
             output,
-            state: state.map(|s| s.as_str().to_string()),
+            state: state.map(|s| coarse(s).to_string()),
+            agent_state: state,
         }))
     }
 

@@ -46,58 +46,6 @@ pub fn program_of(command: &str) -> Option<&str> {
     command.split_whitespace().next()
 }
 
-/// What an agent in a pane is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentState {
-    Running,
-    /// The agent shows a question or a prompt and waits for a person.
-    Waiting,
-    Exited,
-}
-
-impl AgentState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::Running => "running",
-            AgentState::Waiting => "waiting",
-            AgentState::Exited => "exited",
-        }
-    }
-}
-
-/// Read the state from the visible pane text and tmux's `pane_dead` flag: the last non-empty
-/// line ending like a question or a prompt means the agent waits for input.
-pub fn agent_state(pane: &str, pane_dead: bool) -> AgentState {
-    if pane_dead {
-        return AgentState::Exited;
-    }
-    let last = pane
-        .lines()
-        .rev()
-        .map(str::trim_end)
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    let t = last.trim();
-    let lower = t.to_ascii_lowercase();
-    let waiting = t.ends_with('?')
-        || t.ends_with("? ")
-        || t.ends_with('>')
-        || t.ends_with('$')
-        || t.ends_with('#')
-        || t.ends_with(':')
-        || t.ends_with('❯')
-        || lower.ends_with("(y/n)")
-        || lower.ends_with("[y/n]")
-        || lower.ends_with("(yes/no)")
-        || lower.contains("press enter")
-        || lower.contains("do you want to");
-    if waiting {
-        AgentState::Waiting
-    } else {
-        AgentState::Running
-    }
-}
-
 /// A tmux session name for a session row.
 pub fn tmux_name(id: u64) -> String {
     format!("aiops-{id}")
@@ -234,21 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn states() {
-        assert_eq!(
-            agent_state("working...\nstep 2\n", false),
-            AgentState::Running
-        );
-        assert_eq!(
-            agent_state("done\nProceed? \n\n", false),
-            AgentState::Waiting
-        );
-        assert_eq!(agent_state("Apply patch (y/n)", false), AgentState::Waiting);
-        assert_eq!(agent_state("root@host:~# ", false), AgentState::Waiting);
-        assert_eq!(agent_state("> ", false), AgentState::Waiting);
-        assert_eq!(agent_state("anything", true), AgentState::Exited);
-        assert_eq!(agent_state("", false), AgentState::Running);
-        assert_eq!(AgentState::Waiting.as_str(), "waiting");
+    fn tmux_names() {
         assert_eq!(tmux_name(7), "aiops-7");
     }
 

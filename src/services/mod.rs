@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod agent_watch;
 pub mod ansible;
 pub mod audit;
 pub mod backup;
@@ -137,6 +138,7 @@ impl App {
             git: git.clone(),
             audit: audit.clone(),
             trackers: trackers.clone(),
+            agent_states: Arc::new(agent_watch::States::new(&config)?),
         });
         let ansible = Arc::new(ansible::Ansible {
             store: store.clone(),

@@ -9,9 +9,9 @@ use crate::config::Config;
 use crate::domain::IssueId;
 use crate::domain::ProjectId;
 use crate::domain::SessionId;
+use crate::domain::agent_state::{AgentState, Patterns, detect_as, process_end, tool_kind};
 use crate::domain::sessions::{
-    AgentState, agent_state, can_resume, find_tool_session_id, program_of, resume_command,
-    tmux_name,
+    can_resume, find_tool_session_id, program_of, resume_command, tmux_name,
 };
 use crate::domain::{AiSession, ExternalIssue, Scope, UserId};
 use crate::error::{AppError, AppResult};
@@ -86,8 +86,8 @@ pub struct LiveSession {
     pub project_name: Option<String>,
     /// The issue's title, when the session works on an issue that still exists.
     pub issue_title: Option<String>,
-    /// Since when the agent has been in `state`, as far as this server has seen it (first seen
-    /// in that state; None for ended sessions).
+    /// Since when the agent has been in `state`, as far as this server has seen it (the
+    /// watcher's record, else first seen in that state; None for ended sessions).
     pub state_since: Option<crate::domain::Timestamp>,
 }
 
@@ -99,8 +99,9 @@ pub enum Control {
     Closed,
 }
 
-/// When each active session was first seen in its current state (kept in memory: a restart
-/// forgets it, and "since" starts again from the first look).
+/// When each active session was first seen in its current state by a page or API look the
+/// watcher had not answered yet (kept in memory: a restart forgets it, and "since" starts
+/// again from the first look).
 type Seen =
     std::sync::Mutex<std::collections::HashMap<SessionId, (AgentState, crate::domain::Timestamp)>>;
 
@@ -184,6 +185,68 @@ impl Tmux {
             .filter(|o| o.ok)?;
         Some(o.stdout.trim() == "1")
     }
+
+    /// One look at the pane at `target` for its agent's state, in one tmux call: the visible
+    /// text, the window's bell flag, and whether the pane is dead with its exit status. None
+    /// when tmux has no such pane.
+    pub async fn look(&self, target: &str) -> Option<PaneLook> {
+        let o = self
+            .run(
+                &[
+                    "display-message",
+                    "-p",
+                    "-t",
+                    target,
+                    "#{pane_dead} #{window_bell_flag} #{pane_dead_status}",
+                    ";",
+                    "capture-pane",
+                    "-p",
+                    "-t",
+                    target,
+                ],
+                None,
+            )
+            .await
+            .ok()
+            .filter(|o| o.ok)?;
+        let (flags, pane) = o.stdout.split_once('\n').unwrap_or((&o.stdout, ""));
+        let mut f = flags.split(' ');
+        let dead = f.next() == Some("1");
+        let bell = f.next() == Some("1");
+        let status = f.next().unwrap_or("").trim().to_string();
+        Some(PaneLook {
+            pane: pane.to_string(),
+            bell,
+            dead,
+            status,
+        })
+    }
+}
+
+/// What one look at a pane saw (see [`Tmux::look`]).
+pub struct PaneLook {
+    pub pane: String,
+    pub bell: bool,
+    pub dead: bool,
+    /// The exit status of a dead pane's program (empty when tmux does not know it).
+    pub status: String,
+}
+
+impl PaneLook {
+    /// The state this look shows for a session, on its own (no earlier look: output counts as
+    /// changing). The watcher, which remembers, is the better source.
+    pub fn state(&self, s: &AiSession, patterns: &Patterns, changed: bool) -> AgentState {
+        process_end(self.dead, &self.status).unwrap_or_else(|| {
+            detect_as(
+                tool_kind(&s.tool, s.command.as_deref()),
+                &s.tool,
+                &self.pane,
+                self.bell,
+                changed,
+                patterns,
+            )
+        })
+    }
 }
 
 async fn tmux(at: &Tmux, args: &[&str], input: Option<&[u8]>) -> AppResult<TmuxOut> {
@@ -250,6 +313,8 @@ pub struct Sessions {
     pub(crate) git: Arc<Git>,
     pub(crate) audit: Arc<Audit>,
     pub(crate) trackers: Arc<Trackers>,
+    /// Each live session's agent state as the watcher last saw it (`services::agent_watch`).
+    pub(crate) agent_states: Arc<crate::services::agent_watch::States>,
 }
 
 impl Sessions {
@@ -847,17 +912,17 @@ impl Sessions {
         };
         let mut out = Vec::with_capacity(rows.len());
         for s in rows {
-            let state = if s.is_active {
-                self.pane_state(&s).await
+            let (state, since) = if s.is_active {
+                self.agent_state(&s).await
             } else {
-                None
+                (None, None)
             };
             out.push(LiveSession {
                 alive: state.is_some(),
                 state,
                 project_name: names.get(&s.project_id).cloned(),
                 issue_title: s.issue_id.and_then(|i| titles.get(&i).cloned()),
-                state_since: state_since(s.id, state),
+                state_since: since,
                 session: s,
             });
         }
@@ -889,20 +954,26 @@ impl Sessions {
         self.overview_of(rows).await
     }
 
+    /// An active session's agent state and since when: the watcher's latest look when it has
+    /// one (no tmux call), else one look now. None when tmux no longer has the session.
+    async fn agent_state(
+        &self,
+        s: &AiSession,
+    ) -> (Option<AgentState>, Option<crate::domain::Timestamp>) {
+        if let Some(seen) = self.agent_states.get(s.id) {
+            return (Some(seen.state), Some(seen.since));
+        }
+        let state = self.pane_state(s).await;
+        (state, state_since(s.id, state))
+    }
+
     async fn pane_state(&self, s: &AiSession) -> Option<AgentState> {
+        if let Some(seen) = self.agent_states.get(s.id) {
+            return Some(seen.state);
+        }
         let (tm, t) = Tmux::of(s)?;
-        let dead = tm
-            .run(&["display-message", "-p", "-t", t, "#{pane_dead}"], None)
-            .await
-            .ok()
-            .filter(|o| o.ok)?;
-        let pane = tm
-            .run(&["capture-pane", "-p", "-t", t], None)
-            .await
-            .ok()
-            .map(|o| o.stdout)
-            .unwrap_or_default();
-        Some(agent_state(&pane, dead.stdout.trim() == "1"))
+        let look = tm.look(t).await?;
+        Some(look.state(s, &self.agent_states.patterns, true))
     }
 
     /// The visible pane (and `lines` of scrollback) and the agent's state.
@@ -1134,6 +1205,7 @@ impl Sessions {
         s.end_reason = None;
         self.launch(&mut s, &dir, &StartRequest::default()).await?;
         self.save_session(&s)?;
+        self.agent_states.mark_stale(s.id);
         Ok(s)
     }
 
@@ -1164,6 +1236,7 @@ impl Sessions {
             tm.run(&["run-shell", "-t", t, &cmd], None).await?;
             for _ in 0..30 {
                 if tm.pane_dead(t).await != Some(false) {
+                    self.agent_states.mark_stale(s.id);
                     self.revoke_session_key(s.id)?;
                     tracing::info!(
                         session = s.id.get(),

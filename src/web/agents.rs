@@ -6,7 +6,7 @@ use super::layout::{csrf_field, error_box, fmt_time, notice_box, page};
 use super::prelude::*;
 use crate::auth::Identity;
 use crate::domain::Scope;
-use crate::domain::sessions::AgentState;
+use crate::domain::agent_state::AgentState;
 use crate::error::AppError;
 use crate::services::App;
 use crate::services::sessions::{Control, LiveSession, StartRequest};
@@ -322,11 +322,17 @@ impl ScopeQuery {
 }
 
 /// The words (and CSS class) of an agent's state.
+/// The class is the coarse state (`waiting`, `running`, `exited`, `gone`: the colours), the
+/// words the detected one ("waiting for approval — needs you", "idle", "failed").
 fn state_words(state: Option<AgentState>) -> (&'static str, &'static str) {
     match state {
-        Some(AgentState::Waiting) => ("waiting", "waiting — needs you"),
-        Some(AgentState::Running) => ("running", "working"),
+        Some(AgentState::WaitingForApproval) => ("waiting", "waiting for approval — needs you"),
+        Some(AgentState::WaitingForInput) => ("waiting", "waiting for input — needs you"),
+        Some(AgentState::RateLimited) => ("waiting", "rate-limited — needs you"),
+        Some(AgentState::Working) => ("running", "working"),
+        Some(AgentState::Idle) => ("running", "idle"),
         Some(AgentState::Exited) => ("exited", "exited"),
+        Some(AgentState::Failed) => ("exited", "failed"),
         None => ("gone", "gone"),
     }
 }
@@ -443,15 +449,19 @@ fn agent_card_at(who: &Identity, l: &LiveSession, all: bool, at: &Place) -> Mark
             @if l.state == Some(AgentState::Exited) {
                 p.agent-exited { "The agent exited — restart it or close the session." }
             }
+            @if l.state == Some(AgentState::Failed) {
+                p.agent-exited { "The agent failed — restart it or close the session." }
+            }
             a.terminal-link.agent-open role="button" href={ "/sessions/" (s.id) "/terminal" } { "Open terminal" }
-            (controls(who, s.id.get(), l.state == Some(AgentState::Exited), at))
+            (controls(who, s.id.get(), l.state.is_some_and(|st| st.is_final()), at))
             @if let Some(b) = &s.branch { (worktree_close(who, s.id.get(), b, at)) }
         }
     }
 }
 
-/// The inside of the agents panel (also what `/streams/agents` sends): waiting agents first,
-/// then exited ones (they need a restart or a close), then working ones.
+/// The inside of the agents panel (also what `/streams/agents` sends): agents waiting for
+/// approval first, then those waiting for input or rate-limited, then exited or failed ones
+/// (they need a restart or a close), then idle ones, then working ones.
 pub(super) async fn agents_list(app: &App, who: &Identity, all: bool) -> Markup {
     let live = app.sessions.live_sessions(who, None, all).await;
     agents_list_from(who, all, live)
@@ -477,9 +487,11 @@ fn panel_signature(live: &Result<Vec<LiveSession>, AppError>) -> String {
 
 fn agents_list_from(who: &Identity, all: bool, live: Result<Vec<LiveSession>, AppError>) -> Markup {
     let rank = |l: &LiveSession| match l.state {
-        Some(AgentState::Waiting) => 0,
-        Some(AgentState::Exited) => 1,
-        _ => 2,
+        Some(AgentState::WaitingForApproval) => 0,
+        Some(st) if st.needs_user() => 1,
+        Some(st) if st.is_final() => 2,
+        Some(AgentState::Idle) => 3,
+        _ => 4,
     };
     html! {
         div.agents-head {
@@ -879,16 +891,16 @@ mod tests {
 
     #[test]
     fn the_panel_is_resent_for_a_state_change_not_for_the_clock() {
-        let a = vec![live(1, AgentState::Running, 60)];
+        let a = vec![live(1, AgentState::Working, 60)];
         let sig = panel_signature(&Ok(a.clone()));
         // The same agents in the same states: the same signature, however long ago rendered.
         assert_eq!(sig, panel_signature(&Ok(a.clone())));
         // A state change, a new agent, an ended one: a new signature.
         let mut waiting = a.clone();
-        waiting[0].state = Some(AgentState::Waiting);
+        waiting[0].state = Some(AgentState::WaitingForApproval);
         assert_ne!(sig, panel_signature(&Ok(waiting)));
         let mut two = a.clone();
-        two.push(live(2, AgentState::Running, 5));
+        two.push(live(2, AgentState::Working, 5));
         assert_ne!(sig, panel_signature(&Ok(two)));
         let mut gone = a;
         gone[0].alive = false;

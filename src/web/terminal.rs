@@ -2,7 +2,6 @@
 
 use super::layout::page;
 use super::prelude::*;
-use crate::domain::sessions::AgentState;
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::Path;
@@ -22,7 +21,7 @@ pub async fn terminal_page(
         Err(e) => return not_found(&who, &e),
     };
     let s = &l.session;
-    let exited = l.state == Some(AgentState::Exited);
+    let exited = l.state.is_some_and(|s| s.is_final());
     page(
         &format!("Terminal · session {}", s.id),
         Some(&who),

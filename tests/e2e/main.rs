@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod agent_state;
 mod ansible;
 mod api_auth;
 mod api_errors;
