@@ -166,8 +166,8 @@ pub fn parse_diff(text: &str) -> Vec<FileDiff> {
             }
             continue;
         }
-        if in_hunk {
-            if let Some(h) = f.hunks.last_mut() {
+        if in_hunk && let Some(h) = f.hunks.last_mut() {
+            {
                 let (kind, body) = match line.chars().next() {
                     Some('+') => (LineKind::Added, &line[1..]),
                     Some('-') => (LineKind::Removed, &line[1..]),
@@ -210,16 +210,14 @@ pub fn parse_diff(text: &str) -> Vec<FileDiff> {
             f.path = to.to_string();
         } else if line.starts_with("Binary files ") || line == "GIT binary patch" {
             f.binary = true;
-        } else if let Some(p) = line.strip_prefix("+++ ") {
-            if let Some(p) = strip_side(p) {
-                f.path = p;
-            }
-        } else if let Some(p) = line.strip_prefix("--- ") {
-            if f.status == "deleted" {
-                if let Some(p) = strip_side(p) {
-                    f.path = p;
-                }
-            }
+        } else if let Some(p) = line.strip_prefix("+++ ").and_then(strip_side) {
+            f.path = p;
+        } else if let Some(p) = line
+            .strip_prefix("--- ")
+            .filter(|_| f.status == "deleted")
+            .and_then(strip_side)
+        {
+            f.path = p;
         }
     }
     files
@@ -253,10 +251,13 @@ impl Tok {
 /// How a language writes comments and which words are keywords.
 pub struct Lang {
     line_comments: &'static [&'static str],
+    /// `'` quotes only a character (`'a'`, `'\n'`); otherwise it is a lifetime or label.
+    char_quote: bool,
     keywords: &'static [&'static str],
 }
 
 const RUST: Lang = Lang {
+    char_quote: true,
     line_comments: &["//"],
     keywords: &[
         "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
@@ -266,6 +267,7 @@ const RUST: Lang = Lang {
     ],
 };
 const PYTHON: Lang = Lang {
+    char_quote: false,
     line_comments: &["#"],
     keywords: &[
         "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
@@ -275,6 +277,7 @@ const PYTHON: Lang = Lang {
     ],
 };
 const C_LIKE: Lang = Lang {
+    char_quote: false,
     line_comments: &["//"],
     keywords: &[
         "break",
@@ -319,6 +322,7 @@ const C_LIKE: Lang = Lang {
     ],
 };
 const SHELL: Lang = Lang {
+    char_quote: false,
     line_comments: &["#"],
     keywords: &[
         "case", "do", "done", "elif", "else", "esac", "export", "fi", "for", "function", "if",
@@ -326,6 +330,7 @@ const SHELL: Lang = Lang {
     ],
 };
 const CONFIG: Lang = Lang {
+    char_quote: false,
     line_comments: &["#"],
     keywords: &["true", "false", "null", "yes", "no"],
 };
@@ -376,11 +381,15 @@ pub fn highlight<'a>(lang: Option<&Lang>, line: &'a str) -> Vec<(Tok, &'a str)> 
             push(&mut out, Tok::Comment, rest);
             break;
         }
-        let c = b[i];
-        if c == b'"' || c == b'\'' || c == b'`' {
+        let at = |k: usize| b.get(k).copied().unwrap_or(0);
+        let c = at(i);
+        let lifetime = c == b'\''
+            && lang.char_quote
+            && !(b.get(i + 2) == Some(&b'\'') || b.get(i + 1) == Some(&b'\\'));
+        if (c == b'"' || c == b'\'' || c == b'`') && !lifetime {
             let mut j = i + 1;
-            while j < b.len() && b[j] != c {
-                if b[j] == b'\\' {
+            while j < b.len() && at(j) != c {
+                if at(j) == b'\\' {
                     j += 1;
                 }
                 j += 1;
@@ -392,7 +401,7 @@ pub fn highlight<'a>(lang: Option<&Lang>, line: &'a str) -> Vec<(Tok, &'a str)> 
         }
         if c.is_ascii_alphabetic() || c == b'_' {
             let mut j = i;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+            while j < b.len() && (at(j).is_ascii_alphanumeric() || at(j) == b'_') {
                 j += 1;
             }
             let word = &line[i..j];
@@ -407,7 +416,7 @@ pub fn highlight<'a>(lang: Option<&Lang>, line: &'a str) -> Vec<(Tok, &'a str)> 
         }
         if c.is_ascii_digit() {
             let mut j = i;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'.' || b[j] == b'_') {
+            while j < b.len() && (at(j).is_ascii_alphanumeric() || at(j) == b'.' || at(j) == b'_') {
                 j += 1;
             }
             push(&mut out, Tok::Number, &line[i..j]);
@@ -524,6 +533,14 @@ Binary files a/img.png and b/img.png differ
         let joined: String = t.iter().map(|(_, s)| *s).collect();
         assert_eq!(joined, "é fn 'ü");
         assert!(t.contains(&(Tok::Keyword, "fn")));
+        // Rust: a lifetime is not a string; a character is.
+        let t = highlight(l, "&'static str = 'x';");
+        assert!(t.contains(&(Tok::Str, "'x'")), "{t:?}");
+        assert!(
+            !t.iter()
+                .any(|(k, s)| *k == Tok::Str && s.contains("static")),
+            "{t:?}"
+        );
     }
 
     #[test]

@@ -223,6 +223,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/ansible/runs/:id/cancel", post(ansible::run_cancel))
         .at("/admin/system", get(system::status_get))
         .at(
+            "/admin/system/tools/:name/update",
+            post(system::tool_update),
+        )
+        .at(
             "/admin/backups",
             get(system::backups_get).post(system::backups_post),
         )

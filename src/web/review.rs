@@ -20,12 +20,14 @@ const STYLE: &str = r#"
 .rv-code{overflow-x:auto;font-family:var(--pico-font-family-monospace,monospace);font-size:12px;line-height:1.45}
 .rv-lines{min-width:max-content}
 .rv-hunk{color:#57606a;background:rgba(84,174,255,.12);padding:0 .5rem;white-space:pre}
-.dl{display:flex}
+.dl{display:flex;align-items:stretch;line-height:1.5}
 .dl.add{background:rgba(46,160,67,.15)}
 .dl.del{background:rgba(248,81,73,.15)}
-.dl .ln{flex:0 0 auto;width:3.4em;text-align:right;padding:0 .4em;color:#6e7781;text-decoration:none;position:sticky;left:0;background:var(--pico-background-color,#fff);border-right:1px solid var(--pico-muted-border-color,#ddd);user-select:none}
+.dl .ln{flex:0 0 auto;width:3.4em;text-align:right;padding:0 .4em;margin:0;line-height:inherit;color:#6e7781;text-decoration:none;position:sticky;left:0;background:var(--pico-background-color,#fff);border-right:1px solid var(--pico-muted-border-color,#ddd);user-select:none}
 .dl .sg{flex:0 0 auto;width:1.2em;text-align:center;color:#6e7781}
-.dl code{white-space:pre;padding:0 .5em 0 0;background:none;font-size:inherit;color:inherit}
+.dl code{display:block;white-space:pre;padding:0 .5em 0 0;margin:0;border-radius:0;background:none;font-size:inherit;line-height:inherit;color:inherit}
+.dl .sg{line-height:inherit}
+main .dl a.ln{display:block;min-height:0;padding-block:0;max-width:none;vertical-align:top}
 .rv-slot:empty{display:none}
 .rv-slot,.rv-note{position:sticky;left:0;width:min(100%,calc(100vw - 2.5rem));white-space:normal;font-family:var(--pico-font-family,sans-serif);font-size:.85rem;padding:.3rem .5rem}
 .rv-note{border-left:3px solid #d29922;background:rgba(210,153,34,.1);margin:.1rem 0}
@@ -36,6 +38,13 @@ const STYLE: &str = r#"
 
 fn line_no(l: &DiffLine) -> Option<u32> {
     l.new.or(l.old)
+}
+
+/// One more line of the page's line budget; false once it is spent.
+fn take(budget: &mut usize) -> bool {
+    let left = *budget > 0;
+    *budget = budget.saturating_sub(1);
+    left
 }
 
 fn slot_id(f: usize, i: usize) -> String {
@@ -88,8 +97,7 @@ fn file_view(
                     @for (hi, h) in f.hunks.iter().enumerate() {
                         div.rv-hunk { (h.header) }
                         @for (li, l) in h.lines.iter().enumerate() {
-                            @if *budget > 0 {
-                                @let _ = { *budget -= 1; };
+                            @if take(budget) {
                                 @let i = hi * 100_000 + li;
                                 @let n = line_no(l);
                                 @let (cls, sign) = match l.kind { LineKind::Added => ("dl add", "+"), LineKind::Removed => ("dl del", "−"), LineKind::Context => ("dl", " ") };
