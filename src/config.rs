@@ -263,7 +263,7 @@ fn ai_tool_update_entry(key: &str, command: &str) -> anyhow::Result<(String, Str
         });
     if !ok {
         anyhow::bail!(
-            "ai_tool_update_commands: '{key}' must be <tool> (a tool's own update command) or <tool>.<source> with tool codex, gemini or claude and source npm or brew"
+            "ai_tool_update_commands: '{key}' must be <tool>.<source> with tool codex, gemini or claude and source npm or brew, or a bare <tool> (that tool's own update command)"
         );
     }
     if command.split_whitespace().next().is_none() {
