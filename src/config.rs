@@ -209,8 +209,10 @@ pub struct ServeArgs {
     /// path of a JSON manifest {"version", "url", "sha256"} [default: none] [env: AIOPS_UPDATE_URL]
     #[arg(long)]
     pub update_url: Option<String>,
-    /// Update commands for the agent tools, `tool.source=command;…` (source npm or brew), run
-    /// without a shell, e.g. `claude.npm=npm install -g @anthropic-ai/claude-code` [default: npm
+    /// Update commands for the agent tools, `tool.source=command;…` (source npm or brew), or
+    /// `tool=command` (any configured tool's own update command, used when no source is
+    /// given), run without a shell, e.g. `claude.npm=npm install -g @anthropic-ai/claude-code`
+    /// [default: npm
     /// install -g <package> / brew upgrade <formula>] [env: AIOPS_AI_TOOL_UPDATE_COMMANDS]
     #[arg(long)]
     pub ai_tool_update_commands: Option<String>,
@@ -249,12 +251,19 @@ pub fn default_ai_tool_update_commands() -> BTreeMap<String, String> {
 /// Checks one `tool.source` = command entry.
 fn ai_tool_update_entry(key: &str, command: &str) -> anyhow::Result<(String, String)> {
     let key = key.trim();
-    let ok = key.split_once('.').is_some_and(|(t, s)| {
-        AI_TOOLS.iter().any(|(n, _)| *n == t) && AI_TOOL_SOURCES.contains(&s)
-    });
+    // `<tool>` alone: that configured tool's own update command (any tool name).
+    let plain = !key.is_empty()
+        && !key.contains('.')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = plain
+        || key.split_once('.').is_some_and(|(t, s)| {
+            AI_TOOLS.iter().any(|(n, _)| *n == t) && AI_TOOL_SOURCES.contains(&s)
+        });
     if !ok {
         anyhow::bail!(
-            "ai_tool_update_commands: '{key}' must be <tool>.<source> with tool codex, gemini or claude and source npm or brew"
+            "ai_tool_update_commands: '{key}' must be <tool>.<source> with tool codex, gemini or claude and source npm or brew, or a bare <tool> (that tool's own update command)"
         );
     }
     if command.split_whitespace().next().is_none() {

@@ -60,12 +60,12 @@ pub enum SystemCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Update an AI tool on the server (codex, gemini or claude) with npm or brew
+    /// Update an AI tool on the server: codex, gemini or claude with npm or brew, or any
+    /// configured tool with its own update command (no --source)
     UpdateAiTool {
-        #[arg(value_parser = ["codex", "gemini", "claude"])]
         tool: String,
         #[arg(long, value_parser = ["npm", "brew"])]
-        source: String,
+        source: Option<String>,
     },
     /// Scheduled jobs and their next runs
     Scheduler,
@@ -437,12 +437,14 @@ pub async fn system(ctx: Ctx, cmd: SystemCommand) -> anyhow::Result<()> {
             let label = match tool.as_str() {
                 "codex" => "Codex CLI",
                 "gemini" => "@google/gemini-cli",
-                _ => "Claude CLI",
+                "claude" => "Claude CLI",
+                other => other,
             };
-            super::commands::note(
-                f,
-                &format!("Updating {label} via {}...", source.to_uppercase()),
-            );
+            let via = match &source {
+                Some(s) => format!(" via {}", s.to_uppercase()),
+                None => String::new(),
+            };
+            super::commands::note(f, &format!("Updating {label}{via}..."));
             let v = ctx
                 .client
                 .post(

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod list_row;
 pub mod model;
 pub mod release;
+pub mod review;
 pub mod rules;
 pub mod sandbox;
 pub mod sessions;

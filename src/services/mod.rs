@@ -17,6 +17,7 @@ pub mod import;
 pub mod integrations;
 pub mod issues;
 pub mod projects;
+pub mod review;
 pub mod sandbox;
 pub mod scheduler;
 pub mod secrets;

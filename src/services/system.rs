@@ -262,6 +262,94 @@ pub fn tool_update_plan(
     Ok((label, source, argv))
 }
 
+/// A configured tool's own update command (`ai_tool_update_commands` keyed by the bare tool
+/// name), used when no npm/brew source is asked for: (label, "command", argv).
+fn own_update_plan(
+    config: &Config,
+    tool: &str,
+    source: Option<&str>,
+) -> Option<(String, String, Vec<String>)> {
+    let no_source = source.is_none_or(|s| s.trim().is_empty() || s.trim() == "command");
+    let known =
+        config.tools.contains_key(tool) || crate::config::AI_TOOLS.iter().any(|(n, _)| *n == tool);
+    if !no_source || !known {
+        return None;
+    }
+    let argv: Vec<String> = config
+        .ai_tool_update_commands
+        .get(tool)?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    (!argv.is_empty()).then(|| (tool.to_string(), "command".to_string(), argv))
+}
+
+/// A configured agent tool as the system page shows it.
+#[derive(Debug, Clone)]
+pub struct ToolVersion {
+    pub name: String,
+    pub command: String,
+    /// The first line `<program> --version` printed (None: not installed or no answer).
+    pub version: Option<String>,
+    /// Why there is no version (not on PATH, timed out, …).
+    pub problem: Option<String>,
+    /// An update command is configured for it (its own, or npm for the known tools).
+    pub updatable: bool,
+}
+
+/// How long `<tool> --version` may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first line of `<program> --version` (bounded time, no secrets in its environment).
+async fn tool_version(program: &str) -> Result<String, String> {
+    let Some(path) = crate::services::sessions::which(program) else {
+        return Err("not installed (not found on PATH)".into());
+    };
+    let mut cmd = tokio::process::Command::new(path);
+    cmd.arg("--version")
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for k in TOOL_ENV_KEEP {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    let child = cmd.spawn().map_err(|e| format!("cannot run it: {e}"))?;
+    let o = tokio::time::timeout(VERSION_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            format!(
+                "no answer to --version within {} s",
+                VERSION_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| format!("cannot run it: {e}"))?;
+    let text = String::from_utf8_lossy(if o.stdout.trim_ascii().is_empty() {
+        &o.stderr
+    } else {
+        &o.stdout
+    })
+    .into_owned();
+    let line: String = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    if line.is_empty() {
+        return Err(format!(
+            "--version printed nothing (exit {})",
+            o.status.code().unwrap_or(-1)
+        ));
+    }
+    Ok(line)
+}
+
 /// Bytes as text, at most `TOOL_OUTPUT_CAP` of them (the end is kept: errors come last).
 fn capped(b: &[u8]) -> String {
     let start = b.len().saturating_sub(TOOL_OUTPUT_CAP);
@@ -923,8 +1011,14 @@ impl System {
         source: Option<&str>,
     ) -> AppResult<ToolUpdate> {
         caller.require_admin()?;
-        let (label, source, argv) =
-            tool_update_plan(tool, source, &self.config.ai_tool_update_commands)?;
+        let (label, source, argv) = match own_update_plan(&self.config, tool, source) {
+            Some(plan) => plan,
+            None => {
+                let (l, s, a) =
+                    tool_update_plan(tool, source, &self.config.ai_tool_update_commands)?;
+                (l.to_string(), s, a)
+            }
+        };
         let command = argv.join(" ");
         let upper = source.to_uppercase();
         let Some((program, args)) = argv.split_first() else {
@@ -981,7 +1075,7 @@ impl System {
         };
         Ok(ToolUpdate {
             tool: tool.to_string(),
-            tool_label: label.to_string(),
+            tool_label: label,
             source,
             command,
             stdout,
@@ -990,6 +1084,33 @@ impl System {
             success,
             message,
         })
+    }
+
+    /// Each configured agent tool with its installed version (`<tool> --version`, at most
+    /// 5 s each, all at once) and whether it can be updated from here (admins).
+    pub async fn tool_versions(&self, caller: &Identity) -> AppResult<Vec<ToolVersion>> {
+        caller.require_admin()?;
+        let tools: Vec<(String, String)> = self
+            .config
+            .tools
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let checks = tools.iter().map(|(name, command)| async move {
+            let program = crate::domain::sessions::program_of(command).unwrap_or(name);
+            let v = tool_version(program).await;
+            let cmds = &self.config.ai_tool_update_commands;
+            let updatable =
+                cmds.contains_key(name.as_str()) || cmds.contains_key(&format!("{name}.npm"));
+            ToolVersion {
+                name: name.clone(),
+                command: command.clone(),
+                version: v.as_ref().ok().cloned(),
+                problem: v.err(),
+                updatable,
+            }
+        });
+        Ok(futures_util::future::join_all(checks).await)
     }
 
     /// Ask the server to restart: it stops accepting, finishes requests in flight, stops the

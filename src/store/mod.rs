@@ -541,6 +541,7 @@ impl ReadTxn {
 pub mod audit;
 pub mod backup;
 pub mod ops;
+pub mod review;
 
 #[cfg(test)]
 mod tests {

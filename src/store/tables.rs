@@ -85,6 +85,9 @@ pub(in crate::store) const ANSIBLE_RUNS: T<u64, &[u8]> = T::new("ansible_runs");
 pub(in crate::store) const ANSIBLE_SCHEDULES: T<u64, &[u8]> = T::new("ansible_schedules");
 /// A run's output in appended chunks: "<run id, 20 digits>:<chunk no, 8 digits>" -> UTF-8 text.
 pub(in crate::store) const ANSIBLE_OUTPUT: T<&str, &[u8]> = T::new("ansible_output");
+/// Review notes on an agent session's diff (line comments and approvals, `store::review`).
+pub(in crate::store) const REVIEW_NOTES: T<u64, &[u8]> = T::new("review_notes");
+pub(in crate::store) const REVIEW_NOTES_BY_SESSION: M<u64, u64> = M::new("review_notes_by_session");
 
 /// Receives each (key, value) of a table dump.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;
@@ -319,4 +322,6 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::RowU64(SYNC_RUNS),
     AnyTable::RowU64(BACKUPS),
     AnyTable::RowStr(SETTINGS),
+    AnyTable::RowU64(REVIEW_NOTES),
+    AnyTable::MultiU64(REVIEW_NOTES_BY_SESSION),
 ];

@@ -390,6 +390,7 @@ fn controls(who: &Identity, id: u64, exited: bool, at: &Place) -> Markup {
                 }
                 (control_form(who, id, "restart", "Restart", (!exited).then(|| format!("Restart the agent of session {id}? Its program is killed and started again.")), at))
                 (control_form(who, id, "close", "Close", Some(format!("Close session {id}? The agent is stopped and the session moves to the history.")), at))
+                (review_link(id))
             }
         }
     }
@@ -406,6 +407,11 @@ fn worktree_close(who: &Identity, id: u64, branch: &str, at: &Place) -> Markup {
             }
         }
     }
+}
+
+/// The link to a session's review page (its branch's diff, line comments, Approve).
+fn review_link(id: u64) -> Markup {
+    html! { a.agent-review role="button" .secondary.outline href={ "/sessions/" (id) "/review" } { "Review" } }
 }
 
 fn agent_card(who: &Identity, l: &LiveSession, all: bool) -> Markup {
@@ -746,6 +752,15 @@ pub(super) fn terminal_controls(who: &Identity, id: u64, exited: bool) -> Markup
 
 // ---- history -----------------------------------------------------------------------------------
 
+/// The workspace (worktree) an ended session worked in, for its history card.
+fn history_workspace(s: &crate::domain::AiSession) -> Markup {
+    html! {
+        @if let Some(w) = &s.workspace_path {
+            br; small.agent-workspace { "in " code { (w) } }
+        }
+    }
+}
+
 /// `GET /agents/history`: the caller's ended sessions, newest first, with "Start again"
 /// (admins: `?agents=all` for everyone's).
 #[handler]
@@ -797,6 +812,7 @@ pub async fn history_get(
                                 br;
                                 "Started " (fmt_time(&s.started_at))
                                 @if let Some(e) = &s.ended_at { " · ended " (fmt_time(e)) }
+                                (history_workspace(s))
                             }
                             @if who.has(Scope::Write) && l.project_name.is_some() {
                                 div.agent-actions {
@@ -815,6 +831,7 @@ pub async fn history_get(
                                         input type="hidden" name="from" value="history";
                                         button.agent-again.secondary[crate::domain::sessions::can_resume(&s.tool)] type="submit" { "Start again" }
                                     }
+                                    (review_link(s.id.get()))
                                 }
                             }
                         }

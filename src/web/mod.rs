@@ -17,6 +17,7 @@ mod members;
 mod prelude;
 mod projects;
 pub mod pwa;
+mod review;
 mod session;
 mod ssh;
 mod system;
@@ -203,6 +204,16 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/agents", get(agents::agents_fragment))
         .at("/agents/history", get(agents::history_get))
         .at("/sessions/:key/terminal", get(terminal::terminal_page))
+        .at("/sessions/:key/review", get(review::review_get))
+        .at("/sessions/:key/review/form", get(review::review_form))
+        .at(
+            "/sessions/:key/review/comment",
+            post(review::review_comment),
+        )
+        .at(
+            "/sessions/:key/review/approve",
+            post(review::review_approve),
+        )
         .at("/sessions/:key/:action", post(agents::session_action))
         .at(
             "/ansible",
@@ -211,6 +222,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/ansible/runs/:id", get(ansible::run_get))
         .at("/ansible/runs/:id/cancel", post(ansible::run_cancel))
         .at("/admin/system", get(system::status_get))
+        .at(
+            "/admin/system/tools/:name/update",
+            post(system::tool_update),
+        )
         .at(
             "/admin/backups",
             get(system::backups_get).post(system::backups_post),

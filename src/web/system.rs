@@ -47,6 +47,7 @@ pub async fn status_get(
         Err(e) => return not_found(&who, &e),
     };
     let jobs = app.scheduler.scheduled_jobs(&who).unwrap_or_default();
+    let tools = app.system.tool_versions(&who).await.unwrap_or_default();
     let checked = (crate::domain::model::now() - s.checked_at).num_seconds();
     page(
         "System",
@@ -121,10 +122,74 @@ pub async fn status_get(
                     }
                 }
             }
+            (tools_section(&who, &tools))
             p { a href="/admin/backups" { "Backups" } " · " a href="/admin/logs" { "Logs" } }
         },
     )
     .into_response()
+}
+
+/// The configured agent tools with their installed versions, each with an Update button when
+/// an update command is configured for it.
+fn tools_section(who: &Identity, tools: &[crate::services::system::ToolVersion]) -> Markup {
+    html! {
+        section #agent-tools {
+            h2 { "Agent tools" }
+            @if tools.is_empty() { p.muted { "No agent tools are configured." } }
+            ul.tool-list style="list-style:none;padding:0" {
+                @for t in tools {
+                    li.wrap id={ "tool-" (t.name) } style="margin-bottom:.8rem" {
+                        strong { (t.name) } " "
+                        @match (&t.version, &t.problem) {
+                            (Some(v), _) => code.tool-version { (v) },
+                            (None, Some(p)) => span.muted.tool-problem { (p) },
+                            _ => {},
+                        }
+                        br; small.muted { code { (t.command) } }
+                        @if t.updatable {
+                            form method="post" action={ "/admin/system/tools/" (t.name) "/update" }
+                                hx-post={ "/admin/system/tools/" (t.name) "/update" } hx-target={ "#tool-result-" (t.name) }
+                                hx-swap="innerHTML" hx-disabled-elt="find button" style="margin:.3rem 0 0" {
+                                (csrf_field(who))
+                                button.outline.secondary.tool-update type="submit" { "Update " (t.name) }
+                            }
+                            div.tool-result id={ "tool-result-" (t.name) } role="status" {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /admin/system/tools/{name}/update`: run the tool's update command (its own, else
+/// npm) and show how it ended, with its output.
+#[handler]
+pub async fn tool_update(
+    req: &poem::Request,
+    poem::web::Data(app): AppData<'_>,
+    poem::web::Path(name): poem::web::Path<String>,
+    CsrfForm(who, _f): CsrfForm<NoFields>,
+) -> Response {
+    let own = app
+        .config
+        .ai_tool_update_commands
+        .contains_key(name.as_str());
+    let source = (!own).then_some("npm");
+    match app.system.update_ai_tool(&who, &name, source).await {
+        Ok(t) if is_htmx(req) => html! {
+            p.{ @if t.success { "notice" } @else { "error" } } role="status" .tool-outcome { (t.message) }
+            @let out = format!("{}{}", t.stdout, t.stderr);
+            @if !out.trim().is_empty() { pre.tool-output style="white-space:pre-wrap;max-height:20rem;overflow:auto" { (out.trim()) } }
+        }
+        .into_response(),
+        Ok(t) => done(req, "/admin/system", &t.message),
+        Err(e) if is_htmx(req) => shown_error(
+            e.status(),
+            html! { p.error role="alert" { "Not updated: " (e.to_string()) } },
+        ),
+        Err(e) => not_found(&who, &e),
+    }
 }
 
 fn backups_page(

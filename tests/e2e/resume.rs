@@ -260,7 +260,14 @@ async fn a_closed_codex_session_resumes_its_own_conversation() {
         page[at..end].to_string()
     };
     assert!(card(first).contains(&format!("/sessions/{first}/resume")));
-    assert!(!card(g).contains("/resume"), "{}", card(g));
+    // (The card also shows the workspace path, which here has "resume" in it.)
+    assert!(
+        !card(g).contains(&format!("/sessions/{g}/resume")),
+        "{}",
+        card(g)
+    );
+    assert!(card(first).contains("agent-workspace"), "{}", card(first));
+    assert!(card(first).contains(&format!("/sessions/{first}/review")));
     assert!(card(g).contains(&format!("/sessions/{g}/again")));
     let csrf = page_csrf(&page).unwrap();
     let r = s

@@ -19,6 +19,8 @@ mod commit;
 mod files;
 mod read;
 mod remote;
+mod review;
+pub use review::BranchDiff;
 pub(crate) mod runner;
 mod worktree;
 
