@@ -11,6 +11,7 @@ mod integrations;
 mod issue_list;
 mod issues;
 mod members;
+mod notifications;
 pub mod objects;
 mod resources;
 mod sessions;
@@ -40,6 +41,7 @@ pub type AllApis = (
     system::SystemApi,
     ansible::AnsibleApi,
     members::MembersApi,
+    notifications::NotificationsApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -57,6 +59,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             system::SystemApi,
             ansible::AnsibleApi,
             members::MembersApi,
+            notifications::NotificationsApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -15,6 +15,7 @@ pub mod git;
 pub mod import;
 pub mod integrations;
 pub mod issues;
+pub mod notify;
 pub mod projects;
 pub mod sandbox;
 pub mod scheduler;
@@ -67,6 +68,8 @@ pub struct App {
     pub scheduler: Arc<scheduler::Scheduler>,
     /// What happened, for the notifier and live views (see `events`).
     pub events: Arc<events::Events>,
+    /// Web Push subscriptions, notification preferences and the dispatcher (`notify`).
+    pub notify: Arc<notify::Notifier>,
 }
 
 impl App {
@@ -147,7 +150,7 @@ impl App {
         let backups = Arc::new(backup::Backups {
             store: store.clone(),
             config: config.clone(),
-            secrets,
+            secrets: secrets.clone(),
             backup_lock: Default::default(),
             sessions: sessions.clone(),
         });
@@ -159,6 +162,14 @@ impl App {
             backups: backups.clone(),
             audit: audit.clone(),
         });
+        let notify = Arc::new(notify::Notifier::new(
+            store.clone(),
+            config.clone(),
+            &secrets,
+            events.clone(),
+            trackers.http.clone(),
+            sessions.clone(),
+        )?);
         Ok(App {
             config,
             store,
@@ -175,6 +186,7 @@ impl App {
             system,
             scheduler,
             events,
+            notify,
         })
     }
 

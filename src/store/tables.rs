@@ -85,6 +85,15 @@ pub(in crate::store) const ANSIBLE_RUNS: T<u64, &[u8]> = T::new("ansible_runs");
 pub(in crate::store) const ANSIBLE_SCHEDULES: T<u64, &[u8]> = T::new("ansible_schedules");
 /// A run's output in appended chunks: "<run id, 20 digits>:<chunk no, 8 digits>" -> UTF-8 text.
 pub(in crate::store) const ANSIBLE_OUTPUT: T<&str, &[u8]> = T::new("ansible_output");
+/// Web Push subscriptions (`domain::notify::PushSubscription`) and their by-user index.
+pub(in crate::store) const PUSH_SUBSCRIPTIONS: T<u64, &[u8]> = T::new("push_subscriptions");
+pub(in crate::store) const PUSH_SUBSCRIPTIONS_BY_USER: M<u64, u64> =
+    M::new("push_subscriptions_by_user");
+/// endpoint -> subscription id (a browser has one subscription; its endpoint is unique)
+pub(in crate::store) const PUSH_SUBSCRIPTIONS_BY_ENDPOINT: T<&str, u64> =
+    T::new("push_subscriptions_by_endpoint");
+/// user id -> NotifyPrefs
+pub(in crate::store) const NOTIFY_PREFS: T<u64, &[u8]> = T::new("notify_prefs");
 
 /// Receives each (key, value) of a table dump.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;
@@ -319,4 +328,8 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::RowU64(SYNC_RUNS),
     AnyTable::RowU64(BACKUPS),
     AnyTable::RowStr(SETTINGS),
+    AnyTable::RowU64(PUSH_SUBSCRIPTIONS),
+    AnyTable::MultiU64(PUSH_SUBSCRIPTIONS_BY_USER),
+    AnyTable::IdxStr(PUSH_SUBSCRIPTIONS_BY_ENDPOINT),
+    AnyTable::RowU64(NOTIFY_PREFS),
 ];
