@@ -115,6 +115,7 @@ impl App {
             secrets: secrets.clone(),
             http: trackers::Http::from_config(&config)?,
             sync_locks: Default::default(),
+            events: events.clone(),
         });
         let dashboard = Arc::new(dashboard::Dashboard {
             tenancy: tenancy.clone(),
@@ -146,6 +147,7 @@ impl App {
             config: config.clone(),
             state: ansible::AnsibleState::new(config.ansible_max_concurrent),
             git: git.clone(),
+            events: events.clone(),
         });
         let backups = Arc::new(backup::Backups {
             store: store.clone(),
