@@ -13,8 +13,8 @@
 
 use aiops::auth::Identity;
 use aiops::config::{Config, ServeArgs};
-use aiops::domain::agent_state::AgentState;
 use aiops::domain::ProjectId;
+use aiops::domain::agent_state::AgentState;
 use aiops::services::App;
 use aiops::services::events::Event;
 use aiops::services::notify::SubscriptionInput;

@@ -288,7 +288,10 @@ mod tests {
             NoticeKind::of_agent(RateLimited),
             Some(NoticeKind::AgentWaiting)
         );
-        assert_eq!(NoticeKind::of_agent(Exited), Some(NoticeKind::AgentFinished));
+        assert_eq!(
+            NoticeKind::of_agent(Exited),
+            Some(NoticeKind::AgentFinished)
+        );
         assert_eq!(NoticeKind::of_agent(Failed), Some(NoticeKind::AgentFailed));
         assert_eq!(NoticeKind::of_agent(Working), None);
         assert_eq!(NoticeKind::of_agent(Idle), None);

@@ -344,13 +344,14 @@ impl Trackers {
                 .map(|i| i.name)
         })
         .unwrap_or_else(|| format!("integration {}", run.integration_id));
-        self.events.publish(crate::services::events::Event::SyncFailing {
-            user_id: owner,
-            integration_id: run.integration_id,
-            name,
-            failures,
-            error: error.chars().take(200).collect(),
-        });
+        self.events
+            .publish(crate::services::events::Event::SyncFailing {
+                user_id: owner,
+                integration_id: run.integration_id,
+                name,
+                failures,
+                error: error.chars().take(200).collect(),
+            });
     }
 
     fn finish_run(&self, id: SyncRunId, f: impl FnOnce(&mut SyncRun)) -> AppResult<()> {

@@ -115,18 +115,25 @@ mod tests {
         assert_ne!(a, b);
         w.put_push_subscription(&sub(a, 1, "https://p/1")).unwrap();
         w.put_push_subscription(&sub(b, 2, "https://p/2")).unwrap();
-        let mut p = NotifyPrefs::default();
-        p.agent_failed = false;
+        let p = NotifyPrefs {
+            agent_failed: false,
+            ..Default::default()
+        };
         w.put_notify_prefs(UserId(1), &p).unwrap();
         w.commit().unwrap();
 
         let r = store.read().unwrap();
         assert_eq!(r.push_subscriptions_of(UserId(1)).unwrap().len(), 1);
-        assert_eq!(r.push_subscriptions_of(UserId(2)).unwrap()[0].endpoint, "https://p/2");
+        assert_eq!(
+            r.push_subscriptions_of(UserId(2)).unwrap()[0].endpoint,
+            "https://p/2"
+        );
         assert_eq!(r.notify_prefs(UserId(1)).unwrap(), Some(p));
         assert_eq!(r.notify_prefs(UserId(2)).unwrap(), None);
         assert_eq!(
-            r.push_subscription_by_endpoint("https://p/2").unwrap().map(|s| s.id),
+            r.push_subscription_by_endpoint("https://p/2")
+                .unwrap()
+                .map(|s| s.id),
             Some(b)
         );
         drop(r);

@@ -2,8 +2,8 @@
 //! `assets/notify.js`), the enrolled devices, and the preferences form (toggles, muted
 //! projects, quiet hours, webhook, ntfy) saved with htmx, its outcome shown above it.
 
-use super::pwa::asset_url;
 use super::prelude::*;
+use super::pwa::asset_url;
 use crate::auth::Identity;
 use crate::domain::ProjectId;
 use crate::domain::notify::{NotifyPrefs, PushSubscription};
@@ -27,18 +27,30 @@ fn notify_page(
     notice: Option<&str>,
 ) -> Markup {
     let toggles: [(&str, &str, bool); 6] = [
-        ("agent_waiting", "An agent waits for input or approval", prefs.agent_waiting),
+        (
+            "agent_waiting",
+            "An agent waits for input or approval",
+            prefs.agent_waiting,
+        ),
         ("agent_finished", "An agent finished", prefs.agent_finished),
         ("agent_failed", "An agent failed", prefs.agent_failed),
-        ("ansible_finished", "A playbook run of mine succeeded", prefs.ansible_finished),
-        ("ansible_failed", "A playbook run of mine failed", prefs.ansible_failed),
-        ("sync_failing", "A tracker sync of my projects keeps failing", prefs.sync_failing),
+        (
+            "ansible_finished",
+            "A playbook run of mine succeeded",
+            prefs.ansible_finished,
+        ),
+        (
+            "ansible_failed",
+            "A playbook run of mine failed",
+            prefs.ansible_failed,
+        ),
+        (
+            "sync_failing",
+            "A tracker sync of my projects keeps failing",
+            prefs.sync_failing,
+        ),
     ];
-    let muted: Vec<String> = prefs
-        .muted_projects
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let muted: Vec<String> = prefs.muted_projects.iter().map(|p| p.to_string()).collect();
     page(
         "Notifications",
         Some(who),
@@ -139,9 +151,16 @@ fn minutes(s: &str, what: &str) -> Result<Option<u16>, String> {
 impl PrefsForm {
     fn into_prefs(self) -> Result<NotifyPrefs, String> {
         let mut muted = Vec::new();
-        for part in self.muted_projects.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in self
+            .muted_projects
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let id: u64 = part.parse().map_err(|_| {
-                format!("Muted projects: '{part}' is not a project id (the number in the project's URL)")
+                format!(
+                    "Muted projects: '{part}' is not a project id (the number in the project's URL)"
+                )
             })?;
             muted.push(ProjectId(id));
         }
@@ -175,10 +194,7 @@ fn loaded(
     app: &crate::services::App,
     who: &Identity,
 ) -> crate::error::AppResult<(NotifyPrefs, Vec<PushSubscription>)> {
-    Ok((
-        app.notify.preferences(who)?,
-        app.notify.subscriptions(who)?,
-    ))
+    Ok((app.notify.preferences(who)?, app.notify.subscriptions(who)?))
 }
 
 #[handler]
@@ -187,7 +203,13 @@ pub fn notify_get(Data(app): AppData<'_>, WebUser(who): WebUser) -> Response {
         Ok((p, s)) => notify_page(&who, &p, &s, None, None).into_response(),
         Err(e) => shown_error(
             error_status(&e),
-            notify_page(&who, &NotifyPrefs::default(), &[], Some(&e.to_string()), None),
+            notify_page(
+                &who,
+                &NotifyPrefs::default(),
+                &[],
+                Some(&e.to_string()),
+                None,
+            ),
         ),
     }
 }
@@ -205,8 +227,14 @@ pub fn notify_post(Data(app): AppData<'_>, CsrfForm(who, f): CsrfForm<PrefsForm>
         }
     };
     match crate::store::run_blocking(|| app.notify.set_preferences(&who, prefs.clone())) {
-        Ok(saved) => notify_page(&who, &saved, &subs, None, Some("Notification settings saved."))
-            .into_response(),
+        Ok(saved) => notify_page(
+            &who,
+            &saved,
+            &subs,
+            None,
+            Some("Notification settings saved."),
+        )
+        .into_response(),
         Err(e) => shown_error(
             error_status(&e),
             notify_page(&who, &prefs, &subs, Some(&e.to_string()), None),

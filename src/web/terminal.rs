@@ -127,5 +127,5 @@ pub async fn terminal_ws(
         let _watching = watching;
         crate::services::terminal::bridge(socket, target).await
     })
-        .into_response()
+    .into_response()
 }

@@ -115,7 +115,10 @@ impl Browser {
 
     /// Check the push as a push service would (VAPID) and read it as the browser would.
     pub fn open(&self, got: &Got, vapid_public: &str, origin: &str) -> Value {
-        assert_eq!(got.headers.get("content-encoding").map(String::as_str), Some("aes128gcm"));
+        assert_eq!(
+            got.headers.get("content-encoding").map(String::as_str),
+            Some("aes128gcm")
+        );
         assert!(got.headers.contains_key("ttl"), "TTL header (RFC 8030)");
         let authz = got.headers.get("authorization").expect("Authorization");
         let (t, k) = authz
@@ -137,7 +140,10 @@ impl Browser {
             .unwrap()
             .as_secs();
         let exp = claims.expires_at.expect("exp").as_secs();
-        assert!(exp > now && exp <= now + 24 * 3600, "exp ahead, at most 24 h (RFC 8292)");
+        assert!(
+            exp > now && exp <= now + 24 * 3600,
+            "exp ahead, at most 24 h (RFC 8292)"
+        );
         let plain = web_push_native::decrypt(
             got.body.clone(),
             &self.secret,
@@ -175,7 +181,13 @@ pub async fn handled(s: &Inproc, n: u64) {
 
 async fn vapid_key(s: &Inproc, key: &str) -> String {
     let v = s
-        .expect(StatusCode::OK, key, Method::GET, "/api/v1/notifications/vapid-public-key", None)
+        .expect(
+            StatusCode::OK,
+            key,
+            Method::GET,
+            "/api/v1/notifications/vapid-public-key",
+            None,
+        )
         .await;
     v["public_key"].as_str().unwrap().to_string()
 }
@@ -201,28 +213,41 @@ async fn a_waiting_agent_is_pushed_once_not_while_watched_not_in_quiet_hours_and
     let sub_id = v["subscription"]["id"].as_u64().unwrap();
 
     // Waiting for input: exactly one notification, with the right title and URL.
-    s.app.events.publish(waiting(uid, "s1", AgentState::WaitingForApproval));
+    s.app
+        .events
+        .publish(waiting(uid, "s1", AgentState::WaitingForApproval));
     let got = push.next().await;
     assert_eq!(got.path, "/push/device-1");
     let n = browser.open(&got, &vapid, &push.base);
     assert_eq!(n["title"], "claude is waiting for approval", "{n}");
-    assert_eq!(n["body"], "Do you want to make this edit to src/x.rs?", "one line only");
+    assert_eq!(
+        n["body"], "Do you want to make this edit to src/x.rs?",
+        "one line only"
+    );
     assert_eq!(n["url"], format!("{}/sessions/s1/terminal", s.base), "{n}");
     assert_eq!(n["kind"], "agent_waiting");
     handled(&s, 1).await;
     // The same state again is no new transition.
-    s.app.events.publish(waiting(uid, "s1", AgentState::WaitingForApproval));
+    s.app
+        .events
+        .publish(waiting(uid, "s1", AgentState::WaitingForApproval));
     handled(&s, 2).await;
     push.nothing_more();
 
     // Watching the terminal: nothing. Control: the same transition unwatched is told.
     let guard = s.app.events.watch(UserId(uid), "s2");
-    s.app.events.publish(waiting(uid, "s2", AgentState::WaitingForInput));
+    s.app
+        .events
+        .publish(waiting(uid, "s2", AgentState::WaitingForInput));
     handled(&s, 3).await;
     push.nothing_more();
     drop(guard);
-    s.app.events.publish(waiting(uid, "s2", AgentState::Working));
-    s.app.events.publish(waiting(uid, "s2", AgentState::WaitingForInput));
+    s.app
+        .events
+        .publish(waiting(uid, "s2", AgentState::Working));
+    s.app
+        .events
+        .publish(waiting(uid, "s2", AgentState::WaitingForInput));
     let n = browser.open(&push.next().await, &vapid, &push.base);
     assert_eq!(n["url"], format!("{}/sessions/s2/terminal", s.base));
     handled(&s, 5).await;
@@ -231,15 +256,30 @@ async fn a_waiting_agent_is_pushed_once_not_while_watched_not_in_quiet_hours_and
     use chrono::Timelike;
     let now = chrono::Utc::now();
     let local = (now.hour() * 60 + now.minute() + 180) % 1440;
-    let quiet = json!({"quiet_start": local, "quiet_end": (local + 60) % 1440, "tz_offset_minutes": 180});
-    s.expect(StatusCode::OK, &key, Method::PUT, "/api/v1/notifications/preferences", Some(quiet))
-        .await;
+    let quiet =
+        json!({"quiet_start": local, "quiet_end": (local + 60) % 1440, "tz_offset_minutes": 180});
+    s.expect(
+        StatusCode::OK,
+        &key,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        Some(quiet),
+    )
+    .await;
     s.app.events.publish(waiting(uid, "s3", AgentState::Failed));
     handled(&s, 6).await;
     push.nothing_more();
-    s.expect(StatusCode::OK, &key, Method::PUT, "/api/v1/notifications/preferences", Some(json!({})))
-        .await;
-    s.app.events.publish(waiting(uid, "s3", AgentState::Working));
+    s.expect(
+        StatusCode::OK,
+        &key,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        Some(json!({})),
+    )
+    .await;
+    s.app
+        .events
+        .publish(waiting(uid, "s3", AgentState::Working));
     s.app.events.publish(waiting(uid, "s3", AgentState::Failed));
     let n = browser.open(&push.next().await, &vapid, &push.base);
     assert_eq!(n["title"], "claude failed");
@@ -255,13 +295,21 @@ async fn a_waiting_agent_is_pushed_once_not_while_watched_not_in_quiet_hours_and
         Some(gone.subscription(&format!("{}/push/gone-device", push.base))),
     )
     .await;
-    s.app.events.publish(waiting(uid, "s4", AgentState::WaitingForInput));
+    s.app
+        .events
+        .publish(waiting(uid, "s4", AgentState::WaitingForInput));
     let mut paths = vec![push.next().await.path, push.next().await.path];
     paths.sort();
     assert_eq!(paths, vec!["/push/device-1", "/push/gone-device"]);
     handled(&s, 9).await;
     let v = s
-        .expect(StatusCode::OK, &key, Method::GET, "/api/v1/notifications/subscriptions", None)
+        .expect(
+            StatusCode::OK,
+            &key,
+            Method::GET,
+            "/api/v1/notifications/subscriptions",
+            None,
+        )
         .await;
     let ids: Vec<u64> = v["subscriptions"]
         .as_array()
@@ -269,7 +317,11 @@ async fn a_waiting_agent_is_pushed_once_not_while_watched_not_in_quiet_hours_and
         .iter()
         .map(|x| x["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, vec![sub_id], "the 410 one is gone, the other stays: {v}");
+    assert_eq!(
+        ids,
+        vec![sub_id],
+        "the 410 one is gone, the other stays: {v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -284,8 +336,14 @@ async fn webhook_and_ntfy_targets_get_the_notice() {
         "ntfy_topic": "aiops-test",
         "ansible_finished": false,
     });
-    s.expect(StatusCode::OK, &key, Method::PUT, "/api/v1/notifications/preferences", Some(prefs))
-        .await;
+    s.expect(
+        StatusCode::OK,
+        &key,
+        Method::PUT,
+        "/api/v1/notifications/preferences",
+        Some(prefs),
+    )
+    .await;
     // Turned off: nothing.
     s.app.events.publish(Event::AnsibleRun {
         user_id: UserId(uid),
@@ -317,7 +375,10 @@ async fn webhook_and_ntfy_targets_get_the_notice() {
     assert_eq!(ntfy.headers["title"], "Playbook failed");
     assert_eq!(ntfy.headers["click"], format!("{}/ansible/runs/8", s.base));
     assert_eq!(ntfy.headers["tags"], "ansible_failed");
-    assert_eq!(String::from_utf8(ntfy.body).unwrap(), "site.yml (run 8) failed");
+    assert_eq!(
+        String::from_utf8(ntfy.body).unwrap(),
+        "site.yml (run 8) failed"
+    );
     handled(&s, 2).await;
 
     // A sync failing: told at the third failure in a row, not the fourth.
@@ -349,7 +410,10 @@ async fn webhook_and_ntfy_targets_get_the_notice() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("http or https"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("http or https"),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -372,9 +436,19 @@ async fn nobody_lists_or_removes_another_users_subscription() {
 
     // Attack: list, delete by id, by path id, by endpoint.
     let v = s
-        .expect(StatusCode::OK, &mallory, Method::GET, "/api/v1/notifications/subscriptions", None)
+        .expect(
+            StatusCode::OK,
+            &mallory,
+            Method::GET,
+            "/api/v1/notifications/subscriptions",
+            None,
+        )
         .await;
-    assert_eq!(v["subscriptions"], json!([]), "mallory sees none of alice's");
+    assert_eq!(
+        v["subscriptions"],
+        json!([]),
+        "mallory sees none of alice's"
+    );
     for path in [
         format!("/api/v1/notifications/subscriptions?id={id}"),
         format!("/api/v1/notifications/subscriptions/{id}"),
@@ -387,15 +461,29 @@ async fn nobody_lists_or_removes_another_users_subscription() {
         assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {v}");
     }
     let v = s
-        .expect(StatusCode::OK, &alice, Method::GET, "/api/v1/notifications/subscriptions", None)
+        .expect(
+            StatusCode::OK,
+            &alice,
+            Method::GET,
+            "/api/v1/notifications/subscriptions",
+            None,
+        )
         .await;
-    assert_eq!(v["subscriptions"][0]["id"], id, "still there after the attack");
+    assert_eq!(
+        v["subscriptions"][0]["id"], id,
+        "still there after the attack"
+    );
 
     // Bad keys are refused with what to send.
     let mut bad = b.subscription("https://push.example.net/send/x");
     bad["keys"]["auth"] = json!("AAAA");
     let (st, v) = s
-        .call(&alice, Method::POST, "/api/v1/notifications/subscriptions", Some(bad))
+        .call(
+            &alice,
+            Method::POST,
+            "/api/v1/notifications/subscriptions",
+            Some(bad),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 
@@ -409,7 +497,13 @@ async fn nobody_lists_or_removes_another_users_subscription() {
     )
     .await;
     let v = s
-        .expect(StatusCode::OK, &alice, Method::GET, "/api/v1/notifications/subscriptions", None)
+        .expect(
+            StatusCode::OK,
+            &alice,
+            Method::GET,
+            "/api/v1/notifications/subscriptions",
+            None,
+        )
         .await;
     assert_eq!(v["subscriptions"], json!([]));
 }

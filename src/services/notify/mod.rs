@@ -130,8 +130,7 @@ impl Notifier {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let endpoint = input.endpoint.trim().to_string();
-        outbound_url(&endpoint)
-            .map_err(|e| AppError::BadRequest(format!("endpoint: {e}")))?;
+        outbound_url(&endpoint).map_err(|e| AppError::BadRequest(format!("endpoint: {e}")))?;
         if endpoint.len() > 2048 {
             return Err(AppError::BadRequest(
                 "endpoint: longer than 2048 characters; is it a push service URL?".into(),
@@ -161,9 +160,7 @@ impl Notifier {
     /// The caller's own subscriptions.
     pub fn subscriptions(&self, caller: &Identity) -> AppResult<Vec<PushSubscription>> {
         caller.require(Scope::Read)?;
-        self.store
-            .read()?
-            .push_subscriptions_of(caller.user.id)
+        self.store.read()?.push_subscriptions_of(caller.user.id)
     }
 
     /// Remove one of the caller's subscriptions. Someone else's is "not found", as if it did
@@ -463,7 +460,11 @@ impl Notifier {
 
 /// The first line of `s`, trimmed and cut to `BODY_MAX` characters.
 fn one_line(s: &str) -> String {
-    let line = s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     let mut out: String = line.chars().take(BODY_MAX).collect();
     if line.chars().count() > BODY_MAX {
         out.push('…');
@@ -492,7 +493,10 @@ mod tests {
 
     #[test]
     fn one_line_takes_the_first_line_and_cuts_it() {
-        assert_eq!(one_line("\n  Allow edit of x.rs?  \nmore"), "Allow edit of x.rs?");
+        assert_eq!(
+            one_line("\n  Allow edit of x.rs?  \nmore"),
+            "Allow edit of x.rs?"
+        );
         let long = "a".repeat(300);
         assert_eq!(one_line(&long).chars().count(), BODY_MAX + 1);
         assert_eq!(one_line(""), "");
@@ -506,8 +510,16 @@ mod tests {
         let a = load_or_make_vapid(&store, &secrets).unwrap();
         let b = load_or_make_vapid(&store, &secrets).unwrap();
         assert_eq!(a.public_b64(), b.public_b64());
-        let sealed: String = store.read().unwrap().setting(VAPID_SETTING).unwrap().unwrap();
-        assert!(!sealed.contains(&a.secret_b64()), "stored sealed, not plain");
+        let sealed: String = store
+            .read()
+            .unwrap()
+            .setting(VAPID_SETTING)
+            .unwrap()
+            .unwrap();
+        assert!(
+            !sealed.contains(&a.secret_b64()),
+            "stored sealed, not plain"
+        );
         let other = Secrets::from_key([8; 32]);
         assert!(load_or_make_vapid(&store, &other).is_err());
     }

@@ -41,7 +41,9 @@ impl Vapid {
             )
         };
         let raw = B64.decode(secret.trim()).map_err(|_| bad())?;
-        ES256KeyPair::from_bytes(&raw).map(Vapid::of).map_err(|_| bad())
+        ES256KeyPair::from_bytes(&raw)
+            .map(Vapid::of)
+            .map_err(|_| bad())
     }
 
     pub fn secret_b64(&self) -> String {
@@ -79,9 +81,9 @@ fn keys(p256dh: &str, auth: &str) -> Result<(p256::PublicKey, web_push_native::A
     let public = decode_b64(p256dh)
         .and_then(|b| p256::PublicKey::from_sec1_bytes(&b).ok())
         .ok_or("keys.p256dh: not a base64url P-256 public key (send the browser's PushSubscription.toJSON())")?;
-    let auth = decode_b64(auth)
-        .filter(|b| b.len() == 16)
-        .ok_or("keys.auth: not a base64url 16-byte secret (send the browser's PushSubscription.toJSON())")?;
+    let auth = decode_b64(auth).filter(|b| b.len() == 16).ok_or(
+        "keys.auth: not a base64url 16-byte secret (send the browser's PushSubscription.toJSON())",
+    )?;
     Ok((public, web_push_native::Auth::clone_from_slice(&auth)))
 }
 
@@ -178,7 +180,15 @@ mod tests {
         let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
         let pk = B64.encode(sk.public_key().to_encoded_point(false).as_bytes());
         assert!(check_keys(&pk, &B64.encode([1u8; 16])).is_ok());
-        assert!(check_keys(&pk, &B64.encode([1u8; 15])).unwrap_err().contains("auth"));
-        assert!(check_keys("AAAA", &B64.encode([1u8; 16])).unwrap_err().contains("p256dh"));
+        assert!(
+            check_keys(&pk, &B64.encode([1u8; 15]))
+                .unwrap_err()
+                .contains("auth")
+        );
+        assert!(
+            check_keys("AAAA", &B64.encode([1u8; 16]))
+                .unwrap_err()
+                .contains("p256dh")
+        );
     }
 }

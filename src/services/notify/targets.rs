@@ -55,7 +55,13 @@ pub async fn ntfy(
 /// RFC 2047-encoded; a plain title is enough).
 fn header_text(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
