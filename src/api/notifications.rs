@@ -105,20 +105,22 @@ pub struct PreferencesObj {
     #[oai(default)]
     pub muted_projects: Vec<u64>,
     /// Quiet hours start, in your local minutes of the day (0–1439; 1320 is 22:00).
+    #[oai(nullable)]
     pub quiet_start: Option<u16>,
     /// Quiet hours end (exclusive); before the start means the window wraps midnight.
+    #[oai(nullable)]
     pub quiet_end: Option<u16>,
     /// Your offset from UTC in minutes (UTC+2 is 120).
     #[oai(default)]
     pub tz_offset_minutes: i16,
     /// POST each notice as JSON here (`{kind, title, body, url, tag}`).
-    #[oai(validator(max_length = 2048))]
+    #[oai(nullable, validator(max_length = 2048))]
     pub webhook_url: Option<String>,
     /// An ntfy server, e.g. `https://ntfy.sh`.
-    #[oai(validator(max_length = 2048))]
+    #[oai(nullable, validator(max_length = 2048))]
     pub ntfy_url: Option<String>,
     /// The ntfy topic (letters, digits, `-`, `_`).
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub ntfy_topic: Option<String>,
 }
 
