@@ -598,6 +598,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let agent_watch = crate::services::agent_watch::spawn(app.clone(), stop_rx.clone());
     let scheduler = crate::services::scheduler::spawn(app.clone(), stop_rx);
+    app.notify.start();
     // Nagle's algorithm is off on every connection: small writes (terminal echo, SSE events,
     // short API answers) leave at once instead of waiting up to 40 ms for an ACK.
     serve_http(

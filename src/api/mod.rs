@@ -11,6 +11,7 @@ mod integrations;
 mod issue_list;
 mod issues;
 mod members;
+mod notifications;
 pub mod objects;
 mod pulls;
 mod resources;
@@ -42,6 +43,7 @@ pub type AllApis = (
     ansible::AnsibleApi,
     members::MembersApi,
     pulls::PullsApi,
+    notifications::NotificationsApi,
 );
 
 pub fn openapi_service() -> OpenApiService<AllApis, ()> {
@@ -60,6 +62,7 @@ pub fn openapi_service() -> OpenApiService<AllApis, ()> {
             ansible::AnsibleApi,
             members::MembersApi,
             pulls::PullsApi,
+            notifications::NotificationsApi,
         ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),

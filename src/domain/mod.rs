@@ -13,6 +13,7 @@ pub mod issues;
 pub mod keys;
 pub mod list_row;
 pub mod model;
+pub mod notify;
 pub mod release;
 pub mod review;
 pub mod rules;

@@ -139,6 +139,8 @@ pub struct Ansible {
     pub(crate) state: AnsibleState,
     /// Project playbooks run in the project's workspace.
     pub(crate) git: Arc<Git>,
+    /// Where a run's end is told (the notifier listens).
+    pub(crate) events: Arc<super::events::Events>,
 }
 
 impl Ansible {
@@ -464,11 +466,24 @@ impl Ansible {
         let finish = |status: RunStatus, code: Option<i32>| {
             flush();
             let ms = began.get().map(|t| t.elapsed().as_millis() as u64);
+            let mut ended = None;
             self.update_run(id, |r| {
                 r.status = status;
                 r.exit_code = code;
                 r.finished_at = Some(crate::domain::model::now());
+                ended = Some((r.user_id, r.project_id, r.playbook.clone()));
             });
+            if let Some((user_id, project_id, playbook)) = ended
+                && matches!(status, RunStatus::Succeeded | RunStatus::Failed)
+            {
+                self.events.publish(super::events::Event::AnsibleRun {
+                    user_id,
+                    run_id: id,
+                    project_id,
+                    playbook,
+                    succeeded: status == RunStatus::Succeeded,
+                });
+            }
             if let Ok(mut m) = self.state.live.lock() {
                 m.remove(&id);
             }

@@ -163,6 +163,8 @@ pub struct Trackers {
     pub(crate) http: Http,
     /// One sync per project link at a time (manual and scheduled runs may overlap).
     pub(crate) sync_locks: SyncLocks,
+    /// Where a sync that keeps failing is told (the notifier listens).
+    pub(crate) events: Arc<super::events::Events>,
 }
 
 impl Trackers {

@@ -16,6 +16,7 @@ pub mod git;
 pub mod import;
 pub mod integrations;
 pub mod issues;
+pub mod notify;
 pub mod projects;
 pub mod review;
 pub mod sandbox;
@@ -69,6 +70,8 @@ pub struct App {
     pub scheduler: Arc<scheduler::Scheduler>,
     /// What happened, for the notifier and live views (see `events`).
     pub events: Arc<events::Events>,
+    /// Web Push subscriptions, notification preferences and the dispatcher (`notify`).
+    pub notify: Arc<notify::Notifier>,
 }
 
 impl App {
@@ -114,6 +117,7 @@ impl App {
             secrets: secrets.clone(),
             http: trackers::Http::from_config(&config)?,
             sync_locks: Default::default(),
+            events: events.clone(),
         });
         let dashboard = Arc::new(dashboard::Dashboard {
             tenancy: tenancy.clone(),
@@ -146,11 +150,12 @@ impl App {
             config: config.clone(),
             state: ansible::AnsibleState::new(config.ansible_max_concurrent),
             git: git.clone(),
+            events: events.clone(),
         });
         let backups = Arc::new(backup::Backups {
             store: store.clone(),
             config: config.clone(),
-            secrets,
+            secrets: secrets.clone(),
             backup_lock: Default::default(),
             sessions: sessions.clone(),
         });
@@ -162,6 +167,14 @@ impl App {
             backups: backups.clone(),
             audit: audit.clone(),
         });
+        let notify = Arc::new(notify::Notifier::new(
+            store.clone(),
+            config.clone(),
+            &secrets,
+            events.clone(),
+            trackers.http.clone(),
+            sessions.clone(),
+        )?);
         Ok(App {
             config,
             store,
@@ -178,6 +191,7 @@ impl App {
             system,
             scheduler,
             events,
+            notify,
         })
     }
 

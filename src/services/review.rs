@@ -233,9 +233,9 @@ impl Sessions {
                     "Approval recorded; pull request #{} is {} ({}).",
                     pr.number, pr.state, pr.url
                 ),
-                Err(e) => format!(
-                    "Approval recorded; the pull request was not opened or merged: {e}"
-                ),
+                Err(e) => {
+                    format!("Approval recorded; the pull request was not opened or merged: {e}")
+                }
             };
         }
         let Some(issue) = s.issue_id else {

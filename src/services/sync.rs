@@ -8,7 +8,7 @@ use super::issues::{put_issue, upsert_payload};
 use super::trackers::Provider;
 use crate::auth::Identity;
 use crate::domain::access::Action;
-use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId};
+use crate::domain::{IntegrationId, LinkId, ProjectId, TenantId, UserId};
 use crate::domain::{Project, ProjectIntegration, Scope, SyncRun, SyncRunId, TenantIntegration};
 use crate::error::{AppError, AppResult};
 use crate::store::integrations::IntegrationReads;
@@ -174,6 +174,7 @@ impl Trackers {
                         r.error = Some(msg);
                     })
                 });
+                self.tell_if_failing(link_id, &e.to_string());
             }
         }
         outcome
@@ -306,6 +307,51 @@ impl Trackers {
         o.created = created;
         o.missing = missing;
         Ok(())
+    }
+
+    /// After a failed run: when the link's last three or more runs all failed, tell the
+    /// project's owner (the notifier decides how often that reaches them).
+    fn tell_if_failing(&self, link_id: LinkId, error: &str) {
+        let found = crate::store::run_blocking(|| -> AppResult<Option<(SyncRun, u32, UserId)>> {
+            let r = self.store.read()?;
+            let (mut failures, mut last) = (0u32, None);
+            r.sync_runs_newest(|run| {
+                if run.project_integration_id != link_id {
+                    return true;
+                }
+                if run.status != SyncStatus::Failed {
+                    return false;
+                }
+                failures += 1;
+                last.get_or_insert(run);
+                failures < 1000
+            })?;
+            let Some(run) = last.filter(|_| failures >= 3) else {
+                return Ok(None);
+            };
+            let owner = r.get_project(run.project_id)?.map(|p| p.owner_id);
+            Ok(owner.map(|o| (run, failures, o)))
+        });
+        let Ok(Some((run, failures, owner))) = found else {
+            return;
+        };
+        let name = crate::store::run_blocking(|| {
+            self.store
+                .read()
+                .and_then(|r| r.get_integration(run.integration_id))
+                .ok()
+                .flatten()
+                .map(|i| i.name)
+        })
+        .unwrap_or_else(|| format!("integration {}", run.integration_id));
+        self.events
+            .publish(crate::services::events::Event::SyncFailing {
+                user_id: owner,
+                integration_id: run.integration_id,
+                name,
+                failures,
+                error: error.chars().take(200).collect(),
+            });
     }
 
     fn finish_run(&self, id: SyncRunId, f: impl FnOnce(&mut SyncRun)) -> AppResult<()> {

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod integrations;
 pub mod issues;
+pub mod notify;
 pub mod tables;
 pub mod tenancy;
 
@@ -25,7 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 use tables::*;
 
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// The open database. The handle can be swapped for another file while the server runs
 /// (backup restore): transactions already begun finish on the old file.
@@ -42,7 +43,8 @@ type Migration = fn(&WriteTxn) -> Result<(), AppError>;
 /// adds memberships and makes every project's owner a maintainer of it (nobody loses access);
 /// v5 keeps Ansible run output in its own table of appended chunks; v6 adds `issue_summaries`
 /// (each issue without its description, what lists read) and fills it from the stored issues;
-/// v7 adds `issue_list_rows` (each issue's API list row, pre-rendered) and fills it.
+/// v7 adds `issue_list_rows` (each issue's API list row, pre-rendered) and fills it; v8 adds
+/// the notification tables (push subscriptions, preferences).
 const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
     migrate_create_all_tables,
@@ -51,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
     migrate_create_all_tables,
     migrate_issue_summaries,
     migrate_issue_list_rows,
+    migrate_create_all_tables,
 ];
 
 fn migrate_issue_list_rows(w: &WriteTxn) -> Result<(), AppError> {

@@ -88,6 +88,15 @@ pub(in crate::store) const ANSIBLE_OUTPUT: T<&str, &[u8]> = T::new("ansible_outp
 /// Review notes on an agent session's diff (line comments and approvals, `store::review`).
 pub(in crate::store) const REVIEW_NOTES: T<u64, &[u8]> = T::new("review_notes");
 pub(in crate::store) const REVIEW_NOTES_BY_SESSION: M<u64, u64> = M::new("review_notes_by_session");
+/// Web Push subscriptions (`domain::notify::PushSubscription`) and their by-user index.
+pub(in crate::store) const PUSH_SUBSCRIPTIONS: T<u64, &[u8]> = T::new("push_subscriptions");
+pub(in crate::store) const PUSH_SUBSCRIPTIONS_BY_USER: M<u64, u64> =
+    M::new("push_subscriptions_by_user");
+/// endpoint -> subscription id (a browser has one subscription; its endpoint is unique)
+pub(in crate::store) const PUSH_SUBSCRIPTIONS_BY_ENDPOINT: T<&str, u64> =
+    T::new("push_subscriptions_by_endpoint");
+/// user id -> NotifyPrefs
+pub(in crate::store) const NOTIFY_PREFS: T<u64, &[u8]> = T::new("notify_prefs");
 
 /// Receives each (key, value) of a table dump.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), AppError> + 'a;
@@ -324,4 +333,8 @@ pub const ALL_TABLES: &[AnyTable] = &[
     AnyTable::RowStr(SETTINGS),
     AnyTable::RowU64(REVIEW_NOTES),
     AnyTable::MultiU64(REVIEW_NOTES_BY_SESSION),
+    AnyTable::RowU64(PUSH_SUBSCRIPTIONS),
+    AnyTable::MultiU64(PUSH_SUBSCRIPTIONS_BY_USER),
+    AnyTable::IdxStr(PUSH_SUBSCRIPTIONS_BY_ENDPOINT),
+    AnyTable::RowU64(NOTIFY_PREFS),
 ];

@@ -20,6 +20,7 @@ fn account_page(who: &Identity, error: Option<&str>, notice: Option<&str>) -> Ma
                 dt { "Role" } dd { @if who.user.is_admin { "Administrator" } @else { "User" } }
             }
             p { a href="/account/trackers" { "My trackers: identities and personal tokens →" } }
+            p { a #notifications-link href="/account/notifications" { "🔔 Notifications: this device, quiet hours, webhook, ntfy →" } }
             h2 { "Change password" }
             (error_box(error))
             (notice_box(notice))

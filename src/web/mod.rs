@@ -14,6 +14,7 @@ mod keys;
 mod layout;
 mod login;
 mod members;
+mod notify;
 mod prelude;
 mod projects;
 pub mod pwa;
@@ -266,6 +267,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
         .at("/integrations/:id/:action", post(integration_action))
         .at("/integrations/:id/links/:link/:action", post(link_action))
         .at("/account", get(account_get).post(account_post))
+        .at(
+            "/account/notifications",
+            get(notify::notify_get).post(notify::notify_post),
+        )
         .at("/account/trackers", get(trackers_account_get))
         .at("/account/trackers/:action", post(trackers_account_post))
         .at(

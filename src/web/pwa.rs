@@ -111,7 +111,8 @@ pub fn manifest() -> Response {
         .body(body.to_string())
 }
 
-const SW_TEMPLATE: &str = r#"// aiops service worker: precached assets, network-first pages with an offline fallback.
+const SW_TEMPLATE: &str = r#"// aiops service worker: precached assets, network-first pages with an offline fallback,
+// and Web Push notices (a tap opens or focuses the page they name).
 // Never touches API calls, streams or anything but GET.
 "use strict";
 const CACHE = "aiops-{:version}";
@@ -154,6 +155,36 @@ self.addEventListener("fetch", function (ev) {
     }));
   }
 });
+
+self.addEventListener("push", function (ev) {
+  var n = {};
+  try { n = ev.data ? ev.data.json() : {}; } catch (e) { n = { title: "aiops", body: ev.data ? ev.data.text() : "" }; }
+  ev.waitUntil(self.registration.showNotification(n.title || "aiops", {
+    body: n.body || "",
+    tag: n.tag || undefined,
+    renotify: !!n.tag,
+    icon: "{:icon}",
+    badge: "{:icon}",
+    data: { url: n.url || "/" }
+  }));
+});
+
+self.addEventListener("notificationclick", function (ev) {
+  ev.notification.close();
+  var target = new URL((ev.notification.data && ev.notification.data.url) || "/", self.location.origin);
+  // Only our own pages: a notice never opens another site.
+  if (target.origin !== self.location.origin) target = new URL("/", self.location.origin);
+  ev.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (list) {
+    for (var i = 0; i < list.length; i++) {
+      var c = list[i];
+      if (new URL(c.url).pathname === target.pathname && "focus" in c) return c.focus();
+    }
+    for (var j = 0; j < list.length; j++) {
+      if ("navigate" in list[j]) return list[j].focus().then(function (c) { return c.navigate(target.href); });
+    }
+    return self.clients.openWindow(target.href);
+  }));
+});
 "#;
 
 /// The worker's text: fixed per build (the cache name is a hash of the precached URLs, so a
@@ -171,6 +202,7 @@ fn sw_body() -> &'static str {
         SW_TEMPLATE
             .replace("{:version}", &version)
             .replace("{:offline}", &asset_url(OFFLINE_PAGE))
+            .replace("{:icon}", ICON_192)
             .replace(
                 "{:precache}",
                 &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),

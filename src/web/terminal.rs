@@ -120,6 +120,11 @@ pub async fn terminal_ws(
         Ok(t) => t,
         Err(e) => return (e.status(), e.to_string()).into_response(),
     };
-    ws.on_upgrade(move |socket| crate::services::terminal::bridge(socket, target))
-        .into_response()
+    // While the socket is open its user is watching this terminal: no notices about it.
+    let watching = app.events.watch(who.user.id, &key);
+    ws.on_upgrade(move |socket| async move {
+        let _watching = watching;
+        crate::services::terminal::bridge(socket, target).await
+    })
+    .into_response()
 }

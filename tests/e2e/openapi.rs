@@ -186,6 +186,13 @@ async fn openapi_document_lists_every_route_and_is_consistent() {
         ("/projects/{id}/members", "post"),
         ("/projects/{id}/members/{user_id}", "patch"),
         ("/projects/{id}/members/{user_id}", "delete"),
+        ("/notifications/vapid-public-key", "get"),
+        ("/notifications/subscriptions", "post"),
+        ("/notifications/subscriptions", "get"),
+        ("/notifications/subscriptions", "delete"),
+        ("/notifications/subscriptions/{id}", "delete"),
+        ("/notifications/preferences", "get"),
+        ("/notifications/preferences", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (p, m) in expected {

@@ -13,3 +13,4 @@
 mod harness;
 
 mod authz;
+mod notify;
