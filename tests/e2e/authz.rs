@@ -145,6 +145,14 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
             AuthedWrite
         }
         ("GET", "/tenants") | ("GET", "/projects") | ("GET", "/issues") => Authed,
+        // Each user's own notification devices and preferences.
+        ("GET", "/notifications/vapid-public-key")
+        | ("GET", "/notifications/subscriptions")
+        | ("GET", "/notifications/preferences") => Authed,
+        ("POST", "/notifications/subscriptions")
+        | ("DELETE", "/notifications/subscriptions")
+        | ("DELETE", "/notifications/subscriptions/{id}")
+        | ("PUT", "/notifications/preferences") => AuthedWrite,
         ("POST", "/tenants") | ("PATCH", "/tenants/{id}") | ("DELETE", "/tenants/{id}") => Admin,
         ("GET", "/tenants/{id}") | ("GET", "/tenants/{id}/integrations") => TenantView,
         ("POST", "/projects") => TenantManage,
@@ -288,6 +296,9 @@ impl Fixture {
         if method == "GET" && (p == "/ansible/playbooks" || p == "/ansible/inventories") {
             p.push_str(&format!("?project_id={}", self.p1));
         }
+        if method == "DELETE" && p == "/notifications/subscriptions" {
+            p.push_str("?id=999999");
+        }
         p
     }
 
@@ -299,6 +310,11 @@ impl Fixture {
         let b = match (method, path) {
             ("POST", "/auth/keys") => json!({"name": "k", "scopes": ["read"]}),
             ("PATCH", "/auth/keys/{id}") => json!({"name": "renamed"}),
+            ("PUT", "/notifications/preferences") => json!({}),
+            ("POST", "/notifications/subscriptions") => json!({
+                "endpoint": format!("https://push.example/{tag}"),
+                "keys": {"p256dh": "BAAA", "auth": "AAAA"}
+            }),
             ("POST", "/tenants") => json!({"name": format!("t-{tag}")}),
             ("PATCH", "/tenants/{id}") => json!({"description": "d"}),
             ("POST", "/projects") => {

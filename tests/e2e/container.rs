@@ -256,7 +256,7 @@ async fn the_readme_container_builds_runs_as_non_root_keeps_its_data_and_runs_ag
         "create-key",
         &email,
         "--scopes",
-        "read,write",
+        "read,write,admin",
     ]));
     assert!(!key.is_empty());
     must(podman(&conf).args(["start", &name]));
@@ -278,12 +278,23 @@ async fn the_readme_container_builds_runs_as_non_root_keeps_its_data_and_runs_ag
     )
     .await;
     let tenant = t["tenant"]["id"].as_u64().unwrap();
+    // The project's repository: a bare one inside the container (no network here).
+    must(podman(&conf).args([
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "set -e; git init -q --bare /tmp/seed.git; git init -q -b main /tmp/w; cd /tmp/w; \
+         echo hi > README.md; git add README.md; \
+         git -c user.name=t -c user.email=t@example.com commit -q -m seed; \
+         git push -q /tmp/seed.git main",
+    ]));
     let p = api(
         &base,
         &key,
         reqwest::Method::POST,
         "/projects",
-        Some(json!({"name": "inbox", "repo_url": "https://example.com/o/r.git", "tenant_id": tenant})),
+        Some(json!({"name": "inbox", "repo_url": "/tmp/seed.git", "tenant_id": tenant})),
     )
     .await;
     let project = p["project"]["id"].as_u64().unwrap();
