@@ -507,3 +507,109 @@ async fn nobody_lists_or_removes_another_users_subscription() {
         .await;
     assert_eq!(v["subscriptions"], json!([]));
 }
+
+/// The whole chain with real parts: a scripted Claude-style agent in a real tmux pane reaches
+/// its permission prompt; the agent watcher sees it and the notifier pushes exactly one
+/// notification (VAPID verified, payload decrypted) with the right title and the session's
+/// terminal URL; more looks at the same prompt push nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scripted_agent_reaching_its_prompt_is_pushed_exactly_once() {
+    use aiops::domain::AiSession;
+    use aiops::services::agent_watch::AgentWatch;
+    let s = Inproc::start().await;
+    s.app.notify.start();
+    let (uid, key) = s.user("agent-owner@example.com", false, &["read", "write"]);
+    let vapid = vapid_key(&s, &key).await;
+    let mut push = FakeReceiver::start().await;
+    let browser = Browser::new();
+    s.expect(
+        StatusCode::CREATED,
+        &key,
+        Method::POST,
+        "/api/v1/notifications/subscriptions",
+        Some(browser.subscription(&format!("{}/push/phone", push.base))),
+    )
+    .await;
+
+    // The agent: works a little, then asks Claude Code's permission question and waits.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("claude.sh");
+    std::fs::write(
+        &script,
+        "echo 'Reading src/x.rs'\nsleep 0.3\nprintf '%s\\n' ' Edit file src/x.rs' \
+         ' Do you want to make this edit to x.rs?' ' ❯ 1. Yes' \
+         '   2. Yes, allow all edits during this session (shift+tab)' \
+         '   3. No, and tell Claude what to do differently (esc)'\nread answer\n",
+    )
+    .unwrap();
+    let sock = dir.path().join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        let st = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "tmux {args:?}");
+    };
+    let name = "aiops-chain";
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        name,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("sh {}", script.display()),
+    ]);
+    let session: AiSession = serde_json::from_value(json!({
+        "id": 41,
+        "project_id": 1,
+        "user_id": uid,
+        "tool": "claude",
+        "session_id": "chain",
+        "tmux_target": format!("{name}:0"),
+        "tmux_socket": sock.display().to_string(),
+        "started_at": chrono::Utc::now(),
+        "is_active": true,
+    }))
+    .unwrap();
+    {
+        let w = s.app.store.write().unwrap();
+        w.put_ai_session(&session).unwrap();
+        w.commit().unwrap();
+    }
+
+    let watch = AgentWatch::new(s.app.sessions.clone(), s.app.events.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let got = loop {
+        watch.tick().await;
+        if let Ok(g) = push.rx.try_recv() {
+            break g;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no push within 20 s of watching the agent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let n = browser.open(&got, &vapid, &push.base);
+    assert_eq!(n["title"], "claude is waiting for approval", "{n}");
+    assert_eq!(n["body"], "Do you want to make this edit to x.rs?", "{n}");
+    assert_eq!(n["url"], format!("{}/sessions/41/terminal", s.base), "{n}");
+    // The same prompt, looked at again and again: nothing more.
+    let before = s.app.notify.handled();
+    for _ in 0..5 {
+        watch.tick().await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.app.notify.handled(),
+        before,
+        "no new transition, no new event"
+    );
+    push.nothing_more();
+    tmux(&["kill-server"]);
+}
