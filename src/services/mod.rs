@@ -133,6 +133,7 @@ impl App {
             started_at: crate::domain::model::now(),
             sandbox: sandbox.clone(),
             http: trackers.http.clone(),
+            tool_jobs: Default::default(),
         });
         let sessions = Arc::new(sessions::Sessions {
             store: store.clone(),

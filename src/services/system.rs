@@ -472,6 +472,45 @@ pub struct System {
     pub(crate) sandbox: Arc<Sandbox>,
     /// For release manifests and downloads (shared with the trackers' client).
     pub(crate) http: crate::services::trackers::Http,
+    /// Agent tool updates started from the web page, with their output so far.
+    pub(crate) tool_jobs: Arc<std::sync::Mutex<ToolJobs>>,
+}
+
+/// The tool update jobs this server ran since it started (the last [`TOOL_JOBS_KEPT`]).
+#[derive(Default)]
+pub struct ToolJobs {
+    next: u64,
+    jobs: std::collections::BTreeMap<u64, ToolJob>,
+}
+
+/// How many finished tool update jobs are kept for their pages.
+const TOOL_JOBS_KEPT: usize = 20;
+
+/// One tool update running or done: its output as it comes (the last `TOOL_OUTPUT_CAP`
+/// bytes), then how it ended.
+#[derive(Debug, Clone)]
+pub struct ToolJob {
+    pub id: u64,
+    pub tool: String,
+    pub tool_label: String,
+    pub command: String,
+    pub output: String,
+    /// `Some((success, message))` once it ended.
+    pub done: Option<(bool, String)>,
+}
+
+impl ToolJob {
+    fn push(&mut self, line: &str) {
+        self.output.push_str(line);
+        self.output.push('\n');
+        if self.output.len() > TOOL_OUTPUT_CAP {
+            let mut cut = self.output.len() - TOOL_OUTPUT_CAP;
+            while !self.output.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.output.replace_range(..cut, "");
+        }
+    }
 }
 
 impl System {
@@ -1000,16 +1039,15 @@ impl System {
         })
     }
 
-    /// Update an agent tool (`codex`, `gemini`, `claude`) with its configured npm or brew
-    /// command (admins). The command runs as an argument vector without a shell, with a
-    /// timeout, bounded output and an environment without the server's secrets. A command
-    /// that fails (or a program that is missing) is reported, not raised.
-    pub async fn update_ai_tool(
+    /// The command that updates `tool` (admins): its label, the source (npm, brew, own), the
+    /// command line as shown, and the child ready to spawn: an argument vector without a shell,
+    /// stdin closed, killed when dropped, an environment without the server's secrets.
+    fn tool_update_command(
         &self,
         caller: &Identity,
         tool: &str,
         source: Option<&str>,
-    ) -> AppResult<ToolUpdate> {
+    ) -> AppResult<(String, String, String, tokio::process::Command, String)> {
         caller.require_admin()?;
         let (label, source, argv) = match own_update_plan(&self.config, tool, source) {
             Some(plan) => plan,
@@ -1020,7 +1058,6 @@ impl System {
             }
         };
         let command = argv.join(" ");
-        let upper = source.to_uppercase();
         let Some((program, args)) = argv.split_first() else {
             return Err(AppError::BadRequest(format!(
                 "The {source} update command for {label} is empty: set ai_tool_update_commands ({tool}.{source}=…)"
@@ -1030,8 +1067,6 @@ impl System {
         cmd.args(args)
             .env_clear()
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         for k in TOOL_ENV_KEEP {
             if let Some(v) = std::env::var_os(k) {
@@ -1039,6 +1074,157 @@ impl System {
             }
         }
         tracing::warn!(by = caller.id().get(), tool, source = %source, command = %command, "agent tool update");
+        Ok((label, source, command, cmd, program.clone()))
+    }
+
+    /// Start updating `tool` in the background (admins; the web page's button): the job's
+    /// output is kept as it comes, for [`System::tool_job`] to show while it runs.
+    pub fn start_tool_update(
+        &self,
+        caller: &Identity,
+        tool: &str,
+        source: Option<&str>,
+    ) -> AppResult<ToolJob> {
+        use tokio::io::AsyncBufReadExt;
+        let (label, source, command, mut cmd, program) =
+            self.tool_update_command(caller, tool, source)?;
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let jobs = self.tool_jobs.clone();
+        let job = {
+            let mut j = jobs
+                .lock()
+                .map_err(|_| AppError::Internal("the tool job list is unusable".into()))?;
+            j.next += 1;
+            let job = ToolJob {
+                id: j.next,
+                tool: tool.to_string(),
+                tool_label: label.clone(),
+                command: command.clone(),
+                output: String::new(),
+                done: None,
+            };
+            j.jobs.insert(job.id, job.clone());
+            while j.jobs.len() > TOOL_JOBS_KEPT {
+                j.jobs.pop_first();
+            }
+            job
+        };
+        let id = job.id;
+        let update = move |f: &mut dyn FnMut(&mut ToolJob)| {
+            if let Ok(mut j) = jobs.lock()
+                && let Some(job) = j.jobs.get_mut(&id)
+            {
+                f(job);
+            }
+        };
+        let timeout = Duration::from_secs(self.config.ai_tool_update_timeout_secs);
+        let upper = source.to_uppercase();
+        tokio::spawn(async move {
+            let end = |ok: bool, why: String| {
+                let message = if ok {
+                    format!("{label} {upper} command succeeded.")
+                } else {
+                    format!("{label} {upper} command failed. Error: {why}")
+                };
+                (ok, message)
+            };
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    let why = if e.kind() == std::io::ErrorKind::NotFound {
+                        format!(
+                            "{program} is not installed on the server (not found on PATH); install it, or set ai_tool_update_commands"
+                        )
+                    } else {
+                        format!("cannot run {program}: {e}")
+                    };
+                    update(&mut |j| j.done = Some(end(false, why.clone())));
+                    return;
+                }
+            };
+            let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+                update(&mut |j| j.done = Some(end(false, "no output pipes".into())));
+                return;
+            };
+            let mut out = tokio::io::BufReader::new(out).lines();
+            let mut err = tokio::io::BufReader::new(err).lines();
+            let (mut out_done, mut err_done) = (false, false);
+            let mut last_err = String::new();
+            let deadline = tokio::time::sleep(timeout);
+            tokio::pin!(deadline);
+            let status = loop {
+                tokio::select! {
+                    l = out.next_line(), if !out_done => match l {
+                        Ok(Some(l)) => update(&mut |j| j.push(&l)),
+                        _ => out_done = true,
+                    },
+                    l = err.next_line(), if !err_done => match l {
+                        Ok(Some(l)) => {
+                            update(&mut |j| j.push(&l));
+                            last_err = l;
+                        }
+                        _ => err_done = true,
+                    },
+                    st = child.wait(), if out_done && err_done => break st.ok(),
+                    _ = &mut deadline => {
+                        let _ = child.kill().await;
+                        break None;
+                    }
+                }
+            };
+            let done = match status {
+                Some(st) if st.success() => end(true, String::new()),
+                Some(st) => end(
+                    false,
+                    format!(
+                        "exit status {}; {}",
+                        st.code().unwrap_or(-1),
+                        last_err.trim()
+                    ),
+                ),
+                None => end(
+                    false,
+                    format!(
+                        "{command} did not finish within {} s and was stopped",
+                        timeout.as_secs()
+                    ),
+                ),
+            };
+            update(&mut |j| j.done = Some(done.clone()));
+        });
+        Ok(job)
+    }
+
+    /// A tool update job started here, as far as it got (admins).
+    pub fn tool_job(&self, caller: &Identity, id: u64) -> AppResult<ToolJob> {
+        caller.require_admin()?;
+        self.tool_jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.jobs.get(&id).cloned())
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "Tool update {id} is not known here (only the last {TOOL_JOBS_KEPT} since the server started are kept)"
+                ))
+            })
+    }
+
+    /// Update an agent tool (`codex`, `gemini`, `claude`) with its configured npm or brew
+    /// command (admins). The command runs as an argument vector without a shell, with a
+    /// timeout, bounded output and an environment without the server's secrets. A command
+    /// that fails (or a program that is missing) is reported, not raised.
+    pub async fn update_ai_tool(
+        &self,
+        caller: &Identity,
+        tool: &str,
+        source: Option<&str>,
+    ) -> AppResult<ToolUpdate> {
+        let (label, source, command, mut cmd, program) =
+            self.tool_update_command(caller, tool, source)?;
+        let upper = source.to_uppercase();
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let timeout = Duration::from_secs(self.config.ai_tool_update_timeout_secs);
         let (stdout, stderr, returncode) = match cmd.spawn() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (

@@ -227,6 +227,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             "/admin/system/tools/:name/update",
             post(system::tool_update),
         )
+        .at("/admin/system/tools/jobs/:id", get(system::tool_job_get))
         .at(
             "/admin/backups",
             get(system::backups_get).post(system::backups_post),

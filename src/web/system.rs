@@ -176,19 +176,53 @@ pub async fn tool_update(
         .ai_tool_update_commands
         .contains_key(name.as_str());
     let source = (!own).then_some("npm");
+    if is_htmx(req) {
+        // From the page: a background job whose output shows as it comes.
+        return match app.system.start_tool_update(&who, &name, source) {
+            Ok(job) => tool_job_fragment(&job).into_response(),
+            Err(e) => shown_error(
+                e.status(),
+                html! { p.error role="alert" { "Not updated: " (e.to_string()) } },
+            ),
+        };
+    }
     match app.system.update_ai_tool(&who, &name, source).await {
-        Ok(t) if is_htmx(req) => html! {
-            p.{ @if t.success { "notice" } @else { "error" } } role="status" .tool-outcome { (t.message) }
-            @let out = format!("{}{}", t.stdout, t.stderr);
-            @if !out.trim().is_empty() { pre.tool-output style="white-space:pre-wrap;max-height:20rem;overflow:auto" { (out.trim()) } }
-        }
-        .into_response(),
         Ok(t) => done(req, "/admin/system", &t.message),
-        Err(e) if is_htmx(req) => shown_error(
-            e.status(),
-            html! { p.error role="alert" { "Not updated: " (e.to_string()) } },
-        ),
         Err(e) => not_found(&who, &e),
+    }
+}
+
+/// `GET /admin/system/tools/jobs/{id}`: a tool update's output so far (the fragment asks
+/// again every second until the job ends).
+#[handler]
+pub async fn tool_job_get(
+    poem::web::Data(app): AppData<'_>,
+    poem::web::Path(id): poem::web::Path<u64>,
+    who: WebUser,
+) -> Response {
+    let who = who.0;
+    match app.system.tool_job(&who, id) {
+        Ok(job) => tool_job_fragment(&job).into_response(),
+        Err(e) => shown_error(
+            e.status(),
+            html! { p.error role="alert" { (e.to_string()) } },
+        ),
+    }
+}
+
+fn tool_job_fragment(job: &crate::services::system::ToolJob) -> Markup {
+    let url = format!("/admin/system/tools/jobs/{}", job.id);
+    html! {
+        @match &job.done {
+            None => div.tool-job hx-get=(url) hx-trigger="load delay:1s" hx-swap="outerHTML" {
+                p.notice role="status" aria-busy="true" .tool-outcome { "Updating " (job.tool_label) ": " code { (job.command) } " …" }
+                @if !job.output.trim().is_empty() { pre.tool-output style="white-space:pre-wrap;max-height:20rem;overflow:auto" { (job.output.trim()) } }
+            },
+            Some((ok, message)) => div.tool-job {
+                p.{ @if *ok { "notice" } @else { "error" } } role="status" .tool-outcome { (message) }
+                @if !job.output.trim().is_empty() { pre.tool-output style="white-space:pre-wrap;max-height:20rem;overflow:auto" { (job.output.trim()) } }
+            },
+        }
     }
 }
 

@@ -121,4 +121,68 @@ async fn an_admin_sees_tool_versions_and_updates_a_tool_with_its_own_command() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // ---- the page's button: a background job whose output the page polls until it ends -----
+    std::fs::write(&version, "1.5.0").unwrap();
+    let r = s
+        .client
+        .get(s.url("/admin/system"))
+        .header("cookie", format!("aiops_session={admin}"))
+        .send()
+        .await
+        .unwrap();
+    let csrf = page_csrf(&r.text().await.unwrap()).unwrap();
+    let r = s
+        .client
+        .post(s.url("/admin/system/tools/faketool/update"))
+        .header("cookie", format!("aiops_session={admin}"))
+        .header("hx-request", "true")
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut frag = r.text().await.unwrap();
+    let poll = |f: &str| {
+        f.split("hx-get=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(String::from)
+    };
+    let job_url = poll(&frag).expect("the started job's fragment polls its job");
+    assert!(frag.contains("Updating faketool"), "{frag}");
+    // A non-admin cannot read the job (attack); the admin can (below).
+    let r = s
+        .client
+        .get(s.url(&job_url))
+        .header("cookie", format!("aiops_session={dev}"))
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while let Some(url) = poll(&frag) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never ended: {frag}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = s
+            .client
+            .get(s.url(&url))
+            .header("cookie", format!("aiops_session={admin}"))
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        frag = r.text().await.unwrap();
+    }
+    assert!(frag.contains("command succeeded"), "{frag}");
+    assert!(
+        frag.contains("upgraded faketool to 2.0.0"),
+        "its output: {frag}"
+    );
+    assert_eq!(std::fs::read_to_string(&version).unwrap().trim(), "2.0.0");
 }
