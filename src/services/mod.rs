@@ -171,7 +171,7 @@ impl App {
         let notify = Arc::new(notify::Notifier::new(
             store.clone(),
             config.clone(),
-            &secrets,
+            secrets.clone(),
             events.clone(),
             trackers.http.clone(),
             sessions.clone(),

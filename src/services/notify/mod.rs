@@ -80,7 +80,10 @@ pub struct Notifier {
     pub http: Http,
     /// For the server's own URL once it listens (`sessions.self_url`), for absolute links.
     pub sessions: Arc<super::sessions::Sessions>,
-    vapid: push::Vapid,
+    /// Made on first start and kept sealed; unsealed on first use (not at start: a server whose
+    /// master key changed still starts, and says what is wrong where the key is needed).
+    vapid: std::sync::OnceLock<push::Vapid>,
+    secrets: Arc<Secrets>,
     started: AtomicBool,
     /// The last agent state seen per (user, session): one notice per transition.
     last_state: Mutex<HashMap<(UserId, String), AgentState>>,
@@ -89,23 +92,23 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Build the service, making (first start) or unsealing the VAPID key pair.
+    /// Build the service; the VAPID key pair is made or unsealed when first needed.
     pub fn new(
         store: Arc<Store>,
         config: Arc<crate::config::Config>,
-        secrets: &Secrets,
+        secrets: Arc<Secrets>,
         events: Arc<Events>,
         http: Http,
         sessions: Arc<super::sessions::Sessions>,
     ) -> AppResult<Notifier> {
-        let vapid = load_or_make_vapid(&store, secrets)?;
         Ok(Notifier {
             store,
             config,
             events,
             http,
             sessions,
-            vapid,
+            vapid: std::sync::OnceLock::new(),
+            secrets,
             started: AtomicBool::new(false),
             last_state: Mutex::default(),
             handled: AtomicU64::new(0),
@@ -116,7 +119,16 @@ impl Notifier {
     /// `applicationServerKey`.
     pub fn vapid_public_key(&self, caller: &Identity) -> AppResult<String> {
         caller.require(Scope::Read)?;
-        Ok(self.vapid.public_b64())
+        Ok(self.vapid()?.public_b64())
+    }
+
+    /// The VAPID key pair: made on first use and sealed in the store, else unsealed.
+    fn vapid(&self) -> AppResult<&push::Vapid> {
+        if let Some(v) = self.vapid.get() {
+            return Ok(v);
+        }
+        let v = run_blocking(|| load_or_make_vapid(&self.store, &self.secrets))?;
+        Ok(self.vapid.get_or_init(|| v))
     }
 
     /// Enrol (or re-enrol) a browser for the caller. A browser has one subscription: its
@@ -373,10 +385,23 @@ impl Notifier {
             "normal"
         };
         let client = self.http.client();
-        let pushes = subs.iter().map(|s| async {
-            let res = push::send(client, &self.vapid, &self.subject(), s, &payload, urgency).await;
-            (s.id, res)
-        });
+        let vapid = match (subs.is_empty(), self.vapid()) {
+            (true, _) => None,
+            (false, Ok(v)) => Some(v),
+            (false, Err(e)) => {
+                tracing::warn!(user = user.get(), error = %e, "no VAPID key: Web Push skipped");
+                None
+            }
+        };
+        let subs: &[_] = if vapid.is_some() { &subs } else { &[] };
+        let payload = &payload;
+        let pushes = subs
+            .iter()
+            .filter_map(|s| vapid.map(|v| (s, v)))
+            .map(|(s, v)| async move {
+                let res = push::send(client, v, &self.subject(), s, payload, urgency).await;
+                (s.id, res)
+            });
         let webhook = async {
             match &prefs.webhook_url {
                 Some(u) => Some(targets::webhook(client, u, notice).await),
