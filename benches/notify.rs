@@ -39,6 +39,8 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = ServeArgs::default();
     args.store.data_dir = Some(dir.path().to_path_buf());
+    // The fake push service is on loopback.
+    args.notify_private_targets = Some(true);
     let config = Config::resolve(&args).unwrap();
     let app = App::new(Store::open(dir.path()).unwrap(), config)
         .unwrap()

@@ -220,6 +220,11 @@ pub struct ServeArgs {
     /// [env: AIOPS_AI_TOOL_UPDATE_TIMEOUT_SECS]
     #[arg(long)]
     pub ai_tool_update_timeout_secs: Option<u64>,
+    /// Let users' notification targets (webhook, ntfy, push endpoints) be on internal
+    /// networks: loopback, private and link-local addresses [default: false]
+    /// [env: AIOPS_NOTIFY_PRIVATE_TARGETS]
+    #[arg(long)]
+    pub notify_private_targets: Option<bool>,
 }
 
 /// The agent tools `POST /system/ai-tools/{tool}/update` knows, with their labels.
@@ -328,6 +333,9 @@ pub struct Config {
     /// then the flag).
     pub ai_tool_update_commands: BTreeMap<String, String>,
     pub ai_tool_update_timeout_secs: u64,
+    /// Users' notification targets may be on internal networks (off: internet addresses only,
+    /// checked when saved and again after every lookup).
+    pub notify_private_targets: bool,
     /// Extra prompt patterns per agent tool (`[agent_patterns.<tool>]` with `approval`,
     /// `input` and `rate_limited` lists; `*` for every tool), added to the built-in ones.
     /// Each is text found in a line (any case) or `re:<regex>`. File only.
@@ -371,6 +379,7 @@ impl Default for Config {
             update_url: None,
             ai_tool_update_commands: default_ai_tool_update_commands(),
             ai_tool_update_timeout_secs: 900,
+            notify_private_targets: false,
             agent_patterns: BTreeMap::new(),
             config_file: None,
             server_home: None,

@@ -174,6 +174,67 @@ pub fn ensure_base_url(provider: &str, base: Option<&str>) -> Result<String, Str
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// Where a project's repository lives on a code host: its host name (lower case, no port) and
+/// its path without `.git` (`org/repo`, `group/sub/repo`). Reads `https://host[:port]/path`,
+/// `ssh://[user@]host[:port]/path` and scp-like `user@host:path`; None for local paths and
+/// `file:` URLs (no host to open a pull request on).
+pub fn repo_location(repo_url: &str) -> Option<(String, String)> {
+    let raw = repo_url.trim();
+    let (host, path) = if raw.contains("://") {
+        let u = reqwest::Url::parse(raw).ok()?;
+        if !matches!(u.scheme(), "http" | "https" | "ssh" | "git") {
+            return None;
+        }
+        (u.host_str()?.to_string(), u.path().to_string())
+    } else {
+        // scp-like: `[user@]host:path` (a `/` before the `:` makes it a local path)
+        let (left, path) = raw.split_once(':')?;
+        if left.contains('/') || left.is_empty() {
+            return None;
+        }
+        let host = left.rsplit_once('@').map_or(left, |(_, h)| h);
+        (host.to_string(), path.to_string())
+    };
+    let path = path.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path).trim_matches('/');
+    if host.is_empty() || path.is_empty() {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), path.to_string()))
+}
+
+/// For a GitHub or GitLab integration whose API is at `base_url` (None: the provider's default),
+/// the tracker identifier of a repository at `host`/`path`, when the repository lives on that
+/// host (`github.com` for `api.github.com`; ports are ignored): `owner/repo` (GitHub's last two
+/// path parts) or GitLab's whole `group/sub/repo`. None: another host.
+pub fn code_host_identifier(
+    provider: &str,
+    base_url: Option<&str>,
+    host: &str,
+    path: &str,
+) -> Option<String> {
+    let base = ensure_base_url(provider, base_url).ok()?;
+    let api_host = reqwest::Url::parse(&base)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let same = api_host == host || (api_host == "api.github.com" && host == "github.com");
+    if !same {
+        return None;
+    }
+    match provider {
+        "github" => {
+            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            match parts.as_slice() {
+                [.., owner, repo] => Some(format!("{owner}/{repo}")),
+                _ => None,
+            }
+        }
+        "gitlab" => Some(path.to_string()),
+        _ => None,
+    }
+}
+
 pub fn validate_provider(p: &str) -> Result<String, String> {
     let p = p.trim().to_lowercase();
     if PROVIDERS.contains(&p.as_str()) {
@@ -1115,5 +1176,74 @@ mod tests {
         assert_eq!(link_header(&n), format!("<{n}>; rel=\"next\""));
         // No overflow at the end of the range.
         assert_eq!(next_page_link(p, "", usize::MAX, Some(5), usize::MAX), None);
+    }
+
+    #[test]
+    fn a_repository_url_names_its_code_host_and_path() {
+        let cases = [
+            (
+                "git@github.com:octo/repo.git",
+                Some(("github.com", "octo/repo")),
+            ),
+            (
+                "https://GitHub.com/octo/repo",
+                Some(("github.com", "octo/repo")),
+            ),
+            (
+                "ssh://git@gitlab.example.com:2222/group/sub/repo.git/",
+                Some(("gitlab.example.com", "group/sub/repo")),
+            ),
+            (
+                "gitlab.example.com:group/repo.git",
+                Some(("gitlab.example.com", "group/repo")),
+            ),
+            ("/srv/git/repo.git", None),
+            ("./repo:x", None),
+            ("file:///srv/git/repo.git", None),
+            ("https://github.com/", None),
+        ];
+        for (url, want) in cases {
+            let got = repo_location(url);
+            let want = want.map(|(h, p)| (h.to_string(), p.to_string()));
+            assert_eq!(got, want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_code_host_integration_matches_its_own_host_only() {
+        assert_eq!(
+            code_host_identifier("github", None, "github.com", "octo/repo").as_deref(),
+            Some("octo/repo")
+        );
+        assert_eq!(
+            code_host_identifier(
+                "github",
+                Some("https://ghe.corp:8443/api/v3"),
+                "ghe.corp",
+                "srv/git/octo/repo"
+            )
+            .as_deref(),
+            Some("octo/repo")
+        );
+        assert_eq!(
+            code_host_identifier("gitlab", None, "gitlab.com", "g/sub/repo").as_deref(),
+            Some("g/sub/repo")
+        );
+        assert_eq!(
+            code_host_identifier("github", None, "gitlab.com", "a/b"),
+            None
+        );
+        assert_eq!(
+            code_host_identifier("gitlab", None, "github.com", "a/b"),
+            None
+        );
+        assert_eq!(
+            code_host_identifier("jira", Some("https://j.example"), "j.example", "a/b"),
+            None
+        );
+        assert_eq!(
+            code_host_identifier("github", None, "github.com", "lonely"),
+            None
+        );
     }
 }

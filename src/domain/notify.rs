@@ -212,6 +212,77 @@ pub fn outbound_url(raw: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
+/// Whether an address is inside a network rather than on the internet: loopback, private
+/// (RFC 1918, IPv6 unique-local), link-local (with the cloud metadata address 169.254.169.254),
+/// shared (100.64.0.0/10), unspecified, broadcast, multicast, documentation, and IPv4 mapped
+/// into IPv6 of those. A user's notification target there would make the server an internal
+/// proxy for them.
+pub fn internal_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return internal_ip(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || v6.segments()[0] == 0x2001 && v6.segments()[1] == 0xdb8
+        }
+    }
+}
+
+/// The refusal of a target inside the network, with what an administrator can do.
+pub fn internal_target_refusal(what: &str) -> String {
+    format!(
+        "{what} is on an internal network (loopback, private or link-local address); the server \
+         sends notices only to internet addresses unless an administrator sets \
+         notify_private_targets = true (AIOPS_NOTIFY_PRIVATE_TARGETS)"
+    )
+}
+
+/// A target URL's host, checked before any lookup: an IP literal inside the network, or
+/// `localhost` (and `*.localhost`), is refused unless `allow_internal`. Names are checked
+/// again on every send, after they resolve.
+pub fn check_target_host(url: &reqwest::Url, allow_internal: bool) -> Result<(), String> {
+    if allow_internal {
+        return Ok(());
+    }
+    // The URL parser has already normalised IPv4 forms (`0x7f000001`, `2130706433`).
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let internal = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => internal_ip(ip),
+        Err(_) => {
+            let d = bare.trim_end_matches('.').to_ascii_lowercase();
+            d.is_empty() || d == "localhost" || d.ends_with(".localhost")
+        }
+    };
+    if internal {
+        Err(internal_target_refusal(
+            url.host_str().unwrap_or("the URL's host"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// An URL's origin (`scheme://host[:port]`), what a VAPID token's `aud` names (RFC 8292 §2).
 pub fn origin_of(url: &reqwest::Url) -> String {
     url.origin().ascii_serialization()
@@ -335,5 +406,58 @@ mod tests {
         assert_eq!(origin_of(&u), "http://127.0.0.1:8123");
         let u = reqwest::Url::parse("https://fcm.googleapis.com:443/fcm/send/x").unwrap();
         assert_eq!(origin_of(&u), "https://fcm.googleapis.com");
+    }
+
+    #[test]
+    fn internal_addresses_are_told_from_internet_ones() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "0.1.2.3",
+        ] {
+            assert!(internal_ip(ip.parse().unwrap()), "{ip} is internal");
+        }
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+        ] {
+            assert!(!internal_ip(ip.parse().unwrap()), "{ip} is on the internet");
+        }
+    }
+
+    #[test]
+    fn target_hosts_inside_the_network_are_refused_unless_allowed() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        for bad in [
+            "http://127.0.0.1:8080/hook",
+            "http://[::1]/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://localhost:9/",
+            "http://api.LOCALHOST./",
+            "http://0x7f000001/",
+            "http://2130706433/",
+        ] {
+            let e = check_target_host(&u(bad), false).unwrap_err();
+            assert!(e.contains("AIOPS_NOTIFY_PRIVATE_TARGETS"), "{bad}: {e}");
+            assert!(check_target_host(&u(bad), true).is_ok(), "{bad} allowed");
+        }
+        assert!(check_target_host(&u("https://ntfy.sh/topic"), false).is_ok());
+        assert!(check_target_host(&u("https://8.8.8.8/"), false).is_ok());
     }
 }

@@ -15,7 +15,6 @@ use crate::services::git::BranchDiff;
 use crate::services::sessions::{Sessions, Tmux};
 use crate::store::accounts::AccountReads;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// What the review page shows.
 pub struct ReviewView {
@@ -47,33 +46,6 @@ pub struct Approved {
 /// None (a session without a worktree) means the project's default (the remote's HEAD).
 pub fn session_base(s: &AiSession) -> Option<String> {
     s.base.clone()
-}
-
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Type `text` literally into the tmux pane `target`, then press Enter.
-async fn type_line(tm: &Tmux, target: &str, text: &str) -> Result<(), String> {
-    for args in [
-        vec!["send-keys", "-t", target, "-l", text],
-        vec!["send-keys", "-t", target, "Enter"],
-    ] {
-        let (program, argv) = tm.argv(&args);
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(argv);
-        crate::services::git::runner::captured(&mut cmd, false);
-        let child = cmd.spawn().map_err(|e| format!("cannot run tmux: {e}"))?;
-        let (out, _) = crate::services::git::runner::collect(child, SEND_TIMEOUT, None)
-            .await
-            .map_err(|_| "tmux did not answer within 10s".to_string())?
-            .map_err(|e| format!("tmux failed: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "the agent's tmux session is not running ({})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl Sessions {
@@ -180,9 +152,10 @@ impl Sessions {
         w.add_review_note(&mut note)?;
         w.commit()?;
         let delivered = match Tmux::of(&s) {
-            Some((tm, target)) if s.is_active => {
-                type_line(&tm, target, &comment_message(path, line, text)).await
-            }
+            Some((tm, target)) if s.is_active => tm
+                .type_line(target, &comment_message(path, line, text))
+                .await
+                .map_err(|e| e.to_string()),
             _ => Err("the session has ended; the comment is kept on the page".to_string()),
         };
         tracing::info!(

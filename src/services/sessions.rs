@@ -172,6 +172,24 @@ impl Tmux {
         tmux(self, args, input).await
     }
 
+    /// Type `text` (literally) into the pane at `target`, then Enter: the start prompt and a
+    /// reviewer's comment. An error when the pane is gone.
+    pub async fn type_line(&self, target: &str, text: &str) -> AppResult<()> {
+        for args in [
+            ["send-keys", "-t", target, "-l", text].as_slice(),
+            ["send-keys", "-t", target, "Enter"].as_slice(),
+        ] {
+            let o = self.run(args, None).await?;
+            if !o.ok {
+                return Err(AppError::Conflict(format!(
+                    "the agent's tmux session is not running ({})",
+                    o.stderr
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the pane at `target` is dead (its program ended; remain-on-exit keeps it);
     /// None when tmux has no such pane (the session is gone).
     pub async fn pane_dead(&self, target: &str) -> Option<bool> {
@@ -719,9 +737,7 @@ impl Sessions {
             )));
         }
         if let Some(p) = req.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
-            let t = format!("{name}:0");
-            tm.run(&["send-keys", "-t", &t, "-l", p], None).await?;
-            tm.run(&["send-keys", "-t", &t, "Enter"], None).await?;
+            tm.type_line(&format!("{name}:0"), p).await?;
         }
         tracing::info!(session = s.id.get(), user = s.user_id.get(), tool = %s.tool, "ai session started");
         Ok(())
@@ -1176,6 +1192,9 @@ impl Sessions {
                     tool: Some(s.tool.clone()),
                     command: Some(command),
                     issue_id: s.issue_id,
+                    // An issue session comes back in the issue's worktree (kept, or made again
+                    // on the same branch), from the same base.
+                    base: s.base.clone(),
                     as_user: Some(s.user_id),
                     ..Default::default()
                 },

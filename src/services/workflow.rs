@@ -8,8 +8,12 @@ use super::sessions::Sessions;
 use crate::auth::Identity;
 use crate::domain::IssueId;
 use crate::domain::ProjectId;
+use crate::domain::issues::{code_host_identifier, repo_location};
 use crate::domain::rules::validate_branch;
-use crate::domain::{AiSession, Comment, ExternalIssue, ProjectIntegration, PullRequest, Scope};
+use crate::domain::{
+    AiSession, Comment, ExternalIssue, LinkId, ProjectIntegration, PullRequest, Scope,
+    TenantIntegration,
+};
 use crate::error::{AppError, AppResult};
 use crate::services::trackers::AnyProvider;
 use crate::services::trackers::pulls::{NewPull, PullPayload};
@@ -435,9 +439,48 @@ impl Sessions {
                 return Ok((p, integ.provider));
             }
         }
+        // No code-host link (a Jira-tracked project): the tenant's GitHub or GitLab integration
+        // for the host the repository lives on, with the repository's path as its identifier.
+        let location = repo_location(&ws.project.repo_url);
+        if let Some((host, path)) = &location {
+            let integrations: Vec<TenantIntegration> = {
+                let r = self.store.read()?;
+                r.integrations()?
+            };
+            for integ in integrations.into_iter().filter(|i| {
+                i.enabled
+                    && i.tenant_id == ws.project.tenant_id
+                    && (i.provider == "github" || i.provider == "gitlab")
+            }) {
+                let Some(identifier) =
+                    code_host_identifier(&integ.provider, integ.base_url.as_deref(), host, path)
+                else {
+                    continue;
+                };
+                let link = ProjectIntegration {
+                    id: LinkId(0),
+                    project_id,
+                    integration_id: integ.id,
+                    external_identifier: identifier,
+                    config: serde_json::Value::Null,
+                    last_synced_at: None,
+                    override_api_token_enc: None,
+                    override_base_url: None,
+                    override_settings: None,
+                    created_at: crate::domain::model::now(),
+                    updated_at: crate::domain::model::now(),
+                };
+                let (p, integ, _) = self.trackers.provider_for(&link, Some(caller.id()))?;
+                return Ok((p, integ.provider));
+            }
+        }
         Err(AppError::BadRequest(format!(
-            "Project {} has no GitHub or GitLab integration for pull requests: link one (aiops projects link …)",
-            ws.project.name
+            "Project {} has no GitHub or GitLab integration for pull requests: link one (aiops projects link …), or add one to its tenant for {}",
+            ws.project.name,
+            location.map_or_else(
+                || "the host of its repository (its repository URL names no host)".to_string(),
+                |(h, _)| h
+            )
         )))
     }
 

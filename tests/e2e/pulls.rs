@@ -355,3 +355,184 @@ async fn git_pr_commands_open_list_and_merge_gitlab_merge_requests() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 }
+
+/// A Jira-tracked project whose repository is on the code host: with no GitHub link, the
+/// tenant's GitHub integration for the repository's host opens the pull request, and the
+/// description links the Jira issue (key and URL). Attack: another tenant's GitHub
+/// integration for the same host is never used (nothing reaches GitHub, the error says what to
+/// add); control: the project's own tenant's integration is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jira_tracked_project_opens_its_pull_request_on_its_code_host_linking_the_jira_issue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(&tmp.path().join("octo"));
+    let agent = tmp.path().join("idle-agent.sh");
+    std::fs::write(&agent, AGENT).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tools = format!("idle={}", agent.display());
+    let s = Server::start_with(&[("AIOPS_TOOLS", tools.as_str())]);
+    let k = s.admin_key.clone();
+    let jira = Fake::start(Kind::Jira, "jira-token").await;
+    jira.seed_jira("OPS", 1);
+    let gh = Fake::start(Kind::GitHub, "gh-token").await;
+
+    let tenant = s.create_tenant("jirapr").await;
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/admin/ssh-keys",
+            json!({"name": "deploy", "tenant_id": tenant}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let public = v["ssh_key"]["public_key"].as_str().unwrap().to_string();
+    let sshd = crate::ssh::Sshd::start(&tmp.path().join("sshd"), &[&public], None);
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/projects",
+            json!({"name": "jirapr", "repo_url": sshd.url(&bare), "tenant_id": tenant}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let p = v["project"]["id"].as_u64().unwrap();
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/integrations",
+            json!({"tenant_id": tenant, "provider": "jira", "name": "jira", "base_url": jira.url,
+                   "api_token": "jira-token", "jira_email": "bot@example.com"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let integ = v["integration"]["id"].as_u64().unwrap();
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/integrations/{integ}/projects"),
+        Some(json!({"project_id": p, "external_identifier": "OPS"})),
+    )
+    .await;
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/issues/sync",
+        Some(json!({"project_id": p})),
+    )
+    .await;
+    let list = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/issues?project_id={p}"),
+        None,
+    )
+    .await;
+    let issue = issue_id(&list, "OPS-1");
+
+    // Another tenant's GitHub integration on the same host (the fake's).
+    let other = s.create_tenant("elsewhere").await;
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/integrations",
+            json!({"tenant_id": other, "provider": "github", "name": "their gh",
+                   "base_url": gh.url, "api_token": "gh-token"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+
+    let (st, v) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "idle", "issue_id": issue}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let all = ok(&s, &k, Method::GET, "/api/v1/ai/sessions", None).await;
+    let row = all["sessions"][0].clone();
+    let branch = row["branch"].as_str().unwrap().to_string();
+    assert!(branch.starts_with(&format!("aiops/{issue}-")), "{row}");
+    let wt = PathBuf::from(row["workspace_path"].as_str().unwrap());
+    std::fs::write(wt.join("fix.txt"), "fixed\n").unwrap();
+
+    // Attack: only the other tenant has a GitHub integration for this host.
+    let sid = row["id"].as_u64().unwrap();
+    let (st, v) = s
+        .post(
+            &k,
+            &format!("/api/v1/ai/sessions/{sid}/pull-request"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let err = err_text(&v);
+    assert!(
+        err.contains("no GitHub or GitLab integration") && err.contains("127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        gh.requests().is_empty(),
+        "nothing reached GitHub with the other tenant's token"
+    );
+
+    // Control: the project's own tenant gets a GitHub integration for the host.
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/integrations",
+            json!({"tenant_id": tenant, "provider": "github", "name": "our gh",
+                   "base_url": gh.url, "api_token": "gh-token"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let out = cli_ok(
+        &s,
+        &[
+            "workflow",
+            "submit",
+            &issue.to_string(),
+            "--project",
+            &p.to_string(),
+            "-m",
+            "Fix OPS-1",
+            "--pr",
+        ],
+    );
+    assert!(
+        out.contains("https://github.com/octo/origin/pull/"),
+        "{out}"
+    );
+    let created = gh
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path() == "/repos/octo/origin/pulls")
+        .expect("a POST /repos/octo/origin/pulls");
+    assert_eq!(created.body["head"], branch.as_str());
+    assert_eq!(created.body["title"], "Jira issue 1");
+    let body = created.body["body"].as_str().unwrap();
+    assert!(body.contains("Steps for 1"), "{body}");
+    assert!(
+        body.ends_with(&format!("Issue OPS-1: {}/browse/OPS-1", jira.url)),
+        "{body}"
+    );
+    assert_eq!(
+        sh_git(&bare, &["log", "--format=%s", "-1", &branch]).trim(),
+        "Fix OPS-1"
+    );
+    let pulls = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/issues/{issue}/pulls"),
+        None,
+    )
+    .await;
+    assert_eq!(pulls["count"], 1, "{pulls}");
+    kill_tmux(&s.dir);
+}

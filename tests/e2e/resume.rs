@@ -294,3 +294,155 @@ async fn a_closed_codex_session_resumes_its_own_conversation() {
     output_until(&s, third, &format!("RESUMED-{CONVERSATION}")).await;
     kill_tmux(&s.dir);
 }
+
+/// Resume of an issue session (issue 18): the new session works in the same worktree, on the
+/// same branch, from the same base, with the work left there; after a close that removed the
+/// worktree, Resume makes it again on the same branch, so the committed work is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_issue_session_resumes_into_its_own_worktree_and_branch() {
+    use crate::fakes::{Fake, Kind};
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(tmp.path());
+    let codex = tmp.path().join("codex");
+    std::fs::write(&codex, FAKE_CODEX).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tools = format!("codex={}", codex.display());
+    let s = Server::start_with(&[("AIOPS_TOOLS", tools.as_str())]);
+    let k = s.admin_key.clone();
+    let gh = Fake::start(Kind::GitHub, "gh-token").await;
+    gh.seed_github(1, 0);
+    let tenant = s.create_tenant("resumewt").await;
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/projects",
+            json!({"name": "resumewt", "repo_url": bare.to_str().unwrap(), "tenant_id": tenant}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let p = v["project"]["id"].as_u64().unwrap();
+    let (st, v) = s
+        .post(
+            &k,
+            "/api/v1/integrations",
+            json!({"tenant_id": tenant, "provider": "github", "name": "gh",
+                   "base_url": gh.url, "api_token": "gh-token"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let integ = v["integration"]["id"].as_u64().unwrap();
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/integrations/{integ}/projects"),
+        Some(json!({"project_id": p, "external_identifier": "octo/repo"})),
+    )
+    .await;
+    ok(
+        &s,
+        &k,
+        Method::POST,
+        "/api/v1/issues/sync",
+        Some(json!({"project_id": p})),
+    )
+    .await;
+    let list = ok(
+        &s,
+        &k,
+        Method::GET,
+        &format!("/api/v1/issues?project_id={p}"),
+        None,
+    )
+    .await;
+    let issue = list["issues"][0]["id"].as_u64().unwrap();
+
+    let (st, v) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "codex", "issue_id": issue}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let first = v["id"].as_u64().unwrap();
+    let row = listed(&s, first).await;
+    let (wt, branch) = (
+        row["workspace_path"].as_str().unwrap().to_string(),
+        row["branch"].as_str().unwrap().to_string(),
+    );
+    assert!(wt.contains(".worktrees/"), "{row}");
+    std::fs::write(std::path::Path::new(&wt).join("notes.txt"), "half done\n").unwrap();
+    finish(&s, p, first, "bye").await; // closes, keeping the worktree
+
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/ai/sessions/{first}/resume"),
+        Some(json!({})),
+    )
+    .await;
+    let second = v["session_id"]
+        .as_u64()
+        .or_else(|| v["id"].as_u64())
+        .unwrap_or_else(|| panic!("{v}"));
+    output_until(&s, second, &format!("RESUMED-{CONVERSATION}")).await;
+    let row = listed(&s, second).await;
+    assert_eq!(row["workspace_path"], wt.as_str(), "{row}");
+    assert_eq!(row["branch"], branch.as_str(), "{row}");
+    assert_eq!(row["base"], "main", "{row}");
+    assert_eq!(row["issue_id"], issue, "{row}");
+    assert!(std::path::Path::new(&wt).join("notes.txt").is_file());
+
+    // Commit the work on the branch, close removing the worktree, resume: it is made again.
+    crate::git::sh_git(std::path::Path::new(&wt), &["add", "notes.txt"]);
+    crate::git::sh_git(
+        std::path::Path::new(&wt),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "half",
+        ],
+    );
+    let r = s
+        .call(
+            &k,
+            Method::DELETE,
+            &format!("/api/v1/ai/sessions/{second}?worktree=remove"),
+            None,
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::NO_CONTENT, "{:?}", r.1);
+    assert!(!std::path::Path::new(&wt).exists(), "worktree removed");
+    let v = ok(
+        &s,
+        &k,
+        Method::POST,
+        &format!("/api/v1/ai/sessions/{second}/resume"),
+        Some(json!({})),
+    )
+    .await;
+    let third = v["session_id"]
+        .as_u64()
+        .or_else(|| v["id"].as_u64())
+        .unwrap_or_else(|| panic!("{v}"));
+    output_until(&s, third, "RESUMED-").await;
+    let row = listed(&s, third).await;
+    assert_eq!(row["branch"], branch.as_str(), "{row}");
+    assert_eq!(row["workspace_path"], wt.as_str(), "{row}");
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(&wt).join("notes.txt")).unwrap(),
+        "half done\n",
+        "the branch's commit is back in the new worktree"
+    );
+    kill_tmux(&s.dir);
+}

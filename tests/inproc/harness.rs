@@ -29,9 +29,15 @@ pub struct Inproc {
 impl Inproc {
     /// A fresh store with one administrator (and an admin-scope key), served on a free port.
     pub async fn start() -> Inproc {
+        Inproc::start_with(|_| {}).await
+    }
+
+    /// `start` with the server's arguments changed by `edit` first.
+    pub async fn start_with(edit: impl FnOnce(&mut ServeArgs)) -> Inproc {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut args = ServeArgs::default();
         args.store.data_dir = Some(dir.path().to_path_buf());
+        edit(&mut args);
         let config = Config::resolve(&args).expect("config");
         let store = Store::open(dir.path()).expect("open the store");
         let app = App::new(store, config).expect("app").shared();

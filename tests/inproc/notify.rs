@@ -5,6 +5,7 @@
 
 use crate::harness::{Http, Inproc};
 use aiops::domain::agent_state::AgentState;
+use aiops::domain::notify::NotifyPrefs;
 use aiops::domain::{IntegrationId, ProjectId, RunId, UserId};
 use aiops::services::events::Event;
 use base64::Engine;
@@ -179,6 +180,11 @@ pub async fn handled(s: &Inproc, n: u64) {
     }
 }
 
+/// A server whose users' targets may be on loopback, where these tests' fake services are.
+async fn allowing_private_targets() -> Inproc {
+    Inproc::start_with(|a| a.notify_private_targets = Some(true)).await
+}
+
 async fn vapid_key(s: &Inproc, key: &str) -> String {
     let v = s
         .expect(
@@ -194,7 +200,7 @@ async fn vapid_key(s: &Inproc, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_waiting_agent_is_pushed_once_not_while_watched_not_in_quiet_hours_and_410_forgets() {
-    let s = Inproc::start().await;
+    let s = allowing_private_targets().await;
     s.app.notify.start();
     let (uid, key) = s.user("dev@example.com", false, &["read", "write"]);
     let vapid = vapid_key(&s, &key).await;
@@ -326,7 +332,7 @@ async fn a_waiting_agent_is_pushed_once_not_while_watched_not_in_quiet_hours_and
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_and_ntfy_targets_get_the_notice() {
-    let s = Inproc::start().await;
+    let s = allowing_private_targets().await;
     s.app.notify.start();
     let (uid, key) = s.user("ops@example.com", false, &["read", "write"]);
     let mut hooks = FakeReceiver::start().await;
@@ -418,7 +424,7 @@ async fn webhook_and_ntfy_targets_get_the_notice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nobody_lists_or_removes_another_users_subscription() {
-    let s = Inproc::start().await;
+    let s = allowing_private_targets().await;
     let (_, alice) = s.user("alice@example.com", false, &["read", "write"]);
     let (_, mallory) = s.user("mallory@example.com", false, &["read", "write"]);
     let b = Browser::new();
@@ -516,7 +522,7 @@ async fn nobody_lists_or_removes_another_users_subscription() {
 async fn a_scripted_agent_reaching_its_prompt_is_pushed_exactly_once() {
     use aiops::domain::AiSession;
     use aiops::services::agent_watch::AgentWatch;
-    let s = Inproc::start().await;
+    let s = allowing_private_targets().await;
     s.app.notify.start();
     let (uid, key) = s.user("agent-owner@example.com", false, &["read", "write"]);
     let vapid = vapid_key(&s, &key).await;
@@ -612,4 +618,81 @@ async fn a_scripted_agent_reaching_its_prompt_is_pushed_exactly_once() {
     );
     push.nothing_more();
     tmux(&["kill-server"]);
+}
+
+/// Targets are user input: by default the server sends only to internet addresses. Attack: a
+/// user points their webhook, ntfy and push endpoint at loopback and the cloud metadata
+/// address: refused when saved, with what an administrator can do; a target stored before
+/// (written to the store directly) gets nothing when a notice goes out. The control is every
+/// other test here: with `notify_private_targets` the same loopback targets are reached.
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_inside_the_network_get_nothing_unless_an_admin_allows_them() {
+    let s = Inproc::start().await;
+    s.app.notify.start();
+    let (uid, key) = s.user("mallory@example.com", false, &["read", "write"]);
+    let mut hooks = FakeReceiver::start().await;
+    for (field, url) in [
+        ("webhook_url", format!("{}/hook", hooks.base)),
+        (
+            "webhook_url",
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+        ),
+        ("webhook_url", "http://localhost:9/".to_string()),
+        ("ntfy_url", "http://[::1]:2586/".to_string()),
+    ] {
+        let mut body = json!({ field: url });
+        if field == "ntfy_url" {
+            body["ntfy_topic"] = json!("t");
+        }
+        let (st, v) = s
+            .call(
+                &key,
+                Method::PUT,
+                "/api/v1/notifications/preferences",
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{url}: {v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(
+            e.contains(field)
+                && e.contains("internal network")
+                && e.contains("AIOPS_NOTIFY_PRIVATE_TARGETS"),
+            "{e}"
+        );
+    }
+    let (st, v) = s
+        .call(
+            &key,
+            Method::POST,
+            "/api/v1/notifications/subscriptions",
+            Some(json!({"endpoint": format!("{}/push/1", hooks.base),
+                        "keys": {"p256dh": "x", "auth": "y"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("internal network"),
+        "{v}"
+    );
+
+    // Stored before the policy (or by hand): checked again at the send.
+    {
+        let w = s.app.store.write().unwrap();
+        let prefs = NotifyPrefs {
+            webhook_url: Some(format!("{}/hook", hooks.base)),
+            ..NotifyPrefs::default()
+        };
+        w.put_notify_prefs(UserId(uid), &prefs).unwrap();
+        w.commit().unwrap();
+    }
+    s.app.events.publish(Event::AnsibleRun {
+        user_id: UserId(uid),
+        run_id: RunId(9),
+        project_id: None,
+        playbook: "site.yml".into(),
+        succeeded: false,
+    });
+    handled(&s, 1).await;
+    hooks.nothing_more();
 }

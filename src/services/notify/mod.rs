@@ -8,6 +8,7 @@
 //! on its own task: the user's toggles, muted projects and quiet hours (`domain::notify`), and
 //! every target at once. A push service's 404/410 removes that subscription.
 
+pub mod outbound;
 pub mod push;
 pub mod targets;
 
@@ -17,7 +18,8 @@ use super::trackers::Http;
 use crate::auth::Identity;
 use crate::domain::agent_state::AgentState;
 use crate::domain::notify::{
-    NoticeKind, NotifyPrefs, PushSubscription, outbound_url, sync_failure_worth_telling,
+    NoticeKind, NotifyPrefs, PushSubscription, check_target_host, outbound_url,
+    sync_failure_worth_telling,
 };
 use crate::domain::{ProjectId, Scope, UserId};
 use crate::error::{AppError, AppResult};
@@ -78,6 +80,8 @@ pub struct Notifier {
     pub config: Arc<crate::config::Config>,
     pub events: Arc<Events>,
     pub http: Http,
+    /// The client for users' targets (`outbound`): internet addresses only unless allowed.
+    outbound: reqwest::Client,
     /// For the server's own URL once it listens (`sessions.self_url`), for absolute links.
     pub sessions: Arc<super::sessions::Sessions>,
     /// Made on first start and kept sealed; unsealed on first use (not at start: a server whose
@@ -101,7 +105,10 @@ impl Notifier {
         http: Http,
         sessions: Arc<super::sessions::Sessions>,
     ) -> AppResult<Notifier> {
+        let outbound =
+            outbound::client(config.notify_private_targets, config.ca_bundle.as_deref())?;
         Ok(Notifier {
+            outbound,
             store,
             config,
             events,
@@ -142,7 +149,10 @@ impl Notifier {
         caller.require(Scope::Write)?;
         caller.require_unlimited()?;
         let endpoint = input.endpoint.trim().to_string();
-        outbound_url(&endpoint).map_err(|e| AppError::BadRequest(format!("endpoint: {e}")))?;
+        let url =
+            outbound_url(&endpoint).map_err(|e| AppError::BadRequest(format!("endpoint: {e}")))?;
+        check_target_host(&url, self.config.notify_private_targets)
+            .map_err(|e| AppError::BadRequest(format!("endpoint: {e}")))?;
         if endpoint.len() > 2048 {
             return Err(AppError::BadRequest(
                 "endpoint: longer than 2048 characters; is it a push service URL?".into(),
@@ -216,6 +226,13 @@ impl Notifier {
         p.muted_projects.sort();
         p.muted_projects.dedup();
         p.validate().map_err(AppError::BadRequest)?;
+        for (what, u) in [("webhook_url", &p.webhook_url), ("ntfy_url", &p.ntfy_url)] {
+            if let Some(u) = u {
+                let url = outbound_url(u).map_err(AppError::BadRequest)?;
+                check_target_host(&url, self.config.notify_private_targets)
+                    .map_err(|e| AppError::BadRequest(format!("{what}: {e}")))?;
+            }
+        }
         let w = self.store.write()?;
         w.put_notify_prefs(caller.user.id, &p)?;
         w.commit()?;
@@ -384,7 +401,11 @@ impl Notifier {
         } else {
             "normal"
         };
-        let client = self.http.client();
+        let client = &self.outbound;
+        let allow = self.config.notify_private_targets;
+        // Checked again at each send: a target saved before the policy changed, or a stored
+        // row edited by hand, does not get through.
+        let host_ok = |u: &str| outbound_url(u).and_then(|url| check_target_host(&url, allow));
         let vapid = match (subs.is_empty(), self.vapid()) {
             (true, _) => None,
             (false, Ok(v)) => Some(v),
@@ -399,18 +420,27 @@ impl Notifier {
             .iter()
             .filter_map(|s| vapid.map(|v| (s, v)))
             .map(|(s, v)| async move {
-                let res = push::send(client, v, &self.subject(), s, payload, urgency).await;
+                let res = match host_ok(&s.endpoint) {
+                    Ok(()) => push::send(client, v, &self.subject(), s, payload, urgency).await,
+                    Err(e) => push::Outcome::Failed(e),
+                };
                 (s.id, res)
             });
         let webhook = async {
             match &prefs.webhook_url {
-                Some(u) => Some(targets::webhook(client, u, notice).await),
+                Some(u) => Some(match host_ok(u) {
+                    Ok(()) => targets::webhook(client, u, notice).await,
+                    Err(e) => Err(e),
+                }),
                 None => None,
             }
         };
         let ntfy = async {
             match (&prefs.ntfy_url, &prefs.ntfy_topic) {
-                (Some(u), Some(t)) => Some(targets::ntfy(client, u, t, notice).await),
+                (Some(u), Some(t)) => Some(match host_ok(u) {
+                    Ok(()) => targets::ntfy(client, u, t, notice).await,
+                    Err(e) => Err(e),
+                }),
                 _ => None,
             }
         };

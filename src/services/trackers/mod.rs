@@ -12,7 +12,7 @@ mod jira;
 pub mod pulls;
 mod wire;
 
-pub use http::{DEFAULT_TIMEOUT_SECS, Http};
+pub use http::{DEFAULT_TIMEOUT_SECS, Http, load_ca_bundle};
 
 use crate::domain::issues::ensure_base_url;
 use crate::domain::{Comment, Timestamp};
