@@ -254,7 +254,9 @@ fn builtin_approval(kind: &str, b: &[Line]) -> bool {
         "gemini" => {
             has(b, "yes, allow once")
                 || has(b, "allow execution")
-                || (has(b, "apply this change?") && any(b, yes_option))
+                || has(b, "waiting for user confirmation")
+                || ((has(b, "apply this change?") || has(b, "do you want to proceed?"))
+                    && any(b, yes_option))
         }
         _ => false,
     }
@@ -680,6 +682,25 @@ mod tests {
         // Older output above the bottom of the screen says nothing about now.
         let old = format!("Do you want to proceed?\n❯ 1. Yes\n{}", "line\n".repeat(40));
         assert_eq!(detect("claude", &old, false, true, &p), AgentState::Working);
+    }
+
+    #[test]
+    fn gemini_asks_for_approval_in_its_other_words() {
+        let p = Patterns::default();
+        let d = |pane: &str| detect("gemini", pane, false, false, &p);
+        let proceed = "╭──────────────╮\n│ Shell rm -rf build │\n│ Do you want to proceed? │\n│ ● 1. Yes │\n│ ○ 2. No │\n╰──────────────╯\n";
+        assert_eq!(d(proceed), AgentState::WaitingForApproval);
+        assert_eq!(
+            d("⠏ Waiting for user confirmation...\n"),
+            AgentState::WaitingForApproval
+        );
+        // Control: the same box once answered (the options gone) is no prompt.
+        assert_ne!(
+            d(
+                "│ Shell rm -rf build │\n✓ Shell rm -rf build\n╭────╮\n│ > Type your message │\n╰────╯\n"
+            ),
+            AgentState::WaitingForApproval
+        );
     }
 
     #[test]
