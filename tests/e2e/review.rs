@@ -191,4 +191,30 @@ async fn a_line_comment_from_the_phone_reaches_the_agent_and_stays_on_the_page()
     .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     output_until(&s, id, "GOT[Reviewer on src/lib.rs:3: LGTM from Mia]").await;
+
+    // Comments and the approval are in the audit log (web writes), with who made them.
+    let (st, log) = s
+        .get(&s.admin_key, "/api/v1/audit?limit=200")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    let paths: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} {} {}", e["action"], e["path"], e["user_id"]))
+        .collect();
+    let seen = |path: &str, user: u64| {
+        entries
+            .iter()
+            .any(|e| e["path"].as_str() == Some(path) && e["user_id"] == user)
+    };
+    assert!(
+        seen(&format!("/sessions/{id}/review/comment"), mid),
+        "Mia's comment audited: {paths:#?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["path"].as_str() == Some(&format!("/sessions/{id}/review/approve"))),
+        "the approval audited: {paths:#?}"
+    );
 }
