@@ -192,7 +192,22 @@ impl Sessions {
     /// request opened (when there is none) and merged; another session on an issue asks for
     /// review on the issue (`workflow_approve`).
     async fn approve_hook(&self, caller: &Identity, s: &AiSession) -> String {
-        if s.branch.is_some() {
+        if let (Some(branch), Some(path)) = (&s.branch, &s.workspace_path) {
+            // What was reviewed is what was committed: push it (nothing is staged) so the
+            // host has the branch the pull request names.
+            let pushed = match self.owner_identity(caller, s) {
+                Ok(owner) => {
+                    self.git
+                        .worktree_push(&owner, s.project_id, std::path::Path::new(path), branch)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = pushed {
+                return format!(
+                    "Approval recorded; the branch {branch} was not pushed, so no pull request was opened: {e}"
+                );
+            }
             return match self
                 .open_or_merge_for_session(
                     caller,

@@ -536,3 +536,117 @@ async fn a_jira_tracked_project_opens_its_pull_request_on_its_code_host_linking_
     assert_eq!(pulls["count"], 1, "{pulls}");
     kill_tmux(&s.dir);
 }
+
+/// Approve on the review page of a worktree session: the committed branch is pushed (nothing
+/// uncommitted goes with it), its pull request opened and merged, and the page says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_on_the_review_page_pushes_the_branch_then_opens_and_merges_its_pull_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(tmp.path());
+    let agent = tmp.path().join("idle-agent.sh");
+    std::fs::write(&agent, AGENT).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tools = format!("idle={}", agent.display());
+    let s = Server::start_with(&[("AIOPS_TOOLS", tools.as_str())]);
+    let k = s.admin_key.clone();
+    let gh = Fake::start(Kind::GitHub, "gh-token").await;
+    gh.seed_github(1, 0);
+    let (p, list) = linked_project(
+        &s,
+        "approveproj",
+        &bare,
+        &gh,
+        "github",
+        "gh-token",
+        "octo/repo",
+    )
+    .await;
+    let issue = issue_id(&list, "1");
+    let (st, v) = s
+        .post(
+            &k,
+            &format!("/api/v1/projects/{p}/ai/sessions"),
+            json!({"tool": "idle", "issue_id": issue}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let sid = v["id"].as_u64().unwrap();
+    let all = ok(&s, &k, Method::GET, "/api/v1/ai/sessions", None).await;
+    let row = all["sessions"][0].clone();
+    let branch = row["branch"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(row["workspace_path"].as_str().unwrap());
+    std::fs::write(wt.join("reviewed.txt"), "reviewed\n").unwrap();
+    sh_git(&wt, &["add", "reviewed.txt"]);
+    sh_git(
+        &wt,
+        &[
+            "-c",
+            "user.name=agent",
+            "-c",
+            "user.email=agent@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "the reviewed work",
+        ],
+    );
+    std::fs::write(wt.join("scratch.txt"), "not reviewed\n").unwrap();
+    assert!(
+        sh_git(&bare, &["branch", "--list", &branch])
+            .trim()
+            .is_empty(),
+        "not on the remote yet"
+    );
+
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let review = s
+        .client
+        .get(s.url(&format!("/sessions/{sid}/review")))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(review.contains("reviewed.txt"), "the diff shows the commit");
+    let csrf = page_csrf(&review).expect("csrf token");
+    let r = s
+        .client
+        .post(s.url(&format!("/sessions/{sid}/review/approve")))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .header("hx-request", "true")
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Approval recorded; pull request #2 is merged"),
+        "{html}"
+    );
+    assert_eq!(
+        sh_git(&bare, &["log", "--format=%s", "-1", &branch]).trim(),
+        "the reviewed work",
+        "the branch was pushed as committed"
+    );
+    let files = sh_git(&bare, &["ls-tree", "--name-only", "-r", &branch]);
+    assert!(
+        files.contains("reviewed.txt") && !files.contains("scratch.txt"),
+        "{files}"
+    );
+    let reqs = gh.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.method == "POST" && r.path() == "/repos/octo/repo/pulls")
+    );
+    assert!(
+        reqs.iter()
+            .any(|r| r.method == "PUT" && r.path().ends_with("/merge"))
+    );
+    kill_tmux(&s.dir);
+}

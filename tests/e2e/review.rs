@@ -193,9 +193,7 @@ async fn a_line_comment_from_the_phone_reaches_the_agent_and_stays_on_the_page()
     output_until(&s, id, "GOT[Reviewer on src/lib.rs:3: LGTM from Mia]").await;
 
     // Comments and the approval are in the audit log (web writes), with who made them.
-    let (st, log) = s
-        .get(&s.admin_key, "/api/v1/audit?limit=200")
-        .await;
+    let (st, log) = s.get(&s.admin_key, "/api/v1/audit?limit=200").await;
     assert_eq!(st, StatusCode::OK, "{log}");
     let entries = log["entries"].as_array().unwrap();
     let paths: Vec<String> = entries

@@ -313,27 +313,7 @@ impl Git {
         }
         let hash = h.stdout.trim().to_string();
         let push_output = if push {
-            let env = self.git_ssh_env(&wt.project).await?;
-            let o = run_git(
-                &wt,
-                path,
-                &["push", "--porcelain", "-u", "origin", &branch],
-                NETWORK,
-                &env,
-            )
-            .await?;
-            if !o.ok {
-                let mut o = o;
-                o.stderr = format!("{}\n{}", o.stdout.trim(), o.stderr)
-                    .trim()
-                    .to_string();
-                return Err(failed("git push failed", &o));
-            }
-            Some(
-                format!("{}\n{}", o.stdout.trim(), o.stderr)
-                    .trim()
-                    .to_string(),
-            )
+            Some(self.push_worktree_branch(&wt, path, &branch).await?)
         } else {
             None
         };
@@ -342,6 +322,59 @@ impl Git {
             hash,
             push_output,
         })
+    }
+
+    /// Push the branch of one of the caller's worktrees as it is (what was committed; nothing
+    /// is staged), setting its upstream: the review page's Approve, before the pull request.
+    pub async fn worktree_push(
+        &self,
+        caller: &Identity,
+        project_id: ProjectId,
+        path: &Path,
+        branch: &str,
+    ) -> AppResult<String> {
+        let branch = Self::ref_arg(Some(branch))?
+            .ok_or_else(|| AppError::BadRequest("The session has no branch".into()))?;
+        let (ws, _) = self.ready(caller, project_id, true).await?;
+        Self::own_worktree(&ws, path)?;
+        if !path.join(".git").is_file() {
+            return Err(AppError::NotFound(format!(
+                "The session's worktree {} is gone; start the issue's session again",
+                path.display()
+            )));
+        }
+        let wt = ws.at(path.to_path_buf());
+        let lock = self.git_locks.get(path);
+        let _g = acquire(&lock).await?;
+        self.push_worktree_branch(&wt, path, &branch).await
+    }
+
+    /// `git push --porcelain -u origin <branch>` in a worktree, over the project's SSH key.
+    async fn push_worktree_branch(
+        &self,
+        wt: &Workspace,
+        path: &Path,
+        branch: &str,
+    ) -> AppResult<String> {
+        let env = self.git_ssh_env(&wt.project).await?;
+        let o = run_git(
+            wt,
+            path,
+            &["push", "--porcelain", "-u", "origin", branch],
+            NETWORK,
+            &env,
+        )
+        .await?;
+        if !o.ok {
+            let mut o = o;
+            o.stderr = format!("{}\n{}", o.stdout.trim(), o.stderr)
+                .trim()
+                .to_string();
+            return Err(failed("git push failed", &o));
+        }
+        Ok(format!("{}\n{}", o.stdout.trim(), o.stderr)
+            .trim()
+            .to_string())
     }
 }
 
