@@ -696,3 +696,41 @@ async fn targets_inside_the_network_get_nothing_unless_an_admin_allows_them() {
     handled(&s, 1).await;
     hooks.nothing_more();
 }
+
+/// The VAPID key pair is made when the server first starts (the dispatcher's start), sealed in
+/// the store; building the services alone (what an admin command does) makes none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_start_makes_the_sealed_vapid_key_and_an_admin_command_does_not() {
+    let s = Inproc::start().await;
+    let stored = || {
+        s.app
+            .store
+            .read()
+            .unwrap()
+            .setting::<String>("notify.vapid_key")
+            .unwrap()
+    };
+    assert!(stored().is_none(), "no key before the start");
+    s.app.notify.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sealed = loop {
+        if let Some(k) = stored() {
+            break k;
+        }
+        assert!(std::time::Instant::now() < deadline, "no VAPID key after the start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!sealed.contains("BEGIN"), "kept sealed, not as a PEM");
+    // The public key the API gives is that key's.
+    let v = s
+        .expect(
+            StatusCode::OK,
+            &s.admin_key,
+            Method::GET,
+            "/api/v1/notifications/vapid-public-key",
+            None,
+        )
+        .await;
+    assert_eq!(v["public_key"].as_str().unwrap().len(), 87, "{v}");
+    assert_eq!(stored().as_deref(), Some(sealed.as_str()), "made once");
+}

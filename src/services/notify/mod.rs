@@ -253,6 +253,12 @@ impl Notifier {
         let me = self.clone();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
+            // The server's first start makes the VAPID key pair (later starts unseal it); an
+            // admin command never does. A key that cannot be unsealed is said now, not at the
+            // first notice, and the server still serves.
+            if let Err(e) = me.vapid() {
+                tracing::warn!(error = %e, "Web Push is off until the VAPID key can be used");
+            }
             loop {
                 match rx.recv().await {
                     Ok(e) => me.on_event(e),
