@@ -424,9 +424,12 @@ fn dir_size(p: &Path) -> u64 {
     total
 }
 
+/// `program args…`'s first line of output, or None when it is missing, fails, or takes over
+/// 20 s (ansible-playbook is a Python program that can take seconds to start on a busy host;
+/// the answer is cached, so a slow probe costs nobody a wait).
 async fn version_of(program: &str, args: &[&str]) -> Option<String> {
     let out = tokio::time::timeout(
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         tokio::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
@@ -668,6 +671,13 @@ impl System {
             "ansible".into(),
             match &probes.ansible {
                 Some(v) => component(true, v.clone(), json!({"version": v})),
+                None if crate::services::sessions::which("ansible-playbook").is_some() => {
+                    component(
+                        false,
+                        "ansible-playbook is installed but `ansible-playbook --version` failed or took over 20 s: check the ansible installation",
+                        json!({}),
+                    )
+                }
                 None => component(
                     false,
                     "ansible-playbook is not installed: playbooks cannot run (apt-get install ansible)",

@@ -114,8 +114,23 @@ async fn fake_agent_in_tmux_typed_to_survives_restart_respawned_and_stopped() {
         Some(json!({"data": "whoami\n"})),
     )
     .await;
-    let out = wait_output(&s, &k, id, ADMIN_EMAIL).await;
-    assert_eq!(out["state"], "waiting", "the agent asks 'Next?': {out}");
+    wait_output(&s, &k, id, ADMIN_EMAIL).await;
+    // The look that first shows the answer may still see the pane changing: the agent is
+    // then seen waiting at a following look (the state is read from the pane, not guessed).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, out) = s
+            .get(&k, &format!("/api/v1/ai/sessions/{id}/output?lines=200"))
+            .await;
+        if out["state"] == "waiting" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent asks 'Next?' but is not seen waiting: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // The dashboard shows the agent waiting for its user (an htmx fragment refreshed every 5 s).
     let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let page = |path: &'static str| {

@@ -717,7 +717,10 @@ async fn the_first_start_makes_the_sealed_vapid_key_and_an_admin_command_does_no
         if let Some(k) = stored() {
             break k;
         }
-        assert!(std::time::Instant::now() < deadline, "no VAPID key after the start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no VAPID key after the start"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(!sealed.contains("BEGIN"), "kept sealed, not as a PEM");
