@@ -34,6 +34,7 @@ main .dl a.ln{display:block;min-height:0;padding-block:0;max-width:none;vertical
 .rv-slot form{margin:0}.rv-slot textarea{min-height:4rem;margin-bottom:.4rem}
 .hl-k{color:#8250df}.hl-s{color:#0a7a3b}.hl-c{color:#6e7781;font-style:italic}.hl-n{color:#0550ae}
 .rv-meta{overflow-wrap:anywhere}
+@media (min-width:768px){#review-approve{display:flex;align-items:center;gap:1rem;flex-wrap:wrap;margin-bottom:1rem}#review-approve form{margin:0}#review-approve-button{width:auto;min-width:10rem;margin:0}.rv-code{font-size:13px}}
 "#;
 
 fn line_no(l: &DiffLine) -> Option<u32> {

@@ -29,6 +29,7 @@ mod hardening;
 mod import;
 #[cfg(feature = "import-sqlite")] // builds its store with `aiops import-sqlite`
 mod issues_list;
+mod notify_page;
 mod openapi;
 mod packaging;
 mod persistence;
@@ -57,4 +58,5 @@ mod web_members;
 mod web_workspace;
 mod webdriver;
 mod workflow;
+mod worktree_page;
 mod worktrees;

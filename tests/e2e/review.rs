@@ -168,6 +168,17 @@ async fn a_line_comment_from_the_phone_reaches_the_agent_and_stays_on_the_page()
     // Approve shows its outcome.
     d.click("#review-approve-button").await;
     d.wait_text("#review-approved", "Approval recorded").await;
+    drop(d);
+
+    // The desktop window: the same page, with its note, at 1366 px.
+    let d = Driver::start(false).await;
+    d.login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    d.goto(&s.url(&format!("/sessions/{id}/review"))).await;
+    d.wait_text("#review-files .rv-note", "Say why we greet")
+        .await;
+    d.assert_fits("the review page at 1366 px").await;
+    d.screenshot("target/screenshots/review-1366.png").await;
+    drop(d);
 
     // ---- control: a maintainer of the project may review and comment ----------------------
     let mid = s
