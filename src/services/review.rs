@@ -8,7 +8,7 @@
 use crate::auth::Identity;
 use crate::domain::access::Action;
 use crate::domain::review::{FileDiff, ReviewNote, comment_message, parse_diff, valid_comment};
-use crate::domain::{AiSession, Project, Scope, SessionId, User, now};
+use crate::domain::{AiSession, Project, PullRequest, Scope, SessionId, User, now};
 use crate::error::{AppError, AppResult};
 use crate::services::access::project_for;
 use crate::services::git::BranchDiff;
@@ -188,22 +188,37 @@ impl Sessions {
         Ok(Approved { note, outcome })
     }
 
+    /// Push a worktree session's branch as committed (nothing is staged: what was reviewed is
+    /// what goes), so the code host has the branch its pull request names.
+    async fn push_reviewed(&self, caller: &Identity, s: &AiSession) -> AppResult<()> {
+        let (Some(branch), Some(path)) = (&s.branch, &s.workspace_path) else {
+            return Err(AppError::BadRequest(format!(
+                "Session {} has no branch of its own (only issue sessions work in a worktree)",
+                s.id
+            )));
+        };
+        let owner = self.owner_identity(caller, s)?;
+        self.git
+            .worktree_push(&owner, s.project_id, std::path::Path::new(path), branch)
+            .await?;
+        Ok(())
+    }
+
+    /// The review page's "Open pull request": push the branch, then open its pull request (or
+    /// answer the one already open), without merging.
+    pub async fn review_open_pull(&self, caller: &Identity, key: &str) -> AppResult<PullRequest> {
+        let (s, _, _) = self.review_access(caller, key, true)?;
+        self.push_reviewed(caller, &s).await?;
+        self.open_or_merge_for_session(caller, &s.id.to_string(), false, None)
+            .await
+    }
+
     /// What Approve does beyond recording it: a session working on its own branch gets its pull
     /// request opened (when there is none) and merged; another session on an issue asks for
     /// review on the issue (`workflow_approve`).
     async fn approve_hook(&self, caller: &Identity, s: &AiSession) -> String {
-        if let (Some(branch), Some(path)) = (&s.branch, &s.workspace_path) {
-            // What was reviewed is what was committed: push it (nothing is staged) so the
-            // host has the branch the pull request names.
-            let pushed = match self.owner_identity(caller, s) {
-                Ok(owner) => {
-                    self.git
-                        .worktree_push(&owner, s.project_id, std::path::Path::new(path), branch)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = pushed {
+        if let Some(branch) = &s.branch {
+            if let Err(e) = self.push_reviewed(caller, s).await {
                 return format!(
                     "Approval recorded; the branch {branch} was not pushed, so no pull request was opened: {e}"
                 );

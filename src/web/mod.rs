@@ -215,6 +215,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint {
             "/sessions/:key/review/approve",
             post(review::review_approve),
         )
+        .at(
+            "/sessions/:key/review/pull-request",
+            post(review::review_pull_request),
+        )
         .at("/sessions/:key/:action", post(agents::session_action))
         .at(
             "/ansible",

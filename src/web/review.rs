@@ -167,6 +167,13 @@ fn review_page(who: &crate::auth::Identity, key: &str, v: &ReviewView) -> Markup
                         (csrf_field(who))
                         button #review-approve-button type="submit" { "Approve" }
                     }
+                    @if s.branch.is_some() {
+                        form method="post" action={ "/sessions/" (key) "/review/pull-request" }
+                            hx-post={ "/sessions/" (key) "/review/pull-request" } hx-target="#review-approve-result" hx-swap="innerHTML" hx-disabled-elt="find button" {
+                            (csrf_field(who))
+                            button.secondary #review-pr-button type="submit" { "Open pull request" }
+                        }
+                    }
                     div #review-approve-result role="status" {}
                 }
                 p.muted { small { "Tap a line number to comment; the comment is sent to the agent." } }
@@ -311,6 +318,33 @@ pub async fn review_approve(
         Err(e) if is_htmx(req) => shown_error(
             e.status(),
             html! { p.error role="alert" { "Not approved: " (e.to_string()) } },
+        ),
+        Err(e) => not_found(&who, &e),
+    }
+}
+
+/// `POST /sessions/{key}/review/pull-request`: push the session's branch and open its pull
+/// request (not merged); the outcome.
+#[handler]
+pub async fn review_pull_request(
+    req: &poem::Request,
+    poem::web::Data(app): AppData<'_>,
+    Path(key): Path<String>,
+    CsrfForm(who, _f): CsrfForm<NoFields>,
+) -> Response {
+    let back = format!("/sessions/{key}/review");
+    match app.sessions.review_open_pull(&who, &key).await {
+        Ok(pr) => {
+            let msg = format!("Pull request #{} is {} ({}).", pr.number, pr.state, pr.url);
+            if is_htmx(req) {
+                html! { p.notice role="status" #review-pr-opened { (msg) } }.into_response()
+            } else {
+                done(req, &back, &msg)
+            }
+        }
+        Err(e) if is_htmx(req) => shown_error(
+            e.status(),
+            html! { p.error role="alert" { "No pull request: " (e.to_string()) } },
         ),
         Err(e) => not_found(&who, &e),
     }

@@ -537,10 +537,11 @@ async fn a_jira_tracked_project_opens_its_pull_request_on_its_code_host_linking_
     kill_tmux(&s.dir);
 }
 
-/// Approve on the review page of a worktree session: the committed branch is pushed (nothing
-/// uncommitted goes with it), its pull request opened and merged, and the page says so.
+/// The review page of a worktree session: "Open pull request" pushes the committed branch
+/// (nothing uncommitted goes with it) and opens its pull request; Approve merges that one (opened
+/// once); the page says so each time.
 #[tokio::test(flavor = "multi_thread")]
-async fn approve_on_the_review_page_pushes_the_branch_then_opens_and_merges_its_pull_request() {
+async fn the_review_page_pushes_the_branch_opens_its_pull_request_and_approve_merges_it() {
     let tmp = tempfile::tempdir().unwrap();
     let bare = seeded_bare(tmp.path());
     let agent = tmp.path().join("idle-agent.sh");
@@ -614,6 +615,31 @@ async fn approve_on_the_review_page_pushes_the_branch_then_opens_and_merges_its_
         .unwrap();
     assert!(review.contains("reviewed.txt"), "the diff shows the commit");
     let csrf = page_csrf(&review).expect("csrf token");
+    assert!(
+        review.contains("Open pull request"),
+        "the button for a worktree session"
+    );
+    // "Open pull request": pushed and opened, not merged.
+    let r = s
+        .client
+        .post(s.url(&format!("/sessions/{sid}/review/pull-request")))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .header("hx-request", "true")
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Pull request #2 is open (https://github.com/octo/repo/pull/2)"),
+        "{html}"
+    );
+    assert!(
+        !gh.requests().iter().any(|r| r.method == "PUT"),
+        "not merged"
+    );
+    // Approve: the same pull request is merged (opened once).
     let r = s
         .client
         .post(s.url(&format!("/sessions/{sid}/review/approve")))
@@ -640,9 +666,12 @@ async fn approve_on_the_review_page_pushes_the_branch_then_opens_and_merges_its_
         "{files}"
     );
     let reqs = gh.requests();
-    assert!(
+    assert_eq!(
         reqs.iter()
-            .any(|r| r.method == "POST" && r.path() == "/repos/octo/repo/pulls")
+            .filter(|r| r.method == "POST" && r.path() == "/repos/octo/repo/pulls")
+            .count(),
+        1,
+        "opened once"
     );
     assert!(
         reqs.iter()
