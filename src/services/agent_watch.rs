@@ -158,9 +158,9 @@ impl AgentWatch {
         let rows = crate::store::run_blocking(|| -> AppResult<Vec<AiSession>> {
             Ok(store
                 .read()?
-                .ai_sessions()?
+                .active_ai_sessions()?
                 .into_iter()
-                .filter(|s| s.is_active && s.tmux_target.is_some())
+                .filter(|s| s.tmux_target.is_some())
                 .collect())
         });
         let rows = match rows {
@@ -467,6 +467,42 @@ mod tests {
             ["exited (status 0)", "exited"].contains(&got.last().unwrap().2.as_str()),
             "{got:?}"
         );
+        tmux(&sock, &["kill-server"]);
+    }
+
+    /// The watcher reads only the active rows: an ended session (whose tmux pane may even
+    /// still be there) is not looked at and not remembered; the control, an active one, is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_active_sessions_are_read_and_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let sock = dir.path().join("tmux.sock");
+        let script = dir.path().join("quiet.sh");
+        std::fs::write(&script, "echo 'all 48 tests pass'\nread x\n").unwrap();
+        let live = agent(&app, &sock, 1, "mytool", &script);
+        let mut ended = agent(&app, &sock, 2, "mytool", &script);
+        ended.is_active = false;
+        {
+            let w = app.store.write().unwrap();
+            w.put_ai_session(&ended).unwrap();
+            w.commit().unwrap();
+        }
+        let active: Vec<SessionId> = app
+            .store
+            .read()
+            .unwrap()
+            .active_ai_sessions()
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(active, vec![live.id]);
+        let watch = AgentWatch::new(app.sessions.clone(), app.events.clone());
+        assert_eq!(watch.tick().await, 1, "one pane looked at");
+        let states = &app.sessions.agent_states;
+        assert!(states.last(live.id).is_some());
+        assert!(states.last(ended.id).is_none());
+        assert_eq!(states.len(), 1);
         tmux(&sock, &["kill-server"]);
     }
 

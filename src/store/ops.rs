@@ -94,6 +94,21 @@ macro_rules! op_reads {
                 Ok(every_row!(self, AI_SESSIONS))
             }
 
+            /// The agent sessions still active (`is_active`), oldest first: what the agent
+            /// watcher looks at every second. A scan of the table (there is no index of
+            /// active sessions), without handing back the ended ones.
+            pub fn active_ai_sessions(&self) -> AppResult<Vec<AiSession>> {
+                let t = self.open_table(AI_SESSIONS)?;
+                let mut v = Vec::new();
+                for item in t.iter()? {
+                    let s: AiSession = decode(item?.1.value())?;
+                    if s.is_active {
+                        v.push(s);
+                    }
+                }
+                Ok(v)
+            }
+
             /// One user's agent sessions, oldest first.
             pub fn ai_sessions_of_user(&self, user: UserId) -> AppResult<Vec<AiSession>> {
                 let ids = self.ids(AI_SESSIONS_BY_USER, user)?;

@@ -89,7 +89,8 @@ pub struct Notifier {
     vapid: std::sync::OnceLock<push::Vapid>,
     secrets: Arc<Secrets>,
     started: AtomicBool,
-    /// The last agent state seen per (user, session): one notice per transition.
+    /// The last agent state seen per (user, session): one notice per transition. An ended
+    /// session's entry goes on its Exited/Failed event (and the whole map past 10 000 entries).
     last_state: Mutex<HashMap<(UserId, String), AgentState>>,
     /// Events fully handled (delivered or suppressed), an observable count for tests.
     handled: AtomicU64,
@@ -305,7 +306,13 @@ impl Notifier {
                     if last.len() > 10_000 {
                         last.clear();
                     }
-                    last.insert(key, *state)
+                    // A session that ended leaves no entry behind (its end is the last
+                    // transition it has); any other state is remembered for de-duplication.
+                    if state.is_final() {
+                        last.remove(&key)
+                    } else {
+                        last.insert(key, *state)
+                    }
                 };
                 if previous == Some(*state) {
                     return None;
@@ -561,6 +568,50 @@ mod tests {
         let long = "a".repeat(300);
         assert_eq!(one_line(&long).chars().count(), BODY_MAX + 1);
         assert_eq!(one_line(""), "");
+    }
+
+    fn agent_event(session: &str, state: AgentState) -> Event {
+        Event::AgentState {
+            user_id: UserId(3),
+            session: session.into(),
+            project_id: ProjectId(1),
+            issue_id: None,
+            tool: "claude".into(),
+            state,
+            summary: "Do you want to proceed?".into(),
+        }
+    }
+
+    fn remembered(n: &Notifier) -> usize {
+        n.last_state.lock().unwrap().len()
+    }
+
+    /// One notice per transition, and a session that ended leaves nothing in the notifier's
+    /// memory; the control, a session still running, stays remembered.
+    #[tokio::test]
+    async fn an_ended_session_is_forgotten_and_a_running_one_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = crate::config::ServeArgs::default();
+        args.store.data_dir = Some(dir.path().to_path_buf());
+        let config = crate::config::Config::resolve(&args).unwrap();
+        let app = crate::services::App::new(Store::open(dir.path()).unwrap(), config).unwrap();
+        let n = &app.notify;
+        use AgentState::*;
+        assert!(n.decide(&agent_event("1", Working)).is_none());
+        let (_, _, kind, _) = n.decide(&agent_event("1", WaitingForApproval)).unwrap();
+        assert_eq!(kind, NoticeKind::AgentWaiting);
+        assert!(
+            n.decide(&agent_event("1", WaitingForApproval)).is_none(),
+            "the same state again is no notice"
+        );
+        assert!(n.decide(&agent_event("2", Working)).is_none());
+        assert_eq!(remembered(n), 2);
+        let (_, _, kind, _) = n.decide(&agent_event("1", Exited)).unwrap();
+        assert_eq!(kind, NoticeKind::AgentFinished);
+        assert_eq!(remembered(n), 1, "session 1 ended: forgotten");
+        let (_, _, kind, _) = n.decide(&agent_event("2", Failed)).unwrap();
+        assert_eq!(kind, NoticeKind::AgentFailed);
+        assert_eq!(remembered(n), 0, "both ended: the map is empty");
     }
 
     #[test]
