@@ -221,8 +221,9 @@ impl Git {
         let changed = st.stdout.lines().filter(|l| !l.trim().is_empty()).count();
         if changed > 0 && !force {
             return Err(AppError::Conflict(format!(
-                "The worktree {} has {changed} uncommitted change(s): submit them (aiops workflow submit), \
-                 keep the worktree (worktree=keep), or remove it anyway with force=true",
+                "The worktree {} has {changed} uncommitted change(s): commit them (aiops workflow submit, \
+                 or ask the agent to), or Close keeping the worktree; to throw them away, remove it \
+                 with force (aiops sessions stop ID --worktree remove --force, or force=true in the API)",
                 path.display()
             )));
         }
