@@ -758,6 +758,9 @@ fn history_workspace(s: &crate::domain::AiSession) -> Markup {
         @if let Some(w) = &s.workspace_path {
             br; small.agent-workspace { "in " code { (w) } }
         }
+        @if let Some(b) = &s.branch {
+            br; small.agent-branch { "on branch " code { (b) } }
+        }
     }
 }
 

@@ -397,6 +397,27 @@ async fn an_issue_session_resumes_into_its_own_worktree_and_branch() {
     assert_eq!(row["base"], "main", "{row}");
     assert_eq!(row["issue_id"], issue, "{row}");
     assert!(std::path::Path::new(&wt).join("notes.txt").is_file());
+    // The history shows the ended session's branch.
+    let cookie = s.web_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let history = s
+        .client
+        .get(s.url("/agents/history"))
+        .header("cookie", format!("aiops_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = history
+        .find(&format!("id=\"history-{first}\""))
+        .unwrap_or_else(|| panic!("history card {first}: {history}"));
+    let card = &history[at..];
+    let card = &card[..card.find("</li>").unwrap_or(card.len())];
+    assert!(
+        card.contains(&format!("on branch <code>{branch}</code>")),
+        "{card}"
+    );
 
     // Commit the work on the branch, close removing the worktree, resume: it is made again.
     crate::git::sh_git(std::path::Path::new(&wt), &["add", "notes.txt"]);
