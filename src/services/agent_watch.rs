@@ -205,7 +205,9 @@ impl AgentWatch {
                 return; // look again next tick, when tmux may have the status
             }
         }
-        if look.dead
+        // The grace is waited once per death: a later look at the same dead pane (after a
+        // control made the state stale, say) answers at once. A live pane (restarted) forgets it.
+        if !look.dead
             && let Ok(mut m) = self.dead_since.lock()
         {
             m.remove(&s.id);
