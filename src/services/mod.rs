@@ -173,7 +173,6 @@ impl App {
             config.clone(),
             secrets.clone(),
             events.clone(),
-            trackers.http.clone(),
             sessions.clone(),
         )?);
         Ok(App {

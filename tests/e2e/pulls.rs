@@ -619,6 +619,42 @@ async fn the_review_page_pushes_the_branch_opens_its_pull_request_and_approve_me
         review.contains("Open pull request"),
         "the button for a worktree session"
     );
+    // Attack: a user outside the project presses it with their own session: nothing is pushed
+    // or opened.
+    s.create_user("eve@example.com", "eve-password-12", false)
+        .await;
+    let eve = s.web_login("eve@example.com", "eve-password-12").await;
+    let eve_home = s
+        .client
+        .get(s.url("/"))
+        .header("cookie", format!("aiops_session={eve}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let eve_csrf = page_csrf(&eve_home).expect("eve's csrf token");
+    let r = s
+        .client
+        .post(s.url(&format!("/sessions/{sid}/review/pull-request")))
+        .header("cookie", format!("aiops_session={eve}"))
+        .header("hx-request", "true")
+        .form(&[("csrf_token", eve_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        gh.requests().iter().all(|r| r.method != "POST"),
+        "nothing opened"
+    );
+    assert!(
+        sh_git(&bare, &["branch", "--list", &branch])
+            .trim()
+            .is_empty(),
+        "nothing pushed for eve"
+    );
     // "Open pull request": pushed and opened, not merged.
     let r = s
         .client

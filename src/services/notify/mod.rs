@@ -14,7 +14,6 @@ pub mod targets;
 
 use super::events::{Event, Events};
 use super::secrets::Secrets;
-use super::trackers::Http;
 use crate::auth::Identity;
 use crate::domain::agent_state::AgentState;
 use crate::domain::notify::{
@@ -79,13 +78,11 @@ pub struct Notifier {
     pub store: Arc<Store>,
     pub config: Arc<crate::config::Config>,
     pub events: Arc<Events>,
-    pub http: Http,
     /// The client for users' targets (`outbound`): internet addresses only unless allowed.
     outbound: reqwest::Client,
     /// For the server's own URL once it listens (`sessions.self_url`), for absolute links.
     pub sessions: Arc<super::sessions::Sessions>,
-    /// Made on first start and kept sealed; unsealed on first use (not at start: a server whose
-    /// master key changed still starts, and says what is wrong where the key is needed).
+    /// Made at the server's first start (`start`) and kept sealed; later starts unseal it.
     vapid: std::sync::OnceLock<push::Vapid>,
     secrets: Arc<Secrets>,
     started: AtomicBool,
@@ -103,7 +100,6 @@ impl Notifier {
         config: Arc<crate::config::Config>,
         secrets: Arc<Secrets>,
         events: Arc<Events>,
-        http: Http,
         sessions: Arc<super::sessions::Sessions>,
     ) -> AppResult<Notifier> {
         let outbound =
@@ -113,7 +109,6 @@ impl Notifier {
             store,
             config,
             events,
-            http,
             sessions,
             vapid: std::sync::OnceLock::new(),
             secrets,
